@@ -1,0 +1,138 @@
+"""One error shape for every 4xx and 5xx the API returns::
+
+    {"error": {"code": "not_found", "message": "Not found.", "details": {...},
+               "request_id": "..."}}
+
+``details`` carries field errors for validation failures. Not-found and forbidden
+objects of another tenant both answer 404, so nothing leaks by status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from hitl.exceptions import DomainError
+from hitl.middleware import current_request_id
+from hitl.tenancy import TenantScopeError
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource changed since you read it."
+    default_code = "conflict"
+
+
+class Gone(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This resource is no longer available."
+    default_code = "gone"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "request_too_large"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": current_request_id()}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def _message_and_details(exc: exceptions.APIException) -> tuple[str, str, Any]:
+    detail = exc.detail
+    codes = exc.get_codes()
+    if isinstance(detail, dict):
+        if set(detail) == {"detail"}:
+            return str(detail["detail"]), str(codes.get("detail", exc.default_code)), None
+        return "Invalid input.", "invalid", detail
+    if isinstance(detail, list):
+        if len(detail) == 1:
+            code = codes[0] if isinstance(codes, list) else exc.default_code
+            return str(detail[0]), str(code), None
+        return "Invalid input.", "invalid", {"non_field_errors": detail}
+    return str(detail), str(codes if isinstance(codes, str) else exc.default_code), None
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(str(exc))
+    elif isinstance(exc, TenantScopeError):
+        # A programming error, never the caller's fault; fail closed and loudly.
+        logger.error("tenant scope violation: %s", exc)
+        return Response(
+            error_body("server_error", "Internal server error."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled API error", exc_info=exc)
+        return Response(
+            error_body("server_error", "Internal server error."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    assert isinstance(exc, exceptions.APIException)
+    message, code, details = _message_and_details(exc)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details = {"retry_after_seconds": int(exc.wait + 0.999)}
+    response.data = error_body(code, message, details)
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/v1/")) or "json" in request.headers.get("Accept", "")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return error_response(404, "not_found", "Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest):
+    if _wants_json(request):
+        return error_response(500, "server_error", "Internal server error.")
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return error_response(400, "bad_request", "Bad request.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return error_response(403, "permission_denied", "Permission denied.")
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)

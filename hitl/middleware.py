@@ -1,0 +1,95 @@
+"""Request id (for logs and error bodies) and the request body size limit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+_request_id: ContextVar[str] = ContextVar("hitl_request_id", default="-")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Takes a sane ``X-Request-Id`` from the caller or makes one, and echoes it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = _request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        response["X-Request-Id"] = request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 before a too-large body is read.
+
+    DRF parsers read the WSGI stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    does not protect them. The limit is ``HITL_MAX_BODY_BYTES`` unless the view class
+    sets ``max_body_bytes`` (ingestion endpoints accept larger batches).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
+    ) -> HttpResponse | None:
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        limit = getattr(view_class, "max_body_bytes", None) or settings.HITL_MAX_BODY_BYTES
+        length = request.META.get("CONTENT_LENGTH") or ""
+        if length:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return _error(400, "bad_request", "Content-Length is not a number.")
+            if too_big:
+                return _too_large(limit)
+        elif request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # No declared length: read at most limit + 1 bytes and keep them as the body.
+            body = request.read(limit + 1)
+            if len(body) > limit:
+                return _too_large(limit)
+            request._body = body
+        return None
+
+
+def _too_large(limit: int) -> HttpResponse:
+    return _error(
+        413,
+        "request_too_large",
+        f"The request body exceeds the limit of {limit} bytes.",
+        {"limit_bytes": limit},
+    )
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None) -> HttpResponse:
+    from hitl.api.errors import error_response
+
+    return error_response(status, code, message, details)

@@ -1,0 +1,49 @@
+"""Base for web pages under ``/orgs/<org_slug>/``: the same fail-closed rules as the API.
+
+The organization comes from the URL and the signed-in user's membership; anything else
+is a 404. The tenant scope covers the whole request, template rendering included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views import View
+
+from hitl import tenancy
+from hitl.audit import Actor
+from projects.models import ALL_ROLES, Membership, Organization
+
+
+class OrganizationPageView(LoginRequiredMixin, View):
+    allowed_roles: frozenset[str] = ALL_ROLES
+    organization: Organization
+    membership: Membership
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        membership = (
+            Membership.unscoped_across_tenants.select_related("organization")
+            .filter(organization__slug=kwargs.get("org_slug"), user=request.user)
+            .first()
+        )
+        if membership is None:
+            raise Http404
+        if membership.role not in self.allowed_roles:
+            raise PermissionDenied
+        self.membership = membership
+        self.organization = membership.organization
+        request.session["active_organization_slug"] = self.organization.slug
+        with tenancy.tenant_scope(self.organization.pk):
+            response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            return response
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user=self.request.user, source="web")

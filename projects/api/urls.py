@@ -1,0 +1,26 @@
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from projects.api import views
+
+organization_router = SimpleRouter()
+organization_router.register("orgs", views.OrganizationListViewSet, basename="organization")
+
+org_router = SimpleRouter()
+org_router.register("members", views.MemberViewSet, basename="member")
+org_router.register("invitations", views.InvitationViewSet, basename="invitation")
+org_router.register("projects", views.ProjectViewSet, basename="project")
+
+project_router = SimpleRouter()
+project_router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+
+organization_detail = views.OrganizationDetailViewSet.as_view(
+    {"get": "retrieve", "patch": "partial_update"}
+)
+
+urlpatterns = [
+    path("", include(organization_router.urls)),
+    path("orgs/<slug:org_slug>/", organization_detail, name="organization-detail"),
+    path("orgs/<slug:org_slug>/", include(org_router.urls)),
+    path("orgs/<slug:org_slug>/projects/<slug:project_slug>/", include(project_router.urls)),
+]

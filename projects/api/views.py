@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl.api.views import OrganizationScopedViewSet, ProjectScopedViewSet, actor_for
+from hitl.exceptions import PermissionDenied
+from projects import selectors, services
+from projects.api import serializers as s
+from projects.models import (
+    ALL_ROLES,
+    MANAGE_ROLES,
+    ApiKey,
+    Invitation,
+    Membership,
+    Project,
+)
+
+
+class OrganizationListViewSet(viewsets.GenericViewSet):
+    """The caller's organizations; creating one makes the caller its owner."""
+
+    serializer_class = s.OrganizationSerializer
+    permission_classes = [IsAuthenticated]
+    pagination_class = None  # a person belongs to a handful of organizations
+
+    def get_queryset(self):
+        return selectors.organizations_for_user(self.request.user)
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)
+        if getattr(request, "api_key", None) is not None:
+            raise PermissionDenied("This endpoint needs a signed-in user, not an API key.")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request.user.is_authenticated and getattr(self.request, "api_key", None) is None:
+            context["roles_by_organization"] = selectors.roles_by_organization(self.request.user)
+        return context
+
+    def list(self, request: Request) -> Response:
+        return Response(self.get_serializer(self.get_queryset(), many=True).data)
+
+    @extend_schema(
+        request=s.OrganizationCreateSerializer, responses={201: s.OrganizationSerializer}
+    )
+    def create(self, request: Request) -> Response:
+        data = s.OrganizationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_create(actor=actor_for(request), **data.validated_data)
+        return Response(self.get_serializer(organization).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationDetailViewSet(OrganizationScopedViewSet):
+    serializer_class = s.OrganizationSerializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if getattr(self, "membership", None):
+            context["roles_by_organization"] = {self.organization.pk: self.membership.role}
+        return context
+
+    def retrieve(self, request: Request, org_slug: str) -> Response:
+        return Response(self.get_serializer(self.organization).data)
+
+    @extend_schema(request=s.OrganizationUpdateSerializer, responses=s.OrganizationSerializer)
+    def partial_update(self, request: Request, org_slug: str) -> Response:
+        data = s.OrganizationUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_update(
+            actor=self.actor, organization=self.organization, **data.validated_data
+        )
+        return Response(self.get_serializer(organization).data)
+
+
+class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    scoped_model = Membership
+    serializer_class = s.MemberSerializer
+    action_roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES}
+
+    def safely_get_queryset(self, queryset):
+        return queryset.select_related("user").prefetch_related("projects")
+
+    @extend_schema(request=s.MemberUpdateSerializer, responses=s.MemberSerializer)
+    def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
+        data = s.MemberUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_update(
+            actor=self.actor,
+            acting_membership=self.membership,
+            membership=self.get_object(),
+            **data.validated_data,
+        )
+        return Response(s.MemberSerializer(membership).data)
+
+    def destroy(self, request: Request, org_slug: str, pk: str) -> Response:
+        services.membership_remove(
+            actor=self.actor, acting_membership=self.membership, membership=self.get_object()
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.MemberBulkRoleSerializer, responses=s.MemberSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="bulk-role")
+    def bulk_role(self, request: Request, org_slug: str) -> Response:
+        data = s.MemberBulkRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        memberships = services.memberships_set_role(
+            actor=self.actor,
+            acting_membership=self.membership,
+            membership_ids=data.validated_data["member_ids"],
+            role=data.validated_data["role"],
+        )
+        return Response(s.MemberSerializer(memberships, many=True).data)
+
+
+class InvitationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
+):
+    scoped_model = Invitation
+    serializer_class = s.InvitationSerializer
+    read_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset):
+        return queryset.select_related("invited_by").prefetch_related("projects")
+
+    @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
+    def create(self, request: Request, org_slug: str) -> Response:
+        data = s.InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, _token = services.invitation_create(
+            actor=self.actor, acting_membership=self.membership, **data.validated_data
+        )
+        return Response(s.InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, org_slug: str, pk: str) -> Response:
+        invitation = services.invitation_revoke(actor=self.actor, invitation=self.get_object())
+        return Response(s.InvitationSerializer(invitation).data)
+
+    @extend_schema(request=None, responses=s.InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def resend(self, request: Request, org_slug: str, pk: str) -> Response:
+        invitation, _token = services.invitation_resend(
+            actor=self.actor, invitation=self.get_object()
+        )
+        return Response(s.InvitationSerializer(invitation).data)
+
+
+class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    scoped_model = Project
+    serializer_class = s.ProjectSerializer
+    lookup_field = "slug"
+    lookup_url_kwarg = "project_slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+
+    def safely_get_queryset(self, queryset):
+        return queryset & selectors.projects_visible_to(self.membership)
+
+    @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
+    def create(self, request: Request, org_slug: str) -> Response:
+        data = s.ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(actor=self.actor, **data.validated_data)
+        return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
+    def partial_update(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        data = s.ProjectUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_update(
+            actor=self.actor, project=self.get_object(), **data.validated_data
+        )
+        return Response(s.ProjectSerializer(project).data)
+
+    def destroy(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        services.project_delete(actor=self.actor, project=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Keys are managed by people only: a key cannot mint or list keys."""
+
+    scoped_model = ApiKey
+    serializer_class = s.ApiKeySerializer
+    allow_api_keys = False
+    read_roles = MANAGE_ROLES
+
+    @extend_schema(request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer})
+    def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        data = s.ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key, raw = services.api_key_create(
+            actor=self.actor,
+            project=self.project,
+            name=data.validated_data["name"],
+            scopes=sorted(data.validated_data["scopes"]),
+        )
+        api_key.key = raw
+        return Response(s.ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.ApiKeySerializer)
+    def destroy(self, request: Request, org_slug: str, project_slug: str, pk: str) -> Response:
+        """Revokes the key at once; it stays listed, marked revoked, for the audit trail."""
+        api_key = services.api_key_revoke(actor=self.actor, api_key=self.get_object())
+        return Response(s.ApiKeySerializer(api_key).data)

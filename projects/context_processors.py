@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from projects.selectors import organizations_for_user
+
+
+def organizations(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "nav_organizations": organizations_for_user(user),
+        "nav_active_organization_slug": request.session.get("active_organization_slug"),
+    }

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import Tenant, make_tenant
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle and rate-limit counters live in Redis: start each test clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return make_tenant("Acme")
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return make_tenant("Globex")
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> a DRF client signed in as ``user``; client_for(key=raw) -> a
+    client sending that API key."""
+
+    def build(user=None, *, key: str | None = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        if key is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        return client
+
+    return build
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (threads, same process) consuming from the test Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from hitl.celery import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    ) as worker:
+        yield worker
