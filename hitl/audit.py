@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from simple_history import utils as history_utils
+from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
 if TYPE_CHECKING:
@@ -126,3 +127,8 @@ def bulk_update_with_history(
         custom_historical_attrs=_actor_columns(),
         **kwargs,
     )
+
+
+def history(**kwargs: Any) -> HistoricalRecords:
+    """Edit history for a model, with the acting user, API key and source on every row."""
+    return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)

@@ -6,15 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
-from hitl.audit import HistoricalActorFields, history_user
+from hitl.audit import history
 from hitl.tenancy import TenantModel
-
-
-def history(**kwargs) -> HistoricalRecords:
-    """Edit history with the acting user, API key and source on every row."""
-    return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)
 
 
 class Role(models.TextChoices):

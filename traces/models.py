@@ -1,0 +1,249 @@
+"""Traces, spans, threads, automated scores and end-user feedback.
+
+Client ids are the identity: (project, external_id) for traces and threads, (trace,
+external_id) for spans. Re-sending is an update, never a duplicate. Spans may arrive
+before their trace (a placeholder trace row is created) or their parent (the parent is
+linked by ``parent_external_id`` and resolved when the tree is read).
+
+Large payloads (``input``, ``output``, ``attributes``) live in jsonb columns that
+PostgreSQL stores out of line (TOAST); list queries never select them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.utils import timezone
+
+from hitl.tenancy import TenantModel
+
+
+class Status(models.TextChoices):
+    UNSET = "unset", "Unset"
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class SpanKind(models.TextChoices):
+    LLM = "llm", "LLM call"
+    TOOL = "tool", "Tool call"
+    RETRIEVAL = "retrieval", "Retrieval"
+    AGENT = "agent", "Agent"
+    CHAIN = "chain", "Chain"
+    GUARDRAIL = "guardrail", "Guardrail"
+    EMBEDDING = "embedding", "Embedding"
+    OTHER = "other", "Other"
+
+
+class Thread(TenantModel):
+    """A conversation or session: traces that belong together, in order."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=256)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="thread_external_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Trace(TenantModel):
+    """One run of the application: the root of a span tree."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=256)
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="traces"
+    )
+    name = models.CharField(max_length=512, blank=True, default="")
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = ArrayField(models.CharField(max_length=128), default=list, blank=True)
+    user_id = models.CharField(max_length=256, blank=True, default="")  # the end user
+    environment = models.CharField(max_length=64, blank=True, default="")
+    release = models.CharField(max_length=128, blank=True, default="")
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.UNSET)
+    error_message = models.TextField(blank=True, default="")
+    # False while only spans have named the trace (it arrived before its trace event).
+    is_placeholder = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="trace_external_id")
+        ]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="trace_project_created"),
+            models.Index(fields=["project", "-start_time"], name="trace_project_start"),
+            models.Index(fields=["thread", "start_time"], name="trace_thread_start"),
+            GinIndex(fields=["tags"], name="trace_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_id
+
+
+class Span(TenantModel):
+    """One step of a trace: an LLM call, a tool call, a retrieval, ..."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans")
+    external_id = models.CharField(max_length=256)
+    parent_external_id = models.CharField(max_length=256, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=SpanKind.choices, default=SpanKind.OTHER)
+    name = models.CharField(max_length=512, blank=True, default="")
+    model = models.CharField(max_length=256, blank=True, default="")
+    provider = models.CharField(max_length=128, blank=True, default="")
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.UNSET)
+    error_message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace", "external_id"], name="span_external_id")
+        ]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="span_project_created"),
+            models.Index(fields=["project", "model"], name="span_project_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_id
+
+
+class ScoreSource(models.TextChoices):
+    HUMAN = "human", "Human review"
+    LLM_JUDGE = "llm_judge", "LLM judge"
+    CODE = "code", "Code check"
+
+
+class ScoreDataType(models.TextChoices):
+    NUMERIC = "numeric", "Numeric"
+    CATEGORICAL = "categorical", "Categorical"
+    BOOLEAN = "boolean", "Boolean"
+    TEXT = "text", "Text"
+
+
+class Score(TenantModel):
+    """One number or label on a trace, span or thread, with where it came from.
+
+    Automated scores (LLM judges, code checks) and human review scores sit side by
+    side, so judge-versus-human alignment needs no export.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    trace = models.ForeignKey(
+        Trace, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    span = models.ForeignKey(
+        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    external_id = models.CharField(max_length=256, null=True, blank=True)
+    name = models.CharField(max_length=256)
+    data_type = models.CharField(max_length=16, choices=ScoreDataType.choices)
+    value = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=256, blank=True, default="")
+    rationale = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=16, choices=ScoreSource.choices)
+    source_name = models.CharField(max_length=256, blank=True, default="")  # judge or metric
+    source_version = models.CharField(max_length=128, blank=True, default="")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="score_external_id",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trace__isnull=False) | models.Q(thread__isnull=False),
+                name="score_has_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "name", "value"], name="score_project_name_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value if self.value is not None else self.label}"
+
+
+class FeedbackKind(models.TextChoices):
+    THUMBS = "thumbs", "Thumbs up/down"
+    RATING = "rating", "Rating"
+    COMMENT = "comment", "Comment"
+
+
+class Feedback(TenantModel):
+    """What the application's own users said. Its own lane: never a review score."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    trace = models.ForeignKey(
+        Trace, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    span = models.ForeignKey(
+        Span, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    external_id = models.CharField(max_length=256, null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=FeedbackKind.choices)
+    # thumbs: 1 up, -1 down; rating: the number given (scale in metadata).
+    value = models.FloatField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+    end_user_id = models.CharField(max_length=256, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="feedback_external_id",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trace__isnull=False) | models.Q(thread__isnull=False),
+                name="feedback_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
