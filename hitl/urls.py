@@ -11,6 +11,8 @@ handler500 = "hitl.api.errors.handler500"
 
 api_urlpatterns = [
     path("", include("projects.api.urls")),
+    path("", include("traces.api.urls")),
+    path("", include("review.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,5 +22,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_urlpatterns)),
+    path("v1/", include("traces.otlp.urls")),
     path("", include("projects.urls")),
 ]
