@@ -1,0 +1,257 @@
+"""Reads for review: queues, items (with blind mode), boards, annotations, comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+
+from review.models import (
+    Annotation,
+    Assignment,
+    AssignmentState,
+    Comment,
+    ItemStatus,
+    QueueItem,
+    QueueReviewer,
+    ReviewQueue,
+    board_status_of,
+)
+
+AUTOMATED_SCORE_SOURCES = ("llm_judge", "code")
+
+
+# --- for the trace detail view -----------------------------------------------------------
+
+
+def annotation_as_dict(annotation: Annotation) -> dict[str, Any]:
+    return {
+        "id": annotation.pk,
+        "queue_id": annotation.queue_id,
+        "item_id": annotation.item_id,
+        "target_type": annotation.target_type,
+        "trace_id": annotation.trace_id,
+        "span_id": annotation.span_id,
+        "thread_id": annotation.thread_id,
+        "reviewer": {"id": annotation.reviewer_id, "email": annotation.reviewer.email},
+        "values": annotation.values,
+        "config_versions": annotation.config_versions,
+        "explanation": annotation.explanation,
+        "expected_output": annotation.expected_output,
+        "failure_modes": list(annotation.failure_modes),
+        "version": annotation.version,
+        "opened_at": annotation.opened_at.isoformat(),
+        "submitted_at": annotation.submitted_at.isoformat(),
+        "updated_at": annotation.updated_at.isoformat(),
+    }
+
+
+def comment_as_dict(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "trace_id": comment.trace_id,
+        "span_id": comment.span_id,
+        "item_id": comment.item_id,
+        "author": {"id": comment.author_id, "email": comment.author.email},
+        "body": comment.body,
+        "mentions": list(comment.mentions),
+        "created_at": comment.created_at.isoformat(),
+        "edited_at": comment.edited_at.isoformat() if comment.edited_at else None,
+    }
+
+
+def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """Annotations and comments on a trace and its spans, as plain JSON-able dicts.
+
+    Two queries whatever the number of spans (span rows carry their trace). With a
+    ``viewer``, annotations of blind queues where the viewer holds a live lease and has
+    not yet submitted are left out, like the item view does.
+    """
+    annotations = list(
+        Annotation.objects.filter(trace_id=trace.pk)
+        .select_related("reviewer")
+        .order_by("submitted_at", "id")
+    )
+    if viewer is not None and annotations:
+        hidden_queues = set(
+            Assignment.objects.filter(
+                reviewer=viewer,
+                state=AssignmentState.LEASED,
+                item__trace_id=trace.pk,
+                queue__blind_mode=True,
+            ).values_list("queue_id", flat=True)
+        )
+        annotations = [
+            a for a in annotations if a.queue_id not in hidden_queues or a.reviewer_id == viewer.pk
+        ]
+    comments = Comment.objects.filter(trace_id=trace.pk).select_related("author")
+    return {
+        "annotations": [annotation_as_dict(a) for a in annotations],
+        "comments": [comment_as_dict(c) for c in comments.order_by("created_at", "id")],
+    }
+
+
+# --- queues and items ----------------------------------------------------------------------
+
+
+def queue_pool_entry(*, queue: ReviewQueue, user: Any) -> QueueReviewer | None:
+    return (
+        QueueReviewer.objects.filter(queue=queue, membership__user=user)
+        .select_related("membership")
+        .first()
+    )
+
+
+def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
+    """Counts by board column and, per assignee, what is done and what is pending."""
+    columns = {status: 0 for status in _BOARD_COLUMNS}
+    grouped = (
+        QueueItem.objects.filter(queue=queue)
+        .values("status")
+        .annotate(
+            n=Count("id"),
+            submitted=Count("id", filter=Q(status=ItemStatus.OPEN, submissions__gt=0)),
+            leased=Count("id", filter=Q(status=ItemStatus.OPEN, submissions=0, live_leases__gt=0)),
+        )
+    )
+    for row in grouped:
+        if row["status"] == ItemStatus.OPEN:
+            columns["submitted"] += row["submitted"]
+            columns["in_progress"] += row["leased"]
+            columns["pending"] += row["n"] - row["submitted"] - row["leased"]
+        else:
+            columns[row["status"]] += row["n"]
+    per_reviewer: dict[int, dict[str, Any]] = {}
+    states = (
+        Assignment.objects.filter(queue=queue)
+        .values("reviewer_id", "reviewer__email", "state")
+        .annotate(n=Count("id"))
+    )
+    for row in states:
+        entry = per_reviewer.setdefault(
+            row["reviewer_id"],
+            {
+                "reviewer_id": row["reviewer_id"],
+                "email": row["reviewer__email"],
+                "done": 0,
+                "in_progress": 0,
+                "skipped": 0,
+                "released": 0,
+                "expired": 0,
+                "pending": 0,
+            },
+        )
+        key = "done" if row["state"] == AssignmentState.SUBMITTED else row["state"]
+        key = "in_progress" if key == AssignmentState.LEASED else key
+        entry[key] += row["n"]
+    # Pushed items (round robin, manual) wait for their assignees until claimed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT assignee, count(*)
+            FROM review_queueitem qi, unnest(qi.assignees) AS assignee
+            WHERE qi.queue_id = %s AND qi.organization_id = %s AND qi.status = 'open'
+              AND NOT EXISTS (SELECT 1 FROM review_assignment a
+                              WHERE a.item_id = qi.id AND a.reviewer_id = assignee)
+            GROUP BY assignee
+            """,
+            [queue.pk, queue.organization_id],
+        )
+        pending_by_reviewer = dict(cursor.fetchall())
+    if pending_by_reviewer:
+        from django.contrib.auth import get_user_model
+
+        emails = dict(
+            get_user_model().objects.filter(pk__in=pending_by_reviewer).values_list("pk", "email")
+        )
+        for reviewer_id, n in pending_by_reviewer.items():
+            entry = per_reviewer.setdefault(
+                reviewer_id,
+                {
+                    "reviewer_id": reviewer_id,
+                    "email": emails.get(reviewer_id, ""),
+                    "done": 0,
+                    "in_progress": 0,
+                    "skipped": 0,
+                    "released": 0,
+                    "expired": 0,
+                    "pending": 0,
+                },
+            )
+            entry["pending"] = n
+    return {
+        "columns": columns,
+        "total": sum(columns.values()),
+        "assignees": sorted(per_reviewer.values(), key=lambda e: e["email"]),
+    }
+
+
+_BOARD_COLUMNS = (
+    "pending",
+    "in_progress",
+    "submitted",
+    "complete",
+    "needs_adjudication",
+    "adjudicated",
+)
+
+
+def item_board_status(item: QueueItem) -> str:
+    return board_status_of(item.status, item.live_leases, item.submissions)
+
+
+def items_for_queue(*, queue: ReviewQueue) -> QuerySet[QueueItem]:
+    return QueueItem.objects.filter(queue=queue).select_related("trace", "span", "thread")
+
+
+def item_reveals_answers(*, item: QueueItem, user: Any, in_pool: bool) -> bool:
+    """Blind mode: a reviewer sees other answers and automated scores only once they
+    have submitted their own. People outside the pool with no lease (managers,
+    auditors) see everything."""
+    if not item.queue.blind_mode:
+        return True
+    mine = Assignment.objects.filter(item=item, reviewer=user).values_list("state", flat=True)
+    states = set(mine)
+    if AssignmentState.SUBMITTED in states:
+        return True
+    return not in_pool and not states
+
+
+def item_detail(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
+    """What one person may see of an item: target, form, answers and scores."""
+    from traces.models import Score
+
+    reveal = item_reveals_answers(item=item, user=user, in_pool=in_pool)
+    annotations = Annotation.objects.filter(item=item).select_related("reviewer")
+    if not reveal:
+        annotations = annotations.filter(reviewer=user)
+    scores = Score.objects.filter(project_id=item.project_id)
+    if item.target_type == "thread":
+        scores = scores.filter(thread_id=item.thread_id)
+    elif item.target_type == "span":
+        scores = scores.filter(span_id=item.span_id)
+    else:
+        scores = scores.filter(trace_id=item.trace_id, span__isnull=True)
+    if not reveal:
+        # Neither automated scores nor other reviewers' human scores.
+        scores = scores.exclude(source__in=AUTOMATED_SCORE_SOURCES).filter(author=user)
+    return {
+        "revealed": reveal,
+        "annotations": [annotation_as_dict(a) for a in annotations.order_by("submitted_at", "id")],
+        "scores": [
+            {
+                "id": s.pk,
+                "name": s.name,
+                "data_type": s.data_type,
+                "value": s.value,
+                "label": s.label,
+                "source": s.source,
+                "source_name": s.source_name,
+                "author_id": s.author_id,
+                "span_id": s.span_id,
+                "created_at": s.created_at.isoformat(),
+            }
+            for s in scores.order_by("created_at", "id")
+        ],
+    }
