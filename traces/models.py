@@ -17,6 +17,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
+from hitl.audit import history
 from hitl.tenancy import TenantModel
 
 
@@ -184,13 +185,13 @@ class Score(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    # Auditors ask who changed a score and when; bulk ingestion records it too.
+    history = history()
+
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["project", "external_id"],
-                condition=models.Q(external_id__isnull=False),
-                name="score_external_id",
-            ),
+            # Not partial: NULL ids never conflict, and ON CONFLICT can infer the index.
+            models.UniqueConstraint(fields=["project", "external_id"], name="score_external_id"),
             models.CheckConstraint(
                 condition=models.Q(trace__isnull=False) | models.Q(thread__isnull=False),
                 name="score_has_target",
@@ -234,11 +235,7 @@ class Feedback(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["project", "external_id"],
-                condition=models.Q(external_id__isnull=False),
-                name="feedback_external_id",
-            ),
+            models.UniqueConstraint(fields=["project", "external_id"], name="feedback_external_id"),
             models.CheckConstraint(
                 condition=models.Q(trace__isnull=False) | models.Q(thread__isnull=False),
                 name="feedback_has_target",

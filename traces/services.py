@@ -1,0 +1,102 @@
+"""Writes of the trace store: ingestion of traces, spans, scores and feedback."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+from django.db import DatabaseError, transaction
+
+from hitl import audit
+from hitl.exceptions import DomainError
+from projects.models import Project
+from traces.ingest.records import Batch, FeedbackRecord, IngestResult, ScoreRecord
+from traces.ingest.store import store_batch
+from traces.models import Feedback, Score
+
+logger = logging.getLogger(__name__)
+
+# Waiting longer than this for another batch of the same traces means overload.
+LOCK_TIMEOUT = "10s"
+ATTEMPTS = 3
+
+
+class IngestionOverloaded(DomainError):
+    """The database is too busy right now; the client should retry later."""
+
+    status_code = 503
+    code = "overloaded"
+    retry_after_seconds = 5
+
+
+def _transient(exc: BaseException) -> bool:
+    """Races two batches can lose (a deadlock, the same new score id); retrying wins."""
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
+    return isinstance(
+        cause,
+        psycopg.errors.DeadlockDetected
+        | psycopg.errors.SerializationFailure
+        | psycopg.errors.UniqueViolation,
+    )
+
+
+def _overload(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
+    return isinstance(
+        cause,
+        psycopg.errors.LockNotAvailable
+        | psycopg.errors.QueryCanceled
+        | psycopg.errors.TooManyConnections,
+    )
+
+
+def ingest_batch(*, actor: audit.Actor, project: Project, batch: Batch) -> IngestResult:
+    """Stores every valid record of ``batch`` in one transaction.
+
+    Client ids are the identity: a re-sent record updates or leaves its row, never adds
+    one. The result lists each rejected event with its index and reason.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with audit.acting_as(actor), transaction.atomic():
+                with transaction.get_connection().cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                return store_batch(project=project, batch=batch)
+        except (psycopg.Error, DatabaseError) as exc:
+            if _overload(exc):
+                logger.warning("ingestion overloaded: %s", exc)
+                raise IngestionOverloaded(
+                    "The trace store is busy; retry after a few seconds."
+                ) from exc
+            if not _transient(exc) or attempt == ATTEMPTS:
+                raise
+            logger.info("ingestion batch retried after %s", type(exc.__cause__ or exc).__name__)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _single(result: IngestResult) -> None:
+    if result.rejections:
+        rejection = result.rejections[0]
+        raise DomainError(rejection.reason, code=rejection.code)
+
+
+def score_ingest(*, actor: audit.Actor, project: Project, record: ScoreRecord) -> Score:
+    """One automated score (LLM judge or code check), upserted by its client id."""
+    result = ingest_batch(actor=actor, project=project, batch=Batch(scores=[record], received=1))
+    _single(result)
+    queryset = Score.objects.filter(project=project)
+    if record.external_id:
+        return queryset.get(external_id=record.external_id)
+    return queryset.filter(name=record.name).latest("created_at", "id")
+
+
+def feedback_ingest(*, actor: audit.Actor, project: Project, record: FeedbackRecord) -> Feedback:
+    """One piece of end-user feedback, upserted by its client id."""
+    result = ingest_batch(actor=actor, project=project, batch=Batch(feedback=[record], received=1))
+    _single(result)
+    queryset = Feedback.objects.filter(project=project)
+    if record.external_id:
+        return queryset.get(external_id=record.external_id)
+    return queryset.latest("created_at", "id")
