@@ -129,6 +129,17 @@ def bulk_update_with_history(
     )
 
 
+def bulk_record_created(objs: Sequence[models.Model], model: type[models.Model]) -> None:
+    """Creation history ("+") for rows inserted outside the ORM, such as
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, with the same actor columns."""
+    actor = _current_actor.get()
+    history_utils.get_history_manager_for_model(model).bulk_history_create(
+        list(objs),
+        default_user=actor.user if actor else None,
+        custom_historical_attrs=_actor_columns(),
+    )
+
+
 def history(**kwargs: Any) -> HistoricalRecords:
     """Edit history for a model, with the acting user, API key and source on every row."""
     return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
 from hitl.pages import OrganizationPageView
@@ -46,6 +46,7 @@ class OrganizationHomeView(OrganizationPageView):
         return render(request, "projects/organization_home.html", context)
 
 
+@require_http_methods(["GET", "POST"])
 def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the invitation email: explains, then joins on POST."""
     try:

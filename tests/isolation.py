@@ -10,6 +10,8 @@ which creates at least one row of each of the app's tenant-owned models in ``ten
 * ``kwargs``: a value for every URL keyword argument the app's routes use
   (``{"queue_pk": queue.pk, "trace_external_id": trace.external_id}``); ``pk`` and the
   lookup kwarg of a viewset are filled automatically from the view's ``scoped_model``.
+* ``secret_kwargs``: names of kwargs that are bearer secrets (an invitation token): the
+  attacker never holds the victim's, so the walker uses the attacker's own value.
 * ``markers``: strings that appear only in the victim's data (names, texts), which must
   never show up in a response to the other organization.
 
@@ -29,3 +31,4 @@ from typing import Any
 class IsolationData:
     kwargs: dict[str, Any] = field(default_factory=dict)
     markers: list[str] = field(default_factory=list)
+    secret_kwargs: set[str] = field(default_factory=set)

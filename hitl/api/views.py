@@ -110,7 +110,8 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
             return self.action_roles[action]
         return self.read_roles if self.request.method in SAFE_METHODS else self.write_roles
 
-    def required_api_key_scope(self) -> str:
+    def required_api_key_scope(self) -> str | None:
+        """The scope a key needs for this call; None lets any key of the project in."""
         action = getattr(self, "action", None)
         if action in self.action_api_key_scopes:
             return self.action_api_key_scopes[action]
@@ -118,7 +119,7 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
 
     def _check_api_key_scope(self, api_key: ApiKey) -> None:
         scope = self.required_api_key_scope()
-        if not api_key.has_scope(scope):
+        if scope is not None and not api_key.has_scope(scope):
             raise exceptions.PermissionDenied(f"This API key lacks the '{scope}' scope.")
 
     # --- querysets -----------------------------------------------------------------

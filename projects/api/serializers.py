@@ -107,3 +107,9 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class ApiKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     scopes = serializers.MultipleChoiceField(choices=ApiKeyScope.choices, allow_empty=False)
+
+
+class WhoAmISerializer(serializers.Serializer):
+    organization = serializers.DictField()
+    project = serializers.DictField()
+    caller = serializers.DictField()

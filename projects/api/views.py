@@ -208,3 +208,25 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
         """Revokes the key at once; it stays listed, marked revoked, for the audit trail."""
         api_key = services.api_key_revoke(actor=self.actor, api_key=self.get_object())
         return Response(s.ApiKeySerializer(api_key).data)
+
+
+class WhoAmIViewSet(ProjectScopedViewSet):
+    """Who the caller is in this project: lets an SDK or CI check its key and scopes."""
+
+    action_api_key_scopes = {"retrieve": None}
+
+    @extend_schema(responses=s.WhoAmISerializer)
+    def retrieve(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        api_key = getattr(request, "api_key", None)
+        caller = (
+            {"type": "api_key", "prefix": api_key.prefix, "scopes": api_key.scopes}
+            if api_key is not None
+            else {"type": "user", "email": request.user.email, "role": self.membership.role}
+        )
+        return Response(
+            {
+                "organization": {"slug": self.organization.slug, "name": self.organization.name},
+                "project": {"slug": self.project.slug, "name": self.project.name},
+                "caller": caller,
+            }
+        )

@@ -1,0 +1,324 @@
+"""Walks every route in the URL conf as another organization and proves that nothing of
+the victim organization is read or written.
+
+For each route and each method, the attacker (the other organization's owner by session,
+its staff auditor, its all-scope API key, and an anonymous caller) calls it twice: with
+the victim's organization and project slugs and ids, and with the attacker's own slugs
+and the victim's ids. No response may contain a marker of the victim's data, API routes
+addressed with the victim's slugs must answer 401/403/404/405, nothing may answer 5xx,
+and afterwards every tenant-owned row of the victim must be exactly as before.
+
+New routes are covered without a new test: URL kwargs are filled from the view's
+``scoped_model`` and from each app's ``tests/<app>/isolation.py`` (see tests/isolation.py).
+A route with a kwarg nobody can fill fails the test, naming it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core import serializers
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from hitl.tenancy import TenantModel, tenant_scope
+from projects.models import Membership, Organization, Project, Role
+from tests.factories import Tenant, add_member, make_tenant, make_user
+from tests.isolation import IsolationData
+
+METHODS = ["get", "post", "put", "patch", "delete"]
+DENIED = {401, 403, 404, 405}
+PATH_PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
+REGEX_PARAM = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+APP_TEST_PACKAGES = ["projects", "traces", "review", "datasets"]
+
+
+@dataclass
+class Route:
+    template: str  # "api/orgs/<org_slug>/members/<pk>/"
+    pattern: URLPattern
+    kwarg_names: list[str]
+
+    @property
+    def view_class(self) -> Any:
+        return getattr(self.pattern.callback, "cls", None) or getattr(
+            self.pattern.callback, "view_class", None
+        )
+
+
+def _normalise(fragment: str) -> str:
+    fragment = fragment.lstrip("^").rstrip("$")
+    fragment = REGEX_PARAM.sub(lambda m: f"<{m.group('name')}>", fragment)
+    return PATH_PARAM.sub(lambda m: f"<{m.group('name')}>", fragment).replace("\\", "")
+
+
+def iter_routes(patterns=None, prefix: str = "") -> list[Route]:
+    routes: list[Route] = []
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        fragment = _normalise(str(entry.pattern))
+        if isinstance(entry, URLResolver):
+            routes.extend(iter_routes(entry.url_patterns, prefix + fragment))
+        elif isinstance(entry, URLPattern):
+            template = prefix + fragment
+            names = re.findall(r"<(\w+)>", template)
+            routes.append(Route(template, entry, names))
+    return routes
+
+
+def _admin_model_for(template: str) -> type | None:
+    match = re.match(r"admin/(\w+)/(\w+)/", template)
+    if not match:
+        return None
+    try:
+        return apps.get_model(match.group(1), match.group(2))
+    except LookupError:
+        return None
+
+
+def _first_row_of(model: type, tenant: Tenant) -> Any:
+    organization = tenant.organization
+    if model is Organization:
+        return organization
+    # Rows that belong to no tenant: use the victim's own person (and a group).
+    if model is get_user_model():
+        return tenant.owner
+    if model is EmailAddress:
+        return EmailAddress.objects.filter(user=tenant.owner).first()
+    if model is Group:
+        return Group.objects.get_or_create(name="victim-group")[0]
+    model_admin = admin.site._registry.get(model)
+    if model_admin is not None and hasattr(model, "instance_type"):  # a history browser
+        field = model_admin.organization_field
+        return model.objects.filter(**{field: organization.pk}).first()
+    manager = getattr(model, "unscoped_across_tenants", model._base_manager)
+    if "organization" in {f.name for f in model._meta.fields}:
+        return manager.filter(organization=organization).order_by("pk").first()
+    return None
+
+
+class RouteFiller:
+    """Fills URL kwargs for one organization's data."""
+
+    def __init__(self, tenant: Tenant, data: IsolationData) -> None:
+        self.tenant = tenant
+        self.data = data
+
+    def value(self, route: Route, name: str) -> Any:
+        if name == "org_slug":
+            return self.tenant.organization.slug
+        if name == "project_slug":
+            return self.tenant.project.slug
+        if name in self.data.kwargs:
+            return self.data.kwargs[name]
+        view_class = route.view_class
+        model = getattr(view_class, "scoped_model", None)
+        if model is not None:
+            lookup_kwarg = view_class.lookup_url_kwarg or view_class.lookup_field
+            if name in ("pk", lookup_kwarg):
+                row = _first_row_of(model, self.tenant)
+                if row is None:
+                    raise LookupError(f"no {model.__name__} row of the victim to use for {name}")
+                return getattr(row, view_class.lookup_field)
+        admin_model = _admin_model_for(route.template)
+        if admin_model is not None and name == "object_id":
+            row = _first_row_of(admin_model, self.tenant)
+            if row is None:
+                raise LookupError(f"no {admin_model.__name__} row of the victim")
+            return row.pk
+        if name == "id" and route.template.startswith("admin/auth/user/"):
+            return self.tenant.owner.pk
+        if route.template.startswith("admin/r/"):
+            # The admin's "view on site" shortcut, aimed at the victim's project.
+            if name == "content_type_id":
+                return ContentType.objects.get_for_model(Project).pk
+            return self.tenant.project.pk
+        generic = {
+            # Not tenant data: any value exercises the route.
+            "app_label": "projects",
+            "content_type_id": 1,
+            "url": "x",
+            "path": "x",
+            "key": "abc",
+            "uidb36": "1",
+            "version_id": 1,
+        }
+        if name in generic:
+            return generic[name]
+        raise LookupError(name)
+
+    def url(self, route: Route, overrides: dict[str, Any] | None = None) -> str:
+        values = {name: self.value(route, name) for name in route.kwarg_names}
+        values.update(overrides or {})
+        url = "/" + route.template
+        for name, value in values.items():
+            url = url.replace(f"<{name}>", str(value), 1)
+        return url
+
+
+def _victim_snapshot(victim: Tenant) -> str:
+    """Every tenant-owned row of the victim, and its people, serialized."""
+    organization = victim.organization
+    parts = [serializers.serialize("json", [Organization.objects.get(pk=organization.pk)])]
+    with tenant_scope(organization.pk):
+        for model in apps.get_models():
+            if issubclass(model, TenantModel):
+                parts.append(serializers.serialize("json", model.objects.order_by("pk")))
+    user_ids = [victim.owner.pk, victim.admin.pk, victim.reviewer.pk, victim.auditor.pk]
+    users = get_user_model().objects.filter(pk__in=user_ids).order_by("pk")
+    parts.append(serializers.serialize("json", users))
+    return "\n".join(parts)
+
+
+def _populate(tenant: Tenant) -> IsolationData:
+    merged = IsolationData()
+    for package in APP_TEST_PACKAGES:
+        try:
+            module = importlib.import_module(f"tests.{package}.isolation")
+        except ModuleNotFoundError:
+            continue
+        data = module.populate(tenant)
+        merged.kwargs.update(data.kwargs)
+        merged.markers.extend(data.markers)
+        merged.secret_kwargs |= data.secret_kwargs
+    return merged
+
+
+def _body_for(method: str, victim_ids: dict[str, Any]) -> str | None:
+    if method in ("get", "delete"):
+        return None
+    # Point every plausible reference at the victim's objects.
+    return json.dumps(
+        {
+            "name": "attacker",
+            "project_ids": [victim_ids["project"]],
+            "member_ids": victim_ids["members"],
+            "role": Role.OWNER,
+            "email": "attacker@example.com",
+            "events": [],
+        }
+    )
+
+
+@pytest.fixture
+def world(db):
+    victim = make_tenant("Victim")
+    attacker = make_tenant("Attacker")
+    victim_data = _populate(victim)
+    attacker_data = _populate(attacker)
+    # A staff auditor of the attacker's organization, for the admin routes.
+    attacker_auditor = make_user("staff-auditor@attacker.example.com", is_staff=True)
+    add_member(attacker.organization, attacker_auditor, Role.AUDITOR)
+    return victim, victim_data, attacker, attacker_data, attacker_auditor
+
+
+def _callers(attacker: Tenant, attacker_auditor) -> dict[str, APIClient]:
+    owner = APIClient()
+    owner.force_login(attacker.owner)
+    auditor = APIClient()
+    auditor.force_login(attacker_auditor)
+    key = APIClient()
+    key.credentials(HTTP_AUTHORIZATION=f"Bearer {attacker.key('all')}")
+    return {"owner": owner, "staff-auditor": auditor, "api-key": key, "anonymous": APIClient()}
+
+
+def test_every_route_is_isolated_between_organizations(world):
+    victim, victim_data, attacker, attacker_data, attacker_auditor = world
+    victim_fill = RouteFiller(victim, victim_data)
+    attacker_fill = RouteFiller(attacker, attacker_data)
+    callers = _callers(attacker, attacker_auditor)
+    markers = [m for m in victim_data.markers if m]
+    assert markers, "the victim's data must provide markers"
+    victim_ids = {
+        "project": victim.project.pk,
+        "members": list(
+            Membership.unscoped_across_tenants.filter(organization=victim.organization).values_list(
+                "pk", flat=True
+            )
+        ),
+    }
+    before = _victim_snapshot(victim)
+
+    routes = iter_routes()
+    unfillable, failures, walked = [], [], 0
+    for route in routes:
+        secrets = {
+            name: attacker_fill.value(route, name)
+            for name in route.kwarg_names
+            if name in victim_data.secret_kwargs
+        }
+        try:
+            victim_url = victim_fill.url(route, secrets)
+            # The attacker's own slugs with the victim's ids.
+            mixed_url = attacker_fill.url(
+                route,
+                {
+                    name: victim_fill.value(route, name)
+                    for name in route.kwarg_names
+                    if name not in ("org_slug", "project_slug", *secrets)
+                }
+                | secrets,
+            )
+        except LookupError as exc:
+            unfillable.append(f"{route.template}: {exc}")
+            continue
+        walked += 1
+        addressed_to_victim = "<org_slug>" in route.template
+        is_api = route.template.startswith(("api/", "v1/"))
+        for url, uses_victim_slug in ((victim_url, addressed_to_victim), (mixed_url, False)):
+            for caller_name, client in callers.items():
+                for method in METHODS:
+                    response = getattr(client, method)(
+                        url,
+                        data=_body_for(method, victim_ids),
+                        content_type="application/json",
+                        HTTP_ACCEPT="application/json",
+                    )
+                    where = f"{caller_name} {method.upper()} {url}"
+                    body = response.content.decode("utf-8", "replace")
+                    if response.status_code >= 500:
+                        failures.append(f"{where}: server error {response.status_code}")
+                    leaked = [m for m in markers if m in body]
+                    if leaked:
+                        failures.append(f"{where}: leaked {leaked}")
+                    if uses_victim_slug and is_api and response.status_code not in DENIED:
+                        failures.append(f"{where}: answered {response.status_code}")
+        after = _victim_snapshot(victim)
+        if after != before:
+            failures.append(f"{route.template}: the victim's rows changed")
+            before = after
+
+    assert not failures, "\n".join(failures[:50])
+    assert not unfillable, (
+        "Routes with URL kwargs the isolation test cannot fill; add them to the app's "
+        "tests/<app>/isolation.py populate():\n" + "\n".join(unfillable)
+    )
+    # Guard against a walker that silently walks nothing.
+    api_routes = [r for r in routes if r.template.startswith("api/orgs/<org_slug>/")]
+    assert walked == len(routes) and len(api_routes) >= 8
+
+
+def test_walker_sees_scoped_routes():
+    templates = {route.template for route in iter_routes()}
+    assert "api/orgs/<org_slug>/members/<pk>/" in templates
+    assert "api/orgs/<org_slug>/projects/<project_slug>/api-keys/<pk>/" in templates
+    assert any(t.startswith("admin/projects/membership/<object_id>/") for t in templates)
+
+
+def test_admin_is_registered_for_every_tenant_model():
+    missing = [
+        model.__name__
+        for model in apps.get_models()
+        if issubclass(model, TenantModel) and model not in admin.site._registry
+    ]
+    assert not missing, f"tenant models without an admin: {missing}"
