@@ -1,0 +1,194 @@
+"""Reading traces: the filtered list, the detail with its span tree, one span, threads.
+
+Readable by every member role and by API keys with the ``read`` scope. Another
+project's or organization's trace answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl.api.pagination import CreatedCursorPagination
+from hitl.api.views import ProjectScopedViewSet
+from traces import selectors
+from traces.api import read_serializers as s
+from traces.filters import TraceFilter
+from traces.models import Thread, Trace
+
+# Query parameters that steer the response, not the filter.
+RESPONSE_PARAMETERS = frozenset({"cursor", "page_size", "format", "limit", "offset"})
+EXTERNAL_ID_REGEX = r"[^/]+"
+
+TRACE_ID_PARAMETER = OpenApiParameter(
+    "trace_external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Trace id."
+)
+SPAN_ID_PARAMETER = OpenApiParameter(
+    "span_external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Span id."
+)
+THREAD_ID_PARAMETER = OpenApiParameter(
+    "thread_external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Thread id."
+)
+
+
+class TraceFilterBackend(DjangoFilterBackend):
+    """The trace filter on list requests; unknown parameters are errors, not no-ops."""
+
+    def filter_queryset(self, request: Request, queryset, view):
+        if getattr(view, "action", None) != "list":
+            return queryset
+        params = {
+            key: request.query_params.getlist(key)
+            for key in request.query_params
+            if key not in RESPONSE_PARAMETERS
+        }
+        return selectors.trace_filter_apply(queryset, params)
+
+
+class TraceFilterSchema(DjangoFilterExtension):
+    """Documents every trace filter parameter, read from the FilterSet itself (the
+    generic extension would query the tenant-scoped manager outside a tenant)."""
+
+    target_class = "traces.api.read_views.TraceFilterBackend"
+    match_subclasses = False
+    priority = 1
+
+    def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
+        parameters = []
+        for name, filter_field in TraceFilter.base_filters.items():
+            parameters += self.resolve_filter_field(
+                auto_schema, Trace, TraceFilter, name, filter_field
+            )
+        return parameters
+
+
+class TraceViewSet(ProjectScopedViewSet):
+    """Traces of a project, newest first."""
+
+    scoped_model = Trace
+    lookup_field = "external_id"
+    lookup_url_kwarg = "trace_external_id"
+    lookup_value_regex = EXTERNAL_ID_REGEX
+    filter_backends = [TraceFilterBackend]
+    filterset_class = TraceFilter
+    pagination_class = CreatedCursorPagination
+    serializer_class = s.TraceListRowSerializer
+
+    def safely_get_queryset(self, queryset):
+        if getattr(self, "action", None) == "list":
+            return selectors.trace_list_rows(queryset)
+        return queryset
+
+    @extend_schema(
+        summary="List traces",
+        description=(
+            "Newest first (by arrival), cursor-paginated. Every filter parameter narrows "
+            "the list; repeatable ones (tags, metadata, score) must all match. An invalid "
+            "or unknown parameter answers 400 with a reason per parameter."
+        ),
+    )
+    def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        selectors.trace_summaries_attach(page)
+        return self.get_paginated_response(s.TraceListRowSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="One trace with its span tree",
+        parameters=[TRACE_ID_PARAMETER],
+        responses=s.TraceDetailSerializer,
+    )
+    def retrieve(
+        self, request: Request, org_slug: str, project_slug: str, trace_external_id: str
+    ) -> Response:
+        trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
+        detail = selectors.trace_detail(trace=trace)
+        context = {**self.get_serializer_context(), "span_external_ids": detail.span_external_ids}
+        return Response(s.TraceDetailSerializer(detail, context=context).data)
+
+    @extend_schema(
+        summary="One span of a trace, with its attributes",
+        parameters=[TRACE_ID_PARAMETER, SPAN_ID_PARAMETER],
+        responses=s.SpanDetailSerializer,
+    )
+    def span(
+        self,
+        request: Request,
+        org_slug: str,
+        project_slug: str,
+        trace_external_id: str,
+        span_external_id: str,
+    ) -> Response:
+        trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
+        detail = selectors.span_detail(trace=trace, span_external_id=span_external_id)
+        context = {
+            **self.get_serializer_context(),
+            "span_external_ids": {detail.span.pk: detail.span.external_id},
+        }
+        return Response(s.SpanDetailSerializer(detail, context=context).data)
+
+
+class ThreadTracePagination(LimitOffsetPagination):
+    # A conversation is ordered by start time, which may be missing: offsets, not cursors.
+    default_limit = 50
+    max_limit = 500
+
+
+class ThreadViewSet(ProjectScopedViewSet):
+    """Threads (conversations, sessions) of a project."""
+
+    scoped_model = Thread
+    lookup_field = "external_id"
+    lookup_url_kwarg = "thread_external_id"
+    lookup_value_regex = EXTERNAL_ID_REGEX
+    filter_backends: list[Any] = []
+    pagination_class = CreatedCursorPagination
+    serializer_class = s.ThreadRowSerializer
+
+    def safely_get_queryset(self, queryset):
+        return selectors.thread_list_rows(queryset)
+
+    @extend_schema(summary="List threads", description="Newest first, cursor-paginated.")
+    def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.ThreadRowSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="One thread: its traces in order",
+        description="The conversation's traces by start time (lean rows), paginated.",
+        parameters=[
+            THREAD_ID_PARAMETER,
+            OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY),
+            OpenApiParameter("offset", OpenApiTypes.INT, OpenApiParameter.QUERY),
+        ],
+        responses=inline_serializer(
+            "ThreadTracesPage",
+            {
+                "thread": s.ThreadRowSerializer(),
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": s.TraceListRowSerializer(many=True),
+            },
+        ),
+    )
+    def retrieve(
+        self, request: Request, org_slug: str, project_slug: str, thread_external_id: str
+    ) -> Response:
+        thread = selectors.thread_get(queryset=self.get_queryset(), external_id=thread_external_id)
+        paginator = ThreadTracePagination()
+        page = paginator.paginate_queryset(
+            selectors.thread_traces(thread=thread), request, view=self
+        )
+        selectors.trace_summaries_attach(page)
+        response = paginator.get_paginated_response(s.TraceListRowSerializer(page, many=True).data)
+        response.data = {"thread": s.ThreadRowSerializer(thread).data, **response.data}
+        return response

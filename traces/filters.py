@@ -1,0 +1,382 @@
+"""The trace filter: one FilterSet behind the trace list, routing rules and bulk actions.
+
+Parameters are query-string values. Repeatable ones (``tags``, ``metadata``, ``score``)
+are given once per value: ``?score=correctness<0.5&score=toxicity>=0.8``. Every value is
+validated; a bad one is reported under its parameter name, never silently ignored.
+
+Conditions on related rows (span models, scores, feedback) are ``EXISTS`` subqueries
+keyed on the trace, so they combine with the list's newest-first index scan and never
+multiply rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from traces.models import (
+    Feedback,
+    FeedbackKind,
+    Score,
+    ScoreSource,
+    Span,
+    Status,
+    Trace,
+)
+
+AUTOMATED_SCORE_SOURCES = (ScoreSource.LLM_JUDGE, ScoreSource.CODE)
+MAX_REPEATED_VALUES = 20
+MAX_TEXT_LENGTH = 256
+MIN_SEARCH_LENGTH = 3
+
+# The same expression as the trigram index in migration 0100_read_indexes: PostgreSQL
+# uses an expression index only when the query spells the expression identically.
+TRACE_TEXT_SQL = "(coalesce((input)::text, '') || ' ' || coalesce((output)::text, ''))"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+# --- fields ------------------------------------------------------------------------
+class RepeatedValuesWidget(forms.Widget):
+    """Reads every occurrence of a parameter (``?tags=a&tags=b``)."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+
+class RepeatedValuesField(forms.Field):
+    """A list of strings, each checked by ``parse_one``; errors name the bad value."""
+
+    widget = RepeatedValuesWidget
+
+    def __init__(self, *, parse_one=None, **kwargs) -> None:
+        self.parse_one = parse_one or _parse_plain_text
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        return [v for v in values if isinstance(v, str) and v.strip() != ""]
+
+    def clean(self, value):
+        values = self.to_python(value)
+        if len(values) > MAX_REPEATED_VALUES:
+            raise forms.ValidationError(f"At most {MAX_REPEATED_VALUES} values.")
+        parsed, errors = [], []
+        for raw in values:
+            try:
+                parsed.append(self.parse_one(raw))
+            except forms.ValidationError as exc:
+                errors.extend(f"{raw!r}: {message}" for message in exc.messages)
+        if errors:
+            raise forms.ValidationError(errors)
+        return parsed
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0, yes/no); anything else is an error, not 'no filter'."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise forms.ValidationError("Use true or false.")
+
+
+def _parse_plain_text(raw: str) -> str:
+    value = raw.strip()
+    if len(value) > MAX_TEXT_LENGTH:
+        raise forms.ValidationError(f"At most {MAX_TEXT_LENGTH} characters.")
+    if "\x00" in value:
+        raise forms.ValidationError("NUL characters are not allowed.")
+    return value
+
+
+@dataclass(frozen=True)
+class MetadataCondition:
+    key: str
+    value: str
+
+
+def parse_metadata_condition(raw: str) -> MetadataCondition:
+    key, sep, value = raw.partition(":")
+    key = key.strip()
+    if not sep or not key:
+        raise forms.ValidationError("Use key:value, e.g. customer:acme.")
+    return MetadataCondition(key=_parse_plain_text(key), value=_parse_plain_text(value))
+
+
+SCORE_OPERATORS = ("<=", ">=", "!=", "<", ">", "=")
+_SCORE_PATTERN = re.compile(
+    r"^\s*(?P<name>[^<>=!]+?)\s*(?:(?P<op><=|>=|!=|<|>|=)\s*(?P<value>.*?))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class ScoreCondition:
+    name: str
+    operator: str | None = None  # None: any score of that name
+    number: float | None = None
+    label: str | None = None
+
+
+def parse_score_condition(raw: str) -> ScoreCondition:
+    match = _SCORE_PATTERN.match(raw)
+    if not match:
+        raise forms.ValidationError(
+            "Use name<op>value with op one of < <= > >= = !=, e.g. correctness<0.5."
+        )
+    name = _parse_plain_text(match["name"])
+    operator, value = match["op"], match["value"]
+    if operator is None:
+        return ScoreCondition(name=name)
+    if value == "":
+        raise forms.ValidationError(f"A value is needed after {operator}.")
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        # Boolean scores are stored as 1 and 0.
+        value = "1" if lowered == "true" else "0"
+    try:
+        number = float(value)
+    except ValueError:
+        if operator not in ("=", "!="):
+            raise forms.ValidationError(
+                f"{operator} needs a number; compare labels with = or !=."
+            ) from None
+        return ScoreCondition(name=name, operator=operator, label=_parse_plain_text(value))
+    if not math.isfinite(number):
+        raise forms.ValidationError("The value must be a finite number.")
+    return ScoreCondition(name=name, operator=operator, number=number)
+
+
+# --- filters -------------------------------------------------------------------------
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class RepeatedValuesFilter(django_filters.Filter):
+    field_class = RepeatedValuesField
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+class TextFilter(django_filters.CharFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("max_length", MAX_TEXT_LENGTH)
+        super().__init__(*args, **kwargs)
+
+
+class FeedbackChoice:
+    THUMBS_UP = "thumbs_up"
+    THUMBS_DOWN = "thumbs_down"
+    ANY = "any"
+    NONE = "none"
+    choices = (
+        (THUMBS_UP, "At least one thumbs up"),
+        (THUMBS_DOWN, "At least one thumbs down"),
+        (ANY, "Any end-user feedback"),
+        (NONE, "No end-user feedback"),
+    )
+
+
+def _range(field_name: str, label: str, *, integer: bool = False) -> tuple:
+    number_filter = django_filters.NumberFilter
+    low = number_filter(field_name=field_name, lookup_expr="gte", label=f"{label}, at least")
+    high = number_filter(field_name=field_name, lookup_expr="lte", label=f"{label}, at most")
+    if integer:
+        for f in (low, high):
+            f.field_class = forms.IntegerField
+    return low, high
+
+
+class TraceFilter(django_filters.FilterSet):
+    start_time_from = django_filters.IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="gte", label="Started at or after (ISO 8601)"
+    )
+    start_time_to = django_filters.IsoDateTimeFilter(
+        field_name="start_time", lookup_expr="lt", label="Started before (ISO 8601)"
+    )
+    name = TextFilter(field_name="name", label="Trace name, exactly")
+    name_contains = TextFilter(
+        field_name="name", lookup_expr="icontains", label="Trace name contains (any case)"
+    )
+    tags = RepeatedValuesFilter(
+        method="filter_tags", label="Has every one of these tags (repeat the parameter)"
+    )
+    thread = TextFilter(field_name="thread__external_id", label="Thread (session) external id")
+    user_id = TextFilter(field_name="user_id", label="End user id")
+    environment = TextFilter(field_name="environment", label="Environment")
+    release = TextFilter(field_name="release", label="Release")
+    model = TextFilter(method="filter_model", label="At least one span used this model")
+    status = django_filters.ChoiceFilter(
+        field_name="status", choices=Status.choices, label="Trace status"
+    )
+    has_error = StrictBooleanFilter(
+        method="filter_has_error", label="true: status is error; false: it is not"
+    )
+    latency_ms_min, latency_ms_max = _range("latency_ms", "Latency in ms")
+    cost_min, cost_max = _range("cost", "Cost")
+    total_tokens_min, total_tokens_max = _range("total_tokens", "Total tokens", integer=True)
+    input_tokens_min, input_tokens_max = _range("input_tokens", "Input tokens", integer=True)
+    output_tokens_min, output_tokens_max = _range("output_tokens", "Output tokens", integer=True)
+    metadata = RepeatedValuesFilter(
+        method="filter_metadata",
+        label="Metadata key:value, e.g. customer:acme (repeat for more; all must match)",
+        parse_one=parse_metadata_condition,
+    )
+    score = RepeatedValuesFilter(
+        method="filter_score",
+        label=(
+            "Automated score (LLM judge or code) condition name<op>value, op one of "
+            "< <= > >= = !=, e.g. correctness<0.5; a label with = or !=; a bare name means "
+            "any score of that name (repeat for more; all must match)"
+        ),
+        parse_one=parse_score_condition,
+    )
+    feedback = django_filters.ChoiceFilter(
+        method="filter_feedback", choices=FeedbackChoice.choices, label="End-user feedback"
+    )
+    feedback_rating_min = django_filters.NumberFilter(
+        method="filter_feedback_rating", label="Has an end-user rating of at least this"
+    )
+    feedback_rating_max = django_filters.NumberFilter(
+        method="filter_feedback_rating", label="Has an end-user rating of at most this"
+    )
+    reviewed = StrictBooleanFilter(
+        method="filter_reviewed", label="true: a person has scored it; false: nobody has"
+    )
+    q = django_filters.CharFilter(
+        method="filter_text",
+        min_length=MIN_SEARCH_LENGTH,
+        max_length=MAX_TEXT_LENGTH,
+        label="Text in the trace's input or output (any case, at least 3 characters)",
+    )
+
+    class Meta:
+        model = Trace
+        fields: list[str] = []
+
+    # --- methods --------------------------------------------------------------------
+    def filter_tags(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        return queryset.filter(tags__contains=value)
+
+    def filter_model(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Exists(Span.objects.filter(trace_id=OuterRef("pk"), model=value)))
+
+    def filter_has_error(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        if value:
+            return queryset.filter(status=Status.ERROR)
+        return queryset.exclude(status=Status.ERROR)
+
+    def filter_metadata(
+        self, queryset: QuerySet, name: str, value: list[MetadataCondition]
+    ) -> QuerySet:
+        for condition in value:
+            # "tier:3" matches the string "3" and the number 3; "beta:true" the boolean.
+            alternatives = Q(metadata__contains={condition.key: condition.value})
+            scalar = _json_scalar(condition.value)
+            if scalar is not None:
+                alternatives |= Q(metadata__contains={condition.key: scalar})
+            queryset = queryset.filter(alternatives)
+        return queryset
+
+    def filter_score(self, queryset: QuerySet, name: str, value: list[ScoreCondition]) -> QuerySet:
+        for condition in value:
+            scores = Score.objects.filter(
+                trace_id=OuterRef("pk"), name=condition.name, source__in=AUTOMATED_SCORE_SOURCES
+            )
+            scores = _apply_score_condition(scores, condition)
+            queryset = queryset.filter(Exists(scores))
+        return queryset
+
+    def filter_feedback(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        feedback = Feedback.objects.filter(trace_id=OuterRef("pk"))
+        if value == FeedbackChoice.NONE:
+            return queryset.exclude(Exists(feedback))
+        if value == FeedbackChoice.THUMBS_UP:
+            feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__gt=0)
+        elif value == FeedbackChoice.THUMBS_DOWN:
+            feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__lt=0)
+        return queryset.filter(Exists(feedback))
+
+    def filter_feedback_rating(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        # Both ends are applied together, on the same rating row, by filter_queryset.
+        return queryset
+
+    def filter_reviewed(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        human_scores = Score.objects.filter(trace_id=OuterRef("pk"), source=ScoreSource.HUMAN)
+        if value:
+            return queryset.filter(Exists(human_scores))
+        return queryset.exclude(Exists(human_scores))
+
+    def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        pattern = "%" + _escape_like(value) + "%"
+        # The SQL is a constant (it must match the index); the search text is a parameter.
+        matches = RawSQL(f"{TRACE_TEXT_SQL} ILIKE %s", (pattern,), output_field=BooleanField())  # noqa: S611
+        return queryset.filter(matches)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        low = self.form.cleaned_data.get("feedback_rating_min")
+        high = self.form.cleaned_data.get("feedback_rating_max")
+        if low is not None or high is not None:
+            ratings = Feedback.objects.filter(trace_id=OuterRef("pk"), kind=FeedbackKind.RATING)
+            if low is not None:
+                ratings = ratings.filter(value__gte=low)
+            if high is not None:
+                ratings = ratings.filter(value__lte=high)
+            queryset = queryset.filter(Exists(ratings))
+        return queryset
+
+
+def _apply_score_condition(scores: QuerySet, condition: ScoreCondition) -> QuerySet:
+    if condition.operator is None:
+        return scores
+    if condition.label is not None:
+        if condition.operator == "=":
+            return scores.filter(label=condition.label)
+        return scores.exclude(label=condition.label)
+    lookups = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
+    if condition.operator == "!=":
+        return scores.filter(value__isnull=False).exclude(value=condition.number)
+    return scores.filter(**{f"value__{lookups[condition.operator]}": condition.number})
+
+
+def _json_scalar(text: str) -> Any:
+    """The number or boolean a metadata value spells, if it spells one."""
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        number = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(number, int | float) and not isinstance(number, bool):
+        return number
+    return None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
