@@ -7,5 +7,6 @@ class HitlConfig(AppConfig):
 
     def ready(self) -> None:
         from hitl import audit
+        from hitl.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
 
         audit.connect_signals()

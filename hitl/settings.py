@@ -193,6 +193,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "SpanKindEnum": "traces.models.SpanKind",
+        "FeedbackKindEnum": "traces.models.FeedbackKind",
+        "RoleEnum": "projects.models.Role",
+    },
     # Swagger UI is served from the sidecar package: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -68,6 +68,10 @@ class TenantManager(models.Manager):
             )
         return super().get_queryset().filter(organization_id=organization_id)
 
+    def none(self) -> models.QuerySet:
+        # An empty queryset reads nothing, so it needs no scope (schema generation uses it).
+        return super().get_queryset().none()
+
 
 class TenantModel(models.Model):
     """Base of every row that belongs to one organization."""

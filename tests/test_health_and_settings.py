@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hitl.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_health_checks_database_and_broker(db, client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_health_reports_a_dead_broker(db, client):
+    original = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        celery_app.conf.broker_url = original
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("error")
+    assert response.json()["database"] == "ok"
+
+
+def _production_env() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("HITL_") or key == "HITL_CHROMIUM"
+    }
+    env.update(
+        HITL_SECRET_KEY="k" * 30 + "production-secret-with-enough-entropy-9f8e7d6c5b4a",
+        HITL_ALLOWED_HOSTS="hitl.example.com",
+        HITL_SITE_URL="https://hitl.example.com",
+    )
+    return env
+
+
+def test_deploy_check_is_clean_with_production_variables():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_defaults_are_safe():
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS > 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={**_production_env(), "DJANGO_SETTINGS_MODULE": "hitl.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["False", "True", "True", "True", "True"], result.stderr
+
+
+@pytest.mark.parametrize("missing", ["HITL_SECRET_KEY", "DATABASE_URL"])
+def test_settings_refuse_to_start_without_required_variables(missing):
+    env = _production_env()
+    env.pop(missing)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert missing in result.stderr
