@@ -587,7 +587,7 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
     touched.update(trace_ids[span.trace_external_id] for span in spans)
     _roll_up(cur, touched, now)
 
-    stored = {"traces": sum(1 for t in batch.traces), "spans": len(spans)}
+    stored = {"traces": sum(1 for t in batch.traces if not t.is_hint), "spans": len(spans)}
     if scores or feedback:
         wanted = {
             (trace_ids[r.target.trace_external_id], r.target.span_external_id)

@@ -1,0 +1,459 @@
+"""OpenTelemetry spans -> ingestion records.
+
+Maps the OpenTelemetry GenAI conventions (current ``gen_ai.input.messages`` /
+``gen_ai.output.messages`` / ``gen_ai.system_instructions`` and the older indexed
+``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*`` attributes and
+``gen_ai.content.prompt`` / ``gen_ai.content.completion`` events) and the OpenInference
+conventions (``openinference.span.kind``, ``input.value``, ``llm.*``,
+``retrieval.documents.N.document.*``, ``tool.*``) onto span fields. Every original
+attribute is kept in ``attributes``; OTLP-level extras (events, links, span kind,
+scope) are kept under ``otel.*`` keys.
+
+The root span (no parent) names its trace and gives its input, output, timing and
+status; resource attributes (``service.name`` ...) become trace metadata.
+``session.id`` / ``gen_ai.conversation.id`` on any span put the trace in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.utils import timezone
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from traces.ingest import limits
+from traces.ingest.jsonsafe import JsonRejected, clean_text, dump_json
+from traces.ingest.records import Batch, SpanRecord, TraceRecord
+
+_OPENINFERENCE_KINDS = {
+    "LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "RETRIEVER": "retrieval",
+    "RERANKER": "retrieval", "EMBEDDING": "embedding", "AGENT": "agent",
+    "GUARDRAIL": "guardrail", "EVALUATOR": "other", "PROMPT": "other", "UNKNOWN": "other",
+}  # fmt: skip
+_GENAI_OPERATIONS = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm",
+    "embeddings": "embedding", "execute_tool": "tool", "invoke_agent": "agent",
+    "create_agent": "agent", "invoke_workflow": "chain", "retrieval": "retrieval",
+}  # fmt: skip
+_SPAN_KIND_NAMES = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer",
+                    5: "consumer"}  # fmt: skip
+_INDEXED = re.compile(r"(\d+)(?:\.(.+))?$")
+
+
+class SpanRejected(ValueError):
+    pass
+
+
+# --- values ---------------------------------------------------------------------------
+def any_value(value: common_pb2.AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None
+
+
+def attributes_dict(attributes: Any) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in attributes}
+
+
+def _nanos(value: int, what: str) -> datetime | None:
+    if not value:
+        return None
+    seconds, nanos = divmod(value, 1_000_000_000)
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1000)
+    except (OverflowError, OSError, ValueError):
+        moment = None
+    if (
+        moment is None
+        or moment < limits.EARLIEST_TIME
+        or moment > timezone.now() + limits.FUTURE_TOLERANCE
+    ):
+        raise SpanRejected(f"{what} is out of range (1970 to one day from now)")
+    return moment
+
+
+def _maybe_json(value: Any) -> Any:
+    """Attribute values that are JSON documents in a string become JSON."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _unflatten(attrs: dict[str, Any], prefix: str) -> list[Any] | None:
+    """``prefix.0.message.role = x`` ... -> ``[{"message": {"role": x}}, ...]``."""
+    items: dict[int, Any] = {}
+    start = len(prefix)
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        match = _INDEXED.match(key, start)
+        if match is None:
+            continue
+        index, rest = int(match.group(1)), match.group(2)
+        if rest is None:
+            items[index] = value
+            continue
+        node = items.setdefault(index, {})
+        if not isinstance(node, dict):
+            continue
+        parts = rest.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if not items:
+        return None
+    return [_lists(items[index]) for index in sorted(items)]
+
+
+def _lists(node: Any) -> Any:
+    """Dicts whose keys are all digits (from ``_unflatten``) become lists."""
+    if not isinstance(node, dict):
+        return node
+    if node and all(key.isdigit() for key in node):
+        return [_lists(node[key]) for key in sorted(node, key=int)]
+    return {key: _lists(value) for key, value in node.items()}
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _count(attrs: dict[str, Any], *keys: str) -> int | None:
+    value = _first(attrs, *keys)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and 0 <= value <= limits.MAX_TOKENS:
+        return int(value)
+    if isinstance(value, str) and value.isdigit() and int(value) <= limits.MAX_TOKENS:
+        return int(value)
+    return None
+
+
+def _cost(attrs: dict[str, Any]) -> Decimal | None:
+    value = _first(attrs, "llm.cost.total", "gen_ai.usage.cost", "gen_ai.cost.usd")
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value < limits.MAX_COST
+    ):
+        return Decimal(repr(float(value))).quantize(Decimal("0.00000001"))
+    return None
+
+
+def _text(value: Any, max_length: int) -> str:
+    if value is None:
+        return ""
+    return clean_text(str(value))[:max_length]
+
+
+# --- field mapping ---------------------------------------------------------------------
+def span_kind(attrs: dict[str, Any]) -> str:
+    openinference = attrs.get("openinference.span.kind")
+    if isinstance(openinference, str) and openinference.upper() in _OPENINFERENCE_KINDS:
+        return _OPENINFERENCE_KINDS[openinference.upper()]
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in _GENAI_OPERATIONS:
+        return _GENAI_OPERATIONS[operation]
+    if _first(attrs, "gen_ai.tool.name", "tool.name") is not None:
+        return "tool"
+    if _first(attrs, "gen_ai.request.model", "llm.model_name") is not None:
+        return "llm"
+    return "other"
+
+
+def _messages_of(items: list[Any] | None, wrapper: str) -> list[Any] | None:
+    if items is None:
+        return None
+    return [item.get(wrapper, item) if isinstance(item, dict) else item for item in items]
+
+
+def _event_payload(events: list[dict[str, Any]], name: str, attribute: str) -> Any:
+    for event in events:
+        if event["name"] == name:
+            return _maybe_json(event["attributes"].get(attribute))
+    return None
+
+
+def span_input(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
+    messages = _maybe_json(attrs.get("gen_ai.input.messages"))
+    instructions = _maybe_json(attrs.get("gen_ai.system_instructions"))
+    if messages is not None or instructions is not None:
+        messages = list(messages) if isinstance(messages, list) else (
+            [] if messages is None else [messages]
+        )  # fmt: skip
+        if instructions is not None:
+            parts = instructions if isinstance(instructions, list) else [instructions]
+            messages.insert(0, {"role": "system", "parts": parts})
+        return messages
+    for candidate in (
+        _messages_of(_unflatten(attrs, "llm.input_messages."), "message"),
+        _unflatten(attrs, "gen_ai.prompt."),
+        _event_payload(events, "gen_ai.content.prompt", "gen_ai.prompt"),
+        _maybe_json(attrs.get("gen_ai.tool.call.arguments")),
+        _maybe_json(attrs.get("input.value")),
+        _maybe_json(attrs.get("tool.parameters")),
+        attrs.get("gen_ai.retrieval.query.text"),
+    ):
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def span_output(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
+    for candidate in (
+        _maybe_json(attrs.get("gen_ai.output.messages")),
+        _messages_of(_unflatten(attrs, "llm.output_messages."), "message"),
+        _unflatten(attrs, "gen_ai.completion."),
+        _event_payload(events, "gen_ai.content.completion", "gen_ai.completion"),
+        _messages_of(_unflatten(attrs, "retrieval.documents."), "document"),
+        _maybe_json(attrs.get("gen_ai.retrieval.documents")),
+        _maybe_json(attrs.get("gen_ai.tool.call.result")),
+        _maybe_json(attrs.get("output.value")),
+    ):
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _hex_id(raw: bytes, length: int, what: str) -> str:
+    if len(raw) != length or not any(raw):
+        raise SpanRejected(f"{what} must be {length} bytes and not all zero")
+    return raw.hex()
+
+
+@dataclass
+class _TraceFacts:
+    """What the spans of one trace in this request say about the trace."""
+
+    root: TraceRecord | None = None
+    thread: str | None = None
+    user_id: str | None = None
+    first_index: int = 0
+    hints: list[TraceRecord] = field(default_factory=list)
+
+
+def _json_field(value: Any, max_bytes: int, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dump_json(value, max_bytes=max_bytes, what=what)
+    except JsonRejected as exc:
+        raise SpanRejected(exc.message) from None
+
+
+def _span_record(
+    index: int, span: trace_pb2.Span, scope: dict[str, Any]
+) -> tuple[SpanRecord, dict[str, Any]]:
+    trace_id = _hex_id(span.trace_id, 16, "traceId")
+    span_id = _hex_id(span.span_id, 8, "spanId")
+    parent = _hex_id(span.parent_span_id, 8, "parentSpanId") if span.parent_span_id else ""
+    if parent == span_id:
+        raise SpanRejected("a span cannot be its own parent")
+    start = _nanos(span.start_time_unix_nano, "startTimeUnixNano")
+    end = _nanos(span.end_time_unix_nano, "endTimeUnixNano")
+    if start and end and end < start:
+        raise SpanRejected("endTimeUnixNano is before startTimeUnixNano")
+    attrs = attributes_dict(span.attributes)
+    events = [
+        {
+            "name": event.name,
+            "time": _nanos(event.time_unix_nano, "event time") if event.time_unix_nano else None,
+            "attributes": attributes_dict(event.attributes),
+        }
+        for event in span.events
+    ]
+    stored_attrs = dict(attrs)
+    stored_attrs["otel.span_kind"] = _SPAN_KIND_NAMES.get(span.kind, str(span.kind))
+    if scope:
+        stored_attrs["otel.scope"] = scope
+    if events:
+        stored_attrs["otel.events"] = [
+            {**event, "time": event["time"].isoformat() if event["time"] else None}
+            for event in events
+        ]
+    if span.links:
+        stored_attrs["otel.links"] = [
+            {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(),
+             "attributes": attributes_dict(link.attributes)}
+            for link in span.links
+        ]  # fmt: skip
+    status = {1: "ok", 2: "error"}.get(span.status.code, "unset")
+    error_message = span.status.message if status == "error" else ""
+    if status == "error" and not error_message:
+        exception = _event_payload(events, "exception", "exception.message")
+        error_message = str(exception) if exception is not None else ""
+    input_tokens = (
+        _count(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+               "llm.token_count.prompt") or 0
+    )  # fmt: skip
+    output_tokens = (
+        _count(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+               "llm.token_count.completion") or 0
+    )  # fmt: skip
+    total = _count(attrs, "gen_ai.usage.total_tokens", "llm.token_count.total")
+    record = SpanRecord(
+        index=index,
+        trace_external_id=trace_id,
+        external_id=span_id,
+        parent_external_id=parent,
+        kind=span_kind(attrs),
+        name=_text(span.name, limits.MAX_NAME_LENGTH),
+        model=_text(
+            _first(
+                attrs,
+                "gen_ai.response.model",
+                "gen_ai.request.model",
+                "llm.model_name",
+                "embedding.model_name",
+            ),
+            limits.MAX_MODEL_LENGTH,
+        ),
+        provider=_text(
+            _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+            limits.MAX_PROVIDER_LENGTH,
+        ),
+        input_json=_json_field(span_input(attrs, events), limits.MAX_PAYLOAD_BYTES, "input"),
+        output_json=_json_field(span_output(attrs, events), limits.MAX_PAYLOAD_BYTES, "output"),
+        attributes_json=_json_field(stored_attrs, limits.MAX_ATTRIBUTES_BYTES, "attributes")
+        or "{}",
+        start_time=start,
+        end_time=end,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=_count(
+            attrs,
+            "gen_ai.usage.cache_read.input_tokens",
+            "llm.token_count.prompt_details.cache_read",
+            "gen_ai.usage.cache_read_input_tokens",
+        )
+        or 0,
+        reasoning_tokens=_count(
+            attrs,
+            "gen_ai.usage.reasoning.output_tokens",
+            "llm.token_count.completion_details.reasoning",
+        )
+        or 0,
+        total_tokens=total if total is not None else input_tokens + output_tokens,
+        cost=_cost(attrs),
+        status=status,
+        error_message=_text(error_message, limits.MAX_ERROR_MESSAGE_LENGTH),
+    )
+    return record, attrs
+
+
+def _trace_record(span: SpanRecord, attrs: dict[str, Any], resource: dict[str, Any]) -> TraceRecord:
+    metadata = dict(resource)
+    extra = _maybe_json(attrs.get("metadata"))
+    if isinstance(extra, dict):
+        metadata.update(extra)
+    tags = attrs.get("tag.tags")
+    if isinstance(tags, list):
+        tags = [_text(tag, limits.MAX_TAG_LENGTH) for tag in tags if tag][: limits.MAX_TAGS]
+    else:
+        tags = None
+    try:
+        metadata_json = dump_json(metadata, max_bytes=limits.MAX_METADATA_BYTES, what="metadata")
+    except JsonRejected:
+        metadata_json = None
+    environment = _first(resource, "deployment.environment.name", "deployment.environment")
+    return TraceRecord(
+        index=span.index,
+        external_id=span.trace_external_id,
+        name=span.name,
+        input_json=span.input_json,
+        output_json=span.output_json,
+        metadata_json=metadata_json,
+        tags=list(dict.fromkeys(tags)) if tags else None,
+        environment=_text(environment, limits.MAX_ENVIRONMENT_LENGTH) or None,
+        release=_text(resource.get("service.version"), limits.MAX_RELEASE_LENGTH) or None,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        status=span.status,
+        error_message=span.error_message,
+    )
+
+
+def _thread_id(attrs: dict[str, Any]) -> str | None:
+    value = _first(attrs, "session.id", "gen_ai.conversation.id")
+    if value is None:
+        return None
+    value = str(value)
+    from traces.ingest.validation import EventInvalid, valid_id
+
+    try:
+        return valid_id(value, "session.id")
+    except EventInvalid:
+        return None
+
+
+def batch_from_request(request: Any) -> Batch:
+    """An ExportTraceServiceRequest as ingestion records; bad spans are rejections."""
+    batch = Batch()
+    facts: dict[str, _TraceFacts] = {}
+    index = 0
+    for resource_spans in request.resource_spans:
+        resource = attributes_dict(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope = {}
+            if scope_spans.scope.name:
+                scope = {"name": scope_spans.scope.name, "version": scope_spans.scope.version}
+            for span in scope_spans.spans:
+                try:
+                    record, attrs = _span_record(index, span, scope)
+                except SpanRejected as exc:
+                    batch.reject(
+                        index, span.span_id.hex() or None, "span", "invalid_span", str(exc)
+                    )
+                    index += 1
+                    continue
+                batch.spans.append(record)
+                trace_facts = facts.setdefault(
+                    record.trace_external_id, _TraceFacts(first_index=index)
+                )
+                trace_facts.thread = trace_facts.thread or _thread_id(attrs)
+                user = _first(attrs, "user.id", "enduser.id")
+                if user is not None and trace_facts.user_id is None:
+                    trace_facts.user_id = _text(user, limits.MAX_USER_ID_LENGTH)
+                if not record.parent_external_id:
+                    trace_facts.root = _trace_record(record, attrs, resource)
+                index += 1
+    batch.received = index
+    for trace_id, trace_facts in facts.items():
+        record = trace_facts.root or TraceRecord(
+            index=trace_facts.first_index, external_id=trace_id, is_hint=True
+        )
+        record.thread_external_id = trace_facts.thread
+        record.user_id = record.user_id or trace_facts.user_id
+        batch.traces.append(record)
+    return batch
