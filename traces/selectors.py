@@ -7,10 +7,12 @@ KB per row). The trace detail reads a fixed number of queries whatever its span 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
@@ -24,8 +26,9 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    TextField,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
@@ -133,9 +136,10 @@ def trace_list_rows(queryset: QuerySet[Trace]) -> QuerySet[Trace]:
     )
 
 
-def trace_summaries_attach(traces: list[Trace]) -> list[Trace]:
-    """Adds ``score_summary`` and ``feedback_summary`` to a page of traces: two queries
-    for the whole page."""
+def trace_list_data(traces: list[Trace]) -> list[dict[str, Any]]:
+    """A page of lean rows (from ``trace_list_rows``) as JSON-ready data, shaped like
+    ``TraceListRowSerializer``, with each trace's score and feedback summary: two
+    queries for the whole page."""
     ids = [trace.pk for trace in traces]
     scores: dict[int, list[dict[str, Any]]] = defaultdict(list)
     feedback: dict[int, dict[str, Any]] = {}
@@ -170,62 +174,80 @@ def trace_summaries_attach(traces: list[Trace]) -> list[Trace]:
         for row in feedback_rows:
             feedback[row["trace_id"]] = {k: v for k, v in row.items() if k != "trace_id"}
     empty_feedback = {"count": 0, "thumbs_up": 0, "thumbs_down": 0, "average_rating": None}
-    for trace in traces:
-        trace.score_summary = scores.get(trace.pk, [])
-        trace.feedback_summary = feedback.get(trace.pk, empty_feedback)
-    return traces
+    return [
+        {
+            **trace_row_data(trace, span_count=trace.span_count),
+            "score_summary": scores.get(trace.pk, []),
+            "feedback_summary": feedback.get(trace.pk, empty_feedback),
+        }
+        for trace in traces
+    ]
 
 
 # --- the trace detail --------------------------------------------------------------------
-@dataclass
-class SpanNode:
-    span: Span
-    parent_span_id: str | None
-    depth: int
-    is_orphan: bool
-    offset_ms: float | None
-    duration_ms: float | None
-    children: list[str] = field(default_factory=list)
-    scores: list[Score] = field(default_factory=list)
-    feedback: list[Feedback] = field(default_factory=list)
-    annotations: list[Any] = field(default_factory=list)
-    comments: list[Any] = field(default_factory=list)
+# The detail is built from plain rows (no model instances, no serializer fields): a
+# 500-span trace is mostly payload, and per-field machinery would cost more than the
+# database. The shape is documented by traces.api.read_serializers.TraceDetailSerializer.
+SPAN_FIELDS = (
+    "id",
+    "external_id",
+    "parent_external_id",
+    "kind",
+    "name",
+    "model",
+    "provider",
+    "start_time",
+    "end_time",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+    "status",
+    "error_message",
+    "input",
+    "output",
+)
+SCORE_FIELDS = (
+    "id",
+    "external_id",
+    "span_id",
+    "name",
+    "data_type",
+    "value",
+    "label",
+    "rationale",
+    "source",
+    "source_name",
+    "source_version",
+    "author_id",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+FEEDBACK_FIELDS = (
+    "id",
+    "external_id",
+    "span_id",
+    "kind",
+    "value",
+    "comment",
+    "end_user_id",
+    "metadata",
+    "created_at",
+)
 
 
 @dataclass
 class ReviewAttachments:
-    """What review adds to a trace and its spans (annotations, comments), by span."""
+    """What review adds to a trace and its spans (annotations, comments): JSON-ready
+    dicts, the span ones keyed by span primary key."""
 
-    trace_annotations: list[Any] = field(default_factory=list)
-    trace_comments: list[Any] = field(default_factory=list)
-    span_annotations: dict[int, list[Any]] = field(default_factory=dict)
-    span_comments: dict[int, list[Any]] = field(default_factory=dict)
-
-
-@dataclass
-class TraceDetail:
-    """A trace with its tree; the trace's own fields read through (``detail.name``)."""
-
-    trace: Trace
-    timeline_start: datetime | None  # the timeline's zero: the earliest known start
-    spans: list[SpanNode]  # depth-first, children in start order
-    scores: list[Score]  # on the trace itself (span scores sit on their span)
-    feedback: list[Feedback]
-    annotations: list[Any]
-    comments: list[Any]
-
-    @property
-    def span_count(self) -> int:
-        return len(self.spans)
-
-    @property
-    def span_external_ids(self) -> dict[int, str]:
-        return {node.span.pk: node.span.external_id for node in self.spans}
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "trace":  # not set yet: no recursion
-            raise AttributeError(name)
-        return getattr(self.trace, name)
+    trace_annotations: list[dict[str, Any]] = field(default_factory=list)
+    trace_comments: list[dict[str, Any]] = field(default_factory=list)
+    span_annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    span_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
@@ -235,8 +257,8 @@ def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
     return trace
 
 
-def trace_review_attachments(*, trace: Trace, spans: list[Span]) -> ReviewAttachments:
-    """Annotations and comments on ``trace`` and its ``spans``.
+def trace_review_attachments(*, trace: Trace, span_ids: list[int]) -> ReviewAttachments:
+    """Annotations and comments on ``trace`` and its spans (``span_ids``).
 
     The review app merges its attachments here; it must stay a fixed number of queries
     (one per kind of attachment, filtered by trace), never one per span.
@@ -244,92 +266,189 @@ def trace_review_attachments(*, trace: Trace, spans: list[Span]) -> ReviewAttach
     return ReviewAttachments()
 
 
-def trace_detail(*, trace: Trace) -> TraceDetail:
-    """The whole span tree with timing, payloads, scores and feedback: four queries
-    (spans, scores, feedback, plus whatever review attachments add) for any span count."""
-    spans = list(
-        Span.objects.filter(trace_id=trace.pk)
-        .defer("attributes")
-        .order_by(F("start_time").asc(nulls_last=True), "id")
-    )
-    scores = list(Score.objects.filter(trace_id=trace.pk).order_by("created_at", "id"))
-    feedback = list(Feedback.objects.filter(trace_id=trace.pk).order_by("created_at", "id"))
-    attachments = trace_review_attachments(trace=trace, spans=spans)
+class RawJSON:
+    """JSON text passed through unparsed: span payloads are most of a trace detail, and
+    parsing them only to serialize them again costs time and garbage-collector work."""
 
-    zero = _earliest(trace.start_time, (span.start_time for span in spans))
-    nodes = span_tree(spans, zero=zero)
-    by_pk = {node.span.pk: node for node in nodes}
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def parsed(self) -> Any:
+        return json.loads(self.text)
+
+
+def _span_columns(*, raw_payloads: bool) -> list[Any]:
+    if not raw_payloads:
+        return list(SPAN_FIELDS)
+    return [*SPAN_FIELDS[:-2], Cast("input", TextField()), Cast("output", TextField())]
+
+
+def trace_detail(*, trace: Trace, raw_payloads: bool = False) -> dict[str, Any]:
+    """The whole trace as JSON-ready data: its fields and payloads, the span tree with
+    timing, every span's input and output, and the scores and feedback of the trace and
+    of each span. Three queries (spans, scores, feedback) plus what review attachments
+    add, whatever the span count. With ``raw_payloads`` span inputs and outputs are
+    ``RawJSON`` (for a renderer that splices them in) instead of parsed values."""
+    span_rows = list(
+        Span.objects.filter(trace_id=trace.pk)
+        .order_by(F("start_time").asc(nulls_last=True), "id")
+        .values_list(*_span_columns(raw_payloads=raw_payloads))
+    )
+    if raw_payloads:
+        span_rows = [(*row[:-2], _raw_or_none(row[-2]), _raw_or_none(row[-1])) for row in span_rows]
+    score_rows = list(
+        Score.objects.filter(trace_id=trace.pk).order_by("created_at", "id").values(*SCORE_FIELDS)
+    )
+    feedback_rows = list(
+        Feedback.objects.filter(trace_id=trace.pk)
+        .order_by("created_at", "id")
+        .values(*FEEDBACK_FIELDS)
+    )
+    span_pks = [row[0] for row in span_rows]
+    attachments = trace_review_attachments(trace=trace, span_ids=span_pks)
+
+    zero = _earliest(trace.start_time, (row[7] for row in span_rows))
+    spans = [_span_data(row, zero) for row in span_rows]
+    external_by_pk = dict(zip(span_pks, (span["span_id"] for span in spans), strict=True))
+    by_pk = dict(zip(span_pks, spans, strict=True))
     trace_scores, trace_feedback = [], []
-    for score in scores:
-        node = by_pk.get(score.span_id) if score.span_id else None
-        (node.scores if node else trace_scores).append(score)
-    for item in feedback:
-        node = by_pk.get(item.span_id) if item.span_id else None
-        (node.feedback if node else trace_feedback).append(item)
-    for span_pk, span_annotations in attachments.span_annotations.items():
+    for rows, on_trace, key in (
+        (score_rows, trace_scores, "scores"),
+        (feedback_rows, trace_feedback, "feedback"),
+    ):
+        for row in rows:
+            span_pk = row["span_id"]
+            span = by_pk.get(span_pk) if span_pk is not None else None
+            row["span_id"] = external_by_pk.get(span_pk) if span_pk is not None else None
+            (span[key] if span is not None else on_trace).append(row)
+    for span_pk, items in attachments.span_annotations.items():
         if span_pk in by_pk:
-            by_pk[span_pk].annotations = span_annotations
-    for span_pk, span_comments in attachments.span_comments.items():
+            by_pk[span_pk]["annotations"] = items
+    for span_pk, items in attachments.span_comments.items():
         if span_pk in by_pk:
-            by_pk[span_pk].comments = span_comments
-    return TraceDetail(
-        trace=trace,
+            by_pk[span_pk]["comments"] = items
+
+    data = trace_row_data(trace, span_count=len(spans))
+    data.update(
+        input=trace.input,
+        output=trace.output,
+        metadata=trace.metadata,
+        error_message=trace.error_message,
         timeline_start=zero,
-        spans=nodes,
+        spans=span_tree(spans),
         scores=trace_scores,
         feedback=trace_feedback,
         annotations=attachments.trace_annotations,
         comments=attachments.trace_comments,
     )
+    return data
 
 
-def span_tree(spans: list[Span], *, zero: datetime | None) -> list[SpanNode]:
-    """Spans in depth-first order with parents resolved by external id.
+def trace_row_data(trace: Trace, *, span_count: int) -> dict[str, Any]:
+    """A trace's lean fields, shaped like ``TraceRowSerializer``."""
+    return {
+        "trace_id": trace.external_id,
+        "name": trace.name,
+        "thread_id": trace.thread.external_id if trace.thread_id else None,
+        "tags": trace.tags,
+        "user_id": trace.user_id,
+        "environment": trace.environment,
+        "release": trace.release,
+        "start_time": trace.start_time,
+        "end_time": trace.end_time,
+        "latency_ms": trace.latency_ms,
+        "input_tokens": trace.input_tokens,
+        "output_tokens": trace.output_tokens,
+        "total_tokens": trace.total_tokens,
+        "cost": _decimal_text(trace.cost),
+        "status": trace.status,
+        "is_placeholder": trace.is_placeholder,
+        "span_count": span_count,
+        "created_at": trace.created_at,
+    }
+
+
+def _span_data(row: tuple, zero: datetime | None) -> dict[str, Any]:
+    (
+        _pk, external_id, parent, kind, name, model, provider, start, end,
+        input_tokens, output_tokens, cached_tokens, reasoning_tokens, total_tokens,
+        cost, status, error_message, input_, output,
+    ) = row  # fmt: skip
+    return {
+        "span_id": external_id,
+        "parent_external_id": parent,
+        "kind": kind,
+        "name": name,
+        "model": model,
+        "provider": provider,
+        "start_time": start,
+        "end_time": end,
+        "offset_ms": _milliseconds(zero, start),
+        "duration_ms": _milliseconds(start, end),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_tokens": cached_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "total_tokens": total_tokens,
+        "cost": _decimal_text(cost),
+        "status": status,
+        "error_message": error_message,
+        "input": input_,
+        "output": output,
+        "scores": [],
+        "feedback": [],
+        "annotations": [],
+        "comments": [],
+    }
+
+
+def span_tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spans (dicts with ``span_id`` and ``parent_external_id``, in start order) in
+    depth-first order, each given ``parent_span_id``, ``depth``, ``is_orphan`` and
+    ``children`` (child span ids, in start order).
 
     A span whose parent never arrived (or that sits in a parent cycle) is shown at the
     root level and flagged ``is_orphan``. Iterative, so a deep chain cannot overflow.
-    ``spans`` must already be in start order; children keep that order.
     """
-    by_external_id = {span.external_id: span for span in spans}
-    children: dict[str, list[Span]] = defaultdict(list)
-    roots: list[tuple[Span, bool]] = []
+    by_id = {span["span_id"]: span for span in spans}
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    roots: list[tuple[dict[str, Any], bool]] = []
     for span in spans:
-        parent = span.parent_external_id
-        if parent and parent in by_external_id and parent != span.external_id:
+        parent = span.pop("parent_external_id")
+        span["_parent"] = parent
+        if parent and parent in by_id and parent != span["span_id"]:
             children[parent].append(span)
         else:
             roots.append((span, bool(parent)))
 
-    ordered: list[SpanNode] = []
+    ordered: list[dict[str, Any]] = []
     visited: set[str] = set()
 
-    def walk(root: Span, *, is_orphan: bool) -> None:
-        stack: list[tuple[Span, int, bool]] = [(root, 0, is_orphan)]
+    def walk(root: dict[str, Any], *, is_orphan: bool) -> None:
+        stack: list[tuple[dict[str, Any], int, bool]] = [(root, 0, is_orphan)]
         while stack:
             span, depth, orphan = stack.pop()
-            if span.external_id in visited:
+            if span["span_id"] in visited:
                 continue
-            visited.add(span.external_id)
-            kids = children.get(span.external_id, [])
-            ordered.append(
-                SpanNode(
-                    span=span,
-                    parent_span_id=None if depth == 0 else span.parent_external_id,
-                    depth=depth,
-                    is_orphan=orphan,
-                    offset_ms=_milliseconds(zero, span.start_time),
-                    duration_ms=_milliseconds(span.start_time, span.end_time),
-                    children=[kid.external_id for kid in kids],
-                )
-            )
+            visited.add(span["span_id"])
+            kids = children.get(span["span_id"], [])
+            span["parent_span_id"] = None if depth == 0 else span["_parent"]
+            span["depth"] = depth
+            span["is_orphan"] = orphan
+            span["children"] = [kid["span_id"] for kid in kids]
+            ordered.append(span)
             stack.extend((kid, depth + 1, False) for kid in reversed(kids))
 
     for root, is_orphan in roots:
         walk(root, is_orphan=is_orphan)
     # Whatever is left hangs in a parent cycle: break it at its earliest span.
     for span in spans:
-        if span.external_id not in visited:
+        if span["span_id"] not in visited:
             walk(span, is_orphan=True)
+    for span in ordered:
+        del span["_parent"]
     return ordered
 
 
@@ -344,47 +463,57 @@ def _milliseconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() * 1000, 3)
 
 
+def _raw_or_none(text: str | None) -> RawJSON | None:
+    # SQL NULL and JSON null both mean "no payload".
+    return None if text is None or text == "null" else RawJSON(text)
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    # As DRF's DecimalField writes it: fixed point, never an exponent.
+    return None if value is None else f"{value:f}"
+
+
 # --- one span ------------------------------------------------------------------------------
-@dataclass
-class SpanDetail:
-    span: Span
-    parent_span_id: str | None
-    is_orphan: bool
-    children: list[str]
-    offset_ms: float | None
-    duration_ms: float | None
-    scores: list[Score]
-    feedback: list[Feedback]
-
-
-def span_detail(*, trace: Trace, span_external_id: str) -> SpanDetail:
-    span = Span.objects.filter(trace_id=trace.pk, external_id=span_external_id).first()
-    if span is None:
+def span_detail(*, trace: Trace, span_external_id: str) -> dict[str, Any]:
+    """One span with its attributes, parent, children, timing, scores and feedback."""
+    row = (
+        Span.objects.filter(trace_id=trace.pk, external_id=span_external_id)
+        .values_list(*SPAN_FIELDS, "attributes")
+        .first()
+    )
+    if row is None:
         raise NotFound("Span not found.")
-    span.trace = trace
-    parent = span.parent_external_id or None
+    span_pk = row[0]
+    first_start = Span.objects.filter(trace_id=trace.pk).aggregate(first=Min("start_time"))
+    data = _span_data(row[:-1], _earliest(trace.start_time, [first_start["first"]]))
+    parent = data.pop("parent_external_id") or None
     parent_exists = (
         parent is not None and Span.objects.filter(trace_id=trace.pk, external_id=parent).exists()
     )
-    children = list(
-        Span.objects.filter(trace_id=trace.pk, parent_external_id=span.external_id)
-        .order_by(F("start_time").asc(nulls_last=True), "id")
-        .values_list("external_id", flat=True)
-    )
-    zero = _earliest(
-        trace.start_time,
-        [Span.objects.filter(trace_id=trace.pk).aggregate(first=Min("start_time"))["first"]],
-    )
-    return SpanDetail(
-        span=span,
+    children = Span.objects.filter(trace_id=trace.pk, parent_external_id=data["span_id"])
+    data.update(
+        trace_id=trace.external_id,
+        attributes=row[-1],
         parent_span_id=parent if parent_exists else None,
         is_orphan=parent is not None and not parent_exists,
-        children=children,
-        offset_ms=_milliseconds(zero, span.start_time),
-        duration_ms=_milliseconds(span.start_time, span.end_time),
-        scores=list(Score.objects.filter(span_id=span.pk).order_by("created_at", "id")),
-        feedback=list(Feedback.objects.filter(span_id=span.pk).order_by("created_at", "id")),
+        children=list(
+            children.order_by(F("start_time").asc(nulls_last=True), "id").values_list(
+                "external_id", flat=True
+            )
+        ),
     )
+    for key, model, fields in (
+        ("scores", Score, SCORE_FIELDS),
+        ("feedback", Feedback, FEEDBACK_FIELDS),
+    ):
+        rows = list(
+            model.objects.filter(span_id=span_pk).order_by("created_at", "id").values(*fields)
+        )
+        for item in rows:
+            item["span_id"] = data["span_id"]
+        data[key] = rows
+    del data["annotations"], data["comments"]
+    return data
 
 
 # --- threads -------------------------------------------------------------------------------

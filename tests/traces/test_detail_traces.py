@@ -196,3 +196,46 @@ def test_detail_query_count_does_not_grow_with_the_spans(tenant, client_for):
         counts[trace_id] = len(queries)
     assert counts["small"] == counts["large"], counts
     assert counts["large"] <= 10, counts
+
+
+def test_responses_have_exactly_the_documented_fields(agent_run, client_for):
+    from traces.api import read_serializers as s
+
+    def fields(serializer) -> set[str]:
+        return set(serializer().fields)
+
+    client = client_for(agent_run.viewer)
+    body = client.get(trace_url(agent_run, "run-1")).json()
+    assert set(body) == fields(s.TraceDetailSerializer)
+    assert {frozenset(span) for span in body["spans"]} == {frozenset(fields(s.SpanNodeSerializer))}
+    fetch = next(span for span in body["spans"] if span["span_id"] == "fetch")
+    assert set(fetch["scores"][0]) == fields(s.ScoreReadSerializer)
+    assert set(body["feedback"][0]) == fields(s.FeedbackReadSerializer)
+    span = client.get(trace_url(agent_run, "run-1") + "spans/fetch/").json()
+    assert set(span) == fields(s.SpanDetailSerializer)
+    assert set(span["scores"][0]) == fields(s.ScoreReadSerializer)
+    rows = client.get(trace_url(agent_run, "run-1").removesuffix("run-1/")).json()["results"]
+    assert set(rows[0]) == fields(s.TraceListRowSerializer)
+    assert set(rows[0]["feedback_summary"]) == fields(s.FeedbackSummarySerializer)
+
+
+def test_payloads_pass_through_exactly(tenant, client_for):
+    trace = make_trace(tenant.project, "payloads", start_time=at(0))
+    tricky = {
+        "text": 'a "quote", a \\ backslash, \u2028 a separator, ünïcödé, 👍',
+        "n": [1.5, None],
+    }
+    make_span(trace, "p1", input=tricky, output="plain string", start_time=at(1))
+    make_span(trace, "p2", input=None, output=42, start_time=at(2))
+    # PostgreSQL refuses NUL in jsonb, so stored text never looks like a placeholder.
+    lookalike = {"\\u0000raw:0\\u0000": "not a placeholder"}
+    make_span(trace, "p3", input=[], output=lookalike)
+    response = client_for(tenant.viewer).get(trace_url(tenant, "payloads"))
+    assert b"\xe2\x80\xa8" not in response.content  # U+2028 stays escaped for JavaScript
+    spans = {s["span_id"]: s for s in response.json()["spans"]}
+    assert spans["p1"]["input"] == tricky
+    assert spans["p1"]["output"] == "plain string"
+    assert spans["p2"]["input"] is None
+    assert spans["p2"]["output"] == 42
+    assert spans["p3"]["input"] == []
+    assert spans["p3"]["output"] == lookalike

@@ -1,4 +1,8 @@
-"""Output shapes of the trace read endpoints.
+"""Output shapes of the trace read endpoints, for the OpenAPI schema.
+
+The selectors build the responses as plain data (a 500-span detail is mostly payload;
+per-field serializer machinery would cost more than the database); tests hold the two
+to the same keys.
 
 Ids are the client's ids: ``trace_id``, ``span_id``, ``thread_id`` are the external ids
 the application sent. Scores and feedback carry our own numeric ``id``.
@@ -28,11 +32,9 @@ class FeedbackSummarySerializer(serializers.Serializer):
 class TraceRowSerializer(serializers.Serializer):
     """A lean trace: everything but the payloads."""
 
-    trace_id = serializers.CharField(source="external_id")
+    trace_id = serializers.CharField()
     name = serializers.CharField()
-    thread_id = serializers.CharField(
-        source="thread.external_id", allow_null=True, default=None, help_text="Thread external id."
-    )
+    thread_id = serializers.CharField(allow_null=True, help_text="Thread (session) id.")
     tags = serializers.ListField(child=serializers.CharField())
     user_id = serializers.CharField()
     environment = serializers.CharField()
@@ -60,7 +62,7 @@ class TraceListRowSerializer(TraceRowSerializer):
 class ScoreReadSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
-    span_id = serializers.SerializerMethodField(help_text="Span external id, if on a span.")
+    span_id = serializers.CharField(allow_null=True, help_text="Span id, if on a span.")
     name = serializers.CharField()
     data_type = serializers.ChoiceField(choices=ScoreDataType.choices)
     value = serializers.FloatField(allow_null=True)
@@ -74,14 +76,11 @@ class ScoreReadSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
-    def get_span_id(self, score) -> str | None:
-        return self.context.get("span_external_ids", {}).get(score.span_id)
-
 
 class FeedbackReadSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
-    span_id = serializers.SerializerMethodField(help_text="Span external id, if on a span.")
+    span_id = serializers.CharField(allow_null=True, help_text="Span id, if on a span.")
     kind = serializers.ChoiceField(choices=FeedbackKind.choices)
     value = serializers.FloatField(allow_null=True, help_text="Thumbs: 1 up, -1 down.")
     comment = serializers.CharField()
@@ -89,36 +88,31 @@ class FeedbackReadSerializer(serializers.Serializer):
     metadata = serializers.JSONField()
     created_at = serializers.DateTimeField()
 
-    def get_span_id(self, feedback) -> str | None:
-        return self.context.get("span_external_ids", {}).get(feedback.span_id)
-
 
 class SpanFieldsSerializer(serializers.Serializer):
-    """The span's own columns, read from ``obj.span``."""
+    """A span's own columns, its place in the tree, its scores and feedback."""
 
-    span_id = serializers.CharField(source="span.external_id")
-    kind = serializers.ChoiceField(source="span.kind", choices=SpanKind.choices)
-    name = serializers.CharField(source="span.name")
-    model = serializers.CharField(source="span.model")
-    provider = serializers.CharField(source="span.provider")
-    start_time = serializers.DateTimeField(source="span.start_time", allow_null=True)
-    end_time = serializers.DateTimeField(source="span.end_time", allow_null=True)
+    span_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=SpanKind.choices)
+    name = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
     offset_ms = serializers.FloatField(
         allow_null=True, help_text="Start, in ms after the trace's earliest start."
     )
     duration_ms = serializers.FloatField(allow_null=True)
-    input_tokens = serializers.IntegerField(source="span.input_tokens")
-    output_tokens = serializers.IntegerField(source="span.output_tokens")
-    cached_tokens = serializers.IntegerField(source="span.cached_tokens")
-    reasoning_tokens = serializers.IntegerField(source="span.reasoning_tokens")
-    total_tokens = serializers.IntegerField(source="span.total_tokens")
-    cost = serializers.DecimalField(
-        source="span.cost", max_digits=18, decimal_places=8, allow_null=True
-    )
-    status = serializers.ChoiceField(source="span.status", choices=Status.choices)
-    error_message = serializers.CharField(source="span.error_message")
-    input = serializers.JSONField(source="span.input", allow_null=True)
-    output = serializers.JSONField(source="span.output", allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField()
+    reasoning_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=18, decimal_places=8, allow_null=True)
+    status = serializers.ChoiceField(choices=Status.choices)
+    error_message = serializers.CharField()
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
     parent_span_id = serializers.CharField(
         allow_null=True, help_text="Null at the root level (including orphans)."
     )
@@ -139,8 +133,8 @@ class SpanNodeSerializer(SpanFieldsSerializer):
 
 
 class SpanDetailSerializer(SpanFieldsSerializer):
-    trace_id = serializers.CharField(source="span.trace.external_id")
-    attributes = serializers.JSONField(source="span.attributes")
+    trace_id = serializers.CharField()
+    attributes = serializers.JSONField()
 
 
 class TraceDetailSerializer(TraceRowSerializer):

@@ -6,6 +6,8 @@ project's or organization's trace answers 404, like a missing one.
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from django_filters.rest_framework import DjangoFilterBackend
@@ -14,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,6 +40,39 @@ SPAN_ID_PARAMETER = OpenApiParameter(
 THREAD_ID_PARAMETER = OpenApiParameter(
     "thread_external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Thread id."
 )
+
+
+class PayloadJSONRenderer(JSONRenderer):
+    """JSON, with ``RawJSON`` payloads spliced in as they came from the database.
+
+    Each payload is encoded as a placeholder string holding NUL characters, which no
+    stored text can contain (PostgreSQL text and jsonb refuse NUL), then replaced."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        fragments: list[str] = []
+        nonce = secrets.token_hex(4)
+        base_encoder = self.encoder_class
+
+        class Encoder(base_encoder):
+            def default(self, obj):
+                if isinstance(obj, selectors.RawJSON):
+                    fragments.append(obj.text)
+                    return f"\x00{nonce}:{len(fragments) - 1}\x00"
+                return super().default(obj)
+
+        self.encoder_class = Encoder
+        try:
+            rendered = super().render(data, accepted_media_type, renderer_context)
+        finally:
+            self.encoder_class = base_encoder
+        if not fragments:
+            return rendered
+        placeholder = re.compile(rf'"\\u0000{nonce}:(\d+)\\u0000"'.encode())
+        encoded = [
+            fragment.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+            for fragment in fragments
+        ]
+        return placeholder.sub(lambda match: encoded[int(match.group(1))], rendered)
 
 
 class TraceFilterBackend(DjangoFilterBackend):
@@ -81,6 +117,7 @@ class TraceViewSet(ProjectScopedViewSet):
     filterset_class = TraceFilter
     pagination_class = CreatedCursorPagination
     serializer_class = s.TraceListRowSerializer
+    renderer_classes = [PayloadJSONRenderer, BrowsableAPIRenderer]
 
     def safely_get_queryset(self, queryset):
         if getattr(self, "action", None) == "list":
@@ -98,8 +135,7 @@ class TraceViewSet(ProjectScopedViewSet):
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        selectors.trace_summaries_attach(page)
-        return self.get_paginated_response(s.TraceListRowSerializer(page, many=True).data)
+        return self.get_paginated_response(selectors.trace_list_data(page))
 
     @extend_schema(
         summary="One trace with its span tree",
@@ -110,9 +146,7 @@ class TraceViewSet(ProjectScopedViewSet):
         self, request: Request, org_slug: str, project_slug: str, trace_external_id: str
     ) -> Response:
         trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
-        detail = selectors.trace_detail(trace=trace)
-        context = {**self.get_serializer_context(), "span_external_ids": detail.span_external_ids}
-        return Response(s.TraceDetailSerializer(detail, context=context).data)
+        return Response(selectors.trace_detail(trace=trace, raw_payloads=True))
 
     @extend_schema(
         summary="One span of a trace, with its attributes",
@@ -128,12 +162,7 @@ class TraceViewSet(ProjectScopedViewSet):
         span_external_id: str,
     ) -> Response:
         trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
-        detail = selectors.span_detail(trace=trace, span_external_id=span_external_id)
-        context = {
-            **self.get_serializer_context(),
-            "span_external_ids": {detail.span.pk: detail.span.external_id},
-        }
-        return Response(s.SpanDetailSerializer(detail, context=context).data)
+        return Response(selectors.span_detail(trace=trace, span_external_id=span_external_id))
 
 
 class ThreadTracePagination(LimitOffsetPagination):
@@ -188,7 +217,6 @@ class ThreadViewSet(ProjectScopedViewSet):
         page = paginator.paginate_queryset(
             selectors.thread_traces(thread=thread), request, view=self
         )
-        selectors.trace_summaries_attach(page)
-        response = paginator.get_paginated_response(s.TraceListRowSerializer(page, many=True).data)
+        response = paginator.get_paginated_response(selectors.trace_list_data(page))
         response.data = {"thread": s.ThreadRowSerializer(thread).data, **response.data}
         return response
