@@ -174,6 +174,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hitl.api.errors.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "hitl.api.metadata.ApiMetadata",
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("HITL_THROTTLE_USER", default="2000/min"),
         "api_key": env.str("HITL_THROTTLE_API_KEY", default="6000/min"),
