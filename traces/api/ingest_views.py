@@ -71,6 +71,14 @@ class IngestViewSet(_IngestBase):
     scoped_model = Trace
 
     @extend_schema(
+        description=(
+            "Stores traces, spans, automated scores and end-user feedback. Client ids are "
+            "the identity (re-sending updates, never duplicates); spans may precede their "
+            "trace or parent. Each invalid event is rejected alone (207 lists index, id, "
+            "code and reason). NUL characters are stripped from strings. Limits: "
+            f"{limits.MAX_EVENTS_PER_BATCH} events and {limits.MAX_BODY_BYTES} bytes per "
+            "batch (413); throttled with 429 + Retry-After. See docs/ingestion.md."
+        ),
         request=s.IngestBatchSerializer,
         responses={
             200: s.IngestResultSerializer,
