@@ -255,3 +255,137 @@ def item_detail(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
             for s in scores.order_by("created_at", "id")
         ],
     }
+
+
+def item_target_summary(item: QueueItem) -> dict[str, Any]:
+    """What the reviewer judges: the trace (and span) or the thread, payloads included."""
+    summary: dict[str, Any] = {"type": item.target_type}
+    if item.trace is not None:
+        trace = item.trace
+        summary["trace"] = {
+            "id": trace.pk,
+            "external_id": trace.external_id,
+            "name": trace.name,
+            "input": trace.input,
+            "output": trace.output,
+            "metadata": trace.metadata,
+            "tags": list(trace.tags),
+            "status": trace.status,
+            "latency_ms": trace.latency_ms,
+            "start_time": trace.start_time.isoformat() if trace.start_time else None,
+        }
+    if item.span is not None:
+        span = item.span
+        summary["span"] = {
+            "id": span.pk,
+            "external_id": span.external_id,
+            "kind": span.kind,
+            "name": span.name,
+            "model": span.model,
+            "input": span.input,
+            "output": span.output,
+            "status": span.status,
+            "error_message": span.error_message,
+        }
+    if item.thread is not None:
+        summary["thread"] = {"id": item.thread.pk, "external_id": item.thread.external_id}
+    return summary
+
+
+def form_for_reviewer(queue: ReviewQueue) -> list[dict[str, Any]]:
+    """The queue's questions in order, each with its rubric, as the reviewer sees them."""
+    from review.services import queue_form
+
+    return [
+        {
+            "config_id": q.config.pk,
+            "name": q.config.name,
+            "description": q.config.description,
+            "data_type": q.config.data_type,
+            "min_value": q.config.min_value,
+            "max_value": q.config.max_value,
+            "step": q.config.step,
+            "options": q.config.options,
+            "rubric": q.config.rubric,
+            "required": q.config.required,
+            "writes_expected_output": q.config.writes_expected_output,
+            "version": q.config.version,
+        }
+        for q in queue_form(queue)
+    ]
+
+
+def item_view(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
+    """Everything the item page shows one person, with blind mode applied."""
+    from review.services import item_disagreement, queue_form
+
+    detail = item_detail(item=item, user=user, in_pool=in_pool)
+    disagreement = None
+    if detail["revealed"] and item.status in (
+        ItemStatus.NEEDS_ADJUDICATION,
+        ItemStatus.ADJUDICATED,
+    ):
+        disagreement = item_disagreement(
+            queue_form(item.queue), list(Annotation.objects.filter(item=item))
+        )
+    mine = (
+        Assignment.objects.filter(item=item, reviewer=user).first()
+        if getattr(user, "pk", None)
+        else None
+    )
+    return {
+        **detail,
+        "target": item_target_summary(item),
+        "form": form_for_reviewer(item.queue),
+        "disagreement": disagreement,
+        "my_assignment": (
+            {
+                "id": mine.pk,
+                "state": mine.state,
+                "leased_at": mine.leased_at.isoformat(),
+                "expires_at": mine.expires_at.isoformat(),
+            }
+            if mine
+            else None
+        ),
+    }
+
+
+def blind_item_ids_for(user: Any) -> QuerySet:
+    """Items of blind queues where ``user`` holds a live lease (answers hidden)."""
+    return Assignment.objects.filter(
+        reviewer=user, state=AssignmentState.LEASED, queue__blind_mode=True
+    ).values("item_id")
+
+
+def history_entries(records: Any) -> list[dict[str, Any]]:
+    """Historical rows, newest first, each with what changed from the previous one."""
+    rows = list(records.select_related("history_user").order_by("-history_date", "-history_id"))
+    entries = []
+    for index, record in enumerate(rows):
+        previous = rows[index + 1] if index + 1 < len(rows) else None
+        changes = []
+        if previous is not None:
+            delta = record.diff_against(previous)
+            changes = [
+                {"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)}
+                for c in delta.changes
+            ]
+        entries.append(
+            {
+                "history_id": record.history_id,
+                "history_date": record.history_date,
+                "history_type": record.history_type,
+                "user": record.history_user.email if record.history_user else None,
+                "api_key_prefix": record.history_api_key_prefix,
+                "source": record.history_source,
+                "changes": changes,
+            }
+        )
+    return entries
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
@@ -898,21 +899,6 @@ def queue_item_remove(*, actor: Actor, item: QueueItem) -> None:
 # --- claiming ------------------------------------------------------------------------------
 
 
-def _pool_entry(queue: ReviewQueue, user: Any) -> QueueReviewer:
-    entry = (
-        QueueReviewer.objects.filter(queue=queue, membership__user=user)
-        .select_related("membership")
-        .first()
-    )
-    if entry is None:
-        raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
-    if entry.membership.role not in REVIEW_ROLES:
-        raise PermissionDenied(
-            f"Your role ({entry.membership.role}) cannot review.", code="not_a_reviewer"
-        )
-    return entry
-
-
 _CLAIM_SQL = """
 WITH picked AS (
     SELECT qi.id FROM review_queueitem qi
@@ -950,6 +936,18 @@ _STRATEGY_SQL = {
 }
 
 
+_POOL_AND_OVERDUE_SQL = """
+SELECT m.role, qr.skills, qr.languages,
+       EXISTS (SELECT 1 FROM review_assignment a
+               WHERE a.queue_id = %(queue_id)s AND a.state = 'leased'
+                 AND a.expires_at <= %(now)s) AS overdue
+FROM review_queuereviewer qr
+JOIN projects_membership m ON m.id = qr.membership_id
+WHERE qr.queue_id = %(queue_id)s AND qr.organization_id = %(organization_id)s
+  AND m.user_id = %(user_id)s
+"""
+
+
 def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """Leases the next item for the acting reviewer, or None when nothing is left.
 
@@ -957,11 +955,11 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     never held, skipping rows other claimers hold locked, bump its counters and insert
     the lease. The row lock plus ``open_slots > 0`` (rechecked on the locked row) keep
     live leases plus submissions at or under the overlap whatever the concurrency.
+    Being one statement, it needs no explicit transaction; both statements here are
+    server-side prepared, as they run on every claim.
     """
     user = _require_person(actor, "Claiming an item")
     _check_open(queue)
-    entry = _pool_entry(queue, user)
-    leases_expire_due(queue=queue)
     now = _now()
     params = {
         "queue_id": queue.pk,
@@ -969,12 +967,22 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
         "user_id": user.pk,
         "now": now,
         "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
-        "skills": list(entry.skills),
-        "languages": list(entry.languages),
     }
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_POOL_AND_OVERDUE_SQL, params, prepare=True)
+        entry = cursor.fetchone()
+    if entry is None:
+        raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
+    role, skills, languages, overdue = entry
+    if role not in REVIEW_ROLES:
+        raise PermissionDenied(f"Your role ({role}) cannot review.", code="not_a_reviewer")
+    if overdue:
+        leases_expire(queue_id=queue.pk, limit=200)
+    params.update(skills=list(skills), languages=list(languages))
     sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
-    with audit.acting_as(actor), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -990,21 +998,29 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     )
 
 
-def _adjust_counters(item_id: int, *, live: int = 0, submitted: int = 0, slots: int = 0) -> None:
-    # Counters are not historied (they change on every claim); status changes are saved.
-    QueueItem.objects.filter(pk=item_id).update(
+def _adjust_counters(item: QueueItem, *, live: int = 0, submitted: int = 0, slots: int = 0) -> None:
+    """Moves a locked item's claim counters, in the row and in memory. The counters are
+    not historied (they change on every claim); status changes are saved with history."""
+    QueueItem.objects.filter(pk=item.pk).update(
         live_leases=F("live_leases") + live,
         submissions=F("submissions") + submitted,
         open_slots=F("open_slots") + slots,
     )
+    item.live_leases += live
+    item.submissions += submitted
+    item.open_slots += slots
 
 
 def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignment]:
     """Locks an assignment's item, then the assignment (the house lock order)."""
-    item_id = Assignment.objects.filter(pk=assignment_id).values_list("item_id", flat=True).first()
-    if item_id is None:
+    item = (
+        QueueItem.objects.select_for_update(of=("self",))
+        .select_related("queue")
+        .filter(pk=Assignment.objects.filter(pk=assignment_id).values("item_id")[:1])
+        .first()
+    )
+    if item is None:
         raise NotFound("No such lease.")
-    item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item_id)
     assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
     if assignment.reviewer_id != user.pk:
         raise PermissionDenied("This lease belongs to another reviewer.", code="not_your_lease")
@@ -1027,7 +1043,7 @@ def _end_without_review(item: QueueItem, assignment: Assignment, state: str, rea
     assignment.ended_at = _now()
     assignment.skip_reason = reason
     assignment.save(update_fields=["state", "ended_at", "skip_reason"])
-    _adjust_counters(item.pk, live=-1, slots=1)
+    _adjust_counters(item, live=-1, slots=1)
     _repush(item, [assignment.reviewer_id])
 
 
@@ -1113,8 +1129,7 @@ def assignment_submit(
         assignment.state = AssignmentState.SUBMITTED
         assignment.ended_at = now
         assignment.save(update_fields=["state", "ended_at"])
-        _adjust_counters(item.pk, live=-1, submitted=1)
-        item.refresh_from_db()
+        _adjust_counters(item, live=-1, submitted=1)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             _close_item(item, form)
     return annotation
@@ -1319,16 +1334,6 @@ def item_adjudicate(
 # --- lease expiry --------------------------------------------------------------------------
 
 
-def leases_expire_due(*, queue: ReviewQueue, limit: int = 200) -> int:
-    """Expires this queue's overdue leases, if any (a cheap index probe when none)."""
-    due = Assignment.objects.filter(
-        queue=queue, state=AssignmentState.LEASED, expires_at__lte=_now()
-    )
-    if not due.exists():
-        return 0
-    return leases_expire(queue_id=queue.pk, limit=limit)
-
-
 def leases_expire(*, queue_id: int | None = None, limit: int = 1000) -> int:
     """Returns overdue leases' items to the pool. Locks items first (skipping those
     busy right now; the next run gets them), then their assignments. Idempotent."""
@@ -1358,7 +1363,7 @@ def leases_expire(*, queue_id: int | None = None, limit: int = 1000) -> int:
             Assignment.objects.filter(pk__in=[a.pk for a in overdue]).update(
                 state=AssignmentState.EXPIRED, ended_at=now
             )
-            _adjust_counters(item.pk, live=-len(overdue), slots=len(overdue))
+            _adjust_counters(item, live=-len(overdue), slots=len(overdue))
             _repush(item, [a.reviewer_id for a in overdue])
             expired += len(overdue)
     return expired

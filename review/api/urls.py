@@ -1,1 +1,20 @@
-urlpatterns: list = []
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from review.api import views
+
+project_router = SimpleRouter()
+project_router.register("score-configs", views.ScoreConfigViewSet, basename="score-config")
+project_router.register("queues", views.QueueViewSet, basename="review-queue")
+project_router.register(
+    r"queues/(?P<queue_pk>\d+)/items", views.QueueItemViewSet, basename="queue-item"
+)
+project_router.register("assignments", views.AssignmentViewSet, basename="assignment")
+project_router.register("annotations", views.AnnotationViewSet, basename="annotation")
+project_router.register("adjudications", views.AdjudicationViewSet, basename="adjudication")
+project_router.register("comments", views.CommentViewSet, basename="comment")
+project_router.register("routing-rules", views.RoutingRuleViewSet, basename="routing-rule")
+
+urlpatterns = [
+    path("orgs/<slug:org_slug>/projects/<slug:project_slug>/", include(project_router.urls)),
+]

@@ -1,0 +1,90 @@
+from django.contrib import admin
+
+from hitl.admin import TenantScopedAdmin, register_history
+from review.models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    Comment,
+    QueueItem,
+    ReviewQueue,
+    RoutingRule,
+    ScoreConfig,
+    ScoreConfigVersion,
+)
+
+
+@admin.register(ScoreConfig)
+class ScoreConfigAdmin(TenantScopedAdmin):
+    list_display = ["name", "project", "data_type", "target", "version", "required", "archived_at"]
+    list_filter = ["data_type", "target", "organization"]
+    search_fields = ["name", "description"]
+    list_select_related = ["project"]
+
+
+@admin.register(ScoreConfigVersion)
+class ScoreConfigVersionAdmin(TenantScopedAdmin):
+    list_display = ["config", "version", "created_by", "created_at"]
+    list_select_related = ["config", "created_by"]
+
+
+@admin.register(ReviewQueue)
+class ReviewQueueAdmin(TenantScopedAdmin):
+    list_display = ["name", "project", "overlap", "assignment_strategy", "blind_mode",
+                    "lease_ttl_seconds", "priority", "archived_at"]  # fmt: skip
+    list_filter = ["assignment_strategy", "blind_mode", "organization"]
+    search_fields = ["name"]
+    list_select_related = ["project"]
+
+
+@admin.register(QueueItem)
+class QueueItemAdmin(TenantScopedAdmin):
+    list_display = ["id", "queue", "target_type", "status", "audit_status", "source", "signal",
+                    "priority", "submissions", "live_leases", "created_at"]  # fmt: skip
+    list_filter = ["status", "audit_status", "source", "target_type"]
+    list_select_related = ["queue"]
+    raw_id_fields = ["trace", "span", "thread", "routing_rule", "added_by"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(TenantScopedAdmin):
+    list_display = ["id", "queue", "item", "reviewer", "state", "leased_at", "expires_at"]
+    list_filter = ["state"]
+    list_select_related = ["queue", "reviewer"]
+    raw_id_fields = ["item"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(TenantScopedAdmin):
+    list_display = ["id", "queue", "item", "reviewer", "version", "opened_at", "submitted_at"]
+    list_filter = ["queue"]
+    search_fields = ["explanation", "reviewer__email"]
+    list_select_related = ["queue", "reviewer"]
+    raw_id_fields = ["item", "assignment", "trace", "span", "thread"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(TenantScopedAdmin):
+    list_display = ["id", "queue", "item", "kind", "adjudicator", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["queue", "adjudicator"]
+    raw_id_fields = ["item"]
+
+
+@admin.register(Comment)
+class CommentAdmin(TenantScopedAdmin):
+    list_display = ["id", "project", "author", "trace", "span", "item", "created_at"]
+    search_fields = ["body", "author__email"]
+    list_select_related = ["project", "author"]
+    raw_id_fields = ["trace", "span", "item"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(TenantScopedAdmin):
+    list_display = ["name", "project", "queue", "signal", "sampling_rate", "daily_cap", "enabled"]
+    list_filter = ["signal", "enabled"]
+    list_select_related = ["project", "queue"]
+
+
+for model in (ScoreConfig, ReviewQueue, QueueItem, Annotation, Adjudication, Comment, RoutingRule):
+    register_history(model)

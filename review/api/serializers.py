@@ -1,0 +1,411 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from hitl.api.serializers import StrictSerializer
+from review.models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    AssignmentStrategy,
+    Comment,
+    QueueItem,
+    ReviewQueue,
+    RoutingRule,
+    RoutingSignal,
+    ScoreConfig,
+    ScoreConfigVersion,
+    ScoreTarget,
+)
+from traces.models import ScoreDataType
+
+# --- score configs ---------------------------------------------------------------------------
+
+
+class ScoreConfigSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScoreConfig
+        fields = [
+            "id", "name", "description", "data_type", "target", "min_value", "max_value",
+            "step", "options", "rubric", "required", "writes_expected_output", "version",
+            "archived_at", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class ScoreConfigVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScoreConfigVersion
+        fields = ["version", "snapshot", "created_at", "created_by"]
+
+
+class _ConfigFields(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    target = serializers.ChoiceField(choices=ScoreTarget.choices, required=False)
+    min_value = serializers.FloatField(required=False, allow_null=True)
+    max_value = serializers.FloatField(required=False, allow_null=True)
+    step = serializers.FloatField(required=False, allow_null=True)
+    options = serializers.JSONField(
+        required=False, help_text='Categorical: [{"label": "Correct", "value": 1}, ...]'
+    )
+    rubric = serializers.JSONField(
+        help_text='Levels: [{"label": ..., "definition": ..., "examples": ["..."]}, ...]; '
+        "at least one level, each with a definition and an example."
+    )
+    required = serializers.BooleanField(required=False)
+    writes_expected_output = serializers.BooleanField(required=False)
+
+
+class ScoreConfigCreateSerializer(_ConfigFields):
+    data_type = serializers.ChoiceField(choices=ScoreDataType.choices)
+
+
+class ScoreConfigUpdateSerializer(_ConfigFields):
+    """Every change makes a new version; the data type of a config never changes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+class FormFieldInputSerializer(StrictSerializer):
+    config_id = serializers.IntegerField(min_value=1)
+    adjudication_threshold = serializers.FloatField(required=False, allow_null=True, min_value=0)
+
+
+class ReviewerInputSerializer(StrictSerializer):
+    membership_id = serializers.IntegerField(min_value=1)
+    skills = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    languages = serializers.ListField(
+        child=serializers.CharField(max_length=16), required=False, default=list
+    )
+    is_senior = serializers.BooleanField(required=False, default=False)
+
+
+class _QueueFields(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    overlap = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    assignment_strategy = serializers.ChoiceField(
+        choices=AssignmentStrategy.choices, required=False
+    )
+    blind_mode = serializers.BooleanField(required=False)
+    lease_ttl_seconds = serializers.IntegerField(required=False, min_value=30, max_value=604800)
+    priority = serializers.IntegerField(required=False)
+    include_explanation = serializers.BooleanField(required=False)
+    include_expected_output = serializers.BooleanField(required=False)
+    audit_sample_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
+    form = FormFieldInputSerializer(many=True, required=False)
+    reviewers = ReviewerInputSerializer(many=True, required=False)
+
+
+class QueueCreateSerializer(_QueueFields):
+    pass
+
+
+class QueueUpdateSerializer(_QueueFields):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+
+
+class QueueSerializer(serializers.ModelSerializer):
+    form = serializers.SerializerMethodField()
+    reviewers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewQueue
+        fields = [
+            "id", "name", "description", "overlap", "assignment_strategy", "blind_mode",
+            "lease_ttl_seconds", "priority", "include_explanation", "include_expected_output",
+            "audit_sample_rate", "archived_at", "created_at", "form", "reviewers",
+        ]  # fmt: skip
+
+    def get_form(self, queue: ReviewQueue) -> list[dict[str, Any]]:
+        return [
+            {
+                "config_id": f.config_id,
+                "name": f.config.name,
+                "position": f.position,
+                "adjudication_threshold": f.adjudication_threshold,
+            }
+            for f in queue.form_fields.all()
+        ]
+
+    def get_reviewers(self, queue: ReviewQueue) -> list[dict[str, Any]]:
+        return [
+            {
+                "membership_id": r.membership_id,
+                "user_id": r.membership.user_id,
+                "email": r.membership.user.email,
+                "skills": r.skills,
+                "languages": r.languages,
+                "is_senior": r.is_senior,
+            }
+            for r in queue.reviewers.all()
+        ]
+
+
+class BoardSerializer(serializers.Serializer):
+    columns = serializers.DictField(child=serializers.IntegerField())
+    total = serializers.IntegerField()
+    assignees = serializers.ListField(child=serializers.DictField())
+
+
+# --- items -----------------------------------------------------------------------------------
+
+
+class QueueItemSerializer(serializers.ModelSerializer):
+    board_status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = QueueItem
+        fields = [
+            "id", "queue", "target_type", "trace", "span", "thread", "source", "routing_rule",
+            "signal", "source_detail", "priority", "required_skills", "language", "assignees",
+            "status", "board_status", "audit_status", "live_leases", "submissions",
+            "completed_at", "created_at",
+        ]  # fmt: skip
+
+
+class QueueItemDetailSerializer(QueueItemSerializer):
+    target = serializers.SerializerMethodField()
+    form = serializers.SerializerMethodField()
+    revealed = serializers.SerializerMethodField()
+    annotations = serializers.SerializerMethodField()
+    scores = serializers.SerializerMethodField()
+    disagreement = serializers.SerializerMethodField()
+    my_assignment = serializers.SerializerMethodField()
+
+    class Meta(QueueItemSerializer.Meta):
+        fields = [
+            *QueueItemSerializer.Meta.fields,
+            "target", "form", "revealed", "annotations", "scores", "disagreement",
+            "my_assignment",
+        ]  # fmt: skip
+
+    def _detail(self) -> dict[str, Any]:
+        return self.context["detail"]
+
+    def get_target(self, item: QueueItem) -> dict[str, Any]:
+        return self._detail()["target"]
+
+    def get_form(self, item: QueueItem) -> list[dict[str, Any]]:
+        return self._detail()["form"]
+
+    def get_revealed(self, item: QueueItem) -> bool:
+        return self._detail()["revealed"]
+
+    def get_annotations(self, item: QueueItem) -> list[dict[str, Any]]:
+        return self._detail()["annotations"]
+
+    def get_scores(self, item: QueueItem) -> list[dict[str, Any]]:
+        return self._detail()["scores"]
+
+    def get_disagreement(self, item: QueueItem) -> dict[str, Any] | None:
+        return self._detail()["disagreement"]
+
+    def get_my_assignment(self, item: QueueItem) -> dict[str, Any] | None:
+        return self._detail()["my_assignment"]
+
+
+class ItemCreateSerializer(StrictSerializer):
+    trace_id = serializers.IntegerField(required=False, min_value=1)
+    span_id = serializers.IntegerField(required=False, min_value=1)
+    thread_id = serializers.IntegerField(required=False, min_value=1)
+    priority = serializers.IntegerField(required=False, default=0)
+    required_skills = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    language = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    assignees = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+
+
+class BulkAddSerializer(StrictSerializer):
+    filter = serializers.DictField(
+        help_text="The trace list's filter parameters, exactly as the trace list takes them."
+    )
+    priority = serializers.IntegerField(required=False, default=0)
+    required_skills = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    language = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+
+
+class BulkAddResultSerializer(serializers.Serializer):
+    matched = serializers.IntegerField()
+    added = serializers.IntegerField()
+    already_queued = serializers.IntegerField()
+
+
+class BulkUpdateSerializer(StrictSerializer):
+    item_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000
+    )
+    priority = serializers.IntegerField(required=False)
+    assignees = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+
+
+# --- claiming and answering ----------------------------------------------------------------------
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Assignment
+        fields = [
+            "id", "queue", "item", "reviewer", "state", "leased_at", "expires_at", "ended_at",
+            "skip_reason",
+        ]  # fmt: skip
+
+
+class ClaimSerializer(serializers.Serializer):
+    assignment = AssignmentSerializer()
+    item = QueueItemDetailSerializer()
+
+
+class AnswersSerializer(StrictSerializer):
+    values = serializers.DictField(
+        help_text="Score config id -> answer (number, option label, true/false or text)."
+    )
+    explanation = serializers.CharField(required=False, allow_blank=True, default="")
+    expected_output = serializers.JSONField(required=False, default=None)
+    failure_modes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+
+
+class SkipSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    seconds_on_task = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "queue", "item", "reviewer", "target_type", "trace", "span", "thread",
+            "values", "config_versions", "explanation", "expected_output", "failure_modes",
+            "version", "opened_at", "submitted_at", "updated_at", "seconds_on_task",
+        ]  # fmt: skip
+
+
+class AnnotationUpdateSerializer(StrictSerializer):
+    version = serializers.IntegerField(
+        min_value=1, help_text="The version you read; a stale one is refused with 409."
+    )
+    values = serializers.DictField(required=False)
+    explanation = serializers.CharField(required=False, allow_blank=True)
+    expected_output = serializers.JSONField(required=False)
+    failure_modes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False
+    )
+
+
+class AdjudicateSerializer(StrictSerializer):
+    values = serializers.DictField()
+    explanation = serializers.CharField(required=False, allow_blank=True, default="")
+    expected_output = serializers.JSONField(required=False, default=None)
+
+
+class AdjudicationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Adjudication
+        fields = [
+            "id", "queue", "item", "kind", "adjudicator", "values", "config_versions",
+            "explanation", "expected_output", "disagreement", "created_at",
+        ]  # fmt: skip
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    history_id = serializers.IntegerField()
+    history_date = serializers.DateTimeField()
+    history_type = serializers.CharField()
+    user = serializers.CharField(allow_null=True)
+    api_key_prefix = serializers.CharField()
+    source = serializers.CharField()
+    changes = serializers.ListField(child=serializers.DictField())
+
+
+# --- comments --------------------------------------------------------------------------------
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author_email = serializers.EmailField(source="author.email", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Comment
+        fields = [
+            "id", "trace", "span", "item", "author", "author_email", "body", "mentions",
+            "created_at", "edited_at", "url",
+        ]  # fmt: skip
+
+    def get_url(self, comment: Comment) -> str:
+        """The comment's stable address."""
+        organization = self.context.get("organization")
+        project = self.context.get("project")
+        if organization is None or project is None:
+            return ""
+        return (
+            f"{settings.SITE_URL}/api/orgs/{organization.slug}/projects/{project.slug}"
+            f"/comments/{comment.pk}/"
+        )
+
+
+class CommentCreateSerializer(StrictSerializer):
+    body = serializers.CharField(max_length=20000)
+    trace_id = serializers.IntegerField(required=False, min_value=1)
+    span_id = serializers.IntegerField(required=False, min_value=1)
+    item_id = serializers.IntegerField(required=False, min_value=1)
+
+
+class CommentUpdateSerializer(StrictSerializer):
+    body = serializers.CharField(max_length=20000)
+
+
+# --- routing rules ---------------------------------------------------------------------------
+
+
+class RoutingRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "id", "name", "queue", "signal", "filter_params", "sampling_rate", "daily_cap",
+            "item_priority", "enabled", "created_at",
+        ]  # fmt: skip
+
+
+class RoutingRuleCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    queue_id = serializers.IntegerField(min_value=1)
+    signal = serializers.ChoiceField(choices=RoutingSignal.choices)
+    filter_params = serializers.DictField(
+        help_text='A trace filter, as the trace list takes it (e.g. {"status": "error"}).'
+    )
+    sampling_rate = serializers.FloatField(required=False, default=1.0)
+    daily_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
+    item_priority = serializers.IntegerField(required=False, default=0)
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class RoutingRuleUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    queue_id = serializers.IntegerField(min_value=1, required=False)
+    signal = serializers.ChoiceField(choices=RoutingSignal.choices, required=False)
+    filter_params = serializers.DictField(required=False)
+    sampling_rate = serializers.FloatField(required=False)
+    daily_cap = serializers.IntegerField(required=False, allow_null=True)
+    item_priority = serializers.IntegerField(required=False)
+    enabled = serializers.BooleanField(required=False)

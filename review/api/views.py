@@ -1,0 +1,537 @@
+"""Review endpoints: thin views over review.services and review.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl.api.pagination import CreatedCursorPagination
+from hitl.api.views import ProjectScopedViewSet
+from hitl.exceptions import DomainError, NotFound
+from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
+from review import selectors, services
+from review.api import serializers as s
+from review.models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    Comment,
+    QueueItem,
+    QueueReviewer,
+    ReviewQueue,
+    RoutingRule,
+    ScoreConfig,
+)
+
+
+class LeasedCursorPagination(CreatedCursorPagination):
+    ordering = ("-leased_at", "-id")
+
+
+class SubmittedCursorPagination(CreatedCursorPagination):
+    ordering = ("-submitted_at", "-id")
+
+
+def _history_response(records: Any) -> Response:
+    return Response(s.HistoryEntrySerializer(selectors.history_entries(records), many=True).data)
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise DomainError(f"{name} must be an integer.", details={name: ["integer"]}) from exc
+
+
+# --- score configs ---------------------------------------------------------------------------
+
+
+class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Score configs (questions with rubrics). Every edit makes a new version."""
+
+    scoped_model = ScoreConfig
+    serializer_class = s.ScoreConfigSerializer
+    read_roles = ALL_ROLES
+    write_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset):
+        if self.request.query_params.get("archived") != "true":
+            queryset = queryset.filter(archived_at__isnull=True)
+        return queryset
+
+    @extend_schema(request=s.ScoreConfigCreateSerializer, responses={201: s.ScoreConfigSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = s.ScoreConfigCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        config = services.score_config_create(
+            actor=self.actor, project=self.project, **data.validated_data
+        )
+        return Response(s.ScoreConfigSerializer(config).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ScoreConfigUpdateSerializer, responses=s.ScoreConfigSerializer)
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        data = s.ScoreConfigUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        config = services.score_config_update(
+            actor=self.actor, config=self.get_object(), **data.validated_data
+        )
+        return Response(s.ScoreConfigSerializer(config).data)
+
+    @extend_schema(request=None, responses=s.ScoreConfigSerializer)
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        """Archives the config: it leaves new forms, and every answer that used it stays."""
+        config = services.score_config_archive(actor=self.actor, config=self.get_object())
+        return Response(s.ScoreConfigSerializer(config).data)
+
+    @extend_schema(responses=s.ScoreConfigVersionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, **kwargs: Any) -> Response:
+        config = self.get_object()
+        return Response(
+            s.ScoreConfigVersionSerializer(config.versions.order_by("version"), many=True).data
+        )
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, **kwargs: Any) -> Response:
+        return _history_response(ScoreConfig.history.filter(id=self.get_object().pk))
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Review queues: form, reviewer pool, overlap, strategy, blind mode, lease time."""
+
+    scoped_model = ReviewQueue
+    serializer_class = s.QueueSerializer
+    read_roles = ALL_ROLES
+    write_roles = MANAGE_ROLES
+    action_roles = {"claim": REVIEW_ROLES}
+
+    def safely_get_queryset(self, queryset):
+        if self.action == "list" and self.request.query_params.get("archived") != "true":
+            queryset = queryset.filter(archived_at__isnull=True)
+        return queryset.prefetch_related(
+            "form_fields__config", "reviewers__membership__user"
+        ).order_by("-priority", "-created_at", "-id")
+
+    @extend_schema(request=s.QueueCreateSerializer, responses={201: s.QueueSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = s.QueueCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue = services.queue_create(actor=self.actor, project=self.project, **data.validated_data)
+        return Response(
+            s.QueueSerializer(self.get_queryset().get(pk=queue.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=s.QueueUpdateSerializer, responses=s.QueueSerializer)
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        data = s.QueueUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue = services.queue_update(
+            actor=self.actor, queue=self.get_object(), **data.validated_data
+        )
+        return Response(s.QueueSerializer(self.get_queryset().get(pk=queue.pk)).data)
+
+    @extend_schema(request=None, responses=s.QueueSerializer)
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        """Archives the queue; its items, reviews and history stay."""
+        queue = services.queue_archive(actor=self.actor, queue=self.get_object())
+        return Response(s.QueueSerializer(self.get_queryset().get(pk=queue.pk)).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.ClaimSerializer, 204: None},
+        description="Leases the next item for you (priority, then age; never one you "
+        "already had). 204 when nothing is left for you. 403 outside the reviewer pool.",
+    )
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, **kwargs: Any) -> Response:
+        queue = self.get_object()
+        assignment = services.queue_claim_next(actor=self.actor, queue=queue)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        item = (
+            QueueItem.objects.select_related("queue", "trace", "span", "thread")
+            .filter(pk=assignment.item_id)
+            .get()
+        )
+        detail = selectors.item_view(item=item, user=self.actor.user, in_pool=True)
+        return Response(
+            {
+                "assignment": s.AssignmentSerializer(assignment).data,
+                "item": s.QueueItemDetailSerializer(item, context={"detail": detail}).data,
+            }
+        )
+
+    @extend_schema(responses=s.BoardSerializer)
+    @action(detail=True, methods=["get"])
+    def board(self, request: Request, **kwargs: Any) -> Response:
+        """Item counts per kanban column and per assignee (done, in progress, pending)."""
+        return Response(selectors.queue_board(queue=self.get_object()))
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, **kwargs: Any) -> Response:
+        return _history_response(ReviewQueue.history.filter(id=self.get_object().pk))
+
+
+# --- items -----------------------------------------------------------------------------------
+
+
+class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
+    """The items of one queue. Reading an item applies blind mode."""
+
+    scoped_model = QueueItem
+    serializer_class = s.QueueItemSerializer
+    read_roles = ALL_ROLES
+    write_roles = MANAGE_ROLES
+    action_roles = {"adjudicate": REVIEW_ROLES}
+
+    def safely_get_queryset(self, queryset):
+        queryset = queryset.filter(queue_id=self.kwargs["queue_pk"])
+        if self.action == "list":
+            params = self.request.query_params
+            for name in ("status", "audit_status", "source", "target_type"):
+                if params.get(name):
+                    queryset = queryset.filter(**{name: params[name]})
+            assignee = _int_param(self.request, "assignee")
+            if assignee is not None:
+                queryset = queryset.filter(assignees__contains=[assignee])
+        return queryset
+
+    def _queue(self) -> ReviewQueue:
+        queue = ReviewQueue.objects.filter(project=self.project, pk=self.kwargs["queue_pk"]).first()
+        if queue is None:
+            raise NotFound("Queue not found.")
+        return queue
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", str, description="open, complete, needs_adjudication, adjudicated"
+            ),
+            OpenApiParameter("audit_status", str),
+            OpenApiParameter("source", str),
+            OpenApiParameter("target_type", str),
+            OpenApiParameter("assignee", int, description="user id an item is pushed to"),
+        ]
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        self._queue()
+        return super().list(request, **kwargs)
+
+    @extend_schema(responses=s.QueueItemDetailSerializer)
+    def retrieve(self, request: Request, **kwargs: Any) -> Response:
+        item = self.get_object()
+        item = QueueItem.objects.select_related("queue", "trace", "span", "thread").get(pk=item.pk)
+        user = self.actor.user
+        in_pool = (
+            user is not None
+            and QueueReviewer.objects.filter(queue_id=item.queue_id, membership__user=user).exists()
+        )
+        detail = selectors.item_view(item=item, user=user, in_pool=in_pool)
+        return Response(s.QueueItemDetailSerializer(item, context={"detail": detail}).data)
+
+    @extend_schema(request=s.ItemCreateSerializer, responses={201: s.QueueItemSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        """Adds one trace, span or thread by hand (409 if it is already queued)."""
+        data = s.ItemCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.queue_item_add(actor=self.actor, queue=self._queue(), **data.validated_data)
+        return Response(s.QueueItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.BulkAddSerializer, responses=s.BulkAddResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-add")
+    def bulk_add(self, request: Request, **kwargs: Any) -> Response:
+        """Adds every trace the filter matches, across all pages; queued ones are skipped."""
+        data = s.BulkAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        validated = dict(data.validated_data)
+        result = services.queue_items_add_from_filter(
+            actor=self.actor, queue=self._queue(), params=validated.pop("filter"), **validated
+        )
+        return Response(result)
+
+    @extend_schema(request=s.BulkUpdateSerializer, responses=s.QueueItemSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="bulk-update")
+    def bulk_update(self, request: Request, **kwargs: Any) -> Response:
+        """Re-prioritizes or assigns many items (manual assignment), with history."""
+        data = s.BulkUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = services.queue_items_update(
+            actor=self.actor, queue=self._queue(), **data.validated_data
+        )
+        return Response(s.QueueItemSerializer(items, many=True).data)
+
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        """Removes an item nobody has reviewed yet."""
+        services.queue_item_remove(actor=self.actor, item=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.AdjudicateSerializer, responses={201: s.AdjudicationSerializer})
+    @action(detail=True, methods=["post"])
+    def adjudicate(self, request: Request, **kwargs: Any) -> Response:
+        """A senior's final decision on a disputed or audit-sampled item."""
+        data = s.AdjudicateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        adjudication = services.item_adjudicate(
+            actor=self.actor,
+            item=self.get_object(),
+            membership=self.membership,
+            **data.validated_data,
+        )
+        return Response(s.AdjudicationSerializer(adjudication).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, **kwargs: Any) -> Response:
+        return _history_response(QueueItem.history.filter(id=self.get_object().pk))
+
+
+# --- assignments -------------------------------------------------------------------------------
+
+
+class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Your leases: submit answers, skip with a reason, or release."""
+
+    scoped_model = Assignment
+    serializer_class = s.AssignmentSerializer
+    pagination_class = LeasedCursorPagination
+    read_roles = REVIEW_ROLES
+    write_roles = REVIEW_ROLES
+
+    def safely_get_queryset(self, queryset):
+        user = self.actor.user  # None for API keys, which hold no leases
+        if user is None:
+            return queryset.none()
+        queryset = queryset.filter(queue__project=self.project, reviewer=user)
+        if self.action == "list":
+            if self.request.query_params.get("state"):
+                queryset = queryset.filter(state=self.request.query_params["state"])
+            queue_id = _int_param(self.request, "queue")
+            if queue_id is not None:
+                queryset = queryset.filter(queue_id=queue_id)
+        return queryset
+
+    def narrow_queryset(self, queryset):
+        return queryset  # assignments carry no project column; narrowed via the queue
+
+    @extend_schema(request=s.AnswersSerializer, responses={201: s.AnnotationSerializer})
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, **kwargs: Any) -> Response:
+        """Submits your answers on a live lease (409 if it expired, 403 if not yours)."""
+        data = s.AnswersSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation = services.assignment_submit(
+            actor=self.actor, assignment_id=self.get_object().pk, **data.validated_data
+        )
+        return Response(s.AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.SkipSerializer, responses=s.AssignmentSerializer)
+    @action(detail=True, methods=["post"])
+    def skip(self, request: Request, **kwargs: Any) -> Response:
+        data = s.SkipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_skip(
+            actor=self.actor,
+            assignment_id=self.get_object().pk,
+            reason=data.validated_data["reason"],
+        )
+        return Response(s.AssignmentSerializer(assignment).data)
+
+    @extend_schema(request=None, responses=s.AssignmentSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, **kwargs: Any) -> Response:
+        assignment = services.assignment_release(
+            actor=self.actor, assignment_id=self.get_object().pk
+        )
+        return Response(s.AssignmentSerializer(assignment).data)
+
+
+# --- annotations and adjudications ------------------------------------------------------------
+
+
+class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Submitted answers. Blind mode: while you hold a lease on an item of a blind queue,
+    other reviewers' annotations of that item are hidden from you."""
+
+    scoped_model = Annotation
+    serializer_class = s.AnnotationSerializer
+    pagination_class = SubmittedCursorPagination
+    read_roles = ALL_ROLES
+    write_roles = REVIEW_ROLES
+
+    def safely_get_queryset(self, queryset):
+        user = self.actor.user
+        if user is not None:
+            queryset = queryset.exclude(
+                Q(item_id__in=selectors.blind_item_ids_for(user)) & ~Q(reviewer=user)
+            )
+        if self.action == "list":
+            for name in ("queue", "item", "reviewer", "trace"):
+                value = _int_param(self.request, name)
+                if value is not None:
+                    queryset = queryset.filter(**{f"{name}_id": value})
+        return queryset
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("queue", int),
+            OpenApiParameter("item", int),
+            OpenApiParameter("reviewer", int),
+            OpenApiParameter("trace", int),
+        ]
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        return super().list(request, **kwargs)
+
+    @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationSerializer)
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        """Edits your annotation; send the version you read (stale: 409)."""
+        data = s.AnnotationUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        annotation = services.annotation_update(
+            actor=self.actor,
+            annotation_id=self.get_object().pk,
+            expected_version=fields.pop("version"),
+            **fields,
+        )
+        return Response(s.AnnotationSerializer(annotation).data)
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, **kwargs: Any) -> Response:
+        return _history_response(Annotation.history.filter(id=self.get_object().pk))
+
+
+class AdjudicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    scoped_model = Adjudication
+    serializer_class = s.AdjudicationSerializer
+    read_roles = ALL_ROLES
+
+    def safely_get_queryset(self, queryset):
+        if self.action == "list":
+            for name in ("queue", "item"):
+                value = _int_param(self.request, name)
+                if value is not None:
+                    queryset = queryset.filter(**{f"{name}_id": value})
+        return queryset
+
+
+# --- comments ----------------------------------------------------------------------------------
+
+
+class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Comments on traces, spans and queue items, with @mentions (write @email)."""
+
+    scoped_model = Comment
+    serializer_class = s.CommentSerializer
+    read_roles = ALL_ROLES
+    write_roles = REVIEW_ROLES
+
+    def safely_get_queryset(self, queryset):
+        queryset = queryset.select_related("author")
+        if self.action == "list":
+            params = self.request.query_params
+            for name in ("trace", "span", "item", "author"):
+                value = _int_param(self.request, name)
+                if value is not None:
+                    queryset = queryset.filter(**{f"{name}_id": value})
+            mentions = _int_param(self.request, "mentions")
+            if mentions is not None:
+                queryset = queryset.filter(mentions__contains=[mentions])
+            if params.get("q"):
+                queryset = queryset.annotate(search=SearchVector("body", config="english")).filter(
+                    search=SearchQuery(params["q"], config="english", search_type="websearch")
+                )
+        return queryset
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="full-text search in comment bodies"),
+            OpenApiParameter("trace", int),
+            OpenApiParameter("span", int),
+            OpenApiParameter("item", int),
+            OpenApiParameter("author", int),
+            OpenApiParameter("mentions", int, description="user id mentioned"),
+        ]
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        return super().list(request, **kwargs)
+
+    @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = s.CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_create(
+            actor=self.actor, project=self.project, **data.validated_data
+        )
+        return Response(self.get_serializer(comment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.CommentUpdateSerializer, responses=s.CommentSerializer)
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        data = s.CommentUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_update(
+            actor=self.actor, comment=self.get_object(), body=data.validated_data["body"]
+        )
+        return Response(self.get_serializer(comment).data)
+
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        services.comment_delete(
+            actor=self.actor, comment=self.get_object(), membership=self.membership
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- routing rules -------------------------------------------------------------------------------
+
+
+class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Rules that sample new traces matching a filter into a queue, with a daily cap."""
+
+    scoped_model = RoutingRule
+    serializer_class = s.RoutingRuleSerializer
+    read_roles = ALL_ROLES
+    write_roles = MANAGE_ROLES
+
+    @extend_schema(request=s.RoutingRuleCreateSerializer, responses={201: s.RoutingRuleSerializer})
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = s.RoutingRuleCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = services.routing_rule_create(
+            actor=self.actor, project=self.project, **data.validated_data
+        )
+        return Response(s.RoutingRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RoutingRuleUpdateSerializer, responses=s.RoutingRuleSerializer)
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        data = s.RoutingRuleUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = services.routing_rule_update(
+            actor=self.actor, rule=self.get_object(), **data.validated_data
+        )
+        return Response(s.RoutingRuleSerializer(rule).data)
+
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        services.routing_rule_delete(actor=self.actor, rule=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, **kwargs: Any) -> Response:
+        return _history_response(RoutingRule.history.filter(id=self.get_object().pk))
