@@ -112,6 +112,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("HITL_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Serve straight from the app folders when static files were not collected (tests, dev).
 WHITENOISE_USE_FINDERS = env.bool("HITL_STATIC_USE_FINDERS", default=DEBUG)
