@@ -1,0 +1,93 @@
+"""Demo data for a local stack: an organization, an admin, two reviewers, an auditor,
+a project with an API key, and (when trace ingestion is installed) sample traces."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from hitl import tenancy
+from hitl.audit import Actor
+from projects import services
+from projects.models import Membership, Organization, Role
+
+DEMO_PASSWORD = "hitl-demo-password"
+PEOPLE = [
+    ("admin@demo.hitl.local", Role.ADMIN, False),
+    ("reviewer1@demo.hitl.local", Role.REVIEWER, False),
+    ("reviewer2@demo.hitl.local", Role.REVIEWER, False),
+    ("auditor@demo.hitl.local", Role.AUDITOR, True),
+]
+
+
+class Command(BaseCommand):
+    help = "Creates the demo organization and prints its logins (idempotent)."
+
+    def handle(self, *args, **options) -> None:
+        User = get_user_model()
+        with transaction.atomic():
+            users = {}
+            for email, _role, is_staff in PEOPLE:
+                user, created = User.objects.get_or_create(
+                    username=email, defaults={"email": email, "is_staff": is_staff}
+                )
+                if created:
+                    user.set_password(DEMO_PASSWORD)
+                    user.save()
+                EmailAddress.objects.get_or_create(
+                    user=user, email=email, defaults={"verified": True, "primary": True}
+                )
+                users[email] = user
+            admin = users["admin@demo.hitl.local"]
+            organization = Organization.objects.filter(slug="northwind-health").first()
+            if organization is None:
+                organization = services.organization_create(
+                    actor=Actor(user=admin, source="command"),
+                    name="Northwind Health",
+                    slug="northwind-health",
+                )
+            actor = Actor(user=admin, source="command")
+            with tenancy.tenant_scope(organization.pk):
+                for email, role, _staff in PEOPLE[1:]:
+                    Membership.objects.get_or_create(user=users[email], defaults={"role": role})
+                project = organization_project(actor)
+                _key, raw_key = services.api_key_create(
+                    actor=actor,
+                    project=project,
+                    name="demo key",
+                    scopes=["ingest", "read", "write"],
+                )
+        traces = seed_traces(organization, project)
+        self.stdout.write(self.style.SUCCESS("Demo organization: Northwind Health"))
+        self.stdout.write(f"  password for every demo login: {DEMO_PASSWORD}")
+        for email, role, is_staff in [("admin@demo.hitl.local", Role.OWNER, False), *PEOPLE[1:]]:
+            staff = " (staff: can open /admin/)" if is_staff else ""
+            self.stdout.write(f"  {role:9} {email}{staff}")
+        self.stdout.write(f"  project: {project.slug}; API key (shown once): {raw_key}")
+        if traces:
+            self.stdout.write(f"  sample traces ingested: {traces}")
+
+
+def organization_project(actor: Actor):
+    from projects.models import Project
+
+    project = Project.objects.filter(slug="clinical-assistant").first()
+    if project is None:
+        project = services.project_create(
+            actor=actor,
+            name="Clinical assistant",
+            slug="clinical-assistant",
+            description="Answers clinicians' questions from the formulary and guidelines.",
+        )
+    return project
+
+
+def seed_traces(organization, project) -> int:
+    """Sample agent runs, through the same ingestion path as the API."""
+    try:
+        from traces.demo import ingest_demo_traces
+    except ImportError:
+        return 0
+    return ingest_demo_traces(organization=organization, project=project)
