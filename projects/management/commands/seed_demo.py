@@ -13,7 +13,7 @@ from hitl.audit import Actor
 from projects import services
 from projects.models import Membership, Organization, Role
 
-DEMO_PASSWORD = "hitl-demo-password"
+DEMO_PASSWORD = "hitl-demo-password"  # noqa: S105 - local demo logins, printed on purpose
 PEOPLE = [
     ("admin@demo.hitl.local", Role.ADMIN, False),
     ("reviewer1@demo.hitl.local", Role.REVIEWER, False),
