@@ -208,8 +208,9 @@ def items_for_queue(*, queue: ReviewQueue) -> QuerySet[QueueItem]:
 def item_reveals_answers(*, item: QueueItem, user: Any, in_pool: bool) -> bool:
     """Blind mode: a reviewer sees other answers and automated scores only once they
     have submitted their own. People outside the pool with no lease (managers,
-    auditors) see everything."""
-    if not item.queue.blind_mode:
+    auditors) see everything, and so does everyone once the item has all its reviews
+    (nobody can still be answering it: that is when seniors adjudicate)."""
+    if not item.queue.blind_mode or item.status != ItemStatus.OPEN:
         return True
     mine = Assignment.objects.filter(item=item, reviewer=user).values_list("state", flat=True)
     states = set(mine)
@@ -326,7 +327,8 @@ def item_view(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
         ItemStatus.ADJUDICATED,
     ):
         disagreement = item_disagreement(
-            queue_form(item.queue), list(Annotation.objects.filter(item=item))
+            queue_form(item.queue),
+            list(Annotation.objects.filter(item=item).order_by("submitted_at", "id")),
         )
     mine = (
         Assignment.objects.filter(item=item, reviewer=user).first()

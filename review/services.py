@@ -16,7 +16,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -1047,20 +1047,23 @@ def _end_without_review(item: QueueItem, assignment: Assignment, state: str, rea
     _repush(item, [assignment.reviewer_id])
 
 
-def _repush(item: QueueItem, leaving: Iterable[int]) -> None:
-    """A round-robin item whose assignee gave it back goes to the next pool member."""
+def _repush(item: QueueItem, leaving: Sequence[int]) -> None:
+    """A round-robin item whose assignee gave it back goes on to the next pool member
+    (after the one leaving, in pool order) who has not had it yet."""
     queue = item.queue
     if queue.assignment_strategy != AssignmentStrategy.ROUND_ROBIN:
         return
-    seen = set(Assignment.objects.filter(item=item).values_list("reviewer_id", flat=True)) | set(
-        leaving
-    )
-    keep = [a for a in item.assignees if a not in set(leaving)]
+    leaving = list(leaving)
+    seen = set(Assignment.objects.filter(item=item).values_list("reviewer_id", flat=True))
+    seen |= set(leaving)
+    keep = [a for a in item.assignees if a not in leaving]
     pool = _pool_user_ids(queue)
-    candidates = [u for u in pool if u not in seen and u not in keep]
-    if candidates:
-        start = queue.round_robin_cursor % len(candidates)
-        keep.append(candidates[start])
+    for leaver in leaving:
+        after = pool.index(leaver) + 1 if leaver in pool else 0
+        rotated = pool[after:] + pool[:after]
+        candidates = [u for u in rotated if u not in seen and u not in keep]
+        if candidates:
+            keep.append(candidates[0])
     if keep != list(item.assignees):
         item.assignees = keep
         item.save()
@@ -1180,7 +1183,7 @@ def _sampled(seed: str, rate: float) -> bool:
 
 def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
     """All N reviews are in: complete, or to adjudication when they disagree."""
-    annotations = list(Annotation.objects.filter(item=item))
+    annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
     if item_disagreement(form, annotations):
         item.status = ItemStatus.NEEDS_ADJUDICATION
     else:
@@ -1255,7 +1258,7 @@ def annotation_update(
         )
         if item.status in (ItemStatus.COMPLETE, ItemStatus.NEEDS_ADJUDICATION):
             before = item.status
-            annotations = list(Annotation.objects.filter(item=item))
+            annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
             item.status = (
                 ItemStatus.NEEDS_ADJUDICATION
                 if item_disagreement(form, annotations)
@@ -1303,7 +1306,7 @@ def item_adjudicate(
             )
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
-        annotations = list(Annotation.objects.filter(item=item))
+        annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
         adjudication = Adjudication.objects.create(
             project_id=item.project_id,
             queue_id=item.queue_id,

@@ -1,0 +1,382 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from hitl import tenancy
+from projects.models import Membership
+from review.models import Annotation, Assignment, ItemStatus, QueueItem
+from tests.review.helpers import (
+    RUBRIC,
+    add_reviewers,
+    add_traces,
+    make_config,
+    make_queue,
+    make_trace,
+)
+from traces.models import Score
+
+
+def base(tenant) -> str:
+    return f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+
+
+def test_score_config_api_versions_and_refusals(tenant, client_for):
+    owner = client_for(tenant.owner)
+    url = f"{base(tenant)}/score-configs/"
+    body = {
+        "name": "faithfulness",
+        "data_type": "categorical",
+        "options": [{"label": "faithful", "value": 1}, {"label": "hallucinated", "value": 0}],
+        "rubric": RUBRIC,
+        "writes_expected_output": False,
+    }
+    created = owner.post(url, body, format="json")
+    assert created.status_code == 201, created.content
+    config_id = created.json()["id"]
+
+    empty = owner.post(url, {**body, "name": "other", "rubric": []}, format="json")
+    assert empty.status_code == 400
+    assert "rubric" in empty.json()["error"]["details"]
+
+    assert client_for(tenant.viewer).post(url, body, format="json").status_code == 403
+    assert client_for(tenant.viewer).get(url).status_code == 200
+
+    edited = owner.patch(f"{url}{config_id}/", {"description": "Is it grounded?"}, format="json")
+    assert edited.status_code == 200 and edited.json()["version"] == 2
+    versions = owner.get(f"{url}{config_id}/versions/").json()
+    assert [v["version"] for v in versions] == [1, 2]
+    history = owner.get(f"{url}{config_id}/history/").json()
+    assert history[0]["user"] == tenant.owner.email
+    assert {"field": "description", "old": "", "new": "Is it grounded?"} in history[0]["changes"]
+
+
+def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
+    config = make_config(tenant)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        membership = Membership.objects.get(user=tenant.reviewer)
+    owner = client_for(tenant.owner)
+    created = owner.post(
+        f"{base(tenant)}/queues/",
+        {
+            "name": "Clinical answers",
+            "overlap": 1,
+            "form": [{"config_id": config.pk}],
+            "reviewers": [{"membership_id": membership.pk, "languages": ["en"]}],
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    queue_id = created.json()["id"]
+    trace = make_trace(tenant, input={"q": "dose?"})
+    added = owner.post(
+        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.pk}, format="json"
+    )
+    assert added.status_code == 201, added.content
+    again = owner.post(
+        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.pk}, format="json"
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_queued"
+
+    outsider = client_for(tenant.admin).post(f"{base(tenant)}/queues/{queue_id}/claim/")
+    assert outsider.status_code == 403
+    assert outsider.json()["error"]["code"] == "not_in_pool"
+    assert (
+        client_for(tenant.viewer).post(f"{base(tenant)}/queues/{queue_id}/claim/").status_code
+        == 403
+    )
+    keyed = client_for(key=tenant.key("all")).post(f"{base(tenant)}/queues/{queue_id}/claim/")
+    assert keyed.status_code == 403
+
+    reviewer = client_for(tenant.reviewer)
+    claim = reviewer.post(f"{base(tenant)}/queues/{queue_id}/claim/")
+    assert claim.status_code == 200, claim.content
+    payload = claim.json()
+    assert payload["item"]["target"]["trace"]["input"] == {"q": "dose?"}
+    assert payload["item"]["form"][0]["rubric"][0]["examples"]
+    assignment_id = payload["assignment"]["id"]
+    assert reviewer.post(f"{base(tenant)}/queues/{queue_id}/claim/").status_code == 204
+
+    bad = reviewer.post(
+        f"{base(tenant)}/assignments/{assignment_id}/submit/",
+        {"values": {str(config.pk): 7}},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert "between" in bad.json()["error"]["details"]["values"][str(config.pk)]
+    # Someone else's lease is not even visible to another reviewer.
+    other = client_for(add_reviewers(tenant, 1)[0]).post(
+        f"{base(tenant)}/assignments/{assignment_id}/submit/",
+        {"values": {str(config.pk): 1.0}},
+        format="json",
+    )
+    assert other.status_code == 404
+    ok = reviewer.post(
+        f"{base(tenant)}/assignments/{assignment_id}/submit/",
+        {"values": {str(config.pk): 1.0}, "explanation": "Correct dose.", "failure_modes": []},
+        format="json",
+    )
+    assert ok.status_code == 201, ok.content
+    assert ok.json()["seconds_on_task"] >= 0
+    board = owner.get(f"{base(tenant)}/queues/{queue_id}/board/").json()
+    assert board["columns"]["complete"] == 1
+    assert board["assignees"][0]["email"] == tenant.reviewer.email
+    assert board["assignees"][0]["done"] == 1
+
+
+def test_submitting_on_an_expired_lease_is_409(tenant, client_for):
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config])
+    add_traces(tenant, queue, 1)
+    reviewer = client_for(tenant.reviewer)
+    assignment_id = reviewer.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"][
+        "id"
+    ]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        Assignment.objects.filter(pk=assignment_id).update(
+            expires_at=timezone.now() - timedelta(seconds=5)
+        )
+    late = reviewer.post(
+        f"{base(tenant)}/assignments/{assignment_id}/submit/",
+        {"values": {str(config.pk): 1.0}},
+        format="json",
+    )
+    assert late.status_code == 409
+    assert late.json()["error"]["code"] == "lease_expired"
+
+
+def test_blind_mode_hides_other_answers_and_automated_scores_until_you_submit(tenant, client_for):
+    config = make_config(tenant)
+    first, second = add_reviewers(tenant, 2)
+    queue = make_queue(tenant, configs=[config], reviewers=[first, second], overlap=2)
+    (item,) = add_traces(tenant, queue, 1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        Score.objects.create(
+            project=tenant.project, trace_id=item.trace_id, name="judge", data_type="numeric",
+            value=0.1, source="llm_judge", source_name="gpt-judge",
+        )  # fmt: skip
+    a, b = client_for(first), client_for(second)
+    lease_a = a.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]["id"]
+    a.post(
+        f"{base(tenant)}/assignments/{lease_a}/submit/",
+        {"values": {str(config.pk): 0.25}, "explanation": "first-reviewer-reasoning"},
+        format="json",
+    )
+    claim_b = b.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()
+    lease_b = claim_b["assignment"]["id"]
+    assert claim_b["item"]["revealed"] is False
+    assert claim_b["item"]["annotations"] == []
+    assert claim_b["item"]["scores"] == []
+    item_url = f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/"
+    hidden = b.get(item_url)
+    assert "first-reviewer-reasoning" not in hidden.content.decode()
+    assert "gpt-judge" not in hidden.content.decode()
+    listed = b.get(f"{base(tenant)}/annotations/?item={item.pk}")
+    assert listed.json()["results"] == []
+    # A manager outside the pool sees everything.
+    assert "gpt-judge" in client_for(tenant.owner).get(item_url).content.decode()
+
+    b.post(
+        f"{base(tenant)}/assignments/{lease_b}/submit/",
+        {"values": {str(config.pk): 0.25}},
+        format="json",
+    )
+    shown = b.get(item_url).json()
+    assert shown["revealed"] is True
+    assert {s["source"] for s in shown["scores"]} == {"llm_judge", "human"}
+    assert "first-reviewer-reasoning" in str(shown["annotations"])
+
+
+def test_disagreement_goes_to_adjudication_and_the_decision_sits_beside(tenant, client_for):
+    config = make_config(tenant)
+    first, second, senior = add_reviewers(tenant, 3)
+    queue = make_queue(
+        tenant,
+        configs=[config],
+        reviewers=[first, second, senior],
+        seniors=(senior,),
+        thresholds={config.pk: 0.25},
+        overlap=2,
+    )
+    (item,) = add_traces(tenant, queue, 1)
+    for user, value in ((first, 0.0), (second, 1.0)):
+        client = client_for(user)
+        lease = client.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]["id"]
+        response = client.post(
+            f"{base(tenant)}/assignments/{lease}/submit/",
+            {"values": {str(config.pk): value}},
+            format="json",
+        )
+        assert response.status_code == 201
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item.refresh_from_db()
+        assert item.status == ItemStatus.NEEDS_ADJUDICATION
+    url = f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/adjudicate/"
+    body = {"values": {str(config.pk): 0.5}, "explanation": "Partly right."}
+    refused = client_for(first).post(url, body, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_senior"
+    detail = client_for(senior).get(f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/").json()
+    assert detail["disagreement"][str(config.pk)]["spread"] == 1.0
+    decided = client_for(senior).post(url, body, format="json")
+    assert decided.status_code == 201, decided.content
+    assert decided.json()["disagreement"][str(config.pk)]["answers"] == [0.0, 1.0]
+    assert client_for(senior).post(url, body, format="json").status_code == 409
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item.refresh_from_db()
+        assert item.status == ItemStatus.ADJUDICATED
+        originals = sorted(a.values[str(config.pk)] for a in Annotation.objects.filter(item=item))
+        assert originals == [0.0, 1.0]
+        human = Score.objects.filter(trace_id=item.trace_id, source="human")
+        assert sorted(s.value for s in human) == [0.0, 0.5, 1.0]
+
+
+def test_agreeing_reviews_complete_and_audit_sampling_marks_items(tenant, client_for):
+    config = make_config(tenant)
+    reviewers = add_reviewers(tenant, 2)
+    queue = make_queue(
+        tenant,
+        configs=[config],
+        reviewers=reviewers,
+        thresholds={config.pk: 0.25},
+        overlap=2,
+        audit_sample_rate=1.0,
+    )
+    (item,) = add_traces(tenant, queue, 1)
+    for user in reviewers:
+        client = client_for(user)
+        lease = client.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]["id"]
+        client.post(
+            f"{base(tenant)}/assignments/{lease}/submit/",
+            {"values": {str(config.pk): 0.75}},
+            format="json",
+        )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item.refresh_from_db()
+    assert (item.status, item.audit_status) == ("complete", "pending")
+    audit = client_for(tenant.owner).post(
+        f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/adjudicate/",
+        {"values": {str(config.pk): 0.75}},
+        format="json",
+    )
+    assert audit.status_code == 201 and audit.json()["kind"] == "audit"
+
+
+def test_stale_annotation_edit_is_409_and_history_shows_who_changed_what(tenant, client_for):
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config])
+    add_traces(tenant, queue, 1)
+    reviewer = client_for(tenant.reviewer)
+    lease = reviewer.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]["id"]
+    annotation = reviewer.post(
+        f"{base(tenant)}/assignments/{lease}/submit/",
+        {"values": {str(config.pk): 0.5}},
+        format="json",
+    ).json()
+    url = f"{base(tenant)}/annotations/{annotation['id']}/"
+    edited = reviewer.patch(
+        url, {"version": 1, "values": {str(config.pk): 0.75}, "explanation": "Rechecked."},
+        format="json",
+    )  # fmt: skip
+    assert edited.status_code == 200 and edited.json()["version"] == 2
+    stale = reviewer.patch(url, {"version": 1, "values": {str(config.pk): 0.0}}, format="json")
+    assert stale.status_code == 409
+    assert stale.json()["error"]["details"] == {"current_version": 2}
+    assert reviewer.get(url).json()["values"] == {str(config.pk): 0.75}
+    not_author = client_for(tenant.admin).patch(url, {"version": 2}, format="json")
+    assert not_author.status_code == 403
+    history = reviewer.get(f"{url}history/").json()
+    assert [h["history_type"] for h in history] == ["~", "+"]
+    changed = {c["field"]: (c["old"], c["new"]) for c in history[0]["changes"]}
+    assert changed["values"] == ({str(config.pk): 0.5}, {str(config.pk): 0.75})
+    assert history[0]["user"] == tenant.reviewer.email
+    with tenancy.tenant_scope(tenant.organization.pk):
+        scores = Score.objects.filter(metadata__annotation_id=annotation["id"])
+        assert [s.value for s in scores] == [0.75]
+
+
+def test_bulk_add_from_a_trace_filter_covers_every_page_once_with_history(tenant, client_for):
+    queue = make_queue(tenant)
+    errors = [make_trace(tenant, status="error") for _ in range(7)]
+    make_trace(tenant, status="ok")
+    owner = client_for(tenant.owner)
+    url = f"{base(tenant)}/queues/{queue.pk}/items/bulk-add/"
+    with tenancy.tenant_scope(tenant.organization.pk):
+        from hitl.audit import Actor
+        from review import services
+
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=errors[0].pk)
+    first = owner.post(url, {"filter": {"status": "error"}}, format="json")
+    assert first.status_code == 200, first.content
+    assert first.json() == {"matched": 7, "added": 6, "already_queued": 1}
+    assert owner.post(url, {"filter": {"status": "error"}}, format="json").json()["added"] == 0
+    bad = owner.post(url, {"filter": {"status": "exploded"}}, format="json")
+    assert bad.status_code == 400 and "status" in bad.json()["error"]["details"]
+    unknown = owner.post(url, {"filter": {"colour": "red"}}, format="json")
+    assert unknown.status_code == 400
+    with tenancy.tenant_scope(tenant.organization.pk):
+        items = QueueItem.objects.filter(queue=queue, source="bulk_filter")
+        assert sorted(i.trace_id for i in items) == sorted(t.pk for t in errors[1:])
+        for item in items:
+            (row,) = QueueItem.history.filter(id=item.pk)
+            assert (row.history_type, row.history_user) == ("+", tenant.owner)
+            assert row.source_detail == {"filter": {"status": "error"}}
+
+
+def test_adding_another_organizations_trace_over_the_api_is_400(tenant, other_tenant, client_for):
+    queue = make_queue(tenant)
+    foreign = make_trace(other_tenant)
+    response = client_for(tenant.owner).post(
+        f"{base(tenant)}/queues/{queue.pk}/items/", {"trace_id": foreign.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert "trace_id" in response.json()["error"]["details"]
+
+
+def test_comments_mentions_search_and_stable_links(tenant, client_for):
+    from tests.review.helpers import make_span
+
+    trace = make_trace(tenant)
+    span = make_span(trace, name="retrieve docs")
+    reviewer = client_for(tenant.reviewer)
+    url = f"{base(tenant)}/comments/"
+    created = reviewer.post(
+        url,
+        {"body": f"Retriever missed the dosage table, @{tenant.admin.email} please check",
+         "span_id": span.pk},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.content
+    comment = created.json()
+    assert comment["trace"] == trace.pk and comment["span"] == span.pk
+    assert comment["mentions"] == [tenant.admin.pk]
+    assert comment["url"].endswith(f"/comments/{comment['id']}/")
+    assert reviewer.get(comment["url"].split("testserver")[-1].split("8000")[-1]).status_code == 200
+    found = reviewer.get(url, {"q": "dosage"}).json()["results"]
+    assert [c["id"] for c in found] == [comment["id"]]
+    assert reviewer.get(url, {"q": "antibiotics"}).json()["results"] == []
+    assert reviewer.get(url, {"mentions": tenant.admin.pk}).json()["results"]
+    assert (
+        client_for(tenant.viewer).post(url, {"body": "hi", "trace_id": trace.pk}).status_code == 403
+    )
+    assert reviewer.post(url, {"body": "x", "trace_id": 10**9}, format="json").status_code == 400
+    edit = client_for(tenant.admin).patch(f"{url}{comment['id']}/", {"body": "mine now"})
+    assert edit.status_code == 403
+
+
+def test_routing_rule_with_an_invalid_filter_is_refused(tenant, client_for):
+    queue = make_queue(tenant)
+    url = f"{base(tenant)}/routing-rules/"
+    body = {"name": "errors", "queue_id": queue.pk, "signal": "error",
+            "filter_params": {"latency_ms_min": "fast"}}  # fmt: skip
+    response = client_for(tenant.owner).post(url, body, format="json")
+    assert response.status_code == 400
+    assert "latency_ms_min" in response.json()["error"]["details"]["filter_params"]
+    body["filter_params"] = {"status": "error"}
+    assert (
+        client_for(tenant.owner).post(url, {**body, "sampling_rate": 0}, format="json").status_code
+        == 400
+    )
+    ok = client_for(tenant.owner).post(url, body, format="json")
+    assert ok.status_code == 201, ok.content
