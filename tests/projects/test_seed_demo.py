@@ -1,0 +1,31 @@
+from io import StringIO
+
+from django.core.management import call_command
+from django.test import Client
+
+from hitl.tenancy import tenant_scope
+from projects.management.commands.seed_demo import DEMO_PASSWORD
+from projects.models import Membership, Organization
+
+
+def test_seed_demo_prints_working_logins_and_is_idempotent(db):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())
+    printed = out.getvalue()
+    organization = Organization.objects.get(slug="northwind-health")
+    with tenant_scope(organization.pk):
+        roles = dict(Membership.objects.values_list("user__email", "role"))
+    assert roles == {
+        "admin@demo.hitl.local": "owner",
+        "reviewer1@demo.hitl.local": "reviewer",
+        "reviewer2@demo.hitl.local": "reviewer",
+        "auditor@demo.hitl.local": "auditor",
+    }
+    for email in roles:
+        assert email in printed
+        assert Client().login(username=email, password=DEMO_PASSWORD)
+    key = printed.split("API key (shown once): ")[1].split()[0]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    whoami = client.get("/api/orgs/northwind-health/projects/clinical-assistant/whoami/")
+    assert whoami.status_code == 200
