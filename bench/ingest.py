@@ -457,6 +457,9 @@ def main() -> None:
     parser.add_argument("--traces-per-batch", type=int, default=10)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--toast", choices=["default", "lz4", "pglz"], default="default",
+                        help="TOAST compression of the JSON columns, for comparison")  # fmt: skip
     args = parser.parse_args()
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-ingest."))
@@ -472,8 +475,19 @@ def main() -> None:
         stack(f"start_redis {run_dir}/redis {redis_port}")
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
         key, org_slug, project_slug = create_tenant()
+        if args.toast != "default":
+            import psycopg
+
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                for table, column in (("traces_span", "input"), ("traces_span", "output"),
+                                      ("traces_span", "attributes"), ("traces_trace", "input"),
+                                      ("traces_trace", "output")):  # fmt: skip
+                    connection.execute(
+                        f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {args.toast}"
+                    )
         gunicorn = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "hitl.wsgi", "-w", str(args.workers),
+             "--threads", str(args.threads),
              "-b", f"127.0.0.1:{web_port}", "--timeout", "300", "--log-level", "warning"],
             cwd=ROOT, env={**os.environ, **env},
         )  # fmt: skip

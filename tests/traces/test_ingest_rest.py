@@ -368,3 +368,31 @@ def test_single_score_and_feedback_endpoints(tenant, client_for):
         f"{base}feedback/", {"trace_id": "t1", "kind": "thumbs", "value": True}, format="json"
     )
     assert response.status_code == 201 and response.json()["value"] == 1
+
+
+def test_rollup_in_one_batch_equals_rollup_over_several(tenant, ingest):
+    def spans_of(trace_id):
+        return [
+            span(trace_id, "a", kind="agent", input_tokens=1000, cost=None,
+                 start_time=at(0), end_time=at(10)),
+            span(trace_id, "b", kind="llm", input_tokens=7, output_tokens=3, cost=0.1,
+                 status="error", error="second failure", start_time=at(5), end_time=at(6)),
+            span(trace_id, "c", kind="embedding", input_tokens=2, total_tokens=2,
+                 status="error", error="first failure", start_time=at(1), end_time=at(2)),
+            span(trace_id, "d", kind="tool", cost=0.05, status="error", error="no start"),
+        ]  # fmt: skip
+
+    ingest(spans_of("together"))
+    for one in spans_of("apart"):
+        ingest([one])
+    fields = ("input_tokens", "output_tokens", "total_tokens", "cost", "start_time",
+              "end_time", "latency_ms", "status", "error_message", "is_placeholder")  # fmt: skip
+    together, apart = (_rows(tenant, Trace, external_id=name)[0] for name in ("together", "apart"))
+    assert {f: getattr(together, f) for f in fields} == {f: getattr(apart, f) for f in fields}
+    assert (together.input_tokens, together.total_tokens) == (9, 12)
+    assert together.error_message == "first failure" and together.status == "error"
+    # Fixed spans plus a re-sent trace event clear the error.
+    ingest([span("apart", name, kind="tool", status="ok") for name in ("b", "c", "d")])
+    ingest([trace("apart", status="ok", error="")])
+    cleared = _rows(tenant, Trace, external_id="apart")[0]
+    assert (cleared.status, cleared.error_message) == ("ok", "")

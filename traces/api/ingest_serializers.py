@@ -29,6 +29,36 @@ class IngestEventSerializer(StrictSerializer):
     )
 
 
+class _TargetFields(serializers.Serializer):
+    trace_id = serializers.CharField(required=False)
+    span_id = serializers.CharField(required=False, help_text="Needs trace_id.")
+    thread_id = serializers.CharField(required=False)
+
+
+class ScoreBodySerializer(_TargetFields):
+    id = serializers.CharField(required=False, help_text="Client id: re-sending updates.")
+    name = serializers.CharField()
+    value = serializers.JSONField(required=False, help_text="A number, or true/false.")
+    label = serializers.CharField(required=False)
+    data_type = serializers.ChoiceField(choices=sorted(validation.DATA_TYPES), required=False)
+    rationale = serializers.CharField(required=False)
+    source = serializers.ChoiceField(choices=sorted(validation.AUTOMATED_SOURCES))
+    source_name = serializers.CharField(required=False)
+    source_version = serializers.CharField(required=False)
+    metadata = serializers.DictField(required=False)
+    timestamp = serializers.DateTimeField(required=False)
+
+
+class FeedbackBodySerializer(_TargetFields):
+    id = serializers.CharField(required=False, help_text="Client id: re-sending updates.")
+    kind = serializers.ChoiceField(choices=sorted(validation.FEEDBACK_KINDS))
+    value = serializers.JSONField(required=False, help_text="up/down, a rating, ...")
+    comment = serializers.CharField(required=False)
+    end_user_id = serializers.CharField(required=False)
+    metadata = serializers.DictField(required=False)
+    timestamp = serializers.DateTimeField(required=False)
+
+
 class IngestBatchSerializer(StrictSerializer):
     events = IngestEventSerializer(many=True)
 

@@ -111,7 +111,7 @@ class ScoreIngestViewSet(_IngestBase):
 
     scoped_model = Score
 
-    @extend_schema(request=s.IngestEventSerializer, responses={201: s.ScoreSerializer})
+    @extend_schema(request=s.ScoreBodySerializer, responses={201: s.ScoreSerializer})
     def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
         try:
             record = validation.parse_score(0, request.data)
@@ -129,7 +129,7 @@ class FeedbackIngestViewSet(_IngestBase):
 
     scoped_model = Feedback
 
-    @extend_schema(request=s.IngestEventSerializer, responses={201: s.FeedbackSerializer})
+    @extend_schema(request=s.FeedbackBodySerializer, responses={201: s.FeedbackSerializer})
     def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
         try:
             record = validation.parse_feedback(0, request.data)

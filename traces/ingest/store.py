@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -130,12 +132,12 @@ def _upsert_threads(
 _TRACE_INSERT_COLUMNS = (
     "organization_id, project_id, external_id, thread_id, name, input, output, metadata, "
     "tags, user_id, environment, release, start_time, end_time, latency_ms, status, "
-    "error_message, is_placeholder, input_tokens, output_tokens, total_tokens, created_at, "
-    "updated_at"
+    "error_message, is_placeholder, input_tokens, output_tokens, total_tokens, cost, "
+    "created_at, updated_at"
 )
 _TRACE_INSERT_ROW = (
     "(%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,%s::text[],%s,%s,%s,%s::timestamptz,"
-    "%s::timestamptz,%s,%s,%s,%s,0,0,0,%s,%s)"
+    "%s::timestamptz,%s,%s,%s,%s,%s,%s,%s,%s::numeric,%s,%s)"
 )
 _TRACE_UPDATE_ROW = (
     "(%s::bigint,%s::bigint,%s::text,%s::jsonb,%s::jsonb,%s::jsonb,%s::text[],%s::text,"
@@ -149,36 +151,101 @@ def _latency_ms(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() * 1000.0
 
 
+def _existing_traces(
+    cur: psycopg.Cursor, project: Project, external_ids: Iterable[str]
+) -> dict[str, int]:
+    cur.execute(
+        "SELECT external_id, id FROM traces_trace WHERE project_id = %s AND external_id = ANY(%s)",
+        [project.pk, list(external_ids)],
+    )
+    return dict(cur.fetchall())
+
+
+@dataclass(slots=True)
+class RollUp:
+    """Trace totals from its spans: computed here for a trace new in this batch (all
+    its spans are in the batch), by SQL over the stored spans otherwise."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: Decimal | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    first_error: tuple[datetime | None, str] | None = None
+
+
+def _batch_rollups(spans: Iterable[SpanRecord], external_ids: set[str]) -> dict[str, RollUp]:
+    rollups: dict[str, RollUp] = {}
+    for span in spans:
+        if span.trace_external_id not in external_ids:
+            continue
+        rollup = rollups.setdefault(span.trace_external_id, RollUp())
+        if span.kind in TOKEN_KINDS:
+            rollup.input_tokens += span.input_tokens
+            rollup.output_tokens += span.output_tokens
+            rollup.total_tokens += span.total_tokens
+        if span.cost is not None:
+            rollup.cost = span.cost if rollup.cost is None else rollup.cost + span.cost
+        if span.start_time is not None and (
+            rollup.start_time is None or span.start_time < rollup.start_time
+        ):
+            rollup.start_time = span.start_time
+        if span.end_time is not None and (
+            rollup.end_time is None or span.end_time > rollup.end_time
+        ):
+            rollup.end_time = span.end_time
+        if span.status == "error":
+            # The earliest failed span's message (no start time sorts last), as in SQL.
+            candidate = (span.start_time, span.error_message)
+            current = rollup.first_error
+            if current is None or _error_order(candidate) < _error_order(current):
+                rollup.first_error = candidate
+    return rollups
+
+
+def _error_order(error: tuple[datetime | None, str]) -> tuple[bool, datetime | None]:
+    return (error[0] is None, error[0])
+
+
+def _least(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _greatest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def _upsert_traces(
     cur: psycopg.Cursor,
     project: Project,
     traces: dict[str, TraceRecord],
+    existing: dict[str, int],
     thread_ids: dict[str, int],
+    rollups: dict[str, RollUp],
     now: datetime,
-) -> tuple[dict[str, int], set[int]]:
-    """Returns (external id -> trace id, ids of traces that existed before)."""
-    if not traces:
-        return {}, set()
-    cur.execute(
-        "SELECT external_id, id FROM traces_trace WHERE project_id = %s AND external_id = ANY(%s)",
-        [project.pk, list(traces)],
-    )
-    existing: dict[str, int] = dict(cur.fetchall())
+) -> dict[str, int]:
+    """Inserts the new traces (rolled up already), updates the existing; returns
+    external id -> trace id."""
     trace_ids = dict(existing)
-
     new_rows = []
     for external_id in sorted(traces.keys() - existing.keys()):
         record = traces[external_id]
         thread_id = thread_ids.get(record.thread_external_id) if record.thread_external_id else None
+        rollup = rollups.get(external_id) or RollUp()
+        start = _least(record.start_time, rollup.start_time)
+        end = _greatest(record.end_time, rollup.end_time)
+        status = "error" if rollup.first_error else (record.status or "unset")
+        error_message = rollup.first_error[1] if rollup.first_error else record.error_message or ""
         new_rows.append((
             project.organization_id, project.pk, external_id, thread_id, record.name or "",
             record.input_json, record.output_json, record.metadata_json or "{}",
             record.tags or [], record.user_id or "", record.environment or "",
-            record.release or "", record.start_time, record.end_time,
-            _latency_ms(record.start_time, record.end_time), record.status or "unset",
-            record.error_message or "", record.is_hint, now, now,
+            record.release or "", start, end, _latency_ms(start, end), status,
+            error_message, record.is_hint, rollup.input_tokens, rollup.output_tokens,
+            rollup.total_tokens, rollup.cost, now, now,
         ))  # fmt: skip
-    for chunk in _chunks(new_rows, 20):
+    for chunk in _chunks(new_rows, 24):
         sql, params = _values(chunk, _TRACE_INSERT_ROW)
         cur.execute(
             f"INSERT INTO traces_trace ({_TRACE_INSERT_COLUMNS}) VALUES {sql} "  # noqa: S608
@@ -230,7 +297,7 @@ def _upsert_traces(
             f"FROM (VALUES {sql}) AS v(id, thread_id, user_id) WHERE t.id = v.id",
             params,
         )
-    return trace_ids, set(existing.values())
+    return trace_ids
 
 
 # --- spans ------------------------------------------------------------------------------
@@ -262,49 +329,48 @@ _SPAN_CONFLICT = (
 
 
 def _cyclic_spans(
-    cur: psycopg.Cursor, spans: list[SpanRecord], trace_ids: dict[str, int], existed: set[int]
+    cur: psycopg.Cursor, spans: list[SpanRecord], existing: dict[str, int]
 ) -> set[tuple[str, str]]:
     """Batch spans whose parent chain, through the batch and stored spans, loops."""
-    parents: dict[tuple[int, str], str] = {}
-    batch_keys = set()
-    for span in spans:
-        key = (trace_ids[span.trace_external_id], span.external_id)
-        batch_keys.add(key)
-    leaves_batch = {
-        trace_ids[span.trace_external_id]
+    batch_keys = {(span.trace_external_id, span.external_id) for span in spans}
+    # Stored links matter only where a chain leaves the batch into a trace stored before.
+    leaving = {
+        existing[span.trace_external_id]
         for span in spans
         if span.parent_external_id
-        and trace_ids[span.trace_external_id] in existed
-        and (trace_ids[span.trace_external_id], span.parent_external_id) not in batch_keys
+        and span.trace_external_id in existing
+        and (span.trace_external_id, span.parent_external_id) not in batch_keys
     }
-    if leaves_batch:
+    parents: dict[tuple[str, str], str] = {}
+    if leaving:
+        external_by_id = {trace_id: external for external, trace_id in existing.items()}
         cur.execute(
             "SELECT trace_id, external_id, parent_external_id FROM traces_span "
             "WHERE trace_id = ANY(%s) AND parent_external_id <> ''",
-            [sorted(leaves_batch)],
+            [sorted(leaving)],
         )
         for trace_id, external_id, parent in cur.fetchall():
-            parents[(trace_id, external_id)] = parent
+            parents[(external_by_id[trace_id], external_id)] = parent
     for span in spans:
-        key = (trace_ids[span.trace_external_id], span.external_id)
+        key = (span.trace_external_id, span.external_id)
         if span.parent_external_id:
             parents[key] = span.parent_external_id
         else:
             parents.pop(key, None)
     cyclic: set[tuple[str, str]] = set()
     for span in spans:
-        trace_id = trace_ids[span.trace_external_id]
+        trace = span.trace_external_id
         start = span.external_id
         seen = {start}
-        current = parents.get((trace_id, start))
+        current = parents.get((trace, start))
         while current is not None:
             if current == start:
-                cyclic.add((span.trace_external_id, span.external_id))
+                cyclic.add((trace, start))
                 break
             if current in seen:
                 break  # a loop above this span: its own members are rejected
             seen.add(current)
-            current = parents.get((trace_id, current))
+            current = parents.get((trace, current))
     return cyclic
 
 
@@ -368,7 +434,8 @@ def _roll_up(cur: psycopg.Cursor, trace_ids: Iterable[int], now: datetime) -> No
         "latency_ms = EXTRACT(EPOCH FROM (GREATEST(t.end_time, a.end_time) "
         "  - LEAST(t.start_time, a.start_time))) * 1000, "
         "status = CASE WHEN a.has_error THEN 'error' ELSE t.status END, "
-        "error_message = CASE WHEN a.has_error AND t.error_message = '' "
+        # The earliest failed span explains the trace, whatever order spans came in.
+        "error_message = CASE WHEN a.has_error "
         "  THEN COALESCE(a.first_error, '') ELSE t.error_message END, "
         "updated_at = %s "
         "FROM (SELECT ids.id, agg.* FROM unnest(%s::bigint[]) AS ids(id) "
@@ -570,10 +637,10 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
         keys = sorted({trace_lock_key(project.pk, external_id) for external_id in traces})
         cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
     thread_ids = _upsert_threads(cur, project, thread_external_ids, now)
-    trace_ids, existed = _upsert_traces(cur, project, traces, thread_ids, now)
+    existing = _existing_traces(cur, project, traces) if traces else {}
 
     if spans:
-        cyclic = _cyclic_spans(cur, spans, trace_ids, existed)
+        cyclic = _cyclic_spans(cur, spans, existing)
         if cyclic:
             for span in spans:
                 if (span.trace_external_id, span.external_id) in cyclic:
@@ -582,9 +649,14 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
                                   "the parent chain of this span loops back to it")
                     )  # fmt: skip
             spans = [s for s in spans if (s.trace_external_id, s.external_id) not in cyclic]
+    rollups = _batch_rollups(spans, traces.keys() - existing.keys())
+    trace_ids = _upsert_traces(cur, project, traces, existing, thread_ids, rollups, now)
+    if spans:
         _upsert_spans(cur, project, spans, trace_ids, now)
-    touched = {trace_ids[t.external_id] for t in traces.values() if not t.is_hint}
-    touched.update(trace_ids[span.trace_external_id] for span in spans)
+    # Traces new in this batch were inserted rolled up; stored ones are rolled up in SQL.
+    touched = {existing[t.external_id] for t in traces.values()
+               if t.external_id in existing and not t.is_hint}  # fmt: skip
+    touched.update(existing[s.trace_external_id] for s in spans if s.trace_external_id in existing)
     _roll_up(cur, touched, now)
 
     stored = {"traces": sum(1 for t in batch.traces if not t.is_hint), "spans": len(spans)}
