@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet
 
 from review.models import (
     Annotation,
@@ -180,11 +180,41 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
                 },
             )
             entry["pending"] = n
+    # Time on task (opened to submitted) per reviewer, for throughput and cost per review.
+    timing = (
+        Annotation.objects.filter(queue=queue)
+        .values("reviewer_id")
+        .annotate(seconds=Avg(F("submitted_at") - F("opened_at")))
+    )
+    for row in timing:
+        entry = per_reviewer.get(row["reviewer_id"])
+        if entry is not None and row["seconds"] is not None:
+            entry["seconds_on_task_avg"] = row["seconds"].total_seconds()
+    for entry in per_reviewer.values():
+        entry.setdefault("seconds_on_task_avg", None)
     return {
         "columns": columns,
         "total": sum(columns.values()),
         "assignees": sorted(per_reviewer.values(), key=lambda e: e["email"]),
     }
+
+
+def filter_by_board_status(queryset: QuerySet[QueueItem], board_status: str) -> QuerySet:
+    """Items in one kanban column (the open ones split by their counters)."""
+    if board_status == "pending":
+        return queryset.filter(status=ItemStatus.OPEN, submissions=0, live_leases=0)
+    if board_status == "in_progress":
+        return queryset.filter(status=ItemStatus.OPEN, submissions=0, live_leases__gt=0)
+    if board_status == "submitted":
+        return queryset.filter(status=ItemStatus.OPEN, submissions__gt=0)
+    if board_status in _BOARD_COLUMNS:
+        return queryset.filter(status=board_status)
+    from hitl.exceptions import DomainError
+
+    raise DomainError(
+        f"Unknown board status {board_status!r}.",
+        details={"board_status": [f"one of {', '.join(_BOARD_COLUMNS)}"]},
+    )
 
 
 _BOARD_COLUMNS = (

@@ -207,6 +207,8 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
             for name in ("status", "audit_status", "source", "target_type"):
                 if params.get(name):
                     queryset = queryset.filter(**{name: params[name]})
+            if params.get("board_status"):
+                queryset = selectors.filter_by_board_status(queryset, params["board_status"])
             assignee = _int_param(self.request, "assignee")
             if assignee is not None:
                 queryset = queryset.filter(assignees__contains=[assignee])
@@ -222,6 +224,12 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         parameters=[
             OpenApiParameter(
                 "status", str, description="open, complete, needs_adjudication, adjudicated"
+            ),
+            OpenApiParameter(
+                "board_status",
+                str,
+                description="pending, in_progress, submitted, complete, needs_adjudication, "
+                "adjudicated",
             ),
             OpenApiParameter("audit_status", str),
             OpenApiParameter("source", str),

@@ -124,6 +124,19 @@ def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
     assert board["columns"]["complete"] == 1
     assert board["assignees"][0]["email"] == tenant.reviewer.email
     assert board["assignees"][0]["done"] == 1
+    assert board["assignees"][0]["seconds_on_task_avg"] >= 0
+    listed = owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "complete"})
+    assert [i["trace"] for i in listed.json()["results"]] == [trace.pk]
+    assert (
+        owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "pending"}).json()[
+            "results"
+        ]
+        == []
+    )
+    assert (
+        owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "nope"}).status_code
+        == 400
+    )
 
 
 def test_submitting_on_an_expired_lease_is_409(tenant, client_for):
