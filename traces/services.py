@@ -42,13 +42,10 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _overload(exc: BaseException) -> bool:
+    """Timeouts, too many connections, a lost connection: the database is busy or away,
+    and nothing of the batch was committed, so the client may safely retry."""
     cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
-    return isinstance(
-        cause,
-        psycopg.errors.LockNotAvailable
-        | psycopg.errors.QueryCanceled
-        | psycopg.errors.TooManyConnections,
-    )
+    return isinstance(cause, psycopg.OperationalError)
 
 
 def ingest_batch(*, actor: audit.Actor, project: Project, batch: Batch) -> IngestResult:
@@ -64,15 +61,16 @@ def ingest_batch(*, actor: audit.Actor, project: Project, batch: Batch) -> Inges
                     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                 return store_batch(project=project, batch=batch)
         except (psycopg.Error, DatabaseError) as exc:
+            if _transient(exc) and attempt < ATTEMPTS:
+                logger.info("ingestion batch retried after %s", type(exc.__cause__ or exc).__name__)
+                time.sleep(0.05 * attempt)
+                continue
             if _overload(exc):
                 logger.warning("ingestion overloaded: %s", exc)
                 raise IngestionOverloaded(
                     "The trace store is busy; retry after a few seconds."
                 ) from exc
-            if not _transient(exc) or attempt == ATTEMPTS:
-                raise
-            logger.info("ingestion batch retried after %s", type(exc.__cause__ or exc).__name__)
-            time.sleep(0.05 * attempt)
+            raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -396,3 +396,26 @@ def test_rollup_in_one_batch_equals_rollup_over_several(tenant, ingest):
     ingest([trace("apart", status="ok", error="")])
     cleared = _rows(tenant, Trace, external_id="apart")[0]
     assert (cleared.status, cleared.error_message) == ("ok", "")
+
+
+def test_gzip_batches_are_accepted_and_bombs_refused(tenant, client_for):
+    import gzip
+
+    from traces.ingest import limits
+
+    client = client_for(key=tenant.key("ingest"))
+    body = gzip.compress(json.dumps({"events": [trace("zipped", name="gz")]}).encode())
+    response = client.generic(
+        "POST", ingest_url(tenant), body, "application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 200, response.content
+    assert _rows(tenant, Trace)[0].name == "gz"
+    bomb = gzip.compress(b" " * (limits.MAX_BODY_BYTES + 1))
+    response = client.generic(
+        "POST", ingest_url(tenant), bomb, "application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 413
+    response = client.generic(
+        "POST", ingest_url(tenant), b"not gzip", "application/json", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 400

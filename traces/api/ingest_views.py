@@ -22,6 +22,7 @@ from traces.api import ingest_serializers as s
 from traces.ingest import limits, validation
 from traces.ingest.records import IngestResult
 from traces.models import Feedback, Score, Trace
+from traces.otlp import decode
 
 
 class OrjsonParser(BaseParser):
@@ -32,6 +33,16 @@ class OrjsonParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         body = stream.read() if stream is not None else b""
+        request = (parser_context or {}).get("request")
+        encoding = request.META.get("HTTP_CONTENT_ENCODING", "") if request is not None else ""
+        if encoding:
+            # REST clients may gzip batches too; the limit applies to the decompressed body.
+            try:
+                body = decode.decompress(body, encoding, limits.MAX_BODY_BYTES)
+            except decode.BodyTooLarge as exc:
+                raise PayloadTooLarge(str(exc)) from None
+            except decode.BodyInvalid as exc:
+                raise exceptions.ParseError(str(exc)) from None
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
