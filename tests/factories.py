@@ -54,14 +54,14 @@ def add_member(organization: Organization, user, role: str) -> Membership:
         return Membership.objects.create(user=user, role=role)
 
 
-def make_tenant(name: str = "Acme") -> Tenant:
+def make_tenant(name: str = "Acme", *, project_name: str | None = None) -> Tenant:
     n = next(_sequence)
     slug = f"{name.lower()}-{n}"
     owner = make_user(f"owner{n}@{slug}.example.com")
     organization = services.organization_create(actor=Actor(user=owner), name=name, slug=slug)
     actor = Actor(user=owner)
     with tenancy.tenant_scope(organization.pk):
-        project = services.project_create(actor=actor, name=f"{name} assistant")
+        project = services.project_create(actor=actor, name=project_name or f"{name} assistant")
         people = {
             role: make_user(f"{role}{n}@{slug}.example.com")
             for role in (Role.ADMIN, Role.REVIEWER, Role.AUDITOR, Role.VIEWER)

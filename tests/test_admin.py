@@ -98,3 +98,21 @@ def test_superuser_can_change(tenant):
     client.force_login(root)
     page = client.get(f"/admin/projects/project/{tenant.project.pk}/change/")
     assert b'name="_save"' in page.content
+
+
+def test_history_of_a_change_made_by_a_task_names_the_task(tenant):
+    from hitl import audit
+    from hitl.audit import Actor
+    from projects import services
+
+    actor = Actor.system("task")
+    with tenant_scope(tenant.organization.pk), audit.acting_as(actor):
+        services.memberships_set_role(
+            actor=actor,
+            acting_membership=None,
+            membership_ids=[Membership.objects.get(user=tenant.viewer).pk],
+            role="reviewer",
+        )
+        latest = Membership.history.filter(user=tenant.viewer).order_by("-history_date").first()
+    assert latest.role == "reviewer"
+    assert latest.history_source == "task" and latest.history_user is None

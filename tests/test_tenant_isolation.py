@@ -212,8 +212,10 @@ def _body_for(method: str, victim_ids: dict[str, Any]) -> str | None:
 
 @pytest.fixture
 def world(db):
-    victim = make_tenant("Victim")
-    attacker = make_tenant("Attacker")
+    # The same project slug in both: slugs are unique per organization only, and a
+    # check that compared project slugs alone must not pass.
+    victim = make_tenant("Victim", project_name="Assistant")
+    attacker = make_tenant("Attacker", project_name="Assistant")
     victim_data = _populate(victim)
     attacker_data = _populate(attacker)
     # A staff auditor of the attacker's organization, for the admin routes.

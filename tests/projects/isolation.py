@@ -12,7 +12,7 @@ def populate(tenant: Tenant) -> IsolationData:
         invitation, token = services.invitation_create(
             actor=Actor(user=tenant.owner),
             acting_membership=None,
-            email="invitee-victim-only@victim.example.com",
+            email=f"invitee-only@{tenant.organization.slug}.example.com",
             role="reviewer",
         )
     return IsolationData(
@@ -20,7 +20,6 @@ def populate(tenant: Tenant) -> IsolationData:
         secret_kwargs={"token"},
         markers=[
             tenant.organization.name,
-            tenant.project.name,
             tenant.owner.email,
             tenant.reviewer.email,
             invitation.email,

@@ -1,0 +1,44 @@
+from django.test import Client
+
+from projects.models import Role
+from tests.factories import add_member
+
+
+def test_switching_organizations(tenant, other_tenant):
+    add_member(other_tenant.organization, tenant.reviewer, Role.VIEWER)
+    client = Client()
+    client.force_login(tenant.reviewer)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert tenant.organization.name.encode() in home.content
+    assert other_tenant.organization.name.encode() in home.content
+    switched = client.post("/orgs/switch/", {"organization": other_tenant.organization.slug})
+    assert switched["Location"] == f"/orgs/{other_tenant.organization.slug}/"
+    page = client.get(switched["Location"])
+    assert b"Viewer" in page.content
+    # The choice sticks: the home page now opens that organization.
+    assert client.get("/")["Location"] == f"/orgs/{other_tenant.organization.slug}/"
+
+
+def test_switching_to_a_foreign_organization_is_refused(tenant, other_tenant):
+    client = Client()
+    client.force_login(tenant.reviewer)
+    response = client.post(
+        "/orgs/switch/", {"organization": other_tenant.organization.slug}, follow=True
+    )
+    assert b"not a member" in response.content
+    assert client.get(f"/orgs/{other_tenant.organization.slug}/").status_code == 404
+
+
+def test_members_table_only_for_managers(tenant):
+    reviewer, admin = Client(), Client()
+    reviewer.force_login(tenant.reviewer)
+    admin.force_login(tenant.admin)
+    url = f"/orgs/{tenant.organization.slug}/"
+    assert tenant.viewer.email.encode() not in reviewer.get(url).content
+    assert tenant.viewer.email.encode() in admin.get(url).content
+
+
+def test_pages_need_a_login(tenant):
+    response = Client().get(f"/orgs/{tenant.organization.slug}/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
