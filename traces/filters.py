@@ -19,7 +19,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -45,6 +45,14 @@ TRACE_TEXT_SQL = "(coalesce((input)::text, '') || ' ' || coalesce((output)::text
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+class IdInArray(Func):
+    """``id = ANY(array)``: a list of ids as one array parameter."""
+
+    template = "(%(expressions)s))"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
 
 
 # --- fields ------------------------------------------------------------------------
@@ -279,12 +287,41 @@ class TraceFilter(django_filters.FilterSet):
         model = Trace
         fields: list[str] = []
 
+    def __init__(self, *args, narrow_in_project: Any = None, rare_limit: int = 0, **kwargs):
+        """``narrow_in_project`` and ``rare_limit`` turn on the list strategy for
+        conditions on related rows: when at most ``rare_limit`` rows of that project
+        match, their trace ids are read first and the traces fetched by id, instead of
+        probing every trace newest-first (which reads the whole project when few match).
+        The queryset is then a snapshot of those ids: right for a list request, not
+        for a filter stored and run later, so ``traces_matching`` leaves it off."""
+        super().__init__(*args, **kwargs)
+        self.narrow_in_project = narrow_in_project
+        self.rare_limit = rare_limit
+
+    def _where_related(
+        self, queryset: QuerySet, matching: QuerySet, *, negate: bool = False
+    ) -> QuerySet:
+        """Traces with (or, ``negate``, without) a row in ``matching`` (a queryset of
+        scores, feedback or spans) pointing at them."""
+        # Only "has": for "has not", a rare set excludes little, and NOT EXISTS is hashed.
+        if self.narrow_in_project is not None and self.rare_limit > 0 and not negate:
+            trace_ids = list(
+                matching.filter(project=self.narrow_in_project, trace_id__isnull=False)
+                .order_by()
+                .values_list("trace_id", flat=True)[: self.rare_limit + 1]
+            )
+            if len(trace_ids) <= self.rare_limit:
+                # One array parameter: thousands of IN placeholders cost more to build.
+                return queryset.filter(IdInArray(F("pk"), Value(sorted(set(trace_ids)))))
+        correlated = Exists(matching.filter(trace_id=OuterRef("pk")))
+        return queryset.exclude(correlated) if negate else queryset.filter(correlated)
+
     # --- methods --------------------------------------------------------------------
     def filter_tags(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         return queryset.filter(tags__contains=value)
 
     def filter_model(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Exists(Span.objects.filter(trace_id=OuterRef("pk"), model=value)))
+        return self._where_related(queryset, Span.objects.filter(model=value))
 
     def filter_has_error(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         if value:
@@ -305,32 +342,27 @@ class TraceFilter(django_filters.FilterSet):
 
     def filter_score(self, queryset: QuerySet, name: str, value: list[ScoreCondition]) -> QuerySet:
         for condition in value:
-            scores = Score.objects.filter(
-                trace_id=OuterRef("pk"), name=condition.name, source__in=AUTOMATED_SCORE_SOURCES
-            )
-            scores = _apply_score_condition(scores, condition)
-            queryset = queryset.filter(Exists(scores))
+            scores = Score.objects.filter(name=condition.name, source__in=AUTOMATED_SCORE_SOURCES)
+            queryset = self._where_related(queryset, _apply_score_condition(scores, condition))
         return queryset
 
     def filter_feedback(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        feedback = Feedback.objects.filter(trace_id=OuterRef("pk"))
+        feedback = Feedback.objects.all()
         if value == FeedbackChoice.NONE:
-            return queryset.exclude(Exists(feedback))
+            return self._where_related(queryset, feedback, negate=True)
         if value == FeedbackChoice.THUMBS_UP:
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__gt=0)
         elif value == FeedbackChoice.THUMBS_DOWN:
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__lt=0)
-        return queryset.filter(Exists(feedback))
+        return self._where_related(queryset, feedback)
 
     def filter_feedback_rating(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         # Both ends are applied together, on the same rating row, by filter_queryset.
         return queryset
 
     def filter_reviewed(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        human_scores = Score.objects.filter(trace_id=OuterRef("pk"), source=ScoreSource.HUMAN)
-        if value:
-            return queryset.filter(Exists(human_scores))
-        return queryset.exclude(Exists(human_scores))
+        human_scores = Score.objects.filter(source=ScoreSource.HUMAN)
+        return self._where_related(queryset, human_scores, negate=not value)
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         pattern = "%" + _escape_like(value) + "%"
@@ -343,12 +375,12 @@ class TraceFilter(django_filters.FilterSet):
         low = self.form.cleaned_data.get("feedback_rating_min")
         high = self.form.cleaned_data.get("feedback_rating_max")
         if low is not None or high is not None:
-            ratings = Feedback.objects.filter(trace_id=OuterRef("pk"), kind=FeedbackKind.RATING)
+            ratings = Feedback.objects.filter(kind=FeedbackKind.RATING)
             if low is not None:
                 ratings = ratings.filter(value__gte=low)
             if high is not None:
                 ratings = ratings.filter(value__lte=high)
-            queryset = queryset.filter(Exists(ratings))
+            queryset = self._where_related(queryset, ratings)
         return queryset
 
 

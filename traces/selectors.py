@@ -76,11 +76,13 @@ def _as_query_dict(params: Mapping[str, Any]) -> QueryDict:
     return data
 
 
-def _bound_trace_filter(params: Mapping[str, Any], queryset: QuerySet) -> TraceFilter:
+def _bound_trace_filter(
+    params: Mapping[str, Any], queryset: QuerySet, **options: Any
+) -> TraceFilter:
     data = _as_query_dict(params)
     unknown = sorted(set(data) - set(TraceFilter.base_filters))
     errors: dict[str, list[str]] = {name: ["Unknown filter."] for name in unknown}
-    trace_filter = TraceFilter(data=data, queryset=queryset)
+    trace_filter = TraceFilter(data=data, queryset=queryset, **options)
     if not trace_filter.is_valid():
         errors.update({name: list(messages) for name, messages in trace_filter.errors.items()})
     if errors:
@@ -94,8 +96,8 @@ def validate_trace_filter(params: Mapping[str, Any]) -> dict[str, str | list[str
     Returns the filter's non-empty parameters, repeatable ones as lists, ready to store;
     raises ``DomainError`` with per-parameter reasons.
     """
-    # An empty queryset only: validation reads no rows of any tenant.
-    trace_filter = _bound_trace_filter(params, Trace.unscoped_across_tenants.none())
+    # An empty queryset reads no rows, so validation needs no tenant in scope.
+    trace_filter = _bound_trace_filter(params, Trace.objects.none())
     normalized: dict[str, str | list[str]] = {}
     data = trace_filter.data
     for name, filter_ in TraceFilter.base_filters.items():
@@ -110,6 +112,28 @@ def validate_trace_filter(params: Mapping[str, Any]) -> dict[str, str | list[str
 def trace_filter_apply(queryset: QuerySet[Trace], params: Mapping[str, Any]) -> QuerySet[Trace]:
     """``queryset`` narrowed by the trace filter ``params``; raises ``DomainError``."""
     return _bound_trace_filter(params, queryset).qs
+
+
+# Up to this many related rows (scores, feedback, spans) matching one condition, a list
+# request reads their trace ids first; beyond it the condition is common enough that
+# probing the newest traces finds a page quickly.
+LIST_RARE_LIMIT = 5000
+
+
+def trace_list_filter_apply(
+    queryset: QuerySet[Trace],
+    params: Mapping[str, Any],
+    *,
+    project: Project,
+    rare_limit: int = LIST_RARE_LIMIT,
+) -> QuerySet[Trace]:
+    """Like ``trace_filter_apply``, for one page of a list read right away: conditions
+    that few related rows satisfy are resolved to trace ids first (one short query
+    each), so a rare filter does not scan the whole project newest-first."""
+    trace_filter = _bound_trace_filter(
+        params, queryset, narrow_in_project=project, rare_limit=rare_limit
+    )
+    return trace_filter.qs
 
 
 def traces_matching(*, project: Project, params: Mapping[str, Any]) -> QuerySet[Trace]:

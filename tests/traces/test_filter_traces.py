@@ -11,7 +11,8 @@ from hitl.tenancy import tenant_scope
 from projects import services as project_services
 from tests.traces.read_builders import at, make_feedback, make_score, make_span, make_thread
 from tests.traces.read_builders import make_trace as _make_trace
-from traces.selectors import traces_matching, validate_trace_filter
+from traces.models import Trace
+from traces.selectors import trace_list_filter_apply, traces_matching, validate_trace_filter
 
 ALL = {"alpha", "beta", "gamma", "delta"}
 
@@ -81,9 +82,17 @@ def traces(tenant):
     return tenant
 
 
-def matching(tenant, params) -> set[str]:
+def matching(tenant, params, *, rare_limit: int | None = None) -> set[str]:
     with tenant_scope(tenant.organization.pk):
-        queryset = traces_matching(project=tenant.project, params=params)
+        if rare_limit is None:
+            queryset = traces_matching(project=tenant.project, params=params)
+        else:
+            queryset = trace_list_filter_apply(
+                Trace.objects.filter(project=tenant.project),
+                params,
+                project=tenant.project,
+                rare_limit=rare_limit,
+            )
         return set(queryset.values_list("external_id", flat=True))
 
 
@@ -174,12 +183,15 @@ MATCH_CASES = [
 
 def test_trace_filter_returns_exactly_the_matching_traces(traces):
     # One data set for every case (building a tenant is the slow part); every mismatch
-    # is reported, not just the first.
+    # is reported, not just the first. Each case runs as the stored filter runs it
+    # (EXISTS per trace) and as a list request does, with rare conditions read as ids
+    # first (a limit of 1: only conditions one row satisfies; 1000: all of them).
     mismatches = []
     for params, expected in MATCH_CASES:
-        got = matching(traces, params)
-        if got != expected:
-            mismatches.append((params, sorted(expected), sorted(got)))
+        for rare_limit in (None, 1, 1000):
+            got = matching(traces, params, rare_limit=rare_limit)
+            if got != expected:
+                mismatches.append((params, rare_limit, sorted(expected), sorted(got)))
     assert mismatches == []
 
 

@@ -86,7 +86,7 @@ class TraceFilterBackend(DjangoFilterBackend):
             for key in request.query_params
             if key not in RESPONSE_PARAMETERS
         }
-        return selectors.trace_filter_apply(queryset, params)
+        return selectors.trace_list_filter_apply(queryset, params, project=view.project)
 
 
 class TraceFilterSchema(DjangoFilterExtension):
