@@ -393,3 +393,36 @@ def test_routing_rule_with_an_invalid_filter_is_refused(tenant, client_for):
     )
     ok = client_for(tenant.owner).post(url, body, format="json")
     assert ok.status_code == 201, ok.content
+
+
+def test_api_keys_read_and_write_by_scope_but_never_review(tenant, client_for):
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config])
+    (item,) = add_traces(tenant, queue, 1)
+    read_key = client_for(key=tenant.key("read"))
+    assert read_key.get(f"{base(tenant)}/queues/").status_code == 200
+    assert read_key.get(f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/").status_code == 200
+    refused = read_key.post(f"{base(tenant)}/score-configs/", {"name": "x"}, format="json")
+    assert refused.status_code == 403
+    write_key = client_for(key=tenant.key("write"))
+    assert write_key.get(f"{base(tenant)}/queues/").status_code == 403
+    created = write_key.post(
+        f"{base(tenant)}/queues/{queue.pk}/items/",
+        {"trace_id": make_trace(tenant).pk},
+        format="json",
+    )
+    assert created.status_code == 201
+    comment = client_for(key=tenant.key("all")).post(
+        f"{base(tenant)}/comments/", {"body": "from CI", "item_id": item.pk}, format="json"
+    )
+    assert comment.status_code == 403
+
+
+def test_comment_on_a_queue_item_names_its_trace(tenant, client_for):
+    queue = make_queue(tenant)
+    (item,) = add_traces(tenant, queue, 1)
+    response = client_for(tenant.reviewer).post(
+        f"{base(tenant)}/comments/", {"body": "Edge case", "item_id": item.pk}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["item"], response.json()["trace"]) == (item.pk, item.trace_id)

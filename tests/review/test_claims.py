@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -122,8 +123,8 @@ def test_expired_lease_returns_the_item_and_cannot_be_submitted(tenant):
         assert (item.live_leases, item.open_slots) == (1, 0)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_periodic_task_expires_leases_of_every_queue(tenant):
+@pytest.mark.worker
+def test_periodic_task_expires_leases_through_the_worker(celery_worker, tenant):
     queue = make_queue(tenant, lease_ttl_seconds=60)
     (item,) = add_traces(tenant, queue, 1)
     lease = _claim(tenant, tenant.reviewer, queue)
@@ -131,11 +132,18 @@ def test_periodic_task_expires_leases_of_every_queue(tenant):
         Assignment.objects.filter(pk=lease.pk).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
-    assert tasks.expire_leases.apply().get() == 1
-    assert tasks.expire_leases.apply().get() == 0  # idempotent
+    tasks.expire_leases.delay()
+    deadline = time.monotonic() + 30
     with tenancy.tenant_scope(tenant.organization.pk):
+        while Assignment.objects.get(pk=lease.pk).state == "leased":
+            assert time.monotonic() < deadline, "the worker did not expire the lease"
+            time.sleep(0.1)
         item.refresh_from_db()
         assert (item.live_leases, item.open_slots, item.submissions) == (0, 1, 0)
+        assert Assignment.objects.get(pk=lease.pk).state == "expired"
+    # A rerun finds nothing more to do (idempotent).
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert services.leases_expire() == 0
 
 
 def test_submitting_on_someone_elses_or_an_ended_lease_is_refused(tenant):
