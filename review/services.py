@@ -900,10 +900,17 @@ def queue_item_remove(*, actor: Actor, item: QueueItem) -> None:
 
 
 _CLAIM_SQL = """
-WITH picked AS (
+WITH pool AS (
+    SELECT m.role, qr.skills, qr.languages
+    FROM review_queuereviewer qr
+    JOIN projects_membership m ON m.id = qr.membership_id
+    WHERE qr.queue_id = %(queue_id)s AND qr.organization_id = %(organization_id)s
+      AND m.user_id = %(user_id)s
+), picked AS (
     SELECT qi.id FROM review_queueitem qi
     WHERE qi.queue_id = %(queue_id)s AND qi.organization_id = %(organization_id)s
       AND qi.status = 'open' AND qi.open_slots > 0
+      AND EXISTS (SELECT 1 FROM pool WHERE pool.role = ANY(%(review_roles)s::varchar[]))
       AND NOT EXISTS (
           SELECT 1 FROM review_assignment a
           WHERE a.item_id = qi.id AND a.reviewer_id = %(user_id)s)
@@ -916,13 +923,21 @@ WITH picked AS (
     SET live_leases = qi.live_leases + 1, open_slots = qi.open_slots - 1
     FROM picked WHERE qi.id = picked.id
     RETURNING qi.id
+), leased AS (
+    INSERT INTO review_assignment
+        (organization_id, queue_id, item_id, reviewer_id, state, leased_at, expires_at,
+         skip_reason)
+    SELECT %(organization_id)s, %(queue_id)s, bumped.id, %(user_id)s, 'leased',
+           %(now)s, %(expires_at)s, ''
+    FROM bumped
+    RETURNING id, item_id
 )
-INSERT INTO review_assignment
-    (organization_id, queue_id, item_id, reviewer_id, state, leased_at, expires_at, skip_reason)
-SELECT %(organization_id)s, %(queue_id)s, bumped.id, %(user_id)s, 'leased',
-       %(now)s, %(expires_at)s, ''
-FROM bumped
-RETURNING id, item_id
+SELECT (SELECT role FROM pool),
+       EXISTS (SELECT 1 FROM review_assignment a
+               WHERE a.queue_id = %(queue_id)s AND a.state = 'leased'
+                 AND a.expires_at <= %(now)s),
+       leased.id, leased.item_id
+FROM (SELECT 1) AS one LEFT JOIN leased ON true
 """
 
 _STRATEGY_SQL = {
@@ -930,67 +945,54 @@ _STRATEGY_SQL = {
     AssignmentStrategy.ROUND_ROBIN: "AND %(user_id)s = ANY(qi.assignees)",
     AssignmentStrategy.MANUAL: "AND %(user_id)s = ANY(qi.assignees)",
     AssignmentStrategy.SKILLS: (
-        "AND qi.required_skills <@ %(skills)s::varchar[]"
-        " AND (qi.language = '' OR qi.language = ANY(%(languages)s::varchar[]))"
+        "AND qi.required_skills <@ (SELECT skills FROM pool)"
+        " AND (qi.language = '' OR qi.language IN (SELECT unnest(languages) FROM pool))"
     ),
 }
-
-
-_POOL_AND_OVERDUE_SQL = """
-SELECT m.role, qr.skills, qr.languages,
-       EXISTS (SELECT 1 FROM review_assignment a
-               WHERE a.queue_id = %(queue_id)s AND a.state = 'leased'
-                 AND a.expires_at <= %(now)s) AS overdue
-FROM review_queuereviewer qr
-JOIN projects_membership m ON m.id = qr.membership_id
-WHERE qr.queue_id = %(queue_id)s AND qr.organization_id = %(organization_id)s
-  AND m.user_id = %(user_id)s
-"""
 
 
 def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """Leases the next item for the acting reviewer, or None when nothing is left.
 
-    One statement: pick the first claimable item in claim order that this reviewer has
-    never held, skipping rows other claimers hold locked, bump its counters and insert
-    the lease. The row lock plus ``open_slots > 0`` (rechecked on the locked row) keep
-    live leases plus submissions at or under the overlap whatever the concurrency.
-    Being one statement, it needs no explicit transaction; both statements here are
-    server-side prepared, as they run on every claim.
+    One statement (one round trip, server-side prepared): check the reviewer is in the
+    pool, pick the first claimable item in claim order that they never held, skipping
+    rows other claimers hold locked, bump its counters and insert the lease. The row
+    lock plus ``open_slots > 0`` (rechecked on the locked row) keep live leases plus
+    submissions at or under the overlap whatever the concurrency. Overdue leases found
+    on the way are expired at once, and the claim retried if it came back empty.
     """
     user = _require_person(actor, "Claiming an item")
     _check_open(queue)
-    now = _now()
-    params = {
-        "queue_id": queue.pk,
-        "organization_id": queue.organization_id,
-        "user_id": user.pk,
-        "now": now,
-        "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
-    }
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_POOL_AND_OVERDUE_SQL, params, prepare=True)
-        entry = cursor.fetchone()
-    if entry is None:
-        raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
-    role, skills, languages, overdue = entry
-    if role not in REVIEW_ROLES:
-        raise PermissionDenied(f"Your role ({role}) cannot review.", code="not_a_reviewer")
-    if overdue:
-        leases_expire(queue_id=queue.pk, limit=200)
-    params.update(skills=list(skills), languages=list(languages))
-    sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone()
-    if row is None:
+    for attempt in range(2):
+        now = _now()
+        params = {
+            "queue_id": queue.pk,
+            "organization_id": queue.organization_id,
+            "user_id": user.pk,
+            "now": now,
+            "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
+            "review_roles": sorted(REVIEW_ROLES),
+        }
+        sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            role, overdue, assignment_id, item_id = cursor.fetchone()
+        if role is None:
+            raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
+        if role not in REVIEW_ROLES:
+            raise PermissionDenied(f"Your role ({role}) cannot review.", code="not_a_reviewer")
+        if overdue:
+            leases_expire(queue_id=queue.pk, limit=200)
+        if assignment_id is not None or not overdue or attempt:
+            break
+    if assignment_id is None:
         return None
     return Assignment(
-        pk=row[0],
+        pk=assignment_id,
         organization_id=queue.organization_id,
         queue_id=queue.pk,
-        item_id=row[1],
+        item_id=item_id,
         reviewer_id=user.pk,
         state=AssignmentState.LEASED,
         leased_at=now,
