@@ -577,6 +577,14 @@ def queue_update(
                     " AND status = 'open'",
                     [queue.overlap, queue.pk, queue.organization_id],
                 )
+            # A lower overlap completes items that already have enough reviews.
+            if queue.overlap < old_overlap:
+                form = queue_form(queue)
+                done = QueueItem.objects.select_for_update().filter(
+                    queue=queue, status=ItemStatus.OPEN, submissions__gte=queue.overlap
+                )
+                for item in done.select_related("queue").order_by("id"):
+                    _close_item(item, form)
     return queue
 
 

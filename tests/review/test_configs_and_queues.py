@@ -128,3 +128,23 @@ def test_bulk_priority_change_records_history_for_each_item(tenant):
             assert [r.history_type for r in rows] == ["+", "~"]
             assert rows[-1].priority == 7
             assert rows[-1].history_user == tenant.admin
+
+
+def test_lowering_the_overlap_completes_items_with_enough_reviews(tenant):
+    config = make_config(tenant)
+    from tests.review.helpers import add_reviewers, add_traces
+
+    reviewers = add_reviewers(tenant, 2)
+    queue = make_queue(tenant, configs=[config], reviewers=reviewers, overlap=2)
+    done, untouched = add_traces(tenant, queue, 2)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=Actor(user=reviewers[0]), queue=queue)
+        assert lease.item_id == done.pk
+        services.assignment_submit(
+            actor=Actor(user=reviewers[0]), assignment_id=lease.pk, values={str(config.pk): 1.0}
+        )
+        services.queue_update(actor=Actor(user=tenant.owner), queue=queue, overlap=1)
+        done.refresh_from_db()
+        untouched.refresh_from_db()
+        assert (done.status, done.open_slots) == ("complete", 0)
+        assert (untouched.status, untouched.open_slots) == ("open", 1)
