@@ -19,7 +19,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -287,32 +287,34 @@ class TraceFilter(django_filters.FilterSet):
         model = Trace
         fields: list[str] = []
 
-    def __init__(self, *args, narrow_in_project: Any = None, rare_limit: int = 0, **kwargs):
-        """``narrow_in_project`` and ``rare_limit`` turn on the list strategy for
-        conditions on related rows: when at most ``rare_limit`` rows of that project
-        match, their trace ids are read first and the traces fetched by id, instead of
-        probing every trace newest-first (which reads the whole project when few match).
-        The queryset is then a snapshot of those ids: right for a list request, not
-        for a filter stored and run later, so ``traces_matching`` leaves it off."""
+    def __init__(self, *args, project: Any = None, rare_limit: int = 0, **kwargs) -> None:
+        """``project`` (the queryset's) also narrows the related rows a condition reads,
+        so PostgreSQL can use their per-project indexes when it hashes them.
+
+        With ``rare_limit``, each condition on scores or feedback that at most that many
+        rows of the project satisfy also records those rows' trace ids (one short
+        index-only query) in ``rare_trace_ids``: a superset of the matching traces that
+        a list can fetch by id instead of probing the newest traces one by one."""
         super().__init__(*args, **kwargs)
-        self.narrow_in_project = narrow_in_project
+        self.project = project
         self.rare_limit = rare_limit
+        self.rare_trace_ids: list[set[int]] = []
 
     def _where_related(
         self, queryset: QuerySet, matching: QuerySet, *, negate: bool = False
     ) -> QuerySet:
         """Traces with (or, ``negate``, without) a row in ``matching`` (a queryset of
-        scores, feedback or spans) pointing at them."""
-        # Only "has": for "has not", a rare set excludes little, and NOT EXISTS is hashed.
-        if self.narrow_in_project is not None and self.rare_limit > 0 and not negate:
+        scores or feedback) pointing at them."""
+        if self.project is not None:
+            matching = matching.filter(project=self.project)
+        if self.rare_limit > 0 and not negate:
             trace_ids = list(
-                matching.filter(project=self.narrow_in_project, trace_id__isnull=False)
+                matching.filter(trace_id__isnull=False)
                 .order_by()
                 .values_list("trace_id", flat=True)[: self.rare_limit + 1]
             )
             if len(trace_ids) <= self.rare_limit:
-                # One array parameter: thousands of IN placeholders cost more to build.
-                return queryset.filter(IdInArray(F("pk"), Value(sorted(set(trace_ids)))))
+                self.rare_trace_ids.append(set(trace_ids))
         correlated = Exists(matching.filter(trace_id=OuterRef("pk")))
         return queryset.exclude(correlated) if negate else queryset.filter(correlated)
 
@@ -321,7 +323,9 @@ class TraceFilter(django_filters.FilterSet):
         return queryset.filter(tags__contains=value)
 
     def filter_model(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return self._where_related(queryset, Span.objects.filter(model=value))
+        # Always a probe per trace: a project uses a handful of models, so a model is
+        # rarely rare, and reading span rows (1M of them) by model would cost more.
+        return queryset.filter(Exists(Span.objects.filter(trace_id=OuterRef("pk"), model=value)))
 
     def filter_has_error(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         if value:

@@ -27,13 +27,14 @@ from django.db.models import (
     QuerySet,
     Subquery,
     TextField,
+    Value,
 )
 from django.db.models.functions import Cast, Coalesce
 from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
 from projects.models import Project
-from traces.filters import TraceFilter
+from traces.filters import IdInArray, TraceFilter
 from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace
 
 # What a trace list row shows: everything but the payloads.
@@ -109,15 +110,11 @@ def validate_trace_filter(params: Mapping[str, Any]) -> dict[str, str | list[str
     return normalized
 
 
-def trace_filter_apply(queryset: QuerySet[Trace], params: Mapping[str, Any]) -> QuerySet[Trace]:
-    """``queryset`` narrowed by the trace filter ``params``; raises ``DomainError``."""
-    return _bound_trace_filter(params, queryset).qs
-
-
-# Up to this many related rows (scores, feedback, spans) matching one condition, a list
-# request reads their trace ids first; beyond it the condition is common enough that
-# probing the newest traces finds a page quickly.
+# A list request reads the trace ids of a condition on scores or feedback when at most
+# this many rows satisfy it; it fetches the page by id when at most LIST_BY_ID_LIMIT
+# traces can match. Past that, probing the newest traces finds a page sooner.
 LIST_RARE_LIMIT = 5000
+LIST_BY_ID_LIMIT = 1500
 
 
 def trace_list_filter_apply(
@@ -126,21 +123,53 @@ def trace_list_filter_apply(
     *,
     project: Project,
     rare_limit: int = LIST_RARE_LIMIT,
+    by_id_limit: int = LIST_BY_ID_LIMIT,
 ) -> QuerySet[Trace]:
-    """Like ``trace_filter_apply``, for one page of a list read right away: conditions
-    that few related rows satisfy are resolved to trace ids first (one short query
-    each), so a rare filter does not scan the whole project newest-first."""
+    """``queryset`` narrowed by the trace filter ``params``, for one page of a list read
+    right away (raises ``DomainError`` like ``traces_matching``).
+
+    The plain filter walks the project's traces newest-first and probes each for its
+    scores and feedback, which reads the whole project when few traces match. When the
+    filter has rare conditions, their trace ids (a superset of the matches) are read
+    first; if few enough remain, the page is fetched by id. The result is always the
+    plain filter intersected with that superset, so it matches exactly the same traces.
+    """
     trace_filter = _bound_trace_filter(
-        params, queryset, narrow_in_project=project, rare_limit=rare_limit
+        params, queryset.filter(project=project), project=project, rare_limit=rare_limit
     )
-    return trace_filter.qs
+    exact = trace_filter.qs
+    if not trace_filter.rare_trace_ids:
+        return exact
+    candidates = set.intersection(*trace_filter.rare_trace_ids)
+    if len(candidates) > by_id_limit:
+        cleaned = trace_filter.form.cleaned_data
+        conditions = sum(
+            len(cleaned[name]) if isinstance(cleaned[name], list) else 1
+            for name in trace_filter.form.changed_data
+        )
+        if conditions <= 1:
+            return exact  # nothing else to narrow it by
+        # The other conditions may leave few: find out among the candidates only.
+        candidates = set(
+            exact.filter(_id_in(candidates))
+            .order_by()
+            .values_list("pk", flat=True)[: by_id_limit + 1]
+        )
+        if len(candidates) > by_id_limit:
+            return exact
+    return exact.filter(_id_in(candidates))
+
+
+def _id_in(ids: set[int]) -> IdInArray:
+    # One array parameter: thousands of IN placeholders cost more to build and parse.
+    return IdInArray(F("pk"), Value(sorted(ids)))
 
 
 def traces_matching(*, project: Project, params: Mapping[str, Any]) -> QuerySet[Trace]:
     """The project's traces that match the trace filter ``params`` (query-string values:
     a string or a list of strings each). Raises ``DomainError`` with per-parameter
     reasons for an invalid filter. Needs the project's tenant in scope."""
-    return trace_filter_apply(Trace.objects.filter(project=project), params)
+    return _bound_trace_filter(params, Trace.objects.filter(project=project), project=project).qs
 
 
 # --- the trace list ----------------------------------------------------------------------

@@ -82,18 +82,29 @@ def traces(tenant):
     return tenant
 
 
-def matching(tenant, params, *, rare_limit: int | None = None) -> set[str]:
+def matching(tenant, params, list_limits: tuple[int, int] | None = None) -> set[str]:
     with tenant_scope(tenant.organization.pk):
-        if rare_limit is None:
+        if list_limits is None:
             queryset = traces_matching(project=tenant.project, params=params)
         else:
+            rare_limit, by_id_limit = list_limits
             queryset = trace_list_filter_apply(
-                Trace.objects.filter(project=tenant.project),
+                Trace.objects.all(),
                 params,
                 project=tenant.project,
                 rare_limit=rare_limit,
+                by_id_limit=by_id_limit,
             )
         return set(queryset.values_list("external_id", flat=True))
+
+
+# How a list request may run a filter: (rare_limit, by_id_limit).
+LIST_STRATEGIES = [
+    (1000, 1000),  # every related condition read as ids, the page fetched by id
+    (1, 1000),  # only conditions a single row satisfies read as ids
+    (1000, 1),  # ids read, then narrowed by the other conditions, or given up
+    (1000, 0),  # ids read and given up: the plain filter
+]
 
 
 MATCH_CASES = [
@@ -183,15 +194,14 @@ MATCH_CASES = [
 
 def test_trace_filter_returns_exactly_the_matching_traces(traces):
     # One data set for every case (building a tenant is the slow part); every mismatch
-    # is reported, not just the first. Each case runs as the stored filter runs it
-    # (EXISTS per trace) and as a list request does, with rare conditions read as ids
-    # first (a limit of 1: only conditions one row satisfies; 1000: all of them).
+    # is reported, not just the first. Each case runs as a stored filter runs it and
+    # in every way a list request may.
     mismatches = []
     for params, expected in MATCH_CASES:
-        for rare_limit in (None, 1, 1000):
-            got = matching(traces, params, rare_limit=rare_limit)
+        for strategy in [None, *LIST_STRATEGIES]:
+            got = matching(traces, params, strategy)
             if got != expected:
-                mismatches.append((params, rare_limit, sorted(expected), sorted(got)))
+                mismatches.append((params, strategy, sorted(expected), sorted(got)))
     assert mismatches == []
 
 
