@@ -1048,12 +1048,45 @@ def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignme
     return item, assignment
 
 
+_END_LEASE_SQL = """
+WITH ended AS (
+    UPDATE review_assignment SET state = %(state)s, ended_at = %(now)s,
+                                 skip_reason = %(reason)s
+    WHERE id = %(assignment_id)s AND organization_id = %(organization_id)s
+)
+UPDATE review_queueitem
+SET live_leases = live_leases - 1, submissions = submissions + %(submitted)s,
+    open_slots = open_slots + %(freed)s
+WHERE id = %(item_id)s AND organization_id = %(organization_id)s
+"""
+
+
+def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str = "") -> None:
+    """Ends a locked lease and moves its item's counters, in one statement (neither the
+    lease nor the counters are historied; the annotation and status changes are)."""
+    submitted = state == AssignmentState.SUBMITTED
+    assignment.state, assignment.ended_at, assignment.skip_reason = state, _now(), reason
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _END_LEASE_SQL,
+            {
+                "state": state,
+                "now": assignment.ended_at,
+                "reason": reason,
+                "assignment_id": assignment.pk,
+                "organization_id": item.organization_id,
+                "submitted": int(submitted),
+                "freed": 0 if submitted else 1,
+                "item_id": item.pk,
+            },
+        )
+    item.live_leases -= 1
+    item.submissions += int(submitted)
+    item.open_slots += 0 if submitted else 1
+
+
 def _end_without_review(item: QueueItem, assignment: Assignment, state: str, reason: str) -> None:
-    assignment.state = state
-    assignment.ended_at = _now()
-    assignment.skip_reason = reason
-    assignment.save(update_fields=["state", "ended_at", "skip_reason"])
-    _adjust_counters(item, live=-1, slots=1)
+    _end_lease(item, assignment, state, reason)
     _repush(item, [assignment.reviewer_id])
 
 
@@ -1139,10 +1172,7 @@ def assignment_submit(
             author=user,
             link={"annotation_id": annotation.pk},
         )
-        assignment.state = AssignmentState.SUBMITTED
-        assignment.ended_at = now
-        assignment.save(update_fields=["state", "ended_at"])
-        _adjust_counters(item, live=-1, submitted=1)
+        _end_lease(item, assignment, AssignmentState.SUBMITTED)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             _close_item(item, form)
     return annotation
