@@ -23,6 +23,7 @@ import http.client
 import io
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -564,7 +565,8 @@ def main() -> None:
             gunicorn.terminate()
             gunicorn.wait(timeout=30)
         stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+        time.sleep(0.5)  # let Redis exit before its directory goes
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from django.utils import timezone
 
 from traces.ingest import limits
@@ -310,8 +311,6 @@ def _metadata(body: _Body) -> dict:
     if not isinstance(value, dict):
         raise EventInvalid("invalid_type", "metadata must be an object")
     # Validates depth, size and NUL; the ORM stores the cleaned dict.
-    import orjson
-
     return orjson.loads(body.mapping("metadata", limits.MAX_METADATA_BYTES))
 
 

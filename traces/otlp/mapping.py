@@ -31,6 +31,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from traces.ingest import limits
 from traces.ingest.jsonsafe import JsonRejected, clean_text, dump_json
 from traces.ingest.records import Batch, SpanRecord, TraceRecord
+from traces.ingest.validation import EventInvalid, valid_id
 
 _OPENINFERENCE_KINDS = {
     "LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "RETRIEVER": "retrieval",
@@ -409,8 +410,6 @@ def _thread_id(attrs: dict[str, Any]) -> str | None:
     if value is None:
         return None
     value = str(value)
-    from traces.ingest.validation import EventInvalid, valid_id
-
     try:
         return valid_id(value, "session.id")
     except EventInvalid:
