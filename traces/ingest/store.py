@@ -37,7 +37,9 @@ from traces.ingest.records import (
 from traces.models import Feedback, Score, ScoreSource
 
 MAX_PARAMETERS = 60_000  # PostgreSQL allows 65535 bind parameters per statement
-_LOCK_NAMESPACE = b"hitl.trace:"
+LOCK_BUCKETS = 1024
+# Keeps ingestion's advisory lock keys away from any other user of advisory locks.
+_LOCK_NAMESPACE = 0x7472_6163 << 32
 
 # Token totals count model calls only: an agent span that repeats its children's usage
 # would otherwise be counted twice. Cost counts every span (tools may cost money too).
@@ -64,10 +66,12 @@ def _values(rows: Sequence[Sequence[Any]], row_template: str) -> tuple[str, list
 
 
 def trace_lock_key(project_id: int, external_id: str) -> int:
-    digest = hashlib.blake2b(
-        _LOCK_NAMESPACE + f"{project_id}:{external_id}".encode(), digest_size=8
-    ).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """The advisory lock of a trace: one of LOCK_BUCKETS per project, so a batch of
+    thousands of traces holds a bounded number of locks (PostgreSQL's lock table is
+    shared and finite); two traces sharing a bucket only wait for each other."""
+    digest = hashlib.blake2b(f"{project_id}:{external_id}".encode(), digest_size=8).digest()
+    bucket = int.from_bytes(digest, "big") % LOCK_BUCKETS
+    return _LOCK_NAMESPACE + project_id * LOCK_BUCKETS + bucket
 
 
 # --- de-duplication: the same id twice in one batch is one row, the later one wins ---
