@@ -396,6 +396,11 @@ def test_older_genai_conventions_map_too(tenant, client):
             "oi tool", attributes={"tool.name": "search", "tool.parameters": '{"q": "x"}'}
         ):
             pass
+        with tracer.start_as_current_span("message events") as s:
+            s.add_event("gen_ai.system.message", {"content": "be kind", "gen_ai.system": "x"})
+            s.add_event("gen_ai.user.message", {"content": "hi"})
+            s.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop",
+                                          "message": _dumps({"content": "hello"})})  # fmt: skip
     provider.shutdown()
     response = _post(client, tenant, encode_spans(memory.get_finished_spans()).SerializeToString())
     assert response.status_code == 200
@@ -409,3 +414,9 @@ def test_older_genai_conventions_map_too(tenant, client):
     assert legacy.input == [{"role": "user"}] and legacy.output == "plain text"
     tool = spans["oi tool"]
     assert tool.kind == "tool" and tool.input == {"q": "x"}
+    events = spans["message events"]
+    assert events.input == [{"role": "system", "content": "be kind"},
+                            {"role": "user", "content": "hi"}]  # fmt: skip
+    assert events.output == [
+        {"role": "assistant", "index": 0, "finish_reason": "stop", "message": {"content": "hello"}}
+    ]

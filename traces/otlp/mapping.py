@@ -206,6 +206,34 @@ def _event_payload(events: list[dict[str, Any]], name: str, attribute: str) -> A
     return None
 
 
+_MESSAGE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+def _event_messages(events: list[dict[str, Any]], output: bool) -> list[Any] | None:
+    """Messages sent as span events (GenAI conventions v1.28 to v1.36):
+    ``gen_ai.{system,user,assistant,tool}.message`` in, ``gen_ai.choice`` out."""
+    messages = []
+    for event in events:
+        role = "assistant" if event["name"] == "gen_ai.choice" else None
+        if output != (role is not None):
+            continue
+        role = role or _MESSAGE_EVENTS.get(event["name"])
+        if role is None:
+            continue
+        body = {
+            key: _maybe_json(value)
+            for key, value in event["attributes"].items()
+            if not key.startswith("gen_ai.")
+        }
+        messages.append({"role": role, **body})
+    return messages or None
+
+
 def span_input(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
     messages = _maybe_json(attrs.get("gen_ai.input.messages"))
     instructions = _maybe_json(attrs.get("gen_ai.system_instructions"))
@@ -221,6 +249,7 @@ def span_input(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
         _messages_of(_unflatten(attrs, "llm.input_messages."), "message"),
         _unflatten(attrs, "gen_ai.prompt."),
         _event_payload(events, "gen_ai.content.prompt", "gen_ai.prompt"),
+        _event_messages(events, output=False),
         _maybe_json(attrs.get("gen_ai.tool.call.arguments")),
         _maybe_json(attrs.get("input.value")),
         _maybe_json(attrs.get("tool.parameters")),
@@ -237,6 +266,7 @@ def span_output(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
         _messages_of(_unflatten(attrs, "llm.output_messages."), "message"),
         _unflatten(attrs, "gen_ai.completion."),
         _event_payload(events, "gen_ai.content.completion", "gen_ai.completion"),
+        _event_messages(events, output=True),
         _messages_of(_unflatten(attrs, "retrieval.documents."), "document"),
         _maybe_json(attrs.get("gen_ai.retrieval.documents")),
         _maybe_json(attrs.get("gen_ai.tool.call.result")),
