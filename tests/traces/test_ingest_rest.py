@@ -215,7 +215,7 @@ BAD_EVENTS = [
     (span("t", "s", kind="robot"), "invalid_choice"),
     (span("t", "s", attributes=[1, 2]), "invalid_type"),
     (span("t", "s", parent_id="s"), "parent_cycle"),
-    (span("t", "s", attributes={"big": "x" * (600 * 1024)}), "too_large"),
+    (span("t", "s", attributes={"big": "x" * (4 * 1024 * 1024)}), "too_large"),
     (event("span", {"id": "s"}), "missing_field"),
     (event("score", {"trace_id": "t", "name": "n", "value": 1}), "missing_field"),
     (event("score", {"trace_id": "t", "name": "n", "value": 1, "source": "human"}),

@@ -420,3 +420,30 @@ def test_older_genai_conventions_map_too(tenant, client):
     assert events.output == [
         {"role": "assistant", "index": 0, "finish_reason": "stop", "message": {"content": "hello"}}
     ]
+
+
+def test_large_payloads_are_kept_and_oversized_spans_rejected_alone(tenant, client):
+    from traces.ingest import limits
+
+    memory = InMemorySpanExporter()
+    provider = _provider(memory)
+    tracer = provider.get_tracer("big")
+    with tracer.start_as_current_span("root"):
+        with tracer.start_as_current_span(
+            "big but fine", attributes={"input.value": "a" * 300_000, "output.value": "b" * 300_000}
+        ):
+            pass
+        with tracer.start_as_current_span(
+            "too big", attributes={"input.value": "c" * (limits.MAX_PAYLOAD_BYTES + 10)}
+        ):
+            pass
+    provider.shutdown()
+    response = _post(client, tenant, encode_spans(memory.get_finished_spans()).SerializeToString())
+    assert response.status_code == 200
+    answer = ExportTraceServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_spans == 1
+    assert "over the limit" in answer.partial_success.error_message
+    spans = _spans(tenant)
+    assert set(spans) == {"root", "big but fine"}
+    assert len(spans["big but fine"].input) == 300_000
+    assert len(spans["big but fine"].attributes["output.value"]) == 300_000

@@ -9,7 +9,9 @@ MAX_EVENTS_PER_BATCH = 5000
 MAX_ID_LENGTH = 128
 MAX_JSON_DEPTH = 64  # nesting of input, output, metadata, attributes
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # input or output of one trace or span, as JSON
-MAX_ATTRIBUTES_BYTES = 512 * 1024  # span attributes, as JSON
+# Span attributes, as JSON. OTLP spans keep their message content there too (the
+# original gen_ai.* / llm.* attributes), so the cap matches the payload cap.
+MAX_ATTRIBUTES_BYTES = 4 * 1024 * 1024
 MAX_METADATA_BYTES = 256 * 1024  # trace, score or feedback metadata, as JSON
 MAX_TAGS = 64
 MAX_TAG_LENGTH = 128
