@@ -291,6 +291,13 @@ def test_a_score_on_a_missing_span_is_rejected(tenant, ingest):
                          "source": "code"})], expect=207)  # fmt: skip
     assert result["rejected"][0]["code"] == "unknown_target"
     assert _rows(tenant, Score) == []
+    assert _rows(tenant, Trace) == []  # no empty placeholder left behind
+    # The span exists in a stored trace: a later score on it is accepted.
+    ingest([span("t", "there")])
+    result = ingest([event("feedback", {"trace_id": "t", "span_id": "there", "kind": "rating",
+                                        "value": 2})])  # fmt: skip
+    assert result["stored"]["feedback"] == 1
+    assert _rows(tenant, Feedback)[0].span.external_id == "there"
 
 
 def test_malformed_json_answers_400_in_the_error_shape(tenant, client_for):

@@ -482,7 +482,9 @@ def _resolve_target(
     target = record.target
     if target.thread_external_id:
         return None, None, thread_ids[target.thread_external_id]
-    trace_id = trace_ids[target.trace_external_id]
+    trace_id = trace_ids.get(target.trace_external_id)
+    if trace_id is None:
+        return None
     if target.span_external_id:
         span_id = span_ids.get((trace_id, target.span_external_id))
         if span_id is None:
@@ -624,7 +626,8 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
         for span in spans
     ]
     for record in (*scores, *feedback):
-        if record.target.trace_external_id:
+        # A span target must already exist, and so must its trace: no placeholder for it.
+        if record.target.trace_external_id and not record.target.span_external_id:
             hints.append(
                 TraceRecord(
                     index=record.index, external_id=record.target.trace_external_id, is_hint=True
@@ -636,12 +639,37 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
         r.target.thread_external_id for r in (*scores, *feedback) if r.target.thread_external_id
     )
 
-    cur = _cursor()
+    with _cursor() as cur:
+        return _store(cur, project, batch, spans, scores, feedback, traces,
+                      thread_external_ids, rejections, now)  # fmt: skip
+
+
+def _store(
+    cur: psycopg.Cursor,
+    project: Project,
+    batch: Batch,
+    spans: list[SpanRecord],
+    scores: list[ScoreRecord],
+    feedback: list[FeedbackRecord],
+    traces: dict[str, TraceRecord],
+    thread_external_ids: set[str],
+    rejections: list[Rejection],
+    now: datetime,
+) -> IngestResult:
     if traces:
         keys = sorted({trace_lock_key(project.pk, external_id) for external_id in traces})
         cur.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [keys])
     thread_ids = _upsert_threads(cur, project, thread_external_ids, now)
     existing = _existing_traces(cur, project, traces) if traces else {}
+    span_target_traces = {
+        r.target.trace_external_id
+        for r in (*scores, *feedback)
+        if r.target.span_external_id and r.target.trace_external_id not in traces
+    }
+    if span_target_traces:
+        span_trace_ids = _existing_traces(cur, project, span_target_traces)
+    else:
+        span_trace_ids = {}
 
     if spans:
         cyclic = _cyclic_spans(cur, spans, existing)
@@ -655,6 +683,7 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
             spans = [s for s in spans if (s.trace_external_id, s.external_id) not in cyclic]
     rollups = _batch_rollups(spans, traces.keys() - existing.keys())
     trace_ids = _upsert_traces(cur, project, traces, existing, thread_ids, rollups, now)
+    trace_ids.update(span_trace_ids)
     if spans:
         _upsert_spans(cur, project, spans, trace_ids, now)
     # Traces new in this batch were inserted rolled up; stored ones are rolled up in SQL.
@@ -668,7 +697,7 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
         wanted = {
             (trace_ids[r.target.trace_external_id], r.target.span_external_id)
             for r in (*scores, *feedback)
-            if r.target.span_external_id
+            if r.target.span_external_id and r.target.trace_external_id in trace_ids
         }
         span_ids = _span_ids(cur, wanted)
         resolved: dict[str, tuple[list, list]] = {"score": ([], []), "feedback": ([], [])}
