@@ -426,3 +426,14 @@ def test_gzip_batches_are_accepted_and_bombs_refused(tenant, client_for):
         "POST", ingest_url(tenant), b"not gzip", "application/json", HTTP_CONTENT_ENCODING="gzip"
     )
     assert response.status_code == 400
+
+
+def test_an_event_type_that_is_not_a_string_is_rejected_not_a_crash(tenant, client_for):
+    response = post(
+        client_for(key=tenant.key("ingest")),
+        tenant,
+        [{"type": {}, "id": "e1", "body": {}}, {"type": ["span"], "body": {}}],
+    )
+    assert response.status_code == 207, response.content
+    codes = [r["code"] for r in response.json()["rejected"]]
+    assert codes == ["unknown_type", "unknown_type"]

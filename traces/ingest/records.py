@@ -138,6 +138,8 @@ class IngestResult:
     received: int
     stored: dict[str, int]
     rejections: list[Rejection]
+    # Internal ids of every trace the batch created or changed (for routing rules).
+    trace_ids: list[int] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:

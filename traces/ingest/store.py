@@ -717,4 +717,9 @@ def _store(
         stored["scores"] = _store_scores(project, *resolved["score"], rejections, now)
         stored["feedback"] = _store_feedback(project, *resolved["feedback"], now)
     rejections.sort(key=lambda r: r.index)
-    return IngestResult(received=batch.received, stored=stored, rejections=rejections)
+    return IngestResult(
+        received=batch.received,
+        stored=stored,
+        rejections=rejections,
+        trace_ids=sorted(set(trace_ids.values())),
+    )

@@ -446,7 +446,7 @@ def parse_events(events: list[Any]) -> Batch:
                 f"unknown event field(s): {', '.join(sorted(map(str, unknown)))}",
             )  # fmt: skip
             continue
-        if event_type not in _PARSERS:
+        if not isinstance(event_type, str) or event_type not in _PARSERS:
             batch.reject(
                 index, event_id, str(event_type or "")[:32], "unknown_type",
                 f"type must be one of: {', '.join(EVENT_TYPES)}",
