@@ -29,3 +29,14 @@ def test_seed_demo_prints_working_logins_and_is_idempotent(db):
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     whoami = client.get("/api/orgs/northwind-health/projects/clinical-assistant/whoami/")
     assert whoami.status_code == 200
+    assert "sample traces ingested: 24" in printed
+    listed = client.get("/api/orgs/northwind-health/projects/clinical-assistant/traces/")
+    assert listed.status_code == 200 and len(listed.json()["results"]) == 24
+    errors = client.get(
+        "/api/orgs/northwind-health/projects/clinical-assistant/traces/?has_error=true"
+    )
+    assert {t["trace_id"] for t in errors.json()["results"]} == {
+        "demo-run-003",
+        "demo-run-010",
+        "demo-run-017",
+    }
