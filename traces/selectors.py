@@ -310,8 +310,11 @@ def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
     return trace
 
 
-def trace_review_attachments(*, trace: Trace, span_ids: list[int]) -> ReviewAttachments:
-    """Annotations and comments on ``trace`` and its spans (``span_ids``).
+def trace_review_attachments(
+    *, trace: Trace, span_ids: list[int], viewer: Any = None
+) -> ReviewAttachments:
+    """Annotations and comments on ``trace`` and its spans (``span_ids``), as
+    ``viewer`` (the signed-in user; None for an API key) may see them.
 
     The review app merges its attachments here; it must stay a fixed number of queries
     (one per kind of attachment, filtered by trace), never one per span.
@@ -338,7 +341,7 @@ def _span_columns(*, raw_payloads: bool) -> list[Any]:
     return [*SPAN_FIELDS[:-2], Cast("input", TextField()), Cast("output", TextField())]
 
 
-def trace_detail(*, trace: Trace, raw_payloads: bool = False) -> dict[str, Any]:
+def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None) -> dict[str, Any]:
     """The whole trace as JSON-ready data: its fields and payloads, the span tree with
     timing, every span's input and output, and the scores and feedback of the trace and
     of each span. Three queries (spans, scores, feedback) plus what review attachments
@@ -360,7 +363,7 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False) -> dict[str, Any]:
         .values(*FEEDBACK_FIELDS)
     )
     span_pks = [row[0] for row in span_rows]
-    attachments = trace_review_attachments(trace=trace, span_ids=span_pks)
+    attachments = trace_review_attachments(trace=trace, span_ids=span_pks, viewer=viewer)
 
     zero = _earliest(trace.start_time, (row[7] for row in span_rows))
     spans = [_span_data(row, zero) for row in span_rows]

@@ -146,7 +146,8 @@ class TraceViewSet(ProjectScopedViewSet):
         self, request: Request, org_slug: str, project_slug: str, trace_external_id: str
     ) -> Response:
         trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
-        return Response(selectors.trace_detail(trace=trace, raw_payloads=True))
+        viewer = None if getattr(request, "api_key", None) else request.user
+        return Response(selectors.trace_detail(trace=trace, raw_payloads=True, viewer=viewer))
 
     @extend_schema(
         summary="One span of a trace, with its attributes",
