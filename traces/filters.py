@@ -56,8 +56,14 @@ class IdInArray(Func):
 
 
 # --- fields ------------------------------------------------------------------------
-class RepeatedValuesWidget(forms.Widget):
+class RepeatedValuesWidget(forms.TextInput):
     """Reads every occurrence of a parameter (``?tags=a&tags=b``)."""
+
+    def format_value(self, value):
+        # The browsable API's filter form shows the values as one line.
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value) or None
+        return super().format_value(value)
 
     def value_from_datadict(self, data, files, name):
         if hasattr(data, "getlist"):

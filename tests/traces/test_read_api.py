@@ -220,3 +220,15 @@ def test_schema_documents_the_read_endpoints_without_warnings(db):
         f"{base}/threads/{{thread_external_id}}/",
     ):
         assert "get" in paths[path]
+
+
+def test_browsable_pages_render_with_the_filter_form(listed, client_for):
+    client = client_for(listed.viewer)
+    page = client.get(
+        traces_url(listed) + "?tags=prod&score=correctness<0.5", HTTP_ACCEPT="text/html"
+    )
+    assert page.status_code == 200
+    assert b"trace-4" in page.content
+    detail = client.get(traces_url(listed) + "trace-4/", HTTP_ACCEPT="text/html")
+    assert detail.status_code == 200
+    assert b"secret_payload" in detail.content  # the spliced payloads, in the page
