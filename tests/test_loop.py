@@ -45,3 +45,43 @@ def test_an_ingested_failure_is_routed_into_a_review_queue(celery_worker, tenant
     items = _items(tenant, queue)
     assert [item.trace.external_id for item in items] == ["run-bad"]
     assert items[0].source == "routing_rule" and items[0].signal == "error"
+
+
+def test_trace_detail_shows_reviews_and_comments_where_they_were_made(tenant, client_for):
+    from review import services as rs
+    from tests.review.helpers import make_config, make_span, make_trace
+
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config])
+    trace = make_trace(tenant)
+    spans = [make_span(trace) for _ in range(3)]
+    reviewer = Actor(user=tenant.reviewer)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rs.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, span_id=spans[1].pk)
+        lease = rs.queue_claim_next(actor=reviewer, queue=queue)
+        rs.assignment_submit(actor=reviewer, assignment_id=lease.pk, values={str(config.pk): 1.0})
+        rs.comment_create(actor=reviewer, project=tenant.project, body="retrieval missed",
+                          span_id=spans[0].pk)  # fmt: skip
+        rs.comment_create(actor=reviewer, project=tenant.project, body="overall fine",
+                          trace_id=trace.pk)  # fmt: skip
+    url = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        f"/traces/{trace.external_id}/"
+    )
+    detail = client_for(tenant.viewer).get(url).json()
+    assert [c["body"] for c in detail["comments"]] == ["overall fine"]
+    assert detail["annotations"] == []
+    by_id = {}
+
+    def walk(nodes):
+        for node in nodes:
+            by_id[node["span_id"]] = node
+            walk(node.get("children", []))
+
+    walk(detail["spans"])
+    first, second = by_id[spans[0].external_id], by_id[spans[1].external_id]
+    assert [c["body"] for c in first["comments"]] == ["retrieval missed"]
+    assert first["comments"][0]["span_id"] == spans[0].external_id
+    assert [a["reviewer"]["email"] for a in second["annotations"]] == [tenant.reviewer.email]
+    assert second["annotations"][0]["span_id"] == spans[1].external_id
+    assert second["annotations"][0]["trace_id"] == trace.external_id

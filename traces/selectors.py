@@ -311,15 +311,31 @@ def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
 
 
 def trace_review_attachments(
-    *, trace: Trace, span_ids: list[int], viewer: Any = None
+    *, trace: Trace, span_external_ids: dict[int, str], viewer: Any = None
 ) -> ReviewAttachments:
-    """Annotations and comments on ``trace`` and its spans (``span_ids``), as
-    ``viewer`` (the signed-in user; None for an API key) may see them.
+    """Annotations and comments on ``trace`` and its spans, as ``viewer`` (the signed-in
+    user; None for an API key) may see them, with the client's trace and span ids.
 
-    The review app merges its attachments here; it must stay a fixed number of queries
-    (one per kind of attachment, filtered by trace), never one per span.
+    A fixed number of queries (one per kind of attachment, filtered by trace), never
+    one per span.
     """
-    return ReviewAttachments()
+    from review.selectors import trace_attachments
+
+    found = trace_attachments(trace=trace, viewer=viewer)
+    attachments = ReviewAttachments()
+    for kind, on_trace, on_spans in (
+        ("annotations", attachments.trace_annotations, attachments.span_annotations),
+        ("comments", attachments.trace_comments, attachments.span_comments),
+    ):
+        for item in found[kind]:
+            span_pk = item.get("span_id")
+            item["trace_id"] = trace.external_id
+            item["span_id"] = span_external_ids.get(span_pk) if span_pk is not None else None
+            if span_pk is None:
+                on_trace.append(item)
+            else:
+                on_spans.setdefault(span_pk, []).append(item)
+    return attachments
 
 
 class RawJSON:
@@ -363,11 +379,12 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None
         .values(*FEEDBACK_FIELDS)
     )
     span_pks = [row[0] for row in span_rows]
-    attachments = trace_review_attachments(trace=trace, span_ids=span_pks, viewer=viewer)
-
     zero = _earliest(trace.start_time, (row[7] for row in span_rows))
     spans = [_span_data(row, zero) for row in span_rows]
     external_by_pk = dict(zip(span_pks, (span["span_id"] for span in spans), strict=True))
+    attachments = trace_review_attachments(
+        trace=trace, span_external_ids=external_by_pk, viewer=viewer
+    )
     by_pk = dict(zip(span_pks, spans, strict=True))
     trace_scores, trace_feedback = [], []
     for rows, on_trace, key in (
