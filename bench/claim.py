@@ -10,7 +10,7 @@ received an item twice.
 
     .venv/bin/python bench/claim.py                       # defaults below
     .venv/bin/python bench/claim.py --items 1000000 --reviewers 50 --seconds 60
-    .venv/bin/python bench/claim.py --think-ms 0,1000     # one run per think time
+    .venv/bin/python bench/claim.py --think-ms 0,1000,3000  # one run per think time
 
 Each think time is one run on the same loaded queue (reviewers pause that long between
 claiming and submitting, as people reading the trace do; 0 saturates the machine).
@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=50)
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--think-ms", default="0,1000", help="comma-separated, one run each")
+    parser.add_argument("--think-ms", default="0,1000,3000", help="comma-separated, one run each")
     parser.add_argument("--keep", action="store_true", help="leave the database running")
     args = parser.parse_args()
 
