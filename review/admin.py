@@ -6,9 +6,12 @@ from review.models import (
     Annotation,
     Assignment,
     Comment,
+    QueueFormField,
     QueueItem,
+    QueueReviewer,
     ReviewQueue,
     RoutingRule,
+    RoutingRuleDay,
     ScoreConfig,
     ScoreConfigVersion,
 )
@@ -35,6 +38,18 @@ class ReviewQueueAdmin(TenantScopedAdmin):
     list_filter = ["assignment_strategy", "blind_mode", "organization"]
     search_fields = ["name"]
     list_select_related = ["project"]
+
+
+@admin.register(QueueFormField)
+class QueueFormFieldAdmin(TenantScopedAdmin):
+    list_display = ["queue", "position", "config", "adjudication_threshold"]
+    list_select_related = ["queue", "config"]
+
+
+@admin.register(QueueReviewer)
+class QueueReviewerAdmin(TenantScopedAdmin):
+    list_display = ["queue", "membership", "skills", "languages", "is_senior"]
+    list_select_related = ["queue", "membership__user"]
 
 
 @admin.register(QueueItem)
@@ -84,6 +99,12 @@ class RoutingRuleAdmin(TenantScopedAdmin):
     list_display = ["name", "project", "queue", "signal", "sampling_rate", "daily_cap", "enabled"]
     list_filter = ["signal", "enabled"]
     list_select_related = ["project", "queue"]
+
+
+@admin.register(RoutingRuleDay)
+class RoutingRuleDayAdmin(TenantScopedAdmin):
+    list_display = ["rule", "day", "routed"]
+    list_select_related = ["rule"]
 
 
 for model in (ScoreConfig, ReviewQueue, QueueItem, Annotation, Adjudication, Comment, RoutingRule):

@@ -59,6 +59,8 @@ def populate(tenant: Tenant) -> IsolationData:
             signal="error",
             filter_params={"status": "error"},
         )
+        failing = make_trace(tenant, status="error")
+        services.routing_apply(project_id=tenant.project.pk, trace_ids=[failing.pk])
     return IsolationData(
         kwargs={"queue_pk": queue.pk},
         markers=[
