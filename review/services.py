@@ -983,7 +983,7 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
         }
         sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params, prepare=True)
             role, overdue, assignment_id, item_id = cursor.fetchone()
         if role is None:

@@ -426,3 +426,50 @@ def test_comment_on_a_queue_item_names_its_trace(tenant, client_for):
     )
     assert response.status_code == 201, response.content
     assert (response.json()["item"], response.json()["trace"]) == (item.pk, item.trace_id)
+
+
+def test_queue_and_rule_edits_over_the_api_with_history(tenant, client_for):
+    first, second = make_config(tenant), make_config(tenant)
+    queue = make_queue(tenant, configs=[first])
+    owner = client_for(tenant.owner)
+    url = f"{base(tenant)}/queues/{queue.pk}/"
+    with tenancy.tenant_scope(tenant.organization.pk):
+        admin_membership = Membership.objects.get(user=tenant.admin)
+    patched = owner.patch(
+        url,
+        {
+            "overlap": 2,
+            "blind_mode": False,
+            "form": [
+                {"config_id": second.pk},
+                {"config_id": first.pk, "adjudication_threshold": 0.5},
+            ],
+            "reviewers": [{"membership_id": admin_membership.pk, "is_senior": True}],
+        },
+        format="json",
+    )
+    assert patched.status_code == 200, patched.content
+    body = patched.json()
+    assert [f["config_id"] for f in body["form"]] == [second.pk, first.pk]
+    assert body["reviewers"][0]["email"] == tenant.admin.email
+    history = owner.get(f"{url}history/").json()
+    changed = {c["field"] for c in history[0]["changes"]}
+    assert {"overlap", "blind_mode"} <= changed
+    assert owner.patch(url, {"overlap": 0}, format="json").status_code == 400
+    assert client_for(tenant.reviewer).patch(url, {"overlap": 3}, format="json").status_code == 403
+
+    rules = f"{base(tenant)}/routing-rules/"
+    rule = owner.post(
+        rules,
+        {"name": "slow", "queue_id": queue.pk, "signal": "high_latency",
+         "filter_params": {"latency_ms_min": "5000"}, "sampling_rate": 0.1, "daily_cap": 50},
+        format="json",
+    ).json()  # fmt: skip
+    edited = owner.patch(f"{rules}{rule['id']}/", {"daily_cap": 10}, format="json")
+    assert edited.status_code == 200 and edited.json()["daily_cap"] == 10
+    bad = owner.patch(f"{rules}{rule['id']}/", {"filter_params": {"nope": 1}}, format="json")
+    assert bad.status_code == 400
+    assert owner.delete(f"{rules}{rule['id']}/").status_code == 204
+    archived = owner.delete(url)
+    assert archived.status_code == 200 and archived.json()["archived_at"]
+    assert client_for(tenant.reviewer).post(f"{url}claim/").status_code == 409
