@@ -106,3 +106,22 @@ def test_manual_strategy_only_hands_out_assigned_items(tenant):
         )
         assert services.queue_claim_next(actor=Actor(user=first), queue=queue) is None
         assert services.queue_claim_next(actor=Actor(user=second), queue=queue).item_id == item.pk
+
+
+def test_trace_attachments_apply_blind_mode_for_a_reviewer_holding_a_lease(tenant):
+    config = make_config(tenant)
+    first, second = add_reviewers(tenant, 2)
+    queue = make_queue(tenant, configs=[config], reviewers=[first, second], overlap=2)
+    (item,) = add_traces(tenant, queue, 1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=Actor(user=first), queue=queue)
+        services.assignment_submit(
+            actor=Actor(user=first), assignment_id=lease.pk, values={str(config.pk): 1.0}
+        )
+        services.queue_claim_next(actor=Actor(user=second), queue=queue)
+        trace = item.trace
+        assert selectors.trace_attachments(trace=trace, viewer=second)["annotations"] == []
+        assert (
+            len(selectors.trace_attachments(trace=trace, viewer=tenant.owner)["annotations"]) == 1
+        )
+        assert len(selectors.trace_attachments(trace=trace)["annotations"]) == 1
