@@ -221,3 +221,25 @@ def test_release_gives_the_slot_back(tenant):
         item.refresh_from_db()
         assert (item.live_leases, item.open_slots) == (0, 1)
     assert _claim(tenant, reviewers[1], queue).item_id == item.pk
+
+
+def test_a_config_that_writes_the_expected_output_makes_no_score(tenant):
+    verdict = make_config(tenant)
+    better = make_config(tenant, data_type="text", writes_expected_output=True, step=None)
+    queue = make_queue(tenant, configs=[verdict, better])
+    add_traces(tenant, queue, 1)
+    lease = _claim(tenant, tenant.reviewer, queue)
+    annotation = _submit(
+        tenant,
+        tenant.reviewer,
+        lease,
+        {str(verdict.pk): 0.25, str(better.pk): "Take 5 mg, not 50 mg."},
+    )
+    assert annotation.expected_output == "Take 5 mg, not 50 mg."
+    with tenancy.tenant_scope(tenant.organization.pk):
+        names = set(
+            Score.objects.filter(metadata__annotation_id=annotation.pk).values_list(
+                "name", flat=True
+            )
+        )
+    assert names == {verdict.name}
