@@ -61,19 +61,21 @@ def comment_as_dict(comment: Comment) -> dict[str, Any]:
     }
 
 
-def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, list[dict[str, Any]]]:
+def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, Any]:
     """Annotations and comments on a trace and its spans, as plain JSON-able dicts.
 
-    Two queries whatever the number of spans (span rows carry their trace). With a
-    ``viewer``, annotations of blind queues where the viewer holds a live lease and has
-    not yet submitted are left out, like the item view does.
+    A fixed number of queries whatever the number of spans (span rows carry their
+    trace). With a ``viewer`` who holds a live lease on this trace in a blind queue,
+    ``blind`` is true and that queue's other answers are left out, like the item view
+    does; the trace detail then hides scores too.
     """
     annotations = list(
         Annotation.objects.filter(trace_id=trace.pk)
         .select_related("reviewer")
         .order_by("submitted_at", "id")
     )
-    if viewer is not None and annotations:
+    hidden_queues: set[int] = set()
+    if viewer is not None:
         hidden_queues = set(
             Assignment.objects.filter(
                 reviewer=viewer,
@@ -89,6 +91,7 @@ def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, list[dict[
     return {
         "annotations": [annotation_as_dict(a) for a in annotations],
         "comments": [comment_as_dict(c) for c in comments.order_by("created_at", "id")],
+        "blind": bool(hidden_queues),
     }
 
 

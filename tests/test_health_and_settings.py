@@ -32,7 +32,8 @@ def _production_env() -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("HITL_") or key == "HITL_CHROMIUM"
+        if (not key.startswith("HITL_") or key == "HITL_CHROMIUM")
+        and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
     env.update(
         HITL_SECRET_KEY="k" * 30 + "production-secret-with-enough-entropy-9f8e7d6c5b4a",

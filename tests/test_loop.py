@@ -85,3 +85,37 @@ def test_trace_detail_shows_reviews_and_comments_where_they_were_made(tenant, cl
     assert [a["reviewer"]["email"] for a in second["annotations"]] == [tenant.reviewer.email]
     assert second["annotations"][0]["span_id"] == spans[1].external_id
     assert second["annotations"][0]["trace_id"] == trace.external_id
+
+
+def test_blind_reviewer_sees_no_scores_in_the_trace_detail_until_they_submit(tenant, client_for):
+    from review import services as rs
+    from tests.review.helpers import make_config, make_trace
+    from traces.models import Score
+
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config], blind_mode=True)
+    trace = make_trace(tenant)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        Score.objects.create(
+            project=tenant.project, trace=trace, name="faithfulness", data_type="numeric",
+            value=0.2, source="llm_judge", source_name="judge",
+        )  # fmt: skip
+        rs.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+        lease = rs.queue_claim_next(actor=Actor(user=tenant.reviewer), queue=queue)
+    url = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        f"/traces/{trace.external_id}/"
+    )
+    reviewer = client_for(tenant.reviewer)
+    assert reviewer.get(url).json()["scores"] == []
+    # Others are not anchored by anything, so they see the judge's score.
+    assert [s["name"] for s in client_for(tenant.viewer).get(url).json()["scores"]] == [
+        "faithfulness"
+    ]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rs.assignment_submit(
+            actor=Actor(user=tenant.reviewer), assignment_id=lease.pk,
+            values={str(config.pk): 1.0},
+        )  # fmt: skip
+    sources = sorted(s["source"] for s in reviewer.get(url).json()["scores"])
+    assert sources == ["human", "llm_judge"]

@@ -301,6 +301,9 @@ class ReviewAttachments:
     trace_comments: list[dict[str, Any]] = field(default_factory=list)
     span_annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     span_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # The viewer holds an open lease on this trace in a blind queue: nothing may anchor
+    # them, so scores other than their own are left out of the detail.
+    blind: bool = False
 
 
 def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
@@ -322,7 +325,7 @@ def trace_review_attachments(
     from review.selectors import trace_attachments
 
     found = trace_attachments(trace=trace, viewer=viewer)
-    attachments = ReviewAttachments()
+    attachments = ReviewAttachments(blind=found["blind"])
     for kind, on_trace, on_spans in (
         ("annotations", attachments.trace_annotations, attachments.span_annotations),
         ("comments", attachments.trace_comments, attachments.span_comments),
@@ -385,6 +388,8 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None
     attachments = trace_review_attachments(
         trace=trace, span_external_ids=external_by_pk, viewer=viewer
     )
+    if attachments.blind:
+        score_rows = [row for row in score_rows if row.get("author_id") == viewer.pk]
     by_pk = dict(zip(span_pks, spans, strict=True))
     trace_scores, trace_feedback = [], []
     for rows, on_trace, key in (

@@ -8,10 +8,6 @@ import tempfile
 
 import pytest
 
-# Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
-# between browser steps are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -35,6 +31,10 @@ def _chromium_path() -> str:
 def browser():
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests
+    # make between browser steps are still synchronous and safe. Set only while a
+    # browser runs, so nothing else (the deploy check) inherits it.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     profile = tempfile.mkdtemp(prefix="hitl-chromium-")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -43,6 +43,7 @@ def browser():
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

@@ -195,7 +195,9 @@ def test_detail_query_count_does_not_grow_with_the_spans(tenant, client_for):
         assert len(response.json()["spans"]) == span_count
         counts[trace_id] = len(queries)
     assert counts["small"] == counts["large"], counts
-    assert counts["large"] <= 10, counts
+    # Session, user, membership, project, trace; spans, scores, feedback; review's
+    # annotations, the viewer's blind leases and comments.
+    assert counts["large"] <= 11, counts
 
 
 def test_responses_have_exactly_the_documented_fields(agent_run, client_for):
