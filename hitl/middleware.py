@@ -45,7 +45,7 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 before a too-large body is read.
+    """Answers 413 before a too-large body is read, and 400 for NUL in the query string.
 
     DRF parsers read the WSGI stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
     does not protect them. The limit is ``HITL_MAX_BODY_BYTES`` unless the view class
@@ -61,6 +61,12 @@ class BodySizeLimitMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
     ) -> HttpResponse | None:
+        # PostgreSQL text cannot hold NUL; a query parameter with one can only be refused.
+        if "%00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            return _error(400, "invalid", "Query parameters may not contain NUL characters.")
         view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
         limit = getattr(view_class, "max_body_bytes", None) or settings.HITL_MAX_BODY_BYTES
         length = request.META.get("CONTENT_LENGTH") or ""

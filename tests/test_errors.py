@@ -116,3 +116,11 @@ def test_secrets_never_reach_the_logs(tenant, client_for, caplog):
             f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/whoami/"
         )
     assert created["key"] not in caplog.text
+
+
+def test_nul_in_a_query_parameter_is_refused(tenant, client_for):
+    response = client_for(tenant.viewer).get(
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/comments/?q=a%00b"
+    )
+    _assert_error_shape(response, 400, "invalid")
+    assert "NUL" in response.json()["error"]["message"]
