@@ -124,3 +124,14 @@ def test_nul_in_a_query_parameter_is_refused(tenant, client_for):
     )
     _assert_error_shape(response, 400, "invalid")
     assert "NUL" in response.json()["error"]["message"]
+
+
+def test_nul_in_a_json_body_is_refused_and_nothing_is_written(tenant, client_for):
+    response = client_for(tenant.admin).post(
+        f"/api/orgs/{tenant.organization.slug}/projects/",
+        data='{"name": "ok", "description": "a\\u0000b"}',
+        content_type="application/json",
+    )
+    _assert_error_shape(response, 400, "parse_error")
+    with tenant_scope(tenant.organization.pk):
+        assert Project.objects.count() == 1
