@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 admin.site.site_header = "hitl administration"
@@ -92,13 +92,19 @@ class TenantScopedAdmin(ReadOnlyForAuditorsMixin, SimpleHistoryAdmin):
         if latest is None or not self.has_view_permission(request, latest):
             raise Http404
 
-    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
         self._guard_history(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(
-        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
-    ):
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
         self._guard_history(request, object_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
 

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
 from projects.models import ApiKey, Invitation, Membership, Organization, Project
@@ -11,7 +13,7 @@ class OrganizationAdmin(TenantScopedAdmin):
     search_fields = ["name", "slug"]
     date_hierarchy = "created_at"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.scope_queryset(request, Organization.objects.all())
 
 

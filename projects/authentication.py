@@ -11,11 +11,15 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from projects.models import ApiKey
+
+if TYPE_CHECKING:  # imported by DRF's settings while rest_framework.views loads
+    from rest_framework.request import Request
 
 KEY_PREFIX_LENGTH = 13  # "hitl_" + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -74,7 +78,7 @@ def api_key_from_raw(raw: str) -> ApiKey:
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -87,5 +91,5 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         request._request.api_key = api_key
         return ApiKeyPrincipal(api_key), api_key
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return self.keyword

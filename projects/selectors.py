@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 
 from projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 
 
-def organizations_for_user(user) -> QuerySet[Organization]:
+def organizations_for_user(user: AbstractBaseUser) -> QuerySet[Organization]:
     """The organizations ``user`` belongs to (a user is the scope here, not a tenant)."""
     return Organization.objects.filter(
         pk__in=Membership.unscoped_across_tenants.filter(user=user).values("organization_id")
     ).order_by("name")
 
 
-def roles_by_organization(user) -> dict[int, str]:
+def roles_by_organization(user: AbstractBaseUser) -> dict[int, str]:
     return dict(
         Membership.unscoped_across_tenants.filter(user=user).values_list("organization_id", "role")
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -248,7 +249,7 @@ def invitation_by_token(raw_token: str) -> Invitation:
     return invitation
 
 
-def invitation_accept(*, user, raw_token: str) -> Membership:
+def invitation_accept(*, user: AbstractBaseUser, raw_token: str) -> Membership:
     """Joins ``user`` to the invitation's organization with its role."""
     invitation = invitation_by_token(raw_token)
     actor = Actor(user=user, source="web")

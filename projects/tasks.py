@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
     acks_late=True,
 )
 def send_invitation_email(
-    self, *, invitation_id: int, organization_id: int, token: str, **_
+    self: Task, *, invitation_id: int, organization_id: int, token: str, **_
 ) -> str:
     with tenancy.tenant_scope(organization_id):
         invitation = (

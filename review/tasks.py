@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
     acks_late=True,
 )
 def route_new_traces(
-    self, organization_id: int, project_id: int, trace_ids: list[int], **_
+    self: Task, organization_id: int, project_id: int, trace_ids: list[int], **_
 ) -> dict[str, int]:
     """Samples new traces into queues by the project's routing rules (idempotent)."""
     with tenancy.tenant_scope(organization_id):
@@ -40,7 +40,7 @@ def route_new_traces(
     retry_kwargs={"max_retries": 3},
     acks_late=True,
 )
-def expire_leases(self, **_) -> int:
+def expire_leases(self: Task, **_: object) -> int:
     """Returns every organization's overdue leases to their pools (claims also do this
     lazily per queue; this catches queues nobody claims from)."""
     # Finding which tenants have overdue leases is the one cross-tenant read here.

@@ -2,6 +2,8 @@
 auditors. List pages never load the large JSON columns (input, output, attributes)."""
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
 from traces.models import Feedback, Score, Span, Thread, Trace
@@ -16,7 +18,7 @@ class _TraceStoreAdmin(TenantScopedAdmin):
     list_per_page = 50
     deferred_fields: tuple[str, ...] = ()
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
             queryset = queryset.defer(*self.deferred_fields)
@@ -56,7 +58,7 @@ class SpanAdmin(_TraceStoreAdmin):
     raw_id_fields = ["project", "trace"]
     deferred_fields = SPAN_LARGE_FIELDS
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The trace shown in the list needs only its name and id.
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
@@ -75,7 +77,7 @@ class ScoreAdmin(_TraceStoreAdmin):
     deferred_fields = ("metadata", "rationale")
     date_hierarchy = "created_at"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
             queryset = queryset.defer(
@@ -95,7 +97,7 @@ class FeedbackAdmin(_TraceStoreAdmin):
     deferred_fields = ("metadata",)
     date_hierarchy = "created_at"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
             queryset = queryset.defer(

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -106,7 +106,7 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/v1/")) or "json" in request.headers.get("Accept", "")
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None):
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return error_response(404, "not_found", "Not found.")
     from django.views.defaults import page_not_found
@@ -114,7 +114,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
     return page_not_found(request, exception)
 
 
-def handler500(request: HttpRequest):
+def handler500(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return error_response(500, "server_error", "Internal server error.")
     from django.views.defaults import server_error
@@ -122,7 +122,7 @@ def handler500(request: HttpRequest):
     return server_error(request)
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None):
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return error_response(400, "bad_request", "Bad request.")
     from django.views.defaults import bad_request
@@ -130,7 +130,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None):
     return bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None):
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return error_response(403, "permission_denied", "Permission denied.")
     from django.views.defaults import permission_denied

@@ -1,4 +1,12 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from rest_framework.metadata import SimpleMetadata
+
+if TYPE_CHECKING:  # imported by DRF's settings while rest_framework.views loads
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class ApiMetadata(SimpleMetadata):
@@ -8,7 +16,7 @@ class ApiMetadata(SimpleMetadata):
     serializers) are described by the OpenAPI schema instead.
     """
 
-    def determine_actions(self, request, view):
+    def determine_actions(self, request: Request, view: APIView) -> dict[str, Any]:
         if getattr(view, "serializer_class", None) is None:
             return {}
         return super().determine_actions(request, view)

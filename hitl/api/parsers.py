@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
@@ -23,7 +23,9 @@ class JSONParser(parsers.JSONParser):
     store them, and refusing up front beats a half-understood error later. (Trace
     ingestion has its own parser and strips them, as its contract says.)"""
 
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+    def parse(
+        self, stream: IO[bytes], media_type: str | None = None, parser_context: dict | None = None
+    ) -> Any:
         data = super().parse(stream, media_type, parser_context)
         if _contains_nul(data):
             raise ParseError("JSON strings may not contain NUL (\\u0000) characters.")

@@ -6,7 +6,13 @@ answers 429 with ``Retry-After``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rest_framework.throttling import SimpleRateThrottle
+
+if TYPE_CHECKING:  # imported by DRF's settings while rest_framework.views loads
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class CallerRateThrottle(SimpleRateThrottle):
@@ -14,7 +20,7 @@ class CallerRateThrottle(SimpleRateThrottle):
         # The rate depends on the caller, so it is chosen in allow_request().
         return None
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         api_key = getattr(request, "api_key", None)
         if api_key is not None:
             self.scope = getattr(view, "throttle_scope", None) or "api_key"
@@ -38,5 +44,7 @@ class CallerRateThrottle(SimpleRateThrottle):
             return self.throttle_failure()
         return self.throttle_success()
 
-    def get_cache_key(self, request, view) -> str | None:  # pragma: no cover - unused
+    def get_cache_key(
+        self, request: Request, view: APIView
+    ) -> str | None:  # pragma: no cover - unused
         return None

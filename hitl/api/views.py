@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db import models
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -58,7 +59,7 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
     membership: Membership | None
 
     # --- request lifecycle -------------------------------------------------------
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         with tenancy.scope_boundary():
             response = super().dispatch(request, *args, **kwargs)
             # Render inside the scope: the browsable renderer may still query.

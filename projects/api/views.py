@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -29,7 +32,7 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated]
     pagination_class = None  # a person belongs to a handful of organizations
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Organization]:
         if getattr(self, "swagger_fake_view", False):
             return Organization.objects.none()
         return selectors.organizations_for_user(self.request.user)
@@ -39,7 +42,7 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
         if getattr(request, "api_key", None) is not None:
             raise PermissionDenied("This endpoint needs a signed-in user, not an API key.")
 
-    def get_serializer_context(self):
+    def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         if self.request.user.is_authenticated and getattr(self.request, "api_key", None) is None:
             context["roles_by_organization"] = selectors.roles_by_organization(self.request.user)
@@ -61,7 +64,7 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
 class OrganizationDetailViewSet(OrganizationScopedViewSet):
     serializer_class = s.OrganizationSerializer
 
-    def get_serializer_context(self):
+    def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         if getattr(self, "membership", None):
             context["roles_by_organization"] = {self.organization.pk: self.membership.role}
@@ -85,7 +88,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
     serializer_class = s.MemberSerializer
     action_roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES}
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("user").prefetch_related("projects")
 
     @extend_schema(request=s.MemberUpdateSerializer, responses=s.MemberSerializer)
@@ -127,7 +130,7 @@ class InvitationViewSet(
     serializer_class = s.InvitationSerializer
     read_roles = MANAGE_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("invited_by").prefetch_related("projects")
 
     @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
@@ -161,7 +164,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     lookup_url_kwarg = "project_slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset & selectors.projects_visible_to(self.membership)
 
     @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -64,7 +64,7 @@ class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
     read_roles = ALL_ROLES
     write_roles = MANAGE_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.request.query_params.get("archived") != "true":
             queryset = queryset.filter(archived_at__isnull=True)
         return queryset
@@ -119,7 +119,7 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
     write_roles = MANAGE_ROLES
     action_roles = {"claim": REVIEW_ROLES}
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action == "list" and self.request.query_params.get("archived") != "true":
             queryset = queryset.filter(archived_at__isnull=True)
         return queryset.prefetch_related(
@@ -200,7 +200,7 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     write_roles = MANAGE_ROLES
     action_roles = {"adjudicate": REVIEW_ROLES}
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = queryset.filter(queue_id=self.kwargs["queue_pk"])
         if self.action == "list":
             params = self.request.query_params
@@ -321,7 +321,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     read_roles = REVIEW_ROLES
     write_roles = REVIEW_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         user = self.actor.user  # None for API keys, which hold no leases
         if user is None:
             return queryset.none()
@@ -334,7 +334,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
                 queryset = queryset.filter(queue_id=queue_id)
         return queryset
 
-    def narrow_queryset(self, queryset):
+    def narrow_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset  # assignments carry no project column; narrowed via the queue
 
     @extend_schema(request=s.AnswersSerializer, responses={201: s.AnnotationSerializer})
@@ -382,7 +382,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     read_roles = ALL_ROLES
     write_roles = REVIEW_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         user = self.actor.user
         if user is not None:
             queryset = queryset.exclude(
@@ -431,7 +431,7 @@ class AdjudicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proj
     serializer_class = s.AdjudicationSerializer
     read_roles = ALL_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action == "list":
             for name in ("queue", "item"):
                 value = _int_param(self.request, name)
@@ -451,7 +451,7 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     read_roles = ALL_ROLES
     write_roles = REVIEW_ROLES
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = queryset.select_related("author")
         if self.action == "list":
             params = self.request.query_params

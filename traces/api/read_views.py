@@ -10,6 +10,7 @@ import re
 import secrets
 from typing import Any
 
+from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.types import OpenApiTypes
@@ -119,7 +120,7 @@ class TraceViewSet(ProjectScopedViewSet):
     serializer_class = s.TraceListRowSerializer
     renderer_classes = [PayloadJSONRenderer, BrowsableAPIRenderer]
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         if getattr(self, "action", None) == "list":
             return selectors.trace_list_rows(queryset)
         return queryset
@@ -183,7 +184,7 @@ class ThreadViewSet(ProjectScopedViewSet):
     pagination_class = CreatedCursorPagination
     serializer_class = s.ThreadRowSerializer
 
-    def safely_get_queryset(self, queryset):
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         return selectors.thread_list_rows(queryset)
 
     @extend_schema(summary="List threads", description="Newest first, cursor-paginated.")

@@ -11,7 +11,7 @@ from django.db import transaction
 from hitl import tenancy
 from hitl.audit import Actor
 from projects import services
-from projects.models import Membership, Organization, Role
+from projects.models import Membership, Organization, Project, Role
 
 DEMO_PASSWORD = "hitl-demo-password"  # noqa: S105 - local demo logins, printed on purpose
 PEOPLE = [
@@ -70,9 +70,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  sample traces ingested: {traces}")
 
 
-def organization_project(actor: Actor):
-    from projects.models import Project
-
+def organization_project(actor: Actor) -> Project:
     project = Project.objects.filter(slug="clinical-assistant").first()
     if project is None:
         project = services.project_create(
@@ -84,7 +82,7 @@ def organization_project(actor: Actor):
     return project
 
 
-def seed_traces(organization, project) -> int:
+def seed_traces(organization: Organization, project: Project) -> int:
     """Sample agent runs, through the same ingestion path as the API."""
     try:
         from traces.demo import ingest_demo_traces
