@@ -1,0 +1,342 @@
+"""Claiming and leases: claim next, skip, release, submit and lease expiry.
+
+Lock order: a queue item's row first, then its assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+from django.db.models import F
+
+from hitl import audit
+from hitl.audit import Actor
+from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
+from projects.models import REVIEW_ROLES
+from review.models import (
+    Annotation,
+    Assignment,
+    AssignmentState,
+    AssignmentStrategy,
+    ItemStatus,
+    QueueItem,
+    ReviewQueue,
+)
+from review.services._common import _now, _require_person
+from review.services.annotations import (
+    _close_item,
+    _write_scores,
+    expected_output_of,
+    queue_form,
+    validate_answers,
+)
+from review.services.queues import _check_open, _pool_user_ids
+
+_CLAIM_SQL = """
+WITH pool AS (
+    SELECT m.role, qr.skills, qr.languages
+    FROM review_queuereviewer qr
+    JOIN projects_membership m ON m.id = qr.membership_id
+    WHERE qr.queue_id = %(queue_id)s AND qr.organization_id = %(organization_id)s
+      AND m.user_id = %(user_id)s
+), picked AS (
+    SELECT qi.id FROM review_queueitem qi
+    WHERE qi.queue_id = %(queue_id)s AND qi.organization_id = %(organization_id)s
+      AND qi.status = 'open' AND qi.open_slots > 0
+      AND EXISTS (SELECT 1 FROM pool WHERE pool.role = ANY(%(review_roles)s::varchar[]))
+      AND NOT EXISTS (
+          SELECT 1 FROM review_assignment a
+          WHERE a.item_id = qi.id AND a.reviewer_id = %(user_id)s)
+      {strategy}
+    ORDER BY qi.priority DESC, qi.created_at, qi.id
+    LIMIT 1
+    FOR UPDATE OF qi SKIP LOCKED
+), bumped AS (
+    UPDATE review_queueitem qi
+    SET live_leases = qi.live_leases + 1, open_slots = qi.open_slots - 1
+    FROM picked WHERE qi.id = picked.id
+    RETURNING qi.id
+), leased AS (
+    INSERT INTO review_assignment
+        (organization_id, queue_id, item_id, reviewer_id, state, leased_at, expires_at,
+         skip_reason)
+    SELECT %(organization_id)s, %(queue_id)s, bumped.id, %(user_id)s, 'leased',
+           %(now)s, %(expires_at)s, ''
+    FROM bumped
+    RETURNING id, item_id
+)
+SELECT (SELECT role FROM pool),
+       EXISTS (SELECT 1 FROM review_assignment a
+               WHERE a.queue_id = %(queue_id)s AND a.state = 'leased'
+                 AND a.expires_at <= %(now)s),
+       leased.id, leased.item_id
+FROM (SELECT 1) AS one LEFT JOIN leased ON true
+"""
+
+
+_STRATEGY_SQL = {
+    AssignmentStrategy.PULL: "",
+    AssignmentStrategy.ROUND_ROBIN: "AND %(user_id)s = ANY(qi.assignees)",
+    AssignmentStrategy.MANUAL: "AND %(user_id)s = ANY(qi.assignees)",
+    AssignmentStrategy.SKILLS: (
+        "AND qi.required_skills <@ (SELECT skills FROM pool)"
+        " AND (qi.language = '' OR qi.language IN (SELECT unnest(languages) FROM pool))"
+    ),
+}
+
+
+def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
+    """Leases the next item for the acting reviewer, or None when nothing is left.
+
+    One statement (one round trip, server-side prepared): check the reviewer is in the
+    pool, pick the first claimable item in claim order that they never held, skipping
+    rows other claimers hold locked, bump its counters and insert the lease. The row
+    lock plus ``open_slots > 0`` (rechecked on the locked row) keep live leases plus
+    submissions at or under the overlap whatever the concurrency. Overdue leases found
+    on the way are expired at once, and the claim retried if it came back empty.
+    """
+    user = _require_person(actor, "Claiming an item")
+    _check_open(queue)
+    for attempt in range(2):
+        now = _now()
+        params = {
+            "queue_id": queue.pk,
+            "organization_id": queue.organization_id,
+            "user_id": user.pk,
+            "now": now,
+            "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
+            "review_roles": sorted(REVIEW_ROLES),
+        }
+        sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            role, overdue, assignment_id, item_id = cursor.fetchone()
+        if role is None:
+            raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
+        if role not in REVIEW_ROLES:
+            raise PermissionDenied(f"Your role ({role}) cannot review.", code="not_a_reviewer")
+        if overdue:
+            leases_expire(queue_id=queue.pk, limit=200)
+        if assignment_id is not None or not overdue or attempt:
+            break
+    if assignment_id is None:
+        return None
+    return Assignment(
+        pk=assignment_id,
+        organization_id=queue.organization_id,
+        queue_id=queue.pk,
+        item_id=item_id,
+        reviewer_id=user.pk,
+        state=AssignmentState.LEASED,
+        leased_at=now,
+        expires_at=params["expires_at"],
+    )
+
+
+def _adjust_counters(item: QueueItem, *, live: int = 0, submitted: int = 0, slots: int = 0) -> None:
+    """Moves a locked item's claim counters, in the row and in memory. The counters are
+    not historied (they change on every claim); status changes are saved with history."""
+    QueueItem.objects.filter(pk=item.pk).update(
+        live_leases=F("live_leases") + live,
+        submissions=F("submissions") + submitted,
+        open_slots=F("open_slots") + slots,
+    )
+    item.live_leases += live
+    item.submissions += submitted
+    item.open_slots += slots
+
+
+def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignment]:
+    """Locks an assignment's item, then the assignment (the house lock order)."""
+    item = (
+        QueueItem.objects.select_for_update(of=("self",))
+        .select_related("queue")
+        .filter(pk=Assignment.objects.filter(pk=assignment_id).values("item_id")[:1])
+        .first()
+    )
+    if item is None:
+        raise NotFound("No such lease.")
+    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    if assignment.reviewer_id != user.pk:
+        raise PermissionDenied("This lease belongs to another reviewer.", code="not_your_lease")
+    if assignment.state != AssignmentState.LEASED:
+        raise Conflict(
+            f"This lease is already {assignment.state}.",
+            code=f"lease_{assignment.state}",
+        )
+    if assignment.expires_at <= _now():
+        raise Conflict(
+            f"Your lease expired at {assignment.expires_at.isoformat()}; the item went back "
+            "to the pool. Claim the next item.",
+            code="lease_expired",
+        )
+    return item, assignment
+
+
+_END_LEASE_SQL = """
+WITH ended AS (
+    UPDATE review_assignment SET state = %(state)s, ended_at = %(now)s,
+                                 skip_reason = %(reason)s
+    WHERE id = %(assignment_id)s AND organization_id = %(organization_id)s
+)
+UPDATE review_queueitem
+SET live_leases = live_leases - 1, submissions = submissions + %(submitted)s,
+    open_slots = open_slots + %(freed)s
+WHERE id = %(item_id)s AND organization_id = %(organization_id)s
+"""
+
+
+def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str = "") -> None:
+    """Ends a locked lease and moves its item's counters, in one statement (neither the
+    lease nor the counters are historied; the annotation and status changes are)."""
+    submitted = state == AssignmentState.SUBMITTED
+    assignment.state, assignment.ended_at, assignment.skip_reason = state, _now(), reason
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _END_LEASE_SQL,
+            {
+                "state": state,
+                "now": assignment.ended_at,
+                "reason": reason,
+                "assignment_id": assignment.pk,
+                "organization_id": item.organization_id,
+                "submitted": int(submitted),
+                "freed": 0 if submitted else 1,
+                "item_id": item.pk,
+            },
+        )
+    item.live_leases -= 1
+    item.submissions += int(submitted)
+    item.open_slots += 0 if submitted else 1
+
+
+def _end_without_review(item: QueueItem, assignment: Assignment, state: str, reason: str) -> None:
+    _end_lease(item, assignment, state, reason)
+    _repush(item, [assignment.reviewer_id])
+
+
+def _repush(item: QueueItem, leaving: Sequence[int]) -> None:
+    """A round-robin item whose assignee gave it back goes on to the next pool member
+    (after the one leaving, in pool order) who has not had it yet."""
+    queue = item.queue
+    if queue.assignment_strategy != AssignmentStrategy.ROUND_ROBIN:
+        return
+    leaving = list(leaving)
+    seen = set(Assignment.objects.filter(item=item).values_list("reviewer_id", flat=True))
+    seen |= set(leaving)
+    keep = [a for a in item.assignees if a not in leaving]
+    pool = _pool_user_ids(queue)
+    for leaver in leaving:
+        after = pool.index(leaver) + 1 if leaver in pool else 0
+        rotated = pool[after:] + pool[:after]
+        candidates = [u for u in rotated if u not in seen and u not in keep]
+        if candidates:
+            keep.append(candidates[0])
+    if keep != list(item.assignees):
+        item.assignees = keep
+        item.save()
+
+
+def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignment:
+    user = _require_person(actor, "Skipping an item")
+    if not reason or not reason.strip():
+        raise DomainError("Say why you skip this item.", details={"reason": ["required"]})
+    with audit.acting_as(actor), transaction.atomic():
+        item, assignment = _lock_assignment(assignment_id, user)
+        _end_without_review(item, assignment, AssignmentState.SKIPPED, reason.strip())
+    return assignment
+
+
+def assignment_release(*, actor: Actor, assignment_id: int) -> Assignment:
+    user = _require_person(actor, "Releasing an item")
+    with audit.acting_as(actor), transaction.atomic():
+        item, assignment = _lock_assignment(assignment_id, user)
+        _end_without_review(item, assignment, AssignmentState.RELEASED, "")
+    return assignment
+
+
+def assignment_submit(
+    *,
+    actor: Actor,
+    assignment_id: int,
+    values: Mapping[str, Any],
+    explanation: str = "",
+    expected_output: Any = None,
+    failure_modes: Sequence[str] = (),
+) -> Annotation:
+    """Records one reviewer's answers for the item they hold, as human scores too."""
+    user = _require_person(actor, "Submitting a review")
+    with audit.acting_as(actor), transaction.atomic():
+        item, assignment = _lock_assignment(assignment_id, user)
+        form = queue_form(item.queue)
+        cleaned, versions = validate_answers(form, values)
+        now = _now()
+        annotation = Annotation.objects.create(
+            project_id=item.project_id,
+            queue_id=item.queue_id,
+            item=item,
+            assignment=assignment,
+            reviewer=user,
+            target_type=item.target_type,
+            trace_id=item.trace_id,
+            span_id=item.span_id,
+            thread_id=item.thread_id,
+            values=cleaned,
+            config_versions=versions,
+            explanation=explanation or "",
+            expected_output=expected_output_of(form, cleaned, expected_output),
+            failure_modes=list(dict.fromkeys(failure_modes)),
+            opened_at=assignment.leased_at,
+            submitted_at=now,
+            updated_at=now,
+        )
+        _write_scores(
+            form=form,
+            values=cleaned,
+            item=item,
+            author=user,
+            link={"annotation_id": annotation.pk},
+        )
+        _end_lease(item, assignment, AssignmentState.SUBMITTED)
+        if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
+            _close_item(item, form)
+    return annotation
+
+
+def leases_expire(*, queue_id: int | None = None, limit: int = 1000) -> int:
+    """Returns overdue leases' items to the pool. Locks items first (skipping those
+    busy right now; the next run gets them), then their assignments. Idempotent."""
+    now = _now()
+    due = Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now)
+    if queue_id is not None:
+        due = due.filter(queue_id=queue_id)
+    item_ids = sorted(set(due.values_list("item_id", flat=True)[:limit]))
+    if not item_ids:
+        return 0
+    expired = 0
+    with audit.acting_as(Actor.system()), transaction.atomic():
+        items = list(
+            QueueItem.objects.select_for_update(skip_locked=True)
+            .select_related("queue")
+            .filter(pk__in=item_ids)
+            .order_by("id")
+        )
+        for item in items:
+            overdue = list(
+                Assignment.objects.select_for_update().filter(
+                    item=item, state=AssignmentState.LEASED, expires_at__lte=now
+                )
+            )
+            if not overdue:
+                continue
+            Assignment.objects.filter(pk__in=[a.pk for a in overdue]).update(
+                state=AssignmentState.EXPIRED, ended_at=now
+            )
+            _adjust_counters(item, live=-len(overdue), slots=len(overdue))
+            _repush(item, [a.reviewer_id for a in overdue])
+            expired += len(overdue)
+    return expired

@@ -1,0 +1,326 @@
+"""Queue items: adding by hand or in bulk from a trace filter (and the insert routing
+uses), priorities, assignees and removal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+
+from hitl import audit
+from hitl.audit import Actor
+from hitl.exceptions import Conflict, DomainError, NotFound
+from projects.models import Project
+from review.models import (
+    Annotation,
+    AssignmentStrategy,
+    AuditStatus,
+    ItemSource,
+    ItemStatus,
+    ItemTarget,
+    QueueItem,
+    ReviewQueue,
+    RoutingRule,
+)
+from review.services._common import _now
+from review.services.queues import _check_open, _pool_user_ids
+from traces.models import Span, Thread, Trace
+
+MAX_BULK_ADD = 200_000
+
+
+BULK_CHUNK = 1_000
+
+
+@dataclass(frozen=True)
+class ItemTargetRef:
+    target_type: str
+    trace_id: int | None
+    span_id: int | None = None
+    thread_id: int | None = None
+
+
+_ITEM_COLUMNS = (
+    "organization_id",
+    "queue_id",
+    "project_id",
+    "target_type",
+    "trace_id",
+    "span_id",
+    "thread_id",
+    "source",
+    "routing_rule_id",
+    "signal",
+    "source_detail",
+    "priority",
+    "required_skills",
+    "language",
+    "assignees",
+    "status",
+    "audit_status",
+    "live_leases",
+    "submissions",
+    "open_slots",
+    "added_by_id",
+    "created_at",
+)
+
+
+def _round_robin_assignees(queue: ReviewQueue, count: int) -> list[list[int]]:
+    """The next ``count`` items' assignees, N distinct pool members each, in turn."""
+    pool = _pool_user_ids(queue)
+    if not pool:
+        return [[] for _ in range(count)]
+    width = min(queue.overlap, len(pool))
+    cursor = queue.round_robin_cursor
+    result = []
+    for _ in range(count):
+        result.append([pool[(cursor + k) % len(pool)] for k in range(width)])
+        cursor = (cursor + 1) % len(pool)
+    # The cursor churns on every push: kept out of history, written directly.
+    ReviewQueue.objects.filter(pk=queue.pk).update(round_robin_cursor=cursor)
+    queue.round_robin_cursor = cursor
+    return result
+
+
+def _insert_items(
+    *,
+    queue: ReviewQueue,
+    targets: Sequence[ItemTargetRef],
+    source: str,
+    actor: Actor,
+    priority: int = 0,
+    routing_rule: RoutingRule | None = None,
+    signal: str = "",
+    source_detail: Mapping[str, Any] | None = None,
+    required_skills: Sequence[str] = (),
+    language: str = "",
+    assignees: Sequence[int] = (),
+) -> list[QueueItem]:
+    """Inserts the items not yet in the queue (ON CONFLICT DO NOTHING on the per-target
+    unique constraints) and records their creation history. Returns the new items."""
+    if not targets:
+        return []
+    if queue.assignment_strategy == AssignmentStrategy.ROUND_ROBIN and not assignees:
+        pushed = _round_robin_assignees(queue, len(targets))
+    else:
+        pushed = [list(assignees)] * len(targets)
+    now = _now()
+    detail = json.dumps(dict(source_detail or {}))
+    rows, params = [], []
+    placeholders = (
+        "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
+    )
+    for target, item_assignees in zip(targets, pushed, strict=True):
+        rows.append(placeholders)
+        params.extend(
+            [
+                queue.organization_id,
+                queue.pk,
+                queue.project_id,
+                target.target_type,
+                target.trace_id,
+                target.span_id,
+                target.thread_id,
+                source,
+                routing_rule.pk if routing_rule else None,
+                signal,
+                detail,
+                priority,
+                list(required_skills),
+                language,
+                item_assignees,
+                ItemStatus.OPEN,
+                AuditStatus.NOT_SAMPLED,
+                0,
+                0,
+                queue.overlap,
+                actor.user.pk if actor.user else None,
+                now,
+            ]
+        )
+    # Fixed column names; every value is a bound parameter.
+    columns, values = ", ".join(_ITEM_COLUMNS), ", ".join(rows)
+    sql = f"INSERT INTO review_queueitem ({columns}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608
+    sql += " RETURNING id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        new_ids = [row[0] for row in cursor.fetchall()]
+    items = list(QueueItem.objects.filter(pk__in=new_ids).order_by("id"))
+    audit.bulk_record_created(items, QueueItem)
+    return items
+
+
+def _resolve_target(
+    project: Project, *, trace_id: int | None, span_id: int | None, thread_id: int | None
+) -> ItemTargetRef:
+    given = [name for name, v in (("trace_id", trace_id), ("span_id", span_id),
+                                  ("thread_id", thread_id)) if v is not None]  # fmt: skip
+    if len(given) != 1:
+        raise DomainError(
+            "Name exactly one of trace_id, span_id or thread_id.",
+            details={"target": ["exactly one of trace_id, span_id, thread_id"]},
+        )
+    # The tenant manager and the project filter: another organization's id is unknown.
+    if trace_id is not None:
+        if not Trace.objects.filter(project=project, pk=trace_id).exists():
+            raise DomainError(
+                f"No trace {trace_id} in this project.", details={"trace_id": ["not found"]}
+            )
+        return ItemTargetRef(ItemTarget.TRACE, trace_id)
+    if span_id is not None:
+        span = Span.objects.filter(project=project, pk=span_id).values("trace_id").first()
+        if span is None:
+            raise DomainError(
+                f"No span {span_id} in this project.", details={"span_id": ["not found"]}
+            )
+        return ItemTargetRef(ItemTarget.SPAN, span["trace_id"], span_id=span_id)
+    if not Thread.objects.filter(project=project, pk=thread_id).exists():
+        raise DomainError(
+            f"No thread {thread_id} in this project.", details={"thread_id": ["not found"]}
+        )
+    return ItemTargetRef(ItemTarget.THREAD, None, thread_id=thread_id)
+
+
+def _check_assignees(queue: ReviewQueue, assignees: Sequence[int]) -> list[int]:
+    pool = set(_pool_user_ids(queue))
+    outside = [a for a in assignees if a not in pool]
+    if outside:
+        raise DomainError(
+            "Assignees must be in the queue's reviewer pool.",
+            details={"assignees": [f"user {a} is not in the pool" for a in outside]},
+        )
+    return list(dict.fromkeys(assignees))
+
+
+def queue_item_add(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    trace_id: int | None = None,
+    span_id: int | None = None,
+    thread_id: int | None = None,
+    priority: int = 0,
+    required_skills: Sequence[str] = (),
+    language: str = "",
+    assignees: Sequence[int] = (),
+) -> QueueItem:
+    """Adds one trace, span or thread by hand."""
+    with audit.acting_as(actor), transaction.atomic():
+        _check_open(queue)
+        project = Project.objects.get(pk=queue.project_id)
+        target = _resolve_target(project, trace_id=trace_id, span_id=span_id, thread_id=thread_id)
+        items = _insert_items(
+            queue=queue,
+            targets=[target],
+            source=ItemSource.MANUAL,
+            actor=actor,
+            priority=priority,
+            required_skills=required_skills,
+            language=language,
+            assignees=_check_assignees(queue, assignees),
+        )
+        if not items:
+            existing = QueueItem.objects.filter(
+                queue=queue,
+                target_type=target.target_type,
+                **{f"{target.target_type}_id": getattr(target, f"{target.target_type}_id")},
+            ).first()
+            raise Conflict(
+                "This target is already in the queue.",
+                code="already_queued",
+                details={"item_id": existing.pk if existing else None},
+            )
+    return items[0]
+
+
+def queue_items_add_from_filter(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    params: Mapping[str, Any],
+    priority: int = 0,
+    required_skills: Sequence[str] = (),
+    language: str = "",
+) -> dict[str, int]:
+    """Adds every trace the filter matches (all pages), skipping those already queued."""
+    from traces import selectors as trace_selectors
+
+    normalized = trace_selectors.validate_trace_filter(params)
+    with audit.acting_as(actor), transaction.atomic():
+        _check_open(queue)
+        project = Project.objects.get(pk=queue.project_id)
+        matching = trace_selectors.traces_matching(project=project, params=normalized)
+        ids = matching.order_by().values_list("id", flat=True)
+        matched = ids.count()
+        if matched > MAX_BULK_ADD:
+            raise DomainError(
+                f"The filter matches {matched} traces; at most {MAX_BULK_ADD} can be added at "
+                "once. Narrow the filter.",
+                code="too_many",
+            )
+        added, last_id = 0, 0
+        while True:
+            chunk = list(ids.filter(id__gt=last_id).order_by("id")[:BULK_CHUNK])
+            if not chunk:
+                break
+            last_id = chunk[-1]
+            added += len(
+                _insert_items(
+                    queue=queue,
+                    targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in chunk],
+                    source=ItemSource.BULK_FILTER,
+                    actor=actor,
+                    priority=priority,
+                    source_detail={"filter": normalized},
+                    required_skills=required_skills,
+                    language=language,
+                )
+            )
+    return {"matched": matched, "added": added, "already_queued": matched - added}
+
+
+def queue_items_update(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    item_ids: Sequence[int],
+    priority: int | None = None,
+    assignees: Sequence[int] | None = None,
+) -> list[QueueItem]:
+    """Re-prioritizes or (re)assigns many items at once, one history row each."""
+    with audit.acting_as(actor), transaction.atomic():
+        items = list(
+            QueueItem.objects.select_for_update()
+            .filter(queue=queue, pk__in=item_ids)
+            .order_by("id")
+        )
+        if len(items) != len(set(item_ids)):
+            raise NotFound("One or more items are not in this queue.")
+        fields = []
+        if priority is not None:
+            fields.append("priority")
+        if assignees is not None:
+            assignees = _check_assignees(queue, assignees)
+            fields.append("assignees")
+        for item in items:
+            if priority is not None:
+                item.priority = priority
+            if assignees is not None:
+                item.assignees = list(assignees)
+        if fields:
+            audit.bulk_update_with_history(items, QueueItem, fields)
+    return items
+
+
+def queue_item_remove(*, actor: Actor, item: QueueItem) -> None:
+    with audit.acting_as(actor), transaction.atomic():
+        item = QueueItem.objects.select_for_update().get(pk=item.pk)
+        if item.submissions or Annotation.objects.filter(item=item).exists():
+            raise Conflict(
+                "This item has submitted reviews; it stays for the record.", code="has_reviews"
+            )
+        item.delete()

@@ -1,0 +1,218 @@
+"""Review queues: settings, the form (score configs asked) and the reviewer pool."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection, transaction
+
+from hitl import audit
+from hitl.audit import Actor
+from hitl.exceptions import Conflict, DomainError
+from projects.models import REVIEW_ROLES, Membership, Project
+from review.models import (
+    ItemStatus,
+    QueueFormField,
+    QueueItem,
+    QueueReviewer,
+    ReviewQueue,
+    ScoreConfig,
+    ScoreTarget,
+)
+from review.services._common import _is_number, _now
+from review.services.annotations import _close_item, queue_form
+
+LEASE_TTL_RANGE = (30, 7 * 24 * 3600)
+
+
+def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
+    config_ids = [int(entry["config_id"]) for entry in form]
+    if len(set(config_ids)) != len(config_ids):
+        raise DomainError("A config appears twice in the form.", details={"form": ["duplicate"]})
+    configs = {
+        c.pk: c for c in ScoreConfig.objects.filter(project_id=queue.project_id, pk__in=config_ids)
+    }
+    errors = {}
+    for position, entry in enumerate(form):
+        config = configs.get(int(entry["config_id"]))
+        if config is None:
+            errors[f"form[{position}]"] = ["No such score config in this project."]
+        elif config.archived_at:
+            errors[f"form[{position}]"] = [f"{config.name} is archived."]
+        elif config.target == ScoreTarget.DATASET_ITEM:
+            errors[f"form[{position}]"] = [f"{config.name} targets dataset items, not traces."]
+        threshold = entry.get("adjudication_threshold")
+        if threshold is not None and (not _is_number(threshold) or threshold < 0):
+            errors[f"form[{position}]"] = ["adjudication_threshold must be zero or more."]
+    if errors:
+        raise DomainError("Invalid form.", details=errors)
+    QueueFormField.objects.filter(queue=queue).delete()
+    QueueFormField.objects.bulk_create(
+        QueueFormField(
+            organization_id=queue.organization_id,
+            queue=queue,
+            config=configs[int(entry["config_id"])],
+            position=position,
+            adjudication_threshold=entry.get("adjudication_threshold"),
+        )
+        for position, entry in enumerate(form)
+    )
+
+
+def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> None:
+    from hitl.api.views import membership_sees_project
+
+    ids = [int(entry["membership_id"]) for entry in reviewers]
+    if len(set(ids)) != len(ids):
+        raise DomainError("A member appears twice in the pool.", details={"reviewers": ["dup"]})
+    memberships = {
+        m.pk: m
+        for m in Membership.objects.filter(pk__in=ids)
+        .select_related("user")
+        .prefetch_related("projects")
+    }
+    project = Project.objects.get(pk=queue.project_id)
+    errors = {}
+    for index, entry in enumerate(reviewers):
+        membership = memberships.get(int(entry["membership_id"]))
+        if membership is None:
+            errors[f"reviewers[{index}]"] = ["No such member in this organization."]
+        elif membership.role not in REVIEW_ROLES:
+            errors[f"reviewers[{index}]"] = [
+                f"{membership.user.email} is a {membership.role}, who cannot review."
+            ]
+        elif not membership_sees_project(membership, project):
+            errors[f"reviewers[{index}]"] = [f"{membership.user.email} cannot see this project."]
+    if errors:
+        raise DomainError("Invalid reviewer pool.", details=errors)
+    QueueReviewer.objects.filter(queue=queue).delete()
+    QueueReviewer.objects.bulk_create(
+        QueueReviewer(
+            organization_id=queue.organization_id,
+            queue=queue,
+            membership=memberships[int(entry["membership_id"])],
+            skills=list(entry.get("skills") or []),
+            languages=list(entry.get("languages") or []),
+            is_senior=bool(entry.get("is_senior", False)),
+        )
+        for entry in reviewers
+    )
+
+
+def _check_queue_settings(fields: Mapping[str, Any]) -> None:
+    errors = {}
+    if "overlap" in fields and not 1 <= int(fields["overlap"]) <= 20:
+        errors["overlap"] = ["Between 1 and 20 reviews per item."]
+    if "lease_ttl_seconds" in fields and not (
+        LEASE_TTL_RANGE[0] <= int(fields["lease_ttl_seconds"]) <= LEASE_TTL_RANGE[1]
+    ):
+        errors["lease_ttl_seconds"] = [f"Between {LEASE_TTL_RANGE[0]} s and 7 days."]
+    if "audit_sample_rate" in fields and not 0 <= float(fields["audit_sample_rate"]) <= 1:
+        errors["audit_sample_rate"] = ["A fraction between 0 and 1."]
+    if errors:
+        raise DomainError("Invalid queue settings.", details=errors)
+
+
+QUEUE_SETTINGS = (
+    "name",
+    "description",
+    "overlap",
+    "assignment_strategy",
+    "blind_mode",
+    "lease_ttl_seconds",
+    "priority",
+    "include_explanation",
+    "include_expected_output",
+    "audit_sample_rate",
+)
+
+
+def queue_create(
+    *,
+    actor: Actor,
+    project: Project,
+    form: Sequence[Mapping[str, Any]] = (),
+    reviewers: Sequence[Mapping[str, Any]] = (),
+    **settings_: Any,
+) -> ReviewQueue:
+    _check_queue_settings(settings_)
+    with audit.acting_as(actor), transaction.atomic():
+        if ReviewQueue.objects.filter(project=project, name=settings_["name"]).exists():
+            raise Conflict(
+                f"A queue named '{settings_['name']}' exists.", details={"name": ["taken"]}
+            )
+        queue = ReviewQueue.objects.create(project=project, created_by=actor.user, **settings_)
+        _set_form(queue, form)
+        _set_pool(queue, reviewers)
+    return queue
+
+
+def queue_update(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    form: Sequence[Mapping[str, Any]] | None = None,
+    reviewers: Sequence[Mapping[str, Any]] | None = None,
+    **changes: Any,
+) -> ReviewQueue:
+    _check_queue_settings(changes)
+    with audit.acting_as(actor), transaction.atomic():
+        queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
+        if (
+            "name" in changes
+            and ReviewQueue.objects.filter(project_id=queue.project_id, name=changes["name"])
+            .exclude(pk=queue.pk)
+            .exists()
+        ):
+            raise Conflict(
+                f"A queue named '{changes['name']}' exists.", details={"name": ["taken"]}
+            )
+        old_overlap = queue.overlap
+        for name, value in changes.items():
+            setattr(queue, name, value)
+        queue.save()
+        if form is not None:
+            _set_form(queue, form)
+        if reviewers is not None:
+            _set_pool(queue, reviewers)
+        if queue.overlap != old_overlap:
+            # Counters only (not historied): free or close slots on open items.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE review_queueitem SET open_slots = GREATEST(0, %s - live_leases"
+                    " - submissions) WHERE queue_id = %s AND organization_id = %s"
+                    " AND status = 'open'",
+                    [queue.overlap, queue.pk, queue.organization_id],
+                )
+            # A lower overlap completes items that already have enough reviews.
+            if queue.overlap < old_overlap:
+                form = queue_form(queue)
+                done = QueueItem.objects.select_for_update().filter(
+                    queue=queue, status=ItemStatus.OPEN, submissions__gte=queue.overlap
+                )
+                for item in done.select_related("queue").order_by("id"):
+                    _close_item(item, form)
+    return queue
+
+
+def queue_archive(*, actor: Actor, queue: ReviewQueue) -> ReviewQueue:
+    with audit.acting_as(actor), transaction.atomic():
+        queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
+        if queue.archived_at is None:
+            queue.archived_at = _now()
+            queue.save()
+    return queue
+
+
+def _check_open(queue: ReviewQueue) -> None:
+    if queue.archived_at:
+        raise Conflict("This queue is archived.", code="archived")
+
+
+def _pool_user_ids(queue: ReviewQueue) -> list[int]:
+    return list(
+        QueueReviewer.objects.filter(queue=queue)
+        .order_by("id")
+        .values_list("membership__user_id", flat=True)
+    )
