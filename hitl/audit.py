@@ -37,13 +37,6 @@ class Actor:
     def system(cls, source: str = "task") -> Actor:
         return cls(source=source)
 
-    def describe(self) -> str:
-        if self.user is not None:
-            return str(self.user)
-        if self.api_key_prefix:
-            return f"API key {self.api_key_prefix}"
-        return self.source
-
 
 _current_actor: ContextVar[Actor | None] = ContextVar("hitl_current_actor", default=None)
 

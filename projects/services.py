@@ -22,7 +22,6 @@ from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, Gone, NotFound, PermissionDenied
 from projects.authentication import generate_api_key
 from projects.models import (
-    MANAGE_ROLES,
     ApiKey,
     ApiKeyScope,
     Invitation,
@@ -350,7 +349,3 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
             api_key.revoked_by = actor.user
             api_key.save()
     return api_key
-
-
-def is_manager(membership: Membership | None) -> bool:
-    return membership is not None and membership.role in MANAGE_ROLES
