@@ -107,5 +107,8 @@ class RoutingRuleDayAdmin(TenantScopedAdmin):
     list_select_related = ["rule"]
 
 
-for model in (ScoreConfig, ReviewQueue, QueueItem, Annotation, Adjudication, Comment, RoutingRule):
+for model in (
+    ScoreConfig, ReviewQueue, QueueFormField, QueueReviewer, QueueItem, Annotation,
+    Adjudication, Comment, RoutingRule,
+):  # fmt: skip
     register_history(model)

@@ -150,6 +150,8 @@ class QueueFormField(TenantModel):
     # Null: never sends an item to adjudication.
     adjudication_threshold = models.FloatField(null=True, blank=True)
 
+    history = history()
+
     class Meta:
         ordering = ["queue_id", "position"]
         constraints = [
@@ -169,6 +171,8 @@ class QueueReviewer(TenantModel):
     # Seniors adjudicate disagreements and audit samples.
     is_senior = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = history()
 
     class Meta:
         ordering = ["queue_id", "id"]

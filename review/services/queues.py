@@ -47,16 +47,20 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
             errors[f"form[{position}]"] = ["adjudication_threshold must be zero or more."]
     if errors:
         raise DomainError("Invalid form.", details=errors)
+    # Row by row deletes and bulk creates both leave history (who changed the form).
     QueueFormField.objects.filter(queue=queue).delete()
-    QueueFormField.objects.bulk_create(
-        QueueFormField(
-            organization_id=queue.organization_id,
-            queue=queue,
-            config=configs[int(entry["config_id"])],
-            position=position,
-            adjudication_threshold=entry.get("adjudication_threshold"),
-        )
-        for position, entry in enumerate(form)
+    audit.bulk_create_with_history(
+        [
+            QueueFormField(
+                organization_id=queue.organization_id,
+                queue=queue,
+                config=configs[int(entry["config_id"])],
+                position=position,
+                adjudication_threshold=entry.get("adjudication_threshold"),
+            )
+            for position, entry in enumerate(form)
+        ],
+        QueueFormField,
     )
 
 
@@ -87,16 +91,19 @@ def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> Non
     if errors:
         raise DomainError("Invalid reviewer pool.", details=errors)
     QueueReviewer.objects.filter(queue=queue).delete()
-    QueueReviewer.objects.bulk_create(
-        QueueReviewer(
-            organization_id=queue.organization_id,
-            queue=queue,
-            membership=memberships[int(entry["membership_id"])],
-            skills=list(entry.get("skills") or []),
-            languages=list(entry.get("languages") or []),
-            is_senior=bool(entry.get("is_senior", False)),
-        )
-        for entry in reviewers
+    audit.bulk_create_with_history(
+        [
+            QueueReviewer(
+                organization_id=queue.organization_id,
+                queue=queue,
+                membership=memberships[int(entry["membership_id"])],
+                skills=list(entry.get("skills") or []),
+                languages=list(entry.get("languages") or []),
+                is_senior=bool(entry.get("is_senior", False)),
+            )
+            for entry in reviewers
+        ],
+        QueueReviewer,
     )
 
 
