@@ -135,3 +135,13 @@ def test_nul_in_a_json_body_is_refused_and_nothing_is_written(tenant, client_for
     _assert_error_shape(response, 400, "parse_error")
     with tenant_scope(tenant.organization.pk):
         assert Project.objects.count() == 1
+
+
+def test_deeply_nested_json_is_refused(tenant, client_for):
+    url = f"/api/orgs/{tenant.organization.slug}/projects/"
+    for depth in (65, 100_000):
+        response = client_for(tenant.admin).post(
+            url, data="[" * depth + "]" * depth, content_type="application/json"
+        )
+        _assert_error_shape(response, 400, "parse_error")
+        assert "nested deeper than 64" in response.json()["error"]["message"]
