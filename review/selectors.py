@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
 from review.models import (
     Annotation,
@@ -187,14 +187,23 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
     timing = (
         Annotation.objects.filter(queue=queue)
         .values("reviewer_id")
-        .annotate(seconds=Avg(F("submitted_at") - F("opened_at")))
+        .annotate(
+            average=Avg(F("submitted_at") - F("opened_at")),
+            total=Sum(F("submitted_at") - F("opened_at")),
+        )
     )
     for row in timing:
         entry = per_reviewer.get(row["reviewer_id"])
-        if entry is not None and row["seconds"] is not None:
-            entry["seconds_on_task_avg"] = row["seconds"].total_seconds()
+        if entry is not None and row["average"] is not None:
+            average = row["average"].total_seconds()
+            entry["seconds_on_task_avg"] = average
+            entry["seconds_on_task_total"] = row["total"].total_seconds()
+            # Reviews an hour of focused work yields; times an hourly rate, cost per review.
+            entry["reviews_per_hour"] = round(3600 / average, 2) if average > 0 else None
     for entry in per_reviewer.values():
         entry.setdefault("seconds_on_task_avg", None)
+        entry.setdefault("seconds_on_task_total", 0.0)
+        entry.setdefault("reviews_per_hour", None)
     return {
         "columns": columns,
         "total": sum(columns.values()),

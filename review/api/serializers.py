@@ -155,10 +155,26 @@ class QueueSerializer(serializers.ModelSerializer):
         ]
 
 
+class BoardAssigneeSerializer(serializers.Serializer):
+    reviewer_id = serializers.IntegerField()
+    email = serializers.EmailField()
+    done = serializers.IntegerField()
+    in_progress = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    released = serializers.IntegerField()
+    expired = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    seconds_on_task_avg = serializers.FloatField(allow_null=True)
+    seconds_on_task_total = serializers.FloatField()
+    reviews_per_hour = serializers.FloatField(
+        allow_null=True, help_text="3600 / average time on task (opened to submitted)."
+    )
+
+
 class BoardSerializer(serializers.Serializer):
     columns = serializers.DictField(child=serializers.IntegerField())
     total = serializers.IntegerField()
-    assignees = serializers.ListField(child=serializers.DictField())
+    assignees = BoardAssigneeSerializer(many=True)
 
 
 # --- items -----------------------------------------------------------------------------------

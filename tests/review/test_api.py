@@ -124,7 +124,11 @@ def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
     assert board["columns"]["complete"] == 1
     assert board["assignees"][0]["email"] == tenant.reviewer.email
     assert board["assignees"][0]["done"] == 1
-    assert board["assignees"][0]["seconds_on_task_avg"] >= 0
+    assignee = board["assignees"][0]
+    assert assignee["seconds_on_task_avg"] >= 0
+    assert assignee["seconds_on_task_total"] == assignee["seconds_on_task_avg"]
+    if assignee["seconds_on_task_avg"] > 0:
+        assert assignee["reviews_per_hour"] == round(3600 / assignee["seconds_on_task_avg"], 2)
     listed = owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "complete"})
     assert [i["trace"] for i in listed.json()["results"]] == [trace.pk]
     assert (
