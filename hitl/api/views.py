@@ -19,10 +19,19 @@ from django.http import HttpRequest, HttpResponseBase
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
+from rest_framework.serializers import Serializer
 
 from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import ALL_ROLES, MANAGE_ROLES, ApiKey, Membership, Organization, Project
+
+
+def validated(request: Request, serializer_class: type[Serializer]) -> dict[str, Any]:
+    """The request body as ``serializer_class`` accepts it; a 400 in the error shape, with
+    the reason per field, when it does not."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def actor_for(request: Request) -> Actor:

@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hitl.api.views import OrganizationScopedViewSet, ProjectScopedViewSet, actor_for
+from hitl.api.views import OrganizationScopedViewSet, ProjectScopedViewSet, actor_for, validated
 from hitl.exceptions import PermissionDenied
 from projects import selectors, services
 from projects.api import serializers as s
@@ -55,9 +55,8 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
         request=s.OrganizationCreateSerializer, responses={201: s.OrganizationSerializer}
     )
     def create(self, request: Request) -> Response:
-        data = s.OrganizationCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        organization = services.organization_create(actor=actor_for(request), **data.validated_data)
+        data = validated(request, s.OrganizationCreateSerializer)
+        organization = services.organization_create(actor=actor_for(request), **data)
         return Response(self.get_serializer(organization).data, status=status.HTTP_201_CREATED)
 
 
@@ -75,10 +74,9 @@ class OrganizationDetailViewSet(OrganizationScopedViewSet):
 
     @extend_schema(request=s.OrganizationUpdateSerializer, responses=s.OrganizationSerializer)
     def partial_update(self, request: Request, org_slug: str) -> Response:
-        data = s.OrganizationUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.OrganizationUpdateSerializer)
         organization = services.organization_update(
-            actor=self.actor, organization=self.organization, **data.validated_data
+            actor=self.actor, organization=self.organization, **data
         )
         return Response(self.get_serializer(organization).data)
 
@@ -93,13 +91,12 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
 
     @extend_schema(request=s.MemberUpdateSerializer, responses=s.MemberSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = s.MemberUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.MemberUpdateSerializer)
         membership = services.membership_update(
             actor=self.actor,
             acting_membership=self.membership,
             membership=self.get_object(),
-            **data.validated_data,
+            **data,
         )
         return Response(s.MemberSerializer(membership).data)
 
@@ -112,13 +109,12 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
     @extend_schema(request=s.MemberBulkRoleSerializer, responses=s.MemberSerializer(many=True))
     @action(detail=False, methods=["post"], url_path="bulk-role")
     def bulk_role(self, request: Request, org_slug: str) -> Response:
-        data = s.MemberBulkRoleSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.MemberBulkRoleSerializer)
         memberships = services.memberships_set_role(
             actor=self.actor,
             acting_membership=self.membership,
-            membership_ids=data.validated_data["member_ids"],
-            role=data.validated_data["role"],
+            membership_ids=data["member_ids"],
+            role=data["role"],
         )
         return Response(s.MemberSerializer(memberships, many=True).data)
 
@@ -135,10 +131,9 @@ class InvitationViewSet(
 
     @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = s.InvitationCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.InvitationCreateSerializer)
         invitation, _token = services.invitation_create(
-            actor=self.actor, acting_membership=self.membership, **data.validated_data
+            actor=self.actor, acting_membership=self.membership, **data
         )
         return Response(s.InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -169,18 +164,14 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
 
     @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = s.ProjectCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        project = services.project_create(actor=self.actor, **data.validated_data)
+        data = validated(request, s.ProjectCreateSerializer)
+        project = services.project_create(actor=self.actor, **data)
         return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
     def partial_update(self, request: Request, org_slug: str, project_slug: str) -> Response:
-        data = s.ProjectUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        project = services.project_update(
-            actor=self.actor, project=self.get_object(), **data.validated_data
-        )
+        data = validated(request, s.ProjectUpdateSerializer)
+        project = services.project_update(actor=self.actor, project=self.get_object(), **data)
         return Response(s.ProjectSerializer(project).data)
 
     def destroy(self, request: Request, org_slug: str, project_slug: str) -> Response:
@@ -198,13 +189,12 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
 
     @extend_schema(request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer})
     def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
-        data = s.ApiKeyCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.ApiKeyCreateSerializer)
         api_key, raw = services.api_key_create(
             actor=self.actor,
             project=self.project,
-            name=data.validated_data["name"],
-            scopes=sorted(data.validated_data["scopes"]),
+            name=data["name"],
+            scopes=sorted(data["scopes"]),
         )
         api_key.key = raw
         return Response(s.ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl.api.pagination import CreatedCursorPagination
-from hitl.api.views import ProjectScopedViewSet
+from hitl.api.views import ProjectScopedViewSet, validated
 from hitl.exceptions import DomainError, NotFound
 from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
 from review import selectors, services
@@ -71,20 +71,14 @@ class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 
     @extend_schema(request=s.ScoreConfigCreateSerializer, responses={201: s.ScoreConfigSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        data = s.ScoreConfigCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        config = services.score_config_create(
-            actor=self.actor, project=self.project, **data.validated_data
-        )
+        data = validated(request, s.ScoreConfigCreateSerializer)
+        config = services.score_config_create(actor=self.actor, project=self.project, **data)
         return Response(s.ScoreConfigSerializer(config).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ScoreConfigUpdateSerializer, responses=s.ScoreConfigSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        data = s.ScoreConfigUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        config = services.score_config_update(
-            actor=self.actor, config=self.get_object(), **data.validated_data
-        )
+        data = validated(request, s.ScoreConfigUpdateSerializer)
+        config = services.score_config_update(actor=self.actor, config=self.get_object(), **data)
         return Response(s.ScoreConfigSerializer(config).data)
 
     @extend_schema(request=None, responses=s.ScoreConfigSerializer)
@@ -128,9 +122,8 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
 
     @extend_schema(request=s.QueueCreateSerializer, responses={201: s.QueueSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        data = s.QueueCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        queue = services.queue_create(actor=self.actor, project=self.project, **data.validated_data)
+        data = validated(request, s.QueueCreateSerializer)
+        queue = services.queue_create(actor=self.actor, project=self.project, **data)
         return Response(
             s.QueueSerializer(self.get_queryset().get(pk=queue.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -138,11 +131,8 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
 
     @extend_schema(request=s.QueueUpdateSerializer, responses=s.QueueSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        data = s.QueueUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        queue = services.queue_update(
-            actor=self.actor, queue=self.get_object(), **data.validated_data
-        )
+        data = validated(request, s.QueueUpdateSerializer)
+        queue = services.queue_update(actor=self.actor, queue=self.get_object(), **data)
         return Response(s.QueueSerializer(self.get_queryset().get(pk=queue.pk)).data)
 
     @extend_schema(request=None, responses=s.QueueSerializer)
@@ -256,20 +246,17 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     @extend_schema(request=s.ItemCreateSerializer, responses={201: s.QueueItemSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
         """Adds one trace, span or thread by hand (409 if it is already queued)."""
-        data = s.ItemCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.queue_item_add(actor=self.actor, queue=self._queue(), **data.validated_data)
+        data = validated(request, s.ItemCreateSerializer)
+        item = services.queue_item_add(actor=self.actor, queue=self._queue(), **data)
         return Response(s.QueueItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.BulkAddSerializer, responses=s.BulkAddResultSerializer)
     @action(detail=False, methods=["post"], url_path="bulk-add")
     def bulk_add(self, request: Request, **kwargs: Any) -> Response:
         """Adds every trace the filter matches, across all pages; queued ones are skipped."""
-        data = s.BulkAddSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        validated = dict(data.validated_data)
+        data = dict(validated(request, s.BulkAddSerializer))
         result = services.queue_items_add_from_filter(
-            actor=self.actor, queue=self._queue(), params=validated.pop("filter"), **validated
+            actor=self.actor, queue=self._queue(), params=data.pop("filter"), **data
         )
         return Response(result)
 
@@ -277,11 +264,8 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     @action(detail=False, methods=["post"], url_path="bulk-update")
     def bulk_update(self, request: Request, **kwargs: Any) -> Response:
         """Re-prioritizes or assigns many items (manual assignment), with history."""
-        data = s.BulkUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        items = services.queue_items_update(
-            actor=self.actor, queue=self._queue(), **data.validated_data
-        )
+        data = validated(request, s.BulkUpdateSerializer)
+        items = services.queue_items_update(actor=self.actor, queue=self._queue(), **data)
         return Response(s.QueueItemSerializer(items, many=True).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
@@ -293,13 +277,12 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     @action(detail=True, methods=["post"])
     def adjudicate(self, request: Request, **kwargs: Any) -> Response:
         """A senior's final decision on a disputed or audit-sampled item."""
-        data = s.AdjudicateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.AdjudicateSerializer)
         adjudication = services.item_adjudicate(
             actor=self.actor,
             item=self.get_object(),
             membership=self.membership,
-            **data.validated_data,
+            **data,
         )
         return Response(s.AdjudicationSerializer(adjudication).data, status=status.HTTP_201_CREATED)
 
@@ -341,22 +324,20 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, **kwargs: Any) -> Response:
         """Submits your answers on a live lease (409 if it expired, 403 if not yours)."""
-        data = s.AnswersSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.AnswersSerializer)
         annotation = services.assignment_submit(
-            actor=self.actor, assignment_id=self.get_object().pk, **data.validated_data
+            actor=self.actor, assignment_id=self.get_object().pk, **data
         )
         return Response(s.AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.SkipSerializer, responses=s.AssignmentSerializer)
     @action(detail=True, methods=["post"])
     def skip(self, request: Request, **kwargs: Any) -> Response:
-        data = s.SkipSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.SkipSerializer)
         assignment = services.assignment_skip(
             actor=self.actor,
             assignment_id=self.get_object().pk,
-            reason=data.validated_data["reason"],
+            reason=data["reason"],
         )
         return Response(s.AssignmentSerializer(assignment).data)
 
@@ -409,9 +390,8 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         """Edits your annotation; send the version you read (stale: 409)."""
-        data = s.AnnotationUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        data = validated(request, s.AnnotationUpdateSerializer)
+        fields = dict(data)
         annotation = services.annotation_update(
             actor=self.actor,
             annotation_id=self.get_object().pk,
@@ -483,19 +463,15 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
 
     @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        data = s.CommentCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        comment = services.comment_create(
-            actor=self.actor, project=self.project, **data.validated_data
-        )
+        data = validated(request, s.CommentCreateSerializer)
+        comment = services.comment_create(actor=self.actor, project=self.project, **data)
         return Response(self.get_serializer(comment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.CommentUpdateSerializer, responses=s.CommentSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        data = s.CommentUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(request, s.CommentUpdateSerializer)
         comment = services.comment_update(
-            actor=self.actor, comment=self.get_object(), body=data.validated_data["body"]
+            actor=self.actor, comment=self.get_object(), body=data["body"]
         )
         return Response(self.get_serializer(comment).data)
 
@@ -519,20 +495,14 @@ class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 
     @extend_schema(request=s.RoutingRuleCreateSerializer, responses={201: s.RoutingRuleSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        data = s.RoutingRuleCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rule = services.routing_rule_create(
-            actor=self.actor, project=self.project, **data.validated_data
-        )
+        data = validated(request, s.RoutingRuleCreateSerializer)
+        rule = services.routing_rule_create(actor=self.actor, project=self.project, **data)
         return Response(s.RoutingRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.RoutingRuleUpdateSerializer, responses=s.RoutingRuleSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
-        data = s.RoutingRuleUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rule = services.routing_rule_update(
-            actor=self.actor, rule=self.get_object(), **data.validated_data
-        )
+        data = validated(request, s.RoutingRuleUpdateSerializer)
+        rule = services.routing_rule_update(actor=self.actor, rule=self.get_object(), **data)
         return Response(s.RoutingRuleSerializer(rule).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
