@@ -88,10 +88,6 @@ class Membership(TenantModel):
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
 
-    @property
-    def sees_all_projects(self) -> bool:
-        return self.role in MANAGE_ROLES or not self.projects.exists()
-
 
 class ApiKeyScope(models.TextChoices):
     INGEST = "ingest", "Ingest traces, scores and feedback"

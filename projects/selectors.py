@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 
-from projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
+from projects.models import (
+    MANAGE_ROLES,
+    ApiKey,
+    Invitation,
+    Membership,
+    Organization,
+    Project,
+)
 
 
 def organizations_for_user(user: AbstractBaseUser) -> QuerySet[Organization]:
@@ -25,14 +32,34 @@ def membership_list() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").prefetch_related("projects")
 
 
+def _narrowed_project_ids(membership: Membership) -> list[int] | None:
+    """The projects a member is narrowed to; None when they see every project."""
+    if membership.role in MANAGE_ROLES:
+        return None
+    narrowed = list(membership.projects.values_list("pk", flat=True))
+    return narrowed or None
+
+
 def projects_visible_to(membership: Membership | None) -> QuerySet[Project]:
+    """The projects of the organization in scope that ``membership`` may see.
+
+    The one rule of project visibility: owners and admins see every project; other roles
+    see the projects they are narrowed to, or every project when not narrowed; no
+    membership sees none. :func:`membership_sees_project` asks the same rule of one
+    project.
+    """
+    if membership is None:
+        return Project.objects.none()
+    narrowed = _narrowed_project_ids(membership)
     projects = Project.objects.all()
-    if membership is None or membership.role in (Role.OWNER, Role.ADMIN):
-        return projects
-    narrowed = membership.projects.values_list("pk", flat=True)
-    if narrowed.exists():
-        return projects.filter(pk__in=narrowed)
-    return projects
+    return projects if narrowed is None else projects.filter(pk__in=narrowed)
+
+
+def membership_sees_project(membership: Membership | None, project: Project) -> bool:
+    if membership is None or membership.organization_id != project.organization_id:
+        return False
+    narrowed = _narrowed_project_ids(membership)
+    return narrowed is None or project.pk in narrowed
 
 
 def invitation_list() -> QuerySet[Invitation]:

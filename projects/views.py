@@ -7,9 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
-from hitl.pages import OrganizationPageView
 from projects import selectors, services
 from projects.models import Role
+from projects.pages import OrganizationPageView
 
 
 @login_required

@@ -1,7 +1,7 @@
 import pytest
 
 from hitl import tenancy
-from hitl.api.views import ProjectScopedViewSet
+from projects.api.bases import ProjectScopedViewSet
 from hitl.tenancy import TenantScopeError, tenant_scope
 from projects.models import Membership, Project
 

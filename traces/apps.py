@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class TracesConfig(AppConfig):
     name = "traces"
+
+    def ready(self) -> None:
+        from projects.demo import register_demo_step
+        from traces.demo import demo_step
+
+        register_demo_step("traces", demo_step, order=10)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from hitl import tenancy
 from hitl.audit import Actor
+from projects.demo import DemoContext
 from projects.models import Organization, Project
 from traces.ingest.validation import parse_events
 from traces.services import ingest_batch
@@ -111,3 +112,9 @@ def ingest_demo_traces(*, organization: Organization, project: Project, runs: in
     if result.rejections:
         raise RuntimeError(f"demo traces rejected: {result.rejections[:3]}")
     return result.stored["traces"]
+
+
+def demo_step(context: DemoContext) -> str:
+    """The demo's sample agent runs (registered in :class:`traces.apps.TracesConfig`)."""
+    stored = ingest_demo_traces(organization=context.organization, project=context.project)
+    return f"sample traces ingested: {stored}"

@@ -10,10 +10,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hitl.api.views import OrganizationScopedViewSet, ProjectScopedViewSet, actor_for, validated
+from hitl.api.views import actor_for, validated
 from hitl.exceptions import PermissionDenied
 from projects import selectors, services
 from projects.api import serializers as s
+from projects.api.bases import OrganizationScopedViewSet, ProjectScopedViewSet
 from projects.models import (
     ALL_ROLES,
     MANAGE_ROLES,

@@ -13,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl.api.pagination import CreatedCursorPagination
-from hitl.api.views import ProjectScopedViewSet, validated
+from hitl.api.views import validated
 from hitl.exceptions import DomainError, NotFound
+from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
 from review import selectors, services
 from review.api import serializers as s

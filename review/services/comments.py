@@ -11,6 +11,7 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import DomainError, PermissionDenied
 from projects.models import MANAGE_ROLES, Membership, Project
+from projects.selectors import membership_sees_project
 from review.models import (
     Comment,
     QueueItem,
@@ -22,8 +23,6 @@ MENTION = re.compile(r"@([\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
 
 
 def _mentioned_user_ids(project: Project, body: str) -> list[int]:
-    from hitl.api.views import membership_sees_project
-
     emails = {m.lower().rstrip(".") for m in MENTION.findall(body)}
     if not emails:
         return []

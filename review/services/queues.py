@@ -11,6 +11,7 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError
 from projects.models import REVIEW_ROLES, Membership, Project
+from projects.selectors import membership_sees_project
 from review.models import (
     ItemStatus,
     QueueFormField,
@@ -65,8 +66,6 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> None:
-    from hitl.api.views import membership_sees_project
-
     ids = [int(entry["membership_id"]) for entry in reviewers]
     if len(set(ids)) != len(ids):
         raise DomainError("A member appears twice in the pool.", details={"reviewers": ["dup"]})

@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from hitl.api.views import ProjectScopedViewSet
+from projects.api.bases import ProjectScopedViewSet
 from projects.models import ApiKey
 
 

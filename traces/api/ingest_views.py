@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl.api.errors import PayloadTooLarge, error_body
-from hitl.api.views import ProjectScopedViewSet
+from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES
 from traces import services
 from traces.api import ingest_serializers as s

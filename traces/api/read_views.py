@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl.api.pagination import CreatedCursorPagination
-from hitl.api.views import ProjectScopedViewSet
+from projects.api.bases import ProjectScopedViewSet
 from traces import selectors
 from traces.api import read_serializers as s
 from traces.filters import TraceFilter

@@ -1,5 +1,6 @@
 """Demo data for a local stack: an organization, an admin, two reviewers, an auditor,
-a project with an API key, and (when trace ingestion is installed) sample traces."""
+a project with an API key, then every demo step the other apps registered (sample
+traces, review queues, ...), see :mod:`projects.demo`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import transaction
 from hitl import tenancy
 from hitl.audit import Actor
 from projects import services
+from projects.demo import DemoContext, demo_steps
 from projects.models import Membership, Organization, Project, Role
 
 DEMO_PASSWORD = "hitl-demo-password"  # noqa: S105 - local demo logins, printed on purpose
@@ -59,15 +61,20 @@ class Command(BaseCommand):
                     name="demo key",
                     scopes=["ingest", "read", "write"],
                 )
-        traces = seed_traces(organization, project)
+        context = DemoContext(organization=organization, project=project, actor=actor, people=users)
+        lines = []
+        with tenancy.tenant_scope(organization.pk):
+            for _name, step in demo_steps():
+                lines.append(step(context))
         self.stdout.write(self.style.SUCCESS("Demo organization: Northwind Health"))
         self.stdout.write(f"  password for every demo login: {DEMO_PASSWORD}")
         for email, role, is_staff in [("admin@demo.hitl.local", Role.OWNER, False), *PEOPLE[1:]]:
             staff = " (staff: can open /admin/)" if is_staff else ""
             self.stdout.write(f"  {role:9} {email}{staff}")
         self.stdout.write(f"  project: {project.slug}; API key (shown once): {raw_key}")
-        if traces:
-            self.stdout.write(f"  sample traces ingested: {traces}")
+        for line in lines:
+            if line:
+                self.stdout.write(f"  {line}")
 
 
 def organization_project(actor: Actor) -> Project:
@@ -80,12 +87,3 @@ def organization_project(actor: Actor) -> Project:
             description="Answers clinicians' questions from the formulary and guidelines.",
         )
     return project
-
-
-def seed_traces(organization: Organization, project: Project) -> int:
-    """Sample agent runs, through the same ingestion path as the API."""
-    try:
-        from traces.demo import ingest_demo_traces
-    except ImportError:
-        return 0
-    return ingest_demo_traces(organization=organization, project=project)
