@@ -7,6 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
+from review import visibility
 from review.models import (
     Annotation,
     Assignment,
@@ -18,9 +19,6 @@ from review.models import (
     ReviewQueue,
     board_status_of,
 )
-
-AUTOMATED_SCORE_SOURCES = ("llm_judge", "code")
-
 
 # --- for the trace detail view -----------------------------------------------------------
 
@@ -62,36 +60,27 @@ def comment_as_dict(comment: Comment) -> dict[str, Any]:
 
 
 def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, Any]:
-    """Annotations and comments on a trace and its spans, as plain JSON-able dicts.
+    """Annotations and comments on a trace and its spans, as plain JSON-able dicts, as
+    ``viewer`` may see them (``review.visibility``; None: an API key, sees all).
 
-    A fixed number of queries whatever the number of spans (span rows carry their
-    trace). With a ``viewer`` who holds a live lease on this trace in a blind queue,
-    ``blind`` is true and that queue's other answers are left out, like the item view
-    does; the trace detail then hides scores too.
+    Two queries whatever the number of spans (span rows carry their trace).
+    Registered with ``traces.hooks`` as the trace detail's attachments provider.
     """
-    annotations = list(
+    annotations = (
         Annotation.objects.filter(trace_id=trace.pk)
+        .filter(visibility.annotations_visible_to(viewer))
         .select_related("reviewer")
         .order_by("submitted_at", "id")
     )
-    hidden_queues: set[int] = set()
-    if viewer is not None:
-        hidden_queues = set(
-            Assignment.objects.filter(
-                reviewer=viewer,
-                state=AssignmentState.LEASED,
-                item__trace_id=trace.pk,
-                queue__blind_mode=True,
-            ).values_list("queue_id", flat=True)
-        )
-        annotations = [
-            a for a in annotations if a.queue_id not in hidden_queues or a.reviewer_id == viewer.pk
-        ]
-    comments = Comment.objects.filter(trace_id=trace.pk).select_related("author")
+    comments = (
+        Comment.objects.filter(trace_id=trace.pk)
+        .filter(visibility.comments_visible_to(viewer))
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
     return {
         "annotations": [annotation_as_dict(a) for a in annotations],
-        "comments": [comment_as_dict(c) for c in comments.order_by("created_at", "id")],
-        "blind": bool(hidden_queues),
+        "comments": [comment_as_dict(c) for c in comments],
     }
 
 
@@ -247,28 +236,17 @@ def items_for_queue(*, queue: ReviewQueue) -> QuerySet[QueueItem]:
     return QueueItem.objects.filter(queue=queue).select_related("trace", "span", "thread")
 
 
-def item_reveals_answers(*, item: QueueItem, user: Any, in_pool: bool) -> bool:
-    """Blind mode: a reviewer sees other answers and automated scores only once they
-    have submitted their own. People outside the pool with no lease (managers,
-    auditors) see everything, and so does everyone once the item has all its reviews
-    (nobody can still be answering it: that is when seniors adjudicate)."""
-    if not item.queue.blind_mode or item.status != ItemStatus.OPEN:
-        return True
-    mine = Assignment.objects.filter(item=item, reviewer=user).values_list("state", flat=True)
-    states = set(mine)
-    if AssignmentState.SUBMITTED in states:
-        return True
-    return not in_pool and not states
-
-
-def item_detail(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
-    """What one person may see of an item: target, form, answers and scores."""
+def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
+    """What one person may see of an item: its answers and the scores on its target,
+    with the blind rule (``review.visibility``) applied."""
     from traces.models import Score
 
-    reveal = item_reveals_answers(item=item, user=user, in_pool=in_pool)
-    annotations = Annotation.objects.filter(item=item).select_related("reviewer")
-    if not reveal:
-        annotations = annotations.filter(reviewer=user)
+    reveal = not visibility.item_answers_hidden(item=item, viewer=user)
+    annotations = (
+        Annotation.objects.filter(item=item)
+        .filter(visibility.annotations_visible_to(user))
+        .select_related("reviewer")
+    )
     scores = Score.objects.filter(project_id=item.project_id)
     if item.target_type == "thread":
         scores = scores.filter(thread_id=item.thread_id)
@@ -276,9 +254,7 @@ def item_detail(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
         scores = scores.filter(span_id=item.span_id)
     else:
         scores = scores.filter(trace_id=item.trace_id, span__isnull=True)
-    if not reveal:
-        # Neither automated scores nor other reviewers' human scores.
-        scores = scores.exclude(source__in=AUTOMATED_SCORE_SOURCES).filter(author=user)
+    scores = scores.filter(visibility.scores_visible_to(user))
     return {
         "revealed": reveal,
         "annotations": [annotation_as_dict(a) for a in annotations.order_by("submitted_at", "id")],
@@ -358,11 +334,11 @@ def form_for_reviewer(queue: ReviewQueue) -> list[dict[str, Any]]:
     ]
 
 
-def item_view(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
-    """Everything the item page shows one person, with blind mode applied."""
+def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
+    """Everything the item page and a claim show one person, blind rule applied."""
     from review.services import item_disagreement, queue_form
 
-    detail = item_detail(item=item, user=user, in_pool=in_pool)
+    detail = item_detail(item=item, user=user)
     disagreement = None
     if detail["revealed"] and item.status in (
         ItemStatus.NEEDS_ADJUDICATION,
@@ -393,13 +369,6 @@ def item_view(*, item: QueueItem, user: Any, in_pool: bool) -> dict[str, Any]:
             else None
         ),
     }
-
-
-def blind_item_ids_for(user: Any) -> QuerySet:
-    """Items of blind queues where ``user`` holds a live lease (answers hidden)."""
-    return Assignment.objects.filter(
-        reviewer=user, state=AssignmentState.LEASED, queue__blind_mode=True
-    ).values("item_id")
 
 
 def history_entries(records: Any) -> list[dict[str, Any]]:

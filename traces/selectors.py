@@ -34,6 +34,7 @@ from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
 from projects.models import Project
+from traces import hooks
 from traces.filters import IdInArray, TraceFilter
 from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace
 
@@ -189,16 +190,18 @@ def trace_list_rows(queryset: QuerySet[Trace]) -> QuerySet[Trace]:
     )
 
 
-def trace_list_data(traces: list[Trace]) -> list[dict[str, Any]]:
+def trace_list_data(traces: list[Trace], *, viewer: Any = None) -> list[dict[str, Any]]:
     """A page of lean rows (from ``trace_list_rows``) as JSON-ready data, shaped like
     ``TraceListRowSerializer``, with each trace's score and feedback summary: two
-    queries for the whole page."""
+    queries for the whole page. The summary counts only the scores ``viewer`` (the
+    signed-in user; None for an API key) may read (``traces.hooks``)."""
     ids = [trace.pk for trace in traces]
     scores: dict[int, list[dict[str, Any]]] = defaultdict(list)
     feedback: dict[int, dict[str, Any]] = {}
     if ids:
         score_rows = (
             Score.objects.filter(trace_id__in=ids)
+            .filter(hooks.scores_visible_to(viewer))
             .order_by()
             .values("trace_id", "name", "source")
             .annotate(count=Count("id"), average=Avg("value"))
@@ -301,9 +304,6 @@ class ReviewAttachments:
     trace_comments: list[dict[str, Any]] = field(default_factory=list)
     span_annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     span_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    # The viewer holds an open lease on this trace in a blind queue: nothing may anchor
-    # them, so scores other than their own are left out of the detail.
-    blind: bool = False
 
 
 def trace_get(*, queryset: QuerySet[Trace], external_id: str) -> Trace:
@@ -320,12 +320,10 @@ def trace_review_attachments(
     user; None for an API key) may see them, with the client's trace and span ids.
 
     A fixed number of queries (one per kind of attachment, filtered by trace), never
-    one per span.
+    one per span. Review contributes them through ``traces.hooks``.
     """
-    from review.selectors import trace_attachments
-
-    found = trace_attachments(trace=trace, viewer=viewer)
-    attachments = ReviewAttachments(blind=found["blind"])
+    found = hooks.trace_attachments(trace=trace, viewer=viewer)
+    attachments = ReviewAttachments()
     for kind, on_trace, on_spans in (
         ("annotations", attachments.trace_annotations, attachments.span_annotations),
         ("comments", attachments.trace_comments, attachments.span_comments),
@@ -363,9 +361,10 @@ def _span_columns(*, raw_payloads: bool) -> list[Any]:
 def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None) -> dict[str, Any]:
     """The whole trace as JSON-ready data: its fields and payloads, the span tree with
     timing, every span's input and output, and the scores and feedback of the trace and
-    of each span. Three queries (spans, scores, feedback) plus what review attachments
-    add, whatever the span count. With ``raw_payloads`` span inputs and outputs are
-    ``RawJSON`` (for a renderer that splices them in) instead of parsed values."""
+    of each span (the scores ``viewer`` may read: ``traces.hooks``). Three queries
+    (spans, scores, feedback) plus what review attachments add, whatever the span count.
+    With ``raw_payloads`` span inputs and outputs are ``RawJSON`` (for a renderer that
+    splices them in) instead of parsed values."""
     span_rows = list(
         Span.objects.filter(trace_id=trace.pk)
         .order_by(F("start_time").asc(nulls_last=True), "id")
@@ -374,7 +373,10 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None
     if raw_payloads:
         span_rows = [(*row[:-2], _raw_or_none(row[-2]), _raw_or_none(row[-1])) for row in span_rows]
     score_rows = list(
-        Score.objects.filter(trace_id=trace.pk).order_by("created_at", "id").values(*SCORE_FIELDS)
+        Score.objects.filter(trace_id=trace.pk)
+        .filter(hooks.scores_visible_to(viewer))
+        .order_by("created_at", "id")
+        .values(*SCORE_FIELDS)
     )
     feedback_rows = list(
         Feedback.objects.filter(trace_id=trace.pk)
@@ -388,8 +390,6 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None
     attachments = trace_review_attachments(
         trace=trace, span_external_ids=external_by_pk, viewer=viewer
     )
-    if attachments.blind:
-        score_rows = [row for row in score_rows if row.get("author_id") == viewer.pk]
     by_pk = dict(zip(span_pks, spans, strict=True))
     trace_scores, trace_feedback = [], []
     for rows, on_trace, key in (
@@ -552,8 +552,9 @@ def _decimal_text(value: Decimal | None) -> str | None:
 
 
 # --- one span ------------------------------------------------------------------------------
-def span_detail(*, trace: Trace, span_external_id: str) -> dict[str, Any]:
-    """One span with its attributes, parent, children, timing, scores and feedback."""
+def span_detail(*, trace: Trace, span_external_id: str, viewer: Any = None) -> dict[str, Any]:
+    """One span with its attributes, parent, children, timing, scores (those ``viewer``
+    may read) and feedback."""
     row = (
         Span.objects.filter(trace_id=trace.pk, external_id=span_external_id)
         .values_list(*SPAN_FIELDS, "attributes")
@@ -580,13 +581,11 @@ def span_detail(*, trace: Trace, span_external_id: str) -> dict[str, Any]:
             )
         ),
     )
-    for key, model, fields in (
-        ("scores", Score, SCORE_FIELDS),
-        ("feedback", Feedback, FEEDBACK_FIELDS),
+    for key, queryset, fields in (
+        ("scores", Score.objects.filter(hooks.scores_visible_to(viewer)), SCORE_FIELDS),
+        ("feedback", Feedback.objects.all(), FEEDBACK_FIELDS),
     ):
-        rows = list(
-            model.objects.filter(span_id=span_pk).order_by("created_at", "id").values(*fields)
-        )
+        rows = list(queryset.filter(span_id=span_pk).order_by("created_at", "id").values(*fields))
         for item in rows:
             item["span_id"] = data["span_id"]
         data[key] = rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -17,7 +17,7 @@ from hitl.api.views import validated
 from hitl.exceptions import DomainError, NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
-from review import selectors, services
+from review import selectors, services, visibility
 from review.api import serializers as s
 from review.models import (
     Adjudication,
@@ -25,7 +25,6 @@ from review.models import (
     Assignment,
     Comment,
     QueueItem,
-    QueueReviewer,
     ReviewQueue,
     RoutingRule,
     ScoreConfig,
@@ -159,7 +158,7 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
             .filter(pk=assignment.item_id)
             .get()
         )
-        detail = selectors.item_view(item=item, user=self.actor.user, in_pool=True)
+        detail = selectors.item_view(item=item, user=self.actor.user)
         return Response(
             {
                 "assignment": s.AssignmentSerializer(assignment).data,
@@ -236,12 +235,7 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
         item = self.get_object()
         item = QueueItem.objects.select_related("queue", "trace", "span", "thread").get(pk=item.pk)
-        user = self.actor.user
-        in_pool = (
-            user is not None
-            and QueueReviewer.objects.filter(queue_id=item.queue_id, membership__user=user).exists()
-        )
-        detail = selectors.item_view(item=item, user=user, in_pool=in_pool)
+        detail = selectors.item_view(item=item, user=self.actor.user)
         return Response(s.QueueItemDetailSerializer(item, context={"detail": detail}).data)
 
     @extend_schema(request=s.ItemCreateSerializer, responses={201: s.QueueItemSerializer})
@@ -355,8 +349,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
 
 
 class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
-    """Submitted answers. Blind mode: while you hold a lease on an item of a blind queue,
-    other reviewers' annotations of that item are hidden from you."""
+    """Submitted answers, as the blind rule (``review.visibility``) lets you see them:
+    in a blind queue's pool, others' answers on an item's target stay hidden until you
+    have submitted yours. History follows the same rule (it is read through the list)."""
 
     scoped_model = Annotation
     serializer_class = s.AnnotationSerializer
@@ -365,11 +360,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     write_roles = REVIEW_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        user = self.actor.user
-        if user is not None:
-            queryset = queryset.exclude(
-                Q(item_id__in=selectors.blind_item_ids_for(user)) & ~Q(reviewer=user)
-            )
+        queryset = queryset.filter(visibility.annotations_visible_to(self.actor.user))
         if self.action == "list":
             for name in ("queue", "item", "reviewer", "trace"):
                 value = _int_param(self.request, name)
@@ -413,6 +404,7 @@ class AdjudicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proj
     read_roles = ALL_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = queryset.filter(visibility.adjudications_visible_to(self.actor.user))
         if self.action == "list":
             for name in ("queue", "item"):
                 value = _int_param(self.request, name)
@@ -433,7 +425,10 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     write_roles = REVIEW_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.select_related("author")
+        # Comments on a queue item follow the blind rule; edits and deletes too.
+        queryset = queryset.select_related("author").filter(
+            visibility.comments_visible_to(self.actor.user)
+        )
         if self.action == "list":
             params = self.request.query_params
             for name in ("trace", "span", "item", "author"):

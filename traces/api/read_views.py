@@ -76,6 +76,12 @@ class PayloadJSONRenderer(JSONRenderer):
         return placeholder.sub(lambda match: encoded[int(match.group(1))], rendered)
 
 
+def _viewer(request: Request) -> Any:
+    """Who reads, for the scores and review attachments they may see: the signed-in
+    person, or None for an API key (which sees what managers see)."""
+    return None if getattr(request, "api_key", None) else request.user
+
+
 class TraceFilterBackend(DjangoFilterBackend):
     """The trace filter on list requests; unknown parameters are errors, not no-ops."""
 
@@ -136,7 +142,7 @@ class TraceViewSet(ProjectScopedViewSet):
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(selectors.trace_list_data(page))
+        return self.get_paginated_response(selectors.trace_list_data(page, viewer=_viewer(request)))
 
     @extend_schema(
         summary="One trace with its span tree",
@@ -147,8 +153,9 @@ class TraceViewSet(ProjectScopedViewSet):
         self, request: Request, org_slug: str, project_slug: str, trace_external_id: str
     ) -> Response:
         trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
-        viewer = None if getattr(request, "api_key", None) else request.user
-        return Response(selectors.trace_detail(trace=trace, raw_payloads=True, viewer=viewer))
+        return Response(
+            selectors.trace_detail(trace=trace, raw_payloads=True, viewer=_viewer(request))
+        )
 
     @extend_schema(
         summary="One span of a trace, with its attributes",
@@ -164,7 +171,11 @@ class TraceViewSet(ProjectScopedViewSet):
         span_external_id: str,
     ) -> Response:
         trace = selectors.trace_get(queryset=self.get_queryset(), external_id=trace_external_id)
-        return Response(selectors.span_detail(trace=trace, span_external_id=span_external_id))
+        return Response(
+            selectors.span_detail(
+                trace=trace, span_external_id=span_external_id, viewer=_viewer(request)
+            )
+        )
 
 
 class ThreadTracePagination(LimitOffsetPagination):
@@ -219,6 +230,8 @@ class ThreadViewSet(ProjectScopedViewSet):
         page = paginator.paginate_queryset(
             selectors.thread_traces(thread=thread), request, view=self
         )
-        response = paginator.get_paginated_response(selectors.trace_list_data(page))
+        response = paginator.get_paginated_response(
+            selectors.trace_list_data(page, viewer=_viewer(request))
+        )
         response.data = {"thread": s.ThreadRowSerializer(thread).data, **response.data}
         return response

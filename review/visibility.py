@@ -1,0 +1,153 @@
+"""The blind rule: what a person may see of an item's answers and of the scores on its
+target. Every read of answers, scores, adjudications and item comments asks this
+module, so the rule lives here and nowhere else.
+
+In a **blind** queue, a reviewer of its pool sees none of the other answers on an item's
+target (annotations of any queue, human scores, LLM-judge and code scores, adjudications,
+comments on the item) until they have submitted their own answer on that item, whatever
+their lease: never claimed, leased, skipped, released or expired. Their own answers and
+scores stay visible.
+
+Who sees everything:
+
+* managers (organization owners and admins), even when they sit in the pool: they can
+  read every answer in the admin and in exports anyway;
+* a senior reviewer of the queue once the item awaits or has had a decision (disputed,
+  adjudicated, sampled for audit): that is when they adjudicate;
+* people outside the pool (auditors, viewers, reviewers of other queues): nothing they
+  read can anchor a review they cannot give;
+* API keys: they act for the project's automation, which managers create; a key holds
+  no lease and gives no review.
+
+The target of an item is its trace (a span item names its trace too, so the whole trace
+is covered) or its thread (with the traces of that thread). The rule is a set of
+queryset filter expressions, so a list stays one query whatever its length.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from projects.models import MANAGE_ROLES
+from review.models import Annotation, AuditStatus, ItemStatus, QueueItem, QueueReviewer
+
+_DECIDING = Q(status__in=(ItemStatus.NEEDS_ADJUDICATION, ItemStatus.ADJUDICATED)) | Q(
+    audit_status__in=(AuditStatus.PENDING, AuditStatus.DONE)
+)
+
+
+def _person_id(viewer: Any) -> int | None:
+    """The user id the rule applies to; None for API keys and anonymous callers."""
+    if viewer is None or not getattr(viewer, "is_authenticated", False):
+        return None
+    return viewer.pk
+
+
+def blind_items(viewer: Any) -> QuerySet[QueueItem]:
+    """Items whose other answers and scores ``viewer`` may not see yet: items of blind
+    queues where they are a pool reviewer (not a manager) without a submitted answer,
+    except, for a senior of the queue, items that await or have had a decision."""
+    user_id = _person_id(viewer)
+    if user_id is None:
+        return QueueItem.objects.none()
+    pool = QueueReviewer.objects.filter(
+        queue_id=OuterRef("queue_id"), membership__user_id=user_id
+    ).exclude(membership__role__in=MANAGE_ROLES)
+    submitted = Annotation.objects.filter(item_id=OuterRef("pk"), reviewer_id=user_id)
+    return (
+        QueueItem.objects.filter(queue__blind_mode=True)
+        .filter(Exists(pool))
+        .exclude(Exists(submitted))
+        .exclude(_DECIDING, Exists(pool.filter(is_senior=True)))
+    )
+
+
+def _target_match(trace: Any, thread: Any, trace_thread: Any) -> Q:
+    """Items aimed at a row's target: its trace, its thread, or the thread of its trace
+    (each an ``OuterRef`` or a value; None matches nothing)."""
+    pairs = (("trace_id", trace), ("thread_id", thread), ("thread_id", trace_thread))
+    conditions = [Q(**{column: value}) for column, value in pairs if value is not None]
+    return reduce(operator.or_, conditions) if conditions else Q(pk__in=[])
+
+
+def _blind_on(viewer: Any, *, trace: str, thread: str, trace_thread: str) -> Exists:
+    """True for a row whose target (the outer row's ``trace``, ``thread`` and
+    ``trace_thread`` columns) is the target of one of ``viewer``'s blind items."""
+    match = _target_match(OuterRef(trace), OuterRef(thread), OuterRef(trace_thread))
+    return Exists(blind_items(viewer).filter(match))
+
+
+def annotations_visible_to(viewer: Any) -> Q:
+    """Filter for ``Annotation`` querysets: the annotations ``viewer`` may read."""
+    user_id = _person_id(viewer)
+    if user_id is None:
+        return Q()
+    hidden = _blind_on(
+        viewer, trace="trace_id", thread="thread_id", trace_thread="trace__thread_id"
+    )
+    return ~Q(hidden) | Q(reviewer_id=user_id)
+
+
+def scores_visible_to(viewer: Any) -> Q:
+    """Filter for ``traces.Score`` querysets: the human and automated scores ``viewer``
+    may read (their own always)."""
+    user_id = _person_id(viewer)
+    if user_id is None:
+        return Q()
+    hidden = _blind_on(
+        viewer, trace="trace_id", thread="thread_id", trace_thread="trace__thread_id"
+    )
+    return ~Q(hidden) | Q(author_id=user_id)
+
+
+def adjudications_visible_to(viewer: Any) -> Q:
+    """Filter for ``Adjudication`` querysets."""
+    user_id = _person_id(viewer)
+    if user_id is None:
+        return Q()
+    hidden = _blind_on(
+        viewer,
+        trace="item__trace_id",
+        thread="item__thread_id",
+        trace_thread="item__trace__thread_id",
+    )
+    return ~Q(hidden) | Q(adjudicator_id=user_id)
+
+
+def comments_visible_to(viewer: Any) -> Q:
+    """Filter for ``Comment`` querysets: comments on a queue item are review discussion
+    and follow the rule; comments on a trace or span outside any item stay visible."""
+    user_id = _person_id(viewer)
+    if user_id is None:
+        return Q()
+    hidden = _blind_on(
+        viewer,
+        trace="item__trace_id",
+        thread="item__thread_id",
+        trace_thread="item__trace__thread_id",
+    )
+    return Q(item__isnull=True) | ~Q(hidden) | Q(author_id=user_id)
+
+
+def item_answers_hidden(*, item: QueueItem, viewer: Any) -> bool:
+    """Whether ``viewer`` is still blind on ``item``'s target, as the filters above
+    would judge the item's own rows (one query)."""
+    if _person_id(viewer) is None:
+        return False
+    trace_thread = item.trace.thread_id if item.trace_id is not None else None
+    match = _target_match(item.trace_id, item.thread_id, trace_thread)
+    return blind_items(viewer).filter(match).exists()
+
+
+def connect_trace_hooks() -> None:
+    """Registers review's part of the trace reads: attachments (annotations, comments)
+    and the score filter, both under this rule. Called from ``ReviewConfig.ready()``."""
+    from review.selectors import trace_attachments
+    from traces import hooks
+
+    hooks.register_trace_attachments(trace_attachments)
+    hooks.register_score_visibility(scores_visible_to)

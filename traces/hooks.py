@@ -1,0 +1,50 @@
+"""What higher apps add to the trace store, registered in their ``AppConfig.ready()``.
+
+Traces never imports a higher app (layers: kernel < projects < traces < review <
+datasets); it announces through these small registries and the higher app acts.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from functools import reduce
+from typing import Any
+
+from django.db.models import Q
+
+# --- reads: attachments and score visibility ---------------------------------------------
+# An attachments provider takes ``trace`` and ``viewer`` (the signed-in user; None for an
+# API key) and returns {"annotations": [...], "comments": [...]}: JSON-ready dicts, each
+# with ``span_id`` (a span primary key or None). A fixed number of queries per trace.
+TraceAttachmentsProvider = Callable[..., dict[str, list[dict[str, Any]]]]
+# A score visibility provider takes ``viewer`` and returns a filter expression over
+# ``traces.Score`` selecting the scores that viewer may read (``Q()``: all of them).
+ScoreVisibilityProvider = Callable[[Any], Q]
+
+_attachment_providers: list[TraceAttachmentsProvider] = []
+_score_visibility_providers: list[ScoreVisibilityProvider] = []
+
+
+def register_trace_attachments(provider: TraceAttachmentsProvider) -> None:
+    if provider not in _attachment_providers:
+        _attachment_providers.append(provider)
+
+
+def register_score_visibility(provider: ScoreVisibilityProvider) -> None:
+    if provider not in _score_visibility_providers:
+        _score_visibility_providers.append(provider)
+
+
+def trace_attachments(*, trace: Any, viewer: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every provider's attachments on ``trace``, as ``viewer`` may see them."""
+    found: dict[str, list[dict[str, Any]]] = {"annotations": [], "comments": []}
+    for provider in _attachment_providers:
+        for kind, items in provider(trace=trace, viewer=viewer).items():
+            found.setdefault(kind, []).extend(items)
+    return found
+
+
+def scores_visible_to(viewer: Any) -> Q:
+    """The filter every read of scores applies: the scores ``viewer`` may read."""
+    return reduce(operator.and_, (p(viewer) for p in _score_visibility_providers), Q())
