@@ -108,3 +108,14 @@ def scope_boundary() -> Iterator[None]:
         yield
     finally:
         _current_organization_id.reset(token)
+
+
+def assert_writing_in_scope(organization_id: int) -> None:
+    """Raw-SQL writers call this before writing rows of ``organization_id``: the ORM's
+    ``save()`` check does not see their statements, so they state it themselves."""
+    scoped = current_organization_id()
+    if int(organization_id) != scoped:
+        raise TenantScopeError(
+            f"Refusing a raw write of organization {organization_id} inside the scope of "
+            f"organization {scoped}"
+        )

@@ -12,7 +12,7 @@ import psycopg
 from django.db import connection, transaction
 from django.db.models import F
 
-from hitl import audit
+from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import REVIEW_ROLES
@@ -100,6 +100,7 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """
     user = _require_person(actor, "Claiming an item")
     _check_open(queue)
+    tenancy.assert_writing_in_scope(queue.organization_id)
     for attempt in range(2):
         now = _now()
         params = {
@@ -194,6 +195,7 @@ def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str 
     """Ends a locked lease and moves its item's counters, in one statement (neither the
     lease nor the counters are historied; the annotation and status changes are)."""
     submitted = state == AssignmentState.SUBMITTED
+    tenancy.assert_writing_in_scope(item.organization_id)
     assignment.state, assignment.ended_at, assignment.skip_reason = state, _now(), reason
     with connection.cursor() as cursor:
         cursor.execute(

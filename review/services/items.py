@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from hitl import audit
+from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
@@ -104,6 +104,7 @@ def _insert_items(
     unique constraints) and records their creation history. Returns the new items."""
     if not targets:
         return []
+    tenancy.assert_writing_in_scope(queue.organization_id)
     if queue.assignment_strategy == AssignmentStrategy.ROUND_ROBIN and not assignees:
         pushed = _round_robin_assignees(queue, len(targets))
     else:

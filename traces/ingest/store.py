@@ -23,6 +23,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
+from hitl import tenancy
 from hitl.audit import bulk_create_with_history, bulk_update_with_history
 from projects.models import Project
 from traces.ingest.records import (
@@ -639,6 +640,7 @@ def store_batch(*, project: Project, batch: Batch) -> IngestResult:
         r.target.thread_external_id for r in (*scores, *feedback) if r.target.thread_external_id
     )
 
+    tenancy.assert_writing_in_scope(project.organization_id)
     with _cursor() as cur:
         return _store(cur, project, batch, spans, scores, feedback, traces,
                       thread_external_ids, rejections, now)  # fmt: skip
