@@ -19,7 +19,14 @@ from django.utils.text import slugify
 
 from hitl import audit, tenancy
 from hitl.audit import Actor
-from hitl.exceptions import Conflict, DomainError, Gone, NotFound, PermissionDenied
+from hitl.exceptions import (
+    Conflict,
+    DomainError,
+    Gone,
+    NotFound,
+    PermissionDenied,
+    conflict_on_duplicate,
+)
 from projects.authentication import generate_api_key
 from projects.models import (
     ApiKey,
@@ -53,7 +60,7 @@ def organization_create(*, actor: Actor, name: str, slug: str = "") -> Organizat
     slug = slugify(slug or name)[:64]
     if not slug:
         raise DomainError("The name must contain letters or digits.", details={"name": ["invalid"]})
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if Organization.objects.filter(slug=slug).exists():
             raise Conflict(f"The slug '{slug}' is taken.", details={"slug": ["taken"]})
         organization = Organization.objects.create(name=name, slug=slug)
@@ -76,6 +83,40 @@ def _owner_count() -> int:
     return Membership.objects.filter(role=Role.OWNER).count()
 
 
+def _lock_owners(acting: Membership | None) -> Membership | None:
+    """Serializes every change that can take the owner role away in the organization in
+    scope, so the owner count read next is current and two owners demoting each other
+    cannot both pass it. Returns the acting membership as it is now; if a change that
+    committed meanwhile altered or removed it, the caller's permission was decided on a
+    stale role: 409, try again.
+
+    Call it first in the transaction, before locking any membership, so every path takes
+    the locks in the same order. ``FOR NO KEY UPDATE`` on the organization row conflicts
+    with itself only, not with the key-share locks that inserts of the organization's
+    rows take, so ingestion and reviews never wait for it."""
+    list(
+        Organization.objects.select_for_update(no_key=True)
+        .filter(pk=tenancy.current_organization_id())
+        .values_list("pk", flat=True)
+    )
+    if acting is None:
+        return None
+    current = Membership.objects.filter(pk=acting.pk).first()
+    if current is None or current.role != acting.role:
+        raise Conflict(
+            "Your own role changed while this request was waiting; reload and try again.",
+            code="role_changed",
+        )
+    return current
+
+
+def _locked_membership(pk: int) -> Membership:
+    membership = Membership.objects.select_for_update().filter(pk=pk).first()
+    if membership is None:  # removed by a change that committed meanwhile
+        raise NotFound("This member was not found.")
+    return membership
+
+
 def _check_role_change(*, acting: Membership | None, target: Membership, new_role: str) -> None:
     touches_owner = Role.OWNER in (target.role, new_role)
     if touches_owner and (acting is None or acting.role != Role.OWNER):
@@ -93,7 +134,8 @@ def membership_update(
     project_ids: Sequence[int] | None = None,
 ) -> Membership:
     with audit.acting_as(actor), transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        acting_membership = _lock_owners(acting_membership)
+        membership = _locked_membership(membership.pk)
         if role is not None and role != membership.role:
             _check_role_change(acting=acting_membership, target=membership, new_role=role)
             membership.role = role
@@ -111,6 +153,7 @@ def memberships_set_role(
 ) -> list[Membership]:
     """Changes the role of many members at once, with one history row each."""
     with audit.acting_as(actor), transaction.atomic():
+        acting_membership = _lock_owners(acting_membership)
         memberships = list(
             Membership.objects.select_for_update().filter(pk__in=membership_ids).order_by("pk")
         )
@@ -132,7 +175,8 @@ def membership_remove(
     *, actor: Actor, acting_membership: Membership | None, membership: Membership
 ) -> None:
     with audit.acting_as(actor), transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        acting_membership = _lock_owners(acting_membership)
+        membership = _locked_membership(membership.pk)
         if membership.role == Role.OWNER:
             _check_role_change(acting=acting_membership, target=membership, new_role=Role.VIEWER)
         membership.delete()
@@ -164,7 +208,11 @@ def invitation_create(
     email = User.objects.normalize_email(email).strip()
     if role == Role.OWNER and (acting_membership is None or acting_membership.role != Role.OWNER):
         raise PermissionDenied("Only an owner can invite another owner.")
-    with audit.acting_as(actor), transaction.atomic():
+    with (
+        conflict_on_duplicate(code="already_invited"),
+        audit.acting_as(actor),
+        transaction.atomic(),
+    ):
         if Membership.objects.filter(user__email__iexact=email).exists():
             raise Conflict(f"{email} is already a member.", code="already_member")
         open_invitations = Invitation.objects.select_for_update().filter(
@@ -287,7 +335,7 @@ def project_create(*, actor: Actor, name: str, slug: str = "", description: str 
     slug = slugify(slug or name)[:64]
     if not slug:
         raise DomainError("The name must contain letters or digits.", details={"name": ["invalid"]})
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if Project.objects.filter(slug=slug).exists():
             raise Conflict(f"A project with slug '{slug}' exists.", details={"slug": ["taken"]})
         return Project.objects.create(

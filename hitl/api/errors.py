@@ -14,12 +14,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from hitl.exceptions import DomainError
+from hitl.exceptions import DomainError, conflict_from_integrity_error
 from hitl.middleware import current_request_id
 from hitl.tenancy import TenantScopeError
 
@@ -59,6 +60,10 @@ def _message_and_details(exc: exceptions.APIException) -> tuple[str, str, Any]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IntegrityError):
+        # A race past a service's "is it taken?" check that the service did not wrap in
+        # conflict_on_duplicate(): still the caller's 409, never a 500.
+        exc = conflict_from_integrity_error(exc) or exc
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from hitl import audit
 from hitl.audit import Actor
-from hitl.exceptions import Conflict, DomainError
+from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
 from projects.models import Project
 from review.models import (
     ScoreConfig,
@@ -143,7 +143,7 @@ def _freeze_version(config: ScoreConfig, actor: Actor) -> None:
 
 def score_config_create(*, actor: Actor, project: Project, **fields: Any) -> ScoreConfig:
     data = _validate_config_definition(dict(fields))
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if ScoreConfig.objects.filter(project=project, name=data["name"]).exists():
             raise Conflict(
                 f"A score config named '{data['name']}' exists.", details={"name": ["taken"]}
@@ -155,7 +155,7 @@ def score_config_create(*, actor: Actor, project: Project, **fields: Any) -> Sco
 
 def score_config_update(*, actor: Actor, config: ScoreConfig, **changes: Any) -> ScoreConfig:
     """Edits make a new version; annotations keep pointing at the version they answered."""
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         config = ScoreConfig.objects.select_for_update().get(pk=config.pk)
         if config.archived_at:
             raise Conflict("This score config is archived.", code="archived")

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from hitl import audit
 from hitl.audit import Actor
-from hitl.exceptions import Conflict, DomainError
+from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
 from projects.models import REVIEW_ROLES, Membership, Project
 from projects.selectors import membership_sees_project
 from review.models import (
@@ -143,7 +143,7 @@ def queue_create(
     **settings_: Any,
 ) -> ReviewQueue:
     _check_queue_settings(settings_)
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if ReviewQueue.objects.filter(project=project, name=settings_["name"]).exists():
             raise Conflict(
                 f"A queue named '{settings_['name']}' exists.", details={"name": ["taken"]}
@@ -163,7 +163,7 @@ def queue_update(
     **changes: Any,
 ) -> ReviewQueue:
     _check_queue_settings(changes)
-    with audit.acting_as(actor), transaction.atomic():
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
         if (
             "name" in changes
