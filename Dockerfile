@@ -20,6 +20,7 @@ RUN HITL_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
 
 USER hitl
 EXPOSE 8000
+# Ready while the database answers: a Redis outage slows the site, it does not stop it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
 CMD ["gunicorn", "hitl.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--forwarded-allow-ips", "*"]

@@ -84,14 +84,24 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")
+# Redis is a cache and a broker, never the only copy of anything. The cache fails open
+# (hitl/cache.py): an unreachable Redis reads as an empty cache, so throttles and login
+# rate limits let calls through, and short socket timeouts keep a dead Redis cheap.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "hitl.cache.FailOpenRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "hitl",
+        "RETRY_AFTER": env.float("HITL_CACHE_RETRY_AFTER", default=5.0),
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("HITL_REDIS_CONNECT_TIMEOUT", default=0.25),
+            "socket_timeout": env.float("HITL_REDIS_TIMEOUT", default=0.5),
+        },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in PostgreSQL only: a Redis restart or outage signs nobody out (Django's
+# cached_db engine raises when its cache write or delete fails).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -132,7 +142,7 @@ SECURE_HSTS_SECONDS = env.int("HITL_HSTS_SECONDS", default=0 if DEBUG else 31536
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -232,11 +242,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+}
 CELERY_TASK_ALWAYS_EAGER = False
+# Work that must not be lost goes through the outbox (hitl/outbox.py): a row written with
+# its cause, published after commit, and republished by the relay until done.
+HITL_OUTBOX_RELAY_SECONDS = env.float("HITL_OUTBOX_RELAY_SECONDS", default=5.0)
+# A published message not done after this long is published again (the broker may have
+# lost it); running a message twice does nothing the second time.
+HITL_OUTBOX_REPUBLISH_AFTER = timedelta(
+    seconds=env.int("HITL_OUTBOX_REPUBLISH_AFTER_SECONDS", default=300)
+)
+HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
 CELERY_BEAT_SCHEDULE: dict = {
     # Claims expire overdue leases lazily per queue; this sweeps queues nobody claims from.
     "review-expire-leases": {"task": "review.expire_leases", "schedule": 60.0},
+    # Relay runs that piled up while no worker ran are dropped, not run in a burst.
+    "hitl-outbox-relay": {
+        "task": "hitl.outbox.relay",
+        "schedule": HITL_OUTBOX_RELAY_SECONDS,
+        "options": {"expires": HITL_OUTBOX_RELAY_SECONDS * 2},
+    },
+    "hitl-outbox-prune": {"task": "hitl.outbox.prune", "schedule": 3600.0},
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from hitl.health import healthz
+from hitl.health import healthz, readyz
 
 handler400 = "hitl.api.errors.handler400"
 handler403 = "hitl.api.errors.handler403"
@@ -17,11 +17,13 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_urlpatterns)),
     path("v1/", include("traces.otlp.urls")),
+    path("", include("review.urls")),
     path("", include("projects.urls")),
 ]

@@ -6,4 +6,7 @@ class ProjectsConfig(AppConfig):
     verbose_name = "Organizations and projects"
 
     def ready(self) -> None:
-        from projects import signals  # noqa: F401
+        from projects import (
+            signals,  # noqa: F401
+            tasks,  # noqa: F401  (registers the outbox handlers)
+        )

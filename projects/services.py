@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from hitl import audit, tenancy
+from hitl import audit, outbox, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import (
     Conflict,
@@ -193,6 +193,21 @@ def invitation_url(raw_token: str) -> str:
     return f"{settings.SITE_URL}/invitations/{raw_token}/"
 
 
+INVITATION_EMAIL = "projects.email_invitation"
+
+
+def _invitation_email_enqueue(invitation: Invitation, raw_token: str) -> None:
+    """The email, as an outbox message in the caller's transaction (handler in
+    ``projects.tasks``); the token travels as a secret, erased once sent."""
+    outbox.enqueue(
+        task=INVITATION_EMAIL,
+        organization_id=invitation.organization_id,
+        kwargs={"invitation_id": invitation.pk},
+        secret_kwargs={"token": raw_token},
+    )
+
+
+
 def invitation_create(
     *,
     actor: Actor,
@@ -202,9 +217,8 @@ def invitation_create(
     project_ids: Sequence[int] = (),
 ) -> tuple[Invitation, str]:
     """Invites ``email``; returns the invitation and the raw token (only ever sent by
-    email). The email goes out through Celery once the transaction commits."""
-    from projects import tasks
-
+    email). The email is an outbox message written with the invitation, so a broker
+    outage delays it and loses nothing."""
     email = User.objects.normalize_email(email).strip()
     if role == Role.OWNER and (acting_membership is None or acting_membership.role != Role.OWNER):
         raise PermissionDenied("Only an owner can invite another owner.")
@@ -239,19 +253,12 @@ def invitation_create(
             expires_at=timezone.now() + settings.HITL_INVITATION_TTL,
         )
         invitation.projects.set(projects)
-        organization_id = invitation.organization_id
-        transaction.on_commit(
-            lambda: tasks.send_invitation_email.delay(
-                invitation_id=invitation.pk, organization_id=organization_id, token=raw_token
-            )
-        )
+        _invitation_email_enqueue(invitation, raw_token)
     return invitation, raw_token
 
 
 def invitation_resend(*, actor: Actor, invitation: Invitation) -> tuple[Invitation, str]:
     """Issues a fresh link (the old one stops working) and a new expiry."""
-    from projects import tasks
-
     with audit.acting_as(actor), transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at or invitation.revoked_at:
@@ -260,12 +267,7 @@ def invitation_resend(*, actor: Actor, invitation: Invitation) -> tuple[Invitati
         invitation.hashed_token = _hash_token(raw_token)
         invitation.expires_at = timezone.now() + settings.HITL_INVITATION_TTL
         invitation.save()
-        organization_id = invitation.organization_id
-        transaction.on_commit(
-            lambda: tasks.send_invitation_email.delay(
-                invitation_id=invitation.pk, organization_id=organization_id, token=raw_token
-            )
-        )
+        _invitation_email_enqueue(invitation, raw_token)
     return invitation, raw_token
 
 

@@ -5,6 +5,13 @@ class ReviewConfig(AppConfig):
     name = "review"
 
     def ready(self) -> None:
+        from review import tasks  # noqa: F401  (registers the outbox handlers)
+        from review.services.routing import routing_on_traces_changed
+        from traces.hooks import traces_changed
+
+        # Ingestion announces changed traces; review routes them into queues.
+        traces_changed.connect(routing_on_traces_changed, dispatch_uid="review.routing")
+        # The trace reads ask review for attachments and the blind rule's score filter.
         from review.visibility import connect_trace_hooks
 
         connect_trace_hooks()

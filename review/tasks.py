@@ -8,11 +8,19 @@ from celery import Task, shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from hitl import tenancy
+from hitl import outbox, tenancy
 from review import services
 from review.models import Assignment, AssignmentState
+from review.services.routing import ROUTE_TRACES
 
 logger = logging.getLogger(__name__)
+
+
+@outbox.handler(ROUTE_TRACES, retry_on=(OperationalError,))
+def route_traces(*, project_id: int, trace_ids: list[int], **_: object) -> None:
+    """Samples new traces into queues by the project's routing rules (idempotent). Runs
+    through the outbox, inside the message's tenant scope."""
+    services.routing_apply(project_id=project_id, trace_ids=trace_ids)
 
 
 @shared_task(
@@ -26,7 +34,8 @@ logger = logging.getLogger(__name__)
 def route_new_traces(
     self: Task, organization_id: int, project_id: int, trace_ids: list[int], **_
 ) -> dict[str, int]:
-    """Samples new traces into queues by the project's routing rules (idempotent)."""
+    """Routing sent straight to the broker before the outbox; kept so messages queued
+    by an older release still run. New routing goes through ``route_traces``."""
     with tenancy.tenant_scope(organization_id):
         routed = services.routing_apply(project_id=project_id, trace_ids=trace_ids)
     return {str(rule_id): n for rule_id, n in routed.items()}

@@ -1,7 +1,10 @@
-"""What higher apps add to the trace store, registered in their ``AppConfig.ready()``.
+"""What the trace store announces to the apps above it.
 
-Traces never imports a higher app (layers: kernel < projects < traces < review <
-datasets); it announces through these small registries and the higher app acts.
+traces sits below review in the layers, so it never calls review: it sends these
+signals, and review connects its receivers in ``ReviewConfig.ready()``.
+
+Reads work the same way: review registers providers here (attachments on a trace, the
+filter that says which scores a viewer may read), and the trace reads call them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,13 @@ from functools import reduce
 from typing import Any
 
 from django.db.models import Q
+from django.dispatch import Signal
+
+# Sent inside the ingestion transaction with ``project`` and ``trace_ids`` (the traces a
+# batch created or changed). Receivers that queue work write it to the outbox in that
+# same transaction; an exception rolls the batch back.
+traces_changed = Signal()
+
 
 # --- reads: attachments and score visibility ---------------------------------------------
 # An attachments provider takes ``trace`` and ``viewer`` (the signed-in user; None for an

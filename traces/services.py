@@ -11,10 +11,10 @@ from django.db import DatabaseError, transaction
 from hitl import audit
 from hitl.exceptions import DomainError
 from projects.models import Project
-from review.services import routing_enqueue_for_new_traces
+from traces.hooks import traces_changed
 from traces.ingest.records import Batch, FeedbackRecord, IngestResult, ScoreRecord
 from traces.ingest.store import store_batch
-from traces.models import Feedback, Score
+from traces.models import Feedback, Score, Trace
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,13 @@ def ingest_batch(*, actor: audit.Actor, project: Project, batch: Batch) -> Inges
                 with transaction.get_connection().cursor() as cursor:
                     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                 result = store_batch(project=project, batch=batch)
-                # Routing rules see every trace the batch created or changed (a trace's
-                # error or cost may only be known once its spans arrive); routing is
-                # idempotent and samples deterministically, so re-evaluation is safe.
-                routing_enqueue_for_new_traces(project=project, trace_ids=result.trace_ids)
+                # The apps above hear of every trace the batch created or changed (a
+                # trace's error or cost may only be known once its spans arrive), in this
+                # transaction: review routes them through the outbox.
+                if result.trace_ids:
+                    traces_changed.send(
+                        sender=Trace, project=project, trace_ids=list(result.trace_ids)
+                    )
                 return result
         except (psycopg.Error, DatabaseError) as exc:
             if _transient(exc) and attempt < ATTEMPTS:

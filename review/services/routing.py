@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from hitl import audit
+from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from projects.models import Project
@@ -90,22 +90,29 @@ def routing_rule_delete(*, actor: Actor, rule: RoutingRule) -> None:
         rule.delete()
 
 
+ROUTE_TRACES = "review.route_traces"
+
+
 def routing_enqueue_for_new_traces(*, project: Project, trace_ids: Sequence[int]) -> None:
-    """Called by ingestion inside its transaction: one indexed probe, and the routing
-    task enqueued once the traces are committed."""
+    """Called inside the transaction that created or changed the traces (ingestion's
+    ``traces_changed`` hook): one indexed probe, and, if the project routes at all, an
+    outbox message in the same transaction, so the routing survives a broker outage."""
     if not trace_ids:
         return
     if not RoutingRule.objects.filter(project=project, enabled=True).exists():
         return
-    from review.tasks import route_new_traces
-
-    ids = sorted({int(t) for t in trace_ids})
-    organization_id, project_id = project.organization_id, project.pk
-    transaction.on_commit(
-        lambda: route_new_traces.delay(
-            organization_id=organization_id, project_id=project_id, trace_ids=ids
-        )
+    outbox.enqueue(
+        task=ROUTE_TRACES,
+        organization_id=project.organization_id,
+        kwargs={"project_id": project.pk, "trace_ids": sorted({int(t) for t in trace_ids})},
     )
+
+
+def routing_on_traces_changed(
+    sender: object, *, project: Project, trace_ids: Sequence[int], **_: object
+) -> None:
+    """Receiver of ``traces.hooks.traces_changed``, connected in ``ReviewConfig.ready()``."""
+    routing_enqueue_for_new_traces(project=project, trace_ids=trace_ids)
 
 
 def routing_apply(*, project_id: int, trace_ids: Sequence[int]) -> dict[int, int]:

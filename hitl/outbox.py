@@ -1,0 +1,378 @@
+"""Work that must reach a worker, and must not be lost: the outbox.
+
+A service that causes work (route these traces, send this invitation) calls
+:func:`enqueue` inside its own transaction: an :class:`~hitl.models.OutboxMessage` row
+commits or rolls back with its cause. Then:
+
+1. After commit, one best-effort publish of ``hitl.outbox.run`` to the broker, with a
+   short timeout and no retry. A dead broker costs the request a few milliseconds (and,
+   for a few seconds after a failure, nothing: publishing is not even tried).
+2. The relay (:func:`relay`, run by Celery beat every few seconds and by
+   ``manage.py outbox_relay``) publishes the messages still pending, and those published
+   long ago but not done (the broker may have lost them), taking rows with
+   ``FOR UPDATE SKIP LOCKED`` so relays running side by side never publish the same row.
+3. A worker runs :func:`execute`: it locks the row, skips it if it is already done, runs
+   the handler registered under the message's name inside the message's tenant scope,
+   and marks it done in the same transaction. A message published twice runs once.
+
+Handlers are registered by name by the apps above the kernel, from their
+``AppConfig.ready()`` (:func:`handler`), and take ids, never objects. A handler raising
+one of its ``retry_on`` errors is retried with exponential backoff by the relay (the row
+waits in PostgreSQL, so a retry survives a broker outage and restarts); any other error,
+or too many attempts, marks the message failed and logs it at error level.
+
+Exactly once: database writes of a handler commit together with "done". A side effect
+outside the database (an email) happens once per message, unless the worker dies
+between sending and committing, in which case it is sent again: at least once, never
+lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from hitl.celery import app as celery_app
+from hitl.models import OutboxMessage, OutboxState
+from hitl.tenancy import tenant_scope
+
+logger = logging.getLogger(__name__)
+
+# Publishing never waits longer than this for the broker.
+PUBLISH_TIMEOUT = 0.5
+# After a failed publish, requests leave publishing to the relay for this long.
+BROKER_RETRY_AFTER = 5.0
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=10)
+BACKOFF_MAX = timedelta(hours=1)
+RELAY_BATCH = 500
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    func: Callable[..., object]
+    retry_on: tuple[type[BaseException], ...]
+    max_attempts: int
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def register(
+    name: str,
+    func: Callable[..., object],
+    *,
+    retry_on: Sequence[type[BaseException]] = (),
+    max_attempts: int = MAX_ATTEMPTS,
+) -> None:
+    """Runs ``func(**kwargs)`` for every message named ``name``."""
+    existing = _handlers.get(name)
+    if existing is not None and existing.func is not func:
+        raise ValueError(f"outbox handler {name!r} is already registered")
+    _handlers[name] = Handler(name, func, tuple(retry_on), max_attempts)
+
+
+def handler(
+    name: str,
+    *,
+    retry_on: Sequence[type[BaseException]] = (),
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Callable[[F], F]:
+    """Decorator form of :func:`register`."""
+
+    def decorate(func: F) -> F:
+        register(name, func, retry_on=retry_on, max_attempts=max_attempts)
+        return func
+
+    return decorate
+
+
+def registered() -> frozenset[str]:
+    return frozenset(_handlers)
+
+
+# --- enqueue, and the publish after commit ------------------------------------------------
+
+
+def enqueue(
+    *,
+    task: str,
+    organization_id: int,
+    kwargs: Mapping[str, Any] | None = None,
+    secret_kwargs: Mapping[str, str] | None = None,
+) -> OutboxMessage:
+    """Writes a message in the current transaction; it is published once that commits.
+
+    Must be called inside ``transaction.atomic()``: the message belongs to the
+    transaction of its cause. ``kwargs`` must be JSON (ids, not objects);
+    ``secret_kwargs`` are handed to the handler too but never shown and erased once the
+    message is finished.
+    """
+    if task not in _handlers:
+        raise LookupError(f"no outbox handler registered for {task!r}")
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "outbox.enqueue() belongs inside the transaction of its cause"
+        )
+    message = OutboxMessage(
+        organization_id=organization_id,
+        task=task,
+        kwargs=dict(kwargs or {}),
+        secret_kwargs=dict(secret_kwargs or {}),
+    )
+    message.save()
+    transaction.on_commit(
+        functools.partial(_publish_after_commit, message.pk, int(organization_id)), robust=True
+    )
+    return message
+
+
+class _Breaker:
+    """Remembers, per process, that the broker failed a moment ago."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.down_until = 0.0
+        self.failures = 0
+
+    def is_open(self) -> bool:
+        return self.down_until > time.monotonic()
+
+    def trip(self) -> None:
+        with self._lock:
+            self.down_until = time.monotonic() + BROKER_RETRY_AFTER
+            self.failures += 1
+
+    def close(self) -> None:
+        self.down_until = 0.0
+
+
+_broker = _Breaker()
+
+
+def publish_failures() -> int:
+    """Publishes that failed since the process started (each left for the relay)."""
+    return _broker.failures
+
+
+def _connection() -> Any:
+    return celery_app.connection_for_write(
+        connect_timeout=PUBLISH_TIMEOUT,
+        transport_options={
+            "max_retries": 0,
+            "socket_connect_timeout": PUBLISH_TIMEOUT,
+            "socket_timeout": PUBLISH_TIMEOUT,
+        },
+    )
+
+
+def _send(conn: Any, message_id: int, organization_id: int) -> None:
+    run.apply_async(
+        kwargs={"message_id": message_id, "organization_id": organization_id},
+        connection=conn,
+        retry=False,
+    )
+
+
+def _publish_after_commit(message_id: int, organization_id: int) -> None:
+    if _broker.is_open():
+        return
+    try:
+        with _connection() as conn:
+            _send(conn, message_id, organization_id)
+    except Exception as exc:  # whatever the broker does, the request goes on
+        _broker.trip()
+        logger.warning(
+            "outbox publish failed, left for the relay: message %s (%s)",
+            message_id,
+            type(exc).__name__,
+        )
+        return
+    try:
+        _mark_published([message_id])
+    except DatabaseError as exc:  # the relay will publish it again; running twice is safe
+        logger.warning("outbox message %s published but not marked: %s", message_id, exc)
+
+
+def _mark_published(message_ids: Sequence[int]) -> None:
+    """Pending -> published, skipping rows a worker holds (it is finishing them)."""
+    table = OutboxMessage._meta.db_table  # our own table name, not input
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, published_at = %s WHERE id IN ("  # noqa: S608
+            f" SELECT id FROM {table} WHERE id = ANY(%s) AND state = %s"
+            " FOR UPDATE SKIP LOCKED)",
+            [OutboxState.PUBLISHED, timezone.now(), list(message_ids), OutboxState.PENDING],
+        )
+
+
+# --- the relay ---------------------------------------------------------------------------
+
+
+def relay(*, limit: int = RELAY_BATCH) -> int:
+    """Publishes pending messages (and stale published ones); returns how many.
+
+    Stops at the first broker failure: the rest wait for the next run.
+    """
+    total = 0
+    while True:
+        published, complete = _relay_batch(limit)
+        total += published
+        if not complete or published < limit:
+            break
+    if total:
+        logger.info("outbox relay published %s messages", total)
+    return total
+
+
+def _relay_batch(limit: int) -> tuple[int, bool]:
+    now = timezone.now()
+    stale = now - settings.HITL_OUTBOX_REPUBLISH_AFTER
+    with transaction.atomic():
+        # The relay serves every organization: one cross-tenant read, by design.
+        rows = list(
+            OutboxMessage.unscoped_across_tenants.select_for_update(skip_locked=True)
+            .filter(
+                Q(state=OutboxState.PENDING, available_at__lte=now)
+                | Q(state=OutboxState.PUBLISHED, published_at__lt=stale)
+            )
+            .order_by("id")
+            .values_list("pk", "organization_id")[:limit]
+        )
+        if not rows:
+            return 0, True
+        sent: list[int] = []
+        try:
+            with _connection() as conn:
+                for message_id, organization_id in rows:
+                    _send(conn, message_id, organization_id)
+                    sent.append(message_id)
+        except Exception as exc:
+            logger.warning(
+                "outbox relay: broker unavailable after %s of %s messages (%s)",
+                len(sent),
+                len(rows),
+                type(exc).__name__,
+            )
+        else:
+            _broker.close()
+        if sent:
+            OutboxMessage.unscoped_across_tenants.filter(pk__in=sent).update(
+                state=OutboxState.PUBLISHED, published_at=timezone.now()
+            )
+    return len(sent), len(sent) == len(rows)
+
+
+# --- running a message -------------------------------------------------------------------
+
+
+def _backoff(attempts: int) -> timedelta:
+    delay = min(BACKOFF_BASE * (2 ** (attempts - 1)), BACKOFF_MAX)
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _finish(message: OutboxMessage, state: str, error: str = "") -> None:
+    message.state = state
+    message.done_at = timezone.now()
+    message.last_error = error
+    message.secret_kwargs = {}
+
+
+def execute(*, message_id: int, organization_id: int) -> str:
+    """Runs one message at most once to completion; returns what happened."""
+    with tenant_scope(organization_id), transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            return "missing"
+        if message.state in (OutboxState.DONE, OutboxState.FAILED):
+            return "skipped"
+        message.attempts += 1
+        spec = _handlers.get(message.task)
+        if spec is None:
+            error = f"no handler registered for {message.task!r}"
+            logger.error("outbox message %s (%s) failed: %s", message.pk, message.task, error)
+            _finish(message, OutboxState.FAILED, error)
+            message.save()
+            return "failed"
+        outcome = "done"
+        try:
+            with transaction.atomic():
+                spec.func(**message.kwargs, **message.secret_kwargs)
+        except spec.retry_on as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            if message.attempts >= spec.max_attempts:
+                logger.error(
+                    "outbox message %s (%s) failed after %s attempts: %s",
+                    message.pk,
+                    message.task,
+                    message.attempts,
+                    error,
+                )
+                _finish(message, OutboxState.FAILED, error)
+                outcome = "failed"
+            else:
+                message.state = OutboxState.PENDING
+                message.available_at = timezone.now() + _backoff(message.attempts)
+                message.last_error = error
+                logger.warning(
+                    "outbox message %s (%s) will be retried: %s", message.pk, message.task, error
+                )
+                outcome = "retry"
+        except Exception as exc:
+            logger.exception("outbox message %s (%s) failed", message.pk, message.task)
+            _finish(message, OutboxState.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+            outcome = "failed"
+        else:
+            _finish(message, OutboxState.DONE)
+        message.save()
+        return outcome
+
+
+def prune() -> int:
+    """Deletes messages done longer ago than ``HITL_OUTBOX_KEEP_DONE``; failed ones stay."""
+    cutoff = timezone.now() - settings.HITL_OUTBOX_KEEP_DONE
+    deleted, _ = OutboxMessage.unscoped_across_tenants.filter(
+        state=OutboxState.DONE, done_at__lt=cutoff
+    ).delete()
+    return deleted
+
+
+# --- Celery tasks ------------------------------------------------------------------------
+
+
+@shared_task(
+    name="hitl.outbox.run",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 5},
+)
+def run(self: Task, message_id: int, organization_id: int, **_: object) -> str:
+    return execute(message_id=message_id, organization_id=organization_id)
+
+
+@shared_task(name="hitl.outbox.relay", ignore_result=True)
+def relay_task(**_: object) -> int:
+    return relay()
+
+
+@shared_task(name="hitl.outbox.prune", ignore_result=True)
+def prune_task(**_: object) -> int:
+    return prune()
