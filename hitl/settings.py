@@ -180,7 +180,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["hitl.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hitl.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Unknown query parameters and invalid filter values answer 400 (hitl/api/filters.py).
+    "DEFAULT_FILTER_BACKENDS": ["hitl.api.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hitl.api.errors.api_exception_handler",
     "DEFAULT_METADATA_CLASS": "hitl.api.metadata.ApiMetadata",

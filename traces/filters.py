@@ -31,6 +31,7 @@ from traces.models import (
     ScoreSource,
     Span,
     Status,
+    Thread,
     Trace,
 )
 
@@ -422,3 +423,18 @@ def _json_scalar(text: str) -> Any:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ThreadFilter(django_filters.FilterSet):
+    """The thread list's parameters."""
+
+    created_from = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="First seen at or after (ISO 8601)"
+    )
+    created_to = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", label="First seen before (ISO 8601)"
+    )
+
+    class Meta:
+        model = Thread
+        fields: list[str] = []

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from hitl.api.views import actor_for, validated
 from hitl.exceptions import PermissionDenied
-from projects import selectors, services
+from projects import filters, selectors, services
 from projects.api import serializers as s
 from projects.api.bases import OrganizationScopedViewSet, ProjectScopedViewSet
 from projects.models import (
@@ -30,6 +30,7 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
     """The caller's organizations; creating one makes the caller its owner."""
 
     serializer_class = s.OrganizationSerializer
+    filterset_class = filters.OrganizationFilter
     permission_classes = [IsAuthenticated]
     pagination_class = None  # a person belongs to a handful of organizations
 
@@ -50,7 +51,8 @@ class OrganizationListViewSet(viewsets.GenericViewSet):
         return context
 
     def list(self, request: Request) -> Response:
-        return Response(self.get_serializer(self.get_queryset(), many=True).data)
+        organizations = self.filter_queryset(self.get_queryset())
+        return Response(self.get_serializer(organizations, many=True).data)
 
     @extend_schema(
         request=s.OrganizationCreateSerializer, responses={201: s.OrganizationSerializer}
@@ -84,6 +86,7 @@ class OrganizationDetailViewSet(OrganizationScopedViewSet):
 
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
     scoped_model = Membership
+    filterset_class = filters.MemberFilter
     serializer_class = s.MemberSerializer
     action_roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES}
 
@@ -124,6 +127,7 @@ class InvitationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
 ):
     scoped_model = Invitation
+    filterset_class = filters.InvitationFilter
     serializer_class = s.InvitationSerializer
     read_roles = MANAGE_ROLES
 
@@ -155,6 +159,7 @@ class InvitationViewSet(
 
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
     scoped_model = Project
+    filterset_class = filters.ProjectFilter
     serializer_class = s.ProjectSerializer
     lookup_field = "slug"
     lookup_url_kwarg = "project_slug"
@@ -184,6 +189,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSco
     """Keys are managed by people only: a key cannot mint or list keys."""
 
     scoped_model = ApiKey
+    filterset_class = filters.ApiKeyFilter
     serializer_class = s.ApiKeySerializer
     allow_api_keys = False
     read_roles = MANAGE_ROLES

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,10 +13,10 @@ from rest_framework.response import Response
 
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.views import validated
-from hitl.exceptions import DomainError, NotFound
+from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
-from review import selectors, services, visibility
+from review import filters, selectors, services, visibility
 from review.api import serializers as s
 from review.models import (
     Adjudication,
@@ -43,16 +42,6 @@ def _history_response(records: Any) -> Response:
     return Response(s.HistoryEntrySerializer(selectors.history_entries(records), many=True).data)
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise DomainError(f"{name} must be an integer.", details={name: ["integer"]}) from exc
-
-
 # --- score configs ---------------------------------------------------------------------------
 
 
@@ -61,13 +50,9 @@ class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 
     scoped_model = ScoreConfig
     serializer_class = s.ScoreConfigSerializer
+    filterset_class = filters.ScoreConfigFilter
     read_roles = ALL_ROLES
     write_roles = MANAGE_ROLES
-
-    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        if self.request.query_params.get("archived") != "true":
-            queryset = queryset.filter(archived_at__isnull=True)
-        return queryset
 
     @extend_schema(request=s.ScoreConfigCreateSerializer, responses={201: s.ScoreConfigSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
@@ -109,13 +94,12 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
 
     scoped_model = ReviewQueue
     serializer_class = s.QueueSerializer
+    filterset_class = filters.QueueFilter
     read_roles = ALL_ROLES
     write_roles = MANAGE_ROLES
     action_roles = {"claim": REVIEW_ROLES}
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        if self.action == "list" and self.request.query_params.get("archived") != "true":
-            queryset = queryset.filter(archived_at__isnull=True)
         return queryset.prefetch_related(
             "form_fields__config", "reviewers__membership__user"
         ).order_by("-priority", "-created_at", "-id")
@@ -186,23 +170,13 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 
     scoped_model = QueueItem
     serializer_class = s.QueueItemSerializer
+    filterset_class = filters.QueueItemFilter
     read_roles = ALL_ROLES
     write_roles = MANAGE_ROLES
     action_roles = {"adjudicate": REVIEW_ROLES}
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.filter(queue_id=self.kwargs["queue_pk"])
-        if self.action == "list":
-            params = self.request.query_params
-            for name in ("status", "audit_status", "source", "target_type"):
-                if params.get(name):
-                    queryset = queryset.filter(**{name: params[name]})
-            if params.get("board_status"):
-                queryset = selectors.filter_by_board_status(queryset, params["board_status"])
-            assignee = _int_param(self.request, "assignee")
-            if assignee is not None:
-                queryset = queryset.filter(assignees__contains=[assignee])
-        return queryset
+        return queryset.filter(queue_id=self.kwargs["queue_pk"])
 
     def _queue(self) -> ReviewQueue:
         queue = ReviewQueue.objects.filter(project=self.project, pk=self.kwargs["queue_pk"]).first()
@@ -210,23 +184,6 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
             raise NotFound("Queue not found.")
         return queue
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "status", str, description="open, complete, needs_adjudication, adjudicated"
-            ),
-            OpenApiParameter(
-                "board_status",
-                str,
-                description="pending, in_progress, submitted, complete, needs_adjudication, "
-                "adjudicated",
-            ),
-            OpenApiParameter("audit_status", str),
-            OpenApiParameter("source", str),
-            OpenApiParameter("target_type", str),
-            OpenApiParameter("assignee", int, description="user id an item is pushed to"),
-        ]
-    )
     def list(self, request: Request, **kwargs: Any) -> Response:
         self._queue()
         return super().list(request, **kwargs)
@@ -296,6 +253,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     scoped_model = Assignment
     serializer_class = s.AssignmentSerializer
     pagination_class = LeasedCursorPagination
+    filterset_class = filters.AssignmentFilter
     read_roles = REVIEW_ROLES
     write_roles = REVIEW_ROLES
 
@@ -303,14 +261,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
         user = self.actor.user  # None for API keys, which hold no leases
         if user is None:
             return queryset.none()
-        queryset = queryset.filter(queue__project=self.project, reviewer=user)
-        if self.action == "list":
-            if self.request.query_params.get("state"):
-                queryset = queryset.filter(state=self.request.query_params["state"])
-            queue_id = _int_param(self.request, "queue")
-            if queue_id is not None:
-                queryset = queryset.filter(queue_id=queue_id)
-        return queryset
+        return queryset.filter(queue__project=self.project, reviewer=user)
 
     def narrow_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset  # assignments carry no project column; narrowed via the queue
@@ -356,28 +307,12 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     scoped_model = Annotation
     serializer_class = s.AnnotationSerializer
     pagination_class = SubmittedCursorPagination
+    filterset_class = filters.AnnotationFilter
     read_roles = ALL_ROLES
     write_roles = REVIEW_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.filter(visibility.annotations_visible_to(self.actor.user))
-        if self.action == "list":
-            for name in ("queue", "item", "reviewer", "trace"):
-                value = _int_param(self.request, name)
-                if value is not None:
-                    queryset = queryset.filter(**{f"{name}_id": value})
-        return queryset
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("queue", int),
-            OpenApiParameter("item", int),
-            OpenApiParameter("reviewer", int),
-            OpenApiParameter("trace", int),
-        ]
-    )
-    def list(self, request: Request, **kwargs: Any) -> Response:
-        return super().list(request, **kwargs)
+        return queryset.filter(visibility.annotations_visible_to(self.actor.user))
 
     @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
@@ -401,16 +336,11 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
 class AdjudicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     scoped_model = Adjudication
     serializer_class = s.AdjudicationSerializer
+    filterset_class = filters.AdjudicationFilter
     read_roles = ALL_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.filter(visibility.adjudications_visible_to(self.actor.user))
-        if self.action == "list":
-            for name in ("queue", "item"):
-                value = _int_param(self.request, name)
-                if value is not None:
-                    queryset = queryset.filter(**{f"{name}_id": value})
-        return queryset
+        return queryset.filter(visibility.adjudications_visible_to(self.actor.user))
 
 
 # --- comments ----------------------------------------------------------------------------------
@@ -421,41 +351,15 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
 
     scoped_model = Comment
     serializer_class = s.CommentSerializer
+    filterset_class = filters.CommentFilter
     read_roles = ALL_ROLES
     write_roles = REVIEW_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         # Comments on a queue item follow the blind rule; edits and deletes too.
-        queryset = queryset.select_related("author").filter(
+        return queryset.select_related("author").filter(
             visibility.comments_visible_to(self.actor.user)
         )
-        if self.action == "list":
-            params = self.request.query_params
-            for name in ("trace", "span", "item", "author"):
-                value = _int_param(self.request, name)
-                if value is not None:
-                    queryset = queryset.filter(**{f"{name}_id": value})
-            mentions = _int_param(self.request, "mentions")
-            if mentions is not None:
-                queryset = queryset.filter(mentions__contains=[mentions])
-            if params.get("q"):
-                queryset = queryset.annotate(search=SearchVector("body", config="english")).filter(
-                    search=SearchQuery(params["q"], config="english", search_type="websearch")
-                )
-        return queryset
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="full-text search in comment bodies"),
-            OpenApiParameter("trace", int),
-            OpenApiParameter("span", int),
-            OpenApiParameter("item", int),
-            OpenApiParameter("author", int),
-            OpenApiParameter("mentions", int, description="user id mentioned"),
-        ]
-    )
-    def list(self, request: Request, **kwargs: Any) -> Response:
-        return super().list(request, **kwargs)
 
     @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
@@ -486,6 +390,7 @@ class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 
     scoped_model = RoutingRule
     serializer_class = s.RoutingRuleSerializer
+    filterset_class = filters.RoutingRuleFilter
     read_roles = ALL_ROLES
     write_roles = MANAGE_ROLES
 

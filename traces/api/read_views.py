@@ -21,15 +21,14 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl.api.filters import RESPONSE_PARAMETERS
 from hitl.api.pagination import CreatedCursorPagination
 from projects.api.bases import ProjectScopedViewSet
 from traces import selectors
 from traces.api import read_serializers as s
-from traces.filters import TraceFilter
+from traces.filters import ThreadFilter, TraceFilter
 from traces.models import Thread, Trace
 
-# Query parameters that steer the response, not the filter.
-RESPONSE_PARAMETERS = frozenset({"cursor", "page_size", "format", "limit", "offset"})
 EXTERNAL_ID_REGEX = r"[^/]+"
 
 TRACE_ID_PARAMETER = OpenApiParameter(
@@ -191,7 +190,7 @@ class ThreadViewSet(ProjectScopedViewSet):
     lookup_field = "external_id"
     lookup_url_kwarg = "thread_external_id"
     lookup_value_regex = EXTERNAL_ID_REGEX
-    filter_backends: list[Any] = []
+    filterset_class = ThreadFilter
     pagination_class = CreatedCursorPagination
     serializer_class = s.ThreadRowSerializer
 
@@ -200,7 +199,7 @@ class ThreadViewSet(ProjectScopedViewSet):
 
     @extend_schema(summary="List threads", description="Newest first, cursor-paginated.")
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.ThreadRowSerializer(page, many=True).data)
 
     @extend_schema(

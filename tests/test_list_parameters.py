@@ -1,0 +1,289 @@
+"""Every list endpoint reads its query parameters through a FilterSet: an unknown
+parameter or an invalid value answers 400 in the error shape, pagination and format
+parameters pass, and a valid filter narrows the list.
+
+The list routes are found by walking the URL conf (a GET mapped to a viewset's
+``list``), so a new list endpoint is covered the day it is added: its invalid values
+are derived from its FilterSet's fields, and ``VALID_FILTERS`` must name a filter that
+narrows it (the test fails, naming the route, until it does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import django_filters
+import pytest
+from rest_framework.test import APIClient
+
+from hitl.api.filters import RESPONSE_PARAMETERS, StrictBooleanFilter
+from hitl.audit import Actor
+from hitl.tenancy import tenant_scope
+from projects import services as project_services
+from projects.models import Role
+from tests.factories import Tenant, add_member, make_tenant
+from tests.isolation import IsolationData
+from tests.review.helpers import make_config, make_queue
+from tests.test_tenant_isolation import Route, RouteFiller, _populate, iter_routes
+from traces.filters import RepeatedValuesFilter
+
+UNKNOWN = "no_such_parameter"
+
+
+def list_routes() -> list[Route]:
+    return [
+        route
+        for route in iter_routes()
+        if route.template.startswith("api/")
+        and (getattr(route.pattern.callback, "actions", None) or {}).get("get") == "list"
+    ]
+
+
+def _route_id(route: Route) -> str:
+    return route.pattern.name or route.template
+
+
+LIST_ROUTES = list_routes()
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    data: IsolationData
+    other: Tenant
+
+    def client(self, who: str = "owner") -> APIClient:
+        client = APIClient()
+        client.force_login(getattr(self.tenant, who))
+        return client
+
+    def url(self, route: Route) -> str:
+        return RouteFiller(self.tenant, self.data).url(route)
+
+
+@pytest.fixture
+def world(db) -> World:
+    tenant = make_tenant("Lists")
+    data = _populate(tenant)
+    # A second organization of the owner's, so the organization list has one to leave out.
+    other = make_tenant("Elsewhere")
+    add_member(other.organization, tenant.owner, Role.VIEWER)
+    # Rows a filter can leave out: another config type, a blind queue.
+    make_config(tenant, name="is-it-safe", data_type="boolean", min_value=None, max_value=None,
+                step=None)  # fmt: skip
+    make_queue(tenant, name="blind-second-opinion", blind_mode=True)
+    with tenant_scope(tenant.organization.pk):
+        project_services.project_create(actor=Actor(user=tenant.owner), name="Other app")
+    return World(tenant=tenant, data=data, other=other)
+
+
+def _results(response) -> list[dict[str, Any]]:
+    body = response.json()
+    return body["results"] if isinstance(body, dict) else body
+
+
+def _assert_400_naming(response, parameter: str) -> None:
+    assert response.status_code == 400, (response.status_code, response.content)
+    error = response.json()["error"]
+    assert error["request_id"] == response["X-Request-Id"] and error["message"]
+    assert parameter in error["details"], error
+
+
+# --- what an invalid value is, per filter type ----------------------------------------------
+
+
+def invalid_value(filter_: django_filters.Filter) -> str | None:
+    """A value the filter must refuse, or None if it accepts any text."""
+    if isinstance(filter_, StrictBooleanFilter):
+        return "maybe"
+    if isinstance(filter_, django_filters.ChoiceFilter):
+        return "bogus"
+    if isinstance(filter_, django_filters.NumberFilter):
+        return "abc"
+    if isinstance(filter_, django_filters.IsoDateTimeFilter | django_filters.DateTimeFilter):
+        return "not-a-date"
+    if isinstance(filter_, RepeatedValuesFilter):
+        return "x" * 300
+    max_length = filter_.extra.get("max_length")
+    if max_length:
+        return "x" * (max_length + 1)
+    return None
+
+
+def _filterset_class(route: Route) -> type[django_filters.FilterSet] | None:
+    return getattr(route.view_class, "filterset_class", None)
+
+
+# --- the walk ---------------------------------------------------------------------------------
+
+
+def test_the_walk_finds_the_list_endpoints():
+    names = {_route_id(r) for r in LIST_ROUTES}
+    assert {"trace-list", "queue-item-list", "annotation-list", "member-list"} <= names
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=_route_id)
+def test_every_list_endpoint_has_a_filterset(route):
+    assert _filterset_class(route) is not None, f"{_route_id(route)} has no filterset_class"
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=_route_id)
+def test_an_unknown_parameter_answers_400(world, route):
+    response = world.client(_caller(route)).get(world.url(route), {UNKNOWN: "1"})
+    _assert_400_naming(response, UNKNOWN)
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=_route_id)
+def test_pagination_and_format_parameters_are_allowed(world, route):
+    response = world.client(_caller(route)).get(
+        world.url(route), {"page_size": "1", "format": "json"}
+    )
+    assert response.status_code == 200, response.content
+    assert {"page_size", "format", "cursor"} <= RESPONSE_PARAMETERS
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=_route_id)
+def test_every_invalid_filter_value_answers_400(world, route):
+    filterset_class = _filterset_class(route)
+    assert filterset_class is not None
+    client, url = world.client(_caller(route)), world.url(route)
+    checked = 0
+    for name, filter_ in filterset_class.base_filters.items():
+        value = invalid_value(filter_)
+        if value is None:
+            continue
+        _assert_400_naming(client.get(url, {name: value}), name)
+        checked += 1
+    assert checked, f"{_route_id(route)}: no filter with a value it refuses"
+
+
+# --- valid filters narrow ---------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    params: Callable[[World], dict[str, str]]
+    matches: Callable[[World, dict[str, Any]], bool]
+    # A value of the same filter that matches none of the rows (the filter is applied).
+    empty: Callable[[World], dict[str, str]]
+    caller: str = "owner"
+
+
+def _ids(world: World) -> dict[str, Any]:
+    from review.models import Adjudication, Annotation, QueueItem
+
+    with tenant_scope(world.tenant.organization.pk):
+        adjudicated = Adjudication.objects.values_list("item_id", flat=True).first()
+        other_item = QueueItem.objects.exclude(pk=adjudicated).values_list("pk", flat=True)[0]
+        annotation = Annotation.objects.first()
+    return {"adjudicated": adjudicated, "other_item": other_item, "annotation": annotation}
+
+
+_PAST = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+_FUTURE = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+
+VALID_FILTERS: dict[str, Case] = {
+    "organization-list": Case(
+        lambda w: {"name_contains": w.tenant.organization.name},
+        lambda w, r: r["slug"] == w.tenant.organization.slug,
+        lambda w: {"name_contains": "no such organization"},
+    ),
+    "member-list": Case(
+        lambda w: {"role": "reviewer"},
+        lambda w, r: r["role"] == "reviewer",
+        lambda w: {"email": "nobody@example.com"},
+    ),
+    "invitation-list": Case(
+        lambda w: {"status": "pending"},
+        lambda w, r: r["status"] == "pending",
+        lambda w: {"status": "accepted"},
+    ),
+    "project-list": Case(
+        lambda w: {"name_contains": w.tenant.project.name},
+        lambda w, r: r["slug"] == w.tenant.project.slug,
+        lambda w: {"name_contains": "no such project"},
+    ),
+    "api-key-list": Case(
+        lambda w: {"active": "true"},
+        lambda w, r: r["is_active"],
+        lambda w: {"active": "false"},
+    ),
+    "score-config-list": Case(
+        lambda w: {"data_type": "numeric"},
+        lambda w, r: r["data_type"] == "numeric",
+        lambda w: {"data_type": "text"},
+    ),
+    "review-queue-list": Case(
+        lambda w: {"blind_mode": "true"},
+        lambda w, r: r["blind_mode"] is True,
+        lambda w: {"name_contains": "no such queue"},
+    ),
+    "queue-item-list": Case(
+        lambda w: {"target_type": "trace"},
+        lambda w, r: r["target_type"] == "trace",
+        lambda w: {"target_type": "thread"},
+    ),
+    "assignment-list": Case(
+        lambda w: {"state": "leased"},
+        lambda w, r: r["state"] == "leased",
+        lambda w: {"state": "expired"},
+        caller="reviewer",
+    ),
+    "annotation-list": Case(
+        lambda w: {"reviewer": str(w.tenant.reviewer.pk)},
+        lambda w, r: r["reviewer"] == w.tenant.reviewer.pk,
+        lambda w: {"reviewer": str(w.tenant.owner.pk)},
+    ),
+    "adjudication-list": Case(
+        lambda w: {"item": str(_ids(w)["adjudicated"])},
+        lambda w, r: r["item"] == _ids(w)["adjudicated"],
+        lambda w: {"item": str(_ids(w)["other_item"])},
+    ),
+    "comment-list": Case(
+        lambda w: {"author": str(w.tenant.reviewer.pk)},
+        lambda w, r: r["author"] == w.tenant.reviewer.pk,
+        lambda w: {"q": "wordthatappearsnowhere"},
+    ),
+    "routing-rule-list": Case(
+        lambda w: {"signal": "error"},
+        lambda w, r: r["signal"] == "error",
+        lambda w: {"signal": "thumbs_down"},
+    ),
+    "trace-list": Case(
+        lambda w: {"status": "error"},
+        lambda w, r: r["status"] == "error",
+        lambda w: {"name": "no such trace"},
+    ),
+    "thread-list": Case(
+        lambda w: {"created_from": _PAST},
+        lambda w, r: True,
+        lambda w: {"created_from": _FUTURE},
+    ),
+}
+
+
+def _caller(route: Route) -> str:
+    case = VALID_FILTERS.get(_route_id(route))
+    return case.caller if case else "owner"
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=_route_id)
+def test_a_valid_filter_narrows_the_list(world, route):
+    case = VALID_FILTERS.get(_route_id(route))
+    assert case is not None, f"add a VALID_FILTERS case for {_route_id(route)}"
+    client, url = world.client(case.caller), world.url(route)
+
+    everything = client.get(url)
+    filtered = client.get(url, case.params(world))
+    assert filtered.status_code == 200, filtered.content
+    rows = _results(filtered)
+    assert rows, f"{_route_id(route)}: the filter matched nothing"
+    assert all(case.matches(world, row) for row in rows), rows
+    assert len(_results(everything)) >= len(rows)
+
+    nothing = client.get(url, case.empty(world))
+    assert nothing.status_code == 200, nothing.content
+    assert _results(nothing) == []
