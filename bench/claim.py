@@ -143,7 +143,7 @@ def prepare(items: int, reviewers: int, overlap: int, lease_ttl: int) -> dict:
             overlap=overlap,
             lease_ttl_seconds=lease_ttl,
             blind_mode=True,
-            form=[{"config_id": config.pk, "adjudication_threshold": None}],
+            form=[{"config_id": config.pk}],
             reviewers=[{"membership_id": m.pk} for m in people],
         )
         started = time.perf_counter()

@@ -42,7 +42,14 @@ class ReviewQueueAdmin(TenantScopedAdmin):
 
 @admin.register(QueueFormField)
 class QueueFormFieldAdmin(TenantScopedAdmin):
-    list_display = ["queue", "position", "config", "adjudication_threshold"]
+    list_display = [
+        "queue",
+        "position",
+        "config",
+        "adjudicates",
+        "max_dissent_share",
+        "numeric_tolerance",
+    ]
     list_select_related = ["queue", "config"]
 
 

@@ -140,15 +140,19 @@ class ReviewQueue(TenantModel):
 
 
 class QueueFormField(TenantModel):
-    """One question of a queue's form, in order, with its disagreement threshold."""
+    """One question of a queue's form, in order, with its disagreement rule
+    (``review.adjudication``: any disagreement adjudicates unless tolerated here)."""
 
     queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="form_fields")
     config = models.ForeignKey(ScoreConfig, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField()
-    # Numeric: largest tolerated spread (max - min) of the N answers. Categorical and
-    # boolean: largest tolerated share of answers that differ from the most common one.
-    # Null: never sends an item to adjudication.
-    adjudication_threshold = models.FloatField(null=True, blank=True)
+    # False: this question never sends an item to adjudication (free text never does).
+    adjudicates = models.BooleanField(default=True)
+    # Categorical and boolean: the largest tolerated share of answers that differ from
+    # the most common one (0: any dissent adjudicates; a tie always does).
+    max_dissent_share = models.FloatField(default=0.0)
+    # Numeric: the largest tolerated spread (highest minus lowest answer).
+    numeric_tolerance = models.FloatField(default=0.0)
 
     history = history()
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hitl.api.serializers import StrictSerializer
+from review.adjudication import DisagreementRule
 from review.models import (
     Adjudication,
     Annotation,
@@ -76,8 +78,41 @@ class ScoreConfigUpdateSerializer(_ConfigFields):
 
 
 class FormFieldInputSerializer(StrictSerializer):
+    """One question of the form and when disagreement on it goes to adjudication."""
+
     config_id = serializers.IntegerField(min_value=1)
-    adjudication_threshold = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    adjudicates = serializers.BooleanField(
+        required=False, default=True, help_text="False: never sends an item to adjudication."
+    )
+    max_dissent_share = serializers.FloatField(
+        required=False,
+        default=0.0,
+        min_value=0,
+        max_value=1,
+        help_text="Categorical and boolean: the largest tolerated share of answers that "
+        "differ from the most common one. 0 (default): any disagreement adjudicates; a tie "
+        "always does.",
+    )
+    numeric_tolerance = serializers.FloatField(
+        required=False,
+        default=0.0,
+        min_value=0,
+        help_text="Numeric: the largest tolerated spread (highest minus lowest answer). "
+        "0 (default): any two different answers adjudicate.",
+    )
+
+
+class FormFieldSerializer(serializers.Serializer):
+    """A question of a queue's form with its adjudication rule, in numbers and words."""
+
+    config_id = serializers.IntegerField()
+    name = serializers.CharField()
+    data_type = serializers.ChoiceField(choices=ScoreDataType.choices)
+    position = serializers.IntegerField()
+    adjudicates = serializers.BooleanField()
+    max_dissent_share = serializers.FloatField()
+    numeric_tolerance = serializers.FloatField()
+    adjudication_rule = serializers.CharField(help_text="The rule in words.")
 
 
 class ReviewerInputSerializer(StrictSerializer):
@@ -130,13 +165,18 @@ class QueueSerializer(serializers.ModelSerializer):
             "audit_sample_rate", "archived_at", "created_at", "form", "reviewers",
         ]  # fmt: skip
 
+    @extend_schema_field(FormFieldSerializer(many=True))
     def get_form(self, queue: ReviewQueue) -> list[dict[str, Any]]:
         return [
             {
                 "config_id": f.config_id,
                 "name": f.config.name,
+                "data_type": f.config.data_type,
                 "position": f.position,
-                "adjudication_threshold": f.adjudication_threshold,
+                "adjudicates": f.adjudicates,
+                "max_dissent_share": f.max_dissent_share,
+                "numeric_tolerance": f.numeric_tolerance,
+                "adjudication_rule": DisagreementRule.of(f).describe(),
             }
             for f in queue.form_fields.all()
         ]

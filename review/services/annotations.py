@@ -4,8 +4,6 @@ adjudication."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +14,7 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import MANAGE_ROLES, Membership
+from review.adjudication import DisagreementRule
 from review.models import (
     Adjudication,
     AdjudicationKind,
@@ -37,14 +36,14 @@ MAX_TEXT_ANSWER = 20_000
 @dataclass(frozen=True)
 class FormQuestion:
     config: ScoreConfig
-    threshold: float | None
+    rule: DisagreementRule
 
 
 def queue_form(queue: ReviewQueue) -> list[FormQuestion]:
     fields = (
         QueueFormField.objects.filter(queue=queue).select_related("config").order_by("position")
     )
-    return [FormQuestion(f.config, f.adjudication_threshold) for f in fields]
+    return [FormQuestion(f.config, DisagreementRule.of(f)) for f in fields]
 
 
 def _check_answer(config: ScoreConfig, value: Any) -> str | None:
@@ -196,29 +195,17 @@ def expected_output_of(
 def item_disagreement(
     form: Sequence[FormQuestion], annotations: Sequence[Annotation]
 ) -> dict[str, Any]:
-    """Per config id, how the answers spread when they spread beyond its threshold."""
+    """Per config id, how the answers disagree under the question's rule
+    (``review.adjudication``); empty when the reviews agree well enough."""
     found: dict[str, Any] = {}
     for question in form:
-        if question.threshold is None:
-            continue
         key = str(question.config.pk)
-        answers = [a.values[key] for a in annotations if key in a.values]
-        if len(answers) < 2:
-            continue
-        kind = question.config.data_type
-        if kind == ScoreDataType.NUMERIC:
-            spread = max(answers) - min(answers)
-        elif kind in (ScoreDataType.CATEGORICAL, ScoreDataType.BOOLEAN):
-            most_common = Counter(json.dumps(a) for a in answers).most_common(1)[0][1]
-            spread = 1 - most_common / len(answers)
-        else:
-            continue
-        if spread > question.threshold + 1e-12:
+        disagreement = question.rule.disagreement([a.values.get(key) for a in annotations])
+        if disagreement is not None:
             found[key] = {
                 "config": question.config.name,
-                "answers": answers,
-                "spread": spread,
-                "threshold": question.threshold,
+                "rule": question.rule.describe(),
+                **disagreement,
             }
     return found
 

@@ -43,9 +43,11 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
             errors[f"form[{position}]"] = [f"{config.name} is archived."]
         elif config.target == ScoreTarget.DATASET_ITEM:
             errors[f"form[{position}]"] = [f"{config.name} targets dataset items, not traces."]
-        threshold = entry.get("adjudication_threshold")
-        if threshold is not None and (not _is_number(threshold) or threshold < 0):
-            errors[f"form[{position}]"] = ["adjudication_threshold must be zero or more."]
+        for name, ceiling in (("max_dissent_share", 1.0), ("numeric_tolerance", None)):
+            value = entry.get(name, 0.0)
+            if not _is_number(value) or value < 0 or (ceiling is not None and value > ceiling):
+                bound = f"between 0 and {ceiling:g}" if ceiling else "zero or more"
+                errors[f"form[{position}]"] = [f"{name} must be {bound}."]
     if errors:
         raise DomainError("Invalid form.", details=errors)
     # Row by row deletes and bulk creates both leave history (who changed the form).
@@ -57,7 +59,9 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
                 queue=queue,
                 config=configs[int(entry["config_id"])],
                 position=position,
-                adjudication_threshold=entry.get("adjudication_threshold"),
+                adjudicates=bool(entry.get("adjudicates", True)),
+                max_dissent_share=float(entry.get("max_dissent_share", 0.0)),
+                numeric_tolerance=float(entry.get("numeric_tolerance", 0.0)),
             )
             for position, entry in enumerate(form)
         ],

@@ -70,6 +70,15 @@ def add_reviewers(tenant: Tenant, count: int) -> list:
     return users
 
 
+def _form_entry(config: ScoreConfig, tolerance: float | None) -> dict[str, Any]:
+    """A form question; ``tolerance`` is the numeric spread or the categorical dissent
+    share tolerated (None: the default, any disagreement adjudicates)."""
+    if tolerance is None:
+        return {"config_id": config.pk}
+    name = "numeric_tolerance" if config.data_type == "numeric" else "max_dissent_share"
+    return {"config_id": config.pk, name: tolerance}
+
+
 def make_queue(
     tenant: Tenant,
     *,
@@ -99,9 +108,7 @@ def make_queue(
         return services.queue_create(
             actor=Actor(user=tenant.owner),
             project=tenant.project,
-            form=[
-                {"config_id": c.pk, "adjudication_threshold": thresholds.get(c.pk)} for c in configs
-            ],
+            form=[_form_entry(c, thresholds.get(c.pk)) for c in configs],
             reviewers=pool,
             **fields,
         )

@@ -446,7 +446,7 @@ def test_queue_and_rule_edits_over_the_api_with_history(tenant, client_for):
             "blind_mode": False,
             "form": [
                 {"config_id": second.pk},
-                {"config_id": first.pk, "adjudication_threshold": 0.5},
+                {"config_id": first.pk, "numeric_tolerance": 0.5},
             ],
             "reviewers": [{"membership_id": admin_membership.pk, "is_senior": True}],
         },
