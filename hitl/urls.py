@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_urlpatterns)),
     path("v1/", include("traces.otlp.urls")),
+    path("", include("review.urls")),
     path("", include("projects.urls")),
 ]

@@ -15,3 +15,8 @@ class ReviewConfig(AppConfig):
         from review.visibility import connect_trace_hooks
 
         connect_trace_hooks()
+
+        from projects.demo import register_demo_step
+        from review.demo import demo_step
+
+        register_demo_step("review", demo_step, order=20)

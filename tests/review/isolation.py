@@ -37,7 +37,7 @@ def populate(tenant: Tenant) -> IsolationData:
             explanation=f"explanation-only-{slug}",
         )
         # A live lease, so lease routes have something of the victim's to aim at.
-        services.queue_claim_next(actor=reviewer, queue=queue)
+        live = services.queue_claim_next(actor=reviewer, queue=queue)
         services.item_adjudicate(
             actor=Actor(user=tenant.admin),
             item=annotation.item,
@@ -62,7 +62,7 @@ def populate(tenant: Tenant) -> IsolationData:
         failing = make_trace(tenant, status="error")
         services.routing_apply(project_id=tenant.project.pk, trace_ids=[failing.pk])
     return IsolationData(
-        kwargs={"queue_pk": queue.pk},
+        kwargs={"queue_pk": queue.pk, "assignment_pk": live.pk},
         markers=[
             config.name,
             queue.name,

@@ -1,0 +1,99 @@
+"""The review part of the demo: two rubric questions and a queue of the demo traces with
+both demo reviewers in its pool, so a newcomer signs in as a reviewer and reviews at
+once. Registered from :class:`review.apps.ReviewConfig`; idempotent (``seed_demo`` may
+run again: existing questions and the queue are reused, queued traces are skipped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projects.demo import DemoContext
+from projects.models import Membership
+from review import services
+from review.models import ReviewQueue, ScoreConfig
+
+DEMO_QUEUE = "Clinical answers"
+DEMO_REVIEWERS = ("reviewer1@demo.hitl.local", "reviewer2@demo.hitl.local")
+
+DEMO_CONFIGS: list[dict[str, Any]] = [
+    {
+        "name": "Clinical accuracy",
+        "description": "Is the answer clinically correct for this patient and question?",
+        "data_type": "categorical",
+        "options": [
+            {"label": "Correct", "value": 1.0},
+            {"label": "Partly correct", "value": 0.5},
+            {"label": "Incorrect", "value": 0.0},
+        ],
+        "rubric": [
+            {
+                "label": "Correct",
+                "definition": "Right drug, dose and caveats for the stated patient.",
+                "examples": ["Limits acetaminophen to 2 g/day in cirrhosis."],
+            },
+            {
+                "label": "Partly correct",
+                "definition": "Right direction, but a dose, caveat or contraindication is missing.",
+                "examples": ["Holds metformin but forgets to recheck renal function."],
+            },
+            {
+                "label": "Incorrect",
+                "definition": "Wrong or unsafe advice a clinician must not follow.",
+                "examples": ["Recommends warfarin in pregnancy."],
+            },
+        ],
+        "required": True,
+    },
+    {
+        "name": "Grounded in the formulary",
+        "description": "Is every claim supported by the retrieved formulary excerpts?",
+        "data_type": "boolean",
+        "rubric": [
+            {
+                "label": "Yes",
+                "definition": "Every claim can be traced to a retrieved excerpt.",
+                "examples": ["The dose matches excerpt #2."],
+            },
+            {
+                "label": "No",
+                "definition": "At least one claim has no support in the excerpts.",
+                "examples": ["States a duration that no excerpt mentions."],
+            },
+        ],
+        "required": True,
+    },
+]
+
+
+def demo_step(context: DemoContext) -> str:
+    """Questions, the queue and its items (runs inside the organization's scope)."""
+    actor, project = context.actor, context.project
+    configs = []
+    for definition in DEMO_CONFIGS:
+        config = ScoreConfig.objects.filter(project=project, name=definition["name"]).first()
+        if config is None:
+            config = services.score_config_create(actor=actor, project=project, **definition)
+        configs.append(config)
+    queue = ReviewQueue.objects.filter(project=project, name=DEMO_QUEUE).first()
+    if queue is None:
+        reviewers = [
+            {"membership_id": m.pk}
+            for m in Membership.objects.filter(user__email__in=DEMO_REVIEWERS).order_by("pk")
+        ]
+        queue = services.queue_create(
+            actor=actor,
+            project=project,
+            name=DEMO_QUEUE,
+            description="Answers from the clinical assistant; two reviewers each, blind.",
+            overlap=2,
+            blind_mode=True,
+            include_explanation=True,
+            include_expected_output=True,
+            form=[{"config_id": c.pk} for c in configs],  # any disagreement adjudicates
+            reviewers=reviewers,
+        )
+    added = services.queue_items_add_from_filter(actor=actor, queue=queue, params={"tags": "demo"})
+    return (
+        f"review queue “{queue.name}”: {added.get('added', 0)} items added, both demo "
+        "reviewers in its pool (sign in as a reviewer, open My work)"
+    )

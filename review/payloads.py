@@ -1,0 +1,237 @@
+"""Span and trace payloads rendered for people on the review page.
+
+Chat messages become a conversation (system, user, assistant, tool calls and tool
+results), retrieved documents numbered cards with their scores, plain fields labelled
+text, long text folded, anything else collapsible JSON. Everything is escaped: every
+string goes through ``format_html``/``escape``; no payload ever becomes markup, and
+image parts are named, never loaded (no remote images).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+FOLD_CHARS = 700
+FOLD_LINES = 14
+MAX_DEPTH = 6
+CHAT_ROLES = {"system", "developer", "user", "assistant", "tool", "function", "ai", "human"}
+DOCUMENT_TEXT_KEYS = ("content", "page_content", "text", "document", "chunk")
+
+
+def render_payload(value: Any) -> SafeString:
+    """One payload (a span's or a trace's input or output) as escaped HTML."""
+    return _render(value, depth=0)
+
+
+def _render(value: Any, *, depth: int) -> SafeString:
+    if value is None or value == "" or value == [] or value == {}:
+        return format_html('<p class="muted">{}</p>', "(empty)")
+    if isinstance(value, str):
+        return render_text(value)
+    if isinstance(value, bool | int | float):
+        return format_html('<p class="text">{}</p>', json.dumps(value))
+    messages = _chat_messages(value)
+    if messages is not None:
+        return _conversation(messages)
+    documents = _documents(value)
+    if documents is not None:
+        return _document_cards(documents)
+    if isinstance(value, Mapping) and depth < MAX_DEPTH and _is_simple_record(value):
+        return format_html_join(
+            "",
+            '<div class="payload-field"><div class="field-name">{}</div>{}</div>',
+            ((str(key), _render(item, depth=depth + 1)) for key, item in value.items()),
+        )
+    return render_json(value)
+
+
+def _join(parts: list[SafeString]) -> SafeString:
+    """Concatenates already-escaped fragments (each built by ``format_html``)."""
+    return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def render_text(text: str) -> SafeString:
+    """Text kept as written (line breaks, spacing), folded when long."""
+    lines = text.count("\n") + 1
+    if len(text) <= FOLD_CHARS and lines <= FOLD_LINES:
+        return format_html('<p class="text">{}</p>', text)
+    head = "\n".join(text[:FOLD_CHARS].split("\n")[:FOLD_LINES])
+    return format_html(
+        '<p class="text">{}…</p><details class="fold"><summary>Show all ({} characters, '
+        '{} lines)</summary><p class="text">{}</p></details>',
+        head,
+        len(text),
+        lines,
+        text,
+    )
+
+
+def render_json(value: Any, *, open_: bool = False) -> SafeString:
+    """Any JSON value, pretty-printed inside a collapsible block."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    summary = _json_summary(value)
+    template = (
+        '<details class="json" open><summary>{}</summary><pre>{}</pre></details>'
+        if open_ or len(text) < 400
+        else '<details class="json"><summary>{}</summary><pre>{}</pre></details>'
+    )
+    return format_html(template, summary, text)
+
+
+def _json_summary(value: Any) -> str:
+    if isinstance(value, Mapping):
+        keys = ", ".join(list(map(str, value))[:6])
+        more = "…" if len(value) > 6 else ""
+        return f"JSON object {{{keys}{more}}}"
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return f"JSON list of {len(value)}"
+    return "JSON"
+
+
+def _is_simple_record(value: Mapping) -> bool:
+    """A small object of named fields ({"question": "..."}): shown as labelled text."""
+    return 0 < len(value) <= 8 and all(isinstance(key, str) for key in value)
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+
+def _chat_messages(value: Any) -> list[Mapping] | None:
+    if isinstance(value, Mapping):
+        for key in ("messages", "choices"):
+            inner = value.get(key)
+            if isinstance(inner, list) and len(value) <= 3:
+                if key == "choices":
+                    inner = [c.get("message") for c in inner if isinstance(c, Mapping)]
+                found = _chat_messages(inner)
+                if found is not None:
+                    return found
+        if _is_message(value):
+            return [value]
+        return None
+    if isinstance(value, list) and value and all(_is_message(m) for m in value):
+        return value
+    return None
+
+
+def _is_message(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and str(value.get("role", "")).lower() in CHAT_ROLES
+        and any(k in value for k in ("content", "tool_calls", "function_call", "parts"))
+    )
+
+
+def _conversation(messages: list[Mapping]) -> SafeString:
+    return format_html(
+        '<div class="conversation">{}</div>',
+        format_html_join("", "{}", ((_message(m),) for m in messages)),
+    )
+
+
+def _message(message: Mapping) -> SafeString:
+    role = str(message.get("role", "")).lower()
+    role = {"ai": "assistant", "human": "user", "developer": "system", "function": "tool"}.get(
+        role, role
+    )
+    label = {"tool": "Tool result"}.get(role, role.capitalize())
+    name = message.get("name") or message.get("tool_call_id") or ""
+    parts = [_content(message.get("content", message.get("parts")))]
+    for call in message.get("tool_calls") or []:
+        parts.append(_tool_call(call))
+    if isinstance(message.get("function_call"), Mapping):
+        parts.append(_tool_call({"function": message["function_call"]}))
+    return format_html(
+        '<div class="msg {}"><div class="msg-role">{}{}</div>{}</div>',
+        role,
+        label,
+        format_html(" · {}", name) if name else "",
+        _join(parts),
+    )
+
+
+def _content(content: Any) -> SafeString:
+    if content in (None, ""):
+        return SafeString("")
+    if isinstance(content, str):
+        return render_text(content)
+    if isinstance(content, list):
+        rendered = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text"):
+                rendered.append(render_text(str(part.get("text", ""))))
+            elif isinstance(part, Mapping) and "image" in str(part.get("type", "")):
+                rendered.append(format_html('<p class="muted">{}</p>', "[image not shown]"))
+            elif isinstance(part, str):
+                rendered.append(render_text(part))
+            else:
+                rendered.append(render_json(part))
+        return _join(rendered)
+    return render_json(content)
+
+
+def _tool_call(call: Any) -> SafeString:
+    if not isinstance(call, Mapping):
+        return render_json(call)
+    function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+    name = str(function.get("name", "tool"))
+    arguments = function.get("arguments", function.get("input", function.get("args")))
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):
+            arguments = json.loads(arguments)
+    return format_html(
+        '<div class="tool-call"><div class="field-name">Tool call: {}{}</div>{}</div>',
+        name,
+        format_html(" · {}", call["id"]) if call.get("id") else "",
+        render_json(arguments, open_=True) if arguments not in (None, "") else "",
+    )
+
+
+# --- retrieved documents --------------------------------------------------------------------
+
+
+def _documents(value: Any) -> list[Mapping] | None:
+    if isinstance(value, Mapping):
+        for key in ("documents", "docs", "results", "chunks", "retrieval.documents"):
+            inner = value.get(key)
+            if isinstance(inner, list) and len(value) <= 3:
+                return _documents(inner)
+        return None
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(d, Mapping) and any(k in d for k in DOCUMENT_TEXT_KEYS) for d in value)
+    ):
+        return value
+    return None
+
+
+def _document_cards(documents: list[Mapping]) -> SafeString:
+    cards = []
+    for number, doc in enumerate(documents, start=1):
+        text = next((doc[k] for k in DOCUMENT_TEXT_KEYS if k in doc), "")
+        score = doc.get("score", doc.get("relevance_score"))
+        ident = doc.get("id", doc.get("source", ""))
+        extra = {
+            k: v for k, v in doc.items() if k not in (*DOCUMENT_TEXT_KEYS, "score", "id", "source")
+        }
+        cards.append(
+            format_html(
+                '<li class="doc"><div class="doc-head"><span class="doc-num">#{}</span>'
+                "<span>{}</span>{}</div>{}{}</li>",
+                number,
+                str(ident),
+                format_html('<span class="badge">score {}</span>', score)
+                if score is not None
+                else "",
+                render_text(text) if isinstance(text, str) else render_json(text),
+                render_json(extra) if extra else "",
+            )
+        )
+    return format_html('<ol class="documents">{}</ol>', _join(cards))
