@@ -1,7 +1,9 @@
 """Rate limits per caller: per user for people, per API key for machines.
 
 Counters live in the Redis cache, so every web process shares them. A throttled call
-answers 429 with ``Retry-After``.
+answers 429 with ``Retry-After``. When Redis is unreachable the cache fails open
+(``hitl.cache``): the counters read as empty and every call is let through, logged and
+counted there, never answered 500.
 """
 
 from __future__ import annotations
