@@ -1,0 +1,284 @@
+"""A reviewer reviews in Chromium from the keyboard alone; a blind second reviewer sees
+nothing of the first one's answers or of the judge's scores."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hitl import tenancy
+from hitl.audit import Actor
+from projects.models import Role
+from review import services
+from review.models import Annotation, Assignment
+from tests.factories import PASSWORD, add_member, make_tenant, make_user
+from tests.review.helpers import make_config, make_queue, make_span, make_trace
+from traces.models import Score
+
+pytestmark = pytest.mark.browser
+
+SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-shots-")
+
+ACCURACY = {
+    "name": "Clinical accuracy",
+    "data_type": "categorical",
+    "options": [{"label": "Correct", "value": 1.0}, {"label": "Wrong", "value": 0.0}],
+    "rubric": [
+        {"label": "Correct", "definition": "Right for this patient.", "examples": ["2 g/day."]},
+        {"label": "Wrong", "definition": "Unsafe advice.", "examples": ["Warfarin in pregnancy."]},
+    ],
+    "required": True,
+}
+GROUNDED = {
+    "name": "Grounded",
+    "data_type": "boolean",
+    "rubric": [
+        {
+            "label": "Yes",
+            "definition": "Every claim is in an excerpt.",
+            "examples": ["#2 says so."],
+        },
+        {"label": "No", "definition": "A claim has no support.", "examples": ["Made up."]},
+    ],
+    "required": True,
+}
+
+
+def _agent_trace(tenant, n: int):
+    start = timezone.now() - timedelta(minutes=n)
+    trace = make_trace(
+        tenant,
+        name=f"clinical question {n}",
+        input={"question": f"Question {n}: max acetaminophen dose in cirrhosis?"},
+        output={"answer": "2 g per day."},
+        start_time=start,
+        end_time=start + timedelta(seconds=6),
+        latency_ms=6000,
+    )
+    make_span(
+        trace,
+        external_id="agent",
+        kind="agent",
+        name="answer question",
+        start_time=start,
+        end_time=start + timedelta(seconds=6),
+    )
+    make_span(
+        trace,
+        external_id="retrieve",
+        parent_external_id="agent",
+        kind="retrieval",
+        name="formulary search",
+        start_time=start,
+        end_time=start + timedelta(seconds=1),
+        output={
+            "documents": [
+                {
+                    "id": "formulary-12",
+                    "score": 0.92,
+                    "content": "Cirrhosis: at most 2 g acetaminophen daily.",
+                }
+            ]
+        },
+    )
+    make_span(
+        trace,
+        external_id="lookup",
+        parent_external_id="agent",
+        kind="tool",
+        name="dose_calculator",
+        status="error",
+        error_message="timed out after 400 ms",
+        start_time=start + timedelta(seconds=1),
+        end_time=start + timedelta(seconds=1.4),
+    )
+    make_span(
+        trace,
+        external_id="answer",
+        parent_external_id="agent",
+        kind="llm",
+        name="compose answer",
+        model="gpt-4o",
+        start_time=start + timedelta(seconds=1.5),
+        end_time=start + timedelta(seconds=6),
+        input=[
+            {"role": "system", "content": "Answer from the formulary only."},
+            {"role": "user", "content": "Max acetaminophen dose in cirrhosis?"},
+        ],
+        output=[{"role": "assistant", "content": "2 g per day."}],
+    )
+    return trace
+
+
+@pytest.fixture
+def clinic(transactional_db):
+    tenant = make_tenant("Clinic")
+    second = make_user("second-reviewer@clinic.example.com")
+    add_member(tenant.organization, second, Role.REVIEWER)
+    accuracy = make_config(tenant, **ACCURACY)
+    grounded = make_config(tenant, **GROUNDED)
+    return tenant, second, accuracy, grounded
+
+
+def _sign_in(page, live_server, user) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.screenshot(path=f"{SHOTS}/0-sign-in.png")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
+
+
+def _tab_to(page, selector: str, limit: int = 60) -> None:
+    """Presses Tab until ``selector`` has the focus, as a keyboard user would."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def _assignment_on_page(page) -> str:
+    return page.get_attribute("#review-root", "data-assignment")
+
+
+def _wait_for_next_item(page, previous: str) -> str:
+    page.wait_for_function(
+        "prev => { const r = document.getElementById('review-root');"
+        " return r && r.dataset.assignment !== prev && document.activeElement"
+        " && document.activeElement.matches('[data-question] input'); }",
+        arg=previous,
+    )
+    return _assignment_on_page(page)
+
+
+def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, clinic):
+    tenant, _second, accuracy, grounded = clinic
+    queue = make_queue(
+        tenant, configs=[accuracy, grounded], name="Clinical answers", overlap=1, blind_mode=True
+    )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        for n in range(4):
+            trace = _agent_trace(tenant, n)
+            services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+
+    _sign_in(page, live_server, tenant.reviewer)
+    page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
+    assert page.locator(".queue-card .waiting").inner_text() == "4"
+    page.screenshot(path=f"{SHOTS}/1-my-work.png", full_page=True)
+    _tab_to(page, "button.start-reviewing")
+    page.keyboard.press("Enter")
+
+    # Item 1: move between spans, read the shortcuts, answer, explain, submit.
+    page.wait_for_selector("#review-form")
+    first = _assignment_on_page(page)
+    assert page.evaluate("document.activeElement.name") == f"q-{accuracy.pk}"
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    selected = page.locator(".span-row[aria-selected=true]")
+    assert selected.get_attribute("data-span") == "lookup"
+    assert page.locator("#span-panel-2").is_visible()
+    assert "timed out after 400 ms" in page.locator("#span-panel-2").inner_text()
+    page.keyboard.press("j")
+    assert "Answer from the formulary only." in page.locator("#span-panel-3").inner_text()
+    page.keyboard.press("k")
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    page.screenshot(path=f"{SHOTS}/2-shortcuts.png")
+    page.keyboard.press("Escape")
+    assert not page.locator("#shortcuts").is_visible()
+    page.keyboard.press("2")  # Wrong
+    page.keyboard.press("Tab")  # to the next question
+    page.keyboard.press("1")  # Yes
+    page.keyboard.press("r")  # the rubric of the focused question
+    assert page.locator("#question-2 details.rubric").get_attribute("open") is not None
+    page.keyboard.press("e")
+    page.keyboard.type("Dose is safe, but the tool failed: say so.")  # j, k, s, e typed
+    assert page.locator(".span-row[aria-selected=true]").get_attribute("data-span") == "lookup"
+    assert page.locator("#skip").get_attribute("open") is None
+    page.screenshot(path=f"{SHOTS}/3-review.png", full_page=True)
+    page.keyboard.press("Control+Enter")
+
+    # Item 2: skip with a reason.
+    second = _wait_for_next_item(page, first)
+    page.keyboard.press("s")
+    assert page.evaluate("document.activeElement.id") == "skip-reason"
+    page.keyboard.type("Outside my expertise")
+    page.keyboard.press("Enter")
+
+    # Item 3: answer both questions, submit from the keyboard.
+    third = _wait_for_next_item(page, second)
+    page.keyboard.press("1")
+    page.keyboard.press("Tab")
+    page.keyboard.press("2")
+    page.keyboard.press("Control+Enter")
+    fourth = _wait_for_next_item(page, third)
+    page.screenshot(path=f"{SHOTS}/4-next.png", full_page=True)
+
+    with tenancy.tenant_scope(tenant.organization.pk):
+        mine = {a.pk: a for a in Assignment.objects.filter(reviewer=tenant.reviewer)}
+        annotations = {
+            a.assignment_id: a for a in Annotation.objects.filter(reviewer=tenant.reviewer)
+        }
+    assert [mine[int(x)].state for x in (first, second, third, fourth)] == [
+        "submitted",
+        "skipped",
+        "submitted",
+        "leased",
+    ]
+    assert mine[int(second)].skip_reason == "Outside my expertise"
+    assert set(annotations) == {int(first), int(third)}
+    assert annotations[int(first)].values == {str(accuracy.pk): "Wrong", str(grounded.pk): True}
+    assert annotations[int(first)].explanation == "Dose is safe, but the tool failed: say so."
+    assert annotations[int(third)].values == {str(accuracy.pk): "Correct", str(grounded.pk): False}
+
+
+def test_a_blind_second_reviewer_sees_nothing_of_the_first_review(page, live_server, clinic):
+    tenant, second, accuracy, grounded = clinic
+    queue = make_queue(
+        tenant,
+        configs=[accuracy, grounded],
+        reviewers=[tenant.reviewer, second],
+        name="Blind pair",
+        overlap=2,
+        blind_mode=True,
+    )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        trace = _agent_trace(tenant, 1)
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+        Score.objects.create(
+            project=tenant.project,
+            trace=trace,
+            name="judge-faithfulness",
+            data_type="numeric",
+            value=0.123,
+            source="llm_judge",
+            source_name="judge-gpt",
+        )
+        lease = services.queue_claim_next(actor=Actor(user=tenant.reviewer), queue=queue)
+        services.assignment_submit(
+            actor=Actor(user=tenant.reviewer),
+            assignment_id=lease.pk,
+            values={str(accuracy.pk): "Wrong", str(grounded.pk): False},
+            explanation="first-reviewer-marker: the dose is unsafe",
+        )
+
+    _sign_in(page, live_server, second)
+    page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
+    _tab_to(page, "button.start-reviewing")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#review-form")
+    text = page.locator("body").inner_text()
+    page.screenshot(path=f"{SHOTS}/5-blind.png", full_page=True)
+    assert "Blind review" in text
+    for leaked in ("first-reviewer-marker", tenant.reviewer.email, "judge-faithfulness", "0.123"):
+        assert leaked not in text
+        assert leaked not in page.content()
+    # At 200% zoom on a 13" laptop (1280 px wide: 640 CSS px) nothing scrolls sideways.
+    page.set_viewport_size({"width": 640, "height": 800})
+    page.screenshot(path=f"{SHOTS}/6-zoom-200.png")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
