@@ -278,7 +278,27 @@ def test_a_blind_second_reviewer_sees_nothing_of_the_first_review(page, live_ser
     for leaked in ("first-reviewer-marker", tenant.reviewer.email, "judge-faithfulness", "0.123"):
         assert leaked not in text
         assert leaked not in page.content()
+    # A 30-minute lease gives no warning yet.
+    assert page.locator("#lease-warning").is_hidden()
     # At 200% zoom on a 13" laptop (1280 px wide: 640 CSS px) nothing scrolls sideways.
     page.set_viewport_size({"width": 640, "height": 800})
     page.screenshot(path=f"{SHOTS}/6-zoom-200.png")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_lease_timer_warns_before_the_lease_ends(page, live_server, clinic):
+    tenant, _second, accuracy, grounded = clinic
+    queue = make_queue(
+        tenant, configs=[accuracy, grounded], name="Short leases", lease_ttl_seconds=60
+    )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        trace = _agent_trace(tenant, 1)
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+    _sign_in(page, live_server, tenant.reviewer)
+    page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
+    _tab_to(page, "button.start-reviewing")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#lease-warning:not([hidden])")
+    assert "goes back to the queue" in page.locator("#lease-warning").inner_text()
+    assert "warning" in page.get_attribute("#lease", "class")
+    page.screenshot(path=f"{SHOTS}/7-lease-warning.png")

@@ -395,3 +395,37 @@ def test_the_demo_queue_is_ready_for_both_demo_reviewers_and_seeding_twice_chang
     page = client.get(start.url)
     assert page.status_code == 200
     assert "Clinical accuracy" in page.content.decode()
+
+
+def test_a_thread_item_shows_the_conversation_turn_by_turn(tenant, queue_setup):
+    queue, _config = queue_setup
+    from traces.models import Thread
+
+    with tenancy.tenant_scope(tenant.organization.pk):
+        thread = Thread.objects.create(project=tenant.project, external_id="session-7")
+    start = timezone.now()
+    for n, (question, answer) in enumerate(
+        [("first question", "first answer"), ("second question", "second answer")]
+    ):
+        make_trace(
+            tenant,
+            thread=thread,
+            external_id=f"turn-{n}",
+            input={"question": question},
+            output={"answer": answer},
+            start_time=start + timedelta(minutes=n),
+        )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, thread_id=thread.pk)
+    client = _client(tenant.reviewer)
+    url = _start(client, tenant, queue).url
+    page = client.get(url).content.decode()
+    assert (
+        page.index("first question")
+        < page.index("first answer")
+        < page.index("second question")
+        < page.index("second answer")
+    )
+    # The last turn's spans by default; another turn on request.
+    assert client.get(url).context["trace"]["trace_id"] == "turn-1"
+    assert client.get(url, {"turn": "turn-0"}).context["trace"]["trace_id"] == "turn-0"
