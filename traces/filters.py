@@ -24,6 +24,7 @@ from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from traces import hooks
 from traces.models import (
     Feedback,
     FeedbackKind,
@@ -294,16 +295,22 @@ class TraceFilter(django_filters.FilterSet):
         model = Trace
         fields: list[str] = []
 
-    def __init__(self, *args, project: Any = None, rare_limit: int = 0, **kwargs) -> None:
+    def __init__(
+        self, *args, project: Any = None, rare_limit: int = 0, viewer: Any = None, **kwargs
+    ) -> None:
         """``project`` (the queryset's) also narrows the related rows a condition reads,
         so PostgreSQL can use their per-project indexes when it hashes them.
 
         With ``rare_limit``, each condition on scores or feedback that at most that many
         rows of the project satisfy also records those rows' trace ids (one short
         index-only query) in ``rare_trace_ids``: a superset of the matching traces that
-        a list can fetch by id instead of probing the newest traces one by one."""
+        a list can fetch by id instead of probing the newest traces one by one.
+
+        ``viewer`` (the signed-in reader; None for an API key or a task) limits the
+        scores a condition may look at to those the viewer may see."""
         super().__init__(*args, **kwargs)
         self.project = project
+        self.viewer = viewer
         self.rare_limit = rare_limit
         self.rare_trace_ids: list[set[int]] = []
 
@@ -351,9 +358,14 @@ class TraceFilter(django_filters.FilterSet):
             queryset = queryset.filter(alternatives)
         return queryset
 
+    def _scores(self) -> QuerySet:
+        """The scores a condition may look at: those the reader may see (a blind reviewer
+        cannot learn a hidden judge score by filtering on it)."""
+        return Score.objects.filter(hooks.scores_visible_to(self.viewer))
+
     def filter_score(self, queryset: QuerySet, name: str, value: list[ScoreCondition]) -> QuerySet:
         for condition in value:
-            scores = Score.objects.filter(name=condition.name, source__in=AUTOMATED_SCORE_SOURCES)
+            scores = self._scores().filter(name=condition.name, source__in=AUTOMATED_SCORE_SOURCES)
             queryset = self._where_related(queryset, _apply_score_condition(scores, condition))
         return queryset
 
@@ -372,7 +384,7 @@ class TraceFilter(django_filters.FilterSet):
         return queryset
 
     def filter_reviewed(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        human_scores = Score.objects.filter(source=ScoreSource.HUMAN)
+        human_scores = self._scores().filter(source=ScoreSource.HUMAN)
         return self._where_related(queryset, human_scores, negate=not value)
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

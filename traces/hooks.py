@@ -55,6 +55,14 @@ def trace_attachments(*, trace: Any, viewer: Any) -> dict[str, list[dict[str, An
     return found
 
 
+def viewer_of(request: Any) -> Any:
+    """Who reads, for the scores and review attachments they may see: the signed-in
+    person, or None for an API key or a task (which see what managers see)."""
+    if request is None or getattr(request, "api_key", None) is not None:
+        return None
+    return request.user
+
+
 def scores_visible_to(viewer: Any) -> Q:
     """The filter every read of scores applies: the scores ``viewer`` may read."""
     return reduce(operator.and_, (p(viewer) for p in _score_visibility_providers), Q())

@@ -125,6 +125,7 @@ def trace_list_filter_apply(
     project: Project,
     rare_limit: int = LIST_RARE_LIMIT,
     by_id_limit: int = LIST_BY_ID_LIMIT,
+    viewer: Any = None,
 ) -> QuerySet[Trace]:
     """``queryset`` narrowed by the trace filter ``params``, for one page of a list read
     right away (raises ``DomainError`` like ``traces_matching``).
@@ -136,7 +137,11 @@ def trace_list_filter_apply(
     plain filter intersected with that superset, so it matches exactly the same traces.
     """
     trace_filter = _bound_trace_filter(
-        params, queryset.filter(project=project), project=project, rare_limit=rare_limit
+        params,
+        queryset.filter(project=project),
+        project=project,
+        rare_limit=rare_limit,
+        viewer=viewer,
     )
     exact = trace_filter.qs
     if not trace_filter.rare_trace_ids:

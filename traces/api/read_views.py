@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from hitl.api.filters import RESPONSE_PARAMETERS
 from hitl.api.pagination import CreatedCursorPagination
 from projects.api.bases import ProjectScopedViewSet
-from traces import selectors
+from traces import hooks, selectors
 from traces.api import read_serializers as s
 from traces.filters import ThreadFilter, TraceFilter
 from traces.models import Thread, Trace
@@ -76,9 +76,7 @@ class PayloadJSONRenderer(JSONRenderer):
 
 
 def _viewer(request: Request) -> Any:
-    """Who reads, for the scores and review attachments they may see: the signed-in
-    person, or None for an API key (which sees what managers see)."""
-    return None if getattr(request, "api_key", None) else request.user
+    return hooks.viewer_of(request)
 
 
 class TraceFilterBackend(DjangoFilterBackend):
@@ -92,7 +90,9 @@ class TraceFilterBackend(DjangoFilterBackend):
             for key in request.query_params
             if key not in RESPONSE_PARAMETERS
         }
-        return selectors.trace_list_filter_apply(queryset, params, project=view.project)
+        return selectors.trace_list_filter_apply(
+            queryset, params, project=view.project, viewer=_viewer(request)
+        )
 
 
 class TraceFilterSchema(DjangoFilterExtension):
