@@ -1,8 +1,8 @@
 import pytest
 
 from hitl import tenancy
-from projects.api.bases import ProjectScopedViewSet
 from hitl.tenancy import TenantScopeError, tenant_scope
+from projects.api.bases import ProjectScopedViewSet
 from projects.models import Membership, Project
 
 
