@@ -228,7 +228,11 @@ def invitation_create(
         transaction.atomic(),
     ):
         if Membership.objects.filter(user__email__iexact=email).exists():
-            raise Conflict(f"{email} is already a member.", code="already_member")
+            raise Conflict(
+                f"{email} is already a member.",
+                code="already_member",
+                details={"email": ["taken"]},
+            )
         open_invitations = Invitation.objects.select_for_update().filter(
             email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
         )
@@ -237,6 +241,7 @@ def invitation_create(
                 raise Conflict(
                     f"{email} already has a pending invitation; resend or revoke it.",
                     code="already_invited",
+                    details={"email": ["taken"]},
                 )
             # An expired invitation makes way for the new one.
             existing.revoked_at = timezone.now()
