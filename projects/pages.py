@@ -1,7 +1,9 @@
-"""Base for web pages under ``/orgs/<org_slug>/``: the same fail-closed rules as the API.
+"""Bases for web pages under ``/orgs/<org_slug>/``: the same fail-closed rules as the API.
 
 The organization comes from the URL and the signed-in user's membership; anything else
 is a 404. The tenant scope covers the whole request, template rendering included.
+``ProjectPageView`` adds the project under ``.../projects/<project_slug>/``, admitted by
+the one visibility rule (``projects.selectors.membership_sees_project``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from django.views import View
 
 from hitl import tenancy
 from hitl.audit import Actor
-from projects.models import ALL_ROLES, Membership, Organization
+from projects.models import ALL_ROLES, Membership, Organization, Project
+from projects.selectors import membership_sees_project
 
 
 class OrganizationPageView(LoginRequiredMixin, View):
@@ -39,11 +42,30 @@ class OrganizationPageView(LoginRequiredMixin, View):
         self.organization = membership.organization
         request.session["active_organization_slug"] = self.organization.slug
         with tenancy.tenant_scope(self.organization.pk):
+            self.enter(**kwargs)
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not response.is_rendered:
                 response.render()
             return response
 
+    def enter(self, **kwargs: Any) -> None:
+        """Resolves what the URL names below the organization, inside the tenant scope and
+        before the handler runs; raises ``Http404`` to refuse. Subclasses extend it."""
+
     @property
     def actor(self) -> Actor:
         return Actor(user=self.request.user, source="web")
+
+
+class ProjectPageView(OrganizationPageView):
+    """A page under ``.../projects/<project_slug>/``: the project is resolved before the
+    handler runs; one this member may not see answers 404, the same as a missing one."""
+
+    project: Project
+
+    def enter(self, **kwargs: Any) -> None:
+        super().enter(**kwargs)
+        project = Project.objects.filter(slug=kwargs.get("project_slug")).first()
+        if project is None or not membership_sees_project(self.membership, project):
+            raise Http404
+        self.project = project

@@ -1,9 +1,10 @@
 """The reviewer's pages: My work and focused review, one item at a time.
 
 Thin views: the organization comes from the URL and the membership
-(``OrganizationPageView``), the project from the URL under the one visibility rule;
-reads are ``review.pages_selectors``, writes are ``review.services`` acting as the
-signed-in person with source "web".
+(``projects.pages.OrganizationPageView``), the project from the URL under the one
+visibility rule (``projects.pages.ProjectPageView``); reads are
+``review.pages_selectors``, writes are ``review.services`` acting as the signed-in person
+with source "web".
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hitl.exceptions import Conflict, DomainError
-from projects.models import MANAGE_ROLES, Project
-from projects.pages import OrganizationPageView
-from projects.selectors import membership_sees_project
+from projects.models import MANAGE_ROLES
+from projects.pages import OrganizationPageView, ProjectPageView
 from review import pages_selectors, selectors, services
 from review.models import Assignment, ReviewQueue
 from review.payloads import render_payload, render_text
@@ -44,18 +44,8 @@ class MyWorkView(OrganizationPageView):
         return render(request, "review/my_work.html", context)
 
 
-class ProjectPageView(OrganizationPageView):
-    """A page under ``.../projects/<project_slug>/``: a project this member may not see
-    answers 404, the same as a missing one."""
-
-    project: Project
-
-    def resolve_project(self, project_slug: str) -> Project:
-        project = Project.objects.filter(slug=project_slug).first()
-        if project is None or not membership_sees_project(self.membership, project):
-            raise Http404
-        self.project = project
-        return project
+class ReviewPageView(ProjectPageView):
+    """A review page in a project: links between the pages and "open the next item"."""
 
     def review_url(self, assignment: Assignment) -> str:
         return reverse(
@@ -85,7 +75,7 @@ class ProjectPageView(OrganizationPageView):
         return redirect(self.review_url(assignment))
 
 
-class QueueStartView(ProjectPageView):
+class QueueStartView(ReviewPageView):
     """POST: claim the next item of a queue (or resume my lease) and open it."""
 
     http_method_names = ["post"]
@@ -93,16 +83,15 @@ class QueueStartView(ProjectPageView):
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
-        project = self.resolve_project(project_slug)
         queue = ReviewQueue.objects.filter(
-            project=project, pk=queue_pk, archived_at__isnull=True
+            project=self.project, pk=queue_pk, archived_at__isnull=True
         ).first()
         if queue is None:
             raise Http404
         return self.claim_and_open(queue)
 
 
-class ReviewItemView(ProjectPageView):
+class ReviewItemView(ReviewPageView):
     """One item, one lease: the trace beside the queue's form. GET shows it; a lease
     that ended shows a recovery page instead."""
 
@@ -110,9 +99,8 @@ class ReviewItemView(ProjectPageView):
     assignment: Assignment
 
     def load(self, project_slug: str, assignment_pk: int) -> Assignment:
-        project = self.resolve_project(project_slug)
         assignment = pages_selectors.assignment_for_page(
-            assignment_id=assignment_pk, user=self.request.user, project=project
+            assignment_id=assignment_pk, user=self.request.user, project=self.project
         )
         if assignment is None:
             raise Http404
