@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from celery import Task, shared_task
@@ -116,13 +116,15 @@ def enqueue(
     organization_id: int,
     kwargs: Mapping[str, Any] | None = None,
     secret_kwargs: Mapping[str, str] | None = None,
+    available_at: datetime | None = None,
 ) -> OutboxMessage:
     """Writes a message in the current transaction; it is published once that commits.
 
     Must be called inside ``transaction.atomic()``: the message belongs to the
     transaction of its cause. ``kwargs`` must be JSON (ids, not objects);
     ``secret_kwargs`` are handed to the handler too but never shown and erased once the
-    message is finished.
+    message is finished. A message ``available_at`` a later time (a scheduled retry) is
+    not published after commit: the relay publishes it once that time has come.
     """
     if task not in _handlers:
         raise LookupError(f"no outbox handler registered for {task!r}")
@@ -136,7 +138,11 @@ def enqueue(
         kwargs=dict(kwargs or {}),
         secret_kwargs=dict(secret_kwargs or {}),
     )
+    if available_at is not None:
+        message.available_at = available_at
     message.save()
+    if available_at is not None and available_at > timezone.now():
+        return message
     transaction.on_commit(
         functools.partial(_publish_after_commit, message.pk, int(organization_id)), robust=True
     )

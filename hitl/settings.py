@@ -234,6 +234,27 @@ SPECTACULAR_SETTINGS = {
 HITL_MAX_BODY_BYTES = env.int("HITL_MAX_BODY_BYTES", default=1024 * 1024)
 HITL_INVITATION_TTL = timedelta(days=env.int("HITL_INVITATION_TTL_DAYS", default=7))
 
+# --- Notifications: Slack and signed webhooks (docs/notifications.md) ---
+# Loopback destinations (127.0.0.0/8, ::1) are refused unless this is on: tests and local
+# development only. Private, link-local and metadata addresses are always refused.
+HITL_WEBHOOKS_ALLOW_LOOPBACK = env.bool("HITL_WEBHOOKS_ALLOW_LOOPBACK", default=False)
+# Every request: connecting may take this long, the whole request at most the total.
+HITL_WEBHOOKS_CONNECT_TIMEOUT = env.float("HITL_WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
+HITL_WEBHOOKS_TIMEOUT = env.float("HITL_WEBHOOKS_TIMEOUT", default=10.0)
+# A destination failing this long (no success in between) is disabled and its owner told.
+HITL_WEBHOOKS_DISABLE_AFTER = timedelta(
+    hours=env.float("HITL_WEBHOOKS_DISABLE_AFTER_HOURS", default=24.0)
+)
+# After a secret rotation the old secret keeps signing beside the new one this long.
+HITL_WEBHOOKS_SECRET_OVERLAP = timedelta(
+    hours=env.float("HITL_WEBHOOKS_SECRET_OVERLAP_HOURS", default=24.0)
+)
+# Slack incoming webhooks: at most this many messages a second per webhook, after a burst.
+HITL_SLACK_RATE_PER_SECOND = env.float("HITL_SLACK_RATE_PER_SECOND", default=1.0)
+HITL_SLACK_BURST = env.int("HITL_SLACK_BURST", default=3)
+# A worker waits for a send slot at most this long; a later slot is a scheduled message.
+HITL_SLACK_MAX_SLEEP = env.float("HITL_SLACK_MAX_SLEEP", default=1.0)
+
 # --- Celery on Redis ---
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None

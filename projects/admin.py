@@ -3,7 +3,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
-from projects.models import ApiKey, Invitation, Membership, Organization, Project
+from projects.models import (
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    Destination,
+    Event,
+    Invitation,
+    Membership,
+    Organization,
+    Project,
+)
 
 
 @admin.register(Organization)
@@ -64,3 +74,54 @@ class InvitationAdmin(TenantScopedAdmin):
 for model in (Project, Membership, ApiKey, Invitation):
     register_history(model)
 register_history(Organization, organization_field="id")
+
+
+# --- notifications: destinations and their delivery log -----------------------------------
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["number", "started_at", "status_code", "latency_ms", "succeeded", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Destination)
+class DestinationAdmin(TenantScopedAdmin):
+    list_display = ["name", "kind", "organization", "project", "enabled", "disabled_reason"]
+    list_filter = ["kind", "enabled", "organization"]
+    search_fields = ["name"]
+    list_select_related = ["organization", "project"]
+    # The URL of a Slack webhook and the signing secrets are credentials: never shown.
+    exclude = ["url", "secret", "previous_secret"]
+    readonly_fields = ["failing_since", "disabled_at", "previous_secret_expires_at"]
+
+
+@admin.register(Event)
+class EventAdmin(TenantScopedAdmin):
+    list_display = ["uid", "type", "organization", "project", "created_at"]
+    list_filter = ["type", "organization"]
+    search_fields = ["uid", "type"]
+    list_select_related = ["organization", "project"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(TenantScopedAdmin):
+    list_display = ["event", "destination", "state", "attempts", "last_status_code", "created_at"]
+    list_filter = ["state", "organization"]
+    search_fields = ["event__uid", "destination__name"]
+    list_select_related = ["event", "destination"]
+    inlines = [DeliveryAttemptInline]
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(TenantScopedAdmin):
+    list_display = ["delivery", "number", "status_code", "latency_ms", "succeeded", "started_at"]
+    list_filter = ["succeeded", "organization"]
+    list_select_related = ["delivery"]
+
+
+register_history(Destination)

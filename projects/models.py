@@ -171,3 +171,148 @@ class Invitation(TenantModel):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+# --- notifications: destinations, events, deliveries (projects/notifications/) ------------
+
+
+class DestinationKind(models.TextChoices):
+    SLACK = "slack", "Slack incoming webhook"
+    WEBHOOK = "webhook", "Webhook (Standard Webhooks, signed)"
+
+
+class Destination(TenantModel):
+    """Where an organization's (or one project's) events go: a Slack incoming webhook or
+    a signed generic webhook.
+
+    The webhook signing secrets (``whsec_...``) are stored as they are: signing needs the
+    raw secret, as a Slack webhook URL (itself a bearer secret) must be stored raw to be
+    called. Neither is ever shown after creation, logged, or kept in history; see
+    docs/notifications.md.
+    """
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=DestinationKind.choices)
+    url = models.URLField(max_length=2000)
+    # Event type names this destination receives (docs/notifications.md); never empty.
+    event_types = models.JSONField(default=list)
+    # Optional filter: only events of this queue / naming this score.
+    filter_queue_id = models.PositiveBigIntegerField(null=True, blank=True)
+    filter_score_name = models.CharField(max_length=200, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Set at the first failed attempt after a success; a day of failures disables.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    secret = models.CharField(max_length=100, blank=True, default="")
+    # During a rotation the old secret signs too, until it expires.
+    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = history(
+        excluded_fields=["secret", "previous_secret", "failing_since", "url"],
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets that sign a message now: the current one, and the previous one
+        while its overlap lasts."""
+        secrets_ = [self.secret] if self.secret else []
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > timezone.now()
+        ):
+            secrets_.append(self.previous_secret)
+        return secrets_
+
+
+class Event(TenantModel):
+    """Something that happened, written in the transaction of its cause."""
+
+    uid = models.CharField(max_length=40, unique=True)  # the webhook-id: msg_...
+    type = models.CharField(max_length=100)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict)
+    # What destination filters match on (review's queue id, score names).
+    queue_id = models.PositiveBigIntegerField(null=True, blank=True)
+    score_names = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="event_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.uid}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "pending"  # the first attempt is on its way
+    RETRYING = "retrying", "retrying"  # failed, another attempt is scheduled
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"  # given up (permanent error, schedule over, disabled)
+
+
+class Delivery(TenantModel):
+    """One event to one destination: at most one per pair."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    destination = models.ForeignKey(
+        Destination, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    # Bumped by "redeliver": a message for an older round does nothing.
+    round = models.PositiveIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "destination"], name="delivery_unique")
+        ]
+        indexes = [models.Index(fields=["destination", "-created_at"], name="delivery_destination")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.destination_id} ({self.state})"
+
+
+class DeliveryAttempt(TenantModel):
+    """One HTTP request of a delivery, whatever came of it."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts_log")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=1000, blank=True, default="")
+    error = models.CharField(max_length=500, blank=True, default="")
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery_id", "number", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"

@@ -37,6 +37,7 @@ from projects.models import (
     Project,
     Role,
 )
+from projects.notifications import announcements
 
 User = get_user_model()
 
@@ -207,7 +208,6 @@ def _invitation_email_enqueue(invitation: Invitation, raw_token: str) -> None:
     )
 
 
-
 def invitation_create(
     *,
     actor: Actor,
@@ -259,6 +259,7 @@ def invitation_create(
         )
         invitation.projects.set(projects)
         _invitation_email_enqueue(invitation, raw_token)
+        announcements.announce_member_invited(invitation, actor)
     return invitation, raw_token
 
 
@@ -329,6 +330,7 @@ def invitation_accept(*, user: AbstractBaseUser, raw_token: str) -> Membership:
         if membership is None:
             membership = Membership.objects.create(user=user, role=invitation.role)
             membership.projects.set(invitation.projects.all())
+            announcements.announce_member_joined(membership)
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save()
@@ -390,6 +392,7 @@ def api_key_create(
                         scopes=sorted(set(scopes)),
                         created_by=actor.user,
                     )
+                    announcements.announce_api_key_created(api_key, actor)
                 return api_key, raw
             except IntegrityError:  # prefix collision: draw again
                 continue
@@ -403,4 +406,5 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
             api_key.revoked_at = timezone.now()
             api_key.revoked_by = actor.user
             api_key.save()
+            announcements.announce_api_key_revoked(api_key, actor)
     return api_key

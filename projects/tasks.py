@@ -7,10 +7,14 @@ import smtplib
 
 from celery import Task, shared_task
 from django.core.mail import send_mail
+from django.db import OperationalError
 from django.template.loader import render_to_string
 
 from hitl import outbox, tenancy
-from projects.models import Invitation
+from projects.models import Destination, Invitation, Membership, Role
+from projects.notifications import delivery, site_url
+from projects.notifications.destinations import DELIVER
+from projects.notifications.events import FAN_OUT
 from projects.services import INVITATION_EMAIL, _hash_token, invitation_url
 
 logger = logging.getLogger(__name__)
@@ -62,3 +66,53 @@ def send_invitation_email(
     queued by an older release still go out. New invitations go through the outbox."""
     with tenancy.tenant_scope(organization_id):
         return email_invitation(invitation_id=invitation_id, token=token)
+
+
+# --- notifications (projects/notifications/) -----------------------------------------------
+
+
+@outbox.handler(FAN_OUT, retry_on=(OperationalError,))
+def notify_event(*, event_id: int, **_: object) -> int:
+    """Creates the event's deliveries, one per subscribed destination."""
+    return delivery.event_fan_out(event_id=event_id)
+
+
+@outbox.handler(DELIVER, retry_on=(OperationalError,))
+def deliver(*, delivery_id: int, round: int, reserved: bool = False, **_: object) -> str:
+    """One attempt of one delivery (retries are new messages, scheduled by the service)."""
+    return delivery.delivery_attempt(delivery_id=delivery_id, round=round, reserved=reserved)
+
+
+@outbox.handler(delivery.DESTINATION_DISABLED_EMAIL, retry_on=TRANSIENT_MAIL_ERRORS)
+def email_destination_disabled(*, destination_id: int, **_: object) -> str:
+    """Tells whoever created the destination, and the organization's owners, that it
+    was disabled and why."""
+    destination = (
+        Destination.objects.select_related("organization", "created_by")
+        .filter(pk=destination_id)
+        .first()
+    )
+    if destination is None or destination.enabled:
+        return "skipped"
+    recipients = set(
+        Membership.objects.filter(role=Role.OWNER).values_list("user__email", flat=True)
+    )
+    if destination.created_by is not None and destination.created_by.email:
+        recipients.add(destination.created_by.email)
+    recipients.discard("")
+    if not recipients:
+        return "nobody"
+    send_mail(
+        subject=f"hitl: notifications to {destination.name!r} are disabled",
+        message=render_to_string(
+            "projects/email/destination_disabled.txt",
+            {
+                "destination": destination,
+                "organization": destination.organization,
+                "url": site_url(f"api/orgs/{destination.organization.slug}/destinations/"),
+            },
+        ),
+        from_email=None,
+        recipient_list=sorted(recipients),
+    )
+    return "sent"

@@ -211,6 +211,16 @@ VALID_FILTERS: dict[str, Case] = {
         lambda w, r: r["is_active"],
         lambda w: {"active": "false"},
     ),
+    "destination-list": Case(
+        lambda w: {"kind": "webhook"},
+        lambda w, r: r["kind"] == "webhook",
+        lambda w: {"kind": "slack"},
+    ),
+    "delivery-list": Case(
+        lambda w: {"state": "pending"},
+        lambda w, r: r["state"] == "pending",
+        lambda w: {"state": "failed"},
+    ),
     "score-config-list": Case(
         lambda w: {"data_type": "numeric"},
         lambda w, r: r["data_type"] == "numeric",

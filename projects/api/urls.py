@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from projects.api import views
+from projects.api import notifications, views
 
 organization_router = SimpleRouter()
 organization_router.register("orgs", views.OrganizationListViewSet, basename="organization")
@@ -10,6 +10,8 @@ org_router = SimpleRouter()
 org_router.register("members", views.MemberViewSet, basename="member")
 org_router.register("invitations", views.InvitationViewSet, basename="invitation")
 org_router.register("projects", views.ProjectViewSet, basename="project")
+org_router.register("destinations", notifications.DestinationViewSet, basename="destination")
+org_router.register("deliveries", notifications.DeliveryViewSet, basename="delivery")
 
 project_router = SimpleRouter()
 project_router.register("api-keys", views.ApiKeyViewSet, basename="api-key")

@@ -28,6 +28,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.services._common import _is_number, _now, _require_person, _sampled
+from review.services.events import announce_item_closed
 from traces.models import ScoreDataType
 
 MAX_TEXT_ANSWER = 20_000
@@ -223,6 +224,7 @@ def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
             item.audit_status = AuditStatus.PENDING
     item.completed_at = item.completed_at or _now()
     item.save()
+    announce_item_closed(item, [question.config.name for question in form])
 
 
 def annotation_update(
@@ -295,6 +297,7 @@ def annotation_update(
             )
             if item.status != before:
                 item.save()
+                announce_item_closed(item, [question.config.name for question in form])
     return annotation
 
 

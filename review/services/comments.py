@@ -17,6 +17,7 @@ from review.models import (
     QueueItem,
 )
 from review.services._common import _now, _require_person
+from review.services.events import announce_mentions
 from traces.models import Span, Trace
 
 MENTION = re.compile(r"@([\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
@@ -72,13 +73,15 @@ def comment_create(
                     details={"item_id": ["not found"]},
                 )
             fields = {"item_id": item.pk, "trace_id": item.trace_id, "span_id": item.span_id}
-        return Comment.objects.create(
+        comment = Comment.objects.create(
             project=project,
             author=user,
             body=body,
             mentions=_mentioned_user_ids(project, body),
             **fields,
         )
+        announce_mentions(comment, comment.mentions)
+        return comment
 
 
 def comment_update(*, actor: Actor, comment: Comment, body: str) -> Comment:
@@ -91,9 +94,11 @@ def comment_update(*, actor: Actor, comment: Comment, body: str) -> Comment:
         if comment.author_id != user.pk:
             raise PermissionDenied("Only its author can edit a comment.", code="not_author")
         comment.body = body
+        mentioned_before = set(comment.mentions)
         comment.mentions = _mentioned_user_ids(Project.objects.get(pk=comment.project_id), body)
         comment.edited_at = _now()
         comment.save()
+        announce_mentions(comment, set(comment.mentions) - mentioned_before)
     return comment
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from projects import services
+from projects.models import Delivery, DeliveryAttempt, Destination, Event
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 
@@ -15,6 +16,7 @@ def populate(tenant: Tenant) -> IsolationData:
             email=f"invitee-only@{tenant.organization.slug}.example.com",
             role="reviewer",
         )
+    delivery_marker = _notification_rows(tenant)
     return IsolationData(
         kwargs={"token": token},
         secret_kwargs={"token"},
@@ -24,5 +26,35 @@ def populate(tenant: Tenant) -> IsolationData:
             tenant.reviewer.email,
             invitation.email,
             tenant.api_key("all").prefix,
+            *delivery_marker,
         ],
     )
+
+
+def _notification_rows(tenant: Tenant) -> list[str]:
+    """A destination with an event, a delivery and an attempt (rows made directly: no
+    request is ever sent); returns their markers."""
+    slug = tenant.organization.slug
+    with tenancy.tenant_scope(tenant.organization.pk):
+        destination = Destination.objects.create(
+            name=f"victim-hook-{slug}",
+            kind="webhook",
+            url=f"https://hooks.invalid/{slug}",
+            event_types=["projects.api_key.created"],
+            secret="whsec_dmljdGltLXNlY3JldC1ub3QtdXNlZA==",
+        )
+        event = Event.objects.create(
+            uid=f"msg_victim_{slug}",
+            type="projects.api_key.created",
+            payload={"summary": f"victim-event-{slug}"},
+        )
+        delivery = Delivery.objects.create(event=event, destination=destination, attempts=1)
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            destination=destination,
+            number=1,
+            status_code=200,
+            response_excerpt=f"victim-receiver-said-{slug}",
+            succeeded=True,
+        )
+    return [destination.name, event.uid, f"victim-receiver-said-{slug}"]
