@@ -1,47 +1,79 @@
 """Admin bases: staff see only their organizations' rows; auditors only read.
 
 Superusers (the people who run the installation) see and change everything. Any other
-staff user sees the organizations where they hold the owner, admin or auditor role,
-read-only, history included. Every tenant-owned model registers with
-:class:`TenantScopedAdmin`, and its edit history with :func:`register_history`.
+staff user sees the organizations where they may read the admin (the ``projects`` app
+says which, through :func:`set_staff_organizations_resolver`), read-only, history
+included. Every admin request runs inside the tenant scope of those organizations (see
+:mod:`hitl.admin_site`), so whatever a page reads through a tenant manager (foreign-key
+choices, list filters, inlines, widgets, history) is limited without per-class code.
+
+Every tenant-owned model registers with :class:`TenantScopedAdmin`, and its edit history
+with :func:`register_history`. History reads as people, not ids: a change names the
+related objects, the acting user or API key and the source, and a JSON answer sheet
+(``{"<config id>": answer}``) shows each answer before and after.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.contrib.admin.utils import unquote
+from django.db.models import (
+    ForeignKey,
+    JSONField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.utils import get_m2m_reverse_field_name
 
-admin.site.site_header = "hitl administration"
-admin.site.site_title = "hitl admin"
-admin.site.index_title = "Organizations, projects, reviews and their history"
+from hitl.admin_site import admin_organization_ids, set_staff_organizations_resolver
+from hitl.tenancy import TenantModel
+
+__all__ = [
+    "HistoryBrowserAdmin",
+    "ReadOnlyForAuditorsMixin",
+    "TenantScopedAdmin",
+    "admin_organization_ids",
+    "register_history",
+    "set_staff_organizations_resolver",
+]
 
 
-def admin_organization_ids(request: HttpRequest) -> set[int] | None:
-    """The organizations this staff user may read; None means all (superuser)."""
-    user = request.user
-    if not (user.is_active and user.is_staff):
-        return set()
-    if user.is_superuser:
-        return None
-    cached = getattr(request, "_hitl_admin_org_ids", None)
-    if cached is None:
-        from projects.models import ADMIN_SITE_ROLES, Membership
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A filter on a relation offers what the related model's admin shows this user.
 
-        cached = set(
-            Membership.unscoped_across_tenants.filter(
-                user=user, role__in=ADMIN_SITE_ROLES
-            ).values_list("organization_id", flat=True)
+    Tenant-owned targets are limited by the request's scope already; this also limits
+    targets that are not tenant-owned but have a scoped admin (organizations)."""
+
+    def field_choices(self, field, request, model_admin):
+        related_admin = model_admin.admin_site._registry.get(field.remote_field.model)
+        if not isinstance(related_admin, ReadOnlyForAuditorsMixin):
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        visible = related_admin.get_queryset(request).values("pk")
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to=Q(pk__in=visible)
         )
-        request._hitl_admin_org_ids = cached
-    return cached
+
+
+# Every admin, present and future, filters relations this way.
+admin.FieldListFilter.register(
+    lambda field: bool(field.remote_field), ScopedRelatedFieldListFilter, take_priority=True
+)
 
 
 class ReadOnlyForAuditorsMixin:
-    """View for scoped staff; add, change and delete for superusers only."""
+    """View for scoped staff; add, change and delete for superusers only. An object
+    outside the user's organizations answers 404, exactly like a missing one."""
 
     organization_field = "organization_id"
 
@@ -75,17 +107,249 @@ class ReadOnlyForAuditorsMixin:
             return queryset
         return queryset.filter(**{f"{self.organization_field}__in": allowed})
 
+    def get_readonly_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return super().get_readonly_fields(request, obj)
+        # Read-only users get text, never a form: a select of a foreign key would list
+        # rows no scope limits (users). Django does this on the change page; this covers
+        # every other form view too (a historical version's page).
+        excluded = set(self.get_exclude(request, obj) or ())
+        opts = self.model._meta
+        return [
+            f.name
+            for f in (*opts.fields, *opts.many_to_many)
+            if f.editable and not f.auto_created and f.name not in excluded
+        ]
 
-class TenantScopedAdmin(ReadOnlyForAuditorsMixin, SimpleHistoryAdmin):
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index with "doesn't exist"; an outsider gets a plain 404.
+        raise Http404
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # Django checks the delete permission before existence: look first, so another
+        # organization's object answers 404 here too.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().delete_view(request, object_id, extra_context)
+
+
+# --- history that reads as people --------------------------------------------------
+
+
+def _format_value(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def describe_actor(record: Any) -> str:
+    """Who made a historical change: the user's email, else the API key, and the source."""
+    source = getattr(record, "history_source", "") or ""
+    user = record.history_user
+    prefix = getattr(record, "history_api_key_prefix", "")
+    if user is not None:
+        who = user.email or user.get_username()
+    elif prefix:
+        who = f"API key {prefix}…"
+    else:
+        return source or "system"
+    return f"{who} ({source})" if source else who
+
+
+@dataclass
+class ChangeLine:
+    field: str
+    old: str | None  # None: the row was created with this value
+    new: str
+
+    def __str__(self) -> str:
+        if self.old is None:
+            return f"{self.field}: {self.new}"
+        return f"{self.field}: {self.old} → {self.new}"
+
+
+def _previous_versions(records: list[Any]) -> dict[int, Any]:
+    """history_id -> the version before it of the same object, in two queries."""
+    if not records:
+        return {}
+    historical = type(records[0])
+    pk_name = historical.instance_type._meta.pk.attname
+    earlier = historical._default_manager.filter(**{pk_name: OuterRef(pk_name)}).filter(
+        Q(history_date__lt=OuterRef("history_date"))
+        | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
+    )
+    pairs = dict(
+        historical._default_manager.filter(history_id__in=[r.history_id for r in records])
+        .annotate(
+            previous_id=Subquery(
+                earlier.order_by("-history_date", "-history_id").values("history_id")[:1]
+            )
+        )
+        .values_list("history_id", "previous_id")
+    )
+    previous = historical._default_manager.in_bulk(
+        [p for p in pairs.values() if p is not None], field_name="history_id"
+    )
+    return {hid: previous.get(pid) for hid, pid in pairs.items() if pid is not None}
+
+
+def _labels_of(model: type[Model], pks: Iterable[Any]) -> dict[Any, str]:
+    """pk -> str(row), without loading the large JSON columns; reads in scope."""
+    heavy = [f.name for f in model._meta.concrete_fields if isinstance(f, JSONField)]
+    rows = model._default_manager.filter(pk__in=set(pks)).defer(*heavy)
+    return {row.pk: str(row) for row in rows}
+
+
+CREATED = object()  # the "before" of a row's first version
+
+
+def _m2m_targets(field: Any, rows: Any) -> list[Any]:
+    """The related pks in a many-to-many diff value (rows of the history's through table)."""
+    reverse = get_m2m_reverse_field_name(field)
+    return [row[reverse] for row in rows or []]
+
+
+def describe_history(model_admin: Any, records: list[Any]) -> dict[int, list[ChangeLine]]:
+    """history_id -> the lines that say what each version changed, for a page of
+    historical rows of one model. A created row names its related objects and its
+    JSON answers; a change names what changed, related objects by name; a JSON dict
+    (an annotation's answers) shows each entry before and after, its key named by
+    ``model_admin.history_key_labels``."""
+    if not records:
+        return {}
+    historical = type(records[0])
+    model = historical.instance_type
+    previous = _previous_versions(records)
+    tracked = [f for f in historical.tracked_fields if f.editable]
+    foreign_keys = {f.name: f for f in tracked if isinstance(f, ForeignKey)}
+    many = {f.name: f for f in getattr(historical, "_history_m2m_fields", [])}
+    json_fields = [f.name for f in tracked if isinstance(f, JSONField)]
+
+    raw: dict[int, list[tuple[str, Any, Any]]] = {}
+    for record in records:
+        before = previous.get(record.history_id)
+        if record.history_type == "-":
+            raw[record.history_id] = []
+            continue
+        if before is None:
+            changes = [
+                (name, CREATED, getattr(record, f.attname))
+                for name, f in foreign_keys.items()
+                if getattr(record, f.attname) is not None
+            ]
+            changes += [
+                (name, CREATED, getattr(record, name))
+                for name in json_fields
+                if isinstance(getattr(record, name), dict) and getattr(record, name)
+            ]
+        else:
+            delta = record.diff_against(before)
+            changes = [(c.field, c.old, c.new) for c in delta.changes]
+        raw[record.history_id] = changes
+
+    # Name related objects and JSON keys with one query per related model and field.
+    wanted: dict[type[Model], set[Any]] = defaultdict(set)
+    keys: dict[str, set[str]] = defaultdict(set)
+    for changes in raw.values():
+        for name, old, new in changes:
+            if old is CREATED:
+                old = None
+            if name in foreign_keys:
+                wanted[foreign_keys[name].related_model].update(
+                    v for v in (old, new) if v is not None
+                )
+            elif name in many:
+                wanted[many[name].related_model].update(
+                    _m2m_targets(many[name], old) + _m2m_targets(many[name], new)
+                )
+            elif name in json_fields and isinstance(old or {}, dict) and isinstance(new, dict):
+                keys[name].update(str(k) for k in (old or {}))
+                keys[name].update(str(k) for k in new)
+    labels = {related: _labels_of(related, pks) for related, pks in wanted.items()}
+    key_labels = {name: model_admin.history_key_labels(name, ks) for name, ks in keys.items()}
+
+    described: dict[int, list[ChangeLine]] = {}
+    for history_id, changes in raw.items():
+        lines: list[ChangeLine] = []
+        for name, old, new in changes:
+            created = old is CREATED
+            if created:
+                old = None
+            field = model._meta.get_field(name)
+            title = str(field.verbose_name)
+            if name in foreign_keys:
+                names = labels[field.related_model]
+
+                def named(pk: Any, names: dict = names) -> str:
+                    return "—" if pk is None else names.get(pk, f"#{pk} (not found)")
+
+                lines.append(ChangeLine(title, None if created else named(old), named(new)))
+            elif name in many:
+                names = labels.get(field.related_model, {})
+
+                def listed(rows: Any, field: Any = field, names: dict = names) -> str:
+                    targets = _m2m_targets(field, rows)
+                    return ", ".join(names.get(t, f"#{t}") for t in targets) or "—"
+
+                lines.append(ChangeLine(title, listed(old), listed(new)))
+            elif name in key_labels and isinstance(new, dict):
+                old = old or {}
+                for key in sorted({str(k) for k in (*old, *new)}):
+                    if old.get(key) != new.get(key):
+                        label = key_labels[name].get(key, key)
+                        lines.append(
+                            ChangeLine(
+                                f"{title}: {label}",
+                                None if created else _format_value(old.get(key)),
+                                _format_value(new.get(key)),
+                            )
+                        )
+            else:
+                lines.append(ChangeLine(title, _format_value(old), _format_value(new)))
+        described[history_id] = lines
+    return described
+
+
+class HistoryDescriptionMixin:
+    """Hooks shared by the per-object history page and the history browser."""
+
+    def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
+        """Names for the keys of a JSON dict field in history ({"12": "accuracy"}).
+        Override where the keys are ids (an annotation's answers by config id)."""
+        return {}
+
+    @admin.display(description="by")
+    def actor(self, record: Any) -> str:
+        return describe_actor(record)
+
+
+class TenantScopedAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, SimpleHistoryAdmin):
     """Admin of a tenant-owned model, with its per-object edit history."""
 
-    history_list_display = ["history_source", "history_api_key_prefix"]
+    history_list_display = ["actor"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        manager = getattr(self.model, "unscoped_across_tenants", self.model._base_manager)
-        return self.scope_queryset(request, manager.all())
+        # The default manager reads inside the request's admin scope; the explicit
+        # filter is a second lock on the same door.
+        return self.scope_queryset(request, super().get_queryset(request))
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        # A tenant-owned row takes its organization from the product's services (the
+        # column is not editable): the admin reads and corrects, it does not create.
+        if issubclass(self.model, TenantModel):
+            return False
+        return super().has_add_permission(request, *args)
+
+    @property
+    def keeps_edit_history(self) -> bool:
+        """Whether the model records its edits (``hitl.audit.history()``)."""
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
 
     def _guard_history(self, request: HttpRequest, object_id: str) -> None:
+        if not self.keeps_edit_history:
+            raise Http404
         # The object may be deleted: judge by its last historical row.
         history = self.model.history.filter(**{self.model._meta.pk.attname: object_id})
         latest = history.order_by("-history_date").first()
@@ -95,6 +359,9 @@ class TenantScopedAdmin(ReadOnlyForAuditorsMixin, SimpleHistoryAdmin):
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None
     ) -> HttpResponse:
+        if not self.keeps_edit_history:
+            # No edit history (traces, spans, leases...): Django's admin log, if any.
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         self._guard_history(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
@@ -108,15 +375,24 @@ class TenantScopedAdmin(ReadOnlyForAuditorsMixin, SimpleHistoryAdmin):
         self._guard_history(request, object_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
 
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        records = list(historical_records)
+        described = describe_history(self, records)
+        for record in records:
+            record.history_delta_changes = [
+                {"field": line.field, "old": "—" if line.old is None else line.old, "new": line.new}
+                for line in described.get(record.history_id, [])
+            ]
 
-class HistoryBrowserAdmin(ReadOnlyForAuditorsMixin, admin.ModelAdmin):
+
+class HistoryBrowserAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, admin.ModelAdmin):
     """Every change to one model, newest first, for audits across objects."""
 
-    list_display = ["history_date", "history_type", "object_label", "changed_fields",
-                    "history_user", "history_api_key_prefix", "history_source"]  # fmt: skip
+    list_display = ["history_date", "history_type", "object_label", "changed_fields", "actor"]
     list_filter = ["history_type", "history_source", "history_date"]
     date_hierarchy = "history_date"
     list_select_related = ["history_user"]
+    source_admin: Any = None  # the admin of the model whose history this is
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.scope_queryset(request, super().get_queryset(request))
@@ -127,25 +403,37 @@ class HistoryBrowserAdmin(ReadOnlyForAuditorsMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # Describe the whole page at once: a fixed number of queries per page.
+        source = self.source_admin or self
+        described = describe_history(source, list(changelist.result_list))
+        for record in changelist.result_list:
+            record.hitl_changes = described.get(record.history_id, [])
+        return changelist
+
+    def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
+        if self.source_admin is not None:
+            return self.source_admin.history_key_labels(field_name, keys)
+        return {}
+
     @admin.display(description="object")
     def object_label(self, record: Any) -> str:
-        return f"{record.instance_type.__name__} #{record.pk_value}"
+        return f"{record.instance_type._meta.verbose_name} #{record.pk_value}"
 
     @admin.display(description="changed")
     def changed_fields(self, record: Any) -> str:
-        if record.history_type != "~":
-            return {"+": "created", "-": "deleted"}.get(record.history_type, "")
-        previous = record.prev_record
-        if previous is None:
-            return ""
-        delta = record.diff_against(previous)
-        return ", ".join(
-            f"{change.field}: {change.old!r} → {change.new!r}" for change in delta.changes
-        )
+        kind = {"+": "created", "-": "deleted"}.get(record.history_type, "")
+        lines = getattr(record, "hitl_changes", None)
+        if lines is None:  # outside a changelist page
+            lines = describe_history(self.source_admin or self, [record]).get(record.history_id, [])
+        text = "; ".join(str(line) for line in lines)
+        return f"{kind}: {text}" if kind and text else kind or text
 
 
 def register_history(model: type[Model], organization_field: str = "organization_id") -> None:
-    """Registers the history browser of ``model`` (its HistoricalX model)."""
+    """Registers the history browser of ``model`` (its HistoricalX model). Register the
+    model's own admin first: the browser borrows its ``history_key_labels``."""
     historical = model.history.model
     pk_field = model._meta.pk.attname
     search = ["history_user__email", "history_api_key_prefix", "history_change_reason"]
@@ -155,7 +443,7 @@ def register_history(model: type[Model], organization_field: str = "organization
         {
             "organization_field": organization_field,
             "search_fields": search,
-            "pk_value": None,
+            "source_admin": property(lambda self: self.admin_site._registry.get(model)),
         },
     )
     historical.pk_value = property(lambda record: getattr(record, pk_field))

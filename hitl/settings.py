@@ -23,7 +23,7 @@ CSRF_TRUSTED_ORIGINS = env.list("HITL_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("HITL_SITE_URL", default="http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "hitl.admin_site.HitlAdminConfig",  # django.contrib.admin, scoped per request
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
 from projects.models import (
+    ADMIN_SITE_ROLES,
     ApiKey,
     Delivery,
     DeliveryAttempt,
@@ -14,6 +16,17 @@ from projects.models import (
     Organization,
     Project,
 )
+
+
+def staff_organization_ids(user: AbstractBaseUser) -> list[int]:
+    """The organizations whose admin a (non-superuser) staff user may read: those where
+    they hold a role in ADMIN_SITE_ROLES. Registered with the kernel's admin site from
+    ProjectsConfig.ready()."""
+    return list(
+        Membership.unscoped_across_tenants.filter(user=user, role__in=ADMIN_SITE_ROLES).values_list(
+            "organization_id", flat=True
+        )
+    )
 
 
 @admin.register(Organization)

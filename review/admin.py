@@ -17,6 +17,17 @@ from review.models import (
 )
 
 
+class AnswersByConfigAdmin(TenantScopedAdmin):
+    """History names the questions of answer sheets ({"<score config id>": answer})."""
+
+    def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
+        ids = [int(key) for key in keys if key.isdigit()]
+        if not ids:
+            return {}
+        configs = ScoreConfig.objects.filter(pk__in=ids).values_list("pk", "name")
+        return {str(pk): name for pk, name in configs}
+
+
 @admin.register(ScoreConfig)
 class ScoreConfigAdmin(TenantScopedAdmin):
     list_display = ["name", "project", "data_type", "target", "version", "required", "archived_at"]
@@ -77,7 +88,7 @@ class AssignmentAdmin(TenantScopedAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(TenantScopedAdmin):
+class AnnotationAdmin(AnswersByConfigAdmin):
     list_display = ["id", "queue", "item", "reviewer", "version", "opened_at", "submitted_at"]
     list_filter = ["queue"]
     search_fields = ["explanation", "reviewer__email"]
@@ -86,7 +97,7 @@ class AnnotationAdmin(TenantScopedAdmin):
 
 
 @admin.register(Adjudication)
-class AdjudicationAdmin(TenantScopedAdmin):
+class AdjudicationAdmin(AnswersByConfigAdmin):
     list_display = ["id", "queue", "item", "kind", "adjudicator", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["queue", "adjudicator"]

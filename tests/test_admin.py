@@ -1,8 +1,11 @@
 """The Django admin for staff and auditors: scoped to their organizations, read-only."""
 
+import re
+
 import pytest
 from django.test import Client
 
+from hitl.audit import Actor
 from hitl.tenancy import tenant_scope
 from projects.models import Membership, Role
 from tests.factories import add_member, make_user
@@ -116,3 +119,75 @@ def test_history_of_a_change_made_by_a_task_names_the_task(tenant):
         latest = Membership.history.filter(user=tenant.viewer).order_by("-history_date").first()
     assert latest.role == "reviewer"
     assert latest.history_source == "task" and latest.history_user is None
+
+
+def test_another_organizations_object_is_a_plain_404(other_tenant, auditor_client):
+    for suffix in ("change/", "history/", "delete/"):
+        url = f"/admin/projects/project/{other_tenant.project.pk}/{suffix}"
+        assert auditor_client.get(url).status_code == 404, url
+
+
+def test_foreign_key_filters_work_and_offer_only_the_users_organizations(
+    tenant, other_tenant, auditor_client
+):
+    from tests.review.helpers import make_queue
+
+    own = make_queue(tenant, name="Cardiology second opinion")
+    make_queue(other_tenant, name="Oncology tumour board")
+    page = auditor_client.get("/admin/review/annotation/")
+    assert page.status_code == 200
+    filtered = auditor_client.get(f"/admin/review/annotation/?queue__id__exact={own.pk}")
+    assert filtered.status_code == 200
+    members = auditor_client.get("/admin/projects/membership/").content.decode()
+    assert tenant.organization.name in members
+    assert other_tenant.organization.name not in members  # the organization filter
+
+
+def test_annotation_history_reads_as_people_and_answers(tenant, auditor_client):
+    from review import services
+    from tests.review.helpers import make_config, make_queue, make_trace
+
+    config = make_config(tenant, name="Dosage accuracy")
+    queue = make_queue(tenant, configs=[config], name="Cardiology second opinion")
+    reviewer = Actor(user=tenant.reviewer)
+    with tenant_scope(tenant.organization.pk):
+        trace = make_trace(tenant)
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+        assignment = services.queue_claim_next(actor=reviewer, queue=queue)
+        annotation = services.assignment_submit(
+            actor=reviewer, assignment_id=assignment.pk, values={str(config.pk): 0.25}
+        )
+        services.annotation_update(
+            actor=reviewer,
+            annotation_id=annotation.pk,
+            expected_version=annotation.version,
+            values={str(config.pk): 0.75},
+        )
+
+    page = auditor_client.get(f"/admin/review/annotation/{annotation.pk}/history/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Cardiology second opinion" in body  # the queue, named
+    assert f"{tenant.reviewer.email} (web)" in body  # who, and from where
+    assert "Dosage accuracy:</strong>\n                    0.25" in body
+    assert "0.75" in body
+    browser = auditor_client.get("/admin/review/historicalannotation/").content.decode()
+    assert "values: Dosage accuracy: 0.25 → 0.75" in browser
+    assert "created: " in browser and "queue: Cardiology second opinion" in browser
+    assert f"reviewer: {tenant.reviewer.email}" in browser
+    assert re.search(r"values: Dosage accuracy: 0\.25(?! →)", browser)  # as first given
+
+
+def test_history_names_the_api_key_behind_a_change(tenant, auditor_client):
+    from hitl import audit
+    from projects import services
+
+    api_key = tenant.api_key("all")
+    actor = Actor(api_key_id=api_key.pk, api_key_prefix=api_key.prefix, source="api")
+    with tenant_scope(tenant.organization.pk), audit.acting_as(actor):
+        services.project_update(actor=actor, project=tenant.project, description="by key")
+    page = auditor_client.get(f"/admin/projects/project/{tenant.project.pk}/history/")
+    assert f"API key {api_key.prefix}… (api)" in page.content.decode()
+    browser = auditor_client.get("/admin/projects/historicalproject/").content.decode()
+    assert f"API key {api_key.prefix}… (api)" in browser
+    assert "description: — → &#x27;by key&#x27;" in browser
