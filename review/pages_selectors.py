@@ -1,5 +1,6 @@
-"""Reads for the reviewer's web pages: My work (queues, what waits, my pace, the team)
-and the focused review page (the item, its trace or thread, the form).
+"""Reads for the reviewer's web pages: My work (queues, what waits, my pace, the team),
+the focused review page (the item, its trace or thread, the form), My history and the
+adjudication pages.
 
 What a person may see of others' answers and of scores is decided by
 ``review.visibility`` through the selectors it serves (``review.selectors.item_detail``,
@@ -12,24 +13,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q
+from django.db.models import Avg, Count, Exists, F, Func, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from projects.models import MANAGE_ROLES, Membership
 from projects.selectors import projects_visible_to
-from review import selectors
+from review import selectors, visibility
 from review.models import (
+    Adjudication,
     Annotation,
     Assignment,
     AssignmentState,
     AssignmentStrategy,
+    AuditStatus,
+    Comment,
     ItemStatus,
     QueueItem,
     QueueReviewer,
     ReviewQueue,
 )
 from traces import selectors as trace_selectors
-from traces.models import Trace
+from traces.models import Span, Trace
 
 
 @dataclass
@@ -221,6 +225,19 @@ def live_assignment(
     )
 
 
+def live_assignments(
+    *, queue: ReviewQueue, user: Any, exclude_id: int | None = None
+) -> list[Assignment]:
+    """My live leases in ``queue`` (oldest first), but ``exclude_id``: the item fetched
+    ahead while I read the current one."""
+    leases = Assignment.objects.filter(
+        queue=queue, reviewer=user, state=AssignmentState.LEASED, expires_at__gt=timezone.now()
+    )
+    if exclude_id is not None:
+        leases = leases.exclude(pk=exclude_id)
+    return list(leases.order_by("leased_at", "id"))
+
+
 def assignment_for_page(*, assignment_id: int, user: Any, project: Any) -> Assignment | None:
     """One of ``user``'s own assignments in ``project``, with its item and queue."""
     return (
@@ -237,11 +254,16 @@ def lease_is_live(assignment: Assignment, now: datetime | None = None) -> bool:
 
 
 def review_page(*, assignment: Assignment, user: Any, turn: str | None = None) -> dict[str, Any]:
-    """Everything the focused review page shows for one lease: the form, the trace's
-    span tree (or the thread's turns and the chosen turn's spans), the span to open
-    first, and what the blind rule lets ``user`` see of others' answers and scores."""
-    item = assignment.item
-    queue = assignment.queue
+    """Everything the focused review page shows for one lease (``item_page``)."""
+    assignment.item.queue = assignment.queue
+    return item_page(item=assignment.item, user=user, turn=turn)
+
+
+def item_page(*, item: QueueItem, user: Any, turn: str | None = None) -> dict[str, Any]:
+    """What a page about one item shows: the form, the trace's span tree (or the
+    thread's turns and the chosen turn's spans), the span to open first, and what the
+    blind rule lets ``user`` see of others' answers, adjudications and scores."""
+    queue = item.queue
     detail = selectors.item_detail(item=item, user=user)
     others = [a for a in detail["annotations"] if a["reviewer"]["id"] != user.pk]
     page: dict[str, Any] = {
@@ -250,6 +272,12 @@ def review_page(*, assignment: Assignment, user: Any, turn: str | None = None) -
         "form": selectors.form_for_reviewer(queue),
         "revealed": detail["revealed"],
         "other_annotations": others,
+        "adjudications": list(
+            Adjudication.objects.filter(item=item)
+            .filter(visibility.adjudications_visible_to(user))
+            .select_related("adjudicator")
+            .order_by("created_at", "id")
+        ),
         "item_scores": detail["scores"],
         "turns": [],
         "trace": None,
@@ -283,3 +311,161 @@ def review_page(*, assignment: Assignment, user: Any, turn: str | None = None) -
         elif data["spans"]:
             page["initial_span"] = data["spans"][0]["span_id"]
     return page
+
+
+def known_failure_modes(*, queue: ReviewQueue, user: Any, limit: int = 40) -> list[str]:
+    """The failure-mode tags already used in ``queue``, from the answers ``user`` may
+    read (the blind rule), most used first: the picker's suggestions."""
+    rows = (
+        Annotation.objects.filter(queue=queue)
+        .filter(visibility.annotations_visible_to(user))
+        .annotate(tag=Func(F("failure_modes"), function="unnest"))
+        .values("tag")
+        .annotate(n=Count("id"))
+        .order_by("-n", "tag")[:limit]
+    )
+    return [row["tag"] for row in rows]
+
+
+# --- My history --------------------------------------------------------------------------------
+
+
+def my_history(*, membership: Membership) -> QuerySet[Annotation]:
+    """My submitted answers in the projects I see, newest first."""
+    return (
+        Annotation.objects.filter(
+            reviewer_id=membership.user_id,
+            project__in=projects_visible_to(membership),
+        )
+        .select_related("queue", "queue__project", "item", "trace", "thread")
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def annotation_for_page(*, annotation_id: int, user: Any, project: Any) -> Annotation | None:
+    """One of ``user``'s own answers in ``project``, with its item and queue."""
+    return (
+        Annotation.objects.filter(pk=annotation_id, reviewer=user, project=project)
+        .select_related("queue", "item", "item__queue", "item__trace", "item__span", "item__thread")
+        .first()
+    )
+
+
+def last_submitted(*, user: Any, queue: ReviewQueue) -> Annotation | None:
+    """My latest answer in ``queue``: the "previous item" link of the review page."""
+    return (
+        Annotation.objects.filter(reviewer=user, queue=queue)
+        .order_by("-submitted_at", "-id")
+        .only("id", "submitted_at")
+        .first()
+    )
+
+
+# --- adjudication -------------------------------------------------------------------------------
+
+
+def adjudicated_queues(*, membership: Membership) -> QuerySet[ReviewQueue]:
+    """The open queues whose decisions ``membership`` writes: where they are a senior of
+    the pool, or every queue of the projects they see for managers (the service
+    ``item_adjudicate`` checks the same on every decision)."""
+    queues = ReviewQueue.objects.filter(
+        archived_at__isnull=True, project__in=projects_visible_to(membership)
+    )
+    if membership.role in MANAGE_ROLES:
+        return queues
+    senior = QueueReviewer.objects.filter(
+        queue_id=OuterRef("pk"), membership=membership, is_senior=True
+    )
+    return queues.filter(Exists(senior))
+
+
+_AWAITING_DECISION = Q(status=ItemStatus.NEEDS_ADJUDICATION) | Q(audit_status=AuditStatus.PENDING)
+
+
+def awaiting_adjudication(*, membership: Membership) -> QuerySet[QueueItem]:
+    """Items that wait for a decision (disputed, or sampled for a senior audit) in the
+    queues ``membership`` adjudicates, oldest first."""
+    return (
+        QueueItem.objects.filter(queue__in=adjudicated_queues(membership=membership))
+        .filter(_AWAITING_DECISION)
+        .select_related("queue", "queue__project", "trace", "thread")
+        .order_by("completed_at", "id")
+    )
+
+
+def item_for_adjudication(
+    *, item_id: int, membership: Membership, project: Any
+) -> QueueItem | None:
+    """One item of ``project`` in a queue ``membership`` adjudicates (decided or not)."""
+    return (
+        QueueItem.objects.filter(
+            pk=item_id,
+            project=project,
+            queue__in=adjudicated_queues(membership=membership),
+        )
+        .select_related("queue", "trace", "span", "thread")
+        .first()
+    )
+
+
+def awaits_decision(item: QueueItem) -> bool:
+    return item.status == ItemStatus.NEEDS_ADJUDICATION or (
+        item.audit_status == AuditStatus.PENDING
+    )
+
+
+def reviews_side_by_side(*, item: QueueItem, user: Any) -> dict[str, Any]:
+    """The item's reviews as ``user`` may read them (the blind rule), each question's
+    answers in a row, and which questions disagree under the queue's rule
+    (``review.adjudication``): the disagreement the adjudication will record."""
+    from review.services import item_disagreement, queue_form
+
+    form = queue_form(item.queue)
+    annotations = list(
+        Annotation.objects.filter(item=item)
+        .filter(visibility.annotations_visible_to(user))
+        .select_related("reviewer")
+        .order_by("submitted_at", "id")
+    )
+    disagreement = item_disagreement(form, annotations) if annotations else {}
+    rows = []
+    for question in form:
+        key = str(question.config.pk)
+        rows.append(
+            {
+                "config_id": question.config.pk,
+                "name": question.config.name,
+                "answers": [a.values.get(key) for a in annotations],
+                "disagreement": disagreement.get(key),
+                "rule": question.rule.describe(),
+            }
+        )
+    return {"annotations": annotations, "rows": rows, "disagreement": disagreement}
+
+
+# --- comments on spans --------------------------------------------------------------------------
+
+
+def span_of_item(*, item: QueueItem, trace_external_id: str, span_external_id: str) -> Span | None:
+    """A span of the item's trace, or of a turn of its thread."""
+    in_target = Q(pk__in=[])
+    if item.trace_id is not None:
+        in_target |= Q(trace_id=item.trace_id)
+    if item.thread_id is not None:
+        in_target |= Q(trace__thread_id=item.thread_id)
+    return (
+        Span.objects.filter(in_target, project_id=item.project_id, external_id=span_external_id)
+        .filter(trace__external_id=trace_external_id)
+        .first()
+    )
+
+
+def span_comments(*, span: Span, user: Any) -> list[dict[str, Any]]:
+    """The comments on ``span`` that ``user`` may read (the blind rule)."""
+    comments = (
+        Comment.objects.filter(span_id=span.pk)
+        .filter(visibility.comments_visible_to(user))
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+    return [selectors.comment_as_dict(c) for c in comments]

@@ -3,19 +3,30 @@
 Chat messages become a conversation (system, user, assistant, tool calls and tool
 results), retrieved documents numbered cards with their scores, plain fields labelled
 text, long text folded, anything else collapsible JSON. Everything is escaped: every
-string goes through ``format_html``/``escape``; no payload ever becomes markup, and
-image parts are named, never loaded (no remote images).
+string goes through ``format_html``/``escape``, and image parts are named, never loaded
+(no remote images).
+
+Text that reads as Markdown (headings, lists, emphasis, code, links, tables) is rendered
+by markdown-it-py in its "js-default" preset with raw HTML switched off: HTML in the
+text comes out as escaped text, links are validated by the library (no ``javascript:``,
+``vbscript:``, ``file:`` or ``data:`` targets) and open with ``rel="nofollow noopener
+noreferrer"``, and images become a text link naming them, never an ``<img>``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
 FOLD_CHARS = 700
 FOLD_LINES = 14
@@ -56,19 +67,70 @@ def _join(parts: list[SafeString]) -> SafeString:
     return format_html_join("", "{}", ((part,) for part in parts))
 
 
+# Signs that a text is Markdown rather than prose that happens to hold a "*".
+_MARKDOWN_SIGNS = re.compile(
+    r"^\s{0,3}(#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|>\s|```|\|.*\|\s*$)"
+    r"|\*\*[^*\n]+\*\*|__[^_\n]+__|`[^`\n]+`|\[[^\]\n]+\]\([^)\s]+\)",
+    re.MULTILINE,
+)
+
+
+def _image_as_link(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """An image becomes a link naming it: nothing remote loads with the page."""
+    token = tokens[idx]
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    label = f"image: {alt}" if alt else "image"
+    return format_html(
+        '<a class="md-image" href="{}" rel="nofollow noopener noreferrer">[{}]</a>',
+        token.attrGet("src") or "",
+        label,
+    )
+
+
+def _link_open(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    tokens[idx].attrSet("rel", "nofollow noopener noreferrer")
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+_MARKDOWN = MarkdownIt("js-default", {"html": False, "breaks": True, "linkify": False})
+_MARKDOWN.add_render_rule("image", _image_as_link)
+_MARKDOWN.add_render_rule("link_open", _link_open)
+
+
+def looks_like_markdown(text: str) -> bool:
+    return bool(_MARKDOWN_SIGNS.search(text))
+
+
+def render_markdown(text: str) -> SafeString:
+    """Markdown as HTML, safely: raw HTML is escaped text, links are checked by the
+    library, images are links (``_image_as_link``)."""
+    return mark_safe(f'<div class="markdown">{_MARKDOWN.render(text)}</div>')  # noqa: S308
+
+
+def _text_block(text: str) -> SafeString:
+    if looks_like_markdown(text):
+        return render_markdown(text)
+    return format_html('<p class="text">{}</p>', text)
+
+
 def render_text(text: str) -> SafeString:
-    """Text kept as written (line breaks, spacing), folded when long."""
+    """Text for people: Markdown rendered safely when it reads as Markdown, otherwise
+    kept as written (line breaks, spacing); folded when long."""
     lines = text.count("\n") + 1
     if len(text) <= FOLD_CHARS and lines <= FOLD_LINES:
-        return format_html('<p class="text">{}</p>', text)
+        return _text_block(text)
     head = "\n".join(text[:FOLD_CHARS].split("\n")[:FOLD_LINES])
     return format_html(
-        '<p class="text">{}…</p><details class="fold"><summary>Show all ({} characters, '
-        '{} lines)</summary><p class="text">{}</p></details>',
-        head,
+        '<div class="folded-head">{}</div><details class="fold"><summary>Show all ({} '
+        "characters, {} lines)</summary>{}</details>",
+        _text_block(head + "…"),
         len(text),
         lines,
-        text,
+        _text_block(text),
     )
 
 

@@ -1,10 +1,12 @@
-"""The reviewer's pages: My work and focused review, one item at a time.
+"""The reviewer's pages: My work, focused review one item at a time, My history (my
+answers, editable), and adjudication for seniors.
 
 Thin views: the organization comes from the URL and the membership
 (``projects.pages.OrganizationPageView``), the project from the URL under the one
 visibility rule (``projects.pages.ProjectPageView``); reads are
 ``review.pages_selectors``, writes are ``review.services`` acting as the signed-in person
-with source "web".
+with source "web". What anyone sees of others' answers is decided by
+``review.visibility`` through those selectors; no view adds a rule of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,12 +26,19 @@ from hitl.exceptions import Conflict, DomainError
 from projects.models import MANAGE_ROLES
 from projects.pages import OrganizationPageView, ProjectPageView
 from review import pages_selectors, selectors, services
-from review.models import Assignment, ReviewQueue
+from review.models import Annotation, Assignment, QueueItem, ReviewQueue
 from review.payloads import render_payload, render_text
 from traces.models import ScoreDataType
 
 # The lease timer turns into a warning this long before the lease ends.
 LEASE_WARNING_SECONDS = 120
+# The review page's script sends this header when it holds the next item's page already
+# (prefetched): a successful submit or skip then answers 204 naming the next item's URL
+# instead of redirecting to it, and the script shows the page it holds.
+BUFFERED_HEADER = "X-Review-Buffered"
+NEXT_HEADER = "X-Review-Next"
+PREVIOUS_HEADER = "X-Review-Previous"
+HISTORY_PAGE_SIZE = 50
 
 
 class MyWorkView(OrganizationPageView):
@@ -40,6 +51,9 @@ class MyWorkView(OrganizationPageView):
             **pages_selectors.my_work(membership=self.membership),
             "team": pages_selectors.team_work(membership=self.membership),
             "is_manager": self.membership.role in MANAGE_ROLES,
+            "awaiting_decision": pages_selectors.awaiting_adjudication(
+                membership=self.membership
+            ).count(),
         }
         return render(request, "review/my_work.html", context)
 
@@ -47,32 +61,72 @@ class MyWorkView(OrganizationPageView):
 class ReviewPageView(ProjectPageView):
     """A review page in a project: links between the pages and "open the next item"."""
 
+    def _kwargs(self, **more: Any) -> dict[str, Any]:
+        return {"org_slug": self.organization.slug, "project_slug": self.project.slug, **more}
+
     def review_url(self, assignment: Assignment) -> str:
-        return reverse(
-            "review-item",
-            kwargs={
-                "org_slug": self.organization.slug,
-                "project_slug": self.project.slug,
-                "assignment_pk": assignment.pk,
-            },
-        )
+        return reverse("review-item", kwargs=self._kwargs(assignment_pk=assignment.pk))
+
+    def history_url(self, annotation: Annotation) -> str:
+        return reverse("review-history-item", kwargs=self._kwargs(annotation_pk=annotation.pk))
+
+    def adjudicate_url(self, item: QueueItem) -> str:
+        return reverse("review-adjudicate", kwargs=self._kwargs(item_pk=item.pk))
 
     def my_work_url(self) -> str:
         return reverse("review-my-work", kwargs={"org_slug": self.organization.slug})
 
-    def claim_and_open(self, queue: ReviewQueue) -> HttpResponse:
-        """Opens the next item of ``queue`` for me (my live lease first, if I hold one)."""
+    def next_assignment(self, queue: ReviewQueue) -> Assignment | None:
+        """My next item of ``queue``: my oldest live lease (a prefetched one, or one I
+        left), else a new claim. Raises ``DomainError`` when I may not claim."""
         assignment = pages_selectors.live_assignment(queue=queue, user=self.request.user)
         if assignment is None:
-            try:
-                assignment = services.queue_claim_next(actor=self.actor, queue=queue)
-            except DomainError as exc:
-                messages.error(self.request, exc.message)
-                return redirect(self.my_work_url())
+            assignment = services.queue_claim_next(actor=self.actor, queue=queue)
+        return assignment
+
+    def claim_and_open(self, queue: ReviewQueue) -> HttpResponse:
+        """Opens the next item of ``queue`` for me (my live lease first, if I hold one)."""
+        try:
+            assignment = self.next_assignment(queue)
+        except DomainError as exc:
+            messages.error(self.request, exc.message)
+            return redirect(self.my_work_url())
         if assignment is None:
             messages.success(self.request, f"Nothing is waiting for you in “{queue.name}”.")
             return redirect(self.my_work_url())
         return redirect(self.review_url(assignment))
+
+    def target_context(self, page: dict[str, Any]) -> dict[str, Any]:
+        """The item's trace or thread rendered for people (payloads to HTML)."""
+        trace = page["trace"]
+        for span in page["spans"]:
+            span["input_html"] = render_payload(span["input"])
+            span["output_html"] = render_payload(span["output"])
+        turns = [
+            {
+                "trace": turn,
+                "input_html": render_payload(turn.input),
+                "output_html": render_payload(turn.output),
+                "selected": trace is not None and turn.external_id == trace["trace_id"],
+            }
+            for turn in page["turns"]
+        ]
+        return {
+            "page": page,
+            "turns": turns,
+            "trace": trace,
+            "trace_input_html": render_payload(trace["input"]) if trace else "",
+            "trace_output_html": render_payload(trace["output"]) if trace else "",
+            "others_html": [
+                {
+                    "email": a["reviewer"]["email"],
+                    "values": a["values"],
+                    "failure_modes": a["failure_modes"],
+                    "explanation_html": render_text(a["explanation"]) if a["explanation"] else "",
+                }
+                for a in page["other_annotations"]
+            ],
+        }
 
 
 class QueueStartView(ReviewPageView):
@@ -98,7 +152,7 @@ class ReviewItemView(ReviewPageView):
     http_method_names = ["get"]
     assignment: Assignment
 
-    def load(self, project_slug: str, assignment_pk: int) -> Assignment:
+    def load(self, assignment_pk: int) -> Assignment:
         assignment = pages_selectors.assignment_for_page(
             assignment_id=assignment_pk, user=self.request.user, project=self.project
         )
@@ -110,7 +164,7 @@ class ReviewItemView(ReviewPageView):
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
-        assignment = self.load(project_slug, assignment_pk)
+        assignment = self.load(assignment_pk)
         if not pages_selectors.lease_is_live(assignment):
             return self.render_ended(assignment)
         return self.render_review(assignment)
@@ -119,12 +173,14 @@ class ReviewItemView(ReviewPageView):
         expired = assignment.state == "expired" or (
             assignment.state == "leased" and assignment.expires_at <= timezone.now()
         )
+        annotation = Annotation.objects.filter(assignment=assignment).only("id").first()
         context = {
             "organization": self.organization,
             "project": self.project,
             "assignment": assignment,
             "queue": assignment.queue,
             "expired": expired,
+            "history_url": self.history_url(annotation) if annotation else "",
         }
         return render(self.request, "review/lease_ended.html", context)
 
@@ -136,45 +192,28 @@ class ReviewItemView(ReviewPageView):
         errors: dict[str, str] | None = None,
         status: int = 200,
     ) -> HttpResponse:
+        user = self.request.user
         page = pages_selectors.review_page(
-            assignment=assignment, user=self.request.user, turn=self.request.GET.get("turn")
+            assignment=assignment, user=user, turn=self.request.GET.get("turn")
         )
         posted = posted or {}
         errors = errors or {}
         queue = assignment.queue
-        item = assignment.item
         trace = page["trace"]
-        for question in page["form"]:
-            question["levels"] = _levels(question)
-            question["field_name"] = f"q-{question['config_id']}"
-            question["posted"] = posted.get(question["field_name"], "")
-            question["error"] = errors.get(str(question["config_id"]), "")
-        for span in page["spans"]:
-            span["input_html"] = render_payload(span["input"])
-            span["output_html"] = render_payload(span["output"])
-        turns = [
-            {
-                "trace": turn,
-                "input_html": render_payload(turn.input),
-                "output_html": render_payload(turn.output),
-                "selected": trace is not None and turn.external_id == trace["trace_id"],
-            }
-            for turn in page["turns"]
-        ]
+        prepare_questions(page["form"], posted=posted, errors=errors)
         expected_default = ""
         if queue.include_expected_output and trace is not None:
-            expected_default = _as_editable(trace["output"])
+            expected_default = as_editable(trace["output"])
+        previous = pages_selectors.last_submitted(user=user, queue=queue)
+        picked = set(posted.get("picked_failure_modes", []))
+        kwargs = self._kwargs(assignment_pk=assignment.pk)
         context = {
             "organization": self.organization,
             "project": self.project,
             "assignment": assignment,
             "queue": queue,
-            "item": item,
-            "page": page,
-            "turns": turns,
-            "trace": trace,
-            "trace_input_html": render_payload(trace["input"]) if trace else "",
-            "trace_output_html": render_payload(trace["output"]) if trace else "",
+            "item": assignment.item,
+            **self.target_context(page),
             "errors": errors,
             "general_error": errors.get("__all__", ""),
             "posted": posted,
@@ -182,18 +221,39 @@ class ReviewItemView(ReviewPageView):
             "expected_output": posted.get("expected_output", expected_default),
             "comment": posted.get("comment", ""),
             "failure_modes": posted.get("failure_modes", ""),
+            "failure_mode_choices": [
+                {"tag": tag, "checked": tag in picked}
+                for tag in pages_selectors.known_failure_modes(queue=queue, user=user)
+            ],
             "lease_warning_seconds": LEASE_WARNING_SECONDS,
             "my_work_url": self.my_work_url(),
-            "others_html": [
-                {
-                    "email": a["reviewer"]["email"],
-                    "values": a["values"],
-                    "explanation_html": render_text(a["explanation"]) if a["explanation"] else "",
-                }
-                for a in page["other_annotations"]
-            ],
+            "previous_url": self.history_url(previous) if previous else "",
+            "prefetch_url": reverse("review-prefetch", kwargs=kwargs),
+            "span_comment_url": reverse("review-span-comment", kwargs=kwargs),
+            # Rendered ahead for the script's buffer: flash messages stay for a page the
+            # reviewer actually opens.
+            "buffered": self.request.GET.get("buffered") == "1",
         }
         return render(self.request, "review/review.html", context, status=status)
+
+    def after_done(self, assignment: Assignment) -> HttpResponse | None:
+        """When the page's script holds the next item's page (prefetched) and that item
+        is still my next one, a 204 naming it; otherwise None (redirect as usual)."""
+        buffered = self.request.headers.get(BUFFERED_HEADER, "")
+        if not buffered.isdigit():
+            return None
+        try:
+            upcoming = self.next_assignment(assignment.queue)
+        except DomainError:
+            return None
+        if upcoming is None or upcoming.pk != int(buffered):
+            return None
+        response = HttpResponse(status=204)
+        response[NEXT_HEADER] = self.review_url(upcoming)
+        previous = pages_selectors.last_submitted(user=self.request.user, queue=assignment.queue)
+        if previous is not None:
+            response[PREVIOUS_HEADER] = self.history_url(previous)
+        return response
 
 
 class ReviewSubmitView(ReviewItemView):
@@ -204,26 +264,22 @@ class ReviewSubmitView(ReviewItemView):
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
-        assignment = self.load(project_slug, assignment_pk)
+        assignment = self.load(assignment_pk)
         if not pages_selectors.lease_is_live(assignment):
             return redirect(self.review_url(assignment))
         form = selectors.form_for_reviewer(assignment.queue)
-        values, errors = _answers_from_post(form, request.POST)
-        posted = request.POST.dict()
+        values, errors = answers_from_post(form, request.POST)
+        posted = posted_of(request)
         if errors:
             return self.render_review(assignment, posted=posted, errors=errors, status=422)
         try:
             services.assignment_submit(
                 actor=self.actor,
                 assignment_id=assignment.pk,
-                values=values,
+                values={k: v for k, v in values.items() if v is not None},
                 explanation=request.POST.get("explanation", "").strip(),
-                expected_output=_parse_expected(request.POST.get("expected_output", "")),
-                failure_modes=[
-                    tag.strip()
-                    for tag in request.POST.get("failure_modes", "").split(",")
-                    if tag.strip()
-                ],
+                expected_output=parse_expected(request.POST.get("expected_output", "")),
+                failure_modes=failure_modes_from_post(request.POST),
             )
         except Conflict:
             return redirect(self.review_url(assignment))
@@ -237,6 +293,9 @@ class ReviewSubmitView(ReviewItemView):
             services.comment_create(
                 actor=self.actor, project=self.project, body=comment, item_id=assignment.item_id
             )
+        fast = self.after_done(assignment)
+        if fast is not None:
+            return fast
         messages.success(request, "Saved. Here is the next item.")
         return self.claim_and_open(assignment.queue)
 
@@ -249,7 +308,7 @@ class ReviewSkipView(ReviewItemView):
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
-        assignment = self.load(project_slug, assignment_pk)
+        assignment = self.load(assignment_pk)
         if not pages_selectors.lease_is_live(assignment):
             return redirect(self.review_url(assignment))
         reason = request.POST.get("reason", "").strip()
@@ -264,26 +323,405 @@ class ReviewSkipView(ReviewItemView):
             services.assignment_skip(actor=self.actor, assignment_id=assignment.pk, reason=reason)
         except Conflict:
             return redirect(self.review_url(assignment))
+        fast = self.after_done(assignment)
+        if fast is not None:
+            return fast
         messages.success(request, "Skipped. Here is the next item.")
         return self.claim_and_open(assignment.queue)
 
 
 class ReviewReleaseView(ReviewItemView):
-    """POST: give the item back to the queue and stop reviewing."""
+    """POST: give the item back to the queue, with the next one if it was fetched ahead,
+    and stop reviewing."""
 
     http_method_names = ["post"]
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
-        assignment = self.load(project_slug, assignment_pk)
-        if pages_selectors.lease_is_live(assignment):
+        assignment = self.load(assignment_pk)
+        released = 0
+        leases = [assignment] if pages_selectors.lease_is_live(assignment) else []
+        leases += pages_selectors.live_assignments(
+            queue=assignment.queue, user=request.user, exclude_id=assignment.pk
+        )
+        for lease in leases:
             try:
-                services.assignment_release(actor=self.actor, assignment_id=assignment.pk)
-                messages.success(request, "Released: the item went back to the queue.")
+                services.assignment_release(actor=self.actor, assignment_id=lease.pk)
+                released += 1
             except Conflict:
                 pass
+        if released:
+            messages.success(request, "Released: the item went back to the queue.")
         return redirect(self.my_work_url())
+
+
+class ReviewPrefetchView(ReviewItemView):
+    """POST: claim the item after this one while the reviewer reads this one, so submit
+    opens it at once. Answers ``{"url": ..., "assignment": id}`` or ``{"url": null}``.
+
+    At most one lease ahead: a lease of mine in the queue other than this one is
+    returned instead of claiming again (the request locks this lease's row, so two
+    prefetches for the same page wait for each other). A prefetched lease is an
+    ordinary lease: if the tab closes, it expires with the queue's lease time and the
+    item goes back to the queue."""
+
+    http_method_names = ["post"]
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        if not pages_selectors.lease_is_live(assignment):
+            return JsonResponse({"url": None, "assignment": None})
+        with transaction.atomic():
+            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            ahead = pages_selectors.live_assignments(
+                queue=assignment.queue, user=request.user, exclude_id=assignment.pk
+            )
+            upcoming = ahead[0] if ahead else None
+            if upcoming is None:
+                try:
+                    upcoming = services.queue_claim_next(actor=self.actor, queue=assignment.queue)
+                except DomainError:
+                    upcoming = None
+        if upcoming is None:
+            return JsonResponse({"url": None, "assignment": None})
+        return JsonResponse({"url": self.review_url(upcoming), "assignment": upcoming.pk})
+
+
+class SpanCommentView(ReviewItemView):
+    """POST: a comment on one span of the item under review. It belongs to the item as
+    well, so the blind rule covers it like any comment on the item."""
+
+    http_method_names = ["post"]
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        item = assignment.item
+        span = pages_selectors.span_of_item(
+            item=item,
+            trace_external_id=request.POST.get("trace", ""),
+            span_external_id=request.POST.get("span", ""),
+        )
+        if span is None:
+            raise Http404
+        error = ""
+        try:
+            services.comment_create(
+                actor=self.actor,
+                project=self.project,
+                body=request.POST.get("body", ""),
+                item_id=item.pk,
+                span_id=span.pk,
+            )
+        except DomainError as exc:
+            error = exc.message
+        if request.headers.get("HX-Request") != "true":
+            if error:
+                messages.error(request, error)
+            return redirect(self.review_url(assignment))
+        comments = pages_selectors.span_comments(span=span, user=request.user)
+        context = {
+            "span": {"span_id": span.external_id, "comments": comments},
+            "trace": {"trace_id": request.POST.get("trace", "")},
+            "index": request.POST.get("index", "0"),
+            "span_comment_url": request.path,
+            "comment_error": error,
+        }
+        return render(request, "review/_span_comments.html", context, status=422 if error else 200)
+
+
+# --- My history --------------------------------------------------------------------------------
+
+
+class MyHistoryView(OrganizationPageView):
+    """What I reviewed, newest first, with my answers; each opens to edit."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        paginator = Paginator(
+            pages_selectors.my_history(membership=self.membership), HISTORY_PAGE_SIZE
+        )
+        page = paginator.get_page(request.GET.get("page"))
+        forms: dict[int, list[dict[str, Any]]] = {}
+        rows = []
+        for annotation in page.object_list:
+            queue = annotation.queue
+            if queue.pk not in forms:
+                forms[queue.pk] = selectors.form_for_reviewer(queue)
+            rows.append(
+                {
+                    "annotation": annotation,
+                    "answers": [
+                        {"name": q["name"], "value": annotation.values.get(str(q["config_id"]))}
+                        for q in forms[queue.pk]
+                    ],
+                    "url": reverse(
+                        "review-history-item",
+                        kwargs={
+                            "org_slug": self.organization.slug,
+                            "project_slug": queue.project.slug,
+                            "annotation_pk": annotation.pk,
+                        },
+                    ),
+                }
+            )
+        context = {"organization": self.organization, "rows": rows, "page_obj": page}
+        return render(request, "review/history.html", context)
+
+
+class HistoryItemView(ReviewPageView):
+    """One of my answers: the item as I reviewed it, my answers (editable), and what the
+    others said as far as the blind rule lets me see now that I have submitted.
+
+    An edit sends the version I read; if the answer changed since (another tab, the
+    API), the service refuses it (409) and the page shows both versions side by side,
+    with my edit kept in the form to save over the other deliberately."""
+
+    http_method_names = ["get", "post"]
+
+    def load(self, annotation_pk: int) -> Annotation:
+        annotation = pages_selectors.annotation_for_page(
+            annotation_id=annotation_pk, user=self.request.user, project=self.project
+        )
+        if annotation is None:
+            raise Http404
+        return annotation
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, annotation_pk: int
+    ) -> HttpResponse:
+        return self.render_item(self.load(annotation_pk))
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, annotation_pk: int
+    ) -> HttpResponse:
+        annotation = self.load(annotation_pk)
+        queue = annotation.queue
+        form = selectors.form_for_reviewer(queue)
+        values, errors = answers_from_post(form, request.POST)
+        posted = posted_of(request)
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            errors["__all__"] = "The form lost the version it was read at; reload the page."
+        if errors:
+            return self.render_item(annotation, posted=posted, errors=errors, status=422)
+        try:
+            services.annotation_update(
+                actor=self.actor,
+                annotation_id=annotation.pk,
+                expected_version=version,
+                values=values,
+                explanation=request.POST.get("explanation", "").strip(),
+                expected_output=(
+                    parse_expected(request.POST.get("expected_output", ""))
+                    if queue.include_expected_output
+                    else None
+                ),
+                failure_modes=failure_modes_from_post(request.POST),
+            )
+        except Conflict as exc:
+            current = self.load(annotation_pk)
+            return self.render_item(
+                current, posted=posted, conflict=exc.message, mine=values, status=409
+            )
+        except DomainError as exc:
+            details = exc.details.get("values") if isinstance(exc.details, dict) else None
+            found = dict(details) if isinstance(details, dict) else {}
+            found.setdefault("__all__", exc.message)
+            return self.render_item(annotation, posted=posted, errors=found, status=422)
+        messages.success(request, "Your answers are saved.")
+        return redirect(self.history_url(annotation))
+
+    def render_item(
+        self,
+        annotation: Annotation,
+        *,
+        posted: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        conflict: str = "",
+        mine: dict[str, Any] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        user = self.request.user
+        item = annotation.item
+        page = pages_selectors.item_page(item=item, user=user, turn=self.request.GET.get("turn"))
+        errors = errors or {}
+        saved = saved_as_posted(page["form"], annotation)
+        # After a conflict the form keeps my edit (to save over the other deliberately),
+        # and the version becomes the one now saved.
+        shown = posted if posted is not None else saved
+        prepare_questions(page["form"], posted=shown, errors=errors)
+        picked = set(shown.get("picked_failure_modes", []))
+        known = pages_selectors.known_failure_modes(queue=annotation.queue, user=user)
+        comparison = []
+        if conflict:
+            for q in page["form"]:
+                key = str(q["config_id"])
+                comparison.append(
+                    {
+                        "name": q["name"],
+                        "mine": (mine or {}).get(key),
+                        "saved": annotation.values.get(key),
+                        "differs": (mine or {}).get(key) != annotation.values.get(key),
+                    }
+                )
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "annotation": annotation,
+            "queue": annotation.queue,
+            "item": item,
+            **self.target_context(page),
+            "errors": errors,
+            "general_error": errors.get("__all__", ""),
+            "explanation": shown.get("explanation", ""),
+            "expected_output": shown.get("expected_output", ""),
+            "failure_modes": shown.get("failure_modes", ""),
+            "failure_mode_choices": [
+                {"tag": tag, "checked": tag in picked} for tag in dict.fromkeys([*known, *picked])
+            ],
+            "conflict": conflict,
+            "comparison": comparison,
+            "mine_explanation": shown.get("explanation", ""),
+            "mine_failure_modes": ", ".join(failure_modes_of(shown)),
+            "my_work_url": self.my_work_url(),
+            "history_list_url": reverse(
+                "review-history", kwargs={"org_slug": self.organization.slug}
+            ),
+        }
+        return render(self.request, "review/history_item.html", context, status=status)
+
+
+# --- adjudication ------------------------------------------------------------------------------
+
+
+class AdjudicationListView(OrganizationPageView):
+    """Items awaiting a decision in the queues I adjudicate (senior, or manager)."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        items = list(pages_selectors.awaiting_adjudication(membership=self.membership)[:200])
+        rows = [
+            {
+                "item": item,
+                "url": reverse(
+                    "review-adjudicate",
+                    kwargs={
+                        "org_slug": self.organization.slug,
+                        "project_slug": item.queue.project.slug,
+                        "item_pk": item.pk,
+                    },
+                ),
+            }
+            for item in items
+        ]
+        context = {"organization": self.organization, "rows": rows}
+        return render(request, "review/adjudication_list.html", context)
+
+
+class AdjudicateView(ReviewPageView):
+    """A disputed (or audit-sampled) item: the reviews side by side with their
+    explanations, the questions that disagree highlighted, and the final answer written
+    with the review page's keyboard; submitted through ``services.item_adjudicate``."""
+
+    http_method_names = ["get", "post"]
+
+    def load(self, item_pk: int) -> QueueItem:
+        item = pages_selectors.item_for_adjudication(
+            item_id=item_pk, membership=self.membership, project=self.project
+        )
+        if item is None:
+            raise Http404
+        return item
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
+    ) -> HttpResponse:
+        return self.render_item(self.load(item_pk))
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
+    ) -> HttpResponse:
+        item = self.load(item_pk)
+        form = selectors.form_for_reviewer(item.queue)
+        values, errors = answers_from_post(form, request.POST)
+        posted = posted_of(request)
+        if errors:
+            return self.render_item(item, posted=posted, errors=errors, status=422)
+        try:
+            services.item_adjudicate(
+                actor=self.actor,
+                item=item,
+                membership=self.membership,
+                values={k: v for k, v in values.items() if v is not None},
+                explanation=request.POST.get("explanation", "").strip(),
+                expected_output=(
+                    parse_expected(request.POST.get("expected_output", ""))
+                    if item.queue.include_expected_output
+                    else None
+                ),
+            )
+        except DomainError as exc:
+            details = exc.details.get("values") if isinstance(exc.details, dict) else None
+            found = dict(details) if isinstance(details, dict) else {}
+            found.setdefault("__all__", exc.message)
+            return self.render_item(item, posted=posted, errors=found, status=422)
+        following = (
+            pages_selectors.awaiting_adjudication(membership=self.membership)
+            .filter(project=self.project)
+            .exclude(pk=item.pk)
+            .first()
+        )
+        if following is not None:
+            messages.success(request, "Decision saved. Here is the next item awaiting one.")
+            return redirect(self.adjudicate_url(following))
+        messages.success(request, "Decision saved. Nothing else awaits a decision here.")
+        return redirect(reverse("review-adjudication", kwargs={"org_slug": org_slug}))
+
+    def render_item(
+        self,
+        item: QueueItem,
+        *,
+        posted: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        user = self.request.user
+        page = pages_selectors.item_page(item=item, user=user, turn=self.request.GET.get("turn"))
+        posted = posted or {}
+        errors = errors or {}
+        prepare_questions(page["form"], posted=posted, errors=errors)
+        side = pages_selectors.reviews_side_by_side(item=item, user=user)
+        reviews = [
+            {
+                "annotation": a,
+                "explanation_html": render_text(a.explanation) if a.explanation else "",
+                "expected_html": (
+                    render_payload(a.expected_output) if a.expected_output is not None else ""
+                ),
+            }
+            for a in side["annotations"]
+        ]
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "queue": item.queue,
+            "item": item,
+            **self.target_context(page),
+            "reviews": reviews,
+            "rows": side["rows"],
+            "disagreement": side["disagreement"],
+            "awaits_decision": pages_selectors.awaits_decision(item),
+            "errors": errors,
+            "general_error": errors.get("__all__", ""),
+            "explanation": posted.get("explanation", ""),
+            "expected_output": posted.get("expected_output", ""),
+            "list_url": reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}),
+        }
+        return render(self.request, "review/adjudicate.html", context, status=status)
 
 
 # --- form helpers ------------------------------------------------------------------------------
@@ -291,6 +729,18 @@ class ReviewReleaseView(ReviewItemView):
 
 def _number_text(value: float) -> str:
     return f"{value:g}"
+
+
+def prepare_questions(
+    form: list[dict[str, Any]], *, posted: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """Adds what the question template needs: its levels, field name, the answer to
+    show checked or filled, and its error."""
+    for question in form:
+        question["levels"] = _levels(question)
+        question["field_name"] = f"q-{question['config_id']}"
+        question["posted"] = posted.get(question["field_name"], "")
+        question["error"] = errors.get(str(question["config_id"]), "")
 
 
 def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
@@ -332,17 +782,18 @@ def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
     return levels
 
 
-def _answers_from_post(
+def answers_from_post(
     form: list[dict[str, Any]], data: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The posted answers typed for the service (numbers, booleans, labels, text); the
-    service validates them against the form."""
+    """The posted answers typed for the service (numbers, booleans, labels, text; None
+    for a question left empty); the service validates them against the form."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for question in form:
         key = str(question["config_id"])
         raw = data.get(f"q-{key}", "").strip()
         if raw == "":
+            values[key] = None
             continue
         kind = question["data_type"]
         if kind == ScoreDataType.NUMERIC:
@@ -357,7 +808,52 @@ def _answers_from_post(
     return values, errors
 
 
-def _as_editable(value: Any) -> str:
+def posted_of(request: HttpRequest) -> dict[str, Any]:
+    """The posted form, to show it again as it was (failure-mode picks as a list)."""
+    posted: dict[str, Any] = request.POST.dict()
+    posted["picked_failure_modes"] = request.POST.getlist("failure_mode")
+    return posted
+
+
+def failure_modes_of(data: Any) -> list[str]:
+    """Tags picked from the queue's known ones plus those typed (comma separated)."""
+    picked = data.get("picked_failure_modes", []) if isinstance(data, dict) else []
+    typed = str(data.get("failure_modes", "")).split(",")
+    return list(dict.fromkeys(t.strip() for t in [*picked, *typed] if t.strip()))
+
+
+def failure_modes_from_post(data: Any) -> list[str]:
+    return failure_modes_of(
+        {
+            "picked_failure_modes": data.getlist("failure_mode"),
+            "failure_modes": data.get("failure_modes", ""),
+        }
+    )
+
+
+def saved_as_posted(form: list[dict[str, Any]], annotation: Annotation) -> dict[str, Any]:
+    """A saved annotation as the edit form's posted values."""
+    shown: dict[str, Any] = {
+        "explanation": annotation.explanation,
+        "expected_output": as_editable(annotation.expected_output),
+        "picked_failure_modes": list(annotation.failure_modes),
+        "failure_modes": "",
+    }
+    for question in form:
+        value = annotation.values.get(str(question["config_id"]))
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float):
+            text = _number_text(value)
+        else:
+            text = str(value)
+        shown[f"q-{question['config_id']}"] = text
+    return shown
+
+
+def as_editable(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -365,7 +861,7 @@ def _as_editable(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _parse_expected(text: str) -> Any:
+def parse_expected(text: str) -> Any:
     text = text.strip()
     if not text:
         return None

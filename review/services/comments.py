@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from hitl import audit
 from hitl.audit import Actor
@@ -45,7 +46,8 @@ def comment_create(
     if not body:
         raise DomainError("A comment needs text.", details={"body": ["required"]})
     given = [v for v in (trace_id, span_id, item_id) if v is not None]
-    if len(given) != 1:
+    on_item_span = item_id is not None and span_id is not None and trace_id is None
+    if len(given) != 1 and not on_item_span:
         raise DomainError(
             "Name exactly one of trace_id, span_id or item_id.",
             details={"target": ["exactly one of trace_id, span_id, item_id"]},
@@ -58,7 +60,7 @@ def comment_create(
                     f"No trace {trace_id} in this project.", details={"trace_id": ["not found"]}
                 )
             fields = {"trace_id": trace_id}
-        elif span_id is not None:
+        elif span_id is not None and item_id is None:
             span = Span.objects.filter(project=project, pk=span_id).values("trace_id").first()
             if span is None:
                 raise DomainError(
@@ -73,6 +75,26 @@ def comment_create(
                     details={"item_id": ["not found"]},
                 )
             fields = {"item_id": item.pk, "trace_id": item.trace_id, "span_id": item.span_id}
+            if span_id is not None:
+                # A span of the item's trace (or of a turn of its thread), discussed in
+                # the review: the comment belongs to the item too, so the blind rule
+                # covers it.
+                in_target = Q(pk__in=[])
+                if item.trace_id is not None:
+                    in_target |= Q(trace_id=item.trace_id)
+                if item.thread_id is not None:
+                    in_target |= Q(trace__thread_id=item.thread_id)
+                span = (
+                    Span.objects.filter(in_target, pk=span_id, project=project)
+                    .values("trace_id")
+                    .first()
+                )
+                if span is None:
+                    raise DomainError(
+                        f"No span {span_id} in this item's trace.",
+                        details={"span_id": ["not found"]},
+                    )
+                fields.update(trace_id=span["trace_id"], span_id=span_id)
         comment = Comment.objects.create(
             project=project,
             author=user,

@@ -25,6 +25,19 @@ def duration(seconds: float | None) -> str:
 
 
 @register.filter
-def answer_for(values: dict[str, Any], config_id: Any) -> Any:
+def answer_text(value: Any) -> str:
+    """One answer as people read it: Yes/No for booleans, numbers without ".0", "-"
+    for no answer."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@register.filter
+def answer_for(values: dict[str, Any], config_id: Any) -> str:
     """The answer a values mapping (config id as text -> answer) holds for a question."""
-    return values.get(str(config_id), "-") if isinstance(values, dict) else "-"
+    return answer_text(values.get(str(config_id)) if isinstance(values, dict) else None)

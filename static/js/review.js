@@ -1,9 +1,19 @@
-/* Focused review: keyboard shortcuts, span selection and the lease timer.
+/* Focused review (and the history and adjudication pages, which share its markup):
+ * keyboard shortcuts, span selection, comments on spans, the lease timer, and the
+ * next item fetched ahead.
  *
  * Plain JavaScript, no build step. The page is server-rendered; after a boosted
  * (htmx) submit the body is replaced, so everything here reads the DOM afresh on
  * each key press and re-initialises on "htmx:load". Shortcuts never fire while the
  * reviewer types in a field (Esc leaves the field); Ctrl/Cmd+Enter submits anywhere.
+ *
+ * Next item ahead: on a review page the script asks the server to claim the next
+ * item now (POST data-prefetch-url, an ordinary lease) and fetches that item's page
+ * into memory. Submit and skip then post with the X-Review-Buffered header; the
+ * server answers 204 naming the next item when it is still the one held, and the
+ * held page is shown at once. Anything else (validation errors, a lease that ran
+ * out meanwhile) comes back as a page and is shown as such. Closing the tab loses
+ * nothing: the lease fetched ahead expires like any other.
  */
 (function () {
   "use strict";
@@ -96,6 +106,22 @@
     if (form.requestSubmit) form.requestSubmit(button || undefined); else form.submit();
   }
 
+  function focusedSpanRow() {
+    var active = document.activeElement;
+    return active && active.classList && active.classList.contains("span-row") ? active : null;
+  }
+
+  function commentOnSpan() {
+    return focusField("span-comment-" + currentSpan);
+  }
+
+  function openPrevious() {
+    var link = document.getElementById("previous-item");
+    if (!link || link.hidden) return false;
+    window.location.assign(link.href);
+    return true;
+  }
+
   function showShortcuts() {
     var dialog = document.getElementById("shortcuts");
     if (dialog && !dialog.open) dialog.showModal();
@@ -108,6 +134,11 @@
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
       if (active && active.closest && active.closest("#skip-form")) return;  // Enter skips there
       event.preventDefault();
+      var spanForm = active && active.closest && active.closest(".span-comment-form");
+      if (spanForm) {
+        if (spanForm.requestSubmit) spanForm.requestSubmit(); else spanForm.submit();
+        return;
+      }
       submitReview();
       return;
     }
@@ -115,8 +146,10 @@
     if (dialog && dialog.open) return;  // the dialog handles Esc itself
     if (isTyping(active)) {
       if (event.key === "Escape") {
+        var inSpanComment = active.closest && active.closest(".span-comment-form");
         active.blur();
-        focusQuestion(currentQuestion);
+        if (inSpanComment) selectSpan(currentSpan, { focus: true });
+        else focusQuestion(currentQuestion);
         event.preventDefault();
       }
       return;
@@ -124,11 +157,14 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var key = event.key;
     var handled = true;
-    if (key === "j") selectSpan(currentSpan + 1);
-    else if (key === "k") selectSpan(currentSpan - 1);
+    var onSpan = focusedSpanRow();
+    if (key === "j") selectSpan(currentSpan + 1, { focus: !!onSpan });
+    else if (key === "k") selectSpan(currentSpan - 1, { focus: !!onSpan });
+    else if (key === "f") selectSpan(currentSpan, { focus: true });
     else if (/^[1-9]$/.test(key)) handled = pickLevel(key);
     else if (key === "e") handled = focusField("explanation");
-    else if (key === "c") handled = focusField("comment");
+    else if (key === "c") handled = onSpan ? commentOnSpan() : focusField("comment");
+    else if (key === "p") handled = openPrevious();
     else if (key === "s") openSkip();
     else if (key === "r") toggleRubric();
     else if (key === "?") showShortcuts();
@@ -189,6 +225,103 @@
     }
   }
 
+  // --- the next item, fetched ahead -------------------------------------------------------
+  var ahead = null;       // {assignment, url, html} once the next item's page is held
+  var aheadFor = null;    // the assignment whose page asked for it
+  var submitting = false;
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function prefetchNext() {
+    var r = root();
+    var url = r && r.getAttribute("data-prefetch-url");
+    var current = r && r.getAttribute("data-assignment");
+    if (!url || !window.fetch || aheadFor === current) return;
+    aheadFor = current;
+    ahead = null;
+    r.removeAttribute("data-next-ready");
+    fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() } })
+      .then(function (response) { return response.ok ? response.json() : { url: null }; })
+      .then(function (next) {
+        if (!next.url) return null;
+        var pageUrl = next.url + (next.url.indexOf("?") === -1 ? "?" : "&") + "buffered=1";
+        return fetch(pageUrl, { credentials: "same-origin" }).then(function (response) {
+          if (!response.ok) return null;
+          return response.text().then(function (html) {
+            if (aheadFor !== current) return null;  // the page moved on meanwhile
+            ahead = { assignment: String(next.assignment), url: next.url, html: html };
+            var now = root();
+            if (now) now.setAttribute("data-next-ready", ahead.assignment);
+            return null;
+          });
+        });
+      })
+      .catch(function () { ahead = null; });
+  }
+
+  function showDocument(html, url) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    document.title = doc.title;
+    document.body.replaceWith(document.adoptNode(doc.body));
+    if (url && url !== window.location.pathname + window.location.search) {
+      window.history.pushState({}, "", url);
+    }
+    window.scrollTo(0, 0);
+    if (window.htmx) window.htmx.process(document.body);
+    init();
+  }
+
+  function showStatus(text) {
+    var status = document.getElementById("review-status");
+    if (!status) return;
+    status.innerHTML = "";
+    var item = document.createElement("li");
+    item.className = "success";
+    item.textContent = text;
+    status.append(item);
+    status.hidden = false;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!root() || !root().getAttribute("data-prefetch-url")) return;
+    if (form.id !== "review-form" && form.id !== "skip-form") return;
+    if (!ahead || !window.fetch) return;  // nothing held: the boosted form goes as usual
+    event.preventDefault();
+    event.stopPropagation();
+    if (submitting) return;
+    submitting = true;
+    var held = ahead;
+    var skipped = form.id === "skip-form";
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form, event.submitter || undefined),
+      credentials: "same-origin",
+      headers: { "X-Review-Buffered": held.assignment, "X-CSRFToken": csrfToken() },
+    }).then(function (response) {
+      if (response.status === 204 && response.headers.get("X-Review-Next") === held.url) {
+        var previous = response.headers.get("X-Review-Previous");
+        ahead = null;
+        showDocument(held.html, held.url);
+        var link = document.getElementById("previous-item");
+        if (link && previous) { link.href = previous; link.hidden = false; }
+        showStatus(skipped ? "Skipped. Here is the next item." : "Saved. Here is the next item.");
+        return null;
+      }
+      return response.text().then(function (html) {
+        ahead = null;
+        showDocument(html, response.redirected ? response.url : null);
+      });
+    }).catch(function () {
+      form.submit();  // the network failed: let the browser post the form itself
+    }).then(function () { submitting = false; });
+  }, true);
+
+  window.addEventListener("popstate", function () { window.location.reload(); });
+
   // --- start ------------------------------------------------------------------------------
   function init() {
     if (!root()) return;
@@ -204,6 +337,7 @@
     if (skip && skip.open) focusField("skip-reason");
     else focusQuestion(errored >= 0 ? errored : 0);
     tick();
+    prefetchNext();
   }
 
   setInterval(tick, 1000);

@@ -62,7 +62,12 @@ def populate(tenant: Tenant) -> IsolationData:
         failing = make_trace(tenant, status="error")
         services.routing_apply(project_id=tenant.project.pk, trace_ids=[failing.pk])
     return IsolationData(
-        kwargs={"queue_pk": queue.pk, "assignment_pk": live.pk},
+        kwargs={
+            "queue_pk": queue.pk,
+            "assignment_pk": live.pk,
+            "annotation_pk": annotation.pk,
+            "item_pk": annotation.item_id,
+        },
         markers=[
             config.name,
             queue.name,
