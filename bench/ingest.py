@@ -138,7 +138,7 @@ def span_payload(rng: random.Random, kind: str, size: int) -> tuple[object, obje
     """(input, output) of about ``size`` bytes for a span of ``kind``."""
     if kind == "llm":
         history = [
-            {"role": "system", "content": text(rng, 300)},
+            {"role": "system", "content": text(rng, min(300, size // 8))},
             *(
                 {"role": rng.choice(["user", "assistant"]), "content": text(rng, size // 6)}
                 for _ in range(4)
@@ -152,22 +152,31 @@ def span_payload(rng: random.Random, kind: str, size: int) -> tuple[object, obje
              "content": text(rng, size // 5), "metadata": {"source": "kb", "page": n}}
             for n in range(5)
         ]  # fmt: skip
-        return {"query": text(rng, 80)}, documents
+        return {"query": text(rng, min(80, size // 10))}, documents
     if kind == "tool":
         return (
             {"name": "lookup_order", "arguments": {"order_id": rng.randrange(10**6)}},
-            {"result": text(rng, size - 200), "status": "ok"},
+            {"result": text(rng, max(size - 200, size // 2)), "status": "ok"},
         )
     return {"task": text(rng, size // 2)}, {"answer": text(rng, size // 2)}
 
 
-def make_traces(count_spans: int, seed: int = 7) -> list[dict]:
-    """Agent runs: agent -> llm, tool, retrieval, llm, sub-agent -> (llm, tool)."""
+# Agent runs of 8 spans: agent -> llm, tool, retrieval, llm, sub-agent -> (llm, tool).
+SHAPE_AGENT = [
+    ("agent", None), ("llm", 0), ("tool", 0), ("retrieval", 0), ("llm", 0),
+    ("agent", 0), ("llm", 5), ("tool", 5),
+]  # fmt: skip
+# What an application instrumented with the OpenTelemetry SDK sends for one chat turn
+# with a tool call: invoke_agent -> chat, execute_tool, chat.
+SHAPE_SDK = [("agent", None), ("llm", 0), ("tool", 0), ("llm", 0)]
+
+
+def make_traces(
+    count_spans: int, seed: int = 7, span_kb: float | None = None, shape: list | None = None
+) -> list[dict]:
+    """Agent runs of ``shape``; spans of 2 to 50 KB, or of about ``span_kb`` KB."""
     rng = random.Random(seed)
-    shape = [
-        ("agent", None), ("llm", 0), ("tool", 0), ("retrieval", 0), ("llm", 0),
-        ("agent", 0), ("llm", 5), ("tool", 5),
-    ]  # fmt: skip
+    shape = shape or SHAPE_AGENT
     traces = []
     start = datetime(2026, 11, 1, tzinfo=UTC)
     spans_made = 0
@@ -177,7 +186,10 @@ def make_traces(count_spans: int, seed: int = 7) -> list[dict]:
         spans = []
         ids = [rng.randbytes(8).hex() for _ in shape]
         for position, (kind, parent) in enumerate(shape):
-            size = rng.randint(2_000, 50_000)
+            if span_kb is None:
+                size = rng.randint(2_000, 50_000)
+            else:
+                size = rng.randint(int(span_kb * 800), int(span_kb * 1200))
             span_input, span_output = span_payload(rng, kind, size)
             model, provider = rng.choice(MODELS) if kind == "llm" else ("", "")
             spans.append({
@@ -231,71 +243,89 @@ def rest_bodies(traces: list[dict], traces_per_batch: int) -> list[bytes]:
 
 
 def otlp_bodies(traces: list[dict], traces_per_batch: int) -> list[bytes]:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    """The same runs as the OpenTelemetry SDK exports them: spans made by an SDK tracer
+    (GenAI attributes, span kinds, the SDK's resource) and encoded by its OTLP
+    exporter's encoder, ``traces_per_batch`` runs per ``ExportTraceServiceRequest``."""
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class Ids(IdGenerator):
+        """The run's own ids, so both paths store the same traces and spans."""
+
+        def __init__(self) -> None:
+            self.trace_id, self.span_ids = 0, []
+
+        def generate_trace_id(self) -> int:
+            return self.trace_id
+
+        def generate_span_id(self) -> int:
+            return self.span_ids.pop(0)
 
     def nanos(moment: datetime) -> int:
         return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
 
-    def kv(key: str, value) -> KeyValue:
-        item = KeyValue(key=key)
-        if isinstance(value, int):
-            item.value.int_value = value
-        elif isinstance(value, float):
-            item.value.double_value = value
-        else:
-            item.value.string_value = value
-        return item
-
+    ids = Ids()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-bot", "service.version": "1.4.2",
+                                  "deployment.environment.name": "prod"}),
+        id_generator=ids,
+    )  # fmt: skip
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("support_bot.agent", "1.4.2")
     operations = {"llm": "chat", "tool": "execute_tool", "agent": "invoke_agent",
                   "retrieval": "retrieval"}  # fmt: skip
+    kinds = {"llm": otel_trace.SpanKind.CLIENT, "retrieval": otel_trace.SpanKind.CLIENT}
     bodies = []
     for first in range(0, len(traces), traces_per_batch):
-        request = ExportTraceServiceRequest()
-        resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.extend([kv("service.name", "support-bot")])
-        scope_spans = resource_spans.scope_spans.add()
-        scope_spans.scope.name = "bench"
         for trace in traces[first : first + traces_per_batch]:
+            ids.trace_id = int(trace["id"], 16)
+            ids.span_ids = [int(span["id"], 16) for span in trace["spans"]]
+            made: dict[str, otel_trace.Span] = {}
             for span in trace["spans"]:
-                out = scope_spans.spans.add()
-                out.trace_id = bytes.fromhex(trace["id"])
-                out.span_id = bytes.fromhex(span["id"])
-                if span["parent_id"]:
-                    out.parent_span_id = bytes.fromhex(span["parent_id"])
-                out.name = span["name"]
-                out.kind = 3
-                out.start_time_unix_nano = nanos(span["start"])
-                out.end_time_unix_nano = nanos(span["end"])
-                attributes = [
-                    kv("gen_ai.operation.name", operations[span["kind"]]),
-                    kv("gen_ai.conversation.id", trace["session"]),
-                ]
+                attributes: dict = {
+                    "gen_ai.operation.name": operations[span["kind"]],
+                    "gen_ai.conversation.id": trace["session"],
+                }
                 if span["kind"] == "llm":
-                    attributes += [
-                        kv("gen_ai.request.model", span["model"]),
-                        kv("gen_ai.provider.name", span["provider"]),
-                        kv("gen_ai.usage.input_tokens", span["input_tokens"]),
-                        kv("gen_ai.usage.output_tokens", span["output_tokens"]),
-                        kv("gen_ai.input.messages", orjson.dumps(span["input"]).decode()),
-                        kv("gen_ai.output.messages", orjson.dumps(span["output"]).decode()),
-                        kv("llm.cost.total", span["cost"]),
-                    ]
+                    attributes.update({
+                        "gen_ai.request.model": span["model"],
+                        "gen_ai.provider.name": span["provider"],
+                        "gen_ai.usage.input_tokens": span["input_tokens"],
+                        "gen_ai.usage.output_tokens": span["output_tokens"],
+                        "gen_ai.input.messages": orjson.dumps(span["input"]).decode(),
+                        "gen_ai.output.messages": orjson.dumps(span["output"]).decode(),
+                        "llm.cost.total": span["cost"],
+                    })  # fmt: skip
                 elif span["kind"] == "tool":
-                    attributes += [
-                        kv("gen_ai.tool.name", "lookup_order"),
-                        kv("gen_ai.tool.call.arguments", orjson.dumps(span["input"]).decode()),
-                        kv("gen_ai.tool.call.result", orjson.dumps(span["output"]).decode()),
-                    ]
+                    attributes.update({
+                        "gen_ai.tool.name": "lookup_order",
+                        "gen_ai.tool.call.arguments": orjson.dumps(span["input"]).decode(),
+                        "gen_ai.tool.call.result": orjson.dumps(span["output"]).decode(),
+                    })  # fmt: skip
                 else:
-                    attributes += [
-                        kv("input.value", orjson.dumps(span["input"]).decode()),
-                        kv("output.value", orjson.dumps(span["output"]).decode()),
-                    ]
-                out.attributes.extend(attributes)
-        bodies.append(request.SerializeToString())
+                    attributes.update({
+                        "input.value": orjson.dumps(span["input"]).decode(),
+                        "output.value": orjson.dumps(span["output"]).decode(),
+                    })  # fmt: skip
+                parent = made.get(span["parent_id"]) if span["parent_id"] else None
+                made[span["id"]] = tracer.start_span(
+                    span["name"],
+                    context=otel_trace.set_span_in_context(parent) if parent else None,
+                    kind=kinds.get(span["kind"], otel_trace.SpanKind.INTERNAL),
+                    attributes=attributes,
+                    start_time=nanos(span["start"]),
+                )
+            for span in reversed(trace["spans"]):
+                made[span["id"]].set_status(otel_trace.StatusCode.OK)
+                made[span["id"]].end(end_time=nanos(span["end"]))
+        bodies.append(encode_spans(exporter.get_finished_spans()).SerializeToString())
+        exporter.clear()
     return bodies
 
 
@@ -406,6 +436,20 @@ def copy_rows(dsn: str, exported: dict[str, bytes], streams: int = 1) -> float:
     return time.perf_counter() - started
 
 
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn master's worker processes."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                found.append(int(entry))
+    return found
+
+
 def cpu_seconds(root_pids: list[int]) -> float:
     """User + system CPU seconds of these processes and their children (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -455,13 +499,44 @@ def create_tenant() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spans", type=int, default=12_000)
-    parser.add_argument("--traces-per-batch", type=int, default=10)
+    parser.add_argument(
+        "--span-kb",
+        type=float,
+        default=None,
+        help="spans of about this size (default: 2 to 50 KB, 29 KB on average)"
+        "; implies the SDK shape: 4 spans per run, 100 spans per request",
+    )
+    parser.add_argument(
+        "--spans-per-trace",
+        type=int,
+        choices=[4, 8],
+        default=None,
+        help="4: the SDK's chat turn with a tool call; 8: a nested agent run",
+    )
+    parser.add_argument(
+        "--traces-per-batch",
+        type=int,
+        default=None,
+        help="runs per request (default: 10 of 8 spans, 25 of 4 spans)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=None,
+        help="record each gunicorn worker with py-spy during the API runs "
+        "(collapsed stacks in DIR; pip install py-spy)",
+    )
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--toast", choices=["migrated", "lz4", "pglz"], default="migrated",
                         help="TOAST compression of the JSON columns (migrations: lz4)")  # fmt: skip
     args = parser.parse_args()
+    if args.spans_per_trace is None:
+        args.spans_per_trace = 4 if args.span_kb is not None else 8
+    if args.traces_per_batch is None:
+        args.traces_per_batch = 100 // args.spans_per_trace if args.spans_per_trace == 4 else 10
+    shape = SHAPE_SDK if args.spans_per_trace == 4 else SHAPE_AGENT
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-ingest."))
     run_dir.chmod(0o755)
@@ -494,7 +569,7 @@ def main() -> None:
         )  # fmt: skip
 
         print(f"generating ~{args.spans} spans", flush=True)
-        traces = make_traces(args.spans)
+        traces = make_traces(args.spans, span_kb=args.span_kb, shape=shape)
         total_spans = sum(len(t["spans"]) for t in traces)
         bodies = {
             "REST batch (JSON)": (
@@ -517,7 +592,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         # Warm up both workers (imports, connections) on a throwaway trace.
-        warm = rest_bodies(make_traces(16, seed=99), 1)
+        warm = rest_bodies(make_traces(16, seed=99, span_kb=args.span_kb, shape=shape), 1)
         warm_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         send_all(web_port, bodies["REST batch (JSON)"][0], warm, warm_headers, 2)
 
@@ -527,10 +602,25 @@ def main() -> None:
             empty_tables(dsn)
             megabytes = sum(len(b) for b in path_bodies) / 1e6
             web_cpu, db_cpu = cpu_seconds([gunicorn.pid]), cpu_seconds([postmaster])
+            profilers = []
+            if args.profile:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                slug = label.split()[0].lower().replace("/", "")
+                for worker in worker_pids(gunicorn.pid):
+                    profilers.append(subprocess.Popen(
+                        [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(worker),
+                         "--format", "raw", "--rate", "200", "--nonblocking",
+                         "-o", f"{args.profile}/{slug}-{worker}.txt"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    ))  # fmt: skip
+                time.sleep(1.0)
             elapsed = send_all(
                 web_port, path, path_bodies, {**headers, "Authorization": f"Bearer {key}"},
                 args.senders,
             )  # fmt: skip
+            for profiler in profilers:
+                profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
+                profiler.wait(timeout=60)
             web_cpu = cpu_seconds([gunicorn.pid]) - web_cpu
             db_cpu = cpu_seconds([postmaster]) - db_cpu
             stored_spans, stored_traces = counts(dsn)
@@ -545,13 +635,16 @@ def main() -> None:
             stored_mb = sum(len(v) for v in exported.values()) / 1e6
             results.append((label, elapsed, copies, megabytes, stored_mb, web_cpu, db_cpu))
 
+        size = "2 to 50 KB" if args.span_kb is None else f"about {args.span_kb:g} KB"
         print()
-        print(f"{total_spans} spans in {len(traces)} traces, {args.traces_per_batch} traces "
-              f"({args.traces_per_batch * 8} spans) per request, {args.senders} concurrent "
-              f"senders, gunicorn {args.workers} workers, {os.cpu_count()} cores")  # fmt: skip
+        print(f"{total_spans} spans of {size} in {len(traces)} traces of {args.spans_per_trace}, "
+              f"{args.traces_per_batch} traces ({args.traces_per_batch * args.spans_per_trace} "
+              f"spans) per request, {args.senders} concurrent senders, gunicorn "
+              f"{args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print(f"{'path':<22} {'API spans/s':>11} {'COPY spans/s':>12} {'ratio':>6} "
               f"{'COPYx2 spans/s':>14} {'ratio':>6} {'sent MB':>8} {'stored MB':>9} "
-              f"{'web CPU s':>9} {'db CPU s':>8}  verdict")  # fmt: skip
+              f"{'web ms/span':>11} {'db ms/span':>10}  verdict")  # fmt: skip
         for label, elapsed, copies, megabytes, stored_mb, web_cpu, db_cpu in results:
             api_rate = total_spans / elapsed
             copy_rate, copy2_rate = (total_spans / seconds for seconds in copies)
@@ -559,7 +652,8 @@ def main() -> None:
             verdict = "ok" if ratio >= TARGET_RATIO else f"below {TARGET_RATIO}"
             print(f"{label:<22} {api_rate:>11.0f} {copy_rate:>12.0f} {ratio:>6.2f} "
                   f"{copy2_rate:>14.0f} {ratio2:>6.2f} {megabytes:>8.1f} {stored_mb:>9.1f} "
-                  f"{web_cpu:>9.1f} {db_cpu:>8.1f}  {verdict}")  # fmt: skip
+                  f"{1000 * web_cpu / total_spans:>11.3f} {1000 * db_cpu / total_spans:>10.3f}"
+                  f"  {verdict}")  # fmt: skip
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import connection
 from django.utils import timezone
@@ -37,7 +38,6 @@ from traces.ingest.records import (
 )
 from traces.models import Feedback, Score, ScoreSource
 
-MAX_PARAMETERS = 60_000  # PostgreSQL allows 65535 bind parameters per statement
 LOCK_BUCKETS = 1024
 # Keeps ingestion's advisory lock keys away from any other user of advisory locks.
 _LOCK_NAMESPACE = 0x7472_6163 << 32
@@ -52,18 +52,6 @@ def _cursor() -> psycopg.Cursor:
     JSON parameters travel as they are, without quoting into the SQL text."""
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
-
-
-def _chunks(rows: Sequence[Sequence[Any]], width: int) -> Iterable[Sequence[Sequence[Any]]]:
-    size = max(1, MAX_PARAMETERS // max(width, 1))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _values(rows: Sequence[Sequence[Any]], row_template: str) -> tuple[str, list[Any]]:
-    sql = ",".join([row_template] * len(rows))
-    params = [value for row in rows for value in row]
-    return sql, params
 
 
 def trace_lock_key(project_id: int, external_id: str) -> int:
@@ -140,14 +128,73 @@ _TRACE_INSERT_COLUMNS = (
     "error_message, is_placeholder, input_tokens, output_tokens, total_tokens, cost, "
     "created_at, updated_at"
 )
-_TRACE_INSERT_ROW = (
-    "(%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,%s::text[],%s,%s,%s,%s::timestamptz,"
-    "%s::timestamptz,%s,%s,%s,%s,%s,%s,%s,%s::numeric,%s,%s)"
+# Rows travel as one array per column (binary), under a fixed statement text: psycopg
+# converts and PostgreSQL plans the statement once per connection, whatever the batch
+# size. (A multi-row VALUES list with thousands of placeholders cost more Python time
+# to convert than everything else in a request.)
+_TRACE_INSERT = (
+    f"INSERT INTO traces_trace ({_TRACE_INSERT_COLUMNS}) "  # noqa: S608
+    "SELECT %(organization)s, %(project)s, u.external_id, u.thread_id, u.name, u.input::jsonb, "
+    "u.output::jsonb, u.metadata::jsonb, "
+    "COALESCE((SELECT array_agg(t) FROM jsonb_array_elements_text(u.tags::jsonb) AS t), "
+    "'{}'::text[]), "
+    "u.user_id, u.environment, u.release, u.start_time, u.end_time, u.latency_ms, u.status, "
+    "u.error_message, u.is_placeholder, u.input_tokens, u.output_tokens, u.total_tokens, "
+    "u.cost, %(now)s, %(now)s "
+    "FROM unnest(%(external_id)b::text[], %(thread_id)b::bigint[], %(name)b::text[], "
+    "%(input)b::text[], %(output)b::text[], %(metadata)b::text[], %(tags)b::text[], "
+    "%(user_id)b::text[], %(environment)b::text[], %(release)b::text[], "
+    "%(start_time)b::timestamptz[], %(end_time)b::timestamptz[], %(latency_ms)b::float8[], "
+    "%(status)b::text[], %(error_message)b::text[], %(is_placeholder)b::bool[], "
+    "%(input_tokens)b::bigint[], %(output_tokens)b::bigint[], %(total_tokens)b::bigint[], "
+    "%(cost)b::numeric[]) AS u(external_id, thread_id, name, input, output, metadata, tags, "
+    "user_id, environment, release, start_time, end_time, latency_ms, status, error_message, "
+    "is_placeholder, input_tokens, output_tokens, total_tokens, cost) "
+    "RETURNING external_id, id"
 )
-_TRACE_UPDATE_ROW = (
-    "(%s::bigint,%s::bigint,%s::text,%s::jsonb,%s::jsonb,%s::jsonb,%s::text[],%s::text,"
-    "%s::text,%s::text,%s::timestamptz,%s::timestamptz,%s::text,%s::text)"
+_TRACE_INSERT_FIELDS = (
+    "external_id", "thread_id", "name", "input", "output", "metadata", "tags", "user_id",
+    "environment", "release", "start_time", "end_time", "latency_ms", "status",
+    "error_message", "is_placeholder", "input_tokens", "output_tokens", "total_tokens", "cost",
+)  # fmt: skip
+_TRACE_UPDATE = (
+    # A sent field replaces the stored one; a field not sent keeps it. Metadata merges.
+    "UPDATE traces_trace t SET "
+    "thread_id = COALESCE(v.thread_id, t.thread_id), name = COALESCE(v.name, t.name), "
+    "input = COALESCE(v.input::jsonb, t.input), output = COALESCE(v.output::jsonb, t.output), "
+    "metadata = t.metadata || COALESCE(v.metadata::jsonb, '{}'::jsonb), "
+    "tags = CASE WHEN v.tags IS NULL THEN t.tags ELSE COALESCE((SELECT array_agg(e) "
+    "  FROM jsonb_array_elements_text(v.tags::jsonb) AS e), '{}'::text[]) END, "
+    "user_id = COALESCE(v.user_id, t.user_id), "
+    "environment = COALESCE(v.environment, t.environment), "
+    "release = COALESCE(v.release, t.release), "
+    "start_time = COALESCE(v.start_time, t.start_time), "
+    "end_time = COALESCE(v.end_time, t.end_time), status = COALESCE(v.status, t.status), "
+    "error_message = COALESCE(v.error_message, t.error_message), "
+    "is_placeholder = false, updated_at = %(now)s "
+    "FROM unnest(%(id)b::bigint[], %(thread_id)b::bigint[], %(name)b::text[], "
+    "%(input)b::text[], %(output)b::text[], %(metadata)b::text[], %(tags)b::text[], "
+    "%(user_id)b::text[], %(environment)b::text[], %(release)b::text[], "
+    "%(start_time)b::timestamptz[], %(end_time)b::timestamptz[], %(status)b::text[], "
+    "%(error_message)b::text[]) AS v(id, thread_id, name, input, output, metadata, tags, "
+    "user_id, environment, release, start_time, end_time, status, error_message) "
+    "WHERE t.id = v.id"
 )
+_TRACE_UPDATE_FIELDS = (
+    "id", "thread_id", "name", "input", "output", "metadata", "tags", "user_id",
+    "environment", "release", "start_time", "end_time", "status", "error_message",
+)  # fmt: skip
+
+
+def _columns(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, keyed by name (the statements' array parameters)."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {name: list(values) for name, values in zip(names, columns, strict=True)}
+
+
+def _tags_json(tags: list[str] | None) -> str | None:
+    # Tags travel as JSON text: a binary text[][] cannot hold rows of different lengths.
+    return None if tags is None else orjson.dumps(tags).decode()
 
 
 def _latency_ms(start: datetime | None, end: datetime | None) -> float | None:
@@ -243,20 +290,18 @@ def _upsert_traces(
         status = "error" if rollup.first_error else (record.status or "unset")
         error_message = rollup.first_error[1] if rollup.first_error else record.error_message or ""
         new_rows.append((
-            project.organization_id, project.pk, external_id, thread_id, record.name or "",
-            record.input_json, record.output_json, record.metadata_json or "{}",
-            record.tags or [], record.user_id or "", record.environment or "",
-            record.release or "", start, end, _latency_ms(start, end), status,
-            error_message, record.is_hint, rollup.input_tokens, rollup.output_tokens,
-            rollup.total_tokens, rollup.cost, now, now,
+            external_id, thread_id, record.name or "", record.input_json, record.output_json,
+            record.metadata_json or "{}", _tags_json(record.tags or []), record.user_id or "",
+            record.environment or "", record.release or "", start, end,
+            _latency_ms(start, end), status, error_message, record.is_hint,
+            rollup.input_tokens, rollup.output_tokens, rollup.total_tokens, rollup.cost,
         ))  # fmt: skip
-    for chunk in _chunks(new_rows, 24):
-        sql, params = _values(chunk, _TRACE_INSERT_ROW)
+    if new_rows:
         cur.execute(
-            f"INSERT INTO traces_trace ({_TRACE_INSERT_COLUMNS}) VALUES {sql} "  # noqa: S608
-            "RETURNING external_id, id",
-            params,
-        )
+            _TRACE_INSERT,
+            {"organization": project.organization_id, "project": project.pk, "now": now,
+             **_columns(_TRACE_INSERT_FIELDS, new_rows)},
+        )  # fmt: skip
         trace_ids.update(cur.fetchall())
 
     updates, hints = [], []
@@ -269,38 +314,20 @@ def _upsert_traces(
             continue
         updates.append((
             trace_id, thread_id, record.name, record.input_json, record.output_json,
-            record.metadata_json, record.tags, record.user_id, record.environment,
-            record.release, record.start_time, record.end_time, record.status,
-            record.error_message,
+            record.metadata_json, _tags_json(record.tags), record.user_id,
+            record.environment, record.release, record.start_time, record.end_time,
+            record.status, record.error_message,
         ))  # fmt: skip
-    for chunk in _chunks(updates, 14):
-        sql, params = _values(chunk, _TRACE_UPDATE_ROW)
-        # A sent field replaces the stored one; a field not sent keeps it. Metadata merges.
-        cur.execute(
-            "UPDATE traces_trace t SET "  # noqa: S608
-            "thread_id = COALESCE(v.thread_id, t.thread_id), name = COALESCE(v.name, t.name), "
-            "input = COALESCE(v.input, t.input), output = COALESCE(v.output, t.output), "
-            "metadata = t.metadata || COALESCE(v.metadata, '{}'::jsonb), "
-            "tags = COALESCE(v.tags, t.tags), user_id = COALESCE(v.user_id, t.user_id), "
-            "environment = COALESCE(v.environment, t.environment), "
-            "release = COALESCE(v.release, t.release), "
-            "start_time = COALESCE(v.start_time, t.start_time), "
-            "end_time = COALESCE(v.end_time, t.end_time), status = COALESCE(v.status, t.status), "
-            "error_message = COALESCE(v.error_message, t.error_message), "
-            "is_placeholder = false, updated_at = %s "
-            f"FROM (VALUES {sql}) AS v(id, thread_id, name, input, output, metadata, tags, "
-            "user_id, environment, release, start_time, end_time, status, error_message) "
-            "WHERE t.id = v.id",
-            [now, *params],
-        )
+    if updates:
+        cur.execute(_TRACE_UPDATE, {"now": now, **_columns(_TRACE_UPDATE_FIELDS, updates)})
     if hints:
         # Hints (from spans, scores, feedback) only fill what is still empty.
-        sql, params = _values(hints, "(%s::bigint,%s::bigint,%s::text)")
         cur.execute(
-            "UPDATE traces_trace t SET thread_id = COALESCE(t.thread_id, v.thread_id), "  # noqa: S608
+            "UPDATE traces_trace t SET thread_id = COALESCE(t.thread_id, v.thread_id), "
             "user_id = CASE WHEN t.user_id = '' THEN COALESCE(v.user_id, '') ELSE t.user_id END "
-            f"FROM (VALUES {sql}) AS v(id, thread_id, user_id) WHERE t.id = v.id",
-            params,
+            "FROM unnest(%(id)b::bigint[], %(thread_id)b::bigint[], %(user_id)b::text[]) "
+            "AS v(id, thread_id, user_id) WHERE t.id = v.id",
+            _columns(("id", "thread_id", "user_id"), hints),
         )
     return trace_ids
 
@@ -311,10 +338,6 @@ _SPAN_COLUMNS = (
     "model, provider, input, output, attributes, start_time, end_time, input_tokens, "
     "output_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, status, "
     "error_message, created_at"
-)
-_SPAN_ROW = (
-    "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s::jsonb,%s::timestamptz,"
-    "%s::timestamptz,%s,%s,%s,%s,%s,%s::numeric,%s,%s,%s)"
 )
 _SPAN_UPDATED = (
     "parent_external_id", "kind", "name", "model", "provider", "input", "output",
@@ -330,6 +353,30 @@ _SPAN_CONFLICT = (
     + ") IS DISTINCT FROM ("
     + ", ".join(f"EXCLUDED.{name}" for name in _SPAN_UPDATED)
     + ")"
+)
+
+
+_SPAN_FIELDS = (
+    "trace_id", "external_id", "parent_external_id", "kind", "name", "model", "provider",
+    "input", "output", "attributes", "start_time", "end_time", "input_tokens",
+    "output_tokens", "cached_tokens", "reasoning_tokens", "total_tokens", "cost", "status",
+    "error_message",
+)  # fmt: skip
+_SPAN_INSERT = (
+    f"INSERT INTO traces_span ({_SPAN_COLUMNS}) "  # noqa: S608
+    "SELECT %(organization)s, %(project)s, u.trace_id, u.external_id, u.parent_external_id, "
+    "u.kind, u.name, u.model, u.provider, u.input::jsonb, u.output::jsonb, "
+    "u.attributes::jsonb, u.start_time, u.end_time, u.input_tokens, u.output_tokens, "
+    "u.cached_tokens, u.reasoning_tokens, u.total_tokens, u.cost, u.status, u.error_message, "
+    "%(now)s "
+    "FROM unnest(%(trace_id)b::bigint[], %(external_id)b::text[], "
+    "%(parent_external_id)b::text[], %(kind)b::text[], %(name)b::text[], %(model)b::text[], "
+    "%(provider)b::text[], %(input)b::text[], %(output)b::text[], %(attributes)b::text[], "
+    "%(start_time)b::timestamptz[], %(end_time)b::timestamptz[], %(input_tokens)b::bigint[], "
+    "%(output_tokens)b::bigint[], %(cached_tokens)b::bigint[], "
+    "%(reasoning_tokens)b::bigint[], %(total_tokens)b::bigint[], %(cost)b::numeric[], "
+    "%(status)b::text[], %(error_message)b::text[]) "
+    f"AS u({', '.join(_SPAN_FIELDS)}) {_SPAN_CONFLICT}"
 )
 
 
@@ -386,41 +433,21 @@ def _upsert_spans(
     trace_ids: dict[str, int],
     now: datetime,
 ) -> None:
+    # A fixed order keeps concurrent writers' row locks in the same order.
+    ordered = sorted(spans, key=lambda s: (s.trace_external_id, s.external_id))
     rows = [
-        (
-            project.organization_id,
-            project.pk,
-            trace_ids[span.trace_external_id],
-            span.external_id,
-            span.parent_external_id,
-            span.kind,
-            span.name,
-            span.model,
-            span.provider,
-            span.input_json,
-            span.output_json,
-            span.attributes_json,
-            span.start_time,
-            span.end_time,
-            span.input_tokens,
-            span.output_tokens,
-            span.cached_tokens,
-            span.reasoning_tokens,
-            span.total_tokens,
-            span.cost,
-            span.status,
-            span.error_message,
-            now,
-        )
-        # A fixed order keeps concurrent writers' row locks in the same order.
-        for span in sorted(spans, key=lambda s: (s.trace_external_id, s.external_id))
-    ]
-    for chunk in _chunks(rows, 23):
-        sql, params = _values(chunk, _SPAN_ROW)
-        cur.execute(
-            f"INSERT INTO traces_span ({_SPAN_COLUMNS}) VALUES {sql} {_SPAN_CONFLICT}",  # noqa: S608
-            params,
-        )
+        (trace_ids[span.trace_external_id], span.external_id, span.parent_external_id,
+         span.kind, span.name, span.model, span.provider, span.input_json, span.output_json,
+         span.attributes_json, span.start_time, span.end_time, span.input_tokens,
+         span.output_tokens, span.cached_tokens, span.reasoning_tokens, span.total_tokens,
+         span.cost, span.status, span.error_message)
+        for span in ordered
+    ]  # fmt: skip
+    cur.execute(
+        _SPAN_INSERT,
+        {"organization": project.organization_id, "project": project.pk, "now": now,
+         **_columns(_SPAN_FIELDS, rows)},
+    )  # fmt: skip
 
 
 def _roll_up(cur: psycopg.Cursor, trace_ids: Iterable[int], now: datetime) -> None:
