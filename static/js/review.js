@@ -340,6 +340,12 @@
     prefetchNext();
   }
 
+  // A comment on a span was added (htmx swapped its list): back to the span.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && /^span-comments-/.test(target.id || "")) selectSpan(currentSpan, { focus: true });
+  });
+
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:load", function (event) {
