@@ -25,5 +25,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("v1/", include("traces.otlp.urls")),
     path("", include("review.urls")),
+    path("", include("review.lead_urls")),
+    path("", include("traces.urls")),
     path("", include("projects.urls")),
 ]

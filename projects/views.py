@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
 from projects import selectors, services
-from projects.models import Role
+from projects.models import MANAGE_ROLES, ApiKey, ApiKeyScope, Invitation, Membership, Project, Role
 from projects.pages import OrganizationPageView
 
 
@@ -87,3 +90,191 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
         request.session["pending_invitation_token"] = token
         get_adapter(request).stash_verified_email(request, invitation.email)
     return render(request, "projects/invitation_detail.html", {"invitation": invitation})
+
+
+# --- settings: members, invitations, API keys (managers) -----------------------------------
+
+
+class SettingsPageView(OrganizationPageView):
+    """Organization settings: owners and admins only; others answer 403."""
+
+    allowed_roles = MANAGE_ROLES
+
+    def members_url(self) -> str:
+        return reverse("settings-members", kwargs={"org_slug": self.organization.slug})
+
+    def keys_url(self) -> str:
+        return reverse("settings-api-keys", kwargs={"org_slug": self.organization.slug})
+
+    def fail(self, exc: DomainError) -> None:
+        messages.error(self.request, exc.message)
+
+
+class SettingsMembersView(SettingsPageView):
+    """GET: members with their roles and project narrowing, invitations and their
+    status, and the invitation form. POST: send an invitation."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        return self.page()
+
+    def page(self, *, posted: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+        projects = list(Project.objects.order_by("name"))
+        members = [
+            {
+                "membership": m,
+                "project_ids": {p.pk for p in m.projects.all()},
+                "is_me": m.pk == self.membership.pk,
+            }
+            for m in selectors.membership_list().order_by("user__email")
+        ]
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "members": members,
+            "invitations": selectors.invitation_list().order_by("-created_at"),
+            "projects": projects,
+            "roles": [
+                (value, label)
+                for value, label in Role.choices
+                if value != Role.OWNER or self.membership.role == Role.OWNER
+            ],
+            "posted": posted or {},
+            "is_owner": self.membership.role == Role.OWNER,
+        }
+        return render(self.request, "projects/settings/members.html", context, status=status)
+
+    def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        email = request.POST.get("email", "").strip()
+        role = request.POST.get("role", Role.REVIEWER)
+        project_ids = [int(p) for p in request.POST.getlist("projects") if p.isdigit()]
+        if not email or "@" not in email:
+            messages.error(request, "Give the email address to invite.")
+            return self.page(posted=request.POST.dict(), status=422)
+        if role not in Role.values:
+            messages.error(request, "Choose a role.")
+            return self.page(posted=request.POST.dict(), status=422)
+        try:
+            invitation, _token = services.invitation_create(
+                actor=self.actor,
+                acting_membership=self.membership,
+                email=email,
+                role=role,
+                project_ids=project_ids,
+            )
+        except DomainError as exc:
+            self.fail(exc)
+            return self.page(posted=request.POST.dict(), status=422)
+        messages.success(request, f"Invitation sent to {invitation.email}.")
+        return redirect(self.members_url())
+
+
+class SettingsMemberView(SettingsPageView):
+    """POST: change a member's role and project narrowing, or remove them."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str, membership_pk: int) -> HttpResponse:
+        target = Membership.objects.filter(pk=membership_pk).select_related("user").first()
+        if target is None:
+            raise Http404
+        try:
+            if request.POST.get("remove") == "1":
+                services.membership_remove(
+                    actor=self.actor, acting_membership=self.membership, membership=target
+                )
+                messages.success(request, f"{target.user.email} was removed.")
+            else:
+                role = request.POST.get("role", target.role)
+                if role not in Role.values:
+                    raise DomainError("Choose a role.")
+                services.membership_update(
+                    actor=self.actor,
+                    acting_membership=self.membership,
+                    membership=target,
+                    role=role,
+                    project_ids=[int(p) for p in request.POST.getlist("projects") if p.isdigit()],
+                )
+                messages.success(request, f"Saved {target.user.email}.")
+        except DomainError as exc:
+            self.fail(exc)
+        return redirect(self.members_url())
+
+
+class SettingsInvitationView(SettingsPageView):
+    """POST: resend (a fresh link) or revoke an invitation."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str, invitation_pk: int) -> HttpResponse:
+        invitation = Invitation.objects.filter(pk=invitation_pk).first()
+        if invitation is None:
+            raise Http404
+        try:
+            if request.POST.get("action") == "revoke":
+                services.invitation_revoke(actor=self.actor, invitation=invitation)
+                messages.success(request, f"The invitation to {invitation.email} was revoked.")
+            else:
+                services.invitation_resend(actor=self.actor, invitation=invitation)
+                messages.success(request, f"A new link was sent to {invitation.email}.")
+        except DomainError as exc:
+            self.fail(exc)
+        return redirect(self.members_url())
+
+
+class SettingsApiKeysView(SettingsPageView):
+    """GET: every project's keys (prefix, scopes, last use, state) and the form for a
+    new one. POST: create a key and show it this once, with a copy button."""
+
+    def page(self, *, new_key: str = "", new_key_name: str = "", status: int = 200) -> HttpResponse:
+        projects = list(Project.objects.order_by("name"))
+        keys = ApiKey.objects.select_related("project", "created_by", "revoked_by").order_by(
+            "project__name", "-created_at"
+        )
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "projects": projects,
+            "keys": keys,
+            "scopes": ApiKeyScope.choices,
+            "new_key": new_key,
+            "new_key_name": new_key_name,
+        }
+        return render(self.request, "projects/settings/api_keys.html", context, status=status)
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        return self.page()
+
+    def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        project_pk = request.POST.get("project", "")
+        project = (
+            Project.objects.filter(pk=int(project_pk)).first() if project_pk.isdigit() else None
+        )
+        name = request.POST.get("name", "").strip()
+        if project is None or not name:
+            messages.error(request, "Give the key a name and choose its project.")
+            return self.page(status=422)
+        try:
+            api_key, raw = services.api_key_create(
+                actor=self.actor,
+                project=project,
+                name=name,
+                scopes=request.POST.getlist("scopes"),
+            )
+        except DomainError as exc:
+            self.fail(exc)
+            return self.page(status=422)
+        response = self.page(new_key=raw, new_key_name=api_key.name)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class SettingsApiKeyRevokeView(SettingsPageView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str, api_key_pk: int) -> HttpResponse:
+        api_key = ApiKey.objects.filter(pk=api_key_pk).first()
+        if api_key is None:
+            raise Http404
+        services.api_key_revoke(actor=self.actor, api_key=api_key)
+        messages.success(request, f"The key {api_key.prefix}… was revoked; it stops working now.")
+        return redirect(self.keys_url())

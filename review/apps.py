@@ -15,6 +15,11 @@ class ReviewConfig(AppConfig):
         from review.visibility import connect_trace_hooks
 
         connect_trace_hooks()
+        # The trace explorer links to review's action on everything a filter matches.
+        from review.lead_views import explorer_actions
+        from traces.hooks import register_explorer_actions
+
+        register_explorer_actions(explorer_actions)
 
         from projects.demo import register_demo_step
         from review.demo import demo_step

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
-from traces.models import Feedback, Score, Span, Thread, Trace
+from traces.models import Feedback, SavedView, Score, Span, Thread, Trace
 
 LARGE_FIELDS = ("input", "output", "metadata")
 SPAN_LARGE_FIELDS = ("input", "output", "attributes")
@@ -108,3 +108,15 @@ class FeedbackAdmin(_TraceStoreAdmin):
 
 
 register_history(Score)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(TenantScopedAdmin):
+    list_display = ["name", "project", "created_by", "created_at"]
+    list_filter = ["organization"]
+    list_select_related = ["project", "created_by"]
+    raw_id_fields = ["project", "created_by"]
+    search_fields = ["name"]
+
+
+register_history(SavedView)

@@ -66,3 +66,26 @@ def viewer_of(request: Any) -> Any:
 def scores_visible_to(viewer: Any) -> Q:
     """The filter every read of scores applies: the scores ``viewer`` may read."""
     return reduce(operator.and_, (p(viewer) for p in _score_visibility_providers), Q())
+
+
+# --- pages: actions on what a trace filter matches ----------------------------------------
+# An explorer action provider takes ``membership`` (the reader's), ``project`` and
+# ``query`` (the filter as a query string) and returns the actions that reader may take
+# on every trace the filter matches, as [{"label": ..., "url": ...}]. The trace explorer
+# links to them; the app that owns the action serves its page (review: add to a queue).
+ExplorerActionProvider = Callable[..., list[dict[str, str]]]
+_explorer_action_providers: list[ExplorerActionProvider] = []
+
+
+def register_explorer_actions(provider: ExplorerActionProvider) -> None:
+    if provider not in _explorer_action_providers:
+        _explorer_action_providers.append(provider)
+
+
+def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[str, str]]:
+    """Every provider's actions on the traces ``query`` matches, for ``membership``."""
+    return [
+        action
+        for provider in _explorer_action_providers
+        for action in provider(membership=membership, project=project, query=query)
+    ]

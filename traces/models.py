@@ -244,3 +244,28 @@ class Feedback(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class SavedView(TenantModel):
+    """A named trace filter with the columns to show, shared by a project's members in
+    the trace explorer. ``filter_params`` is validated by the trace filter on save."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    filter_params = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = history()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="saved_view_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,20 +1,23 @@
-"""Writes of the trace store: ingestion of traces, spans, scores and feedback."""
+"""Writes of the trace store: ingestion of traces, spans, scores and feedback; saved
+views of the trace explorer."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import psycopg
 from django.db import DatabaseError, transaction
 
 from hitl import audit
-from hitl.exceptions import DomainError
+from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
 from projects.models import Project
 from traces.hooks import traces_changed
 from traces.ingest.records import Batch, FeedbackRecord, IngestResult, ScoreRecord
 from traces.ingest.store import store_batch
-from traces.models import Feedback, Score, Trace
+from traces.models import Feedback, SavedView, Score, Trace
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +110,39 @@ def feedback_ingest(*, actor: audit.Actor, project: Project, record: FeedbackRec
     if record.external_id:
         return queryset.get(external_id=record.external_id)
     return queryset.latest("created_at", "id")
+
+
+# --- saved views of the trace explorer -------------------------------------------------
+
+
+def saved_view_create(
+    *,
+    actor: audit.Actor,
+    project: Project,
+    name: str,
+    filter_params: Mapping[str, Any],
+    columns: Sequence[str] = (),
+) -> SavedView:
+    """Saves a trace filter and columns under a name (unique per project); the filter is
+    validated and stored normalized, as routing rules store theirs."""
+    from traces.selectors import validate_trace_filter
+
+    name = name.strip()
+    if not name:
+        raise DomainError("A saved view needs a name.", details={"name": ["required"]})
+    normalized = validate_trace_filter(filter_params)
+    with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
+        if SavedView.objects.filter(project=project, name=name).exists():
+            raise Conflict(f"A saved view named '{name}' exists.", details={"name": ["taken"]})
+        return SavedView.objects.create(
+            project=project,
+            name=name,
+            filter_params=normalized,
+            columns=list(columns),
+            created_by=actor.user,
+        )
+
+
+def saved_view_delete(*, actor: audit.Actor, saved_view: SavedView) -> None:
+    with audit.acting_as(actor), transaction.atomic():
+        saved_view.delete()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from projects import services
-from projects.models import Delivery, DeliveryAttempt, Destination, Event
+from projects.models import Delivery, DeliveryAttempt, Destination, Event, Membership
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 
@@ -16,9 +16,15 @@ def populate(tenant: Tenant) -> IsolationData:
             email=f"invitee-only@{tenant.organization.slug}.example.com",
             role="reviewer",
         )
+        membership = Membership.objects.get(user=tenant.reviewer)
     delivery_marker = _notification_rows(tenant)
     return IsolationData(
-        kwargs={"token": token},
+        kwargs={
+            "token": token,
+            "membership_pk": membership.pk,
+            "invitation_pk": invitation.pk,
+            "api_key_pk": tenant.api_key("all").pk,
+        },
         secret_kwargs={"token"},
         markers=[
             tenant.organization.name,

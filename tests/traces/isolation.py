@@ -47,6 +47,12 @@ def populate(tenant: Tenant) -> IsolationData:
         thread = Thread.objects.get(project=tenant.project, external_id=f"{marker}-thread")
         score = Score.objects.get(project=tenant.project, external_id=f"{marker}-score")
         feedback = Feedback.objects.get(project=tenant.project, external_id=f"{marker}-feedback")
+        saved_view = services.saved_view_create(
+            actor=actor,
+            project=tenant.project,
+            name=f"{marker} saved view",
+            filter_params={"tags": [f"{marker}-tag"]},
+        )
     return IsolationData(
         kwargs={
             "pk": trace.pk,
@@ -58,6 +64,7 @@ def populate(tenant: Tenant) -> IsolationData:
             "span_pk": span.pk,
             "score_pk": score.pk,
             "feedback_pk": feedback.pk,
+            "saved_view_pk": saved_view.pk,
         },
         markers=[
             f"{marker} trace name",
@@ -66,5 +73,6 @@ def populate(tenant: Tenant) -> IsolationData:
             f"{marker} prompt",
             f"{marker} rationale",
             f"{marker} feedback comment",
+            f"{marker} saved view",
         ],
     )

@@ -1,0 +1,247 @@
+"""Reads for the lead's pages: rubrics and their versions, queues with their counts, the
+board's cards, the routing preview and edit histories. Managers read these; the blind
+rule lets managers see every answer, so nothing here hides answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet
+
+from hitl import audit
+from projects.models import REVIEW_ROLES, Membership, Project
+from review.adjudication import DisagreementRule
+from review.models import (
+    Annotation,
+    ItemStatus,
+    QueueFormField,
+    QueueItem,
+    QueueReviewer,
+    ReviewQueue,
+    RoutingRule,
+    ScoreConfig,
+    ScoreConfigVersion,
+)
+from review.selectors import _BOARD_COLUMNS, filter_by_board_status, queue_board
+from review.services._common import _sampled
+
+BOARD_CARDS_PER_COLUMN = 20
+PREVIEW_RECENT = 500
+PREVIEW_SHOWN = 25
+
+
+def configs_for_project(project: Project) -> QuerySet[ScoreConfig]:
+    return ScoreConfig.objects.filter(project=project).order_by(
+        F("archived_at").asc(nulls_first=True), "name"
+    )
+
+
+def config_versions(config: ScoreConfig) -> list[dict[str, Any]]:
+    """Every frozen version of a config, newest first, each with what changed from the
+    one before it (field by field; rubric levels by label)."""
+    versions = list(
+        ScoreConfigVersion.objects.filter(config=config)
+        .select_related("created_by")
+        .order_by("version")
+    )
+    shown = []
+    previous: dict[str, Any] | None = None
+    for version in versions:
+        snapshot = version.snapshot
+        changes = [] if previous is None else snapshot_changes(previous, snapshot)
+        shown.append({"version": version, "snapshot": snapshot, "changes": changes})
+        previous = snapshot
+    return list(reversed(shown))
+
+
+def snapshot_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    changes = []
+    for name in after:
+        if name == "rubric":
+            continue
+        if before.get(name) != after.get(name):
+            changes.append({"field": name, "old": before.get(name), "new": after.get(name)})
+    old_levels = {level["label"]: level for level in before.get("rubric") or []}
+    new_levels = {level["label"]: level for level in after.get("rubric") or []}
+    for label, level in new_levels.items():
+        old = old_levels.get(label)
+        if old is None:
+            changes.append({"field": f"level {label}", "old": None, "new": level["definition"]})
+            continue
+        for key in ("definition", "examples"):
+            if old.get(key) != level.get(key):
+                changes.append(
+                    {"field": f"level {label}: {key}", "old": old.get(key), "new": level.get(key)}
+                )
+    for label in old_levels.keys() - new_levels.keys():
+        changes.append({"field": f"level {label}", "old": "removed", "new": None})
+    return changes
+
+
+def queues_for_project(project: Project) -> list[dict[str, Any]]:
+    """The project's queues with their items counted by state (one query)."""
+    queues = list(ReviewQueue.objects.filter(project=project).order_by("archived_at", "name"))
+    counts = {
+        row["queue_id"]: row
+        for row in QueueItem.objects.filter(queue__in=queues)
+        .values("queue_id")
+        .annotate(
+            total=Count("id"),
+            open=Count("id", filter=Q(status=ItemStatus.OPEN)),
+            disputed=Count("id", filter=Q(status=ItemStatus.NEEDS_ADJUDICATION)),
+            done=Count("id", filter=Q(status__in=[ItemStatus.COMPLETE, ItemStatus.ADJUDICATED])),
+        )
+    }
+    empty = {"total": 0, "open": 0, "disputed": 0, "done": 0}
+    return [{"queue": q, **counts.get(q.pk, empty)} for q in queues]
+
+
+def queue_form_rules(queue: ReviewQueue) -> list[dict[str, Any]]:
+    """The queue's questions in order, each with its adjudication rule in words."""
+    fields = (
+        QueueFormField.objects.filter(queue=queue).select_related("config").order_by("position")
+    )
+    return [{"field": f, "rule": DisagreementRule.of(f).describe()} for f in fields]
+
+
+def pool_candidates() -> list[Membership]:
+    """Members who may review (owners, admins, reviewers), by email."""
+    return list(
+        Membership.objects.filter(role__in=REVIEW_ROLES)
+        .select_related("user")
+        .prefetch_related("projects")
+        .order_by("user__email")
+    )
+
+
+def queue_pool(queue: ReviewQueue) -> dict[int, QueueReviewer]:
+    """membership id -> the queue's pool entry."""
+    return {r.membership_id: r for r in QueueReviewer.objects.filter(queue=queue)}
+
+
+def board(queue: ReviewQueue) -> dict[str, Any]:
+    """The kanban: each column's count and its first cards (priority first), the pool
+    for reassigning, and per assignee what is done and pending, time on task and
+    reviews per hour (``review.selectors.queue_board``, the API's board)."""
+    summary = queue_board(queue=queue)
+    pool = list(
+        QueueReviewer.objects.filter(queue=queue)
+        .select_related("membership__user")
+        .order_by("membership__user__email")
+    )
+    emails = {r.membership.user_id: r.membership.user.email for r in pool}
+    columns = []
+    for status in _BOARD_COLUMNS:
+        items = list(
+            filter_by_board_status(QueueItem.objects.filter(queue=queue), status)
+            .select_related("trace", "thread")
+            .only(
+                "id",
+                "priority",
+                "assignees",
+                "status",
+                "submissions",
+                "live_leases",
+                "target_type",
+                "created_at",
+                "trace__external_id",
+                "trace__name",
+                "thread__external_id",
+            )
+            .order_by("-priority", "created_at", "id")[:BOARD_CARDS_PER_COLUMN]
+        )
+        cards = [
+            {
+                "item": item,
+                "label": _item_label(item),
+                "assignees": [emails.get(a, f"user {a}") for a in item.assignees],
+                "assignee": item.assignees[0] if len(item.assignees) == 1 else None,
+            }
+            for item in items
+        ]
+        columns.append(
+            {
+                "status": status,
+                "label": status.replace("_", " ").capitalize(),
+                "count": summary["columns"][status],
+                "cards": cards,
+            }
+        )
+    return {
+        "columns": columns,
+        "total": summary["total"],
+        "assignees": summary["assignees"],
+        "pool": [(r.membership.user_id, r.membership.user.email) for r in pool],
+    }
+
+
+def _item_label(item: QueueItem) -> str:
+    if item.trace_id and item.trace is not None:
+        return item.trace.name or item.trace.external_id
+    if item.thread_id and item.thread is not None:
+        return f"thread {item.thread.external_id}"
+    return f"item {item.pk}"
+
+
+def routing_preview(
+    *,
+    project: Project,
+    filter_params: Mapping[str, Any],
+    sampling_rate: float,
+    rule: RoutingRule | None = None,
+) -> dict[str, Any]:
+    """Which of the project's newest traces a rule would take: those its filter matches,
+    then its deterministic sampling draw (the same draw routing makes; for a rule not
+    yet saved, an example draw at the same rate). Raises ``DomainError`` for an invalid
+    filter."""
+    from traces.models import Trace
+    from traces.selectors import traces_matching
+
+    recent = Trace.objects.filter(project=project).order_by("-created_at", "-id")
+    recent_ids = list(recent.values_list("pk", flat=True)[:PREVIEW_RECENT])
+    matching = list(
+        traces_matching(project=project, params=filter_params)
+        .filter(pk__in=recent_ids)
+        .order_by("-created_at", "-id")
+        .values("pk", "external_id", "name", "status", "created_at")
+    )
+    seed = f"route:{rule.pk}" if rule is not None else "route:preview"
+    for row in matching:
+        row["taken"] = _sampled(f"{seed}:{row['pk']}", sampling_rate)
+    return {
+        "recent": len(recent_ids),
+        "matched": len(matching),
+        "taken": sum(1 for row in matching if row["taken"]),
+        "rows": matching[:PREVIEW_SHOWN],
+        "exact": rule is not None,
+    }
+
+
+def item_annotations(item: QueueItem) -> list[Annotation]:
+    return list(
+        Annotation.objects.filter(item=item).select_related("reviewer").order_by("submitted_at")
+    )
+
+
+def config_names(project: Project) -> dict[str, str]:
+    """config id (as answers key it) -> question name, for history and answers."""
+    return {
+        str(pk): name
+        for pk, name in ScoreConfig.objects.filter(project=project).values_list("pk", "name")
+    }
+
+
+def queue_history(queue: ReviewQueue) -> list[dict[str, Any]]:
+    """The queue's settings, form and pool edits together, newest first."""
+    org = queue.organization_id
+    entries = []
+    for what, records in (
+        ("settings", queue.history.all()),
+        ("form", QueueFormField.history.filter(queue_id=queue.pk, organization_id=org)),
+        ("pool", QueueReviewer.history.filter(queue_id=queue.pk, organization_id=org)),
+    ):
+        for entry in audit.history_for_display(records):
+            entry["what"] = what
+            entries.append(entry)
+    return sorted(entries, key=lambda e: e["when"], reverse=True)

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from traces import views
+
+project = "orgs/<slug:org_slug>/projects/<slug:project_slug>/"
+
+urlpatterns = [
+    path(project + "traces/", views.TraceExplorerView.as_view(), name="traces-explorer"),
+    path(
+        project + "traces/saved-views/",
+        views.SavedViewCreateView.as_view(),
+        name="traces-saved-view-create",
+    ),
+    path(
+        project + "traces/saved-views/<int:saved_view_pk>/delete/",
+        views.SavedViewDeleteView.as_view(),
+        name="traces-saved-view-delete",
+    ),
+    path(
+        project + "traces/t/<str:trace_external_id>/",
+        views.TraceDetailView.as_view(),
+        name="traces-detail",
+    ),
+]

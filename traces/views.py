@@ -1,0 +1,417 @@
+"""The trace explorer: the trace list's filters as a form, saved views, chosen columns,
+and the trace detail (span tree, scores human and automated side by side, feedback,
+annotations and comments).
+
+Thin views over ``traces.selectors``: the list is ``trace_list_filter_apply`` (the API's
+selector, so the same validation and speed), the detail ``trace_detail`` with the
+reader as ``viewer``, so the blind rule decides which scores, annotations and comments
+appear. Actions on everything a filter matches (add to a queue) belong to the apps
+above and appear through ``traces.hooks.explorer_actions``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+
+from hitl.exceptions import DomainError
+from projects.models import MANAGE_ROLES
+from projects.pages import ProjectPageView
+from traces import hooks, selectors, services
+from traces.filters import FeedbackChoice, TraceFilter
+from traces.models import SavedView, ScoreSource, Status, Trace
+
+PAGE_SIZE = 50
+
+# Columns a reader may choose, in display order; the default set first.
+COLUMNS: OrderedDict[str, str] = OrderedDict(
+    [
+        ("name", "Name"),
+        ("status", "Status"),
+        ("start_time", "Started"),
+        ("latency_ms", "Latency"),
+        ("span_count", "Spans"),
+        ("scores", "Scores"),
+        ("feedback", "Feedback"),
+        ("total_tokens", "Tokens"),
+        ("cost", "Cost"),
+        ("tags", "Tags"),
+        ("user_id", "End user"),
+        ("environment", "Environment"),
+        ("release", "Release"),
+        ("thread_id", "Thread"),
+    ]
+)
+DEFAULT_COLUMNS = ("name", "status", "start_time", "latency_ms", "span_count", "scores", "feedback")
+
+# Page parameters beside the filter's own.
+PAGE_PARAMS = ("col", "after", "view")
+# Repeatable filters typed into one field: tags comma-separated, the others one a line.
+SPLIT_ON = {"tags": ",", "metadata": "\n", "score": "\n"}
+
+
+def filter_params_from(query: QueryDict) -> dict[str, list[str]]:
+    """The trace filter's parameters in a query string, page parameters left out and
+    repeatable values typed into one field split apart; blank values dropped."""
+    params: dict[str, list[str]] = {}
+    for key in query:
+        if key in PAGE_PARAMS:
+            continue
+        values = []
+        for value in query.getlist(key):
+            parts = value.split(SPLIT_ON[key]) if key in SPLIT_ON else [value]
+            values.extend(p.strip() for p in parts if p.strip())
+        if values:
+            params[key] = values
+    return params
+
+
+def filter_query(params: dict[str, Any]) -> str:
+    """The filter as a query string (repeatable values repeated)."""
+    pairs = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((key, item))
+    return urlencode(pairs)
+
+
+class ProjectTracePageView(ProjectPageView):
+    """A page of one project's traces (``ProjectPageView``: a project this member may not
+    see answers 404, the same as a missing one)."""
+
+    @property
+    def is_manager(self) -> bool:
+        return self.membership.role in MANAGE_ROLES
+
+    def explorer_url(self, query: str = "") -> str:
+        url = reverse(
+            "traces-explorer",
+            kwargs={"org_slug": self.organization.slug, "project_slug": self.project.slug},
+        )
+        return f"{url}?{query}" if query else url
+
+
+class TraceExplorerView(ProjectTracePageView):
+    """GET: the filter form, the matching traces newest first (a page at a time), the
+    project's saved views and the actions on everything the filter matches."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
+        project = self.project
+        params = filter_params_from(request.GET)
+        columns = [c for c in request.GET.getlist("col") if c in COLUMNS] or list(DEFAULT_COLUMNS)
+        # The form shows what was typed, errors beside each field.
+        shown = {k: (SPLIT_ON[k] + (" " if SPLIT_ON[k] == "," else "")).join(v)
+                 if k in SPLIT_ON else v[-1] for k, v in params.items()}  # fmt: skip
+        form = TraceFilter(data=shown).form
+        errors: dict[str, list[str]] = {}
+        rows: list[dict[str, Any]] = []
+        next_cursor = None
+        try:
+            matching = selectors.trace_list_filter_apply(
+                Trace.objects.all(), params, project=project, viewer=request.user
+            )
+        except DomainError as exc:
+            errors = {k: list(v) for k, v in (exc.details or {}).items()}
+            matching = None
+        if matching is not None:
+            page = selectors.trace_list_rows(matching).order_by("-created_at", "-id")
+            after = _parse_cursor(request.GET.get("after", ""))
+            if after is not None:
+                page = page.filter(
+                    Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
+                )
+            traces = list(page[: PAGE_SIZE + 1])
+            if len(traces) > PAGE_SIZE:
+                traces = traces[:PAGE_SIZE]
+                last = traces[-1]
+                next_cursor = f"{last.created_at.isoformat()}|{last.pk}"
+            rows = selectors.trace_list_data(traces, viewer=request.user)
+        query = filter_query(params)
+        unknown = [k for k in errors if k not in form.fields]
+        fields = filter_fields(form, shown, errors)
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "project": project,
+            "main_fields": [f for f in fields if f["name"] in MAIN_FIELDS],
+            "more_fields": [f for f in fields if f["name"] not in MAIN_FIELDS],
+            "more_open": any(
+                f["value"] or f["errors"] for f in fields if f["name"] not in MAIN_FIELDS
+            ),
+            "unknown_errors": {k: errors[k] for k in unknown},
+            "has_errors": bool(errors),
+            "rows": rows,
+            "columns": [(key, COLUMNS[key]) for key in columns],
+            "all_columns": [(key, label, key in columns) for key, label in COLUMNS.items()],
+            "query": query,
+            "column_query": urlencode([("col", c) for c in columns]),
+            "next_url": (
+                self.explorer_url(
+                    "&".join(p for p in (query, urlencode([("col", c) for c in columns])) if p)
+                    + "&"
+                    + urlencode([("after", next_cursor)])
+                )
+                if next_cursor
+                else ""
+            ),
+            "first_page": "after" not in request.GET,
+            "saved_views": [
+                {
+                    "view": view,
+                    "url": self.explorer_url(
+                        "&".join(
+                            p
+                            for p in (
+                                filter_query(view.filter_params),
+                                urlencode([("col", c) for c in view.columns]),
+                                urlencode([("view", view.pk)]),
+                            )
+                            if p
+                        )
+                    ),
+                }
+                for view in SavedView.objects.filter(project=project)
+            ],
+            "current_view": request.GET.get("view", ""),
+            "actions": []
+            if errors
+            else hooks.explorer_actions(membership=self.membership, project=project, query=query),
+            "is_manager": self.is_manager,
+            "status_choices": Status.choices,
+            "feedback_choices": FeedbackChoice.choices,
+        }
+        return render(request, "traces/explorer.html", context)
+
+
+# Shown first; the rest fold under "More filters".
+MAIN_FIELDS = (
+    "start_time_from",
+    "start_time_to",
+    "name_contains",
+    "status",
+    "tags",
+    "model",
+    "q",
+    "metadata",
+    "score",
+    "feedback",
+    "reviewed",
+)
+HINTS = {
+    "tags": "Comma-separated; every tag must be present.",
+    "metadata": "One key:value a line, e.g. customer:acme.",
+    "score": "One condition a line, e.g. correctness<0.5 (automated scores).",
+    "q": "At least 3 characters, in the input or output.",
+}
+
+
+def filter_fields(
+    form: Any, shown: dict[str, Any], errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The trace filter's fields as the page renders them: a kind of input, the label,
+    the value typed and the errors."""
+    fields = []
+    for name, field in form.fields.items():
+        kind = "text"
+        choices: list[tuple[str, str]] = []
+        if name.startswith("start_time"):
+            kind = "datetime"
+        elif name in ("metadata", "score"):
+            kind = "lines"
+        elif hasattr(field, "choices"):
+            kind = "select"
+            choices = [(str(v), str(label)) for v, label in field.choices if v != ""]
+        elif type(field).__name__ == "StrictBooleanField":
+            kind = "select"
+            choices = [("true", "Yes"), ("false", "No")]
+        elif "Integer" in type(field).__name__ or "Decimal" in type(field).__name__:
+            kind = "number"
+        fields.append(
+            {
+                "name": name,
+                "label": _label(name, str(field.label or name)),
+                "kind": kind,
+                "choices": choices,
+                "value": shown.get(name, ""),
+                "errors": errors.get(name, []),
+                "hint": HINTS.get(name, ""),
+            }
+        )
+    return fields
+
+
+LABELS = {
+    "start_time_from": "Started from",
+    "start_time_to": "Started before",
+    "name_contains": "Name contains",
+    "name": "Name, exactly",
+    "status": "Status",
+    "tags": "Tags",
+    "model": "Model (any span)",
+    "q": "Text",
+    "metadata": "Metadata",
+    "score": "Automated scores",
+    "feedback": "End-user feedback",
+    "reviewed": "Reviewed by a person",
+    "has_error": "Has an error",
+}
+
+
+def _label(name: str, fallback: str) -> str:
+    return LABELS.get(name, fallback)
+
+
+def _parse_cursor(raw: str) -> tuple[datetime, int] | None:
+    stamp, _, pk = raw.partition("|")
+    moment = parse_datetime(stamp) if stamp else None
+    if moment is None or not pk.isdigit():
+        return None
+    return moment, int(pk)
+
+
+class SavedViewCreateView(ProjectTracePageView):
+    """POST (managers): save the current filter and columns under a name."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
+        project = self.project
+        if not self.is_manager:
+            raise PermissionDenied
+        query = request.POST.get("query", "")
+        params = filter_params_from(QueryDict(query))
+        columns = [c for c in request.POST.getlist("col") if c in COLUMNS]
+        try:
+            view = services.saved_view_create(
+                actor=self.actor,
+                project=project,
+                name=request.POST.get("name", ""),
+                filter_params=params,
+                columns=columns,
+            )
+        except DomainError as exc:
+            messages.error(request, f"The view was not saved: {_reason(exc)}")
+            return redirect(self.explorer_url(query))
+        messages.success(request, f"Saved the view “{view.name}”.")
+        parts = [filter_query(view.filter_params), urlencode([("col", c) for c in columns])]
+        parts.append(urlencode([("view", view.pk)]))
+        return redirect(self.explorer_url("&".join(p for p in parts if p)))
+
+
+class SavedViewDeleteView(ProjectTracePageView):
+    """POST (managers): delete a saved view."""
+
+    http_method_names = ["post"]
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, saved_view_pk: int
+    ) -> HttpResponse:
+        project = self.project
+        if not self.is_manager:
+            raise PermissionDenied
+        view = SavedView.objects.filter(project=project, pk=saved_view_pk).first()
+        if view is None:
+            raise Http404
+        services.saved_view_delete(actor=self.actor, saved_view=view)
+        messages.success(request, f"Deleted the view “{view.name}”.")
+        return redirect(self.explorer_url())
+
+
+def _reason(exc: DomainError) -> str:
+    details = exc.details if isinstance(exc.details, dict) else {}
+    parts = [
+        f"{name}: {', '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
+        for name, msgs in details.items()
+    ]
+    return exc.message + (" " + "; ".join(parts) if parts else "")
+
+
+class TraceDetailView(ProjectTracePageView):
+    """GET: one trace as the reader may see it."""
+
+    http_method_names = ["get"]
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, trace_external_id: str
+    ) -> HttpResponse:
+        project = self.project
+        try:
+            trace = selectors.trace_get(
+                queryset=Trace.objects.filter(project=project), external_id=trace_external_id
+            )
+        except DomainError as exc:
+            raise Http404 from exc
+        detail = selectors.trace_detail(trace=trace, viewer=request.user)
+        spans = detail["spans"]
+        total = max(
+            (s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in spans
+        ) if spans else 0  # fmt: skip
+        for span in spans:
+            offset, duration = span["offset_ms"] or 0, span["duration_ms"] or 0
+            span["bar_left"] = round(100 * offset / total, 2) if total else 0
+            span["bar_width"] = max(round(100 * duration / total, 2), 0.5) if total else 0
+            span["input_text"] = _pretty(span["input"])
+            span["output_text"] = _pretty(span["output"])
+            span["indent"] = min(span["depth"], 12)
+        every_score = list(detail["scores"]) + [sc for s in spans for sc in s["scores"]]
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "project": project,
+            "trace": detail,
+            "spans": spans,
+            "input_text": _pretty(detail["input"]),
+            "output_text": _pretty(detail["output"]),
+            "metadata_text": _pretty(detail["metadata"]) if detail["metadata"] else "",
+            "score_table": score_table(every_score),
+            "feedback": list(detail["feedback"]) + [f for s in spans for f in s["feedback"]],
+            "annotations": list(detail["annotations"])
+            + [a for s in spans for a in s["annotations"]],
+            "comments": list(detail["comments"]) + [c for s in spans for c in s["comments"]],
+            "explorer_url": self.explorer_url(),
+        }
+        return render(request, "traces/detail.html", context)
+
+
+def score_table(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scores by name, people's beside the automated ones (LLM judge, code): one row per
+    score name, each side a list of the values given."""
+    table: dict[str, dict[str, Any]] = {}
+    for score in scores:
+        row = table.setdefault(score["name"], {"name": score["name"], "human": [], "automated": []})
+        side = "human" if score["source"] == ScoreSource.HUMAN else "automated"
+        shown = score["label"] or (
+            f"{score['value']:g}" if isinstance(score["value"], int | float) else "—"
+        )
+        row[side].append(
+            {
+                "shown": shown,
+                "source": score["source"],
+                "source_name": score["source_name"],
+                "rationale": score["rationale"],
+                "span_id": score["span_id"],
+            }
+        )
+    return sorted(table.values(), key=lambda r: r["name"])
+
+
+def _pretty(value: Any) -> str:
+    """A payload as readable text (escaped by the template)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
