@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class DatasetsConfig(AppConfig):
-    # Datasets, experiments and the CI gate arrive with their own issue; the app is
-    # registered now so its migrations start from the same foundation.
     name = "datasets"
+
+    def ready(self) -> None:
+        from datasets import tasks  # noqa: F401  (registers the outbox handlers)

@@ -233,6 +233,10 @@ SPECTACULAR_SETTINGS = {
 # Request bodies larger than this answer 413 (ingestion endpoints set their own limit).
 HITL_MAX_BODY_BYTES = env.int("HITL_MAX_BODY_BYTES", default=1024 * 1024)
 HITL_INVITATION_TTL = timedelta(days=env.int("HITL_INVITATION_TTL_DAYS", default=7))
+# Dataset exports: written here by the worker, downloaded through the web process (in
+# production a volume both mount). Imports may upload files up to the second limit.
+HITL_EXPORT_DIR = env.path("HITL_EXPORT_DIR", default=BASE_DIR / ".run" / "exports")
+HITL_IMPORT_MAX_BYTES = env.int("HITL_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
 
 # --- Notifications: Slack and signed webhooks (docs/notifications.md) ---
 # Loopback destinations (127.0.0.0/8, ::1) are refused unless this is on: tests and local

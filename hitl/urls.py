@@ -13,6 +13,7 @@ api_urlpatterns = [
     path("", include("projects.api.urls")),
     path("", include("traces.api.urls")),
     path("", include("review.api.urls")),
+    path("", include("datasets.api.urls")),
 ]
 
 urlpatterns = [

@@ -272,6 +272,36 @@ VALID_FILTERS: dict[str, Case] = {
         lambda w, r: True,
         lambda w: {"created_from": _FUTURE},
     ),
+    "dataset-list": Case(
+        lambda w: {"name_contains": "dataset-only"},
+        lambda w, r: r["name"].startswith("dataset-only"),
+        lambda w: {"name_contains": "no such dataset"},
+    ),
+    "dataset-item-list": Case(
+        lambda w: {"source_type": "trace"},
+        lambda w, r: r["source_type"] == "trace",
+        lambda w: {"source_type": "import"},
+    ),
+    "dataset-version-list": Case(
+        lambda w: {"number_from": "1"},
+        lambda w, r: r["number"] >= 1,
+        lambda w: {"number_from": "999"},
+    ),
+    "dataset-export-list": Case(
+        lambda w: {"file_format": "jsonl"},
+        lambda w, r: r["format"] == "jsonl",
+        lambda w: {"file_format": "csv"},
+    ),
+    "experiment-list": Case(
+        lambda w: {"status": "finished"},
+        lambda w, r: r["status"] == "finished",
+        lambda w: {"status": "running"},
+    ),
+    "experiment-result-list": Case(
+        lambda w: {"id_prefix": "trace:"},
+        lambda w, r: r["id"].startswith("trace:"),
+        lambda w: {"id_prefix": "no-such-item"},
+    ),
 }
 
 

@@ -1,0 +1,365 @@
+"""Input and output shapes of the datasets API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from datasets.models import (
+    Dataset,
+    DatasetExport,
+    DatasetItem,
+    DatasetVersion,
+    Experiment,
+    ExperimentResult,
+    ExportFormat,
+    QualityGate,
+)
+from hitl.api.serializers import StrictSerializer
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "name",
+            "description",
+            "schema",
+            "current_version",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DatasetCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    schema = serializers.JSONField(required=False, default=dict)
+
+
+class DatasetUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    schema = serializers.JSONField(required=False)
+
+
+# --- items ------------------------------------------------------------------------------------
+
+
+class DatasetItemSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="key", read_only=True)
+    item_id = serializers.IntegerField(source="pk", read_only=True)
+    source_trace_id = serializers.IntegerField(source="trace_id", read_only=True)
+    source_span_id = serializers.IntegerField(source="span_id", read_only=True)
+    source_thread_id = serializers.IntegerField(source="thread_id", read_only=True)
+    source_queue_item_id = serializers.IntegerField(source="queue_item_id", read_only=True)
+
+    class Meta:
+        model = DatasetItem
+        fields = [
+            "id",
+            "item_id",
+            "input",
+            "expected_output",
+            "expected_tool_calls",
+            "expected_outcome",
+            "metadata",
+            "tags",
+            "failure_reason",
+            "failure_modes",
+            "explanation",
+            "source_type",
+            "source_trace_id",
+            "source_span_id",
+            "source_thread_id",
+            "source_queue_item_id",
+            "annotation_ids",
+            "adjudication_id",
+            "reviews",
+            "content_hash",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class _ItemFields(StrictSerializer):
+    input = serializers.JSONField(required=False, allow_null=True)
+    expected_output = serializers.JSONField(required=False, allow_null=True)
+    expected_tool_calls = serializers.JSONField(required=False, allow_null=True)
+    expected_outcome = serializers.CharField(required=False, allow_blank=True)
+    metadata = serializers.DictField(required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=100
+    )
+    failure_reason = serializers.CharField(required=False, allow_blank=True)
+    failure_modes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=100
+    )
+    explanation = serializers.CharField(required=False, allow_blank=True)
+
+
+class DatasetItemCreateSerializer(_ItemFields):
+    id = serializers.CharField(max_length=300)
+    input = serializers.JSONField()
+
+
+class DatasetItemUpdateSerializer(_ItemFields):
+    pass
+
+
+class ItemChangeSerializer(serializers.Serializer):
+    item = DatasetItemSerializer()
+    version = serializers.IntegerField(allow_null=True)
+
+
+# --- promotion ----------------------------------------------------------------------------------
+
+
+class PromoteOverridesSerializer(StrictSerializer):
+    expected_output = serializers.JSONField(required=False, allow_null=True)
+    expected_tool_calls = serializers.JSONField(required=False, allow_null=True)
+    expected_outcome = serializers.CharField(required=False, allow_blank=True)
+    metadata = serializers.DictField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    failure_reason = serializers.CharField(required=False, allow_blank=True)
+    failure_modes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False
+    )
+
+
+class PromoteSerializer(StrictSerializer):
+    trace_id = serializers.CharField(max_length=256, required=False)
+    span_id = serializers.CharField(max_length=256, required=False)
+    thread_id = serializers.CharField(max_length=256, required=False)
+    queue_item_id = serializers.IntegerField(min_value=1, required=False)
+    update_existing = serializers.BooleanField(required=False, default=False)
+    overrides = PromoteOverridesSerializer(required=False)
+
+
+class PromotionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "exists"])
+    item = DatasetItemSerializer()
+    version = serializers.IntegerField(allow_null=True)
+
+
+class BulkPromoteSerializer(StrictSerializer):
+    trace_filter = serializers.DictField(required=False)
+    queue_id = serializers.IntegerField(min_value=1, required=False)
+    human = serializers.DictField(required=False)
+    judge = serializers.DictField(required=False)
+    update_existing = serializers.BooleanField(required=False, default=False)
+    overrides = PromoteOverridesSerializer(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("trace_filter" in attrs) == ("queue_id" in attrs):
+            raise serializers.ValidationError(
+                {"trace_filter": ["Give trace_filter or queue_id (with human/judge)."]}
+            )
+        if "trace_filter" in attrs and ({"human", "judge"} & set(attrs)):
+            raise serializers.ValidationError({"human": ["Only with queue_id."]})
+        return attrs
+
+
+class BulkPromotionSerializer(serializers.Serializer):
+    matched = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    exists = serializers.IntegerField()
+    existing_item_ids = serializers.ListField(child=serializers.IntegerField())
+    rejected = serializers.ListField(child=serializers.DictField())
+    version = serializers.IntegerField()
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+class ImportSerializer(StrictSerializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=["jsonl", "csv"], required=False)
+    atomic = serializers.BooleanField(required=False, default=False)
+    message = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class ImportReportSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+    version = serializers.IntegerField(allow_null=True)
+
+
+# --- versions and exports ----------------------------------------------------------------------
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "number",
+            "message",
+            "item_count",
+            "added",
+            "changed",
+            "removed",
+            "created_by",
+            "created_by_api_key_prefix",
+            "created_at",
+        ]
+
+
+class DiffSerializer(serializers.Serializer):
+    source = serializers.IntegerField(source="from")
+    to = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    added = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    changed = serializers.ListField(child=serializers.DictField())
+    truncated = serializers.BooleanField()
+
+
+class DatasetExportSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetExport
+        fields = [
+            "id",
+            "version",
+            "format",
+            "state",
+            "item_count",
+            "skipped",
+            "size_bytes",
+            "error",
+            "created_at",
+            "finished_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, export: DatasetExport) -> str | None:
+        if export.state != "done":
+            return None
+        return f"{export.pk}/download/"
+
+
+class ExportStartSerializer(StrictSerializer):
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+# --- experiments and the gate ---------------------------------------------------------------
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    dataset_id = serializers.IntegerField(read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True)
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "id",
+            "name",
+            "dataset_id",
+            "version",
+            "status",
+            "metadata",
+            "summary",
+            "created_by_api_key_prefix",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class ExperimentCreateSerializer(StrictSerializer):
+    dataset_id = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, required=False)
+    name = serializers.CharField(max_length=200)
+    metadata = serializers.DictField(required=False)
+
+
+class ResultInputSerializer(StrictSerializer):
+    id = serializers.CharField(max_length=300)
+    output = serializers.JSONField(required=False, allow_null=True)
+    scores = serializers.DictField(required=False)
+    trace_id = serializers.CharField(max_length=256, required=False, allow_blank=True)
+    error = serializers.CharField(required=False, allow_blank=True)
+
+
+class ResultsBatchSerializer(StrictSerializer):
+    results = ResultInputSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class ResultsStoredSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    experiment = serializers.IntegerField()
+
+
+class ExperimentResultSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="key")
+    trace_id = serializers.CharField(source="trace_external_id")
+
+    class Meta:
+        model = ExperimentResult
+        fields = ["id", "output", "scores", "trace_id", "error", "updated_at"]
+
+
+class FinishSerializer(StrictSerializer):
+    summary = serializers.DictField(required=False)
+
+
+class GateSerializer(serializers.ModelSerializer):
+    baseline_experiment_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = QualityGate
+        fields = [
+            "thresholds",
+            "baseline_experiment_id",
+            "min_judge_alignment",
+            "judge_score_name",
+            "human_question",
+            "alignment_tolerance",
+            "min_reviewer_agreement",
+            "updated_at",
+        ]
+
+
+class GateInputSerializer(StrictSerializer):
+    thresholds = serializers.JSONField(required=False)
+    baseline_experiment_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    min_judge_alignment = serializers.FloatField(required=False, allow_null=True)
+    judge_score_name = serializers.CharField(max_length=256, required=False, allow_blank=True)
+    human_question = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    alignment_tolerance = serializers.FloatField(required=False, min_value=0)
+    min_reviewer_agreement = serializers.FloatField(required=False, allow_null=True)
+
+
+class VerdictSerializer(serializers.Serializer):
+    experiment = serializers.IntegerField()
+    experiment_name = serializers.CharField()
+    dataset = serializers.IntegerField()
+    version = serializers.IntegerField()
+    baseline = serializers.IntegerField(allow_null=True)
+    verdict = serializers.ChoiceField(choices=["pass", "fail"])
+    passed = serializers.BooleanField()
+    checks = serializers.ListField(child=serializers.DictField())
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class CompareSerializer(serializers.Serializer):
+    baseline = serializers.IntegerField()
+    candidate = serializers.IntegerField()
+    baseline_version = serializers.IntegerField()
+    candidate_version = serializers.IntegerField()
+    metrics = serializers.DictField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    regressed = serializers.ListField(child=serializers.DictField())
+    improved = serializers.ListField(child=serializers.DictField())

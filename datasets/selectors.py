@@ -1,0 +1,247 @@
+"""Reads for datasets: a version's items, diffs, experiment metrics and comparisons."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from datasets.content import COLUMNS
+from datasets.models import (
+    Dataset,
+    DatasetItemRevision,
+    DatasetVersion,
+    Experiment,
+    ExperimentResult,
+)
+from hitl.exceptions import DomainError, NotFound
+
+DIFF_FIELDS = (*(c for c in COLUMNS if c != "id"), "reviews")
+MAX_LISTED = 500
+
+
+def version_get(*, dataset: Dataset, number: int) -> DatasetVersion:
+    version = DatasetVersion.objects.filter(dataset=dataset, number=number).first()
+    if version is None:
+        raise NotFound(f"No version {number} of this dataset.", code="no_such_version")
+    return version
+
+
+def version_revisions(version: DatasetVersion) -> QuerySet[DatasetItemRevision]:
+    """The revisions that make up ``version``: added at or before it, not yet
+    removed at it."""
+    return DatasetItemRevision.objects.filter(
+        Q(removed_in__isnull=True) | Q(removed_in__gt=version.number),
+        dataset_id=version.dataset_id,
+        added_in__lte=version.number,
+    )
+
+
+def version_records_raw(version: DatasetVersion, *, chunk_size: int = 5_000) -> Iterator[str]:
+    """The version's records as JSON text in key order, streamed from a server-side
+    cursor (memory stays flat however large the version)."""
+    sql = """
+        SELECT content::text FROM datasets_datasetitemrevision
+        WHERE organization_id = %s AND dataset_id = %s AND added_in <= %s
+          AND (removed_in IS NULL OR removed_in > %s)
+        ORDER BY key
+    """
+    params = [version.organization_id, version.dataset_id, version.number, version.number]
+    with connection.cursor() as cursor:
+        # A named cursor: PostgreSQL sends rows as they are fetched.
+        raw = cursor.connection.cursor(name=f"dataset_export_{version.pk}")
+        raw.itersize = chunk_size
+        try:
+            raw.execute(sql, params)
+            while True:
+                rows = raw.fetchmany(chunk_size)
+                if not rows:
+                    break
+                for (text,) in rows:
+                    yield text
+        finally:
+            raw.close()
+
+
+def version_answer_columns(version: DatasetVersion) -> list[str]:
+    """Every "<reviewer>/<question>" answered in the version, sorted (one export column
+    each)."""
+    sql = """
+        SELECT DISTINCT jsonb_object_keys(content->'answers') AS k
+        FROM datasets_datasetitemrevision
+        WHERE organization_id = %s AND dataset_id = %s AND added_in <= %s
+          AND (removed_in IS NULL OR removed_in > %s)
+          AND content->'answers' <> '{}'::jsonb
+        ORDER BY k
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [version.organization_id, version.dataset_id, version.number, version.number]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- diff ---------------------------------------------------------------------------------
+
+
+def version_diff(
+    *, dataset: Dataset, from_number: int, to_number: int, limit: int = MAX_LISTED
+) -> dict[str, Any]:
+    """Items added, removed and changed (field by field) from one version to another.
+
+    Only revisions that start or end between the two versions are read, so the cost
+    follows the size of the change, not of the dataset."""
+    older = version_get(dataset=dataset, number=min(from_number, to_number))
+    newer = version_get(dataset=dataset, number=max(from_number, to_number))
+    low, high = older.number, newer.number
+    # Revisions live in `older` but not in `newer` (ended in (low, high]), and live in
+    # `newer` but not in `older` (began in (low, high]).
+    gone = (
+        version_revisions(older)
+        .filter(removed_in__gt=low, removed_in__lte=high)
+        .values_list("key", "content_hash")
+    )
+    came = (
+        version_revisions(newer)
+        .filter(added_in__gt=low, added_in__lte=high)
+        .values_list("key", "content_hash")
+    )
+    before = dict(gone.iterator(chunk_size=5000))
+    after = dict(came.iterator(chunk_size=5000))
+    removed_keys = sorted(before.keys() - after.keys())
+    added_keys = sorted(after.keys() - before.keys())
+    changed_keys = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    if from_number > to_number:  # asked backwards: swap the sense
+        added_keys, removed_keys = removed_keys, added_keys
+    listed = set(changed_keys[:limit])
+    contents: dict[tuple[str, int], dict[str, Any]] = {}
+    if listed:
+        for key, content, added_in in (
+            DatasetItemRevision.objects.filter(dataset=dataset, key__in=listed)
+            .filter(Q(pk__in=version_revisions(older)) | Q(pk__in=version_revisions(newer)))
+            .values_list("key", "content", "added_in")
+        ):
+            contents[(key, 1 if added_in > low else 0)] = content
+    changes = []
+    for key in changed_keys[:limit]:
+        old, new = contents.get((key, 0), {}), contents.get((key, 1), {})
+        if from_number > to_number:
+            old, new = new, old
+        fields = {
+            name: {"from": old.get(name), "to": new.get(name)}
+            for name in DIFF_FIELDS
+            if old.get(name) != new.get(name)
+        }
+        changes.append({"id": key, "fields": fields})
+    return {
+        "from": from_number,
+        "to": to_number,
+        "counts": {
+            "added": len(added_keys),
+            "removed": len(removed_keys),
+            "changed": len(changed_keys),
+        },
+        "added": added_keys[:limit],
+        "removed": removed_keys[:limit],
+        "changed": changes,
+        "truncated": max(len(added_keys), len(removed_keys), len(changed_keys)) > limit,
+    }
+
+
+# --- experiments ---------------------------------------------------------------------------
+
+
+def experiment_metrics(experiment: Experiment) -> dict[str, dict[str, float]]:
+    """Per metric: mean, count, min and max over the experiment's results."""
+    sql = """
+        SELECT s.key, avg(s.value::float8), count(*), min(s.value::float8), max(s.value::float8)
+        FROM datasets_experimentresult r, jsonb_each_text(r.scores) s
+        WHERE r.organization_id = %s AND r.experiment_id = %s
+        GROUP BY s.key ORDER BY s.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [experiment.organization_id, experiment.pk])
+        return {
+            name: {"mean": mean, "count": count, "min": low, "max": high}
+            for name, mean, count, low, high in cursor.fetchall()
+        }
+
+
+def _scores_by_key(experiment: Experiment) -> dict[str, tuple[dict[str, float], str]]:
+    return {
+        key: (scores, trace)
+        for key, scores, trace in ExperimentResult.objects.filter(experiment=experiment)
+        .values_list("key", "scores", "trace_external_id")
+        .iterator(chunk_size=5000)
+    }
+
+
+def experiment_compare(
+    *, baseline: Experiment, candidate: Experiment, limit: int = MAX_LISTED
+) -> dict[str, Any]:
+    """Per-metric mean deltas (candidate minus baseline) and the items whose scores
+    fell (regressed) or rose (improved) on the items both ran. Higher is better."""
+    if baseline.dataset_id != candidate.dataset_id:
+        raise DomainError("Compare experiments on the same dataset.", code="different_datasets")
+    base_metrics = (
+        baseline.summary.get("metrics") if baseline.summary else None
+    ) or experiment_metrics(baseline)
+    cand_metrics = (
+        candidate.summary.get("metrics") if candidate.summary else None
+    ) or experiment_metrics(candidate)
+    metrics = {}
+    for name in sorted(set(base_metrics) | set(cand_metrics)):
+        before = base_metrics.get(name, {}).get("mean")
+        after = cand_metrics.get(name, {}).get("mean")
+        metrics[name] = {
+            "baseline": before,
+            "candidate": after,
+            "delta": after - before if before is not None and after is not None else None,
+        }
+    base, cand = _scores_by_key(baseline), _scores_by_key(candidate)
+    regressed, improved = [], []
+    counts = defaultdict(int)
+    for key in sorted(base.keys() & cand.keys()):
+        (old, old_trace), (new, new_trace) = base[key], cand[key]
+        deltas = {m: new[m] - old[m] for m in old.keys() & new.keys() if new[m] != old[m]}
+        if not deltas:
+            counts["same"] += 1
+            continue
+        entry = {
+            "id": key,
+            "deltas": deltas,
+            "baseline_trace_id": old_trace or None,
+            "candidate_trace_id": new_trace or None,
+        }
+        if any(d < 0 for d in deltas.values()):
+            counts["regressed"] += 1
+            if len(regressed) < limit:
+                regressed.append(entry)
+        else:
+            counts["improved"] += 1
+            if len(improved) < limit:
+                improved.append(entry)
+    return {
+        "baseline": baseline.pk,
+        "candidate": candidate.pk,
+        "baseline_version": baseline.version.number,
+        "candidate_version": candidate.version.number,
+        "metrics": metrics,
+        "counts": {
+            "regressed": counts["regressed"],
+            "improved": counts["improved"],
+            "unchanged": counts["same"],
+            "only_in_baseline": len(base.keys() - cand.keys()),
+            "only_in_candidate": len(cand.keys() - base.keys()),
+        },
+        "regressed": regressed,
+        "improved": improved,
+    }
+
+
+def record_of_text(text: str) -> dict[str, Any]:
+    return orjson.loads(text)

@@ -1,0 +1,267 @@
+"""Exports of a version: JSONL, CSV, Parquet and OpenAI chat fine-tuning JSONL.
+
+Writers read the version's records in key order from a server-side cursor and write
+them as they come, so memory stays flat however large the version. JSONL writes each
+stored record as it is (no decoding). CSV and Parquet have the stable columns of
+``datasets.content.COLUMNS`` followed by one ``answer:<reviewer>/<question>`` column per
+answer given in the version; JSON values (``input``, ``expected_output``,
+``expected_tool_calls``, ``metadata``, answers) are JSON text there, lists of strings
+are lists in Parquet and JSON text in CSV. The OpenAI format writes
+``{"messages": [...]}`` for items whose input is a conversation (a list of messages, or
+an object with ``messages``), the expected output as the assistant's answer; other
+items are skipped and counted.
+
+Large exports run through the outbox (``datasets.export``) into a file under
+``HITL_EXPORT_DIR`` that the user downloads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from datasets.content import ANSWER_PREFIX, COLUMNS, JSON_COLUMNS
+from datasets.models import Dataset, DatasetExport, DatasetVersion, ExportFormat, JobState
+from datasets.selectors import version_answer_columns, version_get, version_records_raw
+from hitl import audit, outbox
+from hitl.audit import Actor
+
+logger = logging.getLogger(__name__)
+
+EXPORT_TASK = "datasets.export"
+BATCH = 5_000
+SUFFIX = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "openai": "openai.jsonl"}
+LIST_COLUMNS = ("tags", "failure_modes")
+INT_COLUMNS = ("source_queue_item_id", "adjudication_id")
+
+
+def _records(version: DatasetVersion) -> Iterator[dict[str, Any]]:
+    for text in version_records_raw(version):
+        yield orjson.loads(text)
+
+
+def _cell(name: str, value: Any) -> Any:
+    if name in JSON_COLUMNS or name.startswith(ANSWER_PREFIX):
+        return None if value is None else orjson.dumps(value).decode()
+    return value
+
+
+def _flat(record: dict[str, Any], answers: list[str]) -> dict[str, Any]:
+    row = {name: _cell(name, record.get(name)) for name in COLUMNS}
+    given = record.get("answers") or {}
+    for name in answers:
+        value = given.get(name)
+        row[ANSWER_PREFIX + name] = None if value is None else orjson.dumps(value).decode()
+    return row
+
+
+def write_jsonl(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
+    count = 0
+    buffer: list[str] = []
+    for text in version_records_raw(version):
+        buffer.append(text)
+        count += 1
+        if len(buffer) >= BATCH:
+            out.write(("\n".join(buffer) + "\n").encode())
+            buffer.clear()
+    if buffer:
+        out.write(("\n".join(buffer) + "\n").encode())
+    return {"items": count, "skipped": 0}
+
+
+def write_csv(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
+    answers = version_answer_columns(version)
+    header = [*COLUMNS, *(ANSWER_PREFIX + a for a in answers)]
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(header)
+    count = 0
+    for record in _records(version):
+        row = _flat(record, answers)
+        writer.writerow(
+            [
+                orjson.dumps(row[name]).decode()
+                if name in LIST_COLUMNS or name == "annotation_ids"
+                else ("" if row[name] is None else row[name])
+                for name in header
+            ]
+        )
+        count += 1
+    text.flush()
+    text.detach()
+    return {"items": count, "skipped": 0}
+
+
+def write_parquet(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    answers = version_answer_columns(version)
+    fields = []
+    for name in COLUMNS:
+        if name in LIST_COLUMNS:
+            fields.append(pa.field(name, pa.list_(pa.string())))
+        elif name == "annotation_ids":
+            fields.append(pa.field(name, pa.list_(pa.int64())))
+        elif name in INT_COLUMNS:
+            fields.append(pa.field(name, pa.int64()))
+        else:
+            fields.append(pa.field(name, pa.string()))
+    fields += [pa.field(ANSWER_PREFIX + a, pa.string()) for a in answers]
+    schema = pa.schema(fields)
+    count = 0
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
+        for record in _records(version):
+            batch.append(_flat(record, answers))
+            if len(batch) >= BATCH:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                count += len(batch)
+                batch = []
+        if batch or count == 0:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            count += len(batch)
+    return {"items": count, "skipped": 0}
+
+
+def chat_example(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The OpenAI chat fine-tuning example of a record, or None if it is no
+    conversation."""
+    source = record.get("input")
+    if isinstance(source, dict) and isinstance(source.get("messages"), list):
+        source = source["messages"]
+    if not isinstance(source, list) or not source:
+        return None
+    messages = []
+    for message in source:
+        if not isinstance(message, dict) or message.get("role") not in (
+            "system",
+            "user",
+            "assistant",
+            "tool",
+        ):
+            return None
+        messages.append(message)
+    expected = record.get("expected_output")
+    tool_calls = record.get("expected_tool_calls")
+    if isinstance(expected, dict) and expected.get("role") == "assistant":
+        answer = expected
+    elif expected is not None or tool_calls:
+        content = expected if isinstance(expected, str) or expected is None else None
+        if content is None and expected is not None:
+            content = orjson.dumps(expected).decode()
+        answer = {"role": "assistant", "content": content}
+        if tool_calls:
+            answer["tool_calls"] = tool_calls
+    else:
+        return None
+    return {"messages": [*messages, answer]}
+
+
+def write_openai(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
+    count = skipped = 0
+    for record in _records(version):
+        example = chat_example(record)
+        if example is None:
+            skipped += 1
+            continue
+        out.write(orjson.dumps(example) + b"\n")
+        count += 1
+    return {"items": count, "skipped": skipped}
+
+
+WRITERS = {
+    ExportFormat.JSONL: write_jsonl,
+    ExportFormat.CSV: write_csv,
+    ExportFormat.PARQUET: write_parquet,
+    ExportFormat.OPENAI: write_openai,
+}
+
+
+def export_version(version: DatasetVersion, file_format: str, out: IO[bytes]) -> dict[str, int]:
+    """Writes ``version`` in ``file_format`` to ``out``; returns the counts."""
+    with transaction.atomic():  # the server-side cursor lives in a transaction
+        return WRITERS[file_format](version, out)
+
+
+# --- export jobs ---------------------------------------------------------------------------
+
+
+def export_dir() -> Path:
+    return Path(settings.HITL_EXPORT_DIR)
+
+
+def export_path(export: DatasetExport) -> Path:
+    return export_dir() / str(export.organization_id) / export.file_name
+
+
+def dataset_export_start(
+    *, actor: Actor, dataset: Dataset, version: int | None, file_format: str
+) -> DatasetExport:
+    """Queues an export of ``version`` (default: newest) for a worker."""
+    with audit.acting_as(actor), transaction.atomic():
+        dataset = Dataset.objects.get(pk=dataset.pk)  # its newest version, not a stale one
+        pinned = version_get(
+            dataset=dataset, number=version if version is not None else dataset.current_version
+        )
+        export = DatasetExport.objects.create(
+            project_id=dataset.project_id,
+            dataset=dataset,
+            version=pinned,
+            format=file_format,
+            created_by=actor.user if getattr(actor.user, "pk", None) else None,
+        )
+        outbox.enqueue(
+            task=EXPORT_TASK,
+            organization_id=dataset.organization_id,
+            kwargs={"export_id": export.pk},
+        )
+        return export
+
+
+def dataset_export_run(*, export_id: int) -> DatasetExport | None:
+    """Writes the export's file (idempotent: a finished export is left alone). Needs
+    the export's tenant in scope."""
+    export = DatasetExport.objects.select_related("version", "dataset").filter(pk=export_id).first()
+    if export is None or export.state != JobState.PENDING:
+        return export
+    name = (
+        f"{export.pk}-{export.dataset.name[:40].replace('/', '_').replace(' ', '_')}"
+        f"-v{export.version.number}.{SUFFIX[export.format]}"
+    )
+    export.file_name = name
+    path = export_path(export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    try:
+        with open(partial, "wb") as out:
+            counts = export_version(export.version, export.format, out)
+        os.replace(partial, path)
+    except OperationalError:
+        partial.unlink(missing_ok=True)
+        raise  # transient: the outbox retries the message
+    except Exception as exc:  # a bug or a full disk: the user reads it on the export
+        partial.unlink(missing_ok=True)
+        logger.exception("dataset export %s failed", export.pk)
+        export.state = JobState.FAILED
+        export.error = f"{type(exc).__name__}: {exc}"[:2000]
+        export.finished_at = timezone.now()
+        export.save()
+        return export
+    export.state = JobState.DONE
+    export.item_count = counts["items"]
+    export.skipped = counts["skipped"]
+    export.size_bytes = path.stat().st_size
+    export.finished_at = timezone.now()
+    export.save()
+    return export

@@ -1,0 +1,60 @@
+"""Datasets rows of the victim organization for the route-walking isolation test and
+the admin walker: a row of every datasets model."""
+
+from __future__ import annotations
+
+from datasets import services
+from datasets.models import DatasetExport
+from hitl import tenancy
+from hitl.audit import Actor
+from tests.datasets.helpers import make_dataset
+from tests.factories import Tenant
+from tests.isolation import IsolationData
+from tests.review.helpers import make_trace
+
+
+def populate(tenant: Tenant) -> IsolationData:
+    slug = tenant.organization.slug
+    owner = Actor(user=tenant.owner)
+    dataset = make_dataset(tenant, name=f"dataset-only-{slug}")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        trace = make_trace(tenant, input={"q": f"input-only-{slug}"}, output={"a": "2 g"})
+        services.dataset_promote(
+            actor=owner,
+            dataset=dataset,
+            trace_id=trace.external_id,
+            overrides={"failure_reason": f"failure-only-{slug}"},
+        )
+        experiment = services.experiment_create(
+            actor=owner, dataset=dataset, name=f"experiment-only-{slug}"
+        )
+        services.experiment_results_post(
+            actor=owner,
+            experiment=experiment,
+            results=[
+                {
+                    "id": f"trace:{trace.external_id}",
+                    "output": f"output-only-{slug}",
+                    "scores": {"accuracy": 1.0},
+                }
+            ],
+        )
+        services.experiment_finish(actor=owner, experiment=experiment)
+        services.quality_gate_set(
+            actor=owner, dataset=dataset, thresholds=[{"metric": "accuracy", "min": 0.5}]
+        )
+        export = services.dataset_export_start(
+            actor=owner, dataset=dataset, version=None, file_format="jsonl"
+        )
+        services.dataset_export_run(export_id=export.pk)
+        assert DatasetExport.objects.get(pk=export.pk).state == "done"
+    return IsolationData(
+        kwargs={"dataset_pk": dataset.pk, "experiment_pk": experiment.pk},
+        markers=[
+            dataset.name,
+            f"input-only-{slug}",
+            f"failure-only-{slug}",
+            f"experiment-only-{slug}",
+            f"output-only-{slug}",
+        ],
+    )
