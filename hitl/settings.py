@@ -283,6 +283,13 @@ HITL_OUTBOX_REPUBLISH_AFTER = timedelta(
     seconds=env.int("HITL_OUTBOX_REPUBLISH_AFTER_SECONDS", default=300)
 )
 HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
+# Agreement reports (review.services.agreement): bootstrap resamples per figure, and the
+# least time between two computations of one queue (submissions in between wait for the
+# periodic sweep).
+HITL_AGREEMENT_RESAMPLES = env.int("HITL_AGREEMENT_RESAMPLES", default=1000)
+HITL_AGREEMENT_MIN_INTERVAL = timedelta(
+    seconds=env.int("HITL_AGREEMENT_MIN_INTERVAL_SECONDS", default=30)
+)
 CELERY_BEAT_SCHEDULE: dict = {
     # Claims expire overdue leases lazily per queue; this sweeps queues nobody claims from.
     "review-expire-leases": {"task": "review.expire_leases", "schedule": 60.0},
@@ -293,6 +300,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": HITL_OUTBOX_RELAY_SECONDS * 2},
     },
     "hitl-outbox-prune": {"task": "hitl.outbox.prune", "schedule": 3600.0},
+    # Agreement of queues whose answers changed since their latest reports.
+    "review-agreement-sweep": {
+        "task": "review.agreement_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -3,6 +3,7 @@ from django.contrib import admin
 from hitl.admin import TenantScopedAdmin, register_history
 from review.models import (
     Adjudication,
+    AgreementReport,
     Annotation,
     Assignment,
     Comment,
@@ -130,3 +131,14 @@ for model in (
     Adjudication, Comment, RoutingRule,
 ):  # fmt: skip
     register_history(model)
+
+
+@admin.register(AgreementReport)
+class AgreementReportAdmin(TenantScopedAdmin):
+    """One row per computation: the newest is the report served, the rest its drift."""
+
+    list_display = ["queue", "config", "computed_at", "level", "value", "ci_low", "ci_high",
+                    "n_items", "n_answers", "duration_ms"]  # fmt: skip
+    list_filter = ["level"]
+    list_select_related = ["queue", "config"]
+    readonly_fields = ["figures"]

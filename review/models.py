@@ -533,3 +533,46 @@ class RoutingRuleDay(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rule", "day"], name="routing_rule_day")]
+
+
+class AgreementReport(TenantModel):
+    """One computation of inter-annotator agreement for one question of one queue.
+
+    A row per computation, never updated: the latest row is the report served, and the
+    rows before it show how agreement drifted. ``answers_covered``, ``last_annotation_id``
+    and ``last_change_at`` say which answers it covers (the queue's annotations at the
+    time), so a recomputation over the same answers is skipped.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="+")
+    config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="+")
+    config_version = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(default=timezone.now)
+    answers_covered = models.PositiveIntegerField()
+    last_annotation_id = models.BigIntegerField(null=True, blank=True)
+    last_change_at = models.DateTimeField(null=True, blank=True)
+    n_items = models.PositiveIntegerField(default=0)
+    n_answers = models.PositiveIntegerField(default=0)
+    # The headline figure (Krippendorff's alpha at the question's level), for history
+    # lists; null with ``reason`` when there is none.
+    level = models.CharField(max_length=16)
+    value = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+    figures = models.JSONField(default=dict)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["queue", "config", "-computed_at"], name="agreement_report_latest"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"agreement of config {self.config_id} in queue {self.queue_id} at {self.computed_at}"
+        )

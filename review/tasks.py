@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
 from hitl import outbox, tenancy
 from review import services
-from review.models import Assignment, AssignmentState
+from review.models import Assignment, AssignmentState, ReviewQueue
+from review.services import agreement
+from review.services.agreement import AGREEMENT_REFRESH
 from review.services.routing import ROUTE_TRACES
 
 logger = logging.getLogger(__name__)
@@ -67,3 +70,37 @@ def expire_leases(self: Task, **_: object) -> int:
     if expired:
         logger.info("expired %s leases", expired)
     return expired
+
+
+@outbox.handler(AGREEMENT_REFRESH, retry_on=(OperationalError,))
+def agreement_refresh(*, queue_id: int, **_: object) -> None:
+    """Recomputes a queue's agreement reports after new submissions (debounced: see
+    ``review.services.agreement``). Runs through the outbox, inside the message's tenant
+    scope; a gone queue or unchanged answers do nothing."""
+    agreement.agreement_refresh(
+        queue_id=queue_id, min_interval=settings.HITL_AGREEMENT_MIN_INTERVAL
+    )
+
+
+@shared_task(
+    name="review.agreement_sweep",
+    bind=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 3},
+    acks_late=True,
+)
+def agreement_sweep(self: Task, **_: object) -> int:
+    """Periodic: requests a refresh for every queue whose answers changed since its
+    latest agreement reports (those deferred by the debounce, and any other)."""
+    # Which organizations have queues with overlap: the one cross-tenant read here.
+    organization_ids = (
+        ReviewQueue.unscoped_across_tenants.filter(overlap__gte=2, archived_at__isnull=True)
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    requested = 0
+    for organization_id in list(organization_ids):
+        with tenancy.tenant_scope(organization_id):
+            requested += agreement.agreement_sweep()
+    return requested

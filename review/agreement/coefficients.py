@@ -395,10 +395,11 @@ def compute(
     resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-) -> tuple[dict[str, Figure], dict[tuple[int, int], dict[str, Figure]]]:
+) -> tuple[dict[str, Figure], dict[tuple[Any, Any], dict[str, Figure]]]:
     """Every coefficient for one question: percent agreement, Fleiss' kappa, Gwet's AC
     (AC1 and, per weighting, AC2), Krippendorff's alpha per level, and Cohen's kappa per
-    reviewer pair (by rater index) and weighting. One set of resamples serves them all."""
+    reviewer pair and weighting (keyed by the two reviewers' ids, in the order they first
+    answer). One set of resamples serves them all."""
     weightings = tuple(weightings)
     p = _plan(ratings)
     _add_percent_agreement(p)
@@ -418,9 +419,10 @@ def compute(
                 names[weighting] = name
     figures = _run(p, resamples, seed, confidence)
     overall = {n: f for n, f in figures.items() if not n.startswith("cohen_kappa:")}
+    ids = ratings.rater_ids
     by_pair = {
-        pair: {_cohen_name(w): figures[name] for w, name in names.items()}
-        for pair, names in pair_names.items()
+        (ids[a], ids[b]): {_cohen_name(w): figures[name] for w, name in names.items()}
+        for (a, b), names in pair_names.items()
     }
     return overall, by_pair
 

@@ -79,10 +79,12 @@ def agreement_report(
     }
 
 
-def _pairs(ratings: Ratings, by_pair: dict[tuple[int, int], dict[str, Any]]) -> list[dict]:
+def _pairs(ratings: Ratings, by_pair: dict[tuple[Any, Any], dict[str, Any]]) -> list[dict]:
     _, ca, cb, ra, rb = ratings.pairs
+    index = {rater: i for i, rater in enumerate(ratings.rater_ids)}
     out = []
-    for (a, b), figures in sorted(by_pair.items()):
+    for (first, second), figures in by_pair.items():
+        a, b = index[first], index[second]
         mask = (ra == a) & (rb == b)
         shared = int(mask.sum())
         agree = float((ca[mask] == cb[mask]).mean()) if shared else None

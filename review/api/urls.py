@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
 from review.api import views
+from review.api.agreement_views import QueueAgreementViewSet
 
 project_router = SimpleRouter()
 project_router.register("score-configs", views.ScoreConfigViewSet, basename="score-config")
@@ -15,6 +16,18 @@ project_router.register("adjudications", views.AdjudicationViewSet, basename="ad
 project_router.register("comments", views.CommentViewSet, basename="comment")
 project_router.register("routing-rules", views.RoutingRuleViewSet, basename="routing-rule")
 
+_QUEUE = r"^orgs/(?P<org_slug>[-\w]+)/projects/(?P<project_slug>[-\w]+)/queues/(?P<queue_pk>\d+)/"
+
 urlpatterns = [
     path("orgs/<slug:org_slug>/projects/<slug:project_slug>/", include(project_router.urls)),
+    re_path(
+        _QUEUE + r"agreement/$",
+        QueueAgreementViewSet.as_view({"get": "summary"}),
+        name="queue-agreement",
+    ),
+    re_path(
+        _QUEUE + r"agreement/csv/$",
+        QueueAgreementViewSet.as_view({"get": "csv"}),
+        name="queue-agreement-csv",
+    ),
 ]

@@ -298,6 +298,10 @@ def annotation_update(
             if item.status != before:
                 item.save()
                 announce_item_closed(item, [question.config.name for question in form])
+        if values is not None:
+            from review.services.agreement import agreement_request  # imports this module
+
+            agreement_request(queue=item.queue)
     return annotation
 
 

@@ -26,6 +26,7 @@ from review.models import (
     ReviewQueue,
 )
 from review.services._common import _now, _require_person
+from review.services.agreement import agreement_request
 from review.services.annotations import (
     _close_item,
     _write_scores,
@@ -306,6 +307,7 @@ def assignment_submit(
         _end_lease(item, assignment, AssignmentState.SUBMITTED)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             _close_item(item, form)
+        agreement_request(queue=item.queue)
     return annotation
 
 

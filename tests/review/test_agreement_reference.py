@@ -326,12 +326,10 @@ def test_a_resample_equals_the_figure_of_the_resampled_items(case: str) -> None:
         assert figure.ci_low == figure.ci_high
         _close(figure.ci_low, point[name].value)
 
-    def by_ids(r: Ratings, pairs: dict) -> dict:  # pairs are keyed by reviewer index
-        return {frozenset((r.rater_ids[a], r.rater_ids[b])): f for (a, b), f in pairs.items()}
-
-    point_pairs = by_ids(again, point_pairs)
+    point_pairs = {frozenset(pair): figures for pair, figures in point_pairs.items()}
     compared = 0
-    for pair, figures in by_ids(ratings, boot_pairs).items():
+    for pair, figures in boot_pairs.items():
+        pair = frozenset(pair)
         for name, figure in figures.items():
             if point_pairs[pair][name].value is not None:
                 _close(figure.ci_low, point_pairs[pair][name].value)

@@ -1,0 +1,112 @@
+"""Agreement of a queue: the latest report per question with its history, as JSON and
+CSV. Reports are computed by workers (``review.services.agreement``); reading one never
+computes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl.exceptions import NotFound
+from projects.api.bases import ProjectScopedViewSet
+from projects.models import MANAGE_ROLES, Role
+from review.agreement_selectors import CSV_COLUMNS, agreement_csv_rows, queue_agreement
+from review.models import AgreementReport, ReviewQueue
+
+# Reports name reviewers and show their answers side by side: managers and auditors.
+AGREEMENT_READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}
+
+
+class AgreementHistoryEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    config_id = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+    level = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    n_items = serializers.IntegerField()
+    n_answers = serializers.IntegerField()
+    answers_covered = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class AgreementReportSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+    config_version = serializers.IntegerField()
+    answers_covered = serializers.IntegerField()
+    last_annotation_id = serializers.IntegerField(allow_null=True)
+    last_change_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+    level = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    figures = serializers.JSONField(
+        help_text="coefficients (each with value, ci_low, ci_high, n_items, n_answers, "
+        "reason), pairs, reviewers against the consensus, levels (confusion), "
+        "most_disagreeing_items, bootstrap settings."
+    )
+
+
+class AgreementQuestionSerializer(serializers.Serializer):
+    config = serializers.DictField()
+    report = AgreementReportSerializer(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    history = AgreementHistoryEntrySerializer(many=True)
+
+
+class QueueAgreementSerializer(serializers.Serializer):
+    queue = serializers.DictField()
+    refresh_pending = serializers.BooleanField()
+    questions = AgreementQuestionSerializer(many=True)
+
+
+class QueueAgreementViewSet(ProjectScopedViewSet):
+    """Inter-annotator agreement of a queue with overlap, per question."""
+
+    scoped_model = AgreementReport
+    read_roles = AGREEMENT_READ_ROLES
+    write_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset: Any) -> Any:
+        return queryset.filter(queue_id=self.kwargs["queue_pk"])
+
+    def _summary(self) -> dict[str, Any]:
+        queue = ReviewQueue.objects.filter(project=self.project, pk=self.kwargs["queue_pk"]).first()
+        if queue is None:
+            raise NotFound("No such queue.")
+        return queue_agreement(queue)
+
+    @extend_schema(responses=QueueAgreementSerializer, operation_id="queue_agreement")
+    def summary(self, request: Request, **kwargs: Any) -> Response:
+        """The latest report of each question (every coefficient with its 95% interval
+        and the counts behind it, or why there is none) and the history of its headline
+        figure, newest first."""
+        return Response(QueueAgreementSerializer(self._summary()).data)
+
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")},
+        operation_id="queue_agreement_csv",
+    )
+    def csv(self, request: Request, **kwargs: Any) -> HttpResponse:
+        """The latest figures as CSV: one row per coefficient, then per reviewer pair."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(agreement_csv_rows(self._summary()))
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="queue-{self.kwargs["queue_pk"]}-agreement.csv"'
+        )
+        return response

@@ -1,0 +1,276 @@
+"""Agreement reports: which answers a queue's questions have, their coefficients
+(:mod:`review.agreement`), stored one row per computation.
+
+When: a submission or an edit in a queue with overlap calls :func:`agreement_request`
+inside its own transaction. That writes one ``review.agreement_refresh`` outbox message
+unless one is already waiting for the queue (not yet taken by a worker), so a burst of
+submissions costs one computation, and the change is never lost. The worker runs
+:func:`agreement_refresh`: it skips a queue whose answers are those of its latest
+reports, defers a queue reported less than ``HITL_AGREEMENT_MIN_INTERVAL`` ago (the
+periodic :func:`agreement_sweep` computes it later), and otherwise computes every
+question of the queue's form. Computations of one queue are serialized by an advisory
+lock, and the queue row is held against deletion while one runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max
+
+from hitl import outbox
+from hitl.models import OutboxMessage, OutboxState
+from hitl.tenancy import current_organization_id
+from review.agreement import Level, Ratings, agreement_report
+from review.models import AgreementReport, Annotation, ReviewQueue, ScoreConfig
+from review.services._common import _now
+from review.services.annotations import queue_form
+from traces.models import ScoreDataType
+
+logger = logging.getLogger(__name__)
+
+AGREEMENT_REFRESH = "review.agreement_refresh"
+# pg_advisory_xact_lock(class, queue id): one computation per queue at a time.
+_LOCK_CLASS = 0x4147  # "AG"
+# A numeric question with a step and at most this many levels is a graded (ordinal)
+# scale; otherwise its answers are numbers on an interval scale.
+MAX_GRADED_LEVELS = 200
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which answers of a queue a report covers."""
+
+    answers: int
+    last_annotation_id: int | None
+    last_change_at: datetime | None
+
+
+def agreement_request(*, queue: ReviewQueue) -> None:
+    """Asks for the queue's agreement to be recomputed after this transaction commits.
+    Writes nothing if a request for the queue is already waiting for a worker."""
+    if queue.overlap < 2:
+        return
+    waiting = (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(
+            task=AGREEMENT_REFRESH,
+            kwargs__queue_id=queue.pk,
+            state__in=(OutboxState.PENDING, OutboxState.PUBLISHED),
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    # A waiting message locked here runs after this commit and reads these answers; one
+    # a worker holds (locked, so skipped) may have read before them: write another.
+    if waiting is None:
+        outbox.enqueue(
+            task=AGREEMENT_REFRESH,
+            organization_id=queue.organization_id,
+            kwargs={"queue_id": queue.pk},
+        )
+
+
+def queue_coverage(queue_id: int) -> Coverage:
+    row = Annotation.objects.filter(queue_id=queue_id).aggregate(
+        answers=Count("id"), last=Max("id"), changed=Max("updated_at")
+    )
+    return Coverage(row["answers"], row["last"], row["changed"])
+
+
+def _covers(report: AgreementReport, coverage: Coverage) -> bool:
+    return (
+        report.answers_covered == coverage.answers
+        and report.last_annotation_id == coverage.last_annotation_id
+        and report.last_change_at == coverage.last_change_at
+    )
+
+
+def latest_reports(queue_id: int) -> dict[int, AgreementReport]:
+    """The newest report of each question of the queue, by config id."""
+    rows = (
+        AgreementReport.objects.filter(queue_id=queue_id)
+        .order_by("config_id", "-computed_at", "-id")
+        .distinct("config_id")
+    )
+    return {report.config_id: report for report in rows}
+
+
+def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
+    """How a question's answers are coded: categories in order, level, whether ordered;
+    None for free text (no agreement figure)."""
+    kind = config.data_type
+    if kind == ScoreDataType.BOOLEAN:
+        return {"categories": [False, True], "level": Level.NOMINAL, "ordered": False}
+    if kind == ScoreDataType.CATEGORICAL:
+        options = list(config.options)
+        values = [o.get("value") for o in options]
+        ordered = (
+            len(options) >= 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            and len(set(values)) == len(values)
+        )
+        if ordered:
+            options.sort(key=lambda o: o["value"])
+        return {
+            "categories": [o["label"] for o in options],
+            "level": Level.NOMINAL,
+            "ordered": ordered,
+        }
+    if kind == ScoreDataType.NUMERIC:
+        lo, hi, step = config.min_value, config.max_value, config.step
+        if step and lo is not None and hi is not None and (hi - lo) / step <= MAX_GRADED_LEVELS:
+            levels = round((hi - lo) / step) + 1
+            grid = [round(lo + k * step, 10) for k in range(levels)]
+            return {"categories": grid, "level": Level.ORDINAL, "ordered": True, "grid": (lo, step)}
+        return {"categories": None, "level": Level.INTERVAL, "ordered": True}
+    return None
+
+
+def _answer(value: Any, scale: dict[str, Any]) -> Any:
+    if "grid" in scale:
+        lo, step = scale["grid"]
+        index = round((float(value) - lo) / step)
+        return scale["categories"][min(max(index, 0), len(scale["categories"]) - 1)]
+    if scale["level"] == Level.INTERVAL:
+        return float(value)
+    return value
+
+
+def config_ratings(queue_id: int, config: ScoreConfig) -> tuple[Ratings, dict[str, Any]] | None:
+    """The queue's answers to one question, coded on its scale (None for free text).
+    Answers no longer on the scale (an option renamed since) are left out."""
+    scale = scale_of(config)
+    if scale is None:
+        return None
+    key = str(config.pk)
+    rows = (
+        Annotation.objects.filter(queue_id=queue_id, values__has_key=key)
+        .order_by("item_id", "reviewer_id")
+        .values_list("item_id", "reviewer_id", "values")
+    )
+    known = None if scale["categories"] is None else set(scale["categories"])
+    answers = []
+    for item_id, reviewer_id, values in rows.iterator(chunk_size=10_000):
+        value = values.get(key)
+        if value is None:
+            continue
+        coded = _answer(value, scale)
+        if known is None or coded in known:
+            answers.append((item_id, reviewer_id, coded))
+    ratings = Ratings.from_answers(
+        answers, categories=scale["categories"], ordered=scale["ordered"]
+    )
+    return ratings, scale
+
+
+def _lock_queue(queue_id: int) -> ReviewQueue | None:
+    """Holds the queue row against deletion (``FOR KEY SHARE``: edits go on)."""
+    table = ReviewQueue._meta.db_table  # our own table name, not input
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = %s AND organization_id = %s FOR KEY SHARE",  # noqa: S608
+            [queue_id, current_organization_id()],
+        )
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, queue_id])
+    return ReviewQueue.objects.filter(pk=queue_id).first()
+
+
+def agreement_refresh(
+    *,
+    queue_id: int,
+    force: bool = False,
+    min_interval: timedelta | None = None,
+    resamples: int | None = None,
+) -> str:
+    """Recomputes the agreement of every question of the queue's form; returns
+    ``"computed"``, ``"unchanged"`` (the latest reports cover these answers),
+    ``"deferred"`` (reported less than ``min_interval`` ago) or ``"missing"`` (the
+    queue is gone). Idempotent: a rerun over the same answers writes nothing."""
+    resamples = settings.HITL_AGREEMENT_RESAMPLES if resamples is None else resamples
+    with transaction.atomic():
+        queue = _lock_queue(queue_id)
+        if queue is None:
+            return "missing"
+        configs = [q.config for q in queue_form(queue) if scale_of(q.config) is not None]
+        coverage = queue_coverage(queue_id)
+        latest = latest_reports(queue_id)
+        if not force:
+            if configs and all(
+                c.pk in latest
+                and latest[c.pk].config_version == c.version
+                and _covers(latest[c.pk], coverage)
+                for c in configs
+            ):
+                return "unchanged"
+            newest = max((r.computed_at for r in latest.values()), default=None)
+            if min_interval and newest is not None and newest > _now() - min_interval:
+                return "deferred"
+        for config in configs:
+            _compute_one(queue, config, coverage, resamples)
+    return "computed"
+
+
+def _compute_one(
+    queue: ReviewQueue, config: ScoreConfig, coverage: Coverage, resamples: int
+) -> AgreementReport:
+    started = time.perf_counter()
+    ratings, scale = config_ratings(queue.pk, config)
+    report = agreement_report(ratings, level=scale["level"], resamples=resamples, seed=config.pk)
+    report["config"] = {
+        "id": config.pk,
+        "name": config.name,
+        "version": config.version,
+        "data_type": config.data_type,
+    }
+    primary = report["coefficients"][report["primary"]]
+    row = AgreementReport.objects.create(
+        project_id=queue.project_id,
+        queue=queue,
+        config=config,
+        config_version=config.version,
+        computed_at=_now(),
+        answers_covered=coverage.answers,
+        last_annotation_id=coverage.last_annotation_id,
+        last_change_at=coverage.last_change_at,
+        n_items=report["n_items"],
+        n_answers=report["n_answers"],
+        level=report["level"],
+        value=primary["value"],
+        ci_low=primary["ci_low"],
+        ci_high=primary["ci_high"],
+        reason=primary["reason"] or "",
+        figures=report,
+        duration_ms=round((time.perf_counter() - started) * 1000),
+    )
+    logger.info(
+        "agreement of config %s in queue %s: %s over %s answers in %s ms",
+        config.pk, queue.pk, primary["value"], report["n_answers"], row.duration_ms,
+    )  # fmt: skip
+    return row
+
+
+def agreement_sweep() -> int:
+    """Requests a refresh of every queue with overlap (in the organization in scope)
+    whose answers changed since its latest reports; returns how many."""
+    requested = 0
+    queues = ReviewQueue.objects.filter(overlap__gte=2, archived_at__isnull=True)
+    for queue in queues:
+        latest = latest_reports(queue.pk)
+        coverage = queue_coverage(queue.pk)
+        if not coverage.answers:
+            continue
+        if latest and all(_covers(r, coverage) for r in latest.values()):
+            continue
+        with transaction.atomic():
+            agreement_request(queue=queue)
+        requested += 1
+    return requested
