@@ -285,6 +285,20 @@
     status.hidden = false;
   }
 
+  // Whether the server will surely accept the form: every required question answered
+  // (skip: a reason given). Only then is the held page shown before the answer comes.
+  function looksComplete(form) {
+    if (form.id === "skip-form") {
+      var reason = form.querySelector("[name=reason]");
+      return !!(reason && reason.value.trim());
+    }
+    return Array.prototype.every.call(form.querySelectorAll("[data-required]"), function (q) {
+      if (q.querySelector("input[type=radio]")) return !!q.querySelector("input[type=radio]:checked");
+      var field = q.querySelector("input, textarea");
+      return !field || field.value.trim() !== "";
+    });
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!root() || !root().getAttribute("data-prefetch-url")) return;
@@ -296,28 +310,35 @@
     submitting = true;
     var held = ahead;
     var skipped = form.id === "skip-form";
+    var body = new FormData(form, event.submitter || undefined);
+    // Shown at once when the answers are complete; the server's answer confirms it, or
+    // (rarely: a lease that ran out, a refused answer) replaces it with what it says.
+    var early = looksComplete(form);
+    ahead = null;
+    if (early) showDocument(held.html, held.url);
     fetch(form.action, {
       method: "POST",
-      body: new FormData(form, event.submitter || undefined),
+      body: body,
       credentials: "same-origin",
       headers: { "X-Review-Buffered": held.assignment, "X-CSRFToken": csrfToken() },
     }).then(function (response) {
       if (response.status === 204 && response.headers.get("X-Review-Next") === held.url) {
         var previous = response.headers.get("X-Review-Previous");
-        ahead = null;
-        showDocument(held.html, held.url);
+        if (!early) showDocument(held.html, held.url);
         var link = document.getElementById("previous-item");
         if (link && previous) { link.href = previous; link.hidden = false; }
         showStatus(skipped ? "Skipped. Here is the next item." : "Saved. Here is the next item.");
         return null;
       }
       return response.text().then(function (html) {
-        ahead = null;
-        showDocument(html, response.redirected ? response.url : null);
+        showDocument(html, response.redirected ? response.url : form.action.replace(/[a-z]+\/$/, ""));
       });
     }).catch(function () {
-      form.submit();  // the network failed: let the browser post the form itself
-    }).then(function () { submitting = false; });
+      window.location.reload();  // the network failed: show what the server has now
+    }).then(function () {
+      submitting = false;
+      prefetchNext();  // only now: the lease just submitted must not look like one ahead
+    });
   }, true);
 
   window.addEventListener("popstate", function () { window.location.reload(); });
@@ -337,7 +358,7 @@
     if (skip && skip.open) focusField("skip-reason");
     else focusQuestion(errored >= 0 ? errored : 0);
     tick();
-    prefetchNext();
+    if (!submitting) prefetchNext();
   }
 
   // A comment on a span was added (htmx swapped its list): back to the span.

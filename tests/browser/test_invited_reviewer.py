@@ -185,6 +185,7 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     assert submitted.value.status == 204  # the held page is shown, not fetched again
     second_item = _wait_for_next_item(page, first)
     assert second_item == held
+    page.wait_for_selector("#review-status:not([hidden])")
     assert page.locator("#review-status").inner_text() == "Saved. Here is the next item."
     assert not page.locator("#previous-item").is_hidden()
 
