@@ -262,6 +262,10 @@ def test_the_gate_command_exits_2_on_errors(tenant, live_server):
 
 
 def test_the_client_installs_with_pip_and_provides_the_command(tmp_path):
+    import shutil
+
+    source = tmp_path / "client"  # a copy: the build leaves its files beside the source
+    shutil.copytree(CLIENT, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     target = tmp_path / "site"
     installed = subprocess.run(
         [
@@ -275,7 +279,7 @@ def test_the_client_installs_with_pip_and_provides_the_command(tmp_path):
             "--no-index",
             "--target",
             str(target),
-            str(CLIENT),
+            str(source),
         ],
         capture_output=True,
         text=True,
