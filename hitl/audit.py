@@ -9,7 +9,6 @@ escapes the audit trail.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -139,104 +138,35 @@ def history(**kwargs: Any) -> HistoricalRecords:
     return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)
 
 
-def history_for_display(
-    records: Any, *, key_labels: dict[str, dict[str, str]] | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """A record's edit history for a page, newest first: when, who (user or API key, and
-    the source), what kind of change, and one line per changed field, related objects
-    named (one query per related model) and JSON dicts shown entry by entry
-    (``key_labels``: field name -> {key: label}, e.g. config ids -> question names).
+def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+    """A history queryset (``obj.history.all()``, or one model's rows of several
+    objects) as a page shows it, newest first: when, who (user or API key, and the
+    source), created / changed / deleted, and one line per change, worded exactly as
+    the admin's history (``hitl.admin.describe_history``: related objects by name, JSON
+    answers entry by entry with the model admin's key labels). Read inside the tenant
+    scope."""
+    from django.contrib import admin as django_admin
 
-    ``records`` is a history queryset (``obj.history.all()``); read inside the tenant
-    scope, so related names come through the scoped managers."""
+    from hitl.admin import HistoryDescriptionMixin, describe_actor, describe_history
+
     rows = list(
-        records.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1]
+        records.select_related("history_user").order_by("-history_date", "-history_id")[:limit]
     )
-    key_labels = key_labels or {}
     if not rows:
         return []
-    historical = type(rows[0])
-    pk_name = historical.instance_type._meta.pk.attname
-    foreign_keys = {
-        f.name: f
-        for f in historical.instance_type._meta.concrete_fields
-        if isinstance(f, models.ForeignKey) and f.name not in ("organization", "project")
-    }
-    raw: list[tuple[Any, list[tuple[str, Any, Any, bool]]]] = []
-    wanted: dict[type[models.Model], set[Any]] = {}
-    for index, record in enumerate(rows[:limit]):
-        # The version before this one of the same row (a queryset may hold several rows).
-        previous = next(
-            (r for r in rows[index + 1 :] if getattr(r, pk_name) == getattr(record, pk_name)),
-            None,
-        )
-        if previous is None or record.history_type == "-":
-            # Created (or deleted): name what it points at.
-            changes: list[tuple[str, Any, Any, bool]] = [
-                (name, None, getattr(record, f.attname), True)
-                for name, f in foreign_keys.items()
-                if getattr(record, f.attname, None) is not None
-            ]
-        else:
-            delta = record.diff_against(previous)
-            changes = [(c.field, c.old, c.new, False) for c in delta.changes]
-        for name, old, new, _created in changes:
-            if name in foreign_keys:
-                related = foreign_keys[name].related_model
-                wanted.setdefault(related, set()).update(v for v in (old, new) if v is not None)
-        raw.append((record, changes))
-    names = {
-        model: {row.pk: str(row) for row in model._default_manager.filter(pk__in=pks)}
-        for model, pks in wanted.items()
-    }
-    entries = []
-    for record, changes in raw:
-        lines = []
-        for name, old, new, created in changes:
-            title = str(historical.instance_type._meta.get_field(name).verbose_name)
-            if name in foreign_keys:
-                labels = names[foreign_keys[name].related_model]
-                old, new = (None if v is None else labels.get(v, f"#{v}") for v in (old, new))
-            if isinstance(new, dict) and isinstance(old or {}, dict) and name in key_labels:
-                old = old or {}
-                for key in sorted({str(k) for k in (*old, *new)}):
-                    if old.get(key) != new.get(key):
-                        label = key_labels[name].get(key, key)
-                        lines.append(
-                            {
-                                "field": f"{title}: {label}",
-                                "old": None if created else _shown(old.get(key)),
-                                "new": _shown(new.get(key)),
-                            }
-                        )
-                continue
-            lines.append(
-                {"field": title, "old": None if created else _shown(old), "new": _shown(new)}
-            )
-        user = record.history_user
-        prefix = getattr(record, "history_api_key_prefix", "")
-        if user is not None:
-            who = user.email or user.get_username()
-        else:
-            who = f"API key {prefix}…" if prefix else ""
-        entries.append(
-            {
-                "when": record.history_date,
-                "who": who or "system",
-                "source": getattr(record, "history_source", "") or "",
-                "kind": {"+": "created", "~": "changed", "-": "deleted"}[record.history_type],
-                "lines": lines,
-            }
-        )
-    return entries
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "" or value == [] or value == {}:
-        return "—"
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+    model = type(rows[0]).instance_type
+    model_admin = django_admin.site._registry.get(model) or HistoryDescriptionMixin()
+    described = describe_history(model_admin, rows)
+    kinds = {"+": "created", "~": "changed", "-": "deleted"}
+    return [
+        {
+            "when": record.history_date,
+            "who": describe_actor(record),
+            "kind": kinds[record.history_type],
+            "lines": [
+                {"field": line.field, "old": line.old, "new": line.new}
+                for line in described.get(record.history_id, [])
+            ],
+        }
+        for record in rows
+    ]

@@ -576,6 +576,7 @@ class RoutingRulesView(LeadPageView):
             rules=rules,
             errors=errors,
             posted=posted,
+            prefill_filter=posted.get("filter") or self.request.GET.get("filter", ""),
             signals=RoutingSignal.choices,
         )
         return render(self.request, "review/lead/rules.html", context, status=status)
@@ -720,9 +721,7 @@ class AnnotationView(LeadPageView):
             annotation=annotation,
             queue=annotation.queue,
             answers=[(names.get(k, k), v) for k, v in annotation.values.items()],
-            history=audit.history_for_display(
-                annotation.history.all(), key_labels={"values": names}
-            ),
+            history=audit.history_for_display(annotation.history.all()),
         )
         return render(request, "review/lead/annotation.html", context)
 

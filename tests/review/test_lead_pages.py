@@ -152,7 +152,7 @@ def test_a_queue_is_built_from_the_form_with_pool_and_rules_in_words(tenant):
     history = client.get(_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).context["history"]
     changes = [line for entry in history for line in entry["lines"]]
     assert {"field": "overlap", "old": "2", "new": "1"} in changes
-    assert history[0]["who"] == tenant.admin.email
+    assert history[0]["who"] == f"{tenant.admin.email} (web)"
 
 
 def test_queue_errors_are_shown_and_nothing_is_saved(tenant):
@@ -189,6 +189,9 @@ def test_routing_preview_shows_which_recent_traces_the_rule_takes(tenant):
         _url(tenant, "lead-rule-preview", queue_pk=queue.pk), {"filter": "status=bogus"}
     )
     assert "status" in bad.content.decode() and bad.context["preview"] is None
+    # The rules page starts from a filter handed over by the explorer.
+    page = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk), {"filter": "tags=x"})
+    assert page.status_code == 200 and 'value="tags=x"' in page.content.decode()
     # Saved, the preview of the rule is its own draw, the one routing makes.
     created = client.post(
         _url(tenant, "lead-queue-rules", queue_pk=queue.pk),
@@ -200,6 +203,8 @@ def test_routing_preview_shows_which_recent_traces_the_rule_takes(tenant):
         routed = services.routing_apply(
             project_id=tenant.project.pk, trace_ids=[t.pk for t in failing]
         )
+    listed = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
+    assert "Errors" in listed and "status=error" in listed
     exact = client.get(
         _url(tenant, "lead-rule-preview", queue_pk=queue.pk),
         {"filter": "status=error", "sampling_percent": "50", "rule": rule.pk},
@@ -289,3 +294,41 @@ def test_another_organizations_queue_is_not_found(tenant, other_tenant):
     theirs = make_queue(other_tenant)
     url = _url(tenant, "lead-queue-board", queue_pk=theirs.pk)
     assert _client(tenant.admin).get(url).status_code == 404
+
+
+def test_every_lead_page_renders_for_a_manager(tenant):
+    config = make_config(tenant, name="Accuracy")
+    queue = make_queue(tenant, configs=[config])
+    items = add_traces(tenant, queue, 2)
+    reviewer = Actor(user=tenant.reviewer)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assignment = services.queue_claim_next(actor=reviewer, queue=queue)
+        annotation = services.assignment_submit(
+            actor=reviewer, assignment_id=assignment.pk, values={str(config.pk): 0.5}
+        )
+        services.routing_rule_create(
+            actor=Actor(user=tenant.owner),
+            project=tenant.project,
+            queue_id=queue.pk,
+            name="Errors",
+            signal="error",
+            filter_params={"status": "error"},
+        )
+    client = _client(tenant.admin)
+    for name, kwargs in (
+        ("lead-rubrics", {}),
+        ("lead-rubric-create", {}),
+        ("lead-rubric", {"config_pk": config.pk}),
+        ("lead-queues", {}),
+        ("lead-queue-create", {}),
+        ("lead-queue-edit", {"queue_pk": queue.pk}),
+        ("lead-queue-board", {"queue_pk": queue.pk}),
+        ("lead-queue-board-live", {"queue_pk": queue.pk}),
+        ("lead-queue-rules", {"queue_pk": queue.pk}),
+        ("lead-rule-preview", {"queue_pk": queue.pk}),
+        ("lead-item", {"queue_pk": queue.pk, "item_pk": items[0].pk}),
+        ("lead-annotation", {"annotation_pk": annotation.pk}),
+        ("lead-bulk-add", {}),
+    ):
+        response = client.get(_url(tenant, name, **kwargs))
+        assert response.status_code == 200, (name, response.status_code)
