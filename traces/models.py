@@ -11,6 +11,8 @@ PostgreSQL stores out of line (TOAST); list queries never select them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -100,20 +102,47 @@ class Trace(TenantModel):
         return self.name or self.external_id
 
 
-class Span(TenantModel):
-    """One step of a trace: an LLM call, a tool call, a retrieval, ..."""
+class VerbatimJSONField(models.JSONField):
+    """JSON kept as sent: PostgreSQL ``json`` stores the text verbatim (validated, not
+    rebuilt as jsonb), so an OTLP attribute stored once as a span's payload reads back
+    byte for byte (``traces.ingest.moved``), ingestion skips the jsonb conversion, and
+    the detail returns the text unparsed. No query looks inside these columns."""
 
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans")
+    def db_type(self, connection: Any) -> str:
+        return "json"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # psycopg already parsed the json column (jsonb is loaded as text by Django).
+        return value
+
+
+class Span(TenantModel):
+    """One step of a trace: an LLM call, a tool call, a retrieval, ...
+
+    Indexed by its identity, (trace, external id), which also serves every read by
+    trace; no query reads spans by organization or project alone, so those foreign
+    keys carry no index of their own (a project's deletion scans spans, rarely)."""
+
+    organization = models.ForeignKey(
+        "projects.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="spans", db_index=False)
     external_id = models.CharField(max_length=256)
     parent_external_id = models.CharField(max_length=256, blank=True, default="")
     kind = models.CharField(max_length=16, choices=SpanKind.choices, default=SpanKind.OTHER)
     name = models.CharField(max_length=512, blank=True, default="")
     model = models.CharField(max_length=256, blank=True, default="")
     provider = models.CharField(max_length=128, blank=True, default="")
-    input = models.JSONField(null=True, blank=True)
-    output = models.JSONField(null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    input = VerbatimJSONField(null=True, blank=True)
+    output = VerbatimJSONField(null=True, blank=True)
+    attributes = VerbatimJSONField(default=dict, blank=True)
     start_time = models.DateTimeField(null=True, blank=True)
     end_time = models.DateTimeField(null=True, blank=True)
     input_tokens = models.BigIntegerField(default=0)
@@ -129,10 +158,6 @@ class Span(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["trace", "external_id"], name="span_external_id")
-        ]
-        indexes = [
-            models.Index(fields=["project", "-created_at"], name="span_project_created"),
-            models.Index(fields=["project", "model"], name="span_project_model"),
         ]
 
     def __str__(self) -> str:

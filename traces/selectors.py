@@ -36,6 +36,7 @@ from hitl.exceptions import DomainError, NotFound
 from projects.models import Project
 from traces import hooks
 from traces.filters import IdInArray, TraceFilter
+from traces.ingest.moved import attributes_as_sent
 from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace
 
 # What a trace list row shows: everything but the payloads.
@@ -562,14 +563,16 @@ def span_detail(*, trace: Trace, span_external_id: str, viewer: Any = None) -> d
     may read) and feedback."""
     row = (
         Span.objects.filter(trace_id=trace.pk, external_id=span_external_id)
-        .values_list(*SPAN_FIELDS, "attributes")
+        .values_list(
+            *SPAN_FIELDS, "attributes", Cast("input", TextField()), Cast("output", TextField())
+        )
         .first()
     )
     if row is None:
         raise NotFound("Span not found.")
     span_pk = row[0]
     first_start = Span.objects.filter(trace_id=trace.pk).aggregate(first=Min("start_time"))
-    data = _span_data(row[:-1], _earliest(trace.start_time, [first_start["first"]]))
+    data = _span_data(row[:-3], _earliest(trace.start_time, [first_start["first"]]))
     parent = data.pop("parent_external_id") or None
     parent_exists = (
         parent is not None and Span.objects.filter(trace_id=trace.pk, external_id=parent).exists()
@@ -577,7 +580,8 @@ def span_detail(*, trace: Trace, span_external_id: str, viewer: Any = None) -> d
     children = Span.objects.filter(trace_id=trace.pk, parent_external_id=data["span_id"])
     data.update(
         trace_id=trace.external_id,
-        attributes=row[-1],
+        # OTLP content stored once comes back into the attributes exactly as sent.
+        attributes=attributes_as_sent(row[-3], input_text=row[-2], output_text=row[-1]),
         parent_span_id=parent if parent_exists else None,
         is_orphan=parent is not None and not parent_exists,
         children=list(

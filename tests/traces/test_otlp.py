@@ -446,4 +446,88 @@ def test_large_payloads_are_kept_and_oversized_spans_rejected_alone(tenant, clie
     spans = _spans(tenant)
     assert set(spans) == {"root", "big but fine"}
     assert len(spans["big but fine"].input) == 300_000
-    assert len(spans["big but fine"].attributes["output.value"]) == 300_000
+    # Stored once, in ``output``; the span detail gives the attribute back.
+    assert "output.value" not in spans["big but fine"].attributes
+    big = spans["big but fine"]
+    detail = client.get(
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/traces/"
+        f"{big.trace.external_id}/spans/{big.external_id}/",
+        HTTP_AUTHORIZATION=f"Bearer {tenant.key('read')}",
+    ).json()
+    assert detail["attributes"]["output.value"] == "b" * 300_000
+
+
+def test_message_content_is_stored_once_and_read_back_exactly_as_sent(tenant, client):
+    """GenAI content attributes become the span's input/output and are not stored a
+    second time; the span detail returns every attribute exactly as it was sent (JSON
+    text with its own spacing and key order, plain text, NUL-free)."""
+    from django.db import connection
+
+    sent = {
+        "chat": {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            # json.dumps spacing and a key order jsonb would not keep.
+            "gen_ai.input.messages": json.dumps(
+                [{"role": "user", "parts": [{"type": "text", "content": 'Héllo "there"'}]}]
+            ),
+            "gen_ai.output.messages": '[ {"role":"assistant","z":1, "a":2,"a":3} ]',
+            "gen_ai.usage.input_tokens": 12,
+        },
+        "tool": {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "lookup",
+            "gen_ai.tool.call.arguments": '{"b": 1, "a": [1.50, 2e3]}',
+            "gen_ai.tool.call.result": "plain text, not JSON",
+        },
+        "with instructions": {
+            # Input built from two attributes: nothing moves, both stay as sent.
+            "gen_ai.system_instructions": '[{"type": "text", "content": "Be brief."}]',
+            "gen_ai.input.messages": '[{"role": "user", "parts": []}]',
+            "output.value": '"a JSON string literal"',
+        },
+    }
+    memory = InMemorySpanExporter()
+    provider = _provider(memory)
+    tracer = provider.get_tracer("once")
+    with tracer.start_as_current_span("root"):
+        for name, attributes in sent.items():
+            with tracer.start_as_current_span(name, attributes=attributes):
+                pass
+    provider.shutdown()
+    body = encode_spans(memory.get_finished_spans()).SerializeToString()
+    assert _post(client, tenant, body).status_code == 200
+
+    spans = _spans(tenant)
+    chat = spans["chat"]
+    assert chat.input[0]["parts"][0]["content"] == 'Héllo "there"'
+    stored = {name: span.attributes for name, span in spans.items()}
+    assert "gen_ai.input.messages" not in stored["chat"]
+    assert "gen_ai.output.messages" not in stored["chat"]
+    assert stored["chat"]["otel.moved"] == {
+        "gen_ai.input.messages": "input", "gen_ai.output.messages": "output"}  # fmt: skip
+    assert stored["tool"]["otel.moved"] == {
+        "gen_ai.tool.call.arguments": "input", "gen_ai.tool.call.result": "output"}  # fmt: skip
+    assert stored["with instructions"]["gen_ai.input.messages"] == (
+        sent["with instructions"]["gen_ai.input.messages"])  # fmt: skip
+    # The content is in the row once: the payload column holds the sent text itself.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT input::text, octet_length(attributes::text) FROM traces_span WHERE id = %s",
+            [chat.pk],
+        )
+        input_text, attributes_bytes = cursor.fetchone()
+    assert input_text == sent["chat"]["gen_ai.input.messages"]
+    assert attributes_bytes < len(sent["chat"]["gen_ai.input.messages"]) + 300
+
+    base = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/traces/"
+    for name, attributes in sent.items():
+        span = spans[name]
+        detail = client.get(
+            f"{base}{span.trace.external_id}/spans/{span.external_id}/",
+            HTTP_AUTHORIZATION=f"Bearer {tenant.key('read')}",
+        ).json()
+        read = {k: v for k, v in detail["attributes"].items() if not k.startswith("otel.")}
+        assert read == attributes, name
+        for key, value in attributes.items():
+            assert type(read[key]) is type(value) and read[key] == value, (name, key)

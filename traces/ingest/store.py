@@ -344,14 +344,22 @@ _SPAN_UPDATED = (
     "attributes", "start_time", "end_time", "input_tokens", "output_tokens",
     "cached_tokens", "reasoning_tokens", "total_tokens", "cost", "status", "error_message",
 )  # fmt: skip
+# Payload columns are ``json`` (verbatim text, no equality operator): compared as text.
+_SPAN_JSON = ("input", "output", "attributes")
+
+
+def _compared(table: str, name: str) -> str:
+    return f"{table}.{name}::text" if name in _SPAN_JSON else f"{table}.{name}"
+
+
 _SPAN_CONFLICT = (
     "ON CONFLICT (trace_id, external_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in _SPAN_UPDATED)
     # An identical re-send writes nothing: no dead tuple, no WAL.
     + " WHERE ("
-    + ", ".join(f"traces_span.{name}" for name in _SPAN_UPDATED)
+    + ", ".join(_compared("traces_span", name) for name in _SPAN_UPDATED)
     + ") IS DISTINCT FROM ("
-    + ", ".join(f"EXCLUDED.{name}" for name in _SPAN_UPDATED)
+    + ", ".join(_compared("EXCLUDED", name) for name in _SPAN_UPDATED)
     + ")"
 )
 
@@ -365,8 +373,8 @@ _SPAN_FIELDS = (
 _SPAN_INSERT = (
     f"INSERT INTO traces_span ({_SPAN_COLUMNS}) "  # noqa: S608
     "SELECT %(organization)s, %(project)s, u.trace_id, u.external_id, u.parent_external_id, "
-    "u.kind, u.name, u.model, u.provider, u.input::jsonb, u.output::jsonb, "
-    "u.attributes::jsonb, u.start_time, u.end_time, u.input_tokens, u.output_tokens, "
+    "u.kind, u.name, u.model, u.provider, u.input::json, u.output::json, "
+    "u.attributes::json, u.start_time, u.end_time, u.input_tokens, u.output_tokens, "
     "u.cached_tokens, u.reasoning_tokens, u.total_tokens, u.cost, u.status, u.error_message, "
     "%(now)s "
     "FROM unnest(%(trace_id)b::bigint[], %(external_id)b::text[], "

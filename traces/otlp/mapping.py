@@ -29,7 +29,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from traces.ingest import limits
-from traces.ingest.jsonsafe import JsonRejected, clean_text, dump_json
+from traces.ingest.jsonsafe import JsonRejected, check_depth, clean_text, dump_json
+from traces.ingest.moved import MOVED_KEY
 from traces.ingest.records import Batch, SpanRecord, TraceRecord
 from traces.ingest.validation import EventInvalid, valid_id
 
@@ -235,8 +236,27 @@ def _event_messages(events: list[dict[str, Any]], output: bool) -> list[Any] | N
 
 
 def span_input(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
+    return span_input_source(attrs, events)[0]
+
+
+def span_output(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
+    return span_output_source(attrs, events)[0]
+
+
+def _from(attrs: dict[str, Any], key: str) -> tuple[Any, str | None]:
+    value = attrs.get(key)
+    # Only a string attribute can be stored once (as the payload column's text).
+    return _maybe_json(value), (key if isinstance(value, str) else None)
+
+
+def span_input_source(
+    attrs: dict[str, Any], events: list[dict[str, Any]]
+) -> tuple[Any, str | None]:
+    """The span's input, and the attribute it is when one attribute alone gave it."""
     messages = _maybe_json(attrs.get("gen_ai.input.messages"))
     instructions = _maybe_json(attrs.get("gen_ai.system_instructions"))
+    if instructions is None and messages is not None:
+        return _from(attrs, "gen_ai.input.messages")
     if messages is not None or instructions is not None:
         messages = list(messages) if isinstance(messages, list) else (
             [] if messages is None else [messages]
@@ -244,37 +264,43 @@ def span_input(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
         if instructions is not None:
             parts = instructions if isinstance(instructions, list) else [instructions]
             messages.insert(0, {"role": "system", "parts": parts})
-        return messages
+        return messages, None
     for candidate in (
         _messages_of(_unflatten(attrs, "llm.input_messages."), "message"),
         _unflatten(attrs, "gen_ai.prompt."),
         _event_payload(events, "gen_ai.content.prompt", "gen_ai.prompt"),
         _event_messages(events, output=False),
-        _maybe_json(attrs.get("gen_ai.tool.call.arguments")),
-        _maybe_json(attrs.get("input.value")),
-        _maybe_json(attrs.get("tool.parameters")),
-        attrs.get("gen_ai.retrieval.query.text"),
     ):
         if candidate is not None:
-            return candidate
-    return None
+            return candidate, None
+    for key in ("gen_ai.tool.call.arguments", "input.value", "tool.parameters",
+                "gen_ai.retrieval.query.text"):  # fmt: skip
+        if attrs.get(key) is not None:
+            if key == "gen_ai.retrieval.query.text":
+                return attrs[key], (key if isinstance(attrs[key], str) else None)
+            return _from(attrs, key)
+    return None, None
 
 
-def span_output(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
+def span_output_source(
+    attrs: dict[str, Any], events: list[dict[str, Any]]
+) -> tuple[Any, str | None]:
+    """The span's output, and the attribute it is when one attribute alone gave it."""
+    if attrs.get("gen_ai.output.messages") is not None:
+        return _from(attrs, "gen_ai.output.messages")
     for candidate in (
-        _maybe_json(attrs.get("gen_ai.output.messages")),
         _messages_of(_unflatten(attrs, "llm.output_messages."), "message"),
         _unflatten(attrs, "gen_ai.completion."),
         _event_payload(events, "gen_ai.content.completion", "gen_ai.completion"),
         _event_messages(events, output=True),
         _messages_of(_unflatten(attrs, "retrieval.documents."), "document"),
-        _maybe_json(attrs.get("gen_ai.retrieval.documents")),
-        _maybe_json(attrs.get("gen_ai.tool.call.result")),
-        _maybe_json(attrs.get("output.value")),
     ):
         if candidate is not None:
-            return candidate
-    return None
+            return candidate, None
+    for key in ("gen_ai.retrieval.documents", "gen_ai.tool.call.result", "output.value"):
+        if attrs.get(key) is not None:
+            return _from(attrs, key)
+    return None, None
 
 
 def _hex_id(raw: bytes, length: int, what: str) -> str:
@@ -303,6 +329,27 @@ def _json_field(value: Any, max_bytes: int, what: str) -> str | None:
         raise SpanRejected(exc.message) from None
 
 
+def _payload_json(value: Any, sent: str | None, what: str) -> tuple[str | None, bool]:
+    """A payload as jsonb text, and whether it is the attribute ``sent`` stored once:
+    a JSON document attribute is kept as its own text (checked, never re-encoded); any
+    other string attribute as that JSON string."""
+    if value is None:
+        return None, False
+    if sent is not None and "\x00" not in sent and "\\u0000" not in sent:
+        if value is not sent:  # a JSON document, parsed from ``sent``
+            try:
+                check_depth(value)
+            except JsonRejected as exc:
+                raise SpanRejected(exc.message) from None
+            if len(sent) * 4 > limits.MAX_PAYLOAD_BYTES and (
+                len(sent.encode()) > limits.MAX_PAYLOAD_BYTES
+            ):
+                raise SpanRejected(f"{what} is over the limit of {limits.MAX_PAYLOAD_BYTES} bytes")
+            return sent, True
+        return _json_field(value, limits.MAX_PAYLOAD_BYTES, what), True
+    return _json_field(value, limits.MAX_PAYLOAD_BYTES, what), False
+
+
 def _span_record(
     index: int, span: trace_pb2.Span, scope: dict[str, Any]
 ) -> tuple[SpanRecord, dict[str, Any]]:
@@ -324,7 +371,22 @@ def _span_record(
         }
         for event in span.events
     ]
-    stored_attrs = dict(attrs)
+    input_value, input_key = span_input_source(attrs, events)
+    output_value, output_key = span_output_source(attrs, events)
+    input_json = _payload_json(input_value, attrs.get(input_key) if input_key else None, "input")
+    output_json = _payload_json(
+        output_value, attrs.get(output_key) if output_key else None, "output"
+    )
+    moved = {}
+    if input_key and input_json[1]:
+        moved[input_key] = "input"
+    if output_key and output_json[1] and output_key != input_key:
+        moved[output_key] = "output"
+    if moved:
+        stored_attrs = {key: value for key, value in attrs.items() if key not in moved}
+        stored_attrs[MOVED_KEY] = moved
+    else:
+        stored_attrs = dict(attrs)
     stored_attrs["otel.span_kind"] = _SPAN_KIND_NAMES.get(span.kind, str(span.kind))
     if scope:
         stored_attrs["otel.scope"] = scope
@@ -374,8 +436,8 @@ def _span_record(
             _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
             limits.MAX_PROVIDER_LENGTH,
         ),
-        input_json=_json_field(span_input(attrs, events), limits.MAX_PAYLOAD_BYTES, "input"),
-        output_json=_json_field(span_output(attrs, events), limits.MAX_PAYLOAD_BYTES, "output"),
+        input_json=input_json[0],
+        output_json=output_json[0],
         attributes_json=_json_field(stored_attrs, limits.MAX_ATTRIBUTES_BYTES, "attributes")
         or "{}",
         start_time=start,
