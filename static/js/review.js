@@ -226,7 +226,7 @@
   }
 
   // --- the next item, fetched ahead -------------------------------------------------------
-  var ahead = null;       // {assignment, url, html} once the next item's page is held
+  var ahead = null;       // {assignment, url, doc} once the next item's page is held
   var aheadFor = null;    // the assignment whose page asked for it
   var submitting = false;
 
@@ -252,7 +252,9 @@
           if (!response.ok) return null;
           return response.text().then(function (html) {
             if (aheadFor !== current) return null;  // the page moved on meanwhile
-            ahead = { assignment: String(next.assignment), url: next.url, html: html };
+            // Parsed now, while the reviewer reads, so showing it costs only the swap.
+            var doc = new DOMParser().parseFromString(html, "text/html");
+            ahead = { assignment: String(next.assignment), url: next.url, doc: doc };
             var now = root();
             if (now) now.setAttribute("data-next-ready", ahead.assignment);
             return null;
@@ -262,8 +264,8 @@
       .catch(function () { ahead = null; });
   }
 
-  function showDocument(html, url) {
-    var doc = new DOMParser().parseFromString(html, "text/html");
+  function showDocument(page, url) {
+    var doc = typeof page === "string" ? new DOMParser().parseFromString(page, "text/html") : page;
     document.title = doc.title;
     document.body.replaceWith(document.adoptNode(doc.body));
     if (url && url !== window.location.pathname + window.location.search) {
@@ -315,7 +317,7 @@
     // (rarely: a lease that ran out, a refused answer) replaces it with what it says.
     var early = looksComplete(form);
     ahead = null;
-    if (early) showDocument(held.html, held.url);
+    if (early) showDocument(held.doc, held.url);
     fetch(form.action, {
       method: "POST",
       body: body,
@@ -324,7 +326,7 @@
     }).then(function (response) {
       if (response.status === 204 && response.headers.get("X-Review-Next") === held.url) {
         var previous = response.headers.get("X-Review-Previous");
-        if (!early) showDocument(held.html, held.url);
+        if (!early) showDocument(held.doc, held.url);
         var link = document.getElementById("previous-item");
         if (link && previous) { link.href = previous; link.hidden = false; }
         showStatus(skipped ? "Skipped. Here is the next item." : "Saved. Here is the next item.");
