@@ -21,7 +21,9 @@ What each role sees:
 | API key with the read scope | always: a key is the project's automation, holds no lease |
 
 Routes are discovered from the URL conf, so a new read endpoint is walked without
-editing this test; a kwarg nobody can fill fails it by name.
+editing this test: kwargs the blind rows cannot fill come from the apps'
+``tests/<app>/isolation.py`` rows for the same organization, as in the isolation walker;
+a kwarg nobody can fill fails it by name.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from review import services
 from review.models import Assignment, AssignmentState, ItemStatus, QueueItem
 from tests.factories import Tenant, make_tenant
 from tests.review.helpers import add_reviewers, make_config, make_queue, make_span, make_trace
-from tests.test_tenant_isolation import Route, iter_routes
+from tests.test_tenant_isolation import Route, RouteFiller, _populate, iter_routes
 from traces.models import Score, Thread
 
 STATES = ("never", "leased", "skipped", "released", "expired", "submitted")
@@ -64,6 +66,9 @@ class World:
     markers: dict[str, dict[str, str]]
     own_markers: dict[str, str]
     claim_bodies: dict[str, str] = field(default_factory=dict)
+    # Every app's isolation rows for this organization: fills the kwargs of routes the
+    # blind rows cannot (datasets, rubrics, settings pages, ...), so they are walked too.
+    filler: Any = None
 
 
 def _other_reviewer_data(tenant: Tenant, queue, item: QueueItem, other, texts, token: str, state):
@@ -190,6 +195,7 @@ def _build_world(client_for) -> World:
     assert {s: states.get(items[s].pk) for s in STATES} == {
         s: expected_states.get(s) for s in STATES
     }
+    world.filler = RouteFiller(tenant, _populate(tenant))
     return world
 
 
@@ -233,6 +239,10 @@ def _candidates(route: Route, world: World) -> list[dict[str, Any]]:
             return [{**fixed, **filled, rest[0]: value} for value in values]
         if not rest:
             return [{**fixed, **filled}]
+        try:
+            return [{**fixed, **filled, **{n: world.filler.value(route, n) for n in rest}}]
+        except LookupError:
+            pass
     raise LookupError(f"{route.template}: cannot fill {rest}")
 
 
