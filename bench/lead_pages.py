@@ -170,10 +170,6 @@ def main() -> None:
     try:
         stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
         stack(f"start_redis {run_dir}/redis {redis_port}")
-        # Static files from the app directories, as bin/up serves them (no collectstatic).
-        os.environ["HITL_STATICFILES_STORAGE"] = (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-        )
         django_setup(pg_port, redis_port)
         from django.test import Client
 

@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 
 from hitl.exceptions import DomainError
 from projects.models import MANAGE_ROLES
@@ -139,6 +140,8 @@ class TraceExplorerView(ProjectTracePageView):
                 last = traces[-1]
                 next_cursor = f"{last.created_at.isoformat()}|{last.pk}"
             rows = selectors.trace_list_data(traces, viewer=request.user)
+            for row in rows:
+                row["cells"] = [_cell(key, row) for key in columns]
         query = filter_query(params)
         unknown = [k for k in errors if k not in form.fields]
         fields = filter_fields(form, shown, errors)
@@ -272,6 +275,51 @@ LABELS = {
 
 def _label(name: str, fallback: str) -> str:
     return LABELS.get(name, fallback)
+
+
+NUMERIC_COLUMNS = frozenset({"latency_ms", "span_count", "total_tokens", "cost"})
+
+
+def _cell(key: str, row: dict[str, Any]) -> tuple[str, str]:
+    """One table cell of the explorer as (css class, escaped HTML): built here rather
+    than in the template, where a branch per column per row costs most of the page."""
+    value = row.get(key)
+    css = "num" if key in NUMERIC_COLUMNS else ""
+    if key == "status":
+        return css, format_html('<span class="badge{}">{}</span>',
+                                " bad" if value == "error" else "", value)  # fmt: skip
+    if key == "start_time":
+        return css, value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    if key == "latency_ms":
+        return css, f"{value:.0f} ms" if value is not None else ""
+    if key == "tags":
+        return css, format_html_join(" ", '<span class="badge">{}</span>', ((t,) for t in value))
+    if key == "scores":
+        return "scores-cell", format_html_join(
+            " ",
+            '<span class="score {}" title="{}, {} score(s)">{} {}</span>',
+            (
+                (
+                    "human" if s["source"] == ScoreSource.HUMAN else "auto",
+                    s["source"],
+                    s["count"],
+                    s["name"],
+                    "" if s["average"] is None else f"{s['average']:.2f}",
+                )
+                for s in row["score_summary"]
+            ),
+        )
+    if key == "feedback":
+        summary = row["feedback_summary"]
+        parts = []
+        if summary["thumbs_up"]:
+            parts.append(f"👍 {summary['thumbs_up']}")
+        if summary["thumbs_down"]:
+            parts.append(f"👎 {summary['thumbs_down']}")
+        if summary["average_rating"] is not None:
+            parts.append(f"★ {summary['average_rating']:.1f}")
+        return css, " ".join(parts)
+    return css, "" if value is None else str(value)
 
 
 def _parse_cursor(raw: str) -> tuple[datetime, int] | None:

@@ -177,3 +177,11 @@ def test_bulk_add_is_for_managers(tenant, traces):
     )
     assert _client(tenant.reviewer).get(url).status_code == 403
     assert _client(tenant.viewer).get(url).status_code == 403
+
+
+def test_cells_are_escaped(tenant):
+    make_trace(tenant, name="<i>named</i>", tags=["<b>tag</b>"], status="error")
+    body = _client(tenant.admin).get(_explorer(tenant, col=["name", "tags", "status"]))
+    text = body.content.decode()
+    assert "&lt;i&gt;named&lt;/i&gt;" in text and "&lt;b&gt;tag&lt;/b&gt;" in text
+    assert "<i>named</i>" not in text and '<span class="badge bad">error</span>' in text
