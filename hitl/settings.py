@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStateEnum": "review.models.AssignmentState",
         "AdjudicationKindEnum": "review.models.AdjudicationKind",
         "RoutingSignalEnum": "review.models.RoutingSignal",
+        "DestinationKindEnum": "projects.models.DestinationKind",
+        "ExportFormatEnum": "datasets.models.ExportFormat",
+        "ImportFormatEnum": [("jsonl", "jsonl"), ("csv", "csv")],
     },
     # Swagger UI is served from the sidecar package: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",

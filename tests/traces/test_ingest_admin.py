@@ -45,5 +45,5 @@ def test_auditor_reads_only_own_organization_and_score_history(tenant, other_ten
     with tenant_scope(other_tenant.organization.pk):
         theirs = Score.objects.get(external_id="theirs-score")
     history = client.get("/admin/traces/historicalscore/").content.decode()
-    assert f"Score #{mine.pk}<" in history and f"Score #{theirs.pk}<" not in history
+    assert f"score #{mine.pk}<" in history and f"score #{theirs.pk}<" not in history
     assert client.post("/admin/traces/trace/add/", {}).status_code == 403
