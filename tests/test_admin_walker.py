@@ -343,6 +343,8 @@ def walk(walker: Walker, tenants: list[Built], superuser_links: dict[str, set[st
 
 
 @pytest.mark.django_db
+# Thousands of pages: about two minutes on an idle machine, far more on a loaded one.
+@pytest.mark.timeout(1500)
 def test_every_admin_page_with_every_registered_model(capsys):
     acme = _build("Acme", "Cardiology")
     globex = _build("Globex", "Oncology")
