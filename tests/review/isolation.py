@@ -6,7 +6,6 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.services import agreement
-from review.services import agreement
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 from tests.review.helpers import make_config, make_queue, make_trace
@@ -63,8 +62,6 @@ def populate(tenant: Tenant) -> IsolationData:
         )
         failing = make_trace(tenant, status="error")
         services.routing_apply(project_id=tenant.project.pk, trace_ids=[failing.pk])
-        # An agreement report (one reviewer: its figures say why there are none).
-        agreement.agreement_refresh(queue_id=queue.pk, force=True, resamples=0)
         # An agreement report (one reviewer: its figures say why there are none).
         agreement.agreement_refresh(queue_id=queue.pk, force=True, resamples=0)
     return IsolationData(
