@@ -451,7 +451,8 @@ def worker_pids(master: int) -> list[int]:
 
 
 def cpu_seconds(root_pids: list[int]) -> float:
-    """User + system CPU seconds of these processes and their children (Linux /proc)."""
+    """User + system CPU seconds of these processes, their live children and the children
+    they reaped (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
@@ -464,6 +465,9 @@ def cpu_seconds(root_pids: list[int]) -> float:
             continue
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry) in root_pids:
+            # Children that exited (COPY's connections) count in their parent's cutime.
+            times[int(entry)] += (int(fields[13]) + int(fields[14])) / ticks
     wanted = set(root_pids)
     grew = True
     while grew:

@@ -207,7 +207,7 @@ class Loader:
         cursor = began
         totals = [0, 0, 0, 0.0]
         error = rng.random() < 0.05
-        span_ids, external_ids = [], []
+        span_ids, external_ids, span_lines = [], [], []
         for j in range(n_spans):
             span_id = self.next_span_id
             self.next_span_id += 1
@@ -230,17 +230,18 @@ class Loader:
                 span_in, span_out = payloads(j)
             else:
                 span_in, span_out = self.span_payloads[rng.randrange(len(self.span_payloads))]
-            spans.write(
+            span_lines.append(
                 f"{span_id}\t{self.org}\t{self.project}\t{trace_id}\t{external}\t{parent}\t"
                 f"{kind}\t{kind}-{j}\t{model}\t{'openai' if model.startswith('gpt') else ''}\t"
                 f"{span_in}\t{span_out}\t{{}}\t{ts(span_start)}\t{ts(cursor)}\t"
                 f"{i_tok}\t{o_tok}\t0\t0\t{i_tok + o_tok}\t{cost:.8f}\t"
                 f"{'error' if span_error else 'ok'}\t{'Tool timed out' if span_error else ''}\t"
-                f"{ts(cursor)}\n"
             )
             span_ids.append(span_id)
             external_ids.append(external)
         ended = max(cursor, began + timedelta(milliseconds=1))
+        # A span's created_at is its trace's (the partition key).
+        spans.write("".join(f"{line}{ts(ended)}\n" for line in span_lines))
         latency = (ended - began).total_seconds() * 1000
         tags = "{" + ",".join(rng.sample(TAGS, rng.choice((0, 1, 1, 2, 2, 3)))) + "}"
         thread = str(rng.choice(self.thread_ids)) if rng.random() < 0.6 else "\\N"
@@ -429,6 +430,12 @@ def run(args) -> None:
     from tests.factories import make_tenant
 
     call_command("migrate", verbosity=0)
+    from traces import partitions
+
+    month = partitions.month_start(T_END - timedelta(days=DAYS + 1))
+    while month <= T_END:  # the loaded months' span partitions (migrate made today's)
+        partitions.span_partition_ensure(month)
+        month = partitions.next_month(month)
     tenant = make_tenant("Bench")
     org, project = tenant.organization, tenant.project
 

@@ -293,7 +293,15 @@ HITL_AGREEMENT_RESAMPLES = env.int("HITL_AGREEMENT_RESAMPLES", default=1000)
 HITL_AGREEMENT_MIN_INTERVAL = timedelta(
     seconds=env.int("HITL_AGREEMENT_MIN_INTERVAL_SECONDS", default=30)
 )
+# Spans older than this many days are dropped a month-partition at a time (0: kept).
+HITL_TRACE_RETENTION_DAYS = env.int("HITL_TRACE_RETENTION_DAYS", default=0)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Span partitions for this month and the next three; retention drops expired ones.
+    "traces-maintain-span-partitions": {
+        "task": "traces.maintain_span_partitions",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
     # Claims expire overdue leases lazily per queue; this sweeps queues nobody claims from.
     "review-expire-leases": {"task": "review.expire_leases", "schedule": 60.0},
     # Relay runs that piled up while no worker ran are dropped, not run in a burst.

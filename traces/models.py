@@ -119,9 +119,10 @@ class VerbatimJSONField(models.JSONField):
 class Span(TenantModel):
     """One step of a trace: an LLM call, a tool call, a retrieval, ...
 
-    Indexed by its identity, (trace, external id), which also serves every read by
-    trace; no query reads spans by organization or project alone, so those foreign
-    keys carry no index of their own (a project's deletion scans spans, rarely)."""
+    Partitioned by month of ``created_at`` (migration 0104). Indexed by its identity,
+    (trace, external id), which also serves every read by trace; no query reads spans by
+    organization or project alone, so those foreign keys carry no index of their own (a
+    project's deletion scans spans, rarely)."""
 
     organization = models.ForeignKey(
         "projects.Organization",
@@ -153,15 +154,30 @@ class Span(TenantModel):
     cost = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.UNSET)
     error_message = models.TextField(blank=True, default="")
+    # The trace's created_at (when the trace was first seen), not the span's arrival:
+    # the table is partitioned by month of it (traces.partitions), one partition per trace.
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["trace", "external_id"], name="span_external_id")
+            # created_at is the trace's, so this is (trace, external_id) as before; the
+            # partition key must be part of every unique key of a partitioned table.
+            models.UniqueConstraint(
+                fields=["trace", "external_id", "created_at"], name="span_external_id"
+            )
         ]
 
     def __str__(self) -> str:
         return self.name or self.external_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.trace_id is not None:
+            # The partition key: every span of a trace lives in its trace's month.
+            from traces.partitions import span_partition_ensure
+
+            self.created_at = self.trace.created_at
+            span_partition_ensure(self.created_at)
+        super().save(*args, **kwargs)
 
 
 class ScoreSource(models.TextChoices):

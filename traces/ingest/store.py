@@ -37,6 +37,7 @@ from traces.ingest.records import (
     TraceRecord,
 )
 from traces.models import Feedback, Score, ScoreSource
+from traces.partitions import span_partition_ensure
 
 LOCK_BUCKETS = 1024
 # Keeps ingestion's advisory lock keys away from any other user of advisory locks.
@@ -353,7 +354,8 @@ def _compared(table: str, name: str) -> str:
 
 
 _SPAN_CONFLICT = (
-    "ON CONFLICT (trace_id, external_id) DO UPDATE SET "
+    # created_at is the trace's, so (trace_id, external_id) alone decides a conflict.
+    "ON CONFLICT (trace_id, external_id, created_at) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in _SPAN_UPDATED)
     # An identical re-send writes nothing: no dead tuple, no WAL.
     + " WHERE ("
@@ -376,7 +378,7 @@ _SPAN_INSERT = (
     "u.kind, u.name, u.model, u.provider, u.input::json, u.output::json, "
     "u.attributes::json, u.start_time, u.end_time, u.input_tokens, u.output_tokens, "
     "u.cached_tokens, u.reasoning_tokens, u.total_tokens, u.cost, u.status, u.error_message, "
-    "%(now)s "
+    "t.created_at "
     "FROM unnest(%(trace_id)b::bigint[], %(external_id)b::text[], "
     "%(parent_external_id)b::text[], %(kind)b::text[], %(name)b::text[], %(model)b::text[], "
     "%(provider)b::text[], %(input)b::text[], %(output)b::text[], %(attributes)b::text[], "
@@ -384,7 +386,9 @@ _SPAN_INSERT = (
     "%(output_tokens)b::bigint[], %(cached_tokens)b::bigint[], "
     "%(reasoning_tokens)b::bigint[], %(total_tokens)b::bigint[], %(cost)b::numeric[], "
     "%(status)b::text[], %(error_message)b::text[]) "
-    f"AS u({', '.join(_SPAN_FIELDS)}) {_SPAN_CONFLICT}"
+    f"AS u({', '.join(_SPAN_FIELDS)}) "
+    # A span's created_at is its trace's: the partition key, one partition per trace.
+    f"JOIN traces_trace t ON t.id = u.trace_id {_SPAN_CONFLICT}"
 )
 
 
@@ -439,6 +443,7 @@ def _upsert_spans(
     project: Project,
     spans: list[SpanRecord],
     trace_ids: dict[str, int],
+    new_trace_ids: Iterable[int],
     now: datetime,
 ) -> None:
     # A fixed order keeps concurrent writers' row locks in the same order.
@@ -451,9 +456,19 @@ def _upsert_spans(
          span.cost, span.status, span.error_message)
         for span in ordered
     ]  # fmt: skip
+    # The partitions the spans go to exist (normally created ahead; see traces.partitions).
+    span_partition_ensure(now)
+    stored_before = sorted({row[0] for row in rows} - set(new_trace_ids))
+    if stored_before:
+        cur.execute(
+            "SELECT DISTINCT date_trunc('month', created_at) FROM traces_trace WHERE id = ANY(%s)",
+            [stored_before],
+        )
+        for (month,) in cur.fetchall():
+            span_partition_ensure(month)
     cur.execute(
         _SPAN_INSERT,
-        {"organization": project.organization_id, "project": project.pk, "now": now,
+        {"organization": project.organization_id, "project": project.pk,
          **_columns(_SPAN_FIELDS, rows)},
     )  # fmt: skip
 
@@ -722,7 +737,8 @@ def _store(
     trace_ids = _upsert_traces(cur, project, traces, existing, thread_ids, rollups, now)
     trace_ids.update(span_trace_ids)
     if spans:
-        _upsert_spans(cur, project, spans, trace_ids, now)
+        new_ids = [trace_ids[e] for e in traces.keys() - existing.keys() if e in trace_ids]
+        _upsert_spans(cur, project, spans, trace_ids, new_ids, now)
     # Traces new in this batch were inserted rolled up; stored ones are rolled up in SQL.
     touched = {existing[t.external_id] for t in traces.values()
                if t.external_id in existing and not t.is_hint}  # fmt: skip
