@@ -395,7 +395,8 @@ def export_rows(dsn: str) -> dict[str, bytes]:
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
         for table in TABLES:
             buffer = io.BytesIO()
-            with cursor.copy(f"COPY {table} TO STDOUT") as copy:
+            # COPY (SELECT ...): a partitioned table cannot be copied from directly.
+            with cursor.copy(f"COPY (SELECT * FROM {table}) TO STDOUT") as copy:
                 for chunk in copy:
                     buffer.write(chunk)
             exported[table] = buffer.getvalue()
