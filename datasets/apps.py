@@ -6,3 +6,9 @@ class DatasetsConfig(AppConfig):
 
     def ready(self) -> None:
         from datasets import tasks  # noqa: F401  (registers the outbox handlers)
+
+        # The trace explorer links to promoting everything a filter matches.
+        from datasets.views import explorer_actions
+        from traces.hooks import register_explorer_actions
+
+        register_explorer_actions(explorer_actions)

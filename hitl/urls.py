@@ -28,5 +28,6 @@ urlpatterns = [
     path("", include("review.urls")),
     path("", include("review.lead_urls")),
     path("", include("traces.urls")),
+    path("", include("datasets.urls")),
     path("", include("projects.urls")),
 ]

@@ -11,7 +11,9 @@ from datasets import services
 from datasets.models import Dataset
 from hitl import tenancy
 from hitl.audit import Actor
+from review import services as review_services
 from tests.factories import Tenant
+from tests.review.helpers import add_reviewers, make_config, make_queue, make_trace
 
 
 def make_dataset(tenant: Tenant, **fields: Any) -> Dataset:
@@ -35,3 +37,43 @@ def import_rows(tenant: Tenant, dataset: Dataset, rows: list[dict[str, Any]], **
             file_format="jsonl",
             **kwargs,
         )
+
+
+def make_reviewed_item(tenant: Tenant, *, disagree: bool) -> tuple[Any, Any, tuple[Any, Any]]:
+    """A trace reviewed by two reviewers (and adjudicated when they disagree)."""
+    accuracy = make_config(tenant, name="accuracy")
+    first, second = add_reviewers(tenant, 2)
+    queue = make_queue(
+        tenant, configs=[accuracy], reviewers=[first, second, tenant.admin],
+        seniors=(tenant.admin,), overlap=2, name="clinical answers",
+    )  # fmt: skip
+    trace = make_trace(
+        tenant, external_id="consult-7", input={"q": "dose of amoxicillin?"}, output={"a": "20 g"}
+    )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item = review_services.queue_item_add(
+            actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk
+        )
+        answers = [(first, 0.0, {"a": "2 g"}), (second, 0.75 if disagree else 0.0, {"a": "2 g"})]
+        for reviewer, value, expected in answers:
+            lease = review_services.queue_claim_next(actor=Actor(user=reviewer), queue=queue)
+            review_services.assignment_submit(
+                actor=Actor(user=reviewer),
+                assignment_id=lease.pk,
+                values={str(accuracy.pk): value},
+                explanation=f"{reviewer.email} says 20 g is a tenfold overdose",
+                expected_output=expected,
+                failure_modes=["wrong_dose"],
+            )
+        item.refresh_from_db()
+        if disagree:
+            review_services.item_adjudicate(
+                actor=Actor(user=tenant.admin),
+                item=item,
+                membership=tenant.admin.memberships.get(),
+                values={str(accuracy.pk): 0.0},
+                explanation="Overdose: fails.",
+                expected_output={"a": "2 g, every 8 hours"},
+            )
+            item.refresh_from_db()
+    return item, trace, (first, second)

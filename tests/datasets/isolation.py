@@ -19,7 +19,7 @@ def populate(tenant: Tenant) -> IsolationData:
     dataset = make_dataset(tenant, name=f"dataset-only-{slug}")
     with tenancy.tenant_scope(tenant.organization.pk):
         trace = make_trace(tenant, input={"q": f"input-only-{slug}"}, output={"a": "2 g"})
-        services.dataset_promote(
+        promotion = services.dataset_promote(
             actor=owner,
             dataset=dataset,
             trace_id=trace.external_id,
@@ -49,7 +49,12 @@ def populate(tenant: Tenant) -> IsolationData:
         services.dataset_export_run(export_id=export.pk)
         assert DatasetExport.objects.get(pk=export.pk).state == "done"
     return IsolationData(
-        kwargs={"dataset_pk": dataset.pk, "experiment_pk": experiment.pk},
+        kwargs={
+            "dataset_pk": dataset.pk,
+            "experiment_pk": experiment.pk,
+            "dataset_item_pk": promotion.item.pk,
+            "export_pk": export.pk,
+        },
         markers=[
             dataset.name,
             f"input-only-{slug}",

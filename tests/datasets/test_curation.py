@@ -10,53 +10,13 @@ from hitl import tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from review import services as review_services
-from tests.datasets.helpers import import_rows, make_dataset
-from tests.review.helpers import add_reviewers, make_config, make_queue, make_trace
+from tests.datasets.helpers import import_rows, make_dataset, make_reviewed_item
+from tests.review.helpers import make_queue, make_trace
 from traces.models import Score
 
 
-def _reviewed_item(tenant, *, disagree: bool):
-    """A trace reviewed by two reviewers (and adjudicated when they disagree)."""
-    accuracy = make_config(tenant, name="accuracy")
-    first, second = add_reviewers(tenant, 2)
-    queue = make_queue(
-        tenant, configs=[accuracy], reviewers=[first, second, tenant.admin],
-        seniors=(tenant.admin,), overlap=2, name="clinical answers",
-    )  # fmt: skip
-    trace = make_trace(
-        tenant, external_id="consult-7", input={"q": "dose of amoxicillin?"}, output={"a": "20 g"}
-    )
-    with tenancy.tenant_scope(tenant.organization.pk):
-        item = review_services.queue_item_add(
-            actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk
-        )
-        answers = [(first, 0.0, {"a": "2 g"}), (second, 0.75 if disagree else 0.0, {"a": "2 g"})]
-        for reviewer, value, expected in answers:
-            lease = review_services.queue_claim_next(actor=Actor(user=reviewer), queue=queue)
-            review_services.assignment_submit(
-                actor=Actor(user=reviewer),
-                assignment_id=lease.pk,
-                values={str(accuracy.pk): value},
-                explanation=f"{reviewer.email} says 20 g is a tenfold overdose",
-                expected_output=expected,
-                failure_modes=["wrong_dose"],
-            )
-        item.refresh_from_db()
-        if disagree:
-            review_services.item_adjudicate(
-                actor=Actor(user=tenant.admin),
-                item=item,
-                membership=tenant.admin.memberships.get(),
-                values={str(accuracy.pk): 0.0},
-                explanation="Overdose: fails.",
-                expected_output={"a": "2 g, every 8 hours"},
-            )
-            item.refresh_from_db()
-    return item, trace, (first, second)
-
-
 def test_a_reviewed_item_promotes_with_its_provenance(tenant):
-    item, trace, (first, second) = _reviewed_item(tenant, disagree=True)
+    item, trace, (first, second) = make_reviewed_item(tenant, disagree=True)
     dataset = make_dataset(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
         promoted = services.dataset_promote(
@@ -91,7 +51,7 @@ def test_a_reviewed_item_promotes_with_its_provenance(tenant):
 
 
 def test_agreeing_reviewers_expected_output_is_carried(tenant):
-    item, _trace, _ = _reviewed_item(tenant, disagree=False)
+    item, _trace, _ = make_reviewed_item(tenant, disagree=False)
     dataset = make_dataset(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
         row = services.dataset_promote(
@@ -117,7 +77,7 @@ def test_an_unreviewed_item_is_refused(tenant):
 
 
 def test_promoting_the_same_source_twice_reports_the_item_and_updates_only_when_asked(tenant):
-    item, _trace, _ = _reviewed_item(tenant, disagree=False)
+    item, _trace, _ = make_reviewed_item(tenant, disagree=False)
     dataset = make_dataset(tenant)
     owner = Actor(user=tenant.owner)
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -188,7 +148,7 @@ def test_bulk_promotion_from_a_trace_filter_records_history_and_one_version(tena
 
 
 def test_bulk_promotion_where_reviewers_failed_and_the_judge_passed(tenant):
-    item, trace, _ = _reviewed_item(tenant, disagree=False)  # reviewers: 0.0
+    item, trace, _ = make_reviewed_item(tenant, disagree=False)  # reviewers: 0.0
     dataset = make_dataset(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
         human = {"question": "accuracy", "op": "lt", "value": 0.5}

@@ -13,8 +13,7 @@ from datasets import services
 from datasets.models import ExperimentResult
 from hitl import tenancy
 from hitl.audit import Actor
-from tests.datasets.helpers import import_rows, make_dataset
-from tests.datasets.test_curation import _reviewed_item
+from tests.datasets.helpers import import_rows, make_dataset, make_reviewed_item
 from traces.models import Score
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,7 +185,7 @@ def _gate_command(live_server, tenant, experiment, *extra: str) -> subprocess.Co
 
 def test_the_gate_command_fails_and_passes_on_human_alignment(tenant, live_server):
     """Reviewers failed the answer (0.0); a judge that passes it disagrees with them."""
-    item, trace, _ = _reviewed_item(tenant, disagree=False)
+    item, trace, _ = make_reviewed_item(tenant, disagree=False)
     dataset = make_dataset(tenant)
     owner = Actor(user=tenant.owner)
     with tenancy.tenant_scope(tenant.organization.pk):

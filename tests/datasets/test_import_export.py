@@ -22,8 +22,7 @@ from hitl import outbox, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from hitl.models import OutboxMessage
-from tests.datasets.helpers import import_rows, make_dataset
-from tests.datasets.test_curation import _reviewed_item
+from tests.datasets.helpers import import_rows, make_dataset, make_reviewed_item
 
 
 def _import(tenant, dataset, data: bytes, file_format: str = "jsonl", **kwargs):
@@ -224,7 +223,7 @@ def test_exports_load_back_in_the_datasets_library_with_equal_content(tenant, tm
 def test_csv_and_parquet_have_one_column_per_annotator_answer(tenant, tmp_path):
     import pyarrow.parquet as pq
 
-    item, _trace, (first, second) = _reviewed_item(tenant, disagree=False)
+    item, _trace, (first, second) = make_reviewed_item(tenant, disagree=False)
     dataset = make_dataset(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
         services.dataset_promote(

@@ -1,0 +1,720 @@
+"""The datasets pages: datasets and their items with provenance, versions and diffs,
+promotion (a trace, a span or a reviewed queue item), import with its per-line report,
+exports (started here, finished by a worker, polled with htmx, downloaded), and
+experiments with their results and the comparison of two.
+
+Managers only (owner, admin), like the lead's pages: an item's provenance carries every
+reviewer's answers, which blind queues hide from reviewers. Others answer 403; another
+tenant's or an unseen project's objects 404 (``ProjectPageView``). Reads go through
+``datasets.selectors``, writes through ``datasets.services`` as the signed-in person with
+source "web".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django.contrib import messages
+from django.db.models import F
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from datasets import selectors, services
+from datasets.models import (
+    Dataset,
+    DatasetExport,
+    DatasetItem,
+    DatasetItemRevision,
+    DatasetVersion,
+    Experiment,
+    ExperimentResult,
+    ExportFormat,
+    JobState,
+)
+from datasets.services.exports import export_path
+from datasets.services.promotion import REVIEWED
+from hitl.exceptions import DomainError
+from projects.models import MANAGE_ROLES
+from projects.pages import ProjectPageView
+from review.models import QueueItem
+from traces.models import Trace
+
+ITEMS_PER_PAGE = 50
+RESULTS_PER_PAGE = 100
+REVIEWED_LISTED = 30
+
+
+def error_lines(exc: DomainError) -> list[str]:
+    """A service error as sentences: the message, then each field's reasons."""
+    lines = [exc.message]
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for name, reasons in details.items():
+        if name == "errors" and isinstance(reasons, list):
+            continue  # an import's rows: shown as the report's table
+        if isinstance(reasons, list):
+            reasons = ", ".join(str(r) for r in reasons)
+        lines.append(f"{name}: {reasons}")
+    return lines
+
+
+def as_text(value: Any) -> str:
+    """A JSON value for reading: strings as they are, anything else indented JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def short(value: Any, length: int = 120) -> str:
+    text = as_text(value).replace("\n", " ")
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class DatasetPageView(ProjectPageView):
+    """A manager's page under ``.../projects/<project_slug>/``."""
+
+    allowed_roles = MANAGE_ROLES
+    dataset: Dataset
+
+    def enter(self, **kwargs: Any) -> None:
+        super().enter(**kwargs)
+        if "dataset_pk" in kwargs:
+            found = Dataset.objects.filter(project=self.project, pk=kwargs["dataset_pk"]).first()
+            if found is None:
+                raise Http404
+            self.dataset = found
+
+    def context(self, **extra: Any) -> dict[str, Any]:
+        base = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "project": self.project,
+        }
+        if hasattr(self, "dataset"):
+            base["dataset"] = self.dataset
+        return base | extra
+
+    def url(self, name: str, **kwargs: Any) -> str:
+        return reverse(
+            name,
+            kwargs={"org_slug": self.organization.slug, "project_slug": self.project.slug} | kwargs,
+        )
+
+
+# --- datasets and items -------------------------------------------------------------------
+
+
+class DatasetListView(DatasetPageView):
+    """GET: the project's datasets. POST: a new dataset (a name and a description)."""
+
+    def render_page(self, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+        datasets = list(Dataset.objects.filter(project=self.project).order_by("name"))
+        context = self.context(datasets=datasets, errors=errors or [], form=self.request.POST)
+        return render(self.request, "datasets/list.html", context, status=status)
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render_page()
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            dataset = services.dataset_create(
+                actor=self.actor,
+                project=self.project,
+                name=request.POST.get("name", "").strip(),
+                description=request.POST.get("description", "").strip(),
+            )
+        except DomainError as exc:
+            return self.render_page(errors=error_lines(exc), status=422)
+        messages.success(request, f"Created the dataset “{dataset.name}”.")
+        return redirect(self.url("datasets-detail", dataset_pk=dataset.pk))
+
+
+def _version_number(raw: str | None, dataset: Dataset) -> int:
+    if raw and raw.isdigit():
+        return int(raw)
+    return dataset.current_version
+
+
+class DatasetDetailView(DatasetPageView):
+    """A version's items (default: the newest) in key order, a page at a time, each
+    with its source and failure reason."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        dataset = self.dataset
+        number = _version_number(request.GET.get("version"), dataset)
+        version = None
+        rows: list[dict[str, Any]] = []
+        next_after = ""
+        if number:
+            version = DatasetVersion.objects.filter(dataset=dataset, number=number).first()
+            if version is None:
+                raise Http404
+            revisions = selectors.version_revisions(version).order_by("key")
+            after = request.GET.get("after", "")
+            if after:
+                revisions = revisions.filter(key__gt=after)
+            page = list(revisions.values("key", "item_id", "content")[: ITEMS_PER_PAGE + 1])
+            if len(page) > ITEMS_PER_PAGE:
+                page = page[:ITEMS_PER_PAGE]
+                next_after = page[-1]["key"]
+            live = set(
+                DatasetItem.objects.filter(
+                    dataset=dataset, pk__in=[r["item_id"] for r in page]
+                ).values_list("pk", flat=True)
+            )
+            for revision in page:
+                content = revision["content"]
+                rows.append(
+                    {
+                        "key": revision["key"],
+                        "item_pk": revision["item_id"] if revision["item_id"] in live else None,
+                        "input": short(content.get("input")),
+                        "expected_output": short(content.get("expected_output")),
+                        "source_type": content.get("source_type") or "",
+                        "source_trace_id": content.get("source_trace_id") or "",
+                        "failure_reason": short(content.get("failure_reason"), 80),
+                        "reviews": len(content.get("reviews") or []),
+                    }
+                )
+        versions = list(
+            DatasetVersion.objects.filter(dataset=dataset).values_list("number", flat=True)
+        )
+        next_url = ""
+        if next_after:
+            next_url = "?" + urlencode({"version": number, "after": next_after})
+        return render(
+            request,
+            "datasets/detail.html",
+            self.context(
+                version=version,
+                rows=rows,
+                versions=versions,
+                next_url=next_url,
+                experiments=Experiment.objects.filter(dataset=dataset).select_related("version")[
+                    :10
+                ],
+            ),
+        )
+
+
+class DatasetItemView(DatasetPageView):
+    """One item as it is now, with its provenance: the source trace, span, thread or
+    queue item, the reviewers' answers and explanations, the adjudication, the failure
+    reason and modes; and the versions it appeared in."""
+
+    def get(self, request: HttpRequest, dataset_item_pk: int, **kwargs: Any) -> HttpResponse:
+        item = (
+            DatasetItem.objects.select_related("trace", "span", "thread", "queue_item")
+            .filter(dataset=self.dataset, pk=dataset_item_pk)
+            .first()
+        )
+        if item is None:
+            raise Http404
+        revisions = list(
+            DatasetItemRevision.objects.filter(dataset=self.dataset, item_id=item.pk)
+            .order_by("added_in")
+            .values("added_in", "removed_in", "content_hash")
+        )
+        reviews = [
+            {
+                "reviewer": review.get("reviewer") or "",
+                "adjudication": bool(review.get("adjudication")),
+                "answers": sorted((review.get("answers") or {}).items()),
+                "explanation": review.get("explanation") or "",
+                "expected_output": as_text(review.get("expected_output")),
+            }
+            for review in item.reviews or []
+        ]
+        return render(
+            request,
+            "datasets/item.html",
+            self.context(
+                item=item,
+                input_text=as_text(item.input),
+                expected_text=as_text(item.expected_output),
+                tool_calls_text=as_text(item.expected_tool_calls),
+                metadata_text=as_text(item.metadata) if item.metadata else "",
+                reviews=reviews,
+                revisions=revisions,
+            ),
+        )
+
+
+# --- versions and diffs -------------------------------------------------------------------
+
+
+class DatasetVersionsView(DatasetPageView):
+    """Every version (what each added, changed, removed) and the diff of any two
+    (``?from=<n>&to=<n>``), changed items field by field."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        dataset = self.dataset
+        versions = list(DatasetVersion.objects.filter(dataset=dataset).select_related("created_by"))
+        diff = None
+        errors: list[str] = []
+        raw_from, raw_to = request.GET.get("from", ""), request.GET.get("to", "")
+        if raw_from or raw_to:
+            if raw_from.isdigit() and raw_to.isdigit():
+                try:
+                    diff = selectors.version_diff(
+                        dataset=dataset, from_number=int(raw_from), to_number=int(raw_to)
+                    )
+                except DomainError as exc:
+                    errors = error_lines(exc)
+            else:
+                errors = ["Choose two versions."]
+        if diff is not None:
+            for change in diff["changed"]:
+                change["rows"] = [
+                    {"name": name, "old": as_text(values["from"]), "new": as_text(values["to"])}
+                    for name, values in change["fields"].items()
+                ]
+        numbers = [v.number for v in versions]
+        return render(
+            request,
+            "datasets/versions.html",
+            self.context(
+                versions=versions,
+                diff=diff,
+                errors=errors,
+                chosen_from=int(raw_from) if raw_from.isdigit() else (numbers[1:2] or [0])[0],
+                chosen_to=int(raw_to) if raw_to.isdigit() else (numbers[:1] or [0])[0],
+                numbers=numbers,
+            ),
+            status=422 if errors else 200,
+        )
+
+
+# --- promotion ----------------------------------------------------------------------------
+
+
+class PromoteView(DatasetPageView):
+    """Promotes one source into a dataset: a trace (``?trace=<external id>``, with
+    ``&span=<external id>`` for one of its spans) or a reviewed queue item
+    (``?item=<id>``); without either, lists the project's reviewed items to pick from.
+    Promoting a source the dataset already has reports the existing item; "update it"
+    promotes again over it."""
+
+    def source(self, data: Any) -> dict[str, Any]:
+        trace_id = (data.get("trace") or "").strip()
+        span_id = (data.get("span") or "").strip()
+        item = (data.get("item") or "").strip()
+        if item.isdigit():
+            return {"queue_item_id": int(item)}
+        if trace_id:
+            return {"trace_id": trace_id} | ({"span_id": span_id} if span_id else {})
+        return {}
+
+    def describe(self, source: dict[str, Any]) -> dict[str, Any] | None:
+        """What the source is, for the page; None when it is not in this project."""
+        if "queue_item_id" in source:
+            item = (
+                QueueItem.objects.select_related("trace", "queue")
+                .filter(project=self.project, pk=source["queue_item_id"])
+                .first()
+            )
+            if item is None:
+                return None
+            return {
+                "kind": "reviewed item",
+                "label": f"Item {item.pk} of “{item.queue.name}” ({item.get_status_display()})",
+                "trace": item.trace,
+            }
+        trace = Trace.objects.filter(project=self.project, external_id=source["trace_id"]).first()
+        if trace is None:
+            return None
+        label = trace.name or trace.external_id
+        if "span_id" in source:
+            label = f"span {source['span_id']} of {label}"
+        return {"kind": "span" if "span_id" in source else "trace", "label": label, "trace": trace}
+
+    def render_page(
+        self, source: dict[str, Any], *, status: int = 200, **extra: Any
+    ) -> HttpResponse:
+        described = self.describe(source) if source else None
+        if source and described is None:
+            raise Http404
+        reviewed = []
+        if not source:
+            reviewed = list(
+                QueueItem.objects.select_related("trace", "queue")
+                .filter(project=self.project, status__in=REVIEWED)
+                .order_by(F("completed_at").desc(nulls_last=True), "-id")[:REVIEWED_LISTED]
+            )
+        context = self.context(
+            source=source,
+            described=described,
+            reviewed=reviewed,
+            datasets=Dataset.objects.filter(project=self.project).order_by("name"),
+            chosen=self.request.POST.get("dataset") or self.request.GET.get("dataset", ""),
+            **extra,
+        )
+        return render(self.request, "datasets/promote.html", context, status=status)
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render_page(self.source(request.GET))
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        source = self.source(request.POST)
+        raw = request.POST.get("dataset", "")
+        dataset = (
+            Dataset.objects.filter(project=self.project, pk=int(raw)).first()
+            if raw.isdigit()
+            else None
+        )
+        if not source:
+            return self.render_page(source, errors=["Name a trace or a reviewed item."], status=422)
+        if dataset is None:
+            return self.render_page(source, errors=["Choose a dataset."], status=422)
+        overrides = {}
+        reason = request.POST.get("failure_reason", "").strip()
+        if reason:
+            overrides["failure_reason"] = reason
+        try:
+            promotion = services.dataset_promote(
+                actor=self.actor,
+                dataset=dataset,
+                update_existing=request.POST.get("update_existing") == "on",
+                overrides=overrides,
+                **source,
+            )
+        except DomainError as exc:
+            return self.render_page(source, errors=error_lines(exc), status=422)
+        item_url = self.url(
+            "datasets-item", dataset_pk=dataset.pk, dataset_item_pk=promotion.item.pk
+        )
+        if promotion.status == "exists":
+            return self.render_page(
+                source, existing=promotion.item, existing_url=item_url, status=409
+            )
+        wording = {
+            "created": "Added",
+            "updated": "Updated",
+            "unchanged": "Nothing changed in",
+        }[promotion.status]
+        version = f" (version {promotion.version.number})" if promotion.version else ""
+        messages.success(request, f"{wording} “{promotion.item.key}” in “{dataset.name}”{version}.")
+        return redirect(item_url)
+
+
+class PromoteMatchingView(DatasetPageView):
+    """Promotes every trace a trace filter matches (``?filter=<the explorer's query>``):
+    the count first, then the dataset; traces the dataset already has are reported,
+    and updated when asked. Linked from the trace explorer (``explorer_actions``)."""
+
+    def filter_of(self, data: Any) -> tuple[dict[str, Any], str]:
+        from traces.views import filter_params_from, filter_query
+
+        params = filter_params_from(QueryDict(data.get("filter", "")))
+        return params, filter_query(params)
+
+    def render_page(
+        self, params: dict[str, Any], query: str, *, status: int = 200, **extra: Any
+    ) -> HttpResponse:
+        from traces.selectors import traces_matching, validate_trace_filter
+
+        errors = extra.pop("errors", [])
+        matched = None
+        try:
+            matched = traces_matching(
+                project=self.project, params=validate_trace_filter(params)
+            ).count()
+        except DomainError as exc:
+            errors = errors + error_lines(exc)
+        explorer_url = self.url("traces-explorer") + (f"?{query}" if query else "")
+        context = self.context(
+            query=query,
+            matched=matched,
+            errors=errors,
+            explorer_url=explorer_url,
+            datasets=Dataset.objects.filter(project=self.project).order_by("name"),
+            **extra,
+        )
+        return render(self.request, "datasets/promote_matching.html", context, status=status)
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render_page(*self.filter_of(request.GET))
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        params, query = self.filter_of(request.POST)
+        raw = request.POST.get("dataset", "")
+        dataset = (
+            Dataset.objects.filter(project=self.project, pk=int(raw)).first()
+            if raw.isdigit()
+            else None
+        )
+        if dataset is None:
+            return self.render_page(params, query, errors=["Choose a dataset."], status=422)
+        try:
+            result = services.dataset_promote_from_trace_filter(
+                actor=self.actor,
+                dataset=dataset,
+                params=params,
+                update_existing=request.POST.get("update_existing") == "on",
+            )
+        except DomainError as exc:
+            return self.render_page(params, query, errors=error_lines(exc), status=422)
+        messages.success(
+            request,
+            f"Promoted {result['matched']} matching traces into “{dataset.name}”: "
+            f"{result['created']} added, {result['updated']} updated, "
+            f"{result['unchanged']} unchanged, {result['exists']} already there"
+            f"{' (not updated)' if result['exists'] else ''}.",
+        )
+        return redirect(self.url("datasets-detail", dataset_pk=dataset.pk))
+
+
+def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[str, str]]:
+    """The trace explorer's action datasets offers (registered in
+    ``DatasetsConfig.ready()`` with ``traces.hooks``): managers promote everything the
+    filter matches into a dataset."""
+    if membership.role not in MANAGE_ROLES:
+        return []
+    url = reverse(
+        "datasets-promote-matching",
+        kwargs={"org_slug": membership.organization.slug, "project_slug": project.slug},
+    )
+    return [
+        {
+            "label": "Promote all matching to a dataset…",
+            "url": f"{url}?{urlencode({'filter': query})}",
+        }
+    ]
+
+
+# --- import -------------------------------------------------------------------------------
+
+
+class DatasetImportView(DatasetPageView):
+    """GET: the upload form. POST: a JSONL or CSV file; the report lists every bad row
+    with its line and reason. "All or nothing" lands nothing when any row is bad."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return render(request, "datasets/import.html", self.context())
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        upload = request.FILES.get("file")
+        file_format = request.POST.get("format", "")
+        if file_format not in ("jsonl", "csv") and upload is not None:
+            file_format = "csv" if upload.name.lower().endswith(".csv") else "jsonl"
+        atomic = request.POST.get("atomic") == "on"
+        if upload is None:
+            context = self.context(errors=["Choose a file."], atomic=atomic)
+            return render(request, "datasets/import.html", context, status=422)
+        report = None
+        errors: list[str] = []
+        rejected: list[dict[str, Any]] = []
+        try:
+            report = services.dataset_import(
+                actor=self.actor,
+                dataset=self.dataset,
+                stream=upload.file,
+                file_format=file_format,
+                atomic=atomic,
+            )
+        except DomainError as exc:
+            errors = error_lines(exc)
+            details = exc.details if isinstance(exc.details, dict) else {}
+            rejected = list(details.get("errors") or [])
+        self.dataset.refresh_from_db()
+        context = self.context(
+            report=report,
+            errors=errors,
+            rejected=rejected,
+            atomic=atomic,
+            file_name=upload.name,
+            file_format=file_format,
+        )
+        return render(request, "datasets/import.html", context, status=422 if errors else 200)
+
+
+# --- exports ------------------------------------------------------------------------------
+
+
+class DatasetExportsView(DatasetPageView):
+    """GET: the dataset's exports and a form to start one. POST: starts an export of a
+    version in a format; a worker writes the file, the page polls its status."""
+
+    def render_page(self, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+        exports = list(
+            DatasetExport.objects.filter(dataset=self.dataset).select_related("version")[:20]
+        )
+        context = self.context(
+            exports=exports,
+            formats=ExportFormat.choices,
+            numbers=list(
+                DatasetVersion.objects.filter(dataset=self.dataset).values_list("number", flat=True)
+            ),
+            errors=errors or [],
+        )
+        return render(self.request, "datasets/exports.html", context, status=status)
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.render_page()
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        file_format = request.POST.get("format", "")
+        raw = request.POST.get("version", "")
+        if file_format not in ExportFormat.values:
+            return self.render_page(errors=["Choose a format."], status=422)
+        try:
+            export = services.dataset_export_start(
+                actor=self.actor,
+                dataset=self.dataset,
+                version=int(raw) if raw.isdigit() else None,
+                file_format=file_format,
+            )
+        except DomainError as exc:
+            return self.render_page(errors=error_lines(exc), status=422)
+        messages.success(
+            request, f"Started exporting version {export.version.number} as {file_format}."
+        )
+        return redirect(self.url("datasets-exports", dataset_pk=self.dataset.pk))
+
+
+class DatasetExportMixin:
+    def export(self, export_pk: int) -> DatasetExport:
+        export = (
+            DatasetExport.objects.select_related("version")
+            .filter(dataset=self.dataset, pk=export_pk)  # type: ignore[attr-defined]
+            .first()
+        )
+        if export is None:
+            raise Http404
+        return export
+
+
+class DatasetExportStatusView(DatasetExportMixin, DatasetPageView):
+    """One export's row (htmx polls it every 2 s while the export is pending)."""
+
+    def get(self, request: HttpRequest, export_pk: int, **kwargs: Any) -> HttpResponse:
+        context = self.context(export=self.export(export_pk))
+        return render(request, "datasets/_export_row.html", context)
+
+
+class DatasetExportDownloadView(DatasetExportMixin, DatasetPageView):
+    """The finished export's file, streamed from disk."""
+
+    def get(self, request: HttpRequest, export_pk: int, **kwargs: Any) -> HttpResponse:
+        export = self.export(export_pk)
+        if export.state != JobState.DONE:
+            raise Http404
+        path = export_path(export)
+        if not path.exists():
+            raise Http404
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=export.file_name)
+
+
+# --- experiments ----------------------------------------------------------------------------
+
+
+class ExperimentListView(DatasetPageView):
+    """The project's experiments, newest first, with their metrics; two chosen are
+    compared."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        experiments = list(
+            Experiment.objects.filter(project=self.project).select_related("dataset", "version")[
+                :200
+            ]
+        )
+        rows = [
+            {
+                "experiment": e,
+                "metrics": sorted(
+                    (name, values.get("mean"))
+                    for name, values in ((e.summary or {}).get("metrics") or {}).items()
+                ),
+            }
+            for e in experiments
+        ]
+        return render(request, "datasets/experiments.html", self.context(rows=rows))
+
+
+class ExperimentView(DatasetPageView):
+    """An experiment's metrics and its per-item results (output, scores, trace)."""
+
+    def get(self, request: HttpRequest, experiment_pk: int, **kwargs: Any) -> HttpResponse:
+        experiment = (
+            Experiment.objects.select_related("dataset", "version")
+            .filter(project=self.project, pk=experiment_pk)
+            .first()
+        )
+        if experiment is None:
+            raise Http404
+        results = ExperimentResult.objects.filter(experiment=experiment).order_by("key")
+        after = request.GET.get("after", "")
+        if after:
+            results = results.filter(key__gt=after)
+        page = list(results[: RESULTS_PER_PAGE + 1])
+        next_url = ""
+        if len(page) > RESULTS_PER_PAGE:
+            page = page[:RESULTS_PER_PAGE]
+            next_url = "?" + urlencode({"after": page[-1].key})
+        metrics = selectors.experiment_metrics(experiment)
+        rows = [
+            {
+                "key": r.key,
+                "output": short(r.output, 160),
+                "scores": sorted(r.scores.items()),
+                "trace_id": r.trace_external_id,
+                "error": r.error,
+            }
+            for r in page
+        ]
+        others = (
+            Experiment.objects.filter(dataset=experiment.dataset)
+            .exclude(pk=experiment.pk)
+            .order_by("-created_at", "-id")[:50]
+        )
+        return render(
+            request,
+            "datasets/experiment.html",
+            self.context(
+                experiment=experiment,
+                metrics=sorted(metrics.items()),
+                rows=rows,
+                next_url=next_url,
+                others=others,
+                client_summary=as_text((experiment.summary or {}).get("client")),
+            ),
+        )
+
+
+class ExperimentCompareView(DatasetPageView):
+    """``?baseline=<id>``: per-metric deltas of this experiment from the baseline, and
+    the items that regressed or improved, with links to both traces."""
+
+    def get(self, request: HttpRequest, experiment_pk: int, **kwargs: Any) -> HttpResponse:
+        experiments = Experiment.objects.select_related("dataset", "version").filter(
+            project=self.project
+        )
+        candidate = experiments.filter(pk=experiment_pk).first()
+        raw = request.GET.get("baseline", "")
+        baseline = experiments.filter(pk=int(raw)).first() if raw.isdigit() else None
+        if candidate is None or baseline is None:
+            raise Http404
+        errors: list[str] = []
+        comparison = None
+        try:
+            comparison = selectors.experiment_compare(baseline=baseline, candidate=candidate)
+        except DomainError as exc:
+            errors = error_lines(exc)
+        if comparison is not None:
+            for entry in comparison["regressed"] + comparison["improved"]:
+                entry["delta_list"] = sorted(entry["deltas"].items())
+        return render(
+            request,
+            "datasets/compare.html",
+            self.context(
+                candidate=candidate,
+                baseline=baseline,
+                comparison=comparison,
+                errors=errors,
+            ),
+            status=422 if errors else 200,
+        )
