@@ -88,13 +88,19 @@ def _referenced_spans(partition: str) -> list[str]:
     """Tables whose rows point at spans of ``partition`` (their foreign keys have no
     database constraint on a partitioned table; every one is found from the models)."""
     from django.apps import apps
+    from django.db import models
 
     from traces.models import Span
 
     found = []
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
-            if field.is_relation and field.related_model is Span:
+            # History rows (DO_NOTHING) keep ids of deleted spans by design; they never block.
+            if (
+                field.is_relation
+                and field.related_model is Span
+                and field.remote_field.on_delete is not models.DO_NOTHING
+            ):
                 table, column = model._meta.db_table, field.column
                 with connection.cursor() as cursor:
                     cursor.execute(
