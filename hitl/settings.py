@@ -223,6 +223,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStateEnum": "review.models.AssignmentState",
         "AdjudicationKindEnum": "review.models.AdjudicationKind",
         "RoutingSignalEnum": "review.models.RoutingSignal",
+        "AlertKindEnum": "review.models.AlertKind",
         "DestinationKindEnum": "projects.models.DestinationKind",
         "ExportFormatEnum": "datasets.models.ExportFormat",
         "ImportFormatEnum": [("jsonl", "jsonl"), ("csv", "csv")],
@@ -295,7 +296,15 @@ HITL_AGREEMENT_MIN_INTERVAL = timedelta(
 )
 # Spans older than this many days are dropped a month-partition at a time (0: kept).
 HITL_TRACE_RETENTION_DAYS = env.int("HITL_TRACE_RETENTION_DAYS", default=0)
+# Alerts: agreement or alignment whose rolling mean over this many reports falls under
+# the threshold (issue 9; a per-project threshold is not stored yet).
+HITL_QUALITY_ALERT_THRESHOLD = env.float("HITL_QUALITY_ALERT_THRESHOLD", default=0.8)
+HITL_QUALITY_ALERT_WINDOW = env.int("HITL_QUALITY_ALERT_WINDOW", default=3)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Running accuracy of reviewers on gold items mixed into live queues.
+    "review-gold-accuracy-sweep": {"task": "review.gold_accuracy_sweep", "schedule": 300.0},
+    # Metric alignment reports, one per mapping per hour: its drift over time.
+    "review-alignment-sweep": {"task": "review.alignment_sweep", "schedule": 3600.0},
     # Span partitions for this month and the next three; retention drops expired ones.
     "traces-maintain-span-partitions": {
         "task": "traces.maintain_span_partitions",

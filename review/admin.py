@@ -4,9 +4,18 @@ from hitl.admin import TenantScopedAdmin, register_history
 from review.models import (
     Adjudication,
     AgreementReport,
+    AlignmentMapping,
+    AlignmentReport,
     Annotation,
     Assignment,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
     Comment,
+    GoldAccuracy,
+    GoldAnswer,
+    QualityAlert,
+    QueueCalibration,
     QueueFormField,
     QueueItem,
     QueueReviewer,
@@ -142,3 +151,72 @@ class AgreementReportAdmin(TenantScopedAdmin):
     list_filter = ["level"]
     list_select_related = ["queue", "config"]
     readonly_fields = ["figures"]
+
+
+@admin.register(CalibrationSet)
+class CalibrationSetAdmin(TenantScopedAdmin):
+    list_display = ["name", "project", "min_accuracy", "min_agreement", "created_at"]
+    search_fields = ["name"]
+    list_select_related = ["project"]
+
+
+@admin.register(GoldAnswer)
+class GoldAnswerAdmin(TenantScopedAdmin):
+    list_display = ["calibration_set", "trace", "created_at"]
+    list_select_related = ["calibration_set"]
+    raw_id_fields = ["trace"]
+
+
+@admin.register(CalibrationRound)
+class CalibrationRoundAdmin(TenantScopedAdmin):
+    list_display = ["calibration_set", "number", "queue", "scored_at", "agreement"]
+    list_select_related = ["calibration_set", "queue"]
+    readonly_fields = ["figures"]
+
+
+@admin.register(CalibrationResult)
+class CalibrationResultAdmin(TenantScopedAdmin):
+    list_display = ["round", "reviewer", "accuracy", "agreement", "passed", "computed_at"]
+    list_filter = ["passed"]
+    list_select_related = ["round", "reviewer"]
+    readonly_fields = ["figures"]
+
+
+@admin.register(QueueCalibration)
+class QueueCalibrationAdmin(TenantScopedAdmin):
+    list_display = ["queue", "calibration_set", "require_pass", "gold_rate", "gold_min_accuracy"]
+    list_select_related = ["queue", "calibration_set"]
+
+
+@admin.register(GoldAccuracy)
+class GoldAccuracyAdmin(TenantScopedAdmin):
+    list_display = ["queue", "reviewer", "answered", "correct", "accuracy", "alerted_at"]
+    list_select_related = ["queue", "reviewer"]
+
+
+@admin.register(QualityAlert)
+class QualityAlertAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "project", "kind", "value", "threshold", "window", "message"]
+    list_filter = ["kind"]
+    list_select_related = ["project"]
+
+
+for model in (CalibrationSet, GoldAnswer, QueueCalibration):
+    register_history(model)
+
+
+@admin.register(AlignmentMapping)
+class AlignmentMappingAdmin(TenantScopedAdmin):
+    list_display = ["score_name", "source_version", "config", "project", "metric_threshold"]
+    search_fields = ["score_name"]
+    list_select_related = ["config", "project"]
+
+
+@admin.register(AlignmentReport)
+class AlignmentReportAdmin(TenantScopedAdmin):
+    list_display = ["mapping", "computed_at", "n_items", "value", "kappa", "reason"]
+    list_select_related = ["mapping"]
+    readonly_fields = ["figures"]
+
+
+register_history(AlignmentMapping)

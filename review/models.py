@@ -576,3 +576,262 @@ class AgreementReport(TenantModel):
         return (
             f"agreement of config {self.config_id} in queue {self.queue_id} at {self.computed_at}"
         )
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+class CalibrationSet(TenantModel):
+    """Traces with gold answers written by a lead, to calibrate reviewers on a form.
+
+    A reviewer passes a round of the set with accuracy against gold of at least
+    ``min_accuracy`` and, when ``min_agreement`` is set, a chance-corrected agreement
+    with gold (Cohen's kappa, the lowest over the questions) of at least that. The
+    round also reports the group's agreement among the reviewers.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    config_ids = ArrayField(models.BigIntegerField(), default=list)
+    min_accuracy = models.FloatField(default=0.8)
+    min_agreement = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = history()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="calibration_set_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GoldAnswer(TenantModel):
+    """The lead's answers (config id -> value) for one trace of a calibration set."""
+
+    calibration_set = models.ForeignKey(
+        CalibrationSet, on_delete=models.CASCADE, related_name="gold_answers"
+    )
+    trace = models.ForeignKey("traces.Trace", on_delete=models.CASCADE, related_name="+")
+    values = models.JSONField(default=dict)
+    explanation = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = history()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["calibration_set", "trace"], name="gold_answer_trace")
+        ]
+
+    def __str__(self) -> str:
+        return f"gold answer for trace {self.trace_id} in set {self.calibration_set_id}"
+
+
+class CalibrationRound(TenantModel):
+    """One sending of a calibration set to chosen reviewers: a blind queue of its own
+    (overlap = the reviewers), claimed and submitted like any queue, then scored."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    calibration_set = models.ForeignKey(
+        CalibrationSet, on_delete=models.CASCADE, related_name="rounds"
+    )
+    number = models.PositiveIntegerField()
+    queue = models.OneToOneField(ReviewQueue, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    agreement = models.FloatField(null=True, blank=True)
+    agreement_reason = models.TextField(blank=True, default="")
+    # Per question: accuracy of the group, agreement, and per gold rubric level.
+    figures = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["calibration_set", "number"], name="calibration_round_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of calibration set {self.calibration_set_id}"
+
+
+class CalibrationResult(TenantModel):
+    """One reviewer's result in a scored round. ``passed`` is what the onboarding gate
+    reads (one indexed lookup per claim)."""
+
+    round = models.ForeignKey(CalibrationRound, on_delete=models.CASCADE, related_name="results")
+    calibration_set = models.ForeignKey(CalibrationSet, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    answered = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    accuracy = models.FloatField(null=True, blank=True)
+    # Cohen's kappa with gold (the lowest over the questions).
+    agreement = models.FloatField(null=True, blank=True)
+    passed = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, default="")
+    figures = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["round_id", "reviewer_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "reviewer"], name="calibration_result_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["calibration_set", "reviewer", "passed"], name="calibration_passed"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id} in {self.round}"
+
+
+class QueueCalibration(TenantModel):
+    """A live queue's use of a calibration set: the onboarding gate (``require_pass``:
+    only reviewers who passed a round of the set may claim) and gold items mixed in at
+    ``gold_rate`` (one per that many ordinary items), unmarked to reviewers, with each
+    reviewer's running accuracy on them held against ``gold_min_accuracy``."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    queue = models.OneToOneField(ReviewQueue, on_delete=models.CASCADE, related_name="+")
+    calibration_set = models.ForeignKey(
+        CalibrationSet, on_delete=models.CASCADE, related_name="queue_uses"
+    )
+    require_pass = models.BooleanField(default=True)
+    gold_rate = models.FloatField(default=0.0)
+    gold_min_accuracy = models.FloatField(default=0.8)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = history()
+
+    def __str__(self) -> str:
+        return f"calibration of queue {self.queue_id} by set {self.calibration_set_id}"
+
+
+class GoldAccuracy(TenantModel):
+    """A reviewer's running accuracy on a live queue's gold items, refreshed by a
+    worker; ``alerted_at`` is set when it fell below the threshold (one alert per drop,
+    cleared when it recovers)."""
+
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    answered = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    accuracy = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "reviewer"], name="gold_accuracy_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"gold accuracy of {self.reviewer_id} in queue {self.queue_id}"
+
+
+class AlertKind(models.TextChoices):
+    AGREEMENT = "agreement", "inter-annotator agreement"
+    ALIGNMENT = "alignment", "metric alignment"
+    GOLD_ACCURACY = "gold_accuracy", "accuracy on gold items"
+
+
+class QualityAlert(TenantModel):
+    """A figure that fell below its threshold: agreement or alignment over a rolling
+    window of reports, or a reviewer's running accuracy on gold items. Written with
+    its event (``review.<kind>.alert``), never updated."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    queue = models.ForeignKey(
+        ReviewQueue, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    config = models.ForeignKey(
+        ScoreConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The alignment mapping's id when kind is alignment (its own row may be deleted).
+    subject = models.JSONField(default=dict, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField()
+    window = models.PositiveIntegerField(default=1)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="quality_alert_recent")]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- metric alignment -------------------------------------------------------------------------
+
+
+class AlignmentMapping(TenantModel):
+    """An automated score (by name, optionally one judge version) compared with the
+    reviewers' answer to a question. Pass/fail where the scales differ: the metric
+    passes at ``metric_threshold`` or above (booleans: true); the reviewers pass at
+    ``human_threshold`` or above on a numeric question, with a label of
+    ``human_pass_labels`` on a categorical one, with true on a boolean one."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    score_name = models.CharField(max_length=256)
+    source_version = models.CharField(max_length=128, blank=True, default="")
+    config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="+")
+    metric_threshold = models.FloatField(null=True, blank=True)
+    human_threshold = models.FloatField(null=True, blank=True)
+    human_pass_labels = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = history()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "score_name", "source_version", "config"],
+                name="alignment_mapping_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        version = f"@{self.source_version}" if self.source_version else ""
+        return f"{self.score_name}{version} vs config {self.config_id}"
+
+
+class AlignmentReport(TenantModel):
+    """One computation of a mapping's alignment, never updated (the rows before the
+    latest show drift). ``value`` is the agreement rate on pass/fail (null with
+    ``reason`` when there is none); ``figures`` has kappa, the confusion matrix, the
+    numeric figures, one breakdown per judge version and the worst disagreements."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    mapping = models.ForeignKey(AlignmentMapping, on_delete=models.CASCADE, related_name="reports")
+    computed_at = models.DateTimeField(default=timezone.now)
+    n_items = models.PositiveIntegerField(default=0)
+    value = models.FloatField(null=True, blank=True)
+    kappa = models.FloatField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+    figures = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["mapping", "-computed_at"], name="alignment_report_latest")]
+
+    def __str__(self) -> str:
+        return f"alignment of mapping {self.mapping_id} at {self.computed_at}"

@@ -104,3 +104,61 @@ def agreement_sweep(self: Task, **_: object) -> int:
         with tenancy.tenant_scope(organization_id):
             requested += agreement.agreement_sweep()
     return requested
+
+
+@shared_task(
+    name="review.gold_accuracy_sweep",
+    bind=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 3},
+    acks_late=True,
+)
+def gold_accuracy_sweep(self: Task, **_: object) -> int:
+    """Periodic: refreshes reviewers' running accuracy on the gold items of every live
+    queue that mixes them in (an alert when one falls under the queue's threshold)."""
+    from review.models import QueueCalibration
+    from review.services import calibration
+
+    # Which queues mix gold items in: the one cross-tenant read here.
+    uses = QueueCalibration.unscoped_across_tenants.filter(gold_rate__gt=0).values_list(
+        "organization_id", "queue_id"
+    )
+    refreshed = 0
+    for organization_id, queue_id in list(uses):
+        with tenancy.tenant_scope(organization_id):
+            refreshed += len(calibration.gold_accuracy_refresh(queue_id=queue_id))
+    return refreshed
+
+
+@outbox.handler("review.alignment_refresh", retry_on=(OperationalError,))
+def alignment_refresh(*, mapping_id: int, **_: object) -> None:
+    """Computes one alignment report (a gone mapping does nothing). Runs through the
+    outbox, inside the message's tenant scope."""
+    from review.services import alignment
+
+    alignment.alignment_refresh(mapping_id=mapping_id)
+
+
+@shared_task(
+    name="review.alignment_sweep",
+    bind=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_kwargs={"max_retries": 3},
+    acks_late=True,
+)
+def alignment_sweep(self: Task, **_: object) -> int:
+    """Periodic: requests a report of every alignment mapping (drift over time)."""
+    from review.models import AlignmentMapping
+    from review.services import alignment
+
+    # Which organizations have mappings: the one cross-tenant read here.
+    organization_ids = AlignmentMapping.unscoped_across_tenants.values_list(
+        "organization_id", flat=True
+    ).distinct()
+    requested = 0
+    for organization_id in list(organization_ids):
+        with tenancy.tenant_scope(organization_id):
+            requested += alignment.alignment_sweep()
+    return requested

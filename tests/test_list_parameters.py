@@ -182,6 +182,13 @@ def _ids(world: World) -> dict[str, Any]:
     return {"adjudicated": adjudicated, "other_item": other_item, "annotation": annotation}
 
 
+def _calibration_set_id(world: World) -> int:
+    from review.models import CalibrationSet
+
+    with tenant_scope(world.tenant.organization.pk):
+        return CalibrationSet.objects.values_list("pk", flat=True).get()
+
+
 _PAST = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
 _FUTURE = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
 
@@ -261,6 +268,31 @@ VALID_FILTERS: dict[str, Case] = {
         lambda w: {"signal": "error"},
         lambda w, r: r["signal"] == "error",
         lambda w: {"signal": "thumbs_down"},
+    ),
+    "calibration-set-list": Case(
+        lambda w: {"name_contains": "calibration-only"},
+        lambda w, r: r["name"].startswith("calibration-only"),
+        lambda w: {"name_contains": "no such set"},
+    ),
+    "calibration-round-list": Case(
+        lambda w: {"calibration_set": str(_calibration_set_id(w))},
+        lambda w, r: r["calibration_set"] == _calibration_set_id(w),
+        lambda w: {"calibration_set": str(10**9)},
+    ),
+    "queue-calibration-list": Case(
+        lambda w: {"queue": str(w.data.kwargs["queue_pk"])},
+        lambda w, r: r["queue"] == w.data.kwargs["queue_pk"],
+        lambda w: {"queue": str(10**9)},
+    ),
+    "alignment-mapping-list": Case(
+        lambda w: {"score_name": f"judge-only-{w.tenant.organization.slug}"},
+        lambda w, r: r["score_name"].startswith("judge-only"),
+        lambda w: {"score_name": "no-such-score"},
+    ),
+    "quality-alert-list": Case(
+        lambda w: {"kind": "gold_accuracy"},
+        lambda w, r: r["kind"] == "gold_accuracy",
+        lambda w: {"kind": "alignment"},
     ),
     "trace-list": Case(
         lambda w: {"status": "error"},

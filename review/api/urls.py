@@ -3,6 +3,13 @@ from rest_framework.routers import SimpleRouter
 
 from review.api import views
 from review.api.agreement_views import QueueAgreementViewSet
+from review.api.quality_views import (
+    AlignmentMappingViewSet,
+    CalibrationRoundViewSet,
+    CalibrationSetViewSet,
+    QualityAlertViewSet,
+    QueueCalibrationViewSet,
+)
 
 project_router = SimpleRouter()
 project_router.register("score-configs", views.ScoreConfigViewSet, basename="score-config")
@@ -15,6 +22,11 @@ project_router.register("annotations", views.AnnotationViewSet, basename="annota
 project_router.register("adjudications", views.AdjudicationViewSet, basename="adjudication")
 project_router.register("comments", views.CommentViewSet, basename="comment")
 project_router.register("routing-rules", views.RoutingRuleViewSet, basename="routing-rule")
+project_router.register("calibration-sets", CalibrationSetViewSet, basename="calibration-set")
+project_router.register("calibration-rounds", CalibrationRoundViewSet, basename="calibration-round")
+project_router.register("queue-calibrations", QueueCalibrationViewSet, basename="queue-calibration")
+project_router.register("alignment-mappings", AlignmentMappingViewSet, basename="alignment-mapping")
+project_router.register("alerts", QualityAlertViewSet, basename="quality-alert")
 
 _QUEUE = r"^orgs/(?P<org_slug>[-\w]+)/projects/(?P<project_slug>[-\w]+)/queues/(?P<queue_pk>\d+)/"
 

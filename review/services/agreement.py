@@ -30,6 +30,7 @@ from hitl.tenancy import current_organization_id
 from review.agreement import Level, Ratings, agreement_report
 from review.models import AgreementReport, Annotation, ReviewQueue, ScoreConfig
 from review.services._common import _now
+from review.services.alerts import agreement_alert_check
 from review.services.annotations import queue_form
 from traces.models import ScoreDataType
 
@@ -216,6 +217,7 @@ def agreement_refresh(
                 return "deferred"
         for config in configs:
             _compute_one(queue, config, coverage, resamples)
+            agreement_alert_check(queue=queue, config_id=config.pk)
     return "computed"
 
 

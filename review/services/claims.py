@@ -34,6 +34,7 @@ from review.services.annotations import (
     queue_form,
     validate_answers,
 )
+from review.services.calibration import calibration_gate_check
 from review.services.queues import _check_open, _pool_user_ids
 
 _CLAIM_SQL = """
@@ -101,6 +102,7 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """
     user = _require_person(actor, "Claiming an item")
     _check_open(queue)
+    calibration_gate_check(queue=queue, user_id=user.pk)
     tenancy.assert_writing_in_scope(queue.organization_id)
     for attempt in range(2):
         now = _now()

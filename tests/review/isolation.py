@@ -5,7 +5,9 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.services import agreement
+from review.models import AlertKind
+from review.services import agreement, alignment, calibration
+from review.services.alerts import alert_raise
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 from tests.review.helpers import make_config, make_queue, make_trace
@@ -64,6 +66,7 @@ def populate(tenant: Tenant) -> IsolationData:
         services.routing_apply(project_id=tenant.project.pk, trace_ids=[failing.pk])
         # An agreement report (one reviewer: its figures say why there are none).
         agreement.agreement_refresh(queue_id=queue.pk, force=True, resamples=0)
+        calibration_set, _round = _calibration(tenant, config, queue, annotation)
     return IsolationData(
         kwargs={
             "queue_pk": queue.pk,
@@ -80,5 +83,62 @@ def populate(tenant: Tenant) -> IsolationData:
             f"decision-only-{slug}",
             comment.body,
             rule.name,
+            calibration_set.name,
         ],
     )
+
+
+def _calibration(tenant: Tenant, config, queue, annotation) -> tuple:
+    """A calibration set with a gold answer on the reviewed trace, a scored round, the
+    live queue mixing gold in (one reviewer's running accuracy) and an alert."""
+    slug = tenant.organization.slug
+    owner = Actor(user=tenant.owner)
+    reviewer = Actor(user=tenant.reviewer)
+    calibration_set = calibration.calibration_set_create(
+        actor=owner,
+        project=tenant.project,
+        name=f"calibration-only-{slug}",
+        config_ids=[config.pk],
+    )
+    calibration.gold_answer_set(
+        actor=owner,
+        calibration_set=calibration_set,
+        trace_id=annotation.trace_id,
+        values={str(config.pk): 0.5},
+    )
+    calibration_round = calibration.calibration_round_start(
+        actor=owner, calibration_set=calibration_set, reviewer_ids=[tenant.reviewer.pk]
+    )
+    lease = services.queue_claim_next(actor=reviewer, queue=calibration_round.queue)
+    services.assignment_submit(
+        actor=reviewer, assignment_id=lease.pk, values={str(config.pk): 0.25}
+    )
+    calibration.calibration_round_score(actor=owner, round_=calibration_round)
+    calibration.queue_calibration_set(
+        actor=owner,
+        queue=queue,
+        calibration_set=calibration_set,
+        require_pass=False,
+        gold_rate=0.1,
+    )
+    calibration.gold_accuracy_refresh(queue_id=queue.pk)
+    mapping = alignment.alignment_mapping_create(
+        actor=owner,
+        project=tenant.project,
+        score_name=f"judge-only-{slug}",
+        config_id=config.pk,
+        metric_threshold=0.5,
+        human_threshold=0.5,
+    )
+    alignment.alignment_refresh(mapping_id=mapping.pk)
+    alert_raise(
+        kind=AlertKind.GOLD_ACCURACY,
+        project_id=tenant.project.pk,
+        queue=queue,
+        reviewer_id=tenant.reviewer.pk,
+        value=0.0,
+        threshold=0.8,
+        window=3,
+        message=f"alert-only-{slug}",
+    )
+    return calibration_set, calibration_round

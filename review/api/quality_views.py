@@ -1,0 +1,417 @@
+"""Calibration sets, rounds and their results; a queue's calibration (the onboarding gate
+and gold items); alignment mappings and their reports; quality alerts. JSON, and CSV
+for results and reports. Managers write; managers and auditors read (results name
+reviewers and their accuracy)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hitl.api.serializers import StrictSerializer
+from hitl.api.views import validated
+from hitl.exceptions import NotFound
+from projects.api.bases import ProjectScopedViewSet
+from projects.models import MANAGE_ROLES, Role
+from review import quality_filters as filters
+from review.models import (
+    AlignmentMapping,
+    AlignmentReport,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAccuracy,
+    GoldAnswer,
+    QualityAlert,
+    QueueCalibration,
+    ReviewQueue,
+)
+from review.services import alignment, calibration
+
+READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}
+CSV_TYPE = {200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- calibration sets -------------------------------------------------------------------------
+
+
+class GoldAnswerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GoldAnswer
+        fields = ["id", "trace", "values", "explanation", "created_at"]
+
+
+class CalibrationSetSerializer(serializers.ModelSerializer):
+    gold_answers = GoldAnswerSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CalibrationSet
+        fields = [
+            "id", "name", "description", "config_ids", "min_accuracy", "min_agreement",
+            "created_at", "gold_answers",
+        ]  # fmt: skip
+
+
+class CalibrationSetCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    config_ids = serializers.ListField(child=serializers.IntegerField(min_value=1))
+    min_accuracy = serializers.FloatField(required=False, default=0.8)
+    min_agreement = serializers.FloatField(required=False, allow_null=True, default=None)
+
+
+class GoldAnswerWriteSerializer(StrictSerializer):
+    trace_id = serializers.IntegerField(min_value=1)
+    values = serializers.DictField(help_text="Score config id -> the gold answer.")
+    explanation = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CalibrationSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Calibration sets: traces with gold answers written by a lead."""
+
+    scoped_model = CalibrationSet
+    serializer_class = CalibrationSetSerializer
+    filterset_class = filters.CalibrationSetFilter
+    read_roles = READ_ROLES
+    write_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset: Any) -> Any:
+        return queryset.prefetch_related("gold_answers")
+
+    @extend_schema(
+        request=CalibrationSetCreateSerializer, responses={201: CalibrationSetSerializer}
+    )
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = validated(request, CalibrationSetCreateSerializer)
+        row = calibration.calibration_set_create(actor=self.actor, project=self.project, **data)
+        return Response(CalibrationSetSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=GoldAnswerWriteSerializer, responses={200: GoldAnswerSerializer})
+    @action(detail=True, methods=["post"])
+    def gold(self, request: Request, **kwargs: Any) -> Response:
+        """Writes (or rewrites) the gold answers of one trace."""
+        data = validated(request, GoldAnswerWriteSerializer)
+        gold = calibration.gold_answer_set(
+            actor=self.actor, calibration_set=self.get_object(), **data
+        )
+        return Response(GoldAnswerSerializer(gold).data)
+
+
+# --- rounds and results -----------------------------------------------------------------------
+
+
+class CalibrationResultSerializer(serializers.ModelSerializer):
+    reviewer_email = serializers.EmailField(source="reviewer.email", read_only=True)
+
+    class Meta:
+        model = CalibrationResult
+        fields = [
+            "reviewer", "reviewer_email", "answered", "correct", "accuracy", "agreement",
+            "passed", "reason", "figures", "computed_at",
+        ]  # fmt: skip
+
+
+class CalibrationRoundSerializer(serializers.ModelSerializer):
+    results = CalibrationResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CalibrationRound
+        fields = [
+            "id", "calibration_set", "number", "queue", "created_at", "scored_at",
+            "agreement", "agreement_reason", "figures", "results",
+        ]  # fmt: skip
+
+
+class CalibrationRoundCreateSerializer(StrictSerializer):
+    calibration_set_id = serializers.IntegerField(min_value=1)
+    reviewer_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), help_text="User ids of the reviewers."
+    )
+
+
+RESULT_COLUMNS = [
+    "round", "reviewer", "reviewer_email", "answered", "correct", "accuracy", "agreement",
+    "passed", "reason",
+]  # fmt: skip
+
+
+class CalibrationRoundViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
+    """Rounds of a calibration set (each a blind queue of its own) and their results:
+    each reviewer's accuracy and Cohen's kappa against gold, the group's agreement,
+    per question and per gold rubric level. Rounds are kept, to compare."""
+
+    scoped_model = CalibrationRound
+    serializer_class = CalibrationRoundSerializer
+    filterset_class = filters.CalibrationRoundFilter
+    read_roles = READ_ROLES
+    write_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset: Any) -> Any:
+        return queryset.prefetch_related("results__reviewer")
+
+    @extend_schema(
+        request=CalibrationRoundCreateSerializer, responses={201: CalibrationRoundSerializer}
+    )
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        data = validated(request, CalibrationRoundCreateSerializer)
+        calibration_set = CalibrationSet.objects.filter(
+            project=self.project, pk=data["calibration_set_id"]
+        ).first()
+        if calibration_set is None:
+            raise NotFound("No such calibration set.")
+        row = calibration.calibration_round_start(
+            actor=self.actor, calibration_set=calibration_set, reviewer_ids=data["reviewer_ids"]
+        )
+        return Response(CalibrationRoundSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=CalibrationRoundSerializer)
+    @action(detail=True, methods=["post"])
+    def score(self, request: Request, **kwargs: Any) -> Response:
+        """Scores the round from the answers given so far (rerun replaces the results)."""
+        row = calibration.calibration_round_score(actor=self.actor, round_=self.get_object())
+        return Response(CalibrationRoundSerializer(self.get_queryset().get(pk=row.pk)).data)
+
+    @extend_schema(responses=CSV_TYPE, operation_id="calibration_round_results_csv")
+    @action(detail=True, methods=["get"], url_path="csv")
+    def results_csv(self, request: Request, **kwargs: Any) -> HttpResponse:
+        row = self.get_object()
+        rows = [
+            {"round": row.number, **CalibrationResultSerializer(r).data}
+            for r in row.results.select_related("reviewer")
+        ]
+        return _csv(rows, RESULT_COLUMNS, f"calibration-round-{row.pk}.csv")
+
+
+# --- a queue's calibration --------------------------------------------------------------------
+
+
+class GoldAccuracySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GoldAccuracy
+        fields = ["reviewer", "answered", "correct", "accuracy", "updated_at", "alerted_at"]
+
+
+class QueueCalibrationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = QueueCalibration
+        fields = [
+            "id", "queue", "calibration_set", "require_pass", "gold_rate",
+            "gold_min_accuracy", "created_at",
+        ]  # fmt: skip
+
+
+class QueueCalibrationWriteSerializer(StrictSerializer):
+    queue_id = serializers.IntegerField(min_value=1)
+    calibration_set_id = serializers.IntegerField(min_value=1)
+    require_pass = serializers.BooleanField(required=False, default=True)
+    gold_rate = serializers.FloatField(required=False, default=0.0)
+    gold_min_accuracy = serializers.FloatField(required=False, default=0.8)
+
+
+class GoldMixSerializer(serializers.Serializer):
+    added = serializers.IntegerField(help_text="Gold items added now.")
+
+
+class QueueCalibrationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
+    """A live queue under a calibration set: the onboarding gate (a claim by a reviewer
+    who has not passed answers 403 ``calibration_required``) and gold items mixed in."""
+
+    scoped_model = QueueCalibration
+    serializer_class = QueueCalibrationSerializer
+    filterset_class = filters.QueueCalibrationFilter
+    read_roles = READ_ROLES
+    write_roles = MANAGE_ROLES
+
+    @extend_schema(
+        request=QueueCalibrationWriteSerializer, responses={201: QueueCalibrationSerializer}
+    )
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        """Puts a queue under a calibration set (replacing its previous one)."""
+        data = validated(request, QueueCalibrationWriteSerializer)
+        queue = ReviewQueue.objects.filter(project=self.project, pk=data.pop("queue_id")).first()
+        calibration_set = CalibrationSet.objects.filter(
+            project=self.project, pk=data.pop("calibration_set_id")
+        ).first()
+        if queue is None or calibration_set is None:
+            raise NotFound("No such queue or calibration set.")
+        row = calibration.queue_calibration_set(
+            actor=self.actor, queue=queue, calibration_set=calibration_set, **data
+        )
+        return Response(QueueCalibrationSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: GoldMixSerializer})
+    @action(detail=True, methods=["post"], url_path="gold-mix")
+    def gold_mix(self, request: Request, **kwargs: Any) -> Response:
+        """Adds gold traces to the queue up to its gold rate (idempotent)."""
+        row = self.get_object()
+        added = calibration.queue_gold_mix(actor=self.actor, queue=row.queue)
+        return Response({"added": added})
+
+    @extend_schema(responses=GoldAccuracySerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="gold-accuracy")
+    def gold_accuracy(self, request: Request, **kwargs: Any) -> Response:
+        """Each reviewer's running accuracy on the queue's gold items (refreshed by a
+        worker every few minutes)."""
+        row = self.get_object()
+        rows = GoldAccuracy.objects.filter(queue_id=row.queue_id).order_by("reviewer_id")
+        return Response(GoldAccuracySerializer(rows, many=True).data)
+
+
+# --- alignment --------------------------------------------------------------------------------
+
+
+class AlignmentMappingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlignmentMapping
+        fields = [
+            "id", "score_name", "source_version", "config", "metric_threshold",
+            "human_threshold", "human_pass_labels", "created_at",
+        ]  # fmt: skip
+
+
+class AlignmentMappingCreateSerializer(StrictSerializer):
+    score_name = serializers.CharField(max_length=256)
+    config_id = serializers.IntegerField(min_value=1)
+    source_version = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, default=""
+    )
+    metric_threshold = serializers.FloatField(required=False, allow_null=True, default=None)
+    human_threshold = serializers.FloatField(required=False, allow_null=True, default=None)
+    human_pass_labels = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list
+    )
+
+
+class AlignmentReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlignmentReport
+        fields = ["id", "mapping", "computed_at", "n_items", "value", "kappa", "reason", "figures"]
+
+
+ALIGNMENT_COLUMNS = [
+    "computed_at", "n_items", "agreement_rate", "kappa", "true_positive", "false_positive",
+    "false_negative", "true_negative", "pearson", "spearman", "mae", "rmse", "reason",
+]  # fmt: skip
+
+
+def _alignment_row(report: AlignmentReport) -> dict[str, Any]:
+    figures = report.figures
+    confusion = figures.get("confusion") or {}
+    numeric = figures.get("numeric") or {}
+    return {
+        "computed_at": report.computed_at.isoformat(),
+        "n_items": report.n_items,
+        "agreement_rate": report.value,
+        "kappa": report.kappa,
+        **confusion,
+        **{
+            name: (numeric.get(name) or {}).get("value")
+            for name in ("pearson", "spearman", "mae", "rmse")
+        },
+        "reason": report.reason,
+    }
+
+
+class AlignmentMappingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
+    """An automated score mapped to a reviewers' question, and its reports."""
+
+    scoped_model = AlignmentMapping
+    serializer_class = AlignmentMappingSerializer
+    filterset_class = filters.AlignmentMappingFilter
+    read_roles = READ_ROLES
+    write_roles = MANAGE_ROLES
+
+    @extend_schema(
+        request=AlignmentMappingCreateSerializer, responses={201: AlignmentMappingSerializer}
+    )
+    def create(self, request: Request, **kwargs: Any) -> Response:
+        """Maps the score and requests its first report."""
+        from django.db import transaction
+
+        data = validated(request, AlignmentMappingCreateSerializer)
+        with transaction.atomic():
+            row = alignment.alignment_mapping_create(actor=self.actor, project=self.project, **data)
+            alignment.alignment_request(mapping=row)
+        return Response(AlignmentMappingSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, **kwargs: Any) -> Response:
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request: Request, **kwargs: Any) -> Response:
+        """Asks a worker for a new report."""
+        from django.db import transaction
+
+        with transaction.atomic():
+            alignment.alignment_request(mapping=self.get_object())
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=AlignmentReportSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def reports(self, request: Request, **kwargs: Any) -> Response:
+        """The reports, newest first (at most 100): agreement rate, Cohen's kappa, the
+        confusion matrix, Pearson, Spearman, MAE, RMSE, per judge version, the worst
+        disagreements; or why there is no figure."""
+        rows = AlignmentReport.objects.filter(mapping=self.get_object())[:100]
+        return Response(AlignmentReportSerializer(rows, many=True).data)
+
+    @extend_schema(responses=CSV_TYPE, operation_id="alignment_reports_csv")
+    @action(detail=True, methods=["get"], url_path="reports/csv")
+    def reports_csv(self, request: Request, **kwargs: Any) -> HttpResponse:
+        mapping = self.get_object()
+        rows = [_alignment_row(r) for r in AlignmentReport.objects.filter(mapping=mapping)[:1000]]
+        return _csv(rows, ALIGNMENT_COLUMNS, f"alignment-{mapping.pk}.csv")
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+class QualityAlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = QualityAlert
+        fields = [
+            "id", "kind", "queue", "config", "reviewer", "subject", "value", "threshold",
+            "window", "message", "created_at",
+        ]  # fmt: skip
+
+
+class QualityAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+    """Agreement, alignment or gold accuracy that fell under its threshold (each also
+    sent as an event to the organization's notification destinations)."""
+
+    scoped_model = QualityAlert
+    serializer_class = QualityAlertSerializer
+    filterset_class = filters.QualityAlertFilter
+    read_roles = READ_ROLES
+    write_roles = MANAGE_ROLES

@@ -1,0 +1,286 @@
+"""Metric alignment: mappings of an automated score to a reviewers' question, and
+reports computed from the scores and answers both sides gave on the same traces
+(:mod:`review.alignment`), stored one row per computation.
+
+The reviewers' side of a trace is the adjudicated answer when there is one, else the
+mean of their answers (numeric) or the majority verdict (pass/fail; a tie is left out
+and counted). The metric's side is its latest score on the trace (of the mapping's
+judge version, when it names one); per-version breakdowns use each version's latest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from hitl import outbox
+from hitl.audit import Actor
+from hitl.exceptions import Conflict, DomainError, NotFound
+from projects.models import Project
+from review.alignment import alignment_figures
+from review.models import (
+    Adjudication,
+    AlertKind,
+    AlignmentMapping,
+    AlignmentReport,
+    Annotation,
+    ScoreConfig,
+)
+from review.services._common import _is_number, _now
+from review.services.alerts import alert_raise, alert_threshold, alert_window, rolling_crossed
+from traces.models import Score, ScoreDataType, ScoreSource
+
+logger = logging.getLogger(__name__)
+
+ALIGNMENT_REFRESH = "review.alignment_refresh"
+
+
+def alignment_mapping_create(
+    *,
+    actor: Actor,
+    project: Project,
+    score_name: str,
+    config_id: int,
+    source_version: str = "",
+    metric_threshold: float | None = None,
+    human_threshold: float | None = None,
+    human_pass_labels: Sequence[str] = (),
+) -> AlignmentMapping:
+    """Maps an automated score to a question. Mismatched types (a free-text question, a
+    categorical question without pass labels, a numeric one without a threshold) are
+    refused here, and the scores' own type is checked when a report is computed."""
+    config = ScoreConfig.objects.filter(project=project, pk=config_id).first()
+    if config is None:
+        raise NotFound("No such score config in this project.")
+    errors: dict[str, list[str]] = {}
+    if config.data_type == ScoreDataType.TEXT:
+        errors["config_id"] = ["A free-text question has no pass or fail to compare."]
+    if config.data_type == ScoreDataType.NUMERIC and not _is_number(human_threshold):
+        errors["human_threshold"] = ["A numeric question needs the value from which it passes."]
+    if config.data_type == ScoreDataType.CATEGORICAL:
+        labels = {o["label"] for o in config.options}
+        if not human_pass_labels or not set(human_pass_labels) <= labels:
+            errors["human_pass_labels"] = [f"Name the passing options among: {sorted(labels)}."]
+    if metric_threshold is not None and not _is_number(metric_threshold):
+        errors["metric_threshold"] = ["A number."]
+    if not score_name.strip():
+        errors["score_name"] = ["required"]
+    if errors:
+        raise DomainError("Invalid alignment mapping.", details=errors)
+    with transaction.atomic():
+        if AlignmentMapping.objects.filter(
+            project=project, score_name=score_name, source_version=source_version, config=config
+        ).exists():
+            raise Conflict("This score is already mapped to this question.")
+        return AlignmentMapping.objects.create(
+            project=project,
+            score_name=score_name,
+            source_version=source_version,
+            config=config,
+            metric_threshold=metric_threshold,
+            human_threshold=human_threshold,
+            human_pass_labels=list(human_pass_labels),
+            created_by=actor.user,
+        )
+
+
+def alignment_request(*, mapping: AlignmentMapping) -> None:
+    """Asks a worker to compute the mapping's report after this transaction commits."""
+    outbox.enqueue(
+        task=ALIGNMENT_REFRESH,
+        organization_id=mapping.organization_id,
+        kwargs={"mapping_id": mapping.pk},
+    )
+
+
+def _human_pass(mapping: AlignmentMapping, value: Any) -> bool:
+    kind = mapping.config.data_type
+    if kind == ScoreDataType.NUMERIC:
+        return value >= mapping.human_threshold
+    if kind == ScoreDataType.BOOLEAN:
+        return bool(value)
+    return value in mapping.human_pass_labels
+
+
+def _human_side(mapping: AlignmentMapping) -> tuple[dict[int, tuple[bool, float | None]], int]:
+    """Per trace: the reviewers' verdict and, on a numeric question, their value; and how
+    many traces were left out on a tied vote."""
+    key = str(mapping.config_id)
+    decided = dict(
+        Adjudication.objects.filter(
+            project_id=mapping.project_id, values__has_key=key, item__trace_id__isnull=False
+        )
+        .order_by("created_at")
+        .values_list("item__trace_id", "values")
+    )
+    answers: dict[int, list[Any]] = defaultdict(list)
+    for trace_id, values in Annotation.objects.filter(
+        project_id=mapping.project_id, values__has_key=key, trace_id__isnull=False
+    ).values_list("trace_id", "values"):
+        if values.get(key) is not None:
+            answers[trace_id].append(values[key])
+    numeric = mapping.config.data_type == ScoreDataType.NUMERIC
+    side: dict[int, tuple[bool, float | None]] = {}
+    ties = 0
+    for trace_id in set(answers) | set(decided):
+        if trace_id in decided and decided[trace_id].get(key) is not None:
+            value = decided[trace_id][key]
+            side[trace_id] = (_human_pass(mapping, value), float(value) if numeric else None)
+            continue
+        given = answers[trace_id]
+        if numeric:
+            mean = sum(given) / len(given)
+            side[trace_id] = (mean >= mapping.human_threshold, mean)
+            continue
+        votes = [_human_pass(mapping, v) for v in given]
+        passes = sum(votes)
+        if passes * 2 == len(votes):
+            ties += 1
+            continue
+        side[trace_id] = (passes * 2 > len(votes), None)
+    return side, ties
+
+
+def _metric_side(mapping: AlignmentMapping) -> tuple[dict[str, dict[int, Score]], str | None]:
+    """The metric's latest score per trace, per judge version ('' = all versions)."""
+    scores = Score.objects.filter(
+        project_id=mapping.project_id,
+        name=mapping.score_name,
+        source__in=(ScoreSource.LLM_JUDGE, ScoreSource.CODE),
+        trace_id__isnull=False,
+    )
+    if mapping.source_version:
+        scores = scores.filter(source_version=mapping.source_version)
+    by_version: dict[str, dict[int, Score]] = defaultdict(dict)
+    types = set()
+    for score in scores.order_by("created_at", "id").only(
+        "trace_id", "value", "label", "data_type", "source_version", "created_at"
+    ):
+        types.add(score.data_type)
+        by_version[""][score.trace_id] = score
+        by_version[score.source_version][score.trace_id] = score
+    bad = types - {ScoreDataType.NUMERIC, ScoreDataType.BOOLEAN}
+    if bad:
+        return {}, (
+            f"The score {mapping.score_name!r} is {', '.join(sorted(bad))}: only numeric or "
+            "boolean scores have a pass or fail to compare."
+        )
+    if ScoreDataType.NUMERIC in types and mapping.metric_threshold is None:
+        return {}, (
+            f"The score {mapping.score_name!r} is numeric: the mapping needs a metric "
+            "threshold to say what passes."
+        )
+    return by_version, None
+
+
+def _metric_pass(mapping: AlignmentMapping, score: Score) -> bool:
+    if score.data_type == ScoreDataType.BOOLEAN:
+        return bool(score.value)
+    return score.value >= mapping.metric_threshold
+
+
+def _figures_for(
+    mapping: AlignmentMapping,
+    scores: dict[int, Score],
+    human: dict[int, tuple[bool, float | None]],
+) -> dict[str, Any]:
+    traces = sorted(t for t in scores if t in human and scores[t].value is not None)
+    numeric = (
+        mapping.config.data_type == ScoreDataType.NUMERIC
+        and traces
+        and all(scores[t].data_type == ScoreDataType.NUMERIC for t in traces)
+    )
+    return alignment_figures(
+        item_ids=[{"trace_id": t} for t in traces],
+        metric_pass=[_metric_pass(mapping, scores[t]) for t in traces],
+        human_pass=[human[t][0] for t in traces],
+        metric_values=[scores[t].value for t in traces] if numeric else None,
+        human_values=[human[t][1] for t in traces] if numeric else None,
+        metric_threshold=mapping.metric_threshold,
+    )
+
+
+def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
+    """Computes and stores one report of the mapping (None when the mapping is gone);
+    a bad input is a report with the reason, never an error. Alerts when the rolling
+    agreement rate crosses under the threshold."""
+    mapping = AlignmentMapping.objects.select_related("config").filter(pk=mapping_id).first()
+    if mapping is None:
+        return None
+    human, ties = _human_side(mapping)
+    by_version, reason = _metric_side(mapping)
+    if reason:
+        figures: dict[str, Any] = {"n_items": 0, "reason": reason}
+    else:
+        figures = _figures_for(mapping, by_version.get("", {}), human)
+        figures["versions"] = {
+            version: _figures_for(mapping, scores, human)
+            for version, scores in sorted(by_version.items())
+            if version
+        }
+        for per in figures["versions"].values():
+            per.pop("worst_items", None)
+        figures["tied_votes_left_out"] = ties
+        reason = figures["agreement_rate"]["reason"]
+    figures["mapping"] = {
+        "score_name": mapping.score_name,
+        "source_version": mapping.source_version,
+        "config_id": mapping.config_id,
+        "config_name": mapping.config.name,
+        "metric_threshold": mapping.metric_threshold,
+        "human_threshold": mapping.human_threshold,
+        "human_pass_labels": mapping.human_pass_labels,
+    }
+    with transaction.atomic():
+        report = AlignmentReport.objects.create(
+            project_id=mapping.project_id,
+            mapping=mapping,
+            computed_at=_now(),
+            n_items=figures.get("n_items", 0),
+            value=(figures.get("agreement_rate") or {}).get("value"),
+            kappa=(figures.get("kappa") or {}).get("value"),
+            reason=reason or "",
+            figures=figures,
+        )
+        _alert_check(mapping)
+    return report
+
+
+def _alert_check(mapping: AlignmentMapping) -> None:
+    threshold, window = alert_threshold(), alert_window()
+    values = list(
+        AlignmentReport.objects.filter(mapping=mapping)
+        .order_by("-computed_at", "-id")
+        .values_list("value", flat=True)[: window + 1]
+    )
+    mean = rolling_crossed(values, threshold=threshold, window=window)
+    if mean is None:
+        return
+    version = f" ({mapping.source_version})" if mapping.source_version else ""
+    alert_raise(
+        kind=AlertKind.ALIGNMENT,
+        project_id=mapping.project_id,
+        config_id=mapping.config_id,
+        value=mean,
+        threshold=threshold,
+        window=min(window, len([v for v in values if v is not None])),
+        subject={"mapping_id": mapping.pk, "score_name": mapping.score_name},
+        score_names=[mapping.score_name, mapping.config.name],
+        message=(
+            f"The metric {mapping.score_name!r}{version} agrees with the reviewers on "
+            f"{mapping.config.name!r} {mean:.0%} of the time (rolling), under {threshold:.0%}."
+        ),
+    )
+
+
+def alignment_sweep() -> int:
+    """Requests a report of every mapping (in the organization in scope)."""
+    mappings = list(AlignmentMapping.objects.all())
+    with transaction.atomic():
+        for mapping in mappings:
+            alignment_request(mapping=mapping)
+    return len(mappings)

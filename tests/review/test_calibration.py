@@ -1,0 +1,196 @@
+"""Calibration: gold answers, a round claimed and submitted like any queue, results
+against gold per question and level with the group's agreement, the onboarding gate
+(refuses, then admits), gold items mixed into a live queue and the running accuracy
+with its alert."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from hitl import tenancy
+from hitl.audit import Actor
+from hitl.exceptions import PermissionDenied
+from review import services
+from review.models import AlertKind, CalibrationResult, GoldAccuracy, QualityAlert, QueueItem
+from review.services import calibration
+from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
+
+LABELS = ["wrong", "partial", "right"]
+GOLD = ["right", "wrong", "partial", "right"]
+
+
+def _config(tenant):
+    return make_config(
+        tenant,
+        name="correctness",
+        data_type="categorical",
+        min_value=None,
+        max_value=None,
+        step=None,
+        options=[{"label": label, "value": float(i)} for i, label in enumerate(LABELS)],
+    )
+
+
+def _set(tenant, config, *, min_agreement=None):
+    owner = Actor(user=tenant.owner)
+    traces = [make_trace(tenant) for _ in GOLD]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        cal = calibration.calibration_set_create(
+            actor=owner,
+            project=tenant.project,
+            name="onboarding",
+            config_ids=[config.pk],
+            min_accuracy=0.75,
+            min_agreement=min_agreement,
+        )
+        for trace, label in zip(traces, GOLD, strict=True):
+            calibration.gold_answer_set(
+                actor=owner, calibration_set=cal, trace_id=trace.pk, values={str(config.pk): label}
+            )
+    return cal, traces
+
+
+def _answer_round(tenant, round_, config, answers_by_user):
+    """Each reviewer claims every item of the round's queue and answers by trace."""
+    with tenancy.tenant_scope(tenant.organization.pk):
+        queue = round_.queue
+        for user, answers in answers_by_user.items():
+            actor = Actor(user=user)
+            while (lease := services.queue_claim_next(actor=actor, queue=queue)) is not None:
+                item = QueueItem.objects.get(pk=lease.item_id)
+                services.assignment_submit(
+                    actor=actor,
+                    assignment_id=lease.pk,
+                    values={str(config.pk): answers[item.trace_id]},
+                )
+
+
+def test_gold_answers_are_checked_against_the_scale(tenant):
+    config = _config(tenant)
+    cal, traces = _set(tenant, config)
+    with tenancy.tenant_scope(tenant.organization.pk), pytest.raises(Exception) as refused:
+        calibration.gold_answer_set(
+            actor=Actor(user=tenant.owner),
+            calibration_set=cal,
+            trace_id=traces[0].pk,
+            values={str(config.pk): "excellent"},
+        )
+    assert "Unknown option" in str(refused.value.details)
+
+
+def test_the_gate_refuses_then_admits_after_a_passed_round(tenant, client_for):
+    config = _config(tenant)
+    cal, traces = _set(tenant, config, min_agreement=0.0)
+    good, sloppy = add_reviewers(tenant, 2)
+    live = make_queue(tenant, configs=[config], reviewers=[good, sloppy])
+    add_traces(tenant, live, 2)
+    owner = Actor(user=tenant.owner)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        calibration.queue_calibration_set(actor=owner, queue=live, calibration_set=cal)
+        with pytest.raises(PermissionDenied) as refused:
+            services.queue_claim_next(actor=Actor(user=good), queue=live)
+    assert refused.value.code == "calibration_required"
+    assert refused.value.details["calibration_set"]["name"] == "onboarding"
+    # Through the API: 403 with the code and the set named.
+    project_url = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    response = client_for(good).post(f"{project_url}/queues/{live.pk}/claim/")
+    assert response.status_code == 403, response.content
+    body = response.json()
+    assert "calibration_required" in str(body) and "onboarding" in str(body)
+
+    with tenancy.tenant_scope(tenant.organization.pk):
+        round_ = calibration.calibration_round_start(
+            actor=owner, calibration_set=cal, reviewer_ids=[good.pk, sloppy.pk]
+        )
+    gold = dict(zip([t.pk for t in traces], GOLD, strict=True))
+    # The sloppy reviewer says "right" to everything: 2 of 4.
+    _answer_round(
+        tenant,
+        round_,
+        config,
+        {good: gold, sloppy: dict.fromkeys(gold, "right")},
+    )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        scored = calibration.calibration_round_score(actor=owner, round_=round_)
+        results = {r.reviewer_id: r for r in CalibrationResult.objects.filter(round=scored)}
+        assert results[good.pk].accuracy == 1.0 and results[good.pk].passed
+        assert results[sloppy.pk].accuracy == 0.5 and not results[sloppy.pk].passed
+        # Agreement with gold is Cohen's kappa, as scikit-learn computes it.
+        assert results[good.pk].agreement == pytest.approx(1.0)
+        assert results[sloppy.pk].agreement == pytest.approx(
+            cohen_kappa_score(GOLD, ["right"] * len(GOLD)), abs=1e-9
+        )
+        assert "Accuracy 0.50" in results[sloppy.pk].reason
+        # Per question and per gold level: "wrong" items were answered "right" once.
+        levels = scored.figures["questions"][0]["levels"]
+        assert levels["wrong"] == {
+            "answered": 2,
+            "correct": 1,
+            "answers": {"wrong": 1, "right": 1},
+            "accuracy": 0.5,
+        }
+        assert levels["right"]["accuracy"] == 1.0
+        # The group's agreement comes from review.agreement (Krippendorff's alpha here);
+        # the sloppy reviewer drags it under zero.
+        assert scored.agreement is not None and scored.agreement < 0
+        assert scored.agreement == pytest.approx(scored.figures["questions"][0]["agreement"])
+        # Admitted now; the sloppy reviewer is still refused.
+        lease = services.queue_claim_next(actor=Actor(user=good), queue=live)
+        assert lease is not None
+        with pytest.raises(PermissionDenied):
+            services.queue_claim_next(actor=Actor(user=sloppy), queue=live)
+        # Rounds are kept: a second round is numbered after the first.
+        second = calibration.calibration_round_start(
+            actor=owner, calibration_set=cal, reviewer_ids=[sloppy.pk]
+        )
+    assert second.number == 2 and second.queue_id != round_.queue_id
+
+
+def test_gold_items_are_mixed_in_and_accuracy_falls_into_an_alert(tenant):
+    config = _config(tenant)
+    cal, traces = _set(tenant, config)
+    (reviewer,) = add_reviewers(tenant, 1)
+    live = make_queue(tenant, configs=[config], reviewers=[reviewer])
+    ordinary = add_traces(tenant, live, 4)
+    owner = Actor(user=tenant.owner)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        calibration.queue_calibration_set(
+            actor=owner,
+            queue=live,
+            calibration_set=cal,
+            require_pass=False,
+            gold_rate=0.5,
+            gold_min_accuracy=0.75,
+        )
+        assert calibration.queue_gold_mix(actor=owner, queue=live) == 4
+        assert calibration.queue_gold_mix(actor=owner, queue=live) == 0  # idempotent
+        items = list(QueueItem.objects.filter(queue=live))
+        assert len(items) == 8
+        # Nothing marks a gold item: same source and shape as the others.
+        assert {i.source for i in items} == {ordinary[0].source}
+        gold = dict(zip([t.pk for t in traces], GOLD, strict=True))
+        actor = Actor(user=reviewer)
+        answered_gold = 0
+        while (lease := services.queue_claim_next(actor=actor, queue=live)) is not None:
+            item = QueueItem.objects.get(pk=lease.item_id)
+            # Wrong on every gold item but the first.
+            if item.trace_id in gold:
+                answer = gold[item.trace_id] if answered_gold == 0 else "partial"
+                if gold[item.trace_id] == "partial" and answered_gold:
+                    answer = "wrong"
+                answered_gold += 1
+            else:
+                answer = "right"
+            services.assignment_submit(
+                actor=actor, assignment_id=lease.pk, values={str(config.pk): answer}
+            )
+        [row] = calibration.gold_accuracy_refresh(queue_id=live.pk)
+        assert (row.answered, row.correct, row.accuracy) == (4, 1, 0.25)
+        [alert] = QualityAlert.objects.filter(kind=AlertKind.GOLD_ACCURACY)
+        assert alert.reviewer_id == reviewer.pk and alert.value == 0.25
+        assert alert.threshold == 0.75 and alert.queue_id == live.pk
+        # A rerun raises no second alert for the same drop.
+        calibration.gold_accuracy_refresh(queue_id=live.pk)
+        assert QualityAlert.objects.filter(kind=AlertKind.GOLD_ACCURACY).count() == 1
+        assert GoldAccuracy.objects.get(queue=live, reviewer=reviewer).alerted_at is not None
