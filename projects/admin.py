@@ -15,6 +15,7 @@ from projects.models import (
     Membership,
     Organization,
     Project,
+    QueueAlert,
 )
 
 
@@ -137,4 +138,12 @@ class DeliveryAttemptAdmin(TenantScopedAdmin):
     list_select_related = ["delivery"]
 
 
+@admin.register(QueueAlert)
+class QueueAlertAdmin(TenantScopedAdmin):
+    list_display = ["queue_id", "project", "backlog_threshold", "updated_at"]
+    list_filter = ["organization"]
+    list_select_related = ["project"]
+
+
 register_history(Destination)
+register_history(QueueAlert)

@@ -316,3 +316,32 @@ class DeliveryAttempt(TenantModel):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"
+
+
+class QueueAlert(TenantModel):
+    """A review queue's notification setting: ``review.queue.backlog`` is sent when the
+    queue's open items rise to ``backlog_threshold`` (crossing it, not on every item).
+
+    Kept here, by the queue's id, so notifications add no column to review's tables
+    (projects sits below review and cannot reference the queue by a foreign key).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    queue_id = models.PositiveBigIntegerField()
+    backlog_threshold = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    history = history()
+
+    class Meta:
+        ordering = ["queue_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "queue_id"], name="queue_alert_unique"),
+            models.CheckConstraint(
+                condition=models.Q(backlog_threshold__gte=1), name="queue_alert_threshold_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"queue {self.queue_id}: backlog over {self.backlog_threshold}"

@@ -223,6 +223,11 @@ VALID_FILTERS: dict[str, Case] = {
         lambda w, r: r["kind"] == "webhook",
         lambda w: {"kind": "slack"},
     ),
+    "queue-alert-list": Case(
+        lambda w: {"queue": str(10**9)},
+        lambda w, r: r["queue_id"] == 10**9,
+        lambda w: {"queue": "1"},
+    ),
     "delivery-list": Case(
         lambda w: {"state": "pending"},
         lambda w, r: r["state"] == "pending",

@@ -19,6 +19,7 @@ from django.db import transaction
 from datasets.content import ItemState
 from datasets.models import Dataset, DatasetItem, DatasetVersion, SourceType
 from datasets.services.datasets import validate_states
+from datasets.services.events import announce_promoted
 from datasets.services.versioning import VersionWriter
 from hitl import audit
 from hitl.audit import Actor
@@ -307,7 +308,9 @@ def dataset_promote(
         validate_states(writer.dataset, [state])
         (outcome,) = writer.upsert([state])
         version = writer.finish()
-        return Promotion(outcome.status, DatasetItem.objects.get(pk=outcome.item_id), version)
+        item = DatasetItem.objects.get(pk=outcome.item_id)
+        announce_promoted(dataset, source=state.key, counts={outcome.status: 1}, item=item)
+        return Promotion(outcome.status, item, version)
 
 
 # --- bulk -----------------------------------------------------------------------------------
@@ -365,6 +368,7 @@ def _write_bulk(
     if chunk:
         flush()
     version = writer.finish()
+    announce_promoted(dataset, source=message.removeprefix("promote "), counts=counts)
     return {
         "matched": len(seen),
         "created": counts["created"],

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from hitl.api.filters import StrictBooleanFilter
 from hitl.api.serializers import StrictSerializer
 from hitl.api.views import validated
+from hitl.exceptions import DomainError
 from projects.api.bases import OrganizationScopedViewSet
 from projects.models import (
     MANAGE_ROLES,
@@ -25,9 +26,12 @@ from projects.models import (
     DeliveryState,
     Destination,
     DestinationKind,
+    Project,
+    QueueAlert,
 )
 from projects.notifications import delivery as delivery_services
 from projects.notifications import destinations as destination_services
+from projects.notifications import queue_alerts as queue_alert_services
 from projects.notifications.catalogue import EVENT_TYPES, TEST
 
 # --- filters -------------------------------------------------------------------------------
@@ -53,6 +57,15 @@ class DeliveryFilter(django_filters.FilterSet):
 
     class Meta:
         model = Delivery
+        fields: list[str] = []
+
+
+class QueueAlertFilter(django_filters.FilterSet):
+    queue = django_filters.NumberFilter(field_name="queue_id", label="Queue id")
+    project = django_filters.NumberFilter(field_name="project_id", label="Project id")
+
+    class Meta:
+        model = QueueAlert
         fields: list[str] = []
 
 
@@ -255,3 +268,51 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiza
             actor=self.actor, delivery=self.get_object()
         )
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class QueueAlertSerializer(serializers.ModelSerializer):
+    project_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = QueueAlert
+        fields = ["id", "project_id", "queue_id", "backlog_threshold", "updated_at"]
+
+
+class QueueAlertSetSerializer(StrictSerializer):
+    project_id = serializers.IntegerField(min_value=1)
+    queue_id = serializers.IntegerField(min_value=1)
+    backlog_threshold = serializers.IntegerField(min_value=1, max_value=10_000_000)
+
+
+class QueueAlertViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
+):
+    """Queue backlog thresholds (``review.queue.backlog``). POST sets a queue's threshold
+    (creating or replacing it); DELETE removes it."""
+
+    scoped_model = QueueAlert
+    filterset_class = QueueAlertFilter
+    serializer_class = QueueAlertSerializer
+    read_roles = MANAGE_ROLES
+    write_roles = MANAGE_ROLES
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset
+
+    @extend_schema(request=QueueAlertSetSerializer, responses={201: QueueAlertSerializer})
+    def create(self, request: Request, org_slug: str) -> Response:
+        data = validated(request, QueueAlertSetSerializer)
+        project = Project.objects.filter(pk=data["project_id"]).first()
+        if project is None:
+            raise DomainError("Unknown project.", details={"project_id": ["unknown project"]})
+        alert = queue_alert_services.queue_alert_set(
+            actor=self.actor,
+            project=project,
+            queue_id=data["queue_id"],
+            backlog_threshold=data["backlog_threshold"],
+        )
+        return Response(QueueAlertSerializer(alert).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, org_slug: str, pk: str) -> Response:
+        queue_alert_services.queue_alert_delete(actor=self.actor, alert=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

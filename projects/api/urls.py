@@ -12,6 +12,7 @@ org_router.register("invitations", views.InvitationViewSet, basename="invitation
 org_router.register("projects", views.ProjectViewSet, basename="project")
 org_router.register("destinations", notifications.DestinationViewSet, basename="destination")
 org_router.register("deliveries", notifications.DeliveryViewSet, basename="delivery")
+org_router.register("queue-alerts", notifications.QueueAlertViewSet, basename="queue-alert")
 
 project_router = SimpleRouter()
 project_router.register("api-keys", views.ApiKeyViewSet, basename="api-key")

@@ -8,6 +8,6 @@ webhooks by workers through the outbox (docs/notifications.md).
   delivery, retries, disabling, redelivery.
 """
 
-from projects.notifications.events import event_emit, site_url
+from projects.notifications.events import event_emit, is_subscribed, site_url
 
-__all__ = ["event_emit", "site_url"]
+__all__ = ["event_emit", "is_subscribed", "site_url"]

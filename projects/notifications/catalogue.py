@@ -13,6 +13,14 @@ MEMBER_JOINED = "projects.member.joined"
 ITEM_COMPLETED = "review.item.completed"
 ITEM_NEEDS_ADJUDICATION = "review.item.needs_adjudication"
 COMMENT_MENTIONED = "review.comment.mentioned"
+ITEM_ASSIGNED = "review.item.assigned"
+QUEUE_BACKLOG = "review.queue.backlog"
+QUEUE_COMPLETED = "review.queue.completed"
+CALIBRATION_PASSED = "review.calibration.passed"
+CALIBRATION_FAILED = "review.calibration.failed"
+AGREEMENT_ALERT = "review.agreement.alert"
+ALIGNMENT_ALERT = "review.alignment.alert"
+DATASET_ITEM_PROMOTED = "datasets.item.promoted"
 # Sent only by "send a test event", to one destination.
 TEST = "hitl.test"
 
@@ -24,6 +32,15 @@ EVENT_TYPES: dict[str, str] = {
     ITEM_COMPLETED: "A queue item has all its reviews, and they agree.",
     ITEM_NEEDS_ADJUDICATION: "A queue item's reviews disagree: a senior should decide.",
     COMMENT_MENTIONED: "A comment mentions one or more people.",
+    ITEM_ASSIGNED: "Items were pushed to a reviewer (round robin or by hand); one event per "
+    "reviewer and push, never per claim.",
+    QUEUE_BACKLOG: "A queue's open items rose to its backlog threshold.",
+    QUEUE_COMPLETED: "A queue's last open item was reviewed: nothing is left to do.",
+    CALIBRATION_PASSED: "A reviewer passed a calibration set.",
+    CALIBRATION_FAILED: "A reviewer failed a calibration set.",
+    AGREEMENT_ALERT: "Agreement between reviewers on a question fell below its threshold.",
+    ALIGNMENT_ALERT: "An automated metric disagrees with the reviewers beyond its threshold.",
+    DATASET_ITEM_PROMOTED: "Items were promoted into a dataset (one event per promotion).",
 }
 
 # Largest payload an event may carry, as JSON.

@@ -26,6 +26,20 @@ def new_event_uid() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
+def is_subscribed(event_type: str, *, project_id: int | None) -> bool:
+    """Whether an enabled destination of the organization in scope receives
+    ``event_type`` from this project: one indexed query. Callers whose event costs
+    work to build (a count, a lock) ask first."""
+    subscribed = Destination.objects.filter(enabled=True, event_types__contains=[event_type])
+    if project_id is None:
+        subscribed = subscribed.filter(project__isnull=True)
+    else:
+        subscribed = subscribed.filter(project_id__in=[project_id]) | subscribed.filter(
+            project__isnull=True
+        )
+    return subscribed.exists()
+
+
 def event_build(
     event_type: str,
     *,
@@ -81,14 +95,7 @@ def event_emit(
         queue_id=queue_id,
         score_names=score_names,
     )
-    subscribed = Destination.objects.filter(enabled=True, event_types__contains=[event_type])
-    if project_id is None:
-        subscribed = subscribed.filter(project__isnull=True)
-    else:
-        subscribed = subscribed.filter(project_id__in=[project_id]) | subscribed.filter(
-            project__isnull=True
-        )
-    if not subscribed.exists():
+    if not is_subscribed(event_type, project_id=project_id):
         return None
     event.save()
     outbox.enqueue(task=FAN_OUT, organization_id=organization_id, kwargs={"event_id": event.pk})

@@ -28,7 +28,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.services._common import _is_number, _now, _require_person, _sampled
-from review.services.events import announce_item_closed
+from review.services.events import announce_if_queue_completed, announce_item_closed
 from traces.models import ScoreDataType
 
 MAX_TEXT_ANSWER = 20_000
@@ -225,6 +225,7 @@ def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
     item.completed_at = item.completed_at or _now()
     item.save()
     announce_item_closed(item, [question.config.name for question in form])
+    announce_if_queue_completed(item)
 
 
 def annotation_update(
@@ -298,6 +299,7 @@ def annotation_update(
             if item.status != before:
                 item.save()
                 announce_item_closed(item, [question.config.name for question in form])
+                announce_if_queue_completed(item)
         if values is not None:
             from review.services.agreement import agreement_request  # imports this module
 
@@ -367,4 +369,5 @@ def item_adjudicate(
         else:
             item.audit_status = AuditStatus.DONE
         item.save()
+        announce_if_queue_completed(item)
     return adjudication

@@ -35,6 +35,7 @@ from review.services.annotations import (
     validate_answers,
 )
 from review.services.calibration import calibration_gate_check
+from review.services.events import announce_items_assigned
 from review.services.queues import _check_open, _pool_user_ids
 
 _CLAIM_SQL = """
@@ -242,8 +243,10 @@ def _repush(item: QueueItem, leaving: Sequence[int]) -> None:
         if candidates:
             keep.append(candidates[0])
     if keep != list(item.assignees):
+        new = [user_id for user_id in keep if user_id not in item.assignees]
         item.assignees = keep
         item.save()
+        announce_items_assigned(queue, {user_id: [item.pk] for user_id in new})
 
 
 def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignment:

@@ -3,19 +3,134 @@ the service's transaction by one call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 
-from projects.models import Project
-from projects.notifications import catalogue, event_emit, site_url
-from review.models import Comment, ItemStatus, QueueItem
+from projects.models import Project, QueueAlert
+from projects.notifications import catalogue, event_emit, is_subscribed, site_url
+from review.models import Comment, ItemStatus, QueueItem, ReviewQueue
 
 EXCERPT = 500
+# Item ids listed in one review.item.assigned event (the count is always exact).
+MAX_ASSIGNED_IDS = 100
+# pg_advisory_xact_lock(class, queue id): backlog and completion checks of one queue run
+# one at a time, so two concurrent writers never both (or neither) see the crossing.
+_LOCK_CLASS = 0x4E51  # "NQ"
+# Items that still wait for a review or a decision.
+_WAITING = (ItemStatus.OPEN, ItemStatus.NEEDS_ADJUDICATION)
 
 
 def _project_path(project: Project) -> str:
     return f"api/orgs/{project.organization.slug}/projects/{project.slug}/"
+
+
+def _queue_payload(queue: ReviewQueue, project: Project) -> dict:
+    return {
+        "queue": {"id": queue.pk, "name": queue.name},
+        "project": {"id": project.pk, "slug": project.slug, "name": project.name},
+    }
+
+
+def _queue_url(queue: ReviewQueue, project: Project) -> str:
+    return site_url(
+        f"orgs/{project.organization.slug}/projects/{project.slug}/queues/{queue.pk}/board/"
+    )
+
+
+def _lock_queue(queue_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, queue_id])
+
+
+def announce_items_assigned(queue: ReviewQueue, pushed: Mapping[int, Sequence[int]]) -> None:
+    """``review.item.assigned``: one event per reviewer and push (a bulk add of 10,000
+    items to a pool of 5 sends 5 events, each with the count and the first item ids).
+    ``pushed`` maps a user id to the ids of the items just assigned to them. Claims
+    from a pull queue send nothing: the reviewer took the item themselves."""
+    pushed = {user_id: ids for user_id, ids in pushed.items() if ids}
+    if not pushed or not is_subscribed(catalogue.ITEM_ASSIGNED, project_id=queue.project_id):
+        return
+    project = Project.objects.select_related("organization").get(pk=queue.project_id)
+    emails = dict(get_user_model().objects.filter(pk__in=list(pushed)).values_list("pk", "email"))
+    for user_id in sorted(pushed):
+        ids = sorted(pushed[user_id])
+        email = emails.get(user_id, "a reviewer")
+        what = f"item #{ids[0]}" if len(ids) == 1 else f"{len(ids)} items"
+        event_emit(
+            catalogue.ITEM_ASSIGNED,
+            organization_id=queue.organization_id,
+            project_id=queue.project_id,
+            queue_id=queue.pk,
+            payload={
+                "summary": f"{what.capitalize()} of the queue {queue.name!r} ({project.name}) "
+                f"assigned to {email}.",
+                "assignee": {"id": user_id, "email": email},
+                "count": len(ids),
+                "item_ids": ids[:MAX_ASSIGNED_IDS],
+                **_queue_payload(queue, project),
+                "url": _queue_url(queue, project),
+            },
+        )
+
+
+def announce_backlog(queue: ReviewQueue, added: int) -> None:
+    """``review.queue.backlog`` when ``added`` new items take the queue's waiting items
+    from under its threshold (``projects.QueueAlert``) to at least it: once per
+    crossing, again only after the backlog fell below and rises again."""
+    if added <= 0 or not is_subscribed(catalogue.QUEUE_BACKLOG, project_id=queue.project_id):
+        return
+    alert = QueueAlert.objects.filter(queue_id=queue.pk).first()
+    if alert is None:
+        return
+    _lock_queue(queue.pk)
+    waiting = QueueItem.objects.filter(queue_id=queue.pk, status__in=_WAITING).count()
+    if not (waiting - added < alert.backlog_threshold <= waiting):
+        return
+    project = Project.objects.select_related("organization").get(pk=queue.project_id)
+    event_emit(
+        catalogue.QUEUE_BACKLOG,
+        organization_id=queue.organization_id,
+        project_id=queue.project_id,
+        queue_id=queue.pk,
+        payload={
+            "summary": f"The queue {queue.name!r} ({project.name}) has {waiting} items waiting "
+            f"(threshold {alert.backlog_threshold}).",
+            "waiting": waiting,
+            "threshold": alert.backlog_threshold,
+            **_queue_payload(queue, project),
+            "url": _queue_url(queue, project),
+        },
+    )
+
+
+def announce_if_queue_completed(item: QueueItem) -> None:
+    """``review.queue.completed`` when ``item`` (just closed) was the queue's last item
+    waiting for a review or a decision."""
+    if item.status in _WAITING or not is_subscribed(
+        catalogue.QUEUE_COMPLETED, project_id=item.project_id
+    ):
+        return
+    _lock_queue(item.queue_id)
+    if QueueItem.objects.filter(queue_id=item.queue_id, status__in=_WAITING).exists():
+        return
+    queue, project = item.queue, item.project
+    total = QueueItem.objects.filter(queue_id=queue.pk).count()
+    event_emit(
+        catalogue.QUEUE_COMPLETED,
+        organization_id=item.organization_id,
+        project_id=item.project_id,
+        queue_id=queue.pk,
+        payload={
+            "summary": f"The queue {queue.name!r} ({project.name}) is complete: all {total} "
+            "items are reviewed.",
+            "items": total,
+            "last_item_id": item.pk,
+            **_queue_payload(queue, project),
+            "url": _queue_url(queue, project),
+        },
+    )
 
 
 def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:

@@ -26,6 +26,7 @@ from review.models import (
     RoutingRule,
 )
 from review.services._common import _now
+from review.services.events import announce_backlog, announce_items_assigned
 from review.services.queues import _check_open, _pool_user_ids
 from traces.models import Span, Thread, Trace
 
@@ -152,7 +153,20 @@ def _insert_items(
         new_ids = [row[0] for row in cursor.fetchall()]
     items = list(QueueItem.objects.filter(pk__in=new_ids).order_by("id"))
     audit.bulk_record_created(items, QueueItem)
+    announce_items_assigned(queue, _by_assignee(items))
+    announce_backlog(queue, len(items))
     return items
+
+
+def _by_assignee(items: Sequence[QueueItem], before: Mapping[int, Sequence[int]] | None = None):
+    """User id -> ids of the items newly assigned to them (not in ``before[item id]``)."""
+    pushed: dict[int, list[int]] = {}
+    for item in items:
+        earlier = set((before or {}).get(item.pk, ()))
+        for user_id in item.assignees or ():
+            if user_id not in earlier:
+                pushed.setdefault(user_id, []).append(item.pk)
+    return pushed
 
 
 def _resolve_target(
@@ -307,6 +321,7 @@ def queue_items_update(
         if assignees is not None:
             assignees = _check_assignees(queue, assignees)
             fields.append("assignees")
+        before = {item.pk: list(item.assignees or ()) for item in items}
         for item in items:
             if priority is not None:
                 item.priority = priority
@@ -314,6 +329,8 @@ def queue_items_update(
                 item.assignees = list(assignees)
         if fields:
             audit.bulk_update_with_history(items, QueueItem, fields)
+        if assignees is not None:
+            announce_items_assigned(queue, _by_assignee(items, before))
     return items
 
 

@@ -3,7 +3,14 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from projects import services
-from projects.models import Delivery, DeliveryAttempt, Destination, Event, Membership
+from projects.models import (
+    Delivery,
+    DeliveryAttempt,
+    Destination,
+    Event,
+    Membership,
+    QueueAlert,
+)
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 
@@ -17,13 +24,14 @@ def populate(tenant: Tenant) -> IsolationData:
             role="reviewer",
         )
         membership = Membership.objects.get(user=tenant.reviewer)
-    delivery_marker = _notification_rows(tenant)
+    delivery_marker, notification_kwargs = _notification_rows(tenant)
     return IsolationData(
         kwargs={
             "token": token,
             "membership_pk": membership.pk,
             "invitation_pk": invitation.pk,
             "api_key_pk": tenant.api_key("all").pk,
+            **notification_kwargs,
         },
         secret_kwargs={"token"},
         markers=[
@@ -37,9 +45,9 @@ def populate(tenant: Tenant) -> IsolationData:
     )
 
 
-def _notification_rows(tenant: Tenant) -> list[str]:
+def _notification_rows(tenant: Tenant) -> tuple[list[str], dict[str, int]]:
     """A destination with an event, a delivery and an attempt (rows made directly: no
-    request is ever sent); returns their markers."""
+    request is ever sent); returns their markers and the URL kwargs naming them."""
     slug = tenant.organization.slug
     with tenancy.tenant_scope(tenant.organization.pk):
         destination = Destination.objects.create(
@@ -55,6 +63,7 @@ def _notification_rows(tenant: Tenant) -> list[str]:
             payload={"summary": f"victim-event-{slug}"},
         )
         delivery = Delivery.objects.create(event=event, destination=destination, attempts=1)
+        QueueAlert.objects.create(project=tenant.project, queue_id=10**9, backlog_threshold=7)
         DeliveryAttempt.objects.create(
             delivery=delivery,
             destination=destination,
@@ -63,4 +72,5 @@ def _notification_rows(tenant: Tenant) -> list[str]:
             response_excerpt=f"victim-receiver-said-{slug}",
             succeeded=True,
         )
-    return [destination.name, event.uid, f"victim-receiver-said-{slug}"]
+    markers = [destination.name, event.uid, f"victim-receiver-said-{slug}"]
+    return markers, {"destination_pk": destination.pk, "delivery_pk": delivery.pk}
