@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects import views
+from projects import notification_views, views
 
 settings = "orgs/<slug:org_slug>/settings/"
 
@@ -25,5 +25,25 @@ urlpatterns = [
         settings + "api-keys/<int:api_key_pk>/revoke/",
         views.SettingsApiKeyRevokeView.as_view(),
         name="settings-api-key-revoke",
+    ),
+    path(
+        settings + "notifications/",
+        notification_views.DestinationsView.as_view(),
+        name="settings-destinations",
+    ),
+    path(
+        settings + "notifications/<int:destination_pk>/",
+        notification_views.DestinationView.as_view(),
+        name="settings-destination",
+    ),
+    path(
+        settings + "notifications/deliveries/<int:delivery_pk>/redeliver/",
+        notification_views.DeliveryRedeliverView.as_view(),
+        name="settings-delivery-redeliver",
+    ),
+    path(
+        settings + "notifications/queue-alerts/",
+        notification_views.QueueAlertsView.as_view(),
+        name="settings-queue-alerts",
     ),
 ]

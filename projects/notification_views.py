@@ -1,0 +1,261 @@
+"""Settings pages for notifications (organization owners and admins): destinations
+(list, create with the secret shown once, edit events and filters, rotate the secret,
+disable and enable, send a test event, delete), each destination's delivery log with
+every attempt and "redeliver", and queue backlog thresholds.
+
+Writes go through the same services as the API (projects/notifications/); the pages
+only read forms and show what the services answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from hitl.exceptions import DomainError
+from projects.api.notifications import shown_url
+from projects.models import Delivery, Destination, DestinationKind, Project, QueueAlert
+from projects.notifications import delivery as delivery_services
+from projects.notifications import destinations as destination_services
+from projects.notifications import queue_alerts as queue_alert_services
+from projects.notifications.catalogue import EVENT_TYPES
+from projects.views import SettingsPageView
+
+DELIVERIES_PER_PAGE = 25
+
+
+def _int_or_none(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _form_fields(post: Any) -> dict[str, Any]:
+    """The destination fields a form posts, as the services take them."""
+    return {
+        "name": post.get("name", "").strip(),
+        "event_types": [t for t in post.getlist("event_types") if t in EVENT_TYPES],
+        "project_id": _int_or_none(post.get("project")),
+        "filter_queue_id": _int_or_none(post.get("filter_queue_id")),
+        "filter_score_name": post.get("filter_score_name", "").strip(),
+    }
+
+
+class NotificationSettingsView(SettingsPageView):
+    def destinations_url(self) -> str:
+        return reverse("settings-destinations", kwargs={"org_slug": self.organization.slug})
+
+    def destination_url(self, destination: Destination) -> str:
+        return reverse(
+            "settings-destination",
+            kwargs={"org_slug": self.organization.slug, "destination_pk": destination.pk},
+        )
+
+    def base_context(self) -> dict[str, Any]:
+        return {
+            "organization": self.organization,
+            "membership": self.membership,
+            "projects": list(Project.objects.order_by("name")),
+            "event_types": sorted(EVENT_TYPES.items()),
+            "kinds": DestinationKind.choices,
+        }
+
+    def secret_shown(self, response: HttpResponse) -> HttpResponse:
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class DestinationsView(NotificationSettingsView):
+    """GET: every destination with its state and the form for a new one, and the queue
+    backlog thresholds. POST: create a destination; a webhook's secret is shown this
+    once, with a copy button."""
+
+    def page(
+        self,
+        *,
+        new_secret: str = "",
+        new_destination: Destination | None = None,
+        posted: dict[str, Any] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        destinations = Destination.objects.select_related("project").order_by("name", "id")
+        context = {
+            **self.base_context(),
+            "destinations": [(d, shown_url(d)) for d in destinations],
+            "alerts": QueueAlert.objects.select_related("project").order_by("queue_id"),
+            "new_secret": new_secret,
+            "new_destination": new_destination,
+            "posted": posted or {},
+            "posted_types": (posted or {}).get("event_types", []),
+        }
+        return render(
+            self.request, "projects/notifications/destinations.html", context, status=status
+        )
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        return self.page()
+
+    def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        fields = _form_fields(request.POST)
+        posted = {**request.POST.dict(), "event_types": fields["event_types"]}
+        if not fields["name"]:
+            messages.error(request, "Give the destination a name.")
+            return self.page(posted=posted, status=422)
+        try:
+            destination, secret = destination_services.destination_create(
+                actor=self.actor,
+                kind=request.POST.get("kind", ""),
+                url=request.POST.get("url", "").strip(),
+                **fields,
+            )
+        except DomainError as exc:
+            self.fail(exc)
+            return self.page(posted=posted, status=422)
+        messages.success(request, f"Destination {destination.name!r} created.")
+        if not secret:
+            return redirect(self.destination_url(destination))
+        return self.secret_shown(self.page(new_secret=secret, new_destination=destination))
+
+
+class DestinationView(NotificationSettingsView):
+    """GET: one destination's settings and its delivery log (every attempt: status,
+    latency, response excerpt, error), a page at a time; an htmx request gets the log
+    alone. POST ``action``: save, rotate, enable, disable, test, delete."""
+
+    destination: Destination
+
+    def enter(self, **kwargs: Any) -> None:
+        super().enter(**kwargs)
+        destination = (
+            Destination.objects.select_related("project")
+            .filter(pk=kwargs.get("destination_pk"))
+            .first()
+        )
+        if destination is None:
+            raise Http404
+        self.destination = destination
+
+    def page(
+        self, *, new_secret: str = "", posted: dict[str, Any] | None = None, status: int = 200
+    ) -> HttpResponse:
+        deliveries = (
+            Delivery.objects.filter(destination=self.destination)
+            .select_related("event")
+            .prefetch_related("attempts_log")
+            .order_by("-created_at", "-id")
+        )
+        log = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(self.request.GET.get("page"))
+        context = {
+            **self.base_context(),
+            "destination": self.destination,
+            "shown_url": shown_url(self.destination),
+            "selected_types": (posted or {}).get("event_types", self.destination.event_types),
+            "log": log,
+            "new_secret": new_secret,
+            "has_previous_secret": len(self.destination.signing_secrets()) > 1,
+        }
+        template = (
+            "projects/notifications/_delivery_log.html"
+            if self.request.headers.get("HX-Request") and self.request.method == "GET"
+            else "projects/notifications/destination.html"
+        )
+        return render(self.request, template, context, status=status)
+
+    def get(self, request: HttpRequest, org_slug: str, destination_pk: int) -> HttpResponse:
+        return self.page()
+
+    def post(self, request: HttpRequest, org_slug: str, destination_pk: int) -> HttpResponse:
+        action = request.POST.get("action", "save")
+        destination = self.destination
+        try:
+            if action == "save":
+                fields = _form_fields(request.POST)
+                if not fields["name"]:
+                    raise DomainError("Give the destination a name.")
+                url = request.POST.get("url", "").strip()
+                if url:
+                    fields["url"] = url
+                self.destination = destination_services.destination_update(
+                    actor=self.actor, destination=destination, **fields
+                )
+                messages.success(request, "Saved.")
+            elif action == "rotate":
+                self.destination, secret = destination_services.destination_rotate_secret(
+                    actor=self.actor, destination=destination
+                )
+                messages.success(
+                    request, "New secret made; the old one keeps signing during the overlap."
+                )
+                return self.secret_shown(self.page(new_secret=secret))
+            elif action in ("enable", "disable"):
+                destination_services.destination_update(
+                    actor=self.actor, destination=destination, enabled=action == "enable"
+                )
+                messages.success(request, f"{destination.name} {action}d.")
+            elif action == "test":
+                destination_services.destination_send_test(
+                    actor=self.actor, destination=destination
+                )
+                messages.success(request, "Test event sent; its delivery appears in the log.")
+            elif action == "delete":
+                destination_services.destination_delete(actor=self.actor, destination=destination)
+                messages.success(request, f"{destination.name} deleted.")
+                return redirect(self.destinations_url())
+            else:
+                raise Http404
+        except DomainError as exc:
+            self.fail(exc)
+            posted = {"event_types": request.POST.getlist("event_types")}
+            return self.page(posted=posted if action == "save" else None, status=422)
+        return redirect(self.destination_url(destination))
+
+
+class DeliveryRedeliverView(NotificationSettingsView):
+    """POST: send a delivery's event to its destination again, now."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str, delivery_pk: int) -> HttpResponse:
+        delivery = Delivery.objects.select_related("destination").filter(pk=delivery_pk).first()
+        if delivery is None:
+            raise Http404
+        try:
+            delivery_services.delivery_redeliver(actor=self.actor, delivery=delivery)
+            messages.success(request, "Sent again: a new attempt is on its way.")
+        except DomainError as exc:
+            self.fail(exc)
+        return redirect(self.destination_url(delivery.destination))
+
+
+class QueueAlertsView(NotificationSettingsView):
+    """POST: set a queue's backlog threshold, or remove it (``remove``)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        remove = _int_or_none(request.POST.get("remove"))
+        if remove is not None:
+            alert = QueueAlert.objects.filter(pk=remove).first()
+            if alert is None:
+                raise Http404
+            queue_alert_services.queue_alert_delete(actor=self.actor, alert=alert)
+            messages.success(request, f"Backlog alert of queue {alert.queue_id} removed.")
+            return redirect(self.destinations_url())
+        project = Project.objects.filter(pk=_int_or_none(request.POST.get("project"))).first()
+        queue_id = _int_or_none(request.POST.get("queue_id"))
+        threshold = _int_or_none(request.POST.get("backlog_threshold"))
+        if project is None or queue_id is None or threshold is None:
+            messages.error(request, "Choose the project and give the queue id and a threshold.")
+            return redirect(self.destinations_url())
+        try:
+            queue_alert_services.queue_alert_set(
+                actor=self.actor, project=project, queue_id=queue_id, backlog_threshold=threshold
+            )
+            messages.success(request, f"Queue {queue_id}: alert at {threshold} waiting items.")
+        except DomainError as exc:
+            self.fail(exc)
+        return redirect(self.destinations_url())

@@ -1,0 +1,139 @@
+"""An admin wires notifications in Chromium: creates a signed webhook (the secret shown
+once, with a copy button), chooses its events, sends a test event and reads the
+attempt in the delivery log (refreshed by htmx), redelivers after a failure, rotates
+the secret, disables and enables the destination, sets a queue backlog alert; a
+reviewer is refused."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+import pytest
+from playwright.sync_api import expect
+from standardwebhooks.webhooks import Webhook
+
+from hitl import tenancy
+from projects.models import Delivery, Destination
+from projects.notifications import catalogue
+from tests.factories import make_tenant
+from tests.projects.test_notifications import Receiver, run_outbox
+from tests.review.helpers import make_queue
+
+pytestmark = pytest.mark.browser
+
+SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-notify-shots-")
+
+
+@pytest.fixture
+def org(transactional_db, settings):
+    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+    return make_tenant("Notify")
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def _sign_in(page, live_server, user) -> None:
+    from tests.browser.test_lead import _sign_in as sign_in
+
+    sign_in(page, live_server, user)
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, receiver):
+    slug = org.organization.slug
+    queue = make_queue(org)
+    _sign_in(page, live_server, org.owner)
+    page.goto(f"{live_server.url}/orgs/{slug}/settings/")
+    page.get_by_role("link", name="Notifications").click()
+    page.wait_for_url(f"**/orgs/{slug}/settings/notifications/")
+
+    # 1. Create: the secret is shown once, with a copy button.
+    page.fill("#destination-name", "Release bot")
+    page.select_option("#destination-kind", "webhook")
+    page.fill("#destination-url", receiver.url("/hitl"))
+    page.check(f"input[value='{catalogue.ITEM_COMPLETED}']")
+    page.check(f"input[value='{catalogue.QUEUE_BACKLOG}']")
+    page.click("#create-destination")
+    secret = page.locator("#new-secret").inner_text()
+    assert secret.startswith("whsec_")
+    page.click("#copy-secret")
+    expect(page.locator("#copy-status")).to_contain_text(re.compile("Copied|Selected"))
+    _shot(page, "1-secret-shown-once")
+    page.goto(f"{live_server.url}/orgs/{slug}/settings/notifications/")
+    assert secret not in page.content()
+    assert page.locator("#destinations tr", has_text="Release bot").count() == 1
+
+    # 2. Edit the events: one more, one fewer.
+    page.get_by_role("link", name="Release bot").click()
+    page.check(f"input[value='{catalogue.QUEUE_COMPLETED}']")
+    page.uncheck(f"input[value='{catalogue.QUEUE_BACKLOG}']")
+    page.click("#save")
+    with tenancy.tenant_scope(org.organization.pk):
+        destination = Destination.objects.get(name="Release bot")
+    assert destination.event_types == sorted([catalogue.ITEM_COMPLETED, catalogue.QUEUE_COMPLETED])
+    assert page.locator(f"input[value='{catalogue.QUEUE_COMPLETED}']").is_checked()
+
+    # 3. A test event, delivered, signed with the secret shown; the log refreshes in place.
+    page.click("#send-test")
+    assert page.locator("#deliveries .delivery").count() == 1
+    assert page.locator("#deliveries .attempt").count() == 0
+    run_outbox()
+    page.click("#refresh-log")
+    page.locator("#deliveries .attempt .status", has_text="200").wait_for()
+    assert "ok" in page.locator("#deliveries .attempt .excerpt").first.inner_text()
+    assert page.locator("#deliveries .state").first.inner_text() == "succeeded"
+    (request,) = receiver.requests
+    assert Webhook(secret).verify(request.body, request.headers)["type"] == catalogue.TEST
+    _shot(page, "2-test-delivered")
+
+    # 4. Redeliver while the receiver fails: a second attempt, its status and error shown.
+    receiver.responses.append((500, {}, b"receiver broke"))
+    page.get_by_role("button", name="Redeliver").first.click()
+    run_outbox()
+    page.reload()
+    attempts = page.locator("#deliveries .attempt")
+    assert attempts.count() == 2
+    assert "500" in attempts.nth(1).locator(".status").inner_text()
+    assert "receiver broke" in attempts.nth(1).inner_text()
+    assert request.headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
+    _shot(page, "3-redelivered-failed")
+
+    # 5. Rotate: a new secret shown once; both sign during the overlap.
+    page.click("#rotate-secret")
+    rotated = page.locator("#new-secret").inner_text()
+    assert rotated.startswith("whsec_") and rotated != secret
+    assert "two secrets sign" in page.content()
+    _shot(page, "4-rotated")
+
+    # 6. Disable, then enable.
+    page.click("#disable")
+    assert page.locator("#destination-state").inner_text() == "disabled"
+    assert "disabled by a person" in page.locator("#disabled-reason").inner_text()
+    page.click("#enable")
+    assert page.locator("#destination-state").inner_text() == "enabled"
+
+    # 7. A backlog alert for the queue.
+    page.goto(f"{live_server.url}/orgs/{slug}/settings/notifications/")
+    page.fill("#alert-queue", str(queue.pk))
+    page.fill("#alert-threshold", "25")
+    page.click("#save-alert")
+    assert page.locator(f"#alert-{queue.pk} td").nth(2).inner_text() == "25"
+    _shot(page, "5-destinations")
+    with tenancy.tenant_scope(org.organization.pk):
+        assert Delivery.objects.filter(destination=destination).count() == 1
+
+
+def test_a_reviewer_cannot_open_notification_settings(page, live_server, org):
+    _sign_in(page, live_server, org.reviewer)
+    response = page.goto(f"{live_server.url}/orgs/{org.organization.slug}/settings/notifications/")
+    assert response.status == 403
