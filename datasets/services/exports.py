@@ -119,18 +119,31 @@ def write_parquet(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
             fields.append(pa.field(name, pa.string()))
     fields += [pa.field(ANSWER_PREFIX + a, pa.string()) for a in answers]
     schema = pa.schema(fields)
+    names = schema.names
+
+    def batch_of(columns: dict[str, list[Any]]) -> Any:
+        # Column by column: much cheaper for pyarrow than a list of row dicts.
+        return pa.RecordBatch.from_arrays(
+            [pa.array(columns[name], type=schema.field(name).type) for name in names],
+            schema=schema,
+        )
+
     count = 0
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
-        batch: list[dict[str, Any]] = []
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+        size = 0
         for record in _records(version):
-            batch.append(_flat(record, answers))
-            if len(batch) >= BATCH:
-                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
-                count += len(batch)
-                batch = []
-        if batch or count == 0:
-            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
-            count += len(batch)
+            for name, value in _flat(record, answers).items():
+                columns[name].append(value)
+            size += 1
+            if size >= BATCH:
+                writer.write_batch(batch_of(columns))
+                count += size
+                columns = {name: [] for name in names}
+                size = 0
+        if size or count == 0:
+            writer.write_batch(batch_of(columns))
+            count += size
     return {"items": count, "skipped": 0}
 
 

@@ -20,6 +20,10 @@ from datasets.models import Dataset, DatasetItem, DatasetItemRevision, DatasetVe
 from hitl import audit
 
 WRITE_CHUNK = 2_000
+# Rows per UPDATE of changed items: Django's bulk_update writes one CASE branch per row
+# for every column, which PostgreSQL evaluates per row, so a statement costs rows²;
+# small statements keep an update of 100,000 items linear (bench/datasets.py).
+UPDATE_BATCH = 100
 
 
 @dataclass
@@ -107,7 +111,7 @@ class VersionWriter:
                 updated,
                 DatasetItem,
                 [*ITEM_FIELDS, "content_hash", "updated_at"],
-                batch_size=WRITE_CHUNK,
+                batch_size=UPDATE_BATCH,
             )
             self.changed += len(updated)
             self._close([item.key for item in updated])
