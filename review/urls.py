@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views
+from review import report_views, views
 
 org = "orgs/<slug:org_slug>/"
 project = org + "projects/<slug:project_slug>/"
@@ -30,5 +30,10 @@ urlpatterns = [
         project + "adjudicate/<int:item_pk>/",
         views.AdjudicateView.as_view(),
         name="review-adjudicate",
+    ),
+    path(
+        project + "reports/quality/",
+        report_views.QualityReportView.as_view(),
+        name="reports-quality",
     ),
 ]

@@ -1,0 +1,168 @@
+"""The quality report page of a project, for managers and auditors: agreement over time
+with its 95% interval band, each alignment mapping's confusion matrix as a heat map,
+per-reviewer accuracy (calibration rounds and gold items), and answers per hour. Every
+chart is server-side SVG (:mod:`review.report_charts`) with its table beside it; the
+figures are the stored reports, read, never computed here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from projects.models import MANAGE_ROLES, Role
+from projects.pages import ProjectPageView
+from review import report_charts as charts
+from review.models import (
+    AgreementReport,
+    AlignmentMapping,
+    AlignmentReport,
+    Annotation,
+    CalibrationResult,
+    GoldAccuracy,
+    QualityAlert,
+)
+from review.services.alerts import alert_threshold
+from traces.models import Trace
+
+SERIES = 8
+POINTS = 30
+HOURS = 24
+
+
+class QualityReportView(ProjectPageView):
+    allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
+
+    def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
+        project = self.project
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "project": project,
+            "threshold": alert_threshold(),
+            "agreement": _agreement(project),
+            "alignment": _alignment(project),
+            "accuracy": _accuracy(project),
+            "throughput": _throughput(project),
+            "alerts": list(QualityAlert.objects.filter(project=project)[:20]),
+        }
+        return render(request, "review/reports/quality.html", context)
+
+
+def _agreement(project: Any) -> list[dict[str, Any]]:
+    """The newest questions' headline figure over time, each with its band."""
+    keys = list(
+        AgreementReport.objects.filter(project=project)
+        .values("queue_id", "config_id")
+        .annotate(n=Count("id"))
+        .order_by("queue_id", "config_id")[:SERIES]
+    )
+    series = []
+    for key in keys:
+        rows = list(
+            AgreementReport.objects.filter(queue_id=key["queue_id"], config_id=key["config_id"])
+            .select_related("queue", "config")
+            .order_by("-computed_at", "-id")[:POINTS]
+        )[::-1]
+        title = f"{rows[-1].config.name} in {rows[-1].queue.name}: {rows[-1].level} over time"
+        points = [
+            (r.computed_at.strftime("%Y-%m-%d %H:%M"), r.value, r.ci_low, r.ci_high) for r in rows
+        ]
+        series.append({"title": title, "svg": charts.line_with_band(title, points), "rows": rows})
+    return series
+
+
+def _alignment(project: Any) -> list[dict[str, Any]]:
+    mappings = list(AlignmentMapping.objects.filter(project=project).select_related("config"))
+    latest = {
+        r.mapping_id: r
+        for r in AlignmentReport.objects.filter(mapping__in=mappings)
+        .order_by("mapping_id", "-computed_at", "-id")
+        .distinct("mapping_id")
+    }
+    worst_ids = {
+        w["item"]["trace_id"]
+        for r in latest.values()
+        for w in r.figures.get("worst_items", [])
+        if isinstance(w.get("item"), dict)
+    }
+    external = dict(Trace.objects.filter(pk__in=worst_ids).values_list("pk", "external_id"))
+    out = []
+    for mapping in mappings:
+        report = latest.get(mapping.pk)
+        entry: dict[str, Any] = {"mapping": mapping, "report": report}
+        confusion = report.figures.get("confusion") if report else None
+        if confusion:
+            title = f"{mapping.score_name} against {mapping.config.name}: confusion matrix"
+            entry["svg"] = charts.heat_map(
+                title,
+                ["reviewers pass", "reviewers fail"],
+                ["metric passes", "metric fails"],
+                [
+                    [confusion["true_positive"], confusion["false_negative"]],
+                    [confusion["false_positive"], confusion["true_negative"]],
+                ],
+            )
+            entry["confusion"] = confusion
+            entry["numeric"] = report.figures.get("numeric") or {}
+            entry["worst"] = [
+                {
+                    **w,
+                    "external_id": external.get(w["item"].get("trace_id")),
+                    "kind_label": w["kind"].replace("_", " "),
+                }
+                for w in report.figures.get("worst_items", [])
+                if isinstance(w.get("item"), dict)
+            ]
+        out.append(entry)
+    return out
+
+
+def _accuracy(project: Any) -> dict[str, Any]:
+    results = list(
+        CalibrationResult.objects.filter(round__project=project)
+        .select_related("reviewer", "round__calibration_set")
+        .order_by("calibration_set_id", "reviewer_id", "-round__number")
+        .distinct("calibration_set_id", "reviewer_id")
+    )
+    gold = list(
+        GoldAccuracy.objects.filter(queue__project=project).select_related("reviewer", "queue")
+    )
+    items = [
+        (f"{r.reviewer.email} · {r.round.calibration_set.name} #{r.round.number}", r.accuracy)
+        for r in results
+    ] + [(f"{g.reviewer.email} · gold in {g.queue.name}", g.accuracy) for g in gold]
+    title = "Accuracy against gold, per reviewer"
+    return {
+        "results": results,
+        "gold": gold,
+        "svg": charts.bars(title, items, threshold=alert_threshold()) if items else None,
+    }
+
+
+def _throughput(project: Any) -> dict[str, Any]:
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=HOURS - 1)
+    rows = list(
+        Annotation.objects.filter(project=project, submitted_at__gte=start)
+        .annotate(hour=TruncHour("submitted_at"))
+        .values("hour", "reviewer__email")
+        .annotate(n=Count("id"))
+        .order_by("hour", "reviewer__email")
+    )
+    per_hour: dict[Any, int] = defaultdict(int)
+    for row in rows:
+        per_hour[row["hour"]] += row["n"]
+    hours = [start + timedelta(hours=h) for h in range(HOURS)]
+    items = [(h.strftime("%H:00"), per_hour.get(h, 0)) for h in hours]
+    return {
+        "svg": charts.columns(f"Answers per hour, last {HOURS} hours", items),
+        "rows": rows,
+        "total": sum(per_hour.values()),
+    }
