@@ -301,7 +301,12 @@ def _walk(client: APIClient, world: World) -> dict[str, str]:
             response = client.get(url, HTTP_ACCEPT="application/json")
             assert response.status_code < 500, f"{url}: {response.status_code}"
             if response.status_code == 200:
-                bodies[url] = response.content.decode()
+                body = (
+                    b"".join(response.streaming_content)  # a file (an export's download)
+                    if response.streaming
+                    else response.content
+                )
+                bodies[url] = body.decode(errors="replace")
     assert not unfillable, "\n".join(unfillable)
     return bodies
 
