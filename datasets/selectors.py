@@ -120,9 +120,16 @@ def version_diff(
     listed = set(changed_keys[:limit])
     contents: dict[tuple[str, int], dict[str, Any]] = {}
     if listed:
+        # The listed keys' revision ending between the versions (live in `older`) and
+        # the one starting between them (live in `newer`): found through the
+        # (dataset, key, added_in) index, never a scan of a version.
+        ended = Q(added_in__lte=low, removed_in__gt=low, removed_in__lte=high)
+        began = Q(added_in__gt=low, added_in__lte=high) & (
+            Q(removed_in__isnull=True) | Q(removed_in__gt=high)
+        )
         for key, content, added_in in (
             DatasetItemRevision.objects.filter(dataset=dataset, key__in=listed)
-            .filter(Q(pk__in=version_revisions(older)) | Q(pk__in=version_revisions(newer)))
+            .filter(ended | began)
             .values_list("key", "content", "added_in")
         ):
             contents[(key, 1 if added_in > low else 0)] = content
