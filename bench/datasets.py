@@ -4,7 +4,7 @@ JSONL rows with validation, and the diff of two 100,000-item versions.
 Starts a throwaway PostgreSQL and Redis (bin/_stack.sh), migrates, and creates an
 organization, a project and the datasets. Then:
 
-1. **Export**: 1,000,000 revisions of one dataset (records of about 700 bytes: a
+1. **Export**: 1,000,000 revisions of one dataset (records of about 1 KB: a
    question, an expected answer, metadata, tags, two reviewers' answers and
    explanations, a failure reason) are loaded with ``COPY`` straight into
    ``datasets_datasetitemrevision`` plus its ``DatasetVersion`` row (an export reads
