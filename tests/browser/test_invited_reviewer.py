@@ -196,7 +196,9 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.keyboard.press("Enter")
     third = _wait_for_next_item(page, second_item)
 
-    # Item 3: answer and submit.
+    # Item 3: answer and submit (once the item after it is held, as a reviewer who reads
+    # for a few seconds would find it).
+    _next_item_held(page)
     page.keyboard.press("1")
     page.keyboard.press("Tab")
     page.keyboard.press("2")
