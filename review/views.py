@@ -375,7 +375,12 @@ class ReviewPrefetchView(ReviewItemView):
         if not pages_selectors.lease_is_live(assignment):
             return JsonResponse({"url": None, "assignment": None})
         with transaction.atomic():
-            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            # Locked, then looked at again: a submit of this lease that committed while
+            # the request waited opens the next item itself; claiming here too would
+            # leave a second lease behind.
+            locked = Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            if locked is None or not pages_selectors.lease_is_live(locked):
+                return JsonResponse({"url": None, "assignment": None})
             ahead = pages_selectors.live_assignments(
                 queue=assignment.queue, user=request.user, exclude_id=assignment.pk
             )

@@ -302,3 +302,87 @@ def test_the_lease_timer_warns_before_the_lease_ends(page, live_server, clinic):
     assert "goes back to the queue" in page.locator("#lease-warning").inner_text()
     assert "warning" in page.get_attribute("#lease", "class")
     page.screenshot(path=f"{SHOTS}/7-lease-warning.png")
+
+
+def _leases(tenant) -> list[Assignment]:
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return list(Assignment.objects.filter(reviewer=tenant.reviewer).order_by("leased_at", "id"))
+
+
+@pytest.mark.parametrize("held_request", ["claim", "page"])
+def test_submitting_before_the_next_item_is_held_opens_it_once(
+    page, live_server, clinic, held_request
+):
+    """The reviewer submits while the item after this one is still being fetched ahead:
+    either the claim (POST .../next/) has not reached the server yet, or it has and the
+    claimed item's page is still on its way. The submit goes as an ordinary form, the
+    next item opens, and when the late request lands nothing is claimed twice, no
+    second lease is left behind, and the following submit uses the item held ahead."""
+    tenant, _second, accuracy, grounded = clinic
+    queue = make_queue(tenant, configs=[accuracy, grounded], name="Race", overlap=1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        for n in range(4):
+            trace = _agent_trace(tenant, n)
+            services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+
+    held, holding = [], [True]
+
+    def hold(route) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/next/" if held_request == "claim" else "**/*buffered=1*", hold)
+
+    _sign_in(page, live_server, tenant.reviewer)
+    page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
+    _tab_to(page, "button.start-reviewing")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#review-form")
+    first = _assignment_on_page(page)
+    for _ in range(100):  # the request ahead is on its way, and held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page asked for nothing ahead"
+    assert page.get_attribute("#review-root", "data-next-ready") is None
+
+    page.keyboard.press("1")
+    page.keyboard.press("Tab")
+    page.keyboard.press("1")
+    with page.expect_response(lambda r: r.url.endswith("/submit/")) as submitted:
+        page.keyboard.press("Control+Enter")
+    assert submitted.value.status == 302  # an ordinary form post: nothing was held
+    second = _wait_for_next_item(page, first)
+
+    # The late request lands now; the page it was for is gone.
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    page.wait_for_selector("#review-root[data-next-ready]", state="attached")
+    ahead = page.get_attribute("#review-root", "data-next-ready")
+    assert ahead not in (first, second)
+    assert _assignment_on_page(page) == second
+
+    leases = _leases(tenant)
+    assert len({a.item_id for a in leases}) == len(leases)  # no item claimed twice
+    live = [str(a.pk) for a in leases if a.state == "leased"]
+    assert live == [second, ahead]  # the one shown and one ahead, nothing left behind
+
+    page.keyboard.press("2")
+    page.keyboard.press("Tab")
+    page.keyboard.press("2")
+    with page.expect_response(lambda r: r.url.endswith("/submit/")) as submitted:
+        page.keyboard.press("Control+Enter")
+    assert submitted.value.status == 204  # the held page is shown, not fetched again
+    assert _wait_for_next_item(page, second) == ahead
+    with tenancy.tenant_scope(tenant.organization.pk):
+        answers = {
+            str(a.assignment_id): a.values
+            for a in Annotation.objects.filter(reviewer=tenant.reviewer)
+        }
+    assert answers == {
+        first: {str(accuracy.pk): "Correct", str(grounded.pk): True},
+        second: {str(accuracy.pk): "Wrong", str(grounded.pk): False},
+    }
