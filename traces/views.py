@@ -313,12 +313,12 @@ def _cell(key: str, row: dict[str, Any]) -> tuple[str, str]:
         summary = row["feedback_summary"]
         parts = []
         if summary["thumbs_up"]:
-            parts.append(f"👍 {summary['thumbs_up']}")
+            parts.append(f"{summary['thumbs_up']} up")
         if summary["thumbs_down"]:
-            parts.append(f"👎 {summary['thumbs_down']}")
+            parts.append(f"{summary['thumbs_down']} down")
         if summary["average_rating"] is not None:
-            parts.append(f"★ {summary['average_rating']:.1f}")
-        return css, " ".join(parts)
+            parts.append(f"rated {summary['average_rating']:.1f}")
+        return css, ", ".join(parts)
     return css, "" if value is None else str(value)
 
 

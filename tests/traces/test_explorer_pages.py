@@ -15,7 +15,7 @@ from review import services as review_services
 from review.models import QueueItem
 from tests.review.helpers import make_config, make_queue, make_span, make_trace
 from traces import views as trace_views
-from traces.models import SavedView, Score
+from traces.models import Feedback, SavedView, Score
 
 
 def _client(user) -> Client:
@@ -185,3 +185,14 @@ def test_cells_are_escaped(tenant):
     text = body.content.decode()
     assert "&lt;i&gt;named&lt;/i&gt;" in text and "&lt;b&gt;tag&lt;/b&gt;" in text
     assert "<i>named</i>" not in text and '<span class="badge bad">error</span>' in text
+
+
+def test_feedback_reads_as_words(tenant):
+    """The feedback column says what people said in words (no glyph that a browser
+    without an emoji font draws as a box)."""
+    trace = make_trace(tenant, name="rated answer")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        for kind, value in (("thumbs", 1.0), ("thumbs", 1.0), ("thumbs", 0.0), ("rating", 4.0)):
+            Feedback.objects.create(project=tenant.project, trace=trace, kind=kind, value=value)
+    body = _client(tenant.admin).get(_explorer(tenant, col=["name", "feedback"])).content.decode()
+    assert "2 up, 1 down, rated 4.0" in body
