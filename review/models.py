@@ -746,6 +746,44 @@ class AlertKind(models.TextChoices):
     GOLD_ACCURACY = "gold_accuracy", "accuracy on gold items"
 
 
+class QualitySettings(TenantModel):
+    """A project's thresholds for quality alerts: agreement between reviewers (the
+    headline coefficient of a question, -1..1) and a metric's agreement rate with them
+    (0..1), each judged on the rolling mean of the newest ``window`` reports. One row per
+    project at most; without it the global ``HITL_QUALITY_ALERT_THRESHOLD`` and
+    ``HITL_QUALITY_ALERT_WINDOW`` apply."""
+
+    project = models.OneToOneField("projects.Project", on_delete=models.CASCADE, related_name="+")
+    agreement_threshold = models.FloatField()
+    alignment_threshold = models.FloatField()
+    window = models.PositiveSmallIntegerField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+    history = history()
+
+    class Meta:
+        verbose_name_plural = "quality settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(agreement_threshold__gte=-1, agreement_threshold__lte=1),
+                name="quality_settings_agreement_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(alignment_threshold__gte=0, alignment_threshold__lte=1),
+                name="quality_settings_alignment_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(window__gte=1, window__lte=50),
+                name="quality_settings_window_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"quality settings of project {self.project_id}"
+
+
 class QualityAlert(TenantModel):
     """A figure that fell below its threshold: agreement or alignment over a rolling
     window of reports, or a reviewer's running accuracy on gold items. Written with
