@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -17,6 +19,20 @@ from review.services.agreement import AGREEMENT_REFRESH
 from review.services.routing import ROUTE_TRACES
 
 logger = logging.getLogger(__name__)
+
+
+def periodic(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """A task Celery beat runs: retried when the database connection drops, and
+    acknowledged only once it ran, so a killed worker's run is redone (each is
+    idempotent)."""
+    return shared_task(
+        name=name,
+        bind=True,
+        autoretry_for=(OperationalError,),
+        retry_backoff=True,
+        retry_kwargs={"max_retries": 3},
+        acks_late=True,
+    )
 
 
 @outbox.handler(ROUTE_TRACES, retry_on=(OperationalError,))
@@ -44,14 +60,7 @@ def route_new_traces(
     return {str(rule_id): n for rule_id, n in routed.items()}
 
 
-@shared_task(
-    name="review.expire_leases",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 3},
-    acks_late=True,
-)
+@periodic("review.expire_leases")
 def expire_leases(self: Task, **_: object) -> int:
     """Returns every organization's overdue leases to their pools (claims also do this
     lazily per queue; this catches queues nobody claims from)."""
@@ -82,14 +91,7 @@ def agreement_refresh(*, queue_id: int, **_: object) -> None:
     )
 
 
-@shared_task(
-    name="review.agreement_sweep",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 3},
-    acks_late=True,
-)
+@periodic("review.agreement_sweep")
 def agreement_sweep(self: Task, **_: object) -> int:
     """Periodic: requests a refresh for every queue whose answers changed since its
     latest agreement reports (those deferred by the debounce, and any other)."""
@@ -106,14 +108,7 @@ def agreement_sweep(self: Task, **_: object) -> int:
     return requested
 
 
-@shared_task(
-    name="review.gold_accuracy_sweep",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 3},
-    acks_late=True,
-)
+@periodic("review.gold_accuracy_sweep")
 def gold_accuracy_sweep(self: Task, **_: object) -> int:
     """Periodic: refreshes reviewers' running accuracy on the gold items of every live
     queue that mixes them in (an alert when one falls under the queue's threshold)."""
@@ -140,14 +135,7 @@ def alignment_refresh(*, mapping_id: int, **_: object) -> None:
     alignment.alignment_refresh(mapping_id=mapping_id)
 
 
-@shared_task(
-    name="review.alignment_sweep",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 3},
-    acks_late=True,
-)
+@periodic("review.alignment_sweep")
 def alignment_sweep(self: Task, **_: object) -> int:
     """Periodic: requests a report of every alignment mapping (drift over time)."""
     from review.models import AlignmentMapping

@@ -21,7 +21,8 @@ from projects import services as project_services
 from projects.models import Membership, Role
 from review import services
 from review.models import Adjudication, Annotation, Assignment, Comment, QueueItem
-from tests.browser.test_review import ACCURACY, GROUNDED, SHOTS, _sign_in, _tab_to
+from tests.browser.pages import SHOTS, next_item_held, sign_in, tab_to, wait_for_next_item
+from tests.browser.test_review import ACCURACY, GROUNDED
 from tests.factories import PASSWORD, add_member, make_tenant, make_user
 from tests.review.helpers import make_config, make_queue, make_span, make_trace
 
@@ -85,22 +86,6 @@ def _invitation_link(tenant) -> str:
     return re.search(r"https?://\S+/invitations/\S+/", email.body).group(0)
 
 
-def _wait_for_next_item(page, previous: str) -> str:
-    page.wait_for_function(
-        "prev => { const r = document.getElementById('review-root');"
-        " return r && r.dataset.assignment && r.dataset.assignment !== prev"
-        " && document.activeElement && document.activeElement.matches('[data-question] input'); }",
-        arg=previous,
-    )
-    return page.get_attribute("#review-root", "data-assignment")
-
-
-def _next_item_held(page) -> str:
-    """Waits until the script holds the next item's page (claimed and fetched ahead)."""
-    page.wait_for_selector("#review-root[data-next-ready]", state="attached")
-    return page.get_attribute("#review-root", "data-next-ready")
-
-
 def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, transactional_db):
     tenant = make_tenant("Clinic")
     second = make_user("second-reviewer@clinic.example.com")
@@ -127,11 +112,11 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     link = urlsplit(_invitation_link(tenant))
     page.goto(f"{live_server.url}{link.path}")
     page.screenshot(path=f"{SHOTS}/10-invitation.png")
-    _tab_to(page, "#signup-link")
+    tab_to(page, "#signup-link")
     page.keyboard.press("Enter")
     page.wait_for_selector("input[name=password1]")
     assert page.input_value("input[name=email]") == INVITEE
-    _tab_to(page, "input[name=password1]")
+    tab_to(page, "input[name=password1]")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -151,7 +136,7 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     assert page.locator(".queue-card .waiting").inner_text() == "4"
     page.screenshot(path=f"{SHOTS}/12-my-work.png", full_page=True)
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
     page.wait_for_selector("#review-form")
     first = page.get_attribute("#review-root", "data-assignment")
@@ -172,38 +157,38 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.wait_for_selector("#span-comments-0 .comments li")
     page.keyboard.press("Escape")
     # Back to the form: answer both questions, explain, submit.
-    _tab_to(page, f"input[name=q-{accuracy.pk}]")
+    tab_to(page, f"input[name=q-{accuracy.pk}]")
     page.keyboard.press("2")  # Wrong
     page.keyboard.press("Tab")
     page.keyboard.press("1")  # Yes
     page.keyboard.press("e")
     page.keyboard.type("Unsafe without the liver adjustment.")
     page.screenshot(path=f"{SHOTS}/13-first-item.png", full_page=True)
-    held = _next_item_held(page)
+    held = next_item_held(page)
     with page.expect_response(lambda r: r.url.endswith("/submit/")) as submitted:
         page.keyboard.press("Control+Enter")
     assert submitted.value.status == 204  # the held page is shown, not fetched again
-    second_item = _wait_for_next_item(page, first)
+    second_item = wait_for_next_item(page, first)
     assert second_item == held
     page.wait_for_selector("#review-status:not([hidden])")
     assert page.locator("#review-status").inner_text() == "Saved. Here is the next item."
     assert not page.locator("#previous-item").is_hidden()
 
     # Item 2: skip with a reason.
-    _next_item_held(page)
+    next_item_held(page)
     page.keyboard.press("s")
     page.keyboard.type("Outside my expertise")
     page.keyboard.press("Enter")
-    third = _wait_for_next_item(page, second_item)
+    third = wait_for_next_item(page, second_item)
 
     # Item 3: answer and submit (once the item after it is held, as a reviewer who reads
     # for a few seconds would find it).
-    _next_item_held(page)
+    next_item_held(page)
     page.keyboard.press("1")
     page.keyboard.press("Tab")
     page.keyboard.press("2")
     page.keyboard.press("Control+Enter")
-    fourth = _wait_for_next_item(page, third)
+    fourth = wait_for_next_item(page, third)
     page.screenshot(path=f"{SHOTS}/14-fourth-item.png", full_page=True)
     # The previous item is my last answer, with what others said (nobody yet).
     page.keyboard.press("p")
@@ -229,9 +214,9 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
 
     # --- the second reviewer, blind, then what others said -------------------------------
     browser.clear_cookies()
-    _sign_in(page, live_server, second)
+    sign_in(page, live_server, second)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
     page.wait_for_selector("#review-form")
     page.screenshot(path=f"{SHOTS}/16-second-blind.png", full_page=True)
@@ -257,12 +242,12 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
         disputed = QueueItem.objects.get(pk=answers[int(first)].item_id)
     assert disputed.status == "needs_adjudication"
     browser.clear_cookies()
-    _sign_in(page, live_server, senior)
+    sign_in(page, live_server, senior)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
-    _tab_to(page, "#adjudication-link")
+    tab_to(page, "#adjudication-link")
     page.keyboard.press("Enter")
     page.wait_for_selector("#adjudication-list")
-    _tab_to(page, "#adjudication-list a")
+    tab_to(page, "#adjudication-list a")
     page.keyboard.press("Enter")
     page.wait_for_selector("#review-form")
     assert page.locator(f"#row-{accuracy.pk}.disagree").is_visible()

@@ -3,8 +3,6 @@ nothing of the first one's answers or of the judge's scores."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import timedelta
 
 import pytest
@@ -15,13 +13,12 @@ from hitl.audit import Actor
 from projects.models import Role
 from review import services
 from review.models import Annotation, Assignment
-from tests.factories import PASSWORD, add_member, make_tenant, make_user
+from tests.browser.pages import SHOTS, assignment_on_page, sign_in, tab_to, wait_for_next_item
+from tests.factories import add_member, make_tenant, make_user
 from tests.review.helpers import make_config, make_queue, make_span, make_trace
 from traces.models import Score
 
 pytestmark = pytest.mark.browser
-
-SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-shots-")
 
 ACCURACY = {
     "name": "Clinical accuracy",
@@ -124,38 +121,6 @@ def clinic(transactional_db):
     return tenant, second, accuracy, grounded
 
 
-def _sign_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.screenshot(path=f"{SHOTS}/0-sign-in.png")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
-
-
-def _tab_to(page, selector: str, limit: int = 60) -> None:
-    """Presses Tab until ``selector`` has the focus, as a keyboard user would."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement.matches(s)", selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
-
-
-def _assignment_on_page(page) -> str:
-    return page.get_attribute("#review-root", "data-assignment")
-
-
-def _wait_for_next_item(page, previous: str) -> str:
-    page.wait_for_function(
-        "prev => { const r = document.getElementById('review-root');"
-        " return r && r.dataset.assignment !== prev && document.activeElement"
-        " && document.activeElement.matches('[data-question] input'); }",
-        arg=previous,
-    )
-    return _assignment_on_page(page)
-
-
 def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, clinic):
     tenant, _second, accuracy, grounded = clinic
     queue = make_queue(
@@ -166,16 +131,16 @@ def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, cli
             trace = _agent_trace(tenant, n)
             services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
 
-    _sign_in(page, live_server, tenant.reviewer)
+    sign_in(page, live_server, tenant.reviewer)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     assert page.locator(".queue-card .waiting").inner_text() == "4"
     page.screenshot(path=f"{SHOTS}/1-my-work.png", full_page=True)
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
 
     # Item 1: move between spans, read the shortcuts, answer, explain, submit.
     page.wait_for_selector("#review-form")
-    first = _assignment_on_page(page)
+    first = assignment_on_page(page)
     assert page.evaluate("document.activeElement.name") == f"q-{accuracy.pk}"
     page.keyboard.press("j")
     page.keyboard.press("j")
@@ -204,19 +169,19 @@ def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, cli
     page.keyboard.press("Control+Enter")
 
     # Item 2: skip with a reason.
-    second = _wait_for_next_item(page, first)
+    second = wait_for_next_item(page, first)
     page.keyboard.press("s")
     assert page.evaluate("document.activeElement.id") == "skip-reason"
     page.keyboard.type("Outside my expertise")
     page.keyboard.press("Enter")
 
     # Item 3: answer both questions, submit from the keyboard.
-    third = _wait_for_next_item(page, second)
+    third = wait_for_next_item(page, second)
     page.keyboard.press("1")
     page.keyboard.press("Tab")
     page.keyboard.press("2")
     page.keyboard.press("Control+Enter")
-    fourth = _wait_for_next_item(page, third)
+    fourth = wait_for_next_item(page, third)
     page.screenshot(path=f"{SHOTS}/4-next.png", full_page=True)
 
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -267,9 +232,9 @@ def test_a_blind_second_reviewer_sees_nothing_of_the_first_review(page, live_ser
             explanation="first-reviewer-marker: the dose is unsafe",
         )
 
-    _sign_in(page, live_server, second)
+    sign_in(page, live_server, second)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
     page.wait_for_selector("#review-form")
     text = page.locator("body").inner_text()
@@ -294,9 +259,9 @@ def test_the_lease_timer_warns_before_the_lease_ends(page, live_server, clinic):
     with tenancy.tenant_scope(tenant.organization.pk):
         trace = _agent_trace(tenant, 1)
         services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
-    _sign_in(page, live_server, tenant.reviewer)
+    sign_in(page, live_server, tenant.reviewer)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
     page.wait_for_selector("#lease-warning:not([hidden])")
     assert "goes back to the queue" in page.locator("#lease-warning").inner_text()
@@ -335,12 +300,12 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
 
     page.route("**/next/" if held_request == "claim" else "**/*buffered=1*", hold)
 
-    _sign_in(page, live_server, tenant.reviewer)
+    sign_in(page, live_server, tenant.reviewer)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
-    _tab_to(page, "button.start-reviewing")
+    tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
     page.wait_for_selector("#review-form")
-    first = _assignment_on_page(page)
+    first = assignment_on_page(page)
     for _ in range(100):  # the request ahead is on its way, and held
         if held:
             break
@@ -354,7 +319,7 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
     with page.expect_response(lambda r: r.url.endswith("/submit/")) as submitted:
         page.keyboard.press("Control+Enter")
     assert submitted.value.status == 302  # an ordinary form post: nothing was held
-    second = _wait_for_next_item(page, first)
+    second = wait_for_next_item(page, first)
 
     # The late request lands now; the page it was for is gone.
     holding[0] = False
@@ -363,7 +328,7 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
     page.wait_for_selector("#review-root[data-next-ready]", state="attached")
     ahead = page.get_attribute("#review-root", "data-next-ready")
     assert ahead not in (first, second)
-    assert _assignment_on_page(page) == second
+    assert assignment_on_page(page) == second
 
     leases = _leases(tenant)
     assert len({a.item_id for a in leases}) == len(leases)  # no item claimed twice
@@ -376,7 +341,7 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
     with page.expect_response(lambda r: r.url.endswith("/submit/")) as submitted:
         page.keyboard.press("Control+Enter")
     assert submitted.value.status == 204  # the held page is shown, not fetched again
-    assert _wait_for_next_item(page, second) == ahead
+    assert wait_for_next_item(page, second) == ahead
     with tenancy.tenant_scope(tenant.organization.pk):
         answers = {
             str(a.assignment_id): a.values

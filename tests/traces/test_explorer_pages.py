@@ -192,7 +192,7 @@ def test_feedback_reads_as_words(tenant):
     without an emoji font draws as a box)."""
     trace = make_trace(tenant, name="rated answer")
     with tenancy.tenant_scope(tenant.organization.pk):
-        for kind, value in (("thumbs", 1.0), ("thumbs", 1.0), ("thumbs", 0.0), ("rating", 4.0)):
+        for kind, value in (("thumbs", 1.0), ("thumbs", 1.0), ("thumbs", -1.0), ("rating", 4.0)):
             Feedback.objects.create(project=tenant.project, trace=trace, kind=kind, value=value)
     body = _client(tenant.admin).get(_explorer(tenant, col=["name", "feedback"])).content.decode()
     assert "2 up, 1 down, rated 4.0" in body
