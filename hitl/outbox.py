@@ -6,7 +6,13 @@ commits or rolls back with its cause. Then:
 
 1. After commit, one best-effort publish of ``hitl.outbox.run`` to the broker, with a
    short timeout and no retry. A dead broker costs the request a few milliseconds (and,
-   for a few seconds after a failure, nothing: publishing is not even tried).
+   for a few seconds after a failure, nothing: publishing is not even tried). The
+   messages of one transaction are published together, over the process's one broker
+   connection, kept open between transactions (:class:`_Publisher`).
+   A message enqueued with ``run_here=True`` by a handler (the fan-out's deliveries) may
+   skip the broker: once the handler's transaction commits, the worker runs one such
+   message itself, at once, after marking it published (so the relay leaves it alone
+   until ``HITL_OUTBOX_REPUBLISH_AFTER``, then publishes it again if the worker died).
 2. The relay (:func:`relay`, run by Celery beat every few seconds and by
    ``manage.py outbox_relay``) publishes the messages still pending, and those published
    long ago but not done (the broker may have lost them), taking rows with
@@ -29,8 +35,9 @@ lost.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -117,6 +124,7 @@ def enqueue(
     kwargs: Mapping[str, Any] | None = None,
     secret_kwargs: Mapping[str, str] | None = None,
     available_at: datetime | None = None,
+    run_here: bool = False,
 ) -> OutboxMessage:
     """Writes a message in the current transaction; it is published once that commits.
 
@@ -125,6 +133,9 @@ def enqueue(
     ``secret_kwargs`` are handed to the handler too but never shown and erased once the
     message is finished. A message ``available_at`` a later time (a scheduled retry) is
     not published after commit: the relay publishes it once that time has come.
+    ``run_here``: enqueued by a handler, the message may be run by this worker right
+    after the handler's transaction commits instead of crossing the broker (one per
+    transaction; the others are published).
     """
     if task not in _handlers:
         raise LookupError(f"no outbox handler registered for {task!r}")
@@ -143,10 +154,38 @@ def enqueue(
     message.save()
     if available_at is not None and available_at > timezone.now():
         return message
-    transaction.on_commit(
-        functools.partial(_publish_after_commit, message.pk, int(organization_id)), robust=True
-    )
+    _commit_batch().messages.append((message.pk, int(organization_id), run_here))
     return message
+
+
+_local = threading.local()
+
+
+class _CommitBatch:
+    """The messages one transaction enqueued, published together once it commits."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, int, bool]] = []
+
+    def __call__(self) -> None:
+        _publish_after_commit(self.messages)
+
+
+def _commit_batch() -> _CommitBatch:
+    """This transaction's batch: registered with ``on_commit`` by its first message. A
+    batch whose callback Django dropped (its savepoint rolled back) is replaced."""
+    connection_ = transaction.get_connection()
+    batch = getattr(_local, "batch", None)
+    if batch is None or not any(entry[1] is batch for entry in connection_.run_on_commit):
+        batch = _CommitBatch()
+        _local.batch = batch
+        transaction.on_commit(batch, robust=True)
+    return batch
+
+
+def _executing() -> bool:
+    """Whether this thread is running an outbox message (a worker, or the relay's caller)."""
+    return getattr(_local, "executing", 0) > 0
 
 
 class _Breaker:
@@ -196,24 +235,97 @@ def _send(conn: Any, message_id: int, organization_id: int) -> None:
     )
 
 
-def _publish_after_commit(message_id: int, organization_id: int) -> None:
+class _Publisher:
+    """The process's broker connection for publishing after commit: opened at the first
+    publish, kept open, shared by the process's threads one publish at a time, and
+    dropped (to be opened again) after any failure, a fork, or a change of broker URL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._key: tuple[int, str] | None = None
+
+    def publish(self, messages: Sequence[tuple[int, int]]) -> None:
+        key = (os.getpid(), str(celery_app.conf.broker_url))
+        with self._lock:
+            kept = self._conn is not None and self._key == key
+            if not kept:
+                self._drop()
+            try:
+                self._send_all(messages, key)
+            except Exception:
+                self._drop()
+                if not kept:
+                    raise
+                # A kept connection may be stale (the broker restarted): once more on a
+                # new one. A message sent twice runs once.
+                try:
+                    self._send_all(messages, key)
+                except Exception:
+                    self._drop()
+                    raise
+
+    def _send_all(self, messages: Sequence[tuple[int, int]], key: tuple[int, str]) -> None:
+        if self._conn is None:
+            self._conn, self._key = _connection(), key
+        for message_id, organization_id in messages:
+            _send(self._conn, message_id, organization_id)
+
+    def _drop(self) -> None:
+        conn, self._conn, self._key = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.release()
+
+
+_publisher = _Publisher()
+
+
+def _publish_after_commit(messages: Sequence[tuple[int, int, bool]]) -> None:
+    """Publishes a committed transaction's messages; in a worker, runs one message
+    enqueued ``run_here`` itself instead."""
+    here = None
+    if _executing():
+        here = next((m for m in reversed(messages) if m[2]), None)
+    to_publish = [
+        (pk, organization_id)
+        for pk, organization_id, _ in messages
+        if pk != (here[0] if here else None)
+    ]
+    if to_publish:
+        _publish(to_publish)
+    if here is not None:
+        _run_here(here[0], here[1])
+
+
+def _publish(messages: Sequence[tuple[int, int]]) -> None:
     if _broker.is_open():
         return
     try:
-        with _connection() as conn:
-            _send(conn, message_id, organization_id)
+        _publisher.publish(messages)
     except Exception as exc:  # whatever the broker does, the request goes on
         _broker.trip()
         logger.warning(
-            "outbox publish failed, left for the relay: message %s (%s)",
-            message_id,
+            "outbox publish failed, left for the relay: %s messages from %s (%s)",
+            len(messages),
+            messages[0][0],
             type(exc).__name__,
         )
         return
     try:
+        _mark_published([pk for pk, _org in messages])
+    except DatabaseError as exc:  # the relay will publish them again; running twice is safe
+        logger.warning("outbox messages from %s published but not marked: %s", messages[0][0], exc)
+
+
+def _run_here(message_id: int, organization_id: int) -> None:
+    """Runs a message in this worker now. Marked published first: if the worker dies,
+    the relay publishes it again once ``HITL_OUTBOX_REPUBLISH_AFTER`` has passed."""
+    try:
         _mark_published([message_id])
-    except DatabaseError as exc:  # the relay will publish it again; running twice is safe
-        logger.warning("outbox message %s published but not marked: %s", message_id, exc)
+    except DatabaseError as exc:  # the relay may publish it too; it runs once all the same
+        logger.warning("outbox message %s not marked before running here: %s", message_id, exc)
+    execute(message_id=message_id, organization_id=organization_id)
 
 
 def _mark_published(message_ids: Sequence[int]) -> None:
@@ -302,6 +414,14 @@ def _finish(message: OutboxMessage, state: str, error: str = "") -> None:
 
 def execute(*, message_id: int, organization_id: int) -> str:
     """Runs one message at most once to completion; returns what happened."""
+    _local.executing = getattr(_local, "executing", 0) + 1
+    try:
+        return _execute(message_id=message_id, organization_id=organization_id)
+    finally:
+        _local.executing -= 1
+
+
+def _execute(*, message_id: int, organization_id: int) -> str:
     with tenant_scope(organization_id), transaction.atomic():
         message = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
         if message is None:
