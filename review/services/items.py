@@ -31,6 +31,10 @@ from review.services.queues import _check_open, _pool_user_ids
 from traces.models import Span, Thread, Trace
 
 MAX_BULK_ADD = 200_000
+# The most items one board selection changes at once.
+MAX_SELECTION = 500
+# An item's priority is a PostgreSQL integer.
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 BULK_CHUNK = 1_000
@@ -307,6 +311,7 @@ def queue_items_update(
     assignees: Sequence[int] | None = None,
 ) -> list[QueueItem]:
     """Re-prioritizes or (re)assigns many items at once, one history row each."""
+    _check_priority(priority)
     with audit.acting_as(actor), transaction.atomic():
         items = list(
             QueueItem.objects.select_for_update()
@@ -332,6 +337,98 @@ def queue_items_update(
         if assignees is not None:
             announce_items_assigned(queue, _by_assignee(items, before))
     return items
+
+
+def _check_priority(priority: int | None) -> None:
+    if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise DomainError(
+            f"A priority is a whole number between {PRIORITY_MIN} and {PRIORITY_MAX}.",
+            details={"priority": ["out of range"]},
+        )
+
+
+_NOT_OPEN = {
+    ItemStatus.COMPLETE: "already complete",
+    ItemStatus.NEEDS_ADJUDICATION: "waiting for adjudication",
+    ItemStatus.ADJUDICATED: "already adjudicated",
+}
+
+
+def queue_items_update_each(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    item_ids: Sequence[int],
+    priority: int | None = None,
+    assignees: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """The board's selection: gives every open item of the selection the new priority
+    and/or assignees (``[]``: back to the queue, anyone in the pool may claim it), in
+    one transaction with one history row per changed item, and says which items could
+    not take the change and why: gone from the queue meanwhile, or no longer open
+    (complete, waiting for adjudication, adjudicated). An item that already has the
+    values is left alone (no history row). What concerns the whole request (nothing
+    selected or asked for, an assignee outside the pool, an archived queue) raises
+    ``DomainError`` and changes nothing.
+
+    Returns ``{"changed": [ids], "unchanged": [ids], "refused": [{"item_id",
+    "reason"}]}``, ids in the order given."""
+    ids = list(dict.fromkeys(int(i) for i in item_ids))
+    if not ids:
+        raise DomainError("Select at least one item.", details={"item_id": ["required"]})
+    if len(ids) > MAX_SELECTION:
+        raise DomainError(
+            f"{len(ids)} items selected; at most {MAX_SELECTION} change at once.",
+            details={"item_id": [f"at most {MAX_SELECTION}"]},
+        )
+    if priority is None and assignees is None:
+        raise DomainError(
+            "Choose a new priority or whom to assign the selected items to.",
+            details={"priority": ["or assignees required"]},
+        )
+    _check_priority(priority)
+    with audit.acting_as(actor), transaction.atomic():
+        _check_open(queue)
+        if assignees is not None:
+            assignees = _check_assignees(queue, assignees)
+        # Lock order: item rows first (by id, as every other bulk path locks them).
+        found = {
+            item.pk: item
+            for item in QueueItem.objects.select_for_update()
+            .filter(queue=queue, pk__in=ids)
+            .order_by("id")
+        }
+        changed: list[QueueItem] = []
+        unchanged: list[int] = []
+        refused: list[dict[str, Any]] = []
+        before: dict[int, list[int]] = {}
+        for pk in ids:
+            item = found.get(pk)
+            if item is None:
+                refused.append({"item_id": pk, "reason": "not in this queue (removed meanwhile)"})
+                continue
+            if item.status != ItemStatus.OPEN:
+                why = _NOT_OPEN.get(item.status, f"{item.status}")
+                refused.append({"item_id": pk, "reason": f"{why}; only open items are changed"})
+                continue
+            new_priority = item.priority if priority is None else priority
+            new_assignees = list(item.assignees or ()) if assignees is None else list(assignees)
+            if new_priority == item.priority and new_assignees == list(item.assignees or ()):
+                unchanged.append(pk)
+                continue
+            before[pk] = list(item.assignees or ())
+            item.priority, item.assignees = new_priority, new_assignees
+            changed.append(item)
+        if changed:
+            fields = [
+                name
+                for name, given in (("priority", priority), ("assignees", assignees))
+                if given is not None
+            ]
+            audit.bulk_update_with_history(changed, QueueItem, fields)
+            if assignees is not None:
+                announce_items_assigned(queue, _by_assignee(changed, before))
+    return {"changed": [item.pk for item in changed], "unchanged": unchanged, "refused": refused}
 
 
 def queue_item_remove(*, actor: Actor, item: QueueItem) -> None:

@@ -19,6 +19,7 @@ from review.models import (
     ReviewQueue,
     RoutingRule,
     RoutingRuleDay,
+    RoutingSignal,
 )
 from review.services._common import _now, _sampled
 from review.services.items import ItemTargetRef, _insert_items
@@ -27,15 +28,31 @@ from review.services.queues import _check_open
 logger = logging.getLogger(__name__)
 
 
+NAME_MAX = 200
+# An item's priority is a PostgreSQL integer.
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+
+
 def _check_rule(fields: Mapping[str, Any]) -> dict[str, Any]:
     from traces import selectors as trace_selectors
 
     data = dict(fields)
     errors = {}
+    if "name" in data:
+        data["name"] = str(data["name"] or "").strip()
+        if not data["name"]:
+            errors["name"] = ["A rule needs a name."]
+        elif len(data["name"]) > NAME_MAX:
+            errors["name"] = [f"At most {NAME_MAX} characters."]
+    if "signal" in data and data["signal"] not in RoutingSignal.values:
+        errors["signal"] = [f"One of {', '.join(RoutingSignal.values)}."]
+    priority = data.get("item_priority")
+    if priority is not None and not PRIORITY_MIN <= int(priority) <= PRIORITY_MAX:
+        errors["item_priority"] = [f"Between {PRIORITY_MIN} and {PRIORITY_MAX}."]
     if "sampling_rate" in data and not 0 < float(data["sampling_rate"]) <= 1:
         errors["sampling_rate"] = ["A fraction above 0 and at most 1."]
-    if data.get("daily_cap") is not None and int(data["daily_cap"]) < 1:
-        errors["daily_cap"] = ["At least 1, or null for no cap."]
+    if data.get("daily_cap") is not None and not 1 <= int(data["daily_cap"]) <= PRIORITY_MAX:
+        errors["daily_cap"] = [f"At least 1 (at most {PRIORITY_MAX}), or null for no cap."]
     if errors:
         raise DomainError("Invalid routing rule.", details=errors)
     if "filter_params" in data:
@@ -69,19 +86,26 @@ def routing_rule_create(
 
 
 def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> RoutingRule:
+    """Edits a rule (any of its create fields, ``queue_id`` to move it, ``enabled``),
+    checked as on create. One history row per edit that changes something; an edit
+    that changes nothing writes nothing."""
     data = _check_rule(changes)
     with audit.acting_as(actor), transaction.atomic():
         rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+        changed = False
         if "queue_id" in data:
             queue = ReviewQueue.objects.filter(
                 project_id=rule.project_id, pk=data.pop("queue_id")
             ).first()
             if queue is None:
                 raise DomainError("No such queue in this project.", details={"queue_id": ["?"]})
+            changed = queue.pk != rule.queue_id
             rule.queue = queue
         for name, value in data.items():
+            changed = changed or getattr(rule, name) != value
             setattr(rule, name, value)
-        rule.save()
+        if changed:
+            rule.save()
     return rule
 
 
