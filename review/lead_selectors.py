@@ -27,6 +27,8 @@ from review.selectors import _BOARD_COLUMNS, filter_by_board_status, queue_board
 from review.services._common import _sampled
 
 BOARD_CARDS_PER_COLUMN = 20
+# The board's columns whose cards are open items: selected, reprioritised, reassigned.
+SELECTABLE_COLUMNS = ("pending", "in_progress", "submitted")
 PREVIEW_RECENT = 500
 PREVIEW_SHOWN = 25
 
@@ -166,6 +168,7 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
                 "label": status.replace("_", " ").capitalize(),
                 "count": summary["columns"][status],
                 "cards": cards,
+                "selectable": status in SELECTABLE_COLUMNS,
             }
         )
     return {
@@ -174,6 +177,19 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
         "assignees": summary["assignees"],
         "pool": [(r.membership.user_id, r.membership.user.email) for r in pool],
     }
+
+
+def item_labels(queue: ReviewQueue, item_ids: list[int]) -> dict[int, str]:
+    """item id -> how the board names it (its trace's name), for every id given; an id
+    not in the queue is "item <id>"."""
+    items = (
+        QueueItem.objects.filter(queue=queue, pk__in=item_ids)
+        .select_related("trace", "thread")
+        .only("id", "trace__external_id", "trace__name", "thread__external_id")
+    )
+    labels = {item_id: f"item {item_id}" for item_id in item_ids}
+    labels.update({item.pk: f"“{_item_label(item)}” (item {item.pk})" for item in items})
+    return labels
 
 
 def _item_label(item: QueueItem) -> str:

@@ -19,6 +19,11 @@ urlpatterns = [
     path(queue + "rules/", views.RoutingRulesView.as_view(), name="lead-queue-rules"),
     path(queue + "rules/preview/", views.RoutingPreviewView.as_view(), name="lead-rule-preview"),
     path(
+        queue + "rules/<int:rule_pk>/edit/",
+        views.RoutingRuleEditView.as_view(),
+        name="lead-rule-edit",
+    ),
+    path(
         queue + "rules/<int:rule_pk>/",
         views.RoutingRuleChangeView.as_view(),
         name="lead-rule-change",

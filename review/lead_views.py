@@ -35,6 +35,7 @@ from review.models import (
     ScoreConfig,
     ScoreTarget,
 )
+from review.services.items import queue_items_update_each
 from traces.models import ScoreDataType
 
 # Blank level rows offered under a rubric's levels, to add more.
@@ -82,6 +83,20 @@ def error_lines(exc: DomainError) -> list[str]:
 
 def _join(reasons: Any) -> str:
     return ", ".join(str(r) for r in reasons) if isinstance(reasons, list) else str(reasons)
+
+
+# The largest id PostgreSQL's bigint holds.
+ID_MAX = 2**63 - 1
+
+
+def _whole(raw: str) -> int | None:
+    """A non-negative whole number typed in ASCII digits (an id, a cap), else None;
+    one past what PostgreSQL stores is None too."""
+    raw = (raw or "").strip()
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= ID_MAX else None
 
 
 def _number(raw: str) -> float | None:
@@ -470,28 +485,55 @@ class QueueFormView(LeadPageView):
 
 class QueueBoardView(LeadPageView):
     """The kanban, per-assignee counts, time on task and reviews per hour. The columns
-    refresh every few seconds (htmx polls ``board/live/``)."""
+    refresh every few seconds (htmx polls ``board/live/``); the open cards can be
+    selected (``static/js/lead.js`` keeps the selection across refreshes) and changed
+    together through ``QueueItemsUpdateView``."""
 
     template = "review/lead/board.html"
+
+    def render_board(
+        self,
+        queue: ReviewQueue,
+        *,
+        errors: list[str] | None = None,
+        selected: set[int] | None = None,
+        bulk: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        board = lead_selectors.board(queue)
+        selected = selected or set()
+        shown = {card["item"].pk for column in board["columns"] for card in column["cards"]}
+        context = self.context(
+            queue=queue,
+            board=board,
+            form_rules=lead_selectors.queue_form_rules(queue),
+            errors=errors or [],
+            selected=selected,
+            selected_hidden=sorted(selected - shown),
+            bulk=bulk or {"priority": "", "assignee": "keep"},
+        )
+        return render(self.request, self.template, context, status=status)
 
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
-        queue = self.queue(queue_pk)
-        context = self.context(
-            queue=queue,
-            board=lead_selectors.board(queue),
-            form_rules=lead_selectors.queue_form_rules(queue),
-        )
-        return render(request, self.template, context)
+        return self.render_board(self.queue(queue_pk))
 
 
 class QueueBoardLiveView(QueueBoardView):
     template = "review/lead/_board_live.html"
 
 
-class QueueItemsUpdateView(LeadPageView):
-    """POST: reprioritise or reassign an item from the board."""
+# Refused items named one by one in the result, then counted.
+REFUSALS_LISTED = 10
+
+
+class QueueItemsUpdateView(QueueBoardView):
+    """POST: a new priority and/or assignee for one card (its own form) or for the
+    board's selection (``item_id`` repeated), through ``queue_items_update_each``: one
+    transaction, a history row per changed item. The result says how many changed and
+    which could not (and why); bad input answers the board again with the reason and
+    the selection still ticked (422, or 409 for an archived queue)."""
 
     http_method_names = ["post"]
 
@@ -499,51 +541,114 @@ class QueueItemsUpdateView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         queue = self.queue(queue_pk)
-        item_ids = [int(v) for v in request.POST.getlist("item_id") if v.isdigit()]
+        raw_ids = request.POST.getlist("item_id")
+        item_ids = [n for n in map(_whole, raw_ids) if n is not None]
         priority_raw = request.POST.get("priority", "").strip()
-        assignee = request.POST.get("assignee", "keep")
+        assignee = request.POST.get("assignee", "keep").strip()
+        errors: list[str] = []
+        status = 422
+        if len(item_ids) != len(raw_ids):
+            errors.append("Items: an item is named by its number.")
         changes: dict[str, Any] = {}
-        try:
-            if priority_raw:
+        if priority_raw:
+            try:
                 changes["priority"] = int(priority_raw)
-            if assignee == "anyone":
-                changes["assignees"] = []
-            elif assignee.isdigit():
-                changes["assignees"] = [int(assignee)]
-            services.queue_items_update(actor=self.actor, queue=queue, item_ids=item_ids, **changes)
-        except ValueError:
-            messages.error(request, "Priority: a whole number is expected.")
-        except DomainError as exc:
-            messages.error(request, " ".join(error_lines(exc)))
-        else:
-            messages.success(request, "Item updated.")
+            except ValueError:
+                errors.append("Priority: a whole number is expected.")
+        if assignee == "anyone":
+            changes["assignees"] = []
+        elif _whole(assignee) is not None:
+            changes["assignees"] = [_whole(assignee)]
+        elif assignee != "keep":
+            errors.append("Assign to: keep, back to the queue, or a reviewer of the pool.")
+        result = None
+        if not errors:
+            try:
+                result = queue_items_update_each(
+                    actor=self.actor, queue=queue, item_ids=item_ids, **changes
+                )
+            except DomainError as exc:
+                errors = error_lines(exc)
+                status = exc.status_code if exc.status_code >= 404 else 422
+        if result is None:
+            bulk = {"priority": priority_raw, "assignee": assignee}
+            return self.render_board(
+                queue, errors=errors, selected=set(item_ids), bulk=bulk, status=status
+            )
+        self.tell(queue, result)
         return redirect(self.url("lead-queue-board", queue_pk=queue.pk))
+
+    def tell(self, queue: ReviewQueue, result: dict[str, Any]) -> None:
+        changed, unchanged, refused = result["changed"], result["unchanged"], result["refused"]
+        if changed:
+            messages.success(self.request, f"Changed {_items(len(changed))}.")
+        if unchanged:
+            had = "already had" if len(unchanged) > 1 else "already has"
+            messages.info(self.request, f"{_items(len(unchanged)).capitalize()} {had} that.")
+        if refused:
+            labels = lead_selectors.item_labels(queue, [r["item_id"] for r in refused])
+            named = [f"{labels[r['item_id']]} ({r['reason']})" for r in refused[:REFUSALS_LISTED]]
+            if len(refused) > REFUSALS_LISTED:
+                named.append(f"and {len(refused) - REFUSALS_LISTED} more")
+            messages.warning(
+                self.request, f"Could not change {_items(len(refused))}: {'; '.join(named)}."
+            )
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"
 
 
 # --- routing rules ------------------------------------------------------------------------
 
+# The rule form's fields: name, label, kind, hint. The edit form adds "enabled".
+RULE_FIELDS = (
+    ("name", "Name", "text", ""),
+    ("signal", "Signal", "select", ""),
+    (
+        "filter",
+        "Trace filter",
+        "text",
+        "As in the explorer's address, e.g. status=error&tags=billing.",
+    ),
+    ("sampling_percent", "Sampling rate (%)", "number", "Above 0, at most 100."),
+    ("daily_cap", "Daily cap", "number", "Empty: no cap."),
+    ("item_priority", "Item priority", "number", "Higher is claimed first."),
+)
+RULE_ENABLED = ("enabled", "On: new traces are routed by this rule", "checkbox", "")
+_RULE_LABELS = {name: label for name, label, _kind, _hint in (*RULE_FIELDS, RULE_ENABLED)}
+# A service error's field, as the form names it.
+_RULE_FORM_NAME = {"filter_params": "filter", "sampling_rate": "sampling_percent"}
 
-def _rule_from(post: QueryDict) -> tuple[dict[str, Any], list[str]]:
+
+def _rule_from(
+    post: QueryDict, *, with_enabled: bool = False
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The rule a form (or the preview's query) gives, typed for the services, and its
+    typing errors by form field. Without ``with_enabled`` (the create form) a rule is
+    on; the edit form posts its "enabled" box."""
     from traces.views import filter_params_from
 
-    errors = []
+    errors: dict[str, list[str]] = {}
     data: dict[str, Any] = {
         "name": post.get("name", "").strip(),
         "signal": post.get("signal", RoutingSignal.OTHER),
-        "enabled": post.get("enabled", "on") == "on",
+        "enabled": post.get("enabled") == "on" if with_enabled else True,
         "filter_params": filter_params_from(QueryDict(post.get("filter", "").lstrip("?"))),
     }
     rate = _number(post.get("sampling_percent", "100"))
     if rate is None or math.isnan(rate):
-        errors.append("Sampling rate: a percentage is expected.")
+        errors["sampling_percent"] = ["A percentage is expected."]
+    elif not 0 < rate <= 100:
+        errors["sampling_percent"] = ["Above 0 and at most 100 %."]
     else:
         data["sampling_rate"] = rate / 100
     cap = post.get("daily_cap", "").strip()
     if cap:
-        if cap.isdigit():
-            data["daily_cap"] = int(cap)
+        if _whole(cap) is not None:
+            data["daily_cap"] = _whole(cap)
         else:
-            errors.append("Daily cap: a whole number, or empty for no cap.")
+            errors["daily_cap"] = ["A whole number, or empty for no cap."]
     else:
         data["daily_cap"] = None
     priority = post.get("item_priority", "").strip()
@@ -551,8 +656,75 @@ def _rule_from(post: QueryDict) -> tuple[dict[str, Any], list[str]]:
         try:
             data["item_priority"] = int(priority)
         except ValueError:
-            errors.append("Item priority: a whole number is expected.")
+            errors["item_priority"] = ["A whole number is expected."]
     return data, errors
+
+
+def _rule_service_errors(exc: DomainError) -> dict[str, list[str]]:
+    """A rule service's refusal by form field (a bad filter: each parameter's reason)."""
+    errors: dict[str, list[str]] = {}
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for name, reasons in details.items():
+        field = _RULE_FORM_NAME.get(name, name)
+        if field not in _RULE_LABELS:
+            field = "form"
+        if isinstance(reasons, dict):
+            lines = [f"{inner}: {_join(why)}" for inner, why in reasons.items()]
+        elif reasons == ["required"]:
+            lines = [exc.message]
+        else:
+            lines = [_join(reasons)]
+        errors.setdefault(field, []).extend(lines)
+    if not errors:
+        errors["form"] = [exc.message]
+    return errors
+
+
+def _rule_error_lines(errors: dict[str, list[str]], message: str = "") -> list[str]:
+    lines = [message] if message else []
+    for field, reasons in errors.items():
+        label = _RULE_LABELS.get(field)
+        lines.extend(f"{label}: {reason}" if label else reason for reason in reasons)
+    return lines
+
+
+def _rule_values(rule: RoutingRule) -> dict[str, Any]:
+    """A saved rule as its form shows it."""
+    return {
+        "name": rule.name,
+        "signal": rule.signal,
+        "filter": _filter_text(rule.filter_params),
+        "sampling_percent": f"{rule.sampling_rate * 100:g}",
+        "daily_cap": "" if rule.daily_cap is None else str(rule.daily_cap),
+        "item_priority": str(rule.item_priority),
+        "enabled": "on" if rule.enabled else "",
+    }
+
+
+def rule_form_fields(
+    values: Any, errors: dict[str, list[str]], *, editing: bool
+) -> list[dict[str, Any]]:
+    """The rule form's fields for ``_rule_form.html``: value, errors, choices."""
+    defaults = {"signal": RoutingSignal.OTHER, "sampling_percent": "100", "item_priority": "0"}
+    fields = []
+    for name, label, kind, hint in (*RULE_FIELDS, *((RULE_ENABLED,) if editing else ())):
+        value = values.get(name, defaults.get(name, ""))
+        fields.append(
+            {
+                "name": name,
+                "id": f"rule-{name.replace('_', '-')}",
+                "label": label,
+                "kind": kind,
+                "hint": hint,
+                "value": value,
+                "checked": kind == "checkbox" and value == "on",
+                "errors": errors.get(name, []),
+                "choices": RoutingSignal.choices if name == "signal" else (),
+                "wide": name == "filter",
+                "step": "any" if name == "sampling_percent" else "1",
+            }
+        )
+    return fields
 
 
 class RoutingRulesView(LeadPageView):
@@ -560,7 +732,13 @@ class RoutingRulesView(LeadPageView):
     POST: create a rule."""
 
     def page(
-        self, queue: ReviewQueue, *, errors: list[str], posted: Any, status: int = 200
+        self,
+        queue: ReviewQueue,
+        *,
+        errors: dict[str, list[str]],
+        summary: list[str],
+        posted: Any,
+        status: int = 200,
     ) -> HttpResponse:
         rules = []
         for rule in RoutingRule.objects.filter(queue=queue).order_by("name"):
@@ -568,23 +746,25 @@ class RoutingRulesView(LeadPageView):
                 {
                     "rule": rule,
                     "filter": _filter_text(rule.filter_params),
+                    "percent": f"{rule.sampling_rate * 100:g}",
                     "history": audit.history_for_display(rule.history.all(), limit=10),
                 }
             )
+        values = dict(posted.items()) if posted else {}
+        if not posted:
+            values["filter"] = self.request.GET.get("filter", "")
         context = self.context(
             queue=queue,
             rules=rules,
-            errors=errors,
-            posted=posted,
-            prefill_filter=posted.get("filter") or self.request.GET.get("filter", ""),
-            signals=RoutingSignal.choices,
+            errors=summary,
+            rule_fields=rule_form_fields(values, errors, editing=False),
         )
         return render(self.request, "review/lead/rules.html", context, status=status)
 
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
-        return self.page(self.queue(queue_pk), errors=[], posted={})
+        return self.page(self.queue(queue_pk), errors={}, summary=[], posted={})
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
@@ -592,17 +772,85 @@ class RoutingRulesView(LeadPageView):
         project = self.project
         queue = self.queue(queue_pk)
         data, errors = _rule_from(request.POST)
+        message = ""
         if not errors:
             try:
                 services.routing_rule_create(
                     actor=self.actor, project=project, queue_id=queue.pk, **data
                 )
             except DomainError as exc:
-                errors = error_lines(exc)
+                errors, message = _rule_service_errors(exc), exc.message
             else:
                 messages.success(request, f"Created the rule “{data['name']}”.")
                 return redirect(self.url("lead-queue-rules", queue_pk=queue.pk))
-        return self.page(queue, errors=errors, posted=request.POST, status=422)
+        return self.page(
+            queue,
+            errors=errors,
+            summary=_rule_error_lines(errors, message),
+            posted=request.POST,
+            status=422,
+        )
+
+
+class RoutingRuleEditView(LeadPageView):
+    """GET: a rule in the create form's fields, its live preview (the rule's own draw)
+    and its edit history. POST: the edit (``routing_rule_update``); refused, the form
+    comes back with each field's reason (422)."""
+
+    def load(self, queue_pk: int, rule_pk: int) -> tuple[ReviewQueue, RoutingRule]:
+        queue = self.queue(queue_pk)
+        rule = RoutingRule.objects.filter(queue=queue, pk=rule_pk).first()
+        if rule is None:
+            raise Http404
+        return queue, rule
+
+    def page(
+        self,
+        queue: ReviewQueue,
+        rule: RoutingRule,
+        *,
+        values: Any,
+        errors: dict[str, list[str]],
+        summary: list[str],
+        status: int = 200,
+    ) -> HttpResponse:
+        context = self.context(
+            queue=queue,
+            rule=rule,
+            errors=summary,
+            rule_fields=rule_form_fields(values, errors, editing=True),
+            history=audit.history_for_display(rule.history.all()),
+        )
+        return render(self.request, "review/lead/rule_edit.html", context, status=status)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue, rule = self.load(queue_pk, rule_pk)
+        return self.page(queue, rule, values=_rule_values(rule), errors={}, summary=[])
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue, rule = self.load(queue_pk, rule_pk)
+        data, errors = _rule_from(request.POST, with_enabled=True)
+        message = ""
+        if not errors:
+            try:
+                rule = services.routing_rule_update(actor=self.actor, rule=rule, **data)
+            except DomainError as exc:
+                errors, message = _rule_service_errors(exc), exc.message
+            else:
+                messages.success(request, f"Saved the rule “{rule.name}”.")
+                return redirect(self.url("lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk))
+        return self.page(
+            queue,
+            rule,
+            values=dict(request.POST.items()),
+            errors=errors,
+            summary=_rule_error_lines(errors, message),
+            status=422,
+        )
 
 
 class RoutingRuleChangeView(LeadPageView):
@@ -629,7 +877,8 @@ class RoutingRuleChangeView(LeadPageView):
 
 
 class RoutingPreviewView(LeadPageView):
-    """GET (htmx, as the rule form changes): which recent traces the rule would take."""
+    """GET (htmx, as the rule form changes): which recent traces the rule would take;
+    with ``rule=<id>`` (the edit form) the saved rule's own draw."""
 
     http_method_names = ["get"]
 
@@ -638,15 +887,14 @@ class RoutingPreviewView(LeadPageView):
     ) -> HttpResponse:
         project = self.project
         queue = self.queue(queue_pk)
-        data, errors = _rule_from(request.GET)
+        data, field_errors = _rule_from(request.GET)
+        errors = _rule_error_lines(field_errors)
         rule = None
         rule_pk = request.GET.get("rule", "")
-        if rule_pk.isdigit():
-            rule = RoutingRule.objects.filter(queue=queue, pk=int(rule_pk)).first()
+        if _whole(rule_pk) is not None:
+            rule = RoutingRule.objects.filter(queue=queue, pk=_whole(rule_pk)).first()
         preview = None
         rate = data.get("sampling_rate", 1.0)
-        if not errors and not 0 < rate <= 1:
-            errors = ["Sampling rate: above 0 and at most 100 %."]
         if not errors:
             if not data["filter_params"]:
                 errors = ["Give a trace filter (a rule takes only what its filter matches)."]
@@ -660,7 +908,9 @@ class RoutingPreviewView(LeadPageView):
                     )
                 except DomainError as exc:
                     errors = error_lines(exc)
-        context = self.context(queue=queue, preview=preview, errors=errors, rate=rate)
+        context = self.context(
+            queue=queue, preview=preview, errors=errors, rate=rate, percent=f"{rate * 100:g}"
+        )
         return render(request, "review/lead/_rule_preview.html", context)
 
 
@@ -774,8 +1024,8 @@ class BulkAddView(LeadPageView):
         params, query = self.filter_of(request.POST)
         queue_pk = request.POST.get("queue", "")
         queue = (
-            ReviewQueue.objects.filter(project=self.project, pk=int(queue_pk)).first()
-            if queue_pk.isdigit()
+            ReviewQueue.objects.filter(project=self.project, pk=_whole(queue_pk)).first()
+            if _whole(queue_pk) is not None
             else None
         )
         if queue is None:

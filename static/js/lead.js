@@ -26,3 +26,86 @@ function selectText(element, done) {
     done("Selected: press Ctrl+C to copy.");
   }
 }
+
+// The board's selection (review/lead/board.html). The live part of the board is
+// replaced every few seconds, so the selection is kept here, not in its checkboxes:
+// after each swap the new cards are ticked again from it. Selected items no longer
+// shown (moved past the first cards of a column, or out of the open columns) stay
+// selected and are posted as hidden fields; the server says which it could not change.
+(() => {
+  const form = document.getElementById("board-bulk");
+  if (!form) return;
+  const status = document.getElementById("board-selection");
+  const hidden = document.getElementById("bulk-hidden");
+  const selected = new Set();
+  const itemBoxes = (column) =>
+    document.querySelectorAll(
+      column
+        ? `#board-live input.select-item[data-column="${column}"]`
+        : "#board-live input.select-item"
+    );
+  // A page answered after a refused change comes back with its selection ticked.
+  itemBoxes().forEach((box) => { if (box.checked) selected.add(box.value); });
+  hidden.querySelectorAll("input").forEach((input) => selected.add(input.value));
+
+  function say(text) {
+    if (status.textContent !== text) status.textContent = text;
+  }
+
+  function restore() {
+    const shown = new Set();
+    itemBoxes().forEach((box) => {
+      box.checked = selected.has(box.value);
+      box.closest(".board-card")?.classList.toggle("selected", box.checked);
+      shown.add(box.value);
+    });
+    document.querySelectorAll("#board-live input.select-column").forEach((all) => {
+      const boxes = [...itemBoxes(all.dataset.column)];
+      const ticked = boxes.filter((box) => box.checked).length;
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    });
+    const away = [...selected].filter((id) => !shown.has(id));
+    hidden.replaceChildren(
+      ...away.map((id) => {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "item_id";
+        input.value = id;
+        return input;
+      })
+    );
+    const count = selected.size;
+    if (count === 0) {
+      say("Nothing selected. Tick the open items to change (pending, in progress, submitted), or “select all” in a column.");
+    } else {
+      const note = away.length ? ` (${away.length} not shown on the board now)` : "";
+      say(`${count} item${count === 1 ? "" : "s"} selected${note}.`);
+    }
+  }
+
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (box.matches("#board-live input.select-item")) {
+      if (box.checked) selected.add(box.value);
+      else selected.delete(box.value);
+    } else if (box.matches("#board-live input.select-column")) {
+      itemBoxes(box.dataset.column).forEach((item) => {
+        if (box.checked) selected.add(item.value);
+        else selected.delete(item.value);
+      });
+    } else {
+      return;
+    }
+    restore();
+  });
+  document.getElementById("bulk-clear").addEventListener("click", () => {
+    selected.clear();
+    restore();
+  });
+  // After every refresh of the live part (htmx swaps it whole; focus stays on the
+  // checkbox of the same id).
+  document.addEventListener("htmx:afterSettle", restore);
+  document.addEventListener("htmx:load", restore);
+  restore();
+})();

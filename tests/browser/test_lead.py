@@ -13,6 +13,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from hitl import outbox, tenancy
 from hitl.audit import Actor
@@ -187,3 +188,103 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     assert page.locator(f"#key-{raw[:13]} .badge").inner_text().startswith("revoked")
     assert api.get(whoami).status_code == 401
     _shot(page, "8-key-revoked")
+
+
+def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server, clinic):
+    """A routing rule edited through its form, the preview following each change (the
+    rule's own draw); then two board items reassigned together, the selection made from
+    the keyboard and kept through the board's live refreshes while a reviewer works."""
+    from review import lead_selectors
+    from tests.review.helpers import add_traces, make_queue
+
+    tenant = clinic
+    org, project = tenant.organization.slug, tenant.project.slug
+    base = f"{live_server.url}/orgs/{org}/projects/{project}"
+    queue = make_queue(tenant, reviewers=[tenant.reviewer, tenant.admin], overlap=1, name="Billing")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule = services.routing_rule_create(
+            actor=Actor(user=tenant.owner),
+            project=tenant.project,
+            queue_id=queue.pk,
+            name="Billing errors",
+            signal="error",
+            filter_params={"status": "error"},
+        )
+        half = lead_selectors.routing_preview(
+            project=tenant.project, filter_params={"status": "error"}, sampling_rate=0.5, rule=rule
+        )["taken"]
+    _sign_in(page, live_server, tenant.admin)
+
+    # 1. The rule's form, its preview following the form.
+    page.goto(f"{base}/queues/{queue.pk}/rules/")
+    page.click(f"#edit-rule-{rule.pk}")
+    summary = page.locator("#preview-summary")
+    expect(summary).to_have_text("4 of the 7 newest traces match; at 100 % the rule would take 4.")
+    page.fill("#rule-filter", "tags=clinical")
+    expect(summary).to_contain_text("3 of the 7 newest traces match")
+    page.fill("#rule-filter", "status=error")
+    page.fill("#rule-sampling-percent", "50")
+    expect(summary).to_have_text(
+        f"4 of the 7 newest traces match; at 50 % the rule would take {half}."
+    )
+    _shot(page, "9-rule-edit-preview")
+    # A bad rate is refused beside its field; the form keeps what was typed.
+    page.fill("#rule-sampling-percent", "0")
+    page.click("#save-rule")
+    expect(page.locator("#rule-sampling-percent-error")).to_have_text("Above 0 and at most 100 %.")
+    expect(page.locator("#rule-sampling-percent")).to_have_attribute("aria-invalid", "true")
+    assert page.locator("#rule-filter").input_value() == "status=error"
+    page.fill("#rule-sampling-percent", "50")
+    page.fill("#rule-item-priority", "4")
+    page.click("#save-rule")
+    expect(page.get_by_text("Saved the rule “Billing errors”.")).to_be_visible()
+    expect(page.locator("#history li").first).to_contain_text("sampling rate: 1.0 → 0.5")
+    _shot(page, "10-rule-edited-history")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule.refresh_from_db()
+    assert (rule.sampling_rate, rule.item_priority, rule.enabled) == (0.5, 4, True)
+
+    # 2. The board: select all shown in a column, clear, then tick three from the keyboard.
+    first, second, third = add_traces(tenant, queue, 3)
+    page.goto(f"{base}/queues/{queue.pk}/board/")
+    selection = page.locator("#board-selection")
+    page.check("#all-pending")
+    expect(selection).to_have_text("3 items selected.")
+    page.click("#bulk-clear")
+    expect(selection).to_contain_text("Nothing selected.")
+    for item in (first, second, third):
+        page.focus(f"#sel-{item.pk}")
+        page.keyboard.press("Space")
+    expect(selection).to_have_text("3 items selected.")
+    # The reviewer finishes the first meanwhile: it leaves the open columns on the next
+    # refresh, the others stay ticked, and it stays selected (not shown).
+    reviewer = Actor(user=tenant.reviewer, source="web")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=reviewer, queue=queue)
+        assert lease.item_id == first.pk
+        config_id = queue.form_fields.get().config_id
+        services.assignment_submit(
+            actor=reviewer, assignment_id=lease.pk, values={str(config_id): 0.5}
+        )
+    expect(page.locator(f"#sel-{first.pk}")).to_have_count(0)
+    expect(selection).to_have_text("3 items selected (1 not shown on the board now).")
+    with page.expect_response(lambda response: "/board/live/" in response.url):
+        pass
+    expect(page.locator(f"#sel-{second.pk}")).to_be_checked()
+    expect(page.locator(f"#sel-{third.pk}")).to_be_checked()
+    _shot(page, "11-board-selection")
+    page.select_option("#bulk-assignee", label=tenant.reviewer.email)
+    page.click("#bulk-apply")
+    messages = page.locator(".messages li")
+    expect(messages.filter(has_text="Changed 2 items.")).to_have_count(1)
+    expect(
+        messages.filter(has_text=re.compile(r"Could not change 1 item: .*already complete"))
+    ).to_have_count(1)
+    _shot(page, "12-board-changed")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assignees = dict(QueueItem.objects.filter(queue=queue).values_list("pk", "assignees"))
+    assert assignees == {
+        first.pk: [],
+        second.pk: [tenant.reviewer.pk],
+        third.pk: [tenant.reviewer.pk],
+    }

@@ -4,6 +4,8 @@ history; managers only."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -249,8 +251,8 @@ def test_board_shows_columns_and_assignees_and_reassigns(tenant):
     refused = client.post(
         _url(tenant, "lead-items-update", queue_pk=queue.pk),
         {"item_id": waiting.pk, "assignee": str(tenant.viewer.pk)},
-        follow=True,
     )
+    assert refused.status_code == 422
     assert "must be in the queue" in refused.content.decode()
 
 
@@ -279,6 +281,7 @@ def test_annotation_page_shows_each_edit_of_the_answers(tenant):
 @pytest.mark.parametrize("role", ["reviewer", "auditor", "viewer"])
 def test_lead_pages_are_for_managers(tenant, role):
     queue = make_queue(tenant)
+    rule = _rule(tenant, queue)
     client = _client(getattr(tenant, role))
     for name, kwargs in (
         ("lead-rubrics", {}),
@@ -286,14 +289,40 @@ def test_lead_pages_are_for_managers(tenant, role):
         ("lead-queue-create", {}),
         ("lead-queue-board", {"queue_pk": queue.pk}),
         ("lead-queue-rules", {"queue_pk": queue.pk}),
+        ("lead-rule-edit", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
     ):
         assert client.get(_url(tenant, name, **kwargs)).status_code == 403, name
+    # Nor may they change a rule or items.
+    item = add_traces(tenant, queue, 1)[0]
+    for name, kwargs, data in (
+        ("lead-rule-edit", {"rule_pk": rule.pk}, dict(RULE_POST, name="Taken over")),
+        ("lead-items-update", {}, {"item_id": item.pk, "priority": "9"}),
+    ):
+        response = client.post(_url(tenant, name, queue_pk=queue.pk, **kwargs), data)
+        assert response.status_code == 403, name
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert RoutingRule.objects.get(pk=rule.pk).name == "Errors"
+        assert QueueItem.objects.get(pk=item.pk).priority == 0
 
 
 def test_another_organizations_queue_is_not_found(tenant, other_tenant):
     theirs = make_queue(other_tenant)
     url = _url(tenant, "lead-queue-board", queue_pk=theirs.pk)
     assert _client(tenant.admin).get(url).status_code == 404
+    # Their rule and items, named under our queue or theirs, are not found either.
+    their_rule = _rule(other_tenant, theirs)
+    their_item = add_traces(other_tenant, theirs, 1)[0]
+    ours = make_queue(tenant)
+    client = _client(tenant.admin)
+    for queue_pk in (theirs.pk, ours.pk):
+        edit = _url(tenant, "lead-rule-edit", queue_pk=queue_pk, rule_pk=their_rule.pk)
+        assert client.get(edit).status_code == 404
+        assert client.post(edit, dict(RULE_POST, name="Taken over")).status_code == 404
+    update = _url(tenant, "lead-items-update", queue_pk=theirs.pk)
+    assert client.post(update, {"item_id": their_item.pk, "priority": "9"}).status_code == 404
+    with tenancy.tenant_scope(other_tenant.organization.pk):
+        assert RoutingRule.objects.get(pk=their_rule.pk).name == "Errors"
+        assert QueueItem.objects.get(pk=their_item.pk).priority == 0
 
 
 def test_every_lead_page_renders_for_a_manager(tenant):
@@ -306,7 +335,7 @@ def test_every_lead_page_renders_for_a_manager(tenant):
         annotation = services.assignment_submit(
             actor=reviewer, assignment_id=assignment.pk, values={str(config.pk): 0.5}
         )
-        services.routing_rule_create(
+        rule = services.routing_rule_create(
             actor=Actor(user=tenant.owner),
             project=tenant.project,
             queue_id=queue.pk,
@@ -326,9 +355,303 @@ def test_every_lead_page_renders_for_a_manager(tenant):
         ("lead-queue-board-live", {"queue_pk": queue.pk}),
         ("lead-queue-rules", {"queue_pk": queue.pk}),
         ("lead-rule-preview", {"queue_pk": queue.pk}),
+        ("lead-rule-edit", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
         ("lead-item", {"queue_pk": queue.pk, "item_pk": items[0].pk}),
         ("lead-annotation", {"annotation_pk": annotation.pk}),
         ("lead-bulk-add", {}),
     ):
         response = client.get(_url(tenant, name, **kwargs))
         assert response.status_code == 200, (name, response.status_code)
+
+
+# --- editing a routing rule --------------------------------------------------------------
+
+RULE_POST = {
+    "name": "Errors",
+    "signal": "error",
+    "filter": "status=error",
+    "sampling_percent": "100",
+    "daily_cap": "",
+    "item_priority": "0",
+    "enabled": "on",
+}
+
+
+def _rule(tenant, queue, **fields) -> RoutingRule:
+    data = {"name": "Errors", "signal": "error", "filter_params": {"status": "error"}}
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return services.routing_rule_create(
+            actor=Actor(user=tenant.owner),
+            project=tenant.project,
+            queue_id=queue.pk,
+            **(data | fields),
+        )
+
+
+def _history_fields(page) -> list[set[str]]:
+    return [{line["field"] for line in entry["lines"]} for entry in page.context["history"]]
+
+
+def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
+    queue = make_queue(tenant)
+    for n in range(4):
+        make_trace(tenant, status="error", tags=["billing"] if n % 2 else [], name=f"bad {n}")
+    make_trace(tenant, status="ok", name="fine")
+    rule = _rule(tenant, queue)
+    client = _client(tenant.admin)
+    edit_url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+    # The rules page links to the edit form; the form holds the rule as saved.
+    listed = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
+    assert f'href="{edit_url}"' in listed
+    page = client.get(edit_url)
+    assert page.status_code == 200
+    values = {f["name"]: f["value"] for f in page.context["rule_fields"]}
+    assert values == {
+        "name": "Errors",
+        "signal": "error",
+        "filter": "status=error",
+        "sampling_percent": "100",
+        "daily_cap": "",
+        "item_priority": "0",
+        "enabled": "on",
+    }
+    body = page.content.decode()
+    # The preview the form asks for is the saved rule's own draw.
+    assert f'name="rule" value="{rule.pk}"' in body and 'id="rule-preview"' in body
+    assert 'id="rule-enabled" name="enabled" checked' in body
+
+    edited = client.post(
+        edit_url,
+        {
+            "name": "Billing errors",
+            "signal": "error",
+            "filter": "status=error&tags=billing",
+            "sampling_percent": "25",
+            "daily_cap": "10",
+            "item_priority": "3",
+            # "enabled" left unticked: switched off
+        },
+    )
+    assert edited.status_code == 302 and edited["Location"] == edit_url
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule.refresh_from_db()
+    assert rule.name == "Billing errors"
+    assert rule.filter_params == {"status": "error", "tags": ["billing"]}
+    assert (rule.sampling_rate, rule.daily_cap, rule.item_priority, rule.enabled) == (
+        0.25,
+        10,
+        3,
+        False,
+    )
+    page = client.get(edit_url)
+    history = page.context["history"]
+    assert [entry["kind"] for entry in history] == ["changed", "created"]
+    assert history[0]["who"] == f"{tenant.admin.email} (web)"
+    assert {"name", "sampling rate", "daily cap", "item priority", "enabled"} <= _history_fields(
+        page
+    )[0]
+    assert 'id="history"' in page.content.decode()
+    # The preview of the edited rule: its filter, its rate, its own draw.
+    preview = client.get(
+        _url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        {"filter": "status=error&tags=billing", "sampling_percent": "100", "rule": rule.pk},
+    ).context["preview"]
+    assert preview["exact"] and (preview["matched"], preview["taken"]) == (2, 2)
+
+    # Saving it unchanged records nothing.
+    same = dict(
+        RULE_POST,
+        name="Billing errors",
+        filter="status=error&tags=billing",
+        sampling_percent="25",
+        daily_cap="10",
+        item_priority="3",
+    )
+    del same["enabled"]
+    assert client.post(edit_url, same).status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert rule.history.count() == 2
+
+
+def test_a_refused_rule_edit_shows_each_reason_beside_its_field(tenant):
+    queue = make_queue(tenant)
+    rule = _rule(tenant, queue)
+    client = _client(tenant.admin)
+    edit_url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+
+    def refused(**changes) -> tuple[dict[str, list[str]], str]:
+        page = client.post(edit_url, dict(RULE_POST, **changes))
+        assert page.status_code == 422, changes
+        fields = {f["name"]: f["errors"] for f in page.context["rule_fields"] if f["errors"]}
+        return fields, page.content.decode()
+
+    # What the form cannot even read: each field says why, and keeps what was typed.
+    fields, body = refused(sampling_percent="0", daily_cap="many", item_priority="high")
+    assert fields == {
+        "sampling_percent": ["Above 0 and at most 100 %."],
+        "daily_cap": ["A whole number, or empty for no cap."],
+        "item_priority": ["A whole number is expected."],
+    }
+    assert 'id="rule-sampling-percent-error"' in body and 'aria-invalid="true"' in body
+    assert 'value="many"' in body and 'role="alert"' in body
+    fields, _ = refused(sampling_percent="150")
+    assert fields == {"sampling_percent": ["Above 0 and at most 100 %."]}
+    # What the service refuses, beside its field too.
+    fields, _ = refused(name="  ")
+    assert fields == {"name": ["A rule needs a name."]}
+    fields, body = refused(filter="status=bogus")
+    assert list(fields) == ["filter"] and fields["filter"][0].startswith("status: ")
+    fields, _ = refused(filter="")
+    assert fields == {"filter": ["A routing rule needs a trace filter."]}
+    fields, _ = refused(signal="whim")
+    assert list(fields) == ["signal"]
+    fields, _ = refused(item_priority=str(2**40))
+    assert list(fields) == ["item_priority"]
+    # Nothing was saved, and nothing is in the history but the creation.
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule.refresh_from_db()
+        assert (rule.name, rule.filter_params, rule.sampling_rate) == (
+            "Errors",
+            {"status": "error"},
+            1.0,
+        )
+        assert rule.history.count() == 1
+    # The create form shows its reasons the same way.
+    page = client.post(
+        _url(tenant, "lead-queue-rules", queue_pk=queue.pk),
+        dict(RULE_POST, name="", sampling_percent="x"),
+    )
+    assert page.status_code == 422
+    errors = {f["name"]: f["errors"] for f in page.context["rule_fields"] if f["errors"]}
+    assert errors == {"sampling_percent": ["A percentage is expected."]}
+
+
+def test_a_rule_of_another_queue_is_not_edited_through_this_one(tenant):
+    queue, other = make_queue(tenant), make_queue(tenant)
+    rule = _rule(tenant, other)
+    url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+    client = _client(tenant.admin)
+    assert client.get(url).status_code == 404
+    assert client.post(url, dict(RULE_POST, name="Moved")).status_code == 404
+
+
+# --- the board's selection ---------------------------------------------------------------
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_the_board_changes_selected_items_together_and_says_which_could_not(tenant, other_tenant):
+    queue = make_queue(tenant, reviewers=[tenant.reviewer, tenant.admin], overlap=1)
+    items = add_traces(tenant, queue, 4)
+    reviewer = Actor(user=tenant.reviewer)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=reviewer, queue=queue)
+        config_id = queue.form_fields.get().config_id
+        services.assignment_submit(
+            actor=reviewer, assignment_id=lease.pk, values={str(config_id): 0.5}
+        )
+    done = next(i for i in items if i.pk == lease.item_id)
+    a, b, c = (i for i in items if i.pk != done.pk)
+    theirs = add_traces(other_tenant, make_queue(other_tenant), 1)[0]
+    client = _client(tenant.admin)
+    board_url = _url(tenant, "lead-queue-board", queue_pk=queue.pk)
+    update_url = _url(tenant, "lead-items-update", queue_pk=queue.pk)
+
+    # Open cards have a box to select them (a keyboard-reachable checkbox tied to the
+    # selection form), a column a "select all"; a complete card has none.
+    body = client.get(board_url).content.decode()
+    for item in (a, b, c):
+        assert f'id="sel-{item.pk}" name="item_id" value="{item.pk}" form="board-bulk"' in body
+    assert f'id="sel-{done.pk}"' not in body
+    assert 'id="all-pending"' in body and 'id="all-complete"' not in body
+    assert 'id="board-bulk"' in body
+
+    # A, B, the complete item, an id that is nobody's and another tenant's item.
+    response = client.post(
+        update_url,
+        {
+            "item_id": [a.pk, b.pk, done.pk, 987654321, theirs.pk],
+            "priority": "5",
+            "assignee": str(tenant.admin.pk),
+        },
+        follow=True,
+    )
+    assert response.redirect_chain == [(board_url, 302)]
+    said = _messages(response)
+    assert said[0] == "Changed 2 items."
+    assert said[1].startswith("Could not change 3 items: ")
+    assert f"(item {done.pk}) (already complete; only open items are changed)" in said[1]
+    assert "item 987654321 (not in this queue" in said[1]
+    assert f"item {theirs.pk} (not in this queue" in said[1]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        fresh = {i.pk: i for i in QueueItem.objects.filter(queue=queue)}
+        # One history row per changed item, none for the others.
+        counts = {i: QueueItem.history.filter(id=i).count() for i in fresh}
+    assert (fresh[a.pk].priority, fresh[a.pk].assignees) == (5, [tenant.admin.pk])
+    assert (fresh[b.pk].priority, fresh[b.pk].assignees) == (5, [tenant.admin.pk])
+    assert (fresh[c.pk].priority, fresh[done.pk].priority) == (0, 0)
+    assert counts[a.pk] == counts[b.pk] == counts[c.pk] + 1
+    with tenancy.tenant_scope(other_tenant.organization.pk):
+        assert QueueItem.objects.get(pk=theirs.pk).priority == 0
+    page = client.get(_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=a.pk))
+    lines = [line for entry in page.context["history"] for line in entry["lines"]]
+    assert {"field": "priority", "old": "0", "new": "5"} in lines
+
+    # Back to the queue (anyone in the pool may claim them); the priority is kept.
+    response = client.post(update_url, {"item_id": [a.pk, b.pk], "assignee": "anyone"}, follow=True)
+    assert _messages(response) == ["Changed 2 items."]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        backs = list(
+            QueueItem.objects.filter(pk__in=[a.pk, b.pk]).values_list("assignees", "priority")
+        )
+    assert backs == [([], 5), ([], 5)]
+    # Asked again, nothing changes and nothing is recorded.
+    response = client.post(update_url, {"item_id": [a.pk, b.pk], "assignee": "anyone"}, follow=True)
+    assert _messages(response) == ["2 items already had that."]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert QueueItem.history.filter(id=a.pk).count() == counts[a.pk] + 1
+
+
+def test_bad_board_changes_are_refused_with_the_reason_and_the_selection_kept(tenant):
+    queue = make_queue(tenant, reviewers=[tenant.reviewer, tenant.admin])
+    a, b = add_traces(tenant, queue, 2)
+    client = _client(tenant.admin)
+    update_url = _url(tenant, "lead-items-update", queue_pk=queue.pk)
+    cases = [
+        ({"priority": "high"}, "Priority: a whole number is expected."),
+        ({"priority": str(2**40)}, "A priority is a whole number between"),
+        ({"assignee": "the new one"}, "Assign to: keep, back to the queue, or a reviewer"),
+        (
+            {"assignee": str(tenant.viewer.pk)},
+            "Assignees must be in the queue&#x27;s reviewer pool.",
+        ),
+        ({"assignee": "keep"}, "Choose a new priority or whom to assign"),
+        ({"item_id": [], "priority": "3"}, "Select at least one item."),
+        ({"item_id": [a.pk, "b"], "priority": "3"}, "Items: an item is named by its number."),
+        ({"item_id": [a.pk, "9" * 20], "priority": "3"}, "Items: an item is named by its"),
+        ({"item_id": [a.pk, "²"], "priority": "3"}, "Items: an item is named by its number."),
+        ({"assignee": "²"}, "Assign to: keep, back to the queue, or a reviewer"),
+    ]
+    for changes, reason in cases:
+        response = client.post(update_url, {"item_id": [a.pk, b.pk], **changes})
+        assert response.status_code == 422, changes
+        body = response.content.decode()
+        assert reason in body, (changes, body[:2000])
+        if changes.get("item_id") != []:
+            # The selection comes back ticked, with what was typed.
+            assert re.search(rf'id="sel-{a.pk}"[^>]*checked>', body)
+            assert response.context["selected"] >= {a.pk}
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert [i.priority for i in QueueItem.objects.filter(queue=queue)] == [0, 0]
+        assert QueueItem.history.filter(id__in=[a.pk, b.pk]).count() == 2
+    # A selected item not shown on the board any more is kept as a hidden field.
+    response = client.post(update_url, {"item_id": [a.pk, 987654321], "priority": "x"})
+    assert response.context["selected_hidden"] == [987654321]
+    assert '<input type="hidden" name="item_id" value="987654321">' in response.content.decode()
+    # An archived queue's items are not changed: 409 with the reason.
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.queue_archive(actor=Actor(user=tenant.owner), queue=queue)
+    response = client.post(update_url, {"item_id": [a.pk], "priority": "3"})
+    assert response.status_code == 409 and "This queue is archived." in response.content.decode()
