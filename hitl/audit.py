@@ -133,6 +133,60 @@ def bulk_record_created(objs: Sequence[models.Model], model: type[models.Model])
     )
 
 
+def bulk_record_from_table(
+    model: type[models.Model], ids: Sequence[int], history_type: str, *, date: Any = None
+) -> int:
+    """History rows for rows written by set-based SQL (``INSERT ... SELECT FROM
+    unnest``, ``UPDATE ... FROM unnest``): one ``INSERT ... SELECT`` copies each row of
+    ``ids`` as it now is in the model's table into its history table, with the acting
+    user, API key and source, the rows django-simple-history writes on ``save()``
+    (``history_type`` "+" created, "~" changed, "-" before a delete). Tenant-owned rows
+    are copied only from the organization in scope (raises outside a single scope).
+    Returns the number of history rows written."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from hitl import tenancy
+
+    if not ids:
+        return 0
+    history_model = history_utils.get_history_manager_for_model(model).model
+    table_columns = {f.column for f in model._meta.concrete_fields}
+    actor = _current_actor.get()
+    values: dict[str, Any] = {
+        "history_date": date or timezone.now(),
+        "history_change_reason": None,
+        "history_type": history_type,
+        "history_user_id": getattr(actor.user, "pk", None) if actor else None,
+        **_actor_columns(),
+    }
+    quote = connection.ops.quote_name
+    columns, selected, params = [], [], []
+    for item in history_model._meta.concrete_fields:
+        if item.primary_key:  # history_id
+            continue
+        columns.append(quote(item.column))
+        if item.column in table_columns:
+            selected.append(f"t.{quote(item.column)}")
+        else:
+            selected.append(f"CAST(%s AS {item.db_type(connection)})")
+            params.append(values[item.column] if item.column in values else item.get_default())
+    pk = model._meta.pk
+    where = f"t.{quote(pk.column)} = ANY(CAST(%s AS {pk.db_type(connection)}[]))"
+    params.append(list(ids))
+    if "organization_id" in table_columns:
+        where += " AND t.organization_id = %s"
+        params.append(tenancy.current_organization_id())
+    sql = (
+        f"INSERT INTO {quote(history_model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM {quote(model._meta.db_table)} t WHERE {where} "
+        f"ORDER BY t.{quote(pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
 def history(**kwargs: Any) -> HistoricalRecords:
     """Edit history for a model, with the acting user, API key and source on every row."""
     return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)

@@ -34,6 +34,7 @@ from hitl.audit import Actor
 from hitl.exceptions import DomainError
 
 MAX_REPORTED_ERRORS = 1_000
+MAX_LABEL_LENGTH = 64  # a tag or failure mode (DatasetItem.tags, failure_modes)
 CHUNK = 2_000
 CONTENT_FIELDS = frozenset(
     {
@@ -197,6 +198,8 @@ def _state_of_row(row: dict[str, Any]) -> tuple[ItemState | None, str | None]:
             not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         ):
             return None, f"{name} must be a list of strings"
+        if value and any(len(v) > MAX_LABEL_LENGTH for v in value):
+            return None, f"{name}: an entry is longer than {MAX_LABEL_LENGTH} characters"
     for name in TEXT_FIELDS:
         value = row.get(name)
         if value is not None and not isinstance(value, str):

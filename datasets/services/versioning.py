@@ -1,29 +1,125 @@
 """The one way items change: a :class:`VersionWriter` inside the dataset's lock.
 
 Every service that changes items opens a writer, hands it item states (upserts) and
-keys (removals) in chunks, and finishes it: the changed items are written with history
-(bulk paths through ``hitl.audit``), their old revisions are closed at the new version
-number, new revisions are inserted, and one ``DatasetVersion`` records the change. A
-change that changes nothing makes no version.
+keys (removals) in chunks, and finishes it: the changed items are written with history,
+their old revisions are closed at the new version number, new revisions are inserted,
+and one ``DatasetVersion`` records the change. A change that changes nothing makes no
+version. Upserts are set-based SQL, a few statements per chunk of items (an import of
+100,000 rows builds no ORM object per row); their history rows are copied from the rows
+as written by ``hitl.audit.bulk_record_from_table``, the same history table, actor
+columns and rows django-simple-history writes on ``save()``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import transaction
+import orjson
+import psycopg
+from django.db import connection, transaction
 from django.utils import timezone
 
-from datasets.content import ITEM_FIELDS, ItemState, content_hash
-from datasets.models import Dataset, DatasetItem, DatasetItemRevision, DatasetVersion
-from hitl import audit
+from datasets.content import ITEM_FIELDS, ItemState, canonical
+from datasets.models import Dataset, DatasetItem, DatasetVersion
+from hitl import audit, tenancy
 
 WRITE_CHUNK = 2_000
-# Rows per UPDATE of changed items: Django's bulk_update writes one CASE branch per row
-# for every column, which PostgreSQL evaluates per row, so a statement costs rows²;
-# small statements keep an update of 100,000 items linear (bench/datasets.py).
-UPDATE_BATCH = 100
+
+# --- set-based statements ----------------------------------------------------------------
+# Items travel as one array per column (binary), under a fixed statement text, as the
+# span store writes spans (traces/ingest/store.py): a chunk of 2,000 items is a handful
+# of statements, and no ORM object is built per row. JSON values travel as JSON text;
+# lists too (a binary text[][] cannot hold rows of different lengths).
+_JSON = frozenset({"input", "expected_output", "expected_tool_calls", "metadata", "reviews"})
+_IDS = frozenset({"trace_id", "span_id", "thread_id", "queue_item_id", "adjudication_id"})
+_TEXT_LISTS = frozenset({"tags", "failure_modes"})
+_INT_LISTS = frozenset({"annotation_ids"})
+_ITEM_COLUMNS = ("key", *ITEM_FIELDS, "content_hash")
+
+
+def _param_type(name: str) -> str:
+    return "bigint[]" if name in _IDS or name == "id" else "text[]"
+
+
+def _value(name: str) -> str:
+    """The SQL expression of column ``name`` from the unnest row ``v``."""
+    if name in _JSON:
+        return f"v.{name}::jsonb"
+    if name in _TEXT_LISTS:
+        return (
+            f"ARRAY(SELECT e FROM jsonb_array_elements_text(v.{name}::jsonb) "  # noqa: S608
+            "WITH ORDINALITY AS a(e, n) ORDER BY n)"
+        )
+    if name in _INT_LISTS:
+        return (
+            f"ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(v.{name}::jsonb) "  # noqa: S608
+            "WITH ORDINALITY AS a(e, n) ORDER BY n)"
+        )
+    return f"v.{name}"
+
+
+def _unnest(names: Sequence[str]) -> str:
+    arrays = ", ".join(f"%({name})b::{_param_type(name)}" for name in names)
+    return f"unnest({arrays}) AS v({', '.join(names)})"
+
+
+_ITEM_INSERT = (
+    "INSERT INTO datasets_datasetitem (organization_id, project_id, dataset_id, "  # noqa: S608
+    f"{', '.join(_ITEM_COLUMNS)}, created_by_id, created_at, updated_at) "
+    "SELECT %(organization)s::bigint, %(project)s::bigint, %(dataset)s::bigint, "
+    f"{', '.join(_value(name) for name in _ITEM_COLUMNS)}, "
+    "%(user)s::bigint, %(now)s::timestamptz, %(now)s::timestamptz "
+    f"FROM {_unnest(_ITEM_COLUMNS)} "
+    "RETURNING key, id"
+)
+_ITEM_UPDATE = (
+    "UPDATE datasets_datasetitem i SET "  # noqa: S608
+    + ", ".join(f"{name} = {_value(name)}" for name in _ITEM_COLUMNS if name != "key")
+    + ", updated_at = %(now)s::timestamptz "
+    f"FROM {_unnest(('id', *_ITEM_COLUMNS))} "
+    "WHERE i.id = v.id AND i.organization_id = %(organization)s::bigint"
+)
+_REVISION_INSERT = (
+    "INSERT INTO datasets_datasetitemrevision "
+    "(organization_id, dataset_id, item_id, key, content_hash, content, added_in) "
+    "SELECT %(organization)s::bigint, %(dataset)s::bigint, v.item_id, v.key, v.hash, "
+    "v.content::jsonb, %(number)s::integer "
+    "FROM unnest(%(item_id)b::bigint[], %(key)b::text[], %(hash)b::text[], "
+    "%(content)b::text[]) AS v(item_id, key, hash, content)"
+)
+
+
+def _cursor() -> psycopg.Cursor:
+    """A server-side-binding cursor on Django's connection (same transaction): the
+    arrays travel as binary parameters, not quoted into the SQL text."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _columns(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, keyed by name (the statements' array parameters)."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {name: list(values) for name, values in zip(names, columns, strict=True)}
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _item_row(state: ItemState, digest: str) -> tuple[Any, ...]:
+    """The values of ``_ITEM_COLUMNS`` for one item."""
+    fields = state.item_fields()
+    values: list[Any] = [state.key]
+    for name in ITEM_FIELDS:
+        value = fields[name]
+        if name in _JSON or name in _TEXT_LISTS or name in _INT_LISTS:
+            value = _json_text(value)
+        values.append(value)
+    values.append(digest)
+    return tuple(values)
 
 
 @dataclass
@@ -63,77 +159,91 @@ class VersionWriter:
         return outcomes
 
     def _upsert_chunk(self, states: Sequence[ItemState]) -> list[Outcome]:
-        existing = {
-            item.key: item
-            for item in DatasetItem.objects.filter(
-                dataset=self.dataset, key__in=[s.key for s in states]
-            )
-        }
+        """Set-based: one query for what is there, then one statement each for the new
+        items, the changed items, their history, the closed and the new revisions,
+        whatever the chunk's size (no ORM objects per row)."""
+        dataset = self.dataset
+        tenancy.assert_writing_in_scope(dataset.organization_id)
         actor = audit.current_actor()
-        user = actor.user if actor else None
+        user_id = getattr(actor.user, "pk", None) if actor else None
         now = timezone.now()
-        created: list[DatasetItem] = []
-        updated: list[DatasetItem] = []
-        revisions: list[tuple[ItemState, dict, str, DatasetItem]] = []
         outcomes: list[Outcome] = []
-        for state in states:
-            record = state.record()
-            digest = content_hash(record)
-            item = existing.get(state.key)
-            if item is not None and item.content_hash == digest:
-                outcomes.append(Outcome(state.key, item.pk, "unchanged"))
-                continue
-            if item is None:
-                item = DatasetItem(
-                    organization_id=self.dataset.organization_id,
-                    project_id=self.dataset.project_id,
-                    dataset=self.dataset,
-                    key=state.key,
-                    content_hash=digest,
-                    created_by=user if getattr(user, "pk", None) else None,
-                    created_at=now,
-                    updated_at=now,
-                    **state.item_fields(),
-                )
-                created.append(item)
-            else:
-                for name, value in state.item_fields().items():
-                    setattr(item, name, value)
-                item.content_hash = digest
-                item.updated_at = now
-                updated.append(item)
-            revisions.append((state, record, digest, item))
-        if created:
-            audit.bulk_create_with_history(created, DatasetItem, batch_size=WRITE_CHUNK)
-            self.added += len(created)
-        if updated:
-            audit.bulk_update_with_history(
-                updated,
-                DatasetItem,
-                [*ITEM_FIELDS, "content_hash", "updated_at"],
-                batch_size=UPDATE_BATCH,
+        new_rows: list[tuple] = []
+        changed_rows: list[tuple] = []
+        revisions: list[tuple[str, str, bytes]] = []  # key, hash, content (JSON)
+        with _cursor() as cur:
+            cur.execute(
+                "SELECT key, id, content_hash FROM datasets_datasetitem "
+                "WHERE organization_id = %s AND dataset_id = %s AND key = ANY(%s::text[])",
+                [dataset.organization_id, dataset.pk, [s.key for s in states]],
             )
-            self.changed += len(updated)
-            self._close([item.key for item in updated])
-        DatasetItemRevision.objects.bulk_create(
-            [
-                DatasetItemRevision(
-                    organization_id=self.dataset.organization_id,
-                    dataset=self.dataset,
-                    item_id=item.pk,
-                    key=state.key,
-                    content_hash=digest,
-                    content=record,
-                    added_in=self.number,
+            existing = {key: (item_id, digest) for key, item_id, digest in cur.fetchall()}
+            for state in states:
+                content = canonical(state.record())
+                digest = hashlib.sha256(content).hexdigest()
+                found = existing.get(state.key)
+                if found is not None and found[1] == digest:
+                    outcomes.append(Outcome(state.key, found[0], "unchanged"))
+                    continue
+                row = _item_row(state, digest)
+                if found is None:
+                    new_rows.append(row)
+                else:
+                    changed_rows.append((found[0], *row))
+                revisions.append((state.key, digest, content))
+            ids: dict[str, int] = {}
+            created_ids: list[int] = []
+            if new_rows:
+                cur.execute(
+                    _ITEM_INSERT,
+                    {
+                        "organization": dataset.organization_id,
+                        "project": dataset.project_id,
+                        "dataset": dataset.pk,
+                        "user": user_id,
+                        "now": now,
+                        **_columns(_ITEM_COLUMNS, new_rows),
+                    },
                 )
-                for state, record, digest, item in revisions
-            ],
-            batch_size=WRITE_CHUNK,
-        )
-        created_ids = {id(item) for item in created}
-        for _state, _record, _digest, item in revisions:
-            status = "created" if id(item) in created_ids else "updated"
-            outcomes.append(Outcome(item.key, item.pk, status))
+                created = dict(cur.fetchall())
+                ids.update(created)
+                created_ids = list(created.values())
+                self.added += len(created)
+            changed_ids = [row[0] for row in changed_rows]
+            if changed_rows:
+                cur.execute(
+                    _ITEM_UPDATE,
+                    {
+                        "organization": dataset.organization_id,
+                        "now": now,
+                        **_columns(("id", *_ITEM_COLUMNS), changed_rows),
+                    },
+                )
+                ids.update((row[1], row[0]) for row in changed_rows)
+                self.changed += len(changed_rows)
+                self._close([row[1] for row in changed_rows], cur)
+            if revisions:
+                cur.execute(
+                    _REVISION_INSERT,
+                    {
+                        "organization": dataset.organization_id,
+                        "dataset": dataset.pk,
+                        "number": self.number,
+                        "item_id": [ids[key] for key, _digest, _content in revisions],
+                        "key": [key for key, _digest, _content in revisions],
+                        "hash": [digest for _key, digest, _content in revisions],
+                        "content": [content.decode() for _key, _digest, content in revisions],
+                    },
+                )
+        # Who, when, from what to what: the rows as written, into the history table.
+        audit.bulk_record_from_table(DatasetItem, created_ids, "+", date=now)
+        audit.bulk_record_from_table(DatasetItem, changed_ids, "~", date=now)
+        created_set = set(created_ids)
+        for key, _digest, _content in revisions:
+            item_id = ids[key]
+            outcomes.append(
+                Outcome(key, item_id, "created" if item_id in created_set else "updated")
+            )
         return outcomes
 
     # --- removals --------------------------------------------------------------------
@@ -146,17 +256,29 @@ class VersionWriter:
             items = list(DatasetItem.objects.filter(dataset=self.dataset, key__in=chunk))
             for item in items:
                 item.delete()  # one history row each
-            self._close([item.key for item in items])
+            with _cursor() as cur:
+                self._close([item.key for item in items], cur)
             removed += len(items)
         self.removed += removed
         return removed
 
-    def _close(self, keys: Sequence[str]) -> None:
+    def _close(self, keys: Sequence[str], cur: psycopg.Cursor) -> None:
         # Revisions are immutable content; closing sets removed_in once, to a version
         # no one can have pinned yet.
-        DatasetItemRevision.objects.filter(
-            dataset=self.dataset, key__in=keys, removed_in__isnull=True, added_in__lt=self.number
-        ).update(removed_in=self.number)
+        if not keys:
+            return
+        tenancy.assert_writing_in_scope(self.dataset.organization_id)
+        cur.execute(
+            "UPDATE datasets_datasetitemrevision SET removed_in = %(number)s "
+            "WHERE organization_id = %(organization)s AND dataset_id = %(dataset)s "
+            "AND key = ANY(%(keys)b::text[]) AND removed_in IS NULL AND added_in < %(number)s",
+            {
+                "number": self.number,
+                "organization": self.dataset.organization_id,
+                "dataset": self.dataset.pk,
+                "keys": list(keys),
+            },
+        )
 
     # --- the version -----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datasets import services
 from datasets.models import DatasetExport
 from hitl import tenancy
 from hitl.audit import Actor
-from tests.datasets.helpers import make_dataset
+from tests.datasets.helpers import import_rows, make_dataset
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 from tests.review.helpers import make_trace
@@ -17,6 +17,11 @@ def populate(tenant: Tenant) -> IsolationData:
     slug = tenant.organization.slug
     owner = Actor(user=tenant.owner)
     dataset = make_dataset(tenant, name=f"dataset-only-{slug}")
+    # An item imported, then changed by a second import: history rows written by the
+    # set-based path, a creation and a change, for the admin walker.
+    for answer in ("one", "two"):
+        row = {"id": f"imported-{slug}", "input": {"q": 1}, "expected_output": answer}
+        import_rows(tenant, dataset, [row])
     with tenancy.tenant_scope(tenant.organization.pk):
         trace = make_trace(tenant, input={"q": f"input-only-{slug}"}, output={"a": "2 g"})
         promotion = services.dataset_promote(
