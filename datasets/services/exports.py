@@ -5,8 +5,11 @@ them as they come, so memory stays flat however large the version. JSONL writes 
 stored record as it is (no decoding). CSV and Parquet have the stable columns of
 ``datasets.content.COLUMNS`` followed by one ``answer:<reviewer>/<question>`` column per
 answer given in the version; JSON values (``input``, ``expected_output``,
-``expected_tool_calls``, ``metadata``, answers) are JSON text there, lists of strings
-are lists in Parquet and JSON text in CSV. The OpenAI format writes
+``expected_tool_calls``, ``metadata``, answers) are JSON text there (as PostgreSQL
+writes it, like the JSONL lines), lists are lists in Parquet and JSON text in CSV.
+PostgreSQL produces those columns (``selectors.version_table_batches``), so Python
+decodes no record: CSV rows go to the csv module and Parquet columns to Arrow arrays
+as they come. The OpenAI format writes
 ``{"messages": [...]}`` for items whose input is a conversation (a list of messages, or
 an object with ``messages``), the expected output as the assistant's answer; other
 items are skipped and counted.
@@ -30,9 +33,14 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from datasets.content import ANSWER_PREFIX, COLUMNS, JSON_COLUMNS
+from datasets.content import ANSWER_PREFIX, COLUMNS
 from datasets.models import Dataset, DatasetExport, DatasetVersion, ExportFormat, JobState
-from datasets.selectors import version_answer_columns, version_get, version_records_raw
+from datasets.selectors import (
+    version_answer_columns,
+    version_get,
+    version_records_raw,
+    version_table_batches,
+)
 from hitl import audit, outbox
 from hitl.audit import Actor
 
@@ -48,21 +56,6 @@ INT_COLUMNS = ("source_queue_item_id", "adjudication_id")
 def _records(version: DatasetVersion) -> Iterator[dict[str, Any]]:
     for text in version_records_raw(version):
         yield orjson.loads(text)
-
-
-def _cell(name: str, value: Any) -> Any:
-    if name in JSON_COLUMNS or name.startswith(ANSWER_PREFIX):
-        return None if value is None else orjson.dumps(value).decode()
-    return value
-
-
-def _flat(record: dict[str, Any], answers: list[str]) -> dict[str, Any]:
-    row = {name: _cell(name, record.get(name)) for name in COLUMNS}
-    given = record.get("answers") or {}
-    for name in answers:
-        value = given.get(name)
-        row[ANSWER_PREFIX + name] = None if value is None else orjson.dumps(value).decode()
-    return row
 
 
 def write_jsonl(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
@@ -82,21 +75,15 @@ def write_jsonl(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
 def write_csv(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
     answers = version_answer_columns(version)
     header = [*COLUMNS, *(ANSWER_PREFIX + a for a in answers)]
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text)
     writer.writerow(header)
     count = 0
-    for record in _records(version):
-        row = _flat(record, answers)
-        writer.writerow(
-            [
-                orjson.dumps(row[name]).decode()
-                if name in LIST_COLUMNS or name == "annotation_ids"
-                else ("" if row[name] is None else row[name])
-                for name in header
-            ]
-        )
-        count += 1
+    # PostgreSQL writes every cell (lists as JSON text); the csv module writes None as
+    # an empty cell.
+    for rows in version_table_batches(version, answers, lists_as_json=True, chunk_size=BATCH):
+        writer.writerows(rows)
+        count += len(rows)
     text.flush()
     text.detach()
     return {"items": count, "skipped": 0}
@@ -119,31 +106,23 @@ def write_parquet(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
             fields.append(pa.field(name, pa.string()))
     fields += [pa.field(ANSWER_PREFIX + a, pa.string()) for a in answers]
     schema = pa.schema(fields)
-    names = schema.names
+    types = [f.type for f in schema]
 
-    def batch_of(columns: dict[str, list[Any]]) -> Any:
-        # Column by column: much cheaper for pyarrow than a list of row dicts.
+    def batch_of(rows: list[tuple[Any, ...]]) -> Any:
+        # Column by column, straight from the values PostgreSQL produced.
+        columns = zip(*rows, strict=True) if rows else ([] for _ in types)
         return pa.RecordBatch.from_arrays(
-            [pa.array(columns[name], type=schema.field(name).type) for name in names],
+            [pa.array(values, type=kind) for values, kind in zip(columns, types, strict=True)],
             schema=schema,
         )
 
     count = 0
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
-        columns: dict[str, list[Any]] = {name: [] for name in names}
-        size = 0
-        for record in _records(version):
-            for name, value in _flat(record, answers).items():
-                columns[name].append(value)
-            size += 1
-            if size >= BATCH:
-                writer.write_batch(batch_of(columns))
-                count += size
-                columns = {name: [] for name in names}
-                size = 0
-        if size or count == 0:
-            writer.write_batch(batch_of(columns))
-            count += size
+        for rows in version_table_batches(version, answers, chunk_size=BATCH):
+            writer.write_batch(batch_of(rows))
+            count += len(rows)
+        if count == 0:
+            writer.write_batch(batch_of([]))
     return {"items": count, "skipped": 0}
 
 
