@@ -15,6 +15,7 @@ from review.models import (
     GoldAccuracy,
     GoldAnswer,
     QualityAlert,
+    QualitySettings,
     QueueCalibration,
     QueueFormField,
     QueueItem,
@@ -220,3 +221,15 @@ class AlignmentReportAdmin(TenantScopedAdmin):
 
 
 register_history(AlignmentMapping)
+
+
+@admin.register(QualitySettings)
+class QualitySettingsAdmin(TenantScopedAdmin):
+    list_display = [
+        "project", "agreement_threshold", "alignment_threshold", "window", "updated_by",
+        "updated_at",
+    ]  # fmt: skip
+    list_select_related = ["project", "updated_by"]
+
+
+register_history(QualitySettings)

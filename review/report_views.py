@@ -28,7 +28,7 @@ from review.models import (
     GoldAccuracy,
     QualityAlert,
 )
-from review.services.alerts import alert_threshold
+from review.services.alerts import alert_threshold, quality_thresholds
 from traces.models import Trace
 
 SERIES = 8
@@ -46,6 +46,7 @@ class QualityReportView(ProjectPageView):
             "membership": self.membership,
             "project": project,
             "threshold": alert_threshold(),
+            "limits": quality_thresholds(project.pk),
             "agreement": _agreement(project),
             "alignment": _alignment(project),
             "accuracy": _accuracy(project),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import report_views, views
+from review import calibration_views, report_views, views
 
 org = "orgs/<slug:org_slug>/"
 project = org + "projects/<slug:project_slug>/"
@@ -35,5 +35,55 @@ urlpatterns = [
         project + "reports/quality/",
         report_views.QualityReportView.as_view(),
         name="reports-quality",
+    ),
+    path(
+        project + "reports/quality/settings/",
+        calibration_views.QualitySettingsView.as_view(),
+        name="reports-quality-settings",
+    ),
+    path(
+        project + "calibration/",
+        calibration_views.CalibrationSetListView.as_view(),
+        name="calibration-sets",
+    ),
+    path(
+        project + "calibration/<int:calibration_set_pk>/",
+        calibration_views.CalibrationSetView.as_view(),
+        name="calibration-set",
+    ),
+    path(
+        project + "calibration/<int:calibration_set_pk>/gold/",
+        calibration_views.GoldAnswerView.as_view(),
+        name="calibration-gold",
+    ),
+    path(
+        project + "calibration/<int:calibration_set_pk>/gold/<int:gold_answer_pk>/remove/",
+        calibration_views.GoldAnswerRemoveView.as_view(),
+        name="calibration-gold-remove",
+    ),
+    path(
+        project + "calibration/<int:calibration_set_pk>/rounds/",
+        calibration_views.CalibrationRoundStartView.as_view(),
+        name="calibration-round-start",
+    ),
+    path(
+        project + "calibration/rounds/<int:calibration_round_pk>/",
+        calibration_views.CalibrationRoundView.as_view(),
+        name="calibration-round",
+    ),
+    path(
+        project + "calibration/rounds/<int:calibration_round_pk>/score/",
+        calibration_views.CalibrationRoundScoreView.as_view(),
+        name="calibration-round-score",
+    ),
+    path(
+        project + "alignment/",
+        calibration_views.AlignmentMappingListView.as_view(),
+        name="alignment-mappings",
+    ),
+    path(
+        project + "alignment/<int:alignment_mapping_pk>/refresh/",
+        calibration_views.AlignmentRefreshView.as_view(),
+        name="alignment-refresh",
     ),
 ]

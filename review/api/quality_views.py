@@ -1,7 +1,8 @@
 """Calibration sets, rounds and their results; a queue's calibration (the onboarding gate
 and gold items); alignment mappings and their reports; quality alerts. JSON, and CSV
 for results and reports. Managers write; managers and auditors read (results name
-reviewers and their accuracy)."""
+reviewers and their accuracy). The project's quality settings (alert thresholds and
+window) are read by every role and written by managers."""
 
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ from review.models import (
     GoldAccuracy,
     GoldAnswer,
     QualityAlert,
+    QualitySettings,
     QueueCalibration,
     ReviewQueue,
 )
-from review.services import alignment, calibration
+from review.services import alerts, alignment, calibration
 
 READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}
 CSV_TYPE = {200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
@@ -415,3 +417,64 @@ class QualityAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proj
     filterset_class = filters.QualityAlertFilter
     read_roles = READ_ROLES
     write_roles = MANAGE_ROLES
+
+
+# --- quality settings -------------------------------------------------------------------------
+
+
+class QualitySettingsSerializer(serializers.Serializer):
+    agreement_threshold = serializers.FloatField(
+        help_text="Alert when a question's rolling agreement (headline coefficient) is under it."
+    )
+    alignment_threshold = serializers.FloatField(
+        help_text="Alert when a metric's rolling agreement rate with the reviewers is under it."
+    )
+    window = serializers.IntegerField(help_text="Reports in the rolling mean.")
+    is_default = serializers.BooleanField(
+        help_text="True: the project has no settings of its own; the site's defaults apply."
+    )
+    updated_at = serializers.DateTimeField(allow_null=True)
+    updated_by = serializers.IntegerField(allow_null=True)
+
+
+class QualitySettingsWriteSerializer(StrictSerializer):
+    agreement_threshold = serializers.FloatField(min_value=-1, max_value=1)
+    alignment_threshold = serializers.FloatField(min_value=0, max_value=1)
+    window = serializers.IntegerField(
+        min_value=alerts.WINDOW_RANGE[0], max_value=alerts.WINDOW_RANGE[1]
+    )
+
+
+def _settings_data(limits: alerts.QualityThresholds) -> dict[str, Any]:
+    return {
+        "agreement_threshold": limits.agreement_threshold,
+        "alignment_threshold": limits.alignment_threshold,
+        "window": limits.window,
+        "is_default": not limits.is_custom,
+        "updated_at": limits.updated_at,
+        "updated_by": limits.updated_by_id,
+    }
+
+
+class QualitySettingsViewSet(ProjectScopedViewSet):
+    """The project's quality alert thresholds and rolling window (the site's defaults
+    until set): every role reads them, owners and admins change them."""
+
+    scoped_model = QualitySettings
+    write_roles = MANAGE_ROLES
+
+    @extend_schema(responses=QualitySettingsSerializer, operation_id="quality_settings_retrieve")
+    def show(self, request: Request, **kwargs: Any) -> Response:
+        limits = alerts.quality_thresholds(self.project.pk)
+        return Response(QualitySettingsSerializer(_settings_data(limits)).data)
+
+    @extend_schema(
+        request=QualitySettingsWriteSerializer,
+        responses=QualitySettingsSerializer,
+        operation_id="quality_settings_update",
+    )
+    def change(self, request: Request, **kwargs: Any) -> Response:
+        data = validated(request, QualitySettingsWriteSerializer)
+        alerts.quality_settings_update(actor=self.actor, project=self.project, **data)
+        limits = alerts.quality_thresholds(self.project.pk)
+        return Response(QualitySettingsSerializer(_settings_data(limits)).data)

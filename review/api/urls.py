@@ -8,6 +8,7 @@ from review.api.quality_views import (
     CalibrationRoundViewSet,
     CalibrationSetViewSet,
     QualityAlertViewSet,
+    QualitySettingsViewSet,
     QueueCalibrationViewSet,
 )
 
@@ -41,5 +42,10 @@ urlpatterns = [
         _QUEUE + r"agreement/csv/$",
         QueueAgreementViewSet.as_view({"get": "csv"}),
         name="queue-agreement-csv",
+    ),
+    re_path(
+        r"^orgs/(?P<org_slug>[-\w]+)/projects/(?P<project_slug>[-\w]+)/quality-settings/$",
+        QualitySettingsViewSet.as_view({"get": "show", "put": "change"}),
+        name="quality-settings",
     ),
 ]

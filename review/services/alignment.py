@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
-from hitl import outbox
+from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
@@ -31,7 +31,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.services._common import _is_number, _now
-from review.services.alerts import alert_raise, alert_threshold, alert_window, rolling_crossed
+from review.services.alerts import alert_raise, quality_thresholds, rolling_crossed
 from traces.models import Score, ScoreDataType, ScoreSource
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def alignment_mapping_create(
         errors["score_name"] = ["required"]
     if errors:
         raise DomainError("Invalid alignment mapping.", details=errors)
-    with transaction.atomic():
+    with audit.acting_as(actor), transaction.atomic():
         if AlignmentMapping.objects.filter(
             project=project, score_name=score_name, source_version=source_version, config=config
         ).exists():
@@ -251,7 +251,10 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
 
 
 def _alert_check(mapping: AlignmentMapping) -> None:
-    threshold, window = alert_threshold(), alert_window()
+    """Alerts when the rolling agreement rate over the project's window of reports
+    crossed under its alignment threshold (:func:`quality_thresholds`)."""
+    limits = quality_thresholds(mapping.project_id)
+    threshold, window = limits.alignment_threshold, limits.window
     values = list(
         AlignmentReport.objects.filter(mapping=mapping)
         .order_by("-computed_at", "-id")

@@ -3,7 +3,9 @@ reviewers, their results, the onboarding gate and gold items mixed into live que
 
 A round is an ordinary blind queue (overlap = its reviewers), so reviewers claim and
 submit through the same services as everywhere; scoring a round compares their
-answers with gold and reads the group's agreement from :mod:`review.agreement`.
+answers with gold and reads the group's agreement from :mod:`review.agreement`, and
+announces each reviewer's result (``review.calibration.passed`` or ``.failed``) in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
@@ -21,6 +24,7 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import Membership, Project
+from projects.notifications import catalogue, event_emit, is_subscribed, site_url
 from review.models import (
     AlertKind,
     Annotation,
@@ -83,13 +87,7 @@ def calibration_set_create(
     ``min_agreement`` of the round's group, when set)."""
     configs = _set_configs(project, config_ids)
     min_accuracy = _rate(min_accuracy, "min_accuracy")
-    if min_agreement is not None and (
-        not _is_number(min_agreement) or not -1 <= min_agreement <= 1
-    ):
-        raise DomainError(
-            "min_agreement is a coefficient between -1 and 1.",
-            details={"min_agreement": ["-1..1"]},
-        )
+    min_agreement = _agreement_bar(min_agreement)
     with audit.acting_as(actor), transaction.atomic():
         if CalibrationSet.objects.filter(project=project, name=name).exists():
             raise Conflict(f"A calibration set named {name!r} exists.", details={"name": ["taken"]})
@@ -102,6 +100,39 @@ def calibration_set_create(
             min_agreement=min_agreement,
             created_by=actor.user,
         )
+
+
+def _agreement_bar(min_agreement: Any) -> float | None:
+    if min_agreement is None:
+        return None
+    if not _is_number(min_agreement) or not -1 <= min_agreement <= 1:
+        raise DomainError(
+            "min_agreement is a coefficient between -1 and 1.",
+            details={"min_agreement": ["-1..1"]},
+        )
+    return float(min_agreement)
+
+
+def calibration_set_update(
+    *,
+    actor: Actor,
+    calibration_set: CalibrationSet,
+    min_accuracy: float,
+    min_agreement: float | None,
+    description: str | None = None,
+) -> CalibrationSet:
+    """Changes what passing the set takes (and its description). Results already
+    scored keep their verdict; the next scoring of a round uses the new thresholds."""
+    min_accuracy = _rate(min_accuracy, "min_accuracy")
+    min_agreement = _agreement_bar(min_agreement)
+    with audit.acting_as(actor), transaction.atomic():
+        row = CalibrationSet.objects.select_for_update().get(pk=calibration_set.pk)
+        row.min_accuracy = min_accuracy
+        row.min_agreement = min_agreement
+        if description is not None:
+            row.description = description
+        row.save()
+    return row
 
 
 def gold_answer_set(
@@ -141,6 +172,12 @@ def gold_answer_set(
             defaults={"values": cleaned, "explanation": explanation},
         )
     return gold
+
+
+def gold_answer_remove(*, actor: Actor, gold: GoldAnswer) -> None:
+    """Takes a trace out of the set. Rounds already started keep their items."""
+    with audit.acting_as(actor), transaction.atomic():
+        gold.delete()
 
 
 def calibration_round_start(
@@ -281,7 +318,8 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
     the questions, from :mod:`review.agreement`). Reruns replace the results."""
     from review.services.agreement import agreement_refresh, latest_reports
 
-    calibration_set = round_.calibration_set
+    # Read afresh: a round held since it started may carry the set as it was then.
+    calibration_set = CalibrationSet.objects.get(pk=round_.calibration_set_id)
     configs = list(ScoreConfig.objects.filter(pk__in=calibration_set.config_ids).order_by("pk"))
     gold_by_trace = dict(calibration_set.gold_answers.values_list("trace_id", "values"))
     annotations = list(
@@ -306,12 +344,18 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
             or "No questions."
         )
     with audit.acting_as(actor), transaction.atomic():
+        # Two scorings of one round take turns, so a result is announced once.
+        CalibrationRound.objects.select_for_update().filter(pk=round_.pk).first()
+        before = {
+            r.reviewer_id: _verdict(r) for r in CalibrationResult.objects.filter(round=round_)
+        }
         CalibrationResult.objects.filter(round=round_).delete()
+        results = []
         for reviewer_id, sheet in sorted(per.items()):
             own = [(trace_id, values) for r, trace_id, values in annotations if r == reviewer_id]
             kappa, kappa_why = _kappa_with_gold(configs, gold_by_trace, own)
             passed, reason = _passes(calibration_set, sheet["accuracy"], kappa, kappa_why)
-            CalibrationResult.objects.create(
+            result = CalibrationResult.objects.create(
                 round=round_,
                 calibration_set=calibration_set,
                 reviewer_id=reviewer_id,
@@ -323,6 +367,7 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
                 reason=reason,
                 figures={"questions": sheet["questions"]},
             )
+            results.append(result)
         round_.scored_at = _now()
         round_.agreement = agreement
         round_.agreement_reason = why
@@ -342,7 +387,98 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
             ]
         }
         round_.save()
+        _announce_results(
+            round_,
+            calibration_set,
+            [r for r in results if before.get(r.reviewer_id) != _verdict(r)],
+            [c.name for c in configs],
+        )
     return round_
+
+
+def _verdict(result: CalibrationResult) -> tuple[Any, ...]:
+    """What a result says; a rescoring that says the same again announces nothing."""
+    return (result.passed, result.answered, result.correct, result.accuracy, result.agreement)
+
+
+def calibration_round_url(round_: CalibrationRound, project: Project) -> str:
+    """The round's result page, for events and messages."""
+    return site_url(
+        f"orgs/{project.organization.slug}/projects/{project.slug}/calibration/rounds/{round_.pk}/"
+    )
+
+
+def _announce_results(
+    round_: CalibrationRound,
+    calibration_set: CalibrationSet,
+    results: Sequence[CalibrationResult],
+    score_names: Sequence[str],
+) -> None:
+    """``review.calibration.passed`` or ``.failed``: one event per reviewer result that
+    is new or changed, inside the scoring transaction (nothing is built when no
+    destination subscribes to either type)."""
+    if not results or not (
+        is_subscribed(catalogue.CALIBRATION_PASSED, project_id=round_.project_id)
+        or is_subscribed(catalogue.CALIBRATION_FAILED, project_id=round_.project_id)
+    ):
+        return
+    project = Project.objects.select_related("organization").get(pk=round_.project_id)
+    emails = dict(
+        get_user_model()
+        .objects.filter(pk__in=[r.reviewer_id for r in results])
+        .values_list("pk", "email")
+    )
+    url = calibration_round_url(round_, project)
+    for result in results:
+        email = emails.get(result.reviewer_id, "a reviewer")
+        accuracy = "no accuracy" if result.accuracy is None else f"accuracy {result.accuracy:.2f}"
+        if result.passed:
+            event_type = catalogue.CALIBRATION_PASSED
+            summary = (
+                f"{email} passed the calibration set {calibration_set.name!r} "
+                f"(round {round_.number}, {accuracy})."
+            )
+        else:
+            event_type = catalogue.CALIBRATION_FAILED
+            summary = (
+                f"{email} did not pass the calibration set {calibration_set.name!r} "
+                f"(round {round_.number}): {result.reason}"
+            )
+        event_emit(
+            event_type,
+            organization_id=round_.organization_id,
+            project_id=round_.project_id,
+            queue_id=round_.queue_id,
+            score_names=score_names,
+            payload={
+                "summary": summary,
+                "url": url,
+                "source": "calibration_round",
+                "result": {
+                    "id": result.pk,
+                    "reviewer": {"id": result.reviewer_id, "email": email},
+                    "passed": result.passed,
+                    "answered": result.answered,
+                    "correct": result.correct,
+                    "accuracy": result.accuracy,
+                    "agreement": result.agreement,
+                    "reason": result.reason,
+                },
+                "calibration_set": {
+                    "id": calibration_set.pk,
+                    "name": calibration_set.name,
+                    "min_accuracy": calibration_set.min_accuracy,
+                    "min_agreement": calibration_set.min_agreement,
+                },
+                "round": {
+                    "id": round_.pk,
+                    "number": round_.number,
+                    "queue_id": round_.queue_id,
+                    "agreement": round_.agreement,
+                },
+                "project": {"id": project.pk, "slug": project.slug, "name": project.name},
+            },
+        )
 
 
 def _group_levels(per: Mapping[int, Mapping[str, Any]], key: str) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def populate(tenant: Tenant) -> IsolationData:
         # An agreement report (one reviewer: its figures say why there are none).
         agreement.agreement_refresh(queue_id=queue.pk, force=True, resamples=0)
         calibration_set, _round = _calibration(tenant, config, queue, annotation)
+        quality_kwargs = _quality(tenant, calibration_set, _round)
     return IsolationData(
         kwargs={
             "queue_pk": queue.pk,
@@ -75,6 +76,7 @@ def populate(tenant: Tenant) -> IsolationData:
             "item_pk": annotation.item_id,
             "config_pk": config.pk,
             "rule_pk": rule.pk,
+            **quality_kwargs,
         },
         markers=[
             config.name,
@@ -84,6 +86,7 @@ def populate(tenant: Tenant) -> IsolationData:
             comment.body,
             rule.name,
             calibration_set.name,
+            f"judge-only-{slug}",
         ],
     )
 
@@ -142,3 +145,24 @@ def _calibration(tenant: Tenant, config, queue, annotation) -> tuple:
         message=f"alert-only-{slug}",
     )
     return calibration_set, calibration_round
+
+
+def _quality(tenant: Tenant, calibration_set, calibration_round) -> dict:
+    """The project's own alert thresholds, and the kwargs of the calibration and
+    alignment pages (a set, its gold answer, a round, a mapping)."""
+    from review.models import AlignmentMapping
+    from review.services.alerts import quality_settings_update
+
+    quality_settings_update(
+        actor=Actor(user=tenant.owner),
+        project=tenant.project,
+        agreement_threshold=0.7,
+        alignment_threshold=0.75,
+        window=4,
+    )
+    return {
+        "calibration_set_pk": calibration_set.pk,
+        "calibration_round_pk": calibration_round.pk,
+        "gold_answer_pk": calibration_set.gold_answers.get().pk,
+        "alignment_mapping_pk": AlignmentMapping.objects.get(project=tenant.project).pk,
+    }

@@ -1,7 +1,8 @@
 """Calibration: gold answers, a round claimed and submitted like any queue, results
 against gold per question and level with the group's agreement, the onboarding gate
 (refuses, then admits), gold items mixed into a live queue and the running accuracy
-with its alert."""
+with its alert, each round result announced (``review.calibration.passed``/``.failed``)
+and delivered to the destinations whose filters match."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from sklearn.metrics import cohen_kappa_score
 from hitl import tenancy
 from hitl.audit import Actor
 from hitl.exceptions import PermissionDenied
+from projects.models import Event
+from projects.notifications import catalogue
 from review import services
 from review.models import AlertKind, CalibrationResult, GoldAccuracy, QualityAlert, QueueItem
 from review.services import calibration
+from tests.projects.test_notifications import Receiver, make_destination, run_outbox
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
 
 LABELS = ["wrong", "partial", "right"]
@@ -194,3 +198,105 @@ def test_gold_items_are_mixed_in_and_accuracy_falls_into_an_alert(tenant):
         calibration.gold_accuracy_refresh(queue_id=live.pk)
         assert QualityAlert.objects.filter(kind=AlertKind.GOLD_ACCURACY).count() == 1
         assert GoldAccuracy.objects.get(queue=live, reviewer=reviewer).alerted_at is not None
+
+
+ROUND_EVENTS = (catalogue.CALIBRATION_PASSED, catalogue.CALIBRATION_FAILED)
+
+
+def _round_events(tenant) -> list[Event]:
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return list(Event.objects.filter(type__in=ROUND_EVENTS).order_by("id"))
+
+
+def test_each_result_is_announced_and_delivered_to_matching_destinations(tenant, settings):
+    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+    config = _config(tenant)
+    cal, traces = _set(tenant, config)
+    good, sloppy = add_reviewers(tenant, 2)
+    owner = Actor(user=tenant.owner)
+    receiver = Receiver()
+    try:
+        # Filtered on the set's question, on another question, and passes only.
+        make_destination(
+            tenant, receiver.url("/correctness"), event_types=ROUND_EVENTS,
+            filter_score_name="correctness",
+        )  # fmt: skip
+        make_destination(
+            tenant, receiver.url("/tone"), event_types=ROUND_EVENTS, filter_score_name="tone"
+        )
+        make_destination(
+            tenant, receiver.url("/passes"), event_types=(catalogue.CALIBRATION_PASSED,)
+        )
+        with tenancy.tenant_scope(tenant.organization.pk):
+            round_ = calibration.calibration_round_start(
+                actor=owner, calibration_set=cal, reviewer_ids=[good.pk, sloppy.pk]
+            )
+        gold = dict(zip([t.pk for t in traces], GOLD, strict=True))
+        _answer_round(tenant, round_, config, {good: gold, sloppy: dict.fromkeys(gold, "right")})
+        assert _round_events(tenant) == []  # nothing before the round is scored
+        with tenancy.tenant_scope(tenant.organization.pk):
+            calibration.calibration_round_score(actor=owner, round_=round_)
+
+        passed, failed = sorted(_round_events(tenant), key=lambda e: e.type != ROUND_EVENTS[0])
+        assert (passed.type, failed.type) == ROUND_EVENTS
+        for event in (passed, failed):
+            assert event.queue_id == round_.queue_id and event.score_names == ["correctness"]
+            assert event.payload["calibration_set"]["name"] == "onboarding"
+            assert event.payload["round"] == {
+                "id": round_.pk, "number": 1, "queue_id": round_.queue_id,
+                "agreement": event.payload["round"]["agreement"],
+            }  # fmt: skip
+            assert event.payload["url"].endswith(f"/calibration/rounds/{round_.pk}/")
+            assert event.payload["project"]["id"] == tenant.project.pk
+        assert passed.payload["result"]["reviewer"] == {"id": good.pk, "email": good.email}
+        assert passed.payload["result"]["accuracy"] == 1.0 and passed.payload["result"]["passed"]
+        assert good.email in passed.payload["summary"]
+        assert failed.payload["result"]["reviewer"]["id"] == sloppy.pk
+        assert failed.payload["result"]["accuracy"] == 0.5
+        assert "Accuracy 0.50" in failed.payload["result"]["reason"]
+        assert "Accuracy 0.50" in failed.payload["summary"]
+
+        # The notification machinery delivers each to the destinations it matches.
+        run_outbox()
+        delivered = sorted((r.path, r.json()["type"]) for r in receiver.requests)
+        assert delivered == [
+            ("/correctness", catalogue.CALIBRATION_FAILED),
+            ("/correctness", catalogue.CALIBRATION_PASSED),
+            ("/passes", catalogue.CALIBRATION_PASSED),
+        ]
+        body = next(r.json() for r in receiver.requests if r.path == "/passes")
+        assert body["data"]["result"]["reviewer"]["id"] == good.pk
+
+        # Scoring the same answers again says nothing new.
+        with tenancy.tenant_scope(tenant.organization.pk):
+            calibration.calibration_round_score(actor=owner, round_=round_)
+        assert len(_round_events(tenant)) == 2
+        # A lower bar: the sloppy reviewer passes now, and only that result is announced.
+        with tenancy.tenant_scope(tenant.organization.pk):
+            calibration.calibration_set_update(
+                actor=owner, calibration_set=cal, min_accuracy=0.5, min_agreement=None
+            )
+            calibration.calibration_round_score(actor=owner, round_=round_)
+        *_, again = _round_events(tenant)
+        assert len(_round_events(tenant)) == 3
+        assert again.type == catalogue.CALIBRATION_PASSED
+        assert again.payload["result"]["reviewer"]["id"] == sloppy.pk
+    finally:
+        receiver.close()
+
+
+def test_no_destination_no_event(tenant):
+    config = _config(tenant)
+    cal, traces = _set(tenant, config)
+    (reviewer,) = add_reviewers(tenant, 1)
+    owner = Actor(user=tenant.owner)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        round_ = calibration.calibration_round_start(
+            actor=owner, calibration_set=cal, reviewer_ids=[reviewer.pk]
+        )
+    gold = dict(zip([t.pk for t in traces], GOLD, strict=True))
+    _answer_round(tenant, round_, config, {reviewer: gold})
+    with tenancy.tenant_scope(tenant.organization.pk):
+        calibration.calibration_round_score(actor=owner, round_=round_)
+        assert CalibrationResult.objects.get(round=round_).passed
+    assert _round_events(tenant) == []

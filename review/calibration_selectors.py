@@ -1,0 +1,266 @@
+"""Reads for the calibration and alignment pages: sets with their gold answers and
+rounds, a round's progress and results, the rounds of a set side by side, the mappings
+with their latest report. Figures are what ``review.services.calibration`` and
+``review.services.alignment`` stored; nothing is computed here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import Count, Q
+
+from projects.models import Membership, Project
+from projects.selectors import membership_sees_project
+from review.lead_selectors import pool_candidates
+from review.models import (
+    AlignmentMapping,
+    AlignmentReport,
+    Annotation,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAnswer,
+    QueueItem,
+    ScoreConfig,
+)
+from traces.models import ScoreDataType, Trace
+
+# Traces offered as suggestions when adding a gold answer.
+RECENT_TRACES = 50
+
+
+def set_questions(calibration_set: CalibrationSet) -> list[ScoreConfig]:
+    """The set's questions in the set's order."""
+    by_id = {c.pk: c for c in ScoreConfig.objects.filter(pk__in=calibration_set.config_ids)}
+    return [by_id[i] for i in calibration_set.config_ids if i in by_id]
+
+
+def gold_configs(project: Project) -> list[ScoreConfig]:
+    """Questions a set may ask: the project's live ones with an answer to compare
+    (free text has none)."""
+    return list(
+        ScoreConfig.objects.filter(project=project, archived_at__isnull=True)
+        .exclude(data_type=ScoreDataType.TEXT)
+        .order_by("name", "id")
+    )
+
+
+def question_form(configs: list[ScoreConfig]) -> list[dict[str, Any]]:
+    """Each question as the answer inputs need it (``review.views.answers_from_post``
+    reads the same shape)."""
+    return [
+        {
+            "config_id": c.pk,
+            "name": c.name,
+            "data_type": c.data_type,
+            "options": [o["label"] for o in c.options],
+            "min_value": c.min_value,
+            "max_value": c.max_value,
+            "step": c.step,
+            "levels": c.rubric,
+        }
+        for c in configs
+    ]
+
+
+def calibration_sets_overview(project: Project) -> list[dict[str, Any]]:
+    """Every set of the project with its gold answers, rounds and the latest round's
+    outcome (passed of scored)."""
+    sets = list(
+        CalibrationSet.objects.filter(project=project)
+        .annotate(
+            gold_count=Count("gold_answers", distinct=True),
+            round_count=Count("rounds", distinct=True),
+        )
+        .order_by("name", "id")
+    )
+    latest = {
+        r.calibration_set_id: r
+        for r in CalibrationRound.objects.filter(calibration_set__in=sets)
+        .order_by("calibration_set_id", "-number")
+        .distinct("calibration_set_id")
+    }
+    outcome = {
+        row["round_id"]: row
+        for row in CalibrationResult.objects.filter(round__in=list(latest.values()))
+        .values("round_id")
+        .annotate(total=Count("id"), passed=Count("id", filter=Q(passed=True)))
+    }
+    names = dict(
+        ScoreConfig.objects.filter(pk__in={i for s in sets for i in s.config_ids}).values_list(
+            "pk", "name"
+        )
+    )
+    return [
+        {
+            "set": s,
+            "questions": [names.get(i, f"#{i}") for i in s.config_ids],
+            "latest": latest.get(s.pk),
+            "outcome": outcome.get(latest[s.pk].pk) if s.pk in latest else None,
+        }
+        for s in sets
+    ]
+
+
+def _shown(config: ScoreConfig, value: Any) -> str:
+    if value is None:
+        return "—"
+    if config.data_type == ScoreDataType.BOOLEAN:
+        return "true" if value else "false"
+    if config.data_type == ScoreDataType.NUMERIC and isinstance(value, int | float):
+        return f"{value:g}"
+    return str(value)
+
+
+def gold_rows(calibration_set: CalibrationSet, configs: list[ScoreConfig]) -> list[dict[str, Any]]:
+    """The set's traces with each question's gold answer, as shown and as a form
+    value, and the explanation."""
+    golds = list(
+        GoldAnswer.objects.filter(calibration_set=calibration_set).order_by("created_at", "id")
+    )
+    external = dict(
+        Trace.objects.filter(pk__in=[g.trace_id for g in golds]).values_list("pk", "external_id")
+    )
+    rows = []
+    for gold in golds:
+        answers = []
+        for config in configs:
+            value = gold.values.get(str(config.pk))
+            raw = _shown(config, value) if value is not None else ""
+            answers.append({"config": config, "shown": _shown(config, value), "raw": raw})
+        rows.append({"gold": gold, "external_id": external.get(gold.trace_id), "answers": answers})
+    return rows
+
+
+def recent_trace_ids(project: Project) -> list[str]:
+    return list(
+        Trace.objects.filter(project=project)
+        .order_by("-start_time", "-id")
+        .values_list("external_id", flat=True)[:RECENT_TRACES]
+    )
+
+
+def reviewer_choices(project: Project) -> list[Membership]:
+    """Members who may review and see the project (a round is sent to some of them)."""
+    return [m for m in pool_candidates() if membership_sees_project(m, project)]
+
+
+def rounds_compared(calibration_set: CalibrationSet) -> dict[str, Any]:
+    """Every round of the set side by side: when, how many passed, the mean accuracy,
+    the group's agreement overall and per question (rewrite a level, run again, and
+    see whether the figures moved)."""
+    configs = set_questions(calibration_set)
+    rounds = list(
+        CalibrationRound.objects.filter(calibration_set=calibration_set)
+        .annotate(
+            results_total=Count("results"),
+            results_passed=Count("results", filter=Q(results__passed=True)),
+        )
+        .order_by("number")
+    )
+    accuracies: dict[int, list[float]] = defaultdict(list)
+    for round_id, accuracy in CalibrationResult.objects.filter(round__in=rounds).values_list(
+        "round_id", "accuracy"
+    ):
+        if accuracy is not None:
+            accuracies[round_id].append(accuracy)
+    rows = []
+    for round_ in rounds:
+        per_question = {q["config_id"]: q for q in (round_.figures or {}).get("questions", [])}
+        values = accuracies.get(round_.pk, [])
+        rows.append(
+            {
+                "round": round_,
+                "mean_accuracy": sum(values) / len(values) if values else None,
+                "questions": [
+                    {
+                        "agreement": per_question.get(c.pk, {}).get("agreement"),
+                        "reason": per_question.get(c.pk, {}).get("agreement_reason"),
+                    }
+                    for c in configs
+                ],
+            }
+        )
+    return {"configs": configs, "rows": rows}
+
+
+def round_detail(round_: CalibrationRound) -> dict[str, Any]:
+    """A round's progress (each reviewer's submissions of the round's items), its
+    results against gold (overall, per question and per gold level), and the group's
+    agreement per question with which gold level was answered as which."""
+    calibration_set = round_.calibration_set
+    configs = set_questions(calibration_set)
+    items = QueueItem.objects.filter(queue_id=round_.queue_id).count()
+    submitted = dict(
+        Annotation.objects.filter(queue_id=round_.queue_id)
+        .values("reviewer_id")
+        .annotate(n=Count("id"))
+        .values_list("reviewer_id", "n")
+    )
+    pool = list(
+        Membership.objects.filter(
+            pk__in=round_.queue.reviewers.values_list("membership_id", flat=True)
+        )
+        .select_related("user")
+        .order_by("user__email")
+    )
+    results = {
+        r.reviewer_id: r
+        for r in CalibrationResult.objects.filter(round=round_).select_related("reviewer")
+    }
+    reviewers = []
+    for membership in pool:
+        result = results.get(membership.user_id)
+        questions = (result.figures or {}).get("questions", {}) if result else {}
+        reviewers.append(
+            {
+                "email": membership.user.email,
+                "user_id": membership.user_id,
+                "submitted": submitted.get(membership.user_id, 0),
+                "result": result,
+                "questions": [
+                    {"name": c.name, **questions[str(c.pk)]} if str(c.pk) in questions else None
+                    for c in configs
+                ],
+            }
+        )
+    questions = []
+    for figure in (round_.figures or {}).get("questions", []):
+        levels = [
+            {
+                "level": level,
+                **counts,
+                "confused": sorted(
+                    ((given, n) for given, n in counts["answers"].items() if given != level),
+                    key=lambda pair: -pair[1],
+                ),
+            }
+            for level, counts in sorted(figure.get("levels", {}).items())
+        ]
+        questions.append({**figure, "level_rows": levels})
+    return {
+        "configs": configs,
+        "items": items,
+        "reviewers": reviewers,
+        "done": sum(1 for r in reviewers if items and r["submitted"] >= items),
+        "questions": questions,
+        "scored": round_.scored_at is not None,
+    }
+
+
+def alignment_overview(project: Project) -> list[dict[str, Any]]:
+    """Every mapping with its latest report (or none yet) and how many reports it has."""
+    mappings = list(
+        AlignmentMapping.objects.filter(project=project)
+        .select_related("config")
+        .annotate(report_count=Count("reports"))
+        .order_by("score_name", "source_version", "id")
+    )
+    latest = {
+        r.mapping_id: r
+        for r in AlignmentReport.objects.filter(mapping__in=mappings)
+        .order_by("mapping_id", "-computed_at", "-id")
+        .distinct("mapping_id")
+    }
+    return [{"mapping": m, "report": latest.get(m.pk)} for m in mappings]
