@@ -1,6 +1,8 @@
 """The quality report page in Chromium: agreement over time with its band, the
 alignment confusion matrix as a heat map, accuracy per reviewer and answers per hour,
-each chart with its table; a worst disagreement opens its trace; reviewers are refused."""
+each chart with its table; a worst disagreement opens its trace; reviewers are refused.
+A lead creates a calibration set, writes gold answers, starts a round, scores it and
+reads each reviewer's result, and sets the project's alert thresholds."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tests.factories import make_tenant
 from tests.review import test_agreement_reports as agreement_tests
 from tests.review import test_alignment as alignment_tests
 from tests.review import test_calibration as calibration_tests
+from tests.review.helpers import add_reviewers, make_trace
 
 pytestmark = pytest.mark.browser
 
@@ -113,3 +116,87 @@ def test_reviewers_may_not_open_the_quality_page(page, live_server, quality):
         f"{tenant.project.slug}/reports/quality/"
     )
     assert response.status == 403
+
+
+@pytest.fixture
+def calibration_world(transactional_db):
+    tenant = make_tenant("Calibrate")
+    config = calibration_tests._config(tenant)
+    traces = [make_trace(tenant, external_id=f"gold-{i}") for i in range(4)]
+    reviewers = add_reviewers(tenant, 2)
+    return tenant, config, traces, reviewers
+
+
+def test_a_lead_runs_a_calibration_round_in_the_browser(page, live_server, calibration_world):
+    tenant, config, traces, (good, sloppy) = calibration_world
+    _sign_in(page, live_server, tenant.owner)
+    page.set_viewport_size({"width": 1300, "height": 900})
+    page.goto(
+        f"{live_server.url}/orgs/{tenant.organization.slug}/projects/"
+        f"{tenant.project.slug}/reports/quality/"
+    )
+    # From the project navigation to the calibration sets.
+    page.get_by_role("navigation", name="Project").get_by_role("link", name="Calibration").click()
+    page.wait_for_url(lambda u: u.endswith("/calibration/"))
+    page.get_by_label("Name", exact=True).fill("Onboarding")
+    page.get_by_label("Accuracy to pass (0 to 1)").fill("0.75")
+    page.get_by_label("correctness").check()
+    page.get_by_role("button", name="Create set").click()
+    page.wait_for_url(lambda u: "/calibration/" in u and u.rstrip("/").split("/")[-1].isdigit())
+    assert "Onboarding" in page.locator("h1").inner_text()
+
+    # A trace the project does not have is refused with the reason beside the form.
+    page.get_by_label("Trace id (as in the explorer)").fill("nope")
+    page.get_by_role("button", name="Save gold answers").click()
+    assert "no trace “nope” in this project" in page.locator("#form-errors").inner_text()
+    # The gold answers, one trace at a time, from the keyboard.
+    for trace, label in zip(traces, calibration_tests.GOLD, strict=True):
+        page.get_by_label("Gold answer: correctness").select_option(label)
+        page.get_by_label("Trace id (as in the explorer)").fill(trace.external_id)
+        page.get_by_label("Trace id (as in the explorer)").press("Enter")
+        page.wait_for_selector(f"#gold-table >> text={trace.external_id}")
+    assert page.locator("#gold-table tbody tr").count() == 4
+
+    # A round for both reviewers.
+    round_form = page.locator("#round-form")
+    round_form.get_by_label(good.email).check()
+    round_form.get_by_label(sloppy.email).check()
+    page.get_by_role("button", name="Start round").click()
+    page.wait_for_url(lambda u: "/calibration/rounds/" in u)
+    assert "not scored" in page.locator(".badge.warn").first.inner_text()
+    results = page.locator("#results-table")
+    assert "0 / 4" in results.locator("tr", has_text=good.email).inner_text()
+
+    # The reviewers answer (through the same services as their review pages).
+    with tenancy.tenant_scope(tenant.organization.pk):
+        from review.models import CalibrationRound
+
+        round_ = CalibrationRound.objects.get(calibration_set__name="Onboarding")
+    gold = dict(zip([t.pk for t in traces], calibration_tests.GOLD, strict=True))
+    calibration_tests._answer_round(
+        tenant, round_, config, {good: gold, sloppy: dict.fromkeys(gold, "right")}
+    )
+    page.get_by_role("button", name="Score the round").click()
+    page.wait_for_selector("text=Scored round 1.")
+    good_row = results.locator("tr", has_text=good.email).inner_text()
+    sloppy_row = results.locator("tr", has_text=sloppy.email).inner_text()
+    assert "1.00" in good_row and "passed" in good_row and "not passed" not in good_row
+    assert "0.50" in sloppy_row and "not passed" in sloppy_row
+    assert "Accuracy 0.50 is under 0.75" in sloppy_row
+    levels = page.locator("#questions table.levels").first.inner_text()
+    assert "right (1)" in levels
+    assert "1 of 2" in page.locator("#rounds-table").inner_text()
+    page.screenshot(path=os.path.join(SHOTS, "calibration-round.png"), full_page=True)
+
+    # The project's alert thresholds, refused then saved.
+    page.get_by_role("navigation", name="Quality pages").get_by_role(
+        "link", name="Alert thresholds"
+    ).click()
+    page.get_by_label("Window (reports)").fill("0")
+    page.get_by_role("button", name="Save").click()
+    assert "from 1 to 50" in page.locator("#form-errors").inner_text()
+    page.locator("#q-agreement").fill("0.6")
+    page.get_by_label("Window (reports)").fill("5")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("text=Saved the quality alert thresholds.")
+    assert "Set for this project" in page.locator("#settings-source").inner_text()
