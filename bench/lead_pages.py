@@ -6,7 +6,9 @@ answers"), adds what the pages show beyond it (one submitted and one edited revi
 routing rule, a saved view, an invitation), then requests every lead page ``--repeat``
 times as the demo owner with Django's test client in this process (every middleware,
 the view, its queries and the template; no network) and prints median, p95 and the
-query count of each.
+query count of each; then times two form posts the same way: 20 of the demo queue's
+open items reprioritised together from the board's selection (one history row each)
+and a routing rule edited.
 
     .venv/bin/python bench/lead_pages.py               # 30 repeats
     .venv/bin/python bench/lead_pages.py --repeat 10
@@ -32,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 from bench.trace_reads import django_setup, free_port, percentile, stack  # noqa: E402
 
 PAGE_BUDGET_MS = 300
+# How many of the demo queue's open items the timed board selection changes.
+BULK_ITEMS = 20
 
 
 def measure(client, url: str, repeat: int) -> dict:
@@ -60,8 +64,37 @@ def measure(client, url: str, repeat: int) -> dict:
     }
 
 
-def prepare() -> tuple[object, list[tuple[str, str]]]:
-    """The demo data plus what the pages show; returns the owner and the pages to time."""
+def measure_post(client, url: str, bodies: list[dict], repeat: int) -> dict:
+    """A form post (answered with a redirect, not followed), the bodies taken in turn
+    so that every post changes something (and writes its history rows)."""
+    from django.db import connection
+
+    for body in bodies:
+        response = client.post(url, body)
+        assert response.status_code == 302, (url, response.status_code, response.content[:300])
+    queries: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        client.post(url, bodies[0])
+    timings = []
+    for n in range(repeat):
+        began = time.perf_counter()
+        client.post(url, bodies[(n + 1) % len(bodies)])
+        timings.append((time.perf_counter() - began) * 1000)
+    return {
+        "p50": statistics.median(timings),
+        "p95": percentile(timings, 95),
+        "queries": len(queries),
+    }
+
+
+def prepare() -> tuple[object, list[tuple[str, str]], list[tuple[str, str, list[dict]]]]:
+    """The demo data plus what the pages show; returns the owner, the pages to time and
+    the form posts to time."""
     from io import StringIO
 
     from django.core.management import call_command
@@ -128,6 +161,12 @@ def prepare() -> tuple[object, list[tuple[str, str]]]:
             email=f"bench-{time.time_ns()}@example.com",
             role=Role.REVIEWER,
         )
+        rule = RoutingRule.objects.filter(queue=queue).order_by("id").first()
+        open_items = list(
+            QueueItem.objects.filter(queue=queue, status="open")
+            .order_by("id")
+            .values_list("pk", flat=True)[:BULK_ITEMS]
+        )
         trace = Trace.objects.filter(project=project).order_by("-created_at").first()
         item = QueueItem.objects.filter(queue=queue).first()
         config = next(iter(configs.values()))
@@ -151,13 +190,41 @@ def prepare() -> tuple[object, list[tuple[str, str]]]:
             "routing preview",
             f"{base}/queues/{queue.pk}/rules/preview/?filter=status%3Derror&sampling_percent=50",
         ),
+        (
+            "routing preview, saved rule",
+            f"{base}/queues/{queue.pk}/rules/preview/?filter=status%3Derror"
+            f"&sampling_percent=50&rule={rule.pk}",
+        ),
+        ("routing rule edit + history", f"{base}/queues/{queue.pk}/rules/{rule.pk}/edit/"),
         ("item + history", f"{base}/queues/{queue.pk}/items/{item.pk}/"),
         ("annotation + history", f"{base}/annotations/{annotation.pk}/"),
         ("settings: members", f"/orgs/{org}/settings/"),
         ("settings: API keys", f"/orgs/{org}/settings/api-keys/"),
     ]
     print(f"demo data: {counts[0]} traces, {counts[1]} items in the demo queue")
-    return owner, pages
+    posts = [
+        (
+            f"board: {len(open_items)} selected, reprioritised",
+            f"{base}/queues/{queue.pk}/items/update/",
+            [{"item_id": open_items, "priority": str(p)} for p in (1, 2)],
+        ),
+        (
+            "routing rule edited",
+            f"{base}/queues/{queue.pk}/rules/{rule.pk}/edit/",
+            [
+                {
+                    "name": rule.name,
+                    "signal": rule.signal,
+                    "filter": "status=error",
+                    "sampling_percent": str(p),
+                    "item_priority": "0",
+                    "enabled": "on",
+                }
+                for p in (50, 40)
+            ],
+        ),
+    ]
+    return owner, pages, posts
 
 
 def main() -> None:
@@ -173,7 +240,7 @@ def main() -> None:
         django_setup(pg_port, redis_port)
         from django.test import Client
 
-        owner, pages = prepare()
+        owner, pages, posts = prepare()
         client = Client()
         client.force_login(owner)
         print(f"\nserver time, {args.repeat} requests each, as the demo owner")
@@ -189,6 +256,15 @@ def main() -> None:
                 flush=True,
             )
         print(f"worst p95: {worst:.1f} ms (budget < {PAGE_BUDGET_MS} ms)")
+        print(f"\nform posts, {args.repeat} each (server time to the redirect)")
+        for label, url, bodies in posts:
+            result = measure_post(client, url, bodies, args.repeat)
+            flag = "" if result["p95"] < PAGE_BUDGET_MS else "  over budget"
+            print(
+                f"{label:28} {result['p50']:8.1f} {result['p95']:8.1f} "
+                f"{result['queries']:8d}{flag}",
+                flush=True,
+            )
     finally:
         stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
         subprocess.run(["rm", "-rf", str(run_dir)], check=False)
