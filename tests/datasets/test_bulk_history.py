@@ -145,3 +145,14 @@ def test_history_copies_only_rows_of_the_organization_in_scope(tenant, other_ten
         audit.bulk_record_from_table(DatasetItem, their_ids, "~")
     with tenancy.tenant_scope(other_tenant.organization.pk):
         assert DatasetItem.history.count() == before
+
+
+def test_lists_with_any_characters_land_as_written(tenant):
+    dataset = make_dataset(tenant)
+    tags = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", " padded ", "", "dosé ✓"]
+    import_rows(tenant, dataset, [{"id": "odd", "input": 1, "tags": tags, "failure_modes": []}])
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item = DatasetItem.objects.get(dataset=dataset, key="odd")
+        assert item.tags == tags and item.failure_modes == []
+        (created,) = DatasetItem.history.filter(id=item.pk)
+        assert created.tags == tags
