@@ -150,8 +150,8 @@ class DatasetItemRevision(TenantModel):
             ),
         ]
         indexes = [
-            # A version's items in key order (export), and changes between versions (diff).
-            models.Index(fields=["dataset", "key", "added_in"], name="dataset_revision_scan"),
+            # A version's items in key order (export) and changes between versions (diff)
+            # read the unique index of dataset_revision_once (dataset, key, added_in).
             models.Index(fields=["dataset", "removed_in"], name="dataset_revision_removed"),
             models.Index(fields=["dataset", "added_in"], name="dataset_revision_added"),
         ]
