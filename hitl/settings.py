@@ -225,6 +225,7 @@ SPECTACULAR_SETTINGS = {
         "RoutingSignalEnum": "review.models.RoutingSignal",
         "AlertKindEnum": "review.models.AlertKind",
         "DestinationKindEnum": "projects.models.DestinationKind",
+        "PersonalChannelEnum": "projects.models.PersonalChannel",
         "ExportFormatEnum": "datasets.models.ExportFormat",
         "ImportFormatEnum": [("jsonl", "jsonl"), ("csv", "csv")],
     },

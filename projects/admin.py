@@ -13,6 +13,7 @@ from projects.models import (
     Event,
     Invitation,
     Membership,
+    NotificationPreference,
     Organization,
     Project,
     QueueAlert,
@@ -109,7 +110,7 @@ class DestinationAdmin(TenantScopedAdmin):
     search_fields = ["name"]
     list_select_related = ["organization", "project"]
     # The URL of a Slack webhook and the signing secrets are credentials: never shown.
-    exclude = ["url", "secret", "previous_secret"]
+    exclude = ["url", "secret", "previous_secret", "slack_bot_token"]
     readonly_fields = ["failing_since", "disabled_at", "previous_secret_expires_at"]
 
 
@@ -145,5 +146,14 @@ class QueueAlertAdmin(TenantScopedAdmin):
     list_select_related = ["project"]
 
 
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(TenantScopedAdmin):
+    list_display = ["user", "organization", "mentions", "assignments", "slack_member_id"]
+    list_filter = ["mentions", "assignments", "organization"]
+    search_fields = ["user__email", "slack_member_id"]
+    list_select_related = ["user", "organization"]
+
+
 register_history(Destination)
 register_history(QueueAlert)
+register_history(NotificationPreference)

@@ -208,6 +208,10 @@ class Destination(TenantModel):
     # Set at the first failed attempt after a success; a day of failures disables.
     failing_since = models.DateTimeField(null=True, blank=True)
     secret = models.CharField(max_length=100, blank=True, default="")
+    # A Slack app's bot token (xoxb-...), optional: with it, people who mapped their
+    # Slack member id get their mention and assignment messages as direct messages.
+    # A credential like the secret: never shown, logged or kept in history.
+    slack_bot_token = models.CharField(max_length=200, blank=True, default="")
     # During a rotation the old secret signs too, until it expires.
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
@@ -217,7 +221,7 @@ class Destination(TenantModel):
     )
 
     history = history(
-        excluded_fields=["secret", "previous_secret", "failing_since", "url"],
+        excluded_fields=["secret", "previous_secret", "failing_since", "url", "slack_bot_token"],
     )
 
     class Meta:
@@ -252,6 +256,9 @@ class Event(TenantModel):
     # What destination filters match on (review's queue id, score names).
     queue_id = models.PositiveBigIntegerField(null=True, blank=True)
     score_names = models.JSONField(default=list, blank=True)
+    # When the people a mention or an assignment addresses were written their messages
+    # (projects/notifications/personal.py): once per event.
+    people_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -345,3 +352,42 @@ class QueueAlert(TenantModel):
 
     def __str__(self) -> str:
         return f"queue {self.queue_id}: backlog over {self.backlog_threshold}"
+
+
+class PersonalChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SLACK_DM = "slack_dm", "Slack direct message"
+    OFF = "off", "Off"
+
+
+class NotificationPreference(TenantModel):
+    """How one person hears, in one organization, that they were mentioned in a comment
+    or assigned items (``review.comment.mentioned``, ``review.item.assigned``): by
+    email, by Slack direct message (needs ``slack_member_id`` and a Slack destination
+    with a bot token; otherwise email), or not at all. No row means email for both."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    mentions = models.CharField(
+        max_length=16, choices=PersonalChannel.choices, default=PersonalChannel.EMAIL
+    )
+    assignments = models.CharField(
+        max_length=16, choices=PersonalChannel.choices, default=PersonalChannel.EMAIL
+    )
+    # The person's Slack member id (U0123ABCD) in the organization's Slack workspace.
+    slack_member_id = models.CharField(max_length=32, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    history = history()
+
+    class Meta:
+        ordering = ["organization_id", "user_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="notification_preference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.mentions}/{self.assignments})"

@@ -1,7 +1,8 @@
 """Settings pages for notifications (organization owners and admins): destinations
 (list, create with the secret shown once, edit events and filters, rotate the secret,
 disable and enable, send a test event, delete), each destination's delivery log with
-every attempt and "redeliver", and queue backlog thresholds.
+every attempt and "redeliver", and queue backlog thresholds; and, for every member,
+their own preferences for mention and assignment messages.
 
 Writes go through the same services as the API (projects/notifications/); the pages
 only read forms and show what the services answer.
@@ -19,11 +20,20 @@ from django.urls import reverse
 
 from hitl.exceptions import DomainError
 from projects.api.notifications import shown_url
-from projects.models import Delivery, Destination, DestinationKind, Project, QueueAlert
+from projects.models import (
+    Delivery,
+    Destination,
+    DestinationKind,
+    PersonalChannel,
+    Project,
+    QueueAlert,
+)
 from projects.notifications import delivery as delivery_services
 from projects.notifications import destinations as destination_services
+from projects.notifications import personal as personal_services
 from projects.notifications import queue_alerts as queue_alert_services
 from projects.notifications.catalogue import EVENT_TYPES
+from projects.pages import OrganizationPageView
 from projects.views import SettingsPageView
 
 DELIVERIES_PER_PAGE = 25
@@ -35,14 +45,21 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def _form_fields(post: Any) -> dict[str, Any]:
-    """The destination fields a form posts, as the services take them."""
-    return {
+    """The destination fields a form posts, as the services take them. A bot token is
+    changed only when one is typed, or removed when asked."""
+    fields = {
         "name": post.get("name", "").strip(),
         "event_types": [t for t in post.getlist("event_types") if t in EVENT_TYPES],
         "project_id": _int_or_none(post.get("project")),
         "filter_queue_id": _int_or_none(post.get("filter_queue_id")),
         "filter_score_name": post.get("filter_score_name", "").strip(),
     }
+    token = post.get("slack_bot_token", "").strip()
+    if token:
+        fields["slack_bot_token"] = token
+    elif post.get("remove_bot_token"):
+        fields["slack_bot_token"] = ""
+    return fields
 
 
 class NotificationSettingsView(SettingsPageView):
@@ -259,3 +276,55 @@ class QueueAlertsView(NotificationSettingsView):
         except DomainError as exc:
             self.fail(exc)
         return redirect(self.destinations_url())
+
+
+class NotificationPreferencesView(OrganizationPageView):
+    """Every member's own page: how they hear that a comment mentions them or items
+    were assigned to them (email, Slack direct message, off), and their Slack member
+    id. Says when a direct message cannot be sent (no Slack bot, no member id) and that
+    email goes instead."""
+
+    def page(self, *, posted: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+        preference = personal_services.preference_for(self.request.user.pk)
+        current = posted or {}
+        choices = [
+            (name, label, current.get(name) or getattr(preference, name))
+            for name, label in (
+                ("mentions", "A comment mentions me"),
+                ("assignments", "Items are assigned to me"),
+            )
+        ]
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "preference": preference,
+            "member_id": current.get("slack_member_id", preference.slack_member_id),
+            "channels": PersonalChannel.choices,
+            "choices": choices,
+            "wants_slack": any(value == PersonalChannel.SLACK_DM for _n, _l, value in choices),
+            "slack_dm_available": personal_services.slack_bot_destination() is not None,
+        }
+        return render(
+            self.request, "projects/notifications/preferences.html", context, status=status
+        )
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        return self.page()
+
+    def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        posted = {
+            "mentions": request.POST.get("mentions", ""),
+            "assignments": request.POST.get("assignments", ""),
+            "slack_member_id": request.POST.get("slack_member_id", ""),
+        }
+        try:
+            personal_services.preference_set(actor=self.actor, **posted)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            for field, problems in (exc.details or {}).items():
+                messages.error(request, f"{field.replace('_', ' ').capitalize()}: {problems[0]}")
+            return self.page(posted=posted, status=422)
+        messages.success(request, "Preferences saved.")
+        return redirect(
+            reverse("notification-preferences-page", kwargs={"org_slug": self.organization.slug})
+        )

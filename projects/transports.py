@@ -3,7 +3,8 @@
 ``WebhookTransport`` posts the event as JSON signed per the Standard Webhooks
 specification; ``SlackTransport`` posts a short message for people to a Slack incoming
 webhook, at most ``HITL_SLACK_RATE_PER_SECOND`` per webhook after a burst of
-``HITL_SLACK_BURST`` (:class:`SlackRateLimiter`).
+``HITL_SLACK_BURST`` (:class:`SlackRateLimiter`). :func:`slack_direct_message` writes
+to one person with a Slack app's bot token (per-user preferences).
 
 Every request goes through :func:`http_post`: the URL is checked by the SSRF guard
 after resolution and the connection goes to the checked address (the name is kept for
@@ -25,6 +26,7 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import secrets
 import socket
 import threading
@@ -288,6 +290,40 @@ class SlackTransport(Transport):
             raise
 
 
+SLACK_API_URL = "https://slack.com/api"
+# Slack Web API errors worth trying again (the others will fail again).
+SLACK_RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def slack_direct_message(token: str, *, member_id: str, event: Event) -> HttpResult:
+    """Posts the event's sentence to one person (``chat.postMessage`` to their member id)
+    with a Slack app's bot token. Slack answers 200 with ``"ok": false`` for most
+    errors; those raise :class:`TransportError` too."""
+    api = getattr(settings, "HITL_SLACK_API_URL", SLACK_API_URL).rstrip("/")
+    body = json.dumps({"channel": member_id, "text": slack_text(event)}).encode()
+    result = http_post(
+        f"{api}/chat.postMessage",
+        kind=DestinationKind.SLACK,
+        body=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    # The excerpt is the answer's first 1,000 bytes: enough for "ok" and "error", which
+    # Slack writes first, not always for the whole JSON.
+    if not re.search(r'"ok"\s*:\s*true', result.excerpt):
+        found = re.search(r'"error"\s*:\s*"([^"]{1,100})"', result.excerpt)
+        error = found.group(1) if found else "not ok"
+        raise TransportError(
+            f"Slack answered {error}",
+            retryable=error in SLACK_RETRYABLE_ERRORS,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            excerpt=result.excerpt,
+        )
+    return result
+
+
 TRANSPORTS: dict[str, type[Transport]] = {
     DestinationKind.WEBHOOK: WebhookTransport,
     DestinationKind.SLACK: SlackTransport,
@@ -317,11 +353,34 @@ return tostring(wait)
 """
 
 
+# The same GCRA, checked when a message is about to be sent: it takes the slot only if
+# sending now conforms, and otherwise answers how long until it would (taking nothing).
+_ADMIT = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or t)
+if tat < t then tat = t end
+local wait = tat - (burst - 1) * interval - t
+if wait > 0 then return tostring(wait) end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - t) * 1000) + 1000)
+return '0'
+"""
+
+
 class SlackRateLimiter:
-    """Reserves send slots per destination: ``burst`` at once, then one per interval.
+    """Send slots per destination: ``burst`` at once, then one per interval.
+
+    Two clocks. :meth:`reserve` hands out slots when messages are scheduled, so a burst
+    is spread over time instead of retried in a herd. :meth:`admit` is asked right
+    before each request and takes a slot only if sending now conforms: a worker that
+    runs several scheduled messages late cannot send them back to back, so the rate
+    holds where it matters, at the receiver.
 
     Slots live in Redis, shared by every worker. If Redis cannot be reached, each
-    process falls back to a bucket of its own (same rate, per process): a degraded
+    process falls back to buckets of its own (same rate, per process): a degraded
     limit, never a lost message; and a 429 from Slack is retried after its
     ``Retry-After`` anyway.
     """
@@ -329,12 +388,16 @@ class SlackRateLimiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._local: dict[str, float] = {}
+        self._local_sent: dict[str, float] = {}
         self._client: redis.Redis | None = None
         self._script: Any = None
+        self._admit_script: Any = None
+        self._url = ""
         self.fallbacks = 0
 
-    def _redis(self) -> Any:
-        if self._script is None:
+    def _connect(self) -> None:
+        if self._script is None or self._url != settings.REDIS_URL:
+            self._url = settings.REDIS_URL
             self._client = redis.Redis.from_url(
                 settings.REDIS_URL,
                 socket_connect_timeout=settings.CACHES["default"]
@@ -343,7 +406,32 @@ class SlackRateLimiter:
                 socket_timeout=0.5,
             )
             self._script = self._client.register_script(_RESERVE)
+            self._admit_script = self._client.register_script(_ADMIT)
+
+    def _redis(self) -> Any:
+        self._connect()
         return self._script
+
+    def admit(self, key: str) -> float:
+        """0 (and the slot is taken) if a message under ``key`` may be sent now;
+        otherwise the seconds until it may (nothing taken)."""
+        interval, burst = self._params()
+        try:
+            self._connect()
+            return float(
+                self._admit_script(keys=[f"hitl:slack-sent:{key}"], args=[interval, burst])
+            )
+        except redis.RedisError as exc:
+            self.fallbacks += 1
+            logger.warning("slack rate limiter: redis unavailable, limiting per process (%s)", exc)
+            with self._lock:
+                now = time.monotonic()
+                tat = max(self._local_sent.get(key, now), now)
+                wait = tat - (burst - 1) * interval - now
+                if wait > 0:
+                    return wait
+                self._local_sent[key] = tat + interval
+                return 0.0
 
     @staticmethod
     def _params() -> tuple[float, int]:

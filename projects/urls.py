@@ -46,4 +46,9 @@ urlpatterns = [
         notification_views.QueueAlertsView.as_view(),
         name="settings-queue-alerts",
     ),
+    path(
+        "orgs/<slug:org_slug>/preferences/notifications/",
+        notification_views.NotificationPreferencesView.as_view(),
+        name="notification-preferences-page",
+    ),
 ]

@@ -20,17 +20,21 @@ from hitl.api.views import validated
 from hitl.exceptions import DomainError
 from projects.api.bases import OrganizationScopedViewSet
 from projects.models import (
+    ALL_ROLES,
     MANAGE_ROLES,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
     Destination,
     DestinationKind,
+    NotificationPreference,
+    PersonalChannel,
     Project,
     QueueAlert,
 )
 from projects.notifications import delivery as delivery_services
 from projects.notifications import destinations as destination_services
+from projects.notifications import personal as personal_services
 from projects.notifications import queue_alerts as queue_alert_services
 from projects.notifications.catalogue import EVENT_TYPES, TEST
 
@@ -84,6 +88,9 @@ class DestinationSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     project_id = serializers.IntegerField(allow_null=True, read_only=True)
     has_previous_secret = serializers.SerializerMethodField()
+    has_bot_token = serializers.SerializerMethodField(
+        help_text="A Slack destination with a bot token sends people direct messages."
+    )
 
     class Meta:
         model = Destination
@@ -102,8 +109,12 @@ class DestinationSerializer(serializers.ModelSerializer):
             "failing_since",
             "has_previous_secret",
             "previous_secret_expires_at",
+            "has_bot_token",
             "created_at",
         ]
+
+    def get_has_bot_token(self, destination: Destination) -> bool:
+        return bool(destination.slack_bot_token)
 
     def get_url(self, destination: Destination) -> str:
         return shown_url(destination)
@@ -131,6 +142,12 @@ class DestinationCreateSerializer(StrictSerializer):
     project_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     filter_queue_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     filter_score_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    slack_bot_token = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Slack destinations: a bot token (xoxb-...) for direct messages; never shown.",
+    )
 
 
 class DestinationUpdateSerializer(StrictSerializer):
@@ -145,6 +162,12 @@ class DestinationUpdateSerializer(StrictSerializer):
     project_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     filter_queue_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     filter_score_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    slack_bot_token = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Slack destinations: a bot token (xoxb-...) for direct messages; never shown.",
+    )
     enabled = serializers.BooleanField(required=False)
 
 
@@ -316,3 +339,54 @@ class QueueAlertViewSet(
     def destroy(self, request: Request, org_slug: str, pk: str) -> Response:
         queue_alert_services.queue_alert_delete(actor=self.actor, alert=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- one's own preferences for mentions and assignments -------------------------------------
+
+
+class NotificationPreferenceSerializer(serializers.ModelSerializer):
+    slack_dm_available = serializers.SerializerMethodField(
+        help_text="Whether a Slack destination of the organization has a bot token; "
+        "without one (incoming webhooks only) a Slack choice is sent by email."
+    )
+
+    class Meta:
+        model = NotificationPreference
+        fields = ["mentions", "assignments", "slack_member_id", "slack_dm_available", "updated_at"]
+        read_only_fields = fields
+
+    def get_slack_dm_available(self, preference: NotificationPreference) -> bool:
+        return personal_services.slack_bot_destination() is not None
+
+
+class NotificationPreferenceUpdateSerializer(StrictSerializer):
+    mentions = serializers.ChoiceField(choices=PersonalChannel.choices, required=False)
+    assignments = serializers.ChoiceField(choices=PersonalChannel.choices, required=False)
+    slack_member_id = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
+class NotificationPreferenceViewSet(OrganizationScopedViewSet):
+    """The caller's own preferences in this organization: how they hear that a comment
+    mentions them or items were assigned to them (email, Slack direct message, off).
+    Every member reads and writes their own, nobody else's."""
+
+    scoped_model = NotificationPreference
+    serializer_class = NotificationPreferenceSerializer
+    read_roles = ALL_ROLES
+    write_roles = ALL_ROLES
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(user=self.request.user)
+
+    @extend_schema(responses=NotificationPreferenceSerializer)
+    def retrieve(self, request: Request, org_slug: str) -> Response:
+        preference = personal_services.preference_for(request.user.pk)
+        return Response(NotificationPreferenceSerializer(preference).data)
+
+    @extend_schema(
+        request=NotificationPreferenceUpdateSerializer, responses=NotificationPreferenceSerializer
+    )
+    def partial_update(self, request: Request, org_slug: str) -> Response:
+        data = validated(request, NotificationPreferenceUpdateSerializer)
+        preference = personal_services.preference_set(actor=self.actor, **data)
+        return Response(NotificationPreferenceSerializer(preference).data)

@@ -23,10 +23,19 @@ organization_detail = views.OrganizationDetailViewSet.as_view(
 
 whoami = views.WhoAmIViewSet.as_view({"get": "retrieve"})
 
+notification_preferences = notifications.NotificationPreferenceViewSet.as_view(
+    {"get": "retrieve", "patch": "partial_update"}
+)
+
 urlpatterns = [
     path("", include(organization_router.urls)),
     path("orgs/<slug:org_slug>/", organization_detail, name="organization-detail"),
     path("orgs/<slug:org_slug>/", include(org_router.urls)),
     path("orgs/<slug:org_slug>/projects/<slug:project_slug>/", include(project_router.urls)),
     path("orgs/<slug:org_slug>/projects/<slug:project_slug>/whoami/", whoami, name="whoami"),
+    path(
+        "orgs/<slug:org_slug>/notification-preferences/",
+        notification_preferences,
+        name="notification-preferences",
+    ),
 ]

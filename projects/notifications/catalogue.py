@@ -43,5 +43,9 @@ EVENT_TYPES: dict[str, str] = {
     DATASET_ITEM_PROMOTED: "Items were promoted into a dataset (one event per promotion).",
 }
 
+# Types addressed to people, who choose how they hear of them (email, Slack direct
+# message, or off: projects/notifications/personal.py), destinations or not.
+PERSONAL_TYPES = frozenset({COMMENT_MENTIONED, ITEM_ASSIGNED})
+
 # Largest payload an event may carry, as JSON.
 MAX_PAYLOAD_BYTES = 20 * 1024

@@ -31,6 +31,7 @@ from hitl.exceptions import Conflict
 from projects.models import Delivery, DeliveryAttempt, DeliveryState, Destination, Event
 from projects.notifications.catalogue import TEST
 from projects.notifications.destinations import delivery_enqueue
+from projects.notifications.personal import personal_fan_out
 from projects.transports import TransportError, slack_rate_limiter, transport_for
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,12 @@ def event_fan_out(*, event_id: int) -> int:
         if destination.pk in existing or not _matches(destination, event):
             continue
         delivery = Delivery.objects.create(event=event, destination=destination)
-        delivery_enqueue(delivery)
+        # The worker fanning out makes one first attempt itself, after its commit; the
+        # others are published to the broker at once (hitl/outbox.py).
+        delivery_enqueue(delivery, run_here=True)
         created += 1
+    # Messages to the people it addresses, by their preferences (once per event).
+    personal_fan_out(event)
     return created
 
 
@@ -128,6 +133,40 @@ def _record_failure(destination: Destination, error: TransportError) -> None:
         _disable(destination, f"failing since {since} (last: {error.message})")
 
 
+def _slack_throttle(delivery: Delivery, wait: float) -> bool:
+    """Schedules the attempt ``wait`` seconds from now, its slot held; False."""
+    delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+    delivery.save()
+    delivery_enqueue(delivery, available_at=delivery.next_attempt_at, reserved=True)
+    return False
+
+
+def _slack_slot(delivery: Delivery, *, reserved: bool) -> bool:
+    """Whether this attempt may send to its Slack webhook now (waiting a moment if the
+    slot is that close); if not, the attempt is scheduled for a later slot.
+
+    A slot is reserved when the message is scheduled (spreading a burst over time) and
+    checked again right before the request (:meth:`SlackRateLimiter.admit`): a worker
+    running late messages side by side sends them one slot apart, never back to back.
+    A late message that finds its slot taken reserves a new one."""
+    key = str(delivery.destination_id)
+    max_sleep = settings.HITL_SLACK_MAX_SLEEP
+    if not reserved:
+        wait = slack_rate_limiter.reserve(key)
+        if wait > max_sleep:
+            return _slack_throttle(delivery, wait)
+        if wait > 0:
+            time.sleep(wait)
+    deadline = time.monotonic() + max_sleep
+    while True:
+        wait = slack_rate_limiter.admit(key)
+        if wait <= 0:
+            return True
+        if time.monotonic() + wait > deadline:
+            return _slack_throttle(delivery, max(wait, slack_rate_limiter.reserve(key)))
+        time.sleep(wait)
+
+
 def delivery_attempt(*, delivery_id: int, round: int, reserved: bool = False) -> str:
     """Makes one attempt of a delivery and records it; schedules the next one if the
     failure is worth retrying. Returns what happened."""
@@ -153,16 +192,8 @@ def delivery_attempt(*, delivery_id: int, round: int, reserved: bool = False) ->
         delivery.completed_at = now
         delivery.save()
         return "disabled"
-    if destination.kind == "slack" and not reserved:
-        wait = slack_rate_limiter.reserve(str(destination.pk))
-        # A slot a moment away is waited for here; a later one by a message scheduled then.
-        if wait > settings.HITL_SLACK_MAX_SLEEP:
-            delivery.next_attempt_at = now + timedelta(seconds=wait)
-            delivery.save()
-            delivery_enqueue(delivery, available_at=delivery.next_attempt_at, reserved=True)
-            return "throttled"
-        if wait > 0:
-            time.sleep(wait)
+    if destination.kind == "slack" and not _slack_slot(delivery, reserved=reserved):
+        return "throttled"
 
     number = delivery.attempts + 1
     attempt = DeliveryAttempt(delivery=delivery, destination=destination, number=number)

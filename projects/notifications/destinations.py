@@ -35,6 +35,19 @@ def _check_event_types(event_types: Sequence[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+def _check_bot_token(kind: str, token: str) -> str:
+    """A Slack app's bot token (``xoxb-...``), for Slack destinations only."""
+    token = token.strip()
+    if token and (kind != DestinationKind.SLACK or not token.startswith("xoxb-")):
+        raise DomainError(
+            "A bot token belongs to a Slack destination and starts with xoxb-.",
+            details={"slack_bot_token": ["a Slack bot token (xoxb-...)"]},
+        )
+    if any(c.isspace() for c in token):
+        raise DomainError("A bot token has no spaces.", details={"slack_bot_token": ["invalid"]})
+    return token
+
+
 def _check_project(project_id: int | None) -> Project | None:
     if project_id is None:
         return None
@@ -54,12 +67,16 @@ def destination_create(
     project_id: int | None = None,
     filter_queue_id: int | None = None,
     filter_score_name: str = "",
+    slack_bot_token: str = "",
 ) -> tuple[Destination, str]:
-    """Creates a destination; for a webhook, returns its signing secret (shown once)."""
+    """Creates a destination; for a webhook, returns its signing secret (shown once).
+    A Slack destination may carry a bot token: people then get their mention and
+    assignment messages as direct messages (projects/notifications/personal.py)."""
     if kind not in DestinationKind.values:
         raise DomainError("Unknown kind.", details={"kind": ["unknown"]})
     ssrf.check_url(url, kind=kind)
     event_types = _check_event_types(event_types)
+    slack_bot_token = _check_bot_token(kind, slack_bot_token)
     with audit.acting_as(actor), transaction.atomic():
         project = _check_project(project_id)
         secret = secret_generate() if kind == DestinationKind.WEBHOOK else ""
@@ -72,14 +89,15 @@ def destination_create(
             filter_queue_id=filter_queue_id,
             filter_score_name=filter_score_name,
             secret=secret,
+            slack_bot_token=slack_bot_token,
             created_by=actor.user,
         )
     return destination, secret
 
 
 def destination_update(*, actor: Actor, destination: Destination, **fields: Any) -> Destination:
-    """Changes name, URL, events, filters or ``enabled``; enabling clears the reason it
-    was disabled and its record of failures."""
+    """Changes name, URL, events, filters, a Slack bot token (empty: removed) or
+    ``enabled``; enabling clears the reason it was disabled and its record of failures."""
     with audit.acting_as(actor), transaction.atomic():
         destination = Destination.objects.select_for_update().get(pk=destination.pk)
         if "url" in fields:
@@ -87,6 +105,10 @@ def destination_update(*, actor: Actor, destination: Destination, **fields: Any)
             ssrf.check_url(fields["url"], kind=destination.kind)
         if "event_types" in fields:
             fields["event_types"] = _check_event_types(fields["event_types"])
+        if "slack_bot_token" in fields:
+            fields["slack_bot_token"] = _check_bot_token(
+                destination.kind, fields["slack_bot_token"]
+            )
         if "project_id" in fields:
             destination.project = _check_project(fields.pop("project_id"))
         for name, value in fields.items():
@@ -127,10 +149,16 @@ def destination_delete(*, actor: Actor, destination: Destination) -> None:
 
 
 def delivery_enqueue(
-    delivery: Delivery, *, available_at: datetime | None = None, reserved: bool = False
+    delivery: Delivery,
+    *,
+    available_at: datetime | None = None,
+    reserved: bool = False,
+    run_here: bool = False,
 ) -> None:
     """The outbox message that makes one attempt of ``delivery`` (its current round),
-    now or at ``available_at``; ``reserved``: a Slack send slot is already held."""
+    now or at ``available_at``; ``reserved``: a Slack send slot is already held;
+    ``run_here``: the worker that enqueues it may make the attempt itself once its
+    transaction commits (the fan-out's first attempt, hitl/outbox.py)."""
     kwargs: dict[str, Any] = {"delivery_id": delivery.pk, "round": delivery.round}
     if reserved:
         kwargs["reserved"] = True
@@ -139,6 +167,7 @@ def delivery_enqueue(
         organization_id=delivery.organization_id,
         kwargs=kwargs,
         available_at=available_at,
+        run_here=run_here,
     )
 
 

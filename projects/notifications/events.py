@@ -12,7 +12,12 @@ from django.db import transaction
 
 from hitl import outbox
 from projects.models import Destination, Event
-from projects.notifications.catalogue import EVENT_TYPES, MAX_PAYLOAD_BYTES, TEST
+from projects.notifications.catalogue import (
+    EVENT_TYPES,
+    MAX_PAYLOAD_BYTES,
+    PERSONAL_TYPES,
+    TEST,
+)
 
 FAN_OUT = "projects.notify_event"
 
@@ -29,7 +34,10 @@ def new_event_uid() -> str:
 def is_subscribed(event_type: str, *, project_id: int | None) -> bool:
     """Whether an enabled destination of the organization in scope receives
     ``event_type`` from this project: one indexed query. Callers whose event costs
-    work to build (a count, a lock) ask first."""
+    work to build (a count, a lock) ask first. Always true for the types addressed to
+    people (mentions, assignments): they hear of them by their own preferences."""
+    if event_type in PERSONAL_TYPES:
+        return True
     subscribed = Destination.objects.filter(enabled=True, event_types__contains=[event_type])
     if project_id is None:
         subscribed = subscribed.filter(project__isnull=True)
@@ -81,7 +89,8 @@ def event_emit(
     ``payload`` is JSON, compact (under 20 KB), with a ``summary`` sentence for people
     and a ``url`` into the site. ``queue_id`` and ``score_names`` are what destination
     filters match. Returns None, writing nothing, when no enabled destination of the
-    organization subscribes to the type (the common case costs one indexed query).
+    organization subscribes to the type (the common case costs one indexed query) and
+    the type is not addressed to people.
     """
     if not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError(

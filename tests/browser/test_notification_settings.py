@@ -2,7 +2,7 @@
 once, with a copy button), chooses its events, sends a test event and reads the
 attempt in the delivery log (refreshed by htmx), redelivers after a failure, rotates
 the secret, disables and enables the destination, sets a queue backlog alert; a
-reviewer is refused."""
+reviewer is refused. A reviewer chooses how they hear of mentions and assignments."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import re
 import tempfile
 
 import pytest
+from django.core import mail
+from django.db import transaction
 from playwright.sync_api import expect
 from standardwebhooks.webhooks import Webhook
 
 from hitl import tenancy
-from projects.models import Delivery, Destination
-from projects.notifications import catalogue
+from projects.models import Delivery, Destination, NotificationPreference
+from projects.notifications import catalogue, event_emit
 from tests.factories import make_tenant
 from tests.projects.test_notifications import Receiver, run_outbox
 from tests.review.helpers import make_queue
@@ -54,7 +56,7 @@ def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, rece
     queue = make_queue(org)
     _sign_in(page, live_server, org.owner)
     page.goto(f"{live_server.url}/orgs/{slug}/settings/")
-    page.get_by_role("link", name="Notifications").click()
+    page.get_by_role("link", name="Notifications", exact=True).click()
     page.wait_for_url(f"**/orgs/{slug}/settings/notifications/")
 
     # 1. Create: the secret is shown once, with a copy button.
@@ -137,3 +139,45 @@ def test_a_reviewer_cannot_open_notification_settings(page, live_server, org):
     _sign_in(page, live_server, org.reviewer)
     response = page.goto(f"{live_server.url}/orgs/{org.organization.slug}/settings/notifications/")
     assert response.status == 403
+
+
+def test_a_reviewer_chooses_how_they_hear_of_mentions(page, live_server, org):
+    slug = org.organization.slug
+    _sign_in(page, live_server, org.reviewer)
+    page.goto(f"{live_server.url}/orgs/{slug}/")
+    page.get_by_role("link", name="My notifications").click()
+    page.wait_for_url(f"**/orgs/{slug}/preferences/notifications/")
+    mentions = page.get_by_role("group", name="A comment mentions me")
+    assignments = page.get_by_role("group", name="Items are assigned to me")
+    expect(mentions.get_by_label("Email")).to_be_checked()  # the default
+    # From the keyboard: the radio group moves with the arrow keys.
+    mentions.get_by_label("Email").focus()
+    page.keyboard.press("ArrowDown")
+    expect(mentions.get_by_label("Slack direct message")).to_be_checked()
+    assignments.get_by_label("Off").check()
+    page.get_by_label("Your Slack member id (optional)").fill("U0123ABCD")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messages")).to_contain_text("Preferences saved.")
+    # Only incoming webhooks (none here): the page says Slack falls back to email.
+    expect(page.locator("#slack-unavailable")).to_contain_text("by email")
+    expect(assignments.get_by_label("Off")).to_be_checked()
+    _shot(page, "6-my-notifications")
+    with tenancy.tenant_scope(org.organization.pk):
+        preference = NotificationPreference.objects.get(user=org.reviewer)
+        assert (preference.mentions, preference.assignments) == ("slack_dm", "off")
+        assert preference.slack_member_id == "U0123ABCD"
+
+    # A mention now reaches the reviewer by email, as the page said.
+    with tenancy.tenant_scope(org.organization.pk), transaction.atomic():
+        event_emit(
+            catalogue.COMMENT_MENTIONED,
+            organization_id=org.organization.pk,
+            project_id=org.project.pk,
+            payload={
+                "summary": "owner mentioned you: look",
+                "mentioned": [{"id": org.reviewer.pk, "email": org.reviewer.email}],
+                "url": f"{live_server.url}/",
+            },
+        )
+    run_outbox()
+    assert [m.to for m in mail.outbox] == [[org.reviewer.email]]

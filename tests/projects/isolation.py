@@ -9,6 +9,7 @@ from projects.models import (
     Destination,
     Event,
     Membership,
+    NotificationPreference,
     QueueAlert,
 )
 from tests.factories import Tenant
@@ -72,5 +73,10 @@ def _notification_rows(tenant: Tenant) -> tuple[list[str], dict[str, int]]:
             response_excerpt=f"victim-receiver-said-{slug}",
             succeeded=True,
         )
-    markers = [destination.name, event.uid, f"victim-receiver-said-{slug}"]
+        # The reviewer's own notification preferences (read and written only by them).
+        member_id = f"WVICTIM{tenant.organization.pk}X"
+        NotificationPreference.objects.create(
+            user=tenant.reviewer, mentions="slack_dm", slack_member_id=member_id
+        )
+    markers = [destination.name, event.uid, f"victim-receiver-said-{slug}", member_id]
     return markers, {"destination_pk": destination.pk, "delivery_pk": delivery.pk}
