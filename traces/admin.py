@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
-from traces.models import Feedback, SavedView, Score, Span, Thread, Trace
+from traces.models import Feedback, SavedView, Score, Span, Thread, Trace, TraceRetention
 
 LARGE_FIELDS = ("input", "output", "metadata")
 SPAN_LARGE_FIELDS = ("input", "output", "attributes")
@@ -120,3 +120,14 @@ class SavedViewAdmin(TenantScopedAdmin):
 
 
 register_history(SavedView)
+
+
+@admin.register(TraceRetention)
+class TraceRetentionAdmin(TenantScopedAdmin):
+    list_display = ["project", "days", "updated_by", "updated_at"]
+    list_filter = ["organization"]
+    list_select_related = ["project", "updated_by"]
+    raw_id_fields = ["project", "updated_by"]
+
+
+register_history(TraceRetention)

@@ -310,3 +310,34 @@ class SavedView(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Days a retention policy may say: 0 keeps everything; at most a century.
+RETENTION_MAX_DAYS = 36500
+
+
+class TraceRetention(TenantModel):
+    """A project's trace retention: traces first seen more than ``days`` days ago are
+    deleted with their spans, automated scores and feedback by the beat task
+    (``traces.retention``); 0 keeps them. A project without a row follows
+    ``HITL_TRACE_RETENTION_DAYS``. Reviewed or otherwise referenced traces are kept."""
+
+    project = models.OneToOneField("projects.Project", on_delete=models.CASCADE, related_name="+")
+    days = models.PositiveIntegerField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # Auditors ask who shortened a retention, and when.
+    history = history()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(days__lte=RETENTION_MAX_DAYS), name="trace_retention_days_max"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.days} days" if self.days else "kept"

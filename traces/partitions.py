@@ -5,13 +5,14 @@ first seen), so every span of a trace lives in one partition.
 Partitions are created ahead by the ``traces.maintain_span_partitions`` beat task (and
 at migrate time for the current period); the store also creates a missing one the first
 time a process writes into a month nobody prepared (``span_partition_ensure``), so
-ingestion never fails for want of a partition.
+ingestion never fails for want of a partition. Retention (``traces.retention``) drops
+the months nothing keeps any more.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -84,67 +85,19 @@ def span_partitions() -> list[tuple[str, datetime, datetime]]:
     return sorted(found, key=lambda row: row[1])
 
 
-def _referenced_spans(partition: str) -> list[str]:
-    """Tables whose rows point at spans of ``partition`` (their foreign keys have no
-    database constraint on a partitioned table; every one is found from the models)."""
-    from django.apps import apps
-    from django.db import models
-
-    from traces.models import Span
-
-    found = []
-    for model in apps.get_models():
-        for field in model._meta.concrete_fields:
-            # History rows (DO_NOTHING) keep ids of deleted spans by design; they never block.
-            if (
-                field.is_relation
-                and field.related_model is Span
-                and field.remote_field.on_delete is not models.DO_NOTHING
-            ):
-                table, column = model._meta.db_table, field.column
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT EXISTS (SELECT 1 FROM {table} r "  # noqa: S608
-                        f"JOIN {partition} s ON s.id = r.{column})"
-                    )
-                    if cursor.fetchone()[0]:
-                        found.append(table)
-    return found
-
-
-def span_partitions_drop_expired(*, now: datetime, keep_days: int) -> list[str]:
-    """Drops the span partitions wholly older than ``keep_days`` whose spans nothing
-    points at (a review item, annotation, comment, score, feedback or dataset item on
-    one of their spans keeps the partition, with a warning: reviews outlive retention
-    until someone deletes them), then deletes the traces first seen in those months
-    through the ORM, so their scores, feedback and review rows go by the models' rules.
-    Returns the dropped partitions."""
-    from hitl import tenancy
-    from traces.models import Trace
-
-    if keep_days <= 0:
-        return []
-    cutoff = now - timedelta(days=keep_days)
-    dropped = []
-    for name, start, end in span_partitions():
-        if end > cutoff:
-            continue
-        with transaction.atomic():
-            blockers = _referenced_spans(name)
-            if blockers:
-                logger.warning("span partition %s kept: referenced from %s", name, blockers)
-                continue
-            with connection.cursor() as cursor:
-                # Deferred foreign-key checks of this transaction run now, not on a
-                # dropped table.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
-                cursor.execute(f"DROP TABLE {name}")
-            _known.discard(name)
-            window = Trace.unscoped_across_tenants.filter(created_at__gte=start, created_at__lt=end)
-            for organization_id in window.values_list("organization_id", flat=True).distinct():
-                with tenancy.tenant_scope(organization_id):
-                    Trace.objects.filter(created_at__gte=start, created_at__lt=end).delete()
-        logger.info("span partition %s dropped (retention %s days)", name, keep_days)
-        dropped.append(name)
-    return dropped
+def span_partition_drop(name: str) -> None:
+    """Detaches and drops one span partition, inside the caller's transaction (which
+    has checked that nothing still needs its rows). Waits at most a few seconds for the
+    span table's lock, so ingestion and reads never queue long behind it: a busy table
+    raises ``OperationalError`` and the partition waits for the next run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        # Deferred foreign-key checks of this transaction run now, not on a dropped table.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
+        cursor.execute(f"DROP TABLE {name}")
+        # Back to Django's deferred checks for whatever the transaction does next (its
+        # deletions rely on them for their order).
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    _known.discard(name)
+    logger.info("span partition %s dropped", name)

@@ -37,7 +37,7 @@ from projects.models import Project
 from traces import hooks
 from traces.filters import IdInArray, TraceFilter
 from traces.ingest.moved import attributes_as_sent
-from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace
+from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace, TraceRetention
 
 # What a trace list row shows: everything but the payloads.
 TRACE_LIST_FIELDS = (
@@ -626,4 +626,34 @@ def thread_traces(*, thread: Thread) -> QuerySet[Trace]:
     """The conversation in order: by start time, then arrival."""
     return trace_list_rows(Trace.objects.filter(thread_id=thread.pk)).order_by(
         F("start_time").asc(nulls_last=True), "created_at", "id"
+    )
+
+
+# --- retention -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetentionSetting:
+    """A project's trace retention as a reader sees it: its own policy (None: it follows
+    the default), the default, and the days in force (0: traces are kept)."""
+
+    days: int | None
+    default_days: int
+    effective_days: int
+    updated_at: datetime | None
+    updated_by: str
+
+
+def trace_retention_of(*, project: Project) -> RetentionSetting:
+    from traces.retention import default_days
+
+    policy = TraceRetention.objects.filter(project=project).select_related("updated_by").first()
+    fallback = default_days()
+    if policy is None:
+        return RetentionSetting(None, fallback, fallback, None, "")
+    who = policy.updated_by
+    return RetentionSetting(
+        days=policy.days,
+        default_days=fallback,
+        effective_days=policy.days,
+        updated_at=policy.updated_at,
+        updated_by=(who.get_full_name() or who.email or who.get_username()) if who else "",
     )

@@ -1,5 +1,5 @@
 """Writes of the trace store: ingestion of traces, spans, scores and feedback; saved
-views of the trace explorer."""
+views of the trace explorer; each project's trace retention."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from hitl import audit
 from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
@@ -17,7 +18,7 @@ from projects.models import Project
 from traces.hooks import traces_changed
 from traces.ingest.records import Batch, FeedbackRecord, IngestResult, ScoreRecord
 from traces.ingest.store import store_batch
-from traces.models import Feedback, SavedView, Score, Trace
+from traces.models import RETENTION_MAX_DAYS, Feedback, SavedView, Score, Trace, TraceRetention
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +147,38 @@ def saved_view_create(
 def saved_view_delete(*, actor: audit.Actor, saved_view: SavedView) -> None:
     with audit.acting_as(actor), transaction.atomic():
         saved_view.delete()
+
+
+# --- retention ---------------------------------------------------------------------------
+
+
+def trace_retention_set(
+    *, actor: audit.Actor, project: Project, days: int | None
+) -> TraceRetention | None:
+    """Sets how many days ``project`` keeps its traces (0: for ever), applied by the
+    beat task (``traces.retention``). ``None`` removes the project's own policy, so the
+    default (``HITL_TRACE_RETENTION_DAYS``) applies again. History records who did it."""
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= RETENTION_MAX_DAYS
+    ):
+        raise DomainError(
+            f"Retention is a whole number of days from 0 (keep everything) to "
+            f"{RETENTION_MAX_DAYS}.",
+            details={"days": ["invalid"]},
+        )
+    with audit.acting_as(actor), transaction.atomic():
+        current = TraceRetention.objects.select_for_update().filter(project=project).first()
+        if days is None:
+            if current is not None:
+                current.delete()
+            return None
+        if current is None:
+            return TraceRetention.objects.create(
+                project=project, days=days, updated_by=actor.user, updated_at=timezone.now()
+            )
+        if current.days != days:
+            current.days = days
+            current.updated_by = actor.user
+            current.updated_at = timezone.now()
+            current.save(update_fields=["days", "updated_by", "updated_at"])
+        return current

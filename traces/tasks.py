@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
-from traces import partitions
+from traces import partitions, retention
 
 
 @shared_task(
@@ -17,13 +16,11 @@ from traces import partitions
     retry_kwargs={"max_retries": 5},
     acks_late=True,
 )
-def maintain_span_partitions(**_: object) -> dict[str, list[str]]:
-    """Creates the span partitions of this month and the next ones, and drops those
-    past the retention (``HITL_TRACE_RETENTION_DAYS``; 0 keeps everything). Idempotent."""
+def maintain_span_partitions(**_: object) -> dict[str, object]:
+    """Creates the span partitions of this month and the next ones, then applies each
+    project's trace retention (``traces.retention``: its ``TraceRetention``, else
+    ``HITL_TRACE_RETENTION_DAYS``; 0 keeps everything): drops the months nothing keeps,
+    deletes the other expired traces in batches. Idempotent."""
     now = timezone.now()
-    return {
-        "ensured": partitions.span_partitions_ensure_ahead(now=now),
-        "dropped": partitions.span_partitions_drop_expired(
-            now=now, keep_days=settings.HITL_TRACE_RETENTION_DAYS
-        ),
-    }
+    ensured = partitions.span_partitions_ensure_ahead(now=now)
+    return {"ensured": ensured, **retention.retention_apply(now=now).as_dict()}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from traces import views
+from traces import retention_views, views
 
 project = "orgs/<slug:org_slug>/projects/<slug:project_slug>/"
 
@@ -15,6 +15,11 @@ urlpatterns = [
         project + "traces/saved-views/<int:saved_view_pk>/delete/",
         views.SavedViewDeleteView.as_view(),
         name="traces-saved-view-delete",
+    ),
+    path(
+        project + "traces/retention/",
+        retention_views.TraceRetentionPageView.as_view(),
+        name="traces-retention",
     ),
     path(
         project + "traces/t/<str:trace_external_id>/",

@@ -53,6 +53,10 @@ def populate(tenant: Tenant) -> IsolationData:
             name=f"{marker} saved view",
             filter_params={"tags": [f"{marker}-tag"]},
         )
+        # A retention policy, set by a person (its history names them).
+        services.trace_retention_set(
+            actor=Actor(user=tenant.owner), project=tenant.project, days=400
+        )
     return IsolationData(
         kwargs={
             "pk": trace.pk,

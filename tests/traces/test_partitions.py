@@ -150,13 +150,13 @@ def test_maintenance_creates_partitions_ahead_and_drops_expired_ones(tenant, set
         partitions.span_partition_ensure(kept_month)
         Span.objects.create(project=tenant.project, trace=gone, external_id="x")
         reviewed = Span.objects.create(project=tenant.project, trace=kept, external_id="y")
-    make_score(kept, "check", 1.0, span=reviewed, source="code")
+    make_score(kept, "check", 1.0, span=reviewed, source="human")
     recent = make_trace(tenant.project, "recent")
 
     settings.HITL_TRACE_RETENTION_DAYS = (now - datetime(2020, 6, 1, tzinfo=UTC)).days
     result = tasks.maintain_span_partitions()
     assert "traces_span_y2020m02" in result["dropped"]
-    assert "traces_span_y2020m04" not in result["dropped"]  # a score points at a span
+    assert "traces_span_y2020m04" not in result["dropped"]  # a human score on a span
     assert _fetch("SELECT to_regclass('traces_span_y2020m02')") == [(None,)]
     with tenant_scope(tenant.organization.pk):
         left = set(Trace.objects.values_list("external_id", flat=True))
