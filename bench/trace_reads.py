@@ -10,6 +10,7 @@ server). Prints p50/p95 and the query count per request.
     .venv/bin/python bench/trace_reads.py                  # defaults below
     .venv/bin/python bench/trace_reads.py --spans 200000   # a quick run
     .venv/bin/python bench/trace_reads.py --explain        # plus the list query plans
+    .venv/bin/python bench/trace_reads.py --only score     # only the score filter rows
 
 Takes about 5 minutes on 2 cores with the defaults.
 """
@@ -346,6 +347,42 @@ class Loader:
                 )
 
 
+def blind_queue(tenant, every: int) -> int:
+    """A blind queue whose pool is the tenant's reviewer, holding one trace in ``every``
+    (by id) as an unanswered item: those traces' scores are hidden from the reviewer."""
+    from django.db import connection
+
+    from hitl.tenancy import tenant_scope
+    from review.models import QueueItem
+    from tests.review.helpers import make_queue
+    from traces.models import Trace
+
+    queue = make_queue(tenant, blind_mode=True, reviewers=[tenant.reviewer], name="blind")
+    with tenant_scope(tenant.organization.pk):
+        ids = list(Trace.objects.order_by("id").values_list("id", flat=True))[::every]
+        QueueItem.objects.bulk_create(
+            [
+                QueueItem(
+                    organization_id=tenant.organization.pk,
+                    queue=queue,
+                    project=tenant.project,
+                    target_type="trace",
+                    trace_id=trace_id,
+                    source="bulk_filter",
+                )
+                for trace_id in ids
+            ],
+            batch_size=5000,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE review_queueitem")
+    return len(ids)
+
+
+def load_average() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
 # --- timing -----------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -382,20 +419,38 @@ def measure(client, url: str, runs: int) -> dict:
     }
 
 
-def explain(project_id: int, organization_id: int, params: dict) -> str:
+def explain(project_id: int, organization_id: int, params: dict, viewer=None) -> str:
+    """EXPLAIN ANALYZE of what one list request runs for ``params`` as ``viewer``: the
+    queries ``trace_list_filter_apply`` makes first (score and feedback trace ids, the
+    blind rule's pool check), then the page query."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from hitl.tenancy import tenant_scope
     from projects.models import Project
-    from traces.selectors import trace_list_rows, traces_matching
+    from traces.models import Trace
+    from traces.selectors import trace_list_filter_apply, trace_list_rows
 
-    with tenant_scope(organization_id):
-        project = Project.objects.get(pk=project_id)
-        queryset = trace_list_rows(traces_matching(project=project, params=params))
-        sql, sql_params = queryset.order_by("-created_at", "-id")[:51].query.sql_with_params()
+    def analyze(sql: str, sql_params=None) -> str:
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, sql_params)
-            return "\n".join(row[0] for row in cursor.fetchall())
+            return "\n".join("    " + row[0] for row in cursor.fetchall())
+
+    out = []
+    with tenant_scope(organization_id):
+        project = Project.objects.get(pk=project_id)
+        with CaptureQueriesContext(connection) as before:
+            queryset = trace_list_filter_apply(
+                Trace.objects.all(), params, project=project, viewer=viewer
+            )
+        for query in before.captured_queries:
+            out.append(f"  first ({query['time']} s): {query['sql'][:300]}")
+            out.append(analyze(query["sql"]))
+        page = trace_list_rows(queryset).order_by("-created_at", "-id")[:51]
+        sql, sql_params = page.query.sql_with_params()
+        out.append("  page query:")
+        out.append(analyze(sql, sql_params))
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -405,6 +460,15 @@ def main() -> None:
     parser.add_argument("--detail-spans", type=int, default=500)
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--only", default="", help="time only the list filters whose label or parameters name this"
+    )
+    parser.add_argument(
+        "--blind-every",
+        type=int,
+        default=10,
+        help="one trace in this many is an item of the blind queue (0: no blind reviewer rows)",
+    )
     args = parser.parse_args()
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-reads."))
@@ -467,6 +531,8 @@ def run(args) -> None:
         f"{counts[3]:,} feedback; database {counts[4]}"
     )
 
+    blind_items = blind_queue(tenant, args.blind_every) if args.blind_every > 0 else 0
+
     client = Client()
     client.force_login(tenant.viewer)
     base = f"/api/orgs/{org.slug}/projects/{project.slug}/traces/"
@@ -496,6 +562,9 @@ def run(args) -> None:
     ]  # fmt: skip
     from urllib.parse import urlencode
 
+    if args.only:
+        filters = [(label, p) for label, p in filters if args.only in label or args.only in p]
+    print(f"load average before timing: {load_average()} (2 cores)")
     print(f"\ntrace list over {counts[1]:,} spans ({args.runs} requests each, Django test client)")
     print(f"{'filter':28} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'rows':>5}")
     worst = 0.0
@@ -509,7 +578,7 @@ def run(args) -> None:
             flush=True,
         )
         if args.explain:
-            print(explain(project.pk, org.pk, params))
+            print(explain(project.pk, org.pk, params, viewer=tenant.viewer))
     page_two = client.get(base).json()["next"]
     result = measure(client, page_two, args.runs)
     worst = max(worst, result["p95"])
@@ -518,6 +587,30 @@ def run(args) -> None:
         f"{result['queries']:8d} {result['rows']:5d}"
     )
     print(f"worst list p95: {worst:.1f} ms (target < {LIST_TARGET_P95_MS} ms)")
+
+    if blind_items:
+        # The score filters as a reviewer of a blind queue's pool: the blind rule hides
+        # the scores of their unanswered items' traces, so it takes part in each query.
+        blind = Client()
+        blind.force_login(tenant.reviewer)
+        print(
+            f"\nscore filters as a blind reviewer ({blind_items:,} unanswered items of a blind "
+            f"queue; {args.runs} requests each)"
+        )
+        print(f"{'filter':28} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'rows':>5}")
+        for label, params in filters:
+            if not any(key in params for key in ("score", "reviewed")):
+                continue
+            result = measure(blind, base + "?" + urlencode(params, doseq=True), args.runs)
+            flag = "" if result["p95"] < LIST_TARGET_P95_MS else "  over target"
+            print(
+                f"{label:28} {result['p50']:8.1f} {result['p95']:8.1f} {result['queries']:8d} "
+                f"{result['rows']:5d}{flag}",
+                flush=True,
+            )
+            if args.explain:
+                print(explain(project.pk, org.pk, params, viewer=tenant.reviewer))
+    print(f"load average after the lists: {load_average()} (2 cores)")
 
     # The trace explorer (an HTML page) runs the same selectors: its budget is the API's.
     explorer = f"/orgs/{org.slug}/projects/{project.slug}/traces/"
@@ -533,6 +626,7 @@ def run(args) -> None:
             flush=True,
         )
     print(f"worst explorer p95: {worst:.1f} ms (target < {LIST_TARGET_P95_MS} ms)")
+    print(f"load average after the explorer: {load_average()} (2 cores)")
 
     print(f"\ntrace detail ({args.runs} requests each)")
     detail = measure(client, f"{base}{detail_id}/", args.runs)

@@ -313,12 +313,25 @@ class TraceFilter(django_filters.FilterSet):
         self.viewer = viewer
         self.rare_limit = rare_limit
         self.rare_trace_ids: list[set[int]] = []
+        self._visible: Q | None = None
 
     def _where_related(
-        self, queryset: QuerySet, matching: QuerySet, *, negate: bool = False
+        self,
+        queryset: QuerySet,
+        matching: QuerySet,
+        *,
+        negate: bool = False,
+        visible: Q | None = None,
     ) -> QuerySet:
         """Traces with (or, ``negate``, without) a row in ``matching`` (a queryset of
-        scores or feedback) pointing at them."""
+        scores or feedback) pointing at them; with ``visible``, a row the reader may see.
+
+        The rare read of trace ids leaves ``visible`` out: a row the reader may not see
+        only adds a trace to the superset, which the exact condition (with ``visible``)
+        then leaves out, so the list is the same. Kept in, the blind rule's correlated
+        subquery (which needs each row's thread and author) would run for every matching
+        row of the project, and the read could no longer come from the covering index
+        (``score_project_name_value_trace``) alone."""
         if self.project is not None:
             matching = matching.filter(project=self.project)
         if self.rare_limit > 0 and not negate:
@@ -329,6 +342,8 @@ class TraceFilter(django_filters.FilterSet):
             )
             if len(trace_ids) <= self.rare_limit:
                 self.rare_trace_ids.append(set(trace_ids))
+        if visible is not None:
+            matching = matching.filter(visible)
         correlated = Exists(matching.filter(trace_id=OuterRef("pk")))
         return queryset.exclude(correlated) if negate else queryset.filter(correlated)
 
@@ -358,15 +373,21 @@ class TraceFilter(django_filters.FilterSet):
             queryset = queryset.filter(alternatives)
         return queryset
 
-    def _scores(self) -> QuerySet:
+    def _scores_visible(self) -> Q:
         """The scores a condition may look at: those the reader may see (a blind reviewer
-        cannot learn a hidden judge score by filtering on it)."""
-        return Score.objects.filter(hooks.scores_visible_to(self.viewer))
+        cannot learn a hidden judge score by filtering on it). Asked once per filter."""
+        if self._visible is None:
+            self._visible = hooks.scores_visible_to(self.viewer)
+        return self._visible
 
     def filter_score(self, queryset: QuerySet, name: str, value: list[ScoreCondition]) -> QuerySet:
         for condition in value:
-            scores = self._scores().filter(name=condition.name, source__in=AUTOMATED_SCORE_SOURCES)
-            queryset = self._where_related(queryset, _apply_score_condition(scores, condition))
+            scores = Score.objects.filter(name=condition.name, source__in=AUTOMATED_SCORE_SOURCES)
+            queryset = self._where_related(
+                queryset,
+                _apply_score_condition(scores, condition),
+                visible=self._scores_visible(),
+            )
         return queryset
 
     def filter_feedback(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -384,8 +405,10 @@ class TraceFilter(django_filters.FilterSet):
         return queryset
 
     def filter_reviewed(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        human_scores = self._scores().filter(source=ScoreSource.HUMAN)
-        return self._where_related(queryset, human_scores, negate=not value)
+        human_scores = Score.objects.filter(source=ScoreSource.HUMAN)
+        return self._where_related(
+            queryset, human_scores, negate=not value, visible=self._scores_visible()
+        )
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         pattern = "%" + _escape_like(value) + "%"
