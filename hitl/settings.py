@@ -295,7 +295,8 @@ HITL_AGREEMENT_RESAMPLES = env.int("HITL_AGREEMENT_RESAMPLES", default=1000)
 HITL_AGREEMENT_MIN_INTERVAL = timedelta(
     seconds=env.int("HITL_AGREEMENT_MIN_INTERVAL_SECONDS", default=30)
 )
-# Spans older than this many days are dropped a month-partition at a time (0: kept).
+# Trace retention in days for projects without their own (traces.TraceRetention; 0:
+# kept). The beat task deletes expired traces and drops the months nothing keeps.
 HITL_TRACE_RETENTION_DAYS = env.int("HITL_TRACE_RETENTION_DAYS", default=0)
 # Alerts: agreement or alignment whose rolling mean over this many reports falls under
 # the threshold (issue 9; a per-project threshold is not stored yet).
