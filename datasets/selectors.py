@@ -68,42 +68,31 @@ def version_records_raw(version: DatasetVersion, *, chunk_size: int = 5_000) -> 
 
 
 # Export columns as PostgreSQL writes them (``version_table_batches``).
-_JSON_EXPORT = frozenset({"input", "expected_output", "expected_tool_calls", "metadata"})
+_JSON_EXPORT = frozenset(
+    {"input", "expected_output", "expected_tool_calls", "metadata", "tags", "failure_modes",
+     "annotation_ids"}
+)  # fmt: skip
 _INT_EXPORT = frozenset({"source_queue_item_id", "adjudication_id"})
-_LIST_EXPORT = {"tags": "text", "failure_modes": "text", "annotation_ids": "bigint"}
 
 
-def _export_column(name: str, *, lists_as_json: bool) -> str:
+def _export_column(name: str) -> str:
     if name in _JSON_EXPORT:
         # JSON text; a JSON null is no value, as a missing key.
         return f"NULLIF(content->'{name}', 'null'::jsonb)::text"
     if name in _INT_EXPORT:
         return f"(content->>'{name}')::bigint"
-    if name in _LIST_EXPORT:
-        if lists_as_json:
-            return f"(content->'{name}')::text"
-        cast = "" if _LIST_EXPORT[name] == "text" else "::bigint"
-        return (
-            f"CASE WHEN jsonb_typeof(content->'{name}') = 'array' THEN "  # noqa: S608
-            f"ARRAY(SELECT e{cast} FROM jsonb_array_elements_text(content->'{name}') "
-            "WITH ORDINALITY AS a(e, n) ORDER BY n) END"
-        )
     return f"content->>'{name}'"
 
 
 def version_table_batches(
-    version: DatasetVersion,
-    answers: list[str],
-    *,
-    lists_as_json: bool = False,
-    chunk_size: int = 5_000,
+    version: DatasetVersion, answers: list[str], *, chunk_size: int = 5_000
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The version's items as the export's columns (``COLUMNS``, then one per entry of
     ``answers``), in key order, in batches of ``chunk_size`` rows from a server-side
-    cursor. PostgreSQL produces every value, so nothing is decoded in Python: JSON
-    values as JSON text (None for null), ids as integers, lists as lists (or as JSON
-    text with ``lists_as_json``), text as text, answers as JSON text."""
-    expressions = [_export_column(name, lists_as_json=lists_as_json) for name in COLUMNS]
+    cursor. PostgreSQL produces every value, so no record is decoded in Python: JSON
+    values and lists as JSON text (None for null), ids as integers, text as text,
+    answers as JSON text."""
+    expressions = [_export_column(name) for name in COLUMNS]
     expressions += ["NULLIF(content->'answers'->%s::text, 'null'::jsonb)::text" for _ in answers]
     sql = (
         f"SELECT {', '.join(expressions)} FROM datasets_datasetitemrevision "  # noqa: S608
@@ -119,7 +108,7 @@ def version_table_batches(
     ]
     with connection.cursor() as cursor:
         # A named cursor: PostgreSQL sends rows as they are fetched; binary rows, so
-        # psycopg reads numbers and arrays without parsing text.
+        # psycopg reads numbers without parsing text.
         raw = cursor.connection.cursor(name=f"dataset_table_{version.pk}", binary=True)
         try:
             raw.execute(sql, params)
