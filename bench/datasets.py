@@ -82,6 +82,10 @@ def environment(pg_port: int, redis_port: int, export_dir: str) -> dict[str, str
     }
 
 
+def load_now() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -209,15 +213,17 @@ def export_child(dataset_id: int, organization_id: int, file_format: str, path: 
     with tenancy.tenant_scope(organization_id):
         version = DatasetVersion.objects.get(dataset_id=dataset_id, number=1)
         baseline = peak_rss_mb()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with open(path, "wb") as out:
             counts = export_version(version, file_format, out)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     print(
         json.dumps(
             {
                 "items": counts["items"],
                 "seconds": seconds,
+                "cpu": cpu,
                 "rss_before_mb": baseline,
                 "peak_rss_mb": peak_rss_mb(),
                 "bytes": os.path.getsize(path),
@@ -248,7 +254,10 @@ def jsonl(rows) -> io.BytesIO:
 
 
 def run_import(project, user, rows: int) -> dict:
+    from django.db.models import Count
+
     from datasets import selectors, services
+    from datasets.models import DatasetItem
     from hitl import tenancy
     from hitl.audit import Actor
 
@@ -259,19 +268,28 @@ def run_import(project, user, rows: int) -> dict:
             actor=actor, project=project, name="imported", schema=SCHEMA
         )
         first = jsonl(row(n) for n in range(rows))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = services.dataset_import(
             actor=actor, dataset=dataset, stream=first, file_format="jsonl"
         )
         figures["import_seconds"] = time.perf_counter() - started
+        figures["import_cpu"] = time.process_time() - cpu
         assert report.created == rows and report.error_count == 0, report
         second = jsonl(row(n, variant=" (revised)") for n in range(rows))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = services.dataset_import(
             actor=actor, dataset=dataset, stream=second, file_format="jsonl"
         )
         figures["reimport_seconds"] = time.perf_counter() - started
+        figures["reimport_cpu"] = time.process_time() - cpu
         assert report.updated == rows, report
+        # Every item has its creation and its change in the history table.
+        kinds = sorted(
+            DatasetItem.history.filter(dataset=dataset)
+            .values_list("history_type")
+            .annotate(n=Count("history_id"))
+        )
+        assert kinds == [("+", rows), ("~", rows)], kinds
         started = time.perf_counter()
         diff = selectors.version_diff(dataset=dataset, from_number=1, to_number=2)
         figures["diff_seconds"] = time.perf_counter() - started
@@ -325,6 +343,8 @@ def main() -> None:
         export_child(int(dataset_id), int(organization_id), file_format, path)
         return
 
+    load = os.getloadavg()
+    print(f"load average at the start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2 cores)")
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-datasets."))
     run_dir.chmod(0o755)
     pg_port, redis_port = free_port(), free_port()
@@ -350,14 +370,17 @@ def main() -> None:
         print(f"loaded {args.items:,} revisions with COPY in {seconds:.1f} s", flush=True)
 
         sections = args.sections.split(",")
-        print("\n| format | items | seconds | items/s | peak RSS (MB) | file (MB) |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print(
+            "\n| format | items | seconds | items/s | CPU s (export process) | peak RSS (MB) "
+            "| file (MB) | load |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for file_format in args.formats.split(",") if "export" in sections else []:
             f = run_export(big, file_format, run_dir)
             print(
                 f"| {file_format} | {f['items']:,} | {f['seconds']:.1f} | "
-                f"{f['items'] / f['seconds']:,.0f} | {f['peak_rss_mb']:.0f} "
-                f"(at start {f['rss_before_mb']:.0f}) | {f['bytes'] / 1e6:,.0f} |",
+                f"{f['items'] / f['seconds']:,.0f} | {f['cpu']:.1f} | {f['peak_rss_mb']:.0f} "
+                f"(at start {f['rss_before_mb']:.0f}) | {f['bytes'] / 1e6:,.0f} | {load_now()} |",
                 flush=True,
             )
 
@@ -376,8 +399,10 @@ def main() -> None:
             print(
                 f"\nimport of {args.import_rows:,} JSONL rows with a schema: "
                 f"{figures['import_seconds']:.1f} s "
-                f"({args.import_rows / figures['import_seconds']:,.0f} rows/s); "
-                f"the same rows all changed: {figures['reimport_seconds']:.1f} s"
+                f"({args.import_rows / figures['import_seconds']:,.0f} rows/s, "
+                f"{figures['import_cpu']:.1f} s CPU in this process); "
+                f"the same rows all changed: {figures['reimport_seconds']:.1f} s "
+                f"({figures['reimport_cpu']:.1f} s CPU) ({load_now()})"
             )
             print(
                 f"diff of two {args.import_rows:,}-item versions, every item changed: "
@@ -386,7 +411,8 @@ def main() -> None:
         for changes in (1_000, 100_000) if "diff" in sections else ():
             seconds = run_big_diff(big, user, min(changes, args.items))
             print(
-                f"diff of two {args.items:,}-item versions, {changes:,} changed: {seconds:.2f} s",
+                f"diff of two {args.items:,}-item versions, {changes:,} changed: {seconds:.2f} s "
+                f"({load_now()})",
                 flush=True,
             )
         print(f"\nbench process peak RSS: {peak_rss_mb():.0f} MB", flush=True)
