@@ -47,7 +47,8 @@ class TraceRetentionViewSet(ProjectScopedViewSet):
     """The project's trace retention (one per project)."""
 
     scoped_model = TraceRetention
-    serializer_class = TraceRetentionSerializer
+    # No serializer_class: one object per project, no id in the URL (OPTIONS describes
+    # no input; the OpenAPI schema does, from the annotations below).
 
     def _current(self) -> Response:
         setting = selectors.trace_retention_of(project=self.project)
