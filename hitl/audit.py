@@ -3,8 +3,9 @@
 Services run inside :func:`acting_as`. django-simple-history reads the user through
 :func:`history_user`, and :func:`connect_signals` stamps the API key and the source on
 each historical row. Bulk writes go through :func:`bulk_create_with_history` and
-:func:`bulk_update_with_history`, which record the same fields, so no write path
-escapes the audit trail.
+:func:`bulk_update_with_history`, which record the same fields, and writers that use
+set-based SQL copy the rows they wrote into the history table with
+:func:`bulk_record_from_table`, so no write path escapes the audit trail.
 """
 
 from __future__ import annotations
