@@ -317,7 +317,7 @@ VALID_FILTERS: dict[str, Case] = {
     "dataset-item-list": Case(
         lambda w: {"source_type": "trace"},
         lambda w, r: r["source_type"] == "trace",
-        lambda w: {"source_type": "import"},
+        lambda w: {"source_type": "thread"},
     ),
     "dataset-version-list": Case(
         lambda w: {"number_from": "1"},
