@@ -4,9 +4,7 @@ watches the board move as the reviewer works, and revokes an API key."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from datetime import timedelta
 
 import pytest
@@ -21,12 +19,12 @@ from hitl.models import OutboxMessage
 from projects import services as project_services
 from review import services
 from review.models import QueueItem, ReviewQueue, ScoreConfig
-from tests.factories import PASSWORD, make_tenant, make_user
+from tests.browser.pages import shot, sign_in
+from tests.factories import make_tenant, make_user
 from tests.review.helpers import make_span, make_trace
 
 pytestmark = pytest.mark.browser
 
-SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-lead-shots-")
 LINK = re.compile(r"/invitations/(?P<token>[^/\s]+)/")
 SME = "dr.sme@clinic.example.com"
 
@@ -52,18 +50,6 @@ def clinic(transactional_db):
     return tenant
 
 
-def _sign_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
 def _deliver_invitation_email(tenant) -> str:
     """Runs the invitation's outbox message as the worker does; returns the link's token."""
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -78,7 +64,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     tenant = clinic
     org, project = tenant.organization.slug, tenant.project.slug
     base = f"{live_server.url}/orgs/{org}/projects/{project}"
-    _sign_in(page, live_server, tenant.admin)
+    sign_in(page, live_server, tenant.admin)
 
     # 1. Invite a reviewer; the invitation shows as pending, then accepted.
     page.goto(f"{live_server.url}/orgs/{org}/")
@@ -89,7 +75,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     assert page.get_by_text(f"Invitation sent to {SME}.").is_visible()
     row = page.locator("#invitations tr", has_text=SME)
     assert row.locator(".badge").inner_text() == "pending"
-    _shot(page, "1-invitation-sent")
+    shot(page, "1-invitation-sent")
     token = _deliver_invitation_email(tenant)
     sme = make_user(SME)
     project_services.invitation_accept(user=sme, raw_token=token)
@@ -114,7 +100,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     page.fill("#l1-examples", "It is probably free.")
     page.click("#save-rubric")
     assert page.get_by_text("Created the rubric “Billing answer correct”.").is_visible()
-    _shot(page, "2-rubric")
+    shot(page, "2-rubric")
 
     # 3. A queue with that question and the new reviewer in its pool.
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -125,7 +111,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     page.fill("#q-overlap", "1")
     page.check(f"#q-{config.pk}")
     page.locator("#pool tr", has_text=SME).locator("input[type=checkbox]").first.check()
-    _shot(page, "3-queue-form")
+    shot(page, "3-queue-form")
     page.click("#save-queue")
     page.wait_for_url(re.compile(r".*/board/$"))
     assert page.get_by_text("Created the queue “Billing errors”.").is_visible()
@@ -136,10 +122,10 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     page.fill("#f-tags", "billing")
     page.click("#apply-filter")
     assert page.locator("#trace-table tbody tr").count() == 4
-    _shot(page, "4-explorer")
+    shot(page, "4-explorer")
     page.get_by_role("link", name="Add all matching to a queue…").click()
     assert page.locator("#matched-count").inner_text() == "4"
-    _shot(page, "5-bulk-add-confirm")
+    shot(page, "5-bulk-add-confirm")
     page.select_option("#bulk-queue", label="Billing errors")
     page.click("#confirm-add")
     page.wait_for_url(re.compile(r".*/board/$"))
@@ -168,7 +154,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     )
     assert page.locator("#col-pending .count").inner_text() == "2"
     assert page.locator("#assignee-table tr", has_text=SME).locator(".done").inner_text() == "1"
-    _shot(page, "6-board-moving")
+    shot(page, "6-board-moving")
 
     # 6. An API key: created, shown once with a copy button, revoked.
     page.goto(f"{live_server.url}/orgs/{org}/settings/api-keys/")
@@ -177,7 +163,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     raw = page.locator("#new-key").inner_text()
     assert raw.startswith("hitl_")
     assert page.locator("#copy-key").is_visible()
-    _shot(page, "7-key-shown-once")
+    shot(page, "7-key-shown-once")
     whoami = f"/api/orgs/{org}/projects/{project}/whoami/"
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert api.get(whoami).status_code == 200
@@ -187,7 +173,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     row.get_by_role("button", name="Revoke staging ingest").click()
     assert page.locator(f"#key-{raw[:13]} .badge").inner_text().startswith("revoked")
     assert api.get(whoami).status_code == 401
-    _shot(page, "8-key-revoked")
+    shot(page, "8-key-revoked")
 
 
 def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server, clinic):
@@ -213,7 +199,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
         half = lead_selectors.routing_preview(
             project=tenant.project, filter_params={"status": "error"}, sampling_rate=0.5, rule=rule
         )["taken"]
-    _sign_in(page, live_server, tenant.admin)
+    sign_in(page, live_server, tenant.admin)
 
     # 1. The rule's form, its preview following the form.
     page.goto(f"{base}/queues/{queue.pk}/rules/")
@@ -227,7 +213,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     expect(summary).to_have_text(
         f"4 of the 7 newest traces match; at 50 % the rule would take {half}."
     )
-    _shot(page, "9-rule-edit-preview")
+    shot(page, "9-rule-edit-preview")
     # A bad rate is refused beside its field; the form keeps what was typed.
     page.fill("#rule-sampling-percent", "0")
     page.click("#save-rule")
@@ -239,7 +225,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     page.click("#save-rule")
     expect(page.get_by_text("Saved the rule “Billing errors”.")).to_be_visible()
     expect(page.locator("#history li").first).to_contain_text("sampling rate: 1.0 → 0.5")
-    _shot(page, "10-rule-edited-history")
+    shot(page, "10-rule-edited-history")
     with tenancy.tenant_scope(tenant.organization.pk):
         rule.refresh_from_db()
     assert (rule.sampling_rate, rule.item_priority, rule.enabled) == (0.5, 4, True)
@@ -272,7 +258,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
         pass
     expect(page.locator(f"#sel-{second.pk}")).to_be_checked()
     expect(page.locator(f"#sel-{third.pk}")).to_be_checked()
-    _shot(page, "11-board-selection")
+    shot(page, "11-board-selection")
     page.select_option("#bulk-assignee", label=tenant.reviewer.email)
     page.click("#bulk-apply")
     messages = page.locator(".messages li")
@@ -280,7 +266,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     expect(
         messages.filter(has_text=re.compile(r"Could not change 1 item: .*already complete"))
     ).to_have_count(1)
-    _shot(page, "12-board-changed")
+    shot(page, "12-board-changed")
     with tenancy.tenant_scope(tenant.organization.pk):
         assignees = dict(QueueItem.objects.filter(queue=queue).values_list("pk", "assignees"))
     assert assignees == {

@@ -6,9 +6,7 @@ reviewer is refused. A reviewer chooses how they hear of mentions and assignment
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 
 import pytest
 from django.core import mail
@@ -19,13 +17,12 @@ from standardwebhooks.webhooks import Webhook
 from hitl import tenancy
 from projects.models import Delivery, Destination, NotificationPreference
 from projects.notifications import catalogue, event_emit
+from tests.browser.pages import shot, sign_in
 from tests.factories import make_tenant
 from tests.projects.test_notifications import Receiver, run_outbox
 from tests.review.helpers import make_queue
 
 pytestmark = pytest.mark.browser
-
-SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-notify-shots-")
 
 
 @pytest.fixture
@@ -41,20 +38,10 @@ def receiver():
     server.close()
 
 
-def _sign_in(page, live_server, user) -> None:
-    from tests.browser.test_lead import _sign_in as sign_in
-
-    sign_in(page, live_server, user)
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
 def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, receiver):
     slug = org.organization.slug
     queue = make_queue(org)
-    _sign_in(page, live_server, org.owner)
+    sign_in(page, live_server, org.owner)
     page.goto(f"{live_server.url}/orgs/{slug}/settings/")
     page.get_by_role("link", name="Notifications", exact=True).click()
     page.wait_for_url(f"**/orgs/{slug}/settings/notifications/")
@@ -70,7 +57,7 @@ def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, rece
     assert secret.startswith("whsec_")
     page.click("#copy-secret")
     expect(page.locator("#copy-status")).to_contain_text(re.compile("Copied|Selected"))
-    _shot(page, "1-secret-shown-once")
+    shot(page, "1-secret-shown-once")
     page.goto(f"{live_server.url}/orgs/{slug}/settings/notifications/")
     assert secret not in page.content()
     assert page.locator("#destinations tr", has_text="Release bot").count() == 1
@@ -96,7 +83,7 @@ def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, rece
     assert page.locator("#deliveries .state").first.inner_text() == "succeeded"
     (request,) = receiver.requests
     assert Webhook(secret).verify(request.body, request.headers)["type"] == catalogue.TEST
-    _shot(page, "2-test-delivered")
+    shot(page, "2-test-delivered")
 
     # 4. Redeliver while the receiver fails: a second attempt, its status and error shown.
     receiver.responses.append((500, {}, b"receiver broke"))
@@ -108,14 +95,14 @@ def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, rece
     assert "500" in attempts.nth(1).locator(".status").inner_text()
     assert "receiver broke" in attempts.nth(1).inner_text()
     assert request.headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
-    _shot(page, "3-redelivered-failed")
+    shot(page, "3-redelivered-failed")
 
     # 5. Rotate: a new secret shown once; both sign during the overlap.
     page.click("#rotate-secret")
     rotated = page.locator("#new-secret").inner_text()
     assert rotated.startswith("whsec_") and rotated != secret
     assert "two secrets sign" in page.content()
-    _shot(page, "4-rotated")
+    shot(page, "4-rotated")
 
     # 6. Disable, then enable.
     page.click("#disable")
@@ -130,20 +117,20 @@ def test_an_admin_wires_a_webhook_and_reads_its_log(page, live_server, org, rece
     page.fill("#alert-threshold", "25")
     page.click("#save-alert")
     assert page.locator(f"#alert-{queue.pk} td").nth(2).inner_text() == "25"
-    _shot(page, "5-destinations")
+    shot(page, "5-destinations")
     with tenancy.tenant_scope(org.organization.pk):
         assert Delivery.objects.filter(destination=destination).count() == 1
 
 
 def test_a_reviewer_cannot_open_notification_settings(page, live_server, org):
-    _sign_in(page, live_server, org.reviewer)
+    sign_in(page, live_server, org.reviewer)
     response = page.goto(f"{live_server.url}/orgs/{org.organization.slug}/settings/notifications/")
     assert response.status == 403
 
 
 def test_a_reviewer_chooses_how_they_hear_of_mentions(page, live_server, org):
     slug = org.organization.slug
-    _sign_in(page, live_server, org.reviewer)
+    sign_in(page, live_server, org.reviewer)
     page.goto(f"{live_server.url}/orgs/{slug}/")
     page.get_by_role("link", name="My notifications").click()
     page.wait_for_url(f"**/orgs/{slug}/preferences/notifications/")
@@ -161,7 +148,7 @@ def test_a_reviewer_chooses_how_they_hear_of_mentions(page, live_server, org):
     # Only incoming webhooks (none here): the page says Slack falls back to email.
     expect(page.locator("#slack-unavailable")).to_contain_text("by email")
     expect(assignments.get_by_label("Off")).to_be_checked()
-    _shot(page, "6-my-notifications")
+    shot(page, "6-my-notifications")
     with tenancy.tenant_scope(org.organization.pk):
         preference = NotificationPreference.objects.get(user=org.reviewer)
         assert (preference.mentions, preference.assignments) == ("slack_dm", "off")

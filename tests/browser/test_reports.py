@@ -7,13 +7,13 @@ reads each reviewer's result, and sets the project's alert thresholds."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 
 from hitl import tenancy
 from hitl.audit import Actor
 from review.services import agreement, alignment, calibration
+from tests.browser.pages import SHOTS, sign_in
 from tests.factories import make_tenant
 from tests.review import test_agreement_reports as agreement_tests
 from tests.review import test_alignment as alignment_tests
@@ -21,8 +21,6 @@ from tests.review import test_calibration as calibration_tests
 from tests.review.helpers import add_reviewers, make_trace
 
 pytestmark = pytest.mark.browser
-
-SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-report-shots-")
 
 
 @pytest.fixture
@@ -58,23 +56,13 @@ def quality(transactional_db):
     return tenant, reviewers
 
 
-def _sign_in(page, live_server, user) -> None:
-    from tests.factories import PASSWORD
-
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
-
-
 def test_the_quality_page_draws_each_chart_with_its_table(page, live_server, quality):
     tenant, reviewers = quality
     url = (
         f"{live_server.url}/orgs/{tenant.organization.slug}/projects/"
         f"{tenant.project.slug}/reports/quality/"
     )
-    _sign_in(page, live_server, tenant.owner)
+    sign_in(page, live_server, tenant.owner)
     page.goto(url)
     page.set_viewport_size({"width": 1300, "height": 900})
     # Agreement over time: three reports, the first (one reviewer) without a figure,
@@ -110,7 +98,7 @@ def test_the_quality_page_draws_each_chart_with_its_table(page, live_server, qua
 
 def test_reviewers_may_not_open_the_quality_page(page, live_server, quality):
     tenant, reviewers = quality
-    _sign_in(page, live_server, reviewers[0])
+    sign_in(page, live_server, reviewers[0])
     response = page.goto(
         f"{live_server.url}/orgs/{tenant.organization.slug}/projects/"
         f"{tenant.project.slug}/reports/quality/"
@@ -129,7 +117,7 @@ def calibration_world(transactional_db):
 
 def test_a_lead_runs_a_calibration_round_in_the_browser(page, live_server, calibration_world):
     tenant, config, traces, (good, sloppy) = calibration_world
-    _sign_in(page, live_server, tenant.owner)
+    sign_in(page, live_server, tenant.owner)
     page.set_viewport_size({"width": 1300, "height": 900})
     page.goto(
         f"{live_server.url}/orgs/{tenant.organization.slug}/projects/"
