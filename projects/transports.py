@@ -336,9 +336,11 @@ def transport_for(destination: Destination) -> Transport:
 
 # --- Slack's rate: one message a second per webhook, with a burst ------------------------
 
-# GCRA: the key holds the "theoretical arrival time" of the next message. Each call
-# reserves the next slot and answers how long to wait for it (0: send now).
-_RESERVE = """
+# GCRA: the key holds the "theoretical arrival time" of the next message. ARGV[3] says
+# how a slot is taken: "reserve" takes the next slot whatever it is and answers how long
+# to wait for it (0: send now); "admit" takes it only if sending now conforms, and
+# otherwise answers how long until it would, taking nothing.
+_GCRA = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 local interval = tonumber(ARGV[1])
@@ -347,26 +349,10 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or t)
 if tat < t then tat = t end
 local wait = tat - (burst - 1) * interval - t
 if wait < 0 then wait = 0 end
+if wait > 0 and ARGV[3] == 'admit' then return tostring(wait) end
 local next_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - t) * 1000) + 1000)
 return tostring(wait)
-"""
-
-
-# The same GCRA, checked when a message is about to be sent: it takes the slot only if
-# sending now conforms, and otherwise answers how long until it would (taking nothing).
-_ADMIT = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or t)
-if tat < t then tat = t end
-local wait = tat - (burst - 1) * interval - t
-if wait > 0 then return tostring(wait) end
-local next_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - t) * 1000) + 1000)
-return '0'
 """
 
 
@@ -387,11 +373,9 @@ class SlackRateLimiter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local: dict[str, float] = {}
-        self._local_sent: dict[str, float] = {}
+        self._local: dict[str, float] = {}  # bucket -> next slot, while Redis is away
         self._client: redis.Redis | None = None
         self._script: Any = None
-        self._admit_script: Any = None
         self._url = ""
         self.fallbacks = 0
 
@@ -405,54 +389,37 @@ class SlackRateLimiter:
                 .get("socket_connect_timeout", 0.25),
                 socket_timeout=0.5,
             )
-            self._script = self._client.register_script(_RESERVE)
-            self._admit_script = self._client.register_script(_ADMIT)
-
-    def _redis(self) -> Any:
-        self._connect()
-        return self._script
-
-    def admit(self, key: str) -> float:
-        """0 (and the slot is taken) if a message under ``key`` may be sent now;
-        otherwise the seconds until it may (nothing taken)."""
-        interval, burst = self._params()
-        try:
-            self._connect()
-            return float(
-                self._admit_script(keys=[f"hitl:slack-sent:{key}"], args=[interval, burst])
-            )
-        except redis.RedisError as exc:
-            self.fallbacks += 1
-            logger.warning("slack rate limiter: redis unavailable, limiting per process (%s)", exc)
-            with self._lock:
-                now = time.monotonic()
-                tat = max(self._local_sent.get(key, now), now)
-                wait = tat - (burst - 1) * interval - now
-                if wait > 0:
-                    return wait
-                self._local_sent[key] = tat + interval
-                return 0.0
+            self._script = self._client.register_script(_GCRA)
 
     @staticmethod
     def _params() -> tuple[float, int]:
         return 1.0 / settings.HITL_SLACK_RATE_PER_SECOND, max(1, settings.HITL_SLACK_BURST)
 
+    def admit(self, key: str) -> float:
+        """0 (and the slot is taken) if a message under ``key`` may be sent now;
+        otherwise the seconds until it may (nothing taken)."""
+        return self._take(f"hitl:slack-sent:{key}", admit=True)
+
     def reserve(self, key: str) -> float:
         """Seconds to wait before sending the next message under ``key``."""
+        return self._take(f"hitl:slack-rate:{key}", admit=False)
+
+    def _take(self, bucket: str, *, admit: bool) -> float:
         interval, burst = self._params()
         try:
-            return float(self._redis()(keys=[f"hitl:slack-rate:{key}"], args=[interval, burst]))
+            self._connect()
+            mode = "admit" if admit else "reserve"
+            return float(self._script(keys=[bucket], args=[interval, burst, mode]))
         except redis.RedisError as exc:
             self.fallbacks += 1
             logger.warning("slack rate limiter: redis unavailable, limiting per process (%s)", exc)
-            return self._reserve_locally(key, interval, burst)
-
-    def _reserve_locally(self, key: str, interval: float, burst: int) -> float:
-        with self._lock:
+        with self._lock:  # the same arithmetic, in this process only
             now = time.monotonic()
-            tat = max(self._local.get(key, now), now)
+            tat = max(self._local.get(bucket, now), now)
             wait = max(0.0, tat - (burst - 1) * interval - now)
-            self._local[key] = tat + interval
+            if wait > 0 and admit:
+                return wait
+            self._local[bucket] = tat + interval
             return wait
 
 

@@ -5,8 +5,6 @@ downloads it, and compares two experiments."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import orjson
@@ -17,12 +15,11 @@ from datasets.models import Dataset
 from hitl import outbox, tenancy
 from hitl.audit import Actor
 from hitl.models import OutboxMessage
+from tests.browser.pages import shot, sign_in
 from tests.datasets.helpers import make_reviewed_item
-from tests.factories import PASSWORD, make_tenant
+from tests.factories import make_tenant
 
 pytestmark = pytest.mark.browser
-
-SHOTS = os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-datasets-shots-")
 
 
 @pytest.fixture
@@ -32,24 +29,12 @@ def clinic(transactional_db):
     return tenant, item, reviewers
 
 
-def _sign_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
 def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, settings, tmp_path):
     settings.HITL_EXPORT_DIR = str(tmp_path / "exports")
     tenant, item, (first, second) = clinic
     org, project = tenant.organization.slug, tenant.project.slug
     base = f"{live_server.url}/orgs/{org}/projects/{project}"
-    _sign_in(page, live_server, tenant.owner)
+    sign_in(page, live_server, tenant.owner)
 
     # 1. A dataset, from the project bar.
     page.goto(f"{base}/traces/")
@@ -75,7 +60,7 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     assert first.email in reviews and second.email in reviews
     assert "Overdose: fails." in reviews  # the decision's explanation
     assert "every 8 hours" in page.inner_text("#item-expected")
-    _shot(page, "1-promoted-item")
+    shot(page, "1-promoted-item")
 
     # Promoting it again reports the item instead of duplicating it.
     page.go_back()
@@ -99,7 +84,7 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     assert "3 rows read" in summary and "2 added" in summary and "1 rejected" in summary
     bad_row = page.locator("#import-errors tbody tr")
     assert bad_row.count() == 1 and bad_row.locator("td").first.inner_text() == "2"
-    _shot(page, "2-import-report")
+    shot(page, "2-import-report")
 
     # 4. The import made version 2: the diff of 1 and 2 lists the two new items.
     page.click("nav.dataset-tabs >> text=Versions")
@@ -109,7 +94,7 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     counts = page.inner_text("#diff-counts")
     assert "2 added" in counts and "0 removed" in counts and "0 changed" in counts
     assert page.inner_text("#diff-added").split() == ["dose-1", "dose-3"]
-    _shot(page, "3-diff")
+    shot(page, "3-diff")
 
     # 5. Export version 2 as JSONL: the row polls until the worker is done.
     page.click("nav.dataset-tabs >> text=Export")
@@ -123,7 +108,7 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     outbox.execute(message_id=message.pk, organization_id=tenant.organization.pk)
     download_link = page.locator("#export-table a.download").first
     download_link.wait_for(state="visible", timeout=10000)  # htmx swapped the row
-    _shot(page, "4-export-done")
+    shot(page, "4-export-done")
     with page.expect_download() as info:
         download_link.click()
     path = Path(info.value.path())
@@ -159,4 +144,4 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     assert "dose-1" in page.inner_text("#regressed-table")
     assert "trace:consult-7" in page.inner_text("#improved-table")
     assert page.inner_text("#delta-table").count("correct") == 1
-    _shot(page, "5-compare")
+    shot(page, "5-compare")
