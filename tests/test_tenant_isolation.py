@@ -234,6 +234,7 @@ def _callers(attacker: Tenant, attacker_auditor) -> dict[str, APIClient]:
     return {"owner": owner, "staff-auditor": auditor, "api-key": key, "anonymous": APIClient()}
 
 
+@pytest.mark.timeout(1500)  # every route x every method x four clients: minutes when loaded
 def test_every_route_is_isolated_between_organizations(world):
     victim, victim_data, attacker, attacker_data, attacker_auditor = world
     victim_fill = RouteFiller(victim, victim_data)
