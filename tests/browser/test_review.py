@@ -13,7 +13,14 @@ from hitl.audit import Actor
 from projects.models import Role
 from review import services
 from review.models import Annotation, Assignment
-from tests.browser.pages import SHOTS, assignment_on_page, sign_in, tab_to, wait_for_next_item
+from tests.browser.pages import (
+    SHOTS,
+    assignment_on_page,
+    next_item_held,
+    sign_in,
+    tab_to,
+    wait_for_next_item,
+)
 from tests.factories import add_member, make_tenant, make_user
 from tests.review.helpers import make_config, make_queue, make_span, make_trace
 from traces.models import Score
@@ -342,6 +349,7 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
         page.keyboard.press("Control+Enter")
     assert submitted.value.status == 204  # the held page is shown, not fetched again
     assert wait_for_next_item(page, second) == ahead
+    next_item_held(page)  # the page's last requests are done before the database is reset
     with tenancy.tenant_scope(tenant.organization.pk):
         answers = {
             str(a.assignment_id): a.values
