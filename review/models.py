@@ -189,6 +189,10 @@ class ItemTarget(models.TextChoices):
     TRACE = "trace", "Trace"
     SPAN = "span", "Span"
     THREAD = "thread", "Thread"
+    # A dataset item (datasets sits above review: a plain id, resolved through
+    # ``review.hooks``); its reviews write the item's expected output. The label differs
+    # from ScoreTarget's so the API schema keeps two enums (ENUM_NAME_OVERRIDES).
+    DATASET_ITEM = "dataset_item", "Dataset item to label"
 
 
 class ItemSource(models.TextChoices):
@@ -223,7 +227,7 @@ class AuditStatus(models.TextChoices):
 class QueueItem(TenantModel):
     queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="items")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    target_type = models.CharField(max_length=8, choices=ItemTarget.choices)
+    target_type = models.CharField(max_length=16, choices=ItemTarget.choices)
     # A span item also names its trace, so trace views find everything in one query.
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -234,6 +238,9 @@ class QueueItem(TenantModel):
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # ``datasets.DatasetItem`` primary key (no foreign key: review sits below datasets;
+    # datasets removes the queue items of an item it deletes).
+    dataset_item_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     source = models.CharField(max_length=16, choices=ItemSource.choices)
     routing_rule = models.ForeignKey(
         "RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -278,6 +285,11 @@ class QueueItem(TenantModel):
                 fields=["queue", "thread"],
                 condition=models.Q(target_type="thread"),
                 name="queue_item_thread_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["queue", "dataset_item_id"],
+                condition=models.Q(target_type="dataset_item"),
+                name="queue_item_dataset_item_unique",
             ),
             models.CheckConstraint(
                 condition=models.Q(open_slots__gte=0), name="queue_item_open_slots_nonneg"
@@ -371,7 +383,7 @@ class Annotation(TenantModel):
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    target_type = models.CharField(max_length=8, choices=ItemTarget.choices)
+    target_type = models.CharField(max_length=16, choices=ItemTarget.choices)
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -381,6 +393,7 @@ class Annotation(TenantModel):
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    dataset_item_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     values = models.JSONField(default=dict)
     config_versions = models.JSONField(default=dict)
     explanation = models.TextField(blank=True, default="")
