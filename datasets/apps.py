@@ -12,3 +12,16 @@ class DatasetsConfig(AppConfig):
         from traces.hooks import register_explorer_actions
 
         register_explorer_actions(explorer_actions)
+
+        # Review shows dataset items to label through this provider, and announces the
+        # reviewers' verdicts, which become the items' expected outputs.
+        from datasets.services.labelling import (
+            dataset_items_for_review,
+            on_expected_output_written,
+        )
+        from review.hooks import expected_output_written, register_dataset_items
+
+        register_dataset_items(dataset_items_for_review)
+        expected_output_written.connect(
+            on_expected_output_written, dispatch_uid="datasets.label_expected_output"
+        )

@@ -20,6 +20,11 @@ urlpatterns = [
         views.DatasetItemView.as_view(),
         name="datasets-item",
     ),
+    path(
+        dataset + "send-to-queue/",
+        views.DatasetSendToQueueView.as_view(),
+        name="datasets-send-to-queue",
+    ),
     path(dataset + "versions/", views.DatasetVersionsView.as_view(), name="datasets-versions"),
     path(dataset + "import/", views.DatasetImportView.as_view(), name="datasets-import"),
     path(dataset + "exports/", views.DatasetExportsView.as_view(), name="datasets-exports"),

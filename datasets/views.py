@@ -1,7 +1,8 @@
 """The datasets pages: datasets and their items with provenance, versions and diffs,
-promotion (a trace, a span or a reviewed queue item), import with its per-line report,
-exports (started here, finished by a worker, polled with htmx, downloaded), and
-experiments with their results and the comparison of two.
+promotion (a trace, a span or a reviewed queue item), sending items to a review queue
+for reviewers to label their expected output, import with its per-line report, exports
+(started here, finished by a worker, polled with htmx, downloaded), and experiments
+with their results and the comparison of two.
 
 Managers only (owner, admin), like the lead's pages: an item's provenance carries every
 reviewer's answers, which blind queues hide from reviewers. Others answer 403; another
@@ -36,10 +37,11 @@ from datasets.models import (
 )
 from datasets.services.exports import export_path
 from datasets.services.promotion import REVIEWED
+from hitl import audit
 from hitl.exceptions import DomainError
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
-from review.models import QueueItem
+from review.models import ItemTarget, QueueItem, ReviewQueue
 from traces.models import Trace
 
 ITEMS_PER_PAGE = 50
@@ -192,6 +194,8 @@ class DatasetDetailView(DatasetPageView):
             self.context(
                 version=version,
                 rows=rows,
+                queues=_open_queues(self.project),
+                newest=version is not None and version.number == dataset.current_version,
                 versions=versions,
                 next_url=next_url,
                 experiments=Experiment.objects.filter(dataset=dataset).select_related("version")[
@@ -208,7 +212,7 @@ class DatasetItemView(DatasetPageView):
 
     def get(self, request: HttpRequest, dataset_item_pk: int, **kwargs: Any) -> HttpResponse:
         item = (
-            DatasetItem.objects.select_related("trace", "span", "thread", "queue_item")
+            DatasetItem.objects.select_related("trace", "span", "thread", "queue_item__queue")
             .filter(dataset=self.dataset, pk=dataset_item_pk)
             .first()
         )
@@ -218,6 +222,15 @@ class DatasetItemView(DatasetPageView):
             DatasetItemRevision.objects.filter(dataset=self.dataset, item_id=item.pk)
             .order_by("added_in")
             .values("added_in", "removed_in", "content_hash")
+        )
+        labelled = list(
+            QueueItem.objects.filter(
+                project=self.project,
+                target_type=ItemTarget.DATASET_ITEM,
+                dataset_item_id=item.pk,
+            )
+            .select_related("queue")
+            .order_by("-created_at", "-id")[:20]
         )
         reviews = [
             {
@@ -240,8 +253,61 @@ class DatasetItemView(DatasetPageView):
                 metadata_text=as_text(item.metadata) if item.metadata else "",
                 reviews=reviews,
                 revisions=revisions,
+                labelled=labelled,
+                labelled_by=[r["reviewer"] for r in reviews if r["reviewer"]],
+                queues=_open_queues(self.project),
+                history=audit.history_for_display(item.history.all(), limit=20),
             ),
         )
+
+
+def _open_queues(project: Any) -> list[ReviewQueue]:
+    return list(ReviewQueue.objects.filter(project=project, archived_at__isnull=True))
+
+
+class DatasetSendToQueueView(DatasetPageView):
+    """POST: sends items of the dataset (``item_id``, repeated; or ``all``: every item
+    it holds now) to a review queue of the project (``queue_id``), for reviewers to
+    label their expected output; back to ``next`` (a page of this dataset) with what
+    happened."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        back = self.url("datasets-detail", dataset_pk=self.dataset.pk)
+        given = request.POST.get("next", "")
+        if given.startswith(back):
+            back = given
+        queue_id = request.POST.get("queue_id", "")
+        queue = (
+            ReviewQueue.objects.filter(
+                project=self.project, pk=int(queue_id), archived_at__isnull=True
+            ).first()
+            if queue_id.isdigit()
+            else None
+        )
+        if queue is None:
+            messages.error(request, "Choose a review queue of this project.")
+            return redirect(back)
+        ids = [i for i in request.POST.getlist("item_id") if i.isdigit()]
+        if not ids and request.POST.get("all") != "1":
+            messages.error(request, "Select the items to send, or send every item.")
+            return redirect(back)
+        try:
+            result = services.dataset_items_send_to_queue(
+                actor=self.actor,
+                dataset=self.dataset,
+                queue=queue,
+                item_ids=[int(i) for i in ids] if ids else None,
+            )
+        except DomainError as exc:
+            messages.error(request, " ".join(error_lines(exc)))
+            return redirect(back)
+        text = f"Sent {result['added']} item{'s' if result['added'] != 1 else ''} to “{queue.name}”"
+        if result["already_queued"]:
+            text += f"; {result['already_queued']} already there"
+        messages.success(request, text + ".")
+        return redirect(back)
 
 
 # --- versions and diffs -------------------------------------------------------------------
@@ -343,6 +409,7 @@ class PromoteView(DatasetPageView):
             reviewed = list(
                 QueueItem.objects.select_related("trace", "queue")
                 .filter(project=self.project, status__in=REVIEWED)
+                .exclude(target_type="dataset_item")  # written back to their items
                 .order_by(F("completed_at").desc(nulls_last=True), "-id")[:REVIEWED_LISTED]
             )
         context = self.context(

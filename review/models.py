@@ -11,6 +11,8 @@ assignments themselves are the record of who held what and when.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -238,8 +240,9 @@ class QueueItem(TenantModel):
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    # ``datasets.DatasetItem`` primary key (no foreign key: review sits below datasets;
-    # datasets removes the queue items of an item it deletes).
+    # ``datasets.DatasetItem`` primary key (no foreign key: review sits below datasets).
+    # An item deleted from its dataset later leaves this id unresolved: the pages say
+    # it was removed, and its verdict is written nowhere.
     dataset_item_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     source = models.CharField(max_length=16, choices=ItemSource.choices)
     routing_rule = models.ForeignKey(
@@ -418,6 +421,17 @@ class Annotation(TenantModel):
 
     def __str__(self) -> str:
         return f"annotation {self.pk} by {self.reviewer_id} on item {self.item_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # An annotation names its item's target; a dataset item's id comes from the item
+        # (the blind rule matches answers on it by this column).
+        if (
+            self.target_type == ItemTarget.DATASET_ITEM
+            and self.dataset_item_id is None
+            and self.item_id is not None
+        ):
+            self.dataset_item_id = self.item.dataset_item_id
+        super().save(*args, **kwargs)
 
     @property
     def seconds_on_task(self) -> float:

@@ -283,6 +283,11 @@ def item_page(*, item: QueueItem, user: Any, turn: str | None = None) -> dict[st
         "trace": None,
         "spans": [],
         "initial_span": None,
+        "dataset_item": (
+            selectors.dataset_item_summary(item, revealed=detail["revealed"])
+            if item.dataset_item_id is not None
+            else None
+        ),
     }
     trace = item.trace
     if item.target_type == "thread" and item.thread is not None:

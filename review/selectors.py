@@ -248,7 +248,9 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
         .select_related("reviewer")
     )
     scores = Score.objects.filter(project_id=item.project_id)
-    if item.target_type == "thread":
+    if item.target_type == "dataset_item":
+        scores = scores.none()  # a dataset item has no scores, only its expected output
+    elif item.target_type == "thread":
         scores = scores.filter(thread_id=item.thread_id)
     elif item.target_type == "span":
         scores = scores.filter(span_id=item.span_id)
@@ -276,9 +278,34 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
     }
 
 
-def item_target_summary(item: QueueItem) -> dict[str, Any]:
-    """What the reviewer judges: the trace (and span) or the thread, payloads included."""
+def dataset_item_summary(item: QueueItem, *, revealed: bool) -> dict[str, Any] | None:
+    """A dataset item target as datasets describes it (``review.hooks``): its input, and
+    its current expected output and metadata unless the reader is blind on it. None when
+    the item is gone (or, failing closed, not the project's)."""
+    from review import hooks
+
+    found = hooks.dataset_item(project_id=item.project_id, pk=item.dataset_item_id)
+    if found is None:
+        return None
+    return {
+        "id": found.id,
+        "dataset_id": found.dataset_id,
+        "dataset": found.dataset_name,
+        "key": found.key,
+        "input": found.input,
+        "expected_output": found.expected_output if revealed else None,
+        "metadata": found.metadata if revealed else None,
+        "hidden": not revealed,
+        "url": found.url,
+    }
+
+
+def item_target_summary(item: QueueItem, *, revealed: bool = True) -> dict[str, Any]:
+    """What the reviewer judges: the trace (and span), the thread or the dataset item,
+    payloads included (a dataset item's expected output only when ``revealed``)."""
     summary: dict[str, Any] = {"type": item.target_type}
+    if item.dataset_item_id is not None:
+        summary["dataset_item"] = dataset_item_summary(item, revealed=revealed)
     if item.trace is not None:
         trace = item.trace
         summary["trace"] = {
@@ -355,7 +382,7 @@ def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
     )
     return {
         **detail,
-        "target": item_target_summary(item),
+        "target": item_target_summary(item, revealed=detail["revealed"]),
         "form": form_for_reviewer(item.queue),
         "disagreement": disagreement,
         "my_assignment": (

@@ -97,8 +97,24 @@ class ReviewPageView(ProjectPageView):
         return redirect(self.review_url(assignment))
 
     def target_context(self, page: dict[str, Any]) -> dict[str, Any]:
-        """The item's trace or thread rendered for people (payloads to HTML)."""
+        """The item's trace, thread or dataset item rendered for people (payloads to
+        HTML; a dataset item's expected output and metadata only when the blind rule
+        lets the reader see them)."""
         trace = page["trace"]
+        dataset_item = page.get("dataset_item")
+        if dataset_item is not None:
+            dataset_item = {
+                **dataset_item,
+                "input_html": render_payload(dataset_item["input"]),
+                "expected_html": (
+                    render_payload(dataset_item["expected_output"])
+                    if dataset_item["expected_output"] is not None
+                    else ""
+                ),
+                "metadata_html": (
+                    render_payload(dataset_item["metadata"]) if dataset_item["metadata"] else ""
+                ),
+            }
         for span in page["spans"]:
             span["input_html"] = render_payload(span["input"])
             span["output_html"] = render_payload(span["output"])
@@ -115,6 +131,7 @@ class ReviewPageView(ProjectPageView):
             "page": page,
             "turns": turns,
             "trace": trace,
+            "dataset_item": dataset_item,
             "trace_input_html": render_payload(trace["input"]) if trace else "",
             "trace_output_html": render_payload(trace["output"]) if trace else "",
             "others_html": [
@@ -204,6 +221,9 @@ class ReviewItemView(ReviewPageView):
         expected_default = ""
         if queue.include_expected_output and trace is not None:
             expected_default = as_editable(trace["output"])
+        elif queue.include_expected_output and page["dataset_item"] is not None:
+            # The item's current expected output, unless the blind rule hides it.
+            expected_default = as_editable(page["dataset_item"]["expected_output"])
         previous = pages_selectors.last_submitted(user=user, queue=queue)
         picked = set(posted.get("picked_failure_modes", []))
         kwargs = self._kwargs(assignment_pk=assignment.pk)

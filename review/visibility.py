@@ -20,8 +20,10 @@ Who sees everything:
   no lease and gives no review.
 
 The target of an item is its trace (a span item names its trace too, so the whole trace
-is covered) or its thread (with the traces of that thread). The rule is a set of
-queryset filter expressions, so a list stays one query whatever its length.
+is covered), its thread (with the traces of that thread) or its dataset item (answers
+on that item in any queue, and the item's current expected output, which the review
+page and the dataset item reads leave out while the reader is blind on it). The rule is
+a set of queryset filter expressions, so a list stays one query whatever its length.
 """
 
 from __future__ import annotations
@@ -86,18 +88,31 @@ def _blind_items_of(user_id: int) -> QuerySet[QueueItem]:
     )
 
 
-def _target_match(trace: Any, thread: Any, trace_thread: Any) -> Q:
-    """Items aimed at a row's target: its trace, its thread, or the thread of its trace
-    (each an ``OuterRef`` or a value; None matches nothing)."""
-    pairs = (("trace_id", trace), ("thread_id", thread), ("thread_id", trace_thread))
+def _target_match(trace: Any, thread: Any, trace_thread: Any, dataset_item: Any = None) -> Q:
+    """Items aimed at a row's target: its trace, its thread, the thread of its trace or
+    its dataset item (each an ``OuterRef`` or a value; None matches nothing)."""
+    pairs = (
+        ("trace_id", trace),
+        ("thread_id", thread),
+        ("thread_id", trace_thread),
+        ("dataset_item_id", dataset_item),
+    )
     conditions = [Q(**{column: value}) for column, value in pairs if value is not None]
     return reduce(operator.or_, conditions) if conditions else Q(pk__in=[])
 
 
-def _blind_on(user_id: int, *, trace: str, thread: str, trace_thread: str) -> Exists:
-    """True for a row whose target (the outer row's ``trace``, ``thread`` and
-    ``trace_thread`` columns) is the target of one of the user's blind items."""
-    match = _target_match(OuterRef(trace), OuterRef(thread), OuterRef(trace_thread))
+def _blind_on(
+    user_id: int, *, trace: str, thread: str, trace_thread: str, dataset_item: str | None = None
+) -> Exists:
+    """True for a row whose target (the outer row's ``trace``, ``thread``,
+    ``trace_thread`` and ``dataset_item`` columns) is the target of one of the user's
+    blind items."""
+    match = _target_match(
+        OuterRef(trace),
+        OuterRef(thread),
+        OuterRef(trace_thread),
+        OuterRef(dataset_item) if dataset_item else None,
+    )
     return Exists(_blind_items_of(user_id).filter(match))
 
 
@@ -107,7 +122,11 @@ def annotations_visible_to(viewer: Any) -> Q:
     if user_id is None:
         return Q()
     hidden = _blind_on(
-        user_id, trace="trace_id", thread="thread_id", trace_thread="trace__thread_id"
+        user_id,
+        trace="trace_id",
+        thread="thread_id",
+        trace_thread="trace__thread_id",
+        dataset_item="dataset_item_id",
     )
     return ~Q(hidden) | Q(reviewer_id=user_id)
 
@@ -134,6 +153,7 @@ def adjudications_visible_to(viewer: Any) -> Q:
         trace="item__trace_id",
         thread="item__thread_id",
         trace_thread="item__trace__thread_id",
+        dataset_item="item__dataset_item_id",
     )
     return ~Q(hidden) | Q(adjudicator_id=user_id)
 
@@ -149,6 +169,7 @@ def comments_visible_to(viewer: Any) -> Q:
         trace="item__trace_id",
         thread="item__thread_id",
         trace_thread="item__trace__thread_id",
+        dataset_item="item__dataset_item_id",
     )
     return Q(item__isnull=True) | ~Q(hidden) | Q(author_id=user_id)
 
@@ -160,8 +181,21 @@ def item_answers_hidden(*, item: QueueItem, viewer: Any) -> bool:
     if user_id is None:
         return False
     trace_thread = item.trace.thread_id if item.trace_id is not None else None
-    match = _target_match(item.trace_id, item.thread_id, trace_thread)
+    match = _target_match(item.trace_id, item.thread_id, trace_thread, item.dataset_item_id)
     return _blind_items_of(user_id).filter(match).exists()
+
+
+def blind_dataset_item_ids(viewer: Any) -> QuerySet[QueueItem]:
+    """The dataset items ``viewer`` is blind on (a ``values_list`` of ids, usable as a
+    subquery): reads of dataset items leave out their expected output and reviews."""
+    user_id = _blind_reader_id(viewer)
+    if user_id is None:
+        return QueueItem.objects.none().values_list("dataset_item_id", flat=True)
+    return (
+        _blind_items_of(user_id)
+        .filter(dataset_item_id__isnull=False)
+        .values_list("dataset_item_id", flat=True)
+    )
 
 
 def connect_trace_hooks() -> None:

@@ -83,6 +83,23 @@ class DatasetItemSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    # What a reviewer still blind on the item (``review.visibility``: they are labelling
+    # it in a blind queue) does not read: the expected output and what others said.
+    BLIND_HIDDEN = {
+        "expected_output": None,
+        "metadata": {},
+        "explanation": "",
+        "reviews": [],
+        "annotation_ids": [],
+        "adjudication_id": None,
+    }
+
+    def to_representation(self, instance: DatasetItem) -> dict:
+        data = super().to_representation(instance)
+        if instance.pk in self.context.get("blind_item_ids", ()):
+            data.update(self.BLIND_HIDDEN)
+        return data
+
 
 class _ItemFields(StrictSerializer):
     input = serializers.JSONField(required=False, allow_null=True)

@@ -31,7 +31,7 @@ from datasets.services.exports import export_path
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.serializers import StrictSerializer
 from hitl.api.views import validated
-from hitl.exceptions import Conflict, DomainError, NotFound
+from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES
 
@@ -234,6 +234,16 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
     filterset_class = filters.DatasetItemFilter
     pagination_class = KeyCursorPagination
 
+    def blind_item_ids(self) -> set[int]:
+        """Items the reader labels in a blind queue without having answered yet."""
+        from review.visibility import blind_dataset_item_ids
+        from traces.hooks import viewer_of
+
+        return set(blind_dataset_item_ids(viewer_of(self.request)))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "blind_item_ids": self.blind_item_ids()}
+
     @extend_schema(request=s.DatasetItemCreateSerializer, responses={201: s.ItemChangeSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
         data = validated(request, s.DatasetItemCreateSerializer)
@@ -267,6 +277,12 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
         from review.selectors import history_entries
 
         item = self.get_object()
+        if item.pk in self.blind_item_ids():
+            raise PermissionDenied(
+                "You are labelling this item in a blind queue: its history shows once you "
+                "have answered.",
+                code="blind",
+            )
         return Response(
             HistoryEntrySerializer(
                 history_entries(DatasetItem.history.filter(id=item.pk)), many=True

@@ -30,6 +30,7 @@ from datasets.services.exports import (
     export_version,
 )
 from datasets.services.imports import ImportReport, dataset_import
+from datasets.services.labelling import dataset_item_label, dataset_items_send_to_queue
 from datasets.services.promotion import (
     Promotion,
     dataset_promote,
@@ -50,7 +51,9 @@ __all__ = [
     "dataset_import",
     "dataset_item_create",
     "dataset_item_delete",
+    "dataset_item_label",
     "dataset_item_update",
+    "dataset_items_send_to_queue",
     "dataset_promote",
     "dataset_promote_from_reviews",
     "dataset_promote_from_trace_filter",

@@ -142,6 +142,13 @@ def _reviewed_state(item: QueueItem) -> ItemState:
         state = _thread_state(item.thread)
     else:
         state = _trace_state(item.trace)
+    return with_reviews(state, item)
+
+
+def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
+    """``state`` with the reviews of queue item ``item`` as provenance: the reviewers'
+    expected output (the decision's, else the most common stated; else the state's
+    own), explanations, answers and failure modes, and the adjudication if any."""
     annotations = list(
         Annotation.objects.filter(item=item).select_related("reviewer").order_by("submitted_at")
     )
@@ -248,6 +255,12 @@ def source_state(
         )
         if item is None:
             raise NotFound("Queue item not found.")
+        if item.target_type == "dataset_item":
+            raise DomainError(
+                "This queue item labels a dataset item: its reviews are written to that "
+                "item's expected output, not promoted.",
+                code="labels_dataset_item",
+            )
         if item.status not in REVIEWED:
             raise DomainError(
                 "The queue item is not reviewed yet (complete or adjudicated).",
@@ -500,6 +513,8 @@ def dataset_promote_from_reviews(
             raise NotFound("Queue not found.")
         item_ids = list(
             QueueItem.objects.filter(queue=queue, status__in=REVIEWED)
+            # Dataset items' reviews are written back to those items, not promoted.
+            .exclude(target_type="dataset_item")
             .order_by("id")
             .values_list("id", flat=True)[: MAX_BULK_PROMOTE + 1]
         )

@@ -226,9 +226,9 @@ class QueueItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = QueueItem
         fields = [
-            "id", "queue", "target_type", "trace", "span", "thread", "source", "routing_rule",
-            "signal", "source_detail", "priority", "required_skills", "language", "assignees",
-            "status", "board_status", "audit_status", "live_leases", "submissions",
+            "id", "queue", "target_type", "trace", "span", "thread", "dataset_item_id", "source",
+            "routing_rule", "signal", "source_detail", "priority", "required_skills", "language",
+            "assignees", "status", "board_status", "audit_status", "live_leases", "submissions",
             "completed_at", "created_at",
         ]  # fmt: skip
 
@@ -278,6 +278,11 @@ class ItemCreateSerializer(StrictSerializer):
     trace_id = serializers.IntegerField(required=False, min_value=1)
     span_id = serializers.IntegerField(required=False, min_value=1)
     thread_id = serializers.IntegerField(required=False, min_value=1)
+    dataset_item_id = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="A dataset item of the project: reviewers label its expected output.",
+    )
     priority = serializers.IntegerField(required=False, default=0)
     required_skills = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
@@ -352,8 +357,9 @@ class AnnotationSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "id", "queue", "item", "reviewer", "target_type", "trace", "span", "thread",
-            "values", "config_versions", "explanation", "expected_output", "failure_modes",
-            "version", "opened_at", "submitted_at", "updated_at", "seconds_on_task",
+            "dataset_item_id", "values", "config_versions", "explanation", "expected_output",
+            "failure_modes", "version", "opened_at", "submitted_at", "updated_at",
+            "seconds_on_task",
         ]  # fmt: skip
 
 

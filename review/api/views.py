@@ -197,7 +197,8 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 
     @extend_schema(request=s.ItemCreateSerializer, responses={201: s.QueueItemSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        """Adds one trace, span or thread by hand (409 if it is already queued)."""
+        """Adds one trace, span, thread or dataset item by hand (409 if it is already
+        queued)."""
         data = validated(request, s.ItemCreateSerializer)
         item = services.queue_item_add(actor=self.actor, queue=self._queue(), **data)
         return Response(s.QueueItemSerializer(item).data, status=status.HTTP_201_CREATED)

@@ -40,6 +40,7 @@ from review.services.items import (
     ItemTargetRef,
     queue_item_add,
     queue_item_remove,
+    queue_items_add_dataset_items,
     queue_items_add_from_filter,
     queue_items_update,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "queue_form",
     "queue_item_add",
     "queue_item_remove",
+    "queue_items_add_dataset_items",
     "queue_items_add_from_filter",
     "queue_items_update",
     "queue_update",

@@ -1,9 +1,14 @@
 """Answers and annotations: a queue's form, answer validation, human scores, expected
 outputs, disagreement, item completion with audit sampling, annotation edits and
-adjudication."""
+adjudication.
+
+A dataset item's queue item writes no scores (there is no trace to score): its verdict,
+the consensus or adjudicated expected output, goes to datasets through
+``review.hooks.expected_output_written`` inside the same transaction."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +19,7 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import MANAGE_ROLES, Membership
+from review import hooks
 from review.adjudication import DisagreementRule
 from review.models import (
     Adjudication,
@@ -21,6 +27,7 @@ from review.models import (
     Annotation,
     AuditStatus,
     ItemStatus,
+    ItemTarget,
     QueueFormField,
     QueueItem,
     QueueReviewer,
@@ -132,6 +139,8 @@ def _write_scores(
     output are not scores. ``replace`` drops the scores this link wrote before."""
     from traces.models import Score
 
+    if item.target_type == ItemTarget.DATASET_ITEM:
+        return  # no trace to score: the verdict is the dataset item's expected output
     if replace:
         link_key, link_id = next(iter(link.items()))
         previous = Score.objects.filter(
@@ -193,6 +202,46 @@ def expected_output_of(
     return next(iter(written.values())) if len(written) == 1 else written
 
 
+def _stated(value: Any) -> bool:
+    return value not in (None, "", {})
+
+
+def consensus_expected_output(annotations: Sequence[Annotation]) -> Any:
+    """The expected output the reviews agree on: the most common one stated, the
+    earliest stated among ties (annotations in submit order); None if nobody stated one."""
+    stated = [a.expected_output for a in annotations if _stated(a.expected_output)]
+    if not stated:
+        return None
+    keyed = [repr(value) for value in stated]
+    counts = Counter(keyed)
+    best = max(counts.values())
+    return next(v for v, k in zip(stated, keyed, strict=True) if counts[k] == best)
+
+
+def _announce_expected_output(
+    item: QueueItem,
+    annotations: Sequence[Annotation],
+    actor: Actor,
+    adjudication: Adjudication | None = None,
+) -> None:
+    """A dataset item's verdict, to datasets (``review.hooks``), inside the caller's
+    transaction: a receiver's ``DomainError`` refuses the submit or decision."""
+    if item.target_type != ItemTarget.DATASET_ITEM or item.dataset_item_id is None:
+        return
+    value = consensus_expected_output(annotations)
+    if adjudication is not None and _stated(adjudication.expected_output):
+        value = adjudication.expected_output
+    hooks.expected_output_written.send(
+        sender=QueueItem,
+        item=item,
+        dataset_item_id=item.dataset_item_id,
+        expected_output=value,
+        annotations=list(annotations),
+        adjudication=adjudication,
+        actor=actor,
+    )
+
+
 def item_disagreement(
     form: Sequence[FormQuestion], annotations: Sequence[Annotation]
 ) -> dict[str, Any]:
@@ -212,7 +261,9 @@ def item_disagreement(
 
 
 def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
-    """All N reviews are in: complete, or to adjudication when they disagree."""
+    """All N reviews are in: complete, or to adjudication when they disagree. A
+    complete dataset item's consensus goes to datasets, written by whoever closes it
+    (the last reviewer's submit, or the manager lowering the overlap)."""
     annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
     if item_disagreement(form, annotations):
         item.status = ItemStatus.NEEDS_ADJUDICATION
@@ -224,6 +275,9 @@ def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
             item.audit_status = AuditStatus.PENDING
     item.completed_at = item.completed_at or _now()
     item.save()
+    actor = audit.current_actor()
+    if item.status == ItemStatus.COMPLETE and actor is not None:
+        _announce_expected_output(item, annotations, actor)
     announce_item_closed(item, [question.config.name for question in form])
     announce_if_queue_completed(item)
 
@@ -369,5 +423,6 @@ def item_adjudicate(
         else:
             item.audit_status = AuditStatus.DONE
         item.save()
+        _announce_expected_output(item, annotations, actor, adjudication)
         announce_if_queue_completed(item)
     return adjudication

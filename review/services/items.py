@@ -1,5 +1,5 @@
-"""Queue items: adding by hand or in bulk from a trace filter (and the insert routing
-uses), priorities, assignees and removal."""
+"""Queue items: adding by hand or in bulk from a trace filter or a list of dataset items
+(and the insert routing uses), priorities, assignees and removal."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
+from review import hooks
 from review.models import (
     Annotation,
     AssignmentStrategy,
@@ -46,6 +47,7 @@ class ItemTargetRef:
     trace_id: int | None
     span_id: int | None = None
     thread_id: int | None = None
+    dataset_item_id: int | None = None
 
 
 _ITEM_COLUMNS = (
@@ -56,6 +58,7 @@ _ITEM_COLUMNS = (
     "trace_id",
     "span_id",
     "thread_id",
+    "dataset_item_id",
     "source",
     "routing_rule_id",
     "signal",
@@ -131,6 +134,7 @@ def _insert_items(
                 target.trace_id,
                 target.span_id,
                 target.thread_id,
+                target.dataset_item_id,
                 source,
                 routing_rule.pk if routing_rule else None,
                 signal,
@@ -174,15 +178,29 @@ def _by_assignee(items: Sequence[QueueItem], before: Mapping[int, Sequence[int]]
 
 
 def _resolve_target(
-    project: Project, *, trace_id: int | None, span_id: int | None, thread_id: int | None
+    project: Project,
+    *,
+    trace_id: int | None,
+    span_id: int | None,
+    thread_id: int | None,
+    dataset_item_id: int | None = None,
 ) -> ItemTargetRef:
     given = [name for name, v in (("trace_id", trace_id), ("span_id", span_id),
-                                  ("thread_id", thread_id)) if v is not None]  # fmt: skip
+                                  ("thread_id", thread_id), ("dataset_item_id", dataset_item_id))
+             if v is not None]  # fmt: skip
     if len(given) != 1:
         raise DomainError(
-            "Name exactly one of trace_id, span_id or thread_id.",
-            details={"target": ["exactly one of trace_id, span_id, thread_id"]},
+            "Name exactly one of trace_id, span_id, thread_id or dataset_item_id.",
+            details={"target": ["exactly one of trace_id, span_id, thread_id, dataset_item_id"]},
         )
+    if dataset_item_id is not None:
+        # datasets answers for its items; another project's or a deleted item is absent.
+        if hooks.dataset_item(project_id=project.pk, pk=dataset_item_id) is None:
+            raise DomainError(
+                f"No dataset item {dataset_item_id} in this project.",
+                details={"dataset_item_id": ["not found"]},
+            )
+        return ItemTargetRef(ItemTarget.DATASET_ITEM, None, dataset_item_id=dataset_item_id)
     # The tenant manager and the project filter: another organization's id is unknown.
     if trace_id is not None:
         if not Trace.objects.filter(project=project, pk=trace_id).exists():
@@ -222,16 +240,23 @@ def queue_item_add(
     trace_id: int | None = None,
     span_id: int | None = None,
     thread_id: int | None = None,
+    dataset_item_id: int | None = None,
     priority: int = 0,
     required_skills: Sequence[str] = (),
     language: str = "",
     assignees: Sequence[int] = (),
 ) -> QueueItem:
-    """Adds one trace, span or thread by hand."""
+    """Adds one trace, span, thread or dataset item by hand."""
     with audit.acting_as(actor), transaction.atomic():
         _check_open(queue)
         project = Project.objects.get(pk=queue.project_id)
-        target = _resolve_target(project, trace_id=trace_id, span_id=span_id, thread_id=thread_id)
+        target = _resolve_target(
+            project,
+            trace_id=trace_id,
+            span_id=span_id,
+            thread_id=thread_id,
+            dataset_item_id=dataset_item_id,
+        )
         items = _insert_items(
             queue=queue,
             targets=[target],
@@ -254,6 +279,58 @@ def queue_item_add(
                 details={"item_id": existing.pk if existing else None},
             )
     return items[0]
+
+
+def queue_items_add_dataset_items(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    dataset_item_ids: Sequence[int],
+    priority: int = 0,
+    required_skills: Sequence[str] = (),
+    language: str = "",
+) -> dict[str, int]:
+    """Adds dataset items for reviewers to label (their expected output), skipping
+    those already in the queue. Every id must be an item of the queue's project, or
+    nothing is added."""
+    ids = list(dict.fromkeys(int(i) for i in dataset_item_ids))
+    if not ids:
+        raise DomainError(
+            "Choose at least one dataset item.", details={"dataset_item_ids": ["required"]}
+        )
+    if len(ids) > MAX_BULK_ADD:
+        raise DomainError(
+            f"{len(ids)} dataset items; at most {MAX_BULK_ADD} can be added at once.",
+            code="too_many",
+        )
+    _check_priority(priority)
+    with audit.acting_as(actor), transaction.atomic():
+        _check_open(queue)
+        added = 0
+        for start in range(0, len(ids), BULK_CHUNK):
+            chunk = ids[start : start + BULK_CHUNK]
+            known = hooks.dataset_items(project_id=queue.project_id, ids=chunk)
+            missing = [pk for pk in chunk if pk not in known]
+            if missing:
+                raise DomainError(
+                    f"{len(missing)} of the dataset items are not in this project.",
+                    details={"dataset_item_ids": [f"not found: {pk}" for pk in missing[:20]]},
+                )
+            added += len(
+                _insert_items(
+                    queue=queue,
+                    targets=[
+                        ItemTargetRef(ItemTarget.DATASET_ITEM, None, dataset_item_id=pk)
+                        for pk in chunk
+                    ],
+                    source=ItemSource.MANUAL,
+                    actor=actor,
+                    priority=priority,
+                    required_skills=required_skills,
+                    language=language,
+                )
+            )
+    return {"requested": len(ids), "added": added, "already_queued": len(ids) - added}
 
 
 def queue_items_add_from_filter(

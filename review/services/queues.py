@@ -19,7 +19,6 @@ from review.models import (
     QueueReviewer,
     ReviewQueue,
     ScoreConfig,
-    ScoreTarget,
 )
 from review.services._common import _is_number, _now
 from review.services.annotations import _close_item, queue_form
@@ -41,8 +40,6 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
             errors[f"form[{position}]"] = ["No such score config in this project."]
         elif config.archived_at:
             errors[f"form[{position}]"] = [f"{config.name} is archived."]
-        elif config.target == ScoreTarget.DATASET_ITEM:
-            errors[f"form[{position}]"] = [f"{config.name} targets dataset items, not traces."]
         for name, ceiling in (("max_dissent_share", 1.0), ("numeric_tolerance", None)):
             value = entry.get(name, 0.0)
             if not _is_number(value) or value < 0 or (ceiling is not None and value > ceiling):
