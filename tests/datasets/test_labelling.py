@@ -323,3 +323,49 @@ def test_a_dataset_item_review_is_not_promoted_elsewhere(tenant):
             actor=Actor(user=tenant.owner), dataset=other, queue_id=queue.pk
         )
         assert not DatasetItem.objects.filter(dataset=other).exists(), report
+
+
+def test_pages_send_items_to_a_queue_and_show_who_labelled_them(tenant, other_tenant, client_for):
+    config = expected_config(tenant)
+    queue = make_queue(tenant, configs=[config], overlap=1, name="label the doses")
+    foreign_queue = make_queue(other_tenant, configs=[expected_config(other_tenant)])
+    dataset, items = golden(tenant)
+    pages = f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/datasets/{dataset.pk}"
+    owner = client_for(tenant.owner)
+    item_page = f"{pages}/items/{items['dose-1'].pk}/"
+    assert "send-to-queue" in owner.get(item_page).content.decode()
+    # One item from its page.
+    sent = owner.post(
+        f"{pages}/send-to-queue/",
+        {"queue_id": queue.pk, "item_id": items["dose-1"].pk, "next": item_page},
+        format="multipart",
+    )
+    assert sent.status_code == 302 and sent["Location"] == item_page
+    # Every item from the dataset page: the one already queued is reported, not doubled.
+    owner.post(f"{pages}/send-to-queue/", {"queue_id": queue.pk, "all": "1"}, format="multipart")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        queued = set(
+            QueueItem.objects.filter(queue=queue).values_list("dataset_item_id", flat=True)
+        )
+    assert queued == {items["dose-1"].pk, items["dose-2"].pk}
+    messages = owner.get(f"{pages}/").content.decode()
+    assert "Sent 1 item to “label the doses”; 1 already there." in messages
+    # Another tenant's queue is not a choice; a reviewer may not send.
+    owner.post(
+        f"{pages}/send-to-queue/",
+        {"queue_id": foreign_queue.pk, "all": "1"},
+        format="multipart",
+    )
+    with tenancy.tenant_scope(other_tenant.organization.pk):
+        assert not QueueItem.objects.filter(queue=foreign_queue).exists()
+    refused = client_for(tenant.reviewer).post(
+        f"{pages}/send-to-queue/", {"queue_id": queue.pk, "all": "1"}, format="multipart"
+    )
+    assert refused.status_code == 403
+    # Labelled: the item page says by whom, in which queue, with the new version and history.
+    label(tenant, queue, tenant.reviewer, config, "2 g every 8 hours")
+    html = owner.get(item_page).content.decode()
+    assert "2 g every 8 hours" in html
+    assert f"labelled by {tenant.reviewer.email}" in html
+    assert "In queue “label the doses”" in html
+    assert 'id="history"' in html and tenant.reviewer.email in html
