@@ -24,7 +24,7 @@ from django.db.models.expressions import RawSQL
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from traces import hooks
+from traces import hooks, signals
 from traces.models import (
     Feedback,
     FeedbackKind,
@@ -322,6 +322,7 @@ class TraceFilter(django_filters.FilterSet):
         *,
         negate: bool = False,
         visible: Q | None = None,
+        signal: Q | None = None,
     ) -> QuerySet:
         """Traces with (or, ``negate``, without) a row in ``matching`` (a queryset of
         scores or feedback) pointing at them; with ``visible``, a row the reader may see.
@@ -331,7 +332,11 @@ class TraceFilter(django_filters.FilterSet):
         then leaves out, so the list is the same. Kept in, the blind rule's correlated
         subquery (which needs each row's thread and author) would run for every matching
         row of the project, and the read could no longer come from the covering index
-        (``score_project_name_value_trace``) alone."""
+        (``score_project_name_value_trace``) alone.
+
+        ``signal`` (from ``traces.signals``) is what the trace's own row must say for
+        the condition to be possible: the walk skips the others without probing
+        ``matching``. It only ever narrows to a superset, so the exact condition stays."""
         if self.project is not None:
             matching = matching.filter(project=self.project)
         if self.rare_limit > 0 and not negate:
@@ -345,7 +350,11 @@ class TraceFilter(django_filters.FilterSet):
         if visible is not None:
             matching = matching.filter(visible)
         correlated = Exists(matching.filter(trace_id=OuterRef("pk")))
-        return queryset.exclude(correlated) if negate else queryset.filter(correlated)
+        if negate:
+            return queryset.exclude(correlated)
+        if signal is not None:
+            queryset = queryset.filter(signal)
+        return queryset.filter(correlated)
 
     # --- methods --------------------------------------------------------------------
     def filter_tags(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
@@ -387,6 +396,9 @@ class TraceFilter(django_filters.FilterSet):
                 queryset,
                 _apply_score_condition(scores, condition),
                 visible=self._scores_visible(),
+                signal=signals.score_may_match(
+                    condition.name, condition.operator, condition.number
+                ),
             )
         return queryset
 
@@ -398,7 +410,7 @@ class TraceFilter(django_filters.FilterSet):
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__gt=0)
         elif value == FeedbackChoice.THUMBS_DOWN:
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__lt=0)
-        return self._where_related(queryset, feedback)
+        return self._where_related(queryset, feedback, signal=signals.feedback_may_match(value))
 
     def filter_feedback_rating(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         # Both ends are applied together, on the same rating row, by filter_queryset.
@@ -407,7 +419,11 @@ class TraceFilter(django_filters.FilterSet):
     def filter_reviewed(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         human_scores = Score.objects.filter(source=ScoreSource.HUMAN)
         return self._where_related(
-            queryset, human_scores, negate=not value, visible=self._scores_visible()
+            queryset,
+            human_scores,
+            negate=not value,
+            visible=self._scores_visible(),
+            signal=signals.human_scored(),
         )
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -426,7 +442,9 @@ class TraceFilter(django_filters.FilterSet):
                 ratings = ratings.filter(value__gte=low)
             if high is not None:
                 ratings = ratings.filter(value__lte=high)
-            queryset = self._where_related(queryset, ratings)
+            queryset = self._where_related(
+                queryset, ratings, signal=signals.rating_may_match(low, high)
+            )
         return queryset
 
 

@@ -84,6 +84,9 @@ class Trace(TenantModel):
     error_message = models.TextField(blank=True, default="")
     # False while only spans have named the trace (it arrived before its trace event).
     is_placeholder = models.BooleanField(default=False)
+    # What the trace's scores and feedback say, kept by database triggers so the list
+    # can skip traces that cannot match a score or feedback condition (traces/signals.py).
+    signals = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -92,7 +95,12 @@ class Trace(TenantModel):
             models.UniqueConstraint(fields=["project", "external_id"], name="trace_external_id")
         ]
         indexes = [
-            models.Index(fields=["project", "-created_at", "-id"], name="trace_project_created"),
+            # The list's newest-first walk; start_time last so a time window is checked in
+            # the index, without reading the rows it passes.
+            models.Index(
+                fields=["project", "-created_at", "-id", "start_time"],
+                name="trace_project_created",
+            ),
             models.Index(fields=["project", "-start_time"], name="trace_project_start"),
             models.Index(fields=["thread", "start_time"], name="trace_thread_start"),
             GinIndex(fields=["tags"], name="trace_tags_gin"),

@@ -1,0 +1,36 @@
+# Trace signals (traces/signals.py): a column kept by triggers on scores and feedback,
+# filled from the rows already stored; the list's walk index also carries start_time.
+
+from django.db import migrations, models
+
+from traces import signals
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("projects", "0004_notification_preferences"),
+        ("traces", "0105_trace_retention"),
+    ]
+
+    operations = [
+        migrations.RemoveIndex(
+            model_name="trace",
+            name="trace_project_created",
+        ),
+        migrations.AddField(
+            model_name="trace",
+            name="signals",
+            field=models.JSONField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddIndex(
+            model_name="trace",
+            index=models.Index(
+                fields=["project", "-created_at", "-id", "start_time"],
+                name="trace_project_created",
+            ),
+        ),
+        migrations.RunSQL(
+            sql=[*signals.install_sql(), *signals.rebuild_sql()],
+            reverse_sql=signals.uninstall_sql(),
+        ),
+    ]
