@@ -1,5 +1,6 @@
 # Trace signals (traces/signals.py): a column kept by triggers on scores and feedback,
-# filled from the rows already stored; the list's walk index also carries start_time.
+# filled from the rows already stored; the list's walk index also carries start_time;
+# trace pages keep room for updates in place.
 
 from django.db import migrations, models
 
@@ -32,5 +33,12 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             sql=[*signals.install_sql(), *signals.rebuild_sql()],
             reverse_sql=signals.uninstall_sql(),
+        ),
+        # Room on each new page for a trace's later versions: a score, feedback or the
+        # roll-up that changes no indexed column then updates in place (HOT), without a
+        # new entry in every index of the table (the trigram index among them).
+        migrations.RunSQL(
+            sql="ALTER TABLE traces_trace SET (fillfactor = 90)",
+            reverse_sql="ALTER TABLE traces_trace RESET (fillfactor)",
         ),
     ]
