@@ -7,10 +7,11 @@ from datasets import services
 from datasets.models import DatasetExport
 from hitl import tenancy
 from hitl.audit import Actor
+from review import services as review_services
 from tests.datasets.helpers import import_rows, make_dataset
 from tests.factories import Tenant
 from tests.isolation import IsolationData
-from tests.review.helpers import make_trace
+from tests.review.helpers import make_config, make_queue, make_trace
 
 
 def populate(tenant: Tenant) -> IsolationData:
@@ -53,6 +54,32 @@ def populate(tenant: Tenant) -> IsolationData:
         )
         services.dataset_export_run(export_id=export.pk)
         assert DatasetExport.objects.get(pk=export.pk).state == "done"
+    # The promoted item sent to a queue and labelled: a dataset-item queue item and
+    # annotation for the admin walker, and provenance on the item's page.
+    # Categorical: the list-parameter walker keeps text configs out of its world.
+    label = make_config(
+        tenant,
+        name=f"expected-{slug}",
+        data_type="categorical",
+        min_value=None,
+        max_value=None,
+        step=None,
+        options=[{"label": f"label-only-{slug}", "value": 1.0}, {"label": "other", "value": 0.0}],
+        target="dataset_item",
+        writes_expected_output=True,
+    )
+    queue = make_queue(tenant, configs=[label], name=f"labelling-{slug}", blind_mode=False)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.dataset_items_send_to_queue(
+            actor=owner, dataset=dataset, queue=queue, item_ids=[promotion.item.pk]
+        )
+        reviewer = Actor(user=tenant.reviewer)
+        lease = review_services.queue_claim_next(actor=reviewer, queue=queue)
+        review_services.assignment_submit(
+            actor=reviewer,
+            assignment_id=lease.pk,
+            values={str(label.pk): f"label-only-{slug}"},
+        )
     return IsolationData(
         kwargs={
             "dataset_pk": dataset.pk,
@@ -66,5 +93,6 @@ def populate(tenant: Tenant) -> IsolationData:
             f"failure-only-{slug}",
             f"experiment-only-{slug}",
             f"output-only-{slug}",
+            f"label-only-{slug}",
         ],
     )
