@@ -53,6 +53,20 @@ def _query(request: Request, serializer_class: type[StrictSerializer]) -> dict[s
     return serializer.validated_data
 
 
+def _blind_item_ids(request: Request) -> set[int]:
+    """Dataset items the reader labels in a blind queue without having answered yet
+    (``review.visibility``): their expected output and what others said stay hidden."""
+    from review.visibility import blind_dataset_item_ids
+    from traces.hooks import viewer_of
+
+    return set(blind_dataset_item_ids(viewer_of(request)))
+
+
+# What a diff still shows of an item its reader is blind on.
+BLIND_DIFF_FIELDS = ("input", "tags", "source_type", "source_trace_id", "source_span_id",
+                     "source_thread_id")  # fmt: skip
+
+
 class _DatasetScoped(ProjectScopedViewSet):
     """Endpoints under ``datasets/<dataset_pk>/``: the dataset is the project's."""
 
@@ -179,9 +193,23 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     def diff(self, request: Request, **kwargs: Any) -> Response:
         """Items added, removed and changed (field by field) between two versions."""
         query = _query(request, DiffQuerySerializer)
+        dataset = self.get_object()
         diff = selectors.version_diff(
-            dataset=self.get_object(), from_number=query["source"], to_number=query["to"]
+            dataset=dataset, from_number=query["source"], to_number=query["to"]
         )
+        blind = _blind_item_ids(request)
+        if blind:
+            hidden = set(
+                DatasetItem.objects.filter(dataset=dataset, pk__in=blind).values_list(
+                    "key", flat=True
+                )
+            )
+            for change in diff["changed"]:
+                if change["id"] in hidden:
+                    change["fields"] = {
+                        k: v for k, v in change["fields"].items() if k in BLIND_DIFF_FIELDS
+                    }
+                    change["hidden"] = True
         return Response(s.DiffSerializer(diff).data)
 
     @extend_schema(methods=["GET"], responses=s.GateSerializer)
@@ -235,11 +263,7 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
     pagination_class = KeyCursorPagination
 
     def blind_item_ids(self) -> set[int]:
-        """Items the reader labels in a blind queue without having answered yet."""
-        from review.visibility import blind_dataset_item_ids
-        from traces.hooks import viewer_of
-
-        return set(blind_dataset_item_ids(viewer_of(self.request)))
+        return _blind_item_ids(self.request)
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "blind_item_ids": self.blind_item_ids()}
@@ -364,6 +388,14 @@ class DatasetExportViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScop
     @action(detail=True, methods=["get"])
     def download(self, request: Request, **kwargs: Any) -> Any:
         export = self.get_object()
+        blind = _blind_item_ids(request)
+        items = DatasetItem.objects.filter(dataset_id=export.dataset_id, pk__in=blind)
+        if blind and items.exists():
+            raise PermissionDenied(
+                "You are labelling items of this dataset in a blind queue: its exports open "
+                "once you have answered.",
+                code="blind",
+            )
         if export.state != JobState.DONE:
             raise Conflict(
                 f"The export is {export.state}, not ready to download.",

@@ -354,6 +354,15 @@ def annotation_update(
                 item.save()
                 announce_item_closed(item, [question.config.name for question in form])
                 announce_if_queue_completed(item)
+        if (
+            item.target_type == ItemTarget.DATASET_ITEM
+            and item.status == ItemStatus.COMPLETE
+            and not Adjudication.objects.filter(item=item).exists()
+        ):
+            # The edit may change the verdict: the dataset item follows (no new version
+            # when it does not change).
+            annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
+            _announce_expected_output(item, annotations, actor)
         if values is not None:
             from review.services.agreement import agreement_request  # imports this module
 

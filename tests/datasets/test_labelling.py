@@ -369,3 +369,69 @@ def test_pages_send_items_to_a_queue_and_show_who_labelled_them(tenant, other_te
     assert f"labelled by {tenant.reviewer.email}" in html
     assert "In queue “label the doses”" in html
     assert 'id="history"' in html and tenant.reviewer.email in html
+
+
+def test_an_edit_after_completion_rewrites_the_label(tenant):
+    config = expected_config(tenant)
+    queue = make_queue(tenant, configs=[config], overlap=1)
+    dataset, items = golden(tenant)
+    target = items["dose-1"]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        review_services.queue_item_add(
+            actor=Actor(user=tenant.owner), queue=queue, dataset_item_id=target.pk
+        )
+    annotation = label(tenant, queue, tenant.reviewer, config, "2 g")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        versions = dataset.versions.count()
+        review_services.annotation_update(
+            actor=Actor(user=tenant.reviewer),
+            annotation_id=annotation.pk,
+            expected_version=annotation.version,
+            values={str(config.pk): "2 g every 8 hours"},
+        )
+        assert DatasetItem.objects.get(pk=target.pk).expected_output == "2 g every 8 hours"
+        assert dataset.versions.count() == versions + 1
+        # An edit of the explanation only changes the reviews snapshot, not the answer.
+        review_services.annotation_update(
+            actor=Actor(user=tenant.reviewer),
+            annotation_id=annotation.pk,
+            expected_version=annotation.version + 1,
+            explanation="checked the formulary",
+        )
+        item = DatasetItem.objects.get(pk=target.pk)
+        assert item.expected_output == "2 g every 8 hours"
+        assert item.reviews[0]["explanation"] == "checked the formulary"
+
+
+def test_a_blind_reviewer_reads_no_label_through_diffs_or_exports(
+    tenant, client_for, settings, tmp_path
+):
+    settings.HITL_EXPORT_DIR = str(tmp_path)
+    config = expected_config(tenant)
+    first, second = add_reviewers(tenant, 2)
+    queue = make_queue(tenant, configs=[config], reviewers=[first, second], overlap=2)
+    dataset, items = golden(tenant)
+    target = items["dose-1"]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        review_services.queue_item_add(
+            actor=Actor(user=tenant.owner), queue=queue, dataset_item_id=target.pk
+        )
+        services.dataset_item_update(
+            actor=Actor(user=tenant.owner), item=target, expected_output="edited-answer"
+        )
+        export = services.dataset_export_start(
+            actor=Actor(user=tenant.owner), dataset=dataset, version=None, file_format="jsonl"
+        )
+        services.dataset_export_run(export_id=export.pk)
+    blind = client_for(second)
+    diff = blind.get(f"{api(tenant)}/datasets/{dataset.pk}/diff/?from=1&to=2")
+    assert diff.status_code == 200, diff.content
+    assert "edited-answer" not in diff.content.decode()
+    assert diff.json()["changed"][0]["hidden"] is True
+    download = f"{api(tenant)}/datasets/{dataset.pk}/exports/{export.pk}/download/"
+    assert blind.get(download).status_code == 403
+    # Someone outside the pool (the auditor) reads both.
+    auditor = client_for(tenant.auditor)
+    seen = auditor.get(f"{api(tenant)}/datasets/{dataset.pk}/diff/?from=1&to=2")
+    assert "edited-answer" in seen.content.decode()
+    assert auditor.get(download).status_code == 200
