@@ -25,10 +25,9 @@ from review.models import (
 )
 from review.selectors import _BOARD_COLUMNS, filter_by_board_status, queue_board
 from review.services._common import _sampled
+from review.services.items import SELECTABLE_COLUMNS
 
 BOARD_CARDS_PER_COLUMN = 20
-# The board's columns whose cards are open items: selected, reprioritised, reassigned.
-SELECTABLE_COLUMNS = ("pending", "in_progress", "submitted")
 PREVIEW_RECENT = 500
 PREVIEW_SHOWN = 25
 
@@ -165,7 +164,7 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
         columns.append(
             {
                 "status": status,
-                "label": status.replace("_", " ").capitalize(),
+                "label": column_label(status),
                 "count": summary["columns"][status],
                 "cards": cards,
                 "selectable": status in SELECTABLE_COLUMNS,
@@ -177,6 +176,15 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
         "assignees": summary["assignees"],
         "pool": [(r.membership.user_id, r.membership.user.email) for r in pool],
     }
+
+
+def column_label(status: str) -> str:
+    return status.replace("_", " ").capitalize()
+
+
+def column_count(queue: ReviewQueue, status: str) -> int:
+    """How many items one board column holds now."""
+    return filter_by_board_status(QueueItem.objects.filter(queue=queue), status).count()
 
 
 def item_labels(queue: ReviewQueue, item_ids: list[int]) -> dict[int, str]:

@@ -35,7 +35,7 @@ from review.models import (
     ScoreConfig,
     ScoreTarget,
 )
-from review.services.items import queue_items_update_each
+from review.services.items import SELECTABLE_COLUMNS, queue_items_update_each
 from traces.models import ScoreDataType
 
 # Blank level rows offered under a rubric's levels, to add more.
@@ -531,9 +531,15 @@ REFUSALS_LISTED = 10
 class QueueItemsUpdateView(QueueBoardView):
     """POST: a new priority and/or assignee for one card (its own form) or for the
     board's selection (``item_id`` repeated), through ``queue_items_update_each``: one
-    transaction, a history row per changed item. The result says how many changed and
-    which could not (and why); bad input answers the board again with the reason and
-    the selection still ticked (422, or 409 for an archived queue)."""
+    transaction, a history row per changed item; back to the queue also takes the item
+    back from whoever holds a lease on it. The result says how many changed and which
+    could not (and why); bad input answers the board again with the reason and the
+    selection still ticked (422, or 409 for an archived queue).
+
+    ``column`` (all the items of an open column, not only the cards shown; the posted
+    ids are then ignored) first answers a confirmation with the column's count now and
+    the change in words; posted again with ``confirm``, the change applies to what the
+    column holds at that moment."""
 
     http_method_names = ["post"]
 
@@ -541,7 +547,8 @@ class QueueItemsUpdateView(QueueBoardView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         queue = self.queue(queue_pk)
-        raw_ids = request.POST.getlist("item_id")
+        column = request.POST.get("column", "").strip() or None
+        raw_ids = [] if column else request.POST.getlist("item_id")
         item_ids = [n for n in map(_whole, raw_ids) if n is not None]
         priority_raw = request.POST.get("priority", "").strip()
         assignee = request.POST.get("assignee", "keep").strip()
@@ -549,6 +556,8 @@ class QueueItemsUpdateView(QueueBoardView):
         status = 422
         if len(item_ids) != len(raw_ids):
             errors.append("Items: an item is named by its number.")
+        if column is not None and column not in SELECTABLE_COLUMNS:
+            errors.append("Column: one of the open columns (pending, in progress, submitted).")
         changes: dict[str, Any] = {}
         if priority_raw:
             try:
@@ -561,11 +570,19 @@ class QueueItemsUpdateView(QueueBoardView):
             changes["assignees"] = [_whole(assignee)]
         elif assignee != "keep":
             errors.append("Assign to: keep, back to the queue, or a reviewer of the pool.")
+        if column is not None and not errors and not changes:
+            errors.append("Choose a new priority or whom to assign the selected items to.")
+        if column is not None and not errors and request.POST.get("confirm") != "1":
+            return self.confirm(queue, column, priority_raw, assignee, changes)
         result = None
         if not errors:
             try:
                 result = queue_items_update_each(
-                    actor=self.actor, queue=queue, item_ids=item_ids, **changes
+                    actor=self.actor,
+                    queue=queue,
+                    item_ids=item_ids,
+                    column=column,
+                    **changes,
                 )
             except DomainError as exc:
                 errors = error_lines(exc)
@@ -578,10 +595,45 @@ class QueueItemsUpdateView(QueueBoardView):
         self.tell(queue, result)
         return redirect(self.url("lead-queue-board", queue_pk=queue.pk))
 
+    def confirm(
+        self,
+        queue: ReviewQueue,
+        column: str,
+        priority_raw: str,
+        assignee: str,
+        changes: dict[str, Any],
+    ) -> HttpResponse:
+        """The count of the whole column now and the change in words, to confirm."""
+        pool = dict(lead_selectors.board(queue)["pool"])
+        words = []
+        if "priority" in changes:
+            words.append(f"priority {changes['priority']}")
+        if changes.get("assignees") == []:
+            words.append("back to the queue (anyone in the pool; live leases taken back)")
+        elif "assignees" in changes:
+            who = changes["assignees"][0]
+            words.append(f"assigned to {pool.get(who, f'user {who}')}")
+        context = self.context(
+            queue=queue,
+            column=column,
+            column_label=lead_selectors.column_label(column),
+            count=lead_selectors.column_count(queue, column),
+            change=" and ".join(words),
+            bulk={"priority": priority_raw, "assignee": assignee},
+        )
+        return render(self.request, "review/lead/board_confirm.html", context)
+
     def tell(self, queue: ReviewQueue, result: dict[str, Any]) -> None:
         changed, unchanged, refused = result["changed"], result["unchanged"], result["refused"]
         if changed:
             messages.success(self.request, f"Changed {_items(len(changed))}.")
+        if result.get("taken_back"):
+            taken = len(result["taken_back"])
+            messages.info(
+                self.request,
+                f"Took {_items(taken)} back from the reviewers holding "
+                f"{'it' if taken == 1 else 'them'}; their open pages say so.",
+            )
         if unchanged:
             had = "already had" if len(unchanged) > 1 else "already has"
             messages.info(self.request, f"{_items(len(unchanged)).capitalize()} {had} that.")

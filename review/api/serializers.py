@@ -318,6 +318,12 @@ class BulkUpdateSerializer(StrictSerializer):
     assignees = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
 
 
+class TakeBackSerializer(StrictSerializer):
+    reviewer_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="Only this reviewer's lease; empty: every one."
+    )
+
+
 # --- claiming and answering ----------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from review.models import (
     RoutingRule,
     ScoreConfig,
 )
+from review.services.claims import item_take_back
 
 
 class LeasedCursorPagination(CreatedCursorPagination):
@@ -238,6 +239,17 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
             **data,
         )
         return Response(s.AdjudicationSerializer(adjudication).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.TakeBackSerializer, responses=s.AssignmentSerializer(many=True))
+    @action(detail=True, methods=["post"], url_path="take-back")
+    def take_back(self, request: Request, **kwargs: Any) -> Response:
+        """Ends the live leases on the item (every holder's, or ``reviewer_id``'s): it is
+        claimable again at once, and the holder's submit answers 409
+        ``lease_taken_back`` naming who took it back. Owners and admins, signed in;
+        409 ``no_live_lease`` when nobody holds it. Returns the leases ended."""
+        data = validated(request, s.TakeBackSerializer)
+        ended = item_take_back(actor=self.actor, item=self.get_object(), **data)
+        return Response(s.AssignmentSerializer(ended, many=True).data)
 
     @extend_schema(responses=s.HistoryEntrySerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -1,4 +1,5 @@
-"""Claiming and leases: claim next, skip, release, submit and lease expiry.
+"""Claiming and leases: claim next, skip, release, submit, lease expiry and a manager
+taking an item back from the reviewers who hold it.
 
 Lock order: a queue item's row first, then its assignments."""
 
@@ -15,7 +16,7 @@ from django.db.models import F
 from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
-from projects.models import REVIEW_ROLES
+from projects.models import MANAGE_ROLES, REVIEW_ROLES, Membership
 from review.models import (
     Annotation,
     Assignment,
@@ -168,6 +169,12 @@ def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignme
     assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
     if assignment.reviewer_id != user.pk:
         raise PermissionDenied("This lease belongs to another reviewer.", code="not_your_lease")
+    if assignment.state == AssignmentState.RELEASED and assignment.skip_reason:
+        raise Conflict(
+            f"{assignment.skip_reason}: this item went back to the queue and your answers "
+            "were not saved. Claim the next item.",
+            code="lease_taken_back",
+        )
     if assignment.state != AssignmentState.LEASED:
         raise Conflict(
             f"This lease is already {assignment.state}.",
@@ -314,6 +321,100 @@ def assignment_submit(
             _close_item(item, form)
         agreement_request(queue=item.queue)
     return annotation
+
+
+# Why a lease a manager ended ended, kept in the lease's ``skip_reason`` (a reviewer's
+# own release leaves it empty): the reviewer's page and a refused submit say it.
+TAKEN_BACK = "Taken back by {who}"
+
+
+def _require_manager(actor: Actor, organization_id: int, what: str) -> Any:
+    """The acting person, if they are an owner or admin of the organization (read from
+    their membership, not from the caller), else ``PermissionDenied``."""
+    user = _require_person(actor, what)
+    membership = (
+        Membership.objects.filter(organization_id=organization_id, user_id=user.pk)
+        .only("role")
+        .first()
+    )
+    if membership is None or membership.role not in MANAGE_ROLES:
+        raise PermissionDenied(
+            f"{what} is for the organization's owners and admins.", code="not_a_manager"
+        )
+    return user
+
+
+def leases_take_back(
+    items: Sequence[QueueItem], *, by: Any, reviewer_id: int | None = None
+) -> dict[int, list[Assignment]]:
+    """Ends the live leases on ``items`` (locked by the caller, in the transaction),
+    every holder's or only ``reviewer_id``'s: each lease becomes "released" with
+    ``TAKEN_BACK`` naming ``by`` as its reason, and its item's counters move as a release
+    moves them (``live_leases`` down, ``open_slots`` up, so live leases + submissions +
+    open slots stays the overlap). Nothing the holder typed was saved (answers exist only
+    once submitted), so nothing is kept. Sets each taken-back item's ``_change_reason``
+    (who was taken back, by whom) for the history row the caller writes. Returns item
+    id -> the leases ended."""
+    if not items:
+        return {}
+    by_id = {item.pk: item for item in items}
+    live = Assignment.objects.select_for_update().filter(
+        item_id__in=list(by_id), state=AssignmentState.LEASED
+    )
+    if reviewer_id is not None:
+        live = live.filter(reviewer_id=reviewer_id)
+    leases = list(live.select_related("reviewer").order_by("item_id", "id"))
+    if not leases:
+        return {}
+    now = _now()
+    reason = TAKEN_BACK.format(who=getattr(by, "email", "") or str(by))
+    Assignment.objects.filter(pk__in=[a.pk for a in leases]).update(
+        state=AssignmentState.RELEASED, ended_at=now, skip_reason=reason
+    )
+    ended: dict[int, list[Assignment]] = {}
+    for lease in leases:
+        lease.state, lease.ended_at, lease.skip_reason = AssignmentState.RELEASED, now, reason
+        ended.setdefault(lease.item_id, []).append(lease)
+    for item_id, gone in ended.items():
+        item = by_id[item_id]
+        _adjust_counters(item, live=-len(gone), slots=len(gone))
+        holders = ", ".join(lease.reviewer.email for lease in gone)
+        item._change_reason = f"Took back the lease of {holders}"
+    return ended
+
+
+def item_take_back(
+    *, actor: Actor, item: QueueItem, reviewer_id: int | None = None
+) -> list[Assignment]:
+    """A manager ends the live leases on an item (every holder's, or one reviewer's):
+    the item is claimable again at once, by anyone the strategy allows (a round-robin
+    item goes on to the next pool member, as after a release). The holder's open page
+    then says who took it back, and their submit is refused (409 ``lease_taken_back``).
+    History: a row on the item under the manager, its change reason naming the holders.
+    ``Conflict`` (``no_live_lease``) when nobody (or not that reviewer) holds it."""
+    user = _require_manager(actor, item.organization_id, "Taking an item back")
+    with audit.acting_as(actor), transaction.atomic():
+        item = (
+            QueueItem.objects.select_for_update(of=("self",))
+            .select_related("queue")
+            .filter(pk=item.pk)
+            .first()
+        )
+        if item is None:
+            raise NotFound("No such item.")
+        tenancy.assert_writing_in_scope(item.organization_id)
+        ended = leases_take_back([item], by=user, reviewer_id=reviewer_id).get(item.pk, [])
+        if not ended:
+            whom = "this reviewer" if reviewer_id is not None else "nobody"
+            raise Conflict(
+                f"No live lease to take back: {whom} holds this item now.",
+                code="no_live_lease",
+            )
+        before = list(item.assignees or ())
+        _repush(item, [lease.reviewer_id for lease in ended])
+        if list(item.assignees or ()) == before:
+            item.save(update_fields=["assignees"])  # the history row, with the reason
+    return ended
 
 
 def leases_expire(*, queue_id: int | None = None, limit: int = 1000) -> int:

@@ -26,7 +26,9 @@ from review.models import (
     ReviewQueue,
     RoutingRule,
 )
+from review.selectors import filter_by_board_status
 from review.services._common import _now
+from review.services.claims import _require_manager, leases_take_back
 from review.services.events import announce_backlog, announce_items_assigned
 from review.services.queues import _check_open, _pool_user_ids
 from traces.models import Span, Thread, Trace
@@ -34,6 +36,10 @@ from traces.models import Span, Thread, Trace
 MAX_BULK_ADD = 200_000
 # The most items one board selection changes at once.
 MAX_SELECTION = 500
+# The most items "all in this column" changes at once.
+MAX_COLUMN_SELECTION = 20_000
+# The board's columns whose items are open: selected, reprioritised, reassigned.
+SELECTABLE_COLUMNS = ("pending", "in_progress", "submitted")
 # An item's priority is a PostgreSQL integer.
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
@@ -435,23 +441,38 @@ def queue_items_update_each(
     *,
     actor: Actor,
     queue: ReviewQueue,
-    item_ids: Sequence[int],
+    item_ids: Sequence[int] = (),
     priority: int | None = None,
     assignees: Sequence[int] | None = None,
+    column: str | None = None,
 ) -> dict[str, Any]:
     """The board's selection: gives every open item of the selection the new priority
-    and/or assignees (``[]``: back to the queue, anyone in the pool may claim it), in
-    one transaction with one history row per changed item, and says which items could
+    and/or assignees (``[]``: back to the queue, anyone in the pool may claim it, and
+    the live leases on it are taken back from whoever holds them, as
+    ``claims.leases_take_back`` does), in one transaction with one history row per
+    changed item, and says which items could
     not take the change and why: gone from the queue meanwhile, or no longer open
     (complete, waiting for adjudication, adjudicated). An item that already has the
     values is left alone (no history row). What concerns the whole request (nothing
     selected or asked for, an assignee outside the pool, an archived queue) raises
     ``DomainError`` and changes nothing.
 
+    ``column`` (one of the open columns, ``SELECTABLE_COLUMNS``) instead of ids: every
+    item the column's condition matches when the rows are locked (PostgreSQL rechecks
+    the condition on a row changed meanwhile, so an item claimed or submitted since the
+    count was shown is not taken), at most ``MAX_COLUMN_SELECTION``.
+
     Returns ``{"changed": [ids], "unchanged": [ids], "refused": [{"item_id",
-    "reason"}]}``, ids in the order given."""
+    "reason"}], "taken_back": [ids of changed items whose leases ended]}``, ids in the
+    order given (by id for a column)."""
     ids = list(dict.fromkeys(int(i) for i in item_ids))
-    if not ids:
+    if column is not None:
+        if ids or column not in SELECTABLE_COLUMNS:
+            raise DomainError(
+                "Choose the items or one open column, not both.",
+                details={"column": [f"one of {', '.join(SELECTABLE_COLUMNS)}, without items"]},
+            )
+    elif not ids:
         raise DomainError("Select at least one item.", details={"item_id": ["required"]})
     if len(ids) > MAX_SELECTION:
         raise DomainError(
@@ -468,13 +489,22 @@ def queue_items_update_each(
         _check_open(queue)
         if assignees is not None:
             assignees = _check_assignees(queue, assignees)
+        back_to_queue = assignees is not None and not assignees
         # Lock order: item rows first (by id, as every other bulk path locks them).
-        found = {
-            item.pk: item
-            for item in QueueItem.objects.select_for_update()
-            .filter(queue=queue, pk__in=ids)
-            .order_by("id")
-        }
+        locked = QueueItem.objects.select_for_update().filter(queue=queue).order_by("id")
+        if column is not None:
+            locked = filter_by_board_status(locked, column)[: MAX_COLUMN_SELECTION + 1]
+        else:
+            locked = locked.filter(pk__in=ids)
+        found = {item.pk: item for item in locked}
+        if column is not None:
+            if len(found) > MAX_COLUMN_SELECTION:
+                raise DomainError(
+                    f"More than {MAX_COLUMN_SELECTION} items in this column; "
+                    "change them a column's part at a time (by priority or reviewer).",
+                    details={"column": [f"at most {MAX_COLUMN_SELECTION} items"]},
+                )
+            ids = list(found)
         changed: list[QueueItem] = []
         unchanged: list[int] = []
         refused: list[dict[str, Any]] = []
@@ -490,12 +520,20 @@ def queue_items_update_each(
                 continue
             new_priority = item.priority if priority is None else priority
             new_assignees = list(item.assignees or ()) if assignees is None else list(assignees)
-            if new_priority == item.priority and new_assignees == list(item.assignees or ()):
+            taking = back_to_queue and item.live_leases > 0
+            same = new_priority == item.priority and new_assignees == list(item.assignees or ())
+            if same and not taking:
                 unchanged.append(pk)
                 continue
             before[pk] = list(item.assignees or ())
             item.priority, item.assignees = new_priority, new_assignees
             changed.append(item)
+        held = [item for item in changed if back_to_queue and item.live_leases > 0]
+        if held:
+            manager = _require_manager(actor, queue.organization_id, "Taking items back")
+            taken = leases_take_back(held, by=manager)
+        else:
+            taken = {}
         if changed:
             fields = [
                 name
@@ -505,7 +543,12 @@ def queue_items_update_each(
             audit.bulk_update_with_history(changed, QueueItem, fields)
             if assignees is not None:
                 announce_items_assigned(queue, _by_assignee(changed, before))
-    return {"changed": [item.pk for item in changed], "unchanged": unchanged, "refused": refused}
+    return {
+        "changed": [item.pk for item in changed],
+        "unchanged": unchanged,
+        "refused": refused,
+        "taken_back": [item.pk for item in changed if item.pk in taken],
+    }
 
 
 def queue_item_remove(*, actor: Actor, item: QueueItem) -> None:

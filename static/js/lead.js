@@ -37,7 +37,11 @@ function selectText(element, done) {
   if (!form) return;
   const status = document.getElementById("board-selection");
   const hidden = document.getElementById("bulk-hidden");
+  const columnInput = document.getElementById("bulk-column");
   const selected = new Set();
+  // "Select all N in <column>": the whole column, not only the cards shown; the server
+  // asks to confirm with the count, then changes what the column holds at that moment.
+  let column = "";
   const itemBoxes = (column) =>
     document.querySelectorAll(
       column
@@ -65,6 +69,26 @@ function selectText(element, done) {
       all.checked = boxes.length > 0 && ticked === boxes.length;
       all.indeterminate = ticked > 0 && ticked < boxes.length;
     });
+    document.querySelectorAll("#board-live .select-whole-column").forEach((button) => {
+      const all = document.getElementById(`all-${button.dataset.column}`);
+      const whole = column === button.dataset.column;
+      button.hidden = !whole && !(all && all.checked);
+      button.setAttribute("aria-pressed", whole ? "true" : "false");
+      button.textContent = whole
+        ? `Select only the ${button.dataset.shown} shown`
+        : `Select all ${button.dataset.count} in ${button.dataset.label}`;
+    });
+    columnInput.value = column;
+    if (column) {
+      const button = document.getElementById(`whole-${column}`);
+      hidden.replaceChildren();
+      if (button) {
+        say(`All ${button.dataset.count} items in ${button.dataset.label} are selected, not only those shown. Apply shows the count to confirm.`);
+        return;
+      }
+      column = "";  // the column now fits on the board: back to the cards ticked
+      columnInput.value = "";
+    }
     const away = [...selected].filter((id) => !shown.has(id));
     hidden.replaceChildren(
       ...away.map((id) => {
@@ -84,8 +108,21 @@ function selectText(element, done) {
     }
   }
 
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("#board-live .select-whole-column");
+    if (!button) return;
+    column = column === button.dataset.column ? "" : button.dataset.column;
+    if (column) {
+      selected.clear();
+      itemBoxes(column).forEach((item) => selected.add(item.value));
+    }
+    restore();
+  });
   document.addEventListener("change", (event) => {
     const box = event.target;
+    if (box.matches("#board-live input.select-item, #board-live input.select-column")) {
+      column = "";
+    }
     if (box.matches("#board-live input.select-item")) {
       if (box.checked) selected.add(box.value);
       else selected.delete(box.value);
@@ -100,6 +137,7 @@ function selectText(element, done) {
     restore();
   });
   document.getElementById("bulk-clear").addEventListener("click", () => {
+    column = "";
     selected.clear();
     restore();
   });
