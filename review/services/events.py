@@ -159,6 +159,7 @@ def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:
                 "trace_id": item.trace_id,
                 "span_id": item.span_id,
                 "thread_id": item.thread_id,
+                "dataset_item_id": item.dataset_item_id,
             },
             "queue": {"id": queue.pk, "name": queue.name},
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},

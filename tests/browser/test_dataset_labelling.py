@@ -65,6 +65,12 @@ def test_a_reviewer_labels_a_dataset_item_sent_by_the_lead(page, live_server, br
     assert page.get_by_text("Sent 1 item to “Dose answers”.").is_visible()
     assert "In queue “Dose answers”" in page.inner_text("#label-queues")
     shot(page, "labelling-1-sent")
+    # Again in bulk from the dataset page: the item is reported as already there.
+    page.goto(f"{base}/datasets/{dataset.pk}/")
+    page.check(f"#pick-{item.pk}")
+    page.click("#send-selected")
+    assert page.get_by_text("Sent 0 items to “Dose answers”; 1 already there.").is_visible()
+    shot(page, "labelling-1b-bulk")
 
     # 2. The reviewer starts the queue from My work: the input, not the current answer.
     browser.clear_cookies()
