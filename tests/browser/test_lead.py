@@ -19,7 +19,7 @@ from hitl.models import OutboxMessage
 from projects import services as project_services
 from review import services
 from review.models import QueueItem, ReviewQueue, ScoreConfig
-from tests.browser.pages import shot, sign_in
+from tests.browser.pages import next_item_held, shot, sign_in
 from tests.factories import make_tenant, make_user
 from tests.review.helpers import make_span, make_trace
 
@@ -274,3 +274,68 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
         second.pk: [tenant.reviewer.pk],
         third.pk: [tenant.reviewer.pk],
     }
+
+    # 3. All of a column, not only the cards shown: more items than the column shows,
+    # "select all shown", then the offer of the whole column, the count to confirm.
+    add_traces(tenant, queue, 22)
+    page.goto(f"{base}/queues/{queue.pk}/board/")
+    page.check("#all-pending")
+    expect(selection).to_have_text("20 items selected.")
+    whole = page.locator("#whole-pending")
+    expect(whole).to_have_text("Select all 24 in pending")
+    whole.click()
+    expect(selection).to_contain_text("All 24 items in pending are selected, not only those shown.")
+    expect(whole).to_have_attribute("aria-pressed", "true")
+    shot(page, "13-board-whole-column")
+    page.fill("#bulk-priority", "9")
+    page.select_option("#bulk-assignee", "keep")
+    page.click("#bulk-apply")
+    expect(page.locator("#column-count")).to_have_text("24")
+    expect(page.locator("#column-change")).to_have_text("priority 9")
+    shot(page, "14-column-confirm")
+    page.click("#confirm-column")
+    expect(messages.filter(has_text="Changed 24 items.")).to_have_count(1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        priorities = set(
+            QueueItem.objects.filter(queue=queue)
+            .exclude(pk=first.pk)
+            .values_list("priority", flat=True)
+        )
+    assert priorities == {9}
+
+    # 4. The reviewer holds an item on their open page; the lead sends it back to the
+    # queue from its card: the lease ends, and the reviewer's submit says who took it.
+    with tenancy.tenant_scope(tenant.organization.pk):
+        held = services.queue_claim_next(actor=reviewer, queue=queue)
+    browser = page.context
+    browser.clear_cookies()
+    reviewer_page = browser.new_page()
+    sign_in(reviewer_page, live_server, tenant.reviewer)
+    reviewer_page.goto(f"{base}/review/{held.pk}/")
+    expect(reviewer_page.locator("#submit-button")).to_be_visible()
+    next_item_held(reviewer_page)  # its fetch ahead answered: no request left in flight
+    # One browser plays both people: the reviewer's cookies are put back afterwards, as
+    # if the lead had worked from another machine.
+    reviewer_cookies = browser.cookies()
+    browser.clear_cookies()
+    sign_in(page, live_server, tenant.admin)
+    page.goto(f"{base}/queues/{queue.pk}/board/")
+    card = page.locator(f"#col-in_progress form:has(#a-{held.item_id})")
+    card.locator(f"#a-{held.item_id}").select_option("anyone")
+    card.locator("button[type=submit]").click()
+    expect(messages.filter(has_text="Took 1 item back from the reviewers")).to_have_count(1)
+    expect(page.locator(f"#col-pending #sel-{held.item_id}")).to_have_count(1)
+    shot(page, "15-board-taken-back")
+    browser.clear_cookies()
+    browser.add_cookies(reviewer_cookies)
+    reviewer_page.locator("[data-question] input").first.check()
+    reviewer_page.click("#submit-button")
+    expect(reviewer_page.locator("#taken-back")).to_have_text("This item was taken back")
+    expect(reviewer_page.locator("#lease-ended")).to_contain_text(
+        f"Taken back by {tenant.admin.email}"
+    )
+    shot(reviewer_page, "16-reviewer-taken-back")
+    reviewer_page.close()
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item = QueueItem.objects.get(pk=held.item_id)
+    assert (item.live_leases, item.submissions, item.open_slots) == (0, 0, 1)
