@@ -17,12 +17,26 @@ Each run (``retention_apply``):
    rows through the ORM, so their automated scores and end-user feedback follow the
    models' ``on_delete``. This also clears the trace rows of months step 1 dropped.
 
-**Kept, with a warning:** an expired trace that a review or a dataset still needs:
-a row of a model outside the trace store (queue items, annotations, comments, gold
-answers, dataset items, experiment results) pointing at the trace or at one of its
-spans with any ``on_delete`` but ``DO_NOTHING`` (history rows never keep anything), or a
-human score on it. Reviews outlive retention until someone deletes them; the trace and
-its spans stay with them, and its month's partition stays too.
+**Kept, with a warning:** an expired trace that a review or a curated dataset still
+needs. The rule is :func:`keeps`, in one place: a row outside the trace store that points
+at the trace, one of its spans or its thread keeps it when deleting the trace would take
+that row with it or be refused (``on_delete`` CASCADE, PROTECT or RESTRICT: queue items,
+annotations, comments, gold answers), or when the link is a curated record's provenance
+(``PROVENANCE``: a dataset item's source trace, span or thread); a human score on the
+trace, its spans or its thread keeps it too. A reference that only loses its link
+(``SET_NULL``) and is no provenance lets the trace go: an experiment result keeps its
+``trace_external_id``, output and scores, and its ``trace`` becomes empty. History rows
+(``DO_NOTHING``) keep nothing. The same rule decides the partition drop (step 1) and the
+row-by-row delete (step 2). Reviews outlive retention until someone deletes them; the
+trace and its spans stay with them, and its month's partition stays too.
+
+**Threads** whose last trace the run deleted are deleted too, in the same transaction,
+unless something still points at them: any score or feedback on the thread, or a
+reference :func:`keeps` counts (a queue item, an annotation, a dataset item's
+provenance). A trace arriving for such a thread at that very moment is refused by the
+database (the thread is gone) and stored by the sender's retry under a new thread row;
+a score or review attached meanwhile makes the thread's delete fail its constraint
+check, and the thread is simply kept this time.
 """
 
 from __future__ import annotations
@@ -32,9 +46,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 
 from hitl import audit, tenancy
@@ -51,11 +66,19 @@ NAMED_IN_WARNING = 5
 
 @dataclass(frozen=True)
 class Referrer:
-    """A column that points at traces or spans and keeps an expired trace."""
+    """A column that points at traces, spans or threads and keeps what it points at."""
 
     table: str
     column: str
-    target: str  # "trace" or "span"
+    target: str  # "trace", "span" or "thread"
+
+
+# Links that only lose their target on delete (SET_NULL) but keep an expired trace: a
+# curated record's provenance. Named "app_label.Model.field", so that retention imports
+# no app above the trace store.
+PROVENANCE = frozenset(
+    {"datasets.DatasetItem.trace", "datasets.DatasetItem.span", "datasets.DatasetItem.thread"}
+)
 
 
 @dataclass
@@ -63,36 +86,60 @@ class RetentionResult:
     dropped: list[str] = field(default_factory=list)  # span partitions
     deleted: int = 0  # traces
     kept: int = 0  # expired traces kept because something needs them
+    threads: int = 0  # threads deleted with their last trace (logged, not in as_dict)
 
     def as_dict(self) -> dict[str, object]:
         return {"dropped": self.dropped, "deleted": self.deleted, "kept": self.kept}
 
 
-@functools.cache
-def referrers() -> tuple[Referrer, ...]:
-    """Every column, outside the trace store, whose rows keep the trace or span they
-    point at (found from the models, so a new app's reference is covered the day it is
-    added). Within the trace store, automated scores and feedback belong to their
-    trace and go with it; human scores are checked separately."""
-    from django.apps import apps
+def keeps(model_field: Any) -> bool:
+    """The retention rule for one reference to a trace, span or thread: does a row
+    holding it keep an expired trace? Yes when deleting the trace would delete the row
+    or be refused (CASCADE, PROTECT, RESTRICT: reviews), or when it is provenance
+    (``PROVENANCE``); no for history rows (DO_NOTHING) and for every other reference
+    that only loses its link (an experiment result's trace)."""
     from django.db import models
 
-    from traces.models import Span, Trace
+    on_delete = model_field.remote_field.on_delete
+    if on_delete is models.DO_NOTHING:
+        return False
+    if on_delete in (models.CASCADE, models.PROTECT, models.RESTRICT):
+        return True
+    model = model_field.model
+    return f"{model._meta.app_label}.{model.__name__}.{model_field.name}" in PROVENANCE
 
+
+@functools.cache
+def referrers() -> tuple[Referrer, ...]:
+    """Every column whose rows keep the trace, span or thread they point at by
+    :func:`keeps` (found from the models, so a new app's reference is decided by the
+    rule the day it is added). Within the trace store, a trace's spans, automated scores
+    and feedback belong to it and go with it (human scores are checked separately); a
+    thread's scores and feedback keep the thread, not its traces."""
+    from django.apps import apps
+
+    from traces.models import Span, Thread, Trace
+
+    targets = {Trace: "trace", Span: "span", Thread: "thread"}
     found = []
     for model in apps.get_models():
-        if model._meta.app_label == "traces":
-            continue
         for model_field in model._meta.concrete_fields:
-            if (
-                model_field.is_relation
-                and model_field.related_model in (Trace, Span)
-                # History rows (DO_NOTHING) keep ids of deleted rows by design.
-                and model_field.remote_field.on_delete is not models.DO_NOTHING
-            ):
-                target = "trace" if model_field.related_model is Trace else "span"
+            if not model_field.is_relation or model_field.related_model not in targets:
+                continue
+            target = targets[model_field.related_model]
+            if model._meta.app_label == "traces" and (target != "thread" or model is Trace):
+                continue
+            if keeps(model_field):
                 found.append(Referrer(model._meta.db_table, model_field.column, target))
     return tuple(sorted(found, key=lambda r: (r.table, r.column)))
+
+
+def _outside(ref: Referrer) -> bool:
+    """A reference from outside the trace store (a review or a dataset): one that keeps
+    traces, not only their thread."""
+    from traces.models import Feedback, Score
+
+    return ref.table not in (Score._meta.db_table, Feedback._meta.db_table)
 
 
 # --- policies ----------------------------------------------------------------------------
@@ -133,11 +180,12 @@ def retention_apply(*, now: datetime, batch_size: int = BATCH) -> RetentionResul
     result.dropped = _drop_expired_partitions(now=now, retentions=retentions)
     for retention in retentions:
         if retention.days > 0:
-            deleted, kept = _delete_expired_traces(
+            deleted, kept, threads = _delete_expired_traces(
                 retention, cutoff=now - timedelta(days=retention.days), batch_size=batch_size
             )
             result.deleted += deleted
             result.kept += kept
+            result.threads += threads
     return result
 
 
@@ -195,17 +243,28 @@ def _window_referenced(partition: str, start: datetime, end: datetime) -> list[s
     ``partition`` (partitioned tables have no database constraints to tell)."""
     from traces.models import Score, Trace
 
+    # Human scores on the month's traces (and their spans), or on their threads.
     checks = [
         (
             f"SELECT EXISTS (SELECT 1 FROM {Score._meta.db_table} r "  # noqa: S608
-            f"JOIN {Trace._meta.db_table} t ON t.id = r.trace_id WHERE r.source = 'human' "
+            f"JOIN {Trace._meta.db_table} t ON {join} WHERE r.source = 'human' "
             "AND t.created_at >= %s AND t.created_at < %s)",
             [start, end],
             f"{Score._meta.db_table} (human scores)",
         )
+        for join in ("t.id = r.trace_id", "t.thread_id = r.thread_id")
     ]
     for ref in referrers():
-        if ref.target == "trace":
+        if ref.target == "thread":
+            if not _outside(ref):
+                continue  # a thread's own scores and feedback keep the thread only
+            sql = (
+                f"SELECT EXISTS (SELECT 1 FROM {ref.table} r "  # noqa: S608
+                f"JOIN {Trace._meta.db_table} t ON t.thread_id = r.{ref.column} "
+                "WHERE t.created_at >= %s AND t.created_at < %s)"
+            )
+            checks.append((sql, [start, end], ref.table))
+        elif ref.target == "trace":
             sql = (
                 f"SELECT EXISTS (SELECT 1 FROM {ref.table} r "  # noqa: S608
                 f"JOIN {Trace._meta.db_table} t ON t.id = r.{ref.column} "
@@ -229,12 +288,13 @@ def _window_referenced(partition: str, start: datetime, end: datetime) -> list[s
 
 def _delete_expired_traces(
     retention: ProjectRetention, *, cutoff: datetime, batch_size: int
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Deletes the project's traces first seen before ``cutoff`` that nothing keeps,
-    oldest first, ``batch_size`` a transaction. Returns (deleted, kept)."""
+    oldest first, ``batch_size`` a transaction, and the threads left without a trace
+    that nothing keeps. Returns (traces deleted, traces kept, threads deleted)."""
     from traces.models import Trace
 
-    deleted = kept = 0
+    deleted = kept = threads = 0
     kept_named: list[int] = []
     after: tuple[datetime, int] | None = None
     # History rows of the deleted scores name the task as their author.
@@ -256,7 +316,15 @@ def _delete_expired_traces(
                 keep = _kept_trace_ids(ids, newest=after[0])
                 doomed = [trace_id for trace_id in ids if trace_id not in keep]
                 if doomed:
+                    thread_ids = sorted(
+                        set(
+                            Trace.objects.filter(pk__in=doomed, thread__isnull=False).values_list(
+                                "thread_id", flat=True
+                            )
+                        )
+                    )
                     _delete_traces(retention.organization_id, doomed, newest=after[0])
+                    threads += _delete_threads_left_empty(retention.organization_id, thread_ids)
             deleted += len(doomed)
             kept += len(keep)
             kept_named.extend(sorted(keep)[: NAMED_IN_WARNING - len(kept_named)])
@@ -272,29 +340,46 @@ def _delete_expired_traces(
         )
     if deleted:
         logger.info(
-            "project %s: %d traces past their %d-day retention deleted",
+            "project %s: %d traces past their %d-day retention deleted, and %d threads "
+            "left without a trace",
             retention.project_id,
             deleted,
             retention.days,
+            threads,
         )
-    return deleted, kept
+    return deleted, kept, threads
 
 
 def _kept_trace_ids(trace_ids: list[int], *, newest: datetime) -> set[int]:
     """The traces among ``trace_ids`` (first seen at ``newest`` or before) that
-    something outside the trace store, or a human score, still needs."""
-    from traces.models import Score, Span
+    something outside the trace store, or a human score, still needs (``keeps``)."""
+    from traces.models import Score, Span, Trace
 
     span_table = Span._meta.db_table
+    trace_table = Trace._meta.db_table
     queries = [
         (
             f"SELECT DISTINCT trace_id FROM {Score._meta.db_table} "  # noqa: S608
             "WHERE source = 'human' AND trace_id = ANY(%s)",
             [trace_ids],
-        )
+        ),
+        (
+            f"SELECT DISTINCT t.id FROM {trace_table} t "  # noqa: S608
+            f"JOIN {Score._meta.db_table} r ON r.thread_id = t.thread_id "
+            "WHERE r.source = 'human' AND t.id = ANY(%s)",
+            [trace_ids],
+        ),
     ]
     for ref in referrers():
-        if ref.target == "trace":
+        if ref.target == "thread":
+            if not _outside(ref):
+                continue  # a thread's own scores and feedback keep the thread only
+            sql = (
+                f"SELECT DISTINCT t.id FROM {trace_table} t "  # noqa: S608
+                f"JOIN {ref.table} r ON r.{ref.column} = t.thread_id WHERE t.id = ANY(%s)"
+            )
+            queries.append((sql, [trace_ids]))
+        elif ref.target == "trace":
             sql = (
                 f"SELECT DISTINCT r.{ref.column} FROM {ref.table} r "  # noqa: S608
                 f"WHERE r.{ref.column} = ANY(%s)"
@@ -331,3 +416,44 @@ def _delete_traces(organization_id: int, trace_ids: Iterable[int], *, newest: da
             [organization_id, ids, newest],
         )
     Trace.objects.filter(pk__in=ids).delete()
+
+
+def _delete_threads_left_empty(organization_id: int, thread_ids: list[int]) -> int:
+    """Deletes those of ``thread_ids`` (the threads of traces just deleted, in the
+    organization in scope) that no trace is left in and nothing points at (any score or
+    feedback on the thread, a review or a dataset item's provenance: ``referrers``),
+    in a savepoint of the batch's transaction. The rows are locked first, so the check
+    reads what committed before; a reference inserted meanwhile fails the constraint
+    check run at once here, and then no thread is deleted this time. Returns how many
+    were deleted."""
+    from traces.models import Thread, Trace
+
+    if not thread_ids:
+        return 0
+    tenancy.assert_writing_in_scope(organization_id)
+    table = Thread._meta.db_table
+    # Table and column names come from the models, never from input.
+    unused = [f"NOT EXISTS (SELECT 1 FROM {Trace._meta.db_table} t WHERE t.thread_id = th.id)"]  # noqa: S608
+    unused += [
+        f"NOT EXISTS (SELECT 1 FROM {ref.table} r WHERE r.{ref.column} = th.id)"  # noqa: S608
+        for ref in referrers()
+        if ref.target == "thread"
+    ]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE organization_id = %s "  # noqa: S608
+                "AND id = ANY(%s) ORDER BY id FOR UPDATE",
+                [organization_id, thread_ids],
+            )
+            cursor.execute(
+                f"DELETE FROM {table} th WHERE th.organization_id = %s "  # noqa: S608
+                f"AND th.id = ANY(%s) AND {' AND '.join(unused)}",
+                [organization_id, thread_ids],
+            )
+            gone = cursor.rowcount
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError as exc:
+        logger.warning("threads %s kept this time: referenced meanwhile (%s)", thread_ids, exc)
+        return 0
+    return gone
