@@ -33,10 +33,13 @@ trace and its spans stay with them, and its month's partition stays too.
 **Threads** whose last trace the run deleted are deleted too, in the same transaction,
 unless something still points at them: any score or feedback on the thread, or a
 reference :func:`keeps` counts (a queue item, an annotation, a dataset item's
-provenance). A trace arriving for such a thread at that very moment is refused by the
-database (the thread is gone) and stored by the sender's retry under a new thread row;
-a score or review attached meanwhile makes the thread's delete fail its constraint
-check, and the thread is simply kept this time.
+provenance). A score or review attached meanwhile makes the thread's delete fail its
+constraint check, and the thread is simply kept this time. Known narrow window: an
+ingest request that read the thread's id just before the delete committed fails its
+own foreign-key check at commit (nothing of it is stored, ingestion being one
+transaction) and answers a server error; the sender's retry stores it under a new
+thread row. It needs a conversation resumed, after all its traces expired, within the
+same few milliseconds.
 """
 
 from __future__ import annotations

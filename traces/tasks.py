@@ -18,9 +18,10 @@ from traces import partitions, retention
 )
 def maintain_span_partitions(**_: object) -> dict[str, object]:
     """Creates the span partitions of this month and the next ones, then applies each
-    project's trace retention (``traces.retention``: its ``TraceRetention``, else
-    ``HITL_TRACE_RETENTION_DAYS``; 0 keeps everything): drops the months nothing keeps,
-    deletes the other expired traces in batches. Idempotent."""
+        project's trace retention (``traces.retention``: its ``TraceRetention``, else
+        ``HITL_TRACE_RETENTION_DAYS``; 0 keeps everything): drops the months nothing keeps,
+        deletes the other expired traces in batches, with the threads left without a trace
+    that nothing points at. Idempotent."""
     now = timezone.now()
     ensured = partitions.span_partitions_ensure_ahead(now=now)
     return {"ensured": ensured, **retention.retention_apply(now=now).as_dict()}
