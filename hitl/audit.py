@@ -196,7 +196,8 @@ def history(**kwargs: Any) -> HistoricalRecords:
 def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]]:
     """A history queryset (``obj.history.all()``, or one model's rows of several
     objects) as a page shows it, newest first: when, who (user or API key, and the
-    source), created / changed / deleted, and one line per change, worded exactly as
+    source), created / changed / deleted, the change reason if one was given (a lead
+    taking an item back), and one line per change, worded exactly as
     the admin's history (``hitl.admin.describe_history``: related objects by name, JSON
     answers entry by entry with the model admin's key labels). Read inside the tenant
     scope."""
@@ -218,6 +219,7 @@ def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]
             "when": record.history_date,
             "who": describe_actor(record),
             "kind": kinds[record.history_type],
+            "reason": record.history_change_reason or "",
             "lines": [
                 {"field": line.field, "old": line.old, "new": line.new}
                 for line in described.get(record.history_id, [])

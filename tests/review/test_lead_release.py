@@ -90,6 +90,10 @@ def test_back_to_the_queue_on_the_board_takes_the_item_back_from_its_holder(tena
     # History: a row under the lead, naming whose lease ended.
     assert record.history_user_id == tenant.admin.pk
     assert tenant.reviewer.email in record.history_change_reason
+    # The lead's item page shows it in the item's history.
+    item_page = lead.get(_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=item.pk))
+    assert f"Took back the lease of {tenant.reviewer.email}" in item_page.content.decode()
+    assert item_page.context["history"][0]["reason"] == record.history_change_reason
 
     # The other reviewer can claim it at once.
     again = _claim(tenant, other, queue)
