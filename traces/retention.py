@@ -34,12 +34,10 @@ trace and its spans stay with them, and its month's partition stays too.
 unless something still points at them: any score or feedback on the thread, or a
 reference :func:`keeps` counts (a queue item, an annotation, a dataset item's
 provenance). A score or review attached meanwhile makes the thread's delete fail its
-constraint check, and the thread is simply kept this time. Known narrow window: an
-ingest request that read the thread's id just before the delete committed fails its
-own foreign-key check at commit (nothing of it is stored, ingestion being one
-transaction) and answers a server error; the sender's retry stores it under a new
-thread row. It needs a conversation resumed, after all its traces expired, within the
-same few milliseconds.
+constraint check, and the thread is simply kept this time. An ingest request that read
+the thread's id just before the delete committed fails its own foreign-key check at
+commit (nothing of it is stored, ingestion being one transaction); ingestion retries
+such a batch (``traces.services._transient``), which creates the thread again.
 """
 
 from __future__ import annotations

@@ -36,13 +36,16 @@ class IngestionOverloaded(DomainError):
 
 
 def _transient(exc: BaseException) -> bool:
-    """Races two batches can lose (a deadlock, the same new score id); retrying wins."""
+    """Races a batch can lose, which retrying wins: a deadlock, the same new score id
+    from two batches, or a thread that retention deleted (its last trace expired)
+    between the batch reading its id and committing (the retry creates it again)."""
     cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
     return isinstance(
         cause,
         psycopg.errors.DeadlockDetected
         | psycopg.errors.SerializationFailure
-        | psycopg.errors.UniqueViolation,
+        | psycopg.errors.UniqueViolation
+        | psycopg.errors.ForeignKeyViolation,
     )
 
 

@@ -99,3 +99,44 @@ def test_a_batch_waiting_too_long_for_its_trace_answers_503_with_retry_after(
         assert response.status_code == 503 and int(response["Retry-After"]) > 0
     # Once the other writer is done, the same batch goes through.
     assert post(client_for(key=tenant.key("ingest")), tenant, [trace("busy")]).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_deleted_while_a_batch_writes_into_it_is_created_again(tenant, client_for):
+    """Retention deletes a thread whose last trace expired; a batch resuming that
+    conversation read the thread's id just before, and its commit fails the foreign key.
+    Ingestion retries it, the thread is created again, and nothing is lost."""
+    from traces.hooks import traces_changed
+    from traces.models import Thread
+
+    client = client_for(key=tenant.key("ingest"))
+    assert post(client, tenant, [trace("old", session_id="conv")]).status_code == 200
+    with tenant_scope(tenant.organization.pk):
+        Trace.objects.filter(external_id="old").delete()  # expired; the thread is left
+        [first_thread] = Thread.objects.filter(external_id="conv").values_list("pk", flat=True)
+    settings = connection.settings_dict
+    dsn = (
+        f"host={settings['HOST']} port={settings['PORT']} user={settings['USER']} "
+        f"dbname={settings['NAME']}"
+    )
+    attempts: list[int] = []
+
+    def delete_the_thread(sender, project, trace_ids, **kwargs) -> None:
+        # Inside the batch's transaction, after its rows are written: retention's delete
+        # commits from another connection (the batch's trace is not visible to it yet).
+        attempts.append(1)
+        if len(attempts) == 1:
+            with psycopg.connect(dsn, autocommit=True) as other:
+                other.execute("DELETE FROM traces_thread WHERE id = %s", [first_thread])
+
+    traces_changed.connect(delete_the_thread)
+    try:
+        response = post(client, tenant, [trace("new", session_id="conv", name="resumed")])
+    finally:
+        traces_changed.disconnect(delete_the_thread)
+    assert response.status_code == 200, response.content
+    assert len(attempts) == 2  # the first commit failed and the batch ran again
+    with tenant_scope(tenant.organization.pk):
+        stored = Trace.objects.select_related("thread").get(external_id="new")
+    assert stored.name == "resumed" and stored.thread.external_id == "conv"
+    assert stored.thread_id != first_thread
