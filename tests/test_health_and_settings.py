@@ -127,3 +127,13 @@ def test_settings_refuse_to_start_without_required_variables(missing):
     )
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_database_sessions_run_without_jit(db):
+    """Every connection turns PostgreSQL's JIT off: short queries whose estimated cost
+    crossed its threshold spent far longer compiling than running."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
