@@ -84,8 +84,14 @@ class DatasetItem(TenantModel):
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # No database constraint: spans are partitioned by time (docs/ARCHITECTURE.md).
     span = models.ForeignKey(
-        "traces.Span", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "traces.Span",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
