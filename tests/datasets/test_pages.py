@@ -9,8 +9,6 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
-from django.urls import reverse
 
 from datasets import services
 from datasets.models import DatasetExport, DatasetItem
@@ -19,6 +17,7 @@ from hitl.audit import Actor
 from hitl.models import OutboxMessage
 from tests.datasets.helpers import import_rows, make_dataset, make_reviewed_item
 from tests.factories import add_member, make_user
+from tests.page_clients import project_url, signed_in
 from tests.review.helpers import make_trace
 
 
@@ -29,38 +28,25 @@ def scoped(tenant):
         yield
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _url(tenant, name: str, **kwargs) -> str:
-    return reverse(
-        name,
-        kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug} | kwargs,
-    )
-
-
 def test_promoting_a_reviewed_item_shows_its_provenance_and_refuses_a_duplicate(tenant):
     item, _trace, (first, second) = make_reviewed_item(tenant, disagree=True)
     dataset = make_dataset(tenant)
-    client = _client(tenant.owner)
-    picker = client.get(_url(tenant, "datasets-promote"))
+    client = signed_in(tenant.owner)
+    picker = client.get(project_url(tenant, "datasets-promote"))
     assert picker.status_code == 200
     assert f'id="promote-item-{item.pk}"' in picker.content.decode()
 
-    url = _url(tenant, "datasets-promote")
+    url = project_url(tenant, "datasets-promote")
     form = {"item": str(item.pk), "dataset": str(dataset.pk), "failure_reason": "overdose"}
     response = client.post(url, form)
     assert response.status_code == 302
     row = DatasetItem.objects.get(dataset=dataset)
-    assert response["Location"] == _url(
+    assert response["Location"] == project_url(
         tenant, "datasets-item", dataset_pk=dataset.pk, dataset_item_pk=row.pk
     )
     page = client.get(response["Location"]).content.decode()
     assert "trace:consult-7" in page
-    assert _url(tenant, "traces-detail", trace_external_id="consult-7") in page
+    assert project_url(tenant, "traces-detail", trace_external_id="consult-7") in page
     assert first.email in page and second.email in page
     assert "says 20 g is a tenfold overdose" in page  # a reviewer's explanation
     assert "Overdose: fails." in page  # the decision's explanation
@@ -82,8 +68,8 @@ def test_promoting_a_reviewed_item_shows_its_provenance_and_refuses_a_duplicate(
 def test_import_reports_the_bad_line_and_lands_the_good_ones(tenant):
     dataset = make_dataset(tenant)
     body = b'{"id": "a", "input": "one"}\n{"id": "b", "input": \n{"id": "c", "input": "three"}\n'
-    client = _client(tenant.owner)
-    url = _url(tenant, "datasets-import", dataset_pk=dataset.pk)
+    client = signed_in(tenant.owner)
+    url = project_url(tenant, "datasets-import", dataset_pk=dataset.pk)
     response = client.post(url, {"file": SimpleUploadedFile("cases.jsonl", body)})
     assert response.status_code == 200
     page = response.content.decode()
@@ -95,7 +81,7 @@ def test_import_reports_the_bad_line_and_lands_the_good_ones(tenant):
     ]
     # All or nothing: the same file lands nothing.
     other = make_dataset(tenant, name="strict")
-    url = _url(tenant, "datasets-import", dataset_pk=other.pk)
+    url = project_url(tenant, "datasets-import", dataset_pk=other.pk)
     response = client.post(url, {"file": SimpleUploadedFile("cases.jsonl", body), "atomic": "on"})
     assert response.status_code == 422
     assert '<td class="num">2</td>' in response.content.decode()
@@ -106,13 +92,13 @@ def test_versions_page_shows_the_diff_field_by_field(tenant):
     dataset = make_dataset(tenant)
     import_rows(tenant, dataset, [{"id": "a", "input": "one"}, {"id": "b", "input": "two"}])
     import_rows(tenant, dataset, [{"id": "a", "input": "ONE"}, {"id": "c", "input": "three"}])
-    client = _client(tenant.owner)
-    url = _url(tenant, "datasets-versions", dataset_pk=dataset.pk)
+    client = signed_in(tenant.owner)
+    url = project_url(tenant, "datasets-versions", dataset_pk=dataset.pk)
     page = client.get(f"{url}?from=1&to=2").content.decode()
     assert "1 added" in page and "0 removed" in page and "1 changed" in page
     assert "<code>c</code>" in page
     assert "one</pre>" in page and "ONE</pre>" in page
-    items = client.get(_url(tenant, "datasets-detail", dataset_pk=dataset.pk) + "?version=1")
+    items = client.get(project_url(tenant, "datasets-detail", dataset_pk=dataset.pk) + "?version=1")
     assert ">b</a>" in items.content.decode() and ">c</a>" not in items.content.decode()
     assert client.get(f"{url}?from=1&to=9").status_code == 422
 
@@ -121,11 +107,13 @@ def test_export_runs_through_the_outbox_and_downloads(tenant, settings, tmp_path
     settings.HITL_EXPORT_DIR = str(tmp_path)
     dataset = make_dataset(tenant)
     import_rows(tenant, dataset, [{"id": "a", "input": "one", "expected_output": "1"}])
-    client = _client(tenant.owner)
-    url = _url(tenant, "datasets-exports", dataset_pk=dataset.pk)
+    client = signed_in(tenant.owner)
+    url = project_url(tenant, "datasets-exports", dataset_pk=dataset.pk)
     assert client.post(url, {"version": "1", "format": "jsonl"}).status_code == 302
     export = DatasetExport.objects.get(dataset=dataset)
-    status_url = _url(tenant, "datasets-export-status", dataset_pk=dataset.pk, export_pk=export.pk)
+    status_url = project_url(
+        tenant, "datasets-export-status", dataset_pk=dataset.pk, export_pk=export.pk
+    )
     pending = client.get(status_url).content.decode()
     assert "writing" in pending and 'hx-trigger="every 2s"' in pending
     message = OutboxMessage.objects.get(task=services.EXPORT_TASK)
@@ -133,7 +121,7 @@ def test_export_runs_through_the_outbox_and_downloads(tenant, settings, tmp_path
     done = client.get(status_url).content.decode()
     assert "hx-trigger" not in done and "Download" in done
     download = client.get(
-        _url(tenant, "datasets-export-download", dataset_pk=dataset.pk, export_pk=export.pk)
+        project_url(tenant, "datasets-export-download", dataset_pk=dataset.pk, export_pk=export.pk)
     )
     assert download.status_code == 200
     (line,) = b"".join(download.streaming_content).splitlines()
@@ -161,12 +149,12 @@ def test_experiments_list_results_and_comparison(tenant):
             services.experiment_finish(actor=owner, experiment=experiment)
             runs.append(experiment)
     baseline, candidate = runs
-    client = _client(tenant.owner)
-    listing = client.get(_url(tenant, "experiments-list")).content.decode()
+    client = signed_in(tenant.owner)
+    listing = client.get(project_url(tenant, "experiments-list")).content.decode()
     assert "baseline" in listing and "candidate" in listing
-    detail = client.get(_url(tenant, "experiments-detail", experiment_pk=candidate.pk))
+    detail = client.get(project_url(tenant, "experiments-detail", experiment_pk=candidate.pk))
     assert "candidate-b" in detail.content.decode()
-    compare = _url(tenant, "experiments-compare", experiment_pk=candidate.pk)
+    compare = project_url(tenant, "experiments-compare", experiment_pk=candidate.pk)
     page = client.get(f"{compare}?{urlencode({'baseline': baseline.pk})}").content.decode()
     assert "1 regressed" in page and "1 improved" in page and "1 unchanged" in page
     assert "candidate-trace-a" in page and "baseline-trace-b" in page
@@ -177,12 +165,17 @@ def test_reviewers_are_refused_and_another_projects_dataset_is_missing(tenant, o
     reviewer = make_user("sme@example.com")
     add_member(tenant.organization, reviewer, "reviewer")
     dataset = make_dataset(tenant)
-    assert _client(reviewer).get(_url(tenant, "datasets-list")).status_code == 403
+    assert signed_in(reviewer).get(project_url(tenant, "datasets-list")).status_code == 403
     foreign = make_dataset(other_tenant)
-    response = _client(tenant.owner).get(_url(tenant, "datasets-detail", dataset_pk=foreign.pk))
+    response = signed_in(tenant.owner).get(
+        project_url(tenant, "datasets-detail", dataset_pk=foreign.pk)
+    )
     assert response.status_code == 404
-    assert _client(tenant.owner).get(_url(tenant, "datasets-list")).status_code == 200
-    assert dataset.name in _client(tenant.owner).get(_url(tenant, "datasets-list")).content.decode()
+    assert signed_in(tenant.owner).get(project_url(tenant, "datasets-list")).status_code == 200
+    assert (
+        dataset.name
+        in signed_in(tenant.owner).get(project_url(tenant, "datasets-list")).content.decode()
+    )
 
 
 @pytest.mark.parametrize("role", ["owner", "reviewer"])
@@ -193,15 +186,19 @@ def test_the_explorer_offers_promotion_of_everything_matching_to_managers(tenant
     if role == "reviewer":
         user = make_user("sme@example.com")
         add_member(tenant.organization, user, "reviewer")
-    page = _client(user).get(_url(tenant, "traces-explorer") + "?status=error").content
-    link = _url(tenant, "datasets-promote-matching") + "?" + urlencode({"filter": "status=error"})
+    page = signed_in(user).get(project_url(tenant, "traces-explorer") + "?status=error").content
+    link = (
+        project_url(tenant, "datasets-promote-matching")
+        + "?"
+        + urlencode({"filter": "status=error"})
+    )
     assert (link.replace("&", "&amp;").encode() in page) is (role == "owner")
     if role != "owner":
         return
     dataset = make_dataset(tenant)
-    client = _client(user)
+    client = signed_in(user)
     assert b'id="matched-count">1<' in client.get(link).content
-    url = _url(tenant, "datasets-promote-matching")
+    url = project_url(tenant, "datasets-promote-matching")
     response = client.post(url, {"filter": "status=error", "dataset": str(dataset.pk)})
     assert response.status_code == 302
     assert list(DatasetItem.objects.filter(dataset=dataset).values_list("key", flat=True)) == [

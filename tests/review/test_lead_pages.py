@@ -7,29 +7,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
-from django.urls import reverse
 
 from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import Membership
 from review import services
 from review.models import QueueItem, QueueReviewer, ReviewQueue, RoutingRule, ScoreConfig
+from tests.page_clients import project_url, signed_in
 from tests.review.helpers import add_traces, make_config, make_queue, make_trace
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _url(tenant, name: str, **kwargs) -> str:
-    return reverse(
-        name,
-        kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug} | kwargs,
-    )
-
 
 RUBRIC_POST = {
     "name": "Clinical accuracy",
@@ -51,8 +36,8 @@ RUBRIC_POST = {
 
 
 def test_a_rubric_is_created_edited_and_its_versions_say_what_changed(tenant):
-    client = _client(tenant.admin)
-    created = client.post(_url(tenant, "lead-rubric-create"), RUBRIC_POST)
+    client = signed_in(tenant.admin)
+    created = client.post(project_url(tenant, "lead-rubric-create"), RUBRIC_POST)
     assert created.status_code == 302
     with tenancy.tenant_scope(tenant.organization.pk):
         config = ScoreConfig.objects.get(project=tenant.project, name="Clinical accuracy")
@@ -77,14 +62,14 @@ def test_a_rubric_is_created_edited_and_its_versions_say_what_changed(tenant):
 
 def test_an_incomplete_rubric_is_refused_with_readable_reasons(tenant):
     post = dict(RUBRIC_POST, **{"level-1-examples": "", "options": "Correct\nWrong = x"})
-    page = _client(tenant.admin).post(_url(tenant, "lead-rubric-create"), post)
+    page = signed_in(tenant.admin).post(project_url(tenant, "lead-rubric-create"), post)
     assert page.status_code == 422
     body = page.content.decode()
     assert "write label = number" in body
     with tenancy.tenant_scope(tenant.organization.pk):
         assert not ScoreConfig.objects.filter(project=tenant.project).exists()
     post = dict(RUBRIC_POST, **{"level-1-examples": ""})
-    page = _client(tenant.admin).post(_url(tenant, "lead-rubric-create"), post)
+    page = signed_in(tenant.admin).post(project_url(tenant, "lead-rubric-create"), post)
     assert page.status_code == 422
     assert "at least one example" in page.content.decode()
 
@@ -131,8 +116,8 @@ def test_a_queue_is_built_from_the_form_with_pool_and_rules_in_words(tenant):
         f"m-{admin.pk}": "on",
         f"senior-{admin.pk}": "on",
     }
-    client = _client(tenant.admin)
-    response = client.post(_url(tenant, "lead-queue-create"), post)
+    client = signed_in(tenant.admin)
+    response = client.post(project_url(tenant, "lead-queue-create"), post)
     assert response.status_code == 302
     with tenancy.tenant_scope(tenant.organization.pk):
         queue = ReviewQueue.objects.get(project=tenant.project, name="Clinical answers")
@@ -145,13 +130,17 @@ def test_a_queue_is_built_from_the_form_with_pool_and_rules_in_words(tenant):
         pool = {r.membership_id: r for r in QueueReviewer.objects.filter(queue=queue)}
         assert pool[reviewer.pk].skills == ["cardiology", "dosing"]
         assert pool[admin.pk].is_senior
-    edit = client.get(_url(tenant, "lead-queue-edit", queue_pk=queue.pk))
+    edit = client.get(project_url(tenant, "lead-queue-edit", queue_pk=queue.pk))
     body = edit.content.decode()
     assert "spread (highest minus lowest) by more than 0.25" in body
     assert "more than 34% of the answers differ" in body
     # Edit: a lower overlap; the history shows the change and who made it.
-    assert client.post(_url(tenant, "lead-queue-edit", queue_pk=queue.pk), dict(post, overlap="1"))
-    history = client.get(_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).context["history"]
+    assert client.post(
+        project_url(tenant, "lead-queue-edit", queue_pk=queue.pk), dict(post, overlap="1")
+    )
+    history = client.get(project_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).context[
+        "history"
+    ]
     changes = [line for entry in history for line in entry["lines"]]
     assert {"field": "overlap", "old": "2", "new": "1"} in changes
     assert history[0]["who"] == f"{tenant.admin.email} (web)"
@@ -159,14 +148,14 @@ def test_a_queue_is_built_from_the_form_with_pool_and_rules_in_words(tenant):
 
 def test_queue_errors_are_shown_and_nothing_is_saved(tenant):
     make_queue(tenant, name="Taken")
-    page = _client(tenant.admin).post(
-        _url(tenant, "lead-queue-create"),
+    page = signed_in(tenant.admin).post(
+        project_url(tenant, "lead-queue-create"),
         {"name": "Taken", "overlap": "1", "assignment_strategy": "pull"},
     )
     assert page.status_code == 422
     assert "exists" in page.content.decode()
-    page = _client(tenant.admin).post(
-        _url(tenant, "lead-queue-create"),
+    page = signed_in(tenant.admin).post(
+        project_url(tenant, "lead-queue-create"),
         {"name": "New", "overlap": "99", "assignment_strategy": "pull"},
     )
     assert page.status_code == 422 and "Between 1 and 20" in page.content.decode()
@@ -176,9 +165,9 @@ def test_routing_preview_shows_which_recent_traces_the_rule_takes(tenant):
     queue = make_queue(tenant)
     failing = [make_trace(tenant, status="error", name=f"failing {n}") for n in range(6)]
     make_trace(tenant, status="ok", name="fine one")
-    client = _client(tenant.admin)
+    client = signed_in(tenant.admin)
     preview = client.get(
-        _url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk),
         {"filter": "status=error", "sampling_percent": "50"},
     )
     assert preview.status_code == 200
@@ -188,15 +177,17 @@ def test_routing_preview_shows_which_recent_traces_the_rule_takes(tenant):
     assert "fine one" not in preview.content.decode()
     # A bad filter says why.
     bad = client.get(
-        _url(tenant, "lead-rule-preview", queue_pk=queue.pk), {"filter": "status=bogus"}
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk), {"filter": "status=bogus"}
     )
     assert "status" in bad.content.decode() and bad.context["preview"] is None
     # The rules page starts from a filter handed over by the explorer.
-    page = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk), {"filter": "tags=x"})
+    page = client.get(
+        project_url(tenant, "lead-queue-rules", queue_pk=queue.pk), {"filter": "tags=x"}
+    )
     assert page.status_code == 200 and 'value="tags=x"' in page.content.decode()
     # Saved, the preview of the rule is its own draw, the one routing makes.
     created = client.post(
-        _url(tenant, "lead-queue-rules", queue_pk=queue.pk),
+        project_url(tenant, "lead-queue-rules", queue_pk=queue.pk),
         {"name": "Errors", "signal": "error", "filter": "status=error", "sampling_percent": "50"},
     )
     assert created.status_code == 302
@@ -205,10 +196,10 @@ def test_routing_preview_shows_which_recent_traces_the_rule_takes(tenant):
         routed = services.routing_apply(
             project_id=tenant.project.pk, trace_ids=[t.pk for t in failing]
         )
-    listed = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
+    listed = client.get(project_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
     assert "Errors" in listed and "status=error" in listed
     exact = client.get(
-        _url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk),
         {"filter": "status=error", "sampling_percent": "50", "rule": rule.pk},
     ).context["preview"]
     assert exact["exact"] and exact["taken"] == routed.get(rule.pk, 0)
@@ -225,8 +216,8 @@ def test_board_shows_columns_and_assignees_and_reassigns(tenant):
             assignment_id=assignment.pk,
             values={str(config_id): 0.5},
         )
-    client = _client(tenant.admin)
-    live = client.get(_url(tenant, "lead-queue-board-live", queue_pk=queue.pk))
+    client = signed_in(tenant.admin)
+    live = client.get(project_url(tenant, "lead-queue-board-live", queue_pk=queue.pk))
     assert live.status_code == 200
     columns = {c["status"]: c["count"] for c in live.context["board"]["columns"]}
     assert columns["pending"] == 2 and columns["complete"] == 1
@@ -236,7 +227,7 @@ def test_board_shows_columns_and_assignees_and_reassigns(tenant):
     # Reprioritise and reassign a waiting item.
     waiting = next(i for i in items if i.pk != assignment.item_id)
     response = client.post(
-        _url(tenant, "lead-items-update", queue_pk=queue.pk),
+        project_url(tenant, "lead-items-update", queue_pk=queue.pk),
         {"item_id": waiting.pk, "priority": "7", "assignee": str(tenant.admin.pk)},
     )
     assert response.status_code == 302
@@ -244,12 +235,12 @@ def test_board_shows_columns_and_assignees_and_reassigns(tenant):
         waiting = QueueItem.objects.get(pk=waiting.pk)
     assert (waiting.priority, waiting.assignees) == (7, [tenant.admin.pk])
     # The item page shows the change in its history.
-    page = client.get(_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=waiting.pk))
+    page = client.get(project_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=waiting.pk))
     lines = [line for entry in page.context["history"] for line in entry["lines"]]
     assert {"field": "priority", "old": "0", "new": "7"} in lines
     # Someone outside the pool cannot be assigned; the board says why.
     refused = client.post(
-        _url(tenant, "lead-items-update", queue_pk=queue.pk),
+        project_url(tenant, "lead-items-update", queue_pk=queue.pk),
         {"item_id": waiting.pk, "assignee": str(tenant.viewer.pk)},
     )
     assert refused.status_code == 422
@@ -272,7 +263,9 @@ def test_annotation_page_shows_each_edit_of_the_answers(tenant):
             expected_version=annotation.version,
             values={str(config.pk): 0.75},
         )
-    page = _client(tenant.admin).get(_url(tenant, "lead-annotation", annotation_pk=annotation.pk))
+    page = signed_in(tenant.admin).get(
+        project_url(tenant, "lead-annotation", annotation_pk=annotation.pk)
+    )
     assert page.status_code == 200
     lines = [line for entry in page.context["history"] for line in entry["lines"]]
     assert {"field": "values: Accuracy", "old": "0.25", "new": "0.75"} in lines
@@ -282,7 +275,7 @@ def test_annotation_page_shows_each_edit_of_the_answers(tenant):
 def test_lead_pages_are_for_managers(tenant, role):
     queue = make_queue(tenant)
     rule = _rule(tenant, queue)
-    client = _client(getattr(tenant, role))
+    client = signed_in(getattr(tenant, role))
     for name, kwargs in (
         ("lead-rubrics", {}),
         ("lead-queues", {}),
@@ -291,14 +284,14 @@ def test_lead_pages_are_for_managers(tenant, role):
         ("lead-queue-rules", {"queue_pk": queue.pk}),
         ("lead-rule-edit", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
     ):
-        assert client.get(_url(tenant, name, **kwargs)).status_code == 403, name
+        assert client.get(project_url(tenant, name, **kwargs)).status_code == 403, name
     # Nor may they change a rule or items.
     item = add_traces(tenant, queue, 1)[0]
     for name, kwargs, data in (
         ("lead-rule-edit", {"rule_pk": rule.pk}, dict(RULE_POST, name="Taken over")),
         ("lead-items-update", {}, {"item_id": item.pk, "priority": "9"}),
     ):
-        response = client.post(_url(tenant, name, queue_pk=queue.pk, **kwargs), data)
+        response = client.post(project_url(tenant, name, queue_pk=queue.pk, **kwargs), data)
         assert response.status_code == 403, name
     with tenancy.tenant_scope(tenant.organization.pk):
         assert RoutingRule.objects.get(pk=rule.pk).name == "Errors"
@@ -307,18 +300,18 @@ def test_lead_pages_are_for_managers(tenant, role):
 
 def test_another_organizations_queue_is_not_found(tenant, other_tenant):
     theirs = make_queue(other_tenant)
-    url = _url(tenant, "lead-queue-board", queue_pk=theirs.pk)
-    assert _client(tenant.admin).get(url).status_code == 404
+    url = project_url(tenant, "lead-queue-board", queue_pk=theirs.pk)
+    assert signed_in(tenant.admin).get(url).status_code == 404
     # Their rule and items, named under our queue or theirs, are not found either.
     their_rule = _rule(other_tenant, theirs)
     their_item = add_traces(other_tenant, theirs, 1)[0]
     ours = make_queue(tenant)
-    client = _client(tenant.admin)
+    client = signed_in(tenant.admin)
     for queue_pk in (theirs.pk, ours.pk):
-        edit = _url(tenant, "lead-rule-edit", queue_pk=queue_pk, rule_pk=their_rule.pk)
+        edit = project_url(tenant, "lead-rule-edit", queue_pk=queue_pk, rule_pk=their_rule.pk)
         assert client.get(edit).status_code == 404
         assert client.post(edit, dict(RULE_POST, name="Taken over")).status_code == 404
-    update = _url(tenant, "lead-items-update", queue_pk=theirs.pk)
+    update = project_url(tenant, "lead-items-update", queue_pk=theirs.pk)
     assert client.post(update, {"item_id": their_item.pk, "priority": "9"}).status_code == 404
     with tenancy.tenant_scope(other_tenant.organization.pk):
         assert RoutingRule.objects.get(pk=their_rule.pk).name == "Errors"
@@ -343,7 +336,7 @@ def test_every_lead_page_renders_for_a_manager(tenant):
             signal="error",
             filter_params={"status": "error"},
         )
-    client = _client(tenant.admin)
+    client = signed_in(tenant.admin)
     for name, kwargs in (
         ("lead-rubrics", {}),
         ("lead-rubric-create", {}),
@@ -360,7 +353,7 @@ def test_every_lead_page_renders_for_a_manager(tenant):
         ("lead-annotation", {"annotation_pk": annotation.pk}),
         ("lead-bulk-add", {}),
     ):
-        response = client.get(_url(tenant, name, **kwargs))
+        response = client.get(project_url(tenant, name, **kwargs))
         assert response.status_code == 200, (name, response.status_code)
 
 
@@ -398,10 +391,10 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
         make_trace(tenant, status="error", tags=["billing"] if n % 2 else [], name=f"bad {n}")
     make_trace(tenant, status="ok", name="fine")
     rule = _rule(tenant, queue)
-    client = _client(tenant.admin)
-    edit_url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+    client = signed_in(tenant.admin)
+    edit_url = project_url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
     # The rules page links to the edit form; the form holds the rule as saved.
-    listed = client.get(_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
+    listed = client.get(project_url(tenant, "lead-queue-rules", queue_pk=queue.pk)).content.decode()
     assert f'href="{edit_url}"' in listed
     page = client.get(edit_url)
     assert page.status_code == 200
@@ -453,7 +446,7 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
     assert 'id="history"' in page.content.decode()
     # The preview of the edited rule: its filter, its rate, its own draw.
     preview = client.get(
-        _url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk),
         {"filter": "status=error&tags=billing", "sampling_percent": "100", "rule": rule.pk},
     ).context["preview"]
     assert preview["exact"] and (preview["matched"], preview["taken"]) == (2, 2)
@@ -476,8 +469,8 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
 def test_a_refused_rule_edit_shows_each_reason_beside_its_field(tenant):
     queue = make_queue(tenant)
     rule = _rule(tenant, queue)
-    client = _client(tenant.admin)
-    edit_url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+    client = signed_in(tenant.admin)
+    edit_url = project_url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
 
     def refused(**changes) -> tuple[dict[str, list[str]], str]:
         page = client.post(edit_url, dict(RULE_POST, **changes))
@@ -518,7 +511,7 @@ def test_a_refused_rule_edit_shows_each_reason_beside_its_field(tenant):
         assert rule.history.count() == 1
     # The create form shows its reasons the same way.
     page = client.post(
-        _url(tenant, "lead-queue-rules", queue_pk=queue.pk),
+        project_url(tenant, "lead-queue-rules", queue_pk=queue.pk),
         dict(RULE_POST, name="", sampling_percent="x"),
     )
     assert page.status_code == 422
@@ -529,8 +522,8 @@ def test_a_refused_rule_edit_shows_each_reason_beside_its_field(tenant):
 def test_a_rule_of_another_queue_is_not_edited_through_this_one(tenant):
     queue, other = make_queue(tenant), make_queue(tenant)
     rule = _rule(tenant, other)
-    url = _url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
-    client = _client(tenant.admin)
+    url = project_url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk)
+    client = signed_in(tenant.admin)
     assert client.get(url).status_code == 404
     assert client.post(url, dict(RULE_POST, name="Moved")).status_code == 404
 
@@ -555,9 +548,9 @@ def test_the_board_changes_selected_items_together_and_says_which_could_not(tena
     done = next(i for i in items if i.pk == lease.item_id)
     a, b, c = (i for i in items if i.pk != done.pk)
     theirs = add_traces(other_tenant, make_queue(other_tenant), 1)[0]
-    client = _client(tenant.admin)
-    board_url = _url(tenant, "lead-queue-board", queue_pk=queue.pk)
-    update_url = _url(tenant, "lead-items-update", queue_pk=queue.pk)
+    client = signed_in(tenant.admin)
+    board_url = project_url(tenant, "lead-queue-board", queue_pk=queue.pk)
+    update_url = project_url(tenant, "lead-items-update", queue_pk=queue.pk)
 
     # Open cards have a box to select them (a keyboard-reachable checkbox tied to the
     # selection form), a column a "select all"; a complete card has none.
@@ -595,7 +588,7 @@ def test_the_board_changes_selected_items_together_and_says_which_could_not(tena
     assert counts[a.pk] == counts[b.pk] == counts[c.pk] + 1
     with tenancy.tenant_scope(other_tenant.organization.pk):
         assert QueueItem.objects.get(pk=theirs.pk).priority == 0
-    page = client.get(_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=a.pk))
+    page = client.get(project_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=a.pk))
     lines = [line for entry in page.context["history"] for line in entry["lines"]]
     assert {"field": "priority", "old": "0", "new": "5"} in lines
 
@@ -617,8 +610,8 @@ def test_the_board_changes_selected_items_together_and_says_which_could_not(tena
 def test_bad_board_changes_are_refused_with_the_reason_and_the_selection_kept(tenant):
     queue = make_queue(tenant, reviewers=[tenant.reviewer, tenant.admin])
     a, b = add_traces(tenant, queue, 2)
-    client = _client(tenant.admin)
-    update_url = _url(tenant, "lead-items-update", queue_pk=queue.pk)
+    client = signed_in(tenant.admin)
+    update_url = project_url(tenant, "lead-items-update", queue_pk=queue.pk)
     cases = [
         ({"priority": "high"}, "Priority: a whole number is expected."),
         ({"priority": str(2**40)}, "A priority is a whole number between"),

@@ -5,7 +5,6 @@ column ("all N in this column") after seeing its count."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -17,26 +16,14 @@ from review.models import Assignment, QueueItem
 from review.services.claims import TAKEN_BACK, item_take_back
 from review.services.items import queue_items_update_each
 from tests.concurrency import at_once
+from tests.page_clients import project_url, signed_in
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _api(user) -> APIClient:
     client = APIClient()
     client.force_login(user)
     return client
-
-
-def _url(tenant, name: str, **kwargs) -> str:
-    return reverse(
-        name,
-        kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug} | kwargs,
-    )
 
 
 def _api_base(tenant) -> str:
@@ -73,9 +60,9 @@ def test_back_to_the_queue_on_the_board_takes_the_item_back_from_its_holder(tena
     # Nothing left for the other reviewer while the lease is live.
     assert _claim(tenant, other, queue) is None
 
-    lead = _client(tenant.admin)
+    lead = signed_in(tenant.admin)
     response = lead.post(
-        _url(tenant, "lead-items-update", queue_pk=queue.pk),
+        project_url(tenant, "lead-items-update", queue_pk=queue.pk),
         {"item_id": item.pk, "assignee": "anyone"},
         follow=True,
     )
@@ -91,7 +78,7 @@ def test_back_to_the_queue_on_the_board_takes_the_item_back_from_its_holder(tena
     assert record.history_user_id == tenant.admin.pk
     assert tenant.reviewer.email in record.history_change_reason
     # The lead's item page shows it in the item's history.
-    item_page = lead.get(_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=item.pk))
+    item_page = lead.get(project_url(tenant, "lead-item", queue_pk=queue.pk, item_pk=item.pk))
     assert f"Took back the lease of {tenant.reviewer.email}" in item_page.content.decode()
     assert item_page.context["history"][0]["reason"] == record.history_change_reason
 
@@ -110,7 +97,7 @@ def test_back_to_the_queue_on_the_board_takes_the_item_back_from_its_holder(tena
     assert refused.json()["error"]["code"] == "lease_taken_back"
     assert tenant.admin.email in refused.json()["error"]["message"]
     # ... and their open page says who took it back (no 500), on submit too.
-    page = _client(tenant.reviewer)
+    page = signed_in(tenant.reviewer)
     submitted = page.post(
         reverse(
             "review-submit",
@@ -296,9 +283,9 @@ def test_all_in_a_column_shows_the_count_then_changes_what_the_column_holds(tena
     queue = make_queue(tenant, configs=[config], reviewers=[tenant.reviewer, other], overlap=1)
     items = add_traces(tenant, queue, 25)
     held = _claim(tenant, other, queue)  # in progress: not in the pending column
-    lead = _client(tenant.admin)
-    update = _url(tenant, "lead-items-update", queue_pk=queue.pk)
-    board = lead.get(_url(tenant, "lead-queue-board", queue_pk=queue.pk)).content.decode()
+    lead = signed_in(tenant.admin)
+    update = project_url(tenant, "lead-items-update", queue_pk=queue.pk)
+    board = lead.get(project_url(tenant, "lead-queue-board", queue_pk=queue.pk)).content.decode()
     # More pending items than the board shows: the column offers all of them.
     assert 'id="whole-pending"' in board
     assert "Select all 24 in pending" in board
@@ -327,8 +314,8 @@ def test_all_in_a_column_shows_the_count_then_changes_what_the_column_holds(tena
 def test_a_column_change_refuses_a_closed_column_and_no_change(tenant):
     queue = make_queue(tenant)
     add_traces(tenant, queue, 1)
-    lead = _client(tenant.admin)
-    update = _url(tenant, "lead-items-update", queue_pk=queue.pk)
+    lead = signed_in(tenant.admin)
+    update = project_url(tenant, "lead-items-update", queue_pk=queue.pk)
     closed = lead.post(update, {"column": "complete", "priority": "5"})
     assert closed.status_code == 422
     assert "open columns" in closed.content.decode()
