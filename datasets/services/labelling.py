@@ -30,6 +30,7 @@ from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from review import hooks
 from review.models import QueueItem, ReviewQueue
+from review.services import queue_items_add_dataset_items
 
 MAX_SEND = 50_000
 
@@ -138,8 +139,6 @@ def dataset_items_send_to_queue(
     """Sends items of ``dataset`` (the ids given, or every item it holds now) to a
     review queue of its project for reviewers to label. Items already in the queue are
     reported, not added twice."""
-    from review.services import queue_items_add_dataset_items
-
     if queue.project_id != dataset.project_id:
         raise DomainError("Choose a queue of this project.", details={"queue_id": ["not found"]})
     items = DatasetItem.objects.filter(dataset=dataset)

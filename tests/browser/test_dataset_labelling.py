@@ -9,9 +9,9 @@ import pytest
 from datasets.models import DatasetItem, DatasetVersion
 from hitl import tenancy
 from tests.browser.pages import shot, sign_in
-from tests.datasets.helpers import import_rows, make_dataset
+from tests.datasets.helpers import expected_config, import_rows, make_dataset
 from tests.factories import make_tenant
-from tests.review.helpers import make_config, make_queue
+from tests.review.helpers import make_queue
 
 pytestmark = pytest.mark.browser
 
@@ -19,16 +19,10 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def golden(transactional_db):
     tenant = make_tenant("Clinic")
-    config = make_config(
+    config = expected_config(
         tenant,
         name="Correct answer",
         description="Write the answer a careful clinician would give.",
-        data_type="text",
-        min_value=None,
-        max_value=None,
-        step=None,
-        target="dataset_item",
-        writes_expected_output=True,
         required=True,
     )
     queue = make_queue(tenant, configs=[config], name="Dose answers", overlap=1)

@@ -77,3 +77,18 @@ def make_reviewed_item(tenant: Tenant, *, disagree: bool) -> tuple[Any, Any, tup
             )
             item.refresh_from_db()
     return item, trace, (first, second)
+
+
+def expected_config(tenant: Tenant, **fields: Any):
+    """A text question that writes a dataset item's expected output."""
+    fields.setdefault("name", "expected answer")
+    return make_config(
+        tenant,
+        data_type="text",
+        min_value=None,
+        max_value=None,
+        step=None,
+        target="dataset_item",
+        writes_expected_output=True,
+        **fields,
+    )

@@ -14,27 +14,13 @@ from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError
 from review import services as review_services
 from review.models import Annotation, ItemStatus, ItemTarget, QueueItem
-from tests.datasets.helpers import import_rows, make_dataset
+from tests.datasets.helpers import expected_config, import_rows, make_dataset
 from tests.review.helpers import add_reviewers, make_config, make_queue
 from traces.models import Score
 
 
 def api(tenant) -> str:
     return f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
-
-
-def expected_config(tenant, **fields):
-    fields.setdefault("name", "expected answer")
-    return make_config(
-        tenant,
-        data_type="text",
-        min_value=None,
-        max_value=None,
-        step=None,
-        target="dataset_item",
-        writes_expected_output=True,
-        **fields,
-    )
 
 
 def golden(tenant, *, schema=None, rows=None):
