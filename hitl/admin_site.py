@@ -8,6 +8,10 @@ The scope covers the view and the rendering of its template, so foreign-key choi
 list filters, inlines, autocomplete, raw-id widgets and history pages of every model
 read through the tenant manager like any other code.
 
+Signing in goes through the site's login limiter (:mod:`hitl.admin_login`): allauth's
+``login`` rate per IP on every POST (a 429) and its ``login_failed`` rates per IP and per
+account, shared with ``/accounts/login/``.
+
 This module is imported while the app registry is still loading (``INSTALLED_APPS``
 names :class:`HitlAdminConfig`), so it defines no models and imports none.
 """
@@ -83,6 +87,24 @@ class HitlAdminSite(AdminSite):
                 return response
 
         return super().admin_view(update_wrapper(scoped, view), cacheable)
+
+    @property
+    def login_form(self) -> type:  # type: ignore[override]
+        """:class:`hitl.admin_login.AdminLoginForm`, imported late: this module loads
+        before the auth models exist."""
+        from hitl.admin_login import AdminLoginForm
+
+        return AdminLoginForm
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponseBase:
+        """Django's admin login behind allauth's per-IP ``login`` rate, as the site's
+        sign-in view is (GETs are not counted)."""
+        from allauth.core import ratelimit
+
+        limited = ratelimit.consume_or_429(request, action="login")
+        if limited is not None:
+            return limited
+        return super().login(request, extra_context)
 
 
 class HitlAdminConfig(AdminConfig):
