@@ -8,11 +8,13 @@ answer given in the version; JSON values (``input``, ``expected_output``,
 ``expected_tool_calls``, ``metadata``, answers) are JSON text there (as PostgreSQL
 writes it, like the JSONL lines), lists are lists in Parquet and JSON text in CSV.
 PostgreSQL produces those columns (``selectors.version_table_batches``), so Python
-decodes no record: CSV rows go to the csv module as they come, Parquet columns to Arrow
-arrays (only the short lists are read from JSON text, by orjson). The OpenAI format writes
-``{"messages": [...]}`` for items whose input is a conversation (a list of messages, or
-an object with ``messages``), the expected output as the assistant's answer; other
-items are skipped and counted.
+decodes no record: CSV rows go to the csv module as they come, through
+``hitl.csv_safe`` (every cell quoted, a text cell that starts with ``= + - @``, tab or
+carriage return prefixed with a single quote, which the CSV import removes again);
+Parquet columns go to Arrow arrays (only the short lists are read from JSON text, by
+orjson). The OpenAI format writes ``{"messages": [...]}`` for items whose input is a
+conversation (a list of messages, or an object with ``messages``), the expected output
+as the assistant's answer; other items are skipped and counted.
 
 Large exports run through the outbox (``datasets.export``) into a file under
 ``HITL_EXPORT_DIR`` that the user downloads.
@@ -20,7 +22,6 @@ Large exports run through the outbox (``datasets.export``) into a file under
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import os
@@ -41,7 +42,7 @@ from datasets.selectors import (
     version_records_raw,
     version_table_batches,
 )
-from hitl import audit, outbox
+from hitl import audit, csv_safe, outbox
 from hitl.audit import Actor
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,12 @@ def write_csv(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
     answers = version_answer_columns(version)
     header = [*COLUMNS, *(ANSWER_PREFIX + a for a in answers)]
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-    writer = csv.writer(text)
+    writer = csv_safe.writer(text)
     writer.writerow(header)
     count = 0
     # PostgreSQL writes every cell (lists as JSON text); the csv module writes None as
-    # an empty cell.
+    # an empty cell; csv_safe quotes every cell and puts a single quote before text that
+    # a spreadsheet would run as a formula.
     for rows in version_table_batches(version, answers, chunk_size=BATCH):
         writer.writerows(rows)
         count += len(rows)

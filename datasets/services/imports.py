@@ -7,7 +7,9 @@ dataset updates that item; without an ``id`` the key is derived from the content
 importing the same file twice adds nothing. Columns an export writes that are not
 content (provenance, reviews, answers) are accepted and ignored, so an exported file
 imports back. In CSV, a cell that parses as JSON is that value; any other text is a
-string (``metadata``, ``tags`` and ``failure_modes`` must parse).
+string (``metadata``, ``tags`` and ``failure_modes`` must parse). A cell our CSV export
+prefixed with a single quote (text a spreadsheet would run as a formula,
+``hitl.csv_safe``) is read without it, so an exported CSV imports back exact.
 
 A bad row (not JSON, not UTF-8, an unknown field, a wrong type, a duplicated id, a
 schema failure) is reported with its line number and reason. With ``atomic=True`` any
@@ -29,7 +31,7 @@ from django.db import transaction
 from datasets.content import ANSWER_PREFIX, COLUMNS, ItemState, SchemaCheck, check_key
 from datasets.models import Dataset, SourceType
 from datasets.services.versioning import VersionWriter
-from hitl import audit
+from hitl import audit, csv_safe
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 
@@ -165,7 +167,7 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, s
         row: dict[str, Any] = {}
         try:
             for name, cell in zip(names, cells, strict=True):
-                row[name] = _csv_cell(name, cell)
+                row[name] = _csv_cell(name, csv_safe.unescape_cell(cell))
         except ValueError as exc:
             yield start, None, str(exc)
             continue

@@ -4,8 +4,6 @@ computes."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.http import HttpResponse
@@ -15,6 +13,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl import csv_safe
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
@@ -100,12 +99,10 @@ class QueueAgreementViewSet(ProjectScopedViewSet):
         operation_id="queue_agreement_csv",
     )
     def csv(self, request: Request, **kwargs: Any) -> HttpResponse:
-        """The latest figures as CSV: one row per coefficient, then per reviewer pair."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(agreement_csv_rows(self._summary()))
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        """The latest figures as CSV: one row per coefficient, then per reviewer pair
+        (cells quoted; text that a spreadsheet would run as a formula starts with ')."""
+        text = csv_safe.rows_text(agreement_csv_rows(self._summary()), CSV_COLUMNS)
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="queue-{self.kwargs["queue_pk"]}-agreement.csv"'
         )

@@ -6,8 +6,6 @@ window) are read by every role and written by managers."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.http import HttpResponse
@@ -18,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl import csv_safe
 from hitl.api.serializers import StrictSerializer
 from hitl.api.views import validated
 from hitl.exceptions import NotFound
@@ -44,11 +43,8 @@ CSV_TYPE = {200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    text = csv_safe.rows_text(rows, columns)
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

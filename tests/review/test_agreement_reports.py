@@ -15,12 +15,14 @@ import pytest
 
 from hitl import tenancy
 from hitl.audit import Actor
+from hitl.csv_safe import unescape_cell
 from hitl.models import OutboxMessage
 from review import services
 from review.agreement import Level, Ratings, agreement_report
-from review.models import AgreementReport, Annotation
+from review.models import AgreementReport, Annotation, ScoreConfig
 from review.services import agreement
 from review.tasks import agreement_sweep
+from tests.csv_checks import HOSTILE, assert_runs_nothing
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue
 
 LABELS = ["wrong", "partial", "right"]
@@ -226,3 +228,27 @@ def test_a_real_worker_computes_the_report_after_submissions(celery_worker, tena
     )
     # The beat task finds nothing left to do.
     assert agreement_sweep.apply().get() == 0
+
+
+def test_the_csv_neutralises_a_question_named_like_a_formula(tenant, client_for):
+    """A rubric named ``=HYPERLINK(...)`` (or starting with any formula character) is
+    written with a quote in front; the figures stay numbers."""
+    config, reviewers, queue, items = _setup(tenant)
+    _review(tenant, queue, config, reviewers, items)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        agreement.agreement_refresh(queue_id=queue.pk, resamples=100)
+    owner = client_for(tenant.owner)
+    for name in HOSTILE:
+        with tenancy.tenant_scope(tenant.organization.pk):
+            # Renamed in place: the report stays the latest (a new name is no new scale).
+            ScoreConfig.objects.filter(pk=config.pk).update(name=name)
+        response = owner.get(_url(tenant, queue, "csv/"))
+        assert response.status_code == 200
+        header, *rows = assert_runs_nothing(response.content.decode())
+        columns = [dict(zip(header, row, strict=True)) for row in rows]
+        (written,) = {c["config"] for c in columns}
+        assert unescape_cell(written) == name
+        if name.lstrip("'")[:1] in "=+-@\t\r":
+            assert written == "'" + name
+        # Figures are numbers, written as numbers (a negative kappa is no formula).
+        assert [float(c["value"]) for c in columns if c["value"]]
