@@ -63,3 +63,14 @@ def celery_worker(transactional_db):
         shutdown_timeout=10,
     ) as worker:
         yield worker
+
+
+# Which API writes a test saw succeed and read the answer of (tests/write_coverage.py);
+# tests/test_write_coverage.py, run last, fails for a write no test exercised.
+from tests.write_coverage import (  # noqa: E402
+    pytest_collection_modifyitems,
+    pytest_deselected,
+    pytest_runtest_setup,
+)
+
+__all__ = ["pytest_collection_modifyitems", "pytest_deselected", "pytest_runtest_setup"]

@@ -1,0 +1,127 @@
+"""Records which API write operations a test saw succeed and read the answer of.
+
+The test client's ``request`` is wrapped: a 2xx answer to a POST, PUT, PATCH or DELETE
+is marked with its operation (the method and the URL pattern it resolved to, in the
+OpenAPI schema's path form), and when a test reads that answer's body
+(``response.json()``, ``response.data``, ``response.content``, ``streaming_content``)
+the operation is recorded as exercised. ``tests/test_write_coverage.py`` runs last and
+fails, listing them, if a write operation of the schema was never exercised that way:
+an operation that stores its row and then fails to answer (the 500 of a broken
+serializer) cannot slip through untested.
+
+The hooks are imported into ``tests/conftest.py``; a partial run (a path, ``-k``,
+``--deselect``) skips the check, since it cannot see every test.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test.client import Client
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BODY_ATTRIBUTES = {"json", "data", "content", "streaming_content", "text"}
+TESTS_DIR = Path(__file__).resolve().parent
+CHECK_MODULE = "test_write_coverage.py"
+
+# (METHOD, "api/orgs/<>/members/<>/") -> the first test that read such an answer.
+exercised: dict[tuple[str, str], str] = {}
+_state: dict[str, Any] = {"current": "", "partial": None, "deselected": 0}
+
+
+def operation_key(template: str) -> str:
+    """A URL pattern or a schema path with every parameter as ``<>``."""
+    template = re.sub(r"\(\?P<\w+>[^)]*\)", "<>", template)
+    template = re.sub(r"\{[^}]+\}", "<>", template)
+    template = re.sub(r"<[^<>]*>", "<>", template)
+    return template.replace("^", "").replace("$", "").replace("\\", "").lstrip("/")
+
+
+@functools.cache
+def _tracked_class(cls: type) -> type:
+    def __getattribute__(self: Any, name: str) -> Any:
+        if name in BODY_ATTRIBUTES:
+            key = object.__getattribute__(self, "_write_operation")
+            exercised.setdefault(key, _state["current"])
+        return cls.__getattribute__(self, name)
+
+    return type(cls.__name__, (cls,), {"__getattribute__": __getattribute__})
+
+
+_original_request = Client.request
+
+
+def _recording_request(self: Client, **request: Any) -> Any:
+    response = _original_request(self, **request)
+    method = str(request.get("REQUEST_METHOD", "")).upper()
+    match = getattr(response, "resolver_match", None)
+    if method in WRITE_METHODS and 200 <= response.status_code < 300 and match is not None:
+        response._write_operation = (method, operation_key(match.route or ""))
+        try:
+            response.__class__ = _tracked_class(type(response))
+        except TypeError:  # a response class whose layout refuses a subclass
+            exercised.setdefault(response._write_operation, _state["current"])
+    return response
+
+
+def install() -> None:
+    """Wraps the test client (Django's, and DRF's, which calls it)."""
+    Client.request = _recording_request
+
+
+def schema_write_operations() -> list[tuple[str, str, str]]:
+    """(METHOD, schema path, key) of every write operation in the OpenAPI schema."""
+    from tests.hostile import api_schema
+
+    return [
+        (method.upper(), path, operation_key(path))
+        for path, item in api_schema()["paths"].items()
+        for method in item
+        if method.upper() in WRITE_METHODS
+    ]
+
+
+def not_exercised() -> list[str]:
+    return [
+        f"{method} {path}"
+        for method, path, key in schema_write_operations()
+        if (method, key) not in exercised
+    ]
+
+
+def partial_run_reason() -> str | None:
+    return _state["partial"]
+
+
+# ------------------------------------------------------------------ hooks (see conftest)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _state["deselected"] += len(items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    install()
+    checks = [item for item in items if item.path.name == CHECK_MODULE]
+    # The check runs last, whatever order the other plugins chose.
+    items[:] = [item for item in items if item.path.name != CHECK_MODULE] + checks
+    collected = {item.path.resolve() for item in items}
+    every_file = set(TESTS_DIR.rglob("test_*.py"))
+    missing = every_file - collected
+    if _state["deselected"]:
+        _state["partial"] = f"{_state['deselected']} tests deselected: a partial run"
+    elif missing:
+        _state["partial"] = (
+            f"{len(missing)} of {len(every_file)} test files not collected: a partial run"
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _state["current"] = item.nodeid
