@@ -6,6 +6,7 @@ does not contain the repository, offline (HF_DATASETS_OFFLINE=1): local files on
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -238,7 +239,7 @@ def test_csv_and_parquet_have_one_column_per_annotator_answer(tenant, tmp_path):
     row = table.to_pylist()[0]
     assert row["source_trace_id"] == "consult-7" and row["source_queue_item_id"] == item.pk
     assert len(row["annotation_ids"]) == 2 and json.loads(row[answers[0]]) == 0.0
-    header = csv_path.read_text().splitlines()[0].split(",")
+    header = next(csv.reader(io.StringIO(csv_path.read_text(), newline="")))
     assert header[:3] == ["id", "input", "expected_output"] and header[-2:] == answers
 
 
