@@ -540,6 +540,11 @@ class RoutingRule(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set by routing when applying the rule failed (review/services/routing.py): since
+    # when it fails, and why, in one short line. Cleared when it routes again or its
+    # filter is edited.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
 
     history = history()
 

@@ -20,6 +20,7 @@ CALIBRATION_PASSED = "review.calibration.passed"
 CALIBRATION_FAILED = "review.calibration.failed"
 AGREEMENT_ALERT = "review.agreement.alert"
 ALIGNMENT_ALERT = "review.alignment.alert"
+ROUTING_RULE_FAILING = "review.routing_rule.failing"
 DATASET_ITEM_PROMOTED = "datasets.item.promoted"
 # Sent only by "send a test event", to one destination.
 TEST = "hitl.test"
@@ -40,6 +41,8 @@ EVENT_TYPES: dict[str, str] = {
     CALIBRATION_FAILED: "A reviewer failed a calibration set.",
     AGREEMENT_ALERT: "Agreement between reviewers on a question fell below its threshold.",
     ALIGNMENT_ALERT: "An automated metric disagrees with the reviewers beyond its threshold.",
+    ROUTING_RULE_FAILING: "A routing rule started failing (once, until it routes again); the "
+    "project's other rules go on routing.",
     DATASET_ITEM_PROMOTED: "Items were promoted into a dataset (one event per promotion).",
 }
 

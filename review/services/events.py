@@ -4,13 +4,14 @@ the service's transaction by one call."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 
 from projects.models import Project, QueueAlert
 from projects.notifications import catalogue, event_emit, is_subscribed, site_url
-from review.models import Comment, ItemStatus, QueueItem, ReviewQueue
+from review.models import Comment, ItemStatus, QueueItem, ReviewQueue, RoutingRule
 
 EXCERPT = 500
 # Item ids listed in one review.item.assigned event (the count is always exact).
@@ -37,6 +38,10 @@ def _queue_url(queue: ReviewQueue, project: Project) -> str:
     return site_url(
         f"orgs/{project.organization.slug}/projects/{project.slug}/queues/{queue.pk}/board/"
     )
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
 
 
 def _lock_queue(queue_id: int) -> None:
@@ -203,5 +208,36 @@ def announce_mentions(comment: Comment, mentioned_user_ids: Iterable[int]) -> No
             "mentioned": [{"id": pk, "email": email} for pk, email in people],
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
             "url": site_url(f"{_project_path(project)}comments/{comment.pk}/"),
+        },
+    )
+
+
+def announce_routing_rule_failing(rule: RoutingRule) -> None:
+    """``review.routing_rule.failing`` when routing finds ``rule`` failing and it was
+    not already marked failing (the caller holds the rule's row lock, so two workers
+    never both announce): once per time it goes from routing to failing."""
+    queue = rule.queue
+    project = Project.objects.select_related("organization").get(pk=rule.project_id)
+    event_emit(
+        catalogue.ROUTING_RULE_FAILING,
+        organization_id=rule.organization_id,
+        project_id=rule.project_id,
+        queue_id=rule.queue_id,
+        payload={
+            "summary": f"The routing rule {rule.name!r} of the queue {queue.name!r} "
+            f"({project.name}) fails and routes nothing: {rule.last_error.rstrip('.')}. The "
+            "other rules go on routing.",
+            "rule": {
+                "id": rule.pk,
+                "name": rule.name,
+                "filter": _excerpt(urlencode(rule.filter_params or {}, doseq=True)),
+                "failing_since": rule.failing_since.isoformat() if rule.failing_since else None,
+                "error": rule.last_error,
+            },
+            **_queue_payload(queue, project),
+            "url": site_url(
+                f"orgs/{project.organization.slug}/projects/{project.slug}/queues/{queue.pk}/"
+                f"rules/{rule.pk}/edit/"
+            ),
         },
     )

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from hitl import audit, outbox
 from hitl.audit import Actor
@@ -21,6 +21,7 @@ from review.models import (
     RoutingRuleDay,
     RoutingSignal,
 )
+from review.services import events
 from review.services._common import _now, _sampled
 from review.services.items import ItemTargetRef, _insert_items
 from review.services.queues import _check_open
@@ -88,22 +89,28 @@ def routing_rule_create(
 def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> RoutingRule:
     """Edits a rule (any of its create fields, ``queue_id`` to move it, ``enabled``),
     checked as on create. One history row per edit that changes something; an edit
-    that changes nothing writes nothing."""
+    that changes nothing writes nothing. An edit of the filter or the queue clears the
+    rule's failing state: the next routing run tries the new rule afresh (and
+    announces again if it fails)."""
     data = _check_rule(changes)
     with audit.acting_as(actor), transaction.atomic():
         rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
-        changed = False
+        changed = refiltered = False
         if "queue_id" in data:
             queue = ReviewQueue.objects.filter(
                 project_id=rule.project_id, pk=data.pop("queue_id")
             ).first()
             if queue is None:
                 raise DomainError("No such queue in this project.", details={"queue_id": ["?"]})
-            changed = queue.pk != rule.queue_id
+            changed = refiltered = queue.pk != rule.queue_id
             rule.queue = queue
         for name, value in data.items():
-            changed = changed or getattr(rule, name) != value
+            differs = getattr(rule, name) != value
+            changed = changed or differs
+            refiltered = refiltered or (differs and name == "filter_params")
             setattr(rule, name, value)
+        if refiltered and rule.failing_since is not None:
+            rule.failing_since, rule.last_error = None, ""
         if changed:
             rule.save()
     return rule
@@ -139,65 +146,195 @@ def routing_on_traces_changed(
     routing_enqueue_for_new_traces(project=project, trace_ids=trace_ids)
 
 
+# Errors that are the system's, not a rule's (PostgreSQL SQLSTATE): the connection
+# (class 08), resources (53: out of memory, disk full, too many connections), the
+# server's own I/O (58), a server shutting down (57P01-57P03), and concurrency
+# (40001 serialization failure, 40P01 deadlock, 55P03 lock timeout).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "58"})
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
+# A rule's last error, as its page and the announcement show it.
+ERROR_MAX = 300
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: Django wraps the driver's error, whose
+    ``sqlstate`` (psycopg) is on the cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if state:
+            return str(state)
+        seen = seen.__cause__
+    return None
+
+
+def routing_failure_is_transient(exc: BaseException) -> bool:
+    """Whether an error raised while applying one rule is the system's (retry the whole
+    routing task later) rather than the rule's (mark that rule failing, go on).
+
+    The system's: a connection that is lost or closed (``InterfaceError``, or an
+    ``OperationalError`` without a SQLSTATE, which is what a dropped connection gives),
+    and the SQLSTATEs above: lock and statement contention, resources, shutdowns. The
+    outbox retries the task on them (``retry_on=(OperationalError,)``), idempotently:
+    the rules already applied in that run roll back with it and route again. Everything
+    else is the rule's: its filter refused in Python (``DomainError``), or refused by
+    PostgreSQL for the values it holds or the data it meets (data exceptions such as a
+    time-zone offset out of range, a cast that fails, a statement timeout or a stack
+    depth limit on its query), and any other exception (a bug met by one rule's
+    values). A rule's error fails that rule alone; the next routing run tries it again.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, DatabaseError):
+        return False
+    state = _sqlstate(exc)
+    if state is None:
+        return isinstance(exc, OperationalError)
+    return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
+
+
+def _reasons(details: Any) -> str:
+    if isinstance(details, Mapping):
+        return "; ".join(f"{name}: {_reasons(why)}" for name, why in details.items())
+    if isinstance(details, list | tuple):
+        return ", ".join(_reasons(why) for why in details)
+    return str(details)
+
+
+def routing_failure_message(exc: BaseException) -> str:
+    """A rule's error in one short line for people (no traceback, no SQL)."""
+    if isinstance(exc, DomainError):
+        reasons = _reasons(exc.details) if exc.details else ""
+        text = f"Its trace filter is refused: {reasons or exc.message}"
+    elif isinstance(exc, DatabaseError):
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        text = f"The database refused its query: {first or type(exc).__name__}"
+    else:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        text = f"Applying it failed ({type(exc).__name__}{': ' + first if first else ''})"
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
+
+
 def routing_apply(*, project_id: int, trace_ids: Sequence[int]) -> dict[int, int]:
     """Evaluates the project's enabled rules on new traces: filter, deterministic
     sample, daily cap. Idempotent: a trace already queued is not added again and not
-    counted again. Returns the number routed per rule."""
-    from traces import selectors as trace_selectors
+    counted again. Returns the number routed per rule.
 
+    Each rule runs in its own savepoint, and a rule fails alone: an error that is the
+    rule's (``routing_failure_is_transient``) rolls back that rule's work, marks it
+    failing (``routing_rule_mark_failing``) and the other rules go on; a rule that
+    routes again is cleared. A failing rule is still tried on every run (the data or
+    the code may have changed). An error that is the system's propagates, so the
+    whole task is retried."""
     project = Project.objects.filter(pk=project_id).first()
     if project is None or not trace_ids:
         return {}
     routed: dict[int, int] = {}
     actor = Actor.system()
-    for rule_id in RoutingRule.objects.filter(project=project, enabled=True).values_list(
-        "pk", flat=True
-    ):
-        with audit.acting_as(actor), transaction.atomic():
-            # The rule's row lock serializes its daily count across workers.
-            rule = (
-                RoutingRule.objects.select_for_update()
-                .select_related("queue")
-                .filter(pk=rule_id, enabled=True)
-                .first()
-            )
-            if rule is None or rule.queue.archived_at:
-                continue
+    rule_ids = list(
+        RoutingRule.objects.filter(project=project, enabled=True).values_list("pk", flat=True)
+    )
+    with audit.acting_as(actor):
+        for rule_id in rule_ids:
             try:
-                matching = trace_selectors.traces_matching(
-                    project=project, params=rule.filter_params
-                )
-            except DomainError:
-                logger.warning("routing rule %s has an invalid filter; skipped", rule.pk)
+                with transaction.atomic():
+                    count = _rule_apply(
+                        project=project, rule_id=rule_id, trace_ids=trace_ids, actor=actor
+                    )
+            except Exception as exc:
+                if routing_failure_is_transient(exc):
+                    raise
+                routing_rule_mark_failing(rule_id=rule_id, error=exc)
                 continue
-            matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
-            sampled = [t for t in matched if _sampled(f"route:{rule.pk}:{t}", rule.sampling_rate)]
-            if not sampled:
-                continue
-            day, _ = RoutingRuleDay.objects.get_or_create(
-                organization_id=rule.organization_id, rule=rule, day=_now().date()
-            )
-            day = RoutingRuleDay.objects.select_for_update().get(pk=day.pk)
-            if rule.daily_cap is not None:
-                already = set(
-                    QueueItem.objects.filter(
-                        queue=rule.queue, target_type=ItemTarget.TRACE, trace_id__in=sampled
-                    ).values_list("trace_id", flat=True)
-                )
-                sampled = [t for t in sampled if t not in already]
-                sampled = sampled[: max(0, rule.daily_cap - day.routed)]
-            items = _insert_items(
-                queue=rule.queue,
-                targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in sampled],
-                source=ItemSource.ROUTING_RULE,
-                actor=actor,
-                priority=rule.item_priority,
-                routing_rule=rule,
-                signal=rule.signal,
-                source_detail={"rule": rule.name, "filter": rule.filter_params},
-            )
-            if items:
-                day.routed += len(items)
-                day.save(update_fields=["routed"])
-            routed[rule.pk] = len(items)
+            if count is not None:
+                routed[rule_id] = count
     return routed
+
+
+def _rule_apply(
+    *, project: Project, rule_id: int, trace_ids: Sequence[int], actor: Actor
+) -> int | None:
+    """One rule on new traces, in the caller's savepoint: the number of items it added,
+    or None when it took none of the traces. Clears the rule's failing state once its
+    work went through."""
+    from traces import selectors as trace_selectors
+
+    # The rule's row lock serializes its daily count across workers.
+    rule = (
+        RoutingRule.objects.select_for_update()
+        .select_related("queue")
+        .filter(pk=rule_id, enabled=True)
+        .first()
+    )
+    if rule is None or rule.queue.archived_at:
+        return None
+    matching = trace_selectors.traces_matching(project=project, params=rule.filter_params)
+    matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
+    sampled = [t for t in matched if _sampled(f"route:{rule.pk}:{t}", rule.sampling_rate)]
+    count = _rule_route(rule, sampled, actor) if sampled else None
+    if rule.failing_since is not None:
+        rule.failing_since, rule.last_error = None, ""
+        rule._change_reason = "Routing applied the rule again: no longer failing"
+        rule.save(update_fields=["failing_since", "last_error"])
+    return count
+
+
+def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
+    day, _ = RoutingRuleDay.objects.get_or_create(
+        organization_id=rule.organization_id, rule=rule, day=_now().date()
+    )
+    day = RoutingRuleDay.objects.select_for_update().get(pk=day.pk)
+    if rule.daily_cap is not None:
+        already = set(
+            QueueItem.objects.filter(
+                queue=rule.queue, target_type=ItemTarget.TRACE, trace_id__in=sampled
+            ).values_list("trace_id", flat=True)
+        )
+        sampled = [t for t in sampled if t not in already]
+        sampled = sampled[: max(0, rule.daily_cap - day.routed)]
+    items = _insert_items(
+        queue=rule.queue,
+        targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in sampled],
+        source=ItemSource.ROUTING_RULE,
+        actor=actor,
+        priority=rule.item_priority,
+        routing_rule=rule,
+        signal=rule.signal,
+        source_detail={"rule": rule.name, "filter": rule.filter_params},
+    )
+    if items:
+        day.routed += len(items)
+        day.save(update_fields=["routed"])
+    return len(items)
+
+
+def routing_rule_mark_failing(*, rule_id: int, error: BaseException) -> RoutingRule | None:
+    """Marks a rule failing with ``error`` (its short message), by the system actor,
+    with a history row. Announced (``review.routing_rule.failing``) only when the rule
+    goes from routing to failing; a rule already failing with the same message writes
+    nothing, a new message updates ``last_error`` quietly. Under the rule's row lock,
+    so two workers failing on it at once announce once."""
+    message = routing_failure_message(error)
+    with audit.acting_as(Actor.system()), transaction.atomic():
+        rule = (
+            RoutingRule.objects.select_for_update()
+            .select_related("queue")
+            .filter(pk=rule_id)
+            .first()
+        )
+        if rule is None:
+            return None
+        newly = rule.failing_since is None
+        if newly:
+            logger.warning("routing rule %s fails: %s", rule_id, message, exc_info=error)
+        if not newly and rule.last_error == message:
+            return rule
+        if newly:
+            rule.failing_since = _now()
+        rule.last_error = message
+        rule._change_reason = "Routing failed on this rule; the other rules went on"
+        rule.save(update_fields=["failing_since", "last_error"])
+        if newly:
+            events.announce_routing_rule_failing(rule)
+    return rule
