@@ -447,11 +447,22 @@ class CommentUpdateSerializer(StrictSerializer):
 
 
 class RoutingRuleSerializer(serializers.ModelSerializer):
+    failing_since = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When routing started failing on this rule (null: it routes). Cleared when "
+        "it routes again or its filter is edited.",
+    )
+    last_error = serializers.CharField(
+        read_only=True,
+        help_text="Why routing failed on this rule, in one line (empty while it routes).",
+    )
+
     class Meta:
         model = RoutingRule
         fields = [
             "id", "name", "queue", "signal", "filter_params", "sampling_rate", "daily_cap",
-            "item_priority", "enabled", "created_at",
+            "item_priority", "enabled", "created_at", "failing_since", "last_error",
         ]  # fmt: skip
 
 
