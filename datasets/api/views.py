@@ -34,6 +34,7 @@ from hitl.api.views import validated
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES
+from review.api.serializers import HistoryEntrySerializer
 
 
 class KeyCursorPagination(CreatedCursorPagination):
@@ -132,8 +133,10 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         request=s.PromoteSerializer,
         responses={201: s.PromotionSerializer, 200: s.PromotionSerializer},
         description="Promotes a trace, span (trace_id + span_id), thread or reviewed queue "
-        "item. If the dataset has the source already: 409 `already_in_dataset` naming the "
-        "item, unless update_existing (then 200, updated or unchanged).",
+        "item: 201 with the new item. If the dataset has the source already (a retry of a "
+        "promotion that landed, too): 409 `already_in_dataset` with the item's `item_id` "
+        "and `id` in the error's details, unless update_existing (then 200, updated or "
+        "unchanged).",
     )
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, **kwargs: Any) -> Response:
@@ -142,17 +145,19 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         result = services.dataset_promote(
             actor=self.actor, dataset=self.get_object(), overrides=overrides, **data
         )
-        body = {
-            "status": result.status,
-            "item": s.DatasetItemSerializer(result.item).data,
-            "version": result.version.number if result.version else None,
-        }
         if result.status == "exists":
+            # A retry of a promotion that landed answers this too: the details name the
+            # item, so the client can read it instead of guessing.
             raise Conflict(
                 "The dataset already has this source; send update_existing to update it.",
                 code="already_in_dataset",
                 details={"item_id": result.item.pk, "id": result.item.key},
             )
+        body = {
+            "status": result.status,
+            "item": result.item,  # the instance: PromotionSerializer serializes it
+            "version": result.version.number if result.version else None,
+        }
         code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
         return Response(s.PromotionSerializer(body).data, status=code)
 
@@ -237,10 +242,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
             raise NotFound("This dataset has no quality gate.", code="no_gate")
         return Response(s.GateSerializer(gate).data)
 
-    @extend_schema(responses=s.DatasetItemSerializer(many=True))
+    @extend_schema(responses=HistoryEntrySerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request: Request, **kwargs: Any) -> Response:
-        from review.api.serializers import HistoryEntrySerializer
         from review.selectors import history_entries
 
         dataset = self.get_object()
@@ -295,9 +299,9 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
         services.dataset_item_delete(actor=self.actor, item=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses=HistoryEntrySerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request: Request, **kwargs: Any) -> Response:
-        from review.api.serializers import HistoryEntrySerializer
         from review.selectors import history_entries
 
         item = self.get_object()
