@@ -85,6 +85,16 @@ def test_missing_credentials_answer_401(tenant, client_for):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
+def test_blank_authorization_headers_read_as_no_credentials(tenant, client_for):
+    # A header of whitespace alone (a non-breaking space splits to nothing) is no key.
+    for header in ("\u00a0", " ", "\t"):
+        client = client_for()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        response = client.get(_whoami_url(tenant))
+        assert response.status_code in (401, 403), repr(header)
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+
 def test_keys_cannot_manage_keys_or_members(tenant, client_for):
     client = client_for(key=tenant.key("all"))
     assert client.get(_keys_url(tenant)).status_code == 403
