@@ -17,10 +17,11 @@ from datasets.models import (
     JobState,
     SourceType,
 )
+from hitl import filtering
 from hitl.api.filters import IdFilter, StrictBooleanFilter, TextFilter
 
 
-class DatasetFilter(django_filters.FilterSet):
+class DatasetFilter(filtering.FilterSet):
     name_contains = TextFilter(
         field_name="name", lookup_expr="icontains", label="Name contains (any case)"
     )
@@ -30,7 +31,7 @@ class DatasetFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class DatasetItemFilter(django_filters.FilterSet):
+class DatasetItemFilter(filtering.FilterSet):
     source_type = django_filters.ChoiceFilter(
         choices=SourceType.choices, label="Where the item came from"
     )
@@ -51,7 +52,7 @@ class DatasetItemFilter(django_filters.FilterSet):
         return queryset.filter(failure_modes__contains=[value])
 
 
-class DatasetVersionFilter(django_filters.FilterSet):
+class DatasetVersionFilter(filtering.FilterSet):
     number_from = django_filters.NumberFilter(
         field_name="number", lookup_expr="gte", label="Version number at least"
     )
@@ -64,7 +65,7 @@ class DatasetVersionFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class DatasetExportFilter(django_filters.FilterSet):
+class DatasetExportFilter(filtering.FilterSet):
     state = django_filters.ChoiceFilter(choices=JobState.choices, label="Export state")
     file_format = django_filters.ChoiceFilter(
         field_name="format", choices=ExportFormat.choices, label="File format"
@@ -75,7 +76,7 @@ class DatasetExportFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class ExperimentFilter(django_filters.FilterSet):
+class ExperimentFilter(filtering.FilterSet):
     dataset = IdFilter(field_name="dataset_id", label="Dataset id")
     status = django_filters.ChoiceFilter(choices=ExperimentStatus.choices, label="Status")
     name_contains = TextFilter(
@@ -87,7 +88,7 @@ class ExperimentFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class ExperimentResultFilter(django_filters.FilterSet):
+class ExperimentResultFilter(filtering.FilterSet):
     id_prefix = TextFilter(field_name="key", lookup_expr="startswith", label="Item id starts with")
     has_error = StrictBooleanFilter(method="filter_has_error", label="Failed items only")
 

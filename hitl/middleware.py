@@ -10,6 +10,10 @@ from contextvars import ContextVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from hitl import text
 
 _request_id: ContextVar[str] = ContextVar("hitl_request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -45,7 +49,9 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 before a too-large body is read, and 400 for NUL in the query string.
+    """Answers 413 before a too-large body is read, and 400 for query parameters and
+    form fields that PostgreSQL cannot store (``hitl.text``: NUL, lone surrogates),
+    naming the field, before any view or form sees them.
 
     DRF parsers read the WSGI stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
     does not protect them. The limit is ``HITL_MAX_BODY_BYTES`` unless the view class
@@ -61,12 +67,9 @@ class BodySizeLimitMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
     ) -> HttpResponse | None:
-        # PostgreSQL text cannot hold NUL; a query parameter with one can only be refused.
-        if "%00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in key or any("\x00" in value for value in values)
-            for key, values in request.GET.lists()
-        ):
-            return _error(400, "invalid", "Query parameters may not contain NUL characters.")
+        refused = _unstorable_parameter(request)
+        if refused is not None:
+            return refused
         view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
         limit = getattr(view_class, "max_body_bytes", None) or settings.HITL_MAX_BODY_BYTES
         length = request.META.get("CONTENT_LENGTH") or ""
@@ -84,6 +87,41 @@ class BodySizeLimitMiddleware:
                 return _too_large(limit)
             request._body = body
         return None
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _unstorable_parameter(request: HttpRequest) -> HttpResponse | None:
+    """A 400 for the first query parameter or form field whose name or value cannot be
+    stored (Django's form decoding turns bad UTF-8 into U+FFFD, so that is NUL here;
+    the check is ``hitl.text``'s all the same)."""
+    sources = [("Query parameter", request.GET)]
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        sources.append(("Form field", request.POST))
+    for what, data in sources:
+        for key, values in data.lists():
+            problem = text.unstorable(key) or next(
+                (p for p in map(text.unstorable, values) if p), None
+            )
+            if problem:
+                return _bad_input(request, f"{what} {key[:64]!r}: {problem}", key)
+    return None
+
+
+def _bad_input(request: HttpRequest, message: str, field: str) -> HttpResponse:
+    """JSON in the API's error shape for API calls, a page for people."""
+    if request.path.startswith(("/api/", "/v1/")) or "html" not in request.headers.get(
+        "Accept", ""
+    ):
+        return _error(400, "invalid", message, {field[:64]: [message]})
+    referer = request.headers.get("Referer", "")
+    back = (
+        referer
+        if url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure())
+        else "/"
+    )
+    return render(request, "hitl/bad_input.html", {"message": message, "back": back}, status=400)
 
 
 def _too_large(limit: int) -> HttpResponse:

@@ -7,11 +7,12 @@ import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from hitl import filtering
 from hitl.api.filters import StrictBooleanFilter, TextFilter
 from projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 
 
-class OrganizationFilter(django_filters.FilterSet):
+class OrganizationFilter(filtering.FilterSet):
     name_contains = TextFilter(
         field_name="name", lookup_expr="icontains", label="Name contains (any case)"
     )
@@ -21,7 +22,7 @@ class OrganizationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class MemberFilter(django_filters.FilterSet):
+class MemberFilter(filtering.FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices, label="Role")
     email = TextFilter(field_name="user__email", lookup_expr="iexact", label="Email (any case)")
 
@@ -39,7 +40,7 @@ class InvitationStatus:
     )
 
 
-class InvitationFilter(django_filters.FilterSet):
+class InvitationFilter(filtering.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=InvitationStatus.choices, method="filter_status", label="Status"
     )
@@ -60,7 +61,7 @@ class InvitationFilter(django_filters.FilterSet):
         return open_.filter(expires_at__gt=timezone.now())
 
 
-class ProjectFilter(django_filters.FilterSet):
+class ProjectFilter(filtering.FilterSet):
     name_contains = TextFilter(
         field_name="name", lookup_expr="icontains", label="Name contains (any case)"
     )
@@ -70,7 +71,7 @@ class ProjectFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class ApiKeyFilter(django_filters.FilterSet):
+class ApiKeyFilter(filtering.FilterSet):
     active = StrictBooleanFilter(method="filter_active", label="true: not revoked; false: revoked")
 
     class Meta:

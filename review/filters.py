@@ -12,6 +12,7 @@ import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import QuerySet
 
+from hitl import filtering
 from hitl.api.filters import MAX_TEXT_LENGTH, IdFilter, StrictBooleanFilter, TextFilter
 from review import selectors
 from review.models import (
@@ -35,7 +36,7 @@ from review.models import (
 from traces.models import ScoreDataType
 
 
-class _ArchivedFilterSet(django_filters.FilterSet):
+class _ArchivedFilterSet(filtering.FilterSet):
     """Archived rows are left out unless ``archived=true`` asks for them too."""
 
     archived = StrictBooleanFilter(
@@ -71,7 +72,7 @@ class QueueFilter(_ArchivedFilterSet):
         fields: list[str] = []
 
 
-class QueueItemFilter(django_filters.FilterSet):
+class QueueItemFilter(filtering.FilterSet):
     status = django_filters.ChoiceFilter(choices=ItemStatus.choices, label="Item status")
     board_status = django_filters.ChoiceFilter(
         choices=BoardStatus.choices, method="filter_board_status", label="Board column"
@@ -92,7 +93,7 @@ class QueueItemFilter(django_filters.FilterSet):
         return queryset.filter(assignees__contains=[int(value)])
 
 
-class AssignmentFilter(django_filters.FilterSet):
+class AssignmentFilter(filtering.FilterSet):
     state = django_filters.ChoiceFilter(choices=AssignmentState.choices, label="Lease state")
     queue = IdFilter(field_name="queue_id", label="Queue id")
 
@@ -101,7 +102,7 @@ class AssignmentFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class AnnotationFilter(django_filters.FilterSet):
+class AnnotationFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     item = IdFilter(field_name="item_id", label="Queue item id")
     reviewer = IdFilter(field_name="reviewer_id", label="Reviewer's user id")
@@ -112,7 +113,7 @@ class AnnotationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class AdjudicationFilter(django_filters.FilterSet):
+class AdjudicationFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     item = IdFilter(field_name="item_id", label="Queue item id")
     kind = django_filters.ChoiceFilter(choices=AdjudicationKind.choices, label="Kind")
@@ -122,7 +123,7 @@ class AdjudicationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class CommentFilter(django_filters.FilterSet):
+class CommentFilter(filtering.FilterSet):
     q = django_filters.CharFilter(
         method="filter_text",
         max_length=MAX_TEXT_LENGTH,
@@ -148,7 +149,7 @@ class CommentFilter(django_filters.FilterSet):
         return queryset.filter(mentions__contains=[int(value)])
 
 
-class RoutingRuleFilter(django_filters.FilterSet):
+class RoutingRuleFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     signal = django_filters.ChoiceFilter(choices=RoutingSignal.choices, label="Signal")
     enabled = StrictBooleanFilter(field_name="enabled", label="Enabled rules only (or not)")

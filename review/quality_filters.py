@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 
+from hitl import filtering
 from hitl.api.filters import IdFilter, StrictBooleanFilter, TextFilter
 from review.models import (
     AlertKind,
@@ -16,7 +17,7 @@ from review.models import (
 )
 
 
-class CalibrationSetFilter(django_filters.FilterSet):
+class CalibrationSetFilter(filtering.FilterSet):
     name_contains = TextFilter(field_name="name", lookup_expr="icontains", label="Name contains")
 
     class Meta:
@@ -24,7 +25,7 @@ class CalibrationSetFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class CalibrationRoundFilter(django_filters.FilterSet):
+class CalibrationRoundFilter(filtering.FilterSet):
     calibration_set = IdFilter(field_name="calibration_set_id", label="Calibration set id")
 
     class Meta:
@@ -32,7 +33,7 @@ class CalibrationRoundFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class QueueCalibrationFilter(django_filters.FilterSet):
+class QueueCalibrationFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     require_pass = StrictBooleanFilter(field_name="require_pass", label="Gated queues only")
 
@@ -41,7 +42,7 @@ class QueueCalibrationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class AlignmentMappingFilter(django_filters.FilterSet):
+class AlignmentMappingFilter(filtering.FilterSet):
     score_name = TextFilter(field_name="score_name", label="Automated score name")
     config = IdFilter(field_name="config_id", label="Score config id")
 
@@ -50,7 +51,7 @@ class AlignmentMappingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class QualityAlertFilter(django_filters.FilterSet):
+class QualityAlertFilter(filtering.FilterSet):
     kind = django_filters.ChoiceFilter(choices=AlertKind.choices, label="What fell")
     queue = IdFilter(field_name="queue_id", label="Queue id")
 

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from hitl.api.filters import RESPONSE_PARAMETERS, StrictBooleanFilter
 from hitl.audit import Actor
+from hitl.filtering import FiniteFloatField
 from hitl.tenancy import tenant_scope
 from projects import services as project_services
 from projects.models import Role
@@ -95,26 +96,57 @@ def _assert_400_naming(response, parameter: str) -> None:
 # --- what an invalid value is, per filter type ----------------------------------------------
 
 
-def invalid_value(filter_: django_filters.Filter) -> str | None:
-    """A value the filter must refuse, or None if it accepts any text."""
+# Numbers no column can compare against (NaN and the infinities, past a double, past a
+# bigint) and UTC offsets no time zone has: each must be a 400 naming the parameter
+# (hitl.filtering), never a database error.
+HOSTILE_NUMBERS = ("abc", "NaN", "Infinity", "-Infinity", "1e400", "9" * 400)
+HOSTILE_TIMES = ("not-a-date", "2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00-14:30")
+
+
+def invalid_values(filter_: django_filters.Filter) -> tuple[str, ...]:
+    """Values the filter must refuse; empty if it accepts any text."""
     if isinstance(filter_, StrictBooleanFilter):
-        return "maybe"
+        return ("maybe",)
     if isinstance(filter_, django_filters.ChoiceFilter):
-        return "bogus"
+        return ("bogus",)
     if isinstance(filter_, django_filters.NumberFilter):
-        return "abc"
+        tiny = ("1e-999999",) if filter_.field_class is not FiniteFloatField else ()
+        return HOSTILE_NUMBERS + tiny
     if isinstance(filter_, django_filters.IsoDateTimeFilter | django_filters.DateTimeFilter):
-        return "not-a-date"
+        return HOSTILE_TIMES
     if isinstance(filter_, RepeatedValuesFilter):
-        return "x" * 300
+        return ("x" * 300,)
     max_length = filter_.extra.get("max_length")
     if max_length:
-        return "x" * (max_length + 1)
-    return None
+        return ("x" * (max_length + 1),)
+    return ()
 
 
 def _filterset_class(route: Route) -> type[django_filters.FilterSet] | None:
     return getattr(route.view_class, "filterset_class", None)
+
+
+def _our_filtersets() -> list[type[django_filters.FilterSet]]:
+    # Every FilterSet is imported by now: LIST_ROUTES walked the URL conf and its views.
+    found, stack = [], [django_filters.FilterSet]
+    while stack:
+        for subclass in stack.pop().__subclasses__():
+            stack.append(subclass)
+            if subclass.__module__.split(".")[0] in ("hitl", "projects", "traces", "review",
+                                                     "datasets"):  # fmt: skip
+                found.append(subclass)
+    return found
+
+
+def test_every_filterset_checks_its_values_before_sql():
+    """A FilterSet of ours inherits hitl.filtering.FilterSet, which bounds every number
+    and time filter by its column (declared or generated, today's and tomorrow's)."""
+    from hitl.filtering import FilterSet
+
+    ours = _our_filtersets()
+    assert len(ours) >= 10
+    strays = [c.__qualname__ for c in ours if not issubclass(c, FilterSet)]
+    assert not strays, f"FilterSets not built on hitl.filtering.FilterSet: {strays}"
 
 
 # --- the walk ---------------------------------------------------------------------------------
@@ -152,11 +184,9 @@ def test_every_invalid_filter_value_answers_400(world, route):
     client, url = world.client(_caller(route)), world.url(route)
     checked = 0
     for name, filter_ in filterset_class.base_filters.items():
-        value = invalid_value(filter_)
-        if value is None:
-            continue
-        _assert_400_naming(client.get(url, {name: value}), name)
-        checked += 1
+        for value in invalid_values(filter_):
+            _assert_400_naming(client.get(url, {name: value}), name)
+            checked += 1
     assert checked, f"{_route_id(route)}: no filter with a value it refuses"
 
 

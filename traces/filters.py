@@ -21,9 +21,10 @@ import django_filters
 from django import forms
 from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from hitl import filtering, text
+from hitl.filtering import MAX_TEXT_LENGTH, StrictBooleanFilter, TextFilter
 from traces import hooks, signals
 from traces.models import (
     Feedback,
@@ -38,15 +39,11 @@ from traces.models import (
 
 AUTOMATED_SCORE_SOURCES = (ScoreSource.LLM_JUDGE, ScoreSource.CODE)
 MAX_REPEATED_VALUES = 20
-MAX_TEXT_LENGTH = 256
 MIN_SEARCH_LENGTH = 3
 
 # The same expression as the trigram index in migration 0100_read_indexes: PostgreSQL
 # uses an expression index only when the query spells the expression identically.
 TRACE_TEXT_SQL = "(coalesce((input)::text, '') || ' ' || coalesce((output)::text, ''))"
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 class IdInArray(Func):
@@ -106,28 +103,13 @@ class RepeatedValuesField(forms.Field):
         return parsed
 
 
-class StrictBooleanField(forms.Field):
-    """true/false (also 1/0, yes/no); anything else is an error, not 'no filter'."""
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise forms.ValidationError("Use true or false.")
-
-
 def _parse_plain_text(raw: str) -> str:
     value = raw.strip()
     if len(value) > MAX_TEXT_LENGTH:
         raise forms.ValidationError(f"At most {MAX_TEXT_LENGTH} characters.")
-    if "\x00" in value:
-        raise forms.ValidationError("NUL characters are not allowed.")
+    problem = text.unstorable(value)
+    if problem:
+        raise forms.ValidationError(problem)
     return value
 
 
@@ -194,17 +176,6 @@ class RepeatedValuesFilter(django_filters.Filter):
     field_class = RepeatedValuesField
 
 
-@extend_schema_field(OpenApiTypes.BOOL)
-class StrictBooleanFilter(django_filters.Filter):
-    field_class = StrictBooleanField
-
-
-class TextFilter(django_filters.CharFilter):
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("max_length", MAX_TEXT_LENGTH)
-        super().__init__(*args, **kwargs)
-
-
 class FeedbackChoice:
     THUMBS_UP = "thumbs_up"
     THUMBS_DOWN = "thumbs_down"
@@ -218,17 +189,15 @@ class FeedbackChoice:
     )
 
 
-def _range(field_name: str, label: str, *, integer: bool = False) -> tuple:
+def _range(field_name: str, label: str) -> tuple:
+    """At least and at most; the column's type bounds the values (``hitl.filtering``)."""
     number_filter = django_filters.NumberFilter
     low = number_filter(field_name=field_name, lookup_expr="gte", label=f"{label}, at least")
     high = number_filter(field_name=field_name, lookup_expr="lte", label=f"{label}, at most")
-    if integer:
-        for f in (low, high):
-            f.field_class = forms.IntegerField
     return low, high
 
 
-class TraceFilter(django_filters.FilterSet):
+class TraceFilter(filtering.FilterSet):
     start_time_from = django_filters.IsoDateTimeFilter(
         field_name="start_time", lookup_expr="gte", label="Started at or after (ISO 8601)"
     )
@@ -255,9 +224,9 @@ class TraceFilter(django_filters.FilterSet):
     )
     latency_ms_min, latency_ms_max = _range("latency_ms", "Latency in ms")
     cost_min, cost_max = _range("cost", "Cost")
-    total_tokens_min, total_tokens_max = _range("total_tokens", "Total tokens", integer=True)
-    input_tokens_min, input_tokens_max = _range("input_tokens", "Input tokens", integer=True)
-    output_tokens_min, output_tokens_max = _range("output_tokens", "Output tokens", integer=True)
+    total_tokens_min, total_tokens_max = _range("total_tokens", "Total tokens")
+    input_tokens_min, input_tokens_max = _range("input_tokens", "Input tokens")
+    output_tokens_min, output_tokens_max = _range("output_tokens", "Output tokens")
     metadata = RepeatedValuesFilter(
         method="filter_metadata",
         label="Metadata key:value, e.g. customer:acme (repeat for more; all must match)",
@@ -469,16 +438,18 @@ def _json_scalar(text: str) -> Any:
         number = json.loads(text)
     except ValueError:
         return None
-    if isinstance(number, int | float) and not isinstance(number, bool):
-        return number
-    return None
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return None
+    if isinstance(number, float) and not math.isfinite(number):
+        return None  # NaN, Infinity, 1e999: JSON has no such number, so no value is one
+    return number
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class ThreadFilter(django_filters.FilterSet):
+class ThreadFilter(filtering.FilterSet):
     """The thread list's parameters."""
 
     created_from = django_filters.IsoDateTimeFilter(

@@ -23,15 +23,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.request import Request
 
 from hitl.exceptions import DomainError
+from hitl.filtering import (  # noqa: F401 (the filters every app uses, kept importable here)
+    MAX_TEXT_LENGTH,
+    StrictBooleanField,
+    StrictBooleanFilter,
+    TextFilter,
+)
 
 # Query parameters that steer the response, not the filter.
 RESPONSE_PARAMETERS = frozenset({"cursor", "page_size", "format", "limit", "offset", "ordering"})
 # The largest id PostgreSQL's bigint holds: a larger one is a bad value, not a 500.
 MAX_ID = 2**63 - 1
-MAX_TEXT_LENGTH = 256
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 def unknown_parameters(names: Iterable[str], known: Iterable[str]) -> dict[str, list[str]]:
@@ -68,27 +70,6 @@ class StrictFilterBackend(DjangoFilterBackend):
 # --- fields and filters every app uses ---------------------------------------------------
 
 
-class StrictBooleanField(forms.Field):
-    """true/false (also 1/0, yes/no); anything else is an error, not 'no filter'."""
-
-    def to_python(self, value: Any) -> bool | None:
-        if value in (None, ""):
-            return None
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise forms.ValidationError("Use true or false.")
-
-
-@extend_schema_field(OpenApiTypes.BOOL)
-class StrictBooleanFilter(django_filters.Filter):
-    field_class = StrictBooleanField
-
-
 class IdField(forms.IntegerField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
@@ -101,9 +82,3 @@ class IdFilter(django_filters.NumberFilter):
     """A row id: a positive integer that fits a bigint."""
 
     field_class = IdField
-
-
-class TextFilter(django_filters.CharFilter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", MAX_TEXT_LENGTH)
-        super().__init__(*args, **kwargs)

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl import filtering
 from hitl.api.filters import StrictBooleanFilter
 from hitl.api.serializers import StrictSerializer
 from hitl.api.views import validated
@@ -41,7 +42,7 @@ from projects.notifications.catalogue import EVENT_TYPES, TEST
 # --- filters -------------------------------------------------------------------------------
 
 
-class DestinationFilter(django_filters.FilterSet):
+class DestinationFilter(filtering.FilterSet):
     kind = django_filters.ChoiceFilter(choices=DestinationKind.choices, label="Kind")
     enabled = StrictBooleanFilter(field_name="enabled", label="Enabled")
 
@@ -50,7 +51,7 @@ class DestinationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class DeliveryFilter(django_filters.FilterSet):
+class DeliveryFilter(filtering.FilterSet):
     destination = django_filters.NumberFilter(field_name="destination_id", label="Destination id")
     state = django_filters.ChoiceFilter(choices=DeliveryState.choices, label="State")
     event_type = django_filters.ChoiceFilter(
@@ -64,7 +65,7 @@ class DeliveryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class QueueAlertFilter(django_filters.FilterSet):
+class QueueAlertFilter(filtering.FilterSet):
     queue = django_filters.NumberFilter(field_name="queue_id", label="Queue id")
     project = django_filters.NumberFilter(field_name="project_id", label="Project id")
 

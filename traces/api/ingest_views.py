@@ -46,7 +46,13 @@ class OrjsonParser(BaseParser):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+            # orjson also refuses valid JSON it cannot hold (1e400, a lone surrogate
+            # escape); the standard library reads those, and each event that holds one
+            # is then refused alone (``validation.LenientDocument``).
+            document = validation.lenient_loads(body)
+            if document is None:
+                raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+            return document
 
 
 def _result_response(result: IngestResult) -> Response:
@@ -86,7 +92,8 @@ class IngestViewSet(_IngestBase):
             "Stores traces, spans, automated scores and end-user feedback. Client ids are "
             "the identity (re-sending updates, never duplicates); spans may precede their "
             "trace or parent. Each invalid event is rejected alone (207 lists index, id, "
-            "code and reason). NUL characters are stripped from strings. Limits: "
+            "code and reason). NUL characters are stripped from strings; a lone surrogate "
+            "or a number past a double (1e400) rejects its event. Limits: "
             f"{limits.MAX_EVENTS_PER_BATCH} events and {limits.MAX_BODY_BYTES} bytes per "
             "batch (413); throttled with 429 + Retry-After. See docs/ingestion.md."
         ),
@@ -109,7 +116,9 @@ class IngestViewSet(_IngestBase):
                 f"The batch has {len(events)} events, over the limit of "
                 f"{limits.MAX_EVENTS_PER_BATCH} events per batch."
             )
-        batch = validation.parse_events(events)
+        batch = validation.parse_events(
+            events, check_values=isinstance(data, validation.LenientDocument)
+        )
         try:
             result = services.ingest_batch(actor=self.actor, project=self.project, batch=batch)
         except services.IngestionOverloaded as exc:
@@ -125,6 +134,7 @@ class ScoreIngestViewSet(_IngestBase):
     @extend_schema(request=s.ScoreBodySerializer, responses={201: s.ScoreSerializer})
     def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
         try:
+            validation.check_document(request.data)
             record = validation.parse_score(0, request.data)
         except validation.EventInvalid as exc:
             raise exceptions.ValidationError({"detail": exc.message}, code=exc.code) from None
@@ -143,6 +153,7 @@ class FeedbackIngestViewSet(_IngestBase):
     @extend_schema(request=s.FeedbackBodySerializer, responses={201: s.FeedbackSerializer})
     def create(self, request: Request, org_slug: str, project_slug: str) -> Response:
         try:
+            validation.check_document(request.data)
             record = validation.parse_feedback(0, request.data)
         except validation.EventInvalid as exc:
             raise exceptions.ValidationError({"detail": exc.message}, code=exc.code) from None

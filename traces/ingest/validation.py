@@ -6,6 +6,7 @@ fields are rejected too, so a typo never passes silently.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from django.utils import timezone
 
+from hitl import text
 from traces.ingest import limits
 from traces.ingest.jsonsafe import JsonRejected, clean_text, dump_json
 from traces.ingest.records import (
@@ -430,13 +432,61 @@ def _event_id(event: dict) -> str | None:
     return None
 
 
-def parse_events(events: list[Any]) -> Batch:
-    """Validates every event; the batch holds the good records and the rejections."""
+class LenientDocument(dict):
+    """A request body that orjson refused but the standard library read: it holds a
+    number past a double (``1e400``, a 400-digit integer) or a lone surrogate escape
+    somewhere, so each event is checked for them (``hitl.text``) and refused alone."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def lenient_loads(body: bytes) -> Any:
+    """The body read by the standard library (NaN and Infinity still refused), as a
+    ``LenientDocument`` when it is an object; None when it is not JSON at all."""
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+    return LenientDocument(document) if isinstance(document, dict) else document
+
+
+def check_document(data: Any) -> None:
+    """For a single-event endpoint: raises ``EventInvalid`` if a ``LenientDocument``
+    holds a value that cannot be stored."""
+    if isinstance(data, LenientDocument):
+        _check_values(data)
+
+
+def _check_values(event: Any) -> None:
+    # NUL is stripped from ingested text by contract (jsonsafe); the rest is refused.
+    found = text.find_unstorable(event, nul=False)
+    if found is not None:
+        where, problem = found
+        raise EventInvalid("invalid_value", f"{where}: {problem}")
+
+
+def parse_events(events: list[Any], *, check_values: bool = False) -> Batch:
+    """Validates every event; the batch holds the good records and the rejections.
+    ``check_values``: the body was a ``LenientDocument``, so look for values that
+    cannot be stored in each event first."""
     batch = Batch(received=len(events))
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             batch.reject(index, None, "", "invalid_event", "an event must be an object")
             continue
+        if check_values:
+            try:
+                _check_values(event)
+            except EventInvalid as exc:
+                # The id and type are echoed back only if they themselves can be.
+                event_id, event_type = _event_id(event), str(event.get("type") or "")[:32]
+                batch.reject(
+                    index, None if event_id is None or text.unstorable(event_id) else event_id,
+                    "" if text.unstorable(event_type) else event_type, exc.code, exc.message,
+                )  # fmt: skip
+                continue
         event_type = event.get("type")
         event_id = _event_id(event)
         unknown = event.keys() - {"type", "id", "body"}
