@@ -34,6 +34,7 @@ from datasets.services.versioning import VersionWriter
 from hitl import audit, csv_safe
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
+from hitl.text import find_unstorable
 
 MAX_REPORTED_ERRORS = 1_000
 MAX_LABEL_LENGTH = 64  # a tag or failure mode (DatasetItem.tags, failure_modes)
@@ -269,6 +270,10 @@ def dataset_import(
             report.rows += 1
             if row is None:
                 report.error(line, reason or "unreadable")
+                continue
+            unstorable = find_unstorable(row)
+            if unstorable is not None:
+                report.error(line, "{}: {}".format(*unstorable))
                 continue
             state, reason = _state_of_row(row)
             if state is None:
