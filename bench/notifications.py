@@ -292,12 +292,13 @@ def main() -> None:
     pg_port, redis_port = free_port(), free_port()
     stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
     stack(f"start_redis {run_dir}/redis {redis_port}")
+    receiver = Receiver()
     env = {
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_port}/hitl",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "HITL_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-0123456789",
         "HITL_DB_CONN_MAX_AGE": "600",
-        "HITL_WEBHOOKS_ALLOW_LOOPBACK": "true",
+        "HITL_WEBHOOKS_ALLOW_HOSTS": f"127.0.0.1:{receiver.server.server_address[1]}",
         "DJANGO_SETTINGS_MODULE": "hitl.settings",
     }
     os.environ.update(env)
@@ -329,7 +330,6 @@ def main() -> None:
                 )
             )
         threading.Thread(target=relay_forever, args=(stop,), daemon=True).start()
-        receiver = Receiver()
         time.sleep(3)  # the workers connect
         print(f"{args.workers} worker processes x {args.concurrency} threads; load "
               f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip

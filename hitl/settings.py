@@ -249,9 +249,10 @@ HITL_EXPORT_DIR = env.path("HITL_EXPORT_DIR", default=BASE_DIR / ".run" / "expor
 HITL_IMPORT_MAX_BYTES = env.int("HITL_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
 
 # --- Notifications: Slack and signed webhooks (docs/notifications.md) ---
-# Loopback destinations (127.0.0.0/8, ::1) are refused unless this is on: tests and local
-# development only. Private, link-local and metadata addresses are always refused.
-HITL_WEBHOOKS_ALLOW_LOOPBACK = env.bool("HITL_WEBHOOKS_ALLOW_LOOPBACK", default=False)
+# Local receivers a destination may name (tests, staging): exact host:port pairs, e.g.
+# "127.0.0.1:8025,localhost:9000". Only a URL naming one of them may resolve to a loopback
+# or private address (or use plain http for Slack); metadata and link-local never may.
+HITL_WEBHOOKS_ALLOW_HOSTS = env.list("HITL_WEBHOOKS_ALLOW_HOSTS", default=[])
 # Every request: connecting may take this long, the whole request at most the total.
 HITL_WEBHOOKS_CONNECT_TIMEOUT = env.float("HITL_WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
 HITL_WEBHOOKS_TIMEOUT = env.float("HITL_WEBHOOKS_TIMEOUT", default=10.0)

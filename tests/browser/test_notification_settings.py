@@ -26,14 +26,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def org(transactional_db, settings):
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+def org(transactional_db):
     return make_tenant("Notify")
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
     server = Receiver()
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
     yield server
     server.close()
 

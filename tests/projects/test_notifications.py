@@ -119,8 +119,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def loopback(settings):
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+def loopback(settings, receiver):
+    """The receiver's port (and only it) is a local receiver destinations may name."""
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = [f"127.0.0.1:{receiver.port}"]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -461,7 +462,8 @@ def test_a_redirect_is_not_followed(loopback, receiver, tenant):
         target.close()
 
 
-def test_the_checked_address_is_called_with_the_host_name(loopback, receiver, tenant):
+def test_the_checked_address_is_called_with_the_host_name(loopback, receiver, tenant, settings):
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = [f"localhost:{receiver.port}"]
     make_destination(tenant, f"http://localhost:{receiver.port}/by-name?x=1")
     create_key(tenant)
     run_outbox()
@@ -783,7 +785,7 @@ def test_the_api_refuses_with_the_error_shape(tenant, client_for):
 def test_refused_again_at_send(loopback, receiver, tenant, settings):
     make_destination(tenant, receiver.url())
     create_key(tenant)
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = False
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = []
     run_outbox()
     (attempt,) = attempts(tenant)
     assert attempt.status_code is None and "loopback" in attempt.error

@@ -26,7 +26,7 @@ from tests.review.helpers import add_reviewers, add_traces, make_config, make_qu
 def subscribed(settings, tenant):
     """A destination on loopback receiving every event type (nothing is sent here: the
     tests read the events written)."""
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = ["127.0.0.1:9"]
     make_destination(tenant, "http://127.0.0.1:9/hooks", event_types=tuple(catalogue.EVENT_TYPES))
 
 

@@ -39,8 +39,8 @@ def _log_outcomes(caplog):
 @pytest.fixture
 def slack_api(settings) -> Iterator[Receiver]:
     """The Slack Web API (and any Slack webhook), played by a local receiver."""
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
     server = Receiver()
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
     settings.HITL_SLACK_API_URL = server.url("/api")
     yield server
     server.close()

@@ -160,7 +160,7 @@ def test_bad_input_gives_a_reason_not_nan(tenant):
 
 @pytest.mark.worker
 def test_a_worker_computes_the_report_and_an_alert_fires(celery_worker, tenant, settings):
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = ["127.0.0.1:9"]
     make_destination(tenant, "http://127.0.0.1:9/hooks", event_types=tuple(catalogue.EVENT_TYPES))
     config, _items = _setup(tenant)
     mapping = _mapping(tenant, config, source_version="v1")  # agrees 6 of 8: under 0.8

@@ -209,12 +209,12 @@ def _round_events(tenant) -> list[Event]:
 
 
 def test_each_result_is_announced_and_delivered_to_matching_destinations(tenant, settings):
-    settings.HITL_WEBHOOKS_ALLOW_LOOPBACK = True
     config = _config(tenant)
     cal, traces = _set(tenant, config)
     good, sloppy = add_reviewers(tenant, 2)
     owner = Actor(user=tenant.owner)
     receiver = Receiver()
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = [f"127.0.0.1:{receiver.port}"]
     try:
         # Filtered on the set's question, on another question, and passes only.
         make_destination(
