@@ -34,6 +34,10 @@ class OutboxMessage(TenantModel):
     # Not published before this time (a retry's backoff).
     available_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last started running it (committed before the run's own transaction,
+    # database time). Claimed since its last publish, not done, and its row no longer
+    # locked by the run: the worker died, and the relay publishes it again at once.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 

@@ -11,15 +11,27 @@ commits or rolls back with its cause. Then:
    connection, kept open between transactions (:class:`_Publisher`).
    A message enqueued with ``run_here=True`` by a handler (the fan-out's deliveries) may
    skip the broker: once the handler's transaction commits, the worker runs one such
-   message itself, at once, after marking it published (so the relay leaves it alone
-   until ``HITL_OUTBOX_REPUBLISH_AFTER``, then publishes it again if the worker died).
+   message itself, at once, after marking it published.
 2. The relay (:func:`relay`, run by Celery beat every few seconds and by
-   ``manage.py outbox_relay``) publishes the messages still pending, and those published
-   long ago but not done (the broker may have lost them), taking rows with
-   ``FOR UPDATE SKIP LOCKED`` so relays running side by side never publish the same row.
-3. A worker runs :func:`execute`: it locks the row, skips it if it is already done, runs
-   the handler registered under the message's name inside the message's tenant scope,
-   and marks it done in the same transaction. A message published twice runs once.
+   ``manage.py outbox_relay``) publishes the messages still pending, those a worker
+   started and stopped running without finishing (its worker died: see below), and
+   those published long ago but never started (``HITL_OUTBOX_REPUBLISH_AFTER``: the
+   broker may have lost them), taking rows with ``FOR UPDATE SKIP LOCKED`` so relays
+   running side by side never publish the same row.
+3. A worker runs :func:`execute`: it claims the message (``claimed_at``, committed at
+   once), then locks the row, skips it if it is already done, runs the handler
+   registered under the message's name inside the message's tenant scope, and marks it
+   done in the same transaction. A message published twice runs once.
+
+The lease of running work is the run's own row lock: PostgreSQL holds it exactly as long
+as the worker's database session lives. A killed worker process closes its connection
+and the lock goes at once; a worker host that vanishes without closing it is found by
+TCP keepalives the worker's session asks PostgreSQL for, within
+``HITL_OUTBOX_LEASE_SECONDS``. The relay takes only rows nobody holds, so a message that
+was claimed since its last publish and is neither done nor locked was cut off: it is
+published again on the relay's next run, with the same ids (a webhook keeps its
+``webhook-id``). A slow run that is still alive keeps its lock, however long it takes,
+and is never published twice.
 
 Handlers are registered by name by the apps above the kernel, from their
 ``AppConfig.ready()`` (:func:`handler`), and take ids, never objects. A handler raising
@@ -49,7 +61,9 @@ from typing import Any, TypeVar
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F as Field
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from hitl.celery import app as celery_app
@@ -320,7 +334,7 @@ def _publish(messages: Sequence[tuple[int, int]]) -> None:
 
 def _run_here(message_id: int, organization_id: int) -> None:
     """Runs a message in this worker now. Marked published first: if the worker dies,
-    the relay publishes it again once ``HITL_OUTBOX_REPUBLISH_AFTER`` has passed."""
+    the relay publishes it again (a claimed message whose run's lock is gone)."""
     try:
         _mark_published([message_id])
     except DatabaseError as exc:  # the relay may publish it too; it runs once all the same
@@ -329,14 +343,15 @@ def _run_here(message_id: int, organization_id: int) -> None:
 
 
 def _mark_published(message_ids: Sequence[int]) -> None:
-    """Pending -> published, skipping rows a worker holds (it is finishing them)."""
+    """Pending -> published (database time), skipping rows a worker holds (it is
+    finishing them); a row a worker claimed is published already."""
     table = OutboxMessage._meta.db_table  # our own table name, not input
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET state = %s, published_at = %s WHERE id IN ("  # noqa: S608
+            f"UPDATE {table} SET state = %s, published_at = now() WHERE id IN ("  # noqa: S608
             f" SELECT id FROM {table} WHERE id = ANY(%s) AND state = %s"
             " FOR UPDATE SKIP LOCKED)",
-            [OutboxState.PUBLISHED, timezone.now(), list(message_ids), OutboxState.PENDING],
+            [OutboxState.PUBLISHED, list(message_ids), OutboxState.PENDING],
         )
 
 
@@ -344,7 +359,8 @@ def _mark_published(message_ids: Sequence[int]) -> None:
 
 
 def relay(*, limit: int = RELAY_BATCH) -> int:
-    """Publishes pending messages (and stale published ones); returns how many.
+    """Publishes pending messages, cut-off ones and stale published ones; returns how
+    many.
 
     Stops at the first broker failure: the rest wait for the next run.
     """
@@ -364,17 +380,32 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
     stale = now - settings.HITL_OUTBOX_REPUBLISH_AFTER
     with transaction.atomic():
         # The relay serves every organization: one cross-tenant read, by design.
+        # A row a live worker is running is locked by its run, so skipped here: whatever
+        # is claimed since its last publish and not locked was cut off (its worker died).
         rows = list(
             OutboxMessage.unscoped_across_tenants.select_for_update(skip_locked=True)
             .filter(
                 Q(state=OutboxState.PENDING, available_at__lte=now)
+                | Q(state=OutboxState.PUBLISHED, claimed_at__gte=Field("published_at"))
                 | Q(state=OutboxState.PUBLISHED, published_at__lt=stale)
             )
             .order_by("id")
-            .values_list("pk", "organization_id")[:limit]
+            .values_list("pk", "organization_id", "state", "claimed_at", "published_at")[:limit]
         )
         if not rows:
             return 0, True
+        cut_off = [
+            pk
+            for pk, _org, state, claimed, published in rows
+            if state == OutboxState.PUBLISHED and claimed and published and claimed >= published
+        ]
+        if cut_off:
+            logger.warning(
+                "outbox relay: %s messages cut off by a stopped worker, published again (%s)",
+                len(cut_off),
+                ", ".join(map(str, cut_off[:10])),
+            )
+        rows = [(pk, organization_id) for pk, organization_id, *_ in rows]
         sent: list[int] = []
         try:
             with _connection() as conn:
@@ -392,7 +423,7 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
             _broker.close()
         if sent:
             OutboxMessage.unscoped_across_tenants.filter(pk__in=sent).update(
-                state=OutboxState.PUBLISHED, published_at=timezone.now()
+                state=OutboxState.PUBLISHED, published_at=Now()
             )
     return len(sent), len(sent) == len(rows)
 
@@ -421,8 +452,54 @@ def execute(*, message_id: int, organization_id: int) -> str:
         _local.executing -= 1
 
 
+def _claim(message_id: int) -> None:
+    """Marks the message started by a worker, committed before the run's transaction
+    (database time, so clocks of other hosts do not matter). Waits while another worker
+    runs it, then claims nothing if that run finished it. A row never published (run
+    straight from a broker copy) counts as published now, so the publisher's mark
+    cannot hide the claim."""
+    OutboxMessage.objects.filter(
+        pk=message_id, state__in=(OutboxState.PENDING, OutboxState.PUBLISHED)
+    ).update(
+        claimed_at=Now(),
+        state=OutboxState.PUBLISHED,
+        published_at=Coalesce("published_at", Now()),
+    )
+
+
+def _lease_keepalives() -> None:
+    """Asks PostgreSQL to probe this worker's host while its session is quiet (a run
+    waiting for a receiver), so a host that vanished loses its session, and the run's
+    row lock, within ``HITL_OUTBOX_LEASE_SECONDS``. Once per database connection."""
+    lease = int(settings.HITL_OUTBOX_LEASE_SECONDS)
+    if lease <= 0 or connection.in_atomic_block:  # a SET in a transaction may roll back
+        return
+    connection.ensure_connection()
+    applied = getattr(connection, "_outbox_lease", None)
+    if applied is not None and applied[0] is connection.connection and applied[1] == lease:
+        return
+    idle = max(1, lease // 3)
+    interval = max(1, lease // 6)
+    count = max(1, (lease - idle) // interval)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('tcp_keepalives_idle', %s, false),"
+            " set_config('tcp_keepalives_interval', %s, false),"
+            " set_config('tcp_keepalives_count', %s, false)",
+            [str(idle), str(interval), str(count)],
+        )
+    connection._outbox_lease = (connection.connection, lease)  # type: ignore[attr-defined]
+
+
 def _execute(*, message_id: int, organization_id: int) -> str:
-    with tenant_scope(organization_id), transaction.atomic():
+    with tenant_scope(organization_id):
+        _lease_keepalives()
+        _claim(message_id)
+        return _run_locked(message_id)
+
+
+def _run_locked(message_id: int) -> str:
+    with transaction.atomic():
         message = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
         if message is None:
             return "missing"

@@ -42,6 +42,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         "created_at",
         "available_at",
         "published_at",
+        "claimed_at",
         "done_at",
         "last_error",
     )

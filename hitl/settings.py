@@ -288,11 +288,16 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Work that must not be lost goes through the outbox (hitl/outbox.py): a row written with
 # its cause, published after commit, and republished by the relay until done.
 HITL_OUTBOX_RELAY_SECONDS = env.float("HITL_OUTBOX_RELAY_SECONDS", default=5.0)
-# A published message not done after this long is published again (the broker may have
-# lost it); running a message twice does nothing the second time.
+# A published message never started after this long is published again (the broker may
+# have lost it); running a message twice does nothing the second time.
 HITL_OUTBOX_REPUBLISH_AFTER = timedelta(
     seconds=env.int("HITL_OUTBOX_REPUBLISH_AFTER_SECONDS", default=300)
 )
+# Running work is leased by its database session (the run's row lock): a worker process
+# that dies loses it at once, a worker host that vanishes within this many seconds
+# (PostgreSQL's TCP keepalives on the worker's session); then the relay publishes the
+# cut-off message again. 0 leaves the keepalives to the system's defaults.
+HITL_OUTBOX_LEASE_SECONDS = env.int("HITL_OUTBOX_LEASE_SECONDS", default=15)
 HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
 # Agreement reports (review.services.agreement): bootstrap resamples per figure, and the
 # least time between two computations of one queue (submissions in between wait for the

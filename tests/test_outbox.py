@@ -21,11 +21,23 @@ from projects.models import Project, Role
 from tests.factories import add_member, make_user
 
 CALLS: list[dict] = []
+# A handler run with mode="wait" says it is running, then waits to be released.
+RUNNING, RELEASE = threading.Event(), threading.Event()
+
+
+class WorkerDied(BaseException):
+    """What a killed worker leaves behind, in one thread: the run's transaction rolled
+    back and its lock gone, with nothing recorded but the claim."""
 
 
 @outbox.handler("tests.record", retry_on=(TimeoutError,), max_attempts=2)
 def record(*, mode: str = "ok", project_id: int | None = None, **kwargs: object) -> None:
     CALLS.append({"mode": mode, "organization": tenancy.current_organization_id(), **kwargs})
+    if mode == "wait":
+        RUNNING.set()
+        assert RELEASE.wait(20)
+    if mode == "die":
+        raise WorkerDied
     if project_id is not None:  # a database write that must commit with "done" or not at all
         Project.objects.filter(pk=project_id).update(name="renamed by the handler")
     if mode == "transient":
@@ -205,6 +217,63 @@ def test_relays_side_by_side_never_take_the_same_row(transactional_db, tenant):
         holder.join(10)
     assert outbox.relay() == 1
     assert _reload(message).state == OutboxState.PUBLISHED
+
+
+def test_a_run_cut_off_is_published_again_at_once_and_a_live_one_never(transactional_db, tenant):
+    never_started = _enqueue(tenant)  # published after commit, still in the broker
+    live = _enqueue(tenant, mode="wait")
+    RUNNING.clear()
+    RELEASE.clear()
+
+    def worker() -> None:
+        try:
+            _execute(live)
+        finally:
+            connection.close()
+
+    running = threading.Thread(target=worker)
+    running.start()
+    try:
+        assert RUNNING.wait(10)
+        claimed = _reload(live)
+        assert claimed.claimed_at is not None and claimed.claimed_at >= claimed.published_at
+        for _ in range(3):  # however long the run takes, its lock keeps the relay off it
+            started = time.monotonic()
+            assert outbox.relay() == 0
+            assert time.monotonic() - started < 2
+    finally:
+        RELEASE.set()
+        running.join(20)
+    assert _reload(live).state == OutboxState.DONE
+
+    cut_off = _enqueue(tenant, mode="die")
+    with pytest.raises(WorkerDied):
+        _execute(cut_off)
+    stopped = _reload(cut_off)
+    assert (stopped.state, stopped.attempts) == (OutboxState.PUBLISHED, 0)
+    assert stopped.claimed_at >= stopped.published_at
+    assert outbox.relay() == 1  # at once, not after HITL_OUTBOX_REPUBLISH_AFTER
+    again = _reload(cut_off)
+    assert again.published_at > stopped.claimed_at
+    assert outbox.relay() == 0  # published again once; claimed again before the next time
+    assert _reload(never_started).published_at > timezone.now() - timedelta(minutes=1)
+    # The message never started waits for HITL_OUTBOX_REPUBLISH_AFTER, as before.
+    assert _reload(never_started).state == OutboxState.PUBLISHED
+
+
+def test_a_run_asks_postgresql_to_probe_its_worker_within_the_lease(
+    transactional_db, tenant, settings
+):
+    settings.HITL_OUTBOX_LEASE_SECONDS = 12
+    assert _execute(_enqueue(tenant)) == "done"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW tcp_keepalives_idle")
+        idle = cursor.fetchone()[0]
+        cursor.execute("SHOW tcp_keepalives_interval")
+        interval = cursor.fetchone()[0]
+        cursor.execute("SHOW tcp_keepalives_count")
+        count = cursor.fetchone()[0]
+    assert (idle, interval, count) == ("4", "2", "4")  # seconds: 4 + 4 x 2 = 12 s
 
 
 @pytest.mark.worker
