@@ -9,8 +9,10 @@ Idempotency is per (event, destination): a ``Delivery`` row is unique on the pai
 an attempt first locks it and does nothing if it has succeeded or given up, or if the
 message belongs to an older round (before a "redeliver"). A message delivered twice by
 the broker therefore sends once. A worker killed between the request and the commit
-leaves the message unfinished; the relay publishes it again and the receiver gets the
-same ``webhook-id`` twice: at least once, never lost.
+leaves the message unfinished and its row unlocked; the relay publishes it again on its
+next run (``hitl/outbox.py``) and the receiver gets the same ``webhook-id`` twice,
+seconds apart: at least once, never lost. A slow receiver with a live worker keeps the
+row locked and is never sent the event twice.
 """
 
 from __future__ import annotations
