@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from django.db import models
 
+from hitl.limits import refuse_column_overflow
+
 
 @dataclass(frozen=True)
 class _Scope:
@@ -178,6 +180,8 @@ class TenantModel(models.Model):
                     f"Refusing to save {type(self).__name__} of organization "
                     f"{self.organization_id} inside the scope of {scope.label}"
                 )
+        # A text or a number its column cannot hold is refused here, naming the field.
+        refuse_column_overflow(self)
         super().save(*args, **kwargs)
 
 

@@ -296,6 +296,9 @@ def queue_fields_from(
             continue
         if value is None:
             continue
+        if not math.isfinite(value):  # NaN, inf, 1e400: no duration or rate is infinite
+            errors.append(f"{label}: a finite number is expected.")
+            continue
         if name == "lease_minutes":
             settings_["lease_ttl_seconds"] = round(value * scale)
         elif name == "audit_percent":

@@ -148,3 +148,21 @@ def test_lowering_the_overlap_completes_items_with_enough_reviews(tenant):
         untouched.refresh_from_db()
         assert (done.status, done.open_slots) == ("complete", 0)
         assert (untouched.status, untouched.open_slots) == ("open", 1)
+
+
+@pytest.mark.parametrize(
+    ("settings_", "field"),
+    [({"name": "q" * 201}, "name"), ({"name": "Fine", "priority": 2**31}, "priority")],
+)
+def test_a_value_its_column_cannot_hold_is_refused_naming_the_field(
+    tenant, client_for, settings_, field
+):
+    """A 201-character name or a priority past PostgreSQL's integer answers 400 with the
+    field (was a DataError, 500), through the API and the service."""
+    with tenancy.tenant_scope(tenant.organization.pk), pytest.raises(DomainError) as refused:
+        services.queue_create(actor=Actor(user=tenant.owner), project=tenant.project, **settings_)
+    assert field in refused.value.details
+    url = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/queues/"
+    response = client_for(tenant.owner).post(url, settings_, format="json")
+    assert response.status_code == 400
+    assert field in str(response.json())
