@@ -202,8 +202,9 @@ def test_a_broken_rule_fails_alone_through_the_worker(celery_worker, announced, 
 
 @pytest.fixture
 def refusing_queue(db):
-    """A trigger that makes PostgreSQL refuse new items of one queue: a database error
-    met by one rule's work, which no validation at save could have caught."""
+    """A trigger that makes PostgreSQL refuse new items of one queue with a data
+    exception: a database error met by one rule's work, which no validation at save
+    could have caught."""
     refused: dict[str, int] = {}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -211,7 +212,8 @@ def refusing_queue(db):
             CREATE FUNCTION test_refuse_items() RETURNS trigger AS $$
             BEGIN
               IF NEW.queue_id = current_setting('test.refused_queue', true)::bigint THEN
-                RAISE EXCEPTION 'queue % takes no new items', NEW.queue_id;
+                RAISE EXCEPTION 'queue % takes no new items', NEW.queue_id
+                  USING ERRCODE = 'data_exception';
               END IF;
               RETURN NEW;
             END $$ LANGUAGE plpgsql;
