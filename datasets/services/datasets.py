@@ -224,20 +224,14 @@ def _check_thresholds(thresholds: Any) -> list[dict[str, Any]]:
 
 
 def quality_gate_set(*, actor: Actor, dataset: Dataset, **fields: Any) -> QualityGate:
-    """Creates or replaces the dataset's gate."""
+    """Creates the dataset's gate or changes the ``fields`` given (the others keep
+    their values)."""
     if "thresholds" in fields:
         fields["thresholds"] = _check_thresholds(fields["thresholds"])
     for name in ("min_judge_alignment", "min_reviewer_agreement"):
         value = fields.get(name)
         if value is not None and not 0 <= value <= 1:
             raise DomainError(f"{name} is a share between 0 and 1.", details={name: ["0..1"]})
-    if fields.get("min_judge_alignment") is not None and not (
-        fields.get("judge_score_name") and fields.get("human_question")
-    ):
-        raise DomainError(
-            "A judge alignment threshold names the judge score and the reviewers' question.",
-            details={"judge_score_name": ["Required."], "human_question": ["Required."]},
-        )
     baseline = fields.get("baseline_experiment")
     if baseline is not None and baseline.dataset_id != dataset.pk:
         raise DomainError(
@@ -250,6 +244,14 @@ def quality_gate_set(*, actor: Actor, dataset: Dataset, **fields: Any) -> Qualit
         )
         for name, value in fields.items():
             setattr(gate, name, value)
+        # Checked on the gate as it will be: a PUT gives only the fields it changes.
+        if gate.min_judge_alignment is not None and not (
+            gate.judge_score_name and gate.human_question
+        ):
+            raise DomainError(
+                "A judge alignment threshold names the judge score and the reviewers' question.",
+                details={"judge_score_name": ["Required."], "human_question": ["Required."]},
+            )
         gate.updated_at = timezone.now()
         gate.save()
         return gate

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -229,17 +230,21 @@ def dataset_export_start(
         return export
 
 
+def export_file_name(export: DatasetExport) -> str:
+    """``<id>-<dataset name>-v<number>.<suffix>``, the name reduced to letters, digits,
+    ``.``, ``_`` and ``-`` (no path separator, control character or leading dot can
+    reach the disk or a Content-Disposition header)."""
+    name = re.sub(r"[^\w.-]+", "_", export.dataset.name).strip("._-")[:40] or "dataset"
+    return f"{export.pk}-{name}-v{export.version.number}.{SUFFIX[export.format]}"
+
+
 def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     """Writes the export's file (idempotent: a finished export is left alone). Needs
     the export's tenant in scope."""
     export = DatasetExport.objects.select_related("version", "dataset").filter(pk=export_id).first()
     if export is None or export.state != JobState.PENDING:
         return export
-    name = (
-        f"{export.pk}-{export.dataset.name[:40].replace('/', '_').replace(' ', '_')}"
-        f"-v{export.version.number}.{SUFFIX[export.format]}"
-    )
-    export.file_name = name
+    export.file_name = export_file_name(export)
     path = export_path(export)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")

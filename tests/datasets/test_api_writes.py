@@ -149,6 +149,50 @@ def test_the_gate_put_answers_the_stored_gate(tenant, owner):
     assert body["baseline_experiment_id"] is None
 
 
+def test_a_gate_put_changes_only_the_fields_given(tenant, owner):
+    dataset = make_dataset(tenant)
+    url = f"{_base(tenant)}/datasets/{dataset.pk}/gate/"
+    first = owner.put(
+        url,
+        {
+            "thresholds": [{"metric": "accuracy", "min": 0.6}],
+            "min_judge_alignment": 0.8,
+            "judge_score_name": "faithfulness",
+            "human_question": "correct",
+        },
+        format="json",
+    )
+    assert first.status_code == 200, first.content
+    # The alignment threshold alone: the judge and the question stay as they were.
+    changed = owner.put(url, {"min_judge_alignment": 0.9}, format="json")
+    assert changed.status_code == 200, changed.content
+    body = changed.json()
+    assert body["min_judge_alignment"] == pytest.approx(0.9)
+    assert (body["judge_score_name"], body["human_question"]) == ("faithfulness", "correct")
+    assert body["thresholds"] == [{"metric": "accuracy", "min": 0.6}]
+    # Taking the judge away while a threshold needs it is still refused, and stores nothing.
+    refused = owner.put(url, {"judge_score_name": ""}, format="json")
+    assert refused.status_code == 400, refused.content
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert QualityGate.objects.get(dataset=dataset).judge_score_name == "faithfulness"
+
+
+def test_export_file_names_keep_no_separator_or_control_character(tenant):
+    from datasets.models import Dataset, DatasetExport, DatasetVersion
+    from datasets.services.exports import export_file_name
+
+    for name, expected in (
+        ("../../etc/passwd", "etc_passwd"),
+        ("a\\b\r\nc\td", "a_b_c_d"),
+        ("Médical QA v2", "Médical_QA_v2"),
+        ("...", "dataset"),
+    ):
+        dataset = Dataset(name=name)
+        version = DatasetVersion(dataset=dataset, number=3)
+        export = DatasetExport(pk=7, dataset=dataset, version=version, format="csv")
+        assert export_file_name(export) == f"7-{expected}-v3.csv", name
+
+
 def test_item_create_edit_and_delete_answer_what_was_stored(tenant, owner):
     dataset = make_dataset(tenant)
     items = f"{_base(tenant)}/datasets/{dataset.pk}/items/"
