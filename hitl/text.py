@@ -17,6 +17,8 @@ import math
 from typing import Any
 
 NUL = "\x00"
+# JSON integers are hashed, compared and read back as 64-bit values.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def unstorable(value: str, *, nul: bool = True) -> str | None:
@@ -49,6 +51,9 @@ def find_unstorable(value: Any, *, nul: bool = True, path: str = "") -> tuple[st
         elif isinstance(node, float):
             if not math.isfinite(node):
                 return where or "(value)", "Numbers must be finite (no NaN, Infinity or 1e400)."
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not INT64_MIN <= node <= INT64_MAX:
+                return where or "(value)", "Whole numbers must fit in 64 bits (at most 19 digits)."
         elif isinstance(node, dict):
             for key, item in node.items():
                 if isinstance(key, str):

@@ -113,6 +113,7 @@ def test_a_routing_rule_with_a_bad_filter_is_refused_when_saved(tenant, client_f
         ('{"name": "\\udfff", "scopes": ["read"]}', "name"),
         ('{"name": "k", "scopes": ["\\ud800"]}', "scopes[0]"),
         ('{"name": "k", "scopes": ["read"], "n": 1e400}', "n"),
+        ('{"name": "k", "scopes": ["read"], "big": [' + "9" * 400 + "]}", "big[0]"),
         ('{"name": "k", "scopes": ["read"], "m": {"\\ud800": 1}}', "m: A key"),
     ],
 )
