@@ -71,6 +71,12 @@ from tests.write_coverage import (  # noqa: E402
     pytest_collection_modifyitems,
     pytest_deselected,
     pytest_runtest_setup,
+    pytest_sessionfinish,
 )
 
-__all__ = ["pytest_collection_modifyitems", "pytest_deselected", "pytest_runtest_setup"]
+__all__ = [
+    "pytest_collection_modifyitems",
+    "pytest_deselected",
+    "pytest_runtest_setup",
+    "pytest_sessionfinish",
+]

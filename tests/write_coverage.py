@@ -16,6 +16,7 @@ The hooks are imported into ``tests/conftest.py``; a partial run (a path, ``-k``
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ CHECK_MODULE = "test_write_coverage.py"
 
 # (METHOD, "api/orgs/<>/members/<>/") -> the first test that read such an answer.
 exercised: dict[tuple[str, str], str] = {}
-_state: dict[str, Any] = {"current": "", "partial": None, "deselected": 0}
+_state: dict[str, Any] = {"current": "", "partial": None, "deselected": 0, "installed": False}
 
 
 def operation_key(template: str) -> str:
@@ -71,6 +72,7 @@ def _recording_request(self: Client, **request: Any) -> Any:
 def install() -> None:
     """Wraps the test client (Django's, and DRF's, which calls it)."""
     Client.request = _recording_request
+    _state["installed"] = True
 
 
 def schema_write_operations() -> list[tuple[str, str, str]]:
@@ -125,3 +127,11 @@ def pytest_collection_modifyitems(
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     _state["current"] = item.nodeid
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With HITL_WRITE_COVERAGE_REPORT set, writes the operations not exercised to that
+    file, even when the run stopped early (what it saw so far)."""
+    target = os.environ.get("HITL_WRITE_COVERAGE_REPORT")
+    if target and _state["installed"]:
+        Path(target).write_text("\n".join(not_exercised()) + "\n")
