@@ -11,9 +11,10 @@ string (``metadata``, ``tags`` and ``failure_modes`` must parse). A cell our CSV
 prefixed with a single quote (text a spreadsheet would run as a formula,
 ``hitl.csv_safe``) is read without it, so an exported CSV imports back exact.
 
-A bad row (not JSON, not UTF-8, an unknown field, a wrong type, a duplicated id, a
-schema failure) is reported with its line number and reason. With ``atomic=True`` any
-bad row means nothing lands; otherwise the good rows land as one new version.
+A bad row (not JSON, not UTF-8, over ``MAX_ITEM_BYTES`` (4 MiB, as one ingested
+payload), text PostgreSQL cannot store (``hitl.text``), an unknown field, a wrong type,
+a duplicated id, a schema failure) is reported with its line number and reason. With
+``atomic=True`` any bad row means nothing lands; otherwise the good rows land as one new version.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ from hitl import audit, csv_safe
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from hitl.text import find_unstorable
+from traces.ingest import limits as ingest_limits
 
 MAX_REPORTED_ERRORS = 1_000
+# One item's line (JSONL) or cells (CSV): the cap of one trace or span payload at
+# ingestion, so an imported item is never larger than one the platform could receive.
+MAX_ITEM_BYTES = ingest_limits.MAX_PAYLOAD_BYTES
 MAX_LABEL_LENGTH = 64  # a tag or failure mode (DatasetItem.tags, failure_modes)
 CHUNK = 2_000
 CONTENT_FIELDS = frozenset(
@@ -98,6 +103,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None,
             raw = raw[3:]
         if not raw.strip():
             continue
+        if len(raw) > MAX_ITEM_BYTES:
+            yield number, None, _too_large(len(raw))
+            continue
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -112,6 +120,10 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None,
             yield number, None, "a line must be a JSON object"
             continue
         yield number, row, None
+
+
+def _too_large(size: int) -> str:
+    return f"the item is {size} bytes, over the limit of {MAX_ITEM_BYTES} bytes per item"
 
 
 def _csv_cell(name: str, text: str) -> Any:
@@ -129,6 +141,10 @@ def _csv_cell(name: str, text: str) -> Any:
 
 def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    # The csv module's default cap on one cell (128 KiB) is below an item's; a larger
+    # cell is then the item's size limit to report, not unreadable CSV.
+    if csv.field_size_limit() <= MAX_ITEM_BYTES:
+        csv.field_size_limit(MAX_ITEM_BYTES + 1)
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -164,6 +180,10 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | None, s
             continue
         if len(cells) != len(names):
             yield start, None, f"{len(cells)} cells for {len(names)} columns"
+            continue
+        size = sum(len(cell.encode("utf-8", "surrogatepass")) for cell in cells)
+        if size > MAX_ITEM_BYTES:
+            yield start, None, _too_large(size)
             continue
         row: dict[str, Any] = {}
         try:

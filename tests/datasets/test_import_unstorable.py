@@ -1,5 +1,6 @@
 """Imports refuse, line by line, what PostgreSQL cannot store (hitl.text): a NUL escape
-in JSONL, a raw NUL byte in a CSV cell, a lone surrogate; the other lines land."""
+in JSONL, a raw NUL byte in a CSV cell, a lone surrogate; and an item over the per-item
+size limit. The other lines land."""
 
 from __future__ import annotations
 
@@ -55,3 +56,21 @@ def test_a_csv_cell_with_a_raw_nul_byte_refuses_its_row(tenant):
     assert [(e["line"], e["reason"].split(":")[0]) for e in report.errors] == [(3, "input")]
     assert "NUL" in report.errors[0]["reason"]
     assert _keys(tenant, dataset) == ["ok", "ok2"]
+
+
+def test_an_item_over_the_size_limit_is_refused_alone(tenant):
+    from datasets.services.imports import MAX_ITEM_BYTES
+
+    dataset = make_dataset(tenant)
+    big = "x" * MAX_ITEM_BYTES
+    jsonl = (
+        b'{"id": "big", "input": {"q": "%s"}}\n{"id": "small", "input": {"q": 1}}' % big.encode()
+    )
+    report = _import(tenant, dataset, jsonl, "jsonl")
+    assert [e["line"] for e in report.errors] == [1]
+    assert f"over the limit of {MAX_ITEM_BYTES} bytes per item" in report.errors[0]["reason"]
+    csv_data = b'id,input\nbig,"%s"\nsmall,1\n' % big.encode()
+    report = _import(tenant, make_dataset(tenant, name="csv"), csv_data, "csv")
+    assert [e["line"] for e in report.errors] == [2]
+    assert "bytes per item" in report.errors[0]["reason"]
+    assert _keys(tenant, dataset) == ["small"]
