@@ -223,3 +223,34 @@ def test_the_api_maps_a_score_and_serves_reports_as_json_and_csv(tenant, client_
         403,
         404,
     )
+
+
+def test_the_api_refreshes_and_deletes_a_mapping(tenant, client_for):
+    """The success answers of refresh (202, a report requested from a worker through the
+    outbox) and delete (204, the mapping gone)."""
+    from hitl.models import OutboxMessage
+    from review.models import AlignmentMapping
+
+    config, _items = _setup(tenant)
+    base = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    owner = client_for(tenant.owner)
+    mapping_id = owner.post(
+        f"{base}/alignment-mappings/",
+        {"score_name": "judge-helpful", "config_id": config.pk, "human_threshold": 0.5,
+         "metric_threshold": 0.5},
+        format="json",
+    ).json()["id"]  # fmt: skip
+
+    def requested() -> int:
+        with tenancy.tenant_scope(tenant.organization.pk):
+            return OutboxMessage.objects.filter(kwargs__mapping_id=mapping_id).count()
+
+    before = requested()
+    refreshed = owner.post(f"{base}/alignment-mappings/{mapping_id}/refresh/")
+    assert refreshed.status_code == 202 and refreshed.content == b""
+    assert requested() == before + 1
+
+    deleted = owner.delete(f"{base}/alignment-mappings/{mapping_id}/")
+    assert deleted.status_code == 204 and deleted.content == b""
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not AlignmentMapping.objects.filter(pk=mapping_id).exists()

@@ -15,7 +15,14 @@ from hitl.exceptions import PermissionDenied
 from projects.models import Event
 from projects.notifications import catalogue
 from review import services
-from review.models import AlertKind, CalibrationResult, GoldAccuracy, QualityAlert, QueueItem
+from review.models import (
+    AlertKind,
+    CalibrationResult,
+    GoldAccuracy,
+    QualityAlert,
+    QueueCalibration,
+    QueueItem,
+)
 from review.services import calibration
 from tests.projects.test_notifications import Receiver, make_destination, run_outbox
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
@@ -300,3 +307,66 @@ def test_no_destination_no_event(tenant):
         calibration.calibration_round_score(actor=owner, round_=round_)
         assert CalibrationResult.objects.get(round=round_).passed
     assert _round_events(tenant) == []
+
+
+def test_every_calibration_write_through_the_api_answers_what_it_stored(tenant, client_for):
+    """The success path of each calibration write of the API, its answer read back: a
+    set, its gold answer, a round, its score, a queue under the set, the gold mix, and
+    the queue taken out from under it."""
+    config = _config(tenant)
+    trace = make_trace(tenant)
+    live = make_queue(tenant, configs=[config], name="live")
+    client = client_for(tenant.owner)
+    project_url = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+
+    created = client.post(
+        f"{project_url}/calibration-sets/",
+        {"name": "onboarding", "config_ids": [config.pk], "min_accuracy": 0.75},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    calibration_set = created.json()
+    assert calibration_set["name"] == "onboarding"
+    assert calibration_set["config_ids"] == [config.pk]
+    assert calibration_set["min_accuracy"] == 0.75 and calibration_set["gold_answers"] == []
+
+    gold = client.post(
+        f"{project_url}/calibration-sets/{calibration_set['id']}/gold/",
+        {"trace_id": trace.pk, "values": {str(config.pk): "right"}, "explanation": "cited"},
+        format="json",
+    )
+    assert gold.status_code == 200, gold.content
+    assert gold.json()["trace"] == trace.pk and gold.json()["explanation"] == "cited"
+    assert list(gold.json()["values"].values()) == ["right"]
+
+    round_ = client.post(
+        f"{project_url}/calibration-rounds/",
+        {"calibration_set_id": calibration_set["id"], "reviewer_ids": [tenant.reviewer.pk]},
+        format="json",
+    )
+    assert round_.status_code == 201, round_.content
+    assert round_.json()["calibration_set"] == calibration_set["id"]
+    assert round_.json()["number"] == 1 and round_.json()["scored_at"] is None
+    scored = client.post(f"{project_url}/calibration-rounds/{round_.json()['id']}/score/")
+    assert scored.status_code == 200, scored.content
+    assert scored.json()["id"] == round_.json()["id"] and scored.json()["scored_at"]
+
+    under = client.post(
+        f"{project_url}/queue-calibrations/",
+        {"queue_id": live.pk, "calibration_set_id": calibration_set["id"], "gold_rate": 0.5,
+         "require_pass": False},
+        format="json",
+    )  # fmt: skip
+    assert under.status_code == 201, under.content
+    assert under.json()["queue"] == live.pk and under.json()["gold_rate"] == 0.5
+    assert under.json()["require_pass"] is False
+    mixed = client.post(f"{project_url}/queue-calibrations/{under.json()['id']}/gold-mix/")
+    assert mixed.status_code == 200, mixed.content
+    with tenancy.tenant_scope(tenant.organization.pk):
+        gold_items = QueueItem.objects.filter(queue=live, trace=trace).count()
+    assert mixed.json() == {"added": gold_items}
+
+    removed = client.delete(f"{project_url}/queue-calibrations/{under.json()['id']}/")
+    assert removed.status_code == 204 and removed.content == b""
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not QueueCalibration.objects.filter(queue=live).exists()
