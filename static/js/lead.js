@@ -27,6 +27,13 @@ function selectText(element, done) {
   }
 }
 
+// The board's live part polls every few seconds (review/lead/_board_live.html), but not
+// while someone is in one of its forms: the swap would take the form from under them.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const live = event.detail.elt;
+  if (live.id === "board-live" && live.querySelector("form:focus-within")) event.preventDefault();
+});
+
 // The board's selection (review/lead/board.html). The live part of the board is
 // replaced every few seconds, so the selection is kept here, not in its checkboxes:
 // after each swap the new cards are ticked again from it. Selected items no longer

@@ -142,7 +142,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     with tenancy.tenant_scope(tenant.organization.pk):
         first = services.queue_claim_next(actor=reviewer, queue=queue)
     page.wait_for_function(
-        "document.querySelector('#col-in_progress .count').textContent.trim() === '1'"
+        "() => document.querySelector('#col-in_progress .count').textContent.trim() === '1'"
     )
     with tenancy.tenant_scope(tenant.organization.pk):
         services.assignment_submit(
@@ -150,7 +150,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
         )
         services.queue_claim_next(actor=reviewer, queue=queue)
     page.wait_for_function(
-        "document.querySelector('#col-complete .count').textContent.trim() === '1'"
+        "() => document.querySelector('#col-complete .count').textContent.trim() === '1'"
     )
     assert page.locator("#col-pending .count").inner_text() == "2"
     assert page.locator("#assignee-table tr", has_text=SME).locator(".done").inner_text() == "1"

@@ -1,0 +1,14 @@
+// Behaviour every page shares, bound by data attributes (the pages carry no inline
+// script or event handler attributes: the Content-Security-Policy allows scripts from
+// our own static files only).
+//   <select data-autosubmit>      submits its form when the choice changes
+//   <button data-confirm="text">  asks before it submits (Cancel keeps the page)
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-autosubmit]");
+  if (field && field.form) field.form.submit();
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+});

@@ -1,0 +1,240 @@
+"""No page breaks the Content-Security-Policy: every HTML page of the URL conf, walked in
+Chromium as an owner (staff and superuser too, for the admin) with demo-like rows, and
+the pages whose scripts do most (the review page's keyboard flow, the lead's board),
+report no violation.
+
+The pages are discovered, not listed: every route of the URL conf is filled from the
+rows of each app's ``tests/<app>/isolation.py`` (the isolation walker's contract), asked
+for once with Django's client, and every one that answers 200 with HTML (pages, the
+admin, the API docs) is opened in the browser. A page added tomorrow is walked the day
+it is added. Violations are caught twice: a ``securitypolicyviolation`` listener
+injected before any script of the page runs, and Chromium's console errors that name
+the Content Security Policy (which also see what happens while a page unloads).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Error as PlaywrightError
+from rest_framework.views import APIView
+
+from hitl import tenancy
+from hitl.audit import Actor
+from review import services
+from review.models import ReviewQueue
+from tests.browser.pages import sign_in, wait_for_next_item
+from tests.factories import make_tenant
+from tests.isolation import IsolationData
+from tests.review.helpers import make_config, make_queue, make_span, make_trace
+from tests.test_tenant_isolation import APP_TEST_PACKAGES, RouteFiller, iter_routes
+
+pytestmark = pytest.mark.browser
+
+LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline"}` +
+    ` at ${event.sourceFile || "the page"}:${event.lineNumber}` +
+    (event.sample ? ` (${event.sample})` : "")
+  );
+}, true);
+"""
+
+
+class ViolationLog:
+    """What the open page reported, by the page (path) it happened on."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.found: list[str] = []
+        self.where = ""
+        page.add_init_script(LISTENER)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self._note(f"script error: {error}", csp_only=True))
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self._note(f"console: {message.text}", csp_only=True)
+
+    def _note(self, text: str, *, csp_only: bool) -> None:
+        if csp_only and "Content Security Policy" not in text:
+            return
+        self.found.append(f"{self.where}: {text}")
+
+    def at(self, where: str) -> None:
+        self.where = where
+
+    def collect(self) -> None:
+        """Reads the listener's list of the page now open (and empties it)."""
+        reported = self.page.evaluate(
+            "() => { const v = window.__cspViolations || []; window.__cspViolations = [];"
+            " return v; }"
+        )
+        self.found.extend(f"{self.where}: {text}" for text in reported)
+
+
+ADMIN_MODEL_PAGE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
+# The admin page each model shapes most (its fields, widgets and read-only renderings):
+# walked for every model. The other admin pages (list, add, delete, history, ...)
+# render Django's and simple_history's templates around the same values: walked for
+# one model each, which keeps the walk short.
+ADMIN_PAGES_OF_EVERY_MODEL = {"<object_id>/change/"}
+
+
+def populate(tenant) -> IsolationData:
+    """Rows of every app in ``tenant`` and the URL kwargs that address them, through
+    each app's ``tests/<app>/isolation.py`` (the contract in tests/isolation.py)."""
+    merged = IsolationData()
+    for package in APP_TEST_PACKAGES:
+        module = importlib.import_module(f"tests.{package}.isolation")
+        merged.kwargs.update(module.populate(tenant).kwargs)
+    return merged
+
+
+def _renders_html(route) -> bool:
+    """An API view answers JSON to a browser only if it also has a JSON renderer; the
+    API docs page renders HTML alone. Every other view may be a page."""
+    view_class = route.view_class
+    if view_class is None or not issubclass(view_class, APIView):
+        return True
+    formats = {renderer.format for renderer in view_class().get_renderers()}
+    return formats == {"html"}
+
+
+def page_urls(filler: RouteFiller) -> tuple[list[str], list[str]]:
+    """The URL of every route that may answer a page (filled from the rows); and the
+    routes nobody can fill."""
+    urls, unfillable, admin_kinds = [], [], set()
+    for route in iter_routes():
+        if not _renders_html(route):
+            continue
+        match = ADMIN_MODEL_PAGE.match(route.template)
+        if match and match["rest"] not in ADMIN_PAGES_OF_EVERY_MODEL:
+            if match["rest"] in admin_kinds:
+                continue
+            admin_kinds.add(match["rest"])
+        try:
+            urls.append(filler.url(route))
+        except LookupError as exc:
+            unfillable.append(f"{route.template}: {exc}")
+    return urls, unfillable
+
+
+def _review_items(tenant) -> ReviewQueue:
+    """Two traces with a small span tree in a queue the owner reviews."""
+    config = make_config(
+        tenant,
+        name="Correct",
+        data_type="categorical",
+        options=[{"label": "Yes", "value": 1.0}, {"label": "No", "value": 0.0}],
+        required=True,
+    )
+    queue = make_queue(tenant, configs=[config], reviewers=[tenant.owner], name="CSP walk")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        for n in range(2):
+            start = timezone.now() - timedelta(minutes=n + 1)
+            trace = make_trace(
+                tenant,
+                name=f"walk {n}",
+                input={"q": f"question {n}"},
+                output={"a": "answer"},
+                start_time=start,
+                end_time=start + timedelta(seconds=2),
+            )
+            make_span(
+                trace,
+                external_id="root",
+                kind="agent",
+                name="root",
+                start_time=start,
+                end_time=start + timedelta(seconds=2),
+            )
+            make_span(
+                trace,
+                external_id="tool",
+                parent_external_id="root",
+                kind="tool",
+                name="lookup",
+                status="error",
+                error_message="timed out",
+                start_time=start + timedelta(seconds=1),
+                end_time=start + timedelta(seconds=1.5),
+            )
+            services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+    return queue
+
+
+@pytest.mark.timeout(900)
+def test_no_page_reports_a_content_security_policy_violation(page, live_server, transactional_db):
+    tenant = make_tenant("Walk")
+    data = populate(tenant)
+    queue = _review_items(tenant)
+    owner = tenant.owner
+    owner.is_staff = owner.is_superuser = True
+    owner.save(update_fields=["is_staff", "is_superuser"])
+
+    urls, unfillable = page_urls(RouteFiller(tenant, data))
+    assert not unfillable, "routes the walker cannot fill:\n" + "\n".join(unfillable)
+
+    log = ViolationLog(page, live_server.url)
+    sign_in(page, live_server, owner)
+    response = page.goto(f"{live_server.url}/")
+    header = response.headers["content-security-policy"]
+    directives = {part.strip() for part in header.split(";")}
+    assert {"default-src 'self'", "script-src 'self'", "object-src 'none'"} <= directives
+    assert {"frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'"} <= directives
+    started = time.monotonic()
+    pages = 0
+    for url in urls:
+        log.at(url)
+        try:
+            response = page.goto(f"{live_server.url}{url}", wait_until="load")
+        except PlaywrightError:  # an empty error answer (a POST-only route's 405)
+            continue
+        log.collect()
+        if response.status == 200 and response.headers["content-type"].startswith("text/html"):
+            pages += 1
+    # The API docs run under it (Swagger UI draws the operations).
+    log.at("/api/docs/")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock")
+    log.collect()
+    # The error pages share the policy.
+    log.at("/a-page-that-does-not-exist/")
+    page.goto(f"{live_server.url}/a-page-that-does-not-exist/")
+    log.collect()
+
+    # The review page from the keyboard: spans, shortcuts, an answer, submit, next item.
+    org, project = tenant.organization.slug, tenant.project.slug
+    log.at("review flow")
+    page.goto(f"{live_server.url}/orgs/{org}/work/")
+    page.click("button.start-reviewing")
+    page.wait_for_selector("#review-form")
+    first = page.get_attribute("#review-root", "data-assignment")
+    for key in ("j", "k", "?", "Escape", "1"):
+        page.keyboard.press(key)
+    page.keyboard.press("Control+Enter")
+    wait_for_next_item(page, first)
+    log.collect()
+
+    # The lead's board: its live part refreshes by itself and keeps a selection.
+    log.at("lead board")
+    page.goto(f"{live_server.url}/orgs/{org}/projects/{project}/queues/{queue.pk}/board/")
+    with page.expect_response(lambda r: "/board/live/" in r.url, timeout=10000):
+        pass
+    log.collect()
+
+    print(
+        f"walked {pages} HTML pages (of {len(urls)} routes) in {time.monotonic() - started:.1f} s"
+    )
+    assert pages >= 60, f"the walker found only {pages} HTML pages"
+    assert not log.found, "Content-Security-Policy violations:\n" + "\n".join(log.found)
