@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hitl.models import OutboxMessage, OutboxState
 from review.models import AgreementReport, ReviewQueue
-from review.services.agreement import AGREEMENT_REFRESH, latest_reports, scale_of
+from review.services.agreement import latest_reports, queue_refresh_pending, scale_of
 
 HISTORY_LIMIT = 200
 HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", "ci_high",
@@ -37,14 +36,9 @@ def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -
                 "history": history,
             }
         )
-    pending = OutboxMessage.objects.filter(
-        task=AGREEMENT_REFRESH,
-        kwargs__queue_id=queue.pk,
-        state__in=(OutboxState.PENDING, OutboxState.PUBLISHED),
-    ).exists()
     return {
         "queue": {"id": queue.pk, "name": queue.name, "overlap": queue.overlap},
-        "refresh_pending": pending,
+        "refresh_pending": queue_refresh_pending(queue),
         "questions": questions,
     }
 

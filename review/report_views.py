@@ -28,6 +28,7 @@ from review.models import (
     GoldAccuracy,
     QualityAlert,
 )
+from review.services.agreement import queue_refresh_pending
 from review.services.alerts import alert_threshold, quality_thresholds
 from traces.models import Trace
 
@@ -65,6 +66,7 @@ def _agreement(project: Any) -> list[dict[str, Any]]:
         .order_by("queue_id", "config_id")[:SERIES]
     )
     series = []
+    updating: dict[int, bool] = {}
     for key in keys:
         rows = list(
             AgreementReport.objects.filter(queue_id=key["queue_id"], config_id=key["config_id"])
@@ -75,7 +77,17 @@ def _agreement(project: Any) -> list[dict[str, Any]]:
         points = [
             (r.computed_at.strftime("%Y-%m-%d %H:%M"), r.value, r.ci_low, r.ci_high) for r in rows
         ]
-        series.append({"title": title, "svg": charts.line_with_band(title, points), "rows": rows})
+        queue = rows[-1].queue
+        if queue.pk not in updating:
+            updating[queue.pk] = queue_refresh_pending(queue)
+        series.append(
+            {
+                "title": title,
+                "svg": charts.line_with_band(title, points),
+                "rows": rows,
+                "updating": updating[queue.pk],
+            }
+        )
     return series
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
-from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -83,12 +82,11 @@ def expire_leases(self: Task, **_: object) -> int:
 
 @outbox.handler(AGREEMENT_REFRESH, retry_on=(OperationalError,))
 def agreement_refresh(*, queue_id: int, **_: object) -> None:
-    """Recomputes a queue's agreement reports after new submissions (debounced: see
-    ``review.services.agreement``). Runs through the outbox, inside the message's tenant
-    scope; a gone queue or unchanged answers do nothing."""
-    agreement.agreement_refresh(
-        queue_id=queue_id, min_interval=settings.HITL_AGREEMENT_MIN_INTERVAL
-    )
+    """Recomputes a queue's agreement reports and gold accuracy after new submissions
+    (coalesced, never dropped: see ``review.services.agreement``). Runs through the
+    outbox, inside the message's tenant scope; a gone queue or unchanged answers do
+    nothing."""
+    agreement.quality_refresh(queue_id=queue_id)
 
 
 @periodic("review.agreement_sweep")

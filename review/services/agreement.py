@@ -1,15 +1,25 @@
 """Agreement reports: which answers a queue's questions have, their coefficients
 (:mod:`review.agreement`), stored one row per computation.
 
-When: a submission or an edit in a queue with overlap calls :func:`agreement_request`
-inside its own transaction. That writes one ``review.agreement_refresh`` outbox message
-unless one is already waiting for the queue (not yet taken by a worker), so a burst of
-submissions costs one computation, and the change is never lost. The worker runs
-:func:`agreement_refresh`: it skips a queue whose answers are those of its latest
-reports, defers a queue reported less than ``HITL_AGREEMENT_MIN_INTERVAL`` ago (the
-periodic :func:`agreement_sweep` computes it later), and otherwise computes every
-question of the queue's form. Computations of one queue are serialized by an advisory
-lock, and the queue row is held against deletion while one runs.
+When: a submission or an edit in a queue with overlap, or in a queue that mixes gold
+items in, calls :func:`agreement_request` inside its own transaction. That writes one
+``review.agreement_refresh`` outbox message unless one is already waiting for the queue
+(not yet taken by a worker). Submissions coalesce, none is dropped: every submission
+that arrives while a message waits is covered by that message's run (it reads after
+they commit), and one that arrives while a run is under way (its message row is locked)
+writes the one next message, which runs as soon as the current run ends. So a queue
+under steady reviewing has at most one run and one waiting message, and the report
+covers a submission one run after the one under way at the latest (``bench/
+agreement_freshness.py`` measures it). The worker runs :func:`quality_refresh`: the
+queue's agreement (:func:`agreement_refresh`: it skips a queue whose answers are those
+of its latest reports and otherwise computes every question of the queue's form) and
+the reviewers' running accuracy on its gold items. Computations of one queue are
+serialized by an advisory lock, and the queue row is held against deletion while one
+runs. The periodic :func:`agreement_sweep` is a safety net (a message that failed, a
+question edited since its report).
+
+Whether a report is behind its answers is :func:`queue_refresh_pending`, one rule read
+by the API and the pages.
 """
 
 from __future__ import annotations
@@ -28,7 +38,13 @@ from hitl import outbox
 from hitl.models import OutboxMessage, OutboxState
 from hitl.tenancy import current_organization_id
 from review.agreement import Level, Ratings, agreement_report
-from review.models import AgreementReport, Annotation, ReviewQueue, ScoreConfig
+from review.models import (
+    AgreementReport,
+    Annotation,
+    QueueCalibration,
+    ReviewQueue,
+    ScoreConfig,
+)
 from review.services._common import _now
 from review.services.alerts import agreement_alert_check
 from review.services.annotations import queue_form
@@ -53,10 +69,15 @@ class Coverage:
     last_change_at: datetime | None
 
 
+def _mixes_gold(queue_id: int) -> bool:
+    return QueueCalibration.objects.filter(queue_id=queue_id, gold_rate__gt=0).exists()
+
+
 def agreement_request(*, queue: ReviewQueue) -> None:
-    """Asks for the queue's agreement to be recomputed after this transaction commits.
-    Writes nothing if a request for the queue is already waiting for a worker."""
-    if queue.overlap < 2:
+    """Asks for the queue's agreement (overlap of two or more) and gold accuracy (gold
+    items mixed in) to be recomputed after this transaction commits. Writes nothing if
+    a request for the queue is already waiting for a worker."""
+    if queue.overlap < 2 and not _mixes_gold(queue.pk):
         return
     waiting = (
         OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -91,6 +112,35 @@ def _covers(report: AgreementReport, coverage: Coverage) -> bool:
         and report.last_annotation_id == coverage.last_annotation_id
         and report.last_change_at == coverage.last_change_at
     )
+
+
+def _current(
+    configs: list[ScoreConfig], latest: dict[int, AgreementReport], coverage: Coverage
+) -> bool:
+    """Whether the latest reports cover these answers, each on its question's version."""
+    return all(
+        c.pk in latest
+        and latest[c.pk].config_version == c.version
+        and _covers(latest[c.pk], coverage)
+        for c in configs
+    )
+
+
+def _scaled_configs(queue: ReviewQueue) -> list[ScoreConfig]:
+    return [q.config for q in queue_form(queue) if scale_of(q.config) is not None]
+
+
+def queue_refresh_pending(queue: ReviewQueue) -> bool:
+    """Whether the queue has answers its latest agreement reports do not cover (newer
+    or edited answers, or a question edited since its report): the figures shown are
+    being brought up to date. False for a queue without overlap or without answers."""
+    if queue.overlap < 2:
+        return False
+    coverage = queue_coverage(queue.pk)
+    if not coverage.answers:
+        return False
+    configs = _scaled_configs(queue)
+    return bool(configs) and not _current(configs, latest_reports(queue.pk), coverage)
 
 
 def latest_reports(queue_id: int) -> dict[int, AgreementReport]:
@@ -201,16 +251,11 @@ def agreement_refresh(
         queue = _lock_queue(queue_id)
         if queue is None:
             return "missing"
-        configs = [q.config for q in queue_form(queue) if scale_of(q.config) is not None]
+        configs = _scaled_configs(queue)
         coverage = queue_coverage(queue_id)
         latest = latest_reports(queue_id)
         if not force:
-            if configs and all(
-                c.pk in latest
-                and latest[c.pk].config_version == c.version
-                and _covers(latest[c.pk], coverage)
-                for c in configs
-            ):
+            if configs and _current(configs, latest, coverage):
                 return "unchanged"
             newest = max((r.computed_at for r in latest.values()), default=None)
             if min_interval and newest is not None and newest > _now() - min_interval:
@@ -260,17 +305,31 @@ def _compute_one(
     return row
 
 
+def quality_refresh(*, queue_id: int, min_interval: timedelta | None = None) -> dict[str, Any]:
+    """What a submission asked for: the queue's agreement (overlap of two or more) and
+    its reviewers' accuracy on gold items (a queue that mixes them in). Returns what was
+    done: ``{"agreement": outcome or None, "gold_accuracy": reviewers refreshed or None}``."""
+    from review.services.calibration import gold_accuracy_refresh  # imports this module
+
+    overlap = ReviewQueue.objects.filter(pk=queue_id).values_list("overlap", flat=True).first()
+    if overlap is None:
+        return {"agreement": "missing", "gold_accuracy": None}
+    done: dict[str, Any] = {"agreement": None, "gold_accuracy": None}
+    if overlap >= 2:
+        done["agreement"] = agreement_refresh(queue_id=queue_id, min_interval=min_interval)
+    if _mixes_gold(queue_id):
+        done["gold_accuracy"] = len(gold_accuracy_refresh(queue_id=queue_id))
+    return done
+
+
 def agreement_sweep() -> int:
     """Requests a refresh of every queue with overlap (in the organization in scope)
-    whose answers changed since its latest reports; returns how many."""
+    whose latest reports do not cover its answers (:func:`queue_refresh_pending`);
+    returns how many."""
     requested = 0
     queues = ReviewQueue.objects.filter(overlap__gte=2, archived_at__isnull=True)
     for queue in queues:
-        latest = latest_reports(queue.pk)
-        coverage = queue_coverage(queue.pk)
-        if not coverage.answers:
-            continue
-        if latest and all(_covers(r, coverage) for r in latest.values()):
+        if not queue_refresh_pending(queue):
             continue
         with transaction.atomic():
             agreement_request(queue=queue)
