@@ -1,6 +1,7 @@
 """Onboarding an SME team: invite by email, follow the link, sign up or sign in, land in
 the organization with the invited role."""
 
+import datetime as dt
 import re
 import time
 from datetime import timedelta
@@ -187,3 +188,19 @@ def test_invitation_with_bad_input(tenant, client_for):
     assert set(details) == {"colour"}
     response = _invite(client, tenant, "not-an-email", role="emperor")
     assert set(response.json()["error"]["details"]) == {"email", "role"}
+
+
+def test_resending_through_the_api_answers_the_invitation_with_a_later_expiry(tenant, client_for):
+    created = _invite(client_for(tenant.admin), tenant, "resent@clinic.example.com").json()
+    with tenant_scope(tenant.organization.pk):
+        Invitation.objects.filter(pk=created["id"]).update(
+            expires_at=timezone.now() + timedelta(hours=1)
+        )
+    url = f"/api/orgs/{tenant.organization.slug}/invitations/{created['id']}/resend/"
+    response = client_for(tenant.admin).post(url)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["id"] == created["id"] and body["email"] == "resent@clinic.example.com"
+    assert body["status"] == "pending" and body["role"] == "reviewer"
+    expires_at = dt.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert expires_at > timezone.now() + timedelta(hours=2)

@@ -477,3 +477,20 @@ def test_queue_and_rule_edits_over_the_api_with_history(tenant, client_for):
     archived = owner.delete(url)
     assert archived.status_code == 200 and archived.json()["archived_at"]
     assert client_for(tenant.reviewer).post(f"{url}claim/").status_code == 409
+
+
+def test_bulk_update_answers_each_item_with_its_new_priority_and_assignees(tenant, client_for):
+    queue = make_queue(tenant, reviewers=[tenant.reviewer])
+    first, second, untouched = add_traces(tenant, queue, 3)
+    response = client_for(tenant.owner).post(
+        f"{base(tenant)}/queues/{queue.pk}/items/bulk-update/",
+        {"item_ids": [first.pk, second.pk], "priority": 7, "assignees": [tenant.reviewer.pk]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    answered = {item["id"]: item for item in response.json()}
+    assert set(answered) == {first.pk, second.pk}
+    assert all(item["priority"] == 7 for item in answered.values())
+    assert all(item["assignees"] == [tenant.reviewer.pk] for item in answered.values())
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert QueueItem.objects.get(pk=untouched.pk).priority != 7
