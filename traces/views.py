@@ -32,6 +32,7 @@ from projects.pages import ProjectPageView
 from traces import hooks, selectors, services
 from traces.filters import FeedbackChoice, TraceFilter
 from traces.models import SavedView, ScoreSource, Status, Trace
+from traces.payloads import render_payload
 
 PAGE_SIZE = 50
 
@@ -411,8 +412,8 @@ class TraceDetailView(ProjectTracePageView):
             offset, duration = span["offset_ms"] or 0, span["duration_ms"] or 0
             span["bar_left"] = round(100 * offset / total, 2) if total else 0
             span["bar_width"] = max(round(100 * duration / total, 2), 0.5) if total else 0
-            span["input_text"] = _pretty(span["input"])
-            span["output_text"] = _pretty(span["output"])
+            span["input_html"] = render_payload(span["input"])
+            span["output_html"] = render_payload(span["output"])
             span["indent"] = min(span["depth"], 12)
         every_score = list(detail["scores"]) + [sc for s in spans for sc in s["scores"]]
         context = {
@@ -421,8 +422,8 @@ class TraceDetailView(ProjectTracePageView):
             "project": project,
             "trace": detail,
             "spans": spans,
-            "input_text": _pretty(detail["input"]),
-            "output_text": _pretty(detail["output"]),
+            "input_html": render_payload(detail["input"]),
+            "output_html": render_payload(detail["output"]),
             "metadata_text": _pretty(detail["metadata"]) if detail["metadata"] else "",
             "score_table": score_table(every_score),
             "feedback": list(detail["feedback"]) + [f for s in spans for f in s["feedback"]],

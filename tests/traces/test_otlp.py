@@ -223,11 +223,13 @@ def test_sdk_export_of_an_agent_run_arrives_as_a_correct_tree(tenant, live_serve
         "llm", "claude-sonnet-4", "anthropic")  # fmt: skip
     assert (anthropic.input_tokens, anthropic.output_tokens) == (300, 25)
     assert (anthropic.cached_tokens, anthropic.reasoning_tokens) == (100, 5)
-    assert anthropic.input == [
-        {"role": "system", "content": "Answer from the policy."},
-        {"role": "user", "content": "Can I get a refund?"},
+    assert anthropic.input == [  # canonical messages (traces.messages)
+        {"role": "system", "parts": [{"type": "text", "content": "Answer from the policy."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Can I get a refund?"}]},
     ]
-    assert anthropic.output == [{"role": "assistant", "content": "Yes, within 30 days."}]
+    assert anthropic.output == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Yes, within 30 days."}]}
+    ]
     assert anthropic.attributes["llm.input_messages.1.message.content"] == "Can I get a refund?"
     # Roll-up over both model calls; any failed span makes the trace an error.
     assert (trace.input_tokens, trace.output_tokens) == (420, 55)
@@ -408,18 +410,24 @@ def test_older_genai_conventions_map_too(tenant, client):
     chat = spans["openai.chat"]
     assert (chat.kind, chat.provider, chat.model) == ("llm", "openai", "gpt-3.5-turbo")
     assert (chat.input_tokens, chat.output_tokens) == (11, 4)
-    assert chat.input == [{"role": "user", "content": "hi"}]
-    assert chat.output == [{"role": "assistant", "content": "hello", "finish_reason": "stop"}]
+    assert chat.input == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert chat.output == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "hello"}],
+         "finish_reason": "stop"}
+    ]  # fmt: skip
     legacy = spans["legacy events"]
     assert legacy.input == [{"role": "user"}] and legacy.output == "plain text"
     tool = spans["oi tool"]
     assert tool.kind == "tool" and tool.input == {"q": "x"}
     events = spans["message events"]
-    assert events.input == [{"role": "system", "content": "be kind"},
-                            {"role": "user", "content": "hi"}]  # fmt: skip
-    assert events.output == [
-        {"role": "assistant", "index": 0, "finish_reason": "stop", "message": {"content": "hello"}}
+    assert events.input == [
+        {"role": "system", "parts": [{"type": "text", "content": "be kind"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]},
     ]
+    assert events.output == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "hello"}],
+         "finish_reason": "stop"}
+    ]  # fmt: skip
 
 
 def test_large_payloads_are_kept_and_oversized_spans_rejected_alone(tenant, client):

@@ -9,6 +9,12 @@ conventions (``openinference.span.kind``, ``input.value``, ``llm.*``,
 attribute is kept in ``attributes``; OTLP-level extras (events, links, span kind,
 scope) are kept under ``otel.*`` keys.
 
+A span's messages, whatever convention sent them (GenAI attributes with parts, GenAI
+span events with their body in ``gen_ai.event.content``, OpenInference flattened
+messages and tool calls, the older indexed attributes), are stored as one canonical
+message list (``traces.messages``). A GenAI attribute that is already canonical is
+stored once, as sent; one that was converted stays in ``attributes`` as sent.
+
 The root span (no parent) names its trace and gives its input, output, timing and
 status; resource attributes (``service.name`` ...) become trace metadata.
 ``session.id`` / ``gen_ai.conversation.id`` on any span put the trace in a thread.
@@ -33,6 +39,7 @@ from traces.ingest.jsonsafe import JsonRejected, check_depth, clean_text, dump_j
 from traces.ingest.moved import MOVED_KEY
 from traces.ingest.records import Batch, SpanRecord, TraceRecord
 from traces.ingest.validation import EventInvalid, valid_id
+from traces.messages import to_messages
 
 _OPENINFERENCE_KINDS = {
     "LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "RETRIEVER": "retrieval",
@@ -215,6 +222,9 @@ _MESSAGE_EVENTS = {
 }
 
 
+_EVENT_BODY_KEYS = ("gen_ai.event.content", "event.body", "body")
+
+
 def _event_messages(events: list[dict[str, Any]], output: bool) -> list[Any] | None:
     """Messages sent as span events (GenAI conventions v1.28 to v1.36):
     ``gen_ai.{system,user,assistant,tool}.message`` in, ``gen_ai.choice`` out."""
@@ -226,11 +236,18 @@ def _event_messages(events: list[dict[str, Any]], output: bool) -> list[Any] | N
         role = role or _MESSAGE_EVENTS.get(event["name"])
         if role is None:
             continue
+        attributes = event["attributes"]
         body = {
             key: _maybe_json(value)
-            for key, value in event["attributes"].items()
-            if not key.startswith("gen_ai.")
+            for key, value in attributes.items()
+            if not key.startswith("gen_ai.") and key not in _EVENT_BODY_KEYS
         }
+        for key in _EVENT_BODY_KEYS:  # the event's body, as an SDK records it on a span
+            sent = _maybe_json(attributes.get(key))
+            if isinstance(sent, dict):
+                body.update(sent)
+            elif isinstance(sent, str) and sent:
+                body.setdefault("content", sent)
         messages.append({"role": role, **body})
     return messages or None
 
@@ -249,6 +266,16 @@ def _from(attrs: dict[str, Any], key: str) -> tuple[Any, str | None]:
     return _maybe_json(value), (key if isinstance(value, str) else None)
 
 
+def _canonical(value: Any, sent: str | None) -> tuple[Any, str | None]:
+    """A message convention's value as canonical messages (``traces.messages``). A value
+    already canonical keeps its attribute (stored once, as sent); a converted one is the
+    canonical list, and the attribute stays in ``attributes`` as sent."""
+    messages = to_messages(value)
+    if messages is None or messages is value:
+        return value, sent
+    return messages, None
+
+
 def span_input_source(
     attrs: dict[str, Any], events: list[dict[str, Any]]
 ) -> tuple[Any, str | None]:
@@ -256,7 +283,7 @@ def span_input_source(
     messages = _maybe_json(attrs.get("gen_ai.input.messages"))
     instructions = _maybe_json(attrs.get("gen_ai.system_instructions"))
     if instructions is None and messages is not None:
-        return _from(attrs, "gen_ai.input.messages")
+        return _canonical(*_from(attrs, "gen_ai.input.messages"))
     if messages is not None or instructions is not None:
         messages = list(messages) if isinstance(messages, list) else (
             [] if messages is None else [messages]
@@ -264,7 +291,7 @@ def span_input_source(
         if instructions is not None:
             parts = instructions if isinstance(instructions, list) else [instructions]
             messages.insert(0, {"role": "system", "parts": parts})
-        return messages, None
+        return _canonical(messages, None)
     for candidate in (
         _messages_of(_unflatten(attrs, "llm.input_messages."), "message"),
         _unflatten(attrs, "gen_ai.prompt."),
@@ -272,7 +299,7 @@ def span_input_source(
         _event_messages(events, output=False),
     ):
         if candidate is not None:
-            return candidate, None
+            return _canonical(candidate, None)
     for key in ("gen_ai.tool.call.arguments", "input.value", "tool.parameters",
                 "gen_ai.retrieval.query.text"):  # fmt: skip
         if attrs.get(key) is not None:
@@ -287,20 +314,33 @@ def span_output_source(
 ) -> tuple[Any, str | None]:
     """The span's output, and the attribute it is when one attribute alone gave it."""
     if attrs.get("gen_ai.output.messages") is not None:
-        return _from(attrs, "gen_ai.output.messages")
+        return _canonical(*_from(attrs, "gen_ai.output.messages"))
     for candidate in (
         _messages_of(_unflatten(attrs, "llm.output_messages."), "message"),
         _unflatten(attrs, "gen_ai.completion."),
         _event_payload(events, "gen_ai.content.completion", "gen_ai.completion"),
         _event_messages(events, output=True),
-        _messages_of(_unflatten(attrs, "retrieval.documents."), "document"),
     ):
         if candidate is not None:
-            return candidate, None
+            return _canonical(candidate, None)
+    documents = _messages_of(_unflatten(attrs, "retrieval.documents."), "document")
+    if documents is not None:
+        return documents, None
     for key in ("gen_ai.retrieval.documents", "gen_ai.tool.call.result", "output.value"):
         if attrs.get(key) is not None:
             return _from(attrs, key)
     return None, None
+
+
+def _invocation_model(attrs: dict[str, Any]) -> Any:
+    """OpenInference puts the requested model in ``llm.invocation_parameters`` (JSON);
+    a failed call has no ``llm.model_name``, so the model comes from there."""
+    parameters = _maybe_json(attrs.get("llm.invocation_parameters"))
+    if isinstance(parameters, dict):
+        model = parameters.get("model", parameters.get("model_name"))
+        if isinstance(model, str) and model:
+            return model
+    return None
 
 
 def _hex_id(raw: bytes, length: int, what: str) -> str:
@@ -429,7 +469,8 @@ def _span_record(
                 "gen_ai.request.model",
                 "llm.model_name",
                 "embedding.model_name",
-            ),
+            )
+            or _invocation_model(attrs),
             limits.MAX_MODEL_LENGTH,
         ),
         provider=_text(
