@@ -14,6 +14,11 @@ experts said on the pinned version's items:
   question, the share of reviewer pairs that gave the same answer (pairwise percent
   agreement, every question).
 
+* expected outputs: items of the pinned version that wait for an expected output (a
+  reviewed item nobody stated one for, ``datasets.models.needs_expected_output``) fail
+  the gate by name: a metric that compares outputs with the expected one cannot have
+  been met on them.
+
 A check that cannot be computed (no baseline, no metric, no item with both a human and
 a judge answer) is ``not_available``, and the gate does not pass: nothing was shown to
 meet the threshold.
@@ -26,7 +31,7 @@ from typing import Any
 
 from datasets.models import Experiment, ExperimentStatus, QualityGate
 from datasets.selectors import experiment_metrics, version_revisions
-from datasets.services.promotion import _consensus
+from datasets.services.promotion import reviewed_answer
 from hitl.exceptions import Conflict, DomainError, NotFound
 from traces.models import Score, ScoreSource, Span, Thread, Trace
 
@@ -171,7 +176,7 @@ def _alignment_check(gate: QualityGate, experiment: Experiment) -> dict[str, Any
     limit = gate.min_judge_alignment
     pairs = agreeing = 0
     for record in _reviewed_records(experiment):
-        human = _consensus(record.get("reviews") or [], gate.human_question)
+        human = reviewed_answer(record.get("reviews") or [], gate.human_question)
         if human is None:
             continue
         judge = _judge_value(record, experiment.project_id, gate.judge_score_name)
@@ -244,6 +249,23 @@ def _reviewer_agreement_check(gate: QualityGate, experiment: Experiment) -> dict
     )
 
 
+def _expected_outputs_check(experiment: Experiment) -> dict[str, Any] | None:
+    """A failing check when items of the version need an expected output; else None."""
+    waiting = experiment.version.needs_expected_output
+    if not waiting:
+        return None
+    return _check(
+        "expected_outputs",
+        "expected_output",
+        FAIL,
+        f"{waiting} item{'s' if waiting != 1 else ''} of version {experiment.version.number} "
+        f"need{'s' if waiting == 1 else ''} an expected output (reviewed, and nobody stated "
+        "one); give one on the item, then run the experiment on the new version",
+        value=waiting,
+        items=waiting,
+    )
+
+
 def gate_verdict(*, experiment: Experiment, baseline: Experiment | None = None) -> dict[str, Any]:
     """The verdict of the experiment's dataset gate. A running experiment has none yet
     (Conflict, 409); a dataset without a gate answers NotFound."""
@@ -268,6 +290,8 @@ def gate_verdict(*, experiment: Experiment, baseline: Experiment | None = None) 
         checks.append(_alignment_check(gate, experiment))
     if gate.min_reviewer_agreement is not None:
         checks.append(_reviewer_agreement_check(gate, experiment))
+    if (waiting := _expected_outputs_check(experiment)) is not None:
+        checks.append(waiting)
     passed = bool(checks) and all(c["status"] == PASS for c in checks)
     return {
         "experiment": experiment.pk,
@@ -278,6 +302,7 @@ def gate_verdict(*, experiment: Experiment, baseline: Experiment | None = None) 
         "verdict": PASS if passed else FAIL,
         "passed": passed,
         "checks": checks,
+        "needs_expected_output": experiment.version.needs_expected_output,
         "counts": {
             status: sum(1 for c in checks if c["status"] == status)
             for status in (PASS, FAIL, NOT_AVAILABLE)

@@ -21,6 +21,10 @@ same source twice finds the same item).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -65,6 +69,34 @@ class SourceType(models.TextChoices):
     THREAD = "thread", "Thread"
     IMPORT = "import", "Imported"
     MANUAL = "manual", "Written by hand"
+
+
+# --- "needs expected output" ---------------------------------------------------------------
+# A reviewed item (it carries the reviews it came from) whose expected output nobody
+# stated: no reviewer or adjudicator wrote one, and whoever promoted it neither typed one
+# nor accepted the model's output (``datasets.services.promotion``). The model's answer
+# is never stored as expected on its own, so such an item waits for a person; exports
+# count it and the gate refuses to pass over it. One rule, for items and records alike.
+_EMPTY_EXPECTED = (None, "", {})
+
+
+def needs_expected_output(record: Mapping[str, Any]) -> bool:
+    """Whether an item's record (or its field values) waits for an expected output."""
+    return bool(record.get("reviews")) and record.get("expected_output") in _EMPTY_EXPECTED
+
+
+def _empty_expected(prefix: str) -> models.Q:
+    return (
+        models.Q(**{f"{prefix}expected_output__isnull": True})
+        | models.Q(**{f"{prefix}expected_output": None})
+        | models.Q(**{f"{prefix}expected_output": ""})
+        | models.Q(**{f"{prefix}expected_output": {}})
+    )
+
+
+# The same rule as filters: on DatasetItem rows, and on revisions' stored records.
+ITEM_NEEDS_EXPECTED_OUTPUT = ~models.Q(reviews=[]) & _empty_expected("")
+REVISION_NEEDS_EXPECTED_OUTPUT = ~models.Q(content__reviews=[]) & _empty_expected("content__")
 
 
 class DatasetItem(TenantModel):
@@ -129,6 +161,12 @@ class DatasetItem(TenantModel):
     def __str__(self) -> str:
         return f"{self.key} in dataset {self.dataset_id}"
 
+    @property
+    def needs_expected_output(self) -> bool:
+        return needs_expected_output(
+            {"reviews": self.reviews, "expected_output": self.expected_output}
+        )
+
 
 class DatasetItemRevision(TenantModel):
     """The immutable content of one item, valid in versions ``added_in`` to
@@ -191,6 +229,21 @@ class DatasetVersion(TenantModel):
     def __str__(self) -> str:
         return f"{self.dataset_id} v{self.number}"
 
+    @cached_property
+    def needs_expected_output(self) -> int:
+        """How many of this version's items wait for an expected output (a version
+        never changes, so neither does this count)."""
+        return (
+            DatasetItemRevision.objects.filter(
+                models.Q(removed_in__isnull=True) | models.Q(removed_in__gt=self.number),
+                REVISION_NEEDS_EXPECTED_OUTPUT,
+                dataset_id=self.dataset_id,
+                added_in__lte=self.number,
+            )
+            .order_by()
+            .count()
+        )
+
 
 class ExportFormat(models.TextChoices):
     JSONL = "jsonl", "JSON Lines"
@@ -217,6 +270,8 @@ class DatasetExport(TenantModel):
     size_bytes = models.BigIntegerField(default=0)
     item_count = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # OpenAI: items that are not chats
+    # OpenAI: why each skipped item could not become a line ({"item", "reason"}, first 200)
+    skip_reasons = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

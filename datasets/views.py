@@ -34,9 +34,10 @@ from datasets.models import (
     ExperimentResult,
     ExportFormat,
     JobState,
+    needs_expected_output,
 )
 from datasets.services.exports import export_path
-from datasets.services.promotion import REVIEWED
+from datasets.services.promotion import REVIEWED, source_state
 from hitl import audit
 from hitl.exceptions import DomainError
 from projects.models import MANAGE_ROLES
@@ -176,6 +177,7 @@ class DatasetDetailView(DatasetPageView):
                         "item_pk": revision["item_id"] if revision["item_id"] in live else None,
                         "input": short(content.get("input")),
                         "expected_output": short(content.get("expected_output")),
+                        "needs_expected_output": needs_expected_output(content),
                         "source_type": content.get("source_type") or "",
                         "source_trace_id": content.get("source_trace_id") or "",
                         "failure_reason": short(content.get("failure_reason"), 80),
@@ -385,11 +387,19 @@ class PromoteView(DatasetPageView):
             )
             if item is None:
                 return None
-            return {
+            described = {
                 "kind": "reviewed item",
                 "label": f"Item {item.pk} of “{item.queue.name}” ({item.get_status_display()})",
                 "trace": item.trace,
             }
+            if item.status in REVIEWED and item.target_type != ItemTarget.DATASET_ITEM:
+                # What the people stated, and the model's output the promoter may accept.
+                ids = {"project_id": self.project.pk, "queue_item_id": item.pk}
+                described["stated"] = as_text(source_state(**ids).expected_output)
+                described["model_output"] = as_text(
+                    source_state(**ids, accept_output=True).expected_output
+                )
+            return described
         trace = Trace.objects.filter(project=self.project, external_id=source["trace_id"]).first()
         if trace is None:
             return None
@@ -441,12 +451,17 @@ class PromoteView(DatasetPageView):
         reason = request.POST.get("failure_reason", "").strip()
         if reason:
             overrides["failure_reason"] = reason
+        # The expected output the person types (stored as the text typed).
+        typed = request.POST.get("expected_output", "").strip()
+        if typed:
+            overrides["expected_output"] = typed
         try:
             promotion = services.dataset_promote(
                 actor=self.actor,
                 dataset=dataset,
                 update_existing=request.POST.get("update_existing") == "on",
                 overrides=overrides,
+                accept_output=request.POST.get("accept_output") == "on",
                 **source,
             )
         except DomainError as exc:
@@ -465,6 +480,11 @@ class PromoteView(DatasetPageView):
         }[promotion.status]
         version = f" (version {promotion.version.number})" if promotion.version else ""
         messages.success(request, f"{wording} “{promotion.item.key}” in “{dataset.name}”{version}.")
+        if promotion.item.needs_expected_output:
+            messages.warning(
+                request,
+                "Nobody stated an expected output for it: the item needs one (edit it).",
+            )
         return redirect(item_url)
 
 

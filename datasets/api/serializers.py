@@ -55,6 +55,8 @@ class DatasetItemSerializer(serializers.ModelSerializer):
     source_span_id = serializers.IntegerField(source="span_id", read_only=True)
     source_thread_id = serializers.IntegerField(source="thread_id", read_only=True)
     source_queue_item_id = serializers.IntegerField(source="queue_item_id", read_only=True)
+    # A reviewed item nobody stated an expected output for (datasets.models).
+    needs_expected_output = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = DatasetItem
@@ -63,6 +65,7 @@ class DatasetItemSerializer(serializers.ModelSerializer):
             "item_id",
             "input",
             "expected_output",
+            "needs_expected_output",
             "expected_tool_calls",
             "expected_outcome",
             "metadata",
@@ -153,6 +156,13 @@ class PromoteSerializer(StrictSerializer):
     queue_item_id = serializers.IntegerField(min_value=1, required=False)
     update_existing = serializers.BooleanField(required=False, default=False)
     overrides = PromoteOverridesSerializer(required=False)
+    accept_output = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A reviewed queue item: take the model's output as the expected output "
+        "when no reviewer or adjudicator stated one (you accept it as correct). Without "
+        "it, such an item is stored with no expected output and needs_expected_output.",
+    )
 
 
 class PromotionSerializer(serializers.Serializer):
@@ -168,11 +178,21 @@ class BulkPromoteSerializer(StrictSerializer):
     judge = serializers.DictField(required=False)
     update_existing = serializers.BooleanField(required=False, default=False)
     overrides = PromoteOverridesSerializer(required=False)
+    accept_output = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="With queue_id: take each item's model output as its expected output "
+        "when nobody stated one (see the single promotion).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         if ("trace_filter" in attrs) == ("queue_id" in attrs):
             raise serializers.ValidationError(
                 {"trace_filter": ["Give trace_filter or queue_id (with human/judge)."]}
+            )
+        if "trace_filter" in attrs and attrs.get("accept_output"):
+            raise serializers.ValidationError(
+                {"accept_output": ["Only with queue_id: a trace's output is taken as it is."]}
             )
         if "trace_filter" in attrs and ({"human", "judge"} & set(attrs)):
             raise serializers.ValidationError({"human": ["Only with queue_id."]})
@@ -244,6 +264,19 @@ class DiffSerializer(serializers.Serializer):
 class DatasetExportSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number")
     download_url = serializers.SerializerMethodField()
+    needs_expected_output = serializers.IntegerField(
+        source="version.needs_expected_output",
+        read_only=True,
+        help_text="Items of the exported version that wait for an expected output (their "
+        "expected_output is empty).",
+    )
+
+    skip_reasons = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        read_only=True,
+        help_text="OpenAI format: why each skipped item could not become a fine-tuning line "
+        '({"item": its id, "reason": ...}; the first 200).',
+    )
 
     class Meta:
         model = DatasetExport
@@ -254,6 +287,8 @@ class DatasetExportSerializer(serializers.ModelSerializer):
             "state",
             "item_count",
             "skipped",
+            "skip_reasons",
+            "needs_expected_output",
             "size_bytes",
             "error",
             "created_at",
@@ -369,6 +404,7 @@ class VerdictSerializer(serializers.Serializer):
     passed = serializers.BooleanField()
     checks = serializers.ListField(child=serializers.DictField())
     counts = serializers.DictField(child=serializers.IntegerField())
+    needs_expected_output = serializers.IntegerField()
 
 
 class CompareSerializer(serializers.Serializer):

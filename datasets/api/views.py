@@ -136,7 +136,10 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         "item: 201 with the new item. If the dataset has the source already (a retry of a "
         "promotion that landed, too): 409 `already_in_dataset` with the item's `item_id` "
         "and `id` in the error's details, unless update_existing (then 200, updated or "
-        "unchanged).",
+        "unchanged). A reviewed queue item's expected output is the one its reviewers or "
+        "adjudicator stated, else `overrides.expected_output` (the one you type), else "
+        "the model's output only with `accept_output`; otherwise it stays empty and the "
+        "item says `needs_expected_output`.",
     )
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, **kwargs: Any) -> Response:
@@ -183,6 +186,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
                 queue_id=data["queue_id"],
                 human=data.get("human"),
                 judge=data.get("judge"),
+                accept_output=data["accept_output"],
                 **common,
             )
         return Response(s.BulkPromotionSerializer(report).data)

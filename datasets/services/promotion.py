@@ -5,6 +5,14 @@ The item's key is its source (``trace:<id>``, ``span:<trace id>/<span id>``,
 the reviews as provenance. So promoting the same source twice, directly or through its
 review, finds the same item: it is reported (``exists``) and changed only when the
 caller asks (``update_existing=True``).
+
+Expected outputs: a trace, span or thread promoted directly takes its output as
+expected (the person promoting picked that call as an example). A reviewed queue item
+never does on its own: its expected output is the one the people stated
+(``review.consensus``: the adjudicator's, else the reviewers' most common), else the one
+the person promoting types (``overrides``), else the model's output only when that
+person explicitly accepts it (``accept_output``). Otherwise it stays empty and the item
+"needs expected output" (``datasets.models.needs_expected_output``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from datasets.services.versioning import VersionWriter
 from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import DomainError, NotFound
+from review.consensus import consensus_expected_output, stated
 from review.models import Adjudication, AdjudicationKind, Annotation, ItemStatus, QueueItem
 from review.models import ScoreConfig as ReviewScoreConfig
 from traces.models import Score, ScoreSource, Span, Thread, Trace
@@ -133,22 +142,27 @@ def _most_common(values: Sequence[Any]) -> Any:
     return None
 
 
-def _reviewed_state(item: QueueItem) -> ItemState:
-    """The item's target, with the reviewers' expected output, explanations, answers
-    and failure modes, and the adjudication when there is one."""
+def _reviewed_state(item: QueueItem, *, accept_output: bool = False) -> ItemState:
+    """The item's target, with the people's expected output, explanations, answers
+    and failure modes, and the adjudication when there is one. The model's output
+    becomes the expected output only if nobody stated one and ``accept_output``."""
     if item.target_type == "span":
         state = _span_state(item.span)
     elif item.target_type == "thread":
         state = _thread_state(item.thread)
     else:
         state = _trace_state(item.trace)
-    return with_reviews(state, item)
+    model_output, state.expected_output = state.expected_output, None
+    state = with_reviews(state, item)
+    if accept_output and not stated(state.expected_output):
+        state.expected_output = model_output
+    return state
 
 
 def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
-    """``state`` with the reviews of queue item ``item`` as provenance: the reviewers'
-    expected output (the decision's, else the most common stated; else the state's
-    own), explanations, answers and failure modes, and the adjudication if any."""
+    """``state`` with the reviews of queue item ``item`` as provenance: the people's
+    expected output (``review.consensus``; else the state's own), explanations,
+    answers and failure modes, and the adjudication if any."""
     annotations = list(
         Annotation.objects.filter(item=item).select_related("reviewer").order_by("submitted_at")
     )
@@ -199,11 +213,9 @@ def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
                 "expected_output": decision.expected_output,
             }
         )
-    stated = [a.expected_output for a in annotations if a.expected_output not in (None, "", {})]
-    if decision is not None and decision.expected_output not in (None, "", {}):
-        state.expected_output = decision.expected_output
-    elif stated:
-        state.expected_output = _most_common(stated)
+    agreed = consensus_expected_output(annotations, decision)
+    if stated(agreed):
+        state.expected_output = agreed
     if decision is not None and decision.explanation:
         state.explanation = decision.explanation
     else:
@@ -236,10 +248,12 @@ def source_state(
     span_id: str | None = None,
     thread_id: str | None = None,
     queue_item_id: int | None = None,
+    accept_output: bool = False,
 ) -> ItemState:
     """The state a source promotes to; sources are named as clients know them
     (external ids; a span by its trace's and its own id). Another project's or a
-    missing source answers NotFound."""
+    missing source answers NotFound. ``accept_output``: a reviewed item takes the
+    model's output as expected when nobody stated one (the caller accepts it)."""
     named = [n for n in (trace_id, thread_id, queue_item_id) if n is not None]
     if span_id is not None and trace_id is None:
         raise DomainError("A span is named with its trace_id.", details={"trace_id": ["Required."]})
@@ -267,7 +281,7 @@ def source_state(
                 code="not_reviewed",
                 details={"status": item.status},
             )
-        return _reviewed_state(item)
+        return _reviewed_state(item, accept_output=accept_output)
     if span_id is not None:
         span = (
             Span.objects.select_related("trace")
@@ -302,9 +316,12 @@ def dataset_promote(
     queue_item_id: int | None = None,
     update_existing: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    accept_output: bool = False,
 ) -> Promotion:
     """Promotes one source. If the dataset already has it: ``exists`` (nothing
-    changes) unless ``update_existing``, then ``updated`` or ``unchanged``."""
+    changes) unless ``update_existing``, then ``updated`` or ``unchanged``. An
+    ``expected_output`` in ``overrides`` is the one the person typed; ``accept_output``
+    takes a reviewed item's model output when nobody stated one (module docstring)."""
     with audit.acting_as(actor), transaction.atomic():
         state = source_state(
             project_id=dataset.project_id,
@@ -312,6 +329,7 @@ def dataset_promote(
             span_id=span_id,
             thread_id=thread_id,
             queue_item_id=queue_item_id,
+            accept_output=accept_output,
         )
         state = _apply_overrides(state, overrides or {})
         writer = VersionWriter(dataset=dataset, message=f"promote {state.key}")
@@ -434,7 +452,7 @@ def dataset_promote_from_trace_filter(
         )
 
 
-def _consensus(item_reviews: Sequence[dict[str, Any]], question: str) -> Any:
+def reviewed_answer(item_reviews: Sequence[dict[str, Any]], question: str) -> Any:
     """The experts' answer to ``question`` on an item: the adjudication's, else the
     mean of numbers, else the most common label."""
     for review in item_reviews:
@@ -495,10 +513,12 @@ def dataset_promote_from_reviews(
     judge: Mapping[str, Any] | None = None,
     update_existing: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    accept_output: bool = False,
 ) -> dict[str, Any]:
-    """Promotes a queue's reviewed items, optionally only where the experts' answer
-    to a question meets ``human`` (``{"question": "accuracy", "op": "lt", "value":
-    0.5}``) and an automated judge's latest score on the same target meets ``judge``
+    """Promotes a queue's reviewed items (expected outputs as in ``dataset_promote``),
+    optionally only where the experts' answer to a question meets ``human``
+    (``{"question": "accuracy", "op": "lt", "value": 0.5}``) and an automated
+    judge's latest score on the same target meets ``judge``
     (``{"score": "correctness", "op": "gte", "value": 0.5}``): for example every
     item the reviewers failed and the judge passed."""
     from review.models import ReviewQueue
@@ -527,9 +547,9 @@ def dataset_promote_from_reviews(
                     "trace__thread", "span__trace", "thread"
                 ).filter(pk__in=item_ids[start : start + CHUNK])
                 for item in items.order_by("id"):
-                    state = _reviewed_state(item)
+                    state = _reviewed_state(item, accept_output=accept_output)
                     if human is not None and not _matches(
-                        _consensus(state.reviews, human["question"]), human
+                        reviewed_answer(state.reviews, human["question"]), human
                     ):
                         continue
                     if judge is not None and not _matches(_judge_value(item, judge), judge):

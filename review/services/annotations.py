@@ -8,7 +8,6 @@ the consensus or adjudicated expected output, goes to datasets through
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import MANAGE_ROLES, Membership
 from review import hooks
 from review.adjudication import DisagreementRule
+from review.consensus import consensus_expected_output
 from review.models import (
     Adjudication,
     AdjudicationKind,
@@ -202,22 +202,6 @@ def expected_output_of(
     return next(iter(written.values())) if len(written) == 1 else written
 
 
-def _stated(value: Any) -> bool:
-    return value not in (None, "", {})
-
-
-def consensus_expected_output(annotations: Sequence[Annotation]) -> Any:
-    """The expected output the reviews agree on: the most common one stated, the
-    earliest stated among ties (annotations in submit order); None if nobody stated one."""
-    stated = [a.expected_output for a in annotations if _stated(a.expected_output)]
-    if not stated:
-        return None
-    keyed = [repr(value) for value in stated]
-    counts = Counter(keyed)
-    best = max(counts.values())
-    return next(v for v, k in zip(stated, keyed, strict=True) if counts[k] == best)
-
-
 def _announce_expected_output(
     item: QueueItem,
     annotations: Sequence[Annotation],
@@ -228,9 +212,7 @@ def _announce_expected_output(
     transaction: a receiver's ``DomainError`` refuses the submit or decision."""
     if item.target_type != ItemTarget.DATASET_ITEM or item.dataset_item_id is None:
         return
-    value = consensus_expected_output(annotations)
-    if adjudication is not None and _stated(adjudication.expected_output):
-        value = adjudication.expected_output
+    value = consensus_expected_output(annotations, adjudication)
     hooks.expected_output_written.send(
         sender=QueueItem,
         item=item,
