@@ -250,15 +250,30 @@ def _parts(content: Any, *, role: str = "user", call_id: Any = None) -> list[dic
             return [{"type": "tool_call_response", "id": str(call_id or ""), "response": content}]
         return [text_part(content)]
     if isinstance(content, Mapping):
+        if _is_message(content):  # a turn whose value is itself one message
+            return _nested(content, role)
+        if not any(key in content for key in ("type", "text", "message_content")):
+            return [text_part(text_of(content))]  # a record: {"q": "..."}
         content = [content]
     if not isinstance(content, list):
         return [text_part(text_of(content))]
+    if content and all(_is_message(item) for item in content):
+        return _nested(content, role)  # a turn whose value is a conversation
     parts = []
     for item in content:
         part = _part(item, role=role, call_id=call_id)
         if part is not None:
             parts.append(part)
     return parts
+
+
+def _nested(value: Any, role: str) -> list[dict[str, Any]]:
+    """The parts of a message whose content is itself a conversation (a thread turn
+    whose trace input was a message list): those of its last message in that role, the
+    turn's own words; else those of its last message."""
+    messages = _conversation(value) or []
+    own = [m for m in messages if m["role"] == role] or messages
+    return list(own[-1].get("parts", [])) if own else []
 
 
 def _part(item: Any, *, role: str, call_id: Any) -> dict[str, Any] | None:

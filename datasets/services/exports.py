@@ -12,9 +12,11 @@ decodes no record: CSV rows go to the csv module as they come, through
 ``hitl.csv_safe`` (every cell quoted, a text cell that starts with ``= + - @``, tab or
 carriage return prefixed with a single quote, which the CSV import removes again);
 Parquet columns go to Arrow arrays (only the short lists are read from JSON text, by
-orjson). The OpenAI format writes ``{"messages": [...]}`` for items whose input is a
-conversation (a list of messages, or an object with ``messages``), the expected output
-as the assistant's answer; other items are skipped and counted.
+orjson). The OpenAI format writes ``{"messages": [...]}`` built through the one message model
+(``traces.messages``): the input in any shape we ingest is the conversation, the
+expected output (and expected tool calls) the assistant's answer; an item that cannot
+become a valid line is skipped, counted and its reason listed on the export
+(``skip_reasons``, the first 200).
 
 Large exports run through the outbox (``datasets.export``) into a file under
 ``HITL_EXPORT_DIR`` that the user downloads.
@@ -45,6 +47,7 @@ from datasets.selectors import (
 )
 from hitl import audit, csv_safe, outbox
 from hitl.audit import Actor
+from traces.messages import to_messages
 
 logger = logging.getLogger(__name__)
 
@@ -135,50 +138,131 @@ def write_parquet(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
     return {"items": count, "skipped": 0}
 
 
-def chat_example(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The OpenAI chat fine-tuning example of a record, or None if it is no
-    conversation."""
+class NotAChat(ValueError):
+    """An item that cannot become a valid fine-tuning line, and why."""
+
+
+MAX_SKIP_REASONS = 200
+
+
+def chat_example(record: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI chat fine-tuning example of a record: its input as the conversation
+    (any shape ``traces.messages.to_messages`` reads: chat lists, GenAI parts, thread
+    turns, plain text or a record as the user's words), its expected output (and
+    expected tool calls) as the assistant's answer. Raises ``NotAChat`` with the reason
+    when the item cannot become a valid line."""
     source = record.get("input")
-    if isinstance(source, dict) and isinstance(source.get("messages"), list):
-        source = source["messages"]
-    if not isinstance(source, list) or not source:
-        return None
-    messages = []
-    for message in source:
-        if not isinstance(message, dict) or message.get("role") not in (
-            "system",
-            "user",
-            "assistant",
-            "tool",
-        ):
-            return None
-        messages.append(message)
+    if source in (None, "", [], {}):
+        raise NotAChat("its input is empty")
+    conversation = to_messages(source, text_role="user")
+    if not conversation:
+        raise NotAChat("its input has no text")
     expected = record.get("expected_output")
-    tool_calls = record.get("expected_tool_calls")
-    if isinstance(expected, dict) and expected.get("role") == "assistant":
-        answer = expected
-    elif expected is not None or tool_calls:
-        content = expected if isinstance(expected, str) or expected is None else None
-        if content is None and expected is not None:
-            content = orjson.dumps(expected).decode()
-        answer = {"role": "assistant", "content": content}
-        if tool_calls:
-            answer["tool_calls"] = tool_calls
-    else:
-        return None
-    return {"messages": [*messages, answer]}
+    tool_calls = [
+        part for part in map(_expected_call, record.get("expected_tool_calls") or []) if part
+    ]
+    if expected in (None, "", [], {}) and not tool_calls:
+        raise NotAChat("it has no expected output (the assistant's answer is what is learnt)")
+    answer = to_messages(expected, text_role="assistant") if expected not in (None, "") else []
+    answer = answer or []
+    if any(message["role"] not in ("assistant", "tool") for message in answer):
+        raise NotAChat("its expected output holds messages that are not the assistant's")
+    if tool_calls:
+        if answer and answer[-1]["role"] == "assistant":
+            answer[-1] = {**answer[-1], "parts": [*answer[-1].get("parts", []), *tool_calls]}
+        else:
+            answer.append({"role": "assistant", "parts": tool_calls})
+    if not answer or answer[-1]["role"] != "assistant":
+        raise NotAChat("its expected output does not end with the assistant's answer")
+    return {"messages": _openai_messages([*conversation, *answer])}
 
 
-def write_openai(version: DatasetVersion, out: IO[bytes]) -> dict[str, int]:
+def _expected_call(call: Any) -> dict[str, Any] | None:
+    found = to_messages([{"role": "assistant", "tool_calls": [call]}])
+    parts = found[0].get("parts", []) if found else []
+    return parts[0] if parts else None
+
+
+def _openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical messages as the fine-tuning format's: string content, assistant
+    ``tool_calls`` (function name, arguments as JSON text), one ``tool`` message per
+    result naming its call. Tool calls without an id get one, results without one answer
+    the oldest unanswered call."""
+    written: list[dict[str, Any]] = []
+    unanswered: list[str] = []
+    calls = 0
+    for number, message in enumerate(messages, start=1):
+        role, parts = message["role"], message.get("parts", [])
+        texts = [p["content"] for p in parts if p["type"] == "text"]
+        other = {p["type"] for p in parts} - {"text", "reasoning", "tool_call",
+                                              "tool_call_response"}  # fmt: skip
+        if other:
+            raise NotAChat(f"message {number} ({role}) holds {', '.join(sorted(other))} content")
+        if role == "tool":
+            for part in parts:
+                call_id = str(part.get("id") or "") or (unanswered[0] if unanswered else "")
+                if call_id not in unanswered:
+                    raise NotAChat(f"message {number} is a tool result for no earlier tool call")
+                unanswered.remove(call_id)
+                response = part.get("response")
+                written.append({
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": response if isinstance(response, str)
+                    else orjson.dumps(response, default=str).decode(),
+                })  # fmt: skip
+            continue
+        if unanswered:
+            raise NotAChat(f"message {number} follows a tool call that has no result")
+        entry: dict[str, Any] = {"role": role}
+        if role == "assistant":
+            function_calls = []
+            for part in parts:
+                if part["type"] != "tool_call":
+                    continue
+                calls += 1
+                call_id = str(part.get("id") or "") or f"call_{calls}"
+                arguments = part.get("arguments")
+                function_calls.append({
+                    "id": call_id,
+                    "type": "function",
+                    "function": {
+                        "name": part["name"],
+                        "arguments": arguments if isinstance(arguments, str)
+                        else orjson.dumps(arguments or {}, default=str).decode(),
+                    },
+                })  # fmt: skip
+                unanswered.append(call_id)
+            if texts or not function_calls:
+                entry["content"] = "\n".join(texts)
+            if function_calls:
+                entry["tool_calls"] = function_calls
+        elif any(p["type"] in ("tool_call", "tool_call_response") for p in parts):
+            raise NotAChat(f"message {number} ({role}) holds a tool call")
+        else:
+            entry["content"] = "\n".join(texts)
+        if "content" in entry and not entry["content"].strip() and "tool_calls" not in entry:
+            raise NotAChat(f"message {number} ({role}) has no text")
+        written.append(entry)
+    if unanswered and messages[-1]["role"] != "assistant":
+        raise NotAChat("a tool call has no result")
+    return written
+
+
+def write_openai(version: DatasetVersion, out: IO[bytes]) -> dict[str, Any]:
     count = skipped = 0
+    reasons: list[dict[str, str]] = []
     for record in _records(version):
-        example = chat_example(record)
-        if example is None:
+        try:
+            example = chat_example(record)
+        except NotAChat as exc:
             skipped += 1
+            if len(reasons) < MAX_SKIP_REASONS:
+                reasons.append({"item": str(record.get("id", "")), "reason": str(exc)})
             continue
         out.write(orjson.dumps(example) + b"\n")
         count += 1
-    return {"items": count, "skipped": skipped}
+    return {"items": count, "skipped": skipped, "skip_reasons": reasons}
 
 
 WRITERS = {
@@ -189,7 +273,7 @@ WRITERS = {
 }
 
 
-def export_version(version: DatasetVersion, file_format: str, out: IO[bytes]) -> dict[str, int]:
+def export_version(version: DatasetVersion, file_format: str, out: IO[bytes]) -> dict[str, Any]:
     """Writes ``version`` in ``file_format`` to ``out``; returns the counts."""
     with transaction.atomic():  # the server-side cursor lives in a transaction
         return WRITERS[file_format](version, out)
@@ -266,6 +350,7 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     export.state = JobState.DONE
     export.item_count = counts["items"]
     export.skipped = counts["skipped"]
+    export.skip_reasons = counts.get("skip_reasons", [])
     export.size_bytes = path.stat().st_size
     export.finished_at = timezone.now()
     export.save()

@@ -18,7 +18,7 @@ import pytest
 
 from datasets import services
 from datasets.models import DatasetExport, DatasetItem, DatasetVersion
-from datasets.services.exports import chat_example, export_path
+from datasets.services.exports import NotAChat, chat_example, export_path
 from hitl import outbox, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
@@ -258,10 +258,14 @@ def test_openai_export_writes_conversations_and_skips_the_rest(tenant, tmp_path)
     with tenancy.tenant_scope(tenant.organization.pk):
         version = DatasetVersion.objects.get(dataset=dataset, number=1)
         path, counts = _export_to(tmp_path, version, "openai")
-    assert counts == {"items": 2, "skipped": 1}
+    # Every shape we ingest is a conversation (tests/datasets/test_openai_export.py):
+    # a record's one text field is the user's words.
+    assert counts == {"items": 3, "skipped": 0, "skip_reasons": []}
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert lines[0] == {"messages": [*chat, {"role": "assistant", "content": "2 g"}]}
-    assert chat_example({"input": "text", "expected_output": "x"}) is None
+    assert [line["messages"][0] for line in lines].count({"role": "user", "content": "dose?"}) == 1
+    with pytest.raises(NotAChat, match="no expected output"):
+        chat_example({"input": "text"})
 
 
 def test_an_export_runs_through_the_outbox_and_downloads(tenant, client_for, settings, tmp_path):
