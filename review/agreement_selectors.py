@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.fields.json import KT
+
+from review.agreement.report import small_sample_warning
 from review.models import AgreementReport, ReviewQueue
 from review.services.agreement import latest_reports, queue_refresh_pending, scale_of
 
@@ -23,11 +26,12 @@ def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -
         if scale_of(config) is None:
             continue
         report = latest.get(config.pk)
-        history = list(
-            AgreementReport.objects.filter(queue=queue, config=config)
+        history = [
+            _history_entry(row)
+            for row in AgreementReport.objects.filter(queue=queue, config=config)
             .order_by("-computed_at", "-id")
-            .values(*HISTORY_FIELDS)[:history_limit]
-        )
+            .values(*HISTORY_FIELDS, pairable=KT("figures__n_pairable_items"))[:history_limit]
+        ]
         questions.append(
             {
                 "config": {"id": config.pk, "name": config.name, "data_type": config.data_type},
@@ -41,6 +45,13 @@ def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -
         "refresh_pending": queue_refresh_pending(queue),
         "questions": questions,
     }
+
+
+def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
+    pairable = row.pop("pairable")
+    n = int(pairable) if pairable is not None else row["n_items"]
+    row["warning"] = small_sample_warning(n) if row["value"] is not None else None
+    return row
 
 
 def _report(report: AgreementReport) -> dict[str, Any]:
@@ -57,12 +68,14 @@ def _report(report: AgreementReport) -> dict[str, Any]:
         "ci_low": report.ci_low,
         "ci_high": report.ci_high,
         "reason": report.reason or None,
+        "warning": report.small_sample_warning,
         "figures": report.figures,
     }
 
 
 CSV_COLUMNS = ("config_id", "config", "computed_at", "scope", "reviewers", "coefficient",
-               "value", "ci_low", "ci_high", "n_items", "n_answers", "reason")  # fmt: skip
+               "value", "ci_low", "ci_high", "n_items", "n_answers", "reason",
+               "warning")  # fmt: skip
 
 
 def agreement_csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,5 +105,9 @@ def agreement_csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _figure_columns(figure: dict[str, Any]) -> dict[str, Any]:
-    return {key: figure[key] for key in ("value", "ci_low", "ci_high", "n_items", "n_answers",
-                                         "reason")}  # fmt: skip
+    columns = {key: figure[key] for key in ("value", "ci_low", "ci_high", "n_items", "n_answers",
+                                            "reason")}  # fmt: skip
+    columns["warning"] = (
+        small_sample_warning(figure["n_items"]) if figure["value"] is not None else None
+    )
+    return columns

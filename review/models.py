@@ -609,6 +609,19 @@ class AgreementReport(TenantModel):
             f"agreement of config {self.config_id} in queue {self.queue_id} at {self.computed_at}"
         )
 
+    @property
+    def pairable_items(self) -> int:
+        """Items answered by two or more reviewers (reports before this count was kept:
+        the items answered at all)."""
+        return int((self.figures or {}).get("n_pairable_items", self.n_items))
+
+    @property
+    def small_sample_warning(self) -> str | None:
+        """Why the headline figure is not to be trusted yet (too few items), or None."""
+        from review.agreement.report import small_sample_warning
+
+        return small_sample_warning(self.pairable_items) if self.value is not None else None
+
 
 # --- calibration ------------------------------------------------------------------------------
 

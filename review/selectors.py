@@ -20,6 +20,9 @@ from review.models import (
     board_status_of,
 )
 
+# A reviewer's pace (reviews per hour) is shown once it rests on this many reviews.
+RATE_MIN_REVIEWS = 10
+
 # --- for the trace detail view -----------------------------------------------------------
 
 
@@ -179,6 +182,7 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
         .annotate(
             average=Avg(F("submitted_at") - F("opened_at")),
             total=Sum(F("submitted_at") - F("opened_at")),
+            reviews=Count("id"),
         )
     )
     for row in timing:
@@ -188,7 +192,9 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
             entry["seconds_on_task_avg"] = average
             entry["seconds_on_task_total"] = row["total"].total_seconds()
             # Reviews an hour of focused work yields; times an hourly rate, cost per review.
-            entry["reviews_per_hour"] = round(3600 / average, 2) if average > 0 else None
+            # Not extrapolated from a handful of reviews (two quick ones are no pace).
+            steady = row["reviews"] >= RATE_MIN_REVIEWS and average > 0
+            entry["reviews_per_hour"] = round(3600 / average, 2) if steady else None
     for entry in per_reviewer.values():
         entry.setdefault("seconds_on_task_avg", None)
         entry.setdefault("seconds_on_task_total", 0.0)

@@ -18,6 +18,29 @@ MAX_TABLE_CATEGORIES = 64
 # Krippendorff's ordinal distances need a categories x categories table per resample.
 MAX_ORDINAL_CATEGORIES = 200
 TOP_ITEMS = 20
+# Fewer items answered by two or more reviewers than this give a figure that swings with
+# every answer (one disagreement over two items is an alpha of -0.5 whose bootstrap
+# interval is that one point): it is shown with a warning, not as a bare number.
+MIN_STABLE_ITEMS = 10
+
+
+def small_sample_warning(n_items: int | None) -> str | None:
+    """The warning a figure over ``n_items`` items answered by two or more reviewers
+    carries, or None (enough items, or no figure at all)."""
+    if not n_items or n_items >= MIN_STABLE_ITEMS:
+        return None
+    items = "item" if n_items == 1 else "items"
+    return (
+        f"Only {n_items} {items} answered by two or more reviewers: too few for a stable "
+        f"figure (at least {MIN_STABLE_ITEMS}); the value and its interval will move with "
+        "the next answers."
+    )
+
+
+def _figure(figure: Any) -> dict[str, Any]:
+    out = figure.as_dict()
+    out["warning"] = small_sample_warning(figure.n_items) if figure.value is not None else None
+    return out
 
 
 def _jsonable(value: Hashable) -> Any:
@@ -61,16 +84,18 @@ def agreement_report(
         seed=seed,
     )
     primary = f"krippendorff_alpha_{level}"
+    pairable = int((ratings.answer_counts >= 2).sum())
     return {
         "level": str(level),
         "ordered": ratings.ordered,
         "categories": [_jsonable(c) for c in ratings.categories],
         "n_items": ratings.n_items,
-        "n_pairable_items": int((ratings.answer_counts >= 2).sum()),
+        "n_pairable_items": pairable,
+        "warning": small_sample_warning(pairable),
         "n_answers": ratings.n_answers,
         "n_reviewers": len(ratings.rater_ids),
         "primary": primary if primary in overall else "krippendorff_alpha_nominal",
-        "coefficients": {name: figure.as_dict() for name, figure in overall.items()},
+        "coefficients": {name: _figure(figure) for name, figure in overall.items()},
         "pairs": _pairs(ratings, by_pair),
         "reviewers": _against_consensus(ratings),
         "levels": _level_confusion(ratings),
@@ -93,7 +118,7 @@ def _pairs(ratings: Ratings, by_pair: dict[tuple[Any, Any], dict[str, Any]]) -> 
                 "reviewers": [_jsonable(ratings.rater_ids[a]), _jsonable(ratings.rater_ids[b])],
                 "n_items": shared,
                 "percent_agreement": agree,
-                **{name: figure.as_dict() for name, figure in figures.items()},
+                **{name: _figure(figure) for name, figure in figures.items()},
             }
         )
     return out

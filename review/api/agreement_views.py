@@ -36,6 +36,11 @@ class AgreementHistoryEntrySerializer(serializers.Serializer):
     n_answers = serializers.IntegerField()
     answers_covered = serializers.IntegerField()
     reason = serializers.CharField()
+    warning = serializers.CharField(
+        allow_null=True,
+        help_text="Set when too few items were answered by two or more reviewers for a "
+        "stable figure (fewer than 10): read the value and interval with it.",
+    )
 
 
 class AgreementReportSerializer(serializers.Serializer):
@@ -51,6 +56,11 @@ class AgreementReportSerializer(serializers.Serializer):
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
     reason = serializers.CharField(allow_null=True)
+    warning = serializers.CharField(
+        allow_null=True,
+        help_text="Set when too few items were answered by two or more reviewers for a "
+        "stable figure (fewer than 10): read the value and interval with it.",
+    )
     figures = serializers.JSONField(
         help_text="coefficients (each with value, ci_low, ci_high, n_items, n_answers, "
         "reason), pairs, reviewers against the consensus, levels (confusion), "
@@ -67,7 +77,10 @@ class AgreementQuestionSerializer(serializers.Serializer):
 
 class QueueAgreementSerializer(serializers.Serializer):
     queue = serializers.DictField()
-    refresh_pending = serializers.BooleanField()
+    refresh_pending = serializers.BooleanField(
+        help_text="True while the queue has answers (new or edited) that the latest "
+        "reports do not cover: a worker is bringing them up to date."
+    )
     questions = AgreementQuestionSerializer(many=True)
 
 

@@ -207,7 +207,9 @@ class BoardAssigneeSerializer(serializers.Serializer):
     seconds_on_task_avg = serializers.FloatField(allow_null=True)
     seconds_on_task_total = serializers.FloatField()
     reviews_per_hour = serializers.FloatField(
-        allow_null=True, help_text="3600 / average time on task (opened to submitted)."
+        allow_null=True,
+        help_text="3600 / average time on task (opened to submitted); null until the "
+        "reviewer has 10 reviews in the queue (a pace is not extrapolated from a few).",
     )
 
 

@@ -127,8 +127,8 @@ def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
     assignee = board["assignees"][0]
     assert assignee["seconds_on_task_avg"] >= 0
     assert assignee["seconds_on_task_total"] == assignee["seconds_on_task_avg"]
-    if assignee["seconds_on_task_avg"] > 0:
-        assert assignee["reviews_per_hour"] == round(3600 / assignee["seconds_on_task_avg"], 2)
+    # One review is no pace: not extrapolated to an hour (tests/review/test_small_samples.py).
+    assert assignee["reviews_per_hour"] is None
     listed = owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "complete"})
     assert [i["trace"] for i in listed.json()["results"]] == [trace.pk]
     assert (
