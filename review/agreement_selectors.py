@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models.fields.json import KT
 
 from review.agreement.report import small_sample_warning
@@ -17,8 +19,10 @@ HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", 
 
 def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -> dict[str, Any]:
     """Per question of the queue's form (free text has none): the latest report, whole,
-    and up to ``history_limit`` earlier headline figures, newest first."""
+    and up to ``history_limit`` earlier headline figures, newest first; the reviewers
+    the reports name, with their name and email (also beside each id in the figures)."""
     latest = latest_reports(queue.pk)
+    people = _people(latest.values())
     questions = []
     fields = queue.form_fields.select_related("config").order_by("position")
     for field in fields:
@@ -35,7 +39,7 @@ def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -
         questions.append(
             {
                 "config": {"id": config.pk, "name": config.name, "data_type": config.data_type},
-                "report": _report(report) if report else None,
+                "report": _report(report, people) if report else None,
                 "reason": None if report else "Not computed yet: no overlapping answers so far.",
                 "history": history,
             }
@@ -43,8 +47,54 @@ def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -
     return {
         "queue": {"id": queue.pk, "name": queue.name, "overlap": queue.overlap},
         "refresh_pending": queue_refresh_pending(queue),
+        "reviewers": sorted(people.values(), key=lambda p: (p["name"].lower(), p["id"])),
         "questions": questions,
     }
+
+
+def _reviewer_ids(figures: dict[str, Any]) -> set[int]:
+    ids = {r for pair in figures.get("pairs", ()) for r in pair["reviewers"]}
+    ids |= {entry["reviewer"] for entry in figures.get("reviewers", ())}
+    ids |= {
+        answer["reviewer"]
+        for item in figures.get("most_disagreeing_items", ())
+        for answer in item["answers"]
+    }
+    return ids
+
+
+def _people(reports: Any) -> dict[int, dict[str, Any]]:
+    """The reviewers the reports name, by id: their name (the account's full name, else
+    its username) and email."""
+    ids = set().union(*(_reviewer_ids(r.figures or {}) for r in reports))
+    rows = get_user_model().objects.filter(pk__in=ids)
+    return {
+        user.pk: {
+            "id": user.pk,
+            "name": user.get_full_name() or user.get_username(),
+            "email": user.email,
+        }
+        for user in rows
+    }
+
+
+def _person(people: dict[int, dict[str, Any]], reviewer_id: int) -> dict[str, Any]:
+    return people.get(reviewer_id) or {"id": reviewer_id, "name": "", "email": ""}
+
+
+def _named(figures: dict[str, Any], people: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The stored figures with each reviewer id also given as name and email."""
+    figures = copy.deepcopy(figures)
+    for pair in figures.get("pairs", ()):
+        pair["reviewer_details"] = [_person(people, r) for r in pair["reviewers"]]
+    for entry in figures.get("reviewers", ()):
+        person = _person(people, entry["reviewer"])
+        entry["name"], entry["email"] = person["name"], person["email"]
+    for item in figures.get("most_disagreeing_items", ()):
+        for answer in item["answers"]:
+            person = _person(people, answer["reviewer"])
+            answer["name"], answer["email"] = person["name"], person["email"]
+    return figures
 
 
 def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +104,7 @@ def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _report(report: AgreementReport) -> dict[str, Any]:
+def _report(report: AgreementReport, people: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": report.pk,
         "computed_at": report.computed_at,
@@ -69,11 +119,12 @@ def _report(report: AgreementReport) -> dict[str, Any]:
         "ci_high": report.ci_high,
         "reason": report.reason or None,
         "warning": report.small_sample_warning,
-        "figures": report.figures,
+        "figures": _named(report.figures, people),
     }
 
 
-CSV_COLUMNS = ("config_id", "config", "computed_at", "scope", "reviewers", "coefficient",
+CSV_COLUMNS = ("config_id", "config", "computed_at", "scope", "reviewers", "reviewer_ids",
+               "coefficient",
                "value", "ci_low", "ci_high", "n_items", "n_answers", "reason",
                "warning")  # fmt: skip
 
@@ -93,14 +144,20 @@ def agreement_csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
         }
         figures = report["figures"]
         for name, figure in figures["coefficients"].items():
-            rows.append({**base, "scope": "all", "reviewers": "", "coefficient": name,
-                         **_figure_columns(figure)})  # fmt: skip
+            rows.append({**base, "scope": "all", "reviewers": "", "reviewer_ids": "",
+                         "coefficient": name, **_figure_columns(figure)})  # fmt: skip
         for pair in figures["pairs"]:
-            reviewers = " ".join(str(r) for r in pair["reviewers"])
+            people = pair.get("reviewer_details") or [
+                {"id": r, "name": "", "email": ""} for r in pair["reviewers"]
+            ]
+            named = {
+                "reviewers": "; ".join(f"{p['name']} <{p['email']}>" for p in people),
+                "reviewer_ids": " ".join(str(p["id"]) for p in people),
+            }
             for name, figure in pair.items():
                 if name.startswith("cohen_kappa"):
-                    rows.append({**base, "scope": "pair", "reviewers": reviewers,
-                                 "coefficient": name, **_figure_columns(figure)})  # fmt: skip
+                    rows.append({**base, "scope": "pair", **named, "coefficient": name,
+                                 **_figure_columns(figure)})  # fmt: skip
     return rows
 
 

@@ -75,8 +75,20 @@ class AgreementQuestionSerializer(serializers.Serializer):
     history = AgreementHistoryEntrySerializer(many=True)
 
 
+class AgreementReviewerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+
+
 class QueueAgreementSerializer(serializers.Serializer):
     queue = serializers.DictField()
+    reviewers = AgreementReviewerSerializer(
+        many=True,
+        help_text="The reviewers the reports name: in the figures, each reviewer id is "
+        "given with its name and email too (pairs' reviewer_details; reviewers' and "
+        "answers' name and email).",
+    )
     refresh_pending = serializers.BooleanField(
         help_text="True while the queue has answers (new or edited) that the latest "
         "reports do not cover: a worker is bringing them up to date."
