@@ -10,8 +10,8 @@ same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import math
+import secrets
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,9 +28,11 @@ from projects.notifications import catalogue, event_emit, is_subscribed, site_ur
 from review.models import (
     AlertKind,
     Annotation,
+    Assignment,
     CalibrationResult,
     CalibrationRound,
     CalibrationSet,
+    Comment,
     GoldAccuracy,
     GoldAnswer,
     ItemStatus,
@@ -571,51 +573,81 @@ def calibration_gate_check(*, queue: ReviewQueue, user_id: int) -> None:
     )
 
 
-def _draw(seed: str) -> int:
-    return int(hashlib.sha256(seed.encode()).hexdigest()[:12], 16)
+# Which items gold replaces is drawn from the system's randomness: a draw from ids a
+# reviewer can read would let them recompute it.
+_RANDOM = secrets.SystemRandom()
+
+
+# At most this many open items are mixed again with the gold added at once.
+MIX_HOSTS = 2_000
+
+
+def _untouched_hosts(queue: ReviewQueue, gold_traces: Sequence[int]) -> list[QueueItem]:
+    """Open items nobody has seen yet (no lease ever, no comment), locked: gold is
+    mixed in among them (``review.services.items.queue_items_remix``)."""
+    ids = list(
+        QueueItem.objects.filter(queue=queue, status=ItemStatus.OPEN, live_leases=0, submissions=0)
+        .exclude(trace_id__in=gold_traces)
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"))))
+        .exclude(Exists(Comment.objects.filter(item=OuterRef("pk"))))
+        .values_list("id", flat=True)
+    )
+    chosen = _RANDOM.sample(ids, k=min(len(ids), MIX_HOSTS))
+    return list(
+        QueueItem.objects.select_for_update()
+        .filter(pk__in=chosen, status=ItemStatus.OPEN, live_leases=0, submissions=0)
+        .order_by("id")
+    )
 
 
 def queue_gold_mix(*, actor: Actor, queue: ReviewQueue) -> int:
-    """Adds gold traces to a live queue so they make ``gold_rate`` of its items, each
-    placed among the open items in claim order (nothing marks them to reviewers).
-    Idempotent: returns how many were added now."""
-    from review.services.items import queue_item_add
+    """Adds gold traces to a live queue so they make ``gold_rate`` of its items.
+    Nothing tells a reviewer which items are gold: the open items nobody has seen yet
+    (up to ``MIX_HOSTS``, at random) are inserted again together with the gold ones in
+    an order drawn from the system's randomness (not from anything a reviewer could
+    recompute), so ids and claim order interleave, and each gold item takes the
+    source, detail, priority, who added it and created_at of one of them. With no such
+    item, gold goes at the end of the queue shaped like its latest items. Idempotent:
+    returns how many were added now."""
+    from review.services.items import queue_items_remix
 
     use = QueueCalibration.objects.filter(queue=queue).select_related("calibration_set").first()
     if use is None or use.gold_rate <= 0:
         return 0
     gold_traces = list(use.calibration_set.gold_answers.values_list("trace_id", flat=True))
-    queued = set(
-        QueueItem.objects.filter(queue=queue, trace_id__isnull=False).values_list(
-            "trace_id", flat=True
-        )
-    )
-    ordinary = len(queued - set(gold_traces))
-    present = len(queued & set(gold_traces))
-    # gold / (gold + ordinary) = rate
-    wanted = (
-        math.ceil(ordinary * use.gold_rate / (1 - use.gold_rate))
-        if use.gold_rate < 1
-        else len(gold_traces)
-    )
-    todo = sorted(
-        (t for t in gold_traces if t not in queued), key=lambda t: _draw(f"{queue.pk}:{t}")
-    )[: max(wanted - present, 0)]
-    if not todo:
-        return 0
-    open_times = list(
-        QueueItem.objects.filter(queue=queue, status=ItemStatus.OPEN)
-        .exclude(trace_id__in=gold_traces)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-    )
     with audit.acting_as(actor), transaction.atomic():
-        for trace_id in todo:
-            item = queue_item_add(actor=actor, queue=queue, trace_id=trace_id)
-            if open_times:
-                # Claim order is priority, then age: take an ordinary item's place.
-                at = open_times[_draw(f"{item.pk}") % len(open_times)]
-                QueueItem.objects.filter(pk=item.pk).update(created_at=at)
+        queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
+        queued = set(
+            QueueItem.objects.filter(queue=queue, trace_id__isnull=False).values_list(
+                "trace_id", flat=True
+            )
+        )
+        ordinary = len(queued - set(gold_traces))
+        present = len(queued & set(gold_traces))
+        # gold / (gold + ordinary) = rate
+        wanted = (
+            math.ceil(ordinary * use.gold_rate / (1 - use.gold_rate))
+            if use.gold_rate < 1
+            else len(gold_traces)
+        )
+        missing = [t for t in gold_traces if t not in queued]
+        todo = _RANDOM.sample(missing, k=min(max(wanted - present, 0), len(missing)))
+        if not todo:
+            return 0
+        like = (
+            QueueItem.objects.filter(queue=queue)
+            .exclude(trace_id__in=gold_traces)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        queue_items_remix(
+            actor=actor,
+            queue=queue,
+            hosts=_untouched_hosts(queue, gold_traces),
+            trace_ids=todo,
+            rng=_RANDOM,
+            like=like,
+        )
     return len(todo)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -285,6 +286,91 @@ def queue_item_add(
                 details={"item_id": existing.pk if existing else None},
             )
     return items[0]
+
+
+def _target_of(item: QueueItem) -> ItemTargetRef:
+    return ItemTargetRef(
+        item.target_type, item.trace_id, item.span_id, item.thread_id, item.dataset_item_id
+    )
+
+
+def queue_items_remix(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    hosts: Sequence[QueueItem],
+    trace_ids: Sequence[int],
+    rng: random.Random,
+    like: QueueItem | None = None,
+) -> list[QueueItem]:
+    """Adds trace items for ``trace_ids`` so that no read tells them from the items
+    around them (calibration's gold): ``hosts`` (open items nobody has claimed,
+    commented on or reviewed, locked by the caller) are removed and inserted again
+    together with the new ones, in ``rng``'s order, so ids interleave; each row
+    keeps its host's shape (source, detail, routing, priority, skills, language,
+    assignees, who added it, created_at) and each new one takes a random host's. With
+    no host, the new items go at the end of the queue shaped like ``like``. History
+    records the removal and the insertion; the same people hold the same pushes, so
+    nothing is announced but the backlog. Returns the new items."""
+    tenancy.assert_writing_in_scope(queue.organization_id)
+    _check_open(queue)
+    shapes = list(hosts) or ([like] if like is not None else [])
+    rows: list[tuple[ItemTargetRef, QueueItem | None, bool]] = [
+        (_target_of(host), host, False) for host in hosts
+    ]
+    traced = [h for h in shapes if h.target_type == ItemTarget.TRACE] or shapes
+    for trace_id in trace_ids:
+        model = rng.choice(traced) if traced else None
+        rows.append((ItemTargetRef(ItemTarget.TRACE, trace_id), model, True))
+    rng.shuffle(rows)
+    if hosts:
+        QueueItem.objects.filter(pk__in=[h.pk for h in hosts]).delete()
+    now = _now()
+    placeholders = (
+        "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
+    )
+    values, params = [], []
+    for target, model, new in rows:
+        keep_age = model is not None and (hosts or not new)
+        values.append(placeholders)
+        params.extend(
+            [
+                queue.organization_id,
+                queue.pk,
+                queue.project_id,
+                target.target_type,
+                target.trace_id,
+                target.span_id,
+                target.thread_id,
+                target.dataset_item_id,
+                model.source if model else ItemSource.MANUAL,
+                model.routing_rule_id if model else None,
+                model.signal if model else "",
+                json.dumps(model.source_detail if model else {}),
+                model.priority if model else 0,
+                list(model.required_skills) if model else [],
+                model.language if model else "",
+                list(model.assignees) if model else [],
+                ItemStatus.OPEN,
+                AuditStatus.NOT_SAMPLED,
+                0,
+                0,
+                queue.overlap,
+                model.added_by_id if model else (actor.user.pk if actor.user else None),
+                model.created_at if keep_age else now,
+            ]
+        )
+    columns = ", ".join(_ITEM_COLUMNS)
+    # Fixed column names; every value is a bound parameter. Rows get ids in list order.
+    sql = f"INSERT INTO review_queueitem ({columns}) VALUES {', '.join(values)} RETURNING id"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    items = list(QueueItem.objects.filter(pk__in=ids).order_by("id"))
+    audit.bulk_record_created(items, QueueItem)
+    announce_backlog(queue, len(trace_ids))
+    new_ids = {pk for pk, (_t, _m, new) in zip(ids, rows, strict=True) if new}
+    return [item for item in items if item.pk in new_ids]
 
 
 def queue_items_add_dataset_items(
