@@ -296,7 +296,7 @@ def queue_fields_from(
             continue
         if value is None:
             continue
-        if not math.isfinite(value):  # NaN, inf, 1e400: no duration or rate is infinite
+        if isinstance(value, float) and not math.isfinite(value):  # NaN, inf, 1e400
             errors.append(f"{label}: a finite number is expected.")
             continue
         if name == "lease_minutes":

@@ -22,9 +22,15 @@ from review.models import (
     ScoreConfigVersion,
     ScoreTarget,
 )
+from review.services.items import PRIORITY_MAX, PRIORITY_MIN
 from traces.models import ScoreDataType
 
 # --- score configs ---------------------------------------------------------------------------
+
+
+def _priority_field(**kwargs: Any) -> serializers.IntegerField:
+    """A priority (a queue's, an item's, a rule's items'): what PostgreSQL's integer holds."""
+    return serializers.IntegerField(min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, **kwargs)
 
 
 class ScoreConfigSerializer(serializers.ModelSerializer):
@@ -135,7 +141,7 @@ class _QueueFields(StrictSerializer):
     )
     blind_mode = serializers.BooleanField(required=False)
     lease_ttl_seconds = serializers.IntegerField(required=False, min_value=30, max_value=604800)
-    priority = serializers.IntegerField(required=False)
+    priority = _priority_field(required=False)
     include_explanation = serializers.BooleanField(required=False)
     include_expected_output = serializers.BooleanField(required=False)
     audit_sample_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
@@ -285,7 +291,7 @@ class ItemCreateSerializer(StrictSerializer):
         min_value=1,
         help_text="A dataset item of the project: reviewers label its expected output.",
     )
-    priority = serializers.IntegerField(required=False, default=0)
+    priority = _priority_field(required=False, default=0)
     required_skills = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
     )
@@ -299,7 +305,7 @@ class BulkAddSerializer(StrictSerializer):
     filter = serializers.DictField(
         help_text="The trace list's filter parameters, exactly as the trace list takes them."
     )
-    priority = serializers.IntegerField(required=False, default=0)
+    priority = _priority_field(required=False, default=0)
     required_skills = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
     )
@@ -316,7 +322,7 @@ class BulkUpdateSerializer(StrictSerializer):
     item_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000
     )
-    priority = serializers.IntegerField(required=False)
+    priority = _priority_field(required=False)
     assignees = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
 
 
@@ -477,7 +483,7 @@ class RoutingRuleCreateSerializer(StrictSerializer):
     )
     sampling_rate = serializers.FloatField(required=False, default=1.0)
     daily_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
-    item_priority = serializers.IntegerField(required=False, default=0)
+    item_priority = _priority_field(required=False, default=0)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
@@ -488,5 +494,5 @@ class RoutingRuleUpdateSerializer(StrictSerializer):
     filter_params = serializers.DictField(required=False)
     sampling_rate = serializers.FloatField(required=False)
     daily_cap = serializers.IntegerField(required=False, allow_null=True)
-    item_priority = serializers.IntegerField(required=False)
+    item_priority = _priority_field(required=False)
     enabled = serializers.BooleanField(required=False)

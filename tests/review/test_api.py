@@ -494,3 +494,18 @@ def test_bulk_update_answers_each_item_with_its_new_priority_and_assignees(tenan
     assert all(item["assignees"] == [tenant.reviewer.pk] for item in answered.values())
     with tenancy.tenant_scope(tenant.organization.pk):
         assert QueueItem.objects.get(pk=untouched.pk).priority != 7
+
+
+def test_a_priority_past_the_column_is_400_on_every_bulk_write(tenant, client_for):
+    queue = make_queue(tenant)
+    [item] = add_traces(tenant, queue, 1)
+    client = client_for(tenant.owner)
+    url = f"{base(tenant)}/queues/{queue.pk}/items/"
+    huge = "9" * 400  # a string DRF reads as an integer; a JSON number that long is 400 too
+    for path, body in (
+        ("bulk-add/", {"filter": {}, "priority": huge}),
+        ("bulk-update/", {"item_ids": [item.pk], "priority": huge}),
+    ):
+        response = client.post(url + path, body, format="json")
+        assert response.status_code == 400, (path, response.content)
+        assert "priority" in response.json()["error"]["details"], response.json()
