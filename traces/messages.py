@@ -110,7 +110,10 @@ def to_messages(value: Any, *, text_role: str | None = None) -> list[Message] | 
     as ``{"question": ...}``, any JSON) becomes one message of that role with its text.
     """
     value = json_or_text(value)
-    found = _conversation(value)
+    try:
+        found = _conversation(value)
+    except RecursionError:  # conversations nested in message contents past Python's stack
+        found = None
     if found is not None:
         return found
     if text_role is None or value is None or value == "":
@@ -133,7 +136,10 @@ def text_of(value: Any) -> str:
                 return value[key]
     if value is None:
         return ""
-    return orjson.dumps(value, default=str).decode()
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except (orjson.JSONEncodeError, TypeError):  # nested past orjson's depth limit
+        return "(a value nested too deep to show)"
 
 
 def text_part(text: str) -> dict[str, Any]:
