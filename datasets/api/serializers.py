@@ -90,6 +90,7 @@ class DatasetItemSerializer(serializers.ModelSerializer):
     # it in a blind queue) does not read: the expected output and what others said.
     BLIND_HIDDEN = {
         "expected_output": None,
+        "needs_expected_output": False,  # it would tell whether one was stated
         "metadata": {},
         "explanation": "",
         "reviews": [],
