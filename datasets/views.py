@@ -483,7 +483,7 @@ class PromoteView(DatasetPageView):
         if promotion.item.needs_expected_output:
             messages.warning(
                 request,
-                "Nobody stated an expected output for it: the item needs one (edit it).",
+                "Nobody stated an expected output for it: the item needs one (see the item).",
             )
         return redirect(item_url)
 

@@ -182,6 +182,8 @@ def test_the_pages_ask_for_one_and_show_what_is_missing(tenant):
         row = DatasetItem.objects.get(dataset=dataset)
     assert row.needs_expected_output
     item_page = client.get(response["Location"]).content.decode()
+    # The item page leads back to the promote form to type one.
+    assert f'?item={item.pk}&amp;dataset={dataset.pk}" id="give-expected"' in item_page
     assert (
         'id="item-needs-expected"' in item_page
         and "20 g" not in item_page.split('id="item-needs-expected"')[1].split("</p>")[0]
