@@ -137,3 +137,23 @@ def test_creating_an_organization_makes_the_caller_owner(tenant, client_for):
     assert response.json()["role"] == "owner"
     again = client.post("/api/orgs/", {"name": "New Clinic"}, format="json")
     assert again.status_code == 409
+
+
+def test_bulk_role_answers_the_members_changed_and_removal_answers_nothing(tenant, client_for):
+    client = client_for(tenant.owner)
+    viewer, reviewer = _membership(tenant, tenant.viewer), _membership(tenant, tenant.reviewer)
+    response = client.post(
+        _members_url(tenant) + "bulk-role/",
+        {"member_ids": [viewer.pk, reviewer.pk], "role": Role.AUDITOR},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    answered = {member["id"]: member for member in response.json()}
+    assert set(answered) == {viewer.pk, reviewer.pk}
+    assert {member["role"] for member in answered.values()} == {Role.AUDITOR}
+    assert answered[viewer.pk]["email"] == tenant.viewer.email
+
+    removed = client.delete(_members_url(tenant, viewer.pk))
+    assert removed.status_code == 204 and removed.content == b""
+    with tenant_scope(tenant.organization.pk):
+        assert not Membership.objects.filter(pk=viewer.pk).exists()

@@ -829,3 +829,43 @@ def test_destinations_are_for_admins(tenant, client_for, loopback, receiver):
     rows = log["results"] if isinstance(log, dict) else log
     assert rows[0]["state"] == "succeeded" and rows[0]["attempts_log"][0]["status_code"] == 200
     assert owner.delete(f"{base}{pk}/").status_code == 204
+
+
+def test_the_api_rotates_redelivers_and_deletes_answering_what_it_did(tenant, client_for):
+    """The success answers of rotate-secret (the new secret, once), redeliver (the delivery
+    in a new pending round), and the deletes of a queue alert and a destination."""
+    from projects.models import QueueAlert
+
+    with tenant_scope(tenant.organization.pk):
+        destination = Destination.objects.create(
+            name="receiver", kind="webhook", url="https://hooks.invalid/in",
+            event_types=[catalogue.API_KEY_CREATED], secret=secret_generate(),
+        )  # fmt: skip
+        event = Event.objects.create(
+            uid="msg_redeliver", type=catalogue.API_KEY_CREATED, payload={"summary": "x"}
+        )
+        delivery = Delivery.objects.create(
+            event=event, destination=destination, attempts=1, state=DeliveryState.FAILED
+        )
+        alert = QueueAlert.objects.create(project=tenant.project, queue_id=1, backlog_threshold=5)
+        old_secret = destination.secret
+    client = client_for(tenant.owner)
+    org_url = f"/api/orgs/{tenant.organization.slug}"
+
+    rotated = client.post(f"{org_url}/destinations/{destination.pk}/rotate-secret/")
+    assert rotated.status_code == 200, rotated.content
+    assert rotated.json()["id"] == destination.pk
+    assert rotated.json()["secret"].startswith("whsec_") and rotated.json()["secret"] != old_secret
+
+    redelivered = client.post(f"{org_url}/deliveries/{delivery.pk}/redeliver/")
+    assert redelivered.status_code == 202, redelivered.content
+    body = redelivered.json()
+    assert body["id"] == delivery.pk and body["event_id"] == "msg_redeliver"
+    assert body["state"] == DeliveryState.PENDING and body["round"] == delivery.round + 1
+
+    for url in (f"{org_url}/queue-alerts/{alert.pk}/", f"{org_url}/destinations/{destination.pk}/"):
+        deleted = client.delete(url)
+        assert deleted.status_code == 204 and deleted.content == b"", url
+    with tenant_scope(tenant.organization.pk):
+        assert not QueueAlert.objects.filter(pk=alert.pk).exists()
+        assert not Destination.objects.filter(pk=destination.pk).exists()

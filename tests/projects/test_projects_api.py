@@ -32,3 +32,20 @@ def test_viewer_cannot_create_projects(tenant, client_for):
         f"/api/orgs/{tenant.organization.slug}/projects/", {"name": "x"}, format="json"
     )
     assert response.status_code == 403
+
+
+def test_renaming_the_organization_answers_it_renamed_and_deleting_a_project_answers_nothing(
+    tenant, client_for
+):
+    client = client_for(tenant.owner)
+    org_url = f"/api/orgs/{tenant.organization.slug}/"
+    renamed = client.patch(org_url, {"name": "Acme Health"}, format="json")
+    assert renamed.status_code == 200, renamed.content
+    body = renamed.json()
+    assert body["name"] == "Acme Health" and body["slug"] == tenant.organization.slug
+    assert body["id"] == tenant.organization.pk
+    spare = client.post(f"{org_url}projects/", {"name": "Spare"}, format="json").json()
+    deleted = client.delete(f"{org_url}projects/{spare['slug']}/")
+    assert deleted.status_code == 204 and deleted.content == b""
+    with tenant_scope(tenant.organization.pk):
+        assert not Project.objects.filter(pk=spare["id"]).exists()
