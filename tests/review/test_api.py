@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from hitl import tenancy
+from hitl.audit import Actor
 from projects.models import Membership
 from review.models import Annotation, Assignment, ItemStatus, QueueItem
 from tests.review.helpers import (
@@ -509,3 +510,67 @@ def test_a_priority_past_the_column_is_400_on_every_bulk_write(tenant, client_fo
         response = client.post(url + path, body, format="json")
         assert response.status_code == 400, (path, response.content)
         assert "priority" in response.json()["error"]["details"], response.json()
+
+
+def test_release_and_skip_answer_the_ended_lease(tenant, client_for):
+    queue = make_queue(tenant, reviewers=[tenant.reviewer], overlap=1)
+    add_traces(tenant, queue, 2)
+    client = client_for(tenant.reviewer)
+    first = client.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]
+    released = client.post(f"{base(tenant)}/assignments/{first['id']}/release/")
+    assert released.status_code == 200, released.content
+    assert released.json()["id"] == first["id"] and released.json()["state"] == "released"
+    assert released.json()["ended_at"]
+
+    second = client.post(f"{base(tenant)}/queues/{queue.pk}/claim/").json()["assignment"]
+    skipped = client.post(
+        f"{base(tenant)}/assignments/{second['id']}/skip/", {"reason": "not my field"},
+        format="json",
+    )  # fmt: skip
+    assert skipped.status_code == 200, skipped.content
+    assert skipped.json()["id"] == second["id"] and skipped.json()["state"] == "skipped"
+    assert skipped.json()["skip_reason"] == "not my field"
+
+
+def test_deletes_of_the_review_api_answer_what_they_did(tenant, client_for):
+    """Removing an item, a routing rule and a comment answers 204 with nothing; deleting a
+    score config archives it and answers the config."""
+    from review import services as review_services
+    from review.models import Comment, RoutingRule, ScoreConfig
+
+    config = make_config(tenant, name="to-archive")
+    queue = make_queue(tenant, configs=[config])
+    [item] = add_traces(tenant, queue, 1)
+    owner = Actor(user=tenant.owner)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule = review_services.routing_rule_create(
+            actor=owner, project=tenant.project, queue_id=queue.pk, name="errors",
+            signal="error", filter_params={"status": "error"},
+        )  # fmt: skip
+        comment = review_services.comment_create(
+            actor=owner, project=tenant.project, body="first", trace_id=item.trace_id
+        )
+    client = client_for(tenant.owner)
+
+    edited = client.patch(
+        f"{base(tenant)}/comments/{comment.pk}/", {"body": "second thoughts"}, format="json"
+    )
+    assert edited.status_code == 200, edited.content
+    assert edited.json()["body"] == "second thoughts" and edited.json()["edited_at"]
+
+    archived = client.delete(f"{base(tenant)}/score-configs/{config.pk}/")
+    assert archived.status_code == 200, archived.content
+    assert archived.json()["id"] == config.pk and archived.json()["archived_at"]
+
+    for url in (
+        f"{base(tenant)}/queues/{queue.pk}/items/{item.pk}/",
+        f"{base(tenant)}/routing-rules/{rule.pk}/",
+        f"{base(tenant)}/comments/{comment.pk}/",
+    ):
+        deleted = client.delete(url)
+        assert deleted.status_code == 204 and deleted.content == b"", (url, deleted.content)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not QueueItem.objects.filter(pk=item.pk).exists()
+        assert not RoutingRule.objects.filter(pk=rule.pk).exists()
+        assert not Comment.objects.filter(pk=comment.pk).exists()
+        assert ScoreConfig.objects.get(pk=config.pk).archived_at is not None
