@@ -288,6 +288,9 @@ def queue_item_add(
     return items[0]
 
 
+REMIX_CHUNK = 1_000  # rows per INSERT (23 parameters each, under PostgreSQL's 65,535)
+
+
 def _target_of(item: QueueItem) -> ItemTargetRef:
     return ItemTargetRef(
         item.target_type, item.trace_id, item.span_id, item.thread_id, item.dataset_item_id
@@ -324,16 +327,24 @@ def queue_items_remix(
         rows.append((ItemTargetRef(ItemTarget.TRACE, trace_id), model, True))
     rng.shuffle(rows)
     if hosts:
-        QueueItem.objects.filter(pk__in=[h.pk for h in hosts]).delete()
+        # Set-based: the hosts' "-" history copied from the table, then one DELETE (they
+        # have no lease, annotation, decision or comment; a row added meanwhile fails
+        # the deferred foreign key at commit, and the mix with it).
+        removed = [h.pk for h in hosts]
+        audit.bulk_record_from_table(QueueItem, removed, "-")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM review_queueitem WHERE organization_id = %s AND id = ANY(%s)",
+                [queue.organization_id, removed],
+            )
     now = _now()
     placeholders = (
         "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
     )
-    values, params = [], []
+    row_params = []
     for target, model, new in rows:
-        keep_age = model is not None and (hosts or not new)
-        values.append(placeholders)
-        params.extend(
+        keep_age = model is not None and (bool(hosts) or not new)
+        row_params.append(
             [
                 queue.organization_id,
                 queue.pk,
@@ -361,16 +372,21 @@ def queue_items_remix(
             ]
         )
     columns = ", ".join(_ITEM_COLUMNS)
-    # Fixed column names; every value is a bound parameter. Rows get ids in list order.
-    sql = f"INSERT INTO review_queueitem ({columns}) VALUES {', '.join(values)} RETURNING id"  # noqa: S608
+    ids: list[int] = []
+    # Fixed column names; every value is a bound parameter. One statement per chunk, in
+    # list order, so ids follow the drawn order.
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
-    items = list(QueueItem.objects.filter(pk__in=ids).order_by("id"))
-    audit.bulk_record_created(items, QueueItem)
+        for start in range(0, len(row_params), REMIX_CHUNK):
+            chunk = row_params[start : start + REMIX_CHUNK]
+            values = ", ".join([placeholders] * len(chunk))
+            sql = f"INSERT INTO review_queueitem ({columns}) VALUES {values} RETURNING id"  # noqa: S608
+            cursor.execute(sql, [value for row in chunk for value in row])
+            ids.extend(row[0] for row in cursor.fetchall())
+    audit.bulk_record_from_table(QueueItem, ids, "+")
     announce_backlog(queue, len(trace_ids))
-    new_ids = {pk for pk, (_t, _m, new) in zip(ids, rows, strict=True) if new}
-    return [item for item in items if item.pk in new_ids]
+    items = list(QueueItem.objects.filter(pk__in=ids).order_by("id"))
+    added = set(trace_ids)
+    return [i for i in items if i.target_type == ItemTarget.TRACE and i.trace_id in added]
 
 
 def queue_items_add_dataset_items(
