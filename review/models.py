@@ -639,6 +639,9 @@ class CalibrationSet(TenantModel):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     config_ids = ArrayField(models.BigIntegerField(), default=list)
+    # Per numeric question (config id as text): how far from gold an answer may be and
+    # still count as right (absent: equal, to 1e-9).
+    tolerances = models.JSONField(default=dict, blank=True)
     min_accuracy = models.FloatField(default=0.8)
     min_agreement = models.FloatField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -864,6 +867,15 @@ class QualityAlert(TenantModel):
 # --- metric alignment -------------------------------------------------------------------------
 
 
+class AlignmentScope(models.TextChoices):
+    """Whose answers an alignment report compares with the metric."""
+
+    # Answers in live queues: not calibration rounds, not the gold items mixed into a
+    # queue, not reviewers whose latest calibration on the question failed.
+    PRODUCTION = "production", "production answers"
+    ALL = "all", "every answer to the question"
+
+
 class AlignmentMapping(TenantModel):
     """An automated score (by name, optionally one judge version) compared with the
     reviewers' answer to a question. Pass/fail where the scales differ: the metric
@@ -875,6 +887,14 @@ class AlignmentMapping(TenantModel):
     score_name = models.CharField(max_length=256)
     source_version = models.CharField(max_length=128, blank=True, default="")
     config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="+")
+    # Which reviewers' answers count (review.services.alignment): production answers
+    # by default, or every answer to the question; optionally one queue's only.
+    scope = models.CharField(
+        max_length=16, choices=AlignmentScope.choices, default=AlignmentScope.PRODUCTION
+    )
+    queue = models.ForeignKey(
+        ReviewQueue, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     metric_threshold = models.FloatField(null=True, blank=True)
     human_threshold = models.FloatField(null=True, blank=True)
     human_pass_labels = ArrayField(models.CharField(max_length=200), default=list, blank=True)

@@ -92,7 +92,9 @@ def _agreement(project: Any) -> list[dict[str, Any]]:
 
 
 def _alignment(project: Any) -> list[dict[str, Any]]:
-    mappings = list(AlignmentMapping.objects.filter(project=project).select_related("config"))
+    mappings = list(
+        AlignmentMapping.objects.filter(project=project).select_related("config", "queue")
+    )
     latest = {
         r.mapping_id: r
         for r in AlignmentReport.objects.filter(mapping__in=mappings)
@@ -109,7 +111,12 @@ def _alignment(project: Any) -> list[dict[str, Any]]:
     out = []
     for mapping in mappings:
         report = latest.get(mapping.pk)
-        entry: dict[str, Any] = {"mapping": mapping, "report": report}
+        entry: dict[str, Any] = {
+            "mapping": mapping,
+            "report": report,
+            "scope": (report.figures.get("scope") if report else None)
+            or {"label": "every answer to the question", "left_out": {}},
+        }
         confusion = report.figures.get("confusion") if report else None
         if confusion:
             title = f"{mapping.score_name} against {mapping.config.name}: confusion matrix"

@@ -26,6 +26,7 @@ from review import quality_filters as filters
 from review.models import (
     AlignmentMapping,
     AlignmentReport,
+    AlignmentScope,
     CalibrationResult,
     CalibrationRound,
     CalibrationSet,
@@ -64,9 +65,15 @@ class CalibrationSetSerializer(serializers.ModelSerializer):
     class Meta:
         model = CalibrationSet
         fields = [
-            "id", "name", "description", "config_ids", "min_accuracy", "min_agreement",
-            "created_at", "gold_answers",
+            "id", "name", "description", "config_ids", "tolerances", "min_accuracy",
+            "min_agreement", "created_at", "gold_answers",
         ]  # fmt: skip
+
+
+TOLERANCES_HELP = (
+    "Per numeric question of the set (config id -> a number, 0 or more): how far from "
+    "the gold answer a reviewer's answer may be and still count as right (absent: equal)."
+)
 
 
 class CalibrationSetCreateSerializer(StrictSerializer):
@@ -75,6 +82,21 @@ class CalibrationSetCreateSerializer(StrictSerializer):
     config_ids = serializers.ListField(child=serializers.IntegerField(min_value=1))
     min_accuracy = serializers.FloatField(required=False, default=0.8)
     min_agreement = serializers.FloatField(required=False, allow_null=True, default=None)
+    tolerances = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        default=dict,
+        help_text=TOLERANCES_HELP,
+    )
+
+
+class CalibrationSetUpdateSerializer(StrictSerializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    min_accuracy = serializers.FloatField(required=False)
+    min_agreement = serializers.FloatField(required=False, allow_null=True)
+    tolerances = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text=TOLERANCES_HELP
+    )
 
 
 class GoldAnswerWriteSerializer(StrictSerializer):
@@ -103,6 +125,21 @@ class CalibrationSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
         row = calibration.calibration_set_create(actor=self.actor, project=self.project, **data)
         return Response(CalibrationSetSerializer(row).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        request=CalibrationSetUpdateSerializer, responses={200: CalibrationSetSerializer}
+    )
+    def partial_update(self, request: Request, **kwargs: Any) -> Response:
+        """Changes what passing the set takes (min_accuracy, min_agreement), its
+        description or its numeric tolerances; the fields not given keep their value.
+        Results already scored keep their verdict."""
+        data = validated(request, CalibrationSetUpdateSerializer)
+        row = self.get_object()
+        data.setdefault("min_accuracy", row.min_accuracy)
+        data.setdefault("min_agreement", row.min_agreement)
+        row = calibration.calibration_set_update(actor=self.actor, calibration_set=row, **data)
+        row = self.get_queryset().get(pk=row.pk)
+        return Response(CalibrationSetSerializer(row).data)
+
     @extend_schema(request=GoldAnswerWriteSerializer, responses={200: GoldAnswerSerializer})
     @action(detail=True, methods=["post"])
     def gold(self, request: Request, **kwargs: Any) -> Response:
@@ -112,6 +149,18 @@ class CalibrationSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
             actor=self.actor, calibration_set=self.get_object(), **data
         )
         return Response(GoldAnswerSerializer(gold).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"gold/(?P<trace_id>[0-9]{1,18})")
+    def gold_remove(self, request: Request, trace_id: str, **kwargs: Any) -> Response:
+        """Takes a trace out of the set (rounds already started keep their items)."""
+        gold = GoldAnswer.objects.filter(
+            calibration_set=self.get_object(), trace_id=int(trace_id)
+        ).first()
+        if gold is None:
+            raise NotFound("No gold answer for this trace in the set.")
+        calibration.gold_answer_remove(actor=self.actor, gold=gold)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- rounds and results -----------------------------------------------------------------------
@@ -289,8 +338,8 @@ class AlignmentMappingSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlignmentMapping
         fields = [
-            "id", "score_name", "source_version", "config", "metric_threshold",
-            "human_threshold", "human_pass_labels", "created_at",
+            "id", "score_name", "source_version", "config", "scope", "queue",
+            "metric_threshold", "human_threshold", "human_pass_labels", "created_at",
         ]  # fmt: skip
 
 
@@ -305,6 +354,26 @@ class AlignmentMappingCreateSerializer(StrictSerializer):
     human_pass_labels = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list
     )
+    scope = serializers.ChoiceField(
+        choices=AlignmentScope.choices,
+        required=False,
+        default=AlignmentScope.PRODUCTION,
+        help_text="production (default): answers in live queues, leaving out calibration "
+        "rounds, gold items mixed into queues and reviewers whose latest calibration on "
+        "the question failed; all: every answer to the question.",
+    )
+    queue_id = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="Only this queue's answers count.",
+    )  # fmt: skip
+
+
+class AlignmentScopeWriteSerializer(StrictSerializer):
+    scope = serializers.ChoiceField(choices=AlignmentScope.choices)
+    queue_id = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="Only this queue's answers count (null: every queue in the scope).",
+    )  # fmt: skip
 
 
 class AlignmentReportSerializer(serializers.ModelSerializer):
@@ -315,7 +384,7 @@ class AlignmentReportSerializer(serializers.ModelSerializer):
 
 ALIGNMENT_COLUMNS = [
     "computed_at", "n_items", "agreement_rate", "kappa", "true_positive", "false_positive",
-    "false_negative", "true_negative", "pearson", "spearman", "mae", "rmse", "reason",
+    "false_negative", "true_negative", "pearson", "spearman", "mae", "rmse", "reason", "scope",
 ]  # fmt: skip
 
 
@@ -325,6 +394,7 @@ def _alignment_row(report: AlignmentReport) -> dict[str, Any]:
     numeric = figures.get("numeric") or {}
     return {
         "computed_at": report.computed_at.isoformat(),
+        "scope": (figures.get("scope") or {}).get("name", AlignmentScope.ALL),
         "n_items": report.n_items,
         "agreement_rate": report.value,
         "kappa": report.kappa,
@@ -364,6 +434,19 @@ class AlignmentMappingViewSet(
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         self.get_object().delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=AlignmentScopeWriteSerializer, responses={200: AlignmentMappingSerializer}
+    )
+    @action(detail=True, methods=["put"], url_path="scope")
+    def scope(self, request: Request, **kwargs: Any) -> Response:
+        """Sets whose answers the mapping's reports count, and requests a new report
+        (earlier reports keep the scope they were computed with, in their figures)."""
+        data = validated(request, AlignmentScopeWriteSerializer)
+        row = alignment.alignment_mapping_scope_set(
+            actor=self.actor, mapping=self.get_object(), **data
+        )
+        return Response(AlignmentMappingSerializer(row).data)
 
     @extend_schema(request=None, responses={202: None})
     @action(detail=True, methods=["post"])

@@ -4,8 +4,15 @@ reports computed from the scores and answers both sides gave on the same traces
 
 The reviewers' side of a trace is the adjudicated answer when there is one, else the
 mean of their answers (numeric) or the majority verdict (pass/fail; a tie is left out
-and counted). The metric's side is its latest score on the trace (of the mapping's
-judge version, when it names one); per-version breakdowns use each version's latest.
+and counted). Which answers count is the mapping's scope (:class:`AlignmentScope`):
+``production`` (the default) leaves out calibration rounds, the gold items mixed into
+live queues, and reviewers whose latest calibration round on the question failed (a
+newcomer still learning the rubric); ``all`` counts every answer to the question. A
+mapping may name one queue: only that queue's answers count. Each report says its
+scope and how many answers each rule left out.
+
+The metric's side is its latest score on the trace (of the mapping's judge version,
+when it names one); per-version breakdowns use each version's latest.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ from review.models import (
     AlertKind,
     AlignmentMapping,
     AlignmentReport,
+    AlignmentScope,
     Annotation,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAnswer,
+    QueueCalibration,
+    ReviewQueue,
     ScoreConfig,
 )
 from review.services._common import _is_number, _now
@@ -49,14 +63,18 @@ def alignment_mapping_create(
     metric_threshold: float | None = None,
     human_threshold: float | None = None,
     human_pass_labels: Sequence[str] = (),
+    scope: str = AlignmentScope.PRODUCTION,
+    queue_id: int | None = None,
 ) -> AlignmentMapping:
     """Maps an automated score to a question. Mismatched types (a free-text question, a
     categorical question without pass labels, a numeric one without a threshold) are
-    refused here, and the scores' own type is checked when a report is computed."""
+    refused here, and the scores' own type is checked when a report is computed.
+    ``scope`` and ``queue_id`` say whose answers count (see the module)."""
     config = ScoreConfig.objects.filter(project=project, pk=config_id).first()
     if config is None:
         raise NotFound("No such score config in this project.")
     errors: dict[str, list[str]] = {}
+    queue = _scope_errors(project, scope, queue_id, errors)
     if config.data_type == ScoreDataType.TEXT:
         errors["config_id"] = ["A free-text question has no pass or fail to compare."]
     if config.data_type == ScoreDataType.NUMERIC and not _is_number(human_threshold):
@@ -84,8 +102,39 @@ def alignment_mapping_create(
             metric_threshold=metric_threshold,
             human_threshold=human_threshold,
             human_pass_labels=list(human_pass_labels),
+            scope=scope,
+            queue=queue,
             created_by=actor.user,
         )
+
+
+def _scope_errors(
+    project: Project, scope: str, queue_id: int | None, errors: dict[str, list[str]]
+) -> ReviewQueue | None:
+    if scope not in AlignmentScope.values:
+        errors["scope"] = [f"One of: {', '.join(AlignmentScope.values)}."]
+    if queue_id is None:
+        return None
+    queue = ReviewQueue.objects.filter(project=project, pk=queue_id).first()
+    if queue is None:
+        errors["queue_id"] = ["No such queue in this project."]
+    return queue
+
+
+def alignment_mapping_scope_set(
+    *, actor: Actor, mapping: AlignmentMapping, scope: str, queue_id: int | None = None
+) -> AlignmentMapping:
+    """Changes whose answers the mapping's reports count, and requests a new report
+    (the earlier ones keep the scope they were computed with)."""
+    errors: dict[str, list[str]] = {}
+    queue = _scope_errors(mapping.project, scope, queue_id, errors)
+    if errors:
+        raise DomainError("Invalid alignment scope.", details=errors)
+    with audit.acting_as(actor), transaction.atomic():
+        mapping.scope, mapping.queue = scope, queue
+        mapping.save(update_fields=["scope", "queue"])
+        alignment_request(mapping=mapping)
+    return mapping
 
 
 def alignment_request(*, mapping: AlignmentMapping) -> None:
@@ -106,23 +155,101 @@ def _human_pass(mapping: AlignmentMapping, value: Any) -> bool:
     return value in mapping.human_pass_labels
 
 
-def _human_side(mapping: AlignmentMapping) -> tuple[dict[int, tuple[bool, float | None]], int]:
-    """Per trace: the reviewers' verdict and, on a numeric question, their value; and how
-    many traces were left out on a tied vote."""
-    key = str(mapping.config_id)
-    decided = dict(
-        Adjudication.objects.filter(
-            project_id=mapping.project_id, values__has_key=key, item__trace_id__isnull=False
+class _Scope:
+    """Which answers a mapping's report counts: :meth:`leaves_out` names the rule that
+    leaves an answer out (None: it counts); ``left_out`` tallies them per rule."""
+
+    def __init__(self, mapping: AlignmentMapping) -> None:
+        self.mapping = mapping
+        self.left_out: dict[str, int] = {"calibration_rounds": 0, "gold_items": 0,
+                                         "failing_reviewers": 0}  # fmt: skip
+        self.production = mapping.scope == AlignmentScope.PRODUCTION
+        if not self.production:
+            return
+        project_id = mapping.project_id
+        self.round_queues = set(
+            CalibrationRound.objects.filter(project_id=project_id).values_list(
+                "queue_id", flat=True
+            )
         )
-        .order_by("created_at")
-        .values_list("item__trace_id", "values")
+        uses = dict(
+            QueueCalibration.objects.filter(project_id=project_id, gold_rate__gt=0).values_list(
+                "queue_id", "calibration_set_id"
+            )
+        )
+        gold = defaultdict(set)
+        for set_id, trace_id in GoldAnswer.objects.filter(
+            calibration_set_id__in=set(uses.values())
+        ).values_list("calibration_set_id", "trace_id"):
+            gold[set_id].add(trace_id)
+        self.gold = {queue_id: gold[set_id] for queue_id, set_id in uses.items()}
+        # The latest round result of each reviewer in each set asking this question.
+        sets = CalibrationSet.objects.filter(
+            project_id=project_id, config_ids__contains=[mapping.config_id]
+        ).values_list("pk", flat=True)
+        latest = (
+            CalibrationResult.objects.filter(calibration_set_id__in=list(sets))
+            .order_by("calibration_set_id", "reviewer_id", "-round__number")
+            .distinct("calibration_set_id", "reviewer_id")
+            .values_list("reviewer_id", "passed")
+        )
+        self.failing = {reviewer_id for reviewer_id, passed in latest if not passed}
+
+    def leaves_out(self, queue_id: int, trace_id: int, reviewer_id: int | None) -> str | None:
+        if not self.production:
+            return None
+        if queue_id in self.round_queues:
+            return "calibration_rounds"
+        if trace_id in self.gold.get(queue_id, ()):
+            return "gold_items"
+        if reviewer_id is not None and reviewer_id in self.failing:
+            return "failing_reviewers"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.mapping.scope,
+            "label": AlignmentScope(self.mapping.scope).label,
+            "queue_id": self.mapping.queue_id,
+            "left_out": dict(self.left_out),
+        }
+
+
+def _human_side(
+    mapping: AlignmentMapping, scope: _Scope | None = None
+) -> tuple[dict[int, tuple[bool, float | None]], int]:
+    """Per trace: the reviewers' verdict and, on a numeric question, their value; and how
+    many traces were left out on a tied vote. Only the answers in the mapping's scope
+    count (``scope.left_out`` tallies the others)."""
+    scope = scope or _Scope(mapping)
+    key = str(mapping.config_id)
+    adjudications = Adjudication.objects.filter(
+        project_id=mapping.project_id, values__has_key=key, item__trace_id__isnull=False
     )
-    answers: dict[int, list[Any]] = defaultdict(list)
-    for trace_id, values in Annotation.objects.filter(
+    annotations = Annotation.objects.filter(
         project_id=mapping.project_id, values__has_key=key, trace_id__isnull=False
-    ).values_list("trace_id", "values"):
-        if values.get(key) is not None:
-            answers[trace_id].append(values[key])
+    )
+    if mapping.queue_id is not None:
+        adjudications = adjudications.filter(item__queue_id=mapping.queue_id)
+        annotations = annotations.filter(queue_id=mapping.queue_id)
+    decided = {
+        trace_id: values
+        for queue_id, trace_id, values in adjudications.order_by("created_at").values_list(
+            "item__queue_id", "item__trace_id", "values"
+        )
+        if scope.leaves_out(queue_id, trace_id, None) is None
+    }
+    answers: dict[int, list[Any]] = defaultdict(list)
+    for queue_id, reviewer_id, trace_id, values in annotations.values_list(
+        "queue_id", "reviewer_id", "trace_id", "values"
+    ):
+        if values.get(key) is None:
+            continue
+        rule = scope.leaves_out(queue_id, trace_id, reviewer_id)
+        if rule is not None:
+            scope.left_out[rule] += 1
+            continue
+        answers[trace_id].append(values[key])
     numeric = mapping.config.data_type == ScoreDataType.NUMERIC
     side: dict[int, tuple[bool, float | None]] = {}
     ties = 0
@@ -211,7 +338,8 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
     mapping = AlignmentMapping.objects.select_related("config").filter(pk=mapping_id).first()
     if mapping is None:
         return None
-    human, ties = _human_side(mapping)
+    scope = _Scope(mapping)
+    human, ties = _human_side(mapping, scope)
     by_version, reason = _metric_side(mapping)
     if reason:
         figures: dict[str, Any] = {"n_items": 0, "reason": reason}
@@ -226,6 +354,7 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
             per.pop("worst_items", None)
         figures["tied_votes_left_out"] = ties
         reason = figures["agreement_rate"]["reason"]
+    figures["scope"] = scope.describe()
     figures["mapping"] = {
         "score_name": mapping.score_name,
         "source_version": mapping.source_version,

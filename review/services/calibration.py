@@ -84,10 +84,13 @@ def calibration_set_create(
     description: str = "",
     min_accuracy: float = 0.8,
     min_agreement: float | None = None,
+    tolerances: Mapping[str, Any] | None = None,
 ) -> CalibrationSet:
     """A new calibration set asking ``config_ids``, passed at ``min_accuracy`` (and
-    ``min_agreement`` of the round's group, when set)."""
+    ``min_agreement`` of the round's group, when set); ``tolerances``: per numeric
+    question, how far from gold an answer may be and still be right."""
     configs = _set_configs(project, config_ids)
+    tolerances = _tolerances(configs, tolerances or {})
     min_accuracy = _rate(min_accuracy, "min_accuracy")
     min_agreement = _agreement_bar(min_agreement)
     with audit.acting_as(actor), transaction.atomic():
@@ -98,10 +101,29 @@ def calibration_set_create(
             name=name,
             description=description,
             config_ids=[c.pk for c in configs],
+            tolerances=tolerances,
             min_accuracy=min_accuracy,
             min_agreement=min_agreement,
             created_by=actor.user,
         )
+
+
+def _tolerances(configs: Sequence[ScoreConfig], given: Mapping[str, Any]) -> dict[str, float]:
+    """Checks per-question tolerances: numeric questions of the set, numbers >= 0."""
+    numeric = {str(c.pk) for c in configs if c.data_type == ScoreDataType.NUMERIC}
+    errors: dict[str, str] = {}
+    cleaned: dict[str, float] = {}
+    for key, value in given.items():
+        key = str(key)
+        if key not in numeric:
+            errors[key] = "Only a numeric question of this set takes a tolerance."
+        elif not _is_number(value) or not 0 <= value < float("inf"):
+            errors[key] = "A tolerance is a number, 0 or more."
+        elif value > 0:
+            cleaned[key] = float(value)
+    if errors:
+        raise DomainError("Invalid tolerances.", details={"tolerances": errors})
+    return cleaned
 
 
 def _agreement_bar(min_agreement: Any) -> float | None:
@@ -122,17 +144,24 @@ def calibration_set_update(
     min_accuracy: float,
     min_agreement: float | None,
     description: str | None = None,
+    tolerances: Mapping[str, Any] | None = None,
 ) -> CalibrationSet:
-    """Changes what passing the set takes (and its description). Results already
-    scored keep their verdict; the next scoring of a round uses the new thresholds."""
+    """Changes what passing the set takes (and its description, and its numeric
+    tolerances when given). Results already scored keep their verdict; the next scoring
+    of a round, and gold accuracy from then on, use the new ones."""
     min_accuracy = _rate(min_accuracy, "min_accuracy")
     min_agreement = _agreement_bar(min_agreement)
+    if tolerances is not None:
+        configs = list(ScoreConfig.objects.filter(pk__in=calibration_set.config_ids))
+        tolerances = _tolerances(configs, tolerances)
     with audit.acting_as(actor), transaction.atomic():
         row = CalibrationSet.objects.select_for_update().get(pk=calibration_set.pk)
         row.min_accuracy = min_accuracy
         row.min_agreement = min_agreement
         if description is not None:
             row.description = description
+        if tolerances is not None:
+            row.tolerances = tolerances
         row.save()
     return row
 
@@ -224,9 +253,9 @@ def calibration_round_start(
         )
 
 
-def _equal(config: ScoreConfig, answer: Any, gold: Any) -> bool:
+def _equal(config: ScoreConfig, answer: Any, gold: Any, tolerance: float = 0.0) -> bool:
     if config.data_type == ScoreDataType.NUMERIC:
-        return _is_number(answer) and _is_number(gold) and abs(answer - gold) <= 1e-9
+        return _is_number(answer) and _is_number(gold) and abs(answer - gold) <= tolerance + 1e-9
     return answer == gold
 
 
@@ -238,8 +267,11 @@ def _score_answers(
     configs: Sequence[ScoreConfig],
     gold_by_trace: Mapping[int, Mapping[str, Any]],
     annotations: Sequence[tuple[int, int, Mapping[str, Any]]],
+    tolerances: Mapping[str, float] | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Per reviewer: answered and correct overall, per question and per gold level."""
+    """Per reviewer: answered and correct overall, per question and per gold level (a
+    numeric answer within the question's tolerance of gold is right)."""
+    tolerances = tolerances or {}
     per: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"answered": 0, "correct": 0, "questions": {}}
     )
@@ -252,7 +284,7 @@ def _score_answers(
             key = str(config.pk)
             if key not in gold or values.get(key) is None:
                 continue
-            right = _equal(config, values[key], gold[key])
+            right = _equal(config, values[key], gold[key], tolerances.get(key, 0.0))
             question = sheet["questions"].setdefault(
                 key, {"name": config.name, "answered": 0, "correct": 0, "levels": {}}
             )
@@ -329,7 +361,7 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
             "reviewer_id", "trace_id", "values"
         )
     )
-    per = _score_answers(configs, gold_by_trace, annotations)
+    per = _score_answers(configs, gold_by_trace, annotations, calibration_set.tolerances)
     agreement_refresh(queue_id=round_.queue_id, force=True)
     reports = latest_reports(round_.queue_id)
     values = [reports[c.pk].value if c.pk in reports else None for c in configs]
@@ -670,7 +702,7 @@ def gold_accuracy_refresh(*, queue_id: int) -> list[GoldAccuracy]:
             "reviewer_id", "trace_id", "values"
         )
     )
-    per = _score_answers(configs, gold_by_trace, annotations)
+    per = _score_answers(configs, gold_by_trace, annotations, calibration_set.tolerances)
     rows = []
     with transaction.atomic():
         for reviewer_id, sheet in sorted(per.items()):
