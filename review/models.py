@@ -49,6 +49,10 @@ class ScoreConfig(TenantModel):
     step = models.FloatField(null=True, blank=True)
     # Categorical: [{"label": "Correct", "value": 1.0}, ...]
     options = models.JSONField(default=list, blank=True)
+    # Categorical: whether the options are ordered levels (ordinal: ordered by their
+    # values; agreement weighs near answers as nearly agreeing) or unordered categories
+    # (nominal). Chosen by whoever writes the question, never inferred.
+    ordered = models.BooleanField(default=False)
     # [{"label": ..., "definition": ..., "examples": ["..."]}, ...]
     rubric = models.JSONField(default=list)
     required = models.BooleanField(default=False)

@@ -38,8 +38,8 @@ class ScoreConfigSerializer(serializers.ModelSerializer):
         model = ScoreConfig
         fields = [
             "id", "name", "description", "data_type", "target", "min_value", "max_value",
-            "step", "options", "rubric", "required", "writes_expected_output", "version",
-            "archived_at", "created_at", "updated_at",
+            "step", "options", "ordered", "rubric", "required", "writes_expected_output",
+            "version", "archived_at", "created_at", "updated_at",
         ]  # fmt: skip
 
 
@@ -58,6 +58,12 @@ class _ConfigFields(StrictSerializer):
     step = serializers.FloatField(required=False, allow_null=True)
     options = serializers.JSONField(
         required=False, help_text='Categorical: [{"label": "Correct", "value": 1}, ...]'
+    )
+    ordered = serializers.BooleanField(
+        required=False,
+        help_text="Categorical: true when the options are ordered levels (ordinal, ordered "
+        "by their values: agreement counts near answers as nearly agreeing), false (the "
+        "default) for unordered categories (nominal).",
     )
     rubric = serializers.JSONField(
         help_text='Levels: [{"label": ..., "definition": ..., "examples": ["..."]}, ...]; '

@@ -160,19 +160,15 @@ def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
     if kind == ScoreDataType.BOOLEAN:
         return {"categories": [False, True], "level": Level.NOMINAL, "ordered": False}
     if kind == ScoreDataType.CATEGORICAL:
+        # Nominal or ordinal as the question says (ScoreConfig.ordered), never guessed
+        # from its option values.
         options = list(config.options)
-        values = [o.get("value") for o in options]
-        ordered = (
-            len(options) >= 3
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-            and len(set(values)) == len(values)
-        )
-        if ordered:
+        if config.ordered:
             options.sort(key=lambda o: o["value"])
         return {
             "categories": [o["label"] for o in options],
-            "level": Level.NOMINAL,
-            "ordered": ordered,
+            "level": Level.ORDINAL if config.ordered else Level.NOMINAL,
+            "ordered": bool(config.ordered),
         }
     if kind == ScoreDataType.NUMERIC:
         lo, hi, step = config.min_value, config.max_value, config.step
@@ -277,6 +273,7 @@ def _compute_one(
         "name": config.name,
         "version": config.version,
         "data_type": config.data_type,
+        "measurement": str(scale["level"]),
     }
     primary = report["coefficients"][report["primary"]]
     row = AgreementReport.objects.create(

@@ -27,6 +27,7 @@ CONFIG_DEFINITION_FIELDS = (
     "max_value",
     "step",
     "options",
+    "ordered",
     "rubric",
     "required",
     "writes_expected_output",
@@ -112,8 +113,13 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
                 labels.append(option["label"])
             if "options" not in errors and len(set(labels)) != len(labels):
                 errors["options"] = ["Option labels must be unique."]
+            values = [o["value"] for o in options if isinstance(o, dict)]
+            if data.get("ordered") and "options" not in errors and len(set(values)) != len(values):
+                errors["ordered"] = ["Ordered options need distinct values: their order."]
+        data["ordered"] = bool(data.get("ordered"))
     else:
         data["options"] = []
+        data["ordered"] = False
     if data.get("writes_expected_output") and data_type not in (
         ScoreDataType.CATEGORICAL,
         ScoreDataType.TEXT,
