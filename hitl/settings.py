@@ -319,13 +319,9 @@ HITL_OUTBOX_REPUBLISH_AFTER = timedelta(
 # cut-off message again. 0 leaves the keepalives to the system's defaults.
 HITL_OUTBOX_LEASE_SECONDS = env.int("HITL_OUTBOX_LEASE_SECONDS", default=15)
 HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
-# Agreement reports (review.services.agreement): bootstrap resamples per figure, and the
-# least time between two computations of one queue (submissions in between wait for the
-# periodic sweep).
+# Agreement reports (review.services.agreement): bootstrap resamples per figure.
+# Submissions coalesce into one waiting computation per queue, never deferred.
 HITL_AGREEMENT_RESAMPLES = env.int("HITL_AGREEMENT_RESAMPLES", default=1000)
-HITL_AGREEMENT_MIN_INTERVAL = timedelta(
-    seconds=env.int("HITL_AGREEMENT_MIN_INTERVAL_SECONDS", default=30)
-)
 # Trace retention in days for projects without their own (traces.TraceRetention; 0:
 # kept). The beat task deletes expired traces and drops the months nothing keeps.
 HITL_TRACE_RETENTION_DAYS = env.int("HITL_TRACE_RETENTION_DAYS", default=0)

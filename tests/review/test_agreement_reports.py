@@ -212,7 +212,6 @@ def test_api_serves_the_latest_report_with_history_and_csv(tenant, client_for):
 
 @pytest.mark.worker
 def test_a_real_worker_computes_the_report_after_submissions(celery_worker, tenant, settings):
-    settings.HITL_AGREEMENT_MIN_INTERVAL = timedelta(0)
     settings.HITL_AGREEMENT_RESAMPLES = 100
     config, reviewers, queue, items = _setup(tenant)
     submitted = _review(tenant, queue, config, reviewers, items)
