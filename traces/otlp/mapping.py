@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from django.utils import timezone
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -39,7 +38,7 @@ from traces.ingest.jsonsafe import JsonRejected, check_depth, clean_text, dump_j
 from traces.ingest.moved import MOVED_KEY
 from traces.ingest.records import Batch, SpanRecord, TraceRecord
 from traces.ingest.validation import EventInvalid, valid_id
-from traces.messages import to_messages
+from traces.messages import json_or_text, to_messages
 
 _OPENINFERENCE_KINDS = {
     "LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "RETRIEVER": "retrieval",
@@ -99,16 +98,6 @@ def _nanos(value: int, what: str) -> datetime | None:
     ):
         raise SpanRejected(f"{what} is out of range (1970 to one day from now)")
     return moment
-
-
-def _maybe_json(value: Any) -> Any:
-    """Attribute values that are JSON documents in a string become JSON."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
 
 
 def _unflatten(attrs: dict[str, Any], prefix: str) -> list[Any] | None:
@@ -210,7 +199,7 @@ def _messages_of(items: list[Any] | None, wrapper: str) -> list[Any] | None:
 def _event_payload(events: list[dict[str, Any]], name: str, attribute: str) -> Any:
     for event in events:
         if event["name"] == name:
-            return _maybe_json(event["attributes"].get(attribute))
+            return json_or_text(event["attributes"].get(attribute))
     return None
 
 
@@ -238,12 +227,12 @@ def _event_messages(events: list[dict[str, Any]], output: bool) -> list[Any] | N
             continue
         attributes = event["attributes"]
         body = {
-            key: _maybe_json(value)
+            key: json_or_text(value)
             for key, value in attributes.items()
             if not key.startswith("gen_ai.") and key not in _EVENT_BODY_KEYS
         }
         for key in _EVENT_BODY_KEYS:  # the event's body, as an SDK records it on a span
-            sent = _maybe_json(attributes.get(key))
+            sent = json_or_text(attributes.get(key))
             if isinstance(sent, dict):
                 body.update(sent)
             elif isinstance(sent, str) and sent:
@@ -263,7 +252,7 @@ def span_output(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Any:
 def _from(attrs: dict[str, Any], key: str) -> tuple[Any, str | None]:
     value = attrs.get(key)
     # Only a string attribute can be stored once (as the payload column's text).
-    return _maybe_json(value), (key if isinstance(value, str) else None)
+    return json_or_text(value), (key if isinstance(value, str) else None)
 
 
 def _canonical(value: Any, sent: str | None) -> tuple[Any, str | None]:
@@ -280,8 +269,8 @@ def span_input_source(
     attrs: dict[str, Any], events: list[dict[str, Any]]
 ) -> tuple[Any, str | None]:
     """The span's input, and the attribute it is when one attribute alone gave it."""
-    messages = _maybe_json(attrs.get("gen_ai.input.messages"))
-    instructions = _maybe_json(attrs.get("gen_ai.system_instructions"))
+    messages = json_or_text(attrs.get("gen_ai.input.messages"))
+    instructions = json_or_text(attrs.get("gen_ai.system_instructions"))
     if instructions is None and messages is not None:
         return _canonical(*_from(attrs, "gen_ai.input.messages"))
     if messages is not None or instructions is not None:
@@ -335,7 +324,7 @@ def span_output_source(
 def _invocation_model(attrs: dict[str, Any]) -> Any:
     """OpenInference puts the requested model in ``llm.invocation_parameters`` (JSON);
     a failed call has no ``llm.model_name``, so the model comes from there."""
-    parameters = _maybe_json(attrs.get("llm.invocation_parameters"))
+    parameters = json_or_text(attrs.get("llm.invocation_parameters"))
     if isinstance(parameters, dict):
         model = parameters.get("model", parameters.get("model_name"))
         if isinstance(model, str) and model:
@@ -508,7 +497,7 @@ def _span_record(
 
 def _trace_record(span: SpanRecord, attrs: dict[str, Any], resource: dict[str, Any]) -> TraceRecord:
     metadata = dict(resource)
-    extra = _maybe_json(attrs.get("metadata"))
+    extra = json_or_text(attrs.get("metadata"))
     if isinstance(extra, dict):
         metadata.update(extra)
     tags = attrs.get("tag.tags")
