@@ -37,7 +37,7 @@ class DatasetItemFilter(filtering.FilterSet):
     )
     tag = TextFilter(method="filter_tag", label="Has this tag")
     failure_mode = TextFilter(method="filter_failure_mode", label="Has this failure mode")
-    trace = IdFilter(field_name="trace_id", label="Source trace (row id)")
+    trace = TextFilter(field_name="trace__external_id", label="Source trace id (as it was sent)")
     queue_item = IdFilter(field_name="queue_item_id", label="Source queue item id")
     id_prefix = TextFilter(field_name="key", lookup_expr="startswith", label="Item id starts with")
 

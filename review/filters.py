@@ -106,7 +106,7 @@ class AnnotationFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     item = IdFilter(field_name="item_id", label="Queue item id")
     reviewer = IdFilter(field_name="reviewer_id", label="Reviewer's user id")
-    trace = IdFilter(field_name="trace_id", label="Trace id")
+    trace = TextFilter(field_name="trace__external_id", label="Trace id (as it was sent)")
 
     class Meta:
         model = Annotation
@@ -129,8 +129,8 @@ class CommentFilter(filtering.FilterSet):
         max_length=MAX_TEXT_LENGTH,
         label="Full-text search in comment bodies (web search syntax)",
     )
-    trace = IdFilter(field_name="trace_id", label="Trace id")
-    span = IdFilter(field_name="span_id", label="Span id")
+    trace = TextFilter(field_name="trace__external_id", label="Trace id (as it was sent)")
+    span = TextFilter(field_name="span__external_id", label="Span id (as sent; with trace)")
     item = IdFilter(field_name="item_id", label="Queue item id")
     author = IdFilter(field_name="author_id", label="Author's user id")
     mentions = IdFilter(method="filter_mentions", label="User id mentioned")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from datasets.models import (
@@ -14,6 +16,7 @@ from datasets.models import (
     ExportFormat,
     QualityGate,
 )
+from datasets.services.datasets import _record_of as record_of
 from hitl.api.serializers import StrictSerializer
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -47,13 +50,36 @@ class DatasetUpdateSerializer(StrictSerializer):
 
 # --- items ------------------------------------------------------------------------------------
 
+SOURCE_TRACE_HELP = (
+    "The source trace's id as it was sent (GET traces/<id>/ takes it); null: not from a trace."
+)
+SOURCE_SPAN_HELP = (
+    "The source span's id as it was sent, within source_trace_id "
+    "(GET traces/<source_trace_id>/spans/<id>/ takes it); null: not from a span."
+)
+SOURCE_THREAD_HELP = (
+    "The source thread's id as it was sent (GET threads/<id>/ takes it); null: not from a thread."
+)
+
+
+def _source_ids(item: DatasetItem) -> dict[str, Any]:
+    """The item's live record, where its sources' external ids are kept (the item list
+    annotates it as ``live_record``; a single item reads it)."""
+    record = getattr(item, "live_record", None)
+    if record is None:
+        record = record_of(item)
+    return record
+
 
 class DatasetItemSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="key", read_only=True)
     item_id = serializers.IntegerField(source="pk", read_only=True)
-    source_trace_id = serializers.IntegerField(source="trace_id", read_only=True)
-    source_span_id = serializers.IntegerField(source="span_id", read_only=True)
-    source_thread_id = serializers.IntegerField(source="thread_id", read_only=True)
+    # The source's ids as the client sent them at ingestion (what ``traces/<id>/``,
+    # ``traces/<trace id>/spans/<id>/`` and ``threads/<id>/`` take), the same values the
+    # exports carry; they stay when retention deletes the source.
+    source_trace_id = serializers.SerializerMethodField(help_text=SOURCE_TRACE_HELP)
+    source_span_id = serializers.SerializerMethodField(help_text=SOURCE_SPAN_HELP)
+    source_thread_id = serializers.SerializerMethodField(help_text=SOURCE_THREAD_HELP)
     source_queue_item_id = serializers.IntegerField(source="queue_item_id", read_only=True)
     # A reviewed item nobody stated an expected output for (datasets.models).
     needs_expected_output = serializers.BooleanField(read_only=True)
@@ -97,6 +123,15 @@ class DatasetItemSerializer(serializers.ModelSerializer):
         "annotation_ids": [],
         "adjudication_id": None,
     }
+
+    def get_source_trace_id(self, item: DatasetItem) -> str | None:
+        return _source_ids(item).get("source_trace_id")
+
+    def get_source_span_id(self, item: DatasetItem) -> str | None:
+        return _source_ids(item).get("source_span_id")
+
+    def get_source_thread_id(self, item: DatasetItem) -> str | None:
+        return _source_ids(item).get("source_thread_id")
 
     def to_representation(self, instance: DatasetItem) -> dict:
         data = super().to_representation(instance)

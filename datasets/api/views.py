@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -21,6 +21,7 @@ from datasets.models import (
     Dataset,
     DatasetExport,
     DatasetItem,
+    DatasetItemRevision,
     DatasetVersion,
     Experiment,
     ExperimentResult,
@@ -269,6 +270,13 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
     serializer_class = s.DatasetItemSerializer
     filterset_class = filters.DatasetItemFilter
     pagination_class = KeyCursorPagination
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        # The live record holds the sources' external ids the serializer answers.
+        live = DatasetItemRevision.objects.filter(
+            dataset_id=OuterRef("dataset_id"), key=OuterRef("key"), removed_in__isnull=True
+        )
+        return queryset.annotate(live_record=Subquery(live.values("content")[:1]))
 
     def blind_item_ids(self) -> set[int]:
         return _blind_item_ids(self.request)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,6 +24,7 @@ from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
 from review import quality_filters as filters
+from review.api.serializers import TRACE_HELP, TRACE_ID_IN, external_id_field
 from review.models import (
     AlignmentMapping,
     AlignmentReport,
@@ -38,6 +40,7 @@ from review.models import (
     ReviewQueue,
 )
 from review.services import alerts, alignment, calibration
+from traces.refs import row_ids
 
 READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}
 CSV_TYPE = {200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
@@ -54,6 +57,8 @@ def _csv(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HttpR
 
 
 class GoldAnswerSerializer(serializers.ModelSerializer):
+    trace = external_id_field("trace", TRACE_HELP)
+
     class Meta:
         model = GoldAnswer
         fields = ["id", "trace", "values", "explanation", "created_at"]
@@ -100,7 +105,7 @@ class CalibrationSetUpdateSerializer(StrictSerializer):
 
 
 class GoldAnswerWriteSerializer(StrictSerializer):
-    trace_id = serializers.IntegerField(min_value=1)
+    trace_id = serializers.CharField(max_length=256, help_text=TRACE_ID_IN)
     values = serializers.DictField(help_text="Score config id -> the gold answer.")
     explanation = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -115,7 +120,9 @@ class CalibrationSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
     write_roles = MANAGE_ROLES
 
     def safely_get_queryset(self, queryset: Any) -> Any:
-        return queryset.prefetch_related("gold_answers")
+        return queryset.prefetch_related(
+            Prefetch("gold_answers", queryset=GoldAnswer.objects.select_related("trace"))
+        )
 
     @extend_schema(
         request=CalibrationSetCreateSerializer, responses={201: CalibrationSetSerializer}
@@ -144,18 +151,20 @@ class CalibrationSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pr
     @action(detail=True, methods=["post"])
     def gold(self, request: Request, **kwargs: Any) -> Response:
         """Writes (or rewrites) the gold answers of one trace."""
-        data = validated(request, GoldAnswerWriteSerializer)
+        data = dict(validated(request, GoldAnswerWriteSerializer))
+        data["trace_id"] = row_ids(self.project, trace_id=data["trace_id"]).trace_id
         gold = calibration.gold_answer_set(
             actor=self.actor, calibration_set=self.get_object(), **data
         )
         return Response(GoldAnswerSerializer(gold).data)
 
     @extend_schema(request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"gold/(?P<trace_id>[0-9]{1,18})")
+    @action(detail=True, methods=["delete"], url_path=r"gold/(?P<trace_id>[^/]+)")
     def gold_remove(self, request: Request, trace_id: str, **kwargs: Any) -> Response:
-        """Takes a trace out of the set (rounds already started keep their items)."""
+        """Takes a trace out of the set (rounds already started keep their items); the
+        trace is named by the id it was sent with, as the gold answers list it."""
         gold = GoldAnswer.objects.filter(
-            calibration_set=self.get_object(), trace_id=int(trace_id)
+            calibration_set=self.get_object(), trace__external_id=trace_id
         ).first()
         if gold is None:
             raise NotFound("No gold answer for this trace in the set.")

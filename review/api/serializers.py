@@ -234,7 +234,28 @@ class BoardSerializer(serializers.Serializer):
 # --- items -----------------------------------------------------------------------------------
 
 
-class QueueItemSerializer(serializers.ModelSerializer):
+TRACE_HELP = "The trace's id as it was sent (GET traces/<id>/ takes it); null: none."
+SPAN_HELP = (
+    "The span's id as it was sent, within `trace` (GET traces/<trace>/spans/<id>/ takes it); "
+    "null: none."
+)
+THREAD_HELP = "The thread's id as it was sent (GET threads/<id>/ takes it); null: none."
+
+
+def external_id_field(relation: str, help_text: str) -> serializers.CharField:
+    """A trace, span or thread answered by the id its client sent, never the row id."""
+    return serializers.CharField(
+        source=f"{relation}.external_id", read_only=True, allow_null=True, help_text=help_text
+    )
+
+
+class _ExternalTargets(serializers.ModelSerializer):
+    trace = external_id_field("trace", TRACE_HELP)
+    span = external_id_field("span", SPAN_HELP)
+    thread = external_id_field("thread", THREAD_HELP)
+
+
+class QueueItemSerializer(_ExternalTargets):
     board_status = serializers.CharField(read_only=True)
 
     class Meta:
@@ -288,10 +309,19 @@ class QueueItemDetailSerializer(QueueItemSerializer):
         return self._detail()["my_assignment"]
 
 
+TRACE_ID_IN = "The trace's id as it was sent (as GET traces/ answers it)."
+SPAN_ID_IN = "The span's id as it was sent; with trace_id, its trace."
+THREAD_ID_IN = "The thread's id as it was sent (as GET threads/ answers it)."
+
+
+def external_id_input(help_text: str) -> serializers.CharField:
+    return serializers.CharField(max_length=256, required=False, help_text=help_text)
+
+
 class ItemCreateSerializer(StrictSerializer):
-    trace_id = serializers.IntegerField(required=False, min_value=1)
-    span_id = serializers.IntegerField(required=False, min_value=1)
-    thread_id = serializers.IntegerField(required=False, min_value=1)
+    trace_id = external_id_input(TRACE_ID_IN + " Alone: the trace is the target.")
+    span_id = external_id_input(SPAN_ID_IN)
+    thread_id = external_id_input(THREAD_ID_IN)
     dataset_item_id = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -370,7 +400,7 @@ class SkipSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class AnnotationSerializer(serializers.ModelSerializer):
+class AnnotationSerializer(_ExternalTargets):
     seconds_on_task = serializers.FloatField(read_only=True)
 
     class Meta:
@@ -424,6 +454,8 @@ class HistoryEntrySerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
+    trace = external_id_field("trace", TRACE_HELP)
+    span = external_id_field("span", SPAN_HELP)
     author_email = serializers.EmailField(source="author.email", read_only=True)
     url = serializers.SerializerMethodField()
 
@@ -448,8 +480,8 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class CommentCreateSerializer(StrictSerializer):
     body = serializers.CharField(max_length=20000)
-    trace_id = serializers.IntegerField(required=False, min_value=1)
-    span_id = serializers.IntegerField(required=False, min_value=1)
+    trace_id = external_id_input(TRACE_ID_IN + " Alone: a comment on the trace.")
+    span_id = external_id_input(SPAN_ID_IN + " With item_id too: a span the item shows.")
     item_id = serializers.IntegerField(required=False, min_value=1)
 
 

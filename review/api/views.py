@@ -29,6 +29,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.services.claims import item_take_back
+from traces.refs import target_row_ids
 
 
 class LeasedCursorPagination(CreatedCursorPagination):
@@ -165,6 +166,15 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
 
 # --- items -----------------------------------------------------------------------------------
 
+# The relations the serializers answer by their external ids (one join, not a query a row).
+TARGETS = ("trace", "span", "thread")
+
+
+def _external_ids(data: dict[str, Any]) -> dict[str, str | None]:
+    """Takes the client's trace, span and thread ids out of ``data`` (the row ids
+    resolved from them go back in; traces.refs)."""
+    return {name: data.pop(name, None) for name in ("trace_id", "span_id", "thread_id")}
+
 
 class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     """The items of one queue. Reading an item applies blind mode."""
@@ -177,7 +187,7 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     action_roles = {"adjudicate": REVIEW_ROLES}
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(queue_id=self.kwargs["queue_pk"])
+        return queryset.filter(queue_id=self.kwargs["queue_pk"]).select_related(*TARGETS)
 
     def _queue(self) -> ReviewQueue:
         queue = ReviewQueue.objects.filter(project=self.project, pk=self.kwargs["queue_pk"]).first()
@@ -200,7 +210,8 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     def create(self, request: Request, **kwargs: Any) -> Response:
         """Adds one trace, span, thread or dataset item by hand (409 if it is already
         queued)."""
-        data = validated(request, s.ItemCreateSerializer)
+        data = dict(validated(request, s.ItemCreateSerializer))
+        data.update(target_row_ids(self.project, **_external_ids(data)))
         item = services.queue_item_add(actor=self.actor, queue=self._queue(), **data)
         return Response(s.QueueItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
@@ -325,7 +336,9 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
     write_roles = REVIEW_ROLES
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(visibility.annotations_visible_to(self.actor.user))
+        return queryset.filter(visibility.annotations_visible_to(self.actor.user)).select_related(
+            *TARGETS
+        )
 
     @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationSerializer)
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
@@ -370,13 +383,14 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
 
     def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
         # Comments on a queue item follow the blind rule; edits and deletes too.
-        return queryset.select_related("author").filter(
+        return queryset.select_related("author", "trace", "span").filter(
             visibility.comments_visible_to(self.actor.user)
         )
 
     @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
     def create(self, request: Request, **kwargs: Any) -> Response:
-        data = validated(request, s.CommentCreateSerializer)
+        data = dict(validated(request, s.CommentCreateSerializer))
+        data.update(target_row_ids(self.project, **_external_ids(data)))
         comment = services.comment_create(actor=self.actor, project=self.project, **data)
         return Response(self.get_serializer(comment).data, status=status.HTTP_201_CREATED)
 

@@ -77,7 +77,7 @@ def test_promote_answers_201_with_the_item_and_a_retry_409_naming_it(tenant, own
     assert item["failure_reason"] == "tenfold overdose"
     stored = _item(tenant, item["item_id"])
     assert stored.key == item["id"] and stored.dataset_id == dataset.pk
-    assert item["source_trace_id"] == stored.trace_id
+    assert item["source_trace_id"] == "consult-9"
     assert item["content_hash"] == stored.content_hash
 
     # The same request again (a client retrying after a lost answer): 409, naming the

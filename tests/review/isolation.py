@@ -164,7 +164,8 @@ def _quality(tenant: Tenant, calibration_set, calibration_round) -> dict:
         "calibration_set_pk": calibration_set.pk,
         "calibration_round_pk": calibration_round.pk,
         "gold_answer_pk": calibration_set.gold_answers.get().pk,
-        # DELETE .../calibration-sets/<pk>/gold/<trace_id>/: the gold answer's trace.
-        "trace_id": calibration_set.gold_answers.get().trace_id,
+        # DELETE .../calibration-sets/<pk>/gold/<trace_id>/: the gold answer's trace, by
+        # the id its client sent.
+        "trace_id": calibration_set.gold_answers.select_related("trace").get().trace.external_id,
         "alignment_mapping_pk": AlignmentMapping.objects.get(project=tenant.project).pk,
     }

@@ -72,11 +72,11 @@ def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
     queue_id = created.json()["id"]
     trace = make_trace(tenant, input={"q": "dose?"})
     added = owner.post(
-        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.pk}, format="json"
+        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.external_id}, format="json"
     )
     assert added.status_code == 201, added.content
     again = owner.post(
-        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.pk}, format="json"
+        f"{base(tenant)}/queues/{queue_id}/items/", {"trace_id": trace.external_id}, format="json"
     )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_queued"
@@ -131,7 +131,7 @@ def test_queue_api_claim_submit_and_pool_checks(tenant, client_for):
     # One review is no pace: not extrapolated to an hour (tests/review/test_small_samples.py).
     assert assignee["reviews_per_hour"] is None
     listed = owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "complete"})
-    assert [i["trace"] for i in listed.json()["results"]] == [trace.pk]
+    assert [i["trace"] for i in listed.json()["results"]] == [trace.external_id]
     assert (
         owner.get(f"{base(tenant)}/queues/{queue_id}/items/", {"board_status": "pending"}).json()[
             "results"
@@ -346,7 +346,7 @@ def test_adding_another_organizations_trace_over_the_api_is_400(tenant, other_te
     queue = make_queue(tenant)
     foreign = make_trace(other_tenant)
     response = client_for(tenant.owner).post(
-        f"{base(tenant)}/queues/{queue.pk}/items/", {"trace_id": foreign.pk}, format="json"
+        f"{base(tenant)}/queues/{queue.pk}/items/", {"trace_id": foreign.external_id}, format="json"
     )
     assert response.status_code == 400
     assert "trace_id" in response.json()["error"]["details"]
@@ -362,12 +362,12 @@ def test_comments_mentions_search_and_stable_links(tenant, client_for):
     created = reviewer.post(
         url,
         {"body": f"Retriever missed the dosage table, @{tenant.admin.email} please check",
-         "span_id": span.pk},
+         "trace_id": trace.external_id, "span_id": span.external_id},
         format="json",
     )  # fmt: skip
     assert created.status_code == 201, created.content
     comment = created.json()
-    assert comment["trace"] == trace.pk and comment["span"] == span.pk
+    assert comment["trace"] == trace.external_id and comment["span"] == span.external_id
     assert comment["mentions"] == [tenant.admin.pk]
     assert comment["url"].endswith(f"/comments/{comment['id']}/")
     assert reviewer.get(comment["url"].split("testserver")[-1].split("8000")[-1]).status_code == 200
@@ -376,7 +376,10 @@ def test_comments_mentions_search_and_stable_links(tenant, client_for):
     assert reviewer.get(url, {"q": "antibiotics"}).json()["results"] == []
     assert reviewer.get(url, {"mentions": tenant.admin.pk}).json()["results"]
     assert (
-        client_for(tenant.viewer).post(url, {"body": "hi", "trace_id": trace.pk}).status_code == 403
+        client_for(tenant.viewer)
+        .post(url, {"body": "hi", "trace_id": trace.external_id})
+        .status_code
+        == 403
     )
     assert reviewer.post(url, {"body": "x", "trace_id": 10**9}, format="json").status_code == 400
     edit = client_for(tenant.admin).patch(f"{url}{comment['id']}/", {"body": "mine now"})
@@ -413,7 +416,7 @@ def test_api_keys_read_and_write_by_scope_but_never_review(tenant, client_for):
     assert write_key.get(f"{base(tenant)}/queues/").status_code == 403
     created = write_key.post(
         f"{base(tenant)}/queues/{queue.pk}/items/",
-        {"trace_id": make_trace(tenant).pk},
+        {"trace_id": make_trace(tenant).external_id},
         format="json",
     )
     assert created.status_code == 201
@@ -430,7 +433,9 @@ def test_comment_on_a_queue_item_names_its_trace(tenant, client_for):
         f"{base(tenant)}/comments/", {"body": "Edge case", "item_id": item.pk}, format="json"
     )
     assert response.status_code == 201, response.content
-    assert (response.json()["item"], response.json()["trace"]) == (item.pk, item.trace_id)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        trace_id = item.trace.external_id  # the id the client sent, not the row id
+    assert (response.json()["item"], response.json()["trace"]) == (item.pk, trace_id)
 
 
 def test_queue_and_rule_edits_over_the_api_with_history(tenant, client_for):

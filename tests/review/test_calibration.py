@@ -332,11 +332,15 @@ def test_every_calibration_write_through_the_api_answers_what_it_stored(tenant, 
 
     gold = client.post(
         f"{project_url}/calibration-sets/{calibration_set['id']}/gold/",
-        {"trace_id": trace.pk, "values": {str(config.pk): "right"}, "explanation": "cited"},
+        {
+            "trace_id": trace.external_id,
+            "values": {str(config.pk): "right"},
+            "explanation": "cited",
+        },
         format="json",
     )
     assert gold.status_code == 200, gold.content
-    assert gold.json()["trace"] == trace.pk and gold.json()["explanation"] == "cited"
+    assert gold.json()["trace"] == trace.external_id and gold.json()["explanation"] == "cited"
     assert list(gold.json()["values"].values()) == ["right"]
 
     round_ = client.post(

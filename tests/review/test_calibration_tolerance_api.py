@@ -38,7 +38,7 @@ def _world(tenant, client_for, tolerance: float | None):
     for trace, gold in zip(traces, GOLD, strict=True):
         response = owner.post(
             f"{_base(tenant)}/calibration-sets/{set_id}/gold/",
-            {"trace_id": trace.pk, "values": {str(config.pk): gold, str(label.pk): "ok"}},
+            {"trace_id": trace.external_id, "values": {str(config.pk): gold, str(label.pk): "ok"}},
             format="json",
         )
         assert response.status_code == 200, response.content
@@ -105,11 +105,11 @@ def test_the_api_changes_thresholds_and_tolerances_and_removes_gold(tenant, clie
 
     reviewer = client_for(tenant.reviewer)
     assert reviewer.patch(url, {"min_accuracy": 0.1}, format="json").status_code in (403, 404)
-    removed = owner.delete(f"{url}gold/{traces[0].pk}/")
+    removed = owner.delete(f"{url}gold/{traces[0].external_id}/")
     assert removed.status_code == 204
-    assert owner.delete(f"{url}gold/{traces[0].pk}/").status_code == 404
+    assert owner.delete(f"{url}gold/{traces[0].external_id}/").status_code == 404
     with tenancy.tenant_scope(tenant.organization.pk):
         assert sorted(GoldAnswer.objects.filter(calibration_set_id=set_id).values_list(
             "trace_id", flat=True)) == sorted(t.pk for t in traces[1:])  # fmt: skip
     assert [g["trace"] for g in owner.get(url).json()["gold_answers"]] != []
-    assert traces[0].pk not in [g["trace"] for g in owner.get(url).json()["gold_answers"]]
+    assert traces[0].external_id not in [g["trace"] for g in owner.get(url).json()["gold_answers"]]
