@@ -86,6 +86,9 @@ def _masked(html: str) -> str:
     html = re.sub(r'nonce="[^"]*"', "", html)
     # The lease's time left reads "30 minutes" or "29 minutes, 59 seconds" by timing.
     html = re.sub(r'<span id="lease-left">[^<]*</span>', "", html)
+    # "Previous item" is the reviewer's own last review: hidden on whichever item was
+    # claimed first, gold or not, so it says nothing of the item.
+    html = re.sub(r'<a id="previous-item"[^>]*>', '<a id="previous-item">', html)
     return re.sub(r"\d+", "N", html)
 
 
