@@ -166,6 +166,43 @@ class Finding:
         )
 
 
+# What a request-wide check answers before any field is read: the API's JSON parser
+# (``parse_error``: NUL, lone surrogates, non-finite or 64-bit-overflowing numbers, deep
+# JSON) and the middleware's check of every query parameter and form field (hitl.text).
+_EDGE_MARKS = (
+    b'"code":"parse_error"',
+    b"This cannot be saved",
+    b'"message": "Query parameter ',
+    b'"message": "Form field ',
+)
+
+
+def refused_at_edge(response: Any) -> bool:
+    content = getattr(response, "content", b"") if not response.streaming else b""
+    return response.status_code == 400 and any(mark in content for mark in _EDGE_MARKS)
+
+
+class EdgeSkip:
+    """Per request shape (an operation, a form, a page): a value refused by a
+    request-wide check on the first field it was sent in is refused the same way in
+    every other field, so it is not sent to them. A value the shape let through (an
+    ingestion body strips NUL; a form decodes bad UTF-8) is sent to every field."""
+
+    def __init__(self) -> None:
+        self.refused: set[str] = set()
+        self.skipped = 0
+
+    def skip(self, value: Hostile) -> bool:
+        if value.name in self.refused:
+            self.skipped += 1
+            return True
+        return False
+
+    def record(self, value: Hostile, response: Any) -> None:
+        if refused_at_edge(response):
+            self.refused.add(value.name)
+
+
 @dataclass
 class Sender:
     """Sends requests in process, each in a savepoint rolled back afterwards (the walked
