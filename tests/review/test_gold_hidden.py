@@ -202,7 +202,8 @@ def _walk(world, client_for) -> dict[str, dict[int, Any]]:
     history_html = page.get(
         reverse("review-history", kwargs={"org_slug": tenant.organization.slug})
     ).content.decode()
-    rows = history_html.split("<tr>")[1:]
+    # One row per item, each cut at its own end (the last row would carry the page's tail).
+    rows = [row.split("</tr>")[0] for row in history_html.split("<tr>")[1:]]
     with tenancy.tenant_scope(tenant.organization.pk):
         annotations = {a.item_id: a.pk for a in Annotation.objects.filter(queue=queue)}
     for pk, annotation_pk in annotations.items():
