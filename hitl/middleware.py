@@ -6,7 +6,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -14,18 +13,14 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from hitl import text
+from hitl.request_context import request_id_var
 
-_request_id: ContextVar[str] = ContextVar("hitl_request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def current_request_id() -> str:
-    return _request_id.get()
 
 
 class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _request_id.get()
+        record.request_id = request_id_var.get()
         return True
 
 
@@ -39,11 +34,11 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-Id", "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = _request_id.set(request_id)
+        token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
         response["X-Request-Id"] = request_id
         return response
 

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl.exceptions import DomainError, conflict_from_integrity_error
-from hitl.middleware import current_request_id
+from hitl.request_context import current_request_id
 from hitl.tenancy import TenantScopeError
 
 logger = logging.getLogger(__name__)
