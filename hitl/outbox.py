@@ -381,12 +381,18 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
     with transaction.atomic():
         # The relay serves every organization: one cross-tenant read, by design.
         # A row a live worker is running is locked by its run, so skipped here: whatever
-        # is claimed since its last publish and not locked was cut off (its worker died).
+        # is claimed since its last publish and not locked was cut off (its worker died),
+        # unless the claim is younger than the grace: a worker commits its claim, then
+        # locks the row, and a relay in between would take a live run for a dead one.
         rows = list(
             OutboxMessage.unscoped_across_tenants.select_for_update(skip_locked=True)
             .filter(
                 Q(state=OutboxState.PENDING, available_at__lte=now)
-                | Q(state=OutboxState.PUBLISHED, claimed_at__gte=Field("published_at"))
+                | Q(
+                    state=OutboxState.PUBLISHED,
+                    claimed_at__gte=Field("published_at"),
+                    claimed_at__lt=now - settings.HITL_OUTBOX_CLAIM_GRACE,
+                )
                 | Q(state=OutboxState.PUBLISHED, published_at__lt=stale)
             )
             .order_by("id")
@@ -397,7 +403,10 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
         cut_off = [
             pk
             for pk, _org, state, claimed, published in rows
-            if state == OutboxState.PUBLISHED and claimed and published and claimed >= published
+            if state == OutboxState.PUBLISHED
+            and claimed
+            and published
+            and published <= claimed < now - settings.HITL_OUTBOX_CLAIM_GRACE
         ]
         if cut_off:
             logger.warning(

@@ -318,6 +318,11 @@ HITL_OUTBOX_REPUBLISH_AFTER = timedelta(
 # (PostgreSQL's TCP keepalives on the worker's session); then the relay publishes the
 # cut-off message again. 0 leaves the keepalives to the system's defaults.
 HITL_OUTBOX_LEASE_SECONDS = env.int("HITL_OUTBOX_LEASE_SECONDS", default=15)
+# A worker commits its claim, then locks the row: a claim younger than this that holds
+# no lock is a run about to start, not one cut off.
+HITL_OUTBOX_CLAIM_GRACE = timedelta(
+    seconds=env.float("HITL_OUTBOX_CLAIM_GRACE_SECONDS", default=2.0)
+)
 HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
 # Agreement reports (review.services.agreement): bootstrap resamples per figure.
 # Submissions coalesce into one waiting computation per queue, never deferred.
