@@ -157,7 +157,8 @@ X_FRAME_OPTIONS = "DENY"
 # carry no inline script, style element or style/on* attribute; the one inline script
 # (the API docs' start-up, templates/drf_spectacular/swagger_ui.html) has the request's
 # nonce, which the header names only on responses that used it. data: images are for
-# the API docs' icons (Swagger UI's stylesheet draws them as data: SVGs).
+# the API docs' icons (Swagger UI's stylesheet draws them as data: SVGs). The browsable
+# API adds style-src-attr 'unsafe-inline' to its own answers (hitl/api/renderers.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -200,7 +201,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "hitl.api.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["hitl.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hitl.api.pagination.CreatedCursorPagination",

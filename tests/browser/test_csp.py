@@ -261,3 +261,27 @@ def test_no_page_reports_a_content_security_policy_violation(page, live_server, 
         f"{url}: {outcome}" for url, outcome in not_pages.items()
     )
     assert not log.found, "Content-Security-Policy violations:\n" + "\n".join(log.found)
+
+
+def test_the_browsable_api_keeps_its_layout_under_the_policy(page, live_server, transactional_db):
+    """DRF's browsable API sets a few ``style`` attributes (the Filters button's float):
+    allowed on its answers alone, as attributes alone; scripts stay as strict."""
+    tenant = make_tenant("Api")
+    make_trace(tenant, name="listed")
+    log = ViolationLog(page, live_server.url)
+    sign_in(page, live_server, tenant.owner)
+    org, project = tenant.organization.slug, tenant.project.slug
+    log.at("browsable API")
+    response = page.goto(f"{live_server.url}/api/orgs/{org}/projects/{project}/traces/")
+    assert response.headers["content-type"].startswith("text/html")
+    directives = {part.strip() for part in response.headers["content-security-policy"].split(";")}
+    assert "style-src-attr 'unsafe-inline'" in directives
+    assert {"script-src 'self'", "style-src 'self'"} <= directives
+    filters = page.locator("button[data-target='#filtersModal']")
+    assert filters.evaluate("b => getComputedStyle(b).float") == "right"
+    log.collect()
+    assert not log.found, "Content-Security-Policy violations:\n" + "\n".join(log.found)
+
+    # Pages keep the strict policy.
+    page_response = page.goto(f"{live_server.url}/orgs/{org}/projects/{project}/traces/")
+    assert "style-src-attr" not in page_response.headers["content-security-policy"]

@@ -17,12 +17,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hitl.api.filters import RESPONSE_PARAMETERS
 from hitl.api.pagination import CreatedCursorPagination
+from hitl.api.renderers import BrowsableAPIRenderer
 from projects.api.bases import ProjectScopedViewSet
 from traces import hooks, selectors
 from traces.api import read_serializers as s
