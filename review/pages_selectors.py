@@ -470,7 +470,7 @@ def span_comments(*, span: Span, user: Any) -> list[dict[str, Any]]:
     comments = (
         Comment.objects.filter(span_id=span.pk)
         .filter(visibility.comments_visible_to(user))
-        .select_related("author")
+        .select_related("author", "trace", "span")
         .order_by("created_at", "id")
     )
     return [selectors.comment_as_dict(c) for c in comments]

@@ -26,15 +26,36 @@ RATE_MIN_REVIEWS = 10
 # --- for the trace detail view -----------------------------------------------------------
 
 
-def annotation_as_dict(annotation: Annotation) -> dict[str, Any]:
+def client_target_ids(row: Annotation | Comment | QueueItem) -> dict[str, str | None]:
+    """The trace, span and thread a row names, by the ids their client sent (the row
+    must come with ``trace``, ``span`` and ``thread`` selected; a comment has no thread).
+    """
+    ids: dict[str, str | None] = {}
+    for name in ("trace", "span", "thread"):
+        if not hasattr(row, f"{name}_id"):
+            continue
+        related = getattr(row, name) if getattr(row, f"{name}_id") is not None else None
+        ids[f"{name}_id"] = related.external_id if related is not None else None
+    return ids
+
+
+def _row_target_ids(row: Annotation | Comment) -> dict[str, int | None]:
+    ids = {"trace_id": row.trace_id, "span_id": row.span_id}
+    if hasattr(row, "thread_id"):
+        ids["thread_id"] = row.thread_id
+    return ids
+
+
+def annotation_as_dict(annotation: Annotation, *, client_ids: bool = True) -> dict[str, Any]:
+    """One annotation as plain data. Its trace, span and thread are named by the ids
+    their client sent (``client_ids``); row ids only for ``trace_attachments``, whose
+    reader (``traces.selectors``) names them itself."""
     return {
         "id": annotation.pk,
         "queue_id": annotation.queue_id,
         "item_id": annotation.item_id,
         "target_type": annotation.target_type,
-        "trace_id": annotation.trace_id,
-        "span_id": annotation.span_id,
-        "thread_id": annotation.thread_id,
+        **(client_target_ids(annotation) if client_ids else _row_target_ids(annotation)),
         "reviewer": {"id": annotation.reviewer_id, "email": annotation.reviewer.email},
         "values": annotation.values,
         "config_versions": annotation.config_versions,
@@ -48,11 +69,11 @@ def annotation_as_dict(annotation: Annotation) -> dict[str, Any]:
     }
 
 
-def comment_as_dict(comment: Comment) -> dict[str, Any]:
+def comment_as_dict(comment: Comment, *, client_ids: bool = True) -> dict[str, Any]:
+    """One comment as plain data, its trace and span named as in ``annotation_as_dict``."""
     return {
         "id": comment.pk,
-        "trace_id": comment.trace_id,
-        "span_id": comment.span_id,
+        **(client_target_ids(comment) if client_ids else _row_target_ids(comment)),
         "item_id": comment.item_id,
         "author": {"id": comment.author_id, "email": comment.author.email},
         "body": comment.body,
@@ -67,7 +88,9 @@ def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, Any]:
     ``viewer`` may see them (``review.visibility``; None: an API key, sees all).
 
     Two queries whatever the number of spans (span rows carry their trace).
-    Registered with ``traces.hooks`` as the trace detail's attachments provider.
+    Registered with ``traces.hooks`` as the trace detail's attachments provider, which
+    groups them by span row and names the trace and spans by their client ids itself:
+    these carry row ids (a trace's annotations and comments have no thread).
     """
     annotations = (
         Annotation.objects.filter(trace_id=trace.pk)
@@ -82,8 +105,8 @@ def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, Any]:
         .order_by("created_at", "id")
     )
     return {
-        "annotations": [annotation_as_dict(a) for a in annotations],
-        "comments": [comment_as_dict(c) for c in comments],
+        "annotations": [annotation_as_dict(a, client_ids=False) for a in annotations],
+        "comments": [comment_as_dict(c, client_ids=False) for c in comments],
     }
 
 
@@ -251,9 +274,9 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
     annotations = (
         Annotation.objects.filter(item=item)
         .filter(visibility.annotations_visible_to(user))
-        .select_related("reviewer")
+        .select_related("reviewer", "trace", "span", "thread")
     )
-    scores = Score.objects.filter(project_id=item.project_id)
+    scores = Score.objects.filter(project_id=item.project_id).select_related("span")
     if item.target_type == "dataset_item":
         scores = scores.none()  # a dataset item has no scores, only its expected output
     elif item.target_type == "thread":
@@ -276,7 +299,8 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
                 "source": s.source,
                 "source_name": s.source_name,
                 "author_id": s.author_id,
-                "span_id": s.span_id,
+                # The span's id as its client sent it (null: on the trace or thread).
+                "span_id": s.span.external_id if s.span_id is not None else None,
                 "created_at": s.created_at.isoformat(),
             }
             for s in scores.order_by("created_at", "id")
@@ -308,14 +332,17 @@ def dataset_item_summary(item: QueueItem, *, revealed: bool) -> dict[str, Any] |
 
 def item_target_summary(item: QueueItem, *, revealed: bool = True) -> dict[str, Any]:
     """What the reviewer judges: the trace (and span), the thread or the dataset item,
-    payloads included (a dataset item's expected output only when ``revealed``)."""
+    payloads included (a dataset item's expected output only when ``revealed``). A
+    trace, span or thread is named by the id its client sent: ``id`` (and
+    ``external_id``, the same) is what ``GET traces/<id>/``, ``traces/<trace>/spans/<id>/``
+    and ``threads/<id>/`` take."""
     summary: dict[str, Any] = {"type": item.target_type}
     if item.dataset_item_id is not None:
         summary["dataset_item"] = dataset_item_summary(item, revealed=revealed)
     if item.trace is not None:
         trace = item.trace
         summary["trace"] = {
-            "id": trace.pk,
+            "id": trace.external_id,
             "external_id": trace.external_id,
             "name": trace.name,
             "input": trace.input,
@@ -329,8 +356,9 @@ def item_target_summary(item: QueueItem, *, revealed: bool = True) -> dict[str, 
     if item.span is not None:
         span = item.span
         summary["span"] = {
-            "id": span.pk,
+            "id": span.external_id,
             "external_id": span.external_id,
+            "trace_id": item.trace.external_id if item.trace is not None else None,
             "kind": span.kind,
             "name": span.name,
             "model": span.model,
@@ -340,7 +368,10 @@ def item_target_summary(item: QueueItem, *, revealed: bool = True) -> dict[str, 
             "error_message": span.error_message,
         }
     if item.thread is not None:
-        summary["thread"] = {"id": item.thread.pk, "external_id": item.thread.external_id}
+        summary["thread"] = {
+            "id": item.thread.external_id,
+            "external_id": item.thread.external_id,
+        }
     return summary
 
 

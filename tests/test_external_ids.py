@@ -242,3 +242,180 @@ def test_calibration_gold_takes_and_answers_the_ids_the_client_sent(tenant, owne
     assert owner.delete(f"{url}gold/{sent['trace']}/").status_code == 204
     assert [g["trace"] for g in owner.get(url).json()["gold_answers"]] == [sent["decoy"]]
     assert owner.delete(f"{url}gold/{sent['trace']}/").status_code == 404
+
+
+# --- every API read -----------------------------------------------------------------------------
+
+TARGETS = ("trace", "span", "thread")
+ROWS_PER_ROUTE = 8  # a detail route is read for this many of its model's rows
+
+
+def _populate_every_app(tenant) -> Any:
+    """Every app's rows for the route walkers (tests/isolation.py), merged."""
+    import importlib
+
+    from tests.isolation import IsolationData
+
+    merged = IsolationData()
+    for package in ("projects", "traces", "review", "datasets"):
+        data = importlib.import_module(f"tests.{package}.isolation").populate(tenant)
+        merged.kwargs.update(data.kwargs)
+    return merged
+
+
+def _targets_of_every_kind(tenant, owner, client_for, sent) -> None:
+    """Through the API: a span and a thread in a queue, reviewed, commented on, scored
+    and promoted, so item details, claims, annotations and dataset items name each kind.
+    """
+    from tests.review.helpers import make_config, make_queue
+
+    base = _base(tenant)
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config], overlap=1)
+    for request in (
+        {"trace_id": sent["trace"], "span_id": sent["span"]},
+        {"thread_id": sent["thread"]},
+    ):
+        response = owner.post(f"{base}/queues/{queue.pk}/items/", request, format="json")
+        assert response.status_code == 201, response.content
+    reviewer = client_for(tenant.reviewer)
+    for _ in range(2):
+        claim = reviewer.post(f"{base}/queues/{queue.pk}/claim/")
+        assert claim.status_code == 200, claim.content
+        _assert_names_no_row(claim.json(), "POST claim")
+        submitted = reviewer.post(
+            f"{base}/assignments/{claim.json()['assignment']['id']}/submit/",
+            {"values": {str(config.pk): 1.0}, "expected_output": "20 g"},
+            format="json",
+        )
+        assert submitted.status_code == 201, submitted.content
+    comment = {"body": "dose", "trace_id": sent["trace"], "span_id": sent["span"]}
+    assert reviewer.post(f"{base}/comments/", comment, format="json").status_code == 201
+    ingest = client_for(key=tenant.key("ingest"))
+    scored = post(
+        ingest,
+        tenant,
+        [
+            {"type": "score", "body": {"id": "sc-span", "trace_id": sent["trace"],
+             "span_id": sent["span"], "name": "judge", "value": 1.0, "source": "llm_judge"}},
+            {"type": "score", "body": {"id": "sc-thread", "thread_id": sent["thread"],
+             "name": "judge", "value": 0.0, "source": "llm_judge"}},
+        ],
+    )  # fmt: skip
+    assert scored.status_code == 200, scored.content
+    dataset = make_dataset(tenant, name="every kind")
+    for request in (
+        {"trace_id": sent["trace"], "span_id": sent["span"]},
+        {"thread_id": sent["thread"]},
+    ):
+        response = owner.post(f"{base}/datasets/{dataset.pk}/promote/", request, format="json")
+        assert response.status_code == 201, response.content
+
+
+def _known_external_ids(tenant) -> dict[str, set[str]]:
+    from traces.models import Span, Thread
+
+    with tenant_scope(tenant.organization.pk):
+        return {
+            "trace": set(Trace.objects.values_list("external_id", flat=True)),
+            "span": set(Span.objects.values_list("external_id", flat=True)),
+            "thread": set(Thread.objects.values_list("external_id", flat=True)),
+        }
+
+
+def _offenders(value: Any, where: str, known: dict[str, set[str]] | None = None) -> list[str]:
+    """Fields naming a trace, span or thread (``*trace_id``, ``*span_id``,
+    ``*thread_id``, their lists, or a nested ``trace``/``span``/``thread``'s ``id``)
+    whose value is a number, or (with ``known``) no id a client sent."""
+    found: list[str] = []
+
+    def check(kind: str, named: Any, path: str) -> None:
+        values = named if isinstance(named, list) else [named]
+        for one in values:
+            if one is None or one == "":  # none named
+                continue
+            if not isinstance(one, str):
+                found.append(f"{path} = {one!r} (a row id, not the {kind}'s id)")
+            elif known is not None and one not in known[kind]:
+                found.append(f"{path} = {one!r} (no {kind} was sent with this id)")
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for index, child in enumerate(node[:50]):
+                walk(child, f"{path}[{index}]")
+            return
+        if not isinstance(node, dict):
+            return
+        for key, child in node.items():
+            here = f"{path}.{key}"
+            name = str(key).removesuffix("s") if str(key).endswith("_ids") else str(key)
+            kind = next((k for k in TARGETS if name.endswith(f"{k}_id")), None)
+            if kind is not None:
+                check(kind, child, here)
+            elif key in TARGETS:
+                if isinstance(child, dict):
+                    check(key, child.get("id"), f"{here}.id")
+                else:
+                    check(key, child, here)
+            walk(child, here)
+
+    walk(value, where)
+    return found
+
+
+def _assert_names_no_row(body: Any, where: str) -> None:
+    offenders = _offenders(body, where)
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_api_read_names_a_trace_span_or_thread_by_a_row_id(tenant, owner, client_for, sent):
+    """Every API GET route the route walkers can fill, read as the owner for each row
+    its URL can name: no field naming a trace, span or thread carries a row id, and
+    every such id is one a client sent. A new endpoint is covered without an edit."""
+    from tests.test_tenant_isolation import RouteFiller, iter_routes
+
+    _targets_of_every_kind(tenant, owner, client_for, sent)
+    filler = RouteFiller(tenant, _populate_every_app(tenant))
+    known = _known_external_ids(tenant)
+    offenders: list[str] = []
+    read = set()
+    for route in iter_routes():
+        if not route.template.startswith("api/orgs/"):
+            continue
+        try:
+            urls = _urls_for_rows(filler, route)
+        except LookupError:
+            continue  # the tenant isolation walker names any route nobody can fill
+        for url in urls:
+            response = owner.get(url, HTTP_ACCEPT="application/json")
+            assert response.status_code < 500, f"GET {url}: {response.status_code}"
+            if response.status_code != 200 or "json" not in response.get("Content-Type", ""):
+                continue
+            read.add(route.template)
+            offenders += _offenders(response.json(), f"GET {url}", known)
+    assert not offenders, "\n".join(offenders)
+    # Guard against a walk that reads nothing: the item detail and trace reads are in.
+    assert len(read) >= 40, sorted(read)
+    assert any("/queues/<queue_pk>/items/<pk>/" in t for t in read), sorted(read)
+
+
+def _urls_for_rows(filler: Any, route: Any) -> list[str]:
+    """The route's URL for each of its model's rows (up to ROWS_PER_ROUTE) when its
+    lookup names one, each with its parents (``queue_pk``: the row's queue), else its
+    one URL."""
+    view_class = route.view_class
+    model = getattr(view_class, "scoped_model", None)
+    lookup = (view_class.lookup_url_kwarg or view_class.lookup_field) if model else None
+    if lookup is None or lookup not in route.kwarg_names:
+        return [filler.url(route)]
+    with tenant_scope(filler.tenant.organization.pk):
+        rows = list(model.objects.order_by("pk")[:ROWS_PER_ROUTE])
+    urls = []
+    for row in rows:
+        overrides = {lookup: getattr(row, view_class.lookup_field)}
+        for name in route.kwarg_names:
+            parent = name.removesuffix("_pk")
+            if name != lookup and name.endswith("_pk") and hasattr(row, f"{parent}_id"):
+                overrides[name] = getattr(row, f"{parent}_id")
+        urls.append(filler.url(route, overrides))
+    return urls or [filler.url(route)]

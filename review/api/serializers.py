@@ -268,6 +268,95 @@ class QueueItemSerializer(_ExternalTargets):
         ]  # fmt: skip
 
 
+# The shapes of an item's detail (review.selectors.item_view), for the schema. Traces,
+# spans and threads are named by the ids their client sent, as everywhere.
+
+
+class ItemTargetTraceSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text=TRACE_HELP.removesuffix(" null: none."))
+    external_id = serializers.CharField(help_text="The same as id.")
+    name = serializers.CharField()
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    metadata = serializers.JSONField()
+    tags = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    latency_ms = serializers.FloatField(allow_null=True)
+    start_time = serializers.DateTimeField(allow_null=True)
+
+
+class ItemTargetSpanSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The span's id as it was sent, within trace_id.")
+    external_id = serializers.CharField(help_text="The same as id.")
+    trace_id = serializers.CharField(help_text="The span's trace, by the id it was sent with.")
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    model = serializers.CharField()
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    status = serializers.CharField()
+    error_message = serializers.CharField()
+
+
+class ItemTargetThreadSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text=THREAD_HELP.removesuffix(" null: none."))
+    external_id = serializers.CharField(help_text="The same as id.")
+
+
+class ItemTargetSerializer(serializers.Serializer):
+    """What the reviewer judges; only the parts the target has are present."""
+
+    type = serializers.CharField(help_text="trace, span, thread or dataset_item.")
+    trace = ItemTargetTraceSerializer(required=False)
+    span = ItemTargetSpanSerializer(required=False)
+    thread = ItemTargetThreadSerializer(required=False)
+    dataset_item = serializers.JSONField(
+        required=False, allow_null=True, help_text="A dataset item target (null: it is gone)."
+    )
+
+
+class PersonRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class ItemAnnotationSerializer(serializers.Serializer):
+    """One answer on the item, as the blind rule lets you see it."""
+
+    id = serializers.IntegerField()
+    queue_id = serializers.IntegerField()
+    item_id = serializers.IntegerField()
+    target_type = serializers.CharField()
+    trace_id = serializers.CharField(allow_null=True, help_text=TRACE_HELP)
+    span_id = serializers.CharField(allow_null=True, help_text=SPAN_HELP)
+    thread_id = serializers.CharField(allow_null=True, help_text=THREAD_HELP)
+    reviewer = PersonRefSerializer()
+    values = serializers.DictField()
+    config_versions = serializers.DictField()
+    explanation = serializers.CharField()
+    expected_output = serializers.JSONField(allow_null=True)
+    failure_modes = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField()
+    opened_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ItemScoreSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    data_type = serializers.ChoiceField(choices=ScoreDataType.choices)
+    value = serializers.FloatField(allow_null=True)
+    label = serializers.CharField()
+    source = serializers.CharField()
+    source_name = serializers.CharField()
+    author_id = serializers.IntegerField(allow_null=True)
+    span_id = serializers.CharField(
+        allow_null=True, help_text="The span's id as it was sent; null: on the trace or thread."
+    )
+    created_at = serializers.DateTimeField()
+
+
 class QueueItemDetailSerializer(QueueItemSerializer):
     target = serializers.SerializerMethodField()
     form = serializers.SerializerMethodField()
@@ -287,18 +376,22 @@ class QueueItemDetailSerializer(QueueItemSerializer):
     def _detail(self) -> dict[str, Any]:
         return self.context["detail"]
 
+    @extend_schema_field(ItemTargetSerializer)
     def get_target(self, item: QueueItem) -> dict[str, Any]:
         return self._detail()["target"]
 
     def get_form(self, item: QueueItem) -> list[dict[str, Any]]:
         return self._detail()["form"]
 
+    @extend_schema_field(serializers.BooleanField())
     def get_revealed(self, item: QueueItem) -> bool:
         return self._detail()["revealed"]
 
+    @extend_schema_field(ItemAnnotationSerializer(many=True))
     def get_annotations(self, item: QueueItem) -> list[dict[str, Any]]:
         return self._detail()["annotations"]
 
+    @extend_schema_field(ItemScoreSerializer(many=True))
     def get_scores(self, item: QueueItem) -> list[dict[str, Any]]:
         return self._detail()["scores"]
 
