@@ -22,6 +22,7 @@ from review.models import (
     CalibrationSet,
     GoldAnswer,
     QueueItem,
+    ReviewQueue,
     ScoreConfig,
 )
 from traces.models import ScoreDataType, Trace
@@ -264,3 +265,14 @@ def alignment_overview(project: Project) -> list[dict[str, Any]]:
         .distinct("mapping_id")
     }
     return [{"mapping": m, "report": latest.get(m.pk)} for m in mappings]
+
+
+def alignment_queue_choices(project: Project) -> list[ReviewQueue]:
+    """Queues an alignment mapping may be narrowed to: the project's live queues, not
+    calibration rounds (their answers are never production answers)."""
+    rounds = CalibrationRound.objects.filter(project=project).values_list("queue_id", flat=True)
+    return list(
+        ReviewQueue.objects.filter(project=project, archived_at__isnull=True)
+        .exclude(pk__in=rounds)
+        .order_by("name", "id")
+    )

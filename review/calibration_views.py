@@ -26,10 +26,23 @@ from hitl.exceptions import DomainError
 from projects.models import MANAGE_ROLES, Role
 from projects.pages import ProjectPageView
 from review import calibration_selectors as selectors
-from review.models import AlignmentMapping, CalibrationRound, CalibrationSet, GoldAnswer
+from review.calibration_forms import (
+    TOLERANCE_PREFIX,
+    AlignmentScopeForm,
+    CalibrationThresholdsForm,
+    add_service_errors,
+)
+from review.models import (
+    AlignmentMapping,
+    AlignmentScope,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAnswer,
+    ReviewQueue,
+)
 from review.services import alerts, alignment, calibration
 from review.views import answers_from_post
-from traces.models import Trace
+from traces.models import ScoreDataType, Trace
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -64,6 +77,21 @@ class QualityPageView(ProjectPageView):
         if row is None:
             raise Http404
         return row
+
+
+def tolerance_shown(value: Any) -> str:
+    """A numeric question's tolerance as written ("1", "0.5"), or "" when answers must
+    equal gold."""
+    return f"{value:g}" if isinstance(value, int | float) and value > 0 else ""
+
+
+def tolerance_rows(configs: list[Any], tolerances: dict[str, Any]) -> list[dict[str, str]]:
+    """Each numeric question with its tolerance as shown ("" when it must equal gold)."""
+    return [
+        {"name": c.name, "tolerance": tolerance_shown(tolerances.get(str(c.pk)))}
+        for c in configs
+        if c.data_type == ScoreDataType.NUMERIC
+    ]
 
 
 def error_lines(exc: DomainError) -> list[str]:
@@ -161,9 +189,10 @@ class CalibrationSetListView(QualityPageView):
 
 
 class CalibrationSetView(QualityPageView):
-    """GET: a set's questions and thresholds, its traces with their gold answers, the
+    """GET: a set's questions, what passing takes (thresholds and, per numeric question,
+    the tolerance an answer may be off gold by), its traces with their gold answers, the
     form to add one, the reviewers to send a round to, and its rounds compared.
-    POST: new thresholds (and description)."""
+    POST: new thresholds, tolerances and description (:class:`CalibrationThresholdsForm`)."""
 
     def page(
         self,
@@ -173,6 +202,7 @@ class CalibrationSetView(QualityPageView):
         errors: list[str] | None = None,
         posted: Any = None,
         status: int = 200,
+        thresholds: CalibrationThresholdsForm | None = None,
     ) -> HttpResponse:
         configs = selectors.set_questions(calibration_set)
         questions = selectors.question_form(configs)
@@ -180,9 +210,18 @@ class CalibrationSetView(QualityPageView):
             # The gold form shows what was posted again when it was refused.
             key = f"q-{question['config_id']}"
             question["posted"] = posted.get(key, "") if posted and failed == "gold" else ""
+            question["tolerance"] = tolerance_shown(
+                calibration_set.tolerances.get(str(question["config_id"]))
+            )
+        if thresholds is None:
+            thresholds = CalibrationThresholdsForm(
+                calibration_set=calibration_set, questions=configs
+            )
         context = self.context(
             calibration_set=calibration_set,
             questions=questions,
+            thresholds=thresholds,
+            tolerance_rows=tolerance_rows(configs, calibration_set.tolerances),
             gold=selectors.gold_rows(calibration_set, configs),
             recent_traces=selectors.recent_trace_ids(self.project),
             reviewers=selectors.reviewer_choices(self.project),
@@ -203,26 +242,25 @@ class CalibrationSetView(QualityPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, calibration_set_pk: int
     ) -> HttpResponse:
         row = self.calibration_set(calibration_set_pk)
-        errors: list[str] = []
-        min_accuracy = _number(request.POST, "min_accuracy", "Accuracy to pass", errors)
-        min_agreement = _number(request.POST, "min_agreement", "Agreement to pass", errors)
-        if min_accuracy is None and not errors:
-            errors.append("Accuracy to pass: required.")
-        if not errors:
+        form = CalibrationThresholdsForm(
+            request.POST, calibration_set=row, questions=selectors.set_questions(row)
+        )
+        if form.is_valid():
             try:
                 calibration.calibration_set_update(
                     actor=self.actor,
                     calibration_set=row,
-                    min_accuracy=min_accuracy,
-                    min_agreement=min_agreement,
-                    description=request.POST.get("description", "").strip(),
+                    min_accuracy=form.cleaned_data["min_accuracy"],
+                    min_agreement=form.cleaned_data["min_agreement"],
+                    description=form.cleaned_data["description"].strip(),
+                    tolerances=form.tolerances(),
                 )
             except DomainError as exc:
-                errors = error_lines(exc)
+                add_service_errors(form, exc, {"tolerances": TOLERANCE_PREFIX})
             else:
                 messages.success(request, "Saved what passing the set takes.")
                 return redirect(self.url("calibration-set", calibration_set_pk=row.pk))
-        return self.page(row, failed="thresholds", errors=errors, posted=request.POST, status=422)
+        return self.page(row, failed="thresholds", thresholds=form, status=422)
 
 
 class GoldAnswerView(CalibrationSetView):
@@ -341,10 +379,23 @@ class CalibrationRoundView(QualityPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, calibration_round_pk: int
     ) -> HttpResponse:
         round_ = self.load(calibration_round_pk)
+        detail = selectors.round_detail(round_)
+        scored = {
+            str(q["config_id"]): q.get("tolerance")
+            for q in (round_.figures or {}).get("questions", [])
+            if "tolerance" in q
+        }
+        if round_.scored_at is not None and scored:
+            tolerances, note = scored, "as this round was scored"
+        else:
+            tolerances = round_.calibration_set.tolerances
+            note = "the set's tolerances, used by the next scoring"
         context = self.context(
             round=round_,
             calibration_set=round_.calibration_set,
-            detail=selectors.round_detail(round_),
+            detail=detail,
+            tolerance_rows=tolerance_rows(detail["configs"], tolerances),
+            tolerance_note=note,
             compared=selectors.rounds_compared(round_.calibration_set),
         )
         return render(request, "review/calibration/round.html", context)
@@ -366,15 +417,36 @@ class CalibrationRoundScoreView(CalibrationRoundView):
 
 
 class AlignmentMappingListView(QualityPageView):
-    """GET: automated scores mapped to questions, each with its latest report. POST: a
-    new mapping (its first report is requested from a worker)."""
+    """GET: automated scores mapped to questions, each with whose answers it counts
+    (its scope) and its latest report. POST: a new mapping with its scope
+    (:class:`AlignmentScopeForm`); its first report is requested from a worker."""
 
     def page(
-        self, *, posted: Any = None, errors: list[str] | None = None, status: int = 200
+        self,
+        *,
+        posted: Any = None,
+        errors: list[str] | None = None,
+        status: int = 200,
+        scope_form: AlignmentScopeForm | None = None,
+        refused: tuple[int, AlignmentScopeForm] | None = None,
     ) -> HttpResponse:
+        queues = selectors.alignment_queue_choices(self.project)
+        mappings = selectors.alignment_overview(self.project)
+        for row in mappings:
+            mapping = row["mapping"]
+            if refused is not None and refused[0] == mapping.pk:
+                row["scope_form"] = refused[1]
+            else:
+                row["scope_form"] = AlignmentScopeForm(
+                    queues=_with_current(queues, mapping),
+                    initial={"scope": mapping.scope, "queue": mapping.queue_id},
+                )
+            row["scope_label"] = AlignmentScope(mapping.scope).label
         context = self.context(
-            mappings=selectors.alignment_overview(self.project),
+            mappings=mappings,
+            queues=queues,
             questions=selectors.question_form(selectors.gold_configs(self.project)),
+            scope_form=scope_form or AlignmentScopeForm(queues=queues),
             posted=posted or {},
             errors=errors or [],
         )
@@ -399,7 +471,11 @@ class AlignmentMappingListView(QualityPageView):
             errors.append("Question: choose one.")
         metric_threshold = _number(post, "metric_threshold", "Metric passes from", errors)
         human_threshold = _number(post, "human_threshold", "Reviewers pass from", errors)
-        if not errors:
+        scope_form = AlignmentScopeForm(
+            post, queues=selectors.alignment_queue_choices(self.project)
+        )
+        scope_ok = scope_form.is_valid()
+        if not errors and scope_ok:
             try:
                 with transaction.atomic():
                     mapping = alignment.alignment_mapping_create(
@@ -411,6 +487,8 @@ class AlignmentMappingListView(QualityPageView):
                         metric_threshold=metric_threshold,
                         human_threshold=human_threshold,
                         human_pass_labels=labels,
+                        scope=scope_form.cleaned_data["scope"],
+                        queue_id=scope_form.queue_id(),
                     )
                     alignment.alignment_request(mapping=mapping)
             except DomainError as exc:
@@ -420,7 +498,61 @@ class AlignmentMappingListView(QualityPageView):
                     request, f"Mapped “{mapping.score_name}”; its first report is on its way."
                 )
                 return redirect(self.url("alignment-mappings"))
-        return self.page(posted=post, errors=errors, status=422)
+        if not scope_ok:
+            errors += [
+                f"{scope_form[name].label}: {' '.join(reasons)}"
+                for name, reasons in scope_form.errors.items()
+            ]
+        return self.page(posted=post, errors=errors, status=422, scope_form=scope_form)
+
+
+def _with_current(queues: list[ReviewQueue], mapping: AlignmentMapping) -> list[ReviewQueue]:
+    """The queues a mapping's scope may name: the live ones, and the one it names now
+    (archived since, it stays choosable until changed)."""
+    if mapping.queue_id is None or any(q.pk == mapping.queue_id for q in queues):
+        return queues
+    current = ReviewQueue.objects.filter(project=mapping.project_id, pk=mapping.queue_id).first()
+    return [*queues, current] if current is not None else queues
+
+
+class AlignmentScopeView(AlignmentMappingListView):
+    """POST: whose answers a mapping counts (production answers or every answer,
+    optionally one queue's); a new report is requested, earlier ones keep theirs."""
+
+    http_method_names = ["post"]
+
+    def post(  # type: ignore[override]
+        self, request: HttpRequest, org_slug: str, project_slug: str, alignment_mapping_pk: int
+    ) -> HttpResponse:
+        mapping = (
+            AlignmentMapping.objects.filter(project=self.project, pk=alignment_mapping_pk)
+            .select_related("project")
+            .first()
+        )
+        if mapping is None:
+            raise Http404
+        form = AlignmentScopeForm(
+            request.POST,
+            queues=_with_current(selectors.alignment_queue_choices(self.project), mapping),
+        )
+        if form.is_valid():
+            try:
+                alignment.alignment_mapping_scope_set(
+                    actor=self.actor,
+                    mapping=mapping,
+                    scope=form.cleaned_data["scope"],
+                    queue_id=form.queue_id(),
+                )
+            except DomainError as exc:
+                add_service_errors(form, exc, {"queue_id": "queue"})
+            else:
+                label = AlignmentScope(mapping.scope).label
+                messages.success(
+                    request,
+                    f"“{mapping.score_name}” now counts {label}; a new report is on its way.",
+                )
+                return redirect(self.url("alignment-mappings"))
+        return self.page(status=422, refused=(mapping.pk, form))
 
 
 class AlignmentRefreshView(QualityPageView):

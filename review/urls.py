@@ -86,4 +86,9 @@ urlpatterns = [
         calibration_views.AlignmentRefreshView.as_view(),
         name="alignment-refresh",
     ),
+    path(
+        project + "alignment/<int:alignment_mapping_pk>/scope/",
+        calibration_views.AlignmentScopeView.as_view(),
+        name="alignment-scope",
+    ),
 ]

@@ -412,6 +412,8 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
                     "name": c.name,
                     "agreement": reports[c.pk].value if c.pk in reports else None,
                     "agreement_level": reports[c.pk].level if c.pk in reports else None,
+                    # The tolerance this scoring used (numeric questions; None: equal).
+                    "tolerance": calibration_set.tolerances.get(str(c.pk)),
                     "agreement_reason": (reports[c.pk].reason or None)
                     if c.pk in reports
                     else "no report",
