@@ -35,6 +35,7 @@ from review.models import (
     ScoreConfig,
     ScoreTarget,
 )
+from review.rubric_forms import RubricScaleForm, scale_of_data
 from review.services.items import SELECTABLE_COLUMNS, queue_items_update_each
 from traces.models import ScoreDataType
 
@@ -164,7 +165,29 @@ def rubric_fields_from(post: QueryDict) -> tuple[dict[str, Any], list[str]]:
     return data, errors
 
 
-def _rubric_form_context(data: dict[str, Any]) -> dict[str, Any]:
+def rubric_scale_from(post: QueryDict, data: dict[str, Any], errors: list[str]) -> RubricScaleForm:
+    """The nominal/ordinal choice of a rubric post (:class:`RubricScaleForm`), set on
+    ``data`` as ``ordered`` when posted; a refused choice adds its reason to ``errors``."""
+    form = RubricScaleForm(post)
+    if form.is_valid():
+        ordered = form.ordered()
+        if ordered is not None:
+            data["ordered"] = ordered
+    else:
+        errors.extend(f"{form['scale'].label} {' '.join(r)}" for r in form.errors.values())
+    return form
+
+
+def _scale_service_errors(form: RubricScaleForm, exc: DomainError) -> None:
+    """The service's refusal of the scale ("ordered") shown on the scale field too."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    if "ordered" in details:
+        form.add_error("scale", [str(r) for r in details["ordered"]])
+
+
+def _rubric_form_context(
+    data: dict[str, Any], scale_form: RubricScaleForm | None = None
+) -> dict[str, Any]:
     levels = list(data.get("rubric") or [])
     levels += [{"label": "", "definition": "", "examples": []}] * EXTRA_LEVELS
     options = "\n".join(f"{o['label']} = {o['value']:g}" for o in data.get("options") or [])
@@ -177,6 +200,8 @@ def _rubric_form_context(data: dict[str, Any]) -> dict[str, Any]:
         "options_text": options,
         "data_types": ScoreDataType.choices,
         "targets": ScoreTarget.choices,
+        "scale": scale_of_data(data),
+        "scale_field": (scale_form or RubricScaleForm())["scale"],
     }
 
 
@@ -190,15 +215,17 @@ class RubricCreateView(LeadPageView):
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         project = self.project
         data, errors = rubric_fields_from(request.POST)
+        scale_form = rubric_scale_from(request.POST, data, errors)
         if not errors:
             try:
                 config = services.score_config_create(actor=self.actor, project=project, **data)
             except DomainError as exc:
                 errors = error_lines(exc)
+                _scale_service_errors(scale_form, exc)
             else:
                 messages.success(request, f"Created the rubric “{config.name}”.")
                 return redirect(self.url("lead-rubric", config_pk=config.pk))
-        context = self.context(errors=errors, **_rubric_form_context(data))
+        context = self.context(errors=errors, **_rubric_form_context(data, scale_form))
         return render(request, "review/lead/rubric_form.html", context, status=422)
 
 
@@ -214,14 +241,19 @@ class RubricEditView(LeadPageView):
         return config
 
     def render_page(
-        self, config: ScoreConfig, data: dict[str, Any], errors: list[str], status: int = 200
+        self,
+        config: ScoreConfig,
+        data: dict[str, Any],
+        errors: list[str],
+        status: int = 200,
+        scale_form: RubricScaleForm | None = None,
     ) -> HttpResponse:
         context = self.context(
             config=config,
             errors=errors,
             versions=lead_selectors.config_versions(config),
             history=audit.history_for_display(config.history.all()),
-            **_rubric_form_context(data),
+            **_rubric_form_context(data, scale_form),
         )
         return render(self.request, "review/lead/rubric_form.html", context, status=status)
 
@@ -241,15 +273,18 @@ class RubricEditView(LeadPageView):
             messages.success(request, f"Archived “{config.name}”.")
             return redirect(self.url("lead-rubrics"))
         data, errors = rubric_fields_from(request.POST)
+        scale_form = rubric_scale_from(request.POST, data, errors)
         if not errors:
             try:
                 updated = services.score_config_update(actor=self.actor, config=config, **data)
             except DomainError as exc:
                 errors = error_lines(exc)
+                _scale_service_errors(scale_form, exc)
             else:
                 messages.success(request, f"Saved “{updated.name}”, version {updated.version}.")
                 return redirect(self.url("lead-rubric", config_pk=config.pk))
-        return self.render_page(config, data, errors, status=422)
+        data.setdefault("ordered", config.ordered)
+        return self.render_page(config, data, errors, status=422, scale_form=scale_form)
 
 
 # --- queues -------------------------------------------------------------------------------

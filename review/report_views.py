@@ -27,10 +27,11 @@ from review.models import (
     CalibrationResult,
     GoldAccuracy,
     QualityAlert,
+    ScoreConfig,
 )
 from review.services.agreement import queue_refresh_pending
 from review.services.alerts import alert_threshold, quality_thresholds
-from traces.models import Trace
+from traces.models import ScoreDataType, Trace
 
 SERIES = 8
 POINTS = 30
@@ -86,9 +87,29 @@ def _agreement(project: Any) -> list[dict[str, Any]]:
                 "svg": charts.line_with_band(title, points),
                 "rows": rows,
                 "updating": updating[queue.pk],
+                "scale": scale_described(rows[-1].config, rows[-1].level),
             }
         )
     return series
+
+
+SCALE_WORDS = {
+    "nominal": "unordered categories (nominal): any two different answers disagree",
+    "ordinal": "ordered levels (ordinal): near answers nearly agree",
+    "interval": "numbers (interval): the distance between answers counts",
+}
+
+
+def scale_described(config: ScoreConfig, level: str) -> dict[str, str]:
+    """How the latest report read the question's answers (its level), in words, and,
+    for a categorical question whose nominal/ordinal choice changed since, the choice
+    the next report will use."""
+    described = {"level": level, "words": SCALE_WORDS.get(level, level), "next": ""}
+    if config.data_type == ScoreDataType.CATEGORICAL:
+        chosen = "ordinal" if config.ordered else "nominal"
+        if chosen != level:
+            described["next"] = SCALE_WORDS[chosen]
+    return described
 
 
 def _alignment(project: Any) -> list[dict[str, Any]]:
