@@ -44,6 +44,7 @@ from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from review.models import ItemTarget, QueueItem, ReviewQueue
 from traces.models import Trace
+from traces.payloads import render_payload
 
 ITEMS_PER_PAGE = 50
 RESULTS_PER_PAGE = 100
@@ -240,7 +241,11 @@ class DatasetItemView(DatasetPageView):
                 "adjudication": bool(review.get("adjudication")),
                 "answers": sorted((review.get("answers") or {}).items()),
                 "explanation": review.get("explanation") or "",
-                "expected_output": as_text(review.get("expected_output")),
+                "expected_output": (
+                    render_payload(review["expected_output"])
+                    if review.get("expected_output") not in (None, "", [], {})
+                    else ""
+                ),
             }
             for review in item.reviews or []
         ]
@@ -249,8 +254,8 @@ class DatasetItemView(DatasetPageView):
             "datasets/item.html",
             self.context(
                 item=item,
-                input_text=as_text(item.input),
-                expected_text=as_text(item.expected_output),
+                input_html=render_payload(item.input),
+                expected_html=render_payload(item.expected_output),
                 tool_calls_text=as_text(item.expected_tool_calls),
                 metadata_text=as_text(item.metadata) if item.metadata else "",
                 reviews=reviews,
