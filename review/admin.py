@@ -20,6 +20,7 @@ from review.models import (
     QueueFormField,
     QueueItem,
     QueueReviewer,
+    ReviewDraft,
     ReviewQueue,
     RoutingRule,
     RoutingRuleDay,
@@ -96,6 +97,14 @@ class AssignmentAdmin(TenantScopedAdmin):
     list_filter = ["state"]
     list_select_related = ["queue", "reviewer"]
     raw_id_fields = ["item"]
+
+
+@admin.register(ReviewDraft)
+class ReviewDraftAdmin(TenantScopedAdmin):
+    list_display = ["id", "queue", "item", "reviewer", "conflict", "updated_at"]
+    list_filter = ["conflict"]
+    list_select_related = ["queue", "reviewer"]
+    raw_id_fields = ["item", "assignment"]
 
 
 @admin.register(Annotation)

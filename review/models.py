@@ -942,3 +942,33 @@ class AlignmentReport(TenantModel):
 
     def __str__(self) -> str:
         return f"alignment of mapping {self.mapping_id} at {self.computed_at}"
+
+
+class ReviewDraft(TenantModel):
+    """A reviewer's answers on one item not yet submitted, kept as they type (one per
+    item and reviewer, as their lease is): restored whenever the item is opened again,
+    kept when the session or the lease runs out, deleted when the answers are submitted
+    (or the item skipped or released). ``data`` is the review form as posted (``q-<config
+    id>``, ``explanation``, ``expected_output``, ``comment``, ``failure_modes`` and the
+    picked tags as ``picked_failure_modes``). ``conflict``: answers sent for an item this
+    reviewer had already submitted (a second tab), kept until they choose between the
+    stored answer and these. Not historied: a draft is work in progress; what is
+    submitted is."""
+
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    data = models.JSONField(default=dict)
+    conflict = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reviewer"], name="review_draft_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"draft of {self.reviewer_id} on item {self.item_id}"

@@ -30,6 +30,7 @@ from review.models import (
     ItemStatus,
     QueueItem,
     QueueReviewer,
+    ReviewDraft,
     ReviewQueue,
 )
 from traces import selectors as trace_selectors
@@ -251,6 +252,31 @@ def lease_is_live(assignment: Assignment, now: datetime | None = None) -> bool:
     return assignment.state == AssignmentState.LEASED and assignment.expires_at > (
         now or timezone.now()
     )
+
+
+def lease_retakeable(assignment: Assignment) -> bool:
+    """Whether a lease that is not live can still carry a submit (``accept_lapsed``): one
+    past its time but not yet expired holds its slot still; an expired one, while its
+    item is open with a free slot (nobody else took it)."""
+    if assignment.state == AssignmentState.LEASED:
+        return True
+    if assignment.state != AssignmentState.EXPIRED:
+        return False
+    return QueueItem.objects.filter(
+        pk=assignment.item_id, status=ItemStatus.OPEN, open_slots__gt=0
+    ).exists()
+
+
+def draft_of(*, assignment: Assignment) -> ReviewDraft | None:
+    """The lease holder's draft on its item (``review.services.drafts``), if any."""
+    return ReviewDraft.objects.filter(
+        item_id=assignment.item_id, reviewer_id=assignment.reviewer_id
+    ).first()
+
+
+def annotation_of(*, assignment: Assignment) -> Annotation | None:
+    """The answer submitted on a lease, if any."""
+    return Annotation.objects.filter(assignment_id=assignment.pk).first()
 
 
 def review_page(*, assignment: Assignment, user: Any, turn: str | None = None) -> dict[str, Any]:

@@ -273,9 +273,11 @@ def annotation_update(
     explanation: str | None = None,
     expected_output: Any = None,
     failure_modes: Sequence[str] | None = None,
+    change_reason: str = "",
 ) -> Annotation:
     """Edits a submitted annotation. ``expected_version`` is the version the editor
-    read; if someone saved since, the edit is refused (409), never merged silently."""
+    read; if someone saved since, the edit is refused (409), never merged silently.
+    ``change_reason`` goes on the history row (why the answer changed)."""
     user = _require_person(actor, "Editing a review")
     with audit.acting_as(actor), transaction.atomic():
         item_id = (
@@ -315,6 +317,8 @@ def annotation_update(
             )
         annotation.version += 1
         annotation.updated_at = _now()
+        if change_reason:
+            annotation._change_reason = change_reason
         annotation.save()
         _write_scores(
             form=form,

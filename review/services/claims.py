@@ -36,6 +36,7 @@ from review.services.annotations import (
     validate_answers,
 )
 from review.services.calibration import calibration_gate_check
+from review.services.drafts import draft_delete
 from review.services.events import announce_items_assigned
 from review.services.queues import _check_open, _pool_user_ids
 
@@ -156,8 +157,30 @@ def _adjust_counters(item: QueueItem, *, live: int = 0, submitted: int = 0, slot
     item.open_slots += slots
 
 
-def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignment]:
-    """Locks an assignment's item, then the assignment (the house lock order)."""
+# A lapsed lease whose slot another reviewer took meanwhile (``accept_lapsed``).
+TAKEN_BY_ANOTHER = (
+    "Your time on this item ran out and another reviewer has taken it: your answers were "
+    "not saved on it. Copy your notes before you move on."
+)
+
+
+def _retake(item: QueueItem, assignment: Assignment) -> None:
+    """A locked lease that expired becomes live again, if its item still has the slot it
+    freed (nobody else took it): ``Conflict`` (``lease_taken``) otherwise."""
+    if item.status != ItemStatus.OPEN or item.open_slots <= 0:
+        raise Conflict(TAKEN_BY_ANOTHER, code="lease_taken")
+    tenancy.assert_writing_in_scope(item.organization_id)
+    Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.LEASED, ended_at=None)
+    assignment.state, assignment.ended_at = AssignmentState.LEASED, None
+    _adjust_counters(item, live=1, slots=-1)
+
+
+def _lock_assignment(
+    assignment_id: int, user: Any, *, lapsed_ok: bool = False
+) -> tuple[QueueItem, Assignment]:
+    """Locks an assignment's item, then the assignment (the house lock order).
+    ``lapsed_ok``: a lease past its time is accepted, and one already expired is taken
+    again when nobody else took its item's slot (``_retake``)."""
     item = (
         QueueItem.objects.select_for_update(of=("self",))
         .select_related("queue")
@@ -175,12 +198,14 @@ def _lock_assignment(assignment_id: int, user: Any) -> tuple[QueueItem, Assignme
             "were not saved. Claim the next item.",
             code="lease_taken_back",
         )
+    if assignment.state == AssignmentState.EXPIRED and lapsed_ok:
+        _retake(item, assignment)
     if assignment.state != AssignmentState.LEASED:
         raise Conflict(
             f"This lease is already {assignment.state}.",
             code=f"lease_{assignment.state}",
         )
-    if assignment.expires_at <= _now():
+    if assignment.expires_at <= _now() and not lapsed_ok:
         raise Conflict(
             f"Your lease expired at {assignment.expires_at.isoformat()}; the item went back "
             "to the pool. Claim the next item.",
@@ -263,6 +288,7 @@ def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignm
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user)
         _end_without_review(item, assignment, AssignmentState.SKIPPED, reason.strip())
+        draft_delete(item_id=item.pk, reviewer_id=user.pk)
     return assignment
 
 
@@ -271,6 +297,21 @@ def assignment_release(*, actor: Actor, assignment_id: int) -> Assignment:
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user)
         _end_without_review(item, assignment, AssignmentState.RELEASED, "")
+        draft_delete(item_id=item.pk, reviewer_id=user.pk)
+    return assignment
+
+
+def assignment_renew(*, actor: Actor, assignment_id: int) -> Assignment:
+    """The reviewer is still at work on the item: their lease runs the queue's lease
+    time again from now. A lease that lapsed is renewed too, and one already expired
+    is taken again if nobody took its item meanwhile; otherwise ``Conflict``
+    (``lease_taken``, or why the lease ended). Not historied (a lease's times are its
+    own record)."""
+    user = _require_person(actor, "Keeping an item")
+    with audit.acting_as(actor), transaction.atomic():
+        item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=True)
+        assignment.expires_at = _now() + timedelta(seconds=item.queue.lease_ttl_seconds)
+        Assignment.objects.filter(pk=assignment.pk).update(expires_at=assignment.expires_at)
     return assignment
 
 
@@ -282,11 +323,14 @@ def assignment_submit(
     explanation: str = "",
     expected_output: Any = None,
     failure_modes: Sequence[str] = (),
+    accept_lapsed: bool = False,
 ) -> Annotation:
-    """Records one reviewer's answers for the item they hold, as human scores too."""
+    """Records one reviewer's answers for the item they hold, as human scores too, and
+    drops their draft. ``accept_lapsed``: a lease that ran out is still accepted when
+    nobody else has taken the item (``Conflict`` ``lease_taken`` when someone has)."""
     user = _require_person(actor, "Submitting a review")
     with audit.acting_as(actor), transaction.atomic():
-        item, assignment = _lock_assignment(assignment_id, user)
+        item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=accept_lapsed)
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
         now = _now()
@@ -317,6 +361,7 @@ def assignment_submit(
             link={"annotation_id": annotation.pk},
         )
         _end_lease(item, assignment, AssignmentState.SUBMITTED)
+        draft_delete(item_id=item.pk, reviewer_id=user.pk)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             _close_item(item, form)
         agreement_request(queue=item.queue)
