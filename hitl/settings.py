@@ -146,6 +146,9 @@ STORAGES = {
 SECURE_SSL_REDIRECT = env.bool("HITL_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("HITL_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A refused form (cookies gone mid-page) answers a page that offers to sign in again and
+# says the review answers are kept in the browser, never Django's debug page.
+CSRF_FAILURE_VIEW = "hitl.csrf.csrf_failure"
 SECURE_HSTS_SECONDS = env.int("HITL_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0

@@ -21,6 +21,9 @@ urlpatterns = [
     path(review + "release/", views.ReviewReleaseView.as_view(), name="review-release"),
     path(review + "next/", views.ReviewPrefetchView.as_view(), name="review-prefetch"),
     path(review + "span-comment/", views.SpanCommentView.as_view(), name="review-span-comment"),
+    path(review + "draft/", views.ReviewDraftView.as_view(), name="review-draft"),
+    path(review + "renew/", views.ReviewRenewView.as_view(), name="review-renew"),
+    path(review + "resolve/", views.ReviewResolveView.as_view(), name="review-resolve"),
     path(
         project + "history/<int:annotation_pk>/",
         views.HistoryItemView.as_view(),

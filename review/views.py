@@ -11,10 +11,12 @@ with source "web". What anyone sees of others' answers is decided by
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -26,8 +28,18 @@ from hitl.exceptions import Conflict, DomainError
 from projects.models import MANAGE_ROLES
 from projects.pages import OrganizationPageView, ProjectPageView
 from review import pages_selectors, selectors, services
-from review.models import Annotation, Assignment, QueueItem, ReviewQueue
+from review.models import (
+    Annotation,
+    Assignment,
+    AssignmentState,
+    QueueItem,
+    ReviewDraft,
+    ReviewQueue,
+)
 from review.payloads import render_payload, render_text
+from review.review_forms import ConflictChoiceForm, DraftForm
+from review.services import drafts as draft_services
+from review.services.claims import assignment_renew
 from traces.models import ScoreDataType
 
 # The lease timer turns into a warning this long before the lease ends.
@@ -39,6 +51,11 @@ BUFFERED_HEADER = "X-Review-Buffered"
 NEXT_HEADER = "X-Review-Next"
 PREVIOUS_HEADER = "X-Review-Previous"
 HISTORY_PAGE_SIZE = 50
+# Session keys: a refused submit's errors, waiting for the item's page the browser is
+# redirected to; where each lease's submit (or skip) went, for the same form sent again.
+RETRY_KEY = "review-retry"
+DONE_KEY = "review-done"
+MAX_REMEMBERED = 20
 
 
 class MyWorkView(OrganizationPageView):
@@ -147,9 +164,16 @@ class ReviewPageView(ProjectPageView):
 
 
 class QueueStartView(ReviewPageView):
-    """POST: claim the next item of a queue (or resume my lease) and open it."""
+    """POST: claim the next item of a queue (or resume my lease) and open it. A GET (a
+    reload, a bookmark) goes to My work instead of answering 405."""
 
-    http_method_names = ["post"]
+    http_method_names = ["get", "post"]
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
+    ) -> HttpResponse:
+        messages.info(request, "Start reviewing from here.")
+        return redirect(self.my_work_url())
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
@@ -163,11 +187,47 @@ class QueueStartView(ReviewPageView):
 
 
 class ReviewItemView(ReviewPageView):
-    """One item, one lease: the trace beside the queue's form. GET shows it; a lease
-    that ended shows a recovery page instead."""
+    """One item, one lease: the trace beside the queue's form, with my draft restored.
+    GET shows it; a lease that ran out but whose item nobody took shows it too (a submit
+    takes it again); a lease that ended otherwise shows why, with my draft to copy; an
+    item I submitted shows "already submitted", or, when another tab sent other answers
+    for it, both answers side by side to choose from.
+
+    Post/Redirect/Get: every POST under a lease answers a redirect (or 204 to the
+    page's script), never a page, so the address bar always shows a page that a reload,
+    Back or Forward opens again. A GET on a POST-only address redirects to the item."""
 
     http_method_names = ["get"]
     assignment: Assignment
+    # Answers with JSON (the page's script calls it): a signed-out caller gets 401, not
+    # the sign-in page.
+    json_endpoint = False
+
+    def item_path(self) -> str:
+        return reverse(
+            "review-item",
+            kwargs={
+                "org_slug": self.kwargs["org_slug"],
+                "project_slug": self.kwargs["project_slug"],
+                "assignment_pk": self.kwargs["assignment_pk"],
+            },
+        )
+
+    def handle_no_permission(self) -> HttpResponse:
+        """Signed out (the session ended): back to the item's page after signing in,
+        never to a POST-only address; the script's calls get 401."""
+        if self.request.user.is_authenticated:
+            return super().handle_no_permission()
+        login = redirect_to_login(self.item_path(), self.get_login_url())
+        if self.json_endpoint:
+            return JsonResponse({"signed_out": True, "login_url": login.url}, status=401)
+        if self.request.method == "POST":
+            messages.info(
+                self.request,
+                "Your session ended. Sign in again to go back to your item: "
+                "what you wrote on it is kept.",
+            )
+        return login
 
     def load(self, assignment_pk: int) -> Assignment:
         assignment = pages_selectors.assignment_for_page(
@@ -182,15 +242,74 @@ class ReviewItemView(ReviewPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
-        if not pages_selectors.lease_is_live(assignment):
+        draft = pages_selectors.draft_of(assignment=assignment)
+        if assignment.state == AssignmentState.SUBMITTED:
+            if draft is not None and draft.conflict:
+                return self.render_conflict(assignment, draft)
             return self.render_ended(assignment)
-        return self.render_review(assignment)
+        if pages_selectors.lease_is_live(assignment):
+            return self.render_review(assignment, draft=draft)
+        if pages_selectors.lease_retakeable(assignment):
+            return self.render_review(assignment, draft=draft, lapsed=True)
+        return self.render_ended(assignment, draft=draft)
 
-    def render_ended(self, assignment: Assignment) -> HttpResponse:
-        expired = assignment.state == "expired" or (
-            assignment.state == "leased" and assignment.expires_at <= timezone.now()
+    # --- what a refused or repeated POST leaves for the page it redirects to -----------
+
+    def draft_from(self, data: Any) -> dict[str, Any] | None:
+        """The review form as posted, typed by ``DraftForm`` (None when it is not one)."""
+        form = selectors.form_for_reviewer(self.assignment.queue)
+        draft_form = DraftForm(data, config_ids=[q["config_id"] for q in form])
+        return draft_form.as_draft() if draft_form.is_valid() else None
+
+    def keep_draft(self, data: Any, *, conflict: bool = False) -> None:
+        """Keeps what was posted as my draft on the item (best effort: a draft the
+        service refuses is simply not kept)."""
+        draft = self.draft_from(data)
+        if draft is None:
+            return
+        with contextlib.suppress(DomainError):
+            draft_services.draft_save(
+                actor=self.actor, assignment_id=self.assignment.pk, data=draft, conflict=conflict
+            )
+
+    def retry_with(self, errors: dict[str, str]) -> HttpResponse:
+        """A refused submit or skip: its errors wait in the session for the item's page
+        (the answers are in the draft), and the browser goes there."""
+        retry = self.request.session.get(RETRY_KEY, {})
+        retry = {k: v for k, v in retry.items() if k != str(self.assignment.pk)}
+        retry[str(self.assignment.pk)] = errors
+        self.request.session[RETRY_KEY] = dict(list(retry.items())[-MAX_REMEMBERED:])
+        return redirect(self.review_url(self.assignment))
+
+    def remember_done(self, response: HttpResponse) -> HttpResponse:
+        """Notes where this lease's submit (or skip) went, so the same form sent again
+        (a double Ctrl+Enter, a resent POST) goes there too, applied nowhere."""
+        target = response.get(NEXT_HEADER) or response.get("Location")
+        if target:
+            done = self.request.session.get(DONE_KEY, {})
+            done = {k: v for k, v in done.items() if k != str(self.assignment.pk)}
+            done[str(self.assignment.pk)] = target
+            self.request.session[DONE_KEY] = dict(list(done.items())[-MAX_REMEMBERED:])
+        return response
+
+    def where_it_went(self) -> HttpResponse:
+        """The same form again, after it was applied: where the first one went (or, if
+        this browser does not know, my next item as usual)."""
+        target = self.request.session.get(DONE_KEY, {}).get(str(self.assignment.pk))
+        if target:
+            return redirect(target)
+        return self.claim_and_open(self.assignment.queue)
+
+    # --- pages ------------------------------------------------------------------------
+
+    def render_ended(
+        self, assignment: Assignment, *, draft: ReviewDraft | None = None
+    ) -> HttpResponse:
+        expired = assignment.state == AssignmentState.EXPIRED or (
+            assignment.state == AssignmentState.LEASED and assignment.expires_at <= timezone.now()
         )
-        annotation = Annotation.objects.filter(assignment=assignment).only("id").first()
+        annotation = pages_selectors.annotation_of(assignment=assignment)
+        current = pages_selectors.live_assignment(queue=assignment.queue, user=self.request.user)
         context = {
             "organization": self.organization,
             "project": self.project,
@@ -198,23 +317,87 @@ class ReviewItemView(ReviewPageView):
             "queue": assignment.queue,
             "expired": expired,
             "history_url": self.history_url(annotation) if annotation else "",
+            "current_url": self.review_url(current) if current else "",
+            "draft_notes": draft_as_text(selectors.form_for_reviewer(assignment.queue), draft),
         }
         return render(self.request, "review/lease_ended.html", context)
+
+    def render_conflict(self, assignment: Assignment, draft: ReviewDraft) -> HttpResponse:
+        """Another tab sent other answers for this submitted item: the stored answer
+        beside the ones sent, to keep one or the other."""
+        annotation = pages_selectors.annotation_of(assignment=assignment)
+        if annotation is None:
+            return self.render_ended(assignment)
+        form = selectors.form_for_reviewer(assignment.queue)
+        stored = saved_as_posted(form, annotation)
+        mine = draft.data
+        rows = [
+            {
+                "name": q["name"],
+                "stored": stored.get(f"q-{q['config_id']}", ""),
+                "mine": str(mine.get(f"q-{q['config_id']}", "")).strip(),
+            }
+            for q in form
+        ]
+        rows.append(
+            {
+                "name": "Explanation",
+                "stored": annotation.explanation,
+                "mine": str(mine.get("explanation", "")).strip(),
+            }
+        )
+        rows.append(
+            {
+                "name": "Failure modes",
+                "stored": ", ".join(annotation.failure_modes),
+                "mine": ", ".join(failure_modes_of(mine)),
+            }
+        )
+        if assignment.queue.include_expected_output:
+            rows.append(
+                {
+                    "name": "Expected output",
+                    "stored": stored.get("expected_output", ""),
+                    "mine": str(mine.get("expected_output", "")).strip(),
+                }
+            )
+        for row in rows:
+            row["differs"] = row["stored"] != row["mine"]
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "assignment": assignment,
+            "queue": assignment.queue,
+            "annotation": annotation,
+            "rows": rows,
+            "resolve_url": reverse(
+                "review-resolve", kwargs=self._kwargs(assignment_pk=assignment.pk)
+            ),
+            "history_url": self.history_url(annotation),
+        }
+        return render(self.request, "review/conflict.html", context)
 
     def render_review(
         self,
         assignment: Assignment,
         *,
-        posted: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        status: int = 200,
+        draft: ReviewDraft | None = None,
+        lapsed: bool = False,
     ) -> HttpResponse:
         user = self.request.user
         page = pages_selectors.review_page(
             assignment=assignment, user=user, turn=self.request.GET.get("turn")
         )
-        posted = posted or {}
-        errors = errors or {}
+        buffered = self.request.GET.get("buffered") == "1"
+        errors: dict[str, str] = {}
+        if not buffered:
+            retry = self.request.session.get(RETRY_KEY, {})
+            if str(assignment.pk) in retry:
+                errors = retry.pop(str(assignment.pk))
+                self.request.session[RETRY_KEY] = retry
+        posted: dict[str, Any] = dict(draft.data) if draft is not None else {}
+        if "skip" in errors:
+            posted["skip_open"] = "1"
         queue = assignment.queue
         trace = page["trace"]
         prepare_questions(page["form"], posted=posted, errors=errors)
@@ -227,6 +410,7 @@ class ReviewItemView(ReviewPageView):
         previous = pages_selectors.last_submitted(user=user, queue=queue)
         picked = set(posted.get("picked_failure_modes", []))
         kwargs = self._kwargs(assignment_pk=assignment.pk)
+        known = pages_selectors.known_failure_modes(queue=queue, user=user)
         context = {
             "organization": self.organization,
             "project": self.project,
@@ -242,19 +426,23 @@ class ReviewItemView(ReviewPageView):
             "comment": posted.get("comment", ""),
             "failure_modes": posted.get("failure_modes", ""),
             "failure_mode_choices": [
-                {"tag": tag, "checked": tag in picked}
-                for tag in pages_selectors.known_failure_modes(queue=queue, user=user)
+                {"tag": tag, "checked": tag in picked} for tag in dict.fromkeys([*known, *picked])
             ],
             "lease_warning_seconds": LEASE_WARNING_SECONDS,
+            "lapsed": lapsed,
+            "draft": draft,
+            "draft_saved_at": int(draft.updated_at.timestamp() * 1000) if draft else 0,
             "my_work_url": self.my_work_url(),
             "previous_url": self.history_url(previous) if previous else "",
             "prefetch_url": reverse("review-prefetch", kwargs=kwargs),
+            "draft_url": reverse("review-draft", kwargs=kwargs),
+            "renew_url": reverse("review-renew", kwargs=kwargs),
             "span_comment_url": reverse("review-span-comment", kwargs=kwargs),
             # Rendered ahead for the script's buffer: flash messages stay for a page the
             # reviewer actually opens.
-            "buffered": self.request.GET.get("buffered") == "1",
+            "buffered": buffered,
         }
-        return render(self.request, "review/review.html", context, status=status)
+        return render(self.request, "review/review.html", context)
 
     def after_done(self, assignment: Assignment) -> HttpResponse | None:
         """When the page's script holds the next item's page (prefetched) and that item
@@ -276,22 +464,44 @@ class ReviewItemView(ReviewPageView):
         return response
 
 
-class ReviewSubmitView(ReviewItemView):
-    """POST: submit my answers (and an optional comment), then open the next item."""
+class ReviewActionView(ReviewItemView):
+    """A POST-only address under a lease: a GET (a reload, Back into it, a bookmark)
+    redirects to the item's page with a word, never 405."""
 
-    http_method_names = ["post"]
+    http_method_names = ["get", "post"]
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        messages.info(request, "That address only sends a form; here is the item.")
+        return redirect(self.review_url(assignment))
+
+
+class ReviewSubmitView(ReviewActionView):
+    """POST: submit my answers (and an optional comment), then open the next item.
+
+    Refused answers come back on the item's page (kept as my draft). A lease that ran
+    out is accepted if nobody else took the item; if someone did, the item's page keeps
+    my draft to copy. The same form sent again once it was applied (same lease, same
+    answers) goes where the first went; other answers for an item I already submitted
+    (another tab) are kept and shown beside the stored ones to choose from."""
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
-        if not pages_selectors.lease_is_live(assignment):
-            return redirect(self.review_url(assignment))
-        form = selectors.form_for_reviewer(assignment.queue)
+        queue = assignment.queue
+        form = selectors.form_for_reviewer(queue)
         values, errors = answers_from_post(form, request.POST)
-        posted = posted_of(request)
+        if assignment.state == AssignmentState.SUBMITTED:
+            return self.submitted_again(assignment, values, errors)
+        if assignment.state not in (AssignmentState.LEASED, AssignmentState.EXPIRED):
+            self.keep_draft(request.POST)
+            return redirect(self.review_url(assignment))
         if errors:
-            return self.render_review(assignment, posted=posted, errors=errors, status=422)
+            self.keep_draft(request.POST)
+            return self.retry_with(errors)
         try:
             services.assignment_submit(
                 actor=self.actor,
@@ -300,14 +510,19 @@ class ReviewSubmitView(ReviewItemView):
                 explanation=request.POST.get("explanation", "").strip(),
                 expected_output=parse_expected(request.POST.get("expected_output", "")),
                 failure_modes=failure_modes_from_post(request.POST),
+                accept_lapsed=True,
             )
         except Conflict:
+            # Taken by another reviewer, or back by a manager: the page says which,
+            # with what I wrote to copy.
+            self.keep_draft(request.POST)
             return redirect(self.review_url(assignment))
         except DomainError as exc:
             details = exc.details.get("values") if isinstance(exc.details, dict) else None
             found = dict(details) if isinstance(details, dict) else {}
             found.setdefault("__all__", exc.message)
-            return self.render_review(assignment, posted=posted, errors=found, status=422)
+            self.keep_draft(request.POST)
+            return self.retry_with(found)
         comment = request.POST.get("comment", "").strip()
         if comment:
             services.comment_create(
@@ -315,46 +530,52 @@ class ReviewSubmitView(ReviewItemView):
             )
         fast = self.after_done(assignment)
         if fast is not None:
-            return fast
+            return self.remember_done(fast)
         messages.success(request, "Saved. Here is the next item.")
-        return self.claim_and_open(assignment.queue)
+        return self.remember_done(self.claim_and_open(queue))
+
+    def submitted_again(
+        self, assignment: Assignment, values: dict[str, Any], errors: dict[str, str]
+    ) -> HttpResponse:
+        annotation = pages_selectors.annotation_of(assignment=assignment)
+        if (
+            annotation is not None
+            and not errors
+            and same_answers(annotation, values, self.request.POST)
+        ):
+            return self.where_it_went()
+        self.keep_draft(self.request.POST, conflict=True)
+        return redirect(self.review_url(assignment))
 
 
-class ReviewSkipView(ReviewItemView):
+class ReviewSkipView(ReviewActionView):
     """POST: skip with a reason, then open the next item."""
-
-    http_method_names = ["post"]
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
+        if assignment.state == AssignmentState.SKIPPED:
+            return self.where_it_went()
         if not pages_selectors.lease_is_live(assignment):
             return redirect(self.review_url(assignment))
         reason = request.POST.get("reason", "").strip()
         if not reason:
-            return self.render_review(
-                assignment,
-                posted={"skip_open": "1"},
-                errors={"skip": "Say why you skip this item."},
-                status=422,
-            )
+            return self.retry_with({"skip": "Say why you skip this item."})
         try:
             services.assignment_skip(actor=self.actor, assignment_id=assignment.pk, reason=reason)
         except Conflict:
             return redirect(self.review_url(assignment))
         fast = self.after_done(assignment)
         if fast is not None:
-            return fast
+            return self.remember_done(fast)
         messages.success(request, "Skipped. Here is the next item.")
-        return self.claim_and_open(assignment.queue)
+        return self.remember_done(self.claim_and_open(assignment.queue))
 
 
-class ReviewReleaseView(ReviewItemView):
+class ReviewReleaseView(ReviewActionView):
     """POST: give the item back to the queue, with the next one if it was fetched ahead,
     and stop reviewing."""
-
-    http_method_names = ["post"]
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
@@ -376,7 +597,94 @@ class ReviewReleaseView(ReviewItemView):
         return redirect(self.my_work_url())
 
 
-class ReviewPrefetchView(ReviewItemView):
+class ReviewResolveView(ReviewActionView):
+    """POST: after another tab sent other answers for an item I submitted, keep the
+    stored answer (the other answers are dropped) or replace it with them (an edit of
+    my annotation at the version shown, with history), then go on to my next item."""
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        choice = ConflictChoiceForm(request.POST)
+        draft = pages_selectors.draft_of(assignment=assignment)
+        if not choice.is_valid() or draft is None or not draft.conflict:
+            return redirect(self.review_url(assignment))
+        if choice.cleaned_data["choice"] == "keep":
+            draft_services.draft_discard(actor=self.actor, assignment_id=assignment.pk)
+            messages.success(request, "Kept the stored answer.")
+            return self.claim_and_open(assignment.queue)
+        queue = assignment.queue
+        form = selectors.form_for_reviewer(queue)
+        data = draft.data
+        values, errors = answers_from_post(form, data)
+        if errors:
+            messages.error(request, " ".join(errors.values()))
+            return redirect(self.review_url(assignment))
+        try:
+            draft_services.draft_replace_annotation(
+                actor=self.actor,
+                assignment_id=assignment.pk,
+                expected_version=choice.cleaned_data["version"],
+                values=values,
+                explanation=str(data.get("explanation", "")).strip(),
+                expected_output=(
+                    parse_expected(str(data.get("expected_output", "")))
+                    if queue.include_expected_output
+                    else None
+                ),
+                failure_modes=failure_modes_of(data),
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(self.review_url(assignment))
+        messages.success(request, "Replaced your stored answer with the one sent from this tab.")
+        return self.claim_and_open(queue)
+
+
+class ReviewDraftView(ReviewActionView):
+    """POST (the page's script, debounced as the reviewer types): keeps the review form
+    as it stands as my draft on the item. Answers ``{"saved_at": ...}``; 409 once the
+    item is submitted or skipped, 422 for a form that is not one, 401 when signed out."""
+
+    json_endpoint = True
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        form = selectors.form_for_reviewer(assignment.queue)
+        draft_form = DraftForm(request.POST, config_ids=[q["config_id"] for q in form])
+        if not draft_form.is_valid():
+            return JsonResponse({"errors": draft_form.errors}, status=422)
+        try:
+            draft = draft_services.draft_save(
+                actor=self.actor, assignment_id=assignment.pk, data=draft_form.as_draft()
+            )
+        except DomainError as exc:
+            return JsonResponse({"code": exc.code, "message": exc.message}, status=exc.status_code)
+        return JsonResponse({"saved_at": int(draft.updated_at.timestamp() * 1000)})
+
+
+class ReviewRenewView(ReviewActionView):
+    """POST (the page's script, while the reviewer is active): the lease runs its time
+    again from now; a lease that ran out is taken again when nobody else took the item.
+    Answers ``{"expires_at": ...}``, or 409 with why it cannot be (``lease_taken``...)."""
+
+    json_endpoint = True
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        try:
+            renewed = assignment_renew(actor=self.actor, assignment_id=assignment.pk)
+        except DomainError as exc:
+            return JsonResponse({"code": exc.code, "message": exc.message}, status=exc.status_code)
+        return JsonResponse({"expires_at": renewed.expires_at.isoformat()})
+
+
+class ReviewPrefetchView(ReviewActionView):
     """POST: claim the item after this one while the reviewer reads this one, so submit
     opens it at once. Answers ``{"url": ..., "assignment": id}`` or ``{"url": null}``.
 
@@ -386,7 +694,7 @@ class ReviewPrefetchView(ReviewItemView):
     ordinary lease: if the tab closes, it expires with the queue's lease time and the
     item goes back to the queue."""
 
-    http_method_names = ["post"]
+    json_endpoint = True
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
@@ -415,11 +723,9 @@ class ReviewPrefetchView(ReviewItemView):
         return JsonResponse({"url": self.review_url(upcoming), "assignment": upcoming.pk})
 
 
-class SpanCommentView(ReviewItemView):
+class SpanCommentView(ReviewActionView):
     """POST: a comment on one span of the item under review. It belongs to the item as
     well, so the blind rule covers it like any comment on the item."""
-
-    http_method_names = ["post"]
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
@@ -894,3 +1200,40 @@ def parse_expected(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def same_answers(annotation: Annotation, values: dict[str, Any], data: Any) -> bool:
+    """Whether a form posted for an item already submitted says what the stored answer
+    says (the same submit sent twice), as opposed to other answers (another tab)."""
+    if {k: v for k, v in values.items() if v is not None} != annotation.values:
+        return False
+    if data.get("explanation", "").strip() != annotation.explanation:
+        return False
+    if failure_modes_from_post(data) != list(annotation.failure_modes):
+        return False
+    expected = parse_expected(data.get("expected_output", ""))
+    return expected in (None, "", {}) or expected == annotation.expected_output
+
+
+def draft_as_text(form: list[dict[str, Any]], draft: ReviewDraft | None) -> str:
+    """A draft as plain text to copy: each answer by its question, then the notes."""
+    if draft is None:
+        return ""
+    data = draft.data
+    lines = []
+    for question in form:
+        answer = str(data.get(f"q-{question['config_id']}", "")).strip()
+        if answer:
+            lines.append(f"{question['name']}: {answer}")
+    modes = failure_modes_of(data)
+    if modes:
+        lines.append(f"Failure modes: {', '.join(modes)}")
+    for key, label in (
+        ("explanation", "Explanation"),
+        ("expected_output", "Expected output"),
+        ("comment", "Comment"),
+    ):
+        text = str(data.get(key, "")).strip()
+        if text:
+            lines.append(f"{label}:\n{text}")
+    return "\n\n".join(lines)

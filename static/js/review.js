@@ -11,9 +11,25 @@
  * item now (POST data-prefetch-url, an ordinary lease) and fetches that item's page
  * into memory. Submit and skip then post with the X-Review-Buffered header; the
  * server answers 204 naming the next item when it is still the one held, and the
- * held page is shown at once. Anything else (validation errors, a lease that ran
- * out meanwhile) comes back as a page and is shown as such. Closing the tab loses
- * nothing: the lease fetched ahead expires like any other.
+ * held page is shown at once. Anything else (refused answers, a lease taken by
+ * another reviewer) comes back as a redirect to a page and is shown as such: every
+ * POST answers a redirect, so the address bar only ever shows a page. Closing the
+ * tab loses nothing: the lease fetched ahead expires like any other.
+ *
+ * Nothing typed is lost: every change is kept in localStorage at once, and sent to
+ * the server as the item's draft after a pause (data-draft-url). Opening the item
+ * again restores the server's draft (rendered in the form), or this browser's copy
+ * when the server never got it (the session had ended, the network failed). The
+ * copy is dropped once the submit is known to be applied.
+ *
+ * The lease is renewed while the reviewer is active (typing, keys, focus, coming
+ * back to the tab): the badge and the banner read the same clock. A lease that ran
+ * out is taken again if nobody else took the item; if someone did, the banner says
+ * so and the form stays, to copy from.
+ *
+ * A second Ctrl+Enter right after a submit never reaches the next item's form: a
+ * submit in flight blocks others, and a page just shown ignores Ctrl+Enter until the
+ * reviewer has touched it or a moment has passed.
  */
 (function () {
   "use strict";
@@ -134,6 +150,7 @@
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
       if (active && active.closest && active.closest("#skip-form")) return;  // Enter skips there
       event.preventDefault();
+      if (event.repeat || submitting || justShown()) return;  // the same press again
       var spanForm = active && active.closest && active.closest(".span-comment-form");
       if (spanForm) {
         if (spanForm.requestSubmit) spanForm.requestSubmit(); else spanForm.submit();
@@ -183,47 +200,112 @@
     if (event.target.closest && event.target.closest("#shortcuts-open")) showShortcuts();
   });
 
-  // --- lease timer ------------------------------------------------------------------------
-  var warned = false;
+  // --- lease timer and renewal -----------------------------------------------------------
+  var taken = "";          // why the lease cannot be renewed (another reviewer took it)
+  var signedOut = false;   // a call answered 401/403: the session (or its cookies) ended
+  var activeAt = 0;        // the reviewer's last input, key, focus or return to the tab
+  var renewedAt = Date.now();
+  var renewing = false;
+
+  function leaseSeconds() {
+    var r = root();
+    return Number((r && r.getAttribute("data-lease-seconds")) || 1800);
+  }
+
+  function setBanner(kind, nodes) {
+    var banner = document.getElementById("lease-warning");
+    if (!banner) return;
+    if (banner.getAttribute("data-kind") === kind && kind !== "") return;
+    banner.setAttribute("data-kind", kind);
+    banner.innerHTML = "";
+    if (!kind) { banner.hidden = true; return; }
+    var item = document.createElement("li");
+    item.className = kind === "warning" ? "" : "error";
+    nodes.forEach(function (node) { item.append(node); });
+    banner.append(item);
+    banner.hidden = false;
+  }
+
+  function signInLink() {
+    var link = document.createElement("a");
+    var r = root();
+    var back = (r && r.getAttribute("data-item-url")) || window.location.pathname;
+    link.href = "/accounts/login/?next=" + encodeURIComponent(back);
+    link.id = "sign-in-again";
+    link.textContent = "Sign in again";
+    return link;
+  }
+
+  // The badge and the banner, both from the same clock (and what the server said).
   function tick() {
     var lease = document.getElementById("lease");
     if (!lease) return;
     var left = Math.round((Date.parse(lease.getAttribute("data-expires-at")) - Date.now()) / 1000);
     var warnAt = Number(lease.getAttribute("data-warning-seconds") || 120);
-    var label = document.getElementById("lease-left");
-    var banner = document.getElementById("lease-warning");
+    maybeRenew(left, warnAt);
+    if (taken) {
+      setBadge(lease, "Taken by another reviewer", "expired");
+      setBanner("taken", ["Taken by another reviewer: copy your notes. " + taken]);
+      return;
+    }
     if (left <= 0) {
-      lease.classList.remove("warning");
-      lease.classList.add("expired");
-      lease.textContent = "Lease expired";
-      if (banner && banner.hidden) {
-        banner.hidden = false;
-        banner.innerHTML = "";
-        var item = document.createElement("li");
-        item.className = "error";
-        item.append("Your time on this item ran out and it went back to the queue. ");
-        var link = document.createElement("a");
-        link.href = window.location.pathname;
-        link.textContent = "Continue";
-        item.append(link);
-        banner.append(item);
-      }
+      setBadge(lease, "Lease expired", "expired");
+      setBanner(signedOut ? "expired-signed-out" : "expired", signedOut
+        ? ["Your time on this item ran out and you are signed out. Your answers are kept in this browser. ", signInLink()]
+        : ["Your time on this item ran out. Your answers are kept: keep working and the item is yours again unless another reviewer has taken it; submitting still saves them if nobody has."]);
       return;
     }
     var minutes = Math.floor(left / 60), seconds = left % 60;
-    if (label) label.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
-    if (left <= warnAt) {
-      lease.classList.add("warning");
-      if (!warned && banner) {
-        warned = true;
-        banner.hidden = false;
-        banner.innerHTML = "";
-        var warning = document.createElement("li");
-        warning.textContent = "Less than " + Math.ceil(warnAt / 60) + " minutes left on this item: submit, or it goes back to the queue.";
-        banner.append(warning);
-      }
+    setBadge(lease, "Lease: " + minutes + ":" + (seconds < 10 ? "0" : "") + seconds + " left", left <= warnAt ? "warning" : "");
+    if (signedOut) {
+      setBanner("signed-out", ["You are signed out: your answers are kept in this browser. ", signInLink()]);
+    } else if (left <= warnAt) {
+      setBanner("warning", ["Less than " + Math.ceil(warnAt / 60) + " minutes left on this item: it goes back to the queue unless you keep working on it (that renews it) or submit."]);
+    } else {
+      setBanner("", []);
     }
   }
+
+  function setBadge(lease, text, state) {
+    if (lease.textContent !== text) lease.textContent = text;
+    lease.classList.toggle("warning", state === "warning");
+    lease.classList.toggle("expired", state === "expired");
+  }
+
+  function maybeRenew(left, warnAt) {
+    var r = root();
+    var url = r && r.getAttribute("data-renew-url");
+    if (!url || renewing || taken || signedOut || !window.fetch || activeAt <= renewedAt) return;
+    var every = Math.max(10, Math.min(300, leaseSeconds() / 3)) * 1000;
+    var since = Date.now() - renewedAt;
+    var urgent = left <= 0 ? since >= 1000 : left <= warnAt && since >= 5000;
+    if (since < every && !urgent) return;
+    renewing = true;
+    var forAssignment = r.getAttribute("data-assignment");
+    fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" } })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          var now = root();
+          if (!now || now.getAttribute("data-assignment") !== forAssignment) return;
+          renewedAt = Date.now();
+          if (response.ok && body.expires_at) {
+            var lease = document.getElementById("lease");
+            if (lease) lease.setAttribute("data-expires-at", body.expires_at);
+            var lapsed = document.querySelector("[data-lapsed]");
+            if (lapsed) lapsed.remove();
+          } else if (response.status === 401 || response.status === 403) {
+            signedOut = true;
+          } else if (response.status === 409) {
+            taken = body.message || "";
+          }
+          tick();
+        });
+      })
+      .catch(function () {})
+      .then(function () { renewing = false; });
+  }
+
+  function noteActivity() { activeAt = Date.now(); }
 
   // --- the next item, fetched ahead -------------------------------------------------------
   var ahead = null;       // {assignment, url, doc} once the next item's page is held
@@ -264,6 +346,13 @@
       .catch(function () { ahead = null; });
   }
 
+  var shownAt = 0;       // when a submit last showed a page
+  var touched = false;   // the reviewer changed something on the page shown since
+
+  // A Ctrl+Enter this soon after a submit showed the next item, before the reviewer
+  // touched it, is the same press again (a double press, a key bounce): ignored.
+  function justShown() { return !touched && Date.now() - shownAt < 1000; }
+
   function showDocument(page, url) {
     var doc = typeof page === "string" ? new DOMParser().parseFromString(page, "text/html") : page;
     document.title = doc.title;
@@ -272,6 +361,8 @@
       window.history.pushState({}, "", url);
     }
     window.scrollTo(0, 0);
+    shownAt = Date.now();
+    touched = false;
     if (window.htmx) window.htmx.process(document.body);
     init();
   }
@@ -301,20 +392,35 @@
     });
   }
 
+  function isReviewPage(url) {
+    return /\/review\/\d+\/$/.test(new URL(url, window.location.href).pathname);
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!root() || !root().getAttribute("data-prefetch-url")) return;
+    if (!root() || !root().getAttribute("data-assignment")) return;  // the focused review page only
     if (form.id !== "review-form" && form.id !== "skip-form") return;
-    if (!ahead || !window.fetch) return;  // nothing held: the boosted form goes as usual
+    if (submitting) {  // one submit at a time: the same form sent twice is dropped here
+      event.preventDefault();
+      event.stopPropagation();
+      return;
+    }
+    var assignment = root().getAttribute("data-assignment");
+    clearTimeout(draftTimer);
+    if (!ahead || !window.fetch || !root().getAttribute("data-prefetch-url")) {
+      // Nothing held: an ordinary form post, answered by a redirect to the next page.
+      submitting = true;
+      markPending(assignment);
+      return;
+    }
     event.preventDefault();
     event.stopPropagation();
-    if (submitting) return;
     submitting = true;
     var held = ahead;
     var skipped = form.id === "skip-form";
     var body = new FormData(form, event.submitter || undefined);
     // Shown at once when the answers are complete; the server's answer confirms it, or
-    // (rarely: a lease that ran out, a refused answer) replaces it with what it says.
+    // (rarely: a lease taken meanwhile, a refused answer) replaces it with what it says.
     var early = looksComplete(form);
     ahead = null;
     if (early) showDocument(held.doc, held.url);
@@ -325,6 +431,7 @@
       headers: { "X-Review-Buffered": held.assignment, "X-CSRFToken": csrfToken() },
     }).then(function (response) {
       if (response.status === 204 && response.headers.get("X-Review-Next") === held.url) {
+        dropLocalDraft(assignment);
         var previous = response.headers.get("X-Review-Previous");
         if (!early) showDocument(held.doc, held.url);
         var link = document.getElementById("previous-item");
@@ -332,8 +439,15 @@
         showStatus(skipped ? "Skipped. Here is the next item." : "Saved. Here is the next item.");
         return null;
       }
+      if (response.redirected && !isReviewPage(response.url)) {
+        // Signed out meanwhile: the sign-in page, which comes back to the item (its
+        // answers are in this browser's storage).
+        window.location.assign(response.url);
+        return null;
+      }
       return response.text().then(function (html) {
-        showDocument(html, response.redirected ? response.url : form.action.replace(/[a-z]+\/$/, ""));
+        if (response.redirected) markPending(assignment);
+        showDocument(html, response.redirected ? response.url : null);
       });
     }).catch(function () {
       window.location.reload();  // the network failed: show what the server has now
@@ -344,11 +458,188 @@
   }, true);
 
   window.addEventListener("popstate", function () { window.location.reload(); });
+  // Back or Forward may show a page from the browser's memory, as it was: ask again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && (root() || aboutAssignment())) window.location.reload();
+  });
+
+  // --- drafts ---------------------------------------------------------------------------
+  var DRAFT_PREFIX = "hitl-review-draft:";
+  var PENDING_KEY = "hitl-review-pending";
+  var DRAFT_DAYS = 14;
+  var draftTimer = null;
+
+  function storage(kind) {
+    try { return kind === "session" ? window.sessionStorage : window.localStorage; } catch (e) { return null; }
+  }
+
+  function readLocalDraft(assignment) {
+    var store = storage();
+    if (!store || !assignment) return null;
+    try { return JSON.parse(store.getItem(DRAFT_PREFIX + assignment) || "null"); } catch (e) { return null; }
+  }
+
+  function writeLocalDraft(assignment, draft) {
+    var store = storage();
+    if (!store) return;
+    try { store.setItem(DRAFT_PREFIX + assignment, JSON.stringify(draft)); } catch (e) { /* full */ }
+  }
+
+  function dropLocalDraft(assignment) {
+    var store = storage();
+    if (store && assignment) store.removeItem(DRAFT_PREFIX + assignment);
+  }
+
+  // A form post left for the next page: that page says whether it was applied.
+  function markPending(assignment) {
+    var store = storage("session");
+    if (store) store.setItem(PENDING_KEY, assignment);
+  }
+
+  function formFields(form) {
+    var fields = {};
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || field.name === "csrfmiddlewaretoken" || field.hasAttribute("data-no-draft")) return;
+      if (field.type === "radio") {
+        if (field.checked) fields[field.name] = field.value;
+        else if (!(field.name in fields)) fields[field.name] = "";
+      } else if (field.type === "checkbox") {
+        fields[field.name] = fields[field.name] || [];
+        if (field.checked) fields[field.name].push(field.value);
+      } else if (field.tagName === "TEXTAREA" || field.tagName === "INPUT" || field.tagName === "SELECT") {
+        fields[field.name] = field.value;
+      }
+    });
+    return fields;
+  }
+
+  function applyFields(form, fields) {
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || !(field.name in fields) || field.name === "csrfmiddlewaretoken") return;
+      var value = fields[field.name];
+      if (field.type === "radio") field.checked = field.value === value;
+      else if (field.type === "checkbox") field.checked = Array.isArray(value) && value.indexOf(field.value) !== -1;
+      else if (typeof value === "string") field.value = value;
+    });
+  }
+
+  function sameFields(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+  function saveDraftNow() {
+    var r = root();
+    var form = document.getElementById("review-form");
+    var url = r && r.getAttribute("data-draft-url");
+    if (!url || !form || !window.fetch) return;
+    var assignment = r.getAttribute("data-assignment");
+    var fields = formFields(form);
+    fetch(url, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" },
+    }).then(function (response) {
+      if (response.ok) {
+        var local = readLocalDraft(assignment);
+        // Synced: the server holds these answers (unless typed on since).
+        if (local && sameFields(local.fields, fields)) { local.synced = true; writeLocalDraft(assignment, local); }
+        if (signedOut) { signedOut = false; tick(); }
+      } else if (response.status === 401 || response.status === 403) {
+        signedOut = true;
+        tick();
+      }
+    }).catch(function () {});
+  }
+
+  function draftChanged() {
+    var r = root();
+    var form = document.getElementById("review-form");
+    touched = true;
+    noteActivity();
+    if (!r || !form || !r.getAttribute("data-draft-url")) return;
+    var assignment = r.getAttribute("data-assignment");
+    writeLocalDraft(assignment, { fields: formFields(form), savedAt: Date.now(), synced: false, url: window.location.pathname });
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(saveDraftNow, 800);
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest("#review-form")) draftChanged();
+    else noteActivity();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("#review-form")) draftChanged();
+  });
+  document.addEventListener("keydown", noteActivity, true);
+  document.addEventListener("pointerdown", noteActivity, true);
+  document.addEventListener("focusin", noteActivity, true);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { noteActivity(); tick(); }
+  });
+
+  // The assignment a page without the review form is about (an ended lease, two answers).
+  function aboutAssignment() {
+    var page = document.getElementById("lease-ended") || document.getElementById("conflict");
+    return page ? { assignment: page.getAttribute("data-assignment"), state: page.getAttribute("data-state") } : null;
+  }
+
+  function draftAsText(fields) {
+    var lines = [];
+    Object.keys(fields).forEach(function (name) {
+      var value = fields[name];
+      value = Array.isArray(value) ? value.join(", ") : String(value || "").trim();
+      if (value) lines.push(name.replace(/^q-\d+$/, "Answer").replace(/_/g, " ") + ": " + value);
+    });
+    return lines.join("\n\n");
+  }
+
+  // On every page of this script: settle the form post left pending, prune old copies,
+  // and restore (or show, on an ended lease) what only this browser kept.
+  function settleDrafts() {
+    var store = storage();
+    var session = storage("session");
+    var r = root();
+    var about = r ? null : aboutAssignment();
+    if (r && r.getAttribute("data-assignment")) about = { assignment: r.getAttribute("data-assignment"), state: "leased" };
+    var pending = session && session.getItem(PENDING_KEY);
+    if (pending && (!about || about.assignment !== pending || about.state === "submitted")) {
+      dropLocalDraft(pending);  // the post was applied: the page moved on
+    }
+    if (session && pending) session.removeItem(PENDING_KEY);
+    if (about && about.state === "submitted") dropLocalDraft(about.assignment);
+    if (store) {
+      var cutoff = Date.now() - DRAFT_DAYS * 86400000;
+      for (var i = store.length - 1; i >= 0; i--) {
+        var key = store.key(i);
+        if (key && key.indexOf(DRAFT_PREFIX) === 0) {
+          var old = readLocalDraft(key.slice(DRAFT_PREFIX.length));
+          if (!old || old.savedAt < cutoff) store.removeItem(key);
+        }
+      }
+    }
+    if (!about) return;
+    var local = readLocalDraft(about.assignment);
+    if (!local || local.synced) return;
+    var notes = document.getElementById("draft-notes");
+    if (!r && notes) {
+      if (!notes.value.trim()) notes.value = draftAsText(local.fields);
+      var block = document.getElementById("draft-notes-block");
+      if (block) block.hidden = false;
+      return;
+    }
+    var form = document.getElementById("review-form");
+    if (!r || !form || sameFields(formFields(form), local.fields)) return;
+    applyFields(form, local.fields);
+    showStatus("Your answers not yet submitted on this item are restored (kept in this browser).");
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(saveDraftNow, 100);  // the server gets them now
+  }
 
   // --- start ------------------------------------------------------------------------------
   function init() {
+    settleDrafts();
     if (!root()) return;
-    warned = false;
+    taken = "";
+    renewedAt = Date.now();
     var initial = root().getAttribute("data-initial-span");
     var rows = spanRows();
     var index = 0;
@@ -371,7 +662,4 @@
 
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", init);
-  document.addEventListener("htmx:load", function (event) {
-    if (event.target === document.body || (event.target.querySelector && event.target.querySelector("#review-root"))) init();
-  });
 })();

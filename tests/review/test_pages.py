@@ -264,8 +264,9 @@ def test_a_missing_required_answer_is_shown_and_nothing_is_stored(tenant, queue_
     _start(client, tenant, queue)
     (lease,) = _assignments(tenant, reviewer=tenant.reviewer)
     response = client.post(_urls(tenant, lease.pk)["submit"], {"explanation": "kept"})
-    assert response.status_code == 422
-    page = response.content.decode()
+    # Post/Redirect/Get: the item's page shows the refusal, the answers kept as a draft.
+    assert response.status_code == 302 and response.url == _urls(tenant, lease.pk)["item"]
+    page = client.get(response.url).content.decode()
     assert "an answer is required" in page and ">kept</textarea>" in page
     with tenancy.tenant_scope(tenant.organization.pk):
         assert not Annotation.objects.exists()
@@ -278,7 +279,9 @@ def test_skip_needs_a_reason_then_moves_on(tenant, queue_setup):
     _start(client, tenant, queue)
     (lease,) = _assignments(tenant, reviewer=tenant.reviewer)
     urls = _urls(tenant, lease.pk)
-    assert client.post(urls["skip"], {"reason": " "}).status_code == 422
+    refused = client.post(urls["skip"], {"reason": " "})
+    assert refused.status_code == 302 and refused.url == urls["item"]
+    assert "Say why you skip this item." in client.get(urls["item"]).content.decode()
     response = client.post(urls["skip"], {"reason": "Outside my expertise"})
     assert response.status_code == 302
     skipped, leased = _assignments(tenant, reviewer=tenant.reviewer)
@@ -298,7 +301,7 @@ def test_release_gives_the_item_back(tenant, queue_setup):
     assert _assignments(tenant, reviewer=tenant.reviewer)[0].state == "released"
 
 
-def test_an_expired_lease_shows_a_recovery_page_and_saves_nothing(tenant, queue_setup):
+def test_an_expired_lease_nobody_took_still_takes_the_submit(tenant, queue_setup):
     queue, config = queue_setup
     add_traces(tenant, queue, 1)
     client = _client(tenant.reviewer)
@@ -309,13 +312,13 @@ def test_an_expired_lease_shows_a_recovery_page_and_saves_nothing(tenant, queue_
             expires_at=timezone.now() - timedelta(seconds=1)
         )
     urls = _urls(tenant, lease.pk)
-    response = client.post(urls["submit"], {f"q-{config.pk}": "Correct"})
-    assert response.status_code == 302 and response.url == urls["item"]
     page = client.get(urls["item"])
     assert page.status_code == 200
-    assert "Your time on this item ran out" in page.content.decode()
+    assert "nobody else has taken it" in page.content.decode()
+    response = client.post(urls["submit"], {f"q-{config.pk}": "Correct"})
+    assert response.status_code == 302 and response.url != urls["item"]
     with tenancy.tenant_scope(tenant.organization.pk):
-        assert not Annotation.objects.exists()
+        assert Annotation.objects.get().values == {str(config.pk): "Correct"}
 
 
 @pytest.mark.parametrize("blind", [True, False])
