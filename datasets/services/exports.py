@@ -18,6 +18,12 @@ expected output (and expected tool calls) the assistant's answer; an item that c
 become a valid line is skipped, counted and its reason listed on the export
 (``skip_reasons``, the first 200).
 
+Every column has one encoding whatever the items mix (an input that is an object, a
+message list or text; an expected output or none): ``docs/datasets.md`` states each,
+and how each format loads in Hugging Face ``datasets`` at any size
+(``tests/datasets/test_export_every_source.py`` loads one dataset built from every
+source kind in every format and reads the stored records back).
+
 Large exports run through the outbox (``datasets.export``) into a file under
 ``HITL_EXPORT_DIR`` that the user downloads.
 """

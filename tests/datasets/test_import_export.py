@@ -1,7 +1,6 @@
-"""Import with validation; exports that the Hugging Face `datasets` library loads back.
-
-Our app is named ``datasets`` too, so the library is loaded in a subprocess whose path
-does not contain the repository, offline (HF_DATASETS_OFFLINE=1): local files only.
+"""Import with validation; exports and their jobs. That every export format loads back in
+the Hugging Face ``datasets`` library with equal content is
+``tests/datasets/test_export_every_source.py``.
 """
 
 from __future__ import annotations
@@ -9,9 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import orjson
 import pytest
@@ -166,59 +162,11 @@ ROWS = [
 ]
 
 
-def _load_with_hf(path, builder: str) -> list[dict]:
-    script = (
-        "import json, sys\n"
-        "from datasets import load_dataset\n"
-        f"rows = load_dataset({builder!r}, data_files=sys.argv[1], split='train')\n"
-        "print(json.dumps(rows.to_list()))\n"
-    )
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    env.pop("PYTHONPATH", None)
-    env["HF_HOME"] = str(path.parent / "hf-home")
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        cwd=str(path.parent),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def _export_to(tmp_path, version, file_format: str):
     path = tmp_path / f"export.{'jsonl' if file_format == 'openai' else file_format}"
     with open(path, "wb") as out:
         counts = services.export_version(version, file_format, out)
     return path, counts
-
-
-def test_exports_load_back_in_the_datasets_library_with_equal_content(tenant, tmp_path):
-    dataset = make_dataset(tenant)
-    import_rows(tenant, dataset, ROWS)
-    with tenancy.tenant_scope(tenant.organization.pk):
-        version = DatasetVersion.objects.get(dataset=dataset, number=1)
-        paths = {fmt: _export_to(tmp_path, version, fmt)[0] for fmt in ("jsonl", "csv", "parquet")}
-
-    loaded = _load_with_hf(paths["jsonl"], "json")
-    assert [row["id"] for row in loaded] == [r["id"] for r in ROWS]
-    for row, expected in zip(loaded, ROWS, strict=True):
-        for name in ("input", "expected_output", "metadata", "tags", "failure_reason"):
-            assert row[name] == expected[name], name
-        assert row["source_type"] == "import"
-
-    for fmt, builder in (("parquet", "parquet"), ("csv", "csv")):
-        loaded = _load_with_hf(paths[fmt], builder)
-        assert [row["id"] for row in loaded] == [r["id"] for r in ROWS], fmt
-        for row, expected in zip(loaded, ROWS, strict=True):
-            assert json.loads(row["input"]) == expected["input"]
-            assert json.loads(row["expected_output"]) == expected["expected_output"]
-            assert json.loads(row["metadata"]) == expected["metadata"]
-            tags = row["tags"] if fmt == "parquet" else json.loads(row["tags"])
-            assert tags == expected["tags"]
-            assert (row["failure_reason"] or "") == expected["failure_reason"]
 
 
 def test_csv_and_parquet_have_one_column_per_annotator_answer(tenant, tmp_path):
