@@ -72,17 +72,21 @@ class SourceType(models.TextChoices):
 
 
 # --- "needs expected output" ---------------------------------------------------------------
-# A reviewed item (it carries the reviews it came from) whose expected output nobody
-# stated: no reviewer or adjudicator wrote one, and whoever promoted it neither typed one
-# nor accepted the model's output (``datasets.services.promotion``). The model's answer
-# is never stored as expected on its own, so such an item waits for a person; exports
-# count it and the gate refuses to pass over it. One rule, for items and records alike.
+# A promoted item (a trace, span or thread, or a reviewed item: it carries the reviews it
+# came from) whose expected output nobody stated: no reviewer or adjudicator wrote one,
+# and whoever promoted it neither typed one nor accepted the model's output
+# (``datasets.services.promotion``). The model's answer is never stored as expected on
+# its own, so such an item waits for a person; exports count it and the gate refuses to
+# pass over it. Imported and hand-written items are what their authors wrote (an input
+# without an expected output is theirs to make). One rule, for items and records alike.
 _EMPTY_EXPECTED = (None, "", {})
+PROMOTED_SOURCES = ("trace", "span", "thread")
 
 
 def needs_expected_output(record: Mapping[str, Any]) -> bool:
     """Whether an item's record (or its field values) waits for an expected output."""
-    return bool(record.get("reviews")) and record.get("expected_output") in _EMPTY_EXPECTED
+    promoted = bool(record.get("reviews")) or record.get("source_type") in PROMOTED_SOURCES
+    return promoted and record.get("expected_output") in _EMPTY_EXPECTED
 
 
 def _empty_expected(prefix: str) -> models.Q:
@@ -94,9 +98,15 @@ def _empty_expected(prefix: str) -> models.Q:
     )
 
 
+def _promoted(prefix: str) -> models.Q:
+    return ~models.Q(**{f"{prefix}reviews": []}) | models.Q(
+        **{f"{prefix}source_type__in": PROMOTED_SOURCES}
+    )
+
+
 # The same rule as filters: on DatasetItem rows, and on revisions' stored records.
-ITEM_NEEDS_EXPECTED_OUTPUT = ~models.Q(reviews=[]) & _empty_expected("")
-REVISION_NEEDS_EXPECTED_OUTPUT = ~models.Q(content__reviews=[]) & _empty_expected("content__")
+ITEM_NEEDS_EXPECTED_OUTPUT = _promoted("") & _empty_expected("")
+REVISION_NEEDS_EXPECTED_OUTPUT = _promoted("content__") & _empty_expected("content__")
 
 
 class DatasetItem(TenantModel):
@@ -164,7 +174,11 @@ class DatasetItem(TenantModel):
     @property
     def needs_expected_output(self) -> bool:
         return needs_expected_output(
-            {"reviews": self.reviews, "expected_output": self.expected_output}
+            {
+                "reviews": self.reviews,
+                "source_type": self.source_type,
+                "expected_output": self.expected_output,
+            }
         )
 
 

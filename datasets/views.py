@@ -409,9 +409,36 @@ class PromoteView(DatasetPageView):
         if trace is None:
             return None
         label = trace.name or trace.external_id
+        output = trace.output
         if "span_id" in source:
             label = f"span {source['span_id']} of {label}"
-        return {"kind": "span" if "span_id" in source else "trace", "label": label, "trace": trace}
+            from traces.models import Span
+
+            span = Span.objects.filter(  # created_at: the trace's, the span's partition
+                project=self.project,
+                trace=trace,
+                created_at=trace.created_at,
+                external_id=source["span_id"],
+            ).first()
+            if span is None:
+                return None
+            output = span.output
+        # The expected output field starts as the model's output: submitting it unedited
+        # is the person accepting it (``accepted_as_shown``); clearing it leaves none.
+        return {
+            "kind": "span" if "span_id" in source else "trace",
+            "label": label,
+            "trace": trace,
+            "model_output": as_text(output),
+        }
+
+    def accepted_as_shown(self, source: dict[str, Any], typed: str) -> bool:
+        """Whether ``typed`` is the trace's or span's output as the form showed it."""
+        if "queue_item_id" in source or not typed:
+            return False
+        described = self.describe(source) or {}
+        shown = described.get("model_output", "")
+        return typed.replace("\r\n", "\n").strip() == shown.replace("\r\n", "\n").strip()
 
     def render_page(
         self, source: dict[str, Any], *, status: int = 200, **extra: Any
@@ -458,7 +485,10 @@ class PromoteView(DatasetPageView):
             overrides["failure_reason"] = reason
         # The expected output the person types (stored as the text typed).
         typed = request.POST.get("expected_output", "").strip()
-        if typed:
+        accept_output = request.POST.get("accept_output") == "on"
+        if self.accepted_as_shown(source, typed):
+            accept_output = True  # the output as it is, not its text
+        elif typed:
             overrides["expected_output"] = typed
         try:
             promotion = services.dataset_promote(
@@ -466,7 +496,7 @@ class PromoteView(DatasetPageView):
                 dataset=dataset,
                 update_existing=request.POST.get("update_existing") == "on",
                 overrides=overrides,
-                accept_output=request.POST.get("accept_output") == "on",
+                accept_output=accept_output,
                 **source,
             )
         except DomainError as exc:
@@ -488,7 +518,8 @@ class PromoteView(DatasetPageView):
         if promotion.item.needs_expected_output:
             messages.warning(
                 request,
-                "Nobody stated an expected output for it: the item needs one (see the item).",
+                "Nobody gave or accepted an expected output for it: the item needs one "
+                "(see the item).",
             )
         return redirect(item_url)
 
@@ -547,6 +578,7 @@ class PromoteMatchingView(DatasetPageView):
                 dataset=dataset,
                 params=params,
                 update_existing=request.POST.get("update_existing") == "on",
+                accept_output=request.POST.get("accept_output") == "on",
             )
         except DomainError as exc:
             return self.render_page(params, query, errors=error_lines(exc), status=422)

@@ -185,6 +185,21 @@ class PromoteOverridesSerializer(StrictSerializer):
     )
 
 
+ACCEPT_OUTPUT_HELP = 'The same as expected_output_from: "output" (kept for older clients).'
+
+
+def expected_output_from_field(help_text: str) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=["output"], required=False, help_text=help_text)
+
+
+def accepted_output(attrs: dict) -> dict:
+    """``expected_output_from: "output"`` and ``accept_output: true`` say the same: the
+    model's output is accepted as expected (``datasets.services.promotion``)."""
+    chosen = attrs.pop("expected_output_from", None)
+    attrs["accept_output"] = attrs.get("accept_output", False) or chosen == "output"
+    return attrs
+
+
 class PromoteSerializer(StrictSerializer):
     trace_id = serializers.CharField(max_length=256, required=False)
     span_id = serializers.CharField(max_length=256, required=False)
@@ -192,13 +207,18 @@ class PromoteSerializer(StrictSerializer):
     queue_item_id = serializers.IntegerField(min_value=1, required=False)
     update_existing = serializers.BooleanField(required=False, default=False)
     overrides = PromoteOverridesSerializer(required=False)
-    accept_output = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="A reviewed queue item: take the model's output as the expected output "
-        "when no reviewer or adjudicator stated one (you accept it as correct). Without "
-        "it, such an item is stored with no expected output and needs_expected_output.",
+    expected_output_from = expected_output_from_field(
+        "\"output\": take the model's output (the trace's, span's or the thread's last "
+        "turn's) as the expected output when nobody stated one: you accept it as correct. "
+        "Without it (or overrides.expected_output, or a reviewer's stated one) the item "
+        "is stored with no expected output and says needs_expected_output."
     )
+    accept_output = serializers.BooleanField(
+        required=False, default=False, help_text=ACCEPT_OUTPUT_HELP
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        return accepted_output(attrs)
 
 
 class PromotionSerializer(serializers.Serializer):
@@ -214,11 +234,14 @@ class BulkPromoteSerializer(StrictSerializer):
     judge = serializers.DictField(required=False)
     update_existing = serializers.BooleanField(required=False, default=False)
     overrides = PromoteOverridesSerializer(required=False)
+    expected_output_from = expected_output_from_field(
+        "\"output\": take each item's model output (each trace's, or a reviewed item's "
+        "target's) as its expected output when nobody stated one: you accept them all as "
+        "correct. Without it they are stored with no expected output and say "
+        "needs_expected_output."
+    )
     accept_output = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="With queue_id: take each item's model output as its expected output "
-        "when nobody stated one (see the single promotion).",
+        required=False, default=False, help_text=ACCEPT_OUTPUT_HELP
     )
 
     def validate(self, attrs: dict) -> dict:
@@ -226,13 +249,9 @@ class BulkPromoteSerializer(StrictSerializer):
             raise serializers.ValidationError(
                 {"trace_filter": ["Give trace_filter or queue_id (with human/judge)."]}
             )
-        if "trace_filter" in attrs and attrs.get("accept_output"):
-            raise serializers.ValidationError(
-                {"accept_output": ["Only with queue_id: a trace's output is taken as it is."]}
-            )
         if "trace_filter" in attrs and ({"human", "judge"} & set(attrs)):
             raise serializers.ValidationError({"human": ["Only with queue_id."]})
-        return attrs
+        return accepted_output(attrs)
 
 
 class BulkPromotionSerializer(serializers.Serializer):

@@ -137,10 +137,11 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
         "item: 201 with the new item. If the dataset has the source already (a retry of a "
         "promotion that landed, too): 409 `already_in_dataset` with the item's `item_id` "
         "and `id` in the error's details, unless update_existing (then 200, updated or "
-        "unchanged). A reviewed queue item's expected output is the one its reviewers or "
-        "adjudicator stated, else `overrides.expected_output` (the one you type), else "
-        "the model's output only with `accept_output`; otherwise it stays empty and the "
-        "item says `needs_expected_output`.",
+        "unchanged). The expected output is one a person accepted, never the model's "
+        "output on its own: a reviewed queue item's reviewers' or adjudicator's, else "
+        "`overrides.expected_output` (the one you type), else the model's output (the "
+        "trace's, span's, thread's last turn's) only with `expected_output_from: "
+        '"output"`; otherwise it stays empty and the item says `needs_expected_output`.',
     )
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, **kwargs: Any) -> Response:
@@ -170,13 +171,16 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     def promote_bulk(self, request: Request, **kwargs: Any) -> Response:
         """From a trace filter (the trace list's parameters), or from a queue's reviewed
         items, optionally where the reviewers' answer and a judge's score meet
-        conditions (e.g. reviewers failed it, the judge passed it)."""
+        conditions (e.g. reviewers failed it, the judge passed it). Expected outputs as
+        in a single promotion: a model's output only with `expected_output_from:
+        "output"`."""
         data = validated(request, s.BulkPromoteSerializer)
         common = {
             "actor": self.actor,
             "dataset": self.get_object(),
             "update_existing": data["update_existing"],
             "overrides": data.get("overrides") or {},
+            "accept_output": data["accept_output"],
         }
         if "trace_filter" in data:
             report = services.dataset_promote_from_trace_filter(
@@ -187,7 +191,6 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
                 queue_id=data["queue_id"],
                 human=data.get("human"),
                 judge=data.get("judge"),
-                accept_output=data["accept_output"],
                 **common,
             )
         return Response(s.BulkPromotionSerializer(report).data)

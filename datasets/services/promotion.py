@@ -6,13 +6,15 @@ the reviews as provenance. So promoting the same source twice, directly or throu
 review, finds the same item: it is reported (``exists``) and changed only when the
 caller asks (``update_existing=True``).
 
-Expected outputs: a trace, span or thread promoted directly takes its output as
-expected (the person promoting picked that call as an example). A reviewed queue item
-never does on its own: its expected output is the one the people stated
-(``review.consensus``: the adjudicator's, else the reviewers' most common), else the one
-the person promoting types (``overrides``), else the model's output only when that
-person explicitly accepts it (``accept_output``). Otherwise it stays empty and the item
-"needs expected output" (``datasets.models.needs_expected_output``).
+Expected outputs are ones a person accepted, never the model's output on its own. A
+reviewed queue item's is the one the people stated (``review.consensus``: the
+adjudicator's, else the reviewers' most common). Otherwise, for any source (a reviewed
+item nobody stated one for, a trace, span or thread promoted directly or in bulk), it
+is the one the person promoting gives (``overrides``), else the model's output only when
+that person explicitly accepts it (``accept_output``; the API's
+``expected_output_from: "output"``, the promote forms' prefilled field or checkbox).
+Otherwise it stays empty and the item "needs expected output"
+(``datasets.models.needs_expected_output``).
 """
 
 from __future__ import annotations
@@ -230,6 +232,15 @@ def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
     return state
 
 
+def _unless_accepted(state: ItemState, *, accept_output: bool) -> ItemState:
+    """A directly promoted source: its output is the model's, expected only when the
+    person promoting accepts it; else the expected output stays empty (module docstring).
+    """
+    if not accept_output:
+        state.expected_output = None
+    return state
+
+
 def _apply_overrides(state: ItemState, overrides: Mapping[str, Any]) -> ItemState:
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
@@ -252,8 +263,9 @@ def source_state(
 ) -> ItemState:
     """The state a source promotes to; sources are named as clients know them
     (external ids; a span by its trace's and its own id). Another project's or a
-    missing source answers NotFound. ``accept_output``: a reviewed item takes the
-    model's output as expected when nobody stated one (the caller accepts it)."""
+    missing source answers NotFound. ``accept_output``: the model's output is the
+    expected one when nobody stated one (the caller accepts it); without it a source's
+    expected output is only what reviewers stated."""
     named = [n for n in (trace_id, thread_id, queue_item_id) if n is not None]
     if span_id is not None and trace_id is None:
         raise DomainError("A span is named with its trace_id.", details={"trace_id": ["Required."]})
@@ -290,7 +302,7 @@ def source_state(
         )
         if span is None:
             raise NotFound("Span not found.")
-        return _span_state(span)
+        return _unless_accepted(_span_state(span), accept_output=accept_output)
     if trace_id is not None:
         trace = (
             Trace.objects.select_related("thread")
@@ -299,11 +311,11 @@ def source_state(
         )
         if trace is None:
             raise NotFound("Trace not found.")
-        return _trace_state(trace)
+        return _unless_accepted(_trace_state(trace), accept_output=accept_output)
     thread = Thread.objects.filter(project_id=project_id, external_id=thread_id).first()
     if thread is None:
         raise NotFound("Thread not found.")
-    return _thread_state(thread)
+    return _unless_accepted(_thread_state(thread), accept_output=accept_output)
 
 
 def dataset_promote(
@@ -321,7 +333,7 @@ def dataset_promote(
     """Promotes one source. If the dataset already has it: ``exists`` (nothing
     changes) unless ``update_existing``, then ``updated`` or ``unchanged``. An
     ``expected_output`` in ``overrides`` is the one the person typed; ``accept_output``
-    takes a reviewed item's model output when nobody stated one (module docstring)."""
+    takes the model's output when nobody stated one (module docstring)."""
     with audit.acting_as(actor), transaction.atomic():
         state = source_state(
             project_id=dataset.project_id,
@@ -419,8 +431,11 @@ def dataset_promote_from_trace_filter(
     params: Mapping[str, Any],
     update_existing: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    accept_output: bool = False,
 ) -> dict[str, Any]:
-    """Promotes every trace the trace filter matches (the trace list's parameters)."""
+    """Promotes every trace the trace filter matches (the trace list's parameters).
+    Each trace's output becomes its expected output only with ``accept_output`` (the
+    caller accepts them all); else they need one (module docstring)."""
     from projects.models import Project
     from traces import selectors as trace_selectors
 
@@ -442,7 +457,8 @@ def dataset_promote_from_trace_filter(
                     pk__in=ids[start : start + CHUNK]
                 )
                 for trace in traces.order_by("id"):
-                    yield _apply_overrides(_trace_state(trace), overrides or {})
+                    state = _unless_accepted(_trace_state(trace), accept_output=accept_output)
+                    yield _apply_overrides(state, overrides or {})
 
         return _write_bulk(
             dataset=dataset,

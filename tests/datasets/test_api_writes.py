@@ -65,7 +65,11 @@ def test_promote_answers_201_with_the_item_and_a_retry_409_naming_it(tenant, own
     dataset = make_dataset(tenant)
     make_trace(tenant, external_id="consult-9", input={"q": "dose?"}, output={"a": "20 g"})
     url = f"{_base(tenant)}/datasets/{dataset.pk}/promote/"
-    request = {"trace_id": "consult-9", "overrides": {"failure_reason": "tenfold overdose"}}
+    request = {
+        "trace_id": "consult-9",
+        "overrides": {"failure_reason": "tenfold overdose"},
+        "expected_output_from": "output",  # the promoter accepts the trace's output
+    }
 
     created = owner.post(url, request, format="json")
     assert created.status_code == 201, created.content

@@ -81,8 +81,10 @@ def test_promoting_the_same_source_twice_reports_the_item_and_updates_only_when_
     dataset = make_dataset(tenant)
     owner = Actor(user=tenant.owner)
     with tenancy.tenant_scope(tenant.organization.pk):
-        first = services.dataset_promote(actor=owner, dataset=dataset, trace_id="consult-7")
-        assert first.item.expected_output == {"a": "20 g"}  # the trace's own output
+        first = services.dataset_promote(
+            actor=owner, dataset=dataset, trace_id="consult-7", accept_output=True
+        )
+        assert first.item.expected_output == {"a": "20 g"}  # the trace's own, accepted
         again = services.dataset_promote(actor=owner, dataset=dataset, queue_item_id=item.pk)
         assert again.status == "exists" and again.item.pk == first.item.pk
         assert again.version is None and DatasetItem.objects.filter(dataset=dataset).count() == 1
@@ -115,9 +117,11 @@ def test_span_and_thread_promotion(tenant):
             make_trace(tenant, external_id=f"turn-{n}", thread=thread, input=q, output=a)
         owner = Actor(user=tenant.owner)
         span = services.dataset_promote(
-            actor=owner, dataset=dataset, trace_id="t-1", span_id="tool-1"
+            actor=owner, dataset=dataset, trace_id="t-1", span_id="tool-1", accept_output=True
         ).item
-        chat = services.dataset_promote(actor=owner, dataset=dataset, thread_id="chat-1").item
+        chat = services.dataset_promote(
+            actor=owner, dataset=dataset, thread_id="chat-1", accept_output=True
+        ).item
     assert span.key == "span:t-1/tool-1" and span.input == {"city": "Oslo"}
     assert chat.input == [
         {"role": "user", "content": "hi"},

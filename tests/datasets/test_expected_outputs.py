@@ -113,13 +113,6 @@ def test_the_promoter_types_one_or_accepts_the_models_output(tenant, client_for)
     assert accepted.status_code == 201, accepted.content
     assert accepted.json()["item"]["expected_output"] == MODEL_OUTPUT
     assert accepted.json()["item"]["needs_expected_output"] is False
-    # accept_output has no meaning for a trace filter: refused, not ignored.
-    refused = api.post(
-        f"{_base(tenant)}/datasets/{dataset.pk}/promote-bulk/",
-        {"trace_filter": {}, "accept_output": True},
-        format="json",
-    )
-    assert refused.status_code == 400 and "accept_output" in refused.json()["error"]["details"]
 
 
 def test_bulk_promotion_from_a_queue_follows_the_same_rule(tenant, client_for):

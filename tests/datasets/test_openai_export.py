@@ -167,8 +167,11 @@ def _ingest_genai_span(tenant, client) -> Span:
 
 
 def _promote(tenant, dataset, **source: Any) -> None:
+    """Promotes ``source`` with its output accepted as the expected answer."""
     with tenancy.tenant_scope(tenant.organization.pk):
-        services.dataset_promote(actor=Actor(user=tenant.owner), dataset=dataset, **source)
+        services.dataset_promote(
+            actor=Actor(user=tenant.owner), dataset=dataset, accept_output=True, **source
+        )
 
 
 def _every_source(tenant, client):
