@@ -289,7 +289,11 @@ def _targets_of_every_kind(tenant, owner, client_for, sent) -> None:
             format="json",
         )
         assert submitted.status_code == 201, submitted.content
-    comment = {"body": "dose", "trace_id": sent["trace"], "span_id": sent["span"]}
+    comment = {
+        "body": f"dose @{tenant.owner.email}",  # a mention: a webhook event names the span
+        "trace_id": sent["trace"],
+        "span_id": sent["span"],
+    }
     assert reviewer.post(f"{base}/comments/", comment, format="json").status_code == 201
     ingest = client_for(key=tenant.key("ingest"))
     scored = post(
@@ -368,16 +372,30 @@ def _assert_names_no_row(body: Any, where: str) -> None:
     assert not offenders, "\n".join(offenders)
 
 
-def test_no_api_read_names_a_trace_span_or_thread_by_a_row_id(tenant, owner, client_for, sent):
+def test_no_api_read_names_a_trace_span_or_thread_by_a_row_id(
+    tenant, owner, client_for, sent, settings
+):
     """Every API GET route the route walkers can fill, read as the owner for each row
-    its URL can name: no field naming a trace, span or thread carries a row id, and
-    every such id is one a client sent. A new endpoint is covered without an edit."""
+    its URL can name, and every webhook event: no field naming a trace, span or thread
+    carries a row id, and every such id is one a client sent. A new endpoint or event
+    is covered without an edit."""
+    from projects.models import Event
+    from projects.notifications import catalogue
+    from tests.projects.test_notifications import make_destination
     from tests.test_tenant_isolation import RouteFiller, iter_routes
 
+    settings.HITL_WEBHOOKS_ALLOW_HOSTS = ["127.0.0.1:9"]  # events are written, not sent
+    make_destination(tenant, "http://127.0.0.1:9/hooks", event_types=tuple(catalogue.EVENT_TYPES))
     _targets_of_every_kind(tenant, owner, client_for, sent)
     filler = RouteFiller(tenant, _populate_every_app(tenant))
     known = _known_external_ids(tenant)
     offenders: list[str] = []
+    with tenant_scope(tenant.organization.pk):
+        events = list(Event.objects.values_list("type", "payload"))
+    for event_type, payload in events:
+        offenders += _offenders(payload, f"event {event_type}", known)
+    named = {t for t, p in events if (p.get("item") or {}).get("span_id") or "comment" in p}
+    assert {"review.item.completed", "review.comment.mentioned"} <= named, named
     read = set()
     for route in iter_routes():
         if not route.template.startswith("api/orgs/"):

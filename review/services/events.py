@@ -138,6 +138,16 @@ def announce_if_queue_completed(item: QueueItem) -> None:
     )
 
 
+def _client_ids(row: QueueItem | Comment, names: Sequence[str]) -> dict[str, str | None]:
+    """The trace, span or thread ``row`` names, by the ids their client sent (what the
+    API takes and answers; row ids never leave the server)."""
+    ids: dict[str, str | None] = {}
+    for name in names:
+        related = getattr(row, name) if getattr(row, f"{name}_id") is not None else None
+        ids[f"{name}_id"] = related.external_id if related is not None else None
+    return ids
+
+
 def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:
     """``review.item.completed`` or ``review.item.needs_adjudication``, by the item's
     new status."""
@@ -161,9 +171,7 @@ def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:
                 "id": item.pk,
                 "status": item.status,
                 "target_type": item.target_type,
-                "trace_id": item.trace_id,
-                "span_id": item.span_id,
-                "thread_id": item.thread_id,
+                **_client_ids(item, ("trace", "span", "thread")),
                 "dataset_item_id": item.dataset_item_id,
             },
             "queue": {"id": queue.pk, "name": queue.name},
@@ -202,8 +210,7 @@ def announce_mentions(comment: Comment, mentioned_user_ids: Iterable[int]) -> No
                 "author": author,
                 "excerpt": body,
                 "item_id": comment.item_id,
-                "trace_id": comment.trace_id,
-                "span_id": comment.span_id,
+                **_client_ids(comment, ("trace", "span")),
             },
             "mentioned": [{"id": pk, "email": email} for pk, email in people],
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
