@@ -19,7 +19,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from hitl.exceptions import DomainError
+from hitl.forms import PageNumberForm, form_add_domain_error
 from projects.api.notifications import shown_url
+from projects.forms import (
+    DestinationActionForm,
+    DestinationForm,
+    NotificationPreferenceForm,
+    QueueAlertForm,
+)
 from projects.models import (
     Delivery,
     Destination,
@@ -37,29 +44,6 @@ from projects.pages import OrganizationPageView
 from projects.views import SettingsPageView
 
 DELIVERIES_PER_PAGE = 25
-
-
-def _int_or_none(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def _form_fields(post: Any) -> dict[str, Any]:
-    """The destination fields a form posts, as the services take them. A bot token is
-    changed only when one is typed, or removed when asked."""
-    fields = {
-        "name": post.get("name", "").strip(),
-        "event_types": [t for t in post.getlist("event_types") if t in EVENT_TYPES],
-        "project_id": _int_or_none(post.get("project")),
-        "filter_queue_id": _int_or_none(post.get("filter_queue_id")),
-        "filter_score_name": post.get("filter_score_name", "").strip(),
-    }
-    token = post.get("slack_bot_token", "").strip()
-    if token:
-        fields["slack_bot_token"] = token
-    elif post.get("remove_bot_token"):
-        fields["slack_bot_token"] = ""
-    return fields
 
 
 class NotificationSettingsView(SettingsPageView):
@@ -96,7 +80,8 @@ class DestinationsView(NotificationSettingsView):
         *,
         new_secret: str = "",
         new_destination: Destination | None = None,
-        posted: dict[str, Any] | None = None,
+        form: DestinationForm | None = None,
+        alert_form: QueueAlertForm | None = None,
         status: int = 200,
     ) -> HttpResponse:
         destinations = Destination.objects.select_related("project").order_by("name", "id")
@@ -106,8 +91,8 @@ class DestinationsView(NotificationSettingsView):
             "alerts": QueueAlert.objects.select_related("project").order_by("queue_id"),
             "new_secret": new_secret,
             "new_destination": new_destination,
-            "posted": posted or {},
-            "posted_types": (posted or {}).get("event_types", []),
+            "form": form or DestinationForm(creating=True),
+            "alert_form": alert_form or QueueAlertForm(),
         }
         return render(
             self.request, "projects/notifications/destinations.html", context, status=status
@@ -117,21 +102,20 @@ class DestinationsView(NotificationSettingsView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
-        fields = _form_fields(request.POST)
-        posted = {**request.POST.dict(), "event_types": fields["event_types"]}
-        if not fields["name"]:
-            messages.error(request, "Give the destination a name.")
-            return self.page(posted=posted, status=422)
+        form = DestinationForm(request.POST, creating=True)
+        if not form.is_valid():
+            return self.page(form=form, status=422)
         try:
             destination, secret = destination_services.destination_create(
                 actor=self.actor,
-                kind=request.POST.get("kind", ""),
-                url=request.POST.get("url", "").strip(),
-                **fields,
+                kind=form.cleaned_data["kind"],
+                url=form.cleaned_data["url"],
+                **form.service_fields(),
             )
         except DomainError as exc:
             self.fail(exc)
-            return self.page(posted=posted, status=422)
+            form_add_domain_error(form, exc, fields={"project_id": "project"})
+            return self.page(form=form, status=422)
         messages.success(request, f"Destination {destination.name!r} created.")
         if not secret:
             return redirect(self.destination_url(destination))
@@ -157,7 +141,11 @@ class DestinationView(NotificationSettingsView):
         self.destination = destination
 
     def page(
-        self, *, new_secret: str = "", posted: dict[str, Any] | None = None, status: int = 200
+        self,
+        *,
+        new_secret: str = "",
+        form: DestinationForm | None = None,
+        status: int = 200,
     ) -> HttpResponse:
         deliveries = (
             Delivery.objects.filter(destination=self.destination)
@@ -165,12 +153,17 @@ class DestinationView(NotificationSettingsView):
             .prefetch_related("attempts_log")
             .order_by("-created_at", "-id")
         )
-        log = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(self.request.GET.get("page"))
+        log = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(
+            PageNumberForm(self.request.GET).number()
+        )
         context = {
             **self.base_context(),
             "destination": self.destination,
             "shown_url": shown_url(self.destination),
-            "selected_types": (posted or {}).get("event_types", self.destination.event_types),
+            "selected_types": (
+                self.destination.event_types if form is None else form["event_types"].value()
+            ),
+            "form": form,
             "log": log,
             "new_secret": new_secret,
             "has_previous_secret": len(self.destination.signing_secrets()) > 1,
@@ -186,16 +179,22 @@ class DestinationView(NotificationSettingsView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str, destination_pk: int) -> HttpResponse:
-        action = request.POST.get("action", "save")
+        chosen = DestinationActionForm(request.POST)
+        if not chosen.is_valid():
+            for problem in chosen.errors["action"]:
+                messages.error(request, f"Action: {problem}")
+            return self.page(status=400)
+        action = chosen.chosen()
         destination = self.destination
+        form = None
         try:
             if action == "save":
-                fields = _form_fields(request.POST)
-                if not fields["name"]:
-                    raise DomainError("Give the destination a name.")
-                url = request.POST.get("url", "").strip()
-                if url:
-                    fields["url"] = url
+                form = DestinationForm(request.POST)
+                if not form.is_valid():
+                    return self.page(form=form, status=422)
+                fields = form.service_fields()
+                if form.cleaned_data["url"]:
+                    fields["url"] = form.cleaned_data["url"]
                 self.destination = destination_services.destination_update(
                     actor=self.actor, destination=destination, **fields
                 )
@@ -222,12 +221,11 @@ class DestinationView(NotificationSettingsView):
                 destination_services.destination_delete(actor=self.actor, destination=destination)
                 messages.success(request, f"{destination.name} deleted.")
                 return redirect(self.destinations_url())
-            else:
-                raise Http404
         except DomainError as exc:
             self.fail(exc)
-            posted = {"event_types": request.POST.getlist("event_types")}
-            return self.page(posted=posted if action == "save" else None, status=422)
+            if form is not None:
+                form_add_domain_error(form, exc, fields={"project_id": "project"})
+            return self.page(form=form, status=422)
         return redirect(self.destination_url(destination))
 
 
@@ -248,13 +246,17 @@ class DeliveryRedeliverView(NotificationSettingsView):
         return redirect(self.destination_url(delivery.destination))
 
 
-class QueueAlertsView(NotificationSettingsView):
-    """POST: set a queue's backlog threshold, or remove it (``remove``)."""
+class QueueAlertsView(DestinationsView):
+    """POST: set a queue's backlog threshold, or remove it (``remove``); input that is
+    no project or number answers the destinations page with the reasons (422)."""
 
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
-        remove = _int_or_none(request.POST.get("remove"))
+        form = QueueAlertForm(request.POST)
+        if not form.is_valid():
+            return self.page(alert_form=form, status=422)
+        remove = form.cleaned_data["remove"]
         if remove is not None:
             alert = QueueAlert.objects.filter(pk=remove).first()
             if alert is None:
@@ -262,12 +264,9 @@ class QueueAlertsView(NotificationSettingsView):
             queue_alert_services.queue_alert_delete(actor=self.actor, alert=alert)
             messages.success(request, f"Backlog alert of queue {alert.queue_id} removed.")
             return redirect(self.destinations_url())
-        project = Project.objects.filter(pk=_int_or_none(request.POST.get("project"))).first()
-        queue_id = _int_or_none(request.POST.get("queue_id"))
-        threshold = _int_or_none(request.POST.get("backlog_threshold"))
-        if project is None or queue_id is None or threshold is None:
-            messages.error(request, "Choose the project and give the queue id and a threshold.")
-            return redirect(self.destinations_url())
+        project = form.cleaned_data["project"]
+        queue_id = form.cleaned_data["queue_id"]
+        threshold = form.cleaned_data["backlog_threshold"]
         try:
             queue_alert_services.queue_alert_set(
                 actor=self.actor, project=project, queue_id=queue_id, backlog_threshold=threshold
@@ -284,9 +283,11 @@ class NotificationPreferencesView(OrganizationPageView):
     id. Says when a direct message cannot be sent (no Slack bot, no member id) and that
     email goes instead."""
 
-    def page(self, *, posted: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    def page(
+        self, *, form: NotificationPreferenceForm | None = None, status: int = 200
+    ) -> HttpResponse:
         preference = personal_services.preference_for(self.request.user.pk)
-        current = posted or {}
+        current = form.data if form is not None else {}
         choices = [
             (name, label, current.get(name) or getattr(preference, name))
             for name, label in (
@@ -303,6 +304,7 @@ class NotificationPreferencesView(OrganizationPageView):
             "choices": choices,
             "wants_slack": any(value == PersonalChannel.SLACK_DM for _n, _l, value in choices),
             "slack_dm_available": personal_services.slack_bot_destination() is not None,
+            "form": form,
         }
         return render(
             self.request, "projects/notifications/preferences.html", context, status=status
@@ -312,18 +314,14 @@ class NotificationPreferencesView(OrganizationPageView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
-        posted = {
-            "mentions": request.POST.get("mentions", ""),
-            "assignments": request.POST.get("assignments", ""),
-            "slack_member_id": request.POST.get("slack_member_id", ""),
-        }
+        form = NotificationPreferenceForm(request.POST)
+        if not form.is_valid():
+            return self.page(form=form, status=422)
         try:
-            personal_services.preference_set(actor=self.actor, **posted)
+            personal_services.preference_set(actor=self.actor, **form.cleaned_data)
         except DomainError as exc:
-            messages.error(request, exc.message)
-            for field, problems in (exc.details or {}).items():
-                messages.error(request, f"{field.replace('_', ' ').capitalize()}: {problems[0]}")
-            return self.page(posted=posted, status=422)
+            form_add_domain_error(form, exc)
+            return self.page(form=form, status=422)
         messages.success(request, "Preferences saved.")
         return redirect(
             reverse("notification-preferences-page", kwargs={"org_slug": self.organization.slug})

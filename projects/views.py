@@ -10,7 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
+from hitl.forms import form_add_domain_error, form_error_lines
 from projects import selectors, services
+from projects.forms import (
+    ApiKeyForm,
+    InvitationActionForm,
+    InvitationForm,
+    MemberForm,
+    OrganizationSwitchForm,
+)
 from projects.models import MANAGE_ROLES, ApiKey, ApiKeyScope, Invitation, Membership, Project, Role
 from projects.pages import OrganizationPageView
 
@@ -28,10 +36,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def organization_switch(request: HttpRequest) -> HttpResponse:
-    slug = request.POST.get("organization", "")
-    if not selectors.organizations_for_user(request.user).filter(slug=slug).exists():
-        messages.error(request, "You are not a member of that organization.")
-        return redirect("home")
+    organizations = selectors.organizations_for_user(request.user)
+    form = OrganizationSwitchForm(request.POST, organizations=organizations)
+    if not form.is_valid():
+        for line in form_error_lines(form):
+            messages.error(request, line)
+        context = {"organizations": list(organizations)}
+        return render(request, "projects/home.html", context, status=400)
+    slug = form.cleaned_data["organization"]
     request.session["active_organization_slug"] = slug
     return redirect("organization-home", org_slug=slug)
 
@@ -109,6 +121,11 @@ class SettingsPageView(OrganizationPageView):
     def fail(self, exc: DomainError) -> None:
         messages.error(self.request, exc.message)
 
+    def refuse(self, form: Any) -> None:
+        """A form's errors as messages, for a page whose form is not shown again."""
+        for line in form_error_lines(form):
+            messages.error(self.request, line)
+
 
 class SettingsMembersView(SettingsPageView):
     """GET: members with their roles and project narrowing, invitations and their
@@ -117,7 +134,7 @@ class SettingsMembersView(SettingsPageView):
     def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
         return self.page()
 
-    def page(self, *, posted: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    def page(self, *, form: InvitationForm | None = None, status: int = 200) -> HttpResponse:
         projects = list(Project.objects.order_by("name"))
         members = [
             {
@@ -138,38 +155,33 @@ class SettingsMembersView(SettingsPageView):
                 for value, label in Role.choices
                 if value != Role.OWNER or self.membership.role == Role.OWNER
             ],
-            "posted": posted or {},
+            "form": form or InvitationForm(initial={"role": Role.REVIEWER}),
             "is_owner": self.membership.role == Role.OWNER,
         }
         return render(self.request, "projects/settings/members.html", context, status=status)
 
     def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
-        email = request.POST.get("email", "").strip()
-        role = request.POST.get("role", Role.REVIEWER)
-        project_ids = [int(p) for p in request.POST.getlist("projects") if p.isdigit()]
-        if not email or "@" not in email:
-            messages.error(request, "Give the email address to invite.")
-            return self.page(posted=request.POST.dict(), status=422)
-        if role not in Role.values:
-            messages.error(request, "Choose a role.")
-            return self.page(posted=request.POST.dict(), status=422)
+        form = InvitationForm(request.POST)
+        if not form.is_valid():
+            return self.page(form=form, status=422)
         try:
             invitation, _token = services.invitation_create(
                 actor=self.actor,
                 acting_membership=self.membership,
-                email=email,
-                role=role,
-                project_ids=project_ids,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                project_ids=[p.pk for p in form.cleaned_data["projects"]],
             )
         except DomainError as exc:
             self.fail(exc)
-            return self.page(posted=request.POST.dict(), status=422)
+            return self.page(form=form, status=422)
         messages.success(request, f"Invitation sent to {invitation.email}.")
         return redirect(self.members_url())
 
 
-class SettingsMemberView(SettingsPageView):
-    """POST: change a member's role and project narrowing, or remove them."""
+class SettingsMemberView(SettingsMembersView):
+    """POST: change a member's role and project narrowing, or remove them. Input that is
+    no role or project answers the members page with the reasons (400)."""
 
     http_method_names = ["post"]
 
@@ -177,22 +189,23 @@ class SettingsMemberView(SettingsPageView):
         target = Membership.objects.filter(pk=membership_pk).select_related("user").first()
         if target is None:
             raise Http404
+        form = MemberForm(request.POST)
+        if not form.is_valid():
+            self.refuse(form)
+            return self.page(status=400)
         try:
-            if request.POST.get("remove") == "1":
+            if form.cleaned_data["remove"]:
                 services.membership_remove(
                     actor=self.actor, acting_membership=self.membership, membership=target
                 )
                 messages.success(request, f"{target.user.email} was removed.")
             else:
-                role = request.POST.get("role", target.role)
-                if role not in Role.values:
-                    raise DomainError("Choose a role.")
                 services.membership_update(
                     actor=self.actor,
                     acting_membership=self.membership,
                     membership=target,
-                    role=role,
-                    project_ids=[int(p) for p in request.POST.getlist("projects") if p.isdigit()],
+                    role=form.cleaned_data["role"] or target.role,
+                    project_ids=[p.pk for p in form.cleaned_data["projects"]],
                 )
                 messages.success(request, f"Saved {target.user.email}.")
         except DomainError as exc:
@@ -200,7 +213,7 @@ class SettingsMemberView(SettingsPageView):
         return redirect(self.members_url())
 
 
-class SettingsInvitationView(SettingsPageView):
+class SettingsInvitationView(SettingsMembersView):
     """POST: resend (a fresh link) or revoke an invitation."""
 
     http_method_names = ["post"]
@@ -209,8 +222,12 @@ class SettingsInvitationView(SettingsPageView):
         invitation = Invitation.objects.filter(pk=invitation_pk).first()
         if invitation is None:
             raise Http404
+        form = InvitationActionForm(request.POST)
+        if not form.is_valid():
+            self.refuse(form)
+            return self.page(status=400)
         try:
-            if request.POST.get("action") == "revoke":
+            if form.chosen() == "revoke":
                 services.invitation_revoke(actor=self.actor, invitation=invitation)
                 messages.success(request, f"The invitation to {invitation.email} was revoked.")
             else:
@@ -225,7 +242,14 @@ class SettingsApiKeysView(SettingsPageView):
     """GET: every project's keys (prefix, scopes, last use, state) and the form for a
     new one. POST: create a key and show it this once, with a copy button."""
 
-    def page(self, *, new_key: str = "", new_key_name: str = "", status: int = 200) -> HttpResponse:
+    def page(
+        self,
+        *,
+        form: ApiKeyForm | None = None,
+        new_key: str = "",
+        new_key_name: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
         projects = list(Project.objects.order_by("name"))
         keys = ApiKey.objects.select_related("project", "created_by", "revoked_by").order_by(
             "project__name", "-created_at"
@@ -238,6 +262,7 @@ class SettingsApiKeysView(SettingsPageView):
             "scopes": ApiKeyScope.choices,
             "new_key": new_key,
             "new_key_name": new_key_name,
+            "form": form or ApiKeyForm(initial={"scopes": [ApiKeyScope.INGEST]}),
         }
         return render(self.request, "projects/settings/api_keys.html", context, status=status)
 
@@ -245,24 +270,19 @@ class SettingsApiKeysView(SettingsPageView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str) -> HttpResponse:
-        project_pk = request.POST.get("project", "")
-        project = (
-            Project.objects.filter(pk=int(project_pk)).first() if project_pk.isdigit() else None
-        )
-        name = request.POST.get("name", "").strip()
-        if project is None or not name:
-            messages.error(request, "Give the key a name and choose its project.")
-            return self.page(status=422)
+        form = ApiKeyForm(request.POST)
+        if not form.is_valid():
+            return self.page(form=form, status=422)
         try:
             api_key, raw = services.api_key_create(
                 actor=self.actor,
-                project=project,
-                name=name,
-                scopes=request.POST.getlist("scopes"),
+                project=form.cleaned_data["project"],
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
             )
         except DomainError as exc:
-            self.fail(exc)
-            return self.page(status=422)
+            form_add_domain_error(form, exc)
+            return self.page(form=form, status=422)
         response = self.page(new_key=raw, new_key_name=api_key.name)
         response["Cache-Control"] = "no-store"
         return response
