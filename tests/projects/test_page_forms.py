@@ -35,7 +35,7 @@ from projects.models import (
 from projects.notifications import catalogue
 from projects.notifications.destinations import destination_create
 from tests.factories import Tenant
-from tests.hostile import BAD_UTF8, HUGE, NUL, UNSTORABLE, messages_of, send
+from tests.page_input import BAD_UTF8, HUGE, NUL, UNSTORABLE, messages_of, send
 
 HOOK = "http://127.0.0.1:9/hook"
 ROOT = Path(__file__).resolve().parents[2]
