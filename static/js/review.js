@@ -392,12 +392,10 @@
     });
   }
 
-  function isReviewPage(url) {
-    return /\/review\/\d+\/$/.test(new URL(url, window.location.href).pathname);
-  }
-
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    var conflict = form.closest && form.closest("#conflict");
+    if (conflict) { markPending(conflict.getAttribute("data-assignment")); return; }
     if (!root() || !root().getAttribute("data-assignment")) return;  // the focused review page only
     if (form.id !== "review-form" && form.id !== "skip-form") return;
     if (submitting) {  // one submit at a time: the same form sent twice is dropped here
@@ -423,13 +421,16 @@
     // (rarely: a lease taken meanwhile, a refused answer) replaces it with what it says.
     var early = looksComplete(form);
     ahead = null;
-    if (early) showDocument(held.doc, held.url);
-    fetch(form.action, {
+    // Sent before the held page is shown: the request names this page as its referrer
+    // (the page a refused form offers to go back to).
+    var sent = fetch(form.action, {
       method: "POST",
       body: body,
       credentials: "same-origin",
-      headers: { "X-Review-Buffered": held.assignment, "X-CSRFToken": csrfToken() },
-    }).then(function (response) {
+      headers: { "X-Review-Buffered": held.assignment, "X-CSRFToken": csrfToken(), "Accept": "text/html" },
+    });
+    if (early) showDocument(held.doc, held.url);
+    sent.then(function (response) {
       if (response.status === 204 && response.headers.get("X-Review-Next") === held.url) {
         dropLocalDraft(assignment);
         var previous = response.headers.get("X-Review-Previous");
@@ -439,14 +440,11 @@
         showStatus(skipped ? "Skipped. Here is the next item." : "Saved. Here is the next item.");
         return null;
       }
-      if (response.redirected && !isReviewPage(response.url)) {
-        // Signed out meanwhile: the sign-in page, which comes back to the item (its
-        // answers are in this browser's storage).
-        window.location.assign(response.url);
-        return null;
-      }
+      // Anything else is the page the server redirected to (the next item, this item
+      // with what it refused, the sign-in page when the session ended), or the page a
+      // refused form gets (cookies gone): shown as it is, at its own address.
       return response.text().then(function (html) {
-        if (response.redirected) markPending(assignment);
+        if (response.redirected && response.url.indexOf("/accounts/") === -1) markPending(assignment);
         showDocument(html, response.redirected ? response.url : null);
       });
     }).catch(function () {
