@@ -3,6 +3,7 @@ the form walkers of each app."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,6 +13,8 @@ NUL = "a\x00b"
 BAD_UTF8 = object()  # sent as the bytes ED A0 80: a lone surrogate's would-be UTF-8
 HUGE = "9" * 30
 UNSTORABLE = ["a\x00b", "a\ud800b"]  # for forms called without the middleware
+# A page module reading request input by hand rather than through a form.
+HAND_READ = re.compile(r"request\.(POST|GET)\s*(\[|\.(get|getlist|dict|lists|items|keys)\b)")
 
 
 def encoded(data: dict[str, Any]) -> str:

@@ -14,12 +14,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from hitl.exceptions import DomainError
+from hitl.forms import form_add_domain_error, form_error_lines
 from traces import selectors, services
+from traces.forms import TraceRetentionForm
 from traces.models import RETENTION_MAX_DAYS
 from traces.views import ProjectTracePageView
-
-FOLLOW_DEFAULT = "default"
-OWN_POLICY = "days"
 
 
 class TraceRetentionPageView(ProjectTracePageView):
@@ -39,18 +38,15 @@ class TraceRetentionPageView(ProjectTracePageView):
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         if not self.is_manager:
             raise PermissionDenied
-        mode = request.POST.get("mode", OWN_POLICY)
-        days: int | None = None
-        if mode != FOLLOW_DEFAULT:
-            raw = request.POST.get("days", "").strip()
-            if not raw.isdigit() or int(raw) > RETENTION_MAX_DAYS:
-                error = f"Enter a whole number of days from 0 to {RETENTION_MAX_DAYS}."
-                return self._render(request, error=error, typed=raw, status=400)
-            days = int(raw)
+        form = TraceRetentionForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form=form, status=400)
+        days = form.cleaned_data["days"]
         try:
             services.trace_retention_set(actor=self.actor, project=self.project, days=days)
         except DomainError as exc:
-            return self._render(request, error=exc.message, typed=str(days), status=400)
+            form_add_domain_error(form, exc)
+            return self._render(request, form=form, status=400)
         if days is None:
             messages.success(request, "This project now follows the default retention.")
         elif days == 0:
@@ -60,9 +56,11 @@ class TraceRetentionPageView(ProjectTracePageView):
         return redirect(self.url())
 
     def _render(
-        self, request: HttpRequest, *, error: str = "", typed: str = "", status: int = 200
+        self, request: HttpRequest, *, form: TraceRetentionForm | None = None, status: int = 200
     ) -> HttpResponse:
         setting = selectors.trace_retention_of(project=self.project)
+        error = " ".join(form_error_lines(form)) if form is not None else ""
+        typed = form["days"].value() if form is not None else None
         context = {
             "organization": self.organization,
             "membership": self.membership,

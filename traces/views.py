@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,14 +22,15 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from hitl.exceptions import DomainError
+from hitl.forms import error_lines, form_error_lines
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from traces import hooks, selectors, services
 from traces.filters import FeedbackChoice, TraceFilter
+from traces.forms import ExplorerPageForm, SavedViewForm
 from traces.models import SavedView, ScoreSource, Status, Trace
 from traces.payloads import render_payload
 
@@ -65,7 +65,9 @@ SPLIT_ON = {"tags": ",", "metadata": "\n", "score": "\n"}
 
 def filter_params_from(query: QueryDict) -> dict[str, list[str]]:
     """The trace filter's parameters in a query string, page parameters left out and
-    repeatable values typed into one field split apart; blank values dropped."""
+    repeatable values typed into one field split apart; blank values dropped. They are
+    read by the filter's FilterSet (``TraceFilter``), the page parameters by
+    ``traces.forms.ExplorerPageForm``."""
     params: dict[str, list[str]] = {}
     for key in query:
         if key in PAGE_PARAMS:
@@ -111,9 +113,17 @@ class TraceExplorerView(ProjectTracePageView):
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
+        return self.explorer(request.GET)
+
+    def explorer(self, query_dict: QueryDict, *, status: int = 200) -> HttpResponse:
+        """The explorer for a query string (the filter and the page parameters)."""
+        request = self.request
         project = self.project
-        params = filter_params_from(request.GET)
-        columns = [c for c in request.GET.getlist("col") if c in COLUMNS] or list(DEFAULT_COLUMNS)
+        params = filter_params_from(query_dict)
+        page_form = ExplorerPageForm(query_dict, columns=COLUMNS.items())
+        page_form.is_valid()
+        page_input = page_form.cleaned_data
+        columns = page_input.get("col") or list(DEFAULT_COLUMNS)
         # The form shows what was typed, errors beside each field.
         shown = {k: (SPLIT_ON[k] + (" " if SPLIT_ON[k] == "," else "")).join(v)
                  if k in SPLIT_ON else v[-1] for k, v in params.items()}  # fmt: skip
@@ -128,9 +138,13 @@ class TraceExplorerView(ProjectTracePageView):
         except DomainError as exc:
             errors = {k: list(v) for k, v in (exc.details or {}).items()}
             matching = None
+        # A page parameter that is refused reads as the filter's error: nothing is searched.
+        errors.update({name: list(problems) for name, problems in page_form.errors.items()})
+        if errors:
+            matching = None
         if matching is not None:
             page = selectors.trace_list_rows(matching).order_by("-created_at", "-id")
-            after = _parse_cursor(request.GET.get("after", ""))
+            after = page_input.get("after")
             if after is not None:
                 page = page.filter(
                     Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
@@ -171,7 +185,7 @@ class TraceExplorerView(ProjectTracePageView):
                 if next_cursor
                 else ""
             ),
-            "first_page": "after" not in request.GET,
+            "first_page": not page_input.get("after"),
             "saved_views": [
                 {
                     "view": view,
@@ -189,7 +203,7 @@ class TraceExplorerView(ProjectTracePageView):
                 }
                 for view in SavedView.objects.filter(project=project)
             ],
-            "current_view": request.GET.get("view", ""),
+            "current_view": str(page_input.get("view") or ""),
             "actions": []
             if errors
             else hooks.explorer_actions(membership=self.membership, project=project, query=query),
@@ -197,7 +211,7 @@ class TraceExplorerView(ProjectTracePageView):
             "status_choices": Status.choices,
             "feedback_choices": FeedbackChoice.choices,
         }
-        return render(request, "traces/explorer.html", context)
+        return render(request, "traces/explorer.html", context, status=status)
 
 
 # Shown first; the rest fold under "More filters".
@@ -323,16 +337,9 @@ def _cell(key: str, row: dict[str, Any]) -> tuple[str, str]:
     return css, "" if value is None else str(value)
 
 
-def _parse_cursor(raw: str) -> tuple[datetime, int] | None:
-    stamp, _, pk = raw.partition("|")
-    moment = parse_datetime(stamp) if stamp else None
-    if moment is None or not pk.isdigit():
-        return None
-    return moment, int(pk)
-
-
-class SavedViewCreateView(ProjectTracePageView):
-    """POST (managers): save the current filter and columns under a name."""
+class SavedViewCreateView(TraceExplorerView):
+    """POST (managers): save the current filter and columns under a name. A view that
+    cannot be saved answers the explorer of that filter with the reasons (400)."""
 
     http_method_names = ["post"]
 
@@ -340,20 +347,24 @@ class SavedViewCreateView(ProjectTracePageView):
         project = self.project
         if not self.is_manager:
             raise PermissionDenied
-        query = request.POST.get("query", "")
-        params = filter_params_from(QueryDict(query))
-        columns = [c for c in request.POST.getlist("col") if c in COLUMNS]
+        form = SavedViewForm(request.POST, columns=COLUMNS.items())
+        if not form.is_valid():
+            messages.error(request, " ".join(["The view was not saved:", *form_error_lines(form)]))
+            query = form.cleaned_data.get("query", "")
+            return self.explorer(QueryDict(query), status=400)
+        query = form.cleaned_data["query"]
+        columns = form.cleaned_data["col"]
         try:
             view = services.saved_view_create(
                 actor=self.actor,
                 project=project,
-                name=request.POST.get("name", ""),
-                filter_params=params,
+                name=form.cleaned_data["name"],
+                filter_params=filter_params_from(QueryDict(query)),
                 columns=columns,
             )
         except DomainError as exc:
-            messages.error(request, f"The view was not saved: {_reason(exc)}")
-            return redirect(self.explorer_url(query))
+            messages.error(request, " ".join(["The view was not saved:", *error_lines(exc)]))
+            return self.explorer(QueryDict(query), status=400)
         messages.success(request, f"Saved the view “{view.name}”.")
         parts = [filter_query(view.filter_params), urlencode([("col", c) for c in columns])]
         parts.append(urlencode([("view", view.pk)]))
@@ -377,15 +388,6 @@ class SavedViewDeleteView(ProjectTracePageView):
         services.saved_view_delete(actor=self.actor, saved_view=view)
         messages.success(request, f"Deleted the view “{view.name}”.")
         return redirect(self.explorer_url())
-
-
-def _reason(exc: DomainError) -> str:
-    details = exc.details if isinstance(exc.details, dict) else {}
-    parts = [
-        f"{name}: {', '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-        for name, msgs in details.items()
-    ]
-    return exc.message + (" " + "; ".join(parts) if parts else "")
 
 
 class TraceDetailView(ProjectTracePageView):

@@ -35,7 +35,7 @@ from projects.models import (
 from projects.notifications import catalogue
 from projects.notifications.destinations import destination_create
 from tests.factories import Tenant
-from tests.page_input import BAD_UTF8, HUGE, NUL, UNSTORABLE, messages_of, send
+from tests.page_input import BAD_UTF8, HAND_READ, HUGE, NUL, UNSTORABLE, messages_of, send
 
 HOOK = "http://127.0.0.1:9/hook"
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,7 +311,6 @@ def test_the_forms_refuse_unstorable_text_without_the_middleware(form_class, bad
 
 
 PAGE_MODULES = ["projects/views.py", "projects/notification_views.py"]
-HAND_READ = re.compile(r"request\.(POST|GET)\s*(\[|\.(get|getlist|dict|lists|items|keys)\b)")
 
 
 @pytest.mark.parametrize("module", PAGE_MODULES)

@@ -1,0 +1,112 @@
+"""What the trace pages read from a request beside the trace filter: the explorer's page
+parameters (columns, cursor, saved view), saving a view, and the project's retention.
+
+The filter's own parameters are read by its FilterSet (``traces.filters.TraceFilter``
+through ``traces.selectors.trace_list_filter_apply``), the same as the API's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+from django.utils.dateparse import parse_datetime
+
+from hitl.forms import TextField, WholeNumberField
+from hitl.text import INT64_MAX, unstorable
+from traces.models import RETENTION_MAX_DAYS
+
+FOLLOW_DEFAULT = "default"
+OWN_POLICY = "days"
+
+
+class KnownChoicesField(forms.MultipleChoiceField):
+    """Repeated choices where an unknown one is left out rather than refused: a bookmark
+    naming a column that no longer exists still opens."""
+
+    def to_python(self, value: Any) -> list[str]:
+        known = {str(key) for key, _label in self.choices}
+        return [v for v in super().to_python(value) if v in known]
+
+
+def parse_cursor(raw: str) -> tuple[datetime, int] | None:
+    """``<created_at ISO>|<id>`` as the explorer writes it for "Older traces", or None."""
+    stamp, _, pk = raw.partition("|")
+    try:
+        moment = parse_datetime(stamp) if stamp else None
+    except ValueError:
+        moment = None
+    if moment is None or not pk.isdigit() or int(pk) > INT64_MAX:
+        return None
+    return moment, int(pk)
+
+
+class ExplorerPageForm(forms.Form):
+    """The explorer's own parameters: chosen columns, the cursor of the page, the saved
+    view opened."""
+
+    col = KnownChoicesField(required=False)
+    after = TextField(required=False, max_length=100, label="Page")
+    view = WholeNumberField(required=False, min_value=1, label="Saved view")
+
+    def __init__(self, *args: Any, columns: Iterable[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["col"].choices = list(columns)
+
+    def clean_after(self) -> tuple[datetime, int] | None:
+        raw = self.cleaned_data["after"]
+        if not raw:
+            return None
+        cursor = parse_cursor(raw)
+        if cursor is None:
+            raise ValidationError("Not a page of this list: open the first page again.")
+        return cursor
+
+
+class SavedViewForm(forms.Form):
+    """Save the explorer's filter (its query string) and columns under a name."""
+
+    name = TextField(error_messages={"required": "Give the view a name."})
+    query = TextField(required=False, max_length=8000, strip=False, label="Filter")
+    col = forms.MultipleChoiceField(required=False, label="Columns")
+
+    def __init__(self, *args: Any, columns: Iterable[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["col"].choices = list(columns)
+
+    def clean_query(self) -> str:
+        """The query string, refused when a name or value in it cannot be stored (it is
+        decoded here, past the middleware's check of the form's own fields)."""
+        query = self.cleaned_data["query"]
+        for key, values in QueryDict(query).lists():
+            for value in [key, *values]:
+                problem = unstorable(value)
+                if problem:
+                    raise ValidationError(f"{key[:64]!r}: {problem}")
+        return query
+
+
+RETENTION_DAYS_ERROR = f"Enter a whole number of days from 0 to {RETENTION_MAX_DAYS}."
+
+
+class TraceRetentionForm(forms.Form):
+    """The project follows the default retention, or keeps traces ``days`` days (0:
+    keep everything); the days are read only for the project's own retention."""
+
+    mode = forms.ChoiceField(
+        choices=[(FOLLOW_DEFAULT, "Follow the default"), (OWN_POLICY, "Own retention")],
+        required=False,
+    )
+    days = TextField(required=False, max_length=20, label="Days to keep traces")
+
+    def clean_days(self) -> int | None:
+        if (self.cleaned_data.get("mode") or OWN_POLICY) == FOLLOW_DEFAULT:
+            return None
+        raw = self.cleaned_data["days"]
+        if not raw.isascii() or not raw.isdigit() or int(raw) > RETENTION_MAX_DAYS:
+            raise ValidationError(RETENTION_DAYS_ERROR)
+        return int(raw)
