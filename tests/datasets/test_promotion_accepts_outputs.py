@@ -150,6 +150,11 @@ def test_the_promote_form_shows_the_output_for_the_person_to_accept(tenant, sent
     assert row.expected_output is None and row.needs_expected_output
     detail = client.get(project_url(tenant, "datasets-detail", dataset_pk=row.dataset_id))
     assert 'id="needs-expected-count"' in detail.content.decode()
+    # The item page leads back to the form, where the output waits to be accepted.
+    item_page = client.get(
+        project_url(tenant, "datasets-item", dataset_pk=row.dataset_id, dataset_item_pk=row.pk)
+    ).content.decode()
+    assert f'?trace=call-1&amp;dataset={row.dataset_id}" id="give-expected"' in item_page
 
 
 def test_the_promote_matching_form_accepts_outputs_only_when_ticked(tenant, sent):
