@@ -41,9 +41,7 @@ class CalibrationThresholdsForm(forms.Form):
     min_agreement = FiniteFloatField(
         label="Agreement with gold to pass (optional, -1 to 1)", required=False
     )
-    description = forms.CharField(
-        label="Description", required=False, max_length=10_000, widget=forms.Textarea
-    )
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea)
 
     def __init__(
         self,
