@@ -21,9 +21,22 @@ from django.contrib import messages
 from django.db.models import F
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
 from datasets import selectors, services
+from datasets.forms import (
+    CompareForm,
+    DatasetForm,
+    ExportForm,
+    ImportForm,
+    PromoteForm,
+    PromoteMatchingForm,
+    ResultsPageForm,
+    SendToQueueForm,
+    VersionDiffForm,
+    VersionPageForm,
+    unshown_error_lines,
+)
 from datasets.models import (
     Dataset,
     DatasetExport,
@@ -40,6 +53,7 @@ from datasets.services.exports import export_path
 from datasets.services.promotion import REVIEWED, source_state
 from hitl import audit
 from hitl.exceptions import DomainError
+from hitl.forms import error_lines, form_add_domain_error
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from review.models import ItemTarget, QueueItem, ReviewQueue
@@ -49,19 +63,6 @@ from traces.payloads import render_payload
 ITEMS_PER_PAGE = 50
 RESULTS_PER_PAGE = 100
 REVIEWED_LISTED = 30
-
-
-def error_lines(exc: DomainError) -> list[str]:
-    """A service error as sentences: the message, then each field's reasons."""
-    lines = [exc.message]
-    details = exc.details if isinstance(exc.details, dict) else {}
-    for name, reasons in details.items():
-        if name == "errors" and isinstance(reasons, list):
-            continue  # an import's rows: shown as the report's table
-        if isinstance(reasons, list):
-            reasons = ", ".join(str(r) for r in reasons)
-        lines.append(f"{name}: {reasons}")
-    return lines
 
 
 def as_text(value: Any) -> str:
@@ -115,41 +116,57 @@ class DatasetPageView(ProjectPageView):
 class DatasetListView(DatasetPageView):
     """GET: the project's datasets. POST: a new dataset (a name and a description)."""
 
-    def render_page(self, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+    def render_page(self, *, form: DatasetForm | None = None, status: int = 200) -> HttpResponse:
         datasets = list(Dataset.objects.filter(project=self.project).order_by("name"))
-        context = self.context(datasets=datasets, errors=errors or [], form=self.request.POST)
+        context = self.context(datasets=datasets, form=form or DatasetForm())
         return render(self.request, "datasets/list.html", context, status=status)
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         return self.render_page()
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        form = DatasetForm(request.POST)
+        if not form.is_valid():
+            return self.render_page(form=form, status=422)
         try:
             dataset = services.dataset_create(
                 actor=self.actor,
                 project=self.project,
-                name=request.POST.get("name", "").strip(),
-                description=request.POST.get("description", "").strip(),
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
             )
         except DomainError as exc:
-            return self.render_page(errors=error_lines(exc), status=422)
+            form_add_domain_error(form, exc)
+            return self.render_page(form=form, status=422)
         messages.success(request, f"Created the dataset “{dataset.name}”.")
         return redirect(self.url("datasets-detail", dataset_pk=dataset.pk))
 
 
-def _version_number(raw: str | None, dataset: Dataset) -> int:
-    if raw and raw.isdigit():
-        return int(raw)
-    return dataset.current_version
-
-
 class DatasetDetailView(DatasetPageView):
     """A version's items (default: the newest) in key order, a page at a time, each
-    with its source and failure reason."""
+    with its source and failure reason. A version or page that is none of the dataset's
+    answers the newest version's first page with the reason (400)."""
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        form = VersionPageForm(request.GET, numbers=self.version_numbers())
+        return self.items_page(form, status=200 if form.is_valid() else 400)
+
+    def version_numbers(self) -> list[int]:
+        return list(
+            DatasetVersion.objects.filter(dataset=self.dataset).values_list("number", flat=True)
+        )
+
+    def items_page(
+        self,
+        form: VersionPageForm,
+        *,
+        send_form: SendToQueueForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        request = self.request
         dataset = self.dataset
-        number = _version_number(request.GET.get("version"), dataset)
+        chosen = form.cleaned_data if form.is_valid() else {}
+        number = chosen.get("version") or dataset.current_version
         version = None
         rows: list[dict[str, Any]] = []
         next_after = ""
@@ -158,7 +175,7 @@ class DatasetDetailView(DatasetPageView):
             if version is None:
                 raise Http404
             revisions = selectors.version_revisions(version).order_by("key")
-            after = request.GET.get("after", "")
+            after = chosen.get("after") or ""
             if after:
                 revisions = revisions.filter(key__gt=after)
             page = list(revisions.values("key", "item_id", "content")[: ITEMS_PER_PAGE + 1])
@@ -185,27 +202,41 @@ class DatasetDetailView(DatasetPageView):
                         "reviews": len(content.get("reviews") or []),
                     }
                 )
-        versions = list(
-            DatasetVersion.objects.filter(dataset=dataset).values_list("number", flat=True)
-        )
+        versions = self.version_numbers()
         next_url = ""
         if next_after:
             next_url = "?" + urlencode({"version": number, "after": next_after})
+        queues = _open_queues(self.project)
+        newest = version is not None and version.number == dataset.current_version
+        send_shown = bool(newest and queues and rows)
         return render(
             request,
             "datasets/detail.html",
             self.context(
                 version=version,
                 rows=rows,
-                queues=_open_queues(self.project),
-                newest=version is not None and version.number == dataset.current_version,
+                queues=queues,
+                newest=newest,
                 versions=versions,
                 next_url=next_url,
                 experiments=Experiment.objects.filter(dataset=dataset).select_related("version")[
                     :10
                 ],
+                form=form,
+                send_form=send_form,
+                errors=unshown_error_lines(form, ("version",) if version else ())
+                + _send_errors(send_form, shown=send_shown),
             ),
+            status=status,
         )
+
+
+def _send_errors(form: SendToQueueForm | None, *, shown: bool) -> list[str]:
+    """A refused send's errors stated above the page: its own, and all of them when the
+    page shows no send form to put them beside."""
+    if form is None:
+        return []
+    return unshown_error_lines(form, ("queue_id", "item_id", "all") if shown else ())
 
 
 class DatasetItemView(DatasetPageView):
@@ -214,6 +245,16 @@ class DatasetItemView(DatasetPageView):
     reason and modes; and the versions it appeared in."""
 
     def get(self, request: HttpRequest, dataset_item_pk: int, **kwargs: Any) -> HttpResponse:
+        return self.item_page(dataset_item_pk)
+
+    def item_page(
+        self,
+        dataset_item_pk: int,
+        *,
+        send_form: SendToQueueForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        request = self.request
         item = (
             DatasetItem.objects.select_related("trace", "span", "thread", "queue_item__queue")
             .filter(dataset=self.dataset, pk=dataset_item_pk)
@@ -235,6 +276,7 @@ class DatasetItemView(DatasetPageView):
             .select_related("queue")
             .order_by("-created_at", "-id")[:20]
         )
+        queues = _open_queues(self.project)
         reviews = [
             {
                 "reviewer": review.get("reviewer") or "",
@@ -262,9 +304,12 @@ class DatasetItemView(DatasetPageView):
                 revisions=revisions,
                 labelled=labelled,
                 labelled_by=[r["reviewer"] for r in reviews if r["reviewer"]],
-                queues=_open_queues(self.project),
+                queues=queues,
                 history=audit.history_for_display(item.history.all(), limit=20),
+                send_form=send_form,
+                errors=_send_errors(send_form, shown=bool(queues)),
             ),
+            status=status,
         )
 
 
@@ -272,49 +317,57 @@ def _open_queues(project: Any) -> list[ReviewQueue]:
     return list(ReviewQueue.objects.filter(project=project, archived_at__isnull=True))
 
 
-class DatasetSendToQueueView(DatasetPageView):
+class DatasetSendToQueueView(DatasetItemView, DatasetDetailView):
     """POST: sends items of the dataset (``item_id``, repeated; or ``all``: every item
     it holds now) to a review queue of the project (``queue_id``), for reviewers to
     label their expected output; back to ``next`` (a page of this dataset) with what
-    happened."""
+    happened. Refused, the page it was sent from (the item's, else the dataset's items)
+    answers with the reasons beside the queue (400; 422 when the service refuses)."""
 
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        queues = ReviewQueue.objects.filter(project=self.project, archived_at__isnull=True)
+        form = SendToQueueForm(request.POST, dataset=self.dataset, queues=queues)
+        if not form.is_valid():
+            return self.refused(form, status=400)
         back = self.url("datasets-detail", dataset_pk=self.dataset.pk)
-        given = request.POST.get("next", "")
-        if given.startswith(back):
-            back = given
-        queue_id = request.POST.get("queue_id", "")
-        queue = (
-            ReviewQueue.objects.filter(
-                project=self.project, pk=int(queue_id), archived_at__isnull=True
-            ).first()
-            if queue_id.isdigit()
-            else None
-        )
-        if queue is None:
-            messages.error(request, "Choose a review queue of this project.")
-            return redirect(back)
-        ids = [i for i in request.POST.getlist("item_id") if i.isdigit()]
-        if not ids and request.POST.get("all") != "1":
-            messages.error(request, "Select the items to send, or send every item.")
-            return redirect(back)
+        if form.cleaned_data["next"].startswith(back):
+            back = form.cleaned_data["next"]
+        queue = form.cleaned_data["queue_id"]
         try:
             result = services.dataset_items_send_to_queue(
                 actor=self.actor,
                 dataset=self.dataset,
                 queue=queue,
-                item_ids=[int(i) for i in ids] if ids else None,
+                item_ids=form.item_ids(),
             )
         except DomainError as exc:
-            messages.error(request, " ".join(error_lines(exc)))
-            return redirect(back)
+            form_add_domain_error(form, exc, fields={"item_ids": "item_id"})
+            return self.refused(form, status=422)
         text = f"Sent {result['added']} item{'s' if result['added'] != 1 else ''} to “{queue.name}”"
         if result["already_queued"]:
             text += f"; {result['already_queued']} already there"
         messages.success(request, text + ".")
         return redirect(back)
+
+    def refused(self, form: SendToQueueForm, *, status: int) -> HttpResponse:
+        """The page the form was sent from (``next``), with the form's reasons."""
+        given = form.cleaned_data.get("next") or ""
+        try:
+            match = resolve(given.split("?", 1)[0]) if given.startswith("/") else None
+        except Resolver404:
+            match = None
+        if (
+            match is not None
+            and match.url_name == "datasets-item"
+            and match.kwargs.get("dataset_pk") == self.dataset.pk
+            and match.kwargs.get("project_slug") == self.project.slug
+            and match.kwargs.get("org_slug") == self.organization.slug
+        ):
+            return self.item_page(match.kwargs["dataset_item_pk"], send_form=form, status=status)
+        page_form = VersionPageForm({}, numbers=self.version_numbers())
+        return self.items_page(page_form, send_form=form, status=status)
 
 
 # --- versions and diffs -------------------------------------------------------------------
@@ -322,24 +375,23 @@ class DatasetSendToQueueView(DatasetPageView):
 
 class DatasetVersionsView(DatasetPageView):
     """Every version (what each added, changed, removed) and the diff of any two
-    (``?from=<n>&to=<n>``), changed items field by field."""
+    (``?from=<n>&to=<n>``), changed items field by field; two that are not versions of
+    the dataset answer 422 with the reason."""
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         dataset = self.dataset
         versions = list(DatasetVersion.objects.filter(dataset=dataset).select_related("created_by"))
         diff = None
-        errors: list[str] = []
-        raw_from, raw_to = request.GET.get("from", ""), request.GET.get("to", "")
-        if raw_from or raw_to:
-            if raw_from.isdigit() and raw_to.isdigit():
-                try:
-                    diff = selectors.version_diff(
-                        dataset=dataset, from_number=int(raw_from), to_number=int(raw_to)
-                    )
-                except DomainError as exc:
-                    errors = error_lines(exc)
-            else:
-                errors = ["Choose two versions."]
+        form = VersionDiffForm(request.GET)
+        if form.asked():
+            try:
+                diff = selectors.version_diff(
+                    dataset=dataset,
+                    from_number=form.cleaned_data["from"],
+                    to_number=form.cleaned_data["to"],
+                )
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
         if diff is not None:
             for change in diff["changed"]:
                 change["rows"] = [
@@ -347,18 +399,21 @@ class DatasetVersionsView(DatasetPageView):
                     for name, values in change["fields"].items()
                 ]
         numbers = [v.number for v in versions]
+        form.is_valid()
+        chosen = form.cleaned_data
         return render(
             request,
             "datasets/versions.html",
             self.context(
                 versions=versions,
                 diff=diff,
-                errors=errors,
-                chosen_from=int(raw_from) if raw_from.isdigit() else (numbers[1:2] or [0])[0],
-                chosen_to=int(raw_to) if raw_to.isdigit() else (numbers[:1] or [0])[0],
+                form=form,
+                errors=unshown_error_lines(form, ("from", "to") if len(numbers) > 1 else ()),
+                chosen_from=chosen.get("from") or (numbers[1:2] or [0])[0],
+                chosen_to=chosen.get("to") or (numbers[:1] or [0])[0],
                 numbers=numbers,
             ),
-            status=422 if errors else 200,
+            status=422 if form.errors else 200,
         )
 
 
@@ -370,17 +425,11 @@ class PromoteView(DatasetPageView):
     ``&span=<external id>`` for one of its spans) or a reviewed queue item
     (``?item=<id>``); without either, lists the project's reviewed items to pick from.
     Promoting a source the dataset already has reports the existing item; "update it"
-    promotes again over it."""
+    promotes again over it. A source that is not in this project, or a dataset that is
+    not, is refused beside the field (400 on the GET, 422 on the POST)."""
 
-    def source(self, data: Any) -> dict[str, Any]:
-        trace_id = (data.get("trace") or "").strip()
-        span_id = (data.get("span") or "").strip()
-        item = (data.get("item") or "").strip()
-        if item.isdigit():
-            return {"queue_item_id": int(item)}
-        if trace_id:
-            return {"trace_id": trace_id} | ({"span_id": span_id} if span_id else {})
-        return {}
+    def form(self, data: Any, *, posting: bool = False) -> PromoteForm:
+        return PromoteForm(data, project=self.project, describe=self.describe, posting=posting)
 
     def describe(self, source: dict[str, Any]) -> dict[str, Any] | None:
         """What the source is, for the page; None when it is not in this project."""
@@ -432,20 +481,17 @@ class PromoteView(DatasetPageView):
             "model_output": as_text(output),
         }
 
-    def accepted_as_shown(self, source: dict[str, Any], typed: str) -> bool:
+    def accepted_as_shown(self, form: PromoteForm, typed: str) -> bool:
         """Whether ``typed`` is the trace's or span's output as the form showed it."""
-        if "queue_item_id" in source or not typed:
+        if "queue_item_id" in form.source() or not typed:
             return False
-        described = self.describe(source) or {}
-        shown = described.get("model_output", "")
+        shown = (form.described or {}).get("model_output", "")
         return typed.replace("\r\n", "\n").strip() == shown.replace("\r\n", "\n").strip()
 
-    def render_page(
-        self, source: dict[str, Any], *, status: int = 200, **extra: Any
-    ) -> HttpResponse:
-        described = self.describe(source) if source else None
-        if source and described is None:
-            raise Http404
+    def render_page(self, form: PromoteForm, *, status: int = 200, **extra: Any) -> HttpResponse:
+        source = form.source()
+        datasets = Dataset.objects.filter(project=self.project).order_by("name")
+        shown = ("dataset", "failure_reason", "expected_output") if source else ("trace",)
         reviewed = []
         if not source:
             reviewed = list(
@@ -456,37 +502,33 @@ class PromoteView(DatasetPageView):
             )
         context = self.context(
             source=source,
-            described=described,
+            described=form.described if source else None,
             reviewed=reviewed,
-            datasets=Dataset.objects.filter(project=self.project).order_by("name"),
-            chosen=self.request.POST.get("dataset") or self.request.GET.get("dataset", ""),
+            datasets=datasets,
+            chosen=form.chosen(),
+            form=form,
+            errors=unshown_error_lines(form, shown if datasets.exists() else ()),
             **extra,
         )
         return render(self.request, "datasets/promote.html", context, status=status)
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return self.render_page(self.source(request.GET))
+        form = self.form(request.GET)
+        return self.render_page(form, status=200 if form.is_valid() else 400)
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        source = self.source(request.POST)
-        raw = request.POST.get("dataset", "")
-        dataset = (
-            Dataset.objects.filter(project=self.project, pk=int(raw)).first()
-            if raw.isdigit()
-            else None
-        )
-        if not source:
-            return self.render_page(source, errors=["Name a trace or a reviewed item."], status=422)
-        if dataset is None:
-            return self.render_page(source, errors=["Choose a dataset."], status=422)
+        form = self.form(request.POST, posting=True)
+        if not form.is_valid():
+            return self.render_page(form, status=422)
+        source = form.source()
+        dataset = form.cleaned_data["dataset"]
         overrides = {}
-        reason = request.POST.get("failure_reason", "").strip()
-        if reason:
-            overrides["failure_reason"] = reason
+        if form.cleaned_data["failure_reason"]:
+            overrides["failure_reason"] = form.cleaned_data["failure_reason"]
         # The expected output the person types (stored as the text typed).
-        typed = request.POST.get("expected_output", "").strip()
-        accept_output = request.POST.get("accept_output") == "on"
-        if self.accepted_as_shown(source, typed):
+        typed = form.cleaned_data["expected_output"]
+        accept_output = form.cleaned_data["accept_output"]
+        if self.accepted_as_shown(form, typed):
             accept_output = True  # the output as it is, not its text
         elif typed:
             overrides["expected_output"] = typed
@@ -494,19 +536,20 @@ class PromoteView(DatasetPageView):
             promotion = services.dataset_promote(
                 actor=self.actor,
                 dataset=dataset,
-                update_existing=request.POST.get("update_existing") == "on",
+                update_existing=form.cleaned_data["update_existing"],
                 overrides=overrides,
                 accept_output=accept_output,
                 **source,
             )
         except DomainError as exc:
-            return self.render_page(source, errors=error_lines(exc), status=422)
+            form_add_domain_error(form, exc)
+            return self.render_page(form, status=422)
         item_url = self.url(
             "datasets-item", dataset_pk=dataset.pk, dataset_item_pk=promotion.item.pk
         )
         if promotion.status == "exists":
             return self.render_page(
-                source, existing=promotion.item, existing_url=item_url, status=409
+                form, existing=promotion.item, existing_url=item_url, status=409
             )
         wording = {
             "created": "Added",
@@ -529,59 +572,64 @@ class PromoteMatchingView(DatasetPageView):
     the count first, then the dataset; traces the dataset already has are reported,
     and updated when asked. Linked from the trace explorer (``explorer_actions``)."""
 
-    def filter_of(self, data: Any) -> tuple[dict[str, Any], str]:
+    def filter_of(self, form: PromoteMatchingForm) -> tuple[dict[str, Any] | None, str]:
+        """The filter's parameters and query string; None when the field was refused."""
         from traces.views import filter_params_from, filter_query
 
-        params = filter_params_from(QueryDict(data.get("filter", "")))
+        if "filter" in form.errors:
+            return None, ""
+        params = filter_params_from(QueryDict(form.cleaned_data.get("filter") or ""))
         return params, filter_query(params)
 
     def render_page(
-        self, params: dict[str, Any], query: str, *, status: int = 200, **extra: Any
+        self, form: PromoteMatchingForm, *, status: int = 200, **extra: Any
     ) -> HttpResponse:
         from traces.selectors import traces_matching, validate_trace_filter
 
-        errors = extra.pop("errors", [])
+        params, query = self.filter_of(form)
+        datasets = Dataset.objects.filter(project=self.project).order_by("name")
+        errors = unshown_error_lines(form, ("dataset",) if datasets.exists() else ())
         matched = None
-        try:
-            matched = traces_matching(
-                project=self.project, params=validate_trace_filter(params)
-            ).count()
-        except DomainError as exc:
-            errors = errors + error_lines(exc)
+        if params is not None:
+            try:
+                matched = traces_matching(
+                    project=self.project, params=validate_trace_filter(params)
+                ).count()
+            except DomainError as exc:
+                errors = errors + error_lines(exc)
         explorer_url = self.url("traces-explorer") + (f"?{query}" if query else "")
         context = self.context(
             query=query,
             matched=matched,
             errors=errors,
             explorer_url=explorer_url,
-            datasets=Dataset.objects.filter(project=self.project).order_by("name"),
+            datasets=datasets,
+            form=form,
             **extra,
         )
         return render(self.request, "datasets/promote_matching.html", context, status=status)
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return self.render_page(*self.filter_of(request.GET))
+        form = PromoteMatchingForm(request.GET, project=self.project)
+        return self.render_page(form, status=200 if form.is_valid() else 400)
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        params, query = self.filter_of(request.POST)
-        raw = request.POST.get("dataset", "")
-        dataset = (
-            Dataset.objects.filter(project=self.project, pk=int(raw)).first()
-            if raw.isdigit()
-            else None
-        )
-        if dataset is None:
-            return self.render_page(params, query, errors=["Choose a dataset."], status=422)
+        form = PromoteMatchingForm(request.POST, project=self.project, posting=True)
+        if not form.is_valid():
+            return self.render_page(form, status=422)
+        params, _query = self.filter_of(form)
+        dataset = form.cleaned_data["dataset"]
         try:
             result = services.dataset_promote_from_trace_filter(
                 actor=self.actor,
                 dataset=dataset,
                 params=params,
-                update_existing=request.POST.get("update_existing") == "on",
-                accept_output=request.POST.get("accept_output") == "on",
+                update_existing=form.cleaned_data["update_existing"],
+                accept_output=form.cleaned_data["accept_output"],
             )
         except DomainError as exc:
-            return self.render_page(params, query, errors=error_lines(exc), status=422)
+            form_add_domain_error(form, exc)
+            return self.render_page(form, status=422)
         messages.success(
             request,
             f"Promoted {result['matched']} matching traces into “{dataset.name}”: "
@@ -618,17 +666,20 @@ class DatasetImportView(DatasetPageView):
     with its line and reason. "All or nothing" lands nothing when any row is bad."""
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return render(request, "datasets/import.html", self.context())
+        return render(request, "datasets/import.html", self.context(form=ImportForm()))
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        upload = request.FILES.get("file")
-        file_format = request.POST.get("format", "")
-        if file_format not in ("jsonl", "csv") and upload is not None:
-            file_format = "csv" if upload.name.lower().endswith(".csv") else "jsonl"
-        atomic = request.POST.get("atomic") == "on"
-        if upload is None:
-            context = self.context(errors=["Choose a file."], atomic=atomic)
+        form = ImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            context = self.context(
+                form=form,
+                atomic=form.cleaned_data.get("atomic", False),
+                errors=unshown_error_lines(form, ("file", "format")),
+            )
             return render(request, "datasets/import.html", context, status=422)
+        upload = form.cleaned_data["file"]
+        file_format = form.file_format()
+        atomic = form.cleaned_data["atomic"]
         report = None
         errors: list[str] = []
         rejected: list[dict[str, Any]] = []
@@ -641,11 +692,12 @@ class DatasetImportView(DatasetPageView):
                 atomic=atomic,
             )
         except DomainError as exc:
-            errors = error_lines(exc)
+            errors = error_lines(exc, skip=("errors",))  # the rows: the report's table
             details = exc.details if isinstance(exc.details, dict) else {}
             rejected = list(details.get("errors") or [])
         self.dataset.refresh_from_db()
         context = self.context(
+            form=form,
             report=report,
             errors=errors,
             rejected=rejected,
@@ -663,17 +715,23 @@ class DatasetExportsView(DatasetPageView):
     """GET: the dataset's exports and a form to start one. POST: starts an export of a
     version in a format; a worker writes the file, the page polls its status."""
 
-    def render_page(self, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+    def numbers(self) -> list[int]:
+        return list(
+            DatasetVersion.objects.filter(dataset=self.dataset).values_list("number", flat=True)
+        )
+
+    def render_page(self, *, form: ExportForm | None = None, status: int = 200) -> HttpResponse:
         exports = list(
             DatasetExport.objects.filter(dataset=self.dataset).select_related("version")[:20]
         )
+        numbers = self.numbers()
+        form = form or ExportForm(numbers=numbers)
         context = self.context(
             exports=exports,
             formats=ExportFormat.choices,
-            numbers=list(
-                DatasetVersion.objects.filter(dataset=self.dataset).values_list("number", flat=True)
-            ),
-            errors=errors or [],
+            numbers=numbers,
+            form=form,
+            errors=unshown_error_lines(form, ("version", "format") if numbers else ()),
         )
         return render(self.request, "datasets/exports.html", context, status=status)
 
@@ -681,19 +739,20 @@ class DatasetExportsView(DatasetPageView):
         return self.render_page()
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        file_format = request.POST.get("format", "")
-        raw = request.POST.get("version", "")
-        if file_format not in ExportFormat.values:
-            return self.render_page(errors=["Choose a format."], status=422)
+        form = ExportForm(request.POST, numbers=self.numbers())
+        if not form.is_valid():
+            return self.render_page(form=form, status=422)
+        file_format = form.cleaned_data["format"]
         try:
             export = services.dataset_export_start(
                 actor=self.actor,
                 dataset=self.dataset,
-                version=int(raw) if raw.isdigit() else None,
+                version=form.cleaned_data["version"],
                 file_format=file_format,
             )
         except DomainError as exc:
-            return self.render_page(errors=error_lines(exc), status=422)
+            form_add_domain_error(form, exc)
+            return self.render_page(form=form, status=422)
         messages.success(
             request, f"Started exporting version {export.version.number} as {file_format}."
         )
@@ -760,18 +819,34 @@ class ExperimentListView(DatasetPageView):
 
 
 class ExperimentView(DatasetPageView):
-    """An experiment's metrics and its per-item results (output, scores, trace)."""
+    """An experiment's metrics and its per-item results (output, scores, trace); a page
+    of results that is none answers the first with the reason (400)."""
 
     def get(self, request: HttpRequest, experiment_pk: int, **kwargs: Any) -> HttpResponse:
-        experiment = (
-            Experiment.objects.select_related("dataset", "version")
-            .filter(project=self.project, pk=experiment_pk)
-            .first()
+        form = ResultsPageForm(request.GET)
+        return self.experiment_page(
+            self.experiment(experiment_pk), form, status=200 if form.is_valid() else 400
         )
+
+    def experiments(self) -> Any:
+        return Experiment.objects.select_related("dataset", "version").filter(project=self.project)
+
+    def experiment(self, experiment_pk: int) -> Experiment:
+        experiment = self.experiments().filter(pk=experiment_pk).first()
         if experiment is None:
             raise Http404
+        return experiment
+
+    def experiment_page(
+        self,
+        experiment: Experiment,
+        form: ResultsPageForm,
+        *,
+        compare_form: CompareForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
         results = ExperimentResult.objects.filter(experiment=experiment).order_by("key")
-        after = request.GET.get("after", "")
+        after = form.cleaned_data.get("after") if form.is_valid() else ""
         if after:
             results = results.filter(key__gt=after)
         page = list(results[: RESULTS_PER_PAGE + 1])
@@ -790,13 +865,17 @@ class ExperimentView(DatasetPageView):
             }
             for r in page
         ]
-        others = (
+        others = list(
             Experiment.objects.filter(dataset=experiment.dataset)
+            .select_related("version")
             .exclude(pk=experiment.pk)
             .order_by("-created_at", "-id")[:50]
         )
+        errors = unshown_error_lines(form)
+        if compare_form is not None:
+            errors += unshown_error_lines(compare_form, ("baseline",) if others else ())
         return render(
-            request,
+            self.request,
             "datasets/experiment.html",
             self.context(
                 experiment=experiment,
@@ -805,23 +884,27 @@ class ExperimentView(DatasetPageView):
                 next_url=next_url,
                 others=others,
                 client_summary=as_text((experiment.summary or {}).get("client")),
+                compare_form=compare_form,
+                errors=errors,
             ),
+            status=status,
         )
 
 
-class ExperimentCompareView(DatasetPageView):
+class ExperimentCompareView(ExperimentView):
     """``?baseline=<id>``: per-metric deltas of this experiment from the baseline, and
-    the items that regressed or improved, with links to both traces."""
+    the items that regressed or improved, with links to both traces. A baseline that is
+    no experiment of the project answers the experiment's page with the reason beside
+    "Compare with" (400)."""
 
     def get(self, request: HttpRequest, experiment_pk: int, **kwargs: Any) -> HttpResponse:
-        experiments = Experiment.objects.select_related("dataset", "version").filter(
-            project=self.project
-        )
-        candidate = experiments.filter(pk=experiment_pk).first()
-        raw = request.GET.get("baseline", "")
-        baseline = experiments.filter(pk=int(raw)).first() if raw.isdigit() else None
-        if candidate is None or baseline is None:
-            raise Http404
+        candidate = self.experiment(experiment_pk)
+        form = CompareForm(request.GET, experiments=self.experiments())
+        if not form.is_valid():
+            return self.experiment_page(
+                candidate, ResultsPageForm({}), compare_form=form, status=400
+            )
+        baseline = form.cleaned_data["baseline"]
         errors: list[str] = []
         comparison = None
         try:

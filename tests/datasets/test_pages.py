@@ -158,7 +158,10 @@ def test_experiments_list_results_and_comparison(tenant):
     page = client.get(f"{compare}?{urlencode({'baseline': baseline.pk})}").content.decode()
     assert "1 regressed" in page and "1 improved" in page and "1 unchanged" in page
     assert "candidate-trace-a" in page and "baseline-trace-b" in page
-    assert client.get(compare).status_code == 404  # no baseline named
+    # No baseline named: the experiment's page, the reason beside "Compare with".
+    refused = client.get(compare)
+    assert refused.status_code == 400
+    assert 'id="compare-baseline-error"' in refused.content.decode()
 
 
 def test_reviewers_are_refused_and_another_projects_dataset_is_missing(tenant, other_tenant):
