@@ -557,6 +557,12 @@ class ReviewSkipView(ReviewActionView):
         assignment = self.load(assignment_pk)
         if assignment.state == AssignmentState.SKIPPED:
             return self.where_it_went()
+        if assignment.state in (AssignmentState.LEASED, AssignmentState.EXPIRED) and not (
+            pages_selectors.lease_is_live(assignment)
+        ):
+            # The lease ran out: the item goes back to the queue anyway; on to the next.
+            messages.success(request, "Skipped. Here is the next item.")
+            return self.claim_and_open(assignment.queue)
         if not pages_selectors.lease_is_live(assignment):
             return redirect(self.review_url(assignment))
         reason = request.POST.get("reason", "").strip()

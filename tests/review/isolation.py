@@ -6,7 +6,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.models import AlertKind
-from review.services import agreement, alignment, calibration
+from review.services import agreement, alignment, calibration, drafts
 from review.services.alerts import alert_raise
 from tests.factories import Tenant
 from tests.isolation import IsolationData
@@ -41,6 +41,10 @@ def populate(tenant: Tenant) -> IsolationData:
         )
         # A live lease, so lease routes have something of the victim's to aim at.
         live = services.queue_claim_next(actor=reviewer, queue=queue)
+        # ... with a draft of the answers being typed on it.
+        drafts.draft_save(
+            actor=reviewer, assignment_id=live.pk, data={"explanation": f"draft-only-{slug}"}
+        )
         services.item_adjudicate(
             actor=Actor(user=tenant.admin),
             item=annotation.item,
@@ -83,6 +87,7 @@ def populate(tenant: Tenant) -> IsolationData:
             queue.name,
             annotation.explanation,
             f"decision-only-{slug}",
+            f"draft-only-{slug}",
             comment.body,
             rule.name,
             calibration_set.name,

@@ -337,3 +337,13 @@ def test_keeping_the_stored_answer_drops_the_other_one(tenant, setup):
     assert _rows(tenant, Annotation)[0].values == {str(config.pk): "Wrong"}
     page = client.get(_url("review-item", tenant, lease.pk)).content.decode()
     assert "Already submitted" in page
+
+
+def test_skipping_a_lapsed_lease_moves_on(tenant, setup):
+    queue, _config = setup
+    lease = _claim(tenant, queue)
+    _expire(tenant, lease, sweep=False)
+    client = _client(tenant.reviewer)
+    response = client.post(_url("review-skip", tenant, lease.pk), {"reason": "Not mine"})
+    assert response.status_code == 302 and response.url != _url("review-item", tenant, lease.pk)
+    assert [a.state for a in _rows(tenant, Assignment)] == ["expired", "leased"]
