@@ -884,6 +884,7 @@ class ExperimentView(DatasetPageView):
                 next_url=next_url,
                 others=others,
                 client_summary=as_text((experiment.summary or {}).get("client")),
+                form=form,
                 compare_form=compare_form,
                 errors=errors,
             ),
