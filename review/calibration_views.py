@@ -12,24 +12,28 @@ write shows the page again with the reasons and status 422.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 
 from hitl.exceptions import DomainError
+from hitl.forms import form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, Role
-from projects.pages import ProjectPageView
 from review import calibration_selectors as selectors
 from review.calibration_forms import (
+    ANSWER_PREFIX,
     TOLERANCE_PREFIX,
+    AlignmentMappingForm,
     AlignmentScopeForm,
+    CalibrationSetForm,
     CalibrationThresholdsForm,
+    GoldAnswerForm,
+    QualitySettingsForm,
+    RoundStartForm,
     add_service_errors,
 )
 from review.models import (
@@ -40,14 +44,14 @@ from review.models import (
     GoldAnswer,
     ReviewQueue,
 )
+from review.page_base import ReviewProjectPage
 from review.services import alerts, alignment, calibration
-from review.views import answers_from_post
-from traces.models import ScoreDataType, Trace
+from traces.models import ScoreDataType
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-class QualityPageView(ProjectPageView):
+class QualityPageView(ReviewProjectPage):
     """A page of the project's quality work: managers write, auditors read."""
 
     allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
@@ -58,19 +62,7 @@ class QualityPageView(ProjectPageView):
             raise PermissionDenied
 
     def context(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "organization": self.organization,
-            "membership": self.membership,
-            "project": self.project,
-            "can_manage": self.membership.role in MANAGE_ROLES,
-            **extra,
-        }
-
-    def url(self, name: str, **kwargs: Any) -> str:
-        return reverse(
-            name,
-            kwargs={"org_slug": self.organization.slug, "project_slug": self.project.slug} | kwargs,
-        )
+        return super().context(can_manage=self.membership.role in MANAGE_ROLES, **extra)
 
     def calibration_set(self, pk: int) -> CalibrationSet:
         row = CalibrationSet.objects.filter(project=self.project, pk=pk).first()
@@ -94,50 +86,9 @@ def tolerance_rows(configs: list[Any], tolerances: dict[str, Any]) -> list[dict[
     ]
 
 
-def error_lines(exc: DomainError) -> list[str]:
-    """A service error as sentences: the message, then each field's reasons."""
-    lines = [exc.message]
-    details = exc.details if isinstance(exc.details, dict) else {}
-    for name, reasons in details.items():
-        if isinstance(reasons, dict):
-            lines.extend(f"{name} {inner}: {_join(why)}" for inner, why in reasons.items())
-        else:
-            lines.append(f"{name}: {_join(reasons)}")
-    if isinstance(exc.details, list):
-        lines.extend(str(d) for d in exc.details)
-    return lines
-
-
-def _join(reasons: Any) -> str:
-    return ", ".join(str(r) for r in reasons) if isinstance(reasons, list) else str(reasons)
-
-
-def _number(post: QueryDict, name: str, label: str, errors: list[str]) -> float | None:
-    """A posted number (None when left empty); a typing error is added to ``errors``."""
-    raw = post.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        errors.append(f"{label}: a number is expected, not “{raw}”.")
-        return None
-    return value
-
-
-def _ids(post: QueryDict, name: str) -> list[int]:
-    ids = (int(v) for v in post.getlist(name) if v.strip().isdigit())
-    return [i for i in ids if i < 2**63]
-
-
-def _text(post: QueryDict, name: str, label: str, limit: int, errors: list[str]) -> str:
-    """A posted line of text; longer than the column holds is refused."""
-    value = post.get(name, "").strip()
-    if len(value) > limit:
-        errors.append(f"{label}: at most {limit} characters.")
-    return value
+def _picked(form: Any, name: str) -> list[str]:
+    """The values ticked in a refused form's ``name``, to tick them again."""
+    return [str(v) for v in form.data.getlist(name)] if form is not None and form.is_bound else []
 
 
 # --- calibration sets -------------------------------------------------------------------------
@@ -145,17 +96,19 @@ def _text(post: QueryDict, name: str, label: str, limit: int, errors: list[str])
 
 class CalibrationSetListView(QualityPageView):
     """GET: the project's calibration sets. POST: a new set (name, questions, what
-    passing takes); its traces and gold answers are added on the set's page."""
+    passing takes; :class:`CalibrationSetForm`); its traces and gold answers are added
+    on the set's page."""
 
-    def page(
-        self, *, posted: Any = None, errors: list[str] | None = None, status: int = 200
-    ) -> HttpResponse:
+    def page(self, form: CalibrationSetForm | None = None, *, status: int = 200) -> HttpResponse:
+        configs = selectors.gold_configs(self.project)
+        form = form or CalibrationSetForm(configs=configs)
         context = self.context(
             sets=selectors.calibration_sets_overview(self.project),
-            configs=selectors.gold_configs(self.project),
-            posted=posted or {"min_accuracy": "0.8"},
-            picked=[str(i) for i in _ids(posted, "config")] if posted else [],
-            errors=errors or [],
+            configs=configs,
+            form=form,
+            posted=form.data if form.is_bound else {"min_accuracy": "0.8"},
+            picked=_picked(form, "config"),
+            errors=form_error_lines(form) if form.is_bound else [],
         )
         return render(self.request, "review/calibration/sets.html", context, status=status)
 
@@ -163,29 +116,18 @@ class CalibrationSetListView(QualityPageView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
-        errors: list[str] = []
-        name = _text(request.POST, "name", "Name", 200, errors)
-        if not name:
-            errors.append("Name: required.")
-        min_accuracy = _number(request.POST, "min_accuracy", "Accuracy to pass", errors)
-        min_agreement = _number(request.POST, "min_agreement", "Agreement to pass", errors)
-        if not errors:
+        form = CalibrationSetForm(request.POST, configs=selectors.gold_configs(self.project))
+        if form.is_valid():
             try:
                 row = calibration.calibration_set_create(
-                    actor=self.actor,
-                    project=self.project,
-                    name=name,
-                    description=request.POST.get("description", "").strip(),
-                    config_ids=_ids(request.POST, "config"),
-                    min_accuracy=0.8 if min_accuracy is None else min_accuracy,
-                    min_agreement=min_agreement,
+                    actor=self.actor, project=self.project, **form.service_fields()
                 )
             except DomainError as exc:
-                errors = error_lines(exc)
+                form_add_domain_error(form, exc, fields={"config_ids": "config"})
             else:
                 messages.success(request, f"Created the calibration set “{row.name}”.")
                 return redirect(self.url("calibration-set", calibration_set_pk=row.pk))
-        return self.page(posted=request.POST, errors=errors, status=422)
+        return self.page(form, status=422)
 
 
 class CalibrationSetView(QualityPageView):
@@ -199,17 +141,18 @@ class CalibrationSetView(QualityPageView):
         calibration_set: CalibrationSet,
         *,
         failed: str = "",
-        errors: list[str] | None = None,
-        posted: Any = None,
+        form: GoldAnswerForm | RoundStartForm | None = None,
         status: int = 200,
         thresholds: CalibrationThresholdsForm | None = None,
     ) -> HttpResponse:
         configs = selectors.set_questions(calibration_set)
         questions = selectors.question_form(configs)
+        gold_form = form if isinstance(form, GoldAnswerForm) else None
         for question in questions:
-            # The gold form shows what was posted again when it was refused.
-            key = f"q-{question['config_id']}"
-            question["posted"] = posted.get(key, "") if posted and failed == "gold" else ""
+            # The gold form shows what was posted again, and why, when it was refused.
+            key = f"{ANSWER_PREFIX}{question['config_id']}"
+            question["posted"] = str(gold_form.data.get(key, "")) if gold_form else ""
+            question["errors"] = list(gold_form[key].errors) if gold_form else []
             question["tolerance"] = tolerance_shown(
                 calibration_set.tolerances.get(str(question["config_id"]))
             )
@@ -227,9 +170,10 @@ class CalibrationSetView(QualityPageView):
             reviewers=selectors.reviewer_choices(self.project),
             compared=selectors.rounds_compared(calibration_set),
             failed=failed,
-            errors=errors or [],
-            posted=posted or {},
-            picked_reviewers=[str(i) for i in _ids(posted, "reviewer")] if posted else [],
+            form=form,
+            errors=form_error_lines(form) if form is not None else [],
+            posted=form.data if form is not None else {},
+            picked_reviewers=_picked(form, "reviewer"),
         )
         return render(self.request, "review/calibration/set.html", context, status=status)
 
@@ -274,37 +218,22 @@ class GoldAnswerView(CalibrationSetView):
     ) -> HttpResponse:
         row = self.calibration_set(calibration_set_pk)
         questions = selectors.question_form(selectors.set_questions(row))
-        values, typing = answers_from_post(questions, request.POST)
-        errors = list(typing.values())
-        external_id = request.POST.get("trace", "").strip()
-        trace_pk = (
-            Trace.objects.filter(project=self.project, external_id=external_id)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if not external_id:
-            errors.insert(0, "Trace: the trace's id is required.")
-        elif trace_pk is None:
-            errors.insert(0, f"Trace: no trace “{external_id}” in this project.")
-        if not errors:
+        form = GoldAnswerForm(request.POST, project=self.project, questions=questions)
+        if form.is_valid():
             try:
                 calibration.gold_answer_set(
                     actor=self.actor,
                     calibration_set=row,
-                    trace_id=trace_pk,
-                    values=values,
-                    explanation=request.POST.get("explanation", "").strip(),
+                    trace_id=form.cleaned_data["trace"],
+                    values=form.values(),
+                    explanation=form.cleaned_data["explanation"],
                 )
             except DomainError as exc:
-                names = {str(q["config_id"]): q["name"] for q in questions}
-                errors = [exc.message] + [
-                    f"{names.get(key, key)}: {why}"
-                    for key, why in ((exc.details or {}).get("values") or {}).items()
-                ]
+                add_service_errors(form, exc, {"values": ANSWER_PREFIX, "trace_id": "trace"})
             else:
-                messages.success(request, f"Saved the gold answers for “{external_id}”.")
+                messages.success(request, f"Saved the gold answers for “{form.external_id}”.")
                 return redirect(self.url("calibration-set", calibration_set_pk=row.pk) + "#gold")
-        return self.page(row, failed="gold", errors=errors, posted=request.POST, status=422)
+        return self.page(row, failed="gold", form=form, status=422)
 
 
 class GoldAnswerRemoveView(CalibrationSetView):
@@ -338,24 +267,21 @@ class CalibrationRoundStartView(CalibrationSetView):
         self, request: HttpRequest, org_slug: str, project_slug: str, calibration_set_pk: int
     ) -> HttpResponse:
         row = self.calibration_set(calibration_set_pk)
-        chosen = set(_ids(request.POST, "reviewer"))
-        allowed = {m.user_id for m in selectors.reviewer_choices(self.project)}
-        errors: list[str] = []
-        if chosen - allowed:
-            errors.append("Reviewers: choose among the members listed.")
-        if not errors:
+        form = RoundStartForm(request.POST, reviewers=selectors.reviewer_choices(self.project))
+        if form.is_valid():
+            chosen = sorted(set(form.cleaned_data["reviewer"]))
             try:
                 round_ = calibration.calibration_round_start(
-                    actor=self.actor, calibration_set=row, reviewer_ids=sorted(chosen)
+                    actor=self.actor, calibration_set=row, reviewer_ids=chosen
                 )
             except DomainError as exc:
-                errors = error_lines(exc)
+                form_add_domain_error(form, exc, fields={"reviewer_ids": "reviewer"})
             else:
                 messages.success(
                     request, f"Round {round_.number} sent to {len(chosen)} reviewer(s)."
                 )
                 return redirect(self.url("calibration-round", calibration_round_pk=round_.pk))
-        return self.page(row, failed="round", errors=errors, posted=request.POST, status=422)
+        return self.page(row, failed="round", form=form, status=422)
 
 
 # --- rounds -----------------------------------------------------------------------------------
@@ -424,10 +350,8 @@ class AlignmentMappingListView(QualityPageView):
     def page(
         self,
         *,
-        posted: Any = None,
-        errors: list[str] | None = None,
         status: int = 200,
-        scope_form: AlignmentScopeForm | None = None,
+        form: AlignmentMappingForm | None = None,
         refused: tuple[int, AlignmentScopeForm] | None = None,
     ) -> HttpResponse:
         queues = selectors.alignment_queue_choices(self.project)
@@ -442,13 +366,16 @@ class AlignmentMappingListView(QualityPageView):
                     initial={"scope": mapping.scope, "queue": mapping.queue_id},
                 )
             row["scope_label"] = AlignmentScope(mapping.scope).label
+        configs = selectors.gold_configs(self.project)
+        form = form or AlignmentMappingForm(queues=queues, configs=configs)
         context = self.context(
             mappings=mappings,
             queues=queues,
-            questions=selectors.question_form(selectors.gold_configs(self.project)),
-            scope_form=scope_form or AlignmentScopeForm(queues=queues),
-            posted=posted or {},
-            errors=errors or [],
+            questions=selectors.question_form(configs),
+            scope_form=form,
+            form=form,
+            posted=form.data if form.is_bound else {},
+            errors=form_error_lines(form) if form.is_bound else [],
         )
         return render(self.request, "review/calibration/alignment.html", context, status=status)
 
@@ -456,54 +383,26 @@ class AlignmentMappingListView(QualityPageView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
-        post = request.POST
-        errors: list[str] = []
-        score_name = _text(post, "score_name", "Automated score", 256, errors)
-        source_version = _text(post, "source_version", "Judge version", 128, errors)
-        labels = [label.strip() for label in post.get("human_pass_labels", "").split(",")]
-        labels = [label for label in labels if label]
-        if any(len(label) > 200 for label in labels):
-            errors.append("Labels that pass: at most 200 characters each.")
-        if not score_name:
-            errors.append("Automated score: its name is required.")
-        config_id = post.get("config_id", "").strip()
-        if not config_id.isdigit() or int(config_id) >= 2**63:
-            errors.append("Question: choose one.")
-        metric_threshold = _number(post, "metric_threshold", "Metric passes from", errors)
-        human_threshold = _number(post, "human_threshold", "Reviewers pass from", errors)
-        scope_form = AlignmentScopeForm(
-            post, queues=selectors.alignment_queue_choices(self.project)
+        form = AlignmentMappingForm(
+            request.POST,
+            queues=selectors.alignment_queue_choices(self.project),
+            configs=selectors.gold_configs(self.project),
         )
-        scope_ok = scope_form.is_valid()
-        if not errors and scope_ok:
+        if form.is_valid():
             try:
                 with transaction.atomic():
                     mapping = alignment.alignment_mapping_create(
-                        actor=self.actor,
-                        project=self.project,
-                        score_name=score_name,
-                        source_version=source_version,
-                        config_id=int(config_id),
-                        metric_threshold=metric_threshold,
-                        human_threshold=human_threshold,
-                        human_pass_labels=labels,
-                        scope=scope_form.cleaned_data["scope"],
-                        queue_id=scope_form.queue_id(),
+                        actor=self.actor, project=self.project, **form.service_fields()
                     )
                     alignment.alignment_request(mapping=mapping)
             except DomainError as exc:
-                errors = error_lines(exc)
+                form_add_domain_error(form, exc, fields={"queue_id": "queue"})
             else:
                 messages.success(
                     request, f"Mapped “{mapping.score_name}”; its first report is on its way."
                 )
                 return redirect(self.url("alignment-mappings"))
-        if not scope_ok:
-            errors += [
-                f"{scope_form[name].label}: {' '.join(reasons)}"
-                for name, reasons in scope_form.errors.items()
-            ]
-        return self.page(posted=post, errors=errors, status=422, scope_form=scope_form)
+        return self.page(form=form, status=422)
 
 
 def _with_current(queues: list[ReviewQueue], mapping: AlignmentMapping) -> list[ReviewQueue]:
@@ -579,20 +478,23 @@ class QualitySettingsView(QualityPageView):
     """GET: the thresholds the project's alerts use (the site's defaults until set).
     POST: new thresholds and window."""
 
-    def page(
-        self, *, posted: Any = None, errors: list[str] | None = None, status: int = 200
-    ) -> HttpResponse:
+    def page(self, form: QualitySettingsForm | None = None, *, status: int = 200) -> HttpResponse:
         limits = alerts.quality_thresholds(self.project.pk)
-        values = posted or {
-            "agreement_threshold": f"{limits.agreement_threshold:g}",
-            "alignment_threshold": f"{limits.alignment_threshold:g}",
-            "window": str(limits.window),
-        }
+        values = (
+            form.data
+            if form is not None
+            else {
+                "agreement_threshold": f"{limits.agreement_threshold:g}",
+                "alignment_threshold": f"{limits.alignment_threshold:g}",
+                "window": str(limits.window),
+            }
+        )
         context = self.context(
             limits=limits,
             values=values,
+            form=form or QualitySettingsForm(),
             window_range=alerts.WINDOW_RANGE,
-            errors=errors or [],
+            errors=form_error_lines(form) if form is not None else [],
         )
         return render(self.request, "review/calibration/settings.html", context, status=status)
 
@@ -600,29 +502,15 @@ class QualitySettingsView(QualityPageView):
         return self.page()
 
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
-        post = request.POST
-        errors: list[str] = []
-        agreement = _number(post, "agreement_threshold", "Agreement threshold", errors)
-        aligned = _number(post, "alignment_threshold", "Alignment threshold", errors)
-        window_raw = post.get("window", "").strip()
-        window = int(window_raw) if window_raw.isdigit() else None
-        for value, label in ((agreement, "Agreement threshold"), (aligned, "Alignment threshold")):
-            if value is None and not any(e.startswith(label) for e in errors):
-                errors.append(f"{label}: required.")
-        if window is None:
-            errors.append("Window: a whole number of reports is expected.")
-        if not errors:
+        form = QualitySettingsForm(request.POST)
+        if form.is_valid():
             try:
                 alerts.quality_settings_update(
-                    actor=self.actor,
-                    project=self.project,
-                    agreement_threshold=agreement,
-                    alignment_threshold=aligned,
-                    window=window,
+                    actor=self.actor, project=self.project, **form.cleaned_data
                 )
             except DomainError as exc:
-                errors = error_lines(exc)
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, "Saved the quality alert thresholds.")
                 return redirect(self.url("reports-quality-settings"))
-        return self.page(posted=post, errors=errors, status=422)
+        return self.page(form, status=422)

@@ -17,7 +17,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from projects.models import MANAGE_ROLES, Role
-from projects.pages import ProjectPageView
 from review import report_charts as charts
 from review.models import (
     AgreementReport,
@@ -29,6 +28,7 @@ from review.models import (
     QualityAlert,
     ScoreConfig,
 )
+from review.page_base import ReviewProjectPage
 from review.services.agreement import queue_refresh_pending
 from review.services.alerts import alert_threshold, quality_thresholds
 from traces.models import ScoreDataType, Trace
@@ -38,23 +38,22 @@ POINTS = 30
 HOURS = 24
 
 
-class QualityReportView(ProjectPageView):
+class QualityReportView(ReviewProjectPage):
+    """The report reads no input: every figure is the project's stored reports."""
+
     allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
 
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         project = self.project
-        context = {
-            "organization": self.organization,
-            "membership": self.membership,
-            "project": project,
-            "threshold": alert_threshold(),
-            "limits": quality_thresholds(project.pk),
-            "agreement": _agreement(project),
-            "alignment": _alignment(project),
-            "accuracy": _accuracy(project),
-            "throughput": _throughput(project),
-            "alerts": list(QualityAlert.objects.filter(project=project)[:20]),
-        }
+        context = self.context(
+            threshold=alert_threshold(),
+            limits=quality_thresholds(project.pk),
+            agreement=_agreement(project),
+            alignment=_alignment(project),
+            accuracy=_accuracy(project),
+            throughput=_throughput(project),
+            alerts=list(QualityAlert.objects.filter(project=project)[:20]),
+        )
         return render(request, "review/reports/quality.html", context)
 
 

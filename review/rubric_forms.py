@@ -1,12 +1,24 @@
-"""The rubric page's choice of scale for a categorical question: unordered categories
-(nominal) or ordered levels (ordinal). Agreement reads it (``review.services.agreement
-.scale_of``): never inferred from the options' values."""
+"""The rubric page's form: a question's definition (name, kind of answer, bounds,
+options, levels with definitions and examples) and, for a categorical question, its
+scale: unordered categories (nominal) or ordered levels (ordinal). Agreement reads the
+scale (``review.services.agreement.scale_of``): never inferred from the options' values.
+
+The form types and bounds the input; ``review.services.configs`` decides what a valid
+rubric is, and its refusals come back beside the fields.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+
+from hitl.forms import TextField
+from review.calibration_forms import FiniteFloatField
+from review.lead_forms import archive_field
+from review.models import ScoreTarget
+from traces.models import ScoreDataType
 
 NOMINAL = "nominal"
 ORDINAL = "ordinal"
@@ -39,3 +51,135 @@ class RubricScaleForm(forms.Form):
 def scale_of_data(data: dict[str, Any]) -> str:
     """The scale a config definition (or a refused post) shows."""
     return ORDINAL if data.get("ordered") else NOMINAL
+
+
+# Level rows a rubric form reads at most (the page offers the saved ones and two blank).
+MAX_LEVELS = 100
+
+
+class OptionsField(TextField):
+    """Categories one a line as ``label = number``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=None, required=False, **kwargs)
+
+    def clean(self, value: Any) -> list[dict[str, Any]]:  # type: ignore[override]
+        raw = super().clean(value)
+        options, wrong = [], []
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            label, sep, number = line.rpartition("=")
+            try:
+                parsed = float(number) if sep else None
+            except ValueError:
+                parsed = None
+            if parsed is None or parsed != parsed or parsed in (float("inf"), float("-inf")):
+                wrong.append(f"“{line.strip()}”: write label = number, e.g. Correct = 1.")
+                continue
+            options.append({"label": label.strip(), "value": parsed})
+        if wrong:
+            raise ValidationError(wrong)
+        return options
+
+
+class RubricForm(RubricScaleForm):
+    """A question's definition as ``score_config_create``/``update`` take it, with the
+    levels posted as ``level-<n>-label``, ``-definition`` and ``-examples`` (one a line);
+    a row left empty is dropped."""
+
+    name = TextField(label="Question", required=False)
+    description = TextField(label="Description", max_length=None, required=False)
+    data_type = forms.ChoiceField(
+        label="Kind of answer",
+        choices=ScoreDataType.choices,
+        error_messages={
+            "required": "Choose the kind of answer.",
+            "invalid_choice": "Choose one of the kinds of answer.",
+        },
+    )
+    target = forms.ChoiceField(
+        label="Asked about",
+        choices=ScoreTarget.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose what the question is asked about."},
+    )
+    min_value = FiniteFloatField(label="Lowest", required=False)
+    max_value = FiniteFloatField(label="Highest", required=False)
+    step = FiniteFloatField(label="Step", required=False)
+    options = OptionsField(label="Options")
+    required = forms.BooleanField(required=False)
+    writes_expected_output = forms.BooleanField(required=False)
+    archive = archive_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        index = 0
+        while self.is_bound and f"level-{index}-label" in self.data and index < MAX_LEVELS:
+            self.fields[f"level-{index}-label"] = TextField(
+                label=f"Level {index + 1} label", required=False
+            )
+            self.fields[f"level-{index}-definition"] = TextField(
+                label=f"Level {index + 1} definition", max_length=None, required=False
+            )
+            self.fields[f"level-{index}-examples"] = TextField(
+                label=f"Level {index + 1} examples", max_length=None, required=False
+            )
+            index += 1
+        self.level_count = index
+
+    def definition(self) -> dict[str, Any]:
+        """The question as the services take it (``ordered`` only when posted)."""
+        data = self.cleaned_data
+        definition: dict[str, Any] = {
+            name: data[name]
+            for name in (
+                "name",
+                "description",
+                "data_type",
+                "required",
+                "writes_expected_output",
+                "min_value",
+                "max_value",
+                "step",
+                "options",
+            )
+        }
+        definition["target"] = data["target"] or ScoreTarget.TRACE
+        levels = []
+        for i in range(self.level_count):
+            label = data[f"level-{i}-label"]
+            text = data[f"level-{i}-definition"]
+            examples = [e.strip() for e in data[f"level-{i}-examples"].splitlines() if e.strip()]
+            if label or text or examples:
+                levels.append({"label": label, "definition": text, "examples": examples})
+        definition["rubric"] = levels
+        ordered = self.ordered()
+        if ordered is not None:
+            definition["ordered"] = ordered
+        return definition
+
+    def shown(self) -> dict[str, Any]:
+        """What was posted, as the page shows a definition (typed text kept as typed)."""
+        raw = self.data
+        levels = []
+        for i in range(self.level_count):
+            row = {k: str(raw.get(f"level-{i}-{k}", "")) for k in ("label", "definition")}
+            examples = str(raw.get(f"level-{i}-examples", ""))
+            if row["label"].strip() or row["definition"].strip() or examples.strip():
+                levels.append({**row, "examples": examples.splitlines()})
+        shown: dict[str, Any] = {
+            name: raw.get(name, "")
+            for name in ("name", "description", "data_type", "target", "min_value")
+        }
+        shown |= {"max_value": raw.get("max_value", ""), "step": raw.get("step", "")}
+        shown |= {
+            "required": bool(self["required"].value()),
+            "writes_expected_output": bool(self["writes_expected_output"].value()),
+            "options_text": raw.get("options", ""),
+            "rubric": levels,
+        }
+        scale = raw.get("scale")
+        if scale in (NOMINAL, ORDINAL):
+            shown["ordered"] = scale == ORDINAL
+        return shown

@@ -1,0 +1,506 @@
+"""What the lead's pages read from a request: a queue's settings, form and pool, the
+board's change of priority or assignee, a routing rule (and its preview's query), a
+rule switched on, off or deleted, and adding what a trace filter matches to a queue.
+
+Every field is typed and bounded here (``hitl.forms``: storable text, numbers within
+what the columns hold, choices among the known ones, ids among the project's rows);
+the services (``review.services``) decide the rules and the views put their refusals
+beside the fields (``hitl.forms.form_add_domain_error``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+
+from hitl import text
+from hitl.exceptions import DomainError
+from hitl.forms import TextField, WholeNumberField
+from review.calibration_forms import FiniteFloatField
+from review.models import AssignmentStrategy, ReviewQueue, RoutingSignal, ScoreConfig
+from review.services.items import PRIORITY_MAX, PRIORITY_MIN, SELECTABLE_COLUMNS
+from traces.models import ScoreDataType
+
+INT32_MAX = 2**31 - 1
+# Longest trace filter (a query string) a form takes.
+FILTER_MAX = 4000
+
+
+def archive_field() -> forms.ChoiceField:
+    """The archive button of a rubric or queue page: ``archive=1``, or left out."""
+    return forms.ChoiceField(
+        label="Archive",
+        choices=[("1", "Archive")],
+        required=False,
+        error_messages={"invalid_choice": "The archive button sends 1."},
+    )
+
+
+class ArchiveForm(forms.Form):
+    """The archive button alone; its page's form refuses any other value beside it."""
+
+    archive = archive_field()
+
+    def asked(self) -> bool:
+        return self.is_valid() and self.cleaned_data["archive"] == "1"
+
+
+def trace_filter(query: str) -> dict[str, list[str]]:
+    """A trace filter typed as in the explorer's address, as its parameters."""
+    from traces.views import filter_params_from
+
+    return filter_params_from(QueryDict(query.lstrip("?")))
+
+
+class FilterForm(forms.Form):
+    """``?filter=``: a trace filter as in the explorer's address."""
+
+    filter = TextField(label="Trace filter", max_length=FILTER_MAX, required=False)
+
+    def params(self) -> dict[str, list[str]]:
+        """The filter's parameters ({} when the filter itself was refused)."""
+        self.is_valid()
+        return trace_filter(self.cleaned_data.get("filter") or "")
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.replace(";", ",").split(",") if w.strip()]
+
+
+class WordsField(TextField):
+    """Comma-separated words (skills, languages), each at most ``word_length`` long."""
+
+    def __init__(self, *, word_length: int, **kwargs: Any) -> None:
+        self.word_length = word_length
+        super().__init__(max_length=2000, required=False, **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        return _words(super().to_python(value))
+
+    def validate(self, value: Any) -> None:
+        if any(len(w) > self.word_length for w in value):
+            raise ValidationError(f"At most {self.word_length} characters a word.")
+
+    def run_validators(self, value: Any) -> None:
+        for word in value:
+            super().run_validators(word)
+
+
+# --- queues -------------------------------------------------------------------------------
+
+
+class QueueForm(forms.Form):
+    """A queue's settings, the questions it asks (``q-<config id>`` ticked, with
+    ``pos-``, ``adj-`` and ``tol-`` of the same id) and its pool (``m-<membership id>``
+    ticked, with ``skills-``, ``langs-`` and ``senior-``). Only the project's live
+    questions and the pool's candidates have fields: other ids are not read."""
+
+    name = TextField(label="Name", error_messages={"required": "A queue needs a name."})
+    description = TextField(label="Description", max_length=None, required=False)
+    assignment_strategy = forms.ChoiceField(
+        label="Assignment",
+        choices=AssignmentStrategy.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the strategies."},
+    )
+    # The services say what a queue may hold (overlap 1 to 20, ...).
+    overlap = WholeNumberField(label="Reviews per item", required=False)
+    priority = WholeNumberField(
+        label="Priority", required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX
+    )
+    lease_minutes = FiniteFloatField(
+        label="Lease time (minutes)", required=False, min_value=0, max_value=INT32_MAX // 60
+    )
+    audit_percent = FiniteFloatField(
+        label="Audit sample (%)", required=False, min_value=0, max_value=100
+    )
+    blind_mode = forms.BooleanField(required=False)
+    include_explanation = forms.BooleanField(required=False)
+    include_expected_output = forms.BooleanField(required=False)
+    archive = archive_field()
+
+    def __init__(
+        self,
+        *args: Any,
+        configs: Sequence[ScoreConfig],
+        candidates: Sequence[Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.configs = list(configs)
+        self.candidates = list(candidates)
+        for config in self.configs:
+            pk = config.pk
+            numeric = config.data_type == ScoreDataType.NUMERIC
+            self.fields[f"q-{pk}"] = forms.BooleanField(required=False, label=config.name)
+            self.fields[f"pos-{pk}"] = FiniteFloatField(
+                required=False, label=f"Order of {config.name}"
+            )
+            self.fields[f"adj-{pk}"] = forms.BooleanField(required=False)
+            self.fields[f"tol-{pk}"] = FiniteFloatField(
+                required=False,
+                min_value=0,
+                max_value=None if numeric else 100,
+                label=f"{'Tolerated spread' if numeric else 'Tolerated dissent (%)'} "
+                f"for {config.name}",
+            )
+        for membership in self.candidates:
+            pk = membership.pk
+            email = membership.user.email
+            self.fields[f"m-{pk}"] = forms.BooleanField(required=False, label=email)
+            self.fields[f"skills-{pk}"] = WordsField(word_length=64, label=f"Skills of {email}")
+            self.fields[f"langs-{pk}"] = WordsField(word_length=16, label=f"Languages of {email}")
+            self.fields[f"senior-{pk}"] = forms.BooleanField(required=False)
+
+    @classmethod
+    def initial_of(
+        cls, settings_: dict[str, Any], entries: list[dict[str, Any]], pool: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A saved queue (or a new one's defaults) as the form's initial values."""
+        initial = {
+            **settings_,
+            "lease_minutes": f"{settings_.get('lease_ttl_seconds', 1800) / 60:g}",
+            "audit_percent": f"{settings_.get('audit_sample_rate', 0.0) * 100:g}",
+        }
+        for position, entry in enumerate(entries, start=1):
+            pk = entry["config_id"]
+            initial[f"q-{pk}"] = True
+            initial[f"pos-{pk}"] = position
+            initial[f"adj-{pk}"] = entry.get("adjudicates", True)
+            if entry.get("numeric_tolerance") is not None:
+                initial[f"tol-{pk}"] = f"{entry['numeric_tolerance']:g}"
+            elif entry.get("max_dissent_share") is not None:
+                initial[f"tol-{pk}"] = f"{entry['max_dissent_share'] * 100:g}"
+        for entry in pool:
+            pk = entry["membership_id"]
+            initial[f"m-{pk}"] = True
+            initial[f"skills-{pk}"] = ", ".join(entry.get("skills") or [])
+            initial[f"langs-{pk}"] = ", ".join(entry.get("languages") or [])
+            initial[f"senior-{pk}"] = entry.get("is_senior", False)
+        return initial
+
+    def settings(self) -> dict[str, Any]:
+        """The queue's settings as ``queue_create``/``queue_update`` take them."""
+        data = self.cleaned_data
+        settings_: dict[str, Any] = {
+            "name": data["name"],
+            "description": data["description"],
+            "assignment_strategy": data["assignment_strategy"] or AssignmentStrategy.PULL,
+            "blind_mode": data["blind_mode"],
+            "include_explanation": data["include_explanation"],
+            "include_expected_output": data["include_expected_output"],
+        }
+        for name in ("overlap", "priority"):
+            if data[name] is not None:
+                settings_[name] = data[name]
+        if data["lease_minutes"] is not None:
+            settings_["lease_ttl_seconds"] = round(data["lease_minutes"] * 60)
+        if data["audit_percent"] is not None:
+            settings_["audit_sample_rate"] = data["audit_percent"] / 100
+        return settings_
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The questions ticked, in the order given (unordered ones last)."""
+        data = self.cleaned_data
+        form = []
+        for config in self.configs:
+            pk = config.pk
+            if not data.get(f"q-{pk}"):
+                continue
+            entry: dict[str, Any] = {"config_id": pk, "adjudicates": data[f"adj-{pk}"]}
+            tolerance = data[f"tol-{pk}"]
+            if tolerance is not None:
+                if config.data_type == ScoreDataType.NUMERIC:
+                    entry["numeric_tolerance"] = tolerance
+                else:
+                    entry["max_dissent_share"] = tolerance / 100
+            position = data[f"pos-{pk}"]
+            form.append((999 if position is None else position, entry))
+        return [entry for _position, entry in sorted(form, key=lambda pair: pair[0])]
+
+    def pool(self) -> list[dict[str, Any]]:
+        """The members ticked, with their skills, languages and seniority."""
+        data = self.cleaned_data
+        return [
+            {
+                "membership_id": m.pk,
+                "skills": data[f"skills-{m.pk}"],
+                "languages": data[f"langs-{m.pk}"],
+                "is_senior": data[f"senior-{m.pk}"],
+            }
+            for m in self.candidates
+            if data.get(f"m-{m.pk}")
+        ]
+
+
+# --- the board ----------------------------------------------------------------------------
+
+
+class IdsField(forms.Field):
+    """Ids posted repeatedly (``item_id=3&item_id=5``), each a whole number that a
+    bigint holds."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": "an item is named by its number."}
+
+    def to_python(self, value: Any) -> list[int]:
+        values = value if isinstance(value, list | tuple) else ([value] if value else [])
+        ids = []
+        for raw in values:
+            raw = str(raw).strip()
+            if not raw.isascii() or not raw.isdigit() or int(raw) > text.INT64_MAX:
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            ids.append(int(raw))
+        return ids
+
+
+ASSIGNEE_KEEP = "keep"
+ASSIGNEE_ANYONE = "anyone"
+
+
+class BoardChangeForm(forms.Form):
+    """A new priority and/or assignee for one card, the selection (``item_id``
+    repeated) or a whole open column (``column``; the ids are then not read), and
+    ``confirm`` for the column once its count was shown."""
+
+    item_id = IdsField(label="Items", required=False)
+    column = forms.ChoiceField(
+        label="Column",
+        choices=[(c, c) for c in SELECTABLE_COLUMNS],
+        required=False,
+        error_messages={
+            "invalid_choice": "One of the open columns (pending, in progress, submitted)."
+        },
+    )
+    # The service says which priorities an item takes.
+    priority = WholeNumberField(
+        label="Priority",
+        required=False,
+        error_messages={"invalid": "a whole number is expected."},
+    )
+    assignee = TextField(label="Assign to", max_length=40, required=False)
+    confirm = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, pool: Iterable[int] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool_ids = set(pool)
+
+    def clean_assignee(self) -> str:
+        assignee = self.cleaned_data.get("assignee") or ASSIGNEE_KEEP
+        if assignee in (ASSIGNEE_KEEP, ASSIGNEE_ANYONE):
+            return assignee
+        if assignee.isascii() and assignee.isdigit() and int(assignee) <= text.INT64_MAX:
+            return assignee
+        raise ValidationError("keep, back to the queue, or a reviewer of the pool.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("column"):
+            data["item_id"] = []
+        if data.get("column") and not self.errors and not self.changes():
+            raise ValidationError("Choose a new priority or whom to assign the selected items to.")
+        return data
+
+    def chosen_column(self) -> str | None:
+        return self.cleaned_data.get("column") or None
+
+    def item_ids(self) -> list[int]:
+        return self.cleaned_data.get("item_id") or []
+
+    def changes(self) -> dict[str, Any]:
+        """The change as ``queue_items_update_each`` takes it."""
+        data = self.cleaned_data
+        changes: dict[str, Any] = {}
+        if data.get("priority") is not None:
+            changes["priority"] = data["priority"]
+        assignee = data.get("assignee") or ASSIGNEE_KEEP
+        if assignee == ASSIGNEE_ANYONE:
+            changes["assignees"] = []
+        elif assignee != ASSIGNEE_KEEP:
+            changes["assignees"] = [int(assignee)]
+        return changes
+
+    def selected(self) -> set[int]:
+        """The items posted that are named by a number (ticked again when refused)."""
+        raw = self.data.getlist("item_id") if hasattr(self.data, "getlist") else []
+        return {int(v) for v in raw if v.isascii() and v.isdigit() and int(v) <= text.INT64_MAX}
+
+    def shown(self) -> dict[str, str]:
+        """The change as typed, to show again."""
+        return {
+            "priority": str(self.data.get("priority", "")).strip(),
+            "assignee": str(self.data.get("assignee", "")).strip() or ASSIGNEE_KEEP,
+        }
+
+
+# --- routing rules ------------------------------------------------------------------------
+
+RULE_HINTS = {
+    "filter": "As in the explorer's address, e.g. status=error&tags=billing.",
+    "sampling_percent": "Above 0, at most 100.",
+    "daily_cap": "Empty: no cap.",
+    "item_priority": "Higher is claimed first.",
+}
+# A service error's field, as the rule form names it.
+RULE_FORM_NAME = {"filter_params": "filter", "sampling_rate": "sampling_percent"}
+
+
+class RoutingRuleForm(forms.Form):
+    """A routing rule as the create and edit forms (and the preview's query) give it.
+    Without ``editing`` a rule is on; the edit form posts its "enabled" box."""
+
+    name = TextField(label="Name", required=False)
+    signal = forms.ChoiceField(
+        label="Signal",
+        choices=RoutingSignal.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the signals."},
+    )
+    filter = TextField(label="Trace filter", max_length=FILTER_MAX, required=False)
+    sampling_percent = FiniteFloatField(
+        label="Sampling rate (%)",
+        required=False,
+        error_messages={"invalid": "A percentage is expected."},
+    )
+    daily_cap = WholeNumberField(
+        label="Daily cap",
+        required=False,
+        min_value=0,
+        max_value=INT32_MAX,
+        error_messages={"invalid": "A whole number, or empty for no cap."},
+    )
+    item_priority = WholeNumberField(
+        label="Item priority",
+        required=False,
+        min_value=PRIORITY_MIN,
+        max_value=PRIORITY_MAX,
+        error_messages={"invalid": "A whole number is expected."},
+    )
+    enabled = forms.BooleanField(label="On: new traces are routed by this rule", required=False)
+    # The preview of a saved rule: its id (its own draw).
+    rule = WholeNumberField(required=False, min_value=1)
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        if not editing:
+            del self.fields["enabled"]
+
+    def clean_sampling_percent(self) -> float:
+        rate = self.cleaned_data.get("sampling_percent")
+        if rate is None:
+            return 100.0
+        if not 0 < rate <= 100:
+            raise ValidationError("Above 0 and at most 100 %.")
+        return rate
+
+    def draft(self) -> dict[str, Any]:
+        """The rule as ``routing_rule_create``/``routing_rule_update`` take it."""
+        data = self.cleaned_data
+        rule: dict[str, Any] = {
+            "name": data["name"],
+            "signal": data["signal"] or RoutingSignal.OTHER,
+            "enabled": data["enabled"] if self.editing else True,
+            "filter_params": trace_filter(data["filter"]),
+            "sampling_rate": data["sampling_percent"] / 100,
+            "daily_cap": data["daily_cap"],
+        }
+        if data["item_priority"] is not None:
+            rule["item_priority"] = data["item_priority"]
+        return rule
+
+    def fields_shown(self) -> list[dict[str, Any]]:
+        """The fields for ``_rule_form.html``: value as typed (or saved), reasons, choices."""
+        defaults = {"signal": RoutingSignal.OTHER, "sampling_percent": "100", "item_priority": "0"}
+        shown = []
+        for name in ("name", "signal", "filter", "sampling_percent", "daily_cap", "item_priority"):
+            shown.append(self._shown(name, defaults.get(name, "")))
+        if self.editing:
+            shown.append(self._shown("enabled", ""))
+        return shown
+
+    def _shown(self, name: str, default: str) -> dict[str, Any]:
+        field = self[name]
+        kind = {
+            "signal": "select",
+            "enabled": "checkbox",
+            "sampling_percent": "number",
+            "daily_cap": "number",
+            "item_priority": "number",
+        }.get(name, "text")
+        value = field.value()
+        if kind == "checkbox":
+            checked = bool(value)
+            value = "on" if checked else ""
+        else:
+            checked = False
+            value = default if value is None or (value == "" and not self.is_bound) else value
+        return {
+            "name": name,
+            "id": f"rule-{name.replace('_', '-')}",
+            "label": field.label,
+            "kind": kind,
+            "hint": RULE_HINTS.get(name, ""),
+            "value": value,
+            "checked": checked,
+            "errors": list(field.errors),
+            "choices": RoutingSignal.choices if name == "signal" else (),
+            "wide": name == "filter",
+            "step": "any" if name == "sampling_percent" else "1",
+        }
+
+    def add_service_error(self, exc: DomainError) -> None:
+        """A rule service's refusal beside the fields (a bad filter: each parameter's
+        reason beside the filter); the message above them."""
+        details = exc.details if isinstance(exc.details, dict) else {}
+        placed = False
+        for name, reasons in details.items():
+            field = RULE_FORM_NAME.get(name, name)
+            if field not in self.fields or field == "rule":
+                continue
+            if isinstance(reasons, dict):
+                lines = [f"{inner}: {_join(why)}" for inner, why in reasons.items()]
+            elif reasons == ["required"]:
+                lines = [exc.message]
+            else:
+                lines = [_join(reasons)]
+            for line in lines:
+                self.add_error(field, line)
+            placed = True
+        if not placed:
+            self.add_error(None, exc.message)
+
+
+def _join(reasons: Any) -> str:
+    return ", ".join(str(r) for r in reasons) if isinstance(reasons, list | tuple) else str(reasons)
+
+
+class RoutingRuleChangeForm(forms.Form):
+    """A rule switched on or off (``enabled``), or deleted (``delete=1``)."""
+
+    delete = forms.BooleanField(required=False)
+    enabled = forms.BooleanField(required=False)
+
+
+# --- adding what a filter matches ---------------------------------------------------------
+
+
+class BulkAddForm(FilterForm):
+    """The queue to add every trace the filter matches to: one of the project's
+    (an archived one is refused by the service, with its reason)."""
+
+    queue = forms.ModelChoiceField(
+        label="Queue",
+        queryset=ReviewQueue.objects.none(),
+        error_messages={"required": "Choose a queue.", "invalid_choice": "Choose a queue."},
+    )
+
+    def __init__(self, *args: Any, project: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["queue"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = ReviewQueue.objects.filter(project=project)
