@@ -15,12 +15,15 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
 from hitl import filtering, text
@@ -462,3 +465,109 @@ class ThreadFilter(filtering.FilterSet):
     class Meta:
         model = Thread
         fields: list[str] = []
+
+
+# --- the list's order ------------------------------------------------------------------
+SORT_COLUMNS = {
+    "start_time": "Started",
+    "latency_ms": "Duration",
+    "total_tokens": "Tokens",
+    "cost": "Cost",
+}
+SCORE_SORT_PREFIX = "score:"
+DEFAULT_SORT = "-start_time"
+SORT_HELP = (
+    "Sort by start_time, latency_ms, total_tokens, cost or score:<name> (the average of "
+    "that score's values on the trace); a leading - sorts descending. Traces without a "
+    "value come last either way."
+)
+
+
+@dataclass(frozen=True)
+class TraceSort:
+    """The order of a trace list: a column (or a score's average, ``score_name``), its
+    direction, ties broken by id in the same direction, traces without a value last."""
+
+    column: str = "start_time"
+    descending: bool = True
+    score_name: str = ""
+
+    @property
+    def key(self) -> str:
+        """The sort as a parameter value (``-start_time``, ``score:correctness``)."""
+        body = f"{SCORE_SORT_PREFIX}{self.score_name}" if self.score_name else self.column
+        return ("-" if self.descending else "") + body
+
+    @property
+    def label(self) -> str:
+        if self.column == "start_time":
+            return "Newest first" if self.descending else "Oldest first"
+        name = f"score “{self.score_name}”" if self.score_name else SORT_COLUMNS[self.column]
+        return f"{name}, {'highest' if self.descending else 'lowest'} first"
+
+
+def parse_sort(raw: str) -> TraceSort:
+    """A sort parameter as a ``TraceSort``; ``forms.ValidationError`` with the reason."""
+    value = (raw or "").strip() or DEFAULT_SORT
+    descending = value.startswith("-")
+    body = value[1:] if descending else value
+    if body.startswith(SCORE_SORT_PREFIX):
+        name = body[len(SCORE_SORT_PREFIX) :].strip()
+        if not name:
+            raise forms.ValidationError("Name the score to sort by, e.g. score:correctness.")
+        return TraceSort(column="score", descending=descending, score_name=_parse_plain_text(name))
+    if body not in SORT_COLUMNS:
+        raise forms.ValidationError(
+            "Sort by one of start_time, latency_ms, total_tokens, cost or score:<name>, "
+            "with a leading - for descending."
+        )
+    return TraceSort(column=body, descending=descending)
+
+
+NO_VALUE = object()  # a cursor's value that could not be read
+
+
+def sort_cursor(sort: TraceSort, value: Any, pk: int) -> str:
+    """``<value>|<id>`` of the last row of a page, the value empty when the row has none."""
+    if value is None:
+        shown = ""
+    elif isinstance(value, datetime):
+        shown = value.isoformat()
+    elif isinstance(value, float):
+        shown = repr(value)
+    else:
+        shown = str(value)
+    return f"{shown}|{pk}"
+
+
+def parse_sort_cursor(sort: TraceSort, raw: str) -> tuple[Any, int] | None:
+    """A cursor written by ``sort_cursor`` for ``sort``, or None when it is not one."""
+    shown, sep, pk = raw.rpartition("|")
+    if not sep or not pk.isascii() or not pk.isdigit() or int(pk) > text.INT64_MAX:
+        return None
+    if shown == "":
+        return None, int(pk)
+    value: Any = NO_VALUE
+    try:
+        if sort.column == "start_time":
+            value = parse_datetime(shown)
+            if value is None or value.tzinfo is None:
+                value = NO_VALUE
+        elif sort.column == "total_tokens":
+            if shown.lstrip("-").isascii() and shown.lstrip("-").isdigit():
+                value = int(shown)
+                if abs(value) > text.INT64_MAX:
+                    value = NO_VALUE
+        elif sort.column == "cost":
+            value = Decimal(shown)
+            if not value.is_finite() or abs(value) >= 10**10:
+                value = NO_VALUE
+        else:
+            value = float(shown)
+            if not math.isfinite(value):
+                value = NO_VALUE
+    except (ValueError, ArithmeticError):
+        value = NO_VALUE
+    if value is NO_VALUE:
+        return None
+    return value, int(pk)

@@ -8,16 +8,15 @@ through ``traces.selectors.trace_list_filter_apply``), the same as the API's.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
-from django.utils.dateparse import parse_datetime
 
 from hitl.forms import TextField, WholeNumberField
-from hitl.text import INT64_MAX, unstorable
+from hitl.text import unstorable
+from traces.filters import TraceSort, parse_sort, parse_sort_cursor
 from traces.models import RETENTION_MAX_DAYS
 
 FOLLOW_DEFAULT = "default"
@@ -33,38 +32,39 @@ class KnownChoicesField(forms.MultipleChoiceField):
         return [v for v in super().to_python(value) if v in known]
 
 
-def parse_cursor(raw: str) -> tuple[datetime, int] | None:
-    """``<created_at ISO>|<id>`` as the explorer writes it for "Older traces", or None."""
-    stamp, _, pk = raw.partition("|")
-    try:
-        moment = parse_datetime(stamp) if stamp else None
-    except ValueError:
-        moment = None
-    if moment is None or not pk.isdigit() or int(pk) > INT64_MAX:
-        return None
-    return moment, int(pk)
+class SortField(TextField):
+    """The list's order (``traces.filters.parse_sort``): newest first when left empty."""
+
+    def clean(self, value: Any) -> TraceSort:
+        return parse_sort(super().clean(value))
 
 
 class ExplorerPageForm(forms.Form):
-    """The explorer's own parameters: chosen columns, the cursor of the page, the saved
-    view opened."""
+    """The explorer's own parameters: chosen columns, the order, the cursor of the page
+    (it belongs to that order), the saved view opened."""
 
     col = KnownChoicesField(required=False)
-    after = TextField(required=False, max_length=100, label="Page")
+    sort = SortField(required=False, max_length=300, label="Sort")
+    after = TextField(required=False, max_length=300, label="Page")
     view = WholeNumberField(required=False, min_value=1, label="Saved view")
 
     def __init__(self, *args: Any, columns: Iterable[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["col"].choices = list(columns)
 
-    def clean_after(self) -> tuple[datetime, int] | None:
-        raw = self.cleaned_data["after"]
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        raw = data.get("after")
+        sort = data.get("sort")
         if not raw:
-            return None
-        cursor = parse_cursor(raw)
-        if cursor is None:
-            raise ValidationError("Not a page of this list: open the first page again.")
-        return cursor
+            data["after"] = None
+        elif sort is not None:
+            cursor = parse_sort_cursor(sort, raw)
+            if cursor is None:
+                self.add_error("after", "Not a page of this list: open the first page again.")
+            else:
+                data["after"] = cursor
+        return data
 
 
 class SavedViewForm(forms.Form):

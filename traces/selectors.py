@@ -19,6 +19,7 @@ from django.db.models import (
     Avg,
     Count,
     F,
+    FloatField,
     IntegerField,
     Max,
     Min,
@@ -35,7 +36,7 @@ from django.http import QueryDict
 from hitl.exceptions import DomainError, NotFound
 from projects.models import Project
 from traces import hooks
-from traces.filters import IdInArray, TraceFilter
+from traces.filters import IdInArray, TraceFilter, TraceSort
 from traces.ingest.moved import attributes_as_sent
 from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace, TraceRetention
 
@@ -660,3 +661,56 @@ def trace_retention_of(*, project: Project) -> RetentionSetting:
         updated_at=policy.updated_at,
         updated_by=(who.get_full_name() or who.email or who.get_username()) if who else "",
     )
+
+
+# --- the list's order and count ------------------------------------------------------------
+# The explorer counts its matches exactly up to this many, then says "more than".
+MATCH_COUNT_CAP = 10_000
+
+
+def trace_list_sorted(
+    queryset: QuerySet[Trace],
+    *,
+    sort: TraceSort,
+    after: tuple[Any, int] | None = None,
+    viewer: Any = None,
+) -> QuerySet[Trace]:
+    """``queryset`` ordered by ``sort`` (ties by id in the same direction, traces without
+    a value last), as ``sort_value``; ``after`` (a value and an id, from
+    ``traces.filters.parse_sort_cursor``) keeps the rows past that one: a keyset, so a
+    page costs the same however deep. A score sort reads the average of that score's
+    values on the trace that ``viewer`` may see."""
+    if sort.score_name:
+        average = (
+            Score.objects.filter(trace_id=OuterRef("pk"), name=sort.score_name)
+            .filter(value__isnull=False)
+            .filter(hooks.scores_visible_to(viewer))
+            .order_by()
+            .values("trace_id")
+            .annotate(average=Avg("value"))
+            .values("average")
+        )
+        queryset = queryset.annotate(sort_value=Subquery(average, output_field=FloatField()))
+    else:
+        queryset = queryset.annotate(sort_value=F(sort.column))
+    if after is not None:
+        value, pk = after
+        past = "lt" if sort.descending else "gt"
+        if value is None:
+            keyset = Q(sort_value__isnull=True, **{f"id__{past}": pk})
+        else:
+            keyset = (
+                Q(**{f"sort_value__{past}": value})
+                | Q(sort_value=value, **{f"id__{past}": pk})
+                | Q(sort_value__isnull=True)
+            )
+        queryset = queryset.filter(keyset)
+    if sort.descending:
+        return queryset.order_by(F("sort_value").desc(nulls_last=True), "-id")
+    return queryset.order_by(F("sort_value").asc(nulls_last=True), "id")
+
+
+def trace_list_count(queryset: QuerySet[Trace], *, cap: int = MATCH_COUNT_CAP) -> int:
+    """How many traces ``queryset`` holds, counted up to ``cap + 1`` (a count over a
+    ``LIMIT`` subquery: one more than ``cap`` means "more than ``cap``")."""
+    return queryset.order_by().values("pk")[: cap + 1].count()

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,7 +28,15 @@ from hitl.forms import error_lines, form_error_lines
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from traces import hooks, selectors, services
-from traces.filters import FeedbackChoice, TraceFilter
+from traces.filters import (
+    DEFAULT_SORT,
+    SORT_COLUMNS,
+    FeedbackChoice,
+    TraceFilter,
+    TraceSort,
+    parse_sort,
+    sort_cursor,
+)
 from traces.forms import ExplorerPageForm, SavedViewForm
 from traces.models import SavedView, ScoreSource, Status, Trace
 from traces.payloads import render_payload
@@ -58,7 +65,7 @@ COLUMNS: OrderedDict[str, str] = OrderedDict(
 DEFAULT_COLUMNS = ("name", "status", "start_time", "latency_ms", "span_count", "scores", "feedback")
 
 # Page parameters beside the filter's own.
-PAGE_PARAMS = ("col", "after", "view")
+PAGE_PARAMS = ("col", "sort", "after", "view")
 # Repeatable filters typed into one field: tags comma-separated, the others one a line.
 SPLIT_ON = {"tags": ",", "metadata": "\n", "score": "\n"}
 
@@ -107,8 +114,9 @@ class ProjectTracePageView(ProjectPageView):
 
 
 class TraceExplorerView(ProjectTracePageView):
-    """GET: the filter form, the matching traces newest first (a page at a time), the
-    project's saved views and the actions on everything the filter matches."""
+    """GET: the filter form, the matching traces in the order chosen (newest first unless
+    told; a page at a time) with their count, the project's saved views and the actions on
+    everything the filter matches."""
 
     http_method_names = ["get"]
 
@@ -142,22 +150,28 @@ class TraceExplorerView(ProjectTracePageView):
         errors.update({name: list(problems) for name, problems in page_form.errors.items()})
         if errors:
             matching = None
+        sort = page_input.get("sort") or parse_sort("")
+        match_count = None
         if matching is not None:
-            page = selectors.trace_list_rows(matching).order_by("-created_at", "-id")
             after = page_input.get("after")
-            if after is not None:
-                page = page.filter(
-                    Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
-                )
+            page = selectors.trace_list_sorted(
+                selectors.trace_list_rows(matching), sort=sort, after=after, viewer=request.user
+            )
             traces = list(page[: PAGE_SIZE + 1])
             if len(traces) > PAGE_SIZE:
                 traces = traces[:PAGE_SIZE]
                 last = traces[-1]
-                next_cursor = f"{last.created_at.isoformat()}|{last.pk}"
+                next_cursor = sort_cursor(sort, last.sort_value, last.pk)
+            if after is None and len(traces) < PAGE_SIZE:
+                match_count = len(traces)  # the whole list is on this page
+            else:
+                match_count = selectors.trace_list_count(matching)
             rows = selectors.trace_list_data(traces, viewer=request.user)
             for row in rows:
                 row["cells"] = [_cell(key, row) for key in columns]
         query = filter_query(params)
+        column_query = urlencode([("col", c) for c in columns])
+        sort_query = "" if sort.key == DEFAULT_SORT else urlencode([("sort", sort.key)])
         unknown = [k for k in errors if k not in form.fields]
         fields = filter_fields(form, shown, errors)
         context = {
@@ -175,12 +189,30 @@ class TraceExplorerView(ProjectTracePageView):
             "columns": [(key, COLUMNS[key]) for key in columns],
             "all_columns": [(key, label, key in columns) for key, label in COLUMNS.items()],
             "query": query,
-            "column_query": urlencode([("col", c) for c in columns]),
+            "column_query": column_query,
+            "sort": sort,
+            "sort_choices": sort_choices(sort, rows),
+            "sort_errors": errors.get("sort", []),
+            "column_heads": [
+                (
+                    key,
+                    COLUMNS[key],
+                    self.explorer_url(join_query(query, column_query, sort_param(sort, key)))
+                    if key in SORT_COLUMNS
+                    else "",
+                    ("descending" if sort.descending else "ascending")
+                    if key == sort.column
+                    else "",
+                )
+                for key in columns
+            ],
+            "match_count": match_count,
+            "match_cap": selectors.MATCH_COUNT_CAP,
+            "more_than_cap": match_count is not None and match_count > selectors.MATCH_COUNT_CAP,
+            "first_url": self.explorer_url(join_query(query, column_query, sort_query)),
             "next_url": (
                 self.explorer_url(
-                    "&".join(p for p in (query, urlencode([("col", c) for c in columns])) if p)
-                    + "&"
-                    + urlencode([("after", next_cursor)])
+                    join_query(query, column_query, sort_query, urlencode([("after", next_cursor)]))
                 )
                 if next_cursor
                 else ""
@@ -212,6 +244,32 @@ class TraceExplorerView(ProjectTracePageView):
             "feedback_choices": FeedbackChoice.choices,
         }
         return render(request, "traces/explorer.html", context, status=status)
+
+
+def join_query(*parts: str) -> str:
+    """Query strings joined, empty ones left out."""
+    return "&".join(p for p in parts if p)
+
+
+def sort_param(current: TraceSort, column: str) -> str:
+    """The ``sort`` parameter a column's heading links to: that column, highest (newest)
+    first, or the other way round when the list is already sorted so."""
+    descending = not (current.column == column and current.descending)
+    key = ("-" if descending else "") + column
+    return "" if key == DEFAULT_SORT else urlencode([("sort", key)])
+
+
+def sort_choices(current: TraceSort, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The sort control's choices: each column both ways, then the scores the page shows
+    (and the score sorted by, if none shows it)."""
+    sorts = [TraceSort(column=c, descending=d) for c in SORT_COLUMNS for d in (True, False)]
+    names = sorted({s["name"] for row in rows for s in row["score_summary"]})
+    if current.score_name and current.score_name not in names:
+        names.append(current.score_name)
+    for name in names:
+        for descending in (True, False):
+            sorts.append(TraceSort(column="score", descending=descending, score_name=name))
+    return [(s.key, s.label) for s in sorts]
 
 
 # Shown first; the rest fold under "More filters".
