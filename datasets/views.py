@@ -6,9 +6,11 @@ with their results and the comparison of two.
 
 Managers only (owner, admin), like the lead's pages: an item's provenance carries every
 reviewer's answers, which blind queues hide from reviewers. Others answer 403; another
-tenant's or an unseen project's objects 404 (``ProjectPageView``). Reads go through
-``datasets.selectors``, writes through ``datasets.services`` as the signed-in person with
-source "web".
+tenant's or an unseen project's objects in the URL 404 (``ProjectPageView``). Input is
+read only through ``datasets.forms`` (a refused field, another project's row named in
+one among them, answers the page again with the reason beside it, 4xx). Reads go
+through ``datasets.selectors``, writes through ``datasets.services`` as the signed-in
+person with source "web".
 """
 
 from __future__ import annotations
