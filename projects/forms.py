@@ -5,7 +5,14 @@ text, numbers within bounds, choices among the known ones); the services check t
 rules (who may grant what, the SSRF guard, the Slack member id) and the views put their
 refusals beside the fields.
 
-Querysets of tenant rows are set in ``__init__``, inside the page's tenant scope.
+Querysets of tenant rows are set in ``__init__``, inside the page's tenant scope: the
+projects, and the review queues offered by name (``projects.selectors.queue_choices``,
+read through the hook review registers); an id that is no queue of the organization in
+scope is refused like an unknown choice.
+
+A destructive action (remove a member, revoke a key or an invitation, delete a
+destination, remove a backlog alert) carries ``confirm``; without it the page asks
+first and acts on nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from hitl.forms import TextField, WholeNumberField, storable_text
+from projects import selectors
 from projects.models import ApiKeyScope, DestinationKind, PersonalChannel, Project, Role
 from projects.notifications.catalogue import EVENT_TYPES
 
@@ -33,15 +41,47 @@ class ProjectsField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
-class TenantForm(forms.Form):
-    """A form whose project choices (its model choice fields) are read in the tenant
-    scope of the page."""
+class QueueField(forms.TypedChoiceField):
+    """A review queue of the organization in scope, picked by name and project; cleans
+    to its id (None when not required and left empty)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *, empty_label: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "error_messages",
+            {"invalid_choice": "Choose one of this organization's queues."},
+        )
+        super().__init__(coerce=int, empty_value=None, choices=(), **kwargs)
+        self.empty_label = empty_label
+
+    def offer(self, queues: list[Any], *, keep: int | None = None) -> None:
+        """Offers ``queues``; ``keep`` (a current value) stays offered even if its queue
+        is gone, so saving the rest of the form does not silently drop it."""
+        choices: list[tuple[Any, str]] = [("", self.empty_label)] if self.empty_label else []
+        choices += [(q.id, q.label) for q in queues]
+        if keep is not None and all(q.id != keep for q in queues):
+            choices.append((keep, f"Queue #{keep} (no longer exists)"))
+        self.choices = choices
+
+
+class TenantForm(forms.Form):
+    """A form whose project and queue choices are read in the tenant scope of the
+    page."""
+
+    def __init__(self, *args: Any, keep_queue_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.queues: dict[int, Any] = {}
         for field in self.fields.values():
             if isinstance(field, forms.ModelChoiceField):
                 field.queryset = Project.objects.order_by("name")
+            elif isinstance(field, QueueField):
+                if not self.queues:
+                    self.queues = {q.id: q for q in selectors.queue_choices()}
+                field.offer(list(self.queues.values()), keep=keep_queue_id)
+
+
+def confirm_field() -> forms.BooleanField:
+    """Ticked by the confirmation (the button's dialog, or the page that asks first)."""
+    return forms.BooleanField(required=False)
 
 
 class OrganizationSwitchForm(forms.Form):
@@ -74,10 +114,12 @@ class MemberForm(TenantForm):
     remove = forms.BooleanField(required=False)
     role = forms.ChoiceField(choices=Role.choices, required=False)
     projects = ProjectsField()
+    confirm = confirm_field()
 
 
 class InvitationActionForm(forms.Form):
     action = forms.ChoiceField(choices=[("resend", "Resend"), ("revoke", "Revoke")], required=False)
+    confirm = confirm_field()
 
     def chosen(self) -> str:
         return self.cleaned_data["action"] or "resend"
@@ -89,6 +131,12 @@ class ApiKeyForm(TenantForm):
         queryset=None, error_messages={"required": "Choose its project."}
     )
     scopes = forms.MultipleChoiceField(choices=ApiKeyScope.choices, required=False)
+
+
+class ConfirmForm(forms.Form):
+    """A destructive action with nothing else to say (revoke an API key)."""
+
+    confirm = confirm_field()
 
 
 class DestinationForm(TenantForm):
@@ -103,7 +151,7 @@ class DestinationForm(TenantForm):
         choices=sorted((name, name) for name in EVENT_TYPES), required=False
     )
     project = forms.ModelChoiceField(queryset=None, required=False)
-    filter_queue_id = WholeNumberField(required=False, min_value=0, label="Queue id")
+    filter_queue_id = QueueField(required=False, empty_label="Any queue", label="Queue")
     filter_score_name = TextField(required=False, label="Score name")
     slack_bot_token = TextField(required=False, label="Slack bot token")
     remove_bot_token = forms.BooleanField(required=False)
@@ -138,27 +186,35 @@ class DestinationActionForm(forms.Form):
         choices=[(a, a) for a in ("save", "rotate", "enable", "disable", "test", "delete")],
         required=False,
     )
+    confirm = confirm_field()
 
     def chosen(self) -> str:
         return self.cleaned_data["action"] or "save"
 
 
 class QueueAlertForm(TenantForm):
-    """Set a queue's backlog threshold, or ``remove`` an alert (by its id)."""
+    """Set a queue's backlog threshold, or ``remove`` an alert (by its id). The queue
+    is picked among the organization's; its project comes with it (``project`` in the
+    cleaned data)."""
 
     remove = WholeNumberField(required=False)
-    project = forms.ModelChoiceField(queryset=None, required=False)
-    queue_id = WholeNumberField(required=False, min_value=0, label="Queue id")
+    queue_id = QueueField(required=False, empty_label="Choose a queue", label="Queue")
     backlog_threshold = WholeNumberField(
         required=False, min_value=1, max_value=INT32_MAX, label="Waiting items"
     )
+    confirm = confirm_field()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("remove") is None and "remove" not in self.errors:
-            for name in ("project", "queue_id", "backlog_threshold"):
+            for name in ("queue_id", "backlog_threshold"):
                 if data.get(name) is None and name not in self.errors:
                     self.add_error(name, "This field is required.")
+            queue = self.queues.get(data.get("queue_id"))
+            if queue is not None:
+                data["project"] = Project.objects.filter(pk=queue.project_id).first()
+                if data["project"] is None:
+                    self.add_error("queue_id", "Choose one of this organization's queues.")
         return data
 
 

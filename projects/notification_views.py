@@ -5,7 +5,9 @@ every attempt and "redeliver", and queue backlog thresholds; and, for every memb
 their own preferences for mention and assignment messages.
 
 Writes go through the same services as the API (projects/notifications/); the pages
-only read forms and show what the services answer.
+only read forms and show what the services answer. Queues are picked by name among the
+organization's (``projects.selectors.queue_choices``); deleting a destination and
+removing a backlog alert ask first (``projects.confirmations``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from django.urls import reverse
 
 from hitl.exceptions import DomainError
 from hitl.forms import PageNumberForm, form_add_domain_error
+from projects import confirmations, selectors
 from projects.api.notifications import shown_url
+from projects.confirmations import Confirmation
 from projects.forms import (
     DestinationActionForm,
     DestinationForm,
@@ -85,10 +89,20 @@ class DestinationsView(NotificationSettingsView):
         status: int = 200,
     ) -> HttpResponse:
         destinations = Destination.objects.select_related("project").order_by("name", "id")
+        labels = selectors.queue_labels()
+        alerts = list(QueueAlert.objects.select_related("project").order_by("queue_id"))
+        for alert in alerts:
+            alert.queue_label = labels.get(alert.queue_id, f"queue #{alert.queue_id} (gone)")
+            alert.removal = confirmations.queue_alert_removal(
+                alert.queue_label, alert.backlog_threshold
+            )
         context = {
             **self.base_context(),
-            "destinations": [(d, shown_url(d)) for d in destinations],
-            "alerts": QueueAlert.objects.select_related("project").order_by("queue_id"),
+            "destinations": [
+                (d, shown_url(d), labels.get(d.filter_queue_id) if d.filter_queue_id else "")
+                for d in destinations
+            ],
+            "alerts": alerts,
             "new_secret": new_secret,
             "new_destination": new_destination,
             "form": form or DestinationForm(creating=True),
@@ -156,14 +170,21 @@ class DestinationView(NotificationSettingsView):
         log = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(
             PageNumberForm(self.request.GET).number()
         )
+        queues = DestinationForm(keep_queue_id=self.destination.filter_queue_id)
+        chosen_queue = (
+            self.destination.filter_queue_id if form is None else form["filter_queue_id"].value()
+        )
         context = {
             **self.base_context(),
             "destination": self.destination,
+            "deletion": confirmations.destination_deletion(self.destination),
             "shown_url": shown_url(self.destination),
             "selected_types": (
                 self.destination.event_types if form is None else form["event_types"].value()
             ),
             "form": form,
+            "queue_options": queues.fields["filter_queue_id"].choices,
+            "chosen_queue": "" if chosen_queue is None else str(chosen_queue),
             "log": log,
             "new_secret": new_secret,
             "has_previous_secret": len(self.destination.signing_secrets()) > 1,
@@ -189,7 +210,7 @@ class DestinationView(NotificationSettingsView):
         form = None
         try:
             if action == "save":
-                form = DestinationForm(request.POST)
+                form = DestinationForm(request.POST, keep_queue_id=destination.filter_queue_id)
                 if not form.is_valid():
                     return self.page(form=form, status=422)
                 fields = form.service_fields()
@@ -217,6 +238,15 @@ class DestinationView(NotificationSettingsView):
                     actor=self.actor, destination=destination
                 )
                 messages.success(request, "Test event sent; its delivery appears in the log.")
+            elif action == "delete" and not chosen.cleaned_data["confirm"]:
+                return self.ask_first(
+                    Confirmation(
+                        title=f"Delete {destination.name}?",
+                        lost=confirmations.destination_deletion(destination),
+                        button=f"Delete {destination.name}",
+                        cancel_url=self.destination_url(destination),
+                    )
+                )
             elif action == "delete":
                 destination_services.destination_delete(actor=self.actor, destination=destination)
                 messages.success(request, f"{destination.name} deleted.")
@@ -261,17 +291,28 @@ class QueueAlertsView(DestinationsView):
             alert = QueueAlert.objects.filter(pk=remove).first()
             if alert is None:
                 raise Http404
+            label = selectors.queue_labels().get(alert.queue_id, f"queue #{alert.queue_id}")
+            if not form.cleaned_data["confirm"]:
+                return self.ask_first(
+                    Confirmation(
+                        title=f"Remove the backlog alert of {label}?",
+                        lost=confirmations.queue_alert_removal(label, alert.backlog_threshold),
+                        button="Remove the alert",
+                        cancel_url=self.destinations_url(),
+                    )
+                )
             queue_alert_services.queue_alert_delete(actor=self.actor, alert=alert)
-            messages.success(request, f"Backlog alert of queue {alert.queue_id} removed.")
+            messages.success(request, f"Backlog alert of {label} removed.")
             return redirect(self.destinations_url())
         project = form.cleaned_data["project"]
         queue_id = form.cleaned_data["queue_id"]
         threshold = form.cleaned_data["backlog_threshold"]
+        label = form.queues[queue_id].label
         try:
             queue_alert_services.queue_alert_set(
                 actor=self.actor, project=project, queue_id=queue_id, backlog_threshold=threshold
             )
-            messages.success(request, f"Queue {queue_id}: alert at {threshold} waiting items.")
+            messages.success(request, f"{label}: alert at {threshold} waiting items.")
         except DomainError as exc:
             self.fail(exc)
         return redirect(self.destinations_url())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 
+from projects import hooks
 from projects.models import (
     MANAGE_ROLES,
     ApiKey,
@@ -68,3 +69,14 @@ def invitation_list() -> QuerySet[Invitation]:
 
 def api_key_list(project: Project) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(project=project)
+
+
+def queue_choices() -> list[hooks.QueueChoice]:
+    """The review queues of the organization in scope (name and project), as review
+    provides them (``projects.hooks``); read inside the page's tenant scope."""
+    return hooks.queue_choices()
+
+
+def queue_labels() -> dict[int, str]:
+    """Each queue's "name · project", by id, for the settings tables."""
+    return {q.id: q.label for q in queue_choices()}

@@ -11,9 +11,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
 from hitl.forms import form_add_domain_error, form_error_lines
-from projects import selectors, services
+from projects import confirmations, selectors, services
+from projects.confirmations import Confirmation, confirmation_page
 from projects.forms import (
     ApiKeyForm,
+    ConfirmForm,
     InvitationActionForm,
     InvitationForm,
     MemberForm,
@@ -121,6 +123,11 @@ class SettingsPageView(OrganizationPageView):
     def fail(self, exc: DomainError) -> None:
         messages.error(self.request, exc.message)
 
+    def ask_first(self, confirmation: Confirmation) -> HttpResponse:
+        """The page that asks before a destructive action (nothing is done yet)."""
+        context = {"organization": self.organization, "membership": self.membership}
+        return confirmation_page(self.request, confirmation, context)
+
     def refuse(self, form: Any) -> None:
         """A form's errors as messages, for a page whose form is not shown again."""
         for line in form_error_lines(form):
@@ -141,14 +148,18 @@ class SettingsMembersView(SettingsPageView):
                 "membership": m,
                 "project_ids": {p.pk for p in m.projects.all()},
                 "is_me": m.pk == self.membership.pk,
+                "removal": confirmations.member_removal(m, self.organization),
             }
             for m in selectors.membership_list().order_by("user__email")
         ]
+        invitations = list(selectors.invitation_list().order_by("-created_at"))
+        for invitation in invitations:
+            invitation.revocation = confirmations.invitation_revocation(invitation)
         context = {
             "organization": self.organization,
             "membership": self.membership,
             "members": members,
-            "invitations": selectors.invitation_list().order_by("-created_at"),
+            "invitations": invitations,
             "projects": projects,
             "roles": [
                 (value, label)
@@ -181,7 +192,8 @@ class SettingsMembersView(SettingsPageView):
 
 class SettingsMemberView(SettingsMembersView):
     """POST: change a member's role and project narrowing, or remove them. Input that is
-    no role or project answers the members page with the reasons (400)."""
+    no role or project answers the members page with the reasons (400). Removing asks
+    first (``confirm``); nobody removes themselves (400, with the reason)."""
 
     http_method_names = ["post"]
 
@@ -193,6 +205,22 @@ class SettingsMemberView(SettingsMembersView):
         if not form.is_valid():
             self.refuse(form)
             return self.page(status=400)
+        if form.cleaned_data["remove"] and target.pk == self.membership.pk:
+            messages.error(
+                request,
+                "You cannot remove yourself from the organization: another owner or admin "
+                "can remove you.",
+            )
+            return self.page(status=400)
+        if form.cleaned_data["remove"] and not form.cleaned_data["confirm"]:
+            return self.ask_first(
+                Confirmation(
+                    title=f"Remove {target.user.email}?",
+                    lost=confirmations.member_removal(target, self.organization),
+                    button=f"Remove {target.user.email}",
+                    cancel_url=self.members_url(),
+                )
+            )
         try:
             if form.cleaned_data["remove"]:
                 services.membership_remove(
@@ -214,7 +242,7 @@ class SettingsMemberView(SettingsMembersView):
 
 
 class SettingsInvitationView(SettingsMembersView):
-    """POST: resend (a fresh link) or revoke an invitation."""
+    """POST: resend (a fresh link) or revoke an invitation (asks first: ``confirm``)."""
 
     http_method_names = ["post"]
 
@@ -226,6 +254,15 @@ class SettingsInvitationView(SettingsMembersView):
         if not form.is_valid():
             self.refuse(form)
             return self.page(status=400)
+        if form.chosen() == "revoke" and not form.cleaned_data["confirm"]:
+            return self.ask_first(
+                Confirmation(
+                    title=f"Revoke the invitation to {invitation.email}?",
+                    lost=confirmations.invitation_revocation(invitation),
+                    button="Revoke the invitation",
+                    cancel_url=self.members_url(),
+                )
+            )
         try:
             if form.chosen() == "revoke":
                 services.invitation_revoke(actor=self.actor, invitation=invitation)
@@ -251,9 +288,13 @@ class SettingsApiKeysView(SettingsPageView):
         status: int = 200,
     ) -> HttpResponse:
         projects = list(Project.objects.order_by("name"))
-        keys = ApiKey.objects.select_related("project", "created_by", "revoked_by").order_by(
-            "project__name", "-created_at"
+        keys = list(
+            ApiKey.objects.select_related("project", "created_by", "revoked_by").order_by(
+                "project__name", "-created_at"
+            )
         )
+        for key in keys:
+            key.revocation = confirmations.api_key_revocation(key)
         context = {
             "organization": self.organization,
             "membership": self.membership,
@@ -289,12 +330,24 @@ class SettingsApiKeysView(SettingsPageView):
 
 
 class SettingsApiKeyRevokeView(SettingsPageView):
+    """POST: revoke a key (asks first: ``confirm``)."""
+
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, org_slug: str, api_key_pk: int) -> HttpResponse:
-        api_key = ApiKey.objects.filter(pk=api_key_pk).first()
+        api_key = ApiKey.objects.select_related("project").filter(pk=api_key_pk).first()
         if api_key is None:
             raise Http404
+        form = ConfirmForm(request.POST)
+        if not form.is_valid() or not form.cleaned_data["confirm"]:
+            return self.ask_first(
+                Confirmation(
+                    title=f"Revoke the key {api_key.prefix}…?",
+                    lost=confirmations.api_key_revocation(api_key),
+                    button=f"Revoke {api_key.name}",
+                    cancel_url=self.keys_url(),
+                )
+            )
         services.api_key_revoke(actor=self.actor, api_key=api_key)
         messages.success(request, f"The key {api_key.prefix}… was revoked; it stops working now.")
         return redirect(self.keys_url())

@@ -71,3 +71,27 @@ def dataset_item(*, project_id: int, pk: int | None) -> DatasetItemView | None:
 # verdict raises a ``hitl.exceptions.DomainError``: the submission or adjudication is
 # refused with it and nothing of it is kept.
 expected_output_written = Signal()
+
+
+def _queue_choices() -> list[Any]:
+    """The queues of the organization in scope, for the notification settings
+    (``projects.hooks``)."""
+    from projects.hooks import QueueChoice
+    from review.models import ReviewQueue
+
+    rows = ReviewQueue.objects.values_list(
+        "pk", "name", "project_id", "project__name", "archived_at"
+    )
+    return [
+        QueueChoice(pk, name, pid, project, archived is not None)
+        for pk, name, pid, project, archived in rows
+    ]
+
+
+def _register_queue_choices() -> None:
+    from projects.hooks import register_queue_choices
+
+    register_queue_choices(_queue_choices)
+
+
+_register_queue_choices()

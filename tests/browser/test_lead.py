@@ -170,6 +170,7 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
     page.goto(f"{live_server.url}/orgs/{org}/settings/api-keys/")
     assert raw not in page.content()
     row = page.locator(f"#key-{raw[:13]}")
+    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Revoke staging ingest").click()
     assert page.locator(f"#key-{raw[:13]} .badge").inner_text().startswith("revoked")
     assert api.get(whoami).status_code == 401

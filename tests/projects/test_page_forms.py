@@ -36,6 +36,7 @@ from projects.notifications import catalogue
 from projects.notifications.destinations import destination_create
 from tests.factories import Tenant
 from tests.page_input import BAD_UTF8, HAND_READ, HUGE, NUL, UNSTORABLE, messages_of, send
+from tests.review.helpers import make_queue
 
 HOOK = "http://127.0.0.1:9/hook"
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ WALKS: dict[str, Walk] = {
     ),
     "invitation": Walk(
         url=org_url("settings-invitation", invitation_pk="invitation"),
-        valid=lambda t, o, r: {"action": "revoke"},
+        valid=lambda t, o, r: {"action": "revoke", "confirm": "1"},
         wrong=lambda t, o, r: {"action": ["explode", "REVOKE"]},
         shows=in_messages({}),
         state=lambda t, r: scoped(t, lambda: Invitation.objects.get(pk=r["invitation"]).status),
@@ -138,7 +139,7 @@ WALKS: dict[str, Walk] = {
             "url": ["http://" + "x" * 2000],
             "event_types": ["no.such.event"],
             "project": [*NOT_A_PROJECT, str(o.project.pk)],
-            "filter_queue_id": ["abc", HUGE, "-1", "1e400"],
+            "filter_queue_id": ["abc", HUGE, "-1", "1e400", str(r["other_queue"])],
             "filter_score_name": ["x" * 201],
             "slack_bot_token": ["x" * 201],
         },
@@ -154,7 +155,7 @@ WALKS: dict[str, Walk] = {
             "name": ["x" * 201],
             "event_types": ["no.such.event"],
             "project": [*NOT_A_PROJECT, str(o.project.pk)],
-            "filter_queue_id": ["abc", HUGE, "-1"],
+            "filter_queue_id": ["abc", HUGE, "-1", str(r["other_queue"])],
         },
         missing=("name",),
         shows=lambda response, name: (
@@ -166,18 +167,13 @@ WALKS: dict[str, Walk] = {
     ),
     "queue alert": Walk(
         url=org_url("settings-queue-alerts"),
-        valid=lambda t, o, r: {
-            "project": str(t.project.pk),
-            "queue_id": "7",
-            "backlog_threshold": "5",
-        },
+        valid=lambda t, o, r: {"queue_id": str(r["queue"]), "backlog_threshold": "5"},
         wrong=lambda t, o, r: {
-            "project": [*NOT_A_PROJECT, str(o.project.pk)],
-            "queue_id": ["abc", HUGE, "-1", "1e400"],
+            "queue_id": ["abc", HUGE, "-1", "1e400", str(r["other_queue"])],
             "backlog_threshold": ["0", "abc", HUGE, str(2**31)],
             "remove": ["abc", HUGE],
         },
-        missing=("project", "queue_id", "backlog_threshold"),
+        missing=("queue_id", "backlog_threshold"),
         shows=on_form("alert_form"),
         state=lambda t, r: scoped(t, lambda: QueueAlert.objects.count()),
     ),
@@ -205,9 +201,10 @@ WALKS: dict[str, Walk] = {
 }
 
 
-def rows_for(tenant: Tenant, settings) -> dict[str, Any]:
+def rows_for(tenant: Tenant, settings, other: Tenant | None = None) -> dict[str, Any]:
     settings.HITL_WEBHOOKS_ALLOW_HOSTS = ["127.0.0.1:9"]
     actor = Actor(user=tenant.owner)
+    other_queue = make_queue(other).pk if other is not None else None
     with tenant_scope(tenant.organization.pk):
         owner = Membership.objects.get(user=tenant.owner)
         invitation, _token = services.invitation_create(
@@ -224,13 +221,15 @@ def rows_for(tenant: Tenant, settings) -> dict[str, Any]:
             "reviewer_membership": Membership.objects.get(user=tenant.reviewer).pk,
             "invitation": invitation.pk,
             "destination": destination.pk,
+            "queue": make_queue(tenant).pk,
+            "other_queue": other_queue,
         }
 
 
 @pytest.mark.parametrize("name", list(WALKS))
 def test_each_form_refuses_what_is_wrong_beside_the_field(name, tenant, other_tenant, settings):
     walk = WALKS[name]
-    rows = rows_for(tenant, settings)
+    rows = rows_for(tenant, settings, other_tenant)
     client = Client()
     client.force_login(tenant.owner)
     url = walk.url(tenant, rows)

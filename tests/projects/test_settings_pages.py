@@ -47,7 +47,7 @@ def test_an_admin_invites_resends_and_revokes(tenant):
     with tenancy.tenant_scope(tenant.organization.pk):
         invitation.refresh_from_db()
     assert invitation.hashed_token != first_token
-    client.post(resend, {"action": "revoke"})
+    client.post(resend, {"action": "revoke", "confirm": "1"})
     page = client.get(_url(tenant, "settings-members")).content.decode()
     assert ">revoked<" in page
 
@@ -103,7 +103,9 @@ def test_an_api_key_is_shown_once_and_revoked(tenant):
         .split(raw[:13])[1]
         .split("</tr>")[0]
     )
-    revoke = client.post(_url(tenant, "settings-api-key-revoke", api_key_pk=key.pk))
+    revoke = client.post(
+        _url(tenant, "settings-api-key-revoke", api_key_pk=key.pk), {"confirm": "1"}
+    )
     assert revoke.status_code == 302
     assert api.get(whoami).status_code == 401
     assert "revoked" in client.get(_url(tenant, "settings-api-keys")).content.decode()
