@@ -12,6 +12,11 @@ class DatasetsConfig(AppConfig):
         from traces.hooks import register_explorer_actions
 
         register_explorer_actions(explorer_actions)
+        # The trace page offers promoting that one trace into a dataset.
+        from datasets.trace_actions import trace_dataset_actions
+        from traces.hooks import register_trace_actions
+
+        register_trace_actions(trace_dataset_actions)
 
         # Review shows dataset items to label through this provider, and announces the
         # reviewers' verdicts, which become the items' expected outputs.

@@ -20,6 +20,11 @@ class ReviewConfig(AppConfig):
         from traces.hooks import register_explorer_actions
 
         register_explorer_actions(explorer_actions)
+        # The trace page offers adding that one trace to a queue.
+        from review.trace_actions import trace_queue_actions
+        from traces.hooks import register_trace_actions
+
+        register_trace_actions(trace_queue_actions)
 
         from projects.demo import register_demo_step
         from review.demo import demo_step

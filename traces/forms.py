@@ -90,6 +90,22 @@ class SavedViewForm(forms.Form):
         return query
 
 
+class TraceActionForm(forms.Form):
+    """One action on a trace from its page (``traces.hooks.TraceAction``): the choice
+    among the action's own (a queue, a dataset of the project) and, where offered,
+    whether the trace's output is accepted as the expected one (unticked: it is not)."""
+
+    choice = forms.ChoiceField(error_messages={"required": "Choose one."})
+    accept_output = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, choices: Iterable[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["choice"].choices = list(choices)
+        self.fields["choice"].error_messages["invalid_choice"] = (
+            "Choose one of this project's, as listed."
+        )
+
+
 RETENTION_DAYS_ERROR = f"Enter a whole number of days from 0 to {RETENTION_MAX_DAYS}."
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -88,4 +89,48 @@ def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[
         action
         for provider in _explorer_action_providers
         for action in provider(membership=membership, project=project, query=query)
+    ]
+
+
+# --- pages: actions on one trace ----------------------------------------------------------
+@dataclass(frozen=True)
+class TraceAction:
+    """Something a reader may do with one trace from its page (add it to a queue,
+    promote it into a dataset), offered by the app that owns it.
+
+    The page shows a form: a choice among ``choices`` ((value, label) pairs) and, with
+    ``offers_accept_output``, a box to accept the trace's output as the expected one
+    (unticked unless the person ticks it). ``perform`` takes ``actor``, ``trace`` (the
+    model instance), ``choice`` (one of the values) and ``accept_output``, does the work
+    through the owner's services and returns what to tell the person; it raises
+    ``DomainError`` with the reason it refused."""
+
+    key: str
+    label: str
+    choice_label: str
+    choices: list[tuple[str, str]]
+    perform: Callable[..., str]
+    button: str = "Add"
+    offers_accept_output: bool = False
+    empty_text: str = ""
+    help_text: str = ""
+
+
+# A trace action provider takes ``membership`` (the reader's), ``project`` and ``trace``
+# and returns the ``TraceAction``s that reader may take on it (none: the page shows none).
+TraceActionProvider = Callable[..., list[TraceAction]]
+_trace_action_providers: list[TraceActionProvider] = []
+
+
+def register_trace_actions(provider: TraceActionProvider) -> None:
+    if provider not in _trace_action_providers:
+        _trace_action_providers.append(provider)
+
+
+def trace_actions(*, membership: Any, project: Any, trace: Any) -> list[TraceAction]:
+    """Every provider's actions on ``trace`` for ``membership``."""
+    return [
+        action
+        for provider in _trace_action_providers
+        for action in provider(membership=membership, project=project, trace=trace)
     ]

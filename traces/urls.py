@@ -26,4 +26,9 @@ urlpatterns = [
         views.TraceDetailView.as_view(),
         name="traces-detail",
     ),
+    path(
+        project + "traces/t/<str:trace_external_id>/actions/<slug:action_key>/",
+        views.TraceActionView.as_view(),
+        name="traces-detail-action",
+    ),
 ]

@@ -37,7 +37,7 @@ from traces.filters import (
     parse_sort,
     sort_cursor,
 )
-from traces.forms import ExplorerPageForm, SavedViewForm
+from traces.forms import ExplorerPageForm, SavedViewForm, TraceActionForm
 from traces.models import SavedView, ScoreSource, Status, Trace
 from traces.payloads import render_payload
 
@@ -456,19 +456,35 @@ class TraceDetailView(ProjectTracePageView):
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, trace_external_id: str
     ) -> HttpResponse:
-        project = self.project
+        return self.detail(self.trace_of(trace_external_id))
+
+    def trace_of(self, external_id: str) -> Trace:
+        """The project's trace by its id; another project's answers 404 like a missing one."""
         try:
-            trace = selectors.trace_get(
-                queryset=Trace.objects.filter(project=project), external_id=trace_external_id
+            return selectors.trace_get(
+                queryset=Trace.objects.filter(project=self.project), external_id=external_id
             )
         except DomainError as exc:
             raise Http404 from exc
+
+    def detail(
+        self,
+        trace: Trace,
+        *,
+        status: int = 200,
+        action_forms: dict[str, TraceActionForm] | None = None,
+    ) -> HttpResponse:
+        """The trace page; ``action_forms``: a refused action's form, shown with its errors."""
+        request = self.request
+        project = self.project
+        action_forms = action_forms or {}
         detail = selectors.trace_detail(trace=trace, viewer=request.user)
         spans = detail["spans"]
         total = max(
             (s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in spans
         ) if spans else 0  # fmt: skip
-        for span in spans:
+        for number, span in enumerate(spans, start=1):
+            span["anchor"] = f"span-{number}"
             offset, duration = span["offset_ms"] or 0, span["duration_ms"] or 0
             span["bar_left"] = round(100 * offset / total, 2) if total else 0
             span["bar_width"] = max(round(100 * duration / total, 2), 0.5) if total else 0
@@ -491,8 +507,64 @@ class TraceDetailView(ProjectTracePageView):
             + [a for s in spans for a in s["annotations"]],
             "comments": list(detail["comments"]) + [c for s in spans for c in s["comments"]],
             "explorer_url": self.explorer_url(),
+            "actions": [
+                {
+                    "action": action,
+                    "url": reverse(
+                        "traces-detail-action",
+                        kwargs={
+                            "org_slug": self.organization.slug,
+                            "project_slug": project.slug,
+                            "trace_external_id": trace.external_id,
+                            "action_key": action.key,
+                        },
+                    ),
+                    "form": action_forms.get(action.key)
+                    or TraceActionForm(choices=action.choices, auto_id=f"{action.key}-%s"),
+                }
+                for action in hooks.trace_actions(
+                    membership=self.membership, project=project, trace=trace
+                )
+            ],
         }
-        return render(request, "traces/detail.html", context)
+        return render(request, "traces/detail.html", context, status=status)
+
+
+class TraceActionView(TraceDetailView):
+    """POST: one action on this trace offered by an app above (``traces.hooks``): add it
+    to a queue, promote it into a dataset. An action the reader is not offered answers
+    404; a refused form answers the trace page with the reasons beside it (422)."""
+
+    http_method_names = ["post"]
+
+    def post(
+        self,
+        request: HttpRequest,
+        org_slug: str,
+        project_slug: str,
+        trace_external_id: str,
+        action_key: str,
+    ) -> HttpResponse:
+        trace = self.trace_of(trace_external_id)
+        offered = hooks.trace_actions(membership=self.membership, project=self.project, trace=trace)
+        action = next((a for a in offered if a.key == action_key), None)
+        if action is None:
+            raise Http404
+        form = TraceActionForm(request.POST, choices=action.choices, auto_id=f"{action.key}-%s")
+        if form.is_valid():
+            try:
+                told = action.perform(
+                    actor=self.actor,
+                    trace=trace,
+                    choice=form.cleaned_data["choice"],
+                    accept_output=form.cleaned_data["accept_output"],
+                )
+            except DomainError as exc:
+                form.add_error(None, error_lines(exc))
+            else:
+                messages.success(request, told)
+                return redirect(request.path.rsplit("/actions/", 1)[0] + "/")
+        return self.detail(trace, status=422, action_forms={action.key: form})
 
 
 def score_table(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
