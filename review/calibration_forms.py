@@ -20,7 +20,7 @@ from typing import Any
 from django import forms
 
 from hitl.exceptions import DomainError
-from hitl.forms import TextField, WholeNumberField
+from hitl.forms import TextField, WholeNumberField, form_add_domain_error
 from review.models import AlignmentScope, CalibrationSet, ReviewQueue, ScoreConfig
 from traces.models import ScoreDataType, Trace
 
@@ -348,38 +348,22 @@ class QualitySettingsForm(forms.Form):
 def add_service_errors(
     form: forms.Form, exc: DomainError, fields: dict[str, str] | None = None
 ) -> None:
-    """A service's refusal onto the form: each detail on its field when the form has
-    it (``fields`` renames the service's names to the form's; per-question details,
-    ``{"tolerances": {"<config id>": why}}``, go to ``<renamed><config id>``), the rest
-    and the message on the form. A single field refused with terse reasons ("0..1")
-    shows the message itself on that field."""
+    """A service's refusal onto the form (``hitl.forms.form_add_domain_error``), with
+    per-question details, ``{"tolerances": {"<config id>": why}}``, beside the field
+    ``<renamed><config id>`` (``fields`` renames the service's names to the form's). A
+    single field refused with terse reasons ("0..1") shows the message itself there."""
     fields = fields or {}
     details = exc.details if isinstance(exc.details, dict) else {}
-    placed: list[tuple[str, list[str]]] = []
-    per_question = False
-    rest: list[str] = []
+    flat: dict[str, Any] = {}
     for name, reasons in details.items():
-        if isinstance(reasons, dict):
-            per_question = True
-            for key, why in reasons.items():
-                target = f"{fields.get(name, name)}{key}"
-                if target in form.fields:
-                    placed.append((target, _sentences(why)))
-                else:
-                    rest.append(f"{name} {key}: {', '.join(_sentences(why))}")
+        if not isinstance(reasons, dict):
+            flat[fields.get(name, name)] = reasons
             continue
-        target = fields.get(name, name)
-        if target in form.fields:
-            placed.append((target, _sentences(reasons)))
-        else:
-            rest.append(f"{name}: {', '.join(_sentences(reasons))}")
-    if len(placed) == 1 and not rest and not per_question:
-        form.add_error(placed[0][0], exc.message)
+        for key, why in reasons.items():
+            target = f"{fields.get(name, name)}{key}"
+            flat[target if target in form.fields else f"{name} {key}"] = why
+    nested = any(isinstance(reasons, dict) for reasons in details.values())
+    if len(flat) == 1 and not nested and next(iter(flat)) in form.fields:
+        form.add_error(next(iter(flat)), exc.message)
         return
-    form.add_error(None, [exc.message, *rest])
-    for target, reasons in placed:
-        form.add_error(target, reasons)
-
-
-def _sentences(reasons: Any) -> list[str]:
-    return [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)]
+    form_add_domain_error(form, DomainError(exc.message, details=flat))

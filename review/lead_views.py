@@ -736,12 +736,13 @@ class BulkAddView(LeadPageView):
 
         params = form.params()
         query = filter_query(params)
-        errors = form_error_lines(form) if isinstance(form, BulkAddForm) else []
+        errors = form_error_lines(form) if form.is_bound else []
         matched = None
-        try:
-            matched = traces_matching(project=self.project, params=params).count()
-        except DomainError as exc:
-            errors = error_lines(exc) + errors
+        if "filter" not in form.errors:  # a refused filter counts nothing
+            try:
+                matched = traces_matching(project=self.project, params=params).count()
+            except DomainError as exc:
+                errors = error_lines(exc) + errors
         queues = ReviewQueue.objects.filter(project=self.project, archived_at__isnull=True)
         context = self.context(
             query=query,
