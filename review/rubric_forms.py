@@ -53,6 +53,7 @@ def scale_of_data(data: dict[str, Any]) -> str:
     return ORDINAL if data.get("ordered") else NOMINAL
 
 
+LEVEL_PARTS = ("label", "definition", "examples")
 # Level rows a rubric form reads at most (the page offers the saved ones and two blank).
 MAX_LEVELS = 100
 
@@ -164,10 +165,13 @@ class RubricForm(RubricScaleForm):
         raw = self.data
         levels = []
         for i in range(self.level_count):
+            # Every posted row, in place, so that each keeps its reasons beside it.
             row = {k: str(raw.get(f"level-{i}-{k}", "")) for k in ("label", "definition")}
             examples = str(raw.get(f"level-{i}-examples", ""))
-            if row["label"].strip() or row["definition"].strip() or examples.strip():
-                levels.append({**row, "examples": examples.splitlines()})
+            errors = [e for k in LEVEL_PARTS for e in self[f"level-{i}-{k}"].errors]
+            levels.append({**row, "examples": examples.splitlines(), "errors": errors})
+        while levels and not any(levels[-1][k] for k in (*LEVEL_PARTS, "errors")):
+            levels.pop()  # the blank rows at the end: the page offers its own
         shown: dict[str, Any] = {
             name: raw.get(name, "")
             for name in ("name", "description", "data_type", "target", "min_value")

@@ -428,6 +428,27 @@ def test_a_refused_queue_field_is_marked_and_what_was_typed_kept(tenant, other_t
     assert 'value="nightly"' in page and 'value="7"' in page
 
 
+def test_a_refused_rubric_level_is_marked_in_its_row(tenant):
+    client = Client()
+    client.force_login(tenant.owner)
+    url = project_url("lead-rubric-create")(tenant, {})
+    response = client.post(
+        url,
+        {
+            "name": "tone",
+            "data_type": "categorical",
+            "options": "Yes = 1",
+            **LEVEL,
+            "level-1-label": "x" * 201,
+            "level-2-label": "",
+        },
+    )
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'id="l1-error"' in page and 'id="l0-error"' not in page
+    assert 'value="Good"' in page and 'id="l4-label"' not in page
+
+
 def make_forms(tenant: Tenant, other: Tenant) -> list[forms.Form]:
     rows = rows_for(tenant, other)
     with tenant_scope(tenant.organization.pk):
