@@ -54,3 +54,30 @@ def next_item_held(page) -> str:
     """Waits until the script holds the next item's page (claimed and fetched ahead)."""
     page.wait_for_selector("#review-root[data-next-ready]", state="attached")
     return page.get_attribute("#review-root", "data-next-ready")
+
+
+def wider_than_viewport(page) -> list[str]:
+    """The elements that reach past the viewport's right edge, or whose content does
+    (empty: no sideways scroll), each as tag#id.class and how far right it reaches;
+    the widest first."""
+    return page.evaluate(
+        """() => {
+          const width = window.innerWidth;
+          if (document.documentElement.scrollWidth <= width) return [];
+          const reach = e => Math.max(
+            e.getBoundingClientRect().right,
+            e.getBoundingClientRect().left + e.scrollWidth);
+          return [...document.querySelectorAll("body *")]
+            .map(e => [e, reach(e)])
+            .filter(([e, right]) => right > width + 0.5)
+            .sort((a, b) => b[1] - a[1]).slice(0, 8)
+            .map(([e, right]) =>
+              `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(right)}px`);
+        }"""
+    )
+
+
+def assert_no_sideways_scroll(page, where: str = "") -> None:
+    """``document.documentElement.scrollWidth <= innerWidth``, or says what sticks out."""
+    sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1], f"{where or page.url}: {sizes} {wider_than_viewport(page)}"
