@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Avg,
     Count,
@@ -666,6 +667,8 @@ def trace_retention_of(*, project: Project) -> RetentionSetting:
 # --- the list's order and count ------------------------------------------------------------
 # The explorer counts its matches exactly up to this many, then says "more than".
 MATCH_COUNT_CAP = 10_000
+# ... within this time; past it the page says it did not count (see trace_list_count).
+MATCH_COUNT_BUDGET_MS = 60
 
 
 def trace_list_sorted(
@@ -710,7 +713,64 @@ def trace_list_sorted(
     return queryset.order_by(F("sort_value").asc(nulls_last=True), "id")
 
 
-def trace_list_count(queryset: QuerySet[Trace], *, cap: int = MATCH_COUNT_CAP) -> int:
+def trace_list_page(
+    queryset: QuerySet[Trace],
+    *,
+    sort: TraceSort,
+    limit: int,
+    after: tuple[Any, int] | None = None,
+    viewer: Any = None,
+) -> list[Trace]:
+    """Up to ``limit`` traces of ``queryset`` in ``sort``'s order past ``after``, each
+    with its ``sort_value``: the same rows as ``trace_list_sorted``, read the way the
+    sort indexes (migration 0107) serve them. The traces with a value come first, walked
+    along the index from the cursor (``value <= cursor`` bounds the scan; a tie on the
+    value is settled by id), then, if the page is not full, those without one, by id.
+    Each part orders its nulls as the index does, so either direction is an index scan
+    (forwards or backwards); a score's average has no index and is sorted as a whole."""
+    if sort.score_name:
+        return list(trace_list_sorted(queryset, sort=sort, after=after, viewer=viewer)[:limit])
+    column = sort.column
+    if sort.descending:
+        order = (F(column).desc(nulls_last=True), F("id").desc())
+        past, reach = "lt", "lte"
+    else:
+        order = (F(column).asc(nulls_first=True), F("id").asc())
+        past, reach = "gt", "gte"
+    queryset = queryset.annotate(sort_value=F(column))
+    rows: list[Trace] = []
+    if after is None or after[0] is not None:
+        valued = queryset.filter(**{f"{column}__isnull": False})
+        if after is not None:
+            value, pk = after
+            valued = valued.filter(**{f"{column}__{reach}": value}).filter(
+                Q(**{f"{column}__{past}": value}) | Q(**{column: value, f"id__{past}": pk})
+            )
+        rows = list(valued.order_by(*order)[:limit])
+    if len(rows) < limit:
+        empty = queryset.filter(**{f"{column}__isnull": True})
+        if after is not None and after[0] is None:
+            empty = empty.filter(**{f"id__{past}": after[1]})
+        rows += list(empty.order_by(*order)[: limit - len(rows)])
+    return rows
+
+
+def trace_list_count(
+    queryset: QuerySet[Trace], *, cap: int = MATCH_COUNT_CAP, budget_ms: int = MATCH_COUNT_BUDGET_MS
+) -> int | None:
     """How many traces ``queryset`` holds, counted up to ``cap + 1`` (a count over a
-    ``LIMIT`` subquery: one more than ``cap`` means "more than ``cap``")."""
-    return queryset.order_by().values("pk")[: cap + 1].count()
+    ``LIMIT`` subquery: one more than ``cap`` means "more than ``cap``"); None when the
+    count takes longer than ``budget_ms`` (a rare filter over a large project reads every
+    trace to find out): the page then says it did not count, and keeps its own budget."""
+    counting = queryset.order_by().values("pk")[: cap + 1]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        previous = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
+        try:
+            with transaction.atomic():
+                return counting.count()
+        except OperationalError:
+            return None
+        finally:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])

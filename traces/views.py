@@ -154,10 +154,13 @@ class TraceExplorerView(ProjectTracePageView):
         match_count = None
         if matching is not None:
             after = page_input.get("after")
-            page = selectors.trace_list_sorted(
-                selectors.trace_list_rows(matching), sort=sort, after=after, viewer=request.user
+            traces = selectors.trace_list_page(
+                selectors.trace_list_rows(matching),
+                sort=sort,
+                limit=PAGE_SIZE + 1,
+                after=after,
+                viewer=request.user,
             )
-            traces = list(page[: PAGE_SIZE + 1])
             if len(traces) > PAGE_SIZE:
                 traces = traces[:PAGE_SIZE]
                 last = traces[-1]
@@ -207,7 +210,7 @@ class TraceExplorerView(ProjectTracePageView):
                 for key in columns
             ],
             "match_count": match_count,
-            "match_cap": selectors.MATCH_COUNT_CAP,
+            "match_cap": f"{selectors.MATCH_COUNT_CAP:,}",
             "more_than_cap": match_count is not None and match_count > selectors.MATCH_COUNT_CAP,
             "first_url": self.explorer_url(join_query(query, column_query, sort_query)),
             "next_url": (

@@ -161,3 +161,25 @@ def test_score_sort_reads_only_scores_the_reader_may_see(tenant, runs):
     ]
     other = _client(tenant.admin).get(_explorer(tenant, sort="-score:nobody"))
     assert _names(other.content.decode()) == ["r-e", "r-d", "r-c", "r-b", "r-a"]
+
+
+def test_a_count_past_its_time_budget_is_not_shown_and_leaves_the_session_as_it_was(
+    tenant, runs
+):
+    from django.db import connection
+
+    from traces.models import Trace
+
+    with tenancy.tenant_scope(tenant.organization.pk):
+        slow = Trace.objects.filter(project=tenant.project).extra(
+            where=["pg_sleep(0.02) IS NOT NULL"]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            before = cursor.fetchone()[0]
+        assert selectors.trace_list_count(slow, budget_ms=10) is None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            assert cursor.fetchone()[0] == before
+        # The transaction goes on: the next count is exact.
+        assert selectors.trace_list_count(Trace.objects.filter(project=tenant.project)) == 5
