@@ -6,10 +6,12 @@ project's or organization's trace answers 404, like a missing one.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
@@ -20,14 +22,23 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from hitl.api.filters import RESPONSE_PARAMETERS
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.renderers import BrowsableAPIRenderer
+from hitl.exceptions import DomainError
 from projects.api.bases import ProjectScopedViewSet
 from traces import hooks, selectors
 from traces.api import read_serializers as s
-from traces.filters import ThreadFilter, TraceFilter
+from traces.filters import (
+    SORT_HELP,
+    ThreadFilter,
+    TraceFilter,
+    parse_sort,
+    parse_sort_cursor,
+    sort_cursor,
+)
 from traces.models import Thread, Trace
 
 EXTERNAL_ID_REGEX = r"[^/]+"
@@ -89,11 +100,75 @@ class TraceFilterBackend(DjangoFilterBackend):
         params = {
             key: request.query_params.getlist(key)
             for key in request.query_params
-            if key not in RESPONSE_PARAMETERS
+            if key not in RESPONSE_PARAMETERS and key != SORT_PARAMETER
         }
         return selectors.trace_list_filter_apply(
             queryset, params, project=view.project, viewer=_viewer(request)
         )
+
+
+SORT_PARAMETER = "sort"
+
+
+class TraceListPagination(CreatedCursorPagination):
+    """Newest first by arrival, DRF's cursor, unless ``?sort=`` names an order
+    (``traces.filters.parse_sort``, the explorer's): then the page is read by
+    ``traces.selectors.trace_list_page`` and ``next`` carries a keyset cursor on (sort
+    value, id) for that order; such pages go forwards only (``previous`` is null)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.sort = None
+        raw = request.query_params.get(SORT_PARAMETER)
+        if raw is None:
+            return super().paginate_queryset(queryset, request, view)
+        try:
+            self.sort = parse_sort(raw)
+        except ValidationError as exc:
+            raise DomainError("Invalid sort.", details={SORT_PARAMETER: exc.messages}) from None
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        after = None
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded:
+            after = _decode_sort_cursor(self.sort, encoded)
+        rows = selectors.trace_list_page(
+            queryset,
+            sort=self.sort,
+            limit=self.page_size + 1,
+            after=after,
+            viewer=_viewer(request),
+        )
+        self.sorted_next = None
+        if len(rows) > self.page_size:
+            rows = rows[: self.page_size]
+            last = rows[-1]
+            cursor = sort_cursor(self.sort, last.sort_value, last.pk)
+            self.sorted_next = replace_query_param(
+                request.build_absolute_uri(),
+                self.cursor_query_param,
+                base64.urlsafe_b64encode(cursor.encode()).decode(),
+            )
+        return rows
+
+    def get_paginated_response(self, data):
+        if self.sort is None:
+            return super().get_paginated_response(data)
+        return Response({"next": self.sorted_next, "previous": None, "results": data})
+
+
+def _decode_sort_cursor(sort, encoded: str) -> tuple[Any, int]:
+    refused = DomainError(
+        "Invalid cursor.",
+        details={"cursor": ["Not a page of this list: ask for the first page again."]},
+    )
+    try:
+        raw = base64.urlsafe_b64decode(encoded.encode("ascii")).decode()
+    except (ValueError, UnicodeError):
+        raise refused from None
+    after = parse_sort_cursor(sort, raw)
+    if after is None:
+        raise refused
+    return after
 
 
 class TraceFilterSchema(DjangoFilterExtension):
@@ -122,7 +197,7 @@ class TraceViewSet(ProjectScopedViewSet):
     lookup_value_regex = EXTERNAL_ID_REGEX
     filter_backends = [TraceFilterBackend]
     filterset_class = TraceFilter
-    pagination_class = CreatedCursorPagination
+    pagination_class = TraceListPagination
     serializer_class = s.TraceListRowSerializer
     renderer_classes = [PayloadJSONRenderer, BrowsableAPIRenderer]
 
@@ -134,10 +209,16 @@ class TraceViewSet(ProjectScopedViewSet):
     @extend_schema(
         summary="List traces",
         description=(
-            "Newest first (by arrival), cursor-paginated. Every filter parameter narrows "
-            "the list; repeatable ones (tags, metadata, score) must all match. An invalid "
-            "or unknown parameter answers 400 with a reason per parameter."
+            "Newest first (by arrival), cursor-paginated; with sort, in that order "
+            "(next pages only). Every filter parameter narrows the list; repeatable ones "
+            "(tags, metadata, score) must all match. An invalid or unknown parameter "
+            "answers 400 with a reason per parameter."
         ),
+        parameters=[
+            OpenApiParameter(
+                SORT_PARAMETER, OpenApiTypes.STR, OpenApiParameter.QUERY, description=SORT_HELP
+            )
+        ],
     )
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
