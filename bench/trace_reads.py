@@ -628,6 +628,33 @@ def run(args) -> None:
     print(f"worst explorer p95: {worst:.1f} ms (target < {LIST_TARGET_P95_MS} ms)")
     print(f"load average after the explorer: {load_average()} (2 cores)")
 
+    # The explorer's orders (traces.selectors.trace_list_sorted), no filter and one
+    # filter, first page and the page after it (the keyset cursor), with the count.
+    import re
+
+    sorts = ["", "start_time", "-latency_ms", "latency_ms", "-total_tokens", "total_tokens",
+             "-cost", "cost", "-score:correctness", "score:correctness"]  # fmt: skip
+    print(f"\nexplorer orders over {counts[1]:,} spans ({args.runs} requests each)")
+    print(f"{'sort':22} {'filter':14} {'page 1 p50':>10} {'p95':>7} {'page 2 p50':>10} {'p95':>7}")
+    for sort in sorts:
+        for label, params in (("none", {}), ("errors", {"has_error": "true"})):
+            query = dict(params, **({"sort": sort} if sort else {}))
+            first_url = explorer + "?" + urlencode(query)
+            first = measure(client, first_url, args.runs)
+            body = client.get(first_url).content.decode()
+            older = re.search(r'href="([^"]+)" id="older"', body)
+            second = (
+                measure(client, older.group(1).replace("&amp;", "&"), args.runs)
+                if older
+                else {"p50": 0.0, "p95": 0.0}
+            )
+            print(
+                f"{sort or '(default)':22} {label:14} {first['p50']:10.1f} {first['p95']:7.1f} "
+                f"{second['p50']:10.1f} {second['p95']:7.1f}",
+                flush=True,
+            )
+    print(f"load average after the orders: {load_average()} (2 cores)")
+
     print(f"\ntrace detail ({args.runs} requests each)")
     detail = measure(client, f"{base}{detail_id}/", args.runs)
     small_id = client.get(base).json()["results"][1]["trace_id"]
