@@ -13,8 +13,9 @@ ModelAdmin every URL pattern it declares. Patterns without arguments (changelist
 are list pages; the changelist is walked again with each filter link and each date
 hierarchy drill-down the page renders (its own, and the superuser's, which carry the
 other tenant's ids), with a search, and as a raw-id popup. Patterns with an object id
-(change, history, delete, ...) are walked for every row of both tenants, and
-``.../history/<version_id>/`` for every historical version of each row.
+(change, history, delete, ...) are walked for a spread sample of each tenant's rows (the
+first, a middle one and the last), and ``.../history/<version_id>/`` for a spread sample
+of each walked row's historical versions.
 
 The rules, checked on every response:
 
@@ -234,6 +235,25 @@ def _history_versions(model: type, pk: Any) -> list[Any]:
     )
 
 
+# Per-object pages are walked for a sample of each tenant's rows of a model (the first,
+# a middle and the last, so rows made early and late by different services are both
+# seen) and of each row's history versions: the rules are per model and per tenant, and
+# every row would multiply the walk (thousands of pages) without another kind of page.
+# The superuser renders the sample; an auditor, whose rules are who may open a row
+# (their organization's, never the other's), opens the first row and version of each.
+SAMPLE = 3
+
+
+def sample(values: list[Any], size: int = SAMPLE) -> list[Any]:
+    """Up to ``size`` of ``values``, spread: the first, the last and evenly between."""
+    if len(values) <= size:
+        return list(values)
+    if size == 1:
+        return values[:1]
+    step = (len(values) - 1) / (size - 1)
+    return [values[round(n * step)] for n in range(size)]
+
+
 REFUSED = "refused"  # 403, 404, or Django's "does not exist" redirect to the index
 
 
@@ -322,8 +342,9 @@ def walk(walker: Walker, tenants: list[Built], superuser_links: dict[str, set[st
                     term = built.topic
                     walker.get(Page(f"{changelist}?{urlencode({'q': term})}", "filter"), list_ok)
                 continue
+            size = SAMPLE if walker.own is None else 1
             for built in tenants:
-                for pk in built.rows[model]:
+                for pk in sample(built.rows[model], size):
                     expected = _object_expectation(walker, model_admin, built, name)
                     if arguments == 1:
                         url = changelist + _filled(pattern, quote(str(pk)))
@@ -331,7 +352,7 @@ def walk(walker: Walker, tenants: list[Built], superuser_links: dict[str, set[st
                     elif name.endswith("_simple_history") and isinstance(
                         model_admin, SimpleHistoryAdmin
                     ):
-                        versions = _history_versions(model, pk)
+                        versions = sample(_history_versions(model, pk), size)
                         if not versions:  # a model that keeps no edit history
                             url = reverse(f"admin:{name}", args=[quote(pk), 0])
                             walker.get(Page(url, "object", model, built, name), {404})
