@@ -19,6 +19,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Avg,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
@@ -720,6 +721,7 @@ def trace_list_page(
     limit: int,
     after: tuple[Any, int] | None = None,
     viewer: Any = None,
+    project: Project | None = None,
 ) -> list[Trace]:
     """Up to ``limit`` traces of ``queryset`` in ``sort``'s order past ``after``, each
     with its ``sort_value``: the same rows as ``trace_list_sorted``, read the way the
@@ -727,9 +729,12 @@ def trace_list_page(
     along the index from the cursor (``value <= cursor`` bounds the scan; a tie on the
     value is settled by id), then, if the page is not full, those without one, by id.
     Each part orders its nulls as the index does, so either direction is an index scan
-    (forwards or backwards); a score's average has no index and is sorted as a whole."""
+    (forwards or backwards). A score's average is read from the scores (``_score_page``);
+    ``project`` (the queryset's) lets that read use the scores' per-project index."""
     if sort.score_name:
-        return list(trace_list_sorted(queryset, sort=sort, after=after, viewer=viewer)[:limit])
+        return _score_page(
+            queryset, sort=sort, limit=limit, after=after, viewer=viewer, project=project
+        )
     column = sort.column
     if sort.descending:
         order = (F(column).desc(nulls_last=True), F("id").desc())
@@ -752,6 +757,60 @@ def trace_list_page(
         if after is not None and after[0] is None:
             empty = empty.filter(**{f"id__{past}": after[1]})
         rows += list(empty.order_by(*order)[: limit - len(rows)])
+    return rows
+
+
+def _score_page(
+    queryset: QuerySet[Trace],
+    *,
+    sort: TraceSort,
+    limit: int,
+    after: tuple[Any, int] | None,
+    viewer: Any,
+    project: Project | None,
+) -> list[Trace]:
+    """``trace_list_page`` for a score's average: the averages are read from the scores
+    of that name (their ``(project, name, value)`` index), grouped by trace and limited
+    to the traces ``queryset`` holds, then ordered and cut there (a keyset on (average,
+    trace id) as ``HAVING``); the traces without such a score follow, by id. The same
+    rows as ``trace_list_sorted``, without a subquery per trace of the project."""
+    scores = Score.objects.filter(name=sort.score_name, value__isnull=False)
+    if project is not None:
+        scores = scores.filter(project=project)
+    scores = scores.filter(hooks.scores_visible_to(viewer))
+    past = "lt" if sort.descending else "gt"
+    rows: list[Trace] = []
+    if after is None or after[0] is not None:
+        averages = (
+            scores.filter(trace_id__in=queryset.order_by().values("pk"))
+            .order_by()
+            .values("trace_id")
+            .annotate(average=Avg("value"))
+        )
+        if after is not None:
+            value, pk = after
+            averages = averages.filter(
+                Q(**{f"average__{past}": value}) | Q(average=value, **{f"trace_id__{past}": pk})
+            )
+        direction = "-" if sort.descending else ""
+        found = list(
+            averages.order_by(f"{direction}average", f"{direction}trace_id").values_list(
+                "trace_id", "average"
+            )[:limit]
+        )
+        by_id = {trace.pk: trace for trace in queryset.filter(pk__in=[pk for pk, _ in found])}
+        for pk, average in found:
+            trace = by_id[pk]
+            trace.sort_value = average
+            rows.append(trace)
+    if len(rows) < limit:
+        without = queryset.exclude(Exists(scores.filter(trace_id=OuterRef("pk"))))
+        if after is not None and after[0] is None:
+            without = without.filter(**{f"id__{past}": after[1]})
+        extra = list(without.order_by("-id" if sort.descending else "id")[: limit - len(rows)])
+        for trace in extra:
+            trace.sort_value = None
+        rows += extra
     return rows
 
 

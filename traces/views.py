@@ -160,6 +160,7 @@ class TraceExplorerView(ProjectTracePageView):
                 limit=PAGE_SIZE + 1,
                 after=after,
                 viewer=request.user,
+                project=project,
             )
             if len(traces) > PAGE_SIZE:
                 traces = traces[:PAGE_SIZE]

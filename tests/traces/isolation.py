@@ -69,6 +69,7 @@ def populate(tenant: Tenant) -> IsolationData:
             "score_pk": score.pk,
             "feedback_pk": feedback.pk,
             "saved_view_pk": saved_view.pk,
+            "action_key": "queue",  # the trace page's action review offers
         },
         markers=[
             f"{marker} trace name",

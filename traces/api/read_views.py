@@ -137,6 +137,7 @@ class TraceListPagination(CreatedCursorPagination):
             limit=self.page_size + 1,
             after=after,
             viewer=_viewer(request),
+            project=getattr(view, "project", None),
         )
         self.sorted_next = None
         if len(rows) > self.page_size:
