@@ -628,7 +628,7 @@ def run(args) -> None:
     print(f"worst explorer p95: {worst:.1f} ms (target < {LIST_TARGET_P95_MS} ms)")
     print(f"load average after the explorer: {load_average()} (2 cores)")
 
-    # The explorer's orders (traces.selectors.trace_list_sorted), no filter and one
+    # The explorer's orders (traces.selectors.trace_list_page), no filter and one
     # filter, first page and the page after it (the keyset cursor), with the count.
     import re
 

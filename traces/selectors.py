@@ -679,8 +679,10 @@ def trace_list_sorted(
     after: tuple[Any, int] | None = None,
     viewer: Any = None,
 ) -> QuerySet[Trace]:
-    """``queryset`` ordered by ``sort`` (ties by id in the same direction, traces without
-    a value last), as ``sort_value``; ``after`` (a value and an id, from
+    """The reference order (one plain SQL ``ORDER BY``; lists read pages through
+    ``trace_list_page``, which returns the same rows faster): ``queryset`` ordered by
+    ``sort`` (ties by id in the same direction, traces without a value last), as
+    ``sort_value``; ``after`` (a value and an id, from
     ``traces.filters.parse_sort_cursor``) keeps the rows past that one: a keyset, so a
     page costs the same however deep. A score sort reads the average of that score's
     values on the trace that ``viewer`` may see."""

@@ -9,6 +9,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -16,7 +17,8 @@ from hitl import tenancy
 from tests.review.helpers import make_trace
 from traces import selectors
 from traces import views as trace_views
-from traces.models import Score
+from traces.filters import parse_sort, parse_sort_cursor, sort_cursor
+from traces.models import Score, Trace
 
 DAY = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -164,10 +166,6 @@ def test_score_sort_reads_only_scores_the_reader_may_see(tenant, runs):
 
 
 def test_a_count_past_its_time_budget_is_not_shown_and_leaves_the_session_as_it_was(tenant, runs):
-    from django.db import connection
-
-    from traces.models import Trace
-
     with tenancy.tenant_scope(tenant.organization.pk):
         slow = Trace.objects.filter(project=tenant.project).extra(
             where=["pg_sleep(0.02) IS NOT NULL"]
@@ -211,3 +209,22 @@ def test_the_api_refuses_a_bad_sort_or_cursor_with_a_reason(tenant, runs, client
     # Without sort, the list stays newest first by arrival.
     plain = client.get(_api(tenant)).json()
     assert [row["name"] for row in plain["results"]] == ["r-e", "r-d", "r-c", "r-b", "r-a"]
+
+
+@pytest.mark.parametrize("key", [k for k in EXPECTED if k])
+def test_pages_read_by_index_equal_the_plain_order(tenant, runs, key):
+    """``trace_list_page`` (two index-shaped reads) against ``trace_list_sorted`` (one
+    ORDER BY), from the start and from every row's cursor."""
+    sort = parse_sort(key)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        traces = Trace.objects.filter(project=tenant.project)
+        plain = list(selectors.trace_list_sorted(traces, sort=sort))
+        assert [t.name for t in plain] == EXPECTED[key]
+        for n, row in enumerate([None, *plain]):
+            after = None if row is None else (row.sort_value, row.pk)
+            if after is not None:  # the cursor as a page writes and reads it
+                after = parse_sort_cursor(sort, sort_cursor(sort, row.sort_value, row.pk))
+            page = selectors.trace_list_page(
+                traces, sort=sort, limit=2, after=after, project=tenant.project
+            )
+            assert [t.pk for t in page] == [t.pk for t in plain[n : n + 2]]
