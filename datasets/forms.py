@@ -15,26 +15,14 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
 
 from datasets.models import Dataset, DatasetItem, ExportFormat
-from hitl.forms import TextField, WholeNumberField
+from hitl.forms import TextField, WholeNumberField, storable_query
 from hitl.text import unstorable
 
 # DatasetItem.key and ExperimentResult.key; a trace's or span's external id.
 KEY_LENGTH = 300
 EXTERNAL_ID_LENGTH = 256
-
-
-def storable_query(query: str) -> str:
-    """A query string whose names and values (decoded, past the middleware's check of
-    the field itself) can be stored."""
-    for key, values in QueryDict(query).lists():
-        for value in [key, *values]:
-            problem = unstorable(value)
-            if problem:
-                raise ValidationError(f"{key[:64]!r}: {problem}")
-    return query
 
 
 def numbers_field(label: str) -> forms.TypedChoiceField:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from hitl import text
 from hitl.exceptions import DomainError
@@ -26,6 +27,17 @@ def storable_text(value: str) -> None:
     problem = text.unstorable(value) if isinstance(value, str) else None
     if problem:
         raise ValidationError(problem, code="unstorable")
+
+
+def storable_query(query: str) -> str:
+    """Refuses a query string (a saved filter) whose names or values, once decoded, cannot
+    be stored: the middleware checks the form field itself, not what it encodes."""
+    for key, values in QueryDict(query).lists():
+        for value in [key, *values]:
+            problem = text.unstorable(value)
+            if problem:
+                raise ValidationError(f"{key[:64]!r}: {problem}", code="unstorable")
+    return query
 
 
 class TextField(forms.CharField):

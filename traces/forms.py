@@ -12,10 +12,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
 
-from hitl.forms import TextField, WholeNumberField
-from hitl.text import unstorable
+from hitl.forms import TextField, WholeNumberField, storable_query
 from traces.filters import TraceSort, parse_sort, parse_sort_cursor
 from traces.models import RETENTION_MAX_DAYS
 
@@ -79,15 +77,7 @@ class SavedViewForm(forms.Form):
         self.fields["col"].choices = list(columns)
 
     def clean_query(self) -> str:
-        """The query string, refused when a name or value in it cannot be stored (it is
-        decoded here, past the middleware's check of the form's own fields)."""
-        query = self.cleaned_data["query"]
-        for key, values in QueryDict(query).lists():
-            for value in [key, *values]:
-                problem = unstorable(value)
-                if problem:
-                    raise ValidationError(f"{key[:64]!r}: {problem}")
-        return query
+        return storable_query(self.cleaned_data["query"])
 
 
 class TraceActionForm(forms.Form):
