@@ -4,10 +4,15 @@ already submitted. They type and bound the input; the services decide the rest."
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+
+from hitl.forms import TextField, WholeNumberField, storable_text
+from traces.models import ScoreDataType
 
 # Bounds of what a draft keeps (a text answer's own bound is the service's).
 MAX_DRAFT_TEXT = 20_000
@@ -68,3 +73,204 @@ class ConflictChoiceForm(forms.Form):
 
     choice = forms.ChoiceField(choices=[("keep", "Keep the stored answer"), ("replace", "Replace")])
     version = forms.IntegerField(min_value=1, max_value=2_147_483_647)
+
+
+# --- the review form's answers, and the other input of the reviewer's pages ------------
+
+# Bounds of text the pages take (a text answer's own bound is the service's).
+MAX_NOTE = 20_000
+MAX_EXTERNAL_ID = 200
+LOST_VERSION = "The form lost the version it was read at; reload the page."
+
+
+def number_expected(name: str) -> str:
+    return f"{name}: a number is expected."
+
+
+class AnswerNumberField(forms.CharField):
+    """A numeric question's answer: a finite number, or None when left empty."""
+
+    def __init__(self, *, question_name: str, **kwargs: Any) -> None:
+        self.question_name = question_name
+        super().__init__(required=False, validators=[storable_text], **kwargs)
+
+    def to_python(self, value: Any) -> float | None:
+        text = super().to_python(value)
+        if text == "":
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise forms.ValidationError(number_expected(self.question_name), code="invalid")
+        return number
+
+
+class AnswerBooleanField(forms.CharField):
+    """A yes/no question's answer ("true" or "false"), or None when left empty."""
+
+    def __init__(self, *, question_name: str, **kwargs: Any) -> None:
+        self.question_name = question_name
+        super().__init__(required=False, validators=[storable_text], **kwargs)
+
+    def to_python(self, value: Any) -> bool | None:
+        text = super().to_python(value)
+        if text == "":
+            return None
+        if text not in ("true", "false"):
+            raise forms.ValidationError(
+                f"{self.question_name}: yes or no is expected.", code="invalid_choice"
+            )
+        return text == "true"
+
+
+class AnswersForm(forms.Form):
+    """The review form sent: one ``q-<config id>`` per question of the queue's form,
+    typed by its data type (a number, yes/no, an option's label or text; None when left
+    empty; the service checks each against its question), the explanation, the expected
+    output (JSON when it reads as JSON, else the text), the failure modes picked and
+    typed, the comment, and, on My history, the version the answer was read at.
+
+    ``values()``, ``failure_modes()`` and ``expected()`` give what the services take;
+    ``errors_by_question()`` the refusals as the pages show them (by config id, the rest
+    under ``__all__``); ``posted()`` the form as sent, to show it again."""
+
+    explanation = TextField(required=False, max_length=MAX_NOTE)
+    expected_output = TextField(required=False, max_length=MAX_NOTE)
+    failure_modes = TextField(required=False, max_length=MAX_NOTE)
+    failure_mode = TagListField(required=False)
+    comment = TextField(required=False, max_length=MAX_NOTE)
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        questions: Sequence[dict[str, Any]],
+        with_version: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data, **kwargs)
+        self.questions = list(questions)
+        for question in self.questions:
+            name, kind = question["name"], question["data_type"]
+            field: forms.Field
+            if kind == ScoreDataType.NUMERIC:
+                field = AnswerNumberField(question_name=name)
+            elif kind == ScoreDataType.BOOLEAN:
+                field = AnswerBooleanField(question_name=name)
+            else:
+                field = TextField(required=False, max_length=None)
+            field.label = name
+            self.fields[f"q-{question['config_id']}"] = field
+        if with_version:
+            self.fields["version"] = WholeNumberField(
+                error_messages={
+                    code: LOST_VERSION for code in ("required", "invalid", "min_value", "max_value")
+                }
+            )
+
+    def values(self) -> dict[str, Any]:
+        """Each question's answer by config id (None: left empty)."""
+        answers = {
+            str(q["config_id"]): self.cleaned_data.get(f"q-{q['config_id']}")
+            for q in self.questions
+        }
+        return {key: None if value == "" else value for key, value in answers.items()}
+
+    def failure_modes_list(self) -> list[str]:
+        return failure_modes_of(
+            {
+                "picked_failure_modes": self.cleaned_data.get("failure_mode") or [],
+                "failure_modes": self.cleaned_data.get("failure_modes") or "",
+            }
+        )
+
+    def expected(self) -> Any:
+        return parse_expected(self.cleaned_data.get("expected_output") or "")
+
+    def errors_by_question(self) -> dict[str, str]:
+        """The refusals as the review pages show them: a question's beside it (by config
+        id), the rest as one sentence under ``__all__``."""
+        found: dict[str, str] = {}
+        rest: list[str] = []
+        for name, errors in self.errors.items():
+            if name.startswith("q-") and name[2:].isdigit():
+                field = self.fields[name]
+                if isinstance(field, AnswerNumberField | AnswerBooleanField):
+                    found[name[2:]] = " ".join(str(e) for e in errors)
+                else:
+                    found[name[2:]] = f"{field.label}: " + " ".join(str(e) for e in errors)
+            elif name == "version":
+                rest.extend(str(e) for e in errors)
+            else:
+                field = self.fields.get(name)
+                label = field.label if field is not None and field.label else name
+                rest.extend(f"{str(label).replace('_', ' ').capitalize()}: {e}" for e in errors)
+        if rest:
+            found["__all__"] = " ".join(rest)
+        return found
+
+    def posted(self) -> dict[str, Any]:
+        """The form as sent, to show again (failure-mode picks as a list)."""
+        shown: dict[str, Any] = {}
+        for name in self.fields:
+            value = self[name].data
+            if name == "failure_mode":
+                shown["picked_failure_modes"] = [str(v) for v in value or []]
+            else:
+                shown[name] = "" if value is None else str(value)
+        return shown
+
+
+class SkipForm(forms.Form):
+    """Skipping an item: why."""
+
+    reason = TextField(
+        max_length=MAX_NOTE, error_messages={"required": "Say why you skip this item."}
+    )
+
+    def error_text(self) -> str:
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+
+class SpanCommentForm(forms.Form):
+    """A comment on a span of the item under review: the trace and span by their ids,
+    the text (the service says when it is empty), and the span's place on the page."""
+
+    trace = TextField(required=False, max_length=MAX_EXTERNAL_ID)
+    span = TextField(required=False, max_length=MAX_EXTERNAL_ID)
+    body = TextField(required=False, strip=False, max_length=MAX_NOTE)
+    index = WholeNumberField(required=False, min_value=0, max_value=100_000)
+
+
+class ReviewPageQueryForm(forms.Form):
+    """The review pages' query: ``?turn=`` (a thread's turn by trace id; anything else
+    reads as none) and ``?buffered=1`` (rendered ahead for the page's script)."""
+
+    turn = TextField(required=False, max_length=MAX_EXTERNAL_ID)
+    buffered = forms.CharField(required=False, max_length=8)
+
+    def turn_id(self) -> str | None:
+        return (self.cleaned_data.get("turn") or None) if self.is_valid() else None
+
+    def is_buffered(self) -> bool:
+        return self.is_valid() and self.cleaned_data.get("buffered") == "1"
+
+
+def failure_modes_of(data: Any) -> list[str]:
+    """Tags picked from the queue's known ones plus those typed (comma separated)."""
+    picked = data.get("picked_failure_modes", []) if isinstance(data, dict) else []
+    typed = str(data.get("failure_modes", "")).split(",")
+    return list(dict.fromkeys(t.strip() for t in [*picked, *typed] if t.strip()))
+
+
+def parse_expected(text: str) -> Any:
+    """An expected output as typed: JSON when it reads as JSON, else the text."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hitl.exceptions import Conflict, DomainError
+from hitl.forms import PageNumberForm
 from projects.models import MANAGE_ROLES
 from projects.pages import OrganizationPageView, ProjectPageView
 from review import pages_selectors, selectors, services
@@ -37,7 +38,15 @@ from review.models import (
     ReviewQueue,
 )
 from review.payloads import render_payload, render_text
-from review.review_forms import ConflictChoiceForm, DraftForm
+from review.review_forms import (
+    AnswersForm,
+    ConflictChoiceForm,
+    DraftForm,
+    ReviewPageQueryForm,
+    SkipForm,
+    SpanCommentForm,
+    failure_modes_of,
+)
 from review.services import drafts as draft_services
 from review.services.claims import assignment_renew
 from traces.models import ScoreDataType
@@ -385,10 +394,9 @@ class ReviewItemView(ReviewPageView):
         lapsed: bool = False,
     ) -> HttpResponse:
         user = self.request.user
-        page = pages_selectors.review_page(
-            assignment=assignment, user=user, turn=self.request.GET.get("turn")
-        )
-        buffered = self.request.GET.get("buffered") == "1"
+        query = ReviewPageQueryForm(self.request.GET)
+        page = pages_selectors.review_page(assignment=assignment, user=user, turn=query.turn_id())
+        buffered = query.is_buffered()
         errors: dict[str, str] = {}
         if not buffered:
             retry = self.request.session.get(RETRY_KEY, {})
@@ -492,24 +500,24 @@ class ReviewSubmitView(ReviewActionView):
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
         queue = assignment.queue
-        form = selectors.form_for_reviewer(queue)
-        values, errors = answers_from_post(form, request.POST)
+        answers = AnswersForm(request.POST, questions=selectors.form_for_reviewer(queue))
+        valid = answers.is_valid()
         if assignment.state == AssignmentState.SUBMITTED:
-            return self.submitted_again(assignment, values, errors)
+            return self.submitted_again(assignment, answers if valid else None)
         if assignment.state not in (AssignmentState.LEASED, AssignmentState.EXPIRED):
             self.keep_draft(request.POST)
             return redirect(self.review_url(assignment))
-        if errors:
+        if not valid:
             self.keep_draft(request.POST)
-            return self.retry_with(errors)
+            return self.retry_with(answers.errors_by_question())
         try:
             services.assignment_submit(
                 actor=self.actor,
                 assignment_id=assignment.pk,
-                values={k: v for k, v in values.items() if v is not None},
-                explanation=request.POST.get("explanation", "").strip(),
-                expected_output=parse_expected(request.POST.get("expected_output", "")),
-                failure_modes=failure_modes_from_post(request.POST),
+                values={k: v for k, v in answers.values().items() if v is not None},
+                explanation=answers.cleaned_data["explanation"],
+                expected_output=answers.expected(),
+                failure_modes=answers.failure_modes_list(),
                 accept_lapsed=True,
             )
         except Conflict:
@@ -523,7 +531,7 @@ class ReviewSubmitView(ReviewActionView):
             found.setdefault("__all__", exc.message)
             self.keep_draft(request.POST)
             return self.retry_with(found)
-        comment = request.POST.get("comment", "").strip()
+        comment = answers.cleaned_data["comment"]
         if comment:
             services.comment_create(
                 actor=self.actor, project=self.project, body=comment, item_id=assignment.item_id
@@ -534,15 +542,10 @@ class ReviewSubmitView(ReviewActionView):
         messages.success(request, "Saved. Here is the next item.")
         return self.remember_done(self.claim_and_open(queue))
 
-    def submitted_again(
-        self, assignment: Assignment, values: dict[str, Any], errors: dict[str, str]
-    ) -> HttpResponse:
+    def submitted_again(self, assignment: Assignment, answers: AnswersForm | None) -> HttpResponse:
+        """The form sent for an item already submitted (``answers`` None when refused)."""
         annotation = pages_selectors.annotation_of(assignment=assignment)
-        if (
-            annotation is not None
-            and not errors
-            and same_answers(annotation, values, self.request.POST)
-        ):
+        if annotation is not None and answers is not None and same_answers(annotation, answers):
             return self.where_it_went()
         self.keep_draft(self.request.POST, conflict=True)
         return redirect(self.review_url(assignment))
@@ -565,11 +568,13 @@ class ReviewSkipView(ReviewActionView):
             return self.claim_and_open(assignment.queue)
         if not pages_selectors.lease_is_live(assignment):
             return redirect(self.review_url(assignment))
-        reason = request.POST.get("reason", "").strip()
-        if not reason:
-            return self.retry_with({"skip": "Say why you skip this item."})
+        skip = SkipForm(request.POST)
+        if not skip.is_valid():
+            return self.retry_with({"skip": skip.error_text()})
         try:
-            services.assignment_skip(actor=self.actor, assignment_id=assignment.pk, reason=reason)
+            services.assignment_skip(
+                actor=self.actor, assignment_id=assignment.pk, reason=skip.cleaned_data["reason"]
+            )
         except Conflict:
             return redirect(self.review_url(assignment))
         fast = self.after_done(assignment)
@@ -621,25 +626,23 @@ class ReviewResolveView(ReviewActionView):
             messages.success(request, "Kept the stored answer.")
             return self.claim_and_open(assignment.queue)
         queue = assignment.queue
-        form = selectors.form_for_reviewer(queue)
-        data = draft.data
-        values, errors = answers_from_post(form, data)
-        if errors:
-            messages.error(request, " ".join(errors.values()))
+        data = {
+            k: v if isinstance(v, list) else str(v) for k, v in draft.data.items() if v is not None
+        }
+        data["failure_mode"] = list(draft.data.get("picked_failure_modes") or [])
+        answers = AnswersForm(data, questions=selectors.form_for_reviewer(queue))
+        if not answers.is_valid():
+            messages.error(request, " ".join(answers.errors_by_question().values()))
             return redirect(self.review_url(assignment))
         try:
             draft_services.draft_replace_annotation(
                 actor=self.actor,
                 assignment_id=assignment.pk,
                 expected_version=choice.cleaned_data["version"],
-                values=values,
-                explanation=str(data.get("explanation", "")).strip(),
-                expected_output=(
-                    parse_expected(str(data.get("expected_output", "")))
-                    if queue.include_expected_output
-                    else None
-                ),
-                failure_modes=failure_modes_of(data),
+                values=answers.values(),
+                explanation=answers.cleaned_data["explanation"],
+                expected_output=answers.expected() if queue.include_expected_output else None,
+                failure_modes=answers.failure_modes_list(),
             )
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -738,10 +741,13 @@ class SpanCommentView(ReviewActionView):
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
         item = assignment.item
+        sent = SpanCommentForm(request.POST)
+        if not sent.is_valid():
+            raise Http404
         span = pages_selectors.span_of_item(
             item=item,
-            trace_external_id=request.POST.get("trace", ""),
-            span_external_id=request.POST.get("span", ""),
+            trace_external_id=sent.cleaned_data["trace"],
+            span_external_id=sent.cleaned_data["span"],
         )
         if span is None:
             raise Http404
@@ -750,7 +756,7 @@ class SpanCommentView(ReviewActionView):
             services.comment_create(
                 actor=self.actor,
                 project=self.project,
-                body=request.POST.get("body", ""),
+                body=sent.cleaned_data["body"],
                 item_id=item.pk,
                 span_id=span.pk,
             )
@@ -763,8 +769,8 @@ class SpanCommentView(ReviewActionView):
         comments = pages_selectors.span_comments(span=span, user=request.user)
         context = {
             "span": {"span_id": span.external_id, "comments": comments},
-            "trace": {"trace_id": request.POST.get("trace", "")},
-            "index": request.POST.get("index", "0"),
+            "trace": {"trace_id": sent.cleaned_data["trace"]},
+            "index": str(sent.cleaned_data["index"] or 0),
             "span_comment_url": request.path,
             "comment_error": error,
         }
@@ -781,7 +787,7 @@ class MyHistoryView(OrganizationPageView):
         paginator = Paginator(
             pages_selectors.my_history(membership=self.membership), HISTORY_PAGE_SIZE
         )
-        page = paginator.get_page(request.GET.get("page"))
+        page = paginator.get_page(PageNumberForm(request.GET).number())
         forms: dict[int, list[dict[str, Any]]] = {}
         rows = []
         for annotation in page.object_list:
@@ -837,28 +843,23 @@ class HistoryItemView(ReviewPageView):
     ) -> HttpResponse:
         annotation = self.load(annotation_pk)
         queue = annotation.queue
-        form = selectors.form_for_reviewer(queue)
-        values, errors = answers_from_post(form, request.POST)
-        posted = posted_of(request)
-        try:
-            version = int(request.POST.get("version", ""))
-        except ValueError:
-            errors["__all__"] = "The form lost the version it was read at; reload the page."
-        if errors:
+        answers = AnswersForm(
+            request.POST, questions=selectors.form_for_reviewer(queue), with_version=True
+        )
+        posted = answers.posted()
+        if not answers.is_valid():
+            errors = answers.errors_by_question()
             return self.render_item(annotation, posted=posted, errors=errors, status=422)
+        values = answers.values()
         try:
             services.annotation_update(
                 actor=self.actor,
                 annotation_id=annotation.pk,
-                expected_version=version,
+                expected_version=answers.cleaned_data["version"],
                 values=values,
-                explanation=request.POST.get("explanation", "").strip(),
-                expected_output=(
-                    parse_expected(request.POST.get("expected_output", ""))
-                    if queue.include_expected_output
-                    else None
-                ),
-                failure_modes=failure_modes_from_post(request.POST),
+                explanation=answers.cleaned_data["explanation"],
+                expected_output=answers.expected() if queue.include_expected_output else None,
+                failure_modes=answers.failure_modes_list(),
             )
         except Conflict as exc:
             current = self.load(annotation_pk)
@@ -885,7 +886,8 @@ class HistoryItemView(ReviewPageView):
     ) -> HttpResponse:
         user = self.request.user
         item = annotation.item
-        page = pages_selectors.item_page(item=item, user=user, turn=self.request.GET.get("turn"))
+        turn = ReviewPageQueryForm(self.request.GET).turn_id()
+        page = pages_selectors.item_page(item=item, user=user, turn=turn)
         errors = errors or {}
         saved = saved_as_posted(page["form"], annotation)
         # After a conflict the form keeps my edit (to save over the other deliberately),
@@ -983,22 +985,20 @@ class AdjudicateView(ReviewPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
     ) -> HttpResponse:
         item = self.load(item_pk)
-        form = selectors.form_for_reviewer(item.queue)
-        values, errors = answers_from_post(form, request.POST)
-        posted = posted_of(request)
-        if errors:
+        answers = AnswersForm(request.POST, questions=selectors.form_for_reviewer(item.queue))
+        posted = answers.posted()
+        if not answers.is_valid():
+            errors = answers.errors_by_question()
             return self.render_item(item, posted=posted, errors=errors, status=422)
         try:
             services.item_adjudicate(
                 actor=self.actor,
                 item=item,
                 membership=self.membership,
-                values={k: v for k, v in values.items() if v is not None},
-                explanation=request.POST.get("explanation", "").strip(),
+                values={k: v for k, v in answers.values().items() if v is not None},
+                explanation=answers.cleaned_data["explanation"],
                 expected_output=(
-                    parse_expected(request.POST.get("expected_output", ""))
-                    if item.queue.include_expected_output
-                    else None
+                    answers.expected() if item.queue.include_expected_output else None
                 ),
             )
         except DomainError as exc:
@@ -1027,7 +1027,8 @@ class AdjudicateView(ReviewPageView):
         status: int = 200,
     ) -> HttpResponse:
         user = self.request.user
-        page = pages_selectors.item_page(item=item, user=user, turn=self.request.GET.get("turn"))
+        turn = ReviewPageQueryForm(self.request.GET).turn_id()
+        page = pages_selectors.item_page(item=item, user=user, turn=turn)
         posted = posted or {}
         errors = errors or {}
         prepare_questions(page["form"], posted=posted, errors=errors)
@@ -1119,55 +1120,6 @@ def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
     return levels
 
 
-def answers_from_post(
-    form: list[dict[str, Any]], data: Any
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The posted answers typed for the service (numbers, booleans, labels, text; None
-    for a question left empty); the service validates them against the form."""
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for question in form:
-        key = str(question["config_id"])
-        raw = data.get(f"q-{key}", "").strip()
-        if raw == "":
-            values[key] = None
-            continue
-        kind = question["data_type"]
-        if kind == ScoreDataType.NUMERIC:
-            try:
-                values[key] = float(raw)
-            except ValueError:
-                errors[key] = f"{question['name']}: a number is expected."
-        elif kind == ScoreDataType.BOOLEAN:
-            values[key] = raw == "true"
-        else:
-            values[key] = raw
-    return values, errors
-
-
-def posted_of(request: HttpRequest) -> dict[str, Any]:
-    """The posted form, to show it again as it was (failure-mode picks as a list)."""
-    posted: dict[str, Any] = request.POST.dict()
-    posted["picked_failure_modes"] = request.POST.getlist("failure_mode")
-    return posted
-
-
-def failure_modes_of(data: Any) -> list[str]:
-    """Tags picked from the queue's known ones plus those typed (comma separated)."""
-    picked = data.get("picked_failure_modes", []) if isinstance(data, dict) else []
-    typed = str(data.get("failure_modes", "")).split(",")
-    return list(dict.fromkeys(t.strip() for t in [*picked, *typed] if t.strip()))
-
-
-def failure_modes_from_post(data: Any) -> list[str]:
-    return failure_modes_of(
-        {
-            "picked_failure_modes": data.getlist("failure_mode"),
-            "failure_modes": data.get("failure_modes", ""),
-        }
-    )
-
-
 def saved_as_posted(form: list[dict[str, Any]], annotation: Annotation) -> dict[str, Any]:
     """A saved annotation as the edit form's posted values."""
     shown: dict[str, Any] = {
@@ -1198,26 +1150,17 @@ def as_editable(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def parse_expected(text: str) -> Any:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def same_answers(annotation: Annotation, values: dict[str, Any], data: Any) -> bool:
-    """Whether a form posted for an item already submitted says what the stored answer
+def same_answers(annotation: Annotation, answers: AnswersForm) -> bool:
+    """Whether a form sent for an item already submitted says what the stored answer
     says (the same submit sent twice), as opposed to other answers (another tab)."""
-    if {k: v for k, v in values.items() if v is not None} != annotation.values:
+    values = {k: v for k, v in answers.values().items() if v is not None}
+    if values != annotation.values:
         return False
-    if data.get("explanation", "").strip() != annotation.explanation:
+    if answers.cleaned_data["explanation"] != annotation.explanation:
         return False
-    if failure_modes_from_post(data) != list(annotation.failure_modes):
+    if answers.failure_modes_list() != list(annotation.failure_modes):
         return False
-    expected = parse_expected(data.get("expected_output", ""))
+    expected = answers.expected()
     return expected in (None, "", {}) or expected == annotation.expected_output
 
 

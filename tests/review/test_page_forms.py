@@ -483,7 +483,12 @@ def test_the_forms_refuse_unstorable_text_without_the_middleware(bad, tenant, ot
                 assert name in form.errors, (make, name)
 
 
-PAGE_MODULES = ["review/lead_views.py", "review/calibration_views.py", "review/report_views.py"]
+PAGE_MODULES = [
+    "review/lead_views.py",
+    "review/calibration_views.py",
+    "review/report_views.py",
+    "review/views.py",
+]
 
 
 @pytest.mark.parametrize("module", PAGE_MODULES)
