@@ -217,6 +217,11 @@ def _candidates(route: Route, world: World) -> list[dict[str, Any]]:
             ]
         if names == ["trace_external_id"]:
             return [{**fixed, "trace_external_id": f"trace-{s}"} for s in STATES]
+        if set(names) == {"trace_external_id", "action_key"}:
+            # The trace page's actions: review's "queue" (a POST; read as a GET here).
+            return [
+                {**fixed, "trace_external_id": f"trace-{s}", "action_key": "queue"} for s in STATES
+            ]
         if names == ["thread_external_id"]:
             return [{**fixed, "thread_external_id": f"thread-{s}"} for s in STATES]
         view_class = route.view_class
