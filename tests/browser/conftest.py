@@ -47,7 +47,10 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, transactional_db):
+    # Set up after the database fixture, so torn down before it: the page (its timers:
+    # a draft save, a lease renewal) is closed before the tables are flushed, or a
+    # request still running would deadlock the flush and leave rows to the next test.
     browser.clear_cookies()
     page = browser.new_page()
     page.set_default_timeout(15000)
