@@ -48,8 +48,8 @@ def gold_configs(project: Project) -> list[ScoreConfig]:
 
 
 def question_form(configs: list[ScoreConfig]) -> list[dict[str, Any]]:
-    """Each question as the answer inputs need it (``review.views.answers_from_post``
-    reads the same shape)."""
+    """Each question as the answer inputs need it (``review.review_forms.AnswersForm``
+    builds its fields from the same shape)."""
     return [
         {
             "config_id": c.pk,
