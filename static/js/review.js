@@ -646,10 +646,15 @@
     var firstError = document.querySelector(".question .field-error");
     var errored = firstError ? questions().indexOf(firstError.closest("[data-question]")) : -1;
     var skip = document.getElementById("skip");
-    if (skip && skip.open) focusField("skip-reason");
+    var active = document.activeElement;
+    var typing = active && active !== document.body && document.contains(active) &&
+      active.closest && active.closest("#review-form") && !active.closest(".question");
+    if (typing) { /* the reviewer is already in a field: leave the focus there */ }
+    else if (skip && skip.open) focusField("skip-reason");
     else focusQuestion(errored >= 0 ? errored : 0);
     tick();
     if (!submitting) prefetchNext();
+    root().setAttribute("data-ready", "");  // the keys and the form are live
   }
 
   // A comment on a span was added (htmx swapped its list): back to the span.

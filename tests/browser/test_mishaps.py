@@ -56,7 +56,7 @@ def _start(page, live_server, tenant) -> str:
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     return assignment_on_page(page)
 
 
@@ -67,7 +67,10 @@ def _answer(page, key: str, explanation: str) -> None:
     page.keyboard.type(explanation)
 
 
-def _annotations(tenant) -> list[Annotation]:
+def _annotations(tenant, page) -> list[Annotation]:
+    """The reviewer's stored answers, once the page's requests are done: the fast path
+    shows the held next item while its submit is still on its way."""
+    page.wait_for_load_state("networkidle")
     with tenancy.tenant_scope(tenant.organization.pk):
         return list(Annotation.objects.filter(reviewer=tenant.reviewer).order_by("pk"))
 
@@ -104,7 +107,7 @@ def test_the_session_ends_mid_item_and_sign_in_returns_to_it_with_the_answers(
     shot(page, "mishap-1-restored")
     page.keyboard.press("Control+Enter")
     wait_for_next_item(page, first)
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.assignment_id == int(first)
     assert annotation.explanation == "Written after the session ended."
     assert annotation.values == {str(accuracy.pk): "Wrong"}
@@ -129,7 +132,7 @@ def test_all_cookies_gone_shows_a_sign_in_page_and_the_answers_come_back(page, l
     assert page.input_value("#explanation") == "Cookies went while I wrote this."
     page.keyboard.press("Control+Enter")
     wait_for_next_item(page, first)
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.explanation == "Cookies went while I wrote this."
     assert annotation.values == {str(accuracy.pk): "Correct"}
 
@@ -158,7 +161,7 @@ def test_ctrl_enter_twice_submits_once_and_never_into_the_next_item(
     page.reload()
     assert assignment_on_page(page) == second  # a reload shows the same item, no 405
     shot(page, f"mishap-3-double-submit-{'held' if held else 'plain'}")
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.assignment_id == int(first)
     assert annotation.explanation == "Only once."
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -185,7 +188,7 @@ def test_back_then_forward_shows_the_right_item_each_time(page, live_server, cli
         assert page.url.endswith(f"/review/{second}/")
         assert assignment_on_page(page) == second
         assert "Already submitted" not in page.locator("body").inner_text()
-    assert len(_annotations(tenant)) == 1
+    assert len(_annotations(tenant, page)) == 1
 
 
 def test_two_tabs_on_one_item_show_both_answers_and_let_the_reviewer_choose(
@@ -211,12 +214,12 @@ def test_two_tabs_on_one_item_show_both_answers_and_let_the_reviewer_choose(
     table = second_tab.locator("#conflict table").inner_text()
     assert "From the first tab." in table and "From the second tab: the dose is wrong." in table
     shot(second_tab, "mishap-4-two-tabs")
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.explanation == "From the first tab."  # nothing discarded or overwritten
     tab_to(second_tab, "#replace-stored")
     second_tab.keyboard.press("Enter")
     second_tab.wait_for_selector("#review-form")
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.explanation == "From the second tab: the dose is wrong."
     assert annotation.values == {str(accuracy.pk): "Wrong"} and annotation.version == 2
     second_tab.close()
@@ -256,7 +259,7 @@ def test_a_lapsed_lease_nobody_took_is_renewed_by_working_on(page, live_server, 
     page.keyboard.press("Escape")
     page.keyboard.press("Control+Enter")
     wait_for_next_item(page, first)
-    (annotation,) = _annotations(tenant)
+    (annotation,) = _annotations(tenant, page)
     assert annotation.explanation == "Still here."
 
 
@@ -282,4 +285,4 @@ def test_a_lapsed_lease_someone_took_keeps_the_notes_to_copy(page, live_server, 
     page.wait_for_selector("#taken")
     assert "Notes worth keeping. More." in page.input_value("#draft-notes")
     shot(page, "mishap-7-taken")
-    assert _annotations(tenant) == []
+    assert _annotations(tenant, page) == []
