@@ -237,7 +237,7 @@ def test_no_page_reports_a_content_security_policy_violation(page, live_server, 
     log.at("review flow")
     page.goto(f"{live_server.url}/orgs/{org}/work/")
     page.click("button.start-reviewing")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     first = page.get_attribute("#review-root", "data-assignment")
     for key in ("j", "k", "?", "Escape", "1"):
         page.keyboard.press(key)

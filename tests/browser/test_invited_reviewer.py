@@ -138,7 +138,7 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.screenshot(path=f"{SHOTS}/12-my-work.png", full_page=True)
     tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     first = page.get_attribute("#review-root", "data-assignment")
     # Markdown in the answer is rendered, its script and remote image are not.
     page.keyboard.press("j")
@@ -218,7 +218,7 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     page.screenshot(path=f"{SHOTS}/16-second-blind.png", full_page=True)
     content = page.content()
     for leaked in (INVITEE, "Unsafe without the liver adjustment.", "calculator timed out"):
@@ -249,7 +249,7 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.wait_for_selector("#adjudication-list")
     tab_to(page, "#adjudication-list a")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     assert page.locator(f"#row-{accuracy.pk}.disagree").is_visible()
     assert page.locator(f"#row-{grounded.pk}.disagree").count() == 0
     assert "Unsafe without the liver adjustment." in page.locator("#reviews").inner_text()

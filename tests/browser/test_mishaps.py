@@ -127,7 +127,7 @@ def test_all_cookies_gone_shows_a_sign_in_page_and_the_answers_come_back(page, l
     shot(page, "mishap-2-cookies-gone")
     page.click("#csrf-sign-in")
     _sign_in_here(page, tenant.reviewer)
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     assert assignment_on_page(page) == first
     assert page.input_value("#explanation") == "Cookies went while I wrote this."
     page.keyboard.press("Control+Enter")
@@ -184,7 +184,7 @@ def test_back_then_forward_shows_the_right_item_each_time(page, live_server, cli
         if attempt == 0:
             shot(page, "mishap-5-back")
         page.go_forward()
-        page.wait_for_selector("#review-form")
+        page.wait_for_selector("#review-root[data-ready]", state="attached")
         assert page.url.endswith(f"/review/{second}/")
         assert assignment_on_page(page) == second
         assert "Already submitted" not in page.locator("body").inner_text()
@@ -199,7 +199,7 @@ def test_two_tabs_on_one_item_show_both_answers_and_let_the_reviewer_choose(
     item_url = page.url
     second_tab = page.context.new_page()
     second_tab.goto(item_url)
-    second_tab.wait_for_selector("#review-form")
+    second_tab.wait_for_selector("#review-root[data-ready]", state="attached")
     page.bring_to_front()
     _answer(page, "1", "From the first tab.")
     page.keyboard.press("Escape")
@@ -218,7 +218,7 @@ def test_two_tabs_on_one_item_show_both_answers_and_let_the_reviewer_choose(
     assert annotation.explanation == "From the first tab."  # nothing discarded or overwritten
     tab_to(second_tab, "#replace-stored")
     second_tab.keyboard.press("Enter")
-    second_tab.wait_for_selector("#review-form")
+    second_tab.wait_for_selector("#review-root[data-ready]", state="attached")
     (annotation,) = _annotations(tenant, page)
     assert annotation.explanation == "From the second tab: the dose is wrong."
     assert annotation.values == {str(accuracy.pk): "Wrong"} and annotation.version == 2

@@ -146,7 +146,7 @@ def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, cli
     page.keyboard.press("Enter")
 
     # Item 1: move between spans, read the shortcuts, answer, explain, submit.
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     first = assignment_on_page(page)
     assert page.evaluate("document.activeElement.name") == f"q-{accuracy.pk}"
     page.keyboard.press("j")
@@ -243,7 +243,7 @@ def test_a_blind_second_reviewer_sees_nothing_of_the_first_review(page, live_ser
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     text = page.locator("body").inner_text()
     page.screenshot(path=f"{SHOTS}/5-blind.png", full_page=True)
     assert "Blind review" in text
@@ -311,7 +311,7 @@ def test_submitting_before_the_next_item_is_held_opens_it_once(
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     tab_to(page, "button.start-reviewing")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-form")
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
     first = assignment_on_page(page)
     for _ in range(100):  # the request ahead is on its way, and held
         if held:
