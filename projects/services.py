@@ -27,7 +27,7 @@ from hitl.exceptions import (
     PermissionDenied,
     conflict_on_duplicate,
 )
-from projects.authentication import generate_api_key
+from projects.api_keys import generate_api_key
 from projects.models import (
     ApiKey,
     ApiKeyScope,

@@ -21,7 +21,7 @@ from rest_framework import exceptions
 from hitl import tenancy
 from hitl.api.throttling import CallerRateThrottle
 from hitl.audit import Actor
-from projects.authentication import api_key_from_raw
+from projects.api_keys import ApiKeyRefused, api_key_from_raw
 from projects.models import ApiKey
 from traces import services
 from traces.ingest import limits
@@ -61,7 +61,10 @@ def _api_key(request: HttpRequest) -> ApiKey:
         raise exceptions.NotAuthenticated(
             "Send the project API key as 'Authorization: Bearer <key>'."
         )
-    return api_key_from_raw(raw)
+    try:
+        return api_key_from_raw(raw)
+    except ApiKeyRefused as refused:
+        raise exceptions.AuthenticationFailed(str(refused)) from None
 
 
 @method_decorator(csrf_exempt, name="dispatch")
