@@ -69,6 +69,7 @@ def celery_worker(transactional_db):
 # tests/test_write_coverage.py, run last, fails for a write no test exercised.
 from tests.write_coverage import (  # noqa: E402
     pytest_collection_modifyitems,
+    pytest_configure,
     pytest_deselected,
     pytest_runtest_setup,
     pytest_sessionfinish,
@@ -76,6 +77,7 @@ from tests.write_coverage import (  # noqa: E402
 
 __all__ = [
     "pytest_collection_modifyitems",
+    "pytest_configure",
     "pytest_deselected",
     "pytest_runtest_setup",
     "pytest_sessionfinish",

@@ -11,13 +11,20 @@ serializer) cannot slip through untested.
 
 The hooks are imported into ``tests/conftest.py``; a partial run (a path, ``-k``,
 ``--deselect``) skips the check, since it cannot see every test.
+
+Under pytest-xdist each worker sees only its share of the tests: a worker writes what it
+recorded to a file of its own, and the controller, once every worker has finished,
+merges the files and runs the same check, failing the session (exit status 1) and
+listing the operations if a write was never exercised.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +106,34 @@ def partial_run_reason() -> str | None:
     return _state["partial"]
 
 
+RECORD_DIR_ENV = "HITL_WRITE_COVERAGE_DIR"
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The process that hands tests to xdist workers and runs none itself."""
+    return not _is_worker(config) and bool(getattr(config.option, "numprocesses", None))
+
+
+def in_worker() -> bool:
+    return bool(os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def merge_records(directory: Path) -> tuple[set[tuple[str, str]], str | None, int]:
+    """(operations exercised by any worker, why the run was partial, workers read)."""
+    seen: set[tuple[str, str]] = set()
+    partial: str | None = None
+    files = sorted(directory.glob("*.json"))
+    for path in files:
+        record = json.loads(path.read_text())
+        seen.update((method, key) for method, key in record["exercised"])
+        partial = partial or record["partial"]
+    return seen, partial, len(files)
+
+
 # ------------------------------------------------------------------ hooks (see conftest)
 
 
@@ -129,9 +164,69 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _state["current"] = item.nodeid
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_controller(config):
+        # Made before the workers start, so they inherit where to write their records.
+        directory = tempfile.mkdtemp(prefix="hitl-write-coverage-")
+        os.environ[RECORD_DIR_ENV] = directory
+        _state["record_dir"] = directory
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With HITL_WRITE_COVERAGE_REPORT set, writes the operations not exercised to that
-    file, even when the run stopped early (what it saw so far)."""
+    """A worker writes its record for the controller; the controller merges them and
+    runs the check. With HITL_WRITE_COVERAGE_REPORT set, the operations not exercised
+    are written to that file, even when the run stopped early (what it saw so far)."""
+    config = session.config
     target = os.environ.get("HITL_WRITE_COVERAGE_REPORT")
+    if _is_worker(config):
+        directory = os.environ.get(RECORD_DIR_ENV)
+        if directory and _state["installed"]:
+            record = {"exercised": sorted(exercised), "partial": _state["partial"]}
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "worker")
+            Path(directory, f"{worker}.json").write_text(json.dumps(record))
+        return
+    if _is_controller(config):
+        _controller_check(session, target)
+        return
     if target and _state["installed"]:
         Path(target).write_text("\n".join(not_exercised()) + "\n")
+
+
+def _controller_check(session: pytest.Session, target: str | None) -> None:
+    directory = Path(_state.get("record_dir") or os.environ.get(RECORD_DIR_ENV, ""))
+    if not directory.is_dir():
+        return
+    seen, partial, workers = merge_records(directory)
+    for path in directory.glob("*.json"):
+        path.unlink()
+    directory.rmdir()
+    if not workers:
+        return
+    exercised.update(dict.fromkeys(seen, "a worker"))
+    missing = not_exercised()
+    if target:
+        Path(target).write_text("\n".join(missing) + "\n")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str, **markup: bool) -> None:
+        if reporter is not None:
+            reporter.write_line(line, **markup)
+
+    stopped = session.shouldfail or session.shouldstop
+    if partial or stopped:
+        why = partial or "the run stopped early"
+        say(f"write coverage (merged from {workers} workers): not checked, {why}")
+        return
+    if missing:
+        say(
+            f"write coverage FAILED (merged from {workers} workers): {len(missing)} API write "
+            "operations have no test that reads the body of a 2xx answer; add a "
+            "success-path test asserting the body to the app's tests:",
+            red=True,
+            bold=True,
+        )
+        for line in missing:
+            say(f"  {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    say(f"write coverage: every API write exercised (merged from {workers} workers)", green=True)
