@@ -10,7 +10,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.adjudication import DisagreementRule
-from review.models import ItemStatus, QueueFormField
+from review.models import ItemStatus
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue
 
 BOOLEAN = DisagreementRule("boolean")
@@ -174,33 +174,78 @@ def test_the_queue_api_shows_each_questions_rule_in_words_and_numbers(tenant, cl
     assert "adjudication_rule" in schema["components"]["schemas"]["FormField"]["properties"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_keeps_existing_thresholds(tenant):
-    numeric = make_config(tenant)
-    flag = make_config(tenant, data_type="boolean", min_value=None, max_value=None, step=None)
-    text = make_config(tenant, data_type="text", min_value=None, max_value=None, step=None)
-    queue = make_queue(tenant, configs=[numeric, flag, text])
-    executor = MigrationExecutor(connection)
-    # Every app's leaf: going back to review 0002 also unapplies what depends on later
-    # review migrations (datasets), which must come back for the tests after this one.
-    leaf = executor.loader.graph.leaf_nodes()
-    executor.migrate([("review", "0002_form_and_pool_history")])
-    with connection.cursor() as cursor:
-        for config, threshold in ((numeric, 0.25), (flag, None), (text, 0.5)):
+BEFORE_RULE = ("review", "0002_form_and_pool_history")
+WITH_RULE = ("review", "0003_adjudication_rule")
+
+
+@pytest.fixture
+def migration_database(django_db_blocker):
+    """A connection to an empty database of its own (dropped afterwards), so a migration
+    is checked on the few migrations it needs instead of unapplying the test database's."""
+    from django.db import connections
+
+    alias = "migration_check"
+    name = f"{connection.settings_dict['NAME']}_migration"[:63]
+    with django_db_blocker.unblock():
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connections.settings[alias] = {**connection.settings_dict, "NAME": name}
+        try:
+            yield connections[alias]
+        finally:
+            connections[alias].close()
+            del connections[alias]
+            del connections.settings[alias]
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_the_migration_keeps_existing_thresholds(migration_database):
+    db = migration_database
+    # Review's schema before the rule, with only what it depends on (auth, projects,
+    # the first traces migrations).
+    MigrationExecutor(db).migrate([BEFORE_RULE])
+    apps = MigrationExecutor(db).loader.project_state(BEFORE_RULE).apps
+
+    def model(label: str):
+        return apps.get_model(label)._default_manager.db_manager(db.alias)
+
+    org = model("projects.Organization").create(name="Acme", slug="acme")
+    project = model("projects.Project").create(organization=org, name="Bot", slug="bot")
+    queue = model("review.ReviewQueue").create(organization=org, project=project, name="Q")
+    configs = {
+        data_type: model("review.ScoreConfig").create(
+            organization=org, project=project, name=data_type, data_type=data_type
+        )
+        for data_type in ("numeric", "boolean", "categorical", "text")
+    }
+    thresholds = {"numeric": 0.25, "boolean": None, "categorical": 1.5, "text": 0.5}
+    for position, config in enumerate(configs.values()):
+        model("review.QueueFormField").create(
+            organization=org, queue=queue, config=config, position=position
+        )
+    with db.cursor() as cursor:
+        for data_type, threshold in thresholds.items():
             cursor.execute(
                 "UPDATE review_queueformfield SET adjudication_threshold = %s "
                 "WHERE queue_id = %s AND config_id = %s",
-                [threshold, queue.pk, config.pk],
+                [threshold, queue.pk, configs[data_type].pk],
             )
-    executor = MigrationExecutor(connection)
-    executor.migrate(leaf)
-    with tenancy.tenant_scope(tenant.organization.pk):
-        fields = {
-            f.config_id: (f.adjudicates, f.max_dissent_share, f.numeric_tolerance)
-            for f in QueueFormField.objects.filter(queue=queue)
-        }
+
+    MigrationExecutor(db).migrate([WITH_RULE])
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT config_id, adjudicates, max_dissent_share, numeric_tolerance "
+            "FROM review_queueformfield WHERE queue_id = %s",
+            [queue.pk],
+        )
+        fields = {config_id: rest for config_id, *rest in cursor.fetchall()}
     assert fields == {
-        numeric.pk: (True, 0.0, 0.25),
-        flag.pk: (True, 0.0, 0.0),  # no threshold: now any disagreement adjudicates
-        text.pk: (True, 0.0, 0.0),
+        configs["numeric"].pk: [True, 0.0, 0.25],
+        # No threshold: now any disagreement adjudicates.
+        configs["boolean"].pk: [True, 0.0, 0.0],
+        # A dissent share above 1 is capped at 1.
+        configs["categorical"].pk: [True, 1.0, 0.0],
+        configs["text"].pk: [True, 0.0, 0.0],
     }
