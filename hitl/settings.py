@@ -189,6 +189,11 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "projects.adapters.AccountAdapter"
+# Sign-up fixes an invitation's address; sign-in says "sign up first" to an invitee.
+ACCOUNT_FORMS = {
+    "signup": "projects.account_forms.InvitedSignupForm",
+    "login": "projects.account_forms.InvitationAwareLoginForm",
+}
 # Without an invitation, signing up is closed unless this is set.
 HITL_OPEN_SIGNUP = env.bool("HITL_OPEN_SIGNUP", default=False)
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if not DEBUG else "http"

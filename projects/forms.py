@@ -17,10 +17,12 @@ first and acts on nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from hitl.forms import TextField, WholeNumberField, storable_text
 from projects import selectors
@@ -98,14 +100,70 @@ class OrganizationSwitchForm(forms.Form):
         return slug
 
 
+# How many people one invitation form sends to at most.
+INVITE_AT_ONCE = 50
+
+
+class EmailListField(forms.CharField):
+    """One email address or several, separated by commas, semicolons, spaces or new
+    lines (a column pasted from a spreadsheet); cleans to the distinct addresses in the
+    order typed. Each is checked as an email address, with the address in the reason."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=INVITE_AT_ONCE * 256, validators=[storable_text], **kwargs)
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value)
+        addresses: list[str] = []
+        for part in re.split(r"[\s,;]+", text or ""):
+            address = part.strip().strip("<>")
+            if address and address.lower() not in {a.lower() for a in addresses}:
+                addresses.append(address)
+        if not addresses and self.required:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if len(addresses) > INVITE_AT_ONCE:
+            raise ValidationError(f"At most {INVITE_AT_ONCE} addresses at once.")
+        bad = []
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                bad.append(address)
+            else:
+                if len(address) > 254:
+                    bad.append(address)
+        if bad:
+            raise ValidationError(
+                "Not an email address: " + ", ".join(a[:80] for a in bad), code="invalid"
+            )
+        return addresses
+
+
+class QueuesField(forms.TypedMultipleChoiceField):
+    """Review queues of the organization in scope, ticked by id (offered by
+    ``TenantForm``); cleans to their ids."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "error_messages",
+            {"invalid_choice": "Choose among this organization's queues."},
+        )
+        super().__init__(coerce=int, choices=(), required=False, **kwargs)
+
+
 class InvitationForm(TenantForm):
-    email = forms.EmailField(
-        max_length=254,
-        validators=[storable_text],
-        error_messages={"required": "Give the email address to invite."},
-    )
+    """One person or several (``email`` holds a list), with the role, the projects they
+    are narrowed to and the queues whose reviewer pools they join."""
+
+    email = EmailListField(error_messages={"required": "Give the email address to invite."})
     role = forms.ChoiceField(choices=Role.choices, error_messages={"required": "Choose a role."})
     projects = ProjectsField()
+    queues = QueuesField(label="Queues to review")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queues = {q.id: q for q in selectors.queue_choices() if not q.archived}
+        self.fields["queues"].choices = [(q.id, q.label) for q in self.queues.values()]
 
 
 class MemberForm(TenantForm):

@@ -1,15 +1,18 @@
 """What projects asks of the apps above it.
 
 projects sits below review in the layers, so it never imports review: the notification
-settings name a review queue by its id (``Destination.filter_queue_id``,
-``QueueAlert.queue_id``), and the pages offer those queues through the provider review
-registers here (``review.hooks``).
+settings and invitations name a review queue by its id (``Destination.filter_queue_id``,
+``QueueAlert.queue_id``, ``Invitation.queue_ids``), and the pages offer those queues
+through the provider review registers here (``review.hooks``). Accepting an invitation
+joins the invitee to its queues' pools, and sign-in sends a reviewer to their work page,
+through the joiner and the work page provider review registers here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,62 @@ def queue_choices() -> list[QueueChoice]:
     """Every provider's queues of the organization in scope, by project then name."""
     found = [choice for provider in _queue_choice_providers for choice in provider()]
     return sorted(found, key=lambda c: (c.project_name.lower(), c.name.lower(), c.id))
+
+
+# --- invitations: the queues an invitee joins, where a reviewer starts --------------------
+
+# A queue pool joiner takes ``actor`` (``hitl.audit.Actor``), ``membership`` (a member
+# of the organization in scope) and ``queue_ids`` and adds the member to those queues'
+# reviewer pools (kept as they are when already in one), with history, inside the
+# caller's transaction; it returns the names of the queues the member is now in. Ids of
+# queues gone since, archived, or that the member may not review in (role, project
+# narrowing) are passed over: the invitation checked them when it was sent, and
+# accepting it still joins the organization.
+QueuePoolJoiner = Callable[..., list[str]]
+_queue_pool_joiners: list[QueuePoolJoiner] = []
+
+
+def register_queue_pool_join(joiner: QueuePoolJoiner) -> None:
+    if joiner not in _queue_pool_joiners:
+        _queue_pool_joiners.append(joiner)
+
+
+def queue_pool_join(*, actor: Any, membership: Any, queue_ids: list[int]) -> list[str]:
+    """Adds ``membership`` to the reviewer pools of ``queue_ids`` through every joiner;
+    the names of the queues joined. Nothing is joined when no app registered one."""
+    if not queue_ids:
+        return []
+    return [
+        name
+        for joiner in _queue_pool_joiners
+        for name in joiner(actor=actor, membership=membership, queue_ids=list(queue_ids))
+    ]
+
+
+@dataclass(frozen=True)
+class WorkPage:
+    """Where a member's review work is: its page, and whether anything is theirs to do
+    there (a queue whose pool they are in, an item pushed to them, a lease they hold)."""
+
+    url: str
+    has_work: bool
+
+
+# A work page provider takes ``membership`` (in the tenant scope of its organization)
+# and returns its ``WorkPage``, or None when it has no page for that member.
+WorkPageProvider = Callable[..., "WorkPage | None"]
+_work_page_providers: list[WorkPageProvider] = []
+
+
+def register_work_page(provider: WorkPageProvider) -> None:
+    if provider not in _work_page_providers:
+        _work_page_providers.append(provider)
+
+
+def work_page(*, membership: Any) -> WorkPage | None:
+    """The first provider's work page for ``membership`` (None: no provider has one)."""
+    for provider in _work_page_providers:
+        page = provider(membership=membership)
+        if page is not None:
+            return page
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -133,6 +134,9 @@ class Invitation(TenantModel):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices)
     projects = models.ManyToManyField(Project, blank=True, related_name="+")
+    # The review queues the invitee joins on accepting, by id: queues are review's
+    # (``projects.hooks.queue_pool_join`` adds the reviewer to their pools).
+    queue_ids = ArrayField(models.PositiveIntegerField(), default=list, blank=True)
     hashed_token = models.CharField(max_length=128, unique=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -27,8 +27,10 @@ from hitl.exceptions import (
     PermissionDenied,
     conflict_on_duplicate,
 )
+from projects import hooks
 from projects.api_keys import generate_api_key
 from projects.models import (
+    REVIEW_ROLES,
     ApiKey,
     ApiKeyScope,
     Invitation,
@@ -187,6 +189,7 @@ def membership_remove(
 
 
 def _hash_token(raw: str) -> str:
+    """What an invitation stores of its link's token (the link itself is never stored)."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -208,6 +211,46 @@ def _invitation_email_enqueue(invitation: Invitation, raw_token: str) -> None:
     )
 
 
+def _check_invitation_queues(
+    *, role: str, project_ids: Sequence[int], queue_ids: Sequence[int]
+) -> None:
+    """The queues of an invitation are queues of the organization in scope, not
+    archived, that the invited role may review in and the project narrowing lets the
+    invitee see."""
+    if not queue_ids:
+        return
+    if role not in REVIEW_ROLES:
+        raise DomainError(
+            f"A {Role(role).label.lower()} does not review: choose no queue, or invite as "
+            "a reviewer.",
+            details={"queue_ids": ["role cannot review"]},
+        )
+    queues = {q.id: q for q in hooks.queue_choices()}
+    unknown = [pk for pk in queue_ids if pk not in queues or queues[pk].archived]
+    if unknown:
+        raise DomainError(
+            "Choose among this organization's open queues.",
+            details={"queue_ids": [f"unknown queue {pk}" for pk in unknown]},
+        )
+    narrowed = set(project_ids)
+    hidden = [queues[pk] for pk in queue_ids if narrowed and queues[pk].project_id not in narrowed]
+    if hidden:
+        names = ", ".join(q.label for q in hidden)
+        raise DomainError(
+            f"The project narrowing hides {names}: tick its project too, or no project.",
+            details={"queue_ids": ["project not visible"]},
+        )
+
+
+def invitation_queue_names(invitation: Invitation) -> list[str]:
+    """The names of the invitation's queues still there, in the organization in scope
+    (by project then name), for the email and the accept page."""
+    wanted = set(invitation.queue_ids or ())
+    if not wanted:
+        return []
+    return [q.label for q in hooks.queue_choices() if q.id in wanted and not q.archived]
+
+
 def invitation_create(
     *,
     actor: Actor,
@@ -215,13 +258,17 @@ def invitation_create(
     email: str,
     role: str,
     project_ids: Sequence[int] = (),
+    queue_ids: Sequence[int] = (),
 ) -> tuple[Invitation, str]:
     """Invites ``email``; returns the invitation and the raw token (only ever sent by
-    email). The email is an outbox message written with the invitation, so a broker
-    outage delays it and loses nothing."""
+    email). ``queue_ids`` name the review queues whose pools the invitee joins on
+    accepting (``_check_invitation_queues``). The email is an outbox message written
+    with the invitation, so a broker outage delays it and loses nothing."""
     email = User.objects.normalize_email(email).strip()
     if role == Role.OWNER and (acting_membership is None or acting_membership.role != Role.OWNER):
         raise PermissionDenied("Only an owner can invite another owner.")
+    queue_ids = sorted({int(pk) for pk in queue_ids})
+    _check_invitation_queues(role=role, project_ids=project_ids, queue_ids=queue_ids)
     with (
         conflict_on_duplicate(code="already_invited"),
         audit.acting_as(actor),
@@ -256,11 +303,52 @@ def invitation_create(
             hashed_token=_hash_token(raw_token),
             invited_by=actor.user,
             expires_at=timezone.now() + settings.HITL_INVITATION_TTL,
+            queue_ids=queue_ids,
         )
         invitation.projects.set(projects)
         _invitation_email_enqueue(invitation, raw_token)
         announcements.announce_member_invited(invitation, actor)
     return invitation, raw_token
+
+
+def invitations_create(
+    *,
+    actor: Actor,
+    acting_membership: Membership | None,
+    emails: Sequence[str],
+    role: str,
+    project_ids: Sequence[int] = (),
+    queue_ids: Sequence[int] = (),
+) -> list[Invitation]:
+    """Invites several people at once with the same role, projects and queues: all of
+    them, or none when any address is refused (a ``DomainError`` naming each refused
+    address and its reason)."""
+    invitations: list[Invitation] = []
+    refused: dict[str, str] = {}
+    with transaction.atomic():
+        for email in emails:
+            try:
+                invitation, _token = invitation_create(
+                    actor=actor,
+                    acting_membership=acting_membership,
+                    email=email,
+                    role=role,
+                    project_ids=project_ids,
+                    queue_ids=queue_ids,
+                )
+            except Conflict as exc:  # this address: a member, or invited already
+                refused[email] = exc.message
+            else:
+                invitations.append(invitation)
+        if refused:
+            transaction.set_rollback(True)
+    if refused:
+        raise DomainError(
+            "Nobody was invited: remove or correct the addresses below and send again.",
+            code="refused_addresses",
+            details={"email": list(refused.values())},
+        )
+    return invitations
 
 
 def invitation_resend(*, actor: Actor, invitation: Invitation) -> tuple[Invitation, str]:
@@ -305,7 +393,8 @@ def invitation_by_token(raw_token: str) -> Invitation:
 
 
 def invitation_accept(*, user: AbstractBaseUser, raw_token: str) -> Membership:
-    """Joins ``user`` to the invitation's organization with its role."""
+    """Joins ``user`` to the invitation's organization with its role, and to the reviewer
+    pools of its queues; the membership's ``joined_queues`` names those queues."""
     invitation = invitation_by_token(raw_token)
     actor = Actor(user=user, source="web")
     with (
@@ -331,6 +420,10 @@ def invitation_accept(*, user: AbstractBaseUser, raw_token: str) -> Membership:
             membership = Membership.objects.create(user=user, role=invitation.role)
             membership.projects.set(invitation.projects.all())
             announcements.announce_member_joined(membership)
+        # The queues named by the invitation: their pools, through review's joiner.
+        membership.joined_queues = hooks.queue_pool_join(
+            actor=actor, membership=membership, queue_ids=list(invitation.queue_ids or ())
+        )
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save()

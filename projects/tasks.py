@@ -15,7 +15,12 @@ from projects.models import Destination, Invitation, Membership, Role
 from projects.notifications import delivery, site_url
 from projects.notifications.destinations import DELIVER
 from projects.notifications.events import FAN_OUT
-from projects.services import INVITATION_EMAIL, _hash_token, invitation_url
+from projects.services import (
+    INVITATION_EMAIL,
+    _hash_token,
+    invitation_queue_names,
+    invitation_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ def email_invitation(*, invitation_id: int, token: str, **_: object) -> str:
         "invitation": invitation,
         "organization": invitation.organization,
         "url": invitation_url(token),
+        "queues": invitation_queue_names(invitation),
     }
     send_mail(
         subject=f"You are invited to review for {invitation.organization.name} on hitl",

@@ -11,7 +11,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from hitl.exceptions import DomainError
 from hitl.forms import form_add_domain_error, form_error_lines
+from hitl.tenancy import tenant_scope
 from projects import confirmations, selectors, services
+from projects.adapters import (
+    PENDING_INVITATION,
+    account_exists,
+    joined_message,
+    work_page_url,
+)
 from projects.confirmations import Confirmation, confirmation_page
 from projects.forms import (
     ApiKeyForm,
@@ -94,16 +101,23 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
             messages.error(request, exc.message)
             return redirect(request.path)
         request.session["active_organization_slug"] = membership.organization.slug
-        messages.success(request, f"You joined {membership.organization.name}.")
-        return redirect("organization-home", org_slug=membership.organization.slug)
+        messages.success(request, joined_message(membership))
+        landing = work_page_url(request, request.user)
+        home = reverse("organization-home", args=[membership.organization.slug])
+        return redirect(landing or home)
+    has_account = False
     if not request.user.is_authenticated:
         # Remember the invitation through sign-up or sign-in, and treat the address as
         # verified: following the emailed link proves the invitee owns it.
         from allauth.account.adapter import get_adapter
 
-        request.session["pending_invitation_token"] = token
+        request.session[PENDING_INVITATION] = token
         get_adapter(request).stash_verified_email(request, invitation.email)
-    return render(request, "projects/invitation_detail.html", {"invitation": invitation})
+        has_account = account_exists(invitation.email)
+    with tenant_scope(invitation.organization_id):
+        queues = services.invitation_queue_names(invitation)
+    context = {"invitation": invitation, "queues": queues, "has_account": has_account}
+    return render(request, "projects/invitation_detail.html", context)
 
 
 # --- settings: members, invitations, API keys (managers) -----------------------------------
@@ -176,17 +190,19 @@ class SettingsMembersView(SettingsPageView):
         if not form.is_valid():
             return self.page(form=form, status=422)
         try:
-            invitation, _token = services.invitation_create(
+            invitations = services.invitations_create(
                 actor=self.actor,
                 acting_membership=self.membership,
-                email=form.cleaned_data["email"],
+                emails=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 project_ids=[p.pk for p in form.cleaned_data["projects"]],
+                queue_ids=form.cleaned_data["queues"],
             )
         except DomainError as exc:
-            self.fail(exc)
+            form_add_domain_error(form, exc, fields={"queue_ids": "queues"})
             return self.page(form=form, status=422)
-        messages.success(request, f"Invitation sent to {invitation.email}.")
+        sent = ", ".join(i.email for i in invitations)
+        messages.success(request, f"Invitation sent to {sent}.")
         return redirect(self.members_url())
 
 

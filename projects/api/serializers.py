@@ -56,7 +56,7 @@ class InvitationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invitation
         fields = [
-            "id", "email", "role", "project_ids", "status", "invited_by",
+            "id", "email", "role", "project_ids", "queue_ids", "status", "invited_by",
             "created_at", "expires_at", "accepted_at", "revoked_at",
         ]  # fmt: skip
 
@@ -66,6 +66,13 @@ class InvitationCreateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
     project_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+    # Review queues whose reviewer pools the invitee joins on accepting.
+    queue_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        default=list,
+        max_length=100,
     )
 
 
