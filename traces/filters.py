@@ -28,7 +28,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from hitl import filtering, text
 from hitl.filtering import MAX_TEXT_LENGTH, StrictBooleanFilter, TextFilter
-from traces import hooks, signals
+from traces import hooks, score_summary
 from traces.models import (
     Feedback,
     FeedbackKind,
@@ -306,7 +306,7 @@ class TraceFilter(filtering.FilterSet):
         row of the project, and the read could no longer come from the covering index
         (``score_project_name_value_trace``) alone.
 
-        ``signal`` (from ``traces.signals``) is what the trace's own row must say for
+        ``signal`` (from ``traces.score_summary``) is what the trace's own row must say for
         the condition to be possible: the walk skips the others without probing
         ``matching``. It only ever narrows to a superset, so the exact condition stays."""
         if self.project is not None:
@@ -368,7 +368,7 @@ class TraceFilter(filtering.FilterSet):
                 queryset,
                 _apply_score_condition(scores, condition),
                 visible=self._scores_visible(),
-                signal=signals.score_may_match(
+                signal=score_summary.score_may_match(
                     condition.name, condition.operator, condition.number
                 ),
             )
@@ -382,7 +382,9 @@ class TraceFilter(filtering.FilterSet):
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__gt=0)
         elif value == FeedbackChoice.THUMBS_DOWN:
             feedback = feedback.filter(kind=FeedbackKind.THUMBS, value__lt=0)
-        return self._where_related(queryset, feedback, signal=signals.feedback_may_match(value))
+        return self._where_related(
+            queryset, feedback, signal=score_summary.feedback_may_match(value)
+        )
 
     def filter_feedback_rating(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         # Both ends are applied together, on the same rating row, by filter_queryset.
@@ -395,7 +397,7 @@ class TraceFilter(filtering.FilterSet):
             human_scores,
             negate=not value,
             visible=self._scores_visible(),
-            signal=signals.human_scored(),
+            signal=score_summary.human_scored(),
         )
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -415,7 +417,7 @@ class TraceFilter(filtering.FilterSet):
             if high is not None:
                 ratings = ratings.filter(value__lte=high)
             queryset = self._where_related(
-                queryset, ratings, signal=signals.rating_may_match(low, high)
+                queryset, ratings, signal=score_summary.rating_may_match(low, high)
             )
         return queryset
 

@@ -85,7 +85,7 @@ class Trace(TenantModel):
     # False while only spans have named the trace (it arrived before its trace event).
     is_placeholder = models.BooleanField(default=False)
     # What the trace's scores and feedback say, kept by database triggers so the list
-    # can skip traces that cannot match a score or feedback condition (traces/signals.py).
+    # can skip traces that cannot match a score or feedback condition (traces/score_summary.py).
     signals = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -1,4 +1,5 @@
-"""Trace signals: what a trace's scores and end-user feedback say, kept on the trace row.
+"""The score summary, ``Trace.signals`` (kept by database triggers; not Django signals):
+what a trace's scores and end-user feedback say, kept on the trace row.
 
 ``Trace.signals`` is a small JSON object that PostgreSQL keeps up to date with triggers
 on ``traces_score`` and ``traces_feedback`` (so every writer is covered: ingestion, human

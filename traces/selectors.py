@@ -118,7 +118,7 @@ def validate_trace_filter(params: Mapping[str, Any]) -> dict[str, str | list[str
 # A list request reads the trace ids of a condition on scores or feedback when at most
 # this many rows satisfy it, and fetches the page by id when at most LIST_BY_ID_LIMIT
 # traces can match. Past that, the newest-first walk finds a page sooner: with trace
-# signals (traces/signals.py) it passes a trace that cannot match for about 0.6 us,
+# signals (traces/score_summary.py) it passes a trace that cannot match for about 0.6 us,
 # while fetching one by id costs about 3 us. At 1M spans (one run), limits of 5,000 had
 # scores and thumbs down at p50 62 ms and one low score at 57 ms; 1,000, 43 and 29 ms.
 LIST_RARE_LIMIT = 1000

@@ -1,4 +1,4 @@
-"""Trace signals (traces/signals.py): kept by the database for every writer, never
+"""Trace signals (traces/score_summary.py): kept by the database for every writer, never
 missing a fact (even with two writers at once), and only ever used to skip traces, so
 the list stays exact when a score or feedback row changes or goes away."""
 
@@ -13,7 +13,7 @@ from django.db import connection, connections, transaction
 from hitl.tenancy import tenant_scope
 from tests.traces.ingest_helpers import event, post, span
 from tests.traces.read_builders import make_feedback, make_score, make_trace
-from traces import signals
+from traces import score_summary as signals
 from traces.models import Feedback, Score, Trace
 from traces.selectors import traces_matching
 

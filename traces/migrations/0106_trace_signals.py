@@ -1,10 +1,10 @@
-# Trace signals (traces/signals.py): a column kept by triggers on scores and feedback,
+# Trace signals (traces/score_summary.py): a column kept by triggers on scores and feedback,
 # filled from the rows already stored; the list's walk index also carries start_time;
 # trace pages keep room for updates in place.
 
 from django.db import migrations, models
 
-from traces import signals
+from traces import score_summary as signals
 
 
 class Migration(migrations.Migration):
