@@ -33,7 +33,7 @@ from datasets.models import Experiment, ExperimentStatus, QualityGate
 from datasets.selectors import experiment_metrics, version_revisions
 from datasets.services.promotion import reviewed_answer
 from hitl.exceptions import Conflict, DomainError, NotFound
-from traces.models import Score, ScoreSource, Span, Thread, Trace
+from traces.models import AUTOMATED_SCORE_SOURCES, Score, Span, Thread, Trace
 
 PASS, FAIL, NOT_AVAILABLE = "pass", "fail", "not_available"
 
@@ -144,9 +144,7 @@ def _judge_value(record: dict[str, Any], project_id: int, score_name: str) -> An
     else:
         return None
     score = (
-        Score.objects.filter(
-            source__in=[ScoreSource.LLM_JUDGE, ScoreSource.CODE], name=score_name, **target
-        )
+        Score.objects.filter(source__in=AUTOMATED_SCORE_SOURCES, name=score_name, **target)
         .order_by("-created_at", "-id")
         .values("value", "label")
         .first()

@@ -30,6 +30,7 @@ from hitl import filtering, text
 from hitl.filtering import MAX_TEXT_LENGTH, StrictBooleanFilter, TextFilter
 from traces import hooks, score_summary
 from traces.models import (
+    AUTOMATED_SCORE_SOURCES,
     Feedback,
     FeedbackKind,
     Score,
@@ -40,7 +41,6 @@ from traces.models import (
     Trace,
 )
 
-AUTOMATED_SCORE_SOURCES = (ScoreSource.LLM_JUDGE, ScoreSource.CODE)
 MAX_REPEATED_VALUES = 20
 MIN_SEARCH_LENGTH = 3
 

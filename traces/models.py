@@ -194,6 +194,12 @@ class ScoreSource(models.TextChoices):
     CODE = "code", "Code check"
 
 
+# The sources of automated scores (LLM judges, code checks): what ingestion accepts, what
+# the trace filters and the score summary count as automated, what alignment and the CI
+# gate compare people with.
+AUTOMATED_SCORE_SOURCES: tuple[ScoreSource, ...] = (ScoreSource.LLM_JUDGE, ScoreSource.CODE)
+
+
 class ScoreDataType(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
     CATEGORICAL = "categorical", "Categorical"

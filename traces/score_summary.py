@@ -39,7 +39,8 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-AUTOMATED_SOURCES = ("llm_judge", "code")
+from traces.models import AUTOMATED_SCORE_SOURCES, ScoreSource
+
 _COMPARE = {
     "<": LessThan,
     "<=": LessThanOrEqual,
@@ -47,7 +48,7 @@ _COMPARE = {
     ">=": GreaterThanOrEqual,
     "=": Exact,
 }
-HUMAN_SOURCE = "human"
+HUMAN_SOURCE = ScoreSource.HUMAN.value
 
 # --- SQL: the merge, what a set of rows says, the triggers --------------------------------
 MERGE_FUNCTION = """
@@ -72,7 +73,7 @@ $$
 
 def score_signals_sql(rows: str) -> str:
     """``SELECT trace_id, signals`` of the score rows in the relation ``rows``."""
-    automated = ", ".join(f"'{s}'" for s in AUTOMATED_SOURCES)
+    automated = ", ".join(f"'{s.value}'" for s in AUTOMATED_SCORE_SOURCES)
     return (
         "SELECT trace_id, jsonb_strip_nulls(jsonb_build_object("  # noqa: S608 (constants)
         "  's', jsonb_object_agg(name, jsonb_build_array(lo, hi)) FILTER (WHERE automated),"

@@ -37,7 +37,7 @@ from hitl.exceptions import DomainError, NotFound
 from review.consensus import consensus_expected_output, stated
 from review.models import Adjudication, AdjudicationKind, Annotation, ItemStatus, QueueItem
 from review.models import ScoreConfig as ReviewScoreConfig
-from traces.models import Score, ScoreSource, Span, Thread, Trace
+from traces.models import AUTOMATED_SCORE_SOURCES, Score, Span, Thread, Trace
 
 MAX_BULK_PROMOTE = 50_000
 CHUNK = 1_000
@@ -585,9 +585,7 @@ def _judge_value(item: QueueItem, judge: Mapping[str, Any]) -> Any:
     if item.target_type == "trace":
         target["span__isnull"] = True
     score = (
-        Score.objects.filter(
-            source__in=[ScoreSource.LLM_JUDGE, ScoreSource.CODE], name=judge["score"], **target
-        )
+        Score.objects.filter(source__in=AUTOMATED_SCORE_SOURCES, name=judge["score"], **target)
         .order_by("-created_at", "-id")
         .values("value", "label")
         .first()

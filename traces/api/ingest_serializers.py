@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from hitl.api.serializers import StrictSerializer
 from traces.ingest import validation
-from traces.models import Feedback, Score
+from traces.models import AUTOMATED_SCORE_SOURCES, Feedback, Score
 
 
 class IngestEventSerializer(StrictSerializer):
@@ -42,7 +42,7 @@ class ScoreBodySerializer(_TargetFields):
     label = serializers.CharField(required=False)
     data_type = serializers.ChoiceField(choices=sorted(validation.DATA_TYPES), required=False)
     rationale = serializers.CharField(required=False)
-    source = serializers.ChoiceField(choices=sorted(validation.AUTOMATED_SOURCES))
+    source = serializers.ChoiceField(choices=sorted(AUTOMATED_SCORE_SOURCES))
     source_name = serializers.CharField(required=False)
     source_version = serializers.CharField(required=False)
     metadata = serializers.DictField(required=False)

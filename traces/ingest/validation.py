@@ -28,7 +28,14 @@ from traces.ingest.records import (
     Target,
     TraceRecord,
 )
-from traces.models import FeedbackKind, ScoreDataType, ScoreSource, SpanKind, Status
+from traces.models import (
+    AUTOMATED_SCORE_SOURCES,
+    FeedbackKind,
+    ScoreDataType,
+    ScoreSource,
+    SpanKind,
+    Status,
+)
 
 # Printable ASCII without spaces, quotes or slashes' lookalikes: UUIDs, hex, ULIDs,
 # "run-42:step.3" all pass; whitespace, control characters and NUL do not.
@@ -36,7 +43,6 @@ _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=#~-]*")
 EVENT_TYPES = ("trace", "span", "score", "feedback")
 SPAN_KINDS = frozenset(SpanKind.values)
 STATUSES = frozenset(Status.values)
-AUTOMATED_SOURCES = frozenset({ScoreSource.LLM_JUDGE, ScoreSource.CODE})
 DATA_TYPES = frozenset(ScoreDataType.values)
 FEEDBACK_KINDS = frozenset(FeedbackKind.values)
 
@@ -354,7 +360,7 @@ def parse_score(index: int, data: Any) -> ScoreRecord:
     source = body.choice("source", frozenset(ScoreSource.values))
     if source is None:
         raise EventInvalid("missing_field", "source is required (llm_judge or code)")
-    if source not in AUTOMATED_SOURCES:
+    if source not in AUTOMATED_SCORE_SOURCES:
         raise EventInvalid(
             "invalid_choice", "ingested scores are automated: source must be llm_judge or code"
         )
