@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from hitl.api.errors import error_response
+from hitl.error_shape import error_response
 
 
 def _back_path(request: HttpRequest) -> str:

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from hitl import text
+from hitl.error_shape import error_response
 from hitl.request_context import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -129,6 +130,4 @@ def _too_large(limit: int) -> HttpResponse:
 
 
 def _error(status: int, code: str, message: str, details: dict | None = None) -> HttpResponse:
-    from hitl.api.errors import error_response
-
     return error_response(status, code, message, details)

@@ -1,7 +1,4 @@
-"""One error shape for every 4xx and 5xx the API returns::
-
-    {"error": {"code": "not_found", "message": "Not found.", "details": {...},
-               "request_id": "..."}}
+"""The API's errors in the one error shape (``hitl.error_shape``).
 
 ``details`` carries field errors for validation failures. Not-found and forbidden
 objects of another tenant both answer 404, so nothing leaks by status.
@@ -15,13 +12,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hitl.error_shape import error_body, error_response
 from hitl.exceptions import DomainError, conflict_from_integrity_error
-from hitl.request_context import current_request_id
 from hitl.tenancy import TenantScopeError
 
 logger = logging.getLogger(__name__)
@@ -31,17 +28,6 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request is too large."
     default_code = "request_too_large"
-
-
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message, "request_id": current_request_id()}
-    if details:
-        body["details"] = details
-    return {"error": body}
-
-
-def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status_code)
 
 
 def _message_and_details(exc: exceptions.APIException) -> tuple[str, str, Any]:

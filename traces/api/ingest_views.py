@@ -14,7 +14,8 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hitl.api.errors import PayloadTooLarge, error_body
+from hitl.api.errors import PayloadTooLarge
+from hitl.error_shape import error_body
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES
 from traces import services
