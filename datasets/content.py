@@ -23,9 +23,9 @@ from hitl.exceptions import DomainError
 
 MAX_KEY_LENGTH = 300
 
-# Stable columns of every export, in order; answer columns follow them.
-COLUMNS = (
-    "id",
+# What a person or client writes on a dataset item, in order: what the API and pages
+# edit, an import reads, promotion may override, and every export starts with.
+ITEM_CONTENT_FIELDS = (
     "input",
     "expected_output",
     "expected_tool_calls",
@@ -35,6 +35,11 @@ COLUMNS = (
     "failure_reason",
     "failure_modes",
     "explanation",
+)
+# Stable columns of every export, in order; answer columns follow them.
+COLUMNS = (
+    "id",
+    *ITEM_CONTENT_FIELDS,
     "source_type",
     "source_trace_id",
     "source_span_id",

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.content import ItemState, SchemaCheck, check_key, check_schema
+from datasets.content import ITEM_CONTENT_FIELDS, ItemState, SchemaCheck, check_key, check_schema
 from datasets.models import Dataset, DatasetItem, DatasetVersion, QualityGate
 from datasets.services.versioning import VersionWriter
 from hitl import audit
@@ -16,17 +16,7 @@ from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
 from projects.models import Project
 
-ITEM_EDITABLE = (
-    "input",
-    "expected_output",
-    "expected_tool_calls",
-    "expected_outcome",
-    "metadata",
-    "tags",
-    "failure_reason",
-    "failure_modes",
-    "explanation",
-)
+ITEM_EDITABLE = ITEM_CONTENT_FIELDS
 
 
 def dataset_create(

@@ -29,7 +29,14 @@ from typing import IO, Any
 import orjson
 from django.db import transaction
 
-from datasets.content import ANSWER_PREFIX, COLUMNS, ItemState, SchemaCheck, check_key
+from datasets.content import (
+    ANSWER_PREFIX,
+    COLUMNS,
+    ITEM_CONTENT_FIELDS,
+    ItemState,
+    SchemaCheck,
+    check_key,
+)
 from datasets.models import Dataset, SourceType
 from datasets.services.versioning import VersionWriter
 from hitl import audit, csv_safe
@@ -44,20 +51,7 @@ MAX_REPORTED_ERRORS = 1_000
 MAX_ITEM_BYTES = ingest_limits.MAX_PAYLOAD_BYTES
 MAX_LABEL_LENGTH = 64  # a tag or failure mode (DatasetItem.tags, failure_modes)
 CHUNK = 2_000
-CONTENT_FIELDS = frozenset(
-    {
-        "id",
-        "input",
-        "expected_output",
-        "expected_tool_calls",
-        "expected_outcome",
-        "metadata",
-        "tags",
-        "failure_reason",
-        "failure_modes",
-        "explanation",
-    }
-)
+CONTENT_FIELDS = frozenset({"id", *ITEM_CONTENT_FIELDS})
 IGNORED_FIELDS = (frozenset(COLUMNS) - CONTENT_FIELDS) | {"reviews", "answers"}
 TEXT_FIELDS = ("expected_outcome", "failure_reason", "explanation")
 LIST_FIELDS = ("tags", "failure_modes")

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db import transaction
 
-from datasets.content import ItemState
+from datasets.content import ITEM_CONTENT_FIELDS, ItemState
 from datasets.models import Dataset, DatasetItem, DatasetVersion, SourceType
 from datasets.services.datasets import validate_states
 from datasets.services.events import announce_promoted
@@ -42,15 +42,7 @@ from traces.models import AUTOMATED_SCORE_SOURCES, Score, Span, Thread, Trace
 MAX_BULK_PROMOTE = 50_000
 CHUNK = 1_000
 # Fields a caller may set on promotion, over what the source says.
-OVERRIDES = (
-    "expected_output",
-    "expected_tool_calls",
-    "expected_outcome",
-    "metadata",
-    "tags",
-    "failure_reason",
-    "failure_modes",
-)
+OVERRIDES = tuple(name for name in ITEM_CONTENT_FIELDS if name not in ("input", "explanation"))
 REVIEWED = (ItemStatus.COMPLETE, ItemStatus.ADJUDICATED)
 
 

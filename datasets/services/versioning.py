@@ -22,7 +22,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from datasets.content import ITEM_FIELDS, ItemState, canonical
+from datasets.content import ITEM_FIELDS, JSON_COLUMNS, ItemState, canonical
 from datasets.models import Dataset, DatasetItem, DatasetVersion
 from hitl import audit, tenancy
 
@@ -34,7 +34,7 @@ WRITE_CHUNK = 2_000
 # of statements, and no ORM object is built per row. JSON values travel as JSON text,
 # lists as array literals ('{"a","b"}': a binary text[][] cannot hold rows of different
 # lengths, and PostgreSQL parses a literal much faster than it runs a subquery per row).
-_JSON = frozenset({"input", "expected_output", "expected_tool_calls", "metadata", "reviews"})
+_JSON = JSON_COLUMNS
 _IDS = frozenset({"trace_id", "span_id", "thread_id", "queue_item_id", "adjudication_id"})
 _TEXT_LISTS = frozenset({"tags", "failure_modes"})
 _INT_LISTS = frozenset({"annotation_ids"})
