@@ -18,7 +18,7 @@ from django.views import View
 from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import ALL_ROLES, Membership, Organization, Project
-from projects.selectors import membership_sees_project
+from projects.selectors import membership_of, membership_sees_project
 
 
 class OrganizationPageView(LoginRequiredMixin, View):
@@ -29,11 +29,7 @@ class OrganizationPageView(LoginRequiredMixin, View):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        membership = (
-            Membership.unscoped_across_tenants.select_related("organization")
-            .filter(organization__slug=kwargs.get("org_slug"), user=request.user)
-            .first()
-        )
+        membership = membership_of(request.user, kwargs.get("org_slug"))
         if membership is None:
             raise Http404
         if membership.role not in self.allowed_roles:

@@ -29,6 +29,19 @@ def roles_by_organization(user: AbstractBaseUser) -> dict[int, str]:
     )
 
 
+def membership_of(user: AbstractBaseUser, org_slug: str | None) -> Membership | None:
+    """``user``'s membership of the organization the URL names (its organization
+    loaded), or None: the one lookup by which pages and the API admit a signed-in
+    person to an organization. Read before any tenant scope exists."""
+    if not org_slug or not user.is_authenticated:
+        return None
+    return (
+        Membership.unscoped_across_tenants.select_related("organization")
+        .filter(organization__slug=org_slug, user=user)
+        .first()
+    )
+
+
 def membership_list() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").prefetch_related("projects")
 

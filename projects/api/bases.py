@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from hitl import tenancy
 from hitl.api.views import TenantViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, ApiKey, Membership, Organization, Project
-from projects.selectors import membership_sees_project
+from projects.selectors import membership_of, membership_sees_project
 
 
 class OrganizationScopedViewSet(TenantViewSet):
@@ -55,11 +55,7 @@ class OrganizationScopedViewSet(TenantViewSet):
             tenancy.enter_tenant_scope(self.organization.pk)
             self._check_api_key_scope(api_key)
             return
-        membership = (
-            Membership.unscoped_across_tenants.select_related("organization")
-            .filter(organization__slug=org_slug, user=request.user)
-            .first()
-        )
+        membership = membership_of(request.user, org_slug)
         if membership is None:
             raise exceptions.NotFound()
         self.organization = membership.organization
