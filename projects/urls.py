@@ -1,6 +1,7 @@
 from django.urls import path
 
-from projects import notification_views, views
+from projects import views
+from projects.notifications import views as notification_views
 
 settings = "orgs/<slug:org_slug>/settings/"
 

@@ -1,7 +1,8 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from projects.api import notifications, views
+from projects.api import views
+from projects.notifications import api as notifications
 
 organization_router = SimpleRouter()
 organization_router.register("orgs", views.OrganizationListViewSet, basename="organization")

@@ -34,7 +34,7 @@ from projects.models import Delivery, DeliveryAttempt, DeliveryState, Destinatio
 from projects.notifications.catalogue import TEST
 from projects.notifications.destinations import delivery_enqueue
 from projects.notifications.personal import personal_fan_out
-from projects.transports import TransportError, slack_rate_limiter, transport_for
+from projects.notifications.transports import TransportError, slack_rate_limiter, transport_for
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from django.utils import timezone
 from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
-from projects import ssrf
 from projects.models import Delivery, Destination, DestinationKind, Project
+from projects.notifications import ssrf
 from projects.notifications.catalogue import EVENT_TYPES, TEST
 from projects.notifications.events import event_build, site_url
-from projects.transports import secret_generate
+from projects.notifications.transports import secret_generate
 
 DELIVER = "projects.deliver"
 

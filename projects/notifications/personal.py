@@ -38,7 +38,7 @@ from projects.models import (
     PersonalChannel,
 )
 from projects.notifications import catalogue
-from projects.transports import TransportError, slack_direct_message
+from projects.notifications.transports import TransportError, slack_direct_message
 
 logger = logging.getLogger(__name__)
 

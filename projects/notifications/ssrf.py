@@ -2,7 +2,7 @@
 
 A destination URL is checked when it is saved and again before every request, after
 name resolution: every address the host resolves to must be public. The request then
-connects to the address that was checked (``projects.transports`` pins it), so a name
+connects to the address that was checked (``projects.notifications.transports`` pins it), so a name
 that resolves differently a moment later (DNS rebinding) cannot reach an inner address.
 
 Refused: loopback, private (RFC 1918, unique local), link-local, carrier-grade NAT

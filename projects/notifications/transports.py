@@ -40,8 +40,8 @@ from django.conf import settings
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from projects import ssrf
 from projects.models import Destination, DestinationKind, Event
+from projects.notifications import ssrf
 
 logger = logging.getLogger(__name__)
 

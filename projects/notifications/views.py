@@ -23,7 +23,6 @@ from django.urls import reverse
 from hitl.exceptions import DomainError
 from hitl.forms import PageNumberForm, form_add_domain_error
 from projects import confirmations, selectors
-from projects.api.notifications import shown_url
 from projects.confirmations import Confirmation
 from projects.forms import (
     DestinationActionForm,
@@ -43,6 +42,7 @@ from projects.notifications import delivery as delivery_services
 from projects.notifications import destinations as destination_services
 from projects.notifications import personal as personal_services
 from projects.notifications import queue_alerts as queue_alert_services
+from projects.notifications.api import shown_url
 from projects.notifications.catalogue import EVENT_TYPES
 from projects.pages import OrganizationPageView
 from projects.views import SettingsPageView

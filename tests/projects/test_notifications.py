@@ -26,7 +26,6 @@ from hitl.audit import Actor
 from hitl.models import OutboxMessage, OutboxState
 from hitl.tenancy import tenant_scope
 from projects import services as project_services
-from projects import ssrf
 from projects.models import (
     Delivery,
     DeliveryAttempt,
@@ -34,7 +33,7 @@ from projects.models import (
     Destination,
     Event,
 )
-from projects.notifications import catalogue, event_emit
+from projects.notifications import catalogue, event_emit, ssrf
 from projects.notifications.delivery import event_fan_out
 from projects.notifications.destinations import (
     DELIVER,
@@ -43,7 +42,7 @@ from projects.notifications.destinations import (
     destination_send_test,
 )
 from projects.notifications.events import FAN_OUT, event_build
-from projects.transports import SlackRateLimiter, secret_generate, slack_text
+from projects.notifications.transports import SlackRateLimiter, secret_generate, slack_text
 from tests.factories import Tenant
 from tests.review.helpers import make_config, make_queue, make_trace
 

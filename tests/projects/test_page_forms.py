@@ -309,7 +309,7 @@ def test_the_forms_refuse_unstorable_text_without_the_middleware(form_class, bad
             assert name in form.errors, name
 
 
-PAGE_MODULES = ["projects/views.py", "projects/notification_views.py"]
+PAGE_MODULES = ["projects/views.py", "projects/notifications/views.py"]
 
 
 @pytest.mark.parametrize("module", PAGE_MODULES)

@@ -11,9 +11,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from projects import ssrf
 from projects.models import DeliveryState, Destination
-from projects.notifications import catalogue
+from projects.notifications import catalogue, ssrf
 from tests.page_clients import signed_in
 from tests.projects.test_notifications import (
     Receiver,
