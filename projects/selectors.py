@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from projects import hooks
 from projects.models import (
     MANAGE_ROLES,
     ApiKey,
+    Destination,
     Invitation,
     Membership,
     Organization,
@@ -74,6 +75,16 @@ def membership_sees_project(membership: Membership | None, project: Project) -> 
         return False
     narrowed = _narrowed_project_ids(membership)
     return narrowed is None or project.pk in narrowed
+
+
+def destinations_subscribed(event_type: str, *, project_id: int | None) -> QuerySet[Destination]:
+    """The enabled destinations of the organization in scope that receive ``event_type``
+    from this project (those of the whole organization and those of the project; an
+    event of no project reaches only the organization's)."""
+    destinations = Destination.objects.filter(enabled=True, event_types__contains=[event_type])
+    if project_id is None:
+        return destinations.filter(project__isnull=True)
+    return destinations.filter(Q(project__isnull=True) | Q(project_id=project_id))
 
 
 def invitation_list() -> QuerySet[Invitation]:

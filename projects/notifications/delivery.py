@@ -24,7 +24,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from hitl import audit, outbox
@@ -35,6 +34,7 @@ from projects.notifications.catalogue import TEST
 from projects.notifications.destinations import delivery_enqueue
 from projects.notifications.personal import personal_fan_out
 from projects.notifications.transports import TransportError, slack_rate_limiter, transport_for
+from projects.selectors import destinations_subscribed
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def event_fan_out(*, event_id: int) -> int:
     event = Event.objects.filter(pk=event_id).first()
     if event is None:
         return 0
-    destinations = Destination.objects.filter(enabled=True, event_types__contains=[event.type])
-    if event.project_id is None:
-        destinations = destinations.filter(project__isnull=True)
-    else:
-        destinations = destinations.filter(Q(project__isnull=True) | Q(project=event.project_id))
+    destinations = destinations_subscribed(event.type, project_id=event.project_id)
     existing = set(Delivery.objects.filter(event=event).values_list("destination_id", flat=True))
     created = 0
     for destination in destinations.order_by("id"):

@@ -11,13 +11,14 @@ from django.conf import settings
 from django.db import transaction
 
 from hitl import outbox
-from projects.models import Destination, Event
+from projects.models import Event
 from projects.notifications.catalogue import (
     EVENT_TYPES,
     MAX_PAYLOAD_BYTES,
     PERSONAL_TYPES,
     TEST,
 )
+from projects.selectors import destinations_subscribed
 
 FAN_OUT = "projects.notify_event"
 
@@ -38,14 +39,7 @@ def is_subscribed(event_type: str, *, project_id: int | None) -> bool:
     people (mentions, assignments): they hear of them by their own preferences."""
     if event_type in PERSONAL_TYPES:
         return True
-    subscribed = Destination.objects.filter(enabled=True, event_types__contains=[event_type])
-    if project_id is None:
-        subscribed = subscribed.filter(project__isnull=True)
-    else:
-        subscribed = subscribed.filter(project_id__in=[project_id]) | subscribed.filter(
-            project__isnull=True
-        )
-    return subscribed.exists()
+    return destinations_subscribed(event_type, project_id=project_id).exists()
 
 
 def event_build(
