@@ -277,6 +277,9 @@ SPAN_FIELDS = (
     "input",
     "output",
 )
+# Positions in a SPAN_FIELDS row, by name.
+_SPAN_PK = SPAN_FIELDS.index("id")
+_SPAN_START = SPAN_FIELDS.index("start_time")
 SCORE_FIELDS = (
     "id",
     "external_id",
@@ -395,8 +398,8 @@ def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None
         .order_by("created_at", "id")
         .values(*FEEDBACK_FIELDS)
     )
-    span_pks = [row[0] for row in span_rows]
-    zero = _earliest(trace.start_time, (row[7] for row in span_rows))
+    span_pks = [row[_SPAN_PK] for row in span_rows]
+    zero = _earliest(trace.start_time, (row[_SPAN_START] for row in span_rows))
     spans = [_span_data(row, zero) for row in span_rows]
     external_by_pk = dict(zip(span_pks, (span["span_id"] for span in spans), strict=True))
     attachments = trace_review_attachments(
@@ -576,7 +579,7 @@ def span_detail(*, trace: Trace, span_external_id: str, viewer: Any = None) -> d
     )
     if row is None:
         raise NotFound("Span not found.")
-    span_pk = row[0]
+    span_pk = row[_SPAN_PK]
     first_start = Span.objects.filter(trace_id=trace.pk).aggregate(first=Min("start_time"))
     data = _span_data(row[:-3], _earliest(trace.start_time, [first_start["first"]]))
     parent = data.pop("parent_external_id") or None

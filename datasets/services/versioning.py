@@ -217,7 +217,8 @@ class VersionWriter:
                 ids.update(created)
                 created_ids = list(created.values())
                 self.added += len(created)
-            changed_ids = [row[0] for row in changed_rows]
+            # A changed row is (id, *_ITEM_COLUMNS): the id, the key, then the content.
+            changed_ids = [item_id for item_id, _key, *_ in changed_rows]
             if changed_rows:
                 cur.execute(
                     _ITEM_UPDATE,
@@ -227,9 +228,9 @@ class VersionWriter:
                         **_columns(("id", *_ITEM_COLUMNS), changed_rows),
                     },
                 )
-                ids.update((row[1], row[0]) for row in changed_rows)
+                ids.update((key, item_id) for item_id, key, *_ in changed_rows)
                 self.changed += len(changed_rows)
-                self._close([row[1] for row in changed_rows], cur)
+                self._close([key for _id, key, *_ in changed_rows], cur)
             if revisions:
                 cur.execute(
                     _REVISION_INSERT,
