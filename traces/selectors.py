@@ -38,7 +38,7 @@ from django.http import QueryDict
 from hitl.exceptions import DomainError, NotFound
 from projects.models import Project
 from traces import hooks
-from traces.filters import IdInArray, TraceFilter, TraceSort
+from traces.filters import IdInArray, RepeatedValuesField, TraceFilter, TraceSort
 from traces.ingest.moved import attributes_as_sent
 from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace, TraceRetention
 
@@ -110,7 +110,7 @@ def validate_trace_filter(params: Mapping[str, Any]) -> dict[str, str | list[str
         values = [v for v in data.getlist(name) if v.strip() != ""]
         if not values:
             continue
-        repeatable = filter_.field_class.__name__ == "RepeatedValuesField"
+        repeatable = issubclass(filter_.field_class, RepeatedValuesField)
         normalized[name] = values if repeatable else values[-1]
     return normalized
 
