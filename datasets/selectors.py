@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from datasets.content import COLUMNS
 from datasets.models import (
     Dataset,
+    DatasetItem,
     DatasetItemRevision,
     DatasetVersion,
     Experiment,
@@ -22,6 +23,23 @@ from hitl.exceptions import DomainError, NotFound
 
 DIFF_FIELDS = (*(c for c in COLUMNS if c != "id"), "reviews")
 MAX_LISTED = 500
+
+
+def item_live_record(item: DatasetItem) -> dict[str, Any]:
+    """The item's live revision record (its sources' external ids live there), read once
+    per item object."""
+    cached = getattr(item, "_live_record", None)
+    if cached is None:
+        cached = (
+            DatasetItemRevision.objects.filter(
+                dataset_id=item.dataset_id, key=item.key, removed_in__isnull=True
+            )
+            .values_list("content", flat=True)
+            .first()
+            or {}
+        )
+        item._live_record = cached
+    return cached
 
 
 def version_get(*, dataset: Dataset, number: int) -> DatasetVersion:

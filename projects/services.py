@@ -188,7 +188,7 @@ def membership_remove(
 # --- invitations -----------------------------------------------------------------------
 
 
-def _hash_token(raw: str) -> str:
+def hash_invitation_token(raw: str) -> str:
     """What an invitation stores of its link's token (the link itself is never stored)."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -300,7 +300,7 @@ def invitation_create(
         invitation = Invitation.objects.create(
             email=email,
             role=role,
-            hashed_token=_hash_token(raw_token),
+            hashed_token=hash_invitation_token(raw_token),
             invited_by=actor.user,
             expires_at=timezone.now() + settings.HITL_INVITATION_TTL,
             queue_ids=queue_ids,
@@ -358,7 +358,7 @@ def invitation_resend(*, actor: Actor, invitation: Invitation) -> tuple[Invitati
         if invitation.accepted_at or invitation.revoked_at:
             raise Conflict(f"This invitation is {invitation.status}.", code=invitation.status)
         raw_token = secrets.token_urlsafe(32)
-        invitation.hashed_token = _hash_token(raw_token)
+        invitation.hashed_token = hash_invitation_token(raw_token)
         invitation.expires_at = timezone.now() + settings.HITL_INVITATION_TTL
         invitation.save()
         _invitation_email_enqueue(invitation, raw_token)
@@ -384,7 +384,7 @@ def invitation_by_token(raw_token: str) -> Invitation:
     """The invitation behind a link, whatever its state (the link itself is the tenant)."""
     invitation = (
         Invitation.unscoped_across_tenants.select_related("organization")
-        .filter(hashed_token=_hash_token(raw_token))
+        .filter(hashed_token=hash_invitation_token(raw_token))
         .first()
     )
     if invitation is None:

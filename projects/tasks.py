@@ -17,7 +17,7 @@ from projects.notifications.destinations import DELIVER
 from projects.notifications.events import FAN_OUT
 from projects.services import (
     INVITATION_EMAIL,
-    _hash_token,
+    hash_invitation_token,
     invitation_queue_names,
     invitation_url,
 )
@@ -39,7 +39,7 @@ def email_invitation(*, invitation_id: int, token: str, **_: object) -> str:
     )
     if invitation is None or invitation.status != "pending":
         return "skipped"
-    if invitation.hashed_token != _hash_token(token):
+    if invitation.hashed_token != hash_invitation_token(token):
         return "superseded"
     context = {
         "invitation": invitation,

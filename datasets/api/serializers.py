@@ -16,7 +16,7 @@ from datasets.models import (
     ExportFormat,
     QualityGate,
 )
-from datasets.services.datasets import _record_of as record_of
+from datasets.selectors import item_live_record
 from hitl.api.serializers import StrictSerializer
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def _source_ids(item: DatasetItem) -> dict[str, Any]:
     annotates it as ``live_record``; a single item reads it)."""
     record = getattr(item, "live_record", None)
     if record is None:
-        record = record_of(item)
+        record = item_live_record(item)
     return record
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from datasets.content import ITEM_CONTENT_FIELDS, ItemState, SchemaCheck, check_key, check_schema
 from datasets.models import Dataset, DatasetItem, DatasetVersion, QualityGate
+from datasets.selectors import item_live_record
 from datasets.services.versioning import VersionWriter
 from hitl import audit
 from hitl.audit import Actor
@@ -97,28 +98,10 @@ def state_of(item: DatasetItem) -> ItemState:
         adjudication_id=item.adjudication_id,
         annotation_ids=list(item.annotation_ids),
         reviews=item.reviews,
-        source_trace_id=_record_of(item).get("source_trace_id"),
-        source_span_id=_record_of(item).get("source_span_id"),
-        source_thread_id=_record_of(item).get("source_thread_id"),
+        source_trace_id=item_live_record(item).get("source_trace_id"),
+        source_span_id=item_live_record(item).get("source_span_id"),
+        source_thread_id=item_live_record(item).get("source_thread_id"),
     )
-
-
-def _record_of(item: DatasetItem) -> dict[str, Any]:
-    """The item's live revision record (its external source ids live there)."""
-    from datasets.models import DatasetItemRevision
-
-    cached = getattr(item, "_live_record", None)
-    if cached is None:
-        cached = (
-            DatasetItemRevision.objects.filter(
-                dataset_id=item.dataset_id, key=item.key, removed_in__isnull=True
-            )
-            .values_list("content", flat=True)
-            .first()
-            or {}
-        )
-        item._live_record = cached
-    return cached
 
 
 def validate_states(dataset: Dataset, states: list[ItemState]) -> None:
