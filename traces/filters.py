@@ -256,6 +256,9 @@ class TraceFilter(filtering.FilterSet):
     reviewed = StrictBooleanFilter(
         method="filter_reviewed", label="true: a person has scored it; false: nobody has"
     )
+    reviewer = django_filters.NumberFilter(
+        method="filter_reviewer", label="This person (a user id) has scored it"
+    )
     q = django_filters.CharFilter(
         method="filter_text",
         min_length=MIN_SEARCH_LENGTH,
@@ -398,6 +401,14 @@ class TraceFilter(filtering.FilterSet):
             negate=not value,
             visible=self._scores_visible(),
             signal=score_summary.human_scored(),
+        )
+
+    def filter_reviewer(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        if value != int(value) or not 0 < value <= text.INT64_MAX:
+            return queryset.none()  # no user has that id
+        scores = Score.objects.filter(source=ScoreSource.HUMAN, author_id=int(value))
+        return self._where_related(
+            queryset, scores, visible=self._scores_visible(), signal=score_summary.human_scored()
         )
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

@@ -66,11 +66,12 @@ class ExplorerPageForm(forms.Form):
 
 
 class SavedViewForm(forms.Form):
-    """Save the explorer's filter (its query string) and columns under a name."""
+    """Save the explorer's filter (its query string), columns and order under a name."""
 
     name = TextField(error_messages={"required": "Give the view a name."})
     query = TextField(required=False, max_length=8000, strip=False, label="Filter")
     col = forms.MultipleChoiceField(required=False, label="Columns")
+    sort = SortField(required=False, max_length=300, label="Sort")
 
     def __init__(self, *args: Any, columns: Iterable[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

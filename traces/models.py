@@ -309,6 +309,8 @@ class SavedView(TenantModel):
     name = models.CharField(max_length=200)
     filter_params = models.JSONField(default=dict, blank=True)
     columns = models.JSONField(default=list, blank=True)
+    # The list's order (traces.filters.parse_sort); empty: newest first.
+    sort = models.CharField(max_length=300, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

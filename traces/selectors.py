@@ -36,7 +36,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
-from projects.models import Project
+from projects.models import Membership, Project
 from traces import hooks
 from traces.filters import IdInArray, RepeatedValuesField, TraceFilter, TraceSort
 from traces.ingest.moved import attributes_as_sent
@@ -838,3 +838,38 @@ def trace_list_count(
             return None
         finally:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+
+
+# --- what the filter builder offers ---------------------------------------------------------
+SCORE_NAMES_LIMIT = 200
+
+
+def score_names(*, project: Project, limit: int = SCORE_NAMES_LIMIT) -> list[str]:
+    """The names of the project's scores, sorted (at most ``limit``): one index probe
+    per name on ``score_project_name_value`` (a loose index scan), however many scores
+    there are."""
+    table = Score._meta.db_table
+    sql = f"""
+        WITH RECURSIVE names(name) AS (
+            (SELECT name FROM {table} WHERE project_id = %s ORDER BY name LIMIT 1)
+            UNION ALL
+            SELECT (SELECT s.name FROM {table} s WHERE s.project_id = %s AND s.name > names.name
+                    ORDER BY s.name LIMIT 1)
+            FROM names WHERE names.name IS NOT NULL
+        )
+        SELECT name FROM names WHERE name IS NOT NULL LIMIT %s
+    """  # noqa: S608 (the table name is the model's, the values are parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, project.pk, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def project_people(*, project: Project) -> list[tuple[str, str]]:
+    """(user id, email) of the members of the project's organization, by email: the
+    people a "reviewed by" condition may name."""
+    rows = (
+        Membership.objects.filter(organization_id=project.organization_id)
+        .order_by("user__email")
+        .values_list("user_id", "user__email")
+    )
+    return [(str(pk), email) for pk, email in rows]

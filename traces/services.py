@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -126,10 +127,18 @@ def saved_view_create(
     name: str,
     filter_params: Mapping[str, Any],
     columns: Sequence[str] = (),
+    sort: str = "",
 ) -> SavedView:
-    """Saves a trace filter and columns under a name (unique per project); the filter is
-    validated and stored normalized, as routing rules store theirs."""
+    """Saves a trace filter, columns and order under a name (unique per project); the
+    filter and the order are validated and stored normalized, as routing rules store
+    their filters."""
+    from traces.filters import DEFAULT_SORT, parse_sort
     from traces.selectors import validate_trace_filter
+
+    try:
+        sort_key = parse_sort(sort).key
+    except ValidationError as exc:
+        raise DomainError("Invalid sort.", details={"sort": exc.messages}) from exc
 
     name = name.strip()
     if not name:
@@ -143,6 +152,7 @@ def saved_view_create(
             name=name,
             filter_params=normalized,
             columns=list(columns),
+            sort="" if sort_key == DEFAULT_SORT else sort_key,
             created_by=actor.user,
         )
 

@@ -11,8 +11,11 @@ above and appear through ``traces.hooks.explorer_actions``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,18 +24,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_error_lines
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
-from traces import hooks, selectors, services
+from traces import filter_builder, hooks, selectors, services
 from traces.filters import (
     DEFAULT_SORT,
     SORT_COLUMNS,
     FeedbackChoice,
-    TraceFilter,
     TraceSort,
     parse_sort,
     sort_cursor,
@@ -121,22 +124,52 @@ class TraceExplorerView(ProjectTracePageView):
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
+        if any(name in request.GET for name in filter_builder.ROW_PARAMS):
+            return self.built(request.GET)
         return self.explorer(request.GET)
 
-    def explorer(self, query_dict: QueryDict, *, status: int = 200) -> HttpResponse:
-        """The explorer for a query string (the filter and the page parameters)."""
+    def builder_context(self) -> filter_builder.Context:
+        """What the builder's pickers offer: the project's score names and people."""
+        return filter_builder.Context(
+            score_names=selectors.score_names(project=self.project),
+            reviewers=selectors.project_people(project=self.project),
+        )
+
+    def built(self, query_dict: QueryDict) -> HttpResponse:
+        """The filter builder's rows (``traces.filter_builder``) as the filter's own
+        parameters: the explorer of those (a redirect, so the address is the filter the
+        API takes), or, when a row is not a condition, the rows again with the reason."""
+        builder = self.builder_context()
+        rows = filter_builder.rows_from_query(query_dict)
+        params = filter_builder.params_from_conditions(rows, builder)
+        if any(row.errors for row in rows):
+            return self.explorer(query_dict, built_rows=rows, builder=builder)
+        columns = [c for c in query_dict.getlist("col") if c]
+        page = [] if columns == list(DEFAULT_COLUMNS) else [("col", c) for c in columns]
+        page += [("sort", s) for s in query_dict.getlist("sort")[-1:] if s and s != DEFAULT_SORT]
+        return redirect(self.explorer_url(join_query(filter_query(params), urlencode(page))))
+
+    def explorer(
+        self,
+        query_dict: QueryDict,
+        *,
+        status: int = 200,
+        built_rows: list[filter_builder.Condition] | None = None,
+        builder: filter_builder.Context | None = None,
+    ) -> HttpResponse:
+        """The explorer for a query string (the filter and the page parameters); with
+        ``built_rows``, the builder's rows as typed, one at least refused: nothing is searched."""
         request = self.request
         project = self.project
-        params = filter_params_from(query_dict)
+        builder = builder or self.builder_context()
+        params = {} if built_rows is not None else filter_params_from(query_dict)
         page_form = ExplorerPageForm(query_dict, columns=COLUMNS.items())
         page_form.is_valid()
         page_input = page_form.cleaned_data
         columns = page_input.get("col") or list(DEFAULT_COLUMNS)
-        # The form shows what was typed, errors beside each field.
-        shown = {k: (SPLIT_ON[k] + (" " if SPLIT_ON[k] == "," else "")).join(v)
-                 if k in SPLIT_ON else v[-1] for k, v in params.items()}  # fmt: skip
-        form = TraceFilter(data=shown).form
         errors: dict[str, list[str]] = {}
+        if built_rows is not None:
+            errors["filter"] = ["A condition is not complete; see its reason."]
         rows: list[dict[str, Any]] = []
         next_cursor = None
         try:
@@ -176,16 +209,26 @@ class TraceExplorerView(ProjectTracePageView):
         query = filter_query(params)
         column_query = urlencode([("col", c) for c in columns])
         sort_query = "" if sort.key == DEFAULT_SORT else urlencode([("sort", sort.key)])
-        unknown = [k for k in errors if k not in form.fields]
-        fields = filter_fields(form, shown, errors)
+        page_query = join_query(column_query, sort_query)
+        conditions = condition_rows(
+            built_rows if built_rows is not None else filter_builder.conditions_from_params(params),
+            params=params,
+            errors=errors,
+            builder=builder,
+            remove_url=lambda rest: self.explorer_url(join_query(filter_query(rest), page_query)),
+        )
+        known = {row["param"] for row in conditions} | {"filter"}
+        unknown = [k for k in errors if k not in known]
         context = {
             "organization": self.organization,
             "membership": self.membership,
             "project": project,
-            "main_fields": [f for f in fields if f["name"] in MAIN_FIELDS],
-            "more_fields": [f for f in fields if f["name"] not in MAIN_FIELDS],
-            "more_open": any(
-                f["value"] or f["errors"] for f in fields if f["name"] not in MAIN_FIELDS
+            "conditions": conditions,
+            "builder_fields": builder_fields(builder),
+            "all_operators": list(filter_builder.OPERATORS.items()),
+            "score_names": builder.score_names,
+            "known_values": sorted(
+                {label for name in filter_builder.FIELDS for _v, label in builder.choices(name)}
             ),
             "unknown_errors": {k: errors[k] for k in unknown},
             "has_errors": bool(errors),
@@ -195,7 +238,7 @@ class TraceExplorerView(ProjectTracePageView):
             "query": query,
             "column_query": column_query,
             "sort": sort,
-            "sort_choices": sort_choices(sort, rows),
+            "sort_choices": sort_choices(sort, builder.score_names),
             "sort_errors": errors.get("sort", []),
             "column_heads": [
                 (
@@ -231,6 +274,7 @@ class TraceExplorerView(ProjectTracePageView):
                             for p in (
                                 filter_query(view.filter_params),
                                 urlencode([("col", c) for c in view.columns]),
+                                urlencode([("sort", view.sort)]) if view.sort else "",
                                 urlencode([("view", view.pk)]),
                             )
                             if p
@@ -263,11 +307,11 @@ def sort_param(current: TraceSort, column: str) -> str:
     return "" if key == DEFAULT_SORT else urlencode([("sort", key)])
 
 
-def sort_choices(current: TraceSort, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """The sort control's choices: each column both ways, then the scores the page shows
-    (and the score sorted by, if none shows it)."""
+def sort_choices(current: TraceSort, score_names: Iterable[str]) -> list[tuple[str, str]]:
+    """The sort control's choices: each column both ways, then each of the project's
+    scores (and the score sorted by, if the project has none of that name)."""
     sorts = [TraceSort(column=c, descending=d) for c in SORT_COLUMNS for d in (True, False)]
-    names = sorted({s["name"] for row in rows for s in row["score_summary"]})
+    names = list(score_names)
     if current.score_name and current.score_name not in names:
         names.append(current.score_name)
     for name in names:
@@ -276,82 +320,92 @@ def sort_choices(current: TraceSort, rows: list[dict[str, Any]]) -> list[tuple[s
     return [(s.key, s.label) for s in sorts]
 
 
-# Shown first; the rest fold under "More filters".
-MAIN_FIELDS = (
-    "start_time_from",
-    "start_time_to",
-    "name_contains",
-    "status",
-    "tags",
-    "model",
-    "q",
-    "metadata",
-    "score",
-    "feedback",
-    "reviewed",
-)
-HINTS = {
-    "tags": "Comma-separated; every tag must be present.",
-    "metadata": "One key:value a line, e.g. customer:acme.",
-    "score": "One condition a line, e.g. correctness<0.5 (automated scores).",
-    "q": "At least 3 characters, in the input or output.",
-}
+def builder_fields(builder: filter_builder.Context) -> list[dict[str, Any]]:
+    """Each field the builder offers with its controls (the template a script puts in a
+    row when its field is chosen; a page without the script posts the row as typed)."""
+    return [
+        field_controls(name, filter_builder.Condition(name, next(iter(spec.params))), builder)
+        for name, spec in filter_builder.FIELDS.items()
+    ]
 
 
-def filter_fields(
-    form: Any, shown: dict[str, Any], errors: dict[str, list[str]]
+def field_controls(
+    name: str, row: filter_builder.Condition, builder: filter_builder.Context
+) -> dict[str, Any]:
+    """A row's controls for its field: the key (a score's name picked among the
+    project's, a metadata key), the operators the field takes, the value's input."""
+    spec = filter_builder.FIELDS[name]
+    key_choices: list[str] = []
+    if name == "score":
+        key_choices = list(builder.score_names)
+        if row.key and row.key not in key_choices:
+            key_choices.append(row.key)
+    if spec.kind == "datetime" and row.value:
+        row = dataclasses.replace(row, value=local_input_time(row.value))
+    choices = builder.choices(name)
+    if spec.kind == "choice" and row.value and row.value not in {v for v, _l in choices}:
+        choices.append((row.value, row.value))
+    return {
+        "name": name,
+        "label": spec.label,
+        "key_label": spec.key,
+        "key_choices": key_choices,
+        "operators": [(op, filter_builder.OPERATORS[op]) for op in spec.params],
+        "kind": spec.kind,
+        "choices": choices,
+        "unit": spec.unit,
+        "row": row,
+    }
+
+
+def local_input_time(raw: str) -> str:
+    """A time as a datetime-local input shows it (UTC when it has an offset); what
+    cannot be read is left as typed."""
+    parsed = parse_datetime(raw.strip())
+    if parsed is None:
+        return raw
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def condition_rows(
+    rows: list[filter_builder.Condition],
+    *,
+    params: dict[str, list[str]],
+    errors: dict[str, list[str]],
+    builder: filter_builder.Context,
+    remove_url: Any,
 ) -> list[dict[str, Any]]:
-    """The trace filter's fields as the page renders them: a kind of input, the label,
-    the value typed and the errors."""
-    fields = []
-    for name, field in form.fields.items():
-        kind = "text"
-        choices: list[tuple[str, str]] = []
-        if name.startswith("start_time"):
-            kind = "datetime"
-        elif name in ("metadata", "score"):
-            kind = "lines"
-        elif hasattr(field, "choices"):
-            kind = "select"
-            choices = [(str(v), str(label)) for v, label in field.choices if v != ""]
-        elif type(field).__name__ == "StrictBooleanField":
-            kind = "select"
-            choices = [("true", "Yes"), ("false", "No")]
-        elif "Integer" in type(field).__name__ or "Decimal" in type(field).__name__:
-            kind = "number"
-        fields.append(
+    """The builder's rows as the page shows them: each row's controls, its chip (the
+    condition in words, a link without it) and the reasons the filter gave for it."""
+    shown = []
+    for row in rows:
+        problems = list(row.errors)
+        for message in errors.get(row.param, []):
+            # A repeated parameter's reasons name the value they are about.
+            if row.param not in filter_builder.REPEATED_PARAMS or repr(row.raw) in message:
+                problems.append(message.replace(f"{row.raw!r}: ", ""))
+        if row.param in filter_builder.REPEATED_PARAMS and not problems:
+            problems = [m for m in errors.get(row.param, []) if ": " not in m]
+        rest = {k: list(v) for k, v in params.items()}
+        if row.param in rest and row.raw in rest[row.param]:
+            rest[row.param].remove(row.raw)
+        unknown_score = (
+            row.field == "score" and builder.score_names and row.key not in builder.score_names
+        )
+        shown.append(
             {
-                "name": name,
-                "label": _label(name, str(field.label or name)),
-                "kind": kind,
-                "choices": choices,
-                "value": shown.get(name, ""),
-                "errors": errors.get(name, []),
-                "hint": HINTS.get(name, ""),
+                "param": row.param,
+                "chip": filter_builder.chip_text(row, builder),
+                "note": "no score of this name in the project yet" if unknown_score else "",
+                "remove_url": remove_url({k: v for k, v in rest.items() if v}),
+                "errors": problems,
+                "controls": field_controls(row.field, row, builder) if row.spec else None,
+                "row": row,
             }
         )
-    return fields
-
-
-LABELS = {
-    "start_time_from": "Started from",
-    "start_time_to": "Started before",
-    "name_contains": "Name contains",
-    "name": "Name, exactly",
-    "status": "Status",
-    "tags": "Tags",
-    "model": "Model (any span)",
-    "q": "Text",
-    "metadata": "Metadata",
-    "score": "Automated scores",
-    "feedback": "End-user feedback",
-    "reviewed": "Reviewed by a person",
-    "has_error": "Has an error",
-}
-
-
-def _label(name: str, fallback: str) -> str:
-    return LABELS.get(name, fallback)
+    return shown
 
 
 NUMERIC_COLUMNS = frozenset({"latency_ms", "span_count", "total_tokens", "cost"})
@@ -423,12 +477,14 @@ class SavedViewCreateView(TraceExplorerView):
                 name=form.cleaned_data["name"],
                 filter_params=filter_params_from(QueryDict(query)),
                 columns=columns,
+                sort=form.cleaned_data["sort"].key,
             )
         except DomainError as exc:
             messages.error(request, " ".join(["The view was not saved:", *error_lines(exc)]))
             return self.explorer(QueryDict(query), status=400)
         messages.success(request, f"Saved the view “{view.name}”.")
         parts = [filter_query(view.filter_params), urlencode([("col", c) for c in columns])]
+        parts.append(urlencode([("sort", view.sort)]) if view.sort else "")
         parts.append(urlencode([("view", view.pk)]))
         return redirect(self.explorer_url("&".join(p for p in parts if p)))
 

@@ -49,3 +49,61 @@
     }
   });
 })();
+
+// The filter builder: choosing a row's field puts that field's controls in the row (its
+// operators, a picker or the right input for the value, from the page's <template>s);
+// rows are added and removed in place. Without this script the rows post as typed and
+// the server answers the same filter.
+(() => {
+  const builder = document.getElementById("filter-builder");
+  if (!builder) return;
+  const list = builder.querySelector("#conditions");
+  const blank = builder.querySelector("#new-condition").cloneNode(true);
+  blank.removeAttribute("id");
+
+  const showControls = (row) => {
+    const field = row.querySelector(".cond-field").value;
+    const slot = row.querySelector(".cond-controls");
+    const source = field
+      ? document.getElementById(`cond-${field}`)
+      : blank.querySelector(".cond-controls");
+    slot.classList.toggle("unchosen", !field);
+    if (!source) return;
+    const copy = (source.content || source).cloneNode(true);
+    slot.replaceChildren(...Array.from(copy.childNodes));
+    row.classList.remove("has-error");
+    row.querySelectorAll(".field-error").forEach((e) => e.remove());
+  };
+
+  const enable = (row) => {
+    const remove = row.querySelector(".cond-remove");
+    remove.hidden = false;
+    remove.addEventListener("click", () => {
+      const rows = list.querySelectorAll(".condition");
+      if (rows.length > 1) {
+        const next = row.nextElementSibling || row.previousElementSibling;
+        row.remove();
+        next.querySelector(".cond-field").focus();
+      } else {
+        row.querySelector(".cond-field").value = "";
+        showControls(row);
+      }
+    });
+    row.querySelector(".cond-field").addEventListener("change", () => showControls(row));
+  };
+
+  list.querySelectorAll(".condition").forEach((row) => {
+    enable(row);
+    if (!row.querySelector(".cond-field").value) showControls(row);
+  });
+  const add = builder.querySelector("#add-condition");
+  add.hidden = false;
+  add.addEventListener("click", () => {
+    const row = blank.cloneNode(true);
+    list.append(row);
+    enable(row);
+    row.querySelector(".cond-field").focus();
+  });
+  builder.querySelectorAll(".no-script-hint").forEach((hint) => (hint.hidden = true));
+  builder.dataset.ready = "true";
+})();

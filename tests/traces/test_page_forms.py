@@ -76,7 +76,7 @@ def test_saving_a_view_refuses_what_is_wrong_and_saves_nothing(tenant, admin):
     # A filter the FilterSet refuses: the explorer of that filter, its field marked.
     response = send(admin, "post", url, {**valid, "query": "status=bogus"})
     assert response.status_code == 400 and response.context["has_errors"]
-    assert any(f["errors"] for f in response.context["main_fields"] if f["name"] == "status")
+    assert any(c["errors"] for c in response.context["conditions"] if c["param"] == "status")
     for name in valid:
         assert send(admin, "post", url, {**valid, name: NUL}).status_code == 400
     with tenant_scope(tenant.organization.pk):
