@@ -118,8 +118,11 @@ def test_a_lead_runs_the_programme_in_the_browser(page, live_server, clinic):
 
     # 4. Filter the traces, see the count across all pages, add them.
     page.goto(f"{base}/traces/")
-    page.select_option("#f-status", "error")
-    page.fill("#f-tags", "billing")
+    page.locator("#new-condition .cond-field").select_option("status")
+    page.locator("#new-condition select.cond-value").select_option("error")
+    page.click("#add-condition")
+    page.locator("#conditions .condition .cond-field").last.select_option("tags")
+    page.locator("#conditions .condition .cond-value").last.fill("billing")
     page.click("#apply-filter")
     assert page.locator("#trace-table tbody tr").count() == 4
     shot(page, "4-explorer")
