@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 
 from hitl import outbox, tenancy
 from projects.models import Destination, Invitation, Membership, Role
-from projects.notifications import delivery, site_url
+from projects.notifications import delivery, site_reverse
 from projects.notifications.destinations import DELIVER
 from projects.notifications.events import FAN_OUT
 from projects.services import (
@@ -115,7 +115,7 @@ def email_destination_disabled(*, destination_id: int, **_: object) -> str:
             {
                 "destination": destination,
                 "organization": destination.organization,
-                "url": site_url(f"api/orgs/{destination.organization.slug}/destinations/"),
+                "url": site_reverse("destination-list", org_slug=destination.organization.slug),
             },
         ),
         from_email=None,

@@ -8,7 +8,7 @@ from typing import Any
 
 from datasets.models import Dataset
 from projects.models import Project
-from projects.notifications import catalogue, event_emit, is_subscribed, site_url
+from projects.notifications import catalogue, event_emit, is_subscribed, site_reverse
 
 
 def announce_promoted(
@@ -36,9 +36,11 @@ def announce_promoted(
             "created": created,
             "updated": updated,
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
-            "url": site_url(
-                f"api/orgs/{project.organization.slug}/projects/{project.slug}/datasets/"
-                f"{dataset.pk}/"
+            "url": site_reverse(
+                "dataset-detail",
+                org_slug=project.organization.slug,
+                project_slug=project.slug,
+                pk=dataset.pk,
             ),
         },
     )

@@ -13,6 +13,6 @@ webhooks by workers through the outbox (docs/notifications.md).
   rest of the package never imports them.
 """
 
-from projects.notifications.events import event_emit, is_subscribed, site_url
+from projects.notifications.events import event_emit, is_subscribed, site_reverse, site_url
 
-__all__ = ["event_emit", "is_subscribed", "site_url"]
+__all__ = ["event_emit", "is_subscribed", "site_reverse", "site_url"]

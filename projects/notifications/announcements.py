@@ -6,7 +6,7 @@ from __future__ import annotations
 from hitl.audit import Actor
 from projects.models import ApiKey, Invitation, Membership
 from projects.notifications import catalogue
-from projects.notifications.events import event_emit, site_url
+from projects.notifications.events import event_emit, site_reverse
 
 
 def _who(actor: Actor | None) -> str:
@@ -28,8 +28,11 @@ def _api_key_payload(api_key: ApiKey) -> dict:
             "scopes": list(api_key.scopes),
         },
         "project": {"id": project.pk, "slug": project.slug, "name": project.name},
-        "url": site_url(
-            f"api/orgs/{project.organization.slug}/projects/{project.slug}/api-keys/{api_key.pk}/"
+        "url": site_reverse(
+            "api-key-detail",
+            org_slug=project.organization.slug,
+            project_slug=project.slug,
+            pk=api_key.pk,
         ),
     }
 
@@ -74,7 +77,7 @@ def announce_member_invited(invitation: Invitation, actor: Actor) -> None:
                 f"{invitation.role}."
             ),
             "invitation": {"id": invitation.pk, "email": invitation.email, "role": invitation.role},
-            "url": site_url(f"api/orgs/{organization.slug}/invitations/{invitation.pk}/"),
+            "url": site_reverse("invitation-detail", org_slug=organization.slug, pk=invitation.pk),
         },
     )
 
@@ -89,6 +92,6 @@ def announce_member_joined(membership: Membership) -> None:
         payload={
             "summary": f"{email} joined {organization.name} as {membership.role}.",
             "member": {"id": membership.pk, "email": email, "role": membership.role},
-            "url": site_url(f"api/orgs/{organization.slug}/members/{membership.pk}/"),
+            "url": site_reverse("member-detail", org_slug=organization.slug, pk=membership.pk),
         },
     )

@@ -19,7 +19,7 @@ from hitl.exceptions import DomainError
 from projects.models import Delivery, Destination, DestinationKind, Project
 from projects.notifications import ssrf
 from projects.notifications.catalogue import EVENT_TYPES, TEST
-from projects.notifications.events import event_build, site_url
+from projects.notifications.events import event_build, site_reverse
 from projects.notifications.transports import secret_generate
 
 DELIVER = "projects.deliver"
@@ -182,7 +182,7 @@ def destination_send_test(*, actor: Actor, destination: Destination) -> Delivery
             project_id=destination.project_id,
             payload={
                 "summary": f"Test message from hitl to {destination.name!r}, sent by {who}.",
-                "url": site_url(f"orgs/{destination.organization.slug}/"),
+                "url": site_reverse("organization-home", org_slug=destination.organization.slug),
                 "destination_id": destination.pk,
             },
         )

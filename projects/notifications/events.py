@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 
 from hitl import outbox
 from projects.models import Event
@@ -26,6 +27,13 @@ FAN_OUT = "projects.notify_event"
 def site_url(path: str) -> str:
     """An absolute link into the site, for payloads and messages."""
     return f"{settings.SITE_URL}/{path.lstrip('/')}"
+
+
+def site_reverse(viewname: str, **kwargs: Any) -> str:
+    """The absolute link to the route named ``viewname`` (``reverse()`` with ``kwargs``):
+    how every event payload and message names a page or an API object, so a link
+    follows its route when the route moves."""
+    return site_url(reverse(viewname, kwargs=kwargs))
 
 
 def new_event_uid() -> str:
