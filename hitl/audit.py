@@ -1,11 +1,12 @@
 """Who did it: the acting user or API key, recorded on every history row.
 
 Services run inside :func:`acting_as`. django-simple-history reads the user through
-:func:`history_user`, and :func:`connect_signals` stamps the API key and the source on
-each historical row. Bulk writes go through :func:`bulk_create_with_history` and
-:func:`bulk_update_with_history`, which record the same fields, and writers that use
-set-based SQL copy the rows they wrote into the history table with
-:func:`bulk_record_from_table`, so no write path escapes the audit trail.
+:func:`history_user`, and :func:`connect_signals` stamps the API key, the source and the
+request id (``hitl.middleware``'s ``X-Request-Id``) on each historical row. Bulk writes
+go through :func:`bulk_create_with_history` and :func:`bulk_update_with_history`, which
+record the same fields, and writers that use set-based SQL copy the rows they wrote into
+the history table with :func:`bulk_record_from_table`, so no write path escapes the
+audit trail.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.db import models
 from simple_history import utils as history_utils
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
+
+from hitl.request_context import current_request_id
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -61,6 +64,8 @@ class HistoricalActorFields(models.Model):
     history_api_key_id = models.BigIntegerField(null=True, blank=True)
     history_api_key_prefix = models.CharField(max_length=32, blank=True, default="")
     history_source = models.CharField(max_length=16, blank=True, default="")
+    # The request that wrote the row (its X-Request-Id, as in the logs); empty outside one.
+    history_request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         abstract = True
@@ -76,10 +81,14 @@ def history_user(instance: Any, request: Any = None, **kwargs: Any) -> Any:
 
 
 def _actor_columns() -> dict[str, Any]:
+    request_id = current_request_id()
+    # "-" is the request id outside a request (a task, a command).
+    columns = {"history_request_id": "" if request_id == "-" else request_id}
     actor = _current_actor.get()
     if actor is None:
-        return {"history_source": "system"}
+        return {**columns, "history_source": "system"}
     return {
+        **columns,
         "history_api_key_id": actor.api_key_id,
         "history_api_key_prefix": actor.api_key_prefix,
         "history_source": actor.source,
