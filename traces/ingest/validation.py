@@ -36,6 +36,7 @@ from traces.models import (
     SpanKind,
     Status,
 )
+from traces.score_kinds import ScoreRefused, infer_data_type, score_kind
 
 # Printable ASCII without spaces, quotes or slashes' lookalikes: UUIDs, hex, ULIDs,
 # "run-42:step.3" all pass; whitespace, control characters and NUL do not.
@@ -334,29 +335,16 @@ def parse_score(index: int, data: Any) -> ScoreRecord:
     label = body.text("label", limits.MAX_LABEL_LENGTH) or ""
     data_type = body.choice("data_type", DATA_TYPES)
     if data_type is None:
-        if isinstance(raw_value, bool):
-            data_type = ScoreDataType.BOOLEAN
-        elif raw_value is not None:
-            data_type = ScoreDataType.NUMERIC
-        elif label:
-            data_type = ScoreDataType.CATEGORICAL
-        else:
+        data_type = infer_data_type(raw_value, label)
+        if data_type is None:
             raise EventInvalid("missing_field", "a score needs a value or a label")
-    value: float | None
-    if data_type == ScoreDataType.BOOLEAN:
-        if isinstance(raw_value, bool):
-            value = 1.0 if raw_value else 0.0
-        elif raw_value in (0, 1):
-            value = float(raw_value)
-        else:
-            raise EventInvalid("invalid_value", "a boolean score needs value true/false (or 1/0)")
-        label = label or ("true" if value else "false")
-    else:
-        value = body.number("value")
-        if data_type == ScoreDataType.NUMERIC and value is None:
-            raise EventInvalid("missing_field", "a numeric score needs a value")
-        if data_type in (ScoreDataType.CATEGORICAL, ScoreDataType.TEXT) and not label:
-            raise EventInvalid("missing_field", f"a {data_type} score needs a label")
+    kind = score_kind(data_type)
+    number = body.number("value") if kind.ingests_number else None
+    try:
+        value = kind.ingested_value(raw_value, number, label)
+    except ScoreRefused as refused:
+        raise EventInvalid(refused.code, str(refused)) from None
+    label = kind.ingested_label(value, label)
     source = body.choice("source", frozenset(ScoreSource.values))
     if source is None:
         raise EventInvalid("missing_field", "source is required (llm_judge or code)")
