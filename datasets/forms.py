@@ -269,7 +269,8 @@ class ResultsPageForm(forms.Form):
 
 
 class CompareForm(forms.Form):
-    """``?baseline=<id>``: another experiment of the project to compare with."""
+    """``?baseline=<id>``: another experiment of the project to compare with; ``show``
+    which items (changed by default, regressions only, ...), ``after`` the page."""
 
     baseline = forms.ModelChoiceField(
         queryset=None,
@@ -280,9 +281,26 @@ class CompareForm(forms.Form):
         },
     )
 
+    show = forms.ChoiceField(
+        required=False,
+        label="Show",
+        choices=[
+            ("changed", "Changed (regressed or improved)"),
+            ("regressed", "Regressions only"),
+            ("improved", "Improvements only"),
+            ("unchanged", "Unchanged"),
+            ("all", "Every item"),
+        ],
+        error_messages={"invalid_choice": "Choose one of the kinds offered."},
+    )
+    after = TextField(required=False, max_length=KEY_LENGTH, strip=False, label="Page")
+
     def __init__(self, *args: Any, experiments: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["baseline"].queryset = experiments
+
+    def clean_show(self) -> str:
+        return self.cleaned_data.get("show") or "changed"
 
 
 def unshown_error_lines(form: forms.BaseForm, shown: Iterable[str] = ()) -> list[str]:

@@ -15,6 +15,8 @@ person with source "web".
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +26,8 @@ from django.db.models import F
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from datasets import selectors, services
 from datasets.forms import (
@@ -908,15 +912,33 @@ class ExperimentCompareView(ExperimentView):
                 candidate, ResultsPageForm({}), compare_form=form, status=400
             )
         baseline = form.cleaned_data["baseline"]
+        show = form.cleaned_data["show"]
         errors: list[str] = []
-        comparison = None
+        comparison = page = None
         try:
             comparison = selectors.experiment_compare(baseline=baseline, candidate=candidate)
+            page = selectors.experiment_compare_items(
+                baseline=baseline,
+                candidate=candidate,
+                show=show,
+                after=form.cleaned_data["after"],
+                viewer=request.user,
+            )
         except DomainError as exc:
             errors = error_lines(exc)
-        if comparison is not None:
-            for entry in comparison["regressed"] + comparison["improved"]:
-                entry["delta_list"] = sorted(entry["deltas"].items())
+        compare_url = reverse(
+            "experiments-compare",
+            kwargs={**self.kwargs, "experiment_pk": candidate.pk},
+        )
+        if page is not None:
+            for item in page["items"]:
+                old, new = item["baseline"], item["candidate"]
+                diff = output_diff(old["output"] if old else None, new["output"] if new else None)
+                item["diff"] = diff
+                item["sides"] = [
+                    ("baseline", old, diff["baseline"], f"Baseline: {baseline.name}"),
+                    ("candidate", new, diff["candidate"], f"This run: {candidate.name}"),
+                ]
         return render(
             request,
             "datasets/compare.html",
@@ -924,7 +946,67 @@ class ExperimentCompareView(ExperimentView):
                 candidate=candidate,
                 baseline=baseline,
                 comparison=comparison,
+                page=page,
+                show=show,
+                show_choices=[
+                    (
+                        value,
+                        label,
+                        f"{compare_url}?{urlencode({'baseline': baseline.pk, 'show': value})}",
+                    )
+                    for value, label in form.fields["show"].choices
+                ],
+                next_url=(
+                    f"{compare_url}?"
+                    + urlencode(
+                        {"baseline": baseline.pk, "show": show, "after": page["next_after"]}
+                    )
+                    if page and page["next_after"]
+                    else ""
+                ),
                 errors=errors,
             ),
             status=422 if errors else 200,
         )
+
+
+# A side of the output diff shows at most this many characters (the item's trace has all).
+DIFF_SHOWN_CHARS = 6000
+_DIFF_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def output_text(output: Any) -> str:
+    """An output as text: a string as it is, anything else as indented JSON."""
+    if output is None:
+        return ""
+    if isinstance(output, str):
+        return output
+    return orjson.dumps(output, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
+def output_diff(old: Any, new: Any) -> dict[str, Any]:
+    """The two outputs as escaped HTML, words only in the baseline in ``<del>``, words
+    only in the candidate in ``<ins>`` (each side cut at ``DIFF_SHOWN_CHARS``)."""
+    before, after = output_text(old), output_text(new)
+    cut = len(before) > DIFF_SHOWN_CHARS or len(after) > DIFF_SHOWN_CHARS
+    before, after = before[:DIFF_SHOWN_CHARS], after[:DIFF_SHOWN_CHARS]
+    a, b = _DIFF_TOKENS.findall(before), _DIFF_TOKENS.findall(after)
+    left: list[str] = []
+    right: list[str] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        gone, came = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
+        if op == "equal":
+            left.append(gone)
+            right.append(came)
+            continue
+        if gone:
+            left.append(f"<del>{gone}</del>")
+        if came:
+            right.append(f"<ins>{came}</ins>")
+    return {
+        "baseline": mark_safe("".join(left)),  # noqa: S308 (every piece escaped above)
+        "candidate": mark_safe("".join(right)),  # noqa: S308
+        "same": before == after,
+        "cut": cut,
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from playwright.sync_api import expect
 
 from datasets import services
 from datasets.models import Dataset
@@ -141,7 +142,17 @@ def test_a_lead_curates_a_dataset_in_the_browser(page, live_server, clinic, sett
     page.click("#compare-submit")
     counts = page.inner_text("#compare-counts")
     assert "1 regressed" in counts and "1 improved" in counts and "1 unchanged" in counts
-    assert "dose-1" in page.inner_text("#regressed-table")
-    assert "trace:consult-7" in page.inner_text("#improved-table")
     assert page.inner_text("#delta-table").count("correct") == 1
+    # Item by item: the changed ones, the two outputs side by side, the words that differ marked.
+    items = page.locator("#compare-items > li")
+    expect(items).to_have_count(2)
+    regressed = page.locator("#compare-items > li.regressed")
+    expect(regressed.locator(".key")).to_have_text("dose-1")
+    expect(regressed.locator(".metric-change.worse")).to_contain_text("correct 1.000 → 0.000")
+    expect(regressed.locator(".compare-side").first.locator("del")).to_have_text("v1")
+    expect(regressed.locator(".compare-side").last.locator("ins")).to_have_text("v2")
     shot(page, "5-compare")
+    page.click("#show-regressed")
+    expect(items).to_have_count(1)
+    expect(page.locator("#compare-items .key")).to_have_text("dose-1")
+    shot(page, "5-compare-regressions")
