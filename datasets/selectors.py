@@ -322,5 +322,103 @@ def experiment_compare(
     }
 
 
+COMPARE_SHOW = ("changed", "regressed", "improved", "unchanged", "all")
+COMPARE_PAGE = 25
+
+
+def _status_of(old: dict[str, float] | None, new: dict[str, float] | None) -> str:
+    """An item's place in a comparison: regressed (a shared metric fell), improved (one
+    rose, none fell), unchanged, or only in one of the runs."""
+    if old is None:
+        return "only_in_candidate"
+    if new is None:
+        return "only_in_baseline"
+    deltas = [new[m] - old[m] for m in old.keys() & new.keys() if new[m] != old[m]]
+    if any(d < 0 for d in deltas):
+        return "regressed"
+    return "improved" if deltas else "unchanged"
+
+
+def experiment_compare_items(
+    *,
+    baseline: Experiment,
+    candidate: Experiment,
+    show: str = "changed",
+    after: str = "",
+    limit: int = COMPARE_PAGE,
+    viewer: Any = None,
+) -> dict[str, Any]:
+    """One page of a comparison item by item (by key, after ``after``): both outputs,
+    both runs' scores with the change per metric, the errors, the traces, and the
+    verdicts people gave on each trace (the scores ``viewer`` may see). ``show`` keeps
+    the changed items (regressed or improved), one kind, or all of them."""
+    from traces import hooks as trace_hooks
+    from traces.models import Score, ScoreSource
+
+    base, cand = _scores_by_key(baseline), _scores_by_key(candidate)
+    wanted = {"changed": ("regressed", "improved"), "all": None}.get(show, (show,))
+    keys = []
+    for key in sorted(base.keys() | cand.keys()):
+        if after and key <= after:
+            continue
+        status = _status_of(base.get(key, (None,))[0], cand.get(key, (None,))[0])
+        if wanted is None or status in wanted:
+            keys.append((key, status))
+            if len(keys) > limit:
+                break
+    more = len(keys) > limit
+    keys = keys[:limit]
+    results: dict[tuple[int, str], dict[str, Any]] = {
+        (experiment_id, key): {"output": output, "error": error, "trace_id": trace_id}
+        for experiment_id, key, output, error, trace_id in ExperimentResult.objects.filter(
+            experiment_id__in=(baseline.pk, candidate.pk), key__in=[k for k, _s in keys]
+        ).values_list("experiment_id", "key", "output", "error", "trace_id")
+    }
+    trace_ids = {r["trace_id"] for r in results.values() if r["trace_id"]}
+    verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if trace_ids:
+        for trace_id, name, value, label, author in (
+            Score.objects.filter(trace_id__in=trace_ids, source=ScoreSource.HUMAN)
+            .filter(trace_hooks.scores_visible_to(viewer))
+            .order_by("name", "id")
+            .values_list("trace_id", "name", "value", "label", "author__email")
+        ):
+            verdicts[trace_id].append(
+                {"name": name, "value": value, "label": label, "author": author or ""}
+            )
+    items = []
+    for key, status in keys:
+        sides = {}
+        for side, experiment, scores in (
+            ("baseline", baseline, base),
+            ("candidate", candidate, cand),
+        ):
+            result = results.get((experiment.pk, key))
+            run_scores, trace_external_id = scores.get(key, ({}, ""))
+            sides[side] = (
+                None
+                if result is None
+                else {
+                    **result,
+                    "scores": run_scores,
+                    "trace_external_id": trace_external_id or None,
+                    "verdicts": verdicts.get(result["trace_id"], []),
+                }
+            )
+        old = (sides["baseline"] or {}).get("scores", {})
+        new = (sides["candidate"] or {}).get("scores", {})
+        metrics = [
+            {
+                "name": name,
+                "baseline": old.get(name),
+                "candidate": new.get(name),
+                "delta": new[name] - old[name] if name in old and name in new else None,
+            }
+            for name in sorted(old.keys() | new.keys())
+        ]
+        items.append({"id": key, "status": status, "metrics": metrics, **sides})
+    return {"items": items, "next_after": keys[-1][0] if more and keys else "", "show": show}
+
+
 def record_of_text(text: str) -> dict[str, Any]:
     return orjson.loads(text)
