@@ -1,7 +1,7 @@
 """Agreement coefficients: 100,000 items x 3 reviewers, every coefficient, against the
 reference libraries on the same data.
 
-No database: the computation (review.agreement) is pure numpy. Generates a 5-level
+No database: the computation (review.quality.agreement) is pure numpy. Generates a 5-level
 graded question (each answer copies the item's true level with probability 0.7, else a
 uniform level; 10% of answers missing unless --missing 0), then times:
 
@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from review.agreement import Level, Ratings, compute
+from review.quality.agreement import Level, Ratings, compute
 
 CATEGORIES = [1, 2, 3, 4, 5]
 WEIGHTINGS = ("identity", "linear", "quadratic")

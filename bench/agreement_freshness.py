@@ -147,7 +147,7 @@ def main() -> None:
         print(f"prefilled {args.prefill} items x 3 answers in "
               f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
         from review.models import AgreementReport, Annotation
-        from review.services import agreement
+        from review.quality.services import agreement
 
         with tenancy.tenant_scope(tenant.organization.pk):
             agreement.agreement_refresh(queue_id=queue.pk)  # the report before the run

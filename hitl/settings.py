@@ -333,7 +333,7 @@ HITL_OUTBOX_CLAIM_GRACE = timedelta(
     seconds=env.float("HITL_OUTBOX_CLAIM_GRACE_SECONDS", default=2.0)
 )
 HITL_OUTBOX_KEEP_DONE = timedelta(days=env.int("HITL_OUTBOX_KEEP_DONE_DAYS", default=7))
-# Agreement reports (review.services.agreement): bootstrap resamples per figure.
+# Agreement reports (review.quality.services.agreement): bootstrap resamples per figure.
 # Submissions coalesce into one waiting computation per queue, never deferred.
 HITL_AGREEMENT_RESAMPLES = env.int("HITL_AGREEMENT_RESAMPLES", default=1000)
 # Trace retention in days for projects without their own (traces.TraceRetention; 0:

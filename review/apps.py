@@ -16,7 +16,7 @@ class ReviewConfig(AppConfig):
 
         connect_trace_hooks()
         # The trace explorer links to review's action on everything a filter matches.
-        from review.lead_views import explorer_actions
+        from review.pages.lead import explorer_actions
         from traces.hooks import register_explorer_actions
 
         register_explorer_actions(explorer_actions)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import lead_views as views
+from review.pages import lead as views
 
 project = "orgs/<slug:org_slug>/projects/<slug:project_slug>/"
 queue = project + "queues/<int:queue_pk>/"

@@ -622,7 +622,7 @@ class AgreementReport(TenantModel):
     @property
     def small_sample_warning(self) -> str | None:
         """Why the headline figure is not to be trusted yet (too few items), or None."""
-        from review.agreement.report import small_sample_warning
+        from review.quality.agreement.report import small_sample_warning
 
         return small_sample_warning(self.pairable_items) if self.value is not None else None
 
@@ -891,7 +891,7 @@ class AlignmentMapping(TenantModel):
     score_name = models.CharField(max_length=256)
     source_version = models.CharField(max_length=128, blank=True, default="")
     config = models.ForeignKey(ScoreConfig, on_delete=models.CASCADE, related_name="+")
-    # Which reviewers' answers count (review.services.alignment): production answers
+    # Which reviewers' answers count (review.quality.services.alignment): production answers
     # by default, or every answer to the question; optionally one queue's only.
     scope = models.CharField(
         max_length=16, choices=AlignmentScope.choices, default=AlignmentScope.PRODUCTION

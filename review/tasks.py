@@ -13,8 +13,8 @@ from django.utils import timezone
 from hitl import outbox, tenancy
 from review import services
 from review.models import Assignment, AssignmentState, ReviewQueue
-from review.services import agreement
-from review.services.agreement import AGREEMENT_REFRESH
+from review.quality.services import agreement
+from review.quality.services.agreement import AGREEMENT_REFRESH
 from review.services.routing import ROUTE_TRACES
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def expire_leases(self: Task, **_: object) -> int:
 @outbox.handler(AGREEMENT_REFRESH, retry_on=(OperationalError,))
 def agreement_refresh(*, queue_id: int, **_: object) -> None:
     """Recomputes a queue's agreement reports and gold accuracy after new submissions
-    (coalesced, never dropped: see ``review.services.agreement``). Runs through the
+    (coalesced, never dropped: see ``review.quality.services.agreement``). Runs through the
     outbox, inside the message's tenant scope; a gone queue or unchanged answers do
     nothing."""
     agreement.quality_refresh(queue_id=queue_id)
@@ -111,7 +111,7 @@ def gold_accuracy_sweep(self: Task, **_: object) -> int:
     """Periodic: refreshes reviewers' running accuracy on the gold items of every live
     queue that mixes them in (an alert when one falls under the queue's threshold)."""
     from review.models import QueueCalibration
-    from review.services import calibration
+    from review.quality.services import calibration
 
     # Which queues mix gold items in: the one cross-tenant read here.
     uses = QueueCalibration.unscoped_across_tenants.filter(gold_rate__gt=0).values_list(
@@ -128,7 +128,7 @@ def gold_accuracy_sweep(self: Task, **_: object) -> int:
 def alignment_refresh(*, mapping_id: int, **_: object) -> None:
     """Computes one alignment report (a gone mapping does nothing). Runs through the
     outbox, inside the message's tenant scope."""
-    from review.services import alignment
+    from review.quality.services import alignment
 
     alignment.alignment_refresh(mapping_id=mapping_id)
 
@@ -137,7 +137,7 @@ def alignment_refresh(*, mapping_id: int, **_: object) -> None:
 def alignment_sweep(self: Task, **_: object) -> int:
     """Periodic: requests a report of every alignment mapping (drift over time)."""
     from review.models import AlignmentMapping
-    from review.services import alignment
+    from review.quality.services import alignment
 
     # Which organizations have mappings: the one cross-tenant read here.
     organization_ids = AlignmentMapping.unscoped_across_tenants.values_list(

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from review import calibration_views, report_views, views
+from review.pages import reviewer as views
+from review.quality.pages import calibration as calibration_views
+from review.quality.pages import report as report_views
 
 org = "orgs/<slug:org_slug>/"
 project = org + "projects/<slug:project_slug>/"

@@ -2,8 +2,8 @@ from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
 from review.api import views
-from review.api.agreement_views import QueueAgreementViewSet
-from review.api.quality_views import (
+from review.quality.api.agreement import QueueAgreementViewSet
+from review.quality.api.views import (
     AlignmentMappingViewSet,
     CalibrationRoundViewSet,
     CalibrationSetViewSet,

@@ -5,7 +5,7 @@ history, and adding every trace a filter matches to a queue.
 Managers only (owner, admin): others answer 403, and a project the member may not see
 answers 404 (``OrganizationPageView`` and the one visibility rule). Writes go through
 ``review.services`` as the signed-in person with source "web"; reads through
-``review.lead_selectors`` and the review and trace selectors.
+``review.pages.lead_selectors`` and the review and trace selectors.
 """
 
 from __future__ import annotations
@@ -23,16 +23,7 @@ from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES
 from projects.selectors import membership_sees_project
-from review import lead_selectors, services
-from review.lead_forms import (
-    ArchiveForm,
-    BoardChangeForm,
-    BulkAddForm,
-    FilterForm,
-    QueueForm,
-    RoutingRuleChangeForm,
-    RoutingRuleForm,
-)
+from review import services
 from review.models import (
     Annotation,
     AssignmentStrategy,
@@ -43,7 +34,17 @@ from review.models import (
     ScoreTarget,
 )
 from review.page_base import ReviewProjectPage
-from review.rubric_forms import RubricForm, scale_of_data
+from review.pages import lead_selectors
+from review.pages.lead_forms import (
+    ArchiveForm,
+    BoardChangeForm,
+    BulkAddForm,
+    FilterForm,
+    QueueForm,
+    RoutingRuleChangeForm,
+    RoutingRuleForm,
+)
+from review.pages.rubric_forms import RubricForm, scale_of_data
 from review.services.items import queue_items_update_each
 from traces.models import ScoreDataType
 

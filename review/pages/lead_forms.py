@@ -20,8 +20,8 @@ from django.http import QueryDict
 from hitl import text
 from hitl.exceptions import DomainError
 from hitl.forms import TextField, WholeNumberField
-from review.calibration_forms import FiniteFloatField
 from review.models import AssignmentStrategy, ReviewQueue, RoutingSignal, ScoreConfig
+from review.quality.forms import FiniteFloatField
 from review.services.items import PRIORITY_MAX, PRIORITY_MIN, SELECTABLE_COLUMNS
 from traces.models import ScoreDataType
 

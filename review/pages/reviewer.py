@@ -4,7 +4,7 @@ answers, editable), and adjudication for seniors.
 Thin views: the organization comes from the URL and the membership
 (``projects.pages.OrganizationPageView``), the project from the URL under the one
 visibility rule (``projects.pages.ProjectPageView``); reads are
-``review.pages_selectors``, writes are ``review.services`` acting as the signed-in person
+``review.pages.reviewer_selectors``, writes are ``review.services`` acting as the signed-in person
 with source "web". What anyone sees of others' answers is decided by
 ``review.visibility`` through those selectors; no view adds a rule of its own.
 """
@@ -28,7 +28,7 @@ from hitl.exceptions import Conflict, DomainError
 from hitl.forms import PageNumberForm
 from projects.models import MANAGE_ROLES
 from projects.pages import OrganizationPageView, ProjectPageView
-from review import pages_selectors, selectors, services
+from review import selectors, services
 from review.models import (
     Annotation,
     Assignment,
@@ -37,8 +37,8 @@ from review.models import (
     ReviewDraft,
     ReviewQueue,
 )
-from review.payloads import render_payload, render_text
-from review.review_forms import (
+from review.pages import reviewer_selectors as pages_selectors
+from review.pages.reviewer_forms import (
     AnswersForm,
     ConflictChoiceForm,
     DraftForm,
@@ -47,6 +47,7 @@ from review.review_forms import (
     SpanCommentForm,
     failure_modes_of,
 )
+from review.payloads import render_payload, render_text
 from review.services import drafts as draft_services
 from review.services.claims import assignment_renew
 from traces.models import ScoreDataType

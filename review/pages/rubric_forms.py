@@ -1,7 +1,7 @@
 """The rubric page's form: a question's definition (name, kind of answer, bounds,
 options, levels with definitions and examples) and, for a categorical question, its
 scale: unordered categories (nominal) or ordered levels (ordinal). Agreement reads the
-scale (``review.services.agreement.scale_of``): never inferred from the options' values.
+scale (``review.quality.services.agreement.scale_of``): never inferred from the options' values.
 
 The form types and bounds the input; ``review.services.configs`` decides what a valid
 rubric is, and its refusals come back beside the fields.
@@ -15,9 +15,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from hitl.forms import TextField
-from review.calibration_forms import FiniteFloatField
-from review.lead_forms import archive_field
 from review.models import ScoreTarget
+from review.pages.lead_forms import archive_field
+from review.quality.forms import FiniteFloatField
 from traces.models import ScoreDataType
 
 NOMINAL = "nominal"

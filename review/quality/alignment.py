@@ -2,7 +2,7 @@
 the reviewers' answer to a question on the items both scored.
 
 Pure numpy, no Django (the service that loads scores and answers is
-:mod:`review.services.alignment`). Every figure that cannot exist is ``None`` with the
+:mod:`review.quality.services.alignment`). Every figure that cannot exist is ``None`` with the
 reason, never NaN.
 """
 

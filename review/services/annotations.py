@@ -350,7 +350,7 @@ def annotation_update(
             annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
             _announce_expected_output(item, annotations, actor)
         if values is not None:
-            from review.services.agreement import agreement_request  # imports this module
+            from review.quality.services.agreement import agreement_request  # imports this module
 
             agreement_request(queue=item.queue)
     return annotation

@@ -26,8 +26,9 @@ from review.models import (
     QueueItem,
     ReviewQueue,
 )
+from review.quality.services.agreement import agreement_request
+from review.quality.services.calibration import calibration_gate_check
 from review.services._common import _now, _require_person
-from review.services.agreement import agreement_request
 from review.services.annotations import (
     _close_item,
     _write_scores,
@@ -35,7 +36,6 @@ from review.services.annotations import (
     queue_form,
     validate_answers,
 )
-from review.services.calibration import calibration_gate_check
 from review.services.drafts import draft_delete
 from review.services.events import announce_items_assigned
 from review.services.queues import _check_open, _pool_user_ids

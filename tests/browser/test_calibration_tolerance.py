@@ -9,7 +9,7 @@ import pytest
 from hitl import tenancy
 from hitl.audit import Actor
 from review.models import CalibrationSet
-from review.services import calibration
+from review.quality.services import calibration
 from tests.browser.pages import shot, sign_in
 from tests.factories import make_tenant
 from tests.review.helpers import make_config, make_trace

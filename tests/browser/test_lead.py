@@ -184,7 +184,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     """A routing rule edited through its form, the preview following each change (the
     rule's own draw); then two board items reassigned together, the selection made from
     the keyboard and kept through the board's live refreshes while a reviewer works."""
-    from review import lead_selectors
+    from review.pages import lead_selectors
     from tests.review.helpers import add_traces, make_queue
 
     tenant = clinic

@@ -12,7 +12,7 @@ import pytest
 
 from hitl import tenancy
 from hitl.audit import Actor
-from review.services import agreement, alignment, calibration
+from review.quality.services import agreement, alignment, calibration
 from tests.browser.pages import SHOTS, sign_in
 from tests.factories import make_tenant
 from tests.review import test_agreement_reports as agreement_tests

@@ -6,8 +6,9 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.models import AlertKind
-from review.services import agreement, alignment, calibration, drafts
-from review.services.alerts import alert_raise
+from review.quality.services import agreement, alignment, calibration
+from review.quality.services.alerts import alert_raise
+from review.services import drafts
 from tests.factories import Tenant
 from tests.isolation import IsolationData
 from tests.review.helpers import make_config, make_queue, make_trace
@@ -156,7 +157,7 @@ def _quality(tenant: Tenant, calibration_set, calibration_round) -> dict:
     """The project's own alert thresholds, and the kwargs of the calibration and
     alignment pages (a set, its gold answer, a round, a mapping)."""
     from review.models import AlignmentMapping
-    from review.services.alerts import quality_settings_update
+    from review.quality.services.alerts import quality_settings_update
 
     quality_settings_update(
         actor=Actor(user=tenant.owner),

@@ -14,7 +14,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.models import AgreementReport, Annotation, GoldAccuracy, QueueItem
-from review.services import agreement, calibration
+from review.quality.services import agreement, calibration
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
 
 LABELS = ["wrong", "partial", "right"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hitl import tenancy
 from hitl.csv_safe import unescape_cell
-from review.services import agreement
+from review.quality.services import agreement
 from tests.csv_checks import assert_runs_nothing
 from tests.review.test_agreement_reports import _review, _setup, _url
 

@@ -17,7 +17,7 @@ from irrCAC.raw import CAC
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
-from review.agreement import (
+from review.quality.agreement import (
     Level,
     Ratings,
     agreement_report,
@@ -28,7 +28,7 @@ from review.agreement import (
     krippendorff_alpha,
     percent_agreement,
 )
-from review.agreement.sums import resample_batches, resample_weights
+from review.quality.agreement.sums import resample_batches, resample_weights
 
 TOLERANCE = 1e-9
 WEIGHTINGS = ("identity", "linear", "quadratic")

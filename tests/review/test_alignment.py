@@ -16,9 +16,9 @@ from hitl.audit import Actor
 from projects.models import Event
 from projects.notifications import catalogue
 from review import services
-from review.alignment import alignment_figures, average_ranks
 from review.models import AlertKind, AlignmentReport, QualityAlert
-from review.services import alignment
+from review.quality.alignment import alignment_figures, average_ranks
+from review.quality.services import alignment
 from tests.csv_checks import assert_runs_nothing
 from tests.projects.test_notifications import make_destination
 from tests.review.helpers import add_traces, make_config, make_queue

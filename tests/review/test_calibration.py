@@ -23,7 +23,7 @@ from review.models import (
     QueueCalibration,
     QueueItem,
 )
-from review.services import calibration
+from review.quality.services import calibration
 from tests.projects.test_notifications import Receiver, make_destination, run_outbox
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
 
@@ -142,7 +142,7 @@ def test_the_gate_refuses_then_admits_after_a_passed_round(tenant, client_for):
             "accuracy": 0.5,
         }
         assert levels["right"]["accuracy"] == 1.0
-        # The group's agreement comes from review.agreement (Krippendorff's alpha here);
+        # The group's agreement comes from review.quality.agreement (Krippendorff's alpha here);
         # the sloppy reviewer drags it under zero.
         assert scored.agreement is not None and scored.agreement < 0
         assert scored.agreement == pytest.approx(scored.figures["questions"][0]["agreement"])

@@ -20,7 +20,7 @@ from review.models import (
     QualitySettings,
     QueueItem,
 )
-from review.services import alignment
+from review.quality.services import alignment
 from tests.page_clients import project_url, signed_in
 from tests.review.helpers import add_reviewers, make_config, make_trace
 
@@ -196,7 +196,7 @@ def test_a_lead_creates_a_set_adds_gold_runs_two_rounds_and_compares_them(tenant
 def test_roles_auditors_read_reviewers_are_refused(tenant):
     config = _config(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
-        from review.services import calibration
+        from review.quality.services import calibration
 
         cal = calibration.calibration_set_create(
             actor=Actor(user=tenant.owner), project=tenant.project, name="s",

@@ -9,7 +9,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.models import CalibrationResult, GoldAnswer, QueueItem
-from review.services import calibration
+from review.quality.services import calibration
 from tests.review.helpers import add_reviewers, make_config, make_trace
 
 GOLD = [73.0, 40.0, 10.0]

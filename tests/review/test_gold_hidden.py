@@ -29,7 +29,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from review import services
 from review.models import Annotation, Assignment, QueueItem
-from review.services import calibration
+from review.quality.services import calibration
 from tests.page_clients import signed_in
 from tests.review.helpers import add_reviewers, make_config, make_queue, make_trace
 

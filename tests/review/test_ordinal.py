@@ -11,7 +11,7 @@ import pytest
 
 from hitl import tenancy
 from review.models import AgreementReport
-from review.services import agreement
+from review.quality.services import agreement
 from tests.review.helpers import add_reviewers, add_traces, make_queue
 from tests.review.test_agreement_reports import ANSWERS, LABELS, _review
 

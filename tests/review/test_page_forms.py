@@ -22,7 +22,6 @@ from django.urls import reverse
 from hitl.audit import Actor
 from hitl.forms import TextField
 from hitl.tenancy import tenant_scope
-from review import calibration_forms, lead_forms, rubric_forms
 from review.models import (
     AlignmentMapping,
     CalibrationRound,
@@ -34,7 +33,10 @@ from review.models import (
     RoutingRule,
     ScoreConfig,
 )
-from review.services import alignment, calibration, routing
+from review.pages import lead_forms, rubric_forms
+from review.quality import forms as calibration_forms
+from review.quality.services import alignment, calibration
+from review.services import routing
 from tests.factories import Tenant
 from tests.page_input import BAD_UTF8, HAND_READ, HUGE, NUL, UNSTORABLE, send
 from tests.review.helpers import add_traces, make_config, make_queue, make_trace, membership_of
@@ -484,10 +486,10 @@ def test_the_forms_refuse_unstorable_text_without_the_middleware(bad, tenant, ot
 
 
 PAGE_MODULES = [
-    "review/lead_views.py",
-    "review/calibration_views.py",
-    "review/report_views.py",
-    "review/views.py",
+    "review/pages/lead.py",
+    "review/quality/pages/calibration.py",
+    "review/quality/pages/report.py",
+    "review/pages/reviewer.py",
 ]
 
 

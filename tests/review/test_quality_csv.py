@@ -7,7 +7,7 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import Role
-from review.services import calibration
+from review.quality.services import calibration
 from tests.csv_checks import assert_runs_nothing
 from tests.factories import add_member, make_user
 from tests.review.test_calibration import GOLD, _answer_round, _config, _set

@@ -19,8 +19,8 @@ from review.models import (
     QualityAlert,
     QualitySettings,
 )
-from review.services import alignment
-from review.services.alerts import (
+from review.quality.services import alignment
+from review.quality.services.alerts import (
     agreement_alert_check,
     quality_settings_update,
     quality_thresholds,

@@ -1,5 +1,5 @@
 """The reviewer's pages (focused review, skip, span comments, My history, adjudication)
-read their input through ``review.review_forms``: what people (and scripts) send wrong
+read their input through ``review.pages.reviewer_forms``: what people (and scripts) send wrong
 (words or overflowing numbers for numbers, unknown yes/no, a lost version, a missing
 reason, ids too long, NUL and bytes that are no UTF-8) answers the page with the field's
 reason and writes nothing; none a 5xx."""
@@ -15,7 +15,7 @@ from hitl.audit import Actor
 from hitl.forms import TextField
 from review import services
 from review.models import Annotation, Assignment, AssignmentState
-from review.review_forms import LOST_VERSION, AnswersForm, SkipForm, SpanCommentForm
+from review.pages.reviewer_forms import LOST_VERSION, AnswersForm, SkipForm, SpanCommentForm
 from tests.page_input import BAD_UTF8, HUGE, NUL, UNSTORABLE, send
 from tests.review.helpers import add_traces, make_config, make_queue
 

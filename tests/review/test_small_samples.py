@@ -12,9 +12,9 @@ import io
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.agreement.report import MIN_STABLE_ITEMS
+from review.quality.agreement.report import MIN_STABLE_ITEMS
+from review.quality.services import agreement
 from review.selectors import RATE_MIN_REVIEWS
-from review.services import agreement
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue
 
 LABELS = ["wrong", "partial", "right"]

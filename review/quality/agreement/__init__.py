@@ -1,16 +1,16 @@
 """Inter-annotator agreement: our own vectorized numpy, checked against the reference
 libraries in ``tests/review/test_agreement_reference.py``.
 
-- :mod:`review.agreement.ratings`: answers to one question as an items x reviewers table.
-- :mod:`review.agreement.coefficients`: percent agreement, Cohen's, Fleiss', Krippendorff's
+- :mod:`review.quality.agreement.ratings`: answers to one question as an items x reviewers table.
+- :mod:`review.quality.agreement.coefficients`: percent agreement, Cohen's, Fleiss', Krippendorff's
   and Gwet's coefficients with bootstrap intervals, or the reason there is no figure.
-- :mod:`review.agreement.report`: one question's report with its breakdowns.
+- :mod:`review.quality.agreement.report`: one question's report with its breakdowns.
 
 Pure computation: no database, no Django. The service that loads answers and stores
-reports is :mod:`review.services.agreement`.
+reports is :mod:`review.quality.services.agreement`.
 """
 
-from review.agreement.coefficients import (
+from review.quality.agreement.coefficients import (
     Figure,
     Weighting,
     cohen_kappa,
@@ -20,8 +20,8 @@ from review.agreement.coefficients import (
     krippendorff_alpha,
     percent_agreement,
 )
-from review.agreement.ratings import Level, Ratings
-from review.agreement.report import agreement_report
+from review.quality.agreement.ratings import Level, Ratings
+from review.quality.agreement.report import agreement_report
 
 __all__ = [
     "Figure",

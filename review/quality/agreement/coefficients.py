@@ -22,7 +22,7 @@ chance agreement is total) is ``value=None`` with the reason, never NaN.
 
 The bootstrap resamples items with replacement (seeded); the 95% interval is the 2.5th
 and 97.5th percentile of the resampled figures. All coefficients are computed from sums
-over items (:mod:`review.agreement.sums`), so a batch of resamples costs one matrix
+over items (:mod:`review.quality.agreement.sums`), so a batch of resamples costs one matrix
 product and a few segmented sums, never a loop over items.
 """
 
@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from review.agreement.ratings import Level, Ratings
-from review.agreement.sums import Block, Result, resample_batches, resample_weights
+from review.quality.agreement.ratings import Level, Ratings
+from review.quality.agreement.sums import Block, Result, resample_batches, resample_weights
 
 Weighting = Literal["identity", "linear", "quadratic"]
 WEIGHTINGS: tuple[Weighting, ...] = ("identity", "linear", "quadratic")

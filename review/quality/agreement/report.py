@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from review.agreement.coefficients import Weighting, agreement_weights, compute
-from review.agreement.ratings import Level, Ratings
+from review.quality.agreement.coefficients import Weighting, agreement_weights, compute
+from review.quality.agreement.ratings import Level, Ratings
 
 # Breakdowns over categories (confusion, consensus) are shown up to this many levels;
 # a numeric scale with more distinct answers gets the coefficients and pairs only.

@@ -1,5 +1,5 @@
 """Agreement of a queue: the latest report per question with its history, as JSON and
-CSV. Reports are computed by workers (``review.services.agreement``); reading one never
+CSV. Reports are computed by workers (``review.quality.services.agreement``); reading one never
 computes."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from hitl import csv_safe
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
-from review.agreement_selectors import CSV_COLUMNS, agreement_csv_rows, queue_agreement
 from review.models import AgreementReport, ReviewQueue
+from review.quality.selectors.agreement import CSV_COLUMNS, agreement_csv_rows, queue_agreement
 
 # Reports name reviewers and show their answers side by side: managers and auditors.
 AGREEMENT_READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}

@@ -23,7 +23,6 @@ from hitl.api.views import validated
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
-from review import quality_filters as filters
 from review.api.serializers import TRACE_HELP, TRACE_ID_IN, external_id_field
 from review.models import (
     AlignmentMapping,
@@ -39,7 +38,8 @@ from review.models import (
     QueueCalibration,
     ReviewQueue,
 )
-from review.services import alerts, alignment, calibration
+from review.quality import filters
+from review.quality.services import alerts, alignment, calibration
 from traces.refs import row_ids
 
 READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}

@@ -5,8 +5,8 @@ alignment mappings, and the project's alert thresholds.
 
 Owners and admins write; auditors read (results name reviewers and their accuracy, as
 on the quality report); other roles answer 403, and a project the member may not see
-404. Writes go through ``review.services.calibration``, ``.alignment`` and ``.alerts``
-as the signed-in person; reads through ``review.calibration_selectors``. A refused
+404. Writes go through ``review.quality.services.calibration``, ``.alignment`` and ``.alerts``
+as the signed-in person; reads through ``review.quality.selectors.calibration``. A refused
 write shows the page again with the reasons and status 422.
 """
 
@@ -23,8 +23,16 @@ from django.shortcuts import redirect, render
 from hitl.exceptions import DomainError
 from hitl.forms import form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, Role
-from review import calibration_selectors as selectors
-from review.calibration_forms import (
+from review.models import (
+    AlignmentMapping,
+    AlignmentScope,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAnswer,
+    ReviewQueue,
+)
+from review.page_base import ReviewProjectPage
+from review.quality.forms import (
     ANSWER_PREFIX,
     TOLERANCE_PREFIX,
     AlignmentMappingForm,
@@ -36,16 +44,8 @@ from review.calibration_forms import (
     RoundStartForm,
     add_service_errors,
 )
-from review.models import (
-    AlignmentMapping,
-    AlignmentScope,
-    CalibrationRound,
-    CalibrationSet,
-    GoldAnswer,
-    ReviewQueue,
-)
-from review.page_base import ReviewProjectPage
-from review.services import alerts, alignment, calibration
+from review.quality.selectors import calibration as selectors
+from review.quality.services import alerts, alignment, calibration
 from traces.models import ScoreDataType
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

@@ -1,7 +1,7 @@
 """The quality report page of a project, for managers and auditors: agreement over time
 with its 95% interval band, each alignment mapping's confusion matrix as a heat map,
 per-reviewer accuracy (calibration rounds and gold items), and answers per hour. Every
-chart is server-side SVG (:mod:`review.report_charts`) with its table beside it; the
+chart is server-side SVG (:mod:`review.quality.charts`) with its table beside it; the
 figures are the stored reports, read, never computed here."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from projects.models import MANAGE_ROLES, Role
-from review import report_charts as charts
 from review.models import (
     AgreementReport,
     AlignmentMapping,
@@ -29,8 +28,9 @@ from review.models import (
     ScoreConfig,
 )
 from review.page_base import ReviewProjectPage
-from review.services.agreement import queue_refresh_pending
-from review.services.alerts import alert_threshold, quality_thresholds
+from review.quality import charts
+from review.quality.services.agreement import queue_refresh_pending
+from review.quality.services.alerts import alert_threshold, quality_thresholds
 from traces.models import ScoreDataType, Trace
 
 SERIES = 8

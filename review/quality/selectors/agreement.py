@@ -8,9 +8,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models.fields.json import KT
 
-from review.agreement.report import small_sample_warning
 from review.models import AgreementReport, ReviewQueue
-from review.services.agreement import latest_reports, queue_refresh_pending, scale_of
+from review.quality.agreement.report import small_sample_warning
+from review.quality.services.agreement import latest_reports, queue_refresh_pending, scale_of
 
 HISTORY_LIMIT = 200
 HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", "ci_high",

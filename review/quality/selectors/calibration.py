@@ -1,7 +1,7 @@
 """Reads for the calibration and alignment pages: sets with their gold answers and
 rounds, a round's progress and results, the rounds of a set side by side, the mappings
-with their latest report. Figures are what ``review.services.calibration`` and
-``review.services.alignment`` stored; nothing is computed here."""
+with their latest report. Figures are what ``review.quality.services.calibration`` and
+``review.quality.services.alignment`` stored; nothing is computed here."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from django.db.models import Count, Q
 
 from projects.models import Membership, Project
 from projects.selectors import membership_sees_project
-from review.lead_selectors import pool_candidates
 from review.models import (
     AlignmentMapping,
     AlignmentReport,
@@ -25,6 +24,7 @@ from review.models import (
     ReviewQueue,
     ScoreConfig,
 )
+from review.pages.lead_selectors import pool_candidates
 from traces.models import ScoreDataType, Trace
 
 # Traces offered as suggestions when adding a gold answer.
@@ -48,7 +48,7 @@ def gold_configs(project: Project) -> list[ScoreConfig]:
 
 
 def question_form(configs: list[ScoreConfig]) -> list[dict[str, Any]]:
-    """Each question as the answer inputs need it (``review.review_forms.AnswersForm``
+    """Each question as the answer inputs need it (``review.pages.reviewer_forms.AnswersForm``
     builds its fields from the same shape)."""
     return [
         {

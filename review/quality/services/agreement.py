@@ -1,5 +1,5 @@
 """Agreement reports: which answers a queue's questions have, their coefficients
-(:mod:`review.agreement`), stored one row per computation.
+(:mod:`review.quality.agreement`), stored one row per computation.
 
 When: a submission or an edit in a queue with overlap, or in a queue that mixes gold
 items in, calls :func:`agreement_request` inside its own transaction. That writes one
@@ -37,7 +37,6 @@ from django.db.models import Count, Max
 from hitl import outbox
 from hitl.models import OutboxMessage, OutboxState
 from hitl.tenancy import current_organization_id
-from review.agreement import Level, Ratings, agreement_report
 from review.models import (
     AgreementReport,
     Annotation,
@@ -45,8 +44,9 @@ from review.models import (
     ReviewQueue,
     ScoreConfig,
 )
+from review.quality.agreement import Level, Ratings, agreement_report
+from review.quality.services.alerts import agreement_alert_check
 from review.services._common import _now
-from review.services.alerts import agreement_alert_check
 from review.services.annotations import queue_form
 from traces.models import ScoreDataType
 
@@ -306,7 +306,7 @@ def quality_refresh(*, queue_id: int, min_interval: timedelta | None = None) -> 
     """What a submission asked for: the queue's agreement (overlap of two or more) and
     its reviewers' accuracy on gold items (a queue that mixes them in). Returns what was
     done: ``{"agreement": outcome or None, "gold_accuracy": reviewers refreshed or None}``."""
-    from review.services.calibration import gold_accuracy_refresh  # imports this module
+    from review.quality.services.calibration import gold_accuracy_refresh  # imports this module
 
     overlap = ReviewQueue.objects.filter(pk=queue_id).values_list("overlap", flat=True).first()
     if overlap is None:

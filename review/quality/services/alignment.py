@@ -1,6 +1,6 @@
 """Metric alignment: mappings of an automated score to a reviewers' question, and
 reports computed from the scores and answers both sides gave on the same traces
-(:mod:`review.alignment`), stored one row per computation.
+(:mod:`review.quality.alignment`), stored one row per computation.
 
 The reviewers' side of a trace is the adjudicated answer when there is one, else the
 mean of their answers (numeric) or the majority verdict (pass/fail; a tie is left out
@@ -28,7 +28,6 @@ from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
-from review.alignment import alignment_figures
 from review.models import (
     Adjudication,
     AlertKind,
@@ -44,8 +43,9 @@ from review.models import (
     ReviewQueue,
     ScoreConfig,
 )
+from review.quality.alignment import alignment_figures
+from review.quality.services.alerts import alert_raise, quality_thresholds, rolling_crossed
 from review.services._common import _is_number, _now
-from review.services.alerts import alert_raise, quality_thresholds, rolling_crossed
 from traces.models import Score, ScoreDataType, ScoreSource
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ reviewers, their results, the onboarding gate and gold items mixed into live que
 
 A round is an ordinary blind queue (overlap = its reviewers), so reviewers claim and
 submit through the same services as everywhere; scoring a round compares their
-answers with gold and reads the group's agreement from :mod:`review.agreement`, and
+answers with gold and reads the group's agreement from :mod:`review.quality.agreement`, and
 announces each reviewer's result (``review.calibration.passed`` or ``.failed``) in the
 same transaction.
 """
@@ -41,8 +41,8 @@ from review.models import (
     ReviewQueue,
     ScoreConfig,
 )
+from review.quality.services.alerts import alert_raise
 from review.services._common import _is_number, _now
-from review.services.alerts import alert_raise
 from review.services.annotations import _check_answer
 from traces.models import ScoreDataType, Trace
 
@@ -316,9 +316,9 @@ def _kappa_with_gold(
 ) -> tuple[float | None, str]:
     """One reviewer's chance-corrected agreement with gold: Cohen's kappa (quadratic
     weights on ordered scales) per question, the lowest over the questions, from
-    :mod:`review.agreement`; None with the reason when a question has no figure."""
-    from review.agreement import Ratings, cohen_kappa
-    from review.services.agreement import _answer, scale_of
+    :mod:`review.quality.agreement`; None with the reason when a question has no figure."""
+    from review.quality.agreement import Ratings, cohen_kappa
+    from review.quality.services.agreement import _answer, scale_of
 
     values: list[float] = []
     reasons: list[str] = []
@@ -349,8 +349,8 @@ def _kappa_with_gold(
 def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> CalibrationRound:
     """Scores a round: each reviewer's accuracy against gold (overall, per question, per
     gold rubric level) and the group's agreement (the lowest headline coefficient over
-    the questions, from :mod:`review.agreement`). Reruns replace the results."""
-    from review.services.agreement import agreement_refresh, latest_reports
+    the questions, from :mod:`review.quality.agreement`). Reruns replace the results."""
+    from review.quality.services.agreement import agreement_refresh, latest_reports
 
     # Read afresh: a round held since it started may carry the set as it was then.
     calibration_set = CalibrationSet.objects.get(pk=round_.calibration_set_id)

@@ -1,0 +1,1 @@
+"""Quality endpoints: agreement, calibration, alignment and alerts."""

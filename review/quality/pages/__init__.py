@@ -1,0 +1,1 @@
+"""The lead's quality pages (calibration, alignment, alerts) and the quality report."""

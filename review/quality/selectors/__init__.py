@@ -1,0 +1,1 @@
+"""Reads of quality: agreement reports, calibration sets and rounds, alignment mappings."""

@@ -1,0 +1,1 @@
+"""Writes of quality: agreement reports, calibration and gold, metric alignment, alerts."""
