@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from datasets.content import ITEM_CONTENT_FIELDS
 from datasets.models import (
     Dataset,
     DatasetExport,
@@ -89,16 +90,8 @@ class DatasetItemSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "item_id",
-            "input",
-            "expected_output",
+            *ITEM_CONTENT_FIELDS,
             "needs_expected_output",
-            "expected_tool_calls",
-            "expected_outcome",
-            "metadata",
-            "tags",
-            "failure_reason",
-            "failure_modes",
-            "explanation",
             "source_type",
             "source_trace_id",
             "source_span_id",
@@ -471,3 +464,8 @@ class CompareSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField())
     regressed = serializers.ListField(child=serializers.DictField())
     improved = serializers.ListField(child=serializers.DictField())
+
+
+class VersionRecordsSerializer(serializers.Serializer):
+    records = serializers.ListField(child=serializers.DictField())
+    next_after = serializers.CharField(allow_null=True)
