@@ -43,6 +43,9 @@ class InvitedSignupForm(SignupForm):
             typed = (self.cleaned_data.get("email") or "").strip()
             invited = self.invitation.email
             if typed.lower() != invited.lower():
+                # Shown again with the invited address (the field cannot be edited).
+                self.data = self.data.copy()
+                self.data[self.add_prefix("email")] = invited
                 raise ValidationError(
                     f"The invitation is for {invited}: the account is created under that "
                     f"address. To use {typed} instead, ask the person who invited you to "

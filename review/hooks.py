@@ -95,3 +95,41 @@ def _register_queue_choices() -> None:
 
 
 _register_queue_choices()
+
+
+def _queue_pool_join(*, actor: Any, membership: Any, queue_ids: list[int]) -> list[str]:
+    """An accepted invitation's queues: the invitee joins their pools
+    (``projects.hooks.queue_pool_join``)."""
+    from review.services.queues import queue_pool_join
+
+    return queue_pool_join(actor=actor, membership=membership, queue_ids=queue_ids)
+
+
+def _work_page(*, membership: Any) -> Any:
+    """My work, and whether the member has review work (a pool of a live queue, or a
+    lease they hold), for the landing after sign-in (``projects.hooks.work_page``)."""
+    from django.urls import reverse
+
+    from projects.hooks import WorkPage
+    from review.models import Assignment, AssignmentState, QueueReviewer
+
+    has_work = (
+        QueueReviewer.objects.filter(
+            membership=membership, queue__archived_at__isnull=True
+        ).exists()
+        or Assignment.objects.filter(
+            reviewer_id=membership.user_id, state=AssignmentState.LEASED
+        ).exists()
+    )
+    url = reverse("review-my-work", kwargs={"org_slug": membership.organization.slug})
+    return WorkPage(url=url, has_work=has_work)
+
+
+def _register_invitation_hooks() -> None:
+    from projects.hooks import register_queue_pool_join, register_work_page
+
+    register_queue_pool_join(_queue_pool_join)
+    register_work_page(_work_page)
+
+
+_register_invitation_hooks()

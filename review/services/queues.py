@@ -223,3 +223,38 @@ def _pool_user_ids(queue: ReviewQueue) -> list[int]:
         .order_by("id")
         .values_list("membership__user_id", flat=True)
     )
+
+
+def queue_pool_join(*, actor: Actor, membership: Membership, queue_ids: Sequence[int]) -> list[str]:
+    """Adds ``membership`` to the reviewer pools of ``queue_ids`` (an invitation's queues,
+    through ``projects.hooks``): queues of the organization in scope, not archived, in a
+    project the member sees, when their role reviews; a pool they are already in stays
+    as it is. Returns the names of those queues, whether joined now or before."""
+    if membership.role not in REVIEW_ROLES or not queue_ids:
+        return []
+    with audit.acting_as(actor), transaction.atomic():
+        queues = [
+            queue
+            for queue in ReviewQueue.objects.filter(
+                pk__in=list(queue_ids), archived_at__isnull=True
+            )
+            .select_related("project")
+            .order_by("name", "pk")
+            if membership_sees_project(membership, queue.project)
+        ]
+        already = set(
+            QueueReviewer.objects.filter(membership=membership, queue__in=queues).values_list(
+                "queue_id", flat=True
+            )
+        )
+        audit.bulk_create_with_history(
+            [
+                QueueReviewer(
+                    organization_id=queue.organization_id, queue=queue, membership=membership
+                )
+                for queue in queues
+                if queue.pk not in already
+            ],
+            QueueReviewer,
+        )
+    return [queue.name for queue in queues]
