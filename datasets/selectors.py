@@ -59,6 +59,22 @@ def version_revisions(version: DatasetVersion) -> QuerySet[DatasetItemRevision]:
     )
 
 
+def version_records_page(
+    version: DatasetVersion, *, after: str = "", limit: int = 100
+) -> tuple[list[dict[str, Any]], str | None]:
+    """``limit`` of the version's records after the id ``after``, in id order, and the
+    id to read the next page after (None on the last page)."""
+    rows = list(
+        version_revisions(version)
+        .filter(key__gt=after)
+        .order_by("key")
+        .values_list("key", "content")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [content for _key, content in rows], rows[-1][0] if more else None
+
+
 def version_records_raw(version: DatasetVersion, *, chunk_size: int = 5_000) -> Iterator[str]:
     """The version's records as JSON text in key order, streamed from a server-side
     cursor (memory stays flat however large the version)."""

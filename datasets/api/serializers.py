@@ -464,3 +464,8 @@ class CompareSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField())
     regressed = serializers.ListField(child=serializers.DictField())
     improved = serializers.ListField(child=serializers.DictField())
+
+
+class VersionRecordsSerializer(serializers.Serializer):
+    records = serializers.ListField(child=serializers.DictField())
+    next_after = serializers.CharField(allow_null=True)
