@@ -30,3 +30,9 @@ class DatasetsConfig(AppConfig):
         expected_output_written.connect(
             on_expected_output_written, dispatch_uid="datasets.label_expected_output"
         )
+
+        # The demo organization gets a dataset with a gate, after the sample traces.
+        from datasets.services.demo import demo_step
+        from projects.demo import register_demo_step
+
+        register_demo_step("datasets", demo_step, order=30)
