@@ -211,20 +211,17 @@ def _m2m_targets(field: Any, rows: Any) -> list[Any]:
     return [row[reverse] for row in rows or []]
 
 
-def describe_history(model_admin: Any, records: list[Any]) -> dict[int, list[ChangeLine]]:
-    """history_id -> the lines that say what each version changed, for a page of
-    historical rows of one model. A created row names its related objects and its
-    JSON answers; a change names what changed, related objects by name; a JSON dict
-    (an annotation's answers) shows each entry before and after, its key named by
-    ``model_admin.history_key_labels``."""
+def history_changes(records: list[Any]) -> dict[int, list[tuple[str, Any, Any]]]:
+    """history_id -> (field name, old, new) of what each version changed from the
+    version before it of the same object, stored values (ids, JSON), for historical rows
+    of one model. A created row lists its related objects and JSON dicts with ``old``
+    :data:`CREATED`; a deletion lists nothing. :func:`describe_history` words them."""
     if not records:
         return {}
     historical = type(records[0])
-    model = historical.instance_type
     previous = _previous_versions(records)
     tracked = [f for f in historical.tracked_fields if f.editable]
     foreign_keys = {f.name: f for f in tracked if isinstance(f, ForeignKey)}
-    many = {f.name: f for f in getattr(historical, "_history_m2m_fields", [])}
     json_fields = [f.name for f in tracked if isinstance(f, JSONField)]
 
     raw: dict[int, list[tuple[str, Any, Any]]] = {}
@@ -248,6 +245,31 @@ def describe_history(model_admin: Any, records: list[Any]) -> dict[int, list[Cha
             delta = record.diff_against(before)
             changes = [(c.field, c.old, c.new) for c in delta.changes]
         raw[record.history_id] = changes
+    return raw
+
+
+def describe_history(
+    model_admin: Any,
+    records: list[Any],
+    *,
+    changes: dict[int, list[tuple[str, Any, Any]]] | None = None,
+) -> dict[int, list[ChangeLine]]:
+    """history_id -> the lines that say what each version changed, for a page of
+    historical rows of one model: the one wording of history, shared by the admin, the
+    pages and the API (``hitl.audit.history_entries``). A created row names its related
+    objects and its JSON answers; a change names what changed, related objects by name;
+    a JSON dict (an annotation's answers) shows each entry before and after, its key
+    named by ``model_admin.history_key_labels``. ``changes`` is
+    :func:`history_changes` of ``records`` when the caller has it already."""
+    if not records:
+        return {}
+    historical = type(records[0])
+    model = historical.instance_type
+    raw = history_changes(records) if changes is None else changes
+    tracked = [f for f in historical.tracked_fields if f.editable]
+    foreign_keys = {f.name: f for f in tracked if isinstance(f, ForeignKey)}
+    many = {f.name: f for f in getattr(historical, "_history_m2m_fields", [])}
+    json_fields = [f.name for f in tracked if isinstance(f, JSONField)]
 
     # Name related objects and JSON keys with one query per related model and field.
     wanted: dict[type[Model], set[Any]] = defaultdict(set)

@@ -202,26 +202,42 @@ def history(**kwargs: Any) -> HistoricalRecords:
     return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)
 
 
-def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+def history_entries(records: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
     """A history queryset (``obj.history.all()``, or one model's rows of several
-    objects) as a page shows it, newest first: when, who (user or API key, and the
-    source), created / changed / deleted, the change reason if one was given (a lead
-    taking an item back), and one line per change, worded exactly as
-    the admin's history (``hitl.admin.describe_history``: related objects by name, JSON
-    answers entry by entry with the model admin's key labels). Read inside the tenant
-    scope."""
+    objects), newest first, as every surface shows it: the admin's wording
+    (``hitl.admin.describe_history``: related objects by name, JSON answers entry by
+    entry with the model admin's key labels) for the pages and the API alike. Each
+    entry has:
+
+    - ``when``, ``who`` (user or API key, and the source), ``kind`` (created / changed /
+      deleted), ``reason`` (the change reason, if one was given: a lead taking an item
+      back), ``lines`` (one ``{field, old, new}`` a change, worded; ``old`` None for a
+      value the object was created with);
+    - the stored facts: ``history_id``, ``history_date``, ``history_type`` (+ ~ -),
+      ``user`` (email), ``api_key_prefix``, ``source``, ``request_id`` (the request that
+      wrote it, as in the ``X-Request-Id`` header and the logs; empty outside a
+      request), and ``changes`` (``{field, old, new}`` by field name with stored values,
+      from the version before; empty for a creation).
+
+    Read inside the tenant scope."""
     from django.contrib import admin as django_admin
 
-    from hitl.admin import HistoryDescriptionMixin, describe_actor, describe_history
-
-    rows = list(
-        records.select_related("history_user").order_by("-history_date", "-history_id")[:limit]
+    from hitl.admin import (
+        CREATED,
+        HistoryDescriptionMixin,
+        describe_actor,
+        describe_history,
+        history_changes,
     )
+
+    ordered = records.select_related("history_user").order_by("-history_date", "-history_id")
+    rows = list(ordered if limit is None else ordered[:limit])
     if not rows:
         return []
     model = type(rows[0]).instance_type
     model_admin = django_admin.site._registry.get(model) or HistoryDescriptionMixin()
-    described = describe_history(model_admin, rows)
+    changes = history_changes(rows)
+    described = describe_history(model_admin, rows, changes=changes)
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
     return [
         {
@@ -233,6 +249,29 @@ def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]
                 {"field": line.field, "old": line.old, "new": line.new}
                 for line in described.get(record.history_id, [])
             ],
+            "history_id": record.history_id,
+            "history_date": record.history_date,
+            "history_type": record.history_type,
+            "user": record.history_user.email if record.history_user else None,
+            "api_key_prefix": record.history_api_key_prefix,
+            "source": record.history_source,
+            "request_id": getattr(record, "history_request_id", ""),
+            "changes": [
+                {"field": name, "old": _jsonable(old), "new": _jsonable(new)}
+                for name, old, new in changes.get(record.history_id, [])
+                if old is not CREATED
+            ],
         }
         for record in rows
     ]
+
+
+def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+    """:func:`history_entries` as a page shows it: the newest ``limit`` versions."""
+    return history_entries(records, limit=limit)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)

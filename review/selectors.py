@@ -433,36 +433,3 @@ def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
             else None
         ),
     }
-
-
-def history_entries(records: Any) -> list[dict[str, Any]]:
-    """Historical rows, newest first, each with what changed from the previous one."""
-    rows = list(records.select_related("history_user").order_by("-history_date", "-history_id"))
-    entries = []
-    for index, record in enumerate(rows):
-        previous = rows[index + 1] if index + 1 < len(rows) else None
-        changes = []
-        if previous is not None:
-            delta = record.diff_against(previous)
-            changes = [
-                {"field": c.field, "old": _jsonable(c.old), "new": _jsonable(c.new)}
-                for c in delta.changes
-            ]
-        entries.append(
-            {
-                "history_id": record.history_id,
-                "history_date": record.history_date,
-                "history_type": record.history_type,
-                "user": record.history_user.email if record.history_user else None,
-                "api_key_prefix": record.history_api_key_prefix,
-                "source": record.history_source,
-                "changes": changes,
-            }
-        )
-    return entries
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str | list | dict):
-        return value
-    return str(value)

@@ -29,13 +29,13 @@ from datasets.models import (
     QualityGate,
 )
 from datasets.services.exports import export_path
+from hitl.api.history import HistoryActionMixin
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.serializers import StrictSerializer
 from hitl.api.views import validated
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES
-from review.api.serializers import HistoryEntrySerializer
 
 
 class KeyCursorPagination(CreatedCursorPagination):
@@ -106,7 +106,9 @@ class DiffQuerySerializer(StrictSerializer):
         return super().to_internal_value(data)
 
 
-class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+class DatasetViewSet(
+    HistoryActionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
     """Datasets of the project, their schema, promotion, diffs and the quality gate."""
 
     scoped_model = Dataset
@@ -250,23 +252,13 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
             raise NotFound("This dataset has no quality gate.", code="no_gate")
         return Response(s.GateSerializer(gate).data)
 
-    @extend_schema(responses=HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        from review.selectors import history_entries
-
-        dataset = self.get_object()
-        return Response(
-            HistoryEntrySerializer(
-                history_entries(Dataset.history.filter(id=dataset.pk)), many=True
-            ).data
-        )
-
 
 # --- items ------------------------------------------------------------------------------------
 
 
-class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):
+class DatasetItemViewSet(
+    HistoryActionMixin, _DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
+):
     """The current items of a dataset; every change makes a new version."""
 
     scoped_model = DatasetItem
@@ -314,23 +306,13 @@ class DatasetItemViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped
         services.dataset_item_delete(actor=self.actor, item=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses=HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        from review.selectors import history_entries
-
-        item = self.get_object()
-        if item.pk in self.blind_item_ids():
+    def check_history_readable(self, obj: DatasetItem) -> None:
+        if obj.pk in self.blind_item_ids():
             raise PermissionDenied(
                 "You are labelling this item in a blind queue: its history shows once you "
                 "have answered.",
                 code="blind",
             )
-        return Response(
-            HistoryEntrySerializer(
-                history_entries(DatasetItem.history.filter(id=item.pk)), many=True
-            ).data
-        )
 
 
 class DatasetImportViewSet(_DatasetScoped):
@@ -364,37 +346,8 @@ class DatasetImportViewSet(_DatasetScoped):
         )
         return Response(s.ImportReportSerializer(report.as_dict()).data)
 
-    @extend_schema(
-        parameters=[RecordsQuerySerializer],
-        responses=s.VersionRecordsSerializer,
-        description="The version's records (as an export writes them) in id order, "
-        "``limit`` at a time; ``next_after`` is the id to pass as ``after`` for the next "
-        "page, null on the last. What an eval job runs its application over.",
-    )
-    @action(detail=True, methods=["get"])
-    def records(self, request: Request, **kwargs: Any) -> Response:
-        query = _query(request, RecordsQuerySerializer)
-        version = self.get_object()
-        blind = _blind_item_ids(request)
-        mine = DatasetItem.objects.filter(dataset_id=version.dataset_id, pk__in=blind)
-        if blind and mine.exists():
-            raise PermissionDenied(
-                "You are labelling items of this dataset in a blind queue: its records open "
-                "once you have answered.",
-                code="blind",
-            )
-        records, next_after = selectors.version_records_page(
-            version, after=query.get("after", ""), limit=query["limit"]
-        )
-        return Response({"records": records, "next_after": next_after})
-
 
 # --- versions and exports ----------------------------------------------------------------------
-
-
-class RecordsQuerySerializer(StrictSerializer):
-    after = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
 
 
 class DatasetVersionViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):

@@ -533,16 +533,6 @@ class AdjudicationSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class HistoryEntrySerializer(serializers.Serializer):
-    history_id = serializers.IntegerField()
-    history_date = serializers.DateTimeField()
-    history_type = serializers.CharField()
-    user = serializers.CharField(allow_null=True)
-    api_key_prefix = serializers.CharField()
-    source = serializers.CharField()
-    changes = serializers.ListField(child=serializers.DictField())
-
-
 # --- comments --------------------------------------------------------------------------------
 
 

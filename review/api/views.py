@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hitl.api.history import HistoryActionMixin
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.views import validated
 from hitl.exceptions import NotFound
@@ -40,14 +41,12 @@ class SubmittedCursorPagination(CreatedCursorPagination):
     ordering = ("-submitted_at", "-id")
 
 
-def _history_response(records: Any) -> Response:
-    return Response(s.HistoryEntrySerializer(selectors.history_entries(records), many=True).data)
-
-
 # --- score configs ---------------------------------------------------------------------------
 
 
-class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+class ScoreConfigViewSet(
+    HistoryActionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
     """Score configs (questions with rubrics). Every edit makes a new version."""
 
     scoped_model = ScoreConfig
@@ -82,16 +81,13 @@ class ScoreConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
             s.ScoreConfigVersionSerializer(config.versions.order_by("version"), many=True).data
         )
 
-    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        return _history_response(ScoreConfig.history.filter(id=self.get_object().pk))
-
 
 # --- queues ----------------------------------------------------------------------------------
 
 
-class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+class QueueViewSet(
+    HistoryActionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
     """Review queues: form, reviewer pool, overlap, strategy, blind mode, lease time."""
 
     scoped_model = ReviewQueue
@@ -158,11 +154,6 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScop
         """Item counts per kanban column and per assignee (done, in progress, pending)."""
         return Response(selectors.queue_board(queue=self.get_object()))
 
-    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        return _history_response(ReviewQueue.history.filter(id=self.get_object().pk))
-
 
 # --- items -----------------------------------------------------------------------------------
 
@@ -176,7 +167,7 @@ def _external_ids(data: dict[str, Any]) -> dict[str, str | None]:
     return {name: data.pop(name, None) for name in ("trace_id", "span_id", "thread_id")}
 
 
-class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
+class QueueItemViewSet(HistoryActionMixin, mixins.ListModelMixin, ProjectScopedViewSet):
     """The items of one queue. Reading an item applies blind mode."""
 
     scoped_model = QueueItem
@@ -262,11 +253,6 @@ class QueueItemViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         ended = item_take_back(actor=self.actor, item=self.get_object(), **data)
         return Response(s.AssignmentSerializer(ended, many=True).data)
 
-    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        return _history_response(QueueItem.history.filter(id=self.get_object().pk))
-
 
 # --- assignments -------------------------------------------------------------------------------
 
@@ -323,7 +309,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
 # --- annotations and adjudications ------------------------------------------------------------
 
 
-class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+class AnnotationViewSet(
+    HistoryActionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
     """Submitted answers, as the blind rule (``review.visibility``) lets you see them:
     in a blind queue's pool, others' answers on an item's target stay hidden until you
     have submitted yours. History follows the same rule (it is read through the list)."""
@@ -352,11 +340,6 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
             **fields,
         )
         return Response(s.AnnotationSerializer(annotation).data)
-
-    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        return _history_response(Annotation.history.filter(id=self.get_object().pk))
 
 
 class AdjudicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
@@ -412,7 +395,9 @@ class CommentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
 # --- routing rules -------------------------------------------------------------------------------
 
 
-class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
+class RoutingRuleViewSet(
+    HistoryActionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet
+):
     """Rules that sample new traces matching a filter into a queue, with a daily cap."""
 
     scoped_model = RoutingRule
@@ -436,8 +421,3 @@ class RoutingRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         services.routing_rule_delete(actor=self.actor, rule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(responses=s.HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def history(self, request: Request, **kwargs: Any) -> Response:
-        return _history_response(RoutingRule.history.filter(id=self.get_object().pk))

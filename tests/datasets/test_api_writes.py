@@ -60,6 +60,20 @@ def test_create_and_edit_a_dataset_answer_the_stored_dataset(tenant, owner):
     assert edited.json()["name"] == "dosing v2" and edited.json()["id"] == body["id"]
     assert edited.json()["description"] == "overdoses"
 
+    # Its history: both versions, each with the request that wrote it, the stored change
+    # and the change worded as the admin and the pages word it.
+    history = owner.get(f"{_base(tenant)}/datasets/{body['id']}/history/")
+    assert history.status_code == 200, history.content
+    edit, creation = history.json()
+    assert (edit["history_type"], creation["history_type"]) == ("~", "+")
+    assert edit["request_id"] == edited["X-Request-Id"] != created["X-Request-Id"]
+    assert creation["request_id"] == created["X-Request-Id"]
+    assert {"field": "name", "old": "dosing", "new": "dosing v2"} in edit["changes"]
+    assert {"field": "name", "old": "'dosing'", "new": "'dosing v2'"} in edit["lines"]
+    assert edit["kind"] == "changed" and tenant.owner.email in edit["who"]
+    assert (edit["user"], edit["api_key_prefix"]) == (tenant.owner.email, "")
+    assert creation["changes"] == [] and creation["kind"] == "created"
+
 
 def test_promote_answers_201_with_the_item_and_a_retry_409_naming_it(tenant, owner):
     dataset = make_dataset(tenant)
