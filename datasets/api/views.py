@@ -346,8 +346,37 @@ class DatasetImportViewSet(_DatasetScoped):
         )
         return Response(s.ImportReportSerializer(report.as_dict()).data)
 
+    @extend_schema(
+        parameters=[RecordsQuerySerializer],
+        responses=s.VersionRecordsSerializer,
+        description="The version's records (as an export writes them) in id order, "
+        "``limit`` at a time; ``next_after`` is the id to pass as ``after`` for the next "
+        "page, null on the last. What an eval job runs its application over.",
+    )
+    @action(detail=True, methods=["get"])
+    def records(self, request: Request, **kwargs: Any) -> Response:
+        query = _query(request, RecordsQuerySerializer)
+        version = self.get_object()
+        blind = _blind_item_ids(request)
+        mine = DatasetItem.objects.filter(dataset_id=version.dataset_id, pk__in=blind)
+        if blind and mine.exists():
+            raise PermissionDenied(
+                "You are labelling items of this dataset in a blind queue: its records open "
+                "once you have answered.",
+                code="blind",
+            )
+        records, next_after = selectors.version_records_page(
+            version, after=query.get("after", ""), limit=query["limit"]
+        )
+        return Response({"records": records, "next_after": next_after})
+
 
 # --- versions and exports ----------------------------------------------------------------------
+
+
+class RecordsQuerySerializer(StrictSerializer):
+    after = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
 
 
 class DatasetVersionViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):
