@@ -438,6 +438,9 @@ class ReviewItemView(ReviewPageView):
                 {"tag": tag, "checked": tag in picked} for tag in dict.fromkeys([*known, *picked])
             ],
             "lease_warning_seconds": LEASE_WARNING_SECONDS,
+            "progress": pages_selectors.queue_progress(
+                queue=queue, membership=self.membership, assignment=assignment
+            ),
             "lapsed": lapsed,
             "draft": draft,
             "draft_saved_at": int(draft.updated_at.timestamp() * 1000) if draft else 0,

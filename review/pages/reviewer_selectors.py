@@ -500,3 +500,68 @@ def span_comments(*, span: Span, user: Any) -> list[dict[str, Any]]:
         .order_by("created_at", "id")
     )
     return [selectors.comment_as_dict(c) for c in comments]
+
+
+# Waiting items are counted up to this many (a count of a million-item queue would cost
+# more than the page); beyond it the page says "more than".
+PROGRESS_COUNT_CAP = 1000
+
+
+@dataclass
+class QueueProgress:
+    """Where a reviewer is in a queue: the items they finished (answered or skipped),
+    the one open now, and those still waiting for them (their other live leases, such
+    as the next item held ahead, and the items they may claim, up to the cap)."""
+
+    done: int
+    waiting: int
+    capped: bool
+
+    @property
+    def position(self) -> int:
+        return self.done + 1
+
+    @property
+    def total(self) -> int:
+        return self.done + 1 + self.waiting
+
+
+def queue_progress(
+    *, queue: ReviewQueue, membership: Membership, assignment: Assignment
+) -> QueueProgress:
+    """``membership``'s progress in ``queue`` while ``assignment`` is open: three small
+    queries, the claimable count bounded by ``PROGRESS_COUNT_CAP``."""
+    user_id = membership.user_id
+    mine = Assignment.objects.filter(queue_id=queue.pk, reviewer_id=user_id)
+    counts = mine.aggregate(
+        done=Count("id", filter=Q(state__in=(AssignmentState.SUBMITTED, AssignmentState.SKIPPED))),
+        held=Count(
+            "id",
+            filter=Q(state=AssignmentState.LEASED, expires_at__gt=timezone.now())
+            & ~Q(pk=assignment.pk),
+        ),
+    )
+    claimable = QueueItem.objects.filter(
+        queue_id=queue.pk, status=ItemStatus.OPEN, open_slots__gt=0
+    ).exclude(Exists(Assignment.objects.filter(item_id=OuterRef("pk"), reviewer_id=user_id)))
+    if queue.assignment_strategy in (AssignmentStrategy.ROUND_ROBIN, AssignmentStrategy.MANUAL):
+        claimable = claimable.filter(assignees__contains=[user_id])
+    elif queue.assignment_strategy == AssignmentStrategy.SKILLS:
+        entry = QueueReviewer.objects.filter(queue_id=queue.pk, membership=membership).first()
+        skills, languages = (entry.skills, entry.languages) if entry else ([], [])
+        claimable = claimable.filter(
+            Q(language="") | Q(language__in=languages), required_skills__contained_by=skills
+        )
+    open_ = claimable.values("pk")[: PROGRESS_COUNT_CAP + 1].count()
+    return QueueProgress(
+        done=counts["done"],
+        waiting=counts["held"] + min(open_, PROGRESS_COUNT_CAP),
+        capped=open_ > PROGRESS_COUNT_CAP,
+    )
+
+
+def live_assignment_on_item(*, item_id: int, user: Any) -> Assignment | None:
+    """The reviewer's live lease on one item, if they hold one."""
+    return Assignment.objects.filter(
+        item_id=item_id, reviewer=user, state=AssignmentState.LEASED, expires_at__gt=timezone.now()
+    ).first()

@@ -102,10 +102,18 @@
     if (details) details.open = !details.open;
   }
 
+  // Focuses a field; in text already written the caret goes to its end (and a long
+  // textarea scrolls there), so `e` on an explanation continues it.
   function focusField(id) {
     var field = document.getElementById(id);
-    if (field) { field.focus(); return true; }
-    return false;
+    if (!field) return false;
+    field.focus();
+    if (field.tagName === "TEXTAREA" || (field.tagName === "INPUT" && /^(text|search)$/.test(field.type))) {
+      var end = field.value.length;
+      try { field.setSelectionRange(end, end); } catch (err) { /* a type without a caret */ }
+      if (field.tagName === "TEXTAREA") field.scrollTop = field.scrollHeight;
+    }
+    return true;
   }
 
   function openSkip() {

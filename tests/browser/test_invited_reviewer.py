@@ -70,19 +70,21 @@ def _trace(tenant, n: int):
     return trace
 
 
-def _invitation_link(tenant) -> str:
-    """Invites the SME and delivers the outbox message as a worker would; the link is
-    read from the email."""
+def _invitation_link(tenant, queue) -> str:
+    """Invites the SME to review in ``queue`` and delivers the outbox message as a
+    worker would; the link is read from the email, which names the queue."""
     with tenancy.tenant_scope(tenant.organization.pk):
         project_services.invitation_create(
             actor=Actor(user=tenant.admin),
             acting_membership=Membership.objects.get(user=tenant.admin),
             email=INVITEE,
             role=Role.REVIEWER,
+            queue_ids=[queue.pk],
         )
         message = OutboxMessage.objects.get(task="projects.email_invitation")
     assert outbox.execute(message_id=message.pk, organization_id=tenant.organization.pk)
     [email] = [m for m in mail.outbox if m.to == [INVITEE]]
+    assert f"You will review in:\n- {queue.name}" in email.body
     return re.search(r"https?://\S+/invitations/\S+/", email.body).group(0)
 
 
@@ -109,8 +111,9 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
             )
 
     # --- the invitation, from the email, accepted from the keyboard ---------------------
-    link = urlsplit(_invitation_link(tenant))
+    link = urlsplit(_invitation_link(tenant, queue))
     page.goto(f"{live_server.url}{link.path}")
+    assert "Clinical answers" in page.inner_text("#invitation-queues")
     page.screenshot(path=f"{SHOTS}/10-invitation.png")
     tab_to(page, "#signup-link")
     page.keyboard.press("Enter")
@@ -122,18 +125,11 @@ def test_from_invitation_to_a_decision_by_keyboard(browser, page, live_server, t
     page.keyboard.type(PASSWORD)
     page.screenshot(path=f"{SHOTS}/11-sign-up.png")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/orgs/{tenant.organization.slug}/")
-
-    # The admin puts the new reviewer in the queue's pool.
-    with tenancy.tenant_scope(tenant.organization.pk):
-        pool = [
-            {"membership_id": Membership.objects.get(user__email=email).pk, "is_senior": senior_}
-            for email, senior_ in ((INVITEE, False), (second.email, False), (senior.email, True))
-        ]
-        services.queue_update(actor=Actor(user=tenant.owner), queue=queue, reviewers=pool)
+    # In the queue's pool from the invitation alone (nobody acts after sending it), the
+    # new reviewer lands on My work.
+    page.wait_for_url(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
 
     # --- My work, then three items from the keyboard -------------------------------------
-    page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     assert page.locator(".queue-card .waiting").inner_text() == "4"
     page.screenshot(path=f"{SHOTS}/12-my-work.png", full_page=True)
     tab_to(page, "button.start-reviewing")
