@@ -590,6 +590,7 @@ class PromoteMatchingView(DatasetPageView):
     def render_page(
         self, form: PromoteMatchingForm, *, status: int = 200, **extra: Any
     ) -> HttpResponse:
+        from traces import filter_builder
         from traces.selectors import traces_matching, validate_trace_filter
 
         params, query = self.filter_of(form)
@@ -606,6 +607,7 @@ class PromoteMatchingView(DatasetPageView):
         explorer_url = self.url("traces-explorer") + (f"?{query}" if query else "")
         context = self.context(
             query=query,
+            filter_summary=filter_builder.summary(params) if params else "",
             matched=matched,
             errors=errors,
             explorer_url=explorer_url,

@@ -200,10 +200,14 @@ def test_the_explorer_offers_promotion_of_everything_matching_to_managers(tenant
         return
     dataset = make_dataset(tenant)
     client = signed_in(user)
-    assert b'id="matched-count">1<' in client.get(link).content
+    confirm = client.get(link).content.decode()
+    assert 'id="matched-count">1<' in confirm
+    assert '<strong id="promote-filter">status is error</strong>' in confirm  # in words
     url = project_url(tenant, "datasets-promote-matching")
     response = client.post(url, {"filter": "status=error", "dataset": str(dataset.pk)})
     assert response.status_code == 302
     assert list(DatasetItem.objects.filter(dataset=dataset).values_list("key", flat=True)) == [
         "trace:bill-1"
     ]
+    version = dataset.versions.get()
+    assert version.message == "promote traces matching status is error"

@@ -175,3 +175,19 @@ def test_a_saved_view_keeps_the_order(tenant, judged):
         _url(tenant, "traces-saved-view-create"), {"name": "Bad order", "sort": "colour"}
     )
     assert refused.status_code == 400
+
+
+def test_a_filter_reads_in_words():
+    context = filter_builder.Context(reviewers=[("7", "ana@example.com")])
+    params = {
+        "score": ["faithfulness<0.5", "toxicity"],
+        "feedback": "thumbs_down",
+        "latency_ms_min": "500",
+        "reviewer": "7",
+        "tags": ["billing", "vip"],
+    }
+    assert filter_builder.summary(params, context) == (
+        "faithfulness < 0.5 and has a “toxicity” score and tag billing and tag vip and "
+        "thumbs down and reviewed by ana@example.com and duration ≥ 500 ms"
+    )
+    assert filter_builder.summary({}) == "every trace"
