@@ -429,6 +429,7 @@ def dataset_promote_from_trace_filter(
     Each trace's output becomes its expected output only with ``accept_output`` (the
     caller accepts them all); else they need one (module docstring)."""
     from projects.models import Project
+    from traces import filter_builder
     from traces import selectors as trace_selectors
 
     normalized = trace_selectors.validate_trace_filter(params)
@@ -456,7 +457,7 @@ def dataset_promote_from_trace_filter(
             dataset=dataset,
             states=states(),
             update_existing=update_existing,
-            message=f"promote traces matching {normalized}",
+            message=f"promote traces matching {filter_builder.summary(normalized)}",
         )
 
 
