@@ -97,7 +97,7 @@ def newest_covered(tenant: Any, queue: Any) -> int:
     from django.db.models import Max
 
     from hitl import tenancy
-    from review.models import AgreementReport
+    from review.quality.models import AgreementReport
 
     with tenancy.tenant_scope(tenant.organization.pk):
         row = AgreementReport.objects.filter(queue=queue).aggregate(last=Max("last_annotation_id"))
@@ -146,7 +146,8 @@ def main() -> None:
         prefill(tenant, queue, configs, reviewers, args.prefill)
         print(f"prefilled {args.prefill} items x 3 answers in "
               f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
-        from review.models import AgreementReport, Annotation
+        from review.models import Annotation
+        from review.quality.models import AgreementReport
         from review.quality.services import agreement
 
         with tenancy.tenant_scope(tenant.organization.pk):

@@ -103,7 +103,7 @@ def prepare() -> tuple[object, list[tuple[str, str]], list[tuple[str, str, list[
     from hitl.audit import Actor
     from projects import services as project_services
     from projects.models import Membership, Organization, Project, Role
-    from review import services
+    from review import selectors, services
     from review.models import QueueItem, ReviewQueue, RoutingRule, ScoreConfig
     from traces import services as trace_services
     from traces.models import SavedView, Trace
@@ -118,7 +118,7 @@ def prepare() -> tuple[object, list[tuple[str, str]], list[tuple[str, str, list[
         queue = ReviewQueue.objects.get(project=project, name="Clinical answers")
         configs = {c.name: c for c in ScoreConfig.objects.filter(project=project)}
         actor = Actor(user=owner, source="command")
-        form = services.queue_form(queue)
+        form = selectors.queue_form(queue)
         values = {}
         for question in form:
             config = question.config

@@ -257,7 +257,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStateEnum": "review.models.AssignmentState",
         "AdjudicationKindEnum": "review.models.AdjudicationKind",
         "RoutingSignalEnum": "review.models.RoutingSignal",
-        "AlertKindEnum": "review.models.AlertKind",
+        "AlertKindEnum": "review.quality.models.AlertKind",
         "DestinationKindEnum": "projects.models.DestinationKind",
         "PersonalChannelEnum": "projects.models.PersonalChannel",
         "ExportFormatEnum": "datasets.models.ExportFormat",

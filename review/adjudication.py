@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 # Float answers and shares are compared with this slack (0.1 + 0.2 - 0.3 is not 0).
 EPSILON = 1e-9
@@ -48,16 +48,16 @@ class DisagreementRule:
 
     @property
     def applies(self) -> bool:
-        return self.adjudicates and self.data_type != ScoreDataType.TEXT
+        return self.adjudicates and not score_kind(self.data_type).free_text
 
     def describe(self) -> str:
         """The rule in the words a review lead would use."""
-        if self.data_type == ScoreDataType.TEXT:
+        if score_kind(self.data_type).free_text:
             return "Free text: never sent to adjudication."
         if not self.adjudicates:
             return "Never sent to adjudication (switched off for this question)."
         empty = " Empty answers do not count."
-        if self.data_type == ScoreDataType.NUMERIC:
+        if score_kind(self.data_type).numeric:
             if self.numeric_tolerance <= 0:
                 return "Any two different answers send the item to adjudication." + empty
             return (
@@ -77,7 +77,7 @@ class DisagreementRule:
         given = [a for a in answers if a is not None]
         if not self.applies or len(given) < 2:
             return None
-        if self.data_type == ScoreDataType.NUMERIC:
+        if score_kind(self.data_type).numeric:
             spread = max(given) - min(given)
             if spread <= self.numeric_tolerance + EPSILON:
                 return None

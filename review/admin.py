@@ -3,20 +3,9 @@ from django.contrib import admin
 from hitl.admin import TenantScopedAdmin, register_history
 from review.models import (
     Adjudication,
-    AgreementReport,
-    AlignmentMapping,
-    AlignmentReport,
     Annotation,
     Assignment,
-    CalibrationResult,
-    CalibrationRound,
-    CalibrationSet,
     Comment,
-    GoldAccuracy,
-    GoldAnswer,
-    QualityAlert,
-    QualitySettings,
-    QueueCalibration,
     QueueFormField,
     QueueItem,
     QueueReviewer,
@@ -26,6 +15,19 @@ from review.models import (
     RoutingRuleDay,
     ScoreConfig,
     ScoreConfigVersion,
+)
+from review.quality.models import (
+    AgreementReport,
+    AlignmentMapping,
+    AlignmentReport,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAccuracy,
+    GoldAnswer,
+    QualityAlert,
+    QualitySettings,
+    QueueCalibration,
 )
 
 

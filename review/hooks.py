@@ -1,10 +1,16 @@
-"""What review asks of, and announces to, the apps above it.
+"""What review asks of, and announces to, the apps above it and its own quality wing.
 
 datasets sits above review in the layers, so review never imports it: a dataset item
 that is a queue item's target is a plain id (``QueueItem.dataset_item_id``), which
 review resolves through the provider datasets registers here, and the reviewers'
 verdict on it goes back up through the ``expected_output_written`` signal, which
 datasets connects in ``DatasetsConfig.ready()``.
+
+The core of review (queues, items, claims, annotations) never imports
+:mod:`review.quality` either: a claim asks the registered claim gates (quality's
+calibration gate is one), and changed answers are announced by ``answers_changed``
+(quality recomputes agreement and gold accuracy). Quality connects both in
+``ReviewConfig.ready()``.
 """
 
 from __future__ import annotations
@@ -73,63 +79,27 @@ def dataset_item(*, project_id: int, pk: int | None) -> DatasetItemView | None:
 expected_output_written = Signal()
 
 
-def _queue_choices() -> list[Any]:
-    """The queues of the organization in scope, for the notification settings
-    (``projects.hooks``)."""
-    from projects.hooks import QueueChoice
-    from review.models import ReviewQueue
-
-    rows = ReviewQueue.objects.values_list(
-        "pk", "name", "project_id", "project__name", "archived_at"
-    )
-    return [
-        QueueChoice(pk, name, pid, project, archived is not None)
-        for pk, name, pid, project, archived in rows
-    ]
+# A claim gate takes ``queue`` and ``user_id`` and raises a ``hitl.exceptions.DomainError``
+# (``PermissionDenied``) to refuse that reviewer a claim on that queue; it returns None
+# to let it through. Every registered gate is asked before each claim, in the claimer's
+# transaction.
+ClaimGate = Callable[..., None]
+_claim_gates: list[ClaimGate] = []
 
 
-def _register_queue_choices() -> None:
-    from projects.hooks import register_queue_choices
-
-    register_queue_choices(_queue_choices)
-
-
-_register_queue_choices()
+def register_claim_gate(gate: ClaimGate) -> None:
+    if gate not in _claim_gates:
+        _claim_gates.append(gate)
 
 
-def _queue_pool_join(*, actor: Any, membership: Any, queue_ids: list[int]) -> list[str]:
-    """An accepted invitation's queues: the invitee joins their pools
-    (``projects.hooks.queue_pool_join``)."""
-    from review.services.queues import queue_pool_join
-
-    return queue_pool_join(actor=actor, membership=membership, queue_ids=queue_ids)
+def claim_gates_check(*, queue: Any, user_id: int) -> None:
+    """Raises the first gate's refusal of ``user_id`` claiming in ``queue``."""
+    for gate in _claim_gates:
+        gate(queue=queue, user_id=user_id)
 
 
-def _work_page(*, membership: Any) -> Any:
-    """My work, and whether the member has review work (a pool of a live queue, or a
-    lease they hold), for the landing after sign-in (``projects.hooks.work_page``)."""
-    from django.urls import reverse
-
-    from projects.hooks import WorkPage
-    from review.models import Assignment, AssignmentState, QueueReviewer
-
-    has_work = (
-        QueueReviewer.objects.filter(
-            membership=membership, queue__archived_at__isnull=True
-        ).exists()
-        or Assignment.objects.filter(
-            reviewer_id=membership.user_id, state=AssignmentState.LEASED
-        ).exists()
-    )
-    url = reverse("review-my-work", kwargs={"org_slug": membership.organization.slug})
-    return WorkPage(url=url, has_work=has_work)
-
-
-def _register_invitation_hooks() -> None:
-    from projects.hooks import register_queue_pool_join, register_work_page
-
-    register_queue_pool_join(_queue_pool_join)
-    register_work_page(_work_page)
-
-
-_register_invitation_hooks()
+# Sent INSIDE the transaction in which answers of a queue were written (a submission,
+# or an edit of a submitted annotation's answers). Argument: ``queue`` (the
+# ReviewQueue). Receivers run in that transaction; an exception they raise refuses the
+# write.
+answers_changed = Signal()

@@ -1,37 +1,37 @@
 from django.urls import path
 
-from review.pages import lead as views
+from review.pages import board, lead, routing
 
 project = "orgs/<slug:org_slug>/projects/<slug:project_slug>/"
 queue = project + "queues/<int:queue_pk>/"
 
 urlpatterns = [
-    path(project + "rubrics/", views.RubricListView.as_view(), name="lead-rubrics"),
-    path(project + "rubrics/new/", views.RubricCreateView.as_view(), name="lead-rubric-create"),
-    path(project + "rubrics/<int:config_pk>/", views.RubricEditView.as_view(), name="lead-rubric"),
-    path(project + "queues/", views.QueueListView.as_view(), name="lead-queues"),
-    path(project + "queues/new/", views.QueueFormView.as_view(), name="lead-queue-create"),
-    path(queue + "edit/", views.QueueFormView.as_view(), name="lead-queue-edit"),
-    path(queue + "board/", views.QueueBoardView.as_view(), name="lead-queue-board"),
-    path(queue + "board/live/", views.QueueBoardLiveView.as_view(), name="lead-queue-board-live"),
-    path(queue + "items/update/", views.QueueItemsUpdateView.as_view(), name="lead-items-update"),
-    path(queue + "items/<int:item_pk>/", views.ItemView.as_view(), name="lead-item"),
-    path(queue + "rules/", views.RoutingRulesView.as_view(), name="lead-queue-rules"),
-    path(queue + "rules/preview/", views.RoutingPreviewView.as_view(), name="lead-rule-preview"),
+    path(project + "rubrics/", lead.RubricListView.as_view(), name="lead-rubrics"),
+    path(project + "rubrics/new/", lead.RubricCreateView.as_view(), name="lead-rubric-create"),
+    path(project + "rubrics/<int:config_pk>/", lead.RubricEditView.as_view(), name="lead-rubric"),
+    path(project + "queues/", lead.QueueListView.as_view(), name="lead-queues"),
+    path(project + "queues/new/", lead.QueueFormView.as_view(), name="lead-queue-create"),
+    path(queue + "edit/", lead.QueueFormView.as_view(), name="lead-queue-edit"),
+    path(queue + "board/", board.QueueBoardView.as_view(), name="lead-queue-board"),
+    path(queue + "board/live/", board.QueueBoardLiveView.as_view(), name="lead-queue-board-live"),
+    path(queue + "items/update/", board.QueueItemsUpdateView.as_view(), name="lead-items-update"),
+    path(queue + "items/<int:item_pk>/", lead.ItemView.as_view(), name="lead-item"),
+    path(queue + "rules/", routing.RoutingRulesView.as_view(), name="lead-queue-rules"),
+    path(queue + "rules/preview/", routing.RoutingPreviewView.as_view(), name="lead-rule-preview"),
     path(
         queue + "rules/<int:rule_pk>/edit/",
-        views.RoutingRuleEditView.as_view(),
+        routing.RoutingRuleEditView.as_view(),
         name="lead-rule-edit",
     ),
     path(
         queue + "rules/<int:rule_pk>/",
-        views.RoutingRuleChangeView.as_view(),
+        routing.RoutingRuleChangeView.as_view(),
         name="lead-rule-change",
     ),
     path(
         project + "annotations/<int:annotation_pk>/",
-        views.AnnotationView.as_view(),
+        lead.AnnotationView.as_view(),
         name="lead-annotation",
     ),
-    path(project + "traces/add-to-queue/", views.BulkAddView.as_view(), name="lead-bulk-add"),
+    path(project + "traces/add-to-queue/", lead.BulkAddView.as_view(), name="lead-bulk-add"),
 ]

@@ -2,26 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, QuerySet, Sum
 
+from projects.hooks import QueueChoice
+from projects.models import REVIEW_ROLES, Membership
 from review import visibility
+from review.adjudication import DisagreementRule
 from review.models import (
+    BOARD_COLUMN_Q,
     Annotation,
     Assignment,
     AssignmentState,
     Comment,
     ItemStatus,
+    QueueFormField,
     QueueItem,
     QueueReviewer,
     ReviewQueue,
+    ScoreConfig,
     board_status_of,
 )
 
 # A reviewer's pace (reviews per hour) is shown once it rests on this many reviews.
 RATE_MIN_REVIEWS = 10
+
+# --- a queue's form and how its answers disagree -----------------------------------------
+
+
+@dataclass(frozen=True)
+class FormQuestion:
+    config: ScoreConfig
+    rule: DisagreementRule
+
+
+def queue_form(queue: ReviewQueue) -> list[FormQuestion]:
+    fields = (
+        QueueFormField.objects.filter(queue=queue).select_related("config").order_by("position")
+    )
+    return [FormQuestion(f.config, DisagreementRule.of(f)) for f in fields]
+
+
+def item_disagreement(
+    form: Sequence[FormQuestion], annotations: Sequence[Annotation]
+) -> dict[str, Any]:
+    """Per config id, how the answers disagree under the question's rule
+    (``review.adjudication``); empty when the reviews agree well enough."""
+    found: dict[str, Any] = {}
+    for question in form:
+        key = str(question.config.pk)
+        disagreement = question.rule.disagreement([a.values.get(key) for a in annotations])
+        if disagreement is not None:
+            found[key] = {
+                "config": question.config.name,
+                "rule": question.rule.describe(),
+                **disagreement,
+            }
+    return found
+
 
 # --- for the trace detail view -----------------------------------------------------------
 
@@ -113,6 +155,28 @@ def trace_attachments(*, trace: Any, viewer: Any = None) -> dict[str, Any]:
 # --- queues and items ----------------------------------------------------------------------
 
 
+def pool_candidates() -> list[Membership]:
+    """Members who may review (owners, admins, reviewers), by email."""
+    return list(
+        Membership.objects.filter(role__in=REVIEW_ROLES)
+        .select_related("user")
+        .prefetch_related("projects")
+        .order_by("user__email")
+    )
+
+
+def queue_choices() -> list[QueueChoice]:
+    """The queues of the organization in scope, for the notification settings and
+    invitations (``projects.hooks``)."""
+    rows = ReviewQueue.objects.values_list(
+        "pk", "name", "project_id", "project__name", "archived_at"
+    )
+    return [
+        QueueChoice(pk, name, pid, project, archived is not None)
+        for pk, name, pid, project, archived in rows
+    ]
+
+
 def queue_pool_entry(*, queue: ReviewQueue, user: Any) -> QueueReviewer | None:
     return (
         QueueReviewer.objects.filter(queue=queue, membership__user=user)
@@ -123,23 +187,9 @@ def queue_pool_entry(*, queue: ReviewQueue, user: Any) -> QueueReviewer | None:
 
 def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
     """Counts by board column and, per assignee, what is done and what is pending."""
-    columns = {status: 0 for status in _BOARD_COLUMNS}
-    grouped = (
-        QueueItem.objects.filter(queue=queue)
-        .values("status")
-        .annotate(
-            n=Count("id"),
-            submitted=Count("id", filter=Q(status=ItemStatus.OPEN, submissions__gt=0)),
-            leased=Count("id", filter=Q(status=ItemStatus.OPEN, submissions=0, live_leases__gt=0)),
-        )
+    columns = QueueItem.objects.filter(queue=queue).aggregate(
+        **{column: Count("id", filter=q) for column, q in BOARD_COLUMN_Q.items()}
     )
-    for row in grouped:
-        if row["status"] == ItemStatus.OPEN:
-            columns["submitted"] += row["submitted"]
-            columns["in_progress"] += row["leased"]
-            columns["pending"] += row["n"] - row["submitted"] - row["leased"]
-        else:
-            columns[row["status"]] += row["n"]
     per_reviewer: dict[int, dict[str, Any]] = {}
     states = (
         Assignment.objects.filter(queue=queue)
@@ -231,30 +281,19 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
 
 def filter_by_board_status(queryset: QuerySet[QueueItem], board_status: str) -> QuerySet:
     """Items in one kanban column (the open ones split by their counters)."""
-    if board_status == "pending":
-        return queryset.filter(status=ItemStatus.OPEN, submissions=0, live_leases=0)
-    if board_status == "in_progress":
-        return queryset.filter(status=ItemStatus.OPEN, submissions=0, live_leases__gt=0)
-    if board_status == "submitted":
-        return queryset.filter(status=ItemStatus.OPEN, submissions__gt=0)
-    if board_status in _BOARD_COLUMNS:
-        return queryset.filter(status=board_status)
+    column = BOARD_COLUMN_Q.get(board_status)
+    if column is not None:
+        return queryset.filter(column)
     from hitl.exceptions import DomainError
 
     raise DomainError(
         f"Unknown board status {board_status!r}.",
-        details={"board_status": [f"one of {', '.join(_BOARD_COLUMNS)}"]},
+        details={"board_status": [f"one of {', '.join(BOARD_COLUMNS)}"]},
     )
 
 
-_BOARD_COLUMNS = (
-    "pending",
-    "in_progress",
-    "submitted",
-    "complete",
-    "needs_adjudication",
-    "adjudicated",
-)
+# The board's columns, in the board's order.
+BOARD_COLUMNS = tuple(BOARD_COLUMN_Q)
 
 
 def item_board_status(item: QueueItem) -> str:
@@ -377,8 +416,6 @@ def item_target_summary(item: QueueItem, *, revealed: bool = True) -> dict[str, 
 
 def form_for_reviewer(queue: ReviewQueue) -> list[dict[str, Any]]:
     """The queue's questions in order, each with its rubric, as the reviewer sees them."""
-    from review.services import queue_form
-
     return [
         {
             "config_id": q.config.pk,
@@ -400,8 +437,6 @@ def form_for_reviewer(queue: ReviewQueue) -> list[dict[str, Any]]:
 
 def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
     """Everything the item page and a claim show one person, blind rule applied."""
-    from review.services import item_disagreement, queue_form
-
     detail = item_detail(item=item, user=user)
     disagreement = None
     if detail["revealed"] and item.status in (

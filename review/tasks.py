@@ -13,7 +13,7 @@ from django.utils import timezone
 from hitl import outbox, tenancy
 from review import services
 from review.models import Assignment, AssignmentState, ReviewQueue
-from review.quality.services import agreement
+from review.quality.services import agreement, refresh
 from review.quality.services.agreement import AGREEMENT_REFRESH
 from review.services.routing import ROUTE_TRACES
 
@@ -86,7 +86,7 @@ def agreement_refresh(*, queue_id: int, **_: object) -> None:
     (coalesced, never dropped: see ``review.quality.services.agreement``). Runs through the
     outbox, inside the message's tenant scope; a gone queue or unchanged answers do
     nothing."""
-    agreement.quality_refresh(queue_id=queue_id)
+    refresh.quality_refresh(queue_id=queue_id)
 
 
 @periodic("review.agreement_sweep")
@@ -110,7 +110,7 @@ def agreement_sweep(self: Task, **_: object) -> int:
 def gold_accuracy_sweep(self: Task, **_: object) -> int:
     """Periodic: refreshes reviewers' running accuracy on the gold items of every live
     queue that mixes them in (an alert when one falls under the queue's threshold)."""
-    from review.models import QueueCalibration
+    from review.quality.models import QueueCalibration
     from review.quality.services import calibration
 
     # Which queues mix gold items in: the one cross-tenant read here.
@@ -136,7 +136,7 @@ def alignment_refresh(*, mapping_id: int, **_: object) -> None:
 @periodic("review.alignment_sweep")
 def alignment_sweep(self: Task, **_: object) -> int:
     """Periodic: requests a report of every alignment mapping (drift over time)."""
-    from review.models import AlignmentMapping
+    from review.quality.models import AlignmentMapping
     from review.quality.services import alignment
 
     # Which organizations have mappings: the one cross-tenant read here.

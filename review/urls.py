@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review.pages import reviewer as views
+from review.pages import history, review_actions, reviewer
 from review.quality.pages import calibration as calibration_views
 from review.quality.pages import report as report_views
 
@@ -9,31 +9,35 @@ project = org + "projects/<slug:project_slug>/"
 review = project + "review/<int:assignment_pk>/"
 
 urlpatterns = [
-    path(org + "work/", views.MyWorkView.as_view(), name="review-my-work"),
-    path(org + "history/", views.MyHistoryView.as_view(), name="review-history"),
-    path(org + "adjudication/", views.AdjudicationListView.as_view(), name="review-adjudication"),
+    path(org + "work/", reviewer.MyWorkView.as_view(), name="review-my-work"),
+    path(org + "history/", history.MyHistoryView.as_view(), name="review-history"),
+    path(org + "adjudication/", history.AdjudicationListView.as_view(), name="review-adjudication"),
     path(
         project + "queues/<int:queue_pk>/start/",
-        views.QueueStartView.as_view(),
+        reviewer.QueueStartView.as_view(),
         name="review-queue-start",
     ),
-    path(review, views.ReviewItemView.as_view(), name="review-item"),
-    path(review + "submit/", views.ReviewSubmitView.as_view(), name="review-submit"),
-    path(review + "skip/", views.ReviewSkipView.as_view(), name="review-skip"),
-    path(review + "release/", views.ReviewReleaseView.as_view(), name="review-release"),
-    path(review + "next/", views.ReviewPrefetchView.as_view(), name="review-prefetch"),
-    path(review + "span-comment/", views.SpanCommentView.as_view(), name="review-span-comment"),
-    path(review + "draft/", views.ReviewDraftView.as_view(), name="review-draft"),
-    path(review + "renew/", views.ReviewRenewView.as_view(), name="review-renew"),
-    path(review + "resolve/", views.ReviewResolveView.as_view(), name="review-resolve"),
+    path(review, reviewer.ReviewItemView.as_view(), name="review-item"),
+    path(review + "submit/", review_actions.ReviewSubmitView.as_view(), name="review-submit"),
+    path(review + "skip/", review_actions.ReviewSkipView.as_view(), name="review-skip"),
+    path(review + "release/", review_actions.ReviewReleaseView.as_view(), name="review-release"),
+    path(review + "next/", review_actions.ReviewPrefetchView.as_view(), name="review-prefetch"),
+    path(
+        review + "span-comment/",
+        review_actions.SpanCommentView.as_view(),
+        name="review-span-comment",
+    ),
+    path(review + "draft/", review_actions.ReviewDraftView.as_view(), name="review-draft"),
+    path(review + "renew/", review_actions.ReviewRenewView.as_view(), name="review-renew"),
+    path(review + "resolve/", review_actions.ReviewResolveView.as_view(), name="review-resolve"),
     path(
         project + "history/<int:annotation_pk>/",
-        views.HistoryItemView.as_view(),
+        history.HistoryItemView.as_view(),
         name="review-history-item",
     ),
     path(
         project + "adjudicate/<int:item_pk>/",
-        views.AdjudicateView.as_view(),
+        history.AdjudicateView.as_view(),
         name="review-adjudicate",
     ),
     path(

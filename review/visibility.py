@@ -198,11 +198,4 @@ def blind_dataset_item_ids(viewer: Any) -> QuerySet[QueueItem]:
     )
 
 
-def connect_trace_hooks() -> None:
-    """Registers review's part of the trace reads: attachments (annotations, comments)
-    and the score filter, both under this rule. Called from ``ReviewConfig.ready()``."""
-    from review.selectors import trace_attachments
-    from traces import hooks
-
-    hooks.register_trace_attachments(trace_attachments)
-    hooks.register_score_visibility(scores_visible_to)
+# END

@@ -213,7 +213,7 @@ def _ids(world: World) -> dict[str, Any]:
 
 
 def _calibration_set_id(world: World) -> int:
-    from review.models import CalibrationSet
+    from review.quality.models import CalibrationSet
 
     with tenant_scope(world.tenant.organization.pk):
         return CalibrationSet.objects.values_list("pk", flat=True).get()

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hitl.api.serializers import StrictSerializer
+from projects.notifications import site_reverse
 from review.adjudication import DisagreementRule
 from review.models import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     Adjudication,
     Annotation,
     Assignment,
@@ -22,7 +24,16 @@ from review.models import (
     ScoreConfigVersion,
     ScoreTarget,
 )
-from review.services.items import PRIORITY_MAX, PRIORITY_MIN
+from review.serializer_fields import (
+    SPAN_HELP,
+    SPAN_ID_IN,
+    THREAD_HELP,
+    THREAD_ID_IN,
+    TRACE_HELP,
+    TRACE_ID_IN,
+    external_id_field,
+    external_id_input,
+)
 from traces.models import ScoreDataType
 
 # --- score configs ---------------------------------------------------------------------------
@@ -234,21 +245,6 @@ class BoardSerializer(serializers.Serializer):
 # --- items -----------------------------------------------------------------------------------
 
 
-TRACE_HELP = "The trace's id as it was sent (GET traces/<id>/ takes it); null: none."
-SPAN_HELP = (
-    "The span's id as it was sent, within `trace` (GET traces/<trace>/spans/<id>/ takes it); "
-    "null: none."
-)
-THREAD_HELP = "The thread's id as it was sent (GET threads/<id>/ takes it); null: none."
-
-
-def external_id_field(relation: str, help_text: str) -> serializers.CharField:
-    """A trace, span or thread answered by the id its client sent, never the row id."""
-    return serializers.CharField(
-        source=f"{relation}.external_id", read_only=True, allow_null=True, help_text=help_text
-    )
-
-
 class _ExternalTargets(serializers.ModelSerializer):
     trace = external_id_field("trace", TRACE_HELP)
     span = external_id_field("span", SPAN_HELP)
@@ -402,15 +398,6 @@ class QueueItemDetailSerializer(QueueItemSerializer):
         return self._detail()["my_assignment"]
 
 
-TRACE_ID_IN = "The trace's id as it was sent (as GET traces/ answers it)."
-SPAN_ID_IN = "The span's id as it was sent; with trace_id, its trace."
-THREAD_ID_IN = "The thread's id as it was sent (as GET threads/ answers it)."
-
-
-def external_id_input(help_text: str) -> serializers.CharField:
-    return serializers.CharField(max_length=256, required=False, help_text=help_text)
-
-
 class ItemCreateSerializer(StrictSerializer):
     trace_id = external_id_input(TRACE_ID_IN + " Alone: the trace is the target.")
     span_id = external_id_input(SPAN_ID_IN)
@@ -555,9 +542,8 @@ class CommentSerializer(serializers.ModelSerializer):
         project = self.context.get("project")
         if organization is None or project is None:
             return ""
-        return (
-            f"{settings.SITE_URL}/api/orgs/{organization.slug}/projects/{project.slug}"
-            f"/comments/{comment.pk}/"
+        return site_reverse(
+            "comment-detail", org_slug=organization.slug, project_slug=project.slug, pk=comment.pk
         )
 
 

@@ -20,9 +20,16 @@ from django.http import QueryDict
 from hitl import text
 from hitl.exceptions import DomainError
 from hitl.forms import TextField, WholeNumberField
-from review.models import AssignmentStrategy, ReviewQueue, RoutingSignal, ScoreConfig
+from review.models import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    AssignmentStrategy,
+    ReviewQueue,
+    RoutingSignal,
+    ScoreConfig,
+)
 from review.quality.forms import FiniteFloatField
-from review.services.items import PRIORITY_MAX, PRIORITY_MIN, SELECTABLE_COLUMNS
+from review.services.items import SELECTABLE_COLUMNS
 from traces.models import ScoreDataType
 
 INT32_MAX = 2**31 - 1

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet
 
 from hitl import audit
-from projects.models import REVIEW_ROLES, Membership, Project
+from projects.models import Project
 from review.adjudication import DisagreementRule
 from review.models import (
     Annotation,
@@ -23,12 +23,11 @@ from review.models import (
     ScoreConfig,
     ScoreConfigVersion,
 )
-from review.selectors import _BOARD_COLUMNS, filter_by_board_status, queue_board
-from review.services._common import _sampled
-from review.services.items import SELECTABLE_COLUMNS
+from review.services.common import sampled_in
 
-BOARD_CARDS_PER_COLUMN = 20
 PREVIEW_RECENT = 500
+
+
 PREVIEW_SHOWN = 25
 
 
@@ -106,106 +105,9 @@ def queue_form_rules(queue: ReviewQueue) -> list[dict[str, Any]]:
     return [{"field": f, "rule": DisagreementRule.of(f).describe()} for f in fields]
 
 
-def pool_candidates() -> list[Membership]:
-    """Members who may review (owners, admins, reviewers), by email."""
-    return list(
-        Membership.objects.filter(role__in=REVIEW_ROLES)
-        .select_related("user")
-        .prefetch_related("projects")
-        .order_by("user__email")
-    )
-
-
 def queue_pool(queue: ReviewQueue) -> dict[int, QueueReviewer]:
     """membership id -> the queue's pool entry."""
     return {r.membership_id: r for r in QueueReviewer.objects.filter(queue=queue)}
-
-
-def board(queue: ReviewQueue) -> dict[str, Any]:
-    """The kanban: each column's count and its first cards (priority first), the pool
-    for reassigning, and per assignee what is done and pending, time on task and
-    reviews per hour (``review.selectors.queue_board``, the API's board)."""
-    summary = queue_board(queue=queue)
-    pool = list(
-        QueueReviewer.objects.filter(queue=queue)
-        .select_related("membership__user")
-        .order_by("membership__user__email")
-    )
-    emails = {r.membership.user_id: r.membership.user.email for r in pool}
-    columns = []
-    for status in _BOARD_COLUMNS:
-        items = list(
-            filter_by_board_status(QueueItem.objects.filter(queue=queue), status)
-            .select_related("trace", "thread")
-            .only(
-                "id",
-                "priority",
-                "assignees",
-                "status",
-                "submissions",
-                "live_leases",
-                "target_type",
-                "created_at",
-                "trace__external_id",
-                "trace__name",
-                "thread__external_id",
-            )
-            .order_by("-priority", "created_at", "id")[:BOARD_CARDS_PER_COLUMN]
-        )
-        cards = [
-            {
-                "item": item,
-                "label": _item_label(item),
-                "assignees": [emails.get(a, f"user {a}") for a in item.assignees],
-                "assignee": item.assignees[0] if len(item.assignees) == 1 else None,
-            }
-            for item in items
-        ]
-        columns.append(
-            {
-                "status": status,
-                "label": column_label(status),
-                "count": summary["columns"][status],
-                "cards": cards,
-                "selectable": status in SELECTABLE_COLUMNS,
-            }
-        )
-    return {
-        "columns": columns,
-        "total": summary["total"],
-        "assignees": summary["assignees"],
-        "pool": [(r.membership.user_id, r.membership.user.email) for r in pool],
-    }
-
-
-def column_label(status: str) -> str:
-    return status.replace("_", " ").capitalize()
-
-
-def column_count(queue: ReviewQueue, status: str) -> int:
-    """How many items one board column holds now."""
-    return filter_by_board_status(QueueItem.objects.filter(queue=queue), status).count()
-
-
-def item_labels(queue: ReviewQueue, item_ids: list[int]) -> dict[int, str]:
-    """item id -> how the board names it (its trace's name), for every id given; an id
-    not in the queue is "item <id>"."""
-    items = (
-        QueueItem.objects.filter(queue=queue, pk__in=item_ids)
-        .select_related("trace", "thread")
-        .only("id", "trace__external_id", "trace__name", "thread__external_id")
-    )
-    labels = {item_id: f"item {item_id}" for item_id in item_ids}
-    labels.update({item.pk: f"“{_item_label(item)}” (item {item.pk})" for item in items})
-    return labels
-
-
-def _item_label(item: QueueItem) -> str:
-    if item.trace_id and item.trace is not None:
-        return item.trace.name or item.trace.external_id
-    if item.thread_id and item.thread is not None:
-        return f"thread {item.thread.external_id}"
-    return f"item {item.pk}"
 
 
 def routing_preview(
@@ -232,7 +134,7 @@ def routing_preview(
     )
     seed = f"route:{rule.pk}" if rule is not None else "route:preview"
     for row in matching:
-        row["taken"] = _sampled(f"{seed}:{row['pk']}", sampling_rate)
+        row["taken"] = sampled_in(f"{seed}:{row['pk']}", sampling_rate)
     return {
         "recent": len(recent_ids),
         "matched": len(matching),

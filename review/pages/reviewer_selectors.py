@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Avg, Count, Exists, F, Func, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from projects.hooks import WorkPage
 from projects.models import MANAGE_ROLES, Membership
 from projects.selectors import projects_visible_to
 from review import selectors, visibility
@@ -449,16 +451,14 @@ def reviews_side_by_side(*, item: QueueItem, user: Any) -> dict[str, Any]:
     """The item's reviews as ``user`` may read them (the blind rule), each question's
     answers in a row, and which questions disagree under the queue's rule
     (``review.adjudication``): the disagreement the adjudication will record."""
-    from review.services import item_disagreement, queue_form
-
-    form = queue_form(item.queue)
+    form = selectors.queue_form(item.queue)
     annotations = list(
         Annotation.objects.filter(item=item)
         .filter(visibility.annotations_visible_to(user))
         .select_related("reviewer")
         .order_by("submitted_at", "id")
     )
-    disagreement = item_disagreement(form, annotations) if annotations else {}
+    disagreement = selectors.item_disagreement(form, annotations) if annotations else {}
     rows = []
     for question in form:
         key = str(question.config.pk)
@@ -565,3 +565,33 @@ def live_assignment_on_item(*, item_id: int, user: Any) -> Assignment | None:
     return Assignment.objects.filter(
         item_id=item_id, reviewer=user, state=AssignmentState.LEASED, expires_at__gt=timezone.now()
     ).first()
+
+
+def work_page(*, membership: Membership) -> WorkPage:
+    """My work, and whether the member has review work (a pool of a live queue, or a
+    lease they hold), for the landing after sign-in (``projects.hooks.work_page``)."""
+    has_work = (
+        QueueReviewer.objects.filter(
+            membership=membership, queue__archived_at__isnull=True
+        ).exists()
+        or Assignment.objects.filter(
+            reviewer_id=membership.user_id, state=AssignmentState.LEASED
+        ).exists()
+    )
+    url = reverse("review-my-work", kwargs={"org_slug": membership.organization.slug})
+    return WorkPage(url=url, has_work=has_work)
+
+
+def decisions_for(*, item_ids: list[int], user: Any) -> dict[int, list[Adjudication]]:
+    """The decisions on ``item_ids`` that ``user`` may read (the blind rule), by item,
+    newest first, with who decided: one query, for My history's page of rows."""
+    found: dict[int, list[Adjudication]] = {}
+    decisions = (
+        Adjudication.objects.filter(item_id__in=item_ids)
+        .filter(visibility.adjudications_visible_to(user))
+        .select_related("adjudicator")
+        .order_by("item_id", "-created_at", "-id")
+    )
+    for decision in decisions:
+        found.setdefault(decision.item_id, []).append(decision)
+    return found

@@ -1,7 +1,8 @@
 """The rubric page's form: a question's definition (name, kind of answer, bounds,
 options, levels with definitions and examples) and, for a categorical question, its
 scale: unordered categories (nominal) or ordered levels (ordinal). Agreement reads the
-scale (``review.quality.services.agreement.scale_of``): never inferred from the options' values.
+scale (``review.quality.selectors.agreement.scale_of``): never inferred from the
+options' values.
 
 The form types and bounds the input; ``review.services.configs`` decides what a valid
 rubric is, and its refusals come back beside the fields.

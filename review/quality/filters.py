@@ -7,7 +7,7 @@ import django_filters
 
 from hitl import filtering
 from hitl.api.filters import IdFilter, StrictBooleanFilter, TextFilter
-from review.models import (
+from review.quality.models import (
     AlertKind,
     AlignmentMapping,
     CalibrationRound,

@@ -21,7 +21,8 @@ from django import forms
 
 from hitl.exceptions import DomainError
 from hitl.forms import TextField, WholeNumberField, form_add_domain_error
-from review.models import AlignmentScope, CalibrationSet, ReviewQueue, ScoreConfig
+from review.models import ReviewQueue, ScoreConfig
+from review.quality.models import AlignmentScope, CalibrationSet
 from traces.models import ScoreDataType, Trace
 
 TOLERANCE_PREFIX = "tolerance-"

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from review.services.annotations import (
     MAX_TEXT_ANSWER,
-    FormQuestion,
     annotation_update,
     expected_output_of,
     item_adjudicate,
-    item_disagreement,
-    queue_form,
     validate_answers,
 )
 from review.services.claims import (
@@ -67,7 +64,6 @@ __all__ = [
     "MAX_TEXT_ANSWER",
     "MENTION",
     "QUEUE_SETTINGS",
-    "FormQuestion",
     "ItemTargetRef",
     "annotation_update",
     "assignment_release",
@@ -78,12 +74,10 @@ __all__ = [
     "comment_update",
     "expected_output_of",
     "item_adjudicate",
-    "item_disagreement",
     "leases_expire",
     "queue_archive",
     "queue_claim_next",
     "queue_create",
-    "queue_form",
     "queue_item_add",
     "queue_item_remove",
     "queue_items_add_dataset_items",

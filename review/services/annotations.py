@@ -9,7 +9,6 @@ the consensus or adjudicated expected output, goes to datasets through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -19,8 +18,6 @@ from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import MANAGE_ROLES, Membership
 from review import hooks
-from review.adjudication import DisagreementRule
-from review.consensus import consensus_expected_output
 from review.models import (
     Adjudication,
     AdjudicationKind,
@@ -28,57 +25,22 @@ from review.models import (
     AuditStatus,
     ItemStatus,
     ItemTarget,
-    QueueFormField,
     QueueItem,
     QueueReviewer,
     ReviewQueue,
     ScoreConfig,
 )
-from review.services._common import _is_number, _now, _require_person, _sampled
+from review.selectors import FormQuestion, item_disagreement, queue_form
+from review.services.common import require_person, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
-from traces.models import ScoreDataType
-
-MAX_TEXT_ANSWER = 20_000
-
-
-@dataclass(frozen=True)
-class FormQuestion:
-    config: ScoreConfig
-    rule: DisagreementRule
+from review.services.lifecycle import expected_output_announce
+from traces.score_kinds import MAX_TEXT_ANSWER as MAX_TEXT_ANSWER  # review.services exports it
+from traces.score_kinds import score_kind
 
 
-def queue_form(queue: ReviewQueue) -> list[FormQuestion]:
-    fields = (
-        QueueFormField.objects.filter(queue=queue).select_related("config").order_by("position")
-    )
-    return [FormQuestion(f.config, DisagreementRule.of(f)) for f in fields]
-
-
-def _check_answer(config: ScoreConfig, value: Any) -> str | None:
+def check_answer(config: ScoreConfig, value: Any) -> str | None:
     """None if ``value`` answers ``config``, else the reason it does not."""
-    kind = config.data_type
-    if kind == ScoreDataType.NUMERIC:
-        if not _is_number(value):
-            return "A number is expected."
-        if value < config.min_value or value > config.max_value:
-            return f"Must be between {config.min_value:g} and {config.max_value:g}."
-        if config.step:
-            steps = (value - config.min_value) / config.step
-            if abs(steps - round(steps)) > 1e-9:
-                return f"Must be a multiple of {config.step:g} from {config.min_value:g}."
-    elif kind == ScoreDataType.CATEGORICAL:
-        labels = [option["label"] for option in config.options]
-        if value not in labels:
-            return f"Unknown option {value!r}; one of: {', '.join(labels)}."
-    elif kind == ScoreDataType.BOOLEAN:
-        if not isinstance(value, bool):
-            return "true or false is expected."
-    elif kind == ScoreDataType.TEXT:
-        if not isinstance(value, str) or not value.strip():
-            return "Non-empty text is expected."
-        if len(value) > MAX_TEXT_ANSWER:
-            return f"At most {MAX_TEXT_ANSWER} characters."
-    return None
+    return score_kind(config.data_type).answer_error(config, value)
 
 
 def validate_answers(
@@ -101,7 +63,7 @@ def validate_answers(
             continue
         if value is None:
             continue
-        reason = _check_answer(config, value)
+        reason = check_answer(config, value)
         if reason:
             errors[str(key)] = f"{config.name}: {reason}"
         else:
@@ -116,17 +78,10 @@ def validate_answers(
 
 
 def _score_fields(config: ScoreConfig, value: Any) -> dict[str, Any]:
-    if config.data_type == ScoreDataType.NUMERIC:
-        return {"value": float(value), "label": ""}
-    if config.data_type == ScoreDataType.BOOLEAN:
-        return {"value": 1.0 if value else 0.0, "label": "true" if value else "false"}
-    if config.data_type == ScoreDataType.CATEGORICAL:
-        option = next(o for o in config.options if o["label"] == value)
-        return {"value": float(option["value"]), "label": value}
-    return {"value": None, "label": value[:256]}
+    return score_kind(config.data_type).score_fields(config, value)
 
 
-def _write_scores(
+def scores_write(
     *,
     form: Sequence[FormQuestion],
     values: Mapping[str, Any],
@@ -152,7 +107,7 @@ def _write_scores(
             previous = previous.filter(thread_id=item.thread_id)
         previous.delete()
     configs = {str(q.config.pk): q.config for q in form}
-    now = _now()
+    now = time_now()
     for key, value in values.items():
         config = configs[key]
         if config.writes_expected_output:
@@ -164,7 +119,7 @@ def _write_scores(
             "config_id": config.pk,
             "config_version": config.version,
         }
-        if config.data_type == ScoreDataType.TEXT:
+        if score_kind(config.data_type).free_text:
             metadata["text"] = value
         Score.objects.create(
             organization_id=item.organization_id,
@@ -202,68 +157,6 @@ def expected_output_of(
     return next(iter(written.values())) if len(written) == 1 else written
 
 
-def _announce_expected_output(
-    item: QueueItem,
-    annotations: Sequence[Annotation],
-    actor: Actor,
-    adjudication: Adjudication | None = None,
-) -> None:
-    """A dataset item's verdict, to datasets (``review.hooks``), inside the caller's
-    transaction: a receiver's ``DomainError`` refuses the submit or decision."""
-    if item.target_type != ItemTarget.DATASET_ITEM or item.dataset_item_id is None:
-        return
-    value = consensus_expected_output(annotations, adjudication)
-    hooks.expected_output_written.send(
-        sender=QueueItem,
-        item=item,
-        dataset_item_id=item.dataset_item_id,
-        expected_output=value,
-        annotations=list(annotations),
-        adjudication=adjudication,
-        actor=actor,
-    )
-
-
-def item_disagreement(
-    form: Sequence[FormQuestion], annotations: Sequence[Annotation]
-) -> dict[str, Any]:
-    """Per config id, how the answers disagree under the question's rule
-    (``review.adjudication``); empty when the reviews agree well enough."""
-    found: dict[str, Any] = {}
-    for question in form:
-        key = str(question.config.pk)
-        disagreement = question.rule.disagreement([a.values.get(key) for a in annotations])
-        if disagreement is not None:
-            found[key] = {
-                "config": question.config.name,
-                "rule": question.rule.describe(),
-                **disagreement,
-            }
-    return found
-
-
-def _close_item(item: QueueItem, form: Sequence[FormQuestion]) -> None:
-    """All N reviews are in: complete, or to adjudication when they disagree. A
-    complete dataset item's consensus goes to datasets, written by whoever closes it
-    (the last reviewer's submit, or the manager lowering the overlap)."""
-    annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
-    if item_disagreement(form, annotations):
-        item.status = ItemStatus.NEEDS_ADJUDICATION
-    else:
-        item.status = ItemStatus.COMPLETE
-        if item.audit_status == AuditStatus.NOT_SAMPLED and _sampled(
-            f"audit:{item.queue_id}:{item.pk}", item.queue.audit_sample_rate
-        ):
-            item.audit_status = AuditStatus.PENDING
-    item.completed_at = item.completed_at or _now()
-    item.save()
-    actor = audit.current_actor()
-    if item.status == ItemStatus.COMPLETE and actor is not None:
-        _announce_expected_output(item, annotations, actor)
-    announce_item_closed(item, [question.config.name for question in form])
-    announce_if_queue_completed(item)
-
-
 def annotation_update(
     *,
     actor: Actor,
@@ -278,7 +171,7 @@ def annotation_update(
     """Edits a submitted annotation. ``expected_version`` is the version the editor
     read; if someone saved since, the edit is refused (409), never merged silently.
     ``change_reason`` goes on the history row (why the answer changed)."""
-    user = _require_person(actor, "Editing a review")
+    user = require_person(actor, "Editing a review")
     with audit.acting_as(actor), transaction.atomic():
         item_id = (
             Annotation.objects.filter(pk=annotation_id).values_list("item_id", flat=True).first()
@@ -316,11 +209,11 @@ def annotation_update(
                 form, annotation.values, expected_output
             )
         annotation.version += 1
-        annotation.updated_at = _now()
+        annotation.updated_at = time_now()
         if change_reason:
             annotation._change_reason = change_reason
         annotation.save()
-        _write_scores(
+        scores_write(
             form=form,
             values=annotation.values,
             item=item,
@@ -348,11 +241,9 @@ def annotation_update(
             # The edit may change the verdict: the dataset item follows (no new version
             # when it does not change).
             annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
-            _announce_expected_output(item, annotations, actor)
+            expected_output_announce(item, annotations, actor)
         if values is not None:
-            from review.quality.services.agreement import agreement_request  # imports this module
-
-            agreement_request(queue=item.queue)
+            hooks.answers_changed.send(sender=ReviewQueue, queue=item.queue)
     return annotation
 
 
@@ -374,7 +265,7 @@ def item_adjudicate(
     expected_output: Any = None,
 ) -> Adjudication:
     """A senior's final decision, beside the original annotations, never over them."""
-    user = _require_person(actor, "Adjudicating")
+    user = require_person(actor, "Adjudicating")
     with audit.acting_as(actor), transaction.atomic():
         item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
         if not _may_adjudicate(item.queue, membership):
@@ -406,7 +297,7 @@ def item_adjudicate(
             expected_output=expected_output_of(form, cleaned, expected_output),
             disagreement=item_disagreement(form, annotations),
         )
-        _write_scores(
+        scores_write(
             form=form,
             values=cleaned,
             item=item,
@@ -418,6 +309,6 @@ def item_adjudicate(
         else:
             item.audit_status = AuditStatus.DONE
         item.save()
-        _announce_expected_output(item, annotations, actor, adjudication)
+        expected_output_announce(item, annotations, actor, adjudication)
         announce_if_queue_completed(item)
     return adjudication

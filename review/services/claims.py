@@ -16,7 +16,8 @@ from django.db.models import F
 from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
-from projects.models import MANAGE_ROLES, REVIEW_ROLES, Membership
+from projects.models import REVIEW_ROLES
+from review import hooks
 from review.models import (
     Annotation,
     Assignment,
@@ -26,19 +27,16 @@ from review.models import (
     QueueItem,
     ReviewQueue,
 )
-from review.quality.services.agreement import agreement_request
-from review.quality.services.calibration import calibration_gate_check
-from review.services._common import _now, _require_person
+from review.selectors import queue_form
 from review.services.annotations import (
-    _close_item,
-    _write_scores,
     expected_output_of,
-    queue_form,
+    scores_write,
     validate_answers,
 )
+from review.services.common import require_manager, require_person, time_now
 from review.services.drafts import draft_delete
 from review.services.events import announce_items_assigned
-from review.services.queues import _check_open, _pool_user_ids
+from review.services.lifecycle import item_close, queue_check_open, queue_pool_user_ids
 
 _CLAIM_SQL = """
 WITH pool AS (
@@ -103,12 +101,12 @@ def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     submissions at or under the overlap whatever the concurrency. Overdue leases found
     on the way are expired at once, and the claim retried if it came back empty.
     """
-    user = _require_person(actor, "Claiming an item")
-    _check_open(queue)
-    calibration_gate_check(queue=queue, user_id=user.pk)
+    user = require_person(actor, "Claiming an item")
+    queue_check_open(queue)
+    hooks.claim_gates_check(queue=queue, user_id=user.pk)
     tenancy.assert_writing_in_scope(queue.organization_id)
     for attempt in range(2):
-        now = _now()
+        now = time_now()
         params = {
             "queue_id": queue.pk,
             "organization_id": queue.organization_id,
@@ -205,7 +203,7 @@ def _lock_assignment(
             f"This lease is already {assignment.state}.",
             code=f"lease_{assignment.state}",
         )
-    if assignment.expires_at <= _now() and not lapsed_ok:
+    if assignment.expires_at <= time_now() and not lapsed_ok:
         raise Conflict(
             f"Your lease expired at {assignment.expires_at.isoformat()}; the item went back "
             "to the pool. Claim the next item.",
@@ -232,7 +230,7 @@ def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str 
     lease nor the counters are historied; the annotation and status changes are)."""
     submitted = state == AssignmentState.SUBMITTED
     tenancy.assert_writing_in_scope(item.organization_id)
-    assignment.state, assignment.ended_at, assignment.skip_reason = state, _now(), reason
+    assignment.state, assignment.ended_at, assignment.skip_reason = state, time_now(), reason
     with connection.cursor() as cursor:
         cursor.execute(
             _END_LEASE_SQL,
@@ -267,7 +265,7 @@ def _repush(item: QueueItem, leaving: Sequence[int]) -> None:
     seen = set(Assignment.objects.filter(item=item).values_list("reviewer_id", flat=True))
     seen |= set(leaving)
     keep = [a for a in item.assignees if a not in leaving]
-    pool = _pool_user_ids(queue)
+    pool = queue_pool_user_ids(queue)
     for leaver in leaving:
         after = pool.index(leaver) + 1 if leaver in pool else 0
         rotated = pool[after:] + pool[:after]
@@ -282,7 +280,7 @@ def _repush(item: QueueItem, leaving: Sequence[int]) -> None:
 
 
 def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignment:
-    user = _require_person(actor, "Skipping an item")
+    user = require_person(actor, "Skipping an item")
     if not reason or not reason.strip():
         raise DomainError("Say why you skip this item.", details={"reason": ["required"]})
     with audit.acting_as(actor), transaction.atomic():
@@ -293,7 +291,7 @@ def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignm
 
 
 def assignment_release(*, actor: Actor, assignment_id: int) -> Assignment:
-    user = _require_person(actor, "Releasing an item")
+    user = require_person(actor, "Releasing an item")
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user)
         _end_without_review(item, assignment, AssignmentState.RELEASED, "")
@@ -307,10 +305,10 @@ def assignment_renew(*, actor: Actor, assignment_id: int) -> Assignment:
     is taken again if nobody took its item meanwhile; otherwise ``Conflict``
     (``lease_taken``, or why the lease ended). Not historied (a lease's times are its
     own record)."""
-    user = _require_person(actor, "Keeping an item")
+    user = require_person(actor, "Keeping an item")
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=True)
-        assignment.expires_at = _now() + timedelta(seconds=item.queue.lease_ttl_seconds)
+        assignment.expires_at = time_now() + timedelta(seconds=item.queue.lease_ttl_seconds)
         Assignment.objects.filter(pk=assignment.pk).update(expires_at=assignment.expires_at)
     return assignment
 
@@ -328,12 +326,12 @@ def assignment_submit(
     """Records one reviewer's answers for the item they hold, as human scores too, and
     drops their draft. ``accept_lapsed``: a lease that ran out is still accepted when
     nobody else has taken the item (``Conflict`` ``lease_taken`` when someone has)."""
-    user = _require_person(actor, "Submitting a review")
+    user = require_person(actor, "Submitting a review")
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=accept_lapsed)
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
-        now = _now()
+        now = time_now()
         annotation = Annotation.objects.create(
             project_id=item.project_id,
             queue_id=item.queue_id,
@@ -353,7 +351,7 @@ def assignment_submit(
             submitted_at=now,
             updated_at=now,
         )
-        _write_scores(
+        scores_write(
             form=form,
             values=cleaned,
             item=item,
@@ -363,30 +361,14 @@ def assignment_submit(
         _end_lease(item, assignment, AssignmentState.SUBMITTED)
         draft_delete(item_id=item.pk, reviewer_id=user.pk)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
-            _close_item(item, form)
-        agreement_request(queue=item.queue)
+            item_close(item, form)
+        hooks.answers_changed.send(sender=ReviewQueue, queue=item.queue)
     return annotation
 
 
 # Why a lease a manager ended ended, kept in the lease's ``skip_reason`` (a reviewer's
 # own release leaves it empty): the reviewer's page and a refused submit say it.
 TAKEN_BACK = "Taken back by {who}"
-
-
-def _require_manager(actor: Actor, organization_id: int, what: str) -> Any:
-    """The acting person, if they are an owner or admin of the organization (read from
-    their membership, not from the caller), else ``PermissionDenied``."""
-    user = _require_person(actor, what)
-    membership = (
-        Membership.objects.filter(organization_id=organization_id, user_id=user.pk)
-        .only("role")
-        .first()
-    )
-    if membership is None or membership.role not in MANAGE_ROLES:
-        raise PermissionDenied(
-            f"{what} is for the organization's owners and admins.", code="not_a_manager"
-        )
-    return user
 
 
 def leases_take_back(
@@ -411,7 +393,7 @@ def leases_take_back(
     leases = list(live.select_related("reviewer").order_by("item_id", "id"))
     if not leases:
         return {}
-    now = _now()
+    now = time_now()
     reason = TAKEN_BACK.format(who=getattr(by, "email", "") or str(by))
     Assignment.objects.filter(pk__in=[a.pk for a in leases]).update(
         state=AssignmentState.RELEASED, ended_at=now, skip_reason=reason
@@ -437,7 +419,7 @@ def item_take_back(
     then says who took it back, and their submit is refused (409 ``lease_taken_back``).
     History: a row on the item under the manager, its change reason naming the holders.
     ``Conflict`` (``no_live_lease``) when nobody (or not that reviewer) holds it."""
-    user = _require_manager(actor, item.organization_id, "Taking an item back")
+    user = require_manager(actor, item.organization_id, "Taking an item back")
     with audit.acting_as(actor), transaction.atomic():
         item = (
             QueueItem.objects.select_for_update(of=("self",))
@@ -465,7 +447,7 @@ def item_take_back(
 def leases_expire(*, queue_id: int | None = None, limit: int = 1000) -> int:
     """Returns overdue leases' items to the pool. Locks items first (skipping those
     busy right now; the next run gets them), then their assignments. Idempotent."""
-    now = _now()
+    now = time_now()
     due = Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now)
     if queue_id is not None:
         due = due.filter(queue_id=queue_id)

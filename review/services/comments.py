@@ -17,7 +17,7 @@ from review.models import (
     Comment,
     QueueItem,
 )
-from review.services._common import _now, _require_person
+from review.services.common import require_person, time_now
 from review.services.events import announce_mentions
 from traces.models import Span, Trace
 
@@ -41,7 +41,7 @@ def comment_create(
     span_id: int | None = None,
     item_id: int | None = None,
 ) -> Comment:
-    user = _require_person(actor, "Commenting")
+    user = require_person(actor, "Commenting")
     body = (body or "").strip()
     if not body:
         raise DomainError("A comment needs text.", details={"body": ["required"]})
@@ -107,7 +107,7 @@ def comment_create(
 
 
 def comment_update(*, actor: Actor, comment: Comment, body: str) -> Comment:
-    user = _require_person(actor, "Editing a comment")
+    user = require_person(actor, "Editing a comment")
     body = (body or "").strip()
     if not body:
         raise DomainError("A comment needs text.", details={"body": ["required"]})
@@ -118,7 +118,7 @@ def comment_update(*, actor: Actor, comment: Comment, body: str) -> Comment:
         comment.body = body
         mentioned_before = set(comment.mentions)
         comment.mentions = _mentioned_user_ids(Project.objects.get(pk=comment.project_id), body)
-        comment.edited_at = _now()
+        comment.edited_at = time_now()
         comment.save()
         announce_mentions(comment, set(comment.mentions) - mentioned_before)
     return comment

@@ -15,7 +15,7 @@ from review.models import (
     ScoreConfigVersion,
     ScoreTarget,
 )
-from review.services._common import _is_number, _now
+from review.services.common import is_number, time_now
 from traces.models import ScoreDataType
 
 CONFIG_DEFINITION_FIELDS = (
@@ -84,11 +84,11 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
         errors["target"] = [f"One of {', '.join(ScoreTarget.values)}."]
     if data_type == ScoreDataType.NUMERIC:
         low, high, step = data.get("min_value"), data.get("max_value"), data.get("step")
-        if not _is_number(low) or not _is_number(high):
+        if not is_number(low) or not is_number(high):
             errors["min_value"] = ["A numeric config needs min_value and max_value."]
         elif low >= high:
             errors["max_value"] = ["max_value must be greater than min_value."]
-        elif step is not None and (not _is_number(step) or step <= 0 or step > high - low):
+        elif step is not None and (not is_number(step) or step <= 0 or step > high - low):
             errors["step"] = ["step must be positive and no larger than the range."]
     else:
         data["min_value"] = data["max_value"] = data["step"] = None
@@ -104,7 +104,7 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
                     or set(option) != {"label", "value"}
                     or not isinstance(option["label"], str)
                     or not option["label"].strip()
-                    or not _is_number(option["value"])
+                    or not is_number(option["value"])
                 ):
                     errors["options"] = [
                         'Each option is {"label": non-empty text, "value": a number}.'
@@ -181,7 +181,7 @@ def score_config_update(*, actor: Actor, config: ScoreConfig, **changes: Any) ->
         for name, value in merged.items():
             setattr(config, name, value)
         config.version += 1
-        config.updated_at = _now()
+        config.updated_at = time_now()
         config.save()
         _freeze_version(config, actor)
     return config
@@ -192,6 +192,6 @@ def score_config_archive(*, actor: Actor, config: ScoreConfig) -> ScoreConfig:
     with audit.acting_as(actor), transaction.atomic():
         config = ScoreConfig.objects.select_for_update().get(pk=config.pk)
         if config.archived_at is None:
-            config.archived_at = _now()
+            config.archived_at = time_now()
             config.save()
     return config

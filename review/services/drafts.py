@@ -19,7 +19,7 @@ from hitl import audit, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, NotFound, PermissionDenied
 from review.models import Annotation, Assignment, AssignmentState, ReviewDraft
-from review.services._common import _now, _require_person
+from review.services.common import require_person, time_now
 
 
 def draft_delete(*, item_id: int, reviewer_id: int) -> None:
@@ -37,7 +37,7 @@ def draft_save(
     manager took it back: the reviewer may still copy their notes). Refused (409
     ``already_submitted``) once the item is submitted, unless ``conflict``: answers a
     second tab sent for it, kept to be compared with the stored ones."""
-    user = _require_person(actor, "Keeping a draft")
+    user = require_person(actor, "Keeping a draft")
     with audit.acting_as(actor), transaction.atomic():
         assignment = Assignment.objects.filter(pk=assignment_id).first()
         if assignment is None:
@@ -59,7 +59,7 @@ def draft_save(
                 "assignment_id": assignment.pk,
                 "data": dict(data),
                 "conflict": submitted,
-                "updated_at": _now(),
+                "updated_at": time_now(),
             },
         )
     return draft
@@ -67,7 +67,7 @@ def draft_save(
 
 def draft_discard(*, actor: Actor, assignment_id: int) -> None:
     """The reviewer drops their draft on the lease's item (they keep the stored answer)."""
-    user = _require_person(actor, "Dropping a draft")
+    user = require_person(actor, "Dropping a draft")
     with audit.acting_as(actor), transaction.atomic():
         assignment = Assignment.objects.filter(pk=assignment_id, reviewer_id=user.pk).first()
         if assignment is None:
@@ -91,7 +91,7 @@ def draft_replace_annotation(
     and the draft is dropped in the same transaction."""
     from review.services.annotations import annotation_update
 
-    user = _require_person(actor, "Replacing an answer")
+    user = require_person(actor, "Replacing an answer")
     with audit.acting_as(actor), transaction.atomic():
         annotation = (
             Annotation.objects.filter(assignment_id=assignment_id, reviewer_id=user.pk)

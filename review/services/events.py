@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from projects.models import Project, QueueAlert
-from projects.notifications import catalogue, event_emit, is_subscribed, site_url
+from projects.notifications import catalogue, event_emit, is_subscribed, site_reverse
 from review.models import Comment, ItemStatus, QueueItem, ReviewQueue, RoutingRule
 
 EXCERPT = 500
@@ -23,8 +23,9 @@ _LOCK_CLASS = 0x4E51  # "NQ"
 _WAITING = (ItemStatus.OPEN, ItemStatus.NEEDS_ADJUDICATION)
 
 
-def _project_path(project: Project) -> str:
-    return f"api/orgs/{project.organization.slug}/projects/{project.slug}/"
+def _in_project(project: Project) -> dict[str, str]:
+    """The URL arguments of a route under the project."""
+    return {"org_slug": project.organization.slug, "project_slug": project.slug}
 
 
 def _queue_payload(queue: ReviewQueue, project: Project) -> dict:
@@ -35,9 +36,7 @@ def _queue_payload(queue: ReviewQueue, project: Project) -> dict:
 
 
 def _queue_url(queue: ReviewQueue, project: Project) -> str:
-    return site_url(
-        f"orgs/{project.organization.slug}/projects/{project.slug}/queues/{queue.pk}/board/"
-    )
+    return site_reverse("lead-queue-board", **_in_project(project), queue_pk=queue.pk)
 
 
 def _excerpt(text: str) -> str:
@@ -177,7 +176,9 @@ def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:
             "queue": {"id": queue.pk, "name": queue.name},
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
             "score_names": sorted(set(score_names)),
-            "url": site_url(f"{_project_path(project)}queues/{queue.pk}/items/{item.pk}/"),
+            "url": site_reverse(
+                "queue-item-detail", **_in_project(project), queue_pk=queue.pk, pk=item.pk
+            ),
         },
     )
 
@@ -214,7 +215,7 @@ def announce_mentions(comment: Comment, mentioned_user_ids: Iterable[int]) -> No
             },
             "mentioned": [{"id": pk, "email": email} for pk, email in people],
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
-            "url": site_url(f"{_project_path(project)}comments/{comment.pk}/"),
+            "url": site_reverse("comment-detail", **_in_project(project), pk=comment.pk),
         },
     )
 
@@ -242,9 +243,8 @@ def announce_routing_rule_failing(rule: RoutingRule) -> None:
                 "error": rule.last_error,
             },
             **_queue_payload(queue, project),
-            "url": site_url(
-                f"orgs/{project.organization.slug}/projects/{project.slug}/queues/{queue.pk}/"
-                f"rules/{rule.pk}/edit/"
+            "url": site_reverse(
+                "lead-rule-edit", **_in_project(project), queue_pk=queue.pk, rule_pk=rule.pk
             ),
         },
     )

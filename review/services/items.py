@@ -17,6 +17,8 @@ from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
 from review import hooks
 from review.models import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     Annotation,
     AssignmentStrategy,
     AuditStatus,
@@ -28,10 +30,10 @@ from review.models import (
     RoutingRule,
 )
 from review.selectors import filter_by_board_status
-from review.services._common import _now
-from review.services.claims import _require_manager, leases_take_back
+from review.services.claims import leases_take_back
+from review.services.common import require_manager, time_now
 from review.services.events import announce_backlog, announce_items_assigned
-from review.services.queues import _check_open, _pool_user_ids
+from review.services.lifecycle import queue_check_open, queue_pool_user_ids
 from traces.models import Span, Thread, Trace
 
 MAX_BULK_ADD = 200_000
@@ -41,8 +43,6 @@ MAX_SELECTION = 500
 MAX_COLUMN_SELECTION = 20_000
 # The board's columns whose items are open: selected, reprioritised, reassigned.
 SELECTABLE_COLUMNS = ("pending", "in_progress", "submitted")
-# An item's priority is a PostgreSQL integer.
-PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 BULK_CHUNK = 1_000
@@ -84,9 +84,59 @@ _ITEM_COLUMNS = (
 )
 
 
+# One row's placeholders, in ``_ITEM_COLUMNS`` order.
+_ITEM_PLACEHOLDERS = (
+    "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
+)
+
+
+def _item_row(
+    queue: ReviewQueue,
+    target: ItemTargetRef,
+    *,
+    source: str,
+    added_by_id: int | None,
+    created_at: Any,
+    routing_rule_id: int | None = None,
+    signal: str = "",
+    source_detail: Mapping[str, Any] | None = None,
+    priority: int = 0,
+    required_skills: Sequence[str] = (),
+    language: str = "",
+    assignees: Sequence[int] = (),
+) -> list[Any]:
+    """A new open item's values, in ``_ITEM_COLUMNS`` order (the one place a raw insert
+    of items builds its row)."""
+    return [
+        queue.organization_id,
+        queue.pk,
+        queue.project_id,
+        target.target_type,
+        target.trace_id,
+        target.span_id,
+        target.thread_id,
+        target.dataset_item_id,
+        source,
+        routing_rule_id,
+        signal,
+        json.dumps(dict(source_detail or {})),
+        priority,
+        list(required_skills),
+        language,
+        list(assignees),
+        ItemStatus.OPEN,
+        AuditStatus.NOT_SAMPLED,
+        0,
+        0,
+        queue.overlap,
+        added_by_id,
+        created_at,
+    ]
+
+
 def _round_robin_assignees(queue: ReviewQueue, count: int) -> list[list[int]]:
     """The next ``count`` items' assignees, N distinct pool members each, in turn."""
-    pool = _pool_user_ids(queue)
+    pool = queue_pool_user_ids(queue)
     if not pool:
         return [[] for _ in range(count)]
     width = min(queue.overlap, len(pool))
@@ -101,7 +151,7 @@ def _round_robin_assignees(queue: ReviewQueue, count: int) -> list[list[int]]:
     return result
 
 
-def _insert_items(
+def items_insert(
     *,
     queue: ReviewQueue,
     targets: Sequence[ItemTargetRef],
@@ -124,43 +174,27 @@ def _insert_items(
         pushed = _round_robin_assignees(queue, len(targets))
     else:
         pushed = [list(assignees)] * len(targets)
-    now = _now()
-    detail = json.dumps(dict(source_detail or {}))
-    rows, params = [], []
-    placeholders = (
-        "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
-    )
+    now = time_now()
+    params = []
     for target, item_assignees in zip(targets, pushed, strict=True):
-        rows.append(placeholders)
         params.extend(
-            [
-                queue.organization_id,
-                queue.pk,
-                queue.project_id,
-                target.target_type,
-                target.trace_id,
-                target.span_id,
-                target.thread_id,
-                target.dataset_item_id,
-                source,
-                routing_rule.pk if routing_rule else None,
-                signal,
-                detail,
-                priority,
-                list(required_skills),
-                language,
-                item_assignees,
-                ItemStatus.OPEN,
-                AuditStatus.NOT_SAMPLED,
-                0,
-                0,
-                queue.overlap,
-                actor.user.pk if actor.user else None,
-                now,
-            ]
+            _item_row(
+                queue,
+                target,
+                source=source,
+                routing_rule_id=routing_rule.pk if routing_rule else None,
+                signal=signal,
+                source_detail=source_detail or {},
+                priority=priority,
+                required_skills=required_skills,
+                language=language,
+                assignees=item_assignees,
+                added_by_id=actor.user.pk if actor.user else None,
+                created_at=now,
+            )
         )
     # Fixed column names; every value is a bound parameter.
-    columns, values = ", ".join(_ITEM_COLUMNS), ", ".join(rows)
+    columns, values = ", ".join(_ITEM_COLUMNS), ", ".join([_ITEM_PLACEHOLDERS] * len(targets))
     sql = f"INSERT INTO review_queueitem ({columns}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608
     sql += " RETURNING id"
     with connection.cursor() as cursor:
@@ -230,7 +264,7 @@ def _resolve_target(
 
 
 def _check_assignees(queue: ReviewQueue, assignees: Sequence[int]) -> list[int]:
-    pool = set(_pool_user_ids(queue))
+    pool = set(queue_pool_user_ids(queue))
     outside = [a for a in assignees if a not in pool]
     if outside:
         raise DomainError(
@@ -255,7 +289,7 @@ def queue_item_add(
 ) -> QueueItem:
     """Adds one trace, span, thread or dataset item by hand."""
     with audit.acting_as(actor), transaction.atomic():
-        _check_open(queue)
+        queue_check_open(queue)
         project = Project.objects.get(pk=queue.project_id)
         target = _resolve_target(
             project,
@@ -264,7 +298,7 @@ def queue_item_add(
             thread_id=thread_id,
             dataset_item_id=dataset_item_id,
         )
-        items = _insert_items(
+        items = items_insert(
             queue=queue,
             targets=[target],
             source=ItemSource.MANUAL,
@@ -316,7 +350,7 @@ def queue_items_remix(
     records the removal and the insertion; the same people hold the same pushes, so
     nothing is announced but the backlog. Returns the new items."""
     tenancy.assert_writing_in_scope(queue.organization_id)
-    _check_open(queue)
+    queue_check_open(queue)
     shapes = list(hosts) or ([like] if like is not None else [])
     rows: list[tuple[ItemTargetRef, QueueItem | None, bool]] = [
         (_target_of(host), host, False) for host in hosts
@@ -337,40 +371,34 @@ def queue_items_remix(
                 "DELETE FROM review_queueitem WHERE organization_id = %s AND id = ANY(%s)",
                 [queue.organization_id, removed],
             )
-    now = _now()
-    placeholders = (
-        "(" + ", ".join("%s::jsonb" if c == "source_detail" else "%s" for c in _ITEM_COLUMNS) + ")"
-    )
+    now = time_now()
     row_params = []
     for target, model, new in rows:
         keep_age = model is not None and (bool(hosts) or not new)
-        row_params.append(
-            [
-                queue.organization_id,
-                queue.pk,
-                queue.project_id,
-                target.target_type,
-                target.trace_id,
-                target.span_id,
-                target.thread_id,
-                target.dataset_item_id,
-                model.source if model else ItemSource.MANUAL,
-                model.routing_rule_id if model else None,
-                model.signal if model else "",
-                json.dumps(model.source_detail if model else {}),
-                model.priority if model else 0,
-                list(model.required_skills) if model else [],
-                model.language if model else "",
-                list(model.assignees) if model else [],
-                ItemStatus.OPEN,
-                AuditStatus.NOT_SAMPLED,
-                0,
-                0,
-                queue.overlap,
-                model.added_by_id if model else (actor.user.pk if actor.user else None),
-                model.created_at if keep_age else now,
-            ]
-        )
+        if model is None:
+            row = _item_row(
+                queue,
+                target,
+                source=ItemSource.MANUAL,
+                added_by_id=actor.user.pk if actor.user else None,
+                created_at=now,
+            )
+        else:
+            row = _item_row(
+                queue,
+                target,
+                source=model.source,
+                routing_rule_id=model.routing_rule_id,
+                signal=model.signal,
+                source_detail=model.source_detail,
+                priority=model.priority,
+                required_skills=model.required_skills,
+                language=model.language,
+                assignees=model.assignees,
+                added_by_id=model.added_by_id,
+                created_at=model.created_at if keep_age else now,
+            )
+        row_params.append(row)
     columns = ", ".join(_ITEM_COLUMNS)
     ids: list[int] = []
     # Fixed column names; every value is a bound parameter. One statement per chunk, in
@@ -378,7 +406,7 @@ def queue_items_remix(
     with connection.cursor() as cursor:
         for start in range(0, len(row_params), REMIX_CHUNK):
             chunk = row_params[start : start + REMIX_CHUNK]
-            values = ", ".join([placeholders] * len(chunk))
+            values = ", ".join([_ITEM_PLACEHOLDERS] * len(chunk))
             sql = f"INSERT INTO review_queueitem ({columns}) VALUES {values} RETURNING id"  # noqa: S608
             cursor.execute(sql, [value for row in chunk for value in row])
             ids.extend(row[0] for row in cursor.fetchall())
@@ -413,7 +441,7 @@ def queue_items_add_dataset_items(
         )
     _check_priority(priority)
     with audit.acting_as(actor), transaction.atomic():
-        _check_open(queue)
+        queue_check_open(queue)
         added = 0
         for start in range(0, len(ids), BULK_CHUNK):
             chunk = ids[start : start + BULK_CHUNK]
@@ -425,7 +453,7 @@ def queue_items_add_dataset_items(
                     details={"dataset_item_ids": [f"not found: {pk}" for pk in missing[:20]]},
                 )
             added += len(
-                _insert_items(
+                items_insert(
                     queue=queue,
                     targets=[
                         ItemTargetRef(ItemTarget.DATASET_ITEM, None, dataset_item_id=pk)
@@ -455,7 +483,7 @@ def queue_items_add_from_filter(
 
     normalized = trace_selectors.validate_trace_filter(params)
     with audit.acting_as(actor), transaction.atomic():
-        _check_open(queue)
+        queue_check_open(queue)
         project = Project.objects.get(pk=queue.project_id)
         matching = trace_selectors.traces_matching(project=project, params=normalized)
         ids = matching.order_by().values_list("id", flat=True)
@@ -473,7 +501,7 @@ def queue_items_add_from_filter(
                 break
             last_id = chunk[-1]
             added += len(
-                _insert_items(
+                items_insert(
                     queue=queue,
                     targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in chunk],
                     source=ItemSource.BULK_FILTER,
@@ -588,7 +616,7 @@ def queue_items_update_each(
         )
     _check_priority(priority)
     with audit.acting_as(actor), transaction.atomic():
-        _check_open(queue)
+        queue_check_open(queue)
         if assignees is not None:
             assignees = _check_assignees(queue, assignees)
         back_to_queue = assignees is not None and not assignees
@@ -632,7 +660,7 @@ def queue_items_update_each(
             changed.append(item)
         held = [item for item in changed if back_to_queue and item.live_leases > 0]
         if held:
-            manager = _require_manager(actor, queue.organization_id, "Taking items back")
+            manager = require_manager(actor, queue.organization_id, "Taking items back")
             taken = leases_take_back(held, by=manager)
         else:
             taken = {}

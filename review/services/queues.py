@@ -20,8 +20,9 @@ from review.models import (
     ReviewQueue,
     ScoreConfig,
 )
-from review.services._common import _is_number, _now
-from review.services.annotations import _close_item, queue_form
+from review.selectors import queue_form
+from review.services.common import is_number, time_now
+from review.services.lifecycle import item_close
 
 LEASE_TTL_RANGE = (30, 7 * 24 * 3600)
 
@@ -42,7 +43,7 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
             errors[f"form[{position}]"] = [f"{config.name} is archived."]
         for name, ceiling in (("max_dissent_share", 1.0), ("numeric_tolerance", None)):
             value = entry.get(name, 0.0)
-            if not _is_number(value) or value < 0 or (ceiling is not None and value > ceiling):
+            if not is_number(value) or value < 0 or (ceiling is not None and value > ceiling):
                 bound = f"between 0 and {ceiling:g}" if ceiling else "zero or more"
                 errors[f"form[{position}]"] = [f"{name} must be {bound}."]
     if errors:
@@ -199,7 +200,7 @@ def queue_update(
                     queue=queue, status=ItemStatus.OPEN, submissions__gte=queue.overlap
                 )
                 for item in done.select_related("queue").order_by("id"):
-                    _close_item(item, form)
+                    item_close(item, form)
     return queue
 
 
@@ -207,22 +208,9 @@ def queue_archive(*, actor: Actor, queue: ReviewQueue) -> ReviewQueue:
     with audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
         if queue.archived_at is None:
-            queue.archived_at = _now()
+            queue.archived_at = time_now()
             queue.save()
     return queue
-
-
-def _check_open(queue: ReviewQueue) -> None:
-    if queue.archived_at:
-        raise Conflict("This queue is archived.", code="archived")
-
-
-def _pool_user_ids(queue: ReviewQueue) -> list[int]:
-    return list(
-        QueueReviewer.objects.filter(queue=queue)
-        .order_by("id")
-        .values_list("membership__user_id", flat=True)
-    )
 
 
 def queue_pool_join(*, actor: Actor, membership: Membership, queue_ids: Sequence[int]) -> list[str]:

@@ -13,6 +13,8 @@ from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from projects.models import Project
 from review.models import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     ItemSource,
     ItemTarget,
     QueueItem,
@@ -22,16 +24,14 @@ from review.models import (
     RoutingSignal,
 )
 from review.services import events
-from review.services._common import _now, _sampled
-from review.services.items import ItemTargetRef, _insert_items
-from review.services.queues import _check_open
+from review.services.common import sampled_in, time_now
+from review.services.items import ItemTargetRef, items_insert
+from review.services.lifecycle import queue_check_open
 
 logger = logging.getLogger(__name__)
 
 
 NAME_MAX = 200
-# An item's priority is a PostgreSQL integer.
-PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 def _check_rule(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def routing_rule_create(
             raise DomainError(
                 f"No queue {queue_id} in this project.", details={"queue_id": ["not found"]}
             )
-        _check_open(queue)
+        queue_check_open(queue)
         return RoutingRule.objects.create(
             project=project, queue=queue, created_by=actor.user, **data
         )
@@ -271,7 +271,7 @@ def _rule_apply(
         return None
     matching = trace_selectors.traces_matching(project=project, params=rule.filter_params)
     matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
-    sampled = [t for t in matched if _sampled(f"route:{rule.pk}:{t}", rule.sampling_rate)]
+    sampled = [t for t in matched if sampled_in(f"route:{rule.pk}:{t}", rule.sampling_rate)]
     count = _rule_route(rule, sampled, actor) if sampled else None
     if rule.failing_since is not None:
         rule.failing_since, rule.last_error = None, ""
@@ -282,7 +282,7 @@ def _rule_apply(
 
 def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
     day, _ = RoutingRuleDay.objects.get_or_create(
-        organization_id=rule.organization_id, rule=rule, day=_now().date()
+        organization_id=rule.organization_id, rule=rule, day=time_now().date()
     )
     day = RoutingRuleDay.objects.select_for_update().get(pk=day.pk)
     if rule.daily_cap is not None:
@@ -293,7 +293,7 @@ def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
         )
         sampled = [t for t in sampled if t not in already]
         sampled = sampled[: max(0, rule.daily_cap - day.routed)]
-    items = _insert_items(
+    items = items_insert(
         queue=rule.queue,
         targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in sampled],
         source=ItemSource.ROUTING_RULE,
@@ -331,7 +331,7 @@ def routing_rule_mark_failing(*, rule_id: int, error: BaseException) -> RoutingR
         if not newly and rule.last_error == message:
             return rule
         if newly:
-            rule.failing_since = _now()
+            rule.failing_since = time_now()
         rule.last_error = message
         rule._change_reason = "Routing failed on this rule; the other rules went on"
         rule.save(update_fields=["failing_since", "last_error"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -41,3 +42,44 @@ def answer_text(value: Any) -> str:
 def answer_for(values: dict[str, Any], config_id: Any) -> str:
     """The answer a values mapping (config id as text -> answer) holds for a question."""
     return answer_text(values.get(str(config_id)) if isinstance(values, dict) else None)
+
+
+_TEXT_KEYS = ("question", "query", "prompt", "input", "content", "text", "message")
+
+
+def _first_text(value: Any, depth: int = 0) -> str | None:
+    """The first text of a payload: a string, a known key's text, a chat's last user
+    message, else the first text found (a few levels deep)."""
+    if isinstance(value, str):
+        return value
+    if depth > 4:
+        return None
+    if isinstance(value, dict):
+        for key in _TEXT_KEYS:
+            if key in value:
+                found = _first_text(value[key], depth + 1)
+                if found:
+                    return found
+        values = list(value.values())
+    elif isinstance(value, list):
+        users = [m for m in value if isinstance(m, dict) and m.get("role") == "user"]
+        values = [users[-1]] if users else value
+    else:
+        return None
+    for inner in values:
+        found = _first_text(inner, depth + 1)
+        if found:
+            return found
+    return None
+
+
+@register.filter
+def input_snippet(value: Any, length: int = 80) -> str:
+    """A trace's input in one short line, to tell items apart where a person picks one:
+    its first text (a question, the last user message), else compact JSON."""
+    text = _first_text(value)
+    if text is None:
+        empty = value is None or value == "" or value == {} or value == []
+        text = "" if empty else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"

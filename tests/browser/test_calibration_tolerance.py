@@ -8,7 +8,7 @@ import pytest
 
 from hitl import tenancy
 from hitl.audit import Actor
-from review.models import CalibrationSet
+from review.quality.models import CalibrationSet
 from review.quality.services import calibration
 from tests.browser.pages import shot, sign_in
 from tests.factories import make_tenant

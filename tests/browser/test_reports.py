@@ -157,7 +157,7 @@ def test_a_lead_runs_a_calibration_round_in_the_browser(page, live_server, calib
 
     # The reviewers answer (through the same services as their review pages).
     with tenancy.tenant_scope(tenant.organization.pk):
-        from review.models import CalibrationRound
+        from review.quality.models import CalibrationRound
 
         round_ = CalibrationRound.objects.get(calibration_set__name="Onboarding")
     gold = dict(zip([t.pk for t in traces], calibration_tests.GOLD, strict=True))

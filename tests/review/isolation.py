@@ -5,7 +5,7 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import AlertKind
+from review.quality.models import AlertKind
 from review.quality.services import agreement, alignment, calibration
 from review.quality.services.alerts import alert_raise
 from review.services import drafts
@@ -156,7 +156,7 @@ def _calibration(tenant: Tenant, config, queue, annotation) -> tuple:
 def _quality(tenant: Tenant, calibration_set, calibration_round) -> dict:
     """The project's own alert thresholds, and the kwargs of the calibration and
     alignment pages (a set, its gold answer, a round, a mapping)."""
-    from review.models import AlignmentMapping
+    from review.quality.models import AlignmentMapping
     from review.quality.services.alerts import quality_settings_update
 
     quality_settings_update(

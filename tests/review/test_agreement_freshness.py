@@ -13,7 +13,8 @@ import pytest
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import AgreementReport, Annotation, GoldAccuracy, QueueItem
+from review.models import Annotation, QueueItem
+from review.quality.models import AgreementReport, GoldAccuracy
 from review.quality.services import agreement, calibration
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
 

@@ -18,8 +18,9 @@ from hitl.audit import Actor
 from hitl.csv_safe import unescape_cell
 from hitl.models import OutboxMessage
 from review import services
-from review.models import AgreementReport, Annotation, ScoreConfig
+from review.models import Annotation, ScoreConfig
 from review.quality.agreement import Level, Ratings, agreement_report
+from review.quality.models import AgreementReport
 from review.quality.services import agreement
 from review.tasks import agreement_sweep
 from tests.csv_checks import HOSTILE, assert_runs_nothing

@@ -16,8 +16,8 @@ from hitl.audit import Actor
 from projects.models import Event
 from projects.notifications import catalogue
 from review import services
-from review.models import AlertKind, AlignmentReport, QualityAlert
 from review.quality.alignment import alignment_figures, average_ranks
+from review.quality.models import AlertKind, AlignmentReport, QualityAlert
 from review.quality.services import alignment
 from tests.csv_checks import assert_runs_nothing
 from tests.projects.test_notifications import make_destination
@@ -229,7 +229,7 @@ def test_the_api_refreshes_and_deletes_a_mapping(tenant, client_for):
     """The success answers of refresh (202, a report requested from a worker through the
     outbox) and delete (204, the mapping gone)."""
     from hitl.models import OutboxMessage
-    from review.models import AlignmentMapping
+    from review.quality.models import AlignmentMapping
 
     config, _items = _setup(tenant)
     base = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"

@@ -12,7 +12,8 @@ import io
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import AlignmentReport, QueueItem
+from review.models import QueueItem
+from review.quality.models import AlignmentReport
 from review.quality.services import alignment, calibration
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace
 from traces.models import Score

@@ -15,13 +15,13 @@ from hitl.exceptions import PermissionDenied
 from projects.models import Event
 from projects.notifications import catalogue
 from review import services
-from review.models import (
+from review.models import QueueItem
+from review.quality.models import (
     AlertKind,
     CalibrationResult,
     GoldAccuracy,
     QualityAlert,
     QueueCalibration,
-    QueueItem,
 )
 from review.quality.services import calibration
 from tests.projects.test_notifications import Receiver, make_destination, run_outbox

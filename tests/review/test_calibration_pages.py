@@ -12,13 +12,13 @@ import re
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import (
+from review.models import QueueItem
+from review.quality.models import (
     AlignmentMapping,
     CalibrationRound,
     CalibrationSet,
     GoldAnswer,
     QualitySettings,
-    QueueItem,
 )
 from review.quality.services import alignment
 from tests.page_clients import project_url, signed_in

@@ -8,7 +8,8 @@ from __future__ import annotations
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import CalibrationResult, GoldAnswer, QueueItem
+from review.models import QueueItem
+from review.quality.models import CalibrationResult, GoldAnswer
 from review.quality.services import calibration
 from tests.review.helpers import add_reviewers, make_config, make_trace
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hitl import tenancy
-from review.models import AgreementReport
+from review.quality.models import AgreementReport
 from review.quality.services import agreement
 from tests.review.helpers import add_reviewers, add_traces, make_queue
 from tests.review.test_agreement_reports import ANSWERS, LABELS, _review

@@ -22,19 +22,16 @@ from django.urls import reverse
 from hitl.audit import Actor
 from hitl.forms import TextField
 from hitl.tenancy import tenant_scope
-from review.models import (
+from review.models import QueueItem, ReviewQueue, RoutingRule, ScoreConfig
+from review.pages import lead_forms, rubric_forms
+from review.quality import forms as calibration_forms
+from review.quality.models import (
     AlignmentMapping,
     CalibrationRound,
     CalibrationSet,
     GoldAnswer,
     QualitySettings,
-    QueueItem,
-    ReviewQueue,
-    RoutingRule,
-    ScoreConfig,
 )
-from review.pages import lead_forms, rubric_forms
-from review.quality import forms as calibration_forms
 from review.quality.services import alignment, calibration
 from review.services import routing
 from tests.factories import Tenant
@@ -487,9 +484,13 @@ def test_the_forms_refuse_unstorable_text_without_the_middleware(bad, tenant, ot
 
 PAGE_MODULES = [
     "review/pages/lead.py",
+    "review/pages/board.py",
+    "review/pages/routing.py",
     "review/quality/pages/calibration.py",
     "review/quality/pages/report.py",
     "review/pages/reviewer.py",
+    "review/pages/review_actions.py",
+    "review/pages/history.py",
 ]
 
 

@@ -15,7 +15,8 @@ import pytest
 from hitl import tenancy
 from hitl.audit import Actor
 from review import services
-from review.models import AlignmentMapping, CalibrationRound, CalibrationSet, QueueItem, ScoreConfig
+from review.models import QueueItem, ScoreConfig
+from review.quality.models import AlignmentMapping, CalibrationRound, CalibrationSet
 from review.quality.services import agreement, alignment, calibration
 from tests.page_clients import project_url, signed_in
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue, make_trace

@@ -12,7 +12,7 @@ import pytest
 from hitl import tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
-from review.models import (
+from review.quality.models import (
     AgreementReport,
     AlertKind,
     AlignmentReport,

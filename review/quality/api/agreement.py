@@ -17,7 +17,8 @@ from hitl import csv_safe
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
-from review.models import AgreementReport, ReviewQueue
+from review.models import ReviewQueue
+from review.quality.models import AgreementReport
 from review.quality.selectors.agreement import CSV_COLUMNS, agreement_csv_rows, queue_agreement
 
 # Reports name reviewers and show their answers side by side: managers and auditors.

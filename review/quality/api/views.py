@@ -23,8 +23,9 @@ from hitl.api.views import validated
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
-from review.api.serializers import TRACE_HELP, TRACE_ID_IN, external_id_field
-from review.models import (
+from review.models import ReviewQueue
+from review.quality import filters
+from review.quality.models import (
     AlignmentMapping,
     AlignmentReport,
     AlignmentScope,
@@ -36,10 +37,9 @@ from review.models import (
     QualityAlert,
     QualitySettings,
     QueueCalibration,
-    ReviewQueue,
 )
-from review.quality import filters
 from review.quality.services import alerts, alignment, calibration
+from review.serializer_fields import TRACE_HELP, TRACE_ID_IN, external_id_field
 from traces.refs import row_ids
 
 READ_ROLES = MANAGE_ROLES | {Role.AUDITOR}

@@ -23,14 +23,7 @@ from django.shortcuts import redirect, render
 from hitl.exceptions import DomainError
 from hitl.forms import form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, Role
-from review.models import (
-    AlignmentMapping,
-    AlignmentScope,
-    CalibrationRound,
-    CalibrationSet,
-    GoldAnswer,
-    ReviewQueue,
-)
+from review.models import ReviewQueue
 from review.page_base import ReviewProjectPage
 from review.quality.forms import (
     ANSWER_PREFIX,
@@ -43,6 +36,13 @@ from review.quality.forms import (
     QualitySettingsForm,
     RoundStartForm,
     add_service_errors,
+)
+from review.quality.models import (
+    AlignmentMapping,
+    AlignmentScope,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAnswer,
 )
 from review.quality.selectors import calibration as selectors
 from review.quality.services import alerts, alignment, calibration

@@ -17,19 +17,18 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from projects.models import MANAGE_ROLES, Role
-from review.models import (
+from review.models import Annotation, ScoreConfig
+from review.page_base import ReviewProjectPage
+from review.quality import charts
+from review.quality.models import (
     AgreementReport,
     AlignmentMapping,
     AlignmentReport,
-    Annotation,
     CalibrationResult,
     GoldAccuracy,
     QualityAlert,
-    ScoreConfig,
 )
-from review.page_base import ReviewProjectPage
-from review.quality import charts
-from review.quality.services.agreement import queue_refresh_pending
+from review.quality.selectors.agreement import queue_refresh_pending
 from review.quality.services.alerts import alert_threshold, quality_thresholds
 from traces.models import ScoreDataType, Trace
 

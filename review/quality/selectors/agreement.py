@@ -1,16 +1,24 @@
-"""Reads of agreement reports: the latest per question of a queue, and their history."""
+"""Reads of agreement reports: the latest per question of a queue, and their history;
+whether the latest reports cover a queue's answers; how a question's answers are coded
+(its scale)."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Max
 from django.db.models.fields.json import KT
 
-from review.models import AgreementReport, ReviewQueue
+from review.models import Annotation, ReviewQueue, ScoreConfig
+from review.quality.agreement import Level
 from review.quality.agreement.report import small_sample_warning
-from review.quality.services.agreement import latest_reports, queue_refresh_pending, scale_of
+from review.quality.models import AgreementReport
+from review.selectors import queue_form
+from traces.models import ScoreDataType
 
 HISTORY_LIMIT = 200
 HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", "ci_high",
@@ -168,3 +176,108 @@ def _figure_columns(figure: dict[str, Any]) -> dict[str, Any]:
         small_sample_warning(figure["n_items"]) if figure["value"] is not None else None
     )
     return columns
+
+
+# A numeric question with a step and at most this many levels is a graded (ordinal)
+# scale; otherwise its answers are numbers on an interval scale.
+MAX_GRADED_LEVELS = 200
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which answers of a queue a report covers."""
+
+    answers: int
+    last_annotation_id: int | None
+    last_change_at: datetime | None
+
+
+def queue_coverage(queue_id: int) -> Coverage:
+    row = Annotation.objects.filter(queue_id=queue_id).aggregate(
+        answers=Count("id"), last=Max("id"), changed=Max("updated_at")
+    )
+    return Coverage(row["answers"], row["last"], row["changed"])
+
+
+def _covers(report: AgreementReport, coverage: Coverage) -> bool:
+    return (
+        report.answers_covered == coverage.answers
+        and report.last_annotation_id == coverage.last_annotation_id
+        and report.last_change_at == coverage.last_change_at
+    )
+
+
+def reports_cover(
+    configs: list[ScoreConfig], latest: dict[int, AgreementReport], coverage: Coverage
+) -> bool:
+    """Whether the latest reports cover these answers, each on its question's version."""
+    return all(
+        c.pk in latest
+        and latest[c.pk].config_version == c.version
+        and _covers(latest[c.pk], coverage)
+        for c in configs
+    )
+
+
+def scaled_configs(queue: ReviewQueue) -> list[ScoreConfig]:
+    return [q.config for q in queue_form(queue) if scale_of(q.config) is not None]
+
+
+def queue_refresh_pending(queue: ReviewQueue) -> bool:
+    """Whether the queue has answers its latest agreement reports do not cover (newer
+    or edited answers, or a question edited since its report): the figures shown are
+    being brought up to date. False for a queue without overlap or without answers."""
+    if queue.overlap < 2:
+        return False
+    coverage = queue_coverage(queue.pk)
+    if not coverage.answers:
+        return False
+    configs = scaled_configs(queue)
+    return bool(configs) and not reports_cover(configs, latest_reports(queue.pk), coverage)
+
+
+def latest_reports(queue_id: int) -> dict[int, AgreementReport]:
+    """The newest report of each question of the queue, by config id."""
+    rows = (
+        AgreementReport.objects.filter(queue_id=queue_id)
+        .order_by("config_id", "-computed_at", "-id")
+        .distinct("config_id")
+    )
+    return {report.config_id: report for report in rows}
+
+
+def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
+    """How a question's answers are coded: categories in order, level, whether ordered;
+    None for free text (no agreement figure)."""
+    kind = config.data_type
+    if kind == ScoreDataType.BOOLEAN:
+        return {"categories": [False, True], "level": Level.NOMINAL, "ordered": False}
+    if kind == ScoreDataType.CATEGORICAL:
+        # Nominal or ordinal as the question says (ScoreConfig.ordered), never guessed
+        # from its option values.
+        options = list(config.options)
+        if config.ordered:
+            options.sort(key=lambda o: o["value"])
+        return {
+            "categories": [o["label"] for o in options],
+            "level": Level.ORDINAL if config.ordered else Level.NOMINAL,
+            "ordered": bool(config.ordered),
+        }
+    if kind == ScoreDataType.NUMERIC:
+        lo, hi, step = config.min_value, config.max_value, config.step
+        if step and lo is not None and hi is not None and (hi - lo) / step <= MAX_GRADED_LEVELS:
+            levels = round((hi - lo) / step) + 1
+            grid = [round(lo + k * step, 10) for k in range(levels)]
+            return {"categories": grid, "level": Level.ORDINAL, "ordered": True, "grid": (lo, step)}
+        return {"categories": None, "level": Level.INTERVAL, "ordered": True}
+    return None
+
+
+def scaled_answer(value: Any, scale: dict[str, Any]) -> Any:
+    if "grid" in scale:
+        lo, step = scale["grid"]
+        index = round((float(value) - lo) / step)
+        return scale["categories"][min(max(index, 0), len(scale["categories"]) - 1)]
+    if scale["level"] == Level.INTERVAL:
+        return float(value)
+    return value

@@ -12,20 +12,18 @@ from django.db.models import Count, Q
 
 from projects.models import Membership, Project
 from projects.selectors import membership_sees_project
-from review.models import (
+from review.models import Annotation, QueueItem, ReviewQueue, ScoreConfig
+from review.quality.models import (
     AlignmentMapping,
     AlignmentReport,
-    Annotation,
     CalibrationResult,
     CalibrationRound,
     CalibrationSet,
     GoldAnswer,
-    QueueItem,
-    ReviewQueue,
-    ScoreConfig,
 )
-from review.pages.lead_selectors import pool_candidates
+from review.selectors import pool_candidates
 from traces.models import ScoreDataType, Trace
+from traces.score_kinds import score_kind
 
 # Traces offered as suggestions when adding a gold answer.
 RECENT_TRACES = 50
@@ -105,13 +103,7 @@ def calibration_sets_overview(project: Project) -> list[dict[str, Any]]:
 
 
 def _shown(config: ScoreConfig, value: Any) -> str:
-    if value is None:
-        return "—"
-    if config.data_type == ScoreDataType.BOOLEAN:
-        return "true" if value else "false"
-    if config.data_type == ScoreDataType.NUMERIC and isinstance(value, int | float):
-        return f"{value:g}"
-    return str(value)
+    return score_kind(config.data_type).render(value)
 
 
 def gold_rows(calibration_set: CalibrationSet, configs: list[ScoreConfig]) -> list[dict[str, Any]]:

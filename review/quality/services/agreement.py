@@ -2,74 +2,66 @@
 (:mod:`review.quality.agreement`), stored one row per computation.
 
 When: a submission or an edit in a queue with overlap, or in a queue that mixes gold
-items in, calls :func:`agreement_request` inside its own transaction. That writes one
+items in, is announced (``review.hooks.answers_changed``) and quality's receiver calls
+:func:`agreement_request` inside that transaction. That writes one
 ``review.agreement_refresh`` outbox message unless one is already waiting for the queue
 (not yet taken by a worker). Submissions coalesce, none is dropped: every submission
-that arrives while a message waits is covered by that message's run (it reads after
-they commit), and one that arrives while a run is under way (its message row is locked)
+that arrives while a message waits is covered by that message's run (it reads after they
+commit), and one that arrives while a run is under way (its message row is locked)
 writes the one next message, which runs as soon as the current run ends. So a queue
 under steady reviewing has at most one run and one waiting message, and the report
 covers a submission one run after the one under way at the latest (``bench/
-agreement_freshness.py`` measures it). The worker runs :func:`quality_refresh`: the
-queue's agreement (:func:`agreement_refresh`: it skips a queue whose answers are those
-of its latest reports and otherwise computes every question of the queue's form) and
-the reviewers' running accuracy on its gold items. Computations of one queue are
-serialized by an advisory lock, and the queue row is held against deletion while one
-runs. The periodic :func:`agreement_sweep` is a safety net (a message that failed, a
-question edited since its report).
+agreement_freshness.py`` measures it). The worker runs
+:func:`review.quality.services.refresh.quality_refresh`: the queue's agreement
+(:func:`agreement_refresh`: it skips a queue whose answers are those of its latest
+reports and otherwise computes every question of the queue's form) and the reviewers'
+running accuracy on its gold items. Computations of one queue are serialized by an
+advisory lock, and the queue row is held against deletion while one runs. The periodic
+:func:`agreement_sweep` is a safety net (a message that failed, a question edited since
+its report).
 
-Whether a report is behind its answers is :func:`queue_refresh_pending`, one rule read
-by the API and the pages.
+Whether a report is behind its answers is
+:func:`review.quality.selectors.agreement.queue_refresh_pending`, one rule read by the
+API, the pages and :func:`agreement_sweep`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max
 
 from hitl import outbox
 from hitl.models import OutboxMessage, OutboxState
 from hitl.tenancy import current_organization_id
-from review.models import (
-    AgreementReport,
-    Annotation,
-    QueueCalibration,
-    ReviewQueue,
-    ScoreConfig,
+from review.models import Annotation, ReviewQueue, ScoreConfig
+from review.quality.agreement import Ratings, agreement_report
+from review.quality.models import AgreementReport, QueueCalibration
+from review.quality.selectors.agreement import (
+    Coverage,
+    latest_reports,
+    queue_coverage,
+    queue_refresh_pending,
+    reports_cover,
+    scale_of,
+    scaled_answer,
+    scaled_configs,
 )
-from review.quality.agreement import Level, Ratings, agreement_report
 from review.quality.services.alerts import agreement_alert_check
-from review.services._common import _now
-from review.services.annotations import queue_form
-from traces.models import ScoreDataType
+from review.services.common import time_now
 
 logger = logging.getLogger(__name__)
 
 AGREEMENT_REFRESH = "review.agreement_refresh"
 # pg_advisory_xact_lock(class, queue id): one computation per queue at a time.
 _LOCK_CLASS = 0x4147  # "AG"
-# A numeric question with a step and at most this many levels is a graded (ordinal)
-# scale; otherwise its answers are numbers on an interval scale.
-MAX_GRADED_LEVELS = 200
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """Which answers of a queue a report covers."""
-
-    answers: int
-    last_annotation_id: int | None
-    last_change_at: datetime | None
-
-
-def _mixes_gold(queue_id: int) -> bool:
+def queue_mixes_gold(queue_id: int) -> bool:
     return QueueCalibration.objects.filter(queue_id=queue_id, gold_rate__gt=0).exists()
 
 
@@ -77,7 +69,7 @@ def agreement_request(*, queue: ReviewQueue) -> None:
     """Asks for the queue's agreement (overlap of two or more) and gold accuracy (gold
     items mixed in) to be recomputed after this transaction commits. Writes nothing if
     a request for the queue is already waiting for a worker."""
-    if queue.overlap < 2 and not _mixes_gold(queue.pk):
+    if queue.overlap < 2 and not queue_mixes_gold(queue.pk):
         return
     waiting = (
         OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -99,97 +91,6 @@ def agreement_request(*, queue: ReviewQueue) -> None:
         )
 
 
-def queue_coverage(queue_id: int) -> Coverage:
-    row = Annotation.objects.filter(queue_id=queue_id).aggregate(
-        answers=Count("id"), last=Max("id"), changed=Max("updated_at")
-    )
-    return Coverage(row["answers"], row["last"], row["changed"])
-
-
-def _covers(report: AgreementReport, coverage: Coverage) -> bool:
-    return (
-        report.answers_covered == coverage.answers
-        and report.last_annotation_id == coverage.last_annotation_id
-        and report.last_change_at == coverage.last_change_at
-    )
-
-
-def _current(
-    configs: list[ScoreConfig], latest: dict[int, AgreementReport], coverage: Coverage
-) -> bool:
-    """Whether the latest reports cover these answers, each on its question's version."""
-    return all(
-        c.pk in latest
-        and latest[c.pk].config_version == c.version
-        and _covers(latest[c.pk], coverage)
-        for c in configs
-    )
-
-
-def _scaled_configs(queue: ReviewQueue) -> list[ScoreConfig]:
-    return [q.config for q in queue_form(queue) if scale_of(q.config) is not None]
-
-
-def queue_refresh_pending(queue: ReviewQueue) -> bool:
-    """Whether the queue has answers its latest agreement reports do not cover (newer
-    or edited answers, or a question edited since its report): the figures shown are
-    being brought up to date. False for a queue without overlap or without answers."""
-    if queue.overlap < 2:
-        return False
-    coverage = queue_coverage(queue.pk)
-    if not coverage.answers:
-        return False
-    configs = _scaled_configs(queue)
-    return bool(configs) and not _current(configs, latest_reports(queue.pk), coverage)
-
-
-def latest_reports(queue_id: int) -> dict[int, AgreementReport]:
-    """The newest report of each question of the queue, by config id."""
-    rows = (
-        AgreementReport.objects.filter(queue_id=queue_id)
-        .order_by("config_id", "-computed_at", "-id")
-        .distinct("config_id")
-    )
-    return {report.config_id: report for report in rows}
-
-
-def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
-    """How a question's answers are coded: categories in order, level, whether ordered;
-    None for free text (no agreement figure)."""
-    kind = config.data_type
-    if kind == ScoreDataType.BOOLEAN:
-        return {"categories": [False, True], "level": Level.NOMINAL, "ordered": False}
-    if kind == ScoreDataType.CATEGORICAL:
-        # Nominal or ordinal as the question says (ScoreConfig.ordered), never guessed
-        # from its option values.
-        options = list(config.options)
-        if config.ordered:
-            options.sort(key=lambda o: o["value"])
-        return {
-            "categories": [o["label"] for o in options],
-            "level": Level.ORDINAL if config.ordered else Level.NOMINAL,
-            "ordered": bool(config.ordered),
-        }
-    if kind == ScoreDataType.NUMERIC:
-        lo, hi, step = config.min_value, config.max_value, config.step
-        if step and lo is not None and hi is not None and (hi - lo) / step <= MAX_GRADED_LEVELS:
-            levels = round((hi - lo) / step) + 1
-            grid = [round(lo + k * step, 10) for k in range(levels)]
-            return {"categories": grid, "level": Level.ORDINAL, "ordered": True, "grid": (lo, step)}
-        return {"categories": None, "level": Level.INTERVAL, "ordered": True}
-    return None
-
-
-def _answer(value: Any, scale: dict[str, Any]) -> Any:
-    if "grid" in scale:
-        lo, step = scale["grid"]
-        index = round((float(value) - lo) / step)
-        return scale["categories"][min(max(index, 0), len(scale["categories"]) - 1)]
-    if scale["level"] == Level.INTERVAL:
-        return float(value)
-    return value
-
-
 def config_ratings(queue_id: int, config: ScoreConfig) -> tuple[Ratings, dict[str, Any]] | None:
     """The queue's answers to one question, coded on its scale (None for free text).
     Answers no longer on the scale (an option renamed since) are left out."""
@@ -208,7 +109,7 @@ def config_ratings(queue_id: int, config: ScoreConfig) -> tuple[Ratings, dict[st
         value = values.get(key)
         if value is None:
             continue
-        coded = _answer(value, scale)
+        coded = scaled_answer(value, scale)
         if known is None or coded in known:
             answers.append((item_id, reviewer_id, coded))
     ratings = Ratings.from_answers(
@@ -247,14 +148,14 @@ def agreement_refresh(
         queue = _lock_queue(queue_id)
         if queue is None:
             return "missing"
-        configs = _scaled_configs(queue)
+        configs = scaled_configs(queue)
         coverage = queue_coverage(queue_id)
         latest = latest_reports(queue_id)
         if not force:
-            if configs and _current(configs, latest, coverage):
+            if configs and reports_cover(configs, latest, coverage):
                 return "unchanged"
             newest = max((r.computed_at for r in latest.values()), default=None)
-            if min_interval and newest is not None and newest > _now() - min_interval:
+            if min_interval and newest is not None and newest > time_now() - min_interval:
                 return "deferred"
         for config in configs:
             _compute_one(queue, config, coverage, resamples)
@@ -281,7 +182,7 @@ def _compute_one(
         queue=queue,
         config=config,
         config_version=config.version,
-        computed_at=_now(),
+        computed_at=time_now(),
         answers_covered=coverage.answers,
         last_annotation_id=coverage.last_annotation_id,
         last_change_at=coverage.last_change_at,
@@ -300,23 +201,6 @@ def _compute_one(
         config.pk, queue.pk, primary["value"], report["n_answers"], row.duration_ms,
     )  # fmt: skip
     return row
-
-
-def quality_refresh(*, queue_id: int, min_interval: timedelta | None = None) -> dict[str, Any]:
-    """What a submission asked for: the queue's agreement (overlap of two or more) and
-    its reviewers' accuracy on gold items (a queue that mixes them in). Returns what was
-    done: ``{"agreement": outcome or None, "gold_accuracy": reviewers refreshed or None}``."""
-    from review.quality.services.calibration import gold_accuracy_refresh  # imports this module
-
-    overlap = ReviewQueue.objects.filter(pk=queue_id).values_list("overlap", flat=True).first()
-    if overlap is None:
-        return {"agreement": "missing", "gold_accuracy": None}
-    done: dict[str, Any] = {"agreement": None, "gold_accuracy": None}
-    if overlap >= 2:
-        done["agreement"] = agreement_refresh(queue_id=queue_id, min_interval=min_interval)
-    if _mixes_gold(queue_id):
-        done["gold_accuracy"] = len(gold_accuracy_refresh(queue_id=queue_id))
-    return done
 
 
 def agreement_sweep() -> int:

@@ -4,7 +4,7 @@ API lists them) and an event (``review.agreement.alert``, ``review.alignment.ale
 ``review.calibration.failed`` for gold accuracy) written in the same transaction.
 
 The agreement and alignment thresholds and the rolling window are the project's
-(:class:`~review.models.QualitySettings`, changed by :func:`quality_settings_update`);
+(:class:`~review.quality.models.QualitySettings`, changed by :func:`quality_settings_update`);
 a project without its own row uses ``HITL_QUALITY_ALERT_THRESHOLD`` and
 ``HITL_QUALITY_ALERT_WINDOW``."""
 
@@ -23,10 +23,11 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from projects.models import Project
-from projects.notifications import event_emit, site_url
+from projects.notifications import event_emit, site_reverse
 from projects.notifications.catalogue import EVENT_TYPES
-from review.models import AlertKind, QualityAlert, QualitySettings, ReviewQueue
-from review.services._common import _is_number, _now
+from review.models import ReviewQueue
+from review.quality.models import AlertKind, QualityAlert, QualitySettings
+from review.services.common import is_number, time_now
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ def quality_thresholds(project_id: int) -> QualityThresholds:
 
 def _quality_errors(agreement: Any, alignment: Any, window: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if not _is_number(agreement) or not -1 <= agreement <= 1:
+    if not is_number(agreement) or not -1 <= agreement <= 1:
         errors["agreement_threshold"] = [
             "A coefficient between -1 and 1 (Krippendorff's alpha, kappa: 0.8 is a common bar)."
         ]
-    if not _is_number(alignment) or not 0 <= alignment <= 1:
+    if not is_number(alignment) or not 0 <= alignment <= 1:
         errors["alignment_threshold"] = ["An agreement rate between 0 and 1."]
     low, high = WINDOW_RANGE
     if isinstance(window, bool) or not isinstance(window, int) or not low <= window <= high:
@@ -116,7 +117,7 @@ def quality_settings_update(
         row.alignment_threshold = float(alignment_threshold)
         row.window = int(window)
         row.updated_by = actor.user
-        row.updated_at = _now()
+        row.updated_at = time_now()
         row.save()
     return row
 
@@ -181,8 +182,11 @@ def alert_raise(
             score_names=score_names,
             payload={
                 "summary": message,
-                "url": site_url(
-                    f"api/orgs/{project.organization.slug}/projects/{project.slug}/alerts/{alert.pk}/"
+                "url": site_reverse(
+                    "quality-alert-detail",
+                    org_slug=project.organization.slug,
+                    project_slug=project.slug,
+                    pk=alert.pk,
                 ),
                 "alert": {
                     "id": alert.pk,
@@ -205,7 +209,7 @@ def agreement_alert_check(*, queue: ReviewQueue, config_id: int) -> QualityAlert
     """After a new agreement report: alerts when the rolling mean of the question's
     headline figure over the project's window of reports crossed under its agreement
     threshold (:func:`quality_thresholds`)."""
-    from review.models import AgreementReport
+    from review.quality.models import AgreementReport
 
     limits = quality_thresholds(queue.project_id)
     threshold, window = limits.agreement_threshold, limits.window

@@ -28,25 +28,23 @@ from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
-from review.models import (
-    Adjudication,
+from review.models import Adjudication, Annotation, ReviewQueue, ScoreConfig
+from review.quality.alignment import alignment_figures
+from review.quality.models import (
     AlertKind,
     AlignmentMapping,
     AlignmentReport,
     AlignmentScope,
-    Annotation,
     CalibrationResult,
     CalibrationRound,
     CalibrationSet,
     GoldAnswer,
     QueueCalibration,
-    ReviewQueue,
-    ScoreConfig,
 )
-from review.quality.alignment import alignment_figures
 from review.quality.services.alerts import alert_raise, quality_thresholds, rolling_crossed
-from review.services._common import _is_number, _now
-from traces.models import Score, ScoreDataType, ScoreSource
+from review.services.common import is_number, time_now
+from traces.models import AUTOMATED_SCORE_SOURCES, Score, ScoreDataType
+from traces.score_kinds import score_kind
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +73,15 @@ def alignment_mapping_create(
         raise NotFound("No such score config in this project.")
     errors: dict[str, list[str]] = {}
     queue = _scope_errors(project, scope, queue_id, errors)
-    if config.data_type == ScoreDataType.TEXT:
+    if score_kind(config.data_type).free_text:
         errors["config_id"] = ["A free-text question has no pass or fail to compare."]
-    if config.data_type == ScoreDataType.NUMERIC and not _is_number(human_threshold):
+    if score_kind(config.data_type).numeric and not is_number(human_threshold):
         errors["human_threshold"] = ["A numeric question needs the value from which it passes."]
     if config.data_type == ScoreDataType.CATEGORICAL:
         labels = {o["label"] for o in config.options}
         if not human_pass_labels or not set(human_pass_labels) <= labels:
             errors["human_pass_labels"] = [f"Name the passing options among: {sorted(labels)}."]
-    if metric_threshold is not None and not _is_number(metric_threshold):
+    if metric_threshold is not None and not is_number(metric_threshold):
         errors["metric_threshold"] = ["A number."]
     if not score_name.strip():
         errors["score_name"] = ["required"]
@@ -250,7 +248,7 @@ def _human_side(
             scope.left_out[rule] += 1
             continue
         answers[trace_id].append(values[key])
-    numeric = mapping.config.data_type == ScoreDataType.NUMERIC
+    numeric = score_kind(mapping.config.data_type).numeric
     side: dict[int, tuple[bool, float | None]] = {}
     ties = 0
     for trace_id in set(answers) | set(decided):
@@ -277,7 +275,7 @@ def _metric_side(mapping: AlignmentMapping) -> tuple[dict[str, dict[int, Score]]
     scores = Score.objects.filter(
         project_id=mapping.project_id,
         name=mapping.score_name,
-        source__in=(ScoreSource.LLM_JUDGE, ScoreSource.CODE),
+        source__in=AUTOMATED_SCORE_SOURCES,
         trace_id__isnull=False,
     )
     if mapping.source_version:
@@ -317,9 +315,9 @@ def _figures_for(
 ) -> dict[str, Any]:
     traces = sorted(t for t in scores if t in human and scores[t].value is not None)
     numeric = (
-        mapping.config.data_type == ScoreDataType.NUMERIC
+        score_kind(mapping.config.data_type).numeric
         and traces
-        and all(scores[t].data_type == ScoreDataType.NUMERIC for t in traces)
+        and all(score_kind(scores[t].data_type).numeric for t in traces)
     )
     return alignment_figures(
         item_ids=[{"trace_id": t} for t in traces],
@@ -368,7 +366,7 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
         report = AlignmentReport.objects.create(
             project_id=mapping.project_id,
             mapping=mapping,
-            computed_at=_now(),
+            computed_at=time_now(),
             n_items=figures.get("n_items", 0),
             value=(figures.get("agreement_rate") or {}).get("value"),
             kappa=(figures.get("kappa") or {}).get("value"),

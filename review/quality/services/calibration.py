@@ -24,34 +24,40 @@ from hitl import audit
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import Membership, Project
-from projects.notifications import catalogue, event_emit, is_subscribed, site_url
+from projects.notifications import catalogue, event_emit, is_subscribed, site_reverse
 from review.models import (
-    AlertKind,
     Annotation,
     Assignment,
-    CalibrationResult,
-    CalibrationRound,
-    CalibrationSet,
     Comment,
-    GoldAccuracy,
-    GoldAnswer,
     ItemStatus,
-    QueueCalibration,
     QueueItem,
     ReviewQueue,
     ScoreConfig,
 )
+from review.quality.agreement import Ratings, cohen_kappa
+from review.quality.models import (
+    AlertKind,
+    CalibrationResult,
+    CalibrationRound,
+    CalibrationSet,
+    GoldAccuracy,
+    GoldAnswer,
+    QueueCalibration,
+)
+from review.quality.selectors.agreement import latest_reports, scale_of, scaled_answer
+from review.quality.services.agreement import agreement_refresh
 from review.quality.services.alerts import alert_raise
-from review.services._common import _is_number, _now
-from review.services.annotations import _check_answer
-from traces.models import ScoreDataType, Trace
+from review.services.annotations import check_answer
+from review.services.common import is_number, time_now
+from traces.models import Trace
+from traces.score_kinds import score_kind
 
 # A reviewer's gold accuracy is judged once they answered this many gold questions.
 GOLD_MIN_ANSWERS = 3
 
 
 def _rate(value: Any, name: str) -> float:
-    if not _is_number(value) or not 0 <= value <= 1:
+    if not is_number(value) or not 0 <= value <= 1:
         raise DomainError(f"{name} is a fraction between 0 and 1.", details={name: ["0..1"]})
     return float(value)
 
@@ -66,7 +72,7 @@ def _set_configs(project: Project, config_ids: Sequence[int]) -> list[ScoreConfi
     missing = [i for i in ids if i not in configs]
     if missing:
         raise DomainError("No such score config in this project.", details={"config_ids": missing})
-    text = [configs[i].name for i in ids if configs[i].data_type == ScoreDataType.TEXT]
+    text = [configs[i].name for i in ids if score_kind(configs[i].data_type).free_text]
     if text:
         raise DomainError(
             "Free-text questions have no gold answer to compare with.",
@@ -110,14 +116,14 @@ def calibration_set_create(
 
 def _tolerances(configs: Sequence[ScoreConfig], given: Mapping[str, Any]) -> dict[str, float]:
     """Checks per-question tolerances: numeric questions of the set, numbers >= 0."""
-    numeric = {str(c.pk) for c in configs if c.data_type == ScoreDataType.NUMERIC}
+    numeric = {str(c.pk) for c in configs if score_kind(c.data_type).numeric}
     errors: dict[str, str] = {}
     cleaned: dict[str, float] = {}
     for key, value in given.items():
         key = str(key)
         if key not in numeric:
             errors[key] = "Only a numeric question of this set takes a tolerance."
-        elif not _is_number(value) or not 0 <= value < float("inf"):
+        elif not is_number(value) or not 0 <= value < float("inf"):
             errors[key] = "A tolerance is a number, 0 or more."
         elif value > 0:
             cleaned[key] = float(value)
@@ -129,7 +135,7 @@ def _tolerances(configs: Sequence[ScoreConfig], given: Mapping[str, Any]) -> dic
 def _agreement_bar(min_agreement: Any) -> float | None:
     if min_agreement is None:
         return None
-    if not _is_number(min_agreement) or not -1 <= min_agreement <= 1:
+    if not is_number(min_agreement) or not -1 <= min_agreement <= 1:
         raise DomainError(
             "min_agreement is a coefficient between -1 and 1.",
             details={"min_agreement": ["-1..1"]},
@@ -184,7 +190,7 @@ def gold_answer_set(
         if key not in values or values[key] is None:
             errors[key] = f"A gold answer to {config.name!r} is required."
             continue
-        reason = _check_answer(config, values[key])
+        reason = check_answer(config, values[key])
         if reason:
             errors[key] = reason
         cleaned[key] = values[key]
@@ -254,9 +260,7 @@ def calibration_round_start(
 
 
 def _equal(config: ScoreConfig, answer: Any, gold: Any, tolerance: float = 0.0) -> bool:
-    if config.data_type == ScoreDataType.NUMERIC:
-        return _is_number(answer) and _is_number(gold) and abs(answer - gold) <= tolerance + 1e-9
-    return answer == gold
+    return score_kind(config.data_type).equal(answer, gold, tolerance)
 
 
 def _level(value: Any) -> str:
@@ -317,9 +321,6 @@ def _kappa_with_gold(
     """One reviewer's chance-corrected agreement with gold: Cohen's kappa (quadratic
     weights on ordered scales) per question, the lowest over the questions, from
     :mod:`review.quality.agreement`; None with the reason when a question has no figure."""
-    from review.quality.agreement import Ratings, cohen_kappa
-    from review.quality.services.agreement import _answer, scale_of
-
     values: list[float] = []
     reasons: list[str] = []
     for config in configs:
@@ -330,8 +331,8 @@ def _kappa_with_gold(
             gold = gold_by_trace.get(trace_id, {}).get(key)
             if gold is None or given.get(key) is None:
                 continue
-            triples.append((trace_id, 0, _answer(given[key], scale)))
-            triples.append((trace_id, _GOLD, _answer(gold, scale)))
+            triples.append((trace_id, 0, scaled_answer(given[key], scale)))
+            triples.append((trace_id, _GOLD, scaled_answer(gold, scale)))
         ratings = Ratings.from_answers(
             triples, categories=scale["categories"], ordered=scale["ordered"]
         )
@@ -350,8 +351,6 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
     """Scores a round: each reviewer's accuracy against gold (overall, per question, per
     gold rubric level) and the group's agreement (the lowest headline coefficient over
     the questions, from :mod:`review.quality.agreement`). Reruns replace the results."""
-    from review.quality.services.agreement import agreement_refresh, latest_reports
-
     # Read afresh: a round held since it started may carry the set as it was then.
     calibration_set = CalibrationSet.objects.get(pk=round_.calibration_set_id)
     configs = list(ScoreConfig.objects.filter(pk__in=calibration_set.config_ids).order_by("pk"))
@@ -402,7 +401,7 @@ def calibration_round_score(*, actor: Actor, round_: CalibrationRound) -> Calibr
                 figures={"questions": sheet["questions"]},
             )
             results.append(result)
-        round_.scored_at = _now()
+        round_.scored_at = time_now()
         round_.agreement = agreement
         round_.agreement_reason = why
         round_.figures = {
@@ -439,8 +438,11 @@ def _verdict(result: CalibrationResult) -> tuple[Any, ...]:
 
 def calibration_round_url(round_: CalibrationRound, project: Project) -> str:
     """The round's result page, for events and messages."""
-    return site_url(
-        f"orgs/{project.organization.slug}/projects/{project.slug}/calibration/rounds/{round_.pk}/"
+    return site_reverse(
+        "calibration-round",
+        org_slug=project.organization.slug,
+        project_slug=project.slug,
+        calibration_round_pk=round_.pk,
     )
 
 
@@ -712,7 +714,7 @@ def gold_accuracy_refresh(*, queue_id: int) -> list[GoldAccuracy]:
                 queue_id=queue_id, reviewer_id=reviewer_id
             )
             row.answered, row.correct = sheet["answered"], sheet["correct"]
-            row.accuracy, row.updated_at = sheet["accuracy"], _now()
+            row.accuracy, row.updated_at = sheet["accuracy"], time_now()
             low = row.answered >= GOLD_MIN_ANSWERS and row.accuracy < use.gold_min_accuracy
             if low and row.alerted_at is None:
                 row.alerted_at = row.updated_at

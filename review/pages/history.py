@@ -1,0 +1,330 @@
+"""My history (a reviewer's own answers, editable) and adjudication for seniors: the
+list of disputed or audit-sampled items and the decision on one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from hitl.exceptions import Conflict, DomainError
+from hitl.forms import PageNumberForm
+from projects.pages import OrganizationPageView
+from review import selectors, services
+from review.models import (
+    Annotation,
+    QueueItem,
+)
+from review.pages import reviewer_selectors as pages_selectors
+from review.pages.questions import prepare_questions, saved_as_posted
+from review.pages.reviewer import ReviewPageView
+from review.pages.reviewer_forms import (
+    AnswersForm,
+    ReviewPageQueryForm,
+    failure_modes_of,
+)
+from review.payloads import render_payload, render_text
+
+HISTORY_PAGE_SIZE = 50
+
+
+class MyHistoryView(OrganizationPageView):
+    """What I reviewed, newest first, with my answers; each opens to edit."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        paginator = Paginator(
+            pages_selectors.my_history(membership=self.membership), HISTORY_PAGE_SIZE
+        )
+        page = paginator.get_page(PageNumberForm(request.GET).number())
+        forms: dict[int, list[dict[str, Any]]] = {}
+        rows = []
+        decisions = pages_selectors.decisions_for(
+            item_ids=[a.item_id for a in page.object_list], user=request.user
+        )
+        for annotation in page.object_list:
+            queue = annotation.queue
+            if queue.pk not in forms:
+                forms[queue.pk] = selectors.form_for_reviewer(queue)
+            rows.append(
+                {
+                    "annotation": annotation,
+                    "answers": [
+                        {"name": q["name"], "value": annotation.values.get(str(q["config_id"]))}
+                        for q in forms[queue.pk]
+                    ],
+                    # The final answer a senior decided, labelled as such, with who.
+                    "decisions": [
+                        {
+                            "by": decision.adjudicator.email,
+                            "kind": decision.get_kind_display(),
+                            "answers": [
+                                {
+                                    "name": q["name"],
+                                    "value": decision.values.get(str(q["config_id"])),
+                                }
+                                for q in forms[queue.pk]
+                            ],
+                        }
+                        for decision in decisions.get(annotation.item_id, [])
+                    ],
+                    "url": reverse(
+                        "review-history-item",
+                        kwargs={
+                            "org_slug": self.organization.slug,
+                            "project_slug": queue.project.slug,
+                            "annotation_pk": annotation.pk,
+                        },
+                    ),
+                }
+            )
+        context = {"organization": self.organization, "rows": rows, "page_obj": page}
+        return render(request, "review/history.html", context)
+
+
+class HistoryItemView(ReviewPageView):
+    """One of my answers: the item as I reviewed it, my answers (editable), and what the
+    others said as far as the blind rule lets me see now that I have submitted.
+
+    An edit sends the version I read; if the answer changed since (another tab, the
+    API), the service refuses it (409) and the page shows both versions side by side,
+    with my edit kept in the form to save over the other deliberately."""
+
+    http_method_names = ["get", "post"]
+
+    def load(self, annotation_pk: int) -> Annotation:
+        annotation = pages_selectors.annotation_for_page(
+            annotation_id=annotation_pk, user=self.request.user, project=self.project
+        )
+        if annotation is None:
+            raise Http404
+        return annotation
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, annotation_pk: int
+    ) -> HttpResponse:
+        return self.render_item(self.load(annotation_pk))
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, annotation_pk: int
+    ) -> HttpResponse:
+        annotation = self.load(annotation_pk)
+        queue = annotation.queue
+        answers = AnswersForm(
+            request.POST, questions=selectors.form_for_reviewer(queue), with_version=True
+        )
+        posted = answers.posted()
+        if not answers.is_valid():
+            errors = answers.errors_by_question()
+            return self.render_item(annotation, posted=posted, errors=errors, status=422)
+        values = answers.values()
+        try:
+            services.annotation_update(
+                actor=self.actor,
+                annotation_id=annotation.pk,
+                expected_version=answers.cleaned_data["version"],
+                values=values,
+                explanation=answers.cleaned_data["explanation"],
+                expected_output=answers.expected() if queue.include_expected_output else None,
+                failure_modes=answers.failure_modes_list(),
+            )
+        except Conflict as exc:
+            current = self.load(annotation_pk)
+            return self.render_item(
+                current, posted=posted, conflict=exc.message, mine=values, status=409
+            )
+        except DomainError as exc:
+            details = exc.details.get("values") if isinstance(exc.details, dict) else None
+            found = dict(details) if isinstance(details, dict) else {}
+            found.setdefault("__all__", exc.message)
+            return self.render_item(annotation, posted=posted, errors=found, status=422)
+        messages.success(request, "Your answers are saved.")
+        return redirect(self.history_url(annotation))
+
+    def render_item(
+        self,
+        annotation: Annotation,
+        *,
+        posted: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        conflict: str = "",
+        mine: dict[str, Any] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        user = self.request.user
+        item = annotation.item
+        turn = ReviewPageQueryForm(self.request.GET).turn_id()
+        page = pages_selectors.item_page(item=item, user=user, turn=turn)
+        errors = errors or {}
+        saved = saved_as_posted(page["form"], annotation)
+        # After a conflict the form keeps my edit (to save over the other deliberately),
+        # and the version becomes the one now saved.
+        shown = posted if posted is not None else saved
+        prepare_questions(page["form"], posted=shown, errors=errors)
+        picked = set(shown.get("picked_failure_modes", []))
+        known = pages_selectors.known_failure_modes(queue=annotation.queue, user=user)
+        comparison = []
+        if conflict:
+            for q in page["form"]:
+                key = str(q["config_id"])
+                comparison.append(
+                    {
+                        "name": q["name"],
+                        "mine": (mine or {}).get(key),
+                        "saved": annotation.values.get(key),
+                        "differs": (mine or {}).get(key) != annotation.values.get(key),
+                    }
+                )
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "annotation": annotation,
+            "queue": annotation.queue,
+            "item": item,
+            **self.target_context(page),
+            "errors": errors,
+            "general_error": errors.get("__all__", ""),
+            "explanation": shown.get("explanation", ""),
+            "expected_output": shown.get("expected_output", ""),
+            "failure_modes": shown.get("failure_modes", ""),
+            "failure_mode_choices": [
+                {"tag": tag, "checked": tag in picked} for tag in dict.fromkeys([*known, *picked])
+            ],
+            "conflict": conflict,
+            "comparison": comparison,
+            "mine_explanation": shown.get("explanation", ""),
+            "mine_failure_modes": ", ".join(failure_modes_of(shown)),
+            "my_work_url": self.my_work_url(),
+            "history_list_url": reverse(
+                "review-history", kwargs={"org_slug": self.organization.slug}
+            ),
+        }
+        return render(self.request, "review/history_item.html", context, status=status)
+
+
+class AdjudicationListView(OrganizationPageView):
+    """Items awaiting a decision in the queues I adjudicate (senior, or manager)."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        items = list(pages_selectors.awaiting_adjudication(membership=self.membership)[:200])
+        rows = [
+            {
+                "item": item,
+                "url": reverse(
+                    "review-adjudicate",
+                    kwargs={
+                        "org_slug": self.organization.slug,
+                        "project_slug": item.queue.project.slug,
+                        "item_pk": item.pk,
+                    },
+                ),
+            }
+            for item in items
+        ]
+        context = {"organization": self.organization, "rows": rows}
+        return render(request, "review/adjudication_list.html", context)
+
+
+class AdjudicateView(ReviewPageView):
+    """A disputed (or audit-sampled) item: the reviews side by side with their
+    explanations, the questions that disagree highlighted, and the final answer written
+    with the review page's keyboard; submitted through ``services.item_adjudicate``."""
+
+    http_method_names = ["get", "post"]
+
+    def load(self, item_pk: int) -> QueueItem:
+        item = pages_selectors.item_for_adjudication(
+            item_id=item_pk, membership=self.membership, project=self.project
+        )
+        if item is None:
+            raise Http404
+        return item
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
+    ) -> HttpResponse:
+        return self.render_item(self.load(item_pk))
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
+    ) -> HttpResponse:
+        item = self.load(item_pk)
+        answers = AnswersForm(request.POST, questions=selectors.form_for_reviewer(item.queue))
+        posted = answers.posted()
+        if not answers.is_valid():
+            errors = answers.errors_by_question()
+            return self.render_item(item, posted=posted, errors=errors, status=422)
+        try:
+            services.item_adjudicate(
+                actor=self.actor,
+                item=item,
+                membership=self.membership,
+                values={k: v for k, v in answers.values().items() if v is not None},
+                explanation=answers.cleaned_data["explanation"],
+                expected_output=(
+                    answers.expected() if item.queue.include_expected_output else None
+                ),
+            )
+        except DomainError as exc:
+            details = exc.details.get("values") if isinstance(exc.details, dict) else None
+            found = dict(details) if isinstance(details, dict) else {}
+            found.setdefault("__all__", exc.message)
+            return self.render_item(item, posted=posted, errors=found, status=422)
+        following = (
+            pages_selectors.awaiting_adjudication(membership=self.membership)
+            .filter(project=self.project)
+            .exclude(pk=item.pk)
+            .first()
+        )
+        if following is not None:
+            messages.success(request, "Decision saved. Here is the next item awaiting one.")
+            return redirect(self.adjudicate_url(following))
+        messages.success(request, "Decision saved. Nothing else awaits a decision here.")
+        return redirect(reverse("review-adjudication", kwargs={"org_slug": org_slug}))
+
+    def render_item(
+        self,
+        item: QueueItem,
+        *,
+        posted: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        user = self.request.user
+        turn = ReviewPageQueryForm(self.request.GET).turn_id()
+        page = pages_selectors.item_page(item=item, user=user, turn=turn)
+        posted = posted or {}
+        errors = errors or {}
+        prepare_questions(page["form"], posted=posted, errors=errors)
+        side = pages_selectors.reviews_side_by_side(item=item, user=user)
+        reviews = [
+            {
+                "annotation": a,
+                "explanation_html": render_text(a.explanation) if a.explanation else "",
+                "expected_html": (
+                    render_payload(a.expected_output) if a.expected_output is not None else ""
+                ),
+            }
+            for a in side["annotations"]
+        ]
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "queue": item.queue,
+            "item": item,
+            **self.target_context(page),
+            "reviews": reviews,
+            "rows": side["rows"],
+            "disagreement": side["disagreement"],
+            "awaits_decision": pages_selectors.awaits_decision(item),
+            "errors": errors,
+            "general_error": errors.get("__all__", ""),
+            "explanation": posted.get("explanation", ""),
+            "expected_output": posted.get("expected_output", ""),
+            "list_url": reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}),
+        }
+        return render(self.request, "review/adjudicate.html", context, status=status)

@@ -1,0 +1,141 @@
+"""The review form's questions as the pages show them: levels and choices, answers
+as posted, stored answers as the form shows them, and a draft as text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from review.models import (
+    Annotation,
+    ReviewDraft,
+)
+from review.pages.reviewer_forms import (
+    AnswersForm,
+    failure_modes_of,
+)
+from traces.models import ScoreDataType
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def prepare_questions(
+    form: list[dict[str, Any]], *, posted: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """Adds what the question template needs: its levels, field name, the answer to
+    show checked or filled, and its error."""
+    for question in form:
+        question["levels"] = _levels(question)
+        question["field_name"] = f"q-{question['config_id']}"
+        question["posted"] = posted.get(question["field_name"], "")
+        question["error"] = errors.get(str(question["config_id"]), "")
+
+
+def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
+    """The choices a question offers, each with the rubric level that defines it:
+    options for categorical, yes/no for boolean, each step for a stepped number range
+    (at most nine, so a digit picks each). Empty: a free number or text field."""
+    rubric = {str(level.get("label", "")).lower(): level for level in question["rubric"]}
+    kind = question["data_type"]
+    choices: list[tuple[str, str]] = []
+    if kind == ScoreDataType.CATEGORICAL:
+        choices = [(str(o["label"]), str(o["label"])) for o in question["options"]]
+    elif kind == ScoreDataType.BOOLEAN:
+        choices = [("true", "Yes"), ("false", "No")]
+    elif kind == ScoreDataType.NUMERIC and question["step"]:
+        low, high, step = question["min_value"], question["max_value"], question["step"]
+        count = round((high - low) / step) + 1
+        if count <= 9:
+            values = [low + i * step for i in range(count)]
+            choices = [(_number_text(v), _number_text(v)) for v in values]
+    levels = []
+    for index, (value, label) in enumerate(choices):
+        level = rubric.get(label.lower())
+        if (
+            level is None
+            and kind == ScoreDataType.NUMERIC
+            and len(question["rubric"]) == len(choices)
+        ):
+            level = question["rubric"][index]
+        levels.append(
+            {
+                "key": index + 1,
+                "value": value,
+                "label": label,
+                "rubric_label": level.get("label") if level and level.get("label") != label else "",
+                "definition": level.get("definition", "") if level else "",
+                "examples": level.get("examples", []) if level else [],
+            }
+        )
+    return levels
+
+
+def saved_as_posted(form: list[dict[str, Any]], annotation: Annotation) -> dict[str, Any]:
+    """A saved annotation as the edit form's posted values."""
+    shown: dict[str, Any] = {
+        "explanation": annotation.explanation,
+        "expected_output": as_editable(annotation.expected_output),
+        "picked_failure_modes": list(annotation.failure_modes),
+        "failure_modes": "",
+    }
+    for question in form:
+        value = annotation.values.get(str(question["config_id"]))
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float):
+            text = _number_text(value)
+        else:
+            text = str(value)
+        shown[f"q-{question['config_id']}"] = text
+    return shown
+
+
+def as_editable(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def same_answers(annotation: Annotation, answers: AnswersForm) -> bool:
+    """Whether a form sent for an item already submitted says what the stored answer
+    says (the same submit sent twice), as opposed to other answers (another tab)."""
+    values = {k: v for k, v in answers.values().items() if v is not None}
+    if values != annotation.values:
+        return False
+    if answers.cleaned_data["explanation"] != annotation.explanation:
+        return False
+    if answers.failure_modes_list() != list(annotation.failure_modes):
+        return False
+    expected = answers.expected()
+    return expected in (None, "", {}) or expected == annotation.expected_output
+
+
+def draft_as_text(form: list[dict[str, Any]], draft: ReviewDraft | None) -> str:
+    """A draft as plain text to copy: each answer by its question, then the notes."""
+    if draft is None:
+        return ""
+    data = draft.data
+    lines = []
+    for question in form:
+        answer = str(data.get(f"q-{question['config_id']}", "")).strip()
+        if answer:
+            lines.append(f"{question['name']}: {answer}")
+    modes = failure_modes_of(data)
+    if modes:
+        lines.append(f"Failure modes: {', '.join(modes)}")
+    for key, label in (
+        ("explanation", "Explanation"),
+        ("expected_output", "Expected output"),
+        ("comment", "Comment"),
+    ):
+        text = str(data.get(key, "")).strip()
+        if text:
+            lines.append(f"{label}:\n{text}")
+    return "\n\n".join(lines)

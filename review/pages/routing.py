@@ -1,0 +1,208 @@
+"""The lead's routing pages: a project's routing rules, a rule's form with a live preview
+of the traces it would route, and a rule switched on, off or deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from hitl import audit
+from hitl.exceptions import DomainError
+from hitl.forms import error_lines, form_error_lines
+from review import services
+from review.models import (
+    ReviewQueue,
+    RoutingRule,
+)
+from review.pages import lead_selectors
+from review.pages.lead import LeadPageView
+from review.pages.lead_forms import (
+    FilterForm,
+    RoutingRuleChangeForm,
+    RoutingRuleForm,
+)
+
+
+class RoutingRulesView(LeadPageView):
+    """GET: the queue's rules and a form for a new one (with its live preview; a
+    ``?filter=`` from the explorer fills its filter). POST: create a rule."""
+
+    def page(self, queue: ReviewQueue, form: RoutingRuleForm, *, status: int = 200) -> HttpResponse:
+        rules = []
+        for rule in RoutingRule.objects.filter(queue=queue).order_by("name"):
+            rules.append(
+                {
+                    "rule": rule,
+                    "filter": _filter_text(rule.filter_params),
+                    "percent": f"{rule.sampling_rate * 100:g}",
+                    "history": audit.history_for_display(rule.history.all(), limit=10),
+                }
+            )
+        context = self.context(
+            queue=queue,
+            rules=rules,
+            errors=form_error_lines(form) if form.is_bound else [],
+            rule_fields=form.fields_shown(),
+        )
+        return render(self.request, "review/lead/rules.html", context, status=status)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
+    ) -> HttpResponse:
+        prefill = FilterForm(request.GET)
+        query = prefill.cleaned_data["filter"] if prefill.is_valid() else ""
+        form = RoutingRuleForm(initial={"filter": query})
+        return self.page(self.queue(queue_pk), form)
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
+    ) -> HttpResponse:
+        queue = self.queue(queue_pk)
+        form = RoutingRuleForm(request.POST)
+        if form.is_valid():
+            rule = form.draft()
+            try:
+                services.routing_rule_create(
+                    actor=self.actor, project=self.project, queue_id=queue.pk, **rule
+                )
+            except DomainError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Created the rule “{rule['name']}”.")
+                return redirect(self.url("lead-queue-rules", queue_pk=queue.pk))
+        return self.page(queue, form, status=422)
+
+
+def _rule_initial(rule: RoutingRule) -> dict[str, Any]:
+    """A saved rule as its form shows it."""
+    return {
+        "name": rule.name,
+        "signal": rule.signal,
+        "filter": _filter_text(rule.filter_params),
+        "sampling_percent": f"{rule.sampling_rate * 100:g}",
+        "daily_cap": "" if rule.daily_cap is None else str(rule.daily_cap),
+        "item_priority": str(rule.item_priority),
+        "enabled": rule.enabled,
+    }
+
+
+class RoutingRuleEditView(LeadPageView):
+    """GET: a rule in the create form's fields, its live preview (the rule's own draw)
+    and its edit history. POST: the edit (``routing_rule_update``); refused, the form
+    comes back with each field's reason (422)."""
+
+    def load(self, queue_pk: int, rule_pk: int) -> tuple[ReviewQueue, RoutingRule]:
+        queue = self.queue(queue_pk)
+        rule = RoutingRule.objects.filter(queue=queue, pk=rule_pk).first()
+        if rule is None:
+            raise Http404
+        return queue, rule
+
+    def page(
+        self, queue: ReviewQueue, rule: RoutingRule, form: RoutingRuleForm, *, status: int = 200
+    ) -> HttpResponse:
+        context = self.context(
+            queue=queue,
+            rule=rule,
+            errors=form_error_lines(form) if form.is_bound else [],
+            rule_fields=form.fields_shown(),
+            history=audit.history_for_display(rule.history.all()),
+        )
+        return render(self.request, "review/lead/rule_edit.html", context, status=status)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue, rule = self.load(queue_pk, rule_pk)
+        form = RoutingRuleForm(initial=_rule_initial(rule), editing=True)
+        return self.page(queue, rule, form)
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue, rule = self.load(queue_pk, rule_pk)
+        form = RoutingRuleForm(request.POST, editing=True)
+        if form.is_valid():
+            try:
+                rule = services.routing_rule_update(actor=self.actor, rule=rule, **form.draft())
+            except DomainError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Saved the rule “{rule.name}”.")
+                return redirect(self.url("lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk))
+        return self.page(queue, rule, form, status=422)
+
+
+class RoutingRuleChangeView(LeadPageView):
+    """POST: switch a rule on or off, or delete it."""
+
+    http_method_names = ["post"]
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue = self.queue(queue_pk)
+        rule = RoutingRule.objects.filter(queue=queue, pk=rule_pk).first()
+        if rule is None:
+            raise Http404
+        form = RoutingRuleChangeForm(request.POST)
+        form.is_valid()  # two boxes: anything else reads as unticked
+        if form.cleaned_data.get("delete"):
+            services.routing_rule_delete(actor=self.actor, rule=rule)
+            messages.success(request, f"Deleted the rule “{rule.name}”.")
+        else:
+            services.routing_rule_update(
+                actor=self.actor, rule=rule, enabled=bool(form.cleaned_data.get("enabled"))
+            )
+            messages.success(request, f"Saved the rule “{rule.name}”.")
+        return redirect(self.url("lead-queue-rules", queue_pk=queue.pk))
+
+
+class RoutingPreviewView(LeadPageView):
+    """GET (htmx, as the rule form changes): which recent traces the rule would take;
+    with ``rule=<id>`` (the edit form) the saved rule's own draw."""
+
+    http_method_names = ["get"]
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
+    ) -> HttpResponse:
+        queue = self.queue(queue_pk)
+        form = RoutingRuleForm(request.GET)
+        preview = None
+        rate = 1.0
+        errors = []
+        if not form.is_valid():
+            errors = form_error_lines(form)
+        else:
+            draft = form.draft()
+            rate = draft["sampling_rate"]
+            rule = None
+            if form.cleaned_data["rule"] is not None:
+                rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
+            if not draft["filter_params"]:
+                errors = ["Give a trace filter (a rule takes only what its filter matches)."]
+            else:
+                try:
+                    preview = lead_selectors.routing_preview(
+                        project=self.project,
+                        filter_params=draft["filter_params"],
+                        sampling_rate=rate,
+                        rule=rule,
+                    )
+                except DomainError as exc:
+                    errors = error_lines(exc)
+        context = self.context(
+            queue=queue, preview=preview, errors=errors, rate=rate, percent=f"{rate * 100:g}"
+        )
+        return render(request, "review/lead/_rule_preview.html", context)
+
+
+def _filter_text(params: dict[str, Any]) -> str:
+    from traces.views import filter_query
+
+    return filter_query(params)
