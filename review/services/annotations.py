@@ -1,6 +1,7 @@
-"""Answers and annotations: a queue's form, answer validation, human scores, expected
-outputs, disagreement, item completion with audit sampling, annotation edits and
-adjudication.
+"""Answers and annotations: answer validation, human scores, expected outputs,
+annotation edits and adjudication. A queue's form and how answers disagree are reads
+(:mod:`review.selectors`); closing an item is its lifecycle
+(:mod:`review.services.lifecycle`).
 
 A dataset item's queue item writes no scores (there is no trace to score): its verdict,
 the consensus or adjudicated expected output, goes to datasets through
