@@ -9,8 +9,9 @@ from django.test import Client
 
 from hitl.audit import Actor
 from hitl.tenancy import tenant_scope
+from projects.models import Membership
 from review import services
-from tests.review.helpers import add_traces, make_queue
+from tests.review.helpers import add_traces, make_config, make_queue, make_trace
 
 
 def _open_next(client: Client, tenant, queue) -> str:
@@ -48,3 +49,65 @@ def test_the_review_page_says_where_i_am_in_the_queue(tenant):
         services.assignment_skip(actor=actor, assignment_id=lease.pk, reason="Not my field")
     third = _open_next(client, tenant, queue)
     assert _progress(third) == "· 2 of 3 for you, 1 left"
+
+
+def test_my_history_tells_items_apart_and_shows_the_decision_with_who_decided(tenant):
+    config = make_config(tenant, name="Accuracy")
+    queue = make_queue(
+        tenant,
+        configs=[config],
+        reviewers=[tenant.reviewer, tenant.owner],
+        name="Triage",
+        overlap=2,
+        blind_mode=False,
+    )
+    trace = make_trace(
+        tenant,
+        name="clinical question",
+        input={"question": "Max acetaminophen dose in cirrhosis?"},
+        output={"answer": "2 g"},
+    )
+    reviewer = Actor(user=tenant.reviewer)
+    with tenant_scope(tenant.organization.pk):
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+        lease = services.queue_claim_next(actor=reviewer, queue=queue)
+        annotation = services.assignment_submit(
+            actor=reviewer, assignment_id=lease.pk, values={str(config.pk): 0.5}
+        )
+        other = Actor(user=tenant.owner)  # disagrees: the item awaits a decision
+        services.assignment_submit(
+            actor=other,
+            assignment_id=services.queue_claim_next(actor=other, queue=queue).pk,
+            values={str(config.pk): 1.0},
+        )
+    client = Client()
+    client.force_login(tenant.reviewer)
+    before = client.get(f"/orgs/{tenant.organization.slug}/history/").content.decode()
+    assert trace.external_id in before
+    assert "Max acetaminophen dose in cirrhosis?" in before
+    assert "Decision" not in before
+
+    with tenant_scope(tenant.organization.pk):
+        services.item_adjudicate(
+            actor=Actor(user=tenant.admin),
+            item=annotation.item,
+            membership=Membership.objects.get(user=tenant.admin),
+            values={str(config.pk): 0.75},
+        )
+    after = client.get(f"/orgs/{tenant.organization.slug}/history/").content.decode()
+    decision = re.search(r'<div class="decision">.*?</div>', after, re.S)
+    assert decision, after
+    text = " ".join(re.sub(r"<[^>]+>", " ", decision.group(0)).split())
+    assert text.startswith(f"Decision by {tenant.admin.email}")
+    assert "Accuracy: 0.75" in text
+
+
+def test_a_manager_in_no_pool_is_offered_the_pool_forms(tenant):
+    queue = make_queue(tenant, name="Triage", reviewers=[])
+    client = Client()
+    client.force_login(tenant.admin)
+    page = client.get(f"/orgs/{tenant.organization.slug}/work/").content.decode()
+    assert "PATCH" not in page
+    project = f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    edit = f"{project}/queues/{queue.pk}/edit/"
+    assert f'href="{edit}#pool"' in page
