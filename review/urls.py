@@ -18,6 +18,11 @@ urlpatterns = [
         name="review-queue-start",
     ),
     path(review, reviewer.ReviewItemView.as_view(), name="review-item"),
+    path(
+        project + "comments/<int:comment_pk>/",
+        reviewer.CommentOpenView.as_view(),
+        name="review-comment",
+    ),
     path(review + "submit/", review_actions.ReviewSubmitView.as_view(), name="review-submit"),
     path(review + "skip/", review_actions.ReviewSkipView.as_view(), name="review-skip"),
     path(review + "release/", review_actions.ReviewReleaseView.as_view(), name="review-release"),

@@ -477,3 +477,41 @@ class ReviewItemView(ReviewPageView):
         if previous is not None:
             response[PREVIOUS_HEADER] = self.history_url(previous)
         return response
+
+
+class CommentOpenView(ReviewPageView):
+    """GET: where a comment is read, for the person opening it (an @mention's link): on
+    an item, their own answer to it (My history), else their live lease on it, else, for
+    a manager, the lead's item page; on a trace, its page for a manager. Anyone else
+    goes to My work with the reason. Another project's or organization's comment is a
+    404."""
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, comment_pk: int
+    ) -> HttpResponse:
+        comment = pages_selectors.comment_for_page(comment_id=comment_pk, project=self.project)
+        if comment is None:
+            raise Http404
+        manager = self.membership.role in MANAGE_ROLES
+        if comment.item_id is not None:
+            mine = pages_selectors.my_answer_on_item(item_id=comment.item_id, user=request.user)
+            if mine is not None:
+                return redirect(self.history_url(mine))
+            lease = pages_selectors.live_assignment_on_item(
+                item_id=comment.item_id, user=request.user
+            )
+            if lease is not None:
+                return redirect(self.review_url(lease))
+            if manager:
+                kwargs = self._kwargs(queue_pk=comment.item.queue_id, item_pk=comment.item_id)
+                return redirect(reverse("lead-item", kwargs=kwargs))
+        elif manager and comment.trace_id is not None:
+            kwargs = self._kwargs(trace_external_id=comment.trace.external_id)
+            return redirect(reverse("traces-detail", kwargs=kwargs))
+        author = comment.author.email if comment.author_id else "Someone"
+        messages.info(
+            request,
+            f"{author} mentioned you on an item you have not reviewed: it opens from My "
+            "work once it is yours to review.",
+        )
+        return redirect(self.my_work_url())

@@ -595,3 +595,18 @@ def decisions_for(*, item_ids: list[int], user: Any) -> dict[int, list[Adjudicat
     for decision in decisions:
         found.setdefault(decision.item_id, []).append(decision)
     return found
+
+
+def comment_for_page(*, comment_id: int, project: Any) -> Comment | None:
+    """A comment of ``project`` (another project's or organization's: None), with its
+    author and trace."""
+    return (
+        Comment.objects.filter(pk=comment_id, project=project)
+        .select_related("author", "trace", "item")
+        .first()
+    )
+
+
+def my_answer_on_item(*, item_id: int, user: Any) -> Annotation | None:
+    """The reviewer's own answer to one item, if they gave one."""
+    return Annotation.objects.filter(item_id=item_id, reviewer=user).order_by("-pk").first()

@@ -215,7 +215,9 @@ def announce_mentions(comment: Comment, mentioned_user_ids: Iterable[int]) -> No
             },
             "mentioned": [{"id": pk, "email": email} for pk, email in people],
             "project": {"id": project.pk, "slug": project.slug, "name": project.name},
-            "url": site_reverse("comment-detail", **_in_project(project), pk=comment.pk),
+            # The page where the mentioned person reads it; the API object beside it.
+            "url": site_reverse("review-comment", **_in_project(project), comment_pk=comment.pk),
+            "api_url": site_reverse("comment-detail", **_in_project(project), pk=comment.pk),
         },
     )
 

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.test import Client
 
 from hitl.audit import Actor
 from hitl.tenancy import tenant_scope
-from projects.models import Membership
+from projects.models import Event, Membership, Role
 from review import services
+from tests.factories import add_member, make_tenant, make_user
 from tests.review.helpers import add_traces, make_config, make_queue, make_trace
 
 
@@ -111,3 +113,47 @@ def test_a_manager_in_no_pool_is_offered_the_pool_forms(tenant):
     project = f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
     edit = f"{project}/queues/{queue.pk}/edit/"
     assert f'href="{edit}#pool"' in page
+
+
+def test_a_mention_links_to_the_page_where_each_person_reads_the_comment(tenant):
+    config = make_config(tenant, name="Accuracy")
+    newcomer = make_user("newcomer@clinic.example.com")
+    add_member(tenant.organization, newcomer, Role.REVIEWER)
+    queue = make_queue(tenant, configs=[config], reviewers=[tenant.reviewer, newcomer])
+    [item] = add_traces(tenant, queue, 1)
+    reviewer = Actor(user=tenant.reviewer)
+    with tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=reviewer, queue=queue)
+        annotation = services.assignment_submit(
+            actor=reviewer, assignment_id=lease.pk, values={str(config.pk): 0.5}
+        )
+        services.comment_create(
+            actor=Actor(user=tenant.admin),
+            project=tenant.project,
+            item_id=item.pk,
+            body=f"@{tenant.reviewer.email} @{newcomer.email} why 0.5?",
+        )
+        event = Event.objects.get(type="review.comment.mentioned")
+    link = urlsplit(event.payload["url"]).path
+    assert not link.startswith("/api/")
+    assert event.payload["api_url"].endswith(f"/comments/{event.payload['comment']['id']}/")
+    project = f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+
+    def landing(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client, client.get(link)
+
+    _client, mine = landing(tenant.reviewer)  # answered it: their answer, comments beside
+    assert mine.status_code == 302
+    assert mine["Location"] == f"{project}/history/{annotation.pk}/"
+    _client, lead = landing(tenant.admin)
+    assert lead["Location"] == f"{project}/queues/{queue.pk}/items/{item.pk}/"
+    client, other = landing(newcomer)  # not theirs yet: My work says why
+    assert other["Location"] == f"/orgs/{tenant.organization.slug}/work/"
+    assert (
+        "mentioned you on an item you have not reviewed"
+        in client.get(other["Location"]).content.decode()
+    )
+    _client, outsider = landing(make_tenant("Globex").reviewer)
+    assert outsider.status_code == 404
