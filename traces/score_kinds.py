@@ -2,8 +2,8 @@
 
 A score is numeric, categorical, boolean or free text (``traces.models.ScoreDataType``).
 Everything that depends on which (ingestion's checks, a reviewer's answer and the score
-row it becomes, how agreement codes the answers, calibration's equality, alignment's
-pass, how an answer reads) asks the kind instead of switching on the type:
+row it becomes, calibration's equality, alignment's pass, how an answer reads) asks
+the kind instead of switching on the type:
 
     kind = score_kind(config.data_type)
     if reason := kind.answer_error(config, value): ...
@@ -45,8 +45,6 @@ class ScoreKind:
     numeric: ClassVar[bool] = False  # answers on a scale: spreads and tolerances apply
     free_text: ClassVar[bool] = False  # no pass or fail, agreement, adjudication or gold
     labelled: ClassVar[bool] = False  # its answer is a label (may become an expected output)
-    # The agreement level of its answers ("nominal", "ordinal", "interval"); None: none.
-    level: ClassVar[str | None] = None
     ingests_number: ClassVar[bool] = True  # an ingested value is read as a number
 
     # --- ingestion ---------------------------------------------------------------------
@@ -79,11 +77,15 @@ class ScoreKind:
         """An answer as a person reads it."""
         return "—" if value is None else str(value)
 
+    def passes(self, value: Any, *, threshold: float | None, pass_labels: Any = ()) -> bool:
+        """Whether a value passes (metric alignment): a label among ``pass_labels``; a
+        number from ``threshold`` up; a boolean when true."""
+        return value in pass_labels
+
 
 class NumericKind(ScoreKind):
     data_type = ScoreDataType.NUMERIC
     numeric = True
-    level = "interval"  # "ordinal" on a small grid (review's agreement scale decides)
 
     def ingested_value(self, raw_value: Any, number: float | None, label: str) -> float | None:
         if number is None:
@@ -107,6 +109,9 @@ class NumericKind(ScoreKind):
     def equal(self, answer: Any, other: Any, tolerance: float = 0.0) -> bool:
         return is_number(answer) and is_number(other) and abs(answer - other) <= tolerance + 1e-9
 
+    def passes(self, value: Any, *, threshold: float | None, pass_labels: Any = ()) -> bool:
+        return value >= threshold
+
     def render(self, value: Any) -> str:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return f"{value:g}"
@@ -116,7 +121,6 @@ class NumericKind(ScoreKind):
 class CategoricalKind(ScoreKind):
     data_type = ScoreDataType.CATEGORICAL
     labelled = True
-    level = "nominal"  # "ordinal" when the question says its options are ordered
 
     def answer_error(self, config: Any, value: Any) -> str | None:
         labels = [option["label"] for option in config.options]
@@ -131,7 +135,6 @@ class CategoricalKind(ScoreKind):
 
 class BooleanKind(ScoreKind):
     data_type = ScoreDataType.BOOLEAN
-    level = "nominal"
     ingests_number = False
 
     def ingested_value(self, raw_value: Any, number: float | None, label: str) -> float | None:
@@ -149,6 +152,9 @@ class BooleanKind(ScoreKind):
 
     def score_fields(self, config: Any, value: Any) -> dict[str, Any]:
         return {"value": 1.0 if value else 0.0, "label": "true" if value else "false"}
+
+    def passes(self, value: Any, *, threshold: float | None, pass_labels: Any = ()) -> bool:
+        return bool(value)
 
     def render(self, value: Any) -> str:
         return super().render(value) if value is None else ("true" if value else "false")

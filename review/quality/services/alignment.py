@@ -145,12 +145,9 @@ def alignment_request(*, mapping: AlignmentMapping) -> None:
 
 
 def _human_pass(mapping: AlignmentMapping, value: Any) -> bool:
-    kind = mapping.config.data_type
-    if kind == ScoreDataType.NUMERIC:
-        return value >= mapping.human_threshold
-    if kind == ScoreDataType.BOOLEAN:
-        return bool(value)
-    return value in mapping.human_pass_labels
+    return score_kind(mapping.config.data_type).passes(
+        value, threshold=mapping.human_threshold, pass_labels=mapping.human_pass_labels
+    )
 
 
 class _Scope:
@@ -303,9 +300,7 @@ def _metric_side(mapping: AlignmentMapping) -> tuple[dict[str, dict[int, Score]]
 
 
 def _metric_pass(mapping: AlignmentMapping, score: Score) -> bool:
-    if score.data_type == ScoreDataType.BOOLEAN:
-        return bool(score.value)
-    return score.value >= mapping.metric_threshold
+    return score_kind(score.data_type).passes(score.value, threshold=mapping.metric_threshold)
 
 
 def _figures_for(
