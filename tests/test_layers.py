@@ -83,15 +83,15 @@ def private_name_uses(module: str, source: str, is_package: bool, known: set[str
                     local = alias.asname or alias.name.split(".")[0]
                     aliases[local] = alias.name if alias.asname else local
         elif isinstance(node, ast.ImportFrom):
-            source = _absolute(module, is_package, node.level, node.module)
-            if source.split(".")[0] not in PRODUCT_PACKAGES:
+            origin = _absolute(module, is_package, node.level, node.module)
+            if origin.split(".")[0] not in PRODUCT_PACKAGES:
                 continue
             for alias in node.names:
-                submodule = f"{source}.{alias.name}"
+                submodule = f"{origin}.{alias.name}"
                 if submodule in known:
                     aliases[alias.asname or alias.name] = submodule
-                elif _is_private(alias.name) and source != module:
-                    found.append(f"{node.lineno}: imports {source}.{alias.name}")
+                elif _is_private(alias.name) and origin != module:
+                    found.append(f"{node.lineno}: imports {origin}.{alias.name}")
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
             dotted, value = [], node.value
@@ -106,12 +106,6 @@ def private_name_uses(module: str, source: str, is_package: bool, known: set[str
     return found
 
 
-# review/'s services still share their item lifecycle through private names (``_close_item``,
-# ``_insert_items``, ``_now``...) until the lifecycle has its public module; their count may
-# only fall, to 0, when this ceiling goes.
-REVIEW_CEILING = 38
-
-
 def test_no_module_imports_another_modules_private_names():
     """A leading underscore says "this module's own": another module that needs it needs a
     public name (or the code belongs with its caller). Tests may reach in; product code
@@ -123,9 +117,7 @@ def test_no_module_imports_another_modules_private_names():
         for module, path in modules.items()
         for use in private_name_uses(module, path.read_text(), path.name == "__init__.py", known)
     ]
-    review = [use for use in found if use.startswith("review/")]
-    assert not [use for use in found if use not in review], "\n".join(found)
-    assert len(review) <= REVIEW_CEILING, "\n".join(review)
+    assert not found, "\n".join(found)
 
 
 def test_the_private_name_check_sees_every_form():
