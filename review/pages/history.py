@@ -203,6 +203,9 @@ class HistoryItemView(ReviewPageView):
                 "review-history", kwargs={"org_slug": self.organization.slug}
             ),
         }
+        context["item_comments"], context["hidden_comments"] = pages_selectors.item_comments(
+            item_id=item.pk, user=user
+        )
         return render(self.request, "review/history_item.html", context, status=status)
 
 

@@ -610,3 +610,16 @@ def comment_for_page(*, comment_id: int, project: Any) -> Comment | None:
 def my_answer_on_item(*, item_id: int, user: Any) -> Annotation | None:
     """The reviewer's own answer to one item, if they gave one."""
     return Annotation.objects.filter(item_id=item_id, reviewer=user).order_by("-pk").first()
+
+
+def item_comments(*, item_id: int, user: Any) -> tuple[list[dict[str, Any]], int]:
+    """The comments on one item that ``user`` may read (the blind rule), oldest first,
+    and how many the rule hides from them for now."""
+    on_item = Comment.objects.filter(item_id=item_id)
+    visible = list(
+        on_item.filter(visibility.comments_visible_to(user))
+        .select_related("author", "trace", "span")
+        .order_by("created_at", "id")
+    )
+    hidden = on_item.count() - len(visible)
+    return [selectors.comment_as_dict(c) for c in visible], hidden

@@ -81,6 +81,7 @@ def populate(tenant: Tenant) -> IsolationData:
             "item_pk": annotation.item_id,
             "config_pk": config.pk,
             "rule_pk": rule.pk,
+            "comment_pk": comment.pk,
             **quality_kwargs,
         },
         markers=[

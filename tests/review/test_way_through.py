@@ -88,6 +88,12 @@ def test_my_history_tells_items_apart_and_shows_the_decision_with_who_decided(te
     assert trace.external_id in before
     assert "Max acetaminophen dose in cirrhosis?" in before
     assert "Decision" not in before
+    # The senior's list of disputed items tells them apart the same way.
+    lead = Client()
+    lead.force_login(tenant.admin)
+    disputed = lead.get(f"/orgs/{tenant.organization.slug}/adjudication/").content.decode()
+    assert trace.external_id in disputed
+    assert "Max acetaminophen dose in cirrhosis?" in disputed
 
     with tenant_scope(tenant.organization.pk):
         services.item_adjudicate(
@@ -147,6 +153,9 @@ def test_a_mention_links_to_the_page_where_each_person_reads_the_comment(tenant)
     _client, mine = landing(tenant.reviewer)  # answered it: their answer, comments beside
     assert mine.status_code == 302
     assert mine["Location"] == f"{project}/history/{annotation.pk}/"
+    history_page = _client.get(mine["Location"]).content.decode()
+    comments = re.search(r'id="item-comments".*?</div>', history_page, re.S)
+    assert comments and "why 0.5?" in comments.group(0)
     _client, lead = landing(tenant.admin)
     assert lead["Location"] == f"{project}/queues/{queue.pk}/items/{item.pk}/"
     client, other = landing(newcomer)  # not theirs yet: My work says why
