@@ -22,6 +22,7 @@ from simple_history import utils as history_utils
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
+from hitl import history as _history
 from hitl.request_context import current_request_id
 
 if TYPE_CHECKING:
@@ -203,75 +204,11 @@ def history(**kwargs: Any) -> HistoricalRecords:
 
 
 def history_entries(records: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """A history queryset (``obj.history.all()``, or one model's rows of several
-    objects), newest first, as every surface shows it: the admin's wording
-    (``hitl.admin.describe_history``: related objects by name, JSON answers entry by
-    entry with the model admin's key labels) for the pages and the API alike. Each
-    entry has:
-
-    - ``when``, ``who`` (user or API key, and the source), ``kind`` (created / changed /
-      deleted), ``reason`` (the change reason, if one was given: a lead taking an item
-      back), ``lines`` (one ``{field, old, new}`` a change, worded; ``old`` None for a
-      value the object was created with);
-    - the stored facts: ``history_id``, ``history_date``, ``history_type`` (+ ~ -),
-      ``user`` (email), ``api_key_prefix``, ``source``, ``request_id`` (the request that
-      wrote it, as in the ``X-Request-Id`` header and the logs; empty outside a
-      request), and ``changes`` (``{field, old, new}`` by field name with stored values,
-      from the version before; empty for a creation).
-
-    Read inside the tenant scope."""
-    from django.contrib import admin as django_admin
-
-    from hitl.admin import (
-        CREATED,
-        HistoryDescriptionMixin,
-        describe_actor,
-        describe_history,
-        history_changes,
-    )
-
-    ordered = records.select_related("history_user").order_by("-history_date", "-history_id")
-    rows = list(ordered if limit is None else ordered[:limit])
-    if not rows:
-        return []
-    model = type(rows[0]).instance_type
-    model_admin = django_admin.site._registry.get(model) or HistoryDescriptionMixin()
-    changes = history_changes(rows)
-    described = describe_history(model_admin, rows, changes=changes)
-    kinds = {"+": "created", "~": "changed", "-": "deleted"}
-    return [
-        {
-            "when": record.history_date,
-            "who": describe_actor(record),
-            "kind": kinds[record.history_type],
-            "reason": record.history_change_reason or "",
-            "lines": [
-                {"field": line.field, "old": line.old, "new": line.new}
-                for line in described.get(record.history_id, [])
-            ],
-            "history_id": record.history_id,
-            "history_date": record.history_date,
-            "history_type": record.history_type,
-            "user": record.history_user.email if record.history_user else None,
-            "api_key_prefix": record.history_api_key_prefix,
-            "source": record.history_source,
-            "request_id": getattr(record, "history_request_id", ""),
-            "changes": [
-                {"field": name, "old": _jsonable(old), "new": _jsonable(new)}
-                for name, old, new in changes.get(record.history_id, [])
-                if old is not CREATED
-            ],
-        }
-        for record in rows
-    ]
+    """Every version in ``records``, newest first, as the admin, the pages and the API
+    read it (:func:`hitl.history.history_entries`)."""
+    return _history.history_entries(records, limit=limit)
 
 
 def history_for_display(records: Any, *, limit: int = 50) -> list[dict[str, Any]]:
     """:func:`history_entries` as a page shows it: the newest ``limit`` versions."""
-    return history_entries(records, limit=limit)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str | list | dict):
-        return value
-    return str(value)
+    return _history.history_entries(records, limit=limit)

@@ -1,7 +1,7 @@
 """The edit history of one object over the API: ``GET .../<id>/history/``.
 
 Every viewset of a model that keeps history (``hitl.audit.history()``) adds
-:class:`HistoryActionMixin`; the entries are ``hitl.audit.history_entries``, worded as
+:class:`HistoryActionMixin`; the entries are ``hitl.history.history_entries``, worded as
 the admin and the pages word them, with the stored facts (field names, stored values,
 the request id) beside the words.
 """
@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hitl import audit
+from hitl import history as edit_history
 
 
 class HistoryLineSerializer(serializers.Serializer):
@@ -66,5 +66,5 @@ class HistoryActionMixin:
     def history(self, request: Request, **kwargs: Any) -> Response:
         obj = self.get_object()  # type: ignore[attr-defined]
         self.check_history_readable(obj)
-        entries = audit.history_entries(self.history_records(obj))
+        entries = edit_history.history_entries(self.history_records(obj))
         return Response(HistoryEntrySerializer(entries, many=True).data)
