@@ -82,7 +82,12 @@ class MyHistoryView(OrganizationPageView):
                     ),
                 }
             )
-        context = {"organization": self.organization, "rows": rows, "page_obj": page}
+        context = {
+            "organization": self.organization,
+            "rows": rows,
+            "page_obj": page,
+            "skips": pages_selectors.my_skips(membership=self.membership),
+        }
         return render(request, "review/history.html", context)
 
 

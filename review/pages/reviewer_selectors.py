@@ -623,3 +623,21 @@ def item_comments(*, item_id: int, user: Any) -> tuple[list[dict[str, Any]], int
     )
     hidden = on_item.count() - len(visible)
     return [selectors.comment_as_dict(c) for c in visible], hidden
+
+
+# My history lists this many of my latest skips under my answers.
+SKIPS_SHOWN = 20
+
+
+def my_skips(*, membership: Membership) -> list[Assignment]:
+    """My latest skipped items in the projects I see, newest first, with their reason and
+    the item's trace (to tell them apart)."""
+    return list(
+        Assignment.objects.filter(
+            reviewer_id=membership.user_id,
+            state=AssignmentState.SKIPPED,
+            queue__project__in=projects_visible_to(membership),
+        )
+        .select_related("queue", "queue__project", "item", "item__trace", "item__thread")
+        .order_by("-ended_at", "-id")[:SKIPS_SHOWN]
+    )

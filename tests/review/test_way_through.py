@@ -51,6 +51,10 @@ def test_the_review_page_says_where_i_am_in_the_queue(tenant):
         services.assignment_skip(actor=actor, assignment_id=lease.pk, reason="Not my field")
     third = _open_next(client, tenant, queue)
     assert _progress(third) == "· 2 of 3 for you, 1 left"
+    # The skip is in My history, with its reason.
+    history = client.get(f"/orgs/{tenant.organization.slug}/history/").content.decode()
+    skips = re.search(r'<table id="skips".*?</table>', history, re.S)
+    assert skips and "Not my field" in skips.group(0) and "Triage" in skips.group(0)
 
 
 def test_my_history_tells_items_apart_and_shows_the_decision_with_who_decided(tenant):
