@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import TextField
+from django.db.models.functions import Cast, Left
+
 from review.models import (
     QueueItem,
     QueueReviewer,
@@ -44,8 +47,11 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
                 "created_at",
                 "trace__external_id",
                 "trace__name",
+                "trace__start_time",
                 "thread__external_id",
             )
+            # The head of the trace's input, to tell cards apart (not the whole input).
+            .annotate(input_head=Left(Cast("trace__input", TextField()), INPUT_HEAD))
             .order_by("-priority", "created_at", "id")[:BOARD_CARDS_PER_COLUMN]
         )
         cards = [
@@ -72,6 +78,10 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
         "assignees": summary["assignees"],
         "pool": [(r.membership.user_id, r.membership.user.email) for r in pool],
     }
+
+
+# How much of a trace's input (as JSON text) a board card reads for its snippet.
+INPUT_HEAD = 400
 
 
 def column_label(status: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import template
@@ -77,6 +78,13 @@ def _first_text(value: Any, depth: int = 0) -> str | None:
 def input_snippet(value: Any, length: int = 80) -> str:
     """A trace's input in one short line, to tell items apart where a person picks one:
     its first text (a question, the last user message), else compact JSON."""
+    if isinstance(value, str) and value[:1] in "{[":
+        # The head of an input as JSON text (a board card reads only that much).
+        try:
+            value = json.loads(value)
+        except ValueError:
+            quoted = re.search(r':\s*"((?:[^"\\]|\\.)*)', value)
+            value = quoted.group(1) if quoted else value
     text = _first_text(value)
     if text is None:
         empty = value is None or value == "" or value == {} or value == []

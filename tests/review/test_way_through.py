@@ -98,6 +98,12 @@ def test_my_history_tells_items_apart_and_shows_the_decision_with_who_decided(te
     disputed = lead.get(f"/orgs/{tenant.organization.slug}/adjudication/").content.decode()
     assert trace.external_id in disputed
     assert "Max acetaminophen dose in cirrhosis?" in disputed
+    board = lead.get(
+        f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/queues/{queue.pk}/board/"
+    ).content.decode()
+    card = re.search(r'<div class="board-card.*?priority', board, re.S)
+    assert card and trace.external_id in card.group(0), board[:3000]
+    assert "Max acetaminophen dose in cirrhosis?" in card.group(0)
 
     with tenant_scope(tenant.organization.pk):
         services.item_adjudicate(
