@@ -509,9 +509,11 @@ PROGRESS_COUNT_CAP = 1000
 
 @dataclass
 class QueueProgress:
-    """Where a reviewer is in a queue: the items they finished (answered or skipped),
-    the one open now, and those still waiting for them (their other live leases, such
-    as the next item held ahead, and the items they may claim, up to the cap)."""
+    """Where a reviewer is in a queue: the items before this one (finished, answered or
+    skipped, and the live leases taken before it: a page fetched ahead is shown once the
+    item before it is done), this one, and those still waiting for them (live leases
+    taken after it, such as the next item held ahead, and the items they may claim, up
+    to the cap)."""
 
     done: int
     waiting: int
@@ -533,13 +535,11 @@ def queue_progress(
     queries, the claimable count bounded by ``PROGRESS_COUNT_CAP``."""
     user_id = membership.user_id
     mine = Assignment.objects.filter(queue_id=queue.pk, reviewer_id=user_id)
+    live = Q(state=AssignmentState.LEASED, expires_at__gt=timezone.now()) & ~Q(pk=assignment.pk)
     counts = mine.aggregate(
         done=Count("id", filter=Q(state__in=(AssignmentState.SUBMITTED, AssignmentState.SKIPPED))),
-        held=Count(
-            "id",
-            filter=Q(state=AssignmentState.LEASED, expires_at__gt=timezone.now())
-            & ~Q(pk=assignment.pk),
-        ),
+        before=Count("id", filter=live & Q(pk__lt=assignment.pk)),
+        held=Count("id", filter=live & Q(pk__gt=assignment.pk)),
     )
     claimable = QueueItem.objects.filter(
         queue_id=queue.pk, status=ItemStatus.OPEN, open_slots__gt=0
@@ -554,7 +554,7 @@ def queue_progress(
         )
     open_ = claimable.values("pk")[: PROGRESS_COUNT_CAP + 1].count()
     return QueueProgress(
-        done=counts["done"],
+        done=counts["done"] + counts["before"],
         waiting=counts["held"] + min(open_, PROGRESS_COUNT_CAP),
         capped=open_ > PROGRESS_COUNT_CAP,
     )

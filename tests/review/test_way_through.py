@@ -47,6 +47,10 @@ def test_the_review_page_says_where_i_am_in_the_queue(tenant):
     # The item held ahead counts as left for me; skipping it counts as done.
     second = _open_next(client, tenant, queue)
     assert _progress(second) == "· 1 of 3 for you, 2 left"
+    # The page held ahead is shown once the item before it is done: it comes second.
+    project = f"/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    ahead = client.get(f"{project}/review/{lease.pk}/").content.decode()
+    assert _progress(ahead) == "· 2 of 3 for you, 1 left"
     with tenant_scope(tenant.organization.pk):
         services.assignment_skip(actor=actor, assignment_id=lease.pk, reason="Not my field")
     third = _open_next(client, tenant, queue)
