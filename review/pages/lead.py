@@ -41,7 +41,7 @@ from review.pages.lead_forms import (
     FilterForm,
     QueueForm,
 )
-from review.pages.rubric_forms import RubricForm, scale_of_data
+from review.pages.rubric_forms import RubricForm, apply_row_action, scale_of_data
 from traces.models import ScoreDataType
 
 # Blank level rows offered under a rubric's levels, to add more.
@@ -67,10 +67,13 @@ class RubricListView(LeadPageView):
         return render(request, "review/lead/rubrics.html", self.context(configs=configs))
 
 
-def _rubric_form_context(data: dict[str, Any], form: RubricForm | None = None) -> dict[str, Any]:
-    """A definition (saved, or as posted: :meth:`RubricForm.shown`) as the form shows it."""
+def _rubric_form_context(
+    data: dict[str, Any], form: RubricForm | None = None, extra: int = EXTRA_LEVELS
+) -> dict[str, Any]:
+    """A definition (saved, or as posted: :meth:`RubricForm.shown`) as the form shows it,
+    with ``extra`` blank level rows under its levels."""
     levels = list(data.get("rubric") or [])
-    levels += [{"label": "", "definition": "", "examples": []}] * EXTRA_LEVELS
+    levels += [{"label": "", "definition": "", "examples": []}] * extra
     options = data.get("options_text")
     if options is None:
         options = "\n".join(f"{o['label']} = {o['value']:g}" for o in data.get("options") or [])
@@ -100,13 +103,18 @@ class RubricCreateView(LeadPageView):
 
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         form = RubricForm(request.POST)
+        if action := form.row_action():
+            # rubric rows: a level row's button shows the form again, nothing saved.
+            data = _rows_changed(form, action)
+            context = self.context(**_rubric_form_context(data, form, extra=0))
+            return render(request, "review/lead/rubric_form.html", context)
         if form.is_valid():
             try:
                 config = services.score_config_create(
                     actor=self.actor, project=self.project, **form.definition()
                 )
             except DomainError as exc:
-                form_add_domain_error(form, exc, fields=RUBRIC_FORM_NAME)
+                form_add_domain_error(form, exc, fields=_rubric_form_names(form))
             else:
                 messages.success(request, f"Created the rubric “{config.name}”.")
                 return redirect(self.url("lead-rubric", config_pk=config.pk))
@@ -116,6 +124,18 @@ class RubricCreateView(LeadPageView):
 
 # A rubric service's field, as the form names it.
 RUBRIC_FORM_NAME = {"ordered": "scale"}
+
+
+def _rubric_form_names(form: RubricForm) -> dict[str, str]:
+    """The service's field names as the form's, each level's (rubric rows) its row's."""
+    return {**RUBRIC_FORM_NAME, **form.level_names()}
+
+
+def _rows_changed(form: RubricForm, action: str) -> dict[str, Any]:
+    """What was posted, its level rows changed by the row's button (rubric rows)."""
+    data = form.shown(keep_blank=True)
+    data["rubric"] = apply_row_action(data["rubric"], action)
+    return data
 
 
 class RubricEditView(LeadPageView):
@@ -134,12 +154,13 @@ class RubricEditView(LeadPageView):
         data: dict[str, Any],
         status: int = 200,
         form: RubricForm | None = None,
+        extra: int = EXTRA_LEVELS,
     ) -> HttpResponse:
         context = self.context(
             config=config,
             versions=lead_selectors.config_versions(config),
             history=audit.history_for_display(config.history.all()),
-            **_rubric_form_context(data, form),
+            **_rubric_form_context(data, form, extra),
         )
         return render(self.request, "review/lead/rubric_form.html", context, status=status)
 
@@ -159,13 +180,18 @@ class RubricEditView(LeadPageView):
             messages.success(request, f"Archived “{config.name}”.")
             return redirect(self.url("lead-rubrics"))
         form = RubricForm(request.POST)
+        if action := form.row_action():
+            # rubric rows: a level row's button shows the form again, nothing saved.
+            data = _rows_changed(form, action)
+            data.setdefault("ordered", config.ordered)
+            return self.render_page(config, data, form=form, extra=0)
         if form.is_valid():
             try:
                 updated = services.score_config_update(
                     actor=self.actor, config=config, **form.definition()
                 )
             except DomainError as exc:
-                form_add_domain_error(form, exc, fields=RUBRIC_FORM_NAME)
+                form_add_domain_error(form, exc, fields=_rubric_form_names(form))
             else:
                 messages.success(request, f"Saved “{updated.name}”, version {updated.version}.")
                 return redirect(self.url("lead-rubric", config_pk=config.pk))

@@ -39,7 +39,8 @@ def configs_for_project(project: Project) -> QuerySet[ScoreConfig]:
 
 def config_versions(config: ScoreConfig) -> list[dict[str, Any]]:
     """Every frozen version of a config, newest first, each with what changed from the
-    one before it (field by field; rubric levels by label)."""
+    one before it (field by field; rubric levels by label: added, removed, reordered or
+    edited)."""
     versions = list(
         ScoreConfigVersion.objects.filter(config=config)
         .select_related("created_by")
@@ -60,22 +61,52 @@ def snapshot_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
     for name in after:
         if name == "rubric":
             continue
-        if before.get(name) != after.get(name):
-            changes.append({"field": name, "old": before.get(name), "new": after.get(name)})
-    old_levels = {level["label"]: level for level in before.get("rubric") or []}
-    new_levels = {level["label"]: level for level in after.get("rubric") or []}
-    for label, level in new_levels.items():
+        old, new = before.get(name), after.get(name)
+        if old != new and name == "options":
+            # In words, in their order: "Correct = 1, Wrong = 0".
+            old, new = _options_in_words(old), _options_in_words(new)
+        if old != new:
+            changes.append({"field": name, "old": old, "new": new})
+    return changes + level_changes(before.get("rubric") or [], after.get("rubric") or [])
+
+
+def _options_in_words(options: Any) -> str:
+    return ", ".join(
+        f"{o.get('label')} = {o.get('value'):g}" if isinstance(o.get("value"), int | float)
+        else str(o.get("label"))
+        for o in options or []
+        if isinstance(o, dict)
+    ) or "none"
+
+
+def level_changes(
+    before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What changed in a rubric's levels, told apart by label: each level added (with
+    its place) or removed, the new order of the levels both keep, and a kept level's
+    definition or examples (``field``/``old``/``new``); the others carry ``text``."""
+    changes: list[dict[str, Any]] = []
+    old_levels = {level["label"]: level for level in before}
+    new_levels = {level["label"]: level for level in after}
+    for place, (label, level) in enumerate(new_levels.items(), start=1):
         old = old_levels.get(label)
         if old is None:
-            changes.append({"field": f"level {label}", "old": None, "new": level["definition"]})
+            text = f"Level “{label}” added as level {place}: {level.get('definition', '')}"
+            changes.append({"field": f"level {label}", "text": text})
             continue
         for key in ("definition", "examples"):
             if old.get(key) != level.get(key):
                 changes.append(
                     {"field": f"level {label}: {key}", "old": old.get(key), "new": level.get(key)}
                 )
-    for label in old_levels.keys() - new_levels.keys():
-        changes.append({"field": f"level {label}", "old": "removed", "new": None})
+    for label in old_levels:
+        if label not in new_levels:
+            changes.append({"field": f"level {label}", "text": f"Level “{label}” removed"})
+    kept_before = [label for label in old_levels if label in new_levels]
+    kept_after = [label for label in new_levels if label in old_levels]
+    if kept_before != kept_after:
+        order = f"{', '.join(kept_before)} → {', '.join(kept_after)}"
+        changes.append({"field": "level order", "text": f"Levels reordered: {order}"})
     return changes
 
 

@@ -57,6 +57,29 @@ def scale_of_data(data: dict[str, Any]) -> str:
 LEVEL_PARTS = ("label", "definition", "examples")
 # Level rows a rubric form reads at most (the page offers the saved ones and two blank).
 MAX_LEVELS = 100
+# A level row's button (rubric rows): add a row, or remove or move row <n>.
+ROW_ACTION = r"\A(add|remove-\d{1,3}|up-\d{1,3}|down-\d{1,3})\Z"
+
+
+def apply_row_action(levels: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """``levels`` after a level row's button (rubric rows): ``add`` appends a blank row,
+    ``remove-<n>`` drops row n, ``up-<n>``/``down-<n>`` swap it with its neighbour; a row
+    number past the rows changes nothing."""
+    levels = [dict(level) for level in levels]
+    if action == "add":
+        if len(levels) < MAX_LEVELS:
+            levels.append({"label": "", "definition": "", "examples": []})
+        return levels
+    verb, _, number = action.partition("-")
+    index = int(number)
+    other = {"up": index - 1, "down": index + 1}.get(verb)
+    if index >= len(levels):
+        return levels
+    if verb == "remove":
+        del levels[index]
+    elif other is not None and 0 <= other < len(levels):
+        levels[index], levels[other] = levels[other], levels[index]
+    return levels
 
 
 class OptionsField(TextField):
@@ -113,6 +136,12 @@ class RubricForm(RubricScaleForm):
     required = forms.BooleanField(required=False)
     writes_expected_output = forms.BooleanField(required=False)
     archive = archive_field()
+    # rubric rows: a level row's button; the page is shown again with the rows changed.
+    rows = forms.RegexField(
+        ROW_ACTION,
+        required=False,
+        error_messages={"invalid": "Add a level, or remove or move one of the rows shown."},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,6 +158,17 @@ class RubricForm(RubricScaleForm):
             )
             index += 1
         self.level_count = index
+        # The posted row of each level the definition keeps (rubric rows).
+        self.kept_rows: list[int] = []
+
+    def row_action(self) -> str:
+        """The level row button pressed (rubric rows), or "" for a save."""
+        return "" if self.errors.get("rows") else self.cleaned_data.get("rows") or ""
+
+    def level_names(self) -> dict[str, str]:
+        """The service's name of each kept level (``rubric[<k>]``) -> its row's label
+        field, so that a refusal shows beside the row (rubric rows)."""
+        return {f"rubric[{k}]": f"level-{row}-label" for k, row in enumerate(self.kept_rows)}
 
     def definition(self) -> dict[str, Any]:
         """The question as the services take it (``ordered`` only when posted)."""
@@ -149,20 +189,23 @@ class RubricForm(RubricScaleForm):
         }
         definition["target"] = data["target"] or ScoreTarget.TRACE
         levels = []
+        self.kept_rows = []
         for i in range(self.level_count):
             label = data[f"level-{i}-label"]
             text = data[f"level-{i}-definition"]
             examples = [e.strip() for e in data[f"level-{i}-examples"].splitlines() if e.strip()]
             if label or text or examples:
                 levels.append({"label": label, "definition": text, "examples": examples})
+                self.kept_rows.append(i)
         definition["rubric"] = levels
         ordered = self.ordered()
         if ordered is not None:
             definition["ordered"] = ordered
         return definition
 
-    def shown(self) -> dict[str, Any]:
-        """What was posted, as the page shows a definition (typed text kept as typed)."""
+    def shown(self, *, keep_blank: bool = False) -> dict[str, Any]:
+        """What was posted, as the page shows a definition (typed text kept as typed);
+        ``keep_blank`` keeps the blank rows at the end (rubric rows: a row's button)."""
         raw = self.data
         levels = []
         for i in range(self.level_count):
@@ -171,7 +214,8 @@ class RubricForm(RubricScaleForm):
             examples = str(raw.get(f"level-{i}-examples", ""))
             errors = [e for k in LEVEL_PARTS for e in self[f"level-{i}-{k}"].errors]
             levels.append({**row, "examples": examples.splitlines(), "errors": errors})
-        while levels and not any(levels[-1][k] for k in (*LEVEL_PARTS, "errors")):
+        blank = lambda level: not any(level[k] for k in (*LEVEL_PARTS, "errors"))  # noqa: E731
+        while not keep_blank and levels and blank(levels[-1]):
             levels.pop()  # the blank rows at the end: the page offers its own
         shown: dict[str, Any] = {
             name: raw.get(name, "")

@@ -63,6 +63,11 @@ def _validate_rubric(rubric: Any) -> list[dict[str, Any]]:
             or not all(isinstance(e, str) and e.strip() for e in examples)
         ):
             problems.append("A level needs at least one example (a non-empty string).")
+        # rubric rows: levels are told apart by label (answers, the version diff).
+        if isinstance(label, str) and label.strip().casefold() in {
+            level["label"].casefold() for level in levels
+        }:
+            problems.append(f"Another level is labelled “{label.strip()}”: give each its own.")
         if problems:
             errors[f"rubric[{index}]"] = problems
         else:
