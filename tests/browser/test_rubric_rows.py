@@ -29,11 +29,13 @@ def test_a_lead_adds_and_moves_a_level_and_the_versions_say_so(page, live_server
     # Two rows are offered; a third is added, keeping what was typed.
     page.click("#add-level")
     expect(page.locator("[data-level-row]")).to_have_count(3)
+    assert page.url.endswith("#level-2")  # the page comes back at the new row
     expect(page.locator("#l1-label")).to_have_value("Wrong")
     page.fill("#l2-label", "Partly")
     page.fill("#l2-definition", "Right but incomplete.")
     page.fill("#l2-examples", "Right dose, no timing.")
     page.click("#l2-up")
+    assert page.url.endswith("#level-1")
     expect(page.locator("#l1-label")).to_have_value("Partly")
     expect(page.locator("#l2-label")).to_have_value("Wrong")
     page.click("#save-rubric")
