@@ -7,8 +7,9 @@ included. Every admin request runs inside the tenant scope of those organization
 :mod:`hitl.admin_site`), so whatever a page reads through a tenant manager (foreign-key
 choices, list filters, inlines, widgets, history) is limited without per-class code.
 
-Every tenant-owned model registers with :class:`TenantScopedAdmin`, and its edit history
-with :func:`register_history`. History reads as people, not ids: a change names the
+Every tenant-owned model registers with :class:`TenantScopedAdmin`; its edit history is
+on each object's history page and, with every other model's, in the site's change log
+(:mod:`hitl.changelog`). History reads as people, not ids: a change names the
 related objects, the acting user or API key and the source, and a JSON answer sheet
 (``{"<config id>": answer}``) shows each answer before and after.
 """
@@ -32,7 +33,6 @@ from hitl.history import describe_actor, describe_history
 from hitl.tenancy import TenantModel
 
 __all__ = [
-    "HistoryBrowserAdmin",
     "ReadOnlyForAuditorsMixin",
     "TenantScopedAdmin",
     "admin_organization_ids",
@@ -130,7 +130,7 @@ class ReadOnlyForAuditorsMixin:
 
 
 class HistoryDescriptionMixin:
-    """Hooks shared by the per-object history page and the history browser."""
+    """Hooks shared by the per-object history page and the change log."""
 
     def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
         """Names for the keys of a JSON dict field in history ({"12": "accuracy"}).
@@ -202,66 +202,14 @@ class TenantScopedAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, Simpl
             ]
 
 
-class HistoryBrowserAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, admin.ModelAdmin):
-    """Every change to one model, newest first, for audits across objects."""
-
-    list_display = ["history_date", "history_type", "object_label", "changed_fields", "actor"]
-    list_filter = ["history_type", "history_source", "history_date"]
-    date_hierarchy = "history_date"
-    list_select_related = ["history_user"]
-    source_admin: Any = None  # the admin of the model whose history this is
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return self.scope_queryset(request, super().get_queryset(request))
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def get_changelist_instance(self, request: HttpRequest) -> Any:
-        changelist = super().get_changelist_instance(request)
-        # Describe the whole page at once: a fixed number of queries per page.
-        source = self.source_admin or self
-        described = describe_history(source, list(changelist.result_list))
-        for record in changelist.result_list:
-            record.hitl_changes = described.get(record.history_id, [])
-        return changelist
-
-    def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
-        if self.source_admin is not None:
-            return self.source_admin.history_key_labels(field_name, keys)
-        return {}
-
-    @admin.display(description="object")
-    def object_label(self, record: Any) -> str:
-        return f"{record.instance_type._meta.verbose_name} #{record.pk_value}"
-
-    @admin.display(description="changed")
-    def changed_fields(self, record: Any) -> str:
-        kind = {"+": "created", "-": "deleted"}.get(record.history_type, "")
-        lines = getattr(record, "hitl_changes", None)
-        if lines is None:  # outside a changelist page
-            lines = describe_history(self.source_admin or self, [record]).get(record.history_id, [])
-        text = "; ".join(str(line) for line in lines)
-        return f"{kind}: {text}" if kind and text else kind or text
-
-
 def register_history(model: type[Model], organization_field: str = "organization_id") -> None:
-    """Registers the history browser of ``model`` (its HistoricalX model). Register the
-    model's own admin first: the browser borrows its ``history_key_labels``."""
-    historical = model.history.model
-    pk_field = model._meta.pk.attname
-    search = ["history_user__email", "history_api_key_prefix", "history_change_reason"]
-    admin_class = type(
-        f"{model.__name__}HistoryAdmin",
-        (HistoryBrowserAdmin,),
-        {
-            "organization_field": organization_field,
-            "search_fields": search,
-            "source_admin": property(lambda self: self.admin_site._registry.get(model)),
-        },
-    )
-    historical.pk_value = property(lambda record: getattr(record, pk_field))
-    admin.site.register(historical, admin_class)
+    """Declares that ``model`` keeps an edit history the admin shows: its changes are
+    listed, with every other model's, in the site's change log (``admin:changelog``,
+    :mod:`hitl.changelog`), and per object on the model admin's history page. No
+    "Historical ..." admin is registered: the change log replaces them. Raises if the
+    model keeps no history or its rows name no organization."""
+    if not hasattr(model._meta, "simple_history_manager_attribute"):
+        raise ValueError(f"{model._meta.label} keeps no edit history (hitl.audit.history())")
+    names = {f.attname for f in model._meta.concrete_fields}
+    if organization_field not in names:
+        raise ValueError(f"{model._meta.label} has no {organization_field}")

@@ -25,7 +25,9 @@ from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import TemplateResponse
+from django.urls import path
 
 StaffOrganizationsResolver = Callable[[Any], Iterable[int]]
 _staff_organizations_resolver: StaffOrganizationsResolver | None = None
@@ -88,6 +90,68 @@ class HitlAdminSite(AdminSite):
 
         return super().admin_view(update_wrapper(scoped, view), cacheable)
 
+    def get_urls(self) -> list:
+        """Django's site URLs plus the change log (``admin:changelog``)."""
+        return [
+            path("changelog/", self.admin_view(self.changelog_view), name="changelog"),
+            *super().get_urls(),
+        ]
+
+    def changelog_view(self, request: HttpRequest) -> HttpResponseBase:
+        """Every history row of the reader's organizations (:mod:`hitl.changelog`),
+        filtered by the query string; ``?export=csv`` or ``?export=json`` downloads the
+        filtered rows. Bad filters answer 400 with the form's errors. Runs in the admin
+        scope like every admin view; a staff user with no organization gets 403."""
+        from django.core.exceptions import PermissionDenied
+
+        from hitl import changelog
+
+        allowed = admin_organization_ids(request)
+        if allowed is not None and not allowed:
+            raise PermissionDenied
+        form = changelog.ChangeLogForm(request.GET or None, organization_ids=allowed)
+        valid = form.is_valid() if request.GET else True
+        filters = form.cleaned_data if request.GET and valid else {}
+        export = request.GET.get("export", "")
+        if export and valid:
+            if export not in ("csv", "json"):
+                return HttpResponse("export is csv or json", status=400, content_type="text/plain")
+            rows = changelog.export_rows(filters, allowed)
+            stamp = timezone_now_text()
+            if export == "csv":
+                response = HttpResponse(changelog.export_csv(rows), content_type="text/csv")
+            else:
+                response = HttpResponse(
+                    changelog.export_json(rows), content_type="application/json"
+                )
+            response["Content-Disposition"] = f'attachment; filename="changelog-{stamp}.{export}"'
+            return response
+        page = changelog.changelog_page(filters, allowed) if valid else None
+        query = request.GET.copy()
+        query.pop("cursor", None)
+        query.pop("export", None)
+        context = {
+            **self.each_context(request),
+            "title": "Change log",
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "page_size": changelog.PAGE_SIZE,
+            "export_limit": changelog.EXPORT_LIMIT,
+            "is_first_page": not request.GET.get("cursor"),
+        }
+        return TemplateResponse(
+            request, "admin/changelog.html", context, status=200 if valid else 400
+        )
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list:
+        """The index and the sidebar group models by capability (:data:`CAPABILITIES`),
+        with the change log first; an app's own page lists its models as Django does."""
+        app_list = super().get_app_list(request, app_label)
+        if app_label is not None or not app_list:
+            return app_list
+        return _grouped(app_list, self.name)
+
     @property
     def login_form(self) -> type:  # type: ignore[override]
         """:class:`hitl.admin_login.AdminLoginForm`, imported late: this module loads
@@ -105,6 +169,137 @@ class HitlAdminSite(AdminSite):
         if limited is not None:
             return limited
         return super().login(request, extra_context)
+
+
+def timezone_now_text() -> str:
+    from django.utils import timezone
+
+    return timezone.now().strftime("%Y%m%dT%H%M%SZ")
+
+
+# The index's groups: (group name, model labels in order). A registered model not named
+# here is listed under "Other", so nothing goes missing when a model is added.
+CAPABILITIES: list[tuple[str, list[str]]] = [
+    (
+        "People and access",
+        [
+            "projects.organization",
+            "projects.project",
+            "projects.membership",
+            "projects.invitation",
+            "projects.apikey",
+            "auth.user",
+            "auth.group",
+            "account.emailaddress",
+        ],
+    ),
+    (
+        "Traces",
+        ["traces.trace", "traces.span", "traces.thread", "traces.score", "traces.feedback"],
+    ),
+    ("Views and retention", ["traces.savedview", "traces.traceretention"]),
+    (
+        "Review",
+        [
+            "review.reviewqueue",
+            "review.queuereviewer",
+            "review.queueformfield",
+            "review.scoreconfig",
+            "review.scoreconfigversion",
+            "review.queueitem",
+            "review.assignment",
+            "review.reviewdraft",
+            "review.annotation",
+            "review.adjudication",
+            "review.comment",
+            "review.routingrule",
+            "review.routingruleday",
+        ],
+    ),
+    (
+        "Quality",
+        [
+            "review.qualitysettings",
+            "review.agreementreport",
+            "review.calibrationset",
+            "review.goldanswer",
+            "review.queuecalibration",
+            "review.calibrationround",
+            "review.calibrationresult",
+            "review.goldaccuracy",
+            "review.qualityalert",
+            "review.alignmentmapping",
+            "review.alignmentreport",
+        ],
+    ),
+    (
+        "Datasets and experiments",
+        [
+            "datasets.dataset",
+            "datasets.datasetitem",
+            "datasets.datasetitemrevision",
+            "datasets.datasetversion",
+            "datasets.datasetexport",
+            "datasets.experiment",
+            "datasets.experimentresult",
+            "datasets.qualitygate",
+        ],
+    ),
+    (
+        "Notifications",
+        [
+            "projects.destination",
+            "projects.queuealert",
+            "projects.notificationpreference",
+            "projects.event",
+            "projects.delivery",
+            "projects.deliveryattempt",
+        ],
+    ),
+    ("System", ["hitl.outboxmessage"]),
+]
+
+
+def _grouped(app_list: list[dict], site_name: str) -> list[dict]:
+    """Django's app list regrouped by :data:`CAPABILITIES`, the change log on top."""
+    from django.urls import reverse
+
+    entries = {
+        f"{app['app_label']}.{model['object_name'].lower()}": (app, model)
+        for app in app_list
+        for model in app["models"]
+    }
+    groups: list[dict] = [
+        {
+            "name": "Audit",
+            "app_label": "audit",
+            "app_url": reverse(f"{site_name}:changelog"),
+            "has_module_perms": True,
+            "models": [
+                {
+                    "name": "Change log",
+                    "object_name": "ChangeLog",
+                    "perms": {"view": True},
+                    "admin_url": reverse(f"{site_name}:changelog"),
+                    "add_url": None,
+                    "view_only": True,
+                }
+            ],
+        }
+    ]
+    for name, labels in [*CAPABILITIES, ("Other", sorted(entries))]:
+        found = [entries.pop(label) for label in labels if label in entries]
+        if found:
+            groups.append(
+                {
+                    "name": name,
+                    "app_label": found[0][0]["app_label"],
+                    "app_url": found[0][0]["app_url"],
+                    "has_module_perms": True,
+                    "models": [model for _app, model in found],
+                }
+            )
+    return groups
 
 
 class HitlAdminConfig(AdminConfig):

@@ -32,7 +32,7 @@ def test_auditor_reads_only_own_organization_and_score_history(tenant, other_ten
     auditor = make_user(is_staff=True)
     add_member(tenant.organization, auditor, "auditor")
     client.force_login(auditor)
-    for model in ("trace", "span", "thread", "score", "feedback", "historicalscore"):
+    for model in ("trace", "span", "thread", "score", "feedback"):
         response = client.get(f"/admin/traces/{model}/")
         assert response.status_code == 200, model
         assert b"theirs" not in response.content, model
@@ -44,6 +44,6 @@ def test_auditor_reads_only_own_organization_and_score_history(tenant, other_ten
         mine = Score.objects.get(external_id="mine-score")
     with tenant_scope(other_tenant.organization.pk):
         theirs = Score.objects.get(external_id="theirs-score")
-    history = client.get("/admin/traces/historicalscore/").content.decode()
-    assert f"score #{mine.pk}<" in history and f"score #{theirs.pk}<" not in history
+    history = client.get("/admin/changelog/?model=traces.score").content.decode()
+    assert f"score #{mine.pk}:" in history and f"score #{theirs.pk}:" not in history
     assert client.post("/admin/traces/trace/add/", {}).status_code == 403
