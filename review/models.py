@@ -390,7 +390,7 @@ class Assignment(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reviewer_id} on item {self.item_id} ({self.state})"
+        return f"{self.reviewer.email} on item {self.item_id} ({self.state})"
 
 
 class Annotation(TenantModel):
@@ -443,7 +443,7 @@ class Annotation(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"annotation {self.pk} by {self.reviewer_id} on item {self.item_id}"
+        return f"annotation {self.pk} by {self.reviewer.email} on item {self.item_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # An annotation names its item's target; a dataset item's id comes from the item
@@ -617,4 +617,4 @@ class ReviewDraft(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"draft of {self.reviewer_id} on item {self.item_id}"
+        return f"draft of {self.reviewer.email} on item {self.item_id}"

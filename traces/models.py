@@ -289,6 +289,7 @@ class Feedback(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "feedback"
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="feedback_external_id"),
             models.CheckConstraint(

@@ -193,7 +193,7 @@ class CalibrationResult(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reviewer_id} in {self.round}"
+        return f"{self.reviewer.email} in {self.round}"
 
 
 class QueueCalibration(TenantModel):
@@ -233,12 +233,13 @@ class GoldAccuracy(TenantModel):
     alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "gold accuracies"
         constraints = [
             models.UniqueConstraint(fields=["queue", "reviewer"], name="gold_accuracy_once")
         ]
 
     def __str__(self) -> str:
-        return f"gold accuracy of {self.reviewer_id} in queue {self.queue_id}"
+        return f"gold accuracy of {self.reviewer.email} in queue {self.queue_id}"
 
 
 class AlertKind(models.TextChoices):
