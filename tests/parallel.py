@@ -58,3 +58,23 @@ _isolate()
 def pytest_unconfigure(config) -> None:
     for directory in _made:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# Requests and pages the walkers made, summed over every worker: a walker test records
+# ``record_property("walked:<what>", count)``, the report carries it to the controller.
+_walked: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if isinstance(name, str) and name.startswith("walked:"):
+            _walked[name[len("walked:") :]] = _walked.get(name[len("walked:") :], 0) + value
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _walked:
+        terminalreporter.write_sep("-", "requests and pages walked")
+        for what, count in sorted(_walked.items()):
+            terminalreporter.write_line(f"{what}: {count}")

@@ -17,6 +17,11 @@ other tenant's ids), with a search, and as a raw-id popup. Patterns with an obje
 first, a middle one and the last), and ``.../history/<version_id>/`` for a spread sample
 of each walked row's historical versions.
 
+The organizations are built once per module (per pytest-xdist worker); each test runs in
+a savepoint of that world: one test walks the site views, one test per registered model
+walks that model's admin, so the walk spreads over the workers. The module prints the
+number of pages walked in the terminal summary (tests/parallel.py sums the workers').
+
 The rules, checked on every response:
 
 * nothing answers 5xx;
@@ -35,7 +40,7 @@ import contextlib
 import html
 import importlib
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -57,6 +62,7 @@ from projects.models import Role
 from review import services as review_services
 from tests.factories import Tenant, add_member, make_tenant, make_user
 from tests.review.helpers import make_config, make_queue, make_trace
+from tests.worlds import built_once
 
 APP_TEST_PACKAGES = ["projects", "traces", "review", "datasets"]
 # Site views that are not walked, and why.
@@ -275,9 +281,8 @@ def _object_expectation(
     return {404}
 
 
-def walk(walker: Walker, tenants: list[Built], superuser_links: dict[str, set[str]]) -> None:
-    role = walker.role
-    # Site views: index, app indexes, and every other view of the site itself.
+def walk_site(walker: Walker) -> None:
+    """Site views: index, app indexes, and every other view of the site itself."""
     walker.get(Page(reverse("admin:index"), "site"), {200})
     for app_label in sorted({model._meta.app_label for model in admin.site._registry}):
         walker.get(Page(reverse("admin:app_list", args=[app_label]), "site"))
@@ -286,95 +291,133 @@ def walk(walker: Walker, tenants: list[Built], superuser_links: dict[str, set[st
     walker.get(Page("/admin/not-a-page/", "site"), {404})
     walker.get(Page(reverse("admin:autocomplete"), "site"))
 
-    for model, model_admin in admin.site._registry.items():
-        opts = model._meta
-        changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-        scoped = isinstance(model_admin, ReadOnlyForAuditorsMixin)
-        list_ok = {200} if role == "superuser" or scoped else {403}
 
-        # Autocomplete for every autocomplete field of this admin.
-        for field_name in model_admin.autocomplete_fields:
-            query = urlencode(
-                {
-                    "app_label": opts.app_label,
-                    "model_name": opts.model_name,
-                    "field_name": field_name,
-                    "term": "",
-                }
-            )
-            walker.get(Page(f"{reverse('admin:autocomplete')}?{query}", "site"))
-        # Raw-id popups for every raw-id field of this admin.
-        for field_name in model_admin.raw_id_fields:
-            remote = opts.get_field(field_name).remote_field
-            target = remote.model._meta
-            to_field = remote.get_related_field().name
-            url = reverse(f"admin:{target.app_label}_{target.model_name}_changelist")
-            walker.get(Page(f"{url}?{urlencode({'_to_field': to_field, '_popup': 1})}", "list"))
+def walk_model(
+    walker: Walker, model: type, tenants: list[Built], superuser_links: dict[str, set[str]]
+) -> None:
+    """Every URL of the model's admin (and its autocomplete and raw-id popups)."""
+    role = walker.role
+    model_admin = admin.site._registry[model]
+    opts = model._meta
+    changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    scoped = isinstance(model_admin, ReadOnlyForAuditorsMixin)
+    list_ok = {200} if role == "superuser" or scoped else {403}
 
-        for template, pattern in _admin_patterns(model_admin.urls):
-            name = pattern.name or ""
-            arguments = _argument_count(pattern)
-            if arguments == 0:
-                url = reverse(f"admin:{name}")
-                expected = list_ok if name.endswith("_changelist") else None
-                body = walker.get(Page(url, "list", model), expected)
-                if not name.endswith("_changelist"):
-                    continue
-                links = set(_query_links(body)) | superuser_links.get(changelist, set())
-                if role == "superuser":
-                    superuser_links[changelist] = set(links)
-                seen: set[str] = set()
-                queue = sorted(links)
-                while queue:
-                    query = queue.pop()
-                    if query in seen:
-                        continue
-                    seen.add(query)
-                    body = walker.get(Page(f"{changelist}?{query}", "filter", model), list_ok)
-                    if _date_keys(query):  # drill down the date hierarchy
-                        queue.extend(
-                            link
-                            for link in _query_links(body)
-                            if _date_keys(link) > _date_keys(query)
-                        )
-                for built in tenants:
-                    # A word of each tenant's names, not a marker: the page echoes it.
-                    term = built.topic
-                    walker.get(Page(f"{changelist}?{urlencode({'q': term})}", "filter"), list_ok)
+    # Autocomplete for every autocomplete field of this admin.
+    for field_name in model_admin.autocomplete_fields:
+        query = urlencode(
+            {
+                "app_label": opts.app_label,
+                "model_name": opts.model_name,
+                "field_name": field_name,
+                "term": "",
+            }
+        )
+        walker.get(Page(f"{reverse('admin:autocomplete')}?{query}", "site"))
+    # Raw-id popups for every raw-id field of this admin.
+    for field_name in model_admin.raw_id_fields:
+        remote = opts.get_field(field_name).remote_field
+        target = remote.model._meta
+        to_field = remote.get_related_field().name
+        url = reverse(f"admin:{target.app_label}_{target.model_name}_changelist")
+        walker.get(Page(f"{url}?{urlencode({'_to_field': to_field, '_popup': 1})}", "list"))
+
+    for template, pattern in _admin_patterns(model_admin.urls):
+        name = pattern.name or ""
+        arguments = _argument_count(pattern)
+        if arguments == 0:
+            url = reverse(f"admin:{name}")
+            expected = list_ok if name.endswith("_changelist") else None
+            body = walker.get(Page(url, "list", model), expected)
+            if not name.endswith("_changelist"):
                 continue
-            size = SAMPLE if walker.own is None else 1
+            links = set(_query_links(body)) | superuser_links.get(changelist, set())
+            if role == "superuser":
+                superuser_links[changelist] = set(links)
+            seen: set[str] = set()
+            queue = sorted(links)
+            while queue:
+                query = queue.pop()
+                if query in seen:
+                    continue
+                seen.add(query)
+                body = walker.get(Page(f"{changelist}?{query}", "filter", model), list_ok)
+                if _date_keys(query):  # drill down the date hierarchy
+                    queue.extend(
+                        link for link in _query_links(body) if _date_keys(link) > _date_keys(query)
+                    )
             for built in tenants:
-                for pk in sample(built.rows[model], size):
-                    expected = _object_expectation(walker, model_admin, built, name)
-                    if arguments == 1:
-                        url = changelist + _filled(pattern, quote(str(pk)))
+                # A word of each tenant's names, not a marker: the page echoes it.
+                term = built.topic
+                walker.get(Page(f"{changelist}?{urlencode({'q': term})}", "filter"), list_ok)
+            continue
+        size = SAMPLE if walker.own is None else 1
+        for built in tenants:
+            for pk in sample(built.rows[model], size):
+                expected = _object_expectation(walker, model_admin, built, name)
+                if arguments == 1:
+                    url = changelist + _filled(pattern, quote(str(pk)))
+                    walker.get(Page(url, "object", model, built, name), expected)
+                elif name.endswith("_simple_history") and isinstance(
+                    model_admin, SimpleHistoryAdmin
+                ):
+                    versions = sample(_history_versions(model, pk), size)
+                    if not versions:  # a model that keeps no edit history
+                        url = reverse(f"admin:{name}", args=[quote(pk), 0])
+                        walker.get(Page(url, "object", model, built, name), {404})
+                    for version in versions:
+                        url = reverse(f"admin:{name}", args=[quote(pk), version])
                         walker.get(Page(url, "object", model, built, name), expected)
-                    elif name.endswith("_simple_history") and isinstance(
-                        model_admin, SimpleHistoryAdmin
-                    ):
-                        versions = sample(_history_versions(model, pk), size)
-                        if not versions:  # a model that keeps no edit history
-                            url = reverse(f"admin:{name}", args=[quote(pk), 0])
-                            walker.get(Page(url, "object", model, built, name), {404})
-                        for version in versions:
-                            url = reverse(f"admin:{name}", args=[quote(pk), version])
-                            walker.get(Page(url, "object", model, built, name), expected)
-                    else:
-                        walker.failures.append(f"no way to fill the admin URL {template!r}")
+                else:
+                    walker.failures.append(f"no way to fill the admin URL {template!r}")
 
 
-@pytest.mark.django_db
-# Thousands of pages: about two minutes on an idle machine, far more on a loaded one.
-@pytest.mark.timeout(1500)
-def test_every_admin_page_with_every_registered_model(capsys):
-    acme = _build("Acme", "Cardiology")
-    globex = _build("Globex", "Oncology")
-    tenants = [acme, globex]
+MODELS = list(admin.site._registry)
 
+
+@dataclass
+class World:
+    acme: Built
+    globex: Built
+    root: Any
+
+    @property
+    def tenants(self) -> list[Built]:
+        return [self.acme, self.globex]
+
+    def walkers(self) -> list[Walker]:
+        # The superuser first: the auditors also walk the filter links it was shown.
+        return [
+            Walker("superuser", self.root, None, None),
+            Walker("auditor of Acme", self.acme.staff_auditor, self.acme, self.globex),
+            Walker("auditor of Globex", self.globex.staff_auditor, self.globex, self.acme),
+        ]
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Both organizations and a superuser, built once per module (per xdist worker)."""
+    with built_once(django_db_blocker):
+        acme = _build("Acme", "Cardiology")
+        globex = _build("Globex", "Oncology")
+        root = make_user("root-walker@example.com", is_staff=True)
+        root.is_superuser = True
+        root.save()
+        yield World(acme, globex, root)
+
+
+def _check(walkers: list[Walker], record_property) -> None:
+    # Summed over the run (and the workers) in the terminal summary (tests/parallel.py).
+    record_property("walked:admin walker requests", sum(w.walked for w in walkers))
+    failures = [failure for walker in walkers for failure in walker.failures]
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:60])
+
+
+def test_every_registered_model_has_rows_of_both_tenants(world, db):
     empty = [
         f"{model._meta.label} ({built.tenant.organization.name})"
         for model in admin.site._registry
-        for built in tenants
+        for built in world.tenants
         if not built.rows[model]
     ]
     assert not empty, (
@@ -385,33 +428,39 @@ def test_every_admin_page_with_every_registered_model(capsys):
         "A model has get_absolute_url: walk admin:view_on_site in this test"
     )
 
-    root = make_user("root-walker@example.com", is_staff=True)
-    root.is_superuser = True
-    root.save()
 
-    superuser_links: dict[str, set[str]] = defaultdict(set)
-    walkers = [
-        Walker("superuser", root, None, None),
-        Walker("auditor of Acme", acme.staff_auditor, acme, globex),
-        Walker("auditor of Globex", globex.staff_auditor, globex, acme),
-    ]
+def test_every_admin_site_view(world, db, record_property):
+    walkers = world.walkers()
     for walker in walkers:
-        walk(walker, tenants, superuser_links)
-
-    counts = Counter({walker.role: walker.walked for walker in walkers})
-    with capsys.disabled():
-        print("\nadmin pages walked: " + ", ".join(f"{r}: {n}" for r, n in counts.items()))
-
-    failures = [failure for walker in walkers for failure in walker.failures]
-    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:60])
-
-    # Every named URL of the admin site was requested (or is listed as not walked).
+        walk_site(walker)
+    _check(walkers, record_property)
+    # Every named URL of the site itself was requested (or is listed as not walked);
+    # each model's test checks the URLs of its admin.
+    model_names = {
+        pattern.name
+        for model_admin in admin.site._registry.values()
+        for _template, pattern in _admin_patterns(model_admin.urls)
+    }
     names = {
         pattern.name
         for _template, pattern in _admin_patterns(admin.site.get_urls())
-        if pattern.name
+        if pattern.name and pattern.name not in model_names
     }
     missing = names - walkers[0].url_names - set(SITE_VIEWS_NOT_WALKED)
     assert not missing, f"admin URLs the walker never requested: {sorted(missing)}"
+    assert all(walker.walked >= len(names) - len(SITE_VIEWS_NOT_WALKED) for walker in walkers)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.label)
+def test_every_admin_page_of_a_model(world, db, model, record_property):
+    walkers = world.walkers()
+    superuser_links: dict[str, set[str]] = defaultdict(set)
+    for walker in walkers:
+        walk_model(walker, model, world.tenants, superuser_links)
+    _check(walkers, record_property)
+    # Every named URL of the model's admin was requested.
+    names = {pattern.name for _t, pattern in _admin_patterns(admin.site._registry[model].urls)}
+    missing = {name for name in names if name} - walkers[0].url_names
+    assert not missing, f"admin URLs the walker never requested: {sorted(missing)}"
     # Guard against a walker that silently walks little.
-    assert all(count > 300 for count in counts.values()), counts
+    assert all(walker.walked >= 1 for walker in walkers)

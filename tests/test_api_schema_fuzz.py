@@ -18,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 
 from hitl.wsgi import application
 from tests.factories import make_tenant
+from tests.worlds import built_once
 
 # Generated examples per operation: enough to hit validation paths, bounded for CI time.
 # Derandomized, so every CI run replays the same cases (a new server error shows up as a
@@ -37,9 +38,17 @@ def _keep_the_test_connection():
     request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(scope="module")
+def _fuzz_tenant(django_db_setup, django_db_blocker):
+    """Built once per module (per xdist worker); each operation's test runs in a
+    savepoint of it, so what its cases wrote is gone for the next operation."""
+    with built_once(django_db_blocker):
+        yield make_tenant("Fuzz")
+
+
 @pytest.fixture
-def fuzz_tenant(db):
-    return make_tenant("Fuzz")
+def fuzz_tenant(_fuzz_tenant, db):
+    return _fuzz_tenant
 
 
 def _load_schema() -> schemathesis.schemas.BaseSchema:

@@ -29,6 +29,7 @@ from tests.factories import Tenant, add_member, make_tenant
 from tests.isolation import IsolationData
 from tests.review.helpers import make_config, make_queue
 from tests.test_tenant_isolation import Route, RouteFiller, _populate, iter_routes
+from tests.worlds import built_once
 from traces.filters import RepeatedValuesFilter
 
 UNKNOWN = "no_such_parameter"
@@ -65,20 +66,27 @@ class World:
         return RouteFiller(self.tenant, self.data).url(route)
 
 
+@pytest.fixture(scope="module")
+def _world(django_db_setup, django_db_blocker):
+    """Built once per module (per xdist worker); each test runs in a savepoint of it."""
+    with built_once(django_db_blocker):
+        tenant = make_tenant("Lists")
+        data = _populate(tenant)
+        # A second organization of the owner's, so the organization list has one to leave out.
+        other = make_tenant("Elsewhere")
+        add_member(other.organization, tenant.owner, Role.VIEWER)
+        # Rows a filter can leave out: another config type, a blind queue.
+        make_config(tenant, name="is-it-safe", data_type="boolean", min_value=None, max_value=None,
+                    step=None)  # fmt: skip
+        make_queue(tenant, name="blind-second-opinion", blind_mode=True)
+        with tenant_scope(tenant.organization.pk):
+            project_services.project_create(actor=Actor(user=tenant.owner), name="Other app")
+        yield World(tenant=tenant, data=data, other=other)
+
+
 @pytest.fixture
-def world(db) -> World:
-    tenant = make_tenant("Lists")
-    data = _populate(tenant)
-    # A second organization of the owner's, so the organization list has one to leave out.
-    other = make_tenant("Elsewhere")
-    add_member(other.organization, tenant.owner, Role.VIEWER)
-    # Rows a filter can leave out: another config type, a blind queue.
-    make_config(tenant, name="is-it-safe", data_type="boolean", min_value=None, max_value=None,
-                step=None)  # fmt: skip
-    make_queue(tenant, name="blind-second-opinion", blind_mode=True)
-    with tenant_scope(tenant.organization.pk):
-        project_services.project_create(actor=Actor(user=tenant.owner), name="Other app")
-    return World(tenant=tenant, data=data, other=other)
+def world(_world, db) -> World:
+    return _world
 
 
 def _results(response) -> list[dict[str, Any]]:
