@@ -73,6 +73,7 @@ from tests.write_coverage import (  # noqa: E402
     pytest_deselected,
     pytest_runtest_setup,
     pytest_sessionfinish,
+    pytest_sessionstart,
 )
 
 __all__ = [
@@ -81,4 +82,5 @@ __all__ = [
     "pytest_deselected",
     "pytest_runtest_setup",
     "pytest_sessionfinish",
+    "pytest_sessionstart",
 ]

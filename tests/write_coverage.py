@@ -94,10 +94,10 @@ def schema_write_operations() -> list[tuple[str, str, str]]:
     ]
 
 
-def not_exercised() -> list[str]:
+def not_exercised(operations: list[tuple[str, str, str]] | None = None) -> list[str]:
     return [
         f"{method} {path}"
-        for method, path, key in schema_write_operations()
+        for method, path, key in (schema_write_operations() if operations is None else operations)
         if (method, key) not in exercised
     ]
 
@@ -172,6 +172,12 @@ def pytest_configure(config: pytest.Config) -> None:
         _state["record_dir"] = directory
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_controller(session.config):
+        # Read now, from the code the workers test (not the tree as it is at the end).
+        _state["operations"] = schema_write_operations()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """A worker writes its record for the controller; the controller merges them and
     runs the check. With HITL_WRITE_COVERAGE_REPORT set, the operations not exercised
@@ -203,7 +209,8 @@ def _controller_check(session: pytest.Session, target: str | None) -> None:
     if not workers:
         return
     exercised.update(dict.fromkeys(seen, "a worker"))
-    missing = not_exercised()
+    stopped = session.shouldfail or session.shouldstop
+    missing = not_exercised(_state.get("operations"))
     if target:
         Path(target).write_text("\n".join(missing) + "\n")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -212,7 +219,6 @@ def _controller_check(session: pytest.Session, target: str | None) -> None:
         if reporter is not None:
             reporter.write_line(line, **markup)
 
-    stopped = session.shouldfail or session.shouldstop
     if partial or stopped:
         why = partial or "the run stopped early"
         say(f"write coverage (merged from {workers} workers): not checked, {why}")
