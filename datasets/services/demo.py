@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 
+from datasets.models import Dataset
 from datasets.services.datasets import dataset_create, quality_gate_set
 from datasets.services.imports import dataset_import
 from projects.demo import DemoContext
@@ -17,7 +18,11 @@ DEMO_GATE = [{"metric": "exact", "min": 0.4}]
 
 
 def demo_step(context: DemoContext) -> str:
-    """Registered in :class:`datasets.apps.DatasetsConfig` (after the traces)."""
+    """Registered in :class:`datasets.apps.DatasetsConfig` (after the traces). Seeding
+    again keeps the dataset as it is (it may hold a lead's edits and experiments)."""
+    existing = Dataset.objects.filter(project=context.project, name=DEMO_DATASET).first()
+    if existing is not None:
+        return f"dataset “{DEMO_DATASET}” (id {existing.pk}): kept as it is"
     dataset = dataset_create(
         actor=context.actor,
         project=context.project,
