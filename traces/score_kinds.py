@@ -17,6 +17,7 @@ has them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from traces.models import ScoreDataType
@@ -42,7 +43,9 @@ class ScoreKind:
     """The behaviour of one data type; the four instances are :data:`KINDS`."""
 
     data_type: ClassVar[str]
-    numeric: ClassVar[bool] = False  # answers on a scale: spreads and tolerances apply
+    numeric: ClassVar[bool] = False  # answers on a scale: bounds, steps, spreads and tolerances
+    has_options: ClassVar[bool] = False  # answers one of the question's options (ordered or not)
+    yes_no: ClassVar[bool] = False  # answers true or false
     free_text: ClassVar[bool] = False  # no pass or fail, agreement, adjudication or gold
     labelled: ClassVar[bool] = False  # its answer is a label (may become an expected output)
     ingests_number: ClassVar[bool] = True  # an ingested value is read as a number
@@ -121,6 +124,7 @@ class NumericKind(ScoreKind):
 class CategoricalKind(ScoreKind):
     data_type = ScoreDataType.CATEGORICAL
     labelled = True
+    has_options = True
 
     def answer_error(self, config: Any, value: Any) -> str | None:
         labels = [option["label"] for option in config.options]
@@ -136,6 +140,7 @@ class CategoricalKind(ScoreKind):
 class BooleanKind(ScoreKind):
     data_type = ScoreDataType.BOOLEAN
     ingests_number = False
+    yes_no = True
 
     def ingested_value(self, raw_value: Any, number: float | None, label: str) -> float | None:
         if isinstance(raw_value, bool):
@@ -184,6 +189,12 @@ KINDS: dict[str, ScoreKind] = {
 def score_kind(data_type: str) -> ScoreKind:
     """The kind of ``data_type`` (a ``ScoreDataType`` value); ``KeyError`` if unknown."""
     return KINDS[data_type]
+
+
+def data_types(predicate: Callable[[ScoreKind], bool]) -> list[str]:
+    """The data types whose kind satisfies ``predicate`` (e.g. ``lambda k: k.free_text``),
+    for a query that filters on the type."""
+    return [data_type for data_type, kind in KINDS.items() if predicate(kind)]
 
 
 def infer_data_type(raw_value: Any, label: str) -> str | None:

@@ -30,7 +30,7 @@ from review.models import (
 )
 from review.quality.forms import FiniteFloatField
 from review.services.items import SELECTABLE_COLUMNS
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 INT32_MAX = 2**31 - 1
 # Longest trace filter (a query string) a form takes.
@@ -142,7 +142,7 @@ class QueueForm(forms.Form):
         self.candidates = list(candidates)
         for config in self.configs:
             pk = config.pk
-            numeric = config.data_type == ScoreDataType.NUMERIC
+            numeric = score_kind(config.data_type).numeric
             self.fields[f"q-{pk}"] = forms.BooleanField(required=False, label=config.name)
             self.fields[f"pos-{pk}"] = FiniteFloatField(
                 required=False, label=f"Order of {config.name}"
@@ -221,7 +221,7 @@ class QueueForm(forms.Form):
             entry: dict[str, Any] = {"config_id": pk, "adjudicates": data[f"adj-{pk}"]}
             tolerance = data[f"tol-{pk}"]
             if tolerance is not None:
-                if config.data_type == ScoreDataType.NUMERIC:
+                if score_kind(config.data_type).numeric:
                     entry["numeric_tolerance"] = tolerance
                 else:
                     entry["max_dissent_share"] = tolerance / 100

@@ -15,7 +15,7 @@ from review.pages.reviewer_forms import (
     AnswersForm,
     failure_modes_of,
 )
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 
 def _number_text(value: float) -> str:
@@ -39,13 +39,13 @@ def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
     options for categorical, yes/no for boolean, each step for a stepped number range
     (at most nine, so a digit picks each). Empty: a free number or text field."""
     rubric = {str(level.get("label", "")).lower(): level for level in question["rubric"]}
-    kind = question["data_type"]
+    kind = score_kind(question["data_type"])
     choices: list[tuple[str, str]] = []
-    if kind == ScoreDataType.CATEGORICAL:
+    if kind.has_options:
         choices = [(str(o["label"]), str(o["label"])) for o in question["options"]]
-    elif kind == ScoreDataType.BOOLEAN:
+    elif kind.yes_no:
         choices = [("true", "Yes"), ("false", "No")]
-    elif kind == ScoreDataType.NUMERIC and question["step"]:
+    elif kind.numeric and question["step"]:
         low, high, step = question["min_value"], question["max_value"], question["step"]
         count = round((high - low) / step) + 1
         if count <= 9:
@@ -54,11 +54,7 @@ def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
     levels = []
     for index, (value, label) in enumerate(choices):
         level = rubric.get(label.lower())
-        if (
-            level is None
-            and kind == ScoreDataType.NUMERIC
-            and len(question["rubric"]) == len(choices)
-        ):
+        if level is None and kind.numeric and len(question["rubric"]) == len(choices):
             level = question["rubric"][index]
         levels.append(
             {

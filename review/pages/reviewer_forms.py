@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 
 from hitl.forms import TextField, WholeNumberField, storable_text
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 # Bounds of what a draft keeps (a text answer's own bound is the service's).
 MAX_DRAFT_TEXT = 20_000
@@ -153,11 +153,11 @@ class AnswersForm(forms.Form):
         super().__init__(data, **kwargs)
         self.questions = list(questions)
         for question in self.questions:
-            name, kind = question["name"], question["data_type"]
+            name, kind = question["name"], score_kind(question["data_type"])
             field: forms.Field
-            if kind == ScoreDataType.NUMERIC:
+            if kind.numeric:
                 field = AnswerNumberField(question_name=name)
-            elif kind == ScoreDataType.BOOLEAN:
+            elif kind.yes_no:
                 field = AnswerBooleanField(question_name=name)
             else:
                 field = TextField(required=False, max_length=None)

@@ -23,7 +23,8 @@ from hitl.exceptions import DomainError
 from hitl.forms import TextField, WholeNumberField, form_add_domain_error
 from review.models import ReviewQueue, ScoreConfig
 from review.quality.models import AlignmentScope, CalibrationSet
-from traces.models import ScoreDataType, Trace
+from traces.models import Trace
+from traces.score_kinds import score_kind
 
 TOLERANCE_PREFIX = "tolerance-"
 
@@ -82,7 +83,7 @@ class CalibrationThresholdsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        self.numeric = [q for q in questions if q.data_type == ScoreDataType.NUMERIC]
+        self.numeric = [q for q in questions if score_kind(q.data_type).numeric]
         for question in self.numeric:
             name = f"{TOLERANCE_PREFIX}{question.pk}"
             self.fields[name] = FiniteFloatField(
@@ -220,11 +221,11 @@ class GoldAnswerForm(forms.Form):
         self.questions = list(questions)
         for question in self.questions:
             name = f"{ANSWER_PREFIX}{question['config_id']}"
-            kind = question["data_type"]
+            kind = score_kind(question["data_type"])
             field: forms.Field
-            if kind == ScoreDataType.NUMERIC:
+            if kind.numeric:
                 field = FiniteFloatField(required=False)
-            elif kind == ScoreDataType.BOOLEAN:
+            elif kind.yes_no:
                 field = forms.ChoiceField(
                     choices=[("", "—"), ("true", "true"), ("false", "false")], required=False
                 )
@@ -254,7 +255,7 @@ class GoldAnswerForm(forms.Form):
             value = self.cleaned_data.get(f"{ANSWER_PREFIX}{key}")
             if value in ("", None):
                 values[key] = None
-            elif question["data_type"] == ScoreDataType.BOOLEAN:
+            elif score_kind(question["data_type"]).yes_no:
                 values[key] = value == "true"
             else:
                 values[key] = value

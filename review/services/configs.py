@@ -17,6 +17,7 @@ from review.models import (
 )
 from review.services.common import is_number, time_now
 from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 CONFIG_DEFINITION_FIELDS = (
     "name",
@@ -83,11 +84,13 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
     """Checks a whole config definition; returns it normalized."""
     errors: dict[str, list[str]] = {}
     data_type = data["data_type"]
-    if data_type not in ScoreDataType.values:
+    kind = score_kind(data_type) if data_type in ScoreDataType.values else None
+    if kind is None:
         errors["data_type"] = [f"One of {', '.join(ScoreDataType.values)}."]
     if data.get("target", ScoreTarget.TRACE) not in ScoreTarget.values:
         errors["target"] = [f"One of {', '.join(ScoreTarget.values)}."]
-    if data_type == ScoreDataType.NUMERIC:
+    # An unknown data type is refused above and takes neither bounds nor options.
+    if kind is not None and kind.numeric:
         low, high, step = data.get("min_value"), data.get("max_value"), data.get("step")
         if not is_number(low) or not is_number(high):
             errors["min_value"] = ["A numeric config needs min_value and max_value."]
@@ -97,7 +100,7 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
             errors["step"] = ["step must be positive and no larger than the range."]
     else:
         data["min_value"] = data["max_value"] = data["step"] = None
-    if data_type == ScoreDataType.CATEGORICAL:
+    if kind is not None and kind.has_options:
         options = data.get("options")
         if not isinstance(options, list) or len(options) < 2:
             errors["options"] = ["A categorical config needs at least two options."]
@@ -125,10 +128,7 @@ def _validate_config_definition(data: dict[str, Any]) -> dict[str, Any]:
     else:
         data["options"] = []
         data["ordered"] = False
-    if data.get("writes_expected_output") and data_type not in (
-        ScoreDataType.CATEGORICAL,
-        ScoreDataType.TEXT,
-    ):
+    if data.get("writes_expected_output") and not (kind is not None and kind.labelled):
         errors["writes_expected_output"] = [
             "Only a categorical or text config can write to the expected output."
         ]

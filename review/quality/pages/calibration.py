@@ -46,7 +46,7 @@ from review.quality.models import (
 )
 from review.quality.selectors import calibration as selectors
 from review.quality.services import alerts, alignment, calibration
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -82,7 +82,7 @@ def tolerance_rows(configs: list[Any], tolerances: dict[str, Any]) -> list[dict[
     return [
         {"name": c.name, "tolerance": tolerance_shown(tolerances.get(str(c.pk)))}
         for c in configs
-        if c.data_type == ScoreDataType.NUMERIC
+        if score_kind(c.data_type).numeric
     ]
 
 

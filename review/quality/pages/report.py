@@ -30,7 +30,8 @@ from review.quality.models import (
 )
 from review.quality.selectors.agreement import queue_refresh_pending
 from review.quality.services.alerts import alert_threshold, quality_thresholds
-from traces.models import ScoreDataType, Trace
+from traces.models import Trace
+from traces.score_kinds import score_kind
 
 SERIES = 8
 POINTS = 30
@@ -103,7 +104,7 @@ def scale_described(config: ScoreConfig, level: str) -> dict[str, str]:
     for a categorical question whose nominal/ordinal choice changed since, the choice
     the next report will use."""
     described = {"level": level, "words": SCALE_WORDS.get(level, level), "next": ""}
-    if config.data_type == ScoreDataType.CATEGORICAL:
+    if score_kind(config.data_type).has_options:
         chosen = "ordinal" if config.ordered else "nominal"
         if chosen != level:
             described["next"] = SCALE_WORDS[chosen]

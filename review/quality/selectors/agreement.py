@@ -18,7 +18,7 @@ from review.quality.agreement import Level
 from review.quality.agreement.report import small_sample_warning
 from review.quality.models import AgreementReport
 from review.selectors import queue_form
-from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 HISTORY_LIMIT = 200
 HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", "ci_high",
@@ -249,10 +249,10 @@ def latest_reports(queue_id: int) -> dict[int, AgreementReport]:
 def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
     """How a question's answers are coded: categories in order, level, whether ordered;
     None for free text (no agreement figure)."""
-    kind = config.data_type
-    if kind == ScoreDataType.BOOLEAN:
+    kind = score_kind(config.data_type)
+    if kind.yes_no:
         return {"categories": [False, True], "level": Level.NOMINAL, "ordered": False}
-    if kind == ScoreDataType.CATEGORICAL:
+    if kind.has_options:
         # Nominal or ordinal as the question says (ScoreConfig.ordered), never guessed
         # from its option values.
         options = list(config.options)
@@ -263,7 +263,7 @@ def scale_of(config: ScoreConfig) -> dict[str, Any] | None:
             "level": Level.ORDINAL if config.ordered else Level.NOMINAL,
             "ordered": bool(config.ordered),
         }
-    if kind == ScoreDataType.NUMERIC:
+    if kind.numeric:
         lo, hi, step = config.min_value, config.max_value, config.step
         if step and lo is not None and hi is not None and (hi - lo) / step <= MAX_GRADED_LEVELS:
             levels = round((hi - lo) / step) + 1

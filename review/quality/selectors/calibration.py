@@ -22,8 +22,8 @@ from review.quality.models import (
     GoldAnswer,
 )
 from review.selectors import pool_candidates
-from traces.models import ScoreDataType, Trace
-from traces.score_kinds import score_kind
+from traces.models import Trace
+from traces.score_kinds import data_types, score_kind
 
 # Traces offered as suggestions when adding a gold answer.
 RECENT_TRACES = 50
@@ -40,7 +40,7 @@ def gold_configs(project: Project) -> list[ScoreConfig]:
     (free text has none)."""
     return list(
         ScoreConfig.objects.filter(project=project, archived_at__isnull=True)
-        .exclude(data_type=ScoreDataType.TEXT)
+        .exclude(data_type__in=data_types(lambda kind: kind.free_text))
         .order_by("name", "id")
     )
 

@@ -43,8 +43,8 @@ from review.quality.models import (
 )
 from review.quality.services.alerts import alert_raise, quality_thresholds, rolling_crossed
 from review.services.common import is_number, time_now
-from traces.models import AUTOMATED_SCORE_SOURCES, Score, ScoreDataType
-from traces.score_kinds import score_kind
+from traces.models import AUTOMATED_SCORE_SOURCES, Score
+from traces.score_kinds import KINDS, score_kind
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def alignment_mapping_create(
         errors["config_id"] = ["A free-text question has no pass or fail to compare."]
     if score_kind(config.data_type).numeric and not is_number(human_threshold):
         errors["human_threshold"] = ["A numeric question needs the value from which it passes."]
-    if config.data_type == ScoreDataType.CATEGORICAL:
+    if score_kind(config.data_type).has_options:
         labels = {o["label"] for o in config.options}
         if not human_pass_labels or not set(human_pass_labels) <= labels:
             errors["human_pass_labels"] = [f"Name the passing options among: {sorted(labels)}."]
@@ -285,13 +285,15 @@ def _metric_side(mapping: AlignmentMapping) -> tuple[dict[str, dict[int, Score]]
         types.add(score.data_type)
         by_version[""][score.trace_id] = score
         by_version[score.source_version][score.trace_id] = score
-    bad = types - {ScoreDataType.NUMERIC, ScoreDataType.BOOLEAN}
+    # A label passes only among pass labels, which a metric's side has none of.
+    kinds = {data_type: KINDS.get(data_type) for data_type in types}
+    bad = {data_type for data_type, kind in kinds.items() if kind is None or kind.labelled}
     if bad:
         return {}, (
             f"The score {mapping.score_name!r} is {', '.join(sorted(bad))}: only numeric or "
             "boolean scores have a pass or fail to compare."
         )
-    if ScoreDataType.NUMERIC in types and mapping.metric_threshold is None:
+    if any(kind.numeric for kind in kinds.values()) and mapping.metric_threshold is None:
         return {}, (
             f"The score {mapping.score_name!r} is numeric: the mapping needs a metric "
             "threshold to say what passes."
