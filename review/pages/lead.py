@@ -41,9 +41,14 @@ from review.pages.lead_forms import (
     FilterForm,
     QueueForm,
 )
-from review.pages.rubric_forms import RubricForm, apply_row_action, scale_of_data
+from review.pages.rubric_forms import (
+    BLANK_OPTION,
+    OPTION,
+    RubricForm,
+    apply_row_action,
+    scale_of_data,
+)
 from traces.models import ScoreDataType
-from traces.score_kinds import score_kind
 
 # Blank level rows offered under a rubric's levels, to add more.
 EXTRA_LEVELS = 2
@@ -78,6 +83,8 @@ def _rubric_form_context(
     options = data.get("options_text")
     if options is None:
         options = "\n".join(f"{o['label']} = {o['value']:g}" for o in data.get("options") or [])
+    option_rows = data.get("option_rows") or _option_lines(options)
+    option_rows = [*option_rows, *[BLANK_OPTION] * extra]
     form = form or RubricForm()
     return {
         "data": data,
@@ -88,6 +95,7 @@ def _rubric_form_context(
             for i, level in enumerate(levels)
         ],
         "options_text": options,
+        "option_rows": [{"index": i, **row} for i, row in enumerate(option_rows)],
         "data_types": ScoreDataType.choices,
         "targets": ScoreTarget.choices,
         "scale": scale_of_data(data),
@@ -133,10 +141,27 @@ def _rubric_form_names(form: RubricForm) -> dict[str, str]:
 
 
 def _rows_changed(form: RubricForm, action: str) -> dict[str, Any]:
-    """What was posted, its level rows changed by the row's button (rubric rows)."""
+    """What was posted, its level or option rows changed by the row's button (rubric
+    rows)."""
     data = form.shown(keep_blank=True)
-    data["rubric"] = apply_row_action(data["rubric"], action)
+    if action.startswith(OPTION):
+        rows = data["option_rows"] or _option_lines(data["options_text"])
+        data["option_rows"] = apply_row_action(rows, action.removeprefix(OPTION), BLANK_OPTION)
+    else:
+        data["rubric"] = apply_row_action(data["rubric"], action)
     return data
+
+
+def _option_lines(text: str) -> list[dict[str, Any]]:
+    """Options typed one a line as ``label = value`` (rubric rows), as rows."""
+    rows = []
+    for line in str(text or "").splitlines():
+        label, sep, value = line.rpartition("=")
+        if line.strip():
+            rows.append(
+                {"label": (label if sep else line).strip(), "value": value.strip() if sep else ""}
+            )
+    return rows
 
 
 class RubricEditView(LeadPageView):
@@ -231,8 +256,7 @@ class QueueFormView(LeadPageView):
         questions = []
         for config in form.configs:
             pk = config.pk
-            kind = score_kind(config.data_type)
-            numeric = kind.numeric
+            numeric = config.data_type == ScoreDataType.NUMERIC
             adjudicates = form[f"adj-{pk}"].value()
             questions.append(
                 {
@@ -243,7 +267,7 @@ class QueueFormView(LeadPageView):
                     "tolerance": form[f"tol-{pk}"].value() or "",
                     "tolerance_label": "Tolerated spread" if numeric else "Tolerated dissent (%)",
                     "rule": rules.get(pk, ""),
-                    "is_text": kind.free_text,
+                    "is_text": config.data_type == ScoreDataType.TEXT,
                     "errors": [e for name in ("pos", "tol") for e in form[f"{name}-{pk}"].errors],
                 }
             )

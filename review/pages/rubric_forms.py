@@ -57,18 +57,24 @@ def scale_of_data(data: dict[str, Any]) -> str:
 LEVEL_PARTS = ("label", "definition", "examples")
 # Level rows a rubric form reads at most (the page offers the saved ones and two blank).
 MAX_LEVELS = 100
-# A level row's button (rubric rows): add a row, or remove or move row <n>.
-ROW_ACTION = r"\A(add|remove-\d{1,3}|up-\d{1,3}|down-\d{1,3})\Z"
+# A level or option row's button (rubric rows): add a row, or remove or move row <n>;
+# an option row's action starts with "option-".
+ROW_ACTION = r"\A(option-)?(add|remove-\d{1,3}|up-\d{1,3}|down-\d{1,3})\Z"
+OPTION = "option-"
+BLANK_LEVEL: dict[str, Any] = {"label": "", "definition": "", "examples": []}
+BLANK_OPTION: dict[str, Any] = {"label": "", "value": ""}
 
 
-def apply_row_action(levels: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    """``levels`` after a level row's button (rubric rows): ``add`` appends a blank row,
-    ``remove-<n>`` drops row n, ``up-<n>``/``down-<n>`` swap it with its neighbour; a row
-    number past the rows changes nothing."""
+def apply_row_action(
+    levels: list[dict[str, Any]], action: str, blank: dict[str, Any] = BLANK_LEVEL
+) -> list[dict[str, Any]]:
+    """``levels`` (or options) after a row's button (rubric rows): ``add`` appends
+    ``blank``, ``remove-<n>`` drops row n, ``up-<n>``/``down-<n>`` swap it with its
+    neighbour; a row number past the rows changes nothing."""
     levels = [dict(level) for level in levels]
     if action == "add":
         if len(levels) < MAX_LEVELS:
-            levels.append({"label": "", "definition": "", "examples": []})
+            levels.append(dict(blank))
         return levels
     verb, _, number = action.partition("-")
     index = int(number)
@@ -110,7 +116,8 @@ class OptionsField(TextField):
 
 class RubricForm(RubricScaleForm):
     """A question's definition as ``score_config_create``/``update`` take it, with the
-    levels posted as ``level-<n>-label``, ``-definition`` and ``-examples`` (one a line);
+    levels posted as ``level-<n>-label``, ``-definition`` and ``-examples`` (one a line)
+    and the options as ``option-<n>-label`` and ``-value`` (or as lines in ``options``);
     a row left empty is dropped."""
 
     name = TextField(label="Question", required=False)
@@ -158,8 +165,59 @@ class RubricForm(RubricScaleForm):
             )
             index += 1
         self.level_count = index
+        index = 0
+        while self.is_bound and f"option-{index}-label" in self.data and index < MAX_LEVELS:
+            self.fields[f"option-{index}-label"] = TextField(
+                label=f"Option {index + 1} label", required=False
+            )
+            self.fields[f"option-{index}-value"] = FiniteFloatField(
+                label=f"Option {index + 1} value", required=False
+            )
+            index += 1
+        # Options come from their rows when posted, else from ``options`` (lines).
+        self.option_count = index
         # The posted row of each level the definition keeps (rubric rows).
         self.kept_rows: list[int] = []
+
+    def clean(self) -> dict[str, Any]:
+        """Options posted as rows (rubric rows): each kept row needs a label and a value,
+        a label of its own, and (ordered levels) a value of its own; the reasons go
+        beside the row."""
+        data = super().clean()
+        if not self.option_count:
+            return data
+        options, labels, values = [], set(), set()
+        ordinal = data.get("scale") == ORDINAL
+        for i in range(self.option_count):
+            label_name, value_name = f"option-{i}-label", f"option-{i}-value"
+            if label_name not in data or value_name not in data:
+                continue  # refused by its field, beside the row
+            label, value = data[label_name], data[value_name]
+            if not label and value is None:
+                continue
+            if not label or value is None:
+                self.add_error(label_name, "An option needs a label and a value.")
+            elif label.casefold() in labels:
+                self.add_error(label_name, f"Another option is labelled “{label}”.")
+            elif ordinal and value in values:
+                self.add_error(value_name, f"Another option has the value {value:g}.")
+            else:
+                options.append({"label": label, "value": value})
+            labels.add(label.casefold())
+            values.add(value)
+        data["options"] = options
+        return data
+
+    def option_rows(self) -> list[dict[str, Any]]:
+        """The option rows as posted, each with its reasons (rubric rows)."""
+        return [
+            {
+                "label": str(self.data.get(f"option-{i}-label", "")),
+                "value": str(self.data.get(f"option-{i}-value", "")),
+                "errors": [e for k in ("label", "value") for e in self[f"option-{i}-{k}"].errors],
+            }
+            for i in range(self.option_count)
+        ]
 
     def row_action(self) -> str:
         """The level row button pressed (rubric rows), or "" for a save."""
@@ -217,6 +275,9 @@ class RubricForm(RubricScaleForm):
         blank = lambda level: not any(level[k] for k in (*LEVEL_PARTS, "errors"))  # noqa: E731
         while not keep_blank and levels and blank(levels[-1]):
             levels.pop()  # the blank rows at the end: the page offers its own
+        options = self.option_rows()
+        while not keep_blank and options and not any(options[-1].values()):
+            options.pop()  # the blank rows at the end: the page offers its own
         shown: dict[str, Any] = {
             name: raw.get(name, "")
             for name in ("name", "description", "data_type", "target", "min_value")
@@ -226,6 +287,7 @@ class RubricForm(RubricScaleForm):
             "required": bool(self["required"].value()),
             "writes_expected_output": bool(self["writes_expected_output"].value()),
             "options_text": raw.get("options", ""),
+            "option_rows": options,
             "rubric": levels,
         }
         scale = raw.get("scale")

@@ -1,5 +1,5 @@
-"""A lead writes a three-level question in Chromium: adds a level row, moves a level up,
-saves, and reads the reorder in the rubric's versions."""
+"""A lead writes a three-level question in Chromium: adds an option row and a level row,
+moves them up, saves, and reads the reorder in the rubric's versions."""
 
 from __future__ import annotations
 
@@ -21,7 +21,17 @@ def test_a_lead_adds_and_moves_a_level_and_the_versions_say_so(page, live_server
     page.goto(f"{live_server.url}/orgs/{org}/projects/{project}/rubrics/new/")
     page.fill("#r-name", "Answer correct")
     page.select_option("#r-type", "categorical")
-    page.fill("#r-options", "Correct = 2\nPartly = 1\nWrong = 0")
+    # Two option rows are offered; a third is added.
+    page.fill("#o0-label", "Correct")
+    page.fill("#o0-value", "2")
+    page.fill("#o1-label", "Wrong")
+    page.fill("#o1-value", "0")
+    page.click("#add-option")
+    expect(page.locator("[data-option-row]")).to_have_count(3)
+    page.fill("#o2-label", "Partly")
+    page.fill("#o2-value", "1")
+    page.click("#o2-up")
+    expect(page.locator("#o1-label")).to_have_value("Partly")
     for i, (label, definition) in enumerate([("Correct", "Right."), ("Wrong", "Unsafe.")]):
         page.fill(f"#l{i}-label", label)
         page.fill(f"#l{i}-definition", definition)
@@ -43,6 +53,7 @@ def test_a_lead_adds_and_moves_a_level_and_the_versions_say_so(page, live_server
     with tenancy.tenant_scope(tenant.organization.pk):
         config = ScoreConfig.objects.get(name="Answer correct")
     assert [level["label"] for level in config.rubric] == ["Correct", "Partly", "Wrong"]
+    assert [option["label"] for option in config.options] == ["Correct", "Partly", "Wrong"]
 
     # Version 2: "Wrong" moved first; the row buttons work by keyboard too.
     page.focus("#l2-up")

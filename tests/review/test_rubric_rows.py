@@ -110,3 +110,73 @@ def test_hostile_level_rows_are_refused_beside_the_row_and_nothing_is_written(te
     assert "Add a level, or remove or move" in page.content.decode()
     with tenancy.tenant_scope(tenant.organization.pk):
         assert not ScoreConfig.objects.filter(project=tenant.project).exists()
+
+
+def option_rows(options):
+    post = {}
+    for i, (label, value) in enumerate(options):
+        post |= {f"option-{i}-label": label, f"option-{i}-value": value}
+    return post
+
+
+def test_option_rows_are_added_moved_removed_and_refused_beside_the_row(tenant):
+    client = signed_in(tenant.admin)
+    url = project_url(tenant, "lead-rubric-create")
+    page = client.get(url)
+    assert [row["label"] for row in page.context["option_rows"]] == ["", ""]
+    typed = [("Correct", "2"), ("Wrong", "0")]
+    added = client.post(url, rubric_post(LEVELS, rows="option-add") | option_rows(typed))
+    assert [(r["label"], r["value"]) for r in added.context["option_rows"]] == [*typed, ("", "")]
+    assert added.context["levels"][2]["label"] == "Wrong"  # the levels are kept as typed
+    three = [("Correct", "2"), ("Wrong", "0"), ("Partly", "1")]
+    moved = client.post(url, rubric_post(LEVELS, rows="option-up-2") | option_rows(three))
+    assert [r["label"] for r in moved.context["option_rows"]] == ["Correct", "Partly", "Wrong"]
+    removed = client.post(url, rubric_post(LEVELS, rows="option-remove-0") | option_rows(three))
+    assert [r["label"] for r in removed.context["option_rows"]] == ["Wrong", "Partly"]
+
+    hostile = [
+        ([("Correct", "2"), ("correct", "1")], 1, "label", "Another option is labelled"),
+        ([("Correct", "2"), ("Wrong", "")], 1, "label", "needs a label and a value"),
+        ([("Correct", "2"), ("Wrong", "nan")], 1, "value", "A number is expected"),
+        ([("Correct", "1"), ("Wrong", "1")], 1, "value", "Another option has the value 1"),
+    ]
+    for options, row, part, reason in hostile:
+        post = rubric_post(LEVELS[:1], scale="ordinal") | option_rows(options)
+        post.pop("options")
+        page = client.post(url, post)
+        assert page.status_code == 422, reason
+        rows = page.context["option_rows"]
+        assert any(reason in error for error in rows[row]["errors"]), rows
+        assert not rows[0]["errors"]
+        assert page.context["form"][f"option-{row}-{part}"].errors
+        assert f'id="o{row}-error"' in page.content.decode()
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not ScoreConfig.objects.filter(project=tenant.project).exists()
+
+    post = rubric_post(LEVELS) | option_rows([*three, ("", "")])
+    post.pop("options")
+    created = client.post(url, post)
+    assert created.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        config = ScoreConfig.objects.get(project=tenant.project)
+    assert config.options == [
+        {"label": "Correct", "value": 2.0},
+        {"label": "Wrong", "value": 0.0},
+        {"label": "Partly", "value": 1.0},
+    ]
+    # The edit page shows the saved options as rows; their new order is a version.
+    edit_page = client.get(created["Location"])
+    assert [r["label"] for r in edit_page.context["option_rows"]][:3] == [
+        "Correct",
+        "Wrong",
+        "Partly",
+    ]
+    post = rubric_post(LEVELS) | option_rows([three[0], three[2], three[1]])
+    post.pop("options")
+    assert client.post(created["Location"], post).status_code == 302
+    changes = client.get(created["Location"]).context["versions"][0]["changes"]
+    assert {
+        "field": "options",
+        "old": "Correct = 2, Wrong = 0, Partly = 1",
+        "new": "Correct = 2, Partly = 1, Wrong = 0",
+    } in changes
