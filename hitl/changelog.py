@@ -92,14 +92,14 @@ class ChangeLogForm(forms.Form):
         required=False, max_length=32, label="API key", help_text="its prefix, as shown"
     )
     model = forms.ChoiceField(required=False, choices=())
-    object_id = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="object")
+    object_id = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="Object id")
     action = forms.ChoiceField(required=False, choices=[("", "any action"), *ACTIONS])
-    since = forms.DateField(required=False, label="from", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="to", widget=forms.DateInput({"type": "date"}))
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     cursor = forms.CharField(required=False, max_length=120, widget=forms.HiddenInput)
 
     def __init__(self, data: Any, *, organization_ids: frozenset[int] | None) -> None:
-        super().__init__(data)
+        super().__init__(data, label_suffix="")
         people = get_user_model().objects.order_by("email")
         if organization_ids is not None:
             people = people.filter(memberships__organization_id__in=organization_ids).distinct()
@@ -111,7 +111,7 @@ class ChangeLogForm(forms.Form):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
-            raise forms.ValidationError("“from” is after “to”.")
+            raise forms.ValidationError("“From” is after “To”.")
         cursor = data.get("cursor")
         if cursor:
             try:
