@@ -117,6 +117,8 @@ class ApiKey(TenantModel):
     history = history(excluded_fields=["last_used_at"])
 
     class Meta:
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
