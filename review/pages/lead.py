@@ -49,6 +49,7 @@ from review.pages.rubric_forms import (
     scale_of_data,
 )
 from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 # Blank level rows offered under a rubric's levels, to add more.
 EXTRA_LEVELS = 2
@@ -256,7 +257,8 @@ class QueueFormView(LeadPageView):
         questions = []
         for config in form.configs:
             pk = config.pk
-            numeric = config.data_type == ScoreDataType.NUMERIC
+            kind = score_kind(config.data_type)
+            numeric = kind.numeric
             adjudicates = form[f"adj-{pk}"].value()
             questions.append(
                 {
@@ -267,7 +269,7 @@ class QueueFormView(LeadPageView):
                     "tolerance": form[f"tol-{pk}"].value() or "",
                     "tolerance_label": "Tolerated spread" if numeric else "Tolerated dissent (%)",
                     "rule": rules.get(pk, ""),
-                    "is_text": config.data_type == ScoreDataType.TEXT,
+                    "is_text": kind.free_text,
                     "errors": [e for name in ("pos", "tol") for e in form[f"{name}-{pk}"].errors],
                 }
             )
