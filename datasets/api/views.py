@@ -346,6 +346,28 @@ class DatasetImportViewSet(_DatasetScoped):
         )
         return Response(s.ImportReportSerializer(report.as_dict()).data)
 
+
+# --- versions and exports ----------------------------------------------------------------------
+
+
+class RecordsQuerySerializer(StrictSerializer):
+    after = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
+
+
+class DatasetVersionViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):
+    """Immutable versions, newest first (``versions/<number>/``)."""
+
+    scoped_model = DatasetVersion
+    serializer_class = s.DatasetVersionSerializer
+    filterset_class = filters.DatasetVersionFilter
+    pagination_class = NumberCursorPagination
+    lookup_field = "number"
+    lookup_url_kwarg = "number"
+
+    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("created_by")
+
     @extend_schema(
         parameters=[RecordsQuerySerializer],
         responses=s.VersionRecordsSerializer,
@@ -369,28 +391,6 @@ class DatasetImportViewSet(_DatasetScoped):
             version, after=query.get("after", ""), limit=query["limit"]
         )
         return Response({"records": records, "next_after": next_after})
-
-
-# --- versions and exports ----------------------------------------------------------------------
-
-
-class RecordsQuerySerializer(StrictSerializer):
-    after = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
-
-
-class DatasetVersionViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):
-    """Immutable versions, newest first (``versions/<number>/``)."""
-
-    scoped_model = DatasetVersion
-    serializer_class = s.DatasetVersionSerializer
-    filterset_class = filters.DatasetVersionFilter
-    pagination_class = NumberCursorPagination
-    lookup_field = "number"
-    lookup_url_kwarg = "number"
-
-    def safely_get_queryset(self, queryset: QuerySet) -> QuerySet:
-        return queryset.select_related("created_by")
 
 
 class DatasetExportViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScoped):
