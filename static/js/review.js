@@ -158,7 +158,7 @@
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
       if (active && active.closest && active.closest("#skip-form")) return;  // Enter skips there
       event.preventDefault();
-      if (event.repeat || submitting || justShown()) return;  // the same press again
+      if (event.repeat || justShown()) return;  // the same press again
       var spanForm = active && active.closest && active.closest(".span-comment-form");
       if (spanForm) {
         if (spanForm.requestSubmit) spanForm.requestSubmit(); else spanForm.submit();
@@ -319,6 +319,8 @@
   var ahead = null;       // {assignment, url, doc} once the next item's page is held
   var aheadFor = null;    // the assignment whose page asked for it
   var submitting = false;
+  var inFlight = "";      // the lease whose answer is on its way
+  var queuedSubmit = null;  // {assignment, form} shown meanwhile, waiting for it
 
   function csrfToken() {
     var input = document.querySelector("input[name=csrfmiddlewaretoken]");
@@ -406,22 +408,28 @@
     if (conflict) { markPending(conflict.getAttribute("data-assignment")); return; }
     if (!root() || !root().getAttribute("data-assignment")) return;  // the focused review page only
     if (form.id !== "review-form" && form.id !== "skip-form") return;
-    if (submitting) {  // one submit at a time: the same form sent twice is dropped here
+    var assignment = root().getAttribute("data-assignment");
+    if (submitting) {
+      // One submit at a time. The same item's form sent twice is dropped here. The next
+      // item, shown while the previous answer is still on its way, is sent once that
+      // answer is stored: a fast reviewer's Ctrl+Enter is never lost.
       event.preventDefault();
       event.stopPropagation();
+      if (assignment !== inFlight) queuedSubmit = { assignment: assignment, form: form.id };
       return;
     }
-    var assignment = root().getAttribute("data-assignment");
     clearTimeout(draftTimer);
     if (!ahead || !window.fetch || !root().getAttribute("data-prefetch-url")) {
       // Nothing held: an ordinary form post, answered by a redirect to the next page.
       submitting = true;
+      inFlight = assignment;
       markPending(assignment);
       return;
     }
     event.preventDefault();
     event.stopPropagation();
     submitting = true;
+    inFlight = assignment;
     var held = ahead;
     var skipped = form.id === "skip-form";
     var body = new FormData(form, event.submitter || undefined);
@@ -459,7 +467,14 @@
       window.location.reload();  // the network failed: show what the server has now
     }).then(function () {
       submitting = false;
-      prefetchNext();  // only now: the lease just submitted must not look like one ahead
+      inFlight = "";
+      var queued = queuedSubmit;
+      queuedSubmit = null;
+      // A submit pressed on the item shown meanwhile goes now, if that item is still shown.
+      var again = queued && root() && root().getAttribute("data-assignment") === queued.assignment &&
+        document.getElementById(queued.form);
+      if (again && again.requestSubmit) again.requestSubmit();
+      else prefetchNext();  // only now: the lease just submitted must not look like one ahead
     });
   }, true);
 
