@@ -79,6 +79,12 @@ class ReviewSubmitView(ReviewActionView):
                 accept_lapsed=True,
             )
         except Conflict:
+            current = self.load(assignment.pk)
+            if current.state == AssignmentState.SUBMITTED:
+                # Another tab's submit of this item was stored while this one waited
+                # for the item: the same answers go where that one went, other answers
+                # are kept beside the stored ones to choose from.
+                return self.submitted_again(current, answers)
             # Taken by another reviewer, or back by a manager: the page says which,
             # with what I wrote to copy.
             self.keep_draft(request.POST)
