@@ -844,10 +844,25 @@ def trace_list_count(
 SCORE_NAMES_LIMIT = 200
 
 
-def score_names(*, project: Project, limit: int = SCORE_NAMES_LIMIT) -> list[str]:
-    """The names of the project's scores, sorted (at most ``limit``): one index probe
-    per name on ``score_project_name_value`` (a loose index scan), however many scores
-    there are."""
+def score_names(*, project: Project, viewer: Any, limit: int = SCORE_NAMES_LIMIT) -> list[str]:
+    """The names of the project's scores ``viewer`` may read, sorted (at most ``limit``):
+    one index probe per name on ``score_project_name_value`` (a loose index scan), however
+    many scores there are; under a blind rule, only names with a score the viewer may
+    read are kept (a hidden judge's name is not offered)."""
+    names = _score_names(project=project, limit=limit)
+    visible = hooks.scores_visible_to(viewer)
+    if not names or not visible:  # an empty Q: the viewer reads every score
+        return names
+    seen = set(
+        Score.objects.filter(project=project, name__in=names)
+        .filter(visible)
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    return [name for name in names if name in seen]
+
+
+def _score_names(*, project: Project, limit: int) -> list[str]:
     table = Score._meta.db_table
     sql = f"""
         WITH RECURSIVE names(name) AS (

@@ -131,7 +131,7 @@ class TraceExplorerView(ProjectTracePageView):
     def builder_context(self) -> filter_builder.Context:
         """What the builder's pickers offer: the project's score names and people."""
         return filter_builder.Context(
-            score_names=selectors.score_names(project=self.project),
+            score_names=selectors.score_names(project=self.project, viewer=self.request.user),
             reviewers=selectors.project_people(project=self.project),
         )
 
