@@ -168,6 +168,51 @@ def test_ctrl_enter_twice_submits_once_and_never_into_the_next_item(
         assert Assignment.objects.get(pk=second).state == "leased"
 
 
+def test_ctrl_enter_on_the_next_item_while_the_answer_before_is_on_its_way_is_sent_after_it(
+    page, live_server, clinic
+):
+    tenant, _other, accuracy, _queue = clinic
+    held: list = []
+
+    def hold_the_first(route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered below, once the next item's Ctrl+Enter is pressed
+
+    page.route("**/submit/", hold_the_first)
+    first = _start(page, live_server, tenant)
+    next_item_held(page)
+    _answer(page, "1", "The first, held on its way.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Enter")
+    second = wait_for_next_item(page, first)  # shown from the page held ahead
+    for _ in range(100):  # the route's handler runs while the test waits on the page
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+    _answer(page, "2", "The second, pressed before the first was stored.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_timeout(300)  # a submit that went now would be the second request
+    assert len(held) == 1 and assignment_on_page(page) == second
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not Annotation.objects.filter(reviewer=tenant.reviewer).exists()
+    held[0].continue_()
+    third = wait_for_next_item(page, second)
+    assert third not in (first, second)
+    first_answer, second_answer = _annotations(tenant, page)
+    assert first_answer.assignment_id == int(first)
+    assert first_answer.explanation == "The first, held on its way."
+    assert first_answer.values == {str(accuracy.pk): "Correct"}
+    assert second_answer.assignment_id == int(second)
+    assert second_answer.explanation == "The second, pressed before the first was stored."
+    assert second_answer.values == {str(accuracy.pk): "Wrong"}
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert Assignment.objects.get(pk=third).state == "leased"
+
+
 def test_back_then_forward_shows_the_right_item_each_time(page, live_server, clinic):
     tenant, _other, _accuracy, _queue = clinic
     first = _start(page, live_server, tenant)
