@@ -310,7 +310,7 @@ class Experiment(TenantModel):
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="experiments")
-    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.RESTRICT, related_name="+")
     name = models.CharField(max_length=200)
     status = models.CharField(
         max_length=8, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING
@@ -339,7 +339,7 @@ class ExperimentResult(TenantModel):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="results")
     key = models.CharField(max_length=300)
-    revision = models.ForeignKey(DatasetItemRevision, on_delete=models.PROTECT, related_name="+")
+    revision = models.ForeignKey(DatasetItemRevision, on_delete=models.RESTRICT, related_name="+")
     output = models.JSONField(null=True, blank=True)
     scores = models.JSONField(default=dict, blank=True)  # {metric: number}
     trace_external_id = models.CharField(max_length=256, blank=True, default="")

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import IntegrityError
-from django.db.models import F, Model, UniqueConstraint
+from django.db.models import F, Model, ProtectedError, RestrictedError, UniqueConstraint
 
 
 class DomainError(Exception):
@@ -93,6 +93,35 @@ def conflict_on_duplicate(*, code: str | None = None) -> Iterator[None]:
         if conflict is None:
             raise
         raise conflict from exc
+
+
+# --- deletes refused by PROTECT / RESTRICT references -----------------------------------------
+
+
+def conflict_from_protected(exc: ProtectedError | RestrictedError) -> Conflict:
+    """The ``Conflict`` a delete refused by a PROTECT or RESTRICT reference means: what
+    still points at the object, counted by kind (the kept records are the audit trail:
+    reviews, a dataset item's provenance), so the caller hears 409 with the reason."""
+    counts: dict[str, int] = {}
+    for obj in exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects:
+        name = str(obj._meta.verbose_name_plural)
+        counts[name] = counts.get(name, 0) + 1
+    kept = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+    return Conflict(
+        f"It cannot be deleted while records that must be kept point at it ({kept}).",
+        code="protected",
+        details={"protected": counts},
+    )
+
+
+@contextmanager
+def conflict_on_protected() -> Iterator[None]:
+    """Runs the block; a delete refused by a PROTECT/RESTRICT reference becomes
+    ``Conflict`` (409). Wrap it around the service's ``transaction.atomic()``."""
+    try:
+        yield
+    except (ProtectedError, RestrictedError) as exc:
+        raise conflict_from_protected(exc) from exc
 
 
 def _model_for_table(table: str) -> type[Model] | None:

@@ -26,6 +26,7 @@ from hitl.exceptions import (
     NotFound,
     PermissionDenied,
     conflict_on_duplicate,
+    conflict_on_protected,
 )
 from projects import hooks
 from projects.api_keys import generate_api_key
@@ -455,7 +456,9 @@ def project_update(*, actor: Actor, project: Project, **fields: str) -> Project:
 
 
 def project_delete(*, actor: Actor, project: Project) -> None:
-    with audit.acting_as(actor), transaction.atomic():
+    """Deletes the project and what cascades with it; refused (409) while records that
+    must be kept (reviews, dataset provenance) point at its traces."""
+    with conflict_on_protected(), audit.acting_as(actor), transaction.atomic():
         project.delete()
 
 

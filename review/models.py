@@ -150,7 +150,7 @@ class QueueFormField(TenantModel):
     (``review.adjudication``: any disagreement adjudicates unless tolerated here)."""
 
     queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="form_fields")
-    config = models.ForeignKey(ScoreConfig, on_delete=models.PROTECT, related_name="+")
+    config = models.ForeignKey(ScoreConfig, on_delete=models.RESTRICT, related_name="+")
     position = models.PositiveSmallIntegerField()
     # False: this question never sends an item to adjudication (free text never does).
     adjudicates = models.BooleanField(default=True)

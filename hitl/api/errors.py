@@ -12,13 +12,14 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl.error_shape import error_body, error_response
-from hitl.exceptions import DomainError, conflict_from_integrity_error
+from hitl.exceptions import DomainError, conflict_from_integrity_error, conflict_from_protected
 from hitl.tenancy import TenantScopeError
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # A race past a service's "is it taken?" check that the service did not wrap in
         # conflict_on_duplicate(): still the caller's 409, never a 500.
         exc = conflict_from_integrity_error(exc) or exc
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        # A delete the references that must be kept refuse: the caller's 409, never a 500.
+        exc = conflict_from_protected(exc)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

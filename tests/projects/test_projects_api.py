@@ -1,3 +1,5 @@
+import pytest
+
 from hitl.tenancy import tenant_scope
 from projects.models import Project
 
@@ -49,3 +51,52 @@ def test_renaming_the_organization_answers_it_renamed_and_deleting_a_project_ans
     assert deleted.status_code == 204 and deleted.content == b""
     with tenant_scope(tenant.organization.pk):
         assert not Project.objects.filter(pk=spare["id"]).exists()
+
+
+def test_a_project_in_use_is_deleted_with_its_queues_and_experiments(tenant, client_for):
+    """A queue's questions and an experiment's results point at the project's own score
+    configs and dataset versions: deleting the project takes them along (they refused the
+    delete before, and it answered 500)."""
+    from datasets import services as dataset_services
+    from datasets.models import Experiment
+    from hitl.audit import Actor
+    from review.models import QueueFormField
+    from tests.datasets.helpers import import_rows, make_dataset
+    from tests.review.helpers import make_queue
+
+    make_queue(tenant)
+    dataset = make_dataset(tenant)
+    import_rows(tenant, dataset, [{"id": "a", "input": "a"}])
+    with tenant_scope(tenant.organization.pk):
+        experiment = dataset_services.experiment_create(
+            actor=Actor(user=tenant.owner), dataset=dataset, name="run"
+        )
+        dataset_services.experiment_results_post(
+            actor=Actor(user=tenant.owner),
+            experiment=experiment,
+            results=[{"id": "a", "output": "A", "scores": {"accuracy": 1.0}}],
+        )
+    client = client_for(tenant.admin)
+    url = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/"
+    deleted = client.delete(url)
+    assert deleted.status_code == 204, deleted.content
+    with tenant_scope(tenant.organization.pk):
+        assert not Project.objects.filter(pk=tenant.project.pk).exists()
+        assert not QueueFormField.objects.exists() and not Experiment.objects.exists()
+
+
+def test_a_score_config_a_queue_asks_is_kept_with_a_reason(tenant):
+    """Deleting one score config a queue's form still asks is refused (409 in the API's
+    shape through the one rule for refused deletes), and the config stays."""
+    from hitl.exceptions import Conflict, conflict_on_protected
+    from review.models import ScoreConfig
+    from tests.review.helpers import make_queue
+
+    queue = make_queue(tenant)
+    with tenant_scope(tenant.organization.pk):
+        config = ScoreConfig.objects.get(pk=queue.form_fields.get().config_id)
+        with pytest.raises(Conflict) as refused, conflict_on_protected():
+            config.delete()
+        assert refused.value.details == {"protected": {"queue form fields": 1}}
+        assert "cannot be deleted" in refused.value.message
+        assert ScoreConfig.objects.filter(pk=config.pk).exists()
