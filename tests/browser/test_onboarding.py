@@ -1,5 +1,5 @@
-"""An invited SME follows the link in a real browser, signs up and lands in the
-organization with the invited role."""
+"""An invited SME follows the link in a real browser, signs up and lands on My work in
+the organization with the invited role."""
 
 import pytest
 
@@ -34,7 +34,8 @@ def test_invitee_signs_up_in_the_browser_and_lands_in_the_organization(page, liv
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     page.click("form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/orgs/{tenant.organization.slug}/")
+    # A reviewer lands where the work is: My work.
+    page.wait_for_url(f"{live_server.url}/orgs/{tenant.organization.slug}/work/")
     assert page.get_by_text(f"You joined {tenant.organization.name}.").is_visible()
     assert page.locator(".badge").inner_text() == "Reviewer"
     with tenant_scope(tenant.organization.pk):
