@@ -71,12 +71,16 @@ def snapshot_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
 
 
 def _options_in_words(options: Any) -> str:
-    return ", ".join(
-        f"{o.get('label')} = {o.get('value'):g}" if isinstance(o.get("value"), int | float)
-        else str(o.get("label"))
-        for o in options or []
-        if isinstance(o, dict)
-    ) or "none"
+    return (
+        ", ".join(
+            f"{o.get('label')} = {o.get('value'):g}"
+            if isinstance(o.get("value"), int | float)
+            else str(o.get("label"))
+            for o in options or []
+            if isinstance(o, dict)
+        )
+        or "none"
+    )
 
 
 def level_changes(
