@@ -23,6 +23,7 @@ from django.utils import timezone
 from hitl.audit import history
 from hitl.tenancy import TenantModel
 from traces.models import ScoreDataType
+from traces.score_kinds import ScoreKind, score_kind
 
 
 class ScoreTarget(models.TextChoices):
@@ -75,6 +76,11 @@ class ScoreConfig(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+    @property
+    def kind(self) -> ScoreKind:
+        """What this question's answers are (``traces.score_kinds``)."""
+        return score_kind(self.data_type)
 
 
 class ScoreConfigVersion(TenantModel):

@@ -28,6 +28,7 @@ def prepare_questions(
     """Adds what the question template needs: its levels, field name, the answer to
     show checked or filled, and its error."""
     for question in form:
+        question["kind"] = score_kind(question["data_type"])  # what the template asks of it
         question["levels"] = _levels(question)
         question["field_name"] = f"q-{question['config_id']}"
         question["posted"] = posted.get(question["field_name"], "")

@@ -432,3 +432,37 @@ def test_a_thread_item_shows_the_conversation_turn_by_turn(tenant, queue_setup):
     # The last turn's spans by default; another turn on request.
     assert client.get(url).context["trace"]["trace_id"] == "turn-1"
     assert client.get(url, {"turn": "turn-0"}).context["trace"]["trace_id"] == "turn-0"
+
+
+def test_each_answer_shape_renders_its_own_input(tenant):
+    """The question template asks the score kind: a free number is a number field, a
+    stepped one its levels, free text a text area; the rubrics list marks a labelled
+    question's scale."""
+    free_number = make_config(tenant, name="dose mg", min_value=0.0, max_value=500.0, step=None)
+    text = make_config(
+        tenant, name="what went wrong", data_type="text", min_value=None, max_value=None, step=None
+    )
+    labelled = make_config(
+        tenant,
+        name="verdict",
+        data_type="categorical",
+        options=[{"label": "Correct", "value": 1}, {"label": "Wrong", "value": 0}],
+        rubric=CATEGORY_RUBRIC,
+        min_value=None,
+        max_value=None,
+        step=None,
+    )
+    queue = make_queue(tenant, configs=[free_number, text, labelled])
+    add_traces(tenant, queue, 1)
+    client = _client(tenant.reviewer)
+    page = client.get(_start(client, tenant, queue).url, follow=True).content.decode()
+    assert f'type="number" id="q-{free_number.pk}"' in page
+    assert f'<textarea id="q-{text.pk}"' in page
+    assert f'name="q-{labelled.pk}" value="Correct"' in page
+    rubrics = _client(tenant.owner).get(
+        reverse(
+            "lead-rubrics",
+            kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug},
+        )
+    )
+    assert "(unordered)" in rubrics.content.decode()

@@ -53,6 +53,7 @@ def question_form(configs: list[ScoreConfig]) -> list[dict[str, Any]]:
             "config_id": c.pk,
             "name": c.name,
             "data_type": c.data_type,
+            "kind": score_kind(c.data_type),
             "options": [o["label"] for o in c.options],
             "min_value": c.min_value,
             "max_value": c.max_value,
