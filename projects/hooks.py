@@ -48,6 +48,24 @@ def queue_choices() -> list[QueueChoice]:
     return sorted(found, key=lambda c: (c.project_name.lower(), c.name.lower(), c.id))
 
 
+# A score names provider takes ``viewer`` (the user reading the page) and returns the
+# names of the scores of the organization in the tenant scope that the viewer may read,
+# sorted and distinct: the destination filter offers them. traces registers it.
+ScoreNamesProvider = Callable[..., list[str]]
+_score_name_providers: list[ScoreNamesProvider] = []
+
+
+def register_score_names(provider: ScoreNamesProvider) -> None:
+    if provider not in _score_name_providers:
+        _score_name_providers.append(provider)
+
+
+def score_names(*, viewer: Any) -> list[str]:
+    """Every provider's score names of the organization in scope, sorted and distinct
+    (none when no app registered one)."""
+    return sorted({name for provider in _score_name_providers for name in provider(viewer=viewer)})
+
+
 # --- invitations: the queues an invitee joins, where a reviewer starts --------------------
 
 # A queue pool joiner takes ``actor`` (``hitl.audit.Actor``), ``membership`` (a member

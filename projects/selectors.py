@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
@@ -99,6 +101,13 @@ def queue_choices() -> list[hooks.QueueChoice]:
     """The review queues of the organization in scope (name and project), as review
     provides them (``projects.hooks``); read inside the page's tenant scope."""
     return hooks.queue_choices()
+
+
+def score_name_choices(*, viewer: Any) -> list[str]:
+    """The names of the scores of the organization in scope that ``viewer`` may read, as
+    traces provides them (``projects.hooks``): offered, not imposed, where a score name
+    is typed (a destination may name a score not posted yet)."""
+    return hooks.score_names(viewer=viewer)
 
 
 def queue_labels() -> dict[int, str]:

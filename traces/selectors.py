@@ -862,6 +862,17 @@ def score_names(*, project: Project, viewer: Any, limit: int = SCORE_NAMES_LIMIT
     return [name for name in names if name in seen]
 
 
+def organization_score_names(*, viewer: Any, limit: int = SCORE_NAMES_LIMIT) -> list[str]:
+    """The names of the scores ``viewer`` may read in every project of the organization
+    in the tenant scope (none without one: ``Project`` is read through its scoped
+    manager), sorted and distinct, at most ``limit``: what the notification settings
+    offer where a score name is typed (``projects.hooks.score_names``)."""
+    names: set[str] = set()
+    for project in Project.objects.order_by("pk"):
+        names.update(score_names(project=project, viewer=viewer, limit=limit))
+    return sorted(names)[:limit]
+
+
 def _score_names(*, project: Project, limit: int) -> list[str]:
     table = Score._meta.db_table
     sql = f"""

@@ -67,6 +67,7 @@ class NotificationSettingsView(SettingsPageView):
             "projects": list(Project.objects.order_by("name")),
             "event_types": sorted(EVENT_TYPES.items()),
             "kinds": DestinationKind.choices,
+            "score_names": selectors.score_name_choices(viewer=self.request.user),
         }
 
     def secret_shown(self, response: HttpResponse) -> HttpResponse:

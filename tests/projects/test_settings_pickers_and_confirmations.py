@@ -18,6 +18,7 @@ from projects.models import ApiKey, Destination, Invitation, Membership, QueueAl
 from projects.notifications import catalogue
 from projects.notifications.destinations import destination_create
 from tests.review.helpers import make_queue
+from tests.traces.read_builders import make_score, make_trace
 
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -92,6 +93,28 @@ def test_queues_are_offered_by_name_and_another_organizations_is_refused(
     )
     listing = client.get(_url(tenant, "settings-destinations")).content.decode()
     assert re.search(rf'id="alert-{mine.pk}"><td>Triage · {tenant.project.name}</td>', listing)
+
+
+def test_score_names_are_offered_from_the_organization_only(tenant, other_tenant, hooks_allowed):
+    make_score(make_trace(tenant.project, "t-1"), "faithfulness", 0.4)
+    make_score(make_trace(other_tenant.project, "t-2"), "their_secret_score", 0.9)
+    client = _client(tenant.admin)
+    page = client.get(_url(tenant, "settings-destinations")).content.decode()
+    assert 'list="destination-score-names"' in page
+    assert '<datalist id="destination-score-names"><option value="faithfulness">' in page
+    assert "their_secret_score" not in page
+    with tenant_scope(tenant.organization.pk):
+        destination, _secret = destination_create(
+            actor=Actor(user=tenant.owner),
+            name="hook",
+            kind="webhook",
+            url=HOOK,
+            event_types=[catalogue.ITEM_COMPLETED],
+        )
+    edit = client.get(_url(tenant, "settings-destination", destination_pk=destination.pk))
+    edit_page = edit.content.decode()
+    assert '<datalist id="edit-score-names"><option value="faithfulness">' in edit_page
+    assert "their_secret_score" not in edit_page
 
 
 def _rows(tenant):
