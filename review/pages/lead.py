@@ -11,6 +11,7 @@ answers 404 (``OrganizationPageView`` and the one visibility rule). Writes go th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,6 +49,7 @@ from review.pages.rubric_forms import (
     apply_row_action,
     scale_of_data,
 )
+from traces import filter_builder
 from traces.models import ScoreDataType
 from traces.score_kinds import score_kind
 
@@ -452,6 +454,7 @@ class BulkAddView(LeadPageView):
         queues = ReviewQueue.objects.filter(project=self.project, archived_at__isnull=True)
         context = self.context(
             query=query,
+            filter_summary=filter_words(params),
             params=params,
             matched=matched,
             errors=errors,
@@ -482,6 +485,22 @@ class BulkAddView(LeadPageView):
                 )
                 return redirect(self.url("lead-queue-board", queue_pk=queue.pk))
         return self.render_page(form, status=422)
+
+
+def filter_words(params: Any) -> str:
+    """A stored or given trace filter as a person reads it ("status is error and
+    faithfulness < 0.5"); one that cannot be read so reads as its query string."""
+    from traces.views import filter_query
+
+    if not isinstance(params, Mapping):
+        return str(params)
+    try:
+        return filter_builder.summary(params)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        try:
+            return filter_query(dict(params))
+        except (TypeError, ValueError):
+            return str(params)
 
 
 def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[str, str]]:

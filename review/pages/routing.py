@@ -19,7 +19,7 @@ from review.models import (
     RoutingRule,
 )
 from review.pages import lead_selectors
-from review.pages.lead import LeadPageView
+from review.pages.lead import LeadPageView, filter_words
 from review.pages.lead_forms import (
     FilterForm,
     RoutingRuleChangeForm,
@@ -38,6 +38,7 @@ class RoutingRulesView(LeadPageView):
                 {
                     "rule": rule,
                     "filter": _filter_text(rule.filter_params),
+                    "words": filter_words(rule.filter_params),
                     "percent": f"{rule.sampling_rate * 100:g}",
                     "history": audit.history_for_display(rule.history.all(), limit=10),
                 }
@@ -108,6 +109,8 @@ class RoutingRuleEditView(LeadPageView):
         context = self.context(
             queue=queue,
             rule=rule,
+            filter=_filter_text(rule.filter_params),
+            words=filter_words(rule.filter_params),
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
             history=audit.history_for_display(rule.history.all()),
@@ -176,11 +179,13 @@ class RoutingPreviewView(LeadPageView):
         preview = None
         rate = 1.0
         errors = []
+        words = ""
         if not form.is_valid():
             errors = form_error_lines(form)
         else:
             draft = form.draft()
             rate = draft["sampling_rate"]
+            words = filter_words(draft["filter_params"]) if draft["filter_params"] else ""
             rule = None
             if form.cleaned_data["rule"] is not None:
                 rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
@@ -197,12 +202,22 @@ class RoutingPreviewView(LeadPageView):
                 except DomainError as exc:
                     errors = error_lines(exc)
         context = self.context(
-            queue=queue, preview=preview, errors=errors, rate=rate, percent=f"{rate * 100:g}"
+            queue=queue,
+            preview=preview,
+            errors=errors,
+            rate=rate,
+            percent=f"{rate * 100:g}",
+            words=words,
         )
         return render(request, "review/lead/_rule_preview.html", context)
 
 
-def _filter_text(params: dict[str, Any]) -> str:
+def _filter_text(params: Any) -> str:
+    """The rule's filter as a query string (what its form holds); one that is not a
+    filter's parameters at all reads as stored."""
     from traces.views import filter_query
 
-    return filter_query(params)
+    try:
+        return filter_query(params)
+    except (TypeError, ValueError, AttributeError):
+        return str(params)
