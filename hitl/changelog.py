@@ -83,6 +83,9 @@ def _model_choices() -> list[tuple[str, str]]:
     ]
 
 
+EXPORTS = [("csv", "CSV"), ("json", "JSON")]
+
+
 class ChangeLogForm(forms.Form):
     """The change log's filters; every one optional. ``cursor`` is the page to start
     after (given by the previous page)."""
@@ -97,6 +100,10 @@ class ChangeLogForm(forms.Form):
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     cursor = forms.CharField(required=False, max_length=120, widget=forms.HiddenInput)
+    # Empty: the page; csv or json: the filtered rows as a download.
+    export = forms.ChoiceField(
+        required=False, choices=[("", "the page"), *EXPORTS], widget=forms.HiddenInput
+    )
 
     def __init__(self, data: Any, *, organization_ids: frozenset[int] | None) -> None:
         super().__init__(data, label_suffix="")
