@@ -244,3 +244,7 @@ class QualitySettingsAdmin(TenantScopedAdmin):
 
 
 register_history(QualitySettings)
+
+
+# The comparison wing's models (review.comparison.admin registers them).
+import review.comparison.admin  # noqa: E402, F401

@@ -12,6 +12,7 @@ class ReviewConfig(AppConfig):
         # the core's models never import quality.
         super().import_models()
         import_module("review.quality.models")
+        import_module("review.comparison.models")
 
     def ready(self) -> None:
         from review import tasks  # noqa: F401  (registers the outbox handlers)

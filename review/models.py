@@ -205,6 +205,8 @@ class ItemTarget(models.TextChoices):
     # ``review.hooks``); its reviews write the item's expected output. The label differs
     # from ScoreTarget's so the API schema keeps two enums (ENUM_NAME_OVERRIDES).
     DATASET_ITEM = "dataset_item", "Dataset item to label"
+    # Outputs of two or more systems for one input, side by side (review.comparison).
+    COMPARISON = "comparison", "Outputs to compare"
 
 
 class ItemSource(models.TextChoices):
@@ -258,6 +260,10 @@ class QueueItem(TenantModel):
     # An item deleted from its dataset later leaves this id unresolved: the pages say
     # it was removed, and its verdict is written nowhere.
     dataset_item_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # A comparison item's outputs side by side (review.comparison).
+    comparison = models.ForeignKey(
+        "review.ComparisonItem", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     source = models.CharField(max_length=16, choices=ItemSource.choices)
     routing_rule = models.ForeignKey(
         "RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -307,6 +313,11 @@ class QueueItem(TenantModel):
                 fields=["queue", "dataset_item_id"],
                 condition=models.Q(target_type="dataset_item"),
                 name="queue_item_dataset_item_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["queue", "comparison"],
+                condition=models.Q(target_type="comparison"),
+                name="queue_item_comparison_unique",
             ),
             models.CheckConstraint(
                 condition=models.Q(open_slots__gte=0), name="queue_item_open_slots_nonneg"

@@ -1,0 +1,78 @@
+"""Builders for comparison tests: a comparison queue and its items, through the services."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hitl import tenancy
+from hitl.audit import Actor
+from review import services as core
+from review.comparison import services
+from review.comparison.models import ComparisonItem
+from review.models import QueueItem, ReviewQueue
+from tests.factories import Tenant
+from tests.review.helpers import make_queue
+
+_n = itertools.count(1)
+
+
+def make_comparison_queue(
+    tenant: Tenant,
+    *,
+    criteria: tuple[str, ...] = ("helpfulness",),
+    reviewers: list | None = None,
+    allow_strength: bool = False,
+    n_way: str = "best",
+    **fields: Any,
+) -> ReviewQueue:
+    queue = make_queue(tenant, configs=[], reviewers=reviewers, **fields)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.comparison_setup(
+            actor=Actor(user=tenant.owner),
+            queue=queue,
+            criteria=[{"name": c, "question": f"Which is better for {c}?"} for c in criteria],
+            allow_strength=allow_strength,
+            n_way=n_way,
+        )
+    return queue
+
+
+def make_comparison(
+    tenant: Tenant, labels: tuple[str, ...] = ("baseline", "candidate"), **fields: Any
+) -> ComparisonItem:
+    n = next(_n)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return services.comparison_item_create(
+            actor=Actor(user=tenant.owner),
+            project=tenant.project,
+            input=fields.pop("input", {"question": f"question {n}"}),
+            outputs=[
+                services.OutputSpec(label=label, content=f"{label} answer {n}") for label in labels
+            ],
+            **fields,
+        )
+
+
+def enqueue(tenant: Tenant, queue: ReviewQueue, comparisons: list[ComparisonItem]) -> list:
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return services.comparison_items_enqueue(
+            actor=Actor(user=tenant.owner), queue=queue, comparison_ids=[c.pk for c in comparisons]
+        )
+
+
+def claim(tenant: Tenant, user, queue: ReviewQueue):
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return core.queue_claim_next(actor=Actor(user=user), queue=queue)
+
+
+def submit(tenant: Tenant, user, assignment, answers: dict, **extra: Any):
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return services.comparison_submit(
+            actor=Actor(user=user), assignment_id=assignment.pk, answers=answers, **extra
+        )
+
+
+def item_of(tenant: Tenant, assignment) -> QueueItem:
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return QueueItem.objects.get(pk=assignment.item_id)
