@@ -18,6 +18,9 @@ COPY . .
 RUN HITL_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 python manage.py collectstatic --noinput -v 0
 
+# Exports (HITL_EXPORT_DIR) when stored on the file system: a volume mounted here by
+# web and workers (docker-compose.yml) starts owned by the app's user.
+RUN mkdir -p /data/files && chown hitl:hitl /data/files
 USER hitl
 EXPOSE 8000
 # Ready while the database answers: a Redis outage slows the site, it does not stop it.

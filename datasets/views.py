@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import orjson
 from django.contrib import messages
 from django.db.models import F
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils.html import escape
@@ -55,9 +55,9 @@ from datasets.models import (
     JobState,
     needs_expected_output,
 )
-from datasets.services.exports import export_path
+from datasets.services.exports import export_key
 from datasets.services.promotion import REVIEWED, source_state
-from hitl import audit
+from hitl import audit, storage
 from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_add_domain_error
 from projects.models import MANAGE_ROLES
@@ -794,10 +794,9 @@ class DatasetExportDownloadView(DatasetExportMixin, DatasetPageView):
         export = self.export(export_pk)
         if export.state != JobState.DONE:
             raise Http404
-        path = export_path(export)
-        if not path.exists():
-            raise Http404
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=export.file_name)
+        return storage.download_response(
+            export_key(export), filename=export.file_name, missing=Http404
+        )
 
 
 # --- experiments ----------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def enqueue(
     message.save()
     if available_at is not None and available_at > timezone.now():
         return message
-    _commit_batch().messages.append((message.pk, int(organization_id), run_here))
+    _commit_batch().messages.append((message.pk, int(organization_id), task, run_here))
     return message
 
 
@@ -179,7 +179,7 @@ class _CommitBatch:
     """The messages one transaction enqueued, published together once it commits."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[int, int, bool]] = []
+        self.messages: list[tuple[int, int, str, bool]] = []
 
     def __call__(self) -> None:
         _publish_after_commit(self.messages)
@@ -241,9 +241,10 @@ def _connection() -> Any:
     )
 
 
-def _send(conn: Any, message_id: int, organization_id: int) -> None:
+def _send(conn: Any, message_id: int, organization_id: int, task: str) -> None:
+    # The handler's name picks the workload's queue (``hitl.celery.route_task``).
     run.apply_async(
-        kwargs={"message_id": message_id, "organization_id": organization_id},
+        kwargs={"message_id": message_id, "organization_id": organization_id, "handler": task},
         connection=conn,
         retry=False,
     )
@@ -259,7 +260,7 @@ class _Publisher:
         self._conn: Any = None
         self._key: tuple[int, str] | None = None
 
-    def publish(self, messages: Sequence[tuple[int, int]]) -> None:
+    def publish(self, messages: Sequence[tuple[int, int, str]]) -> None:
         key = (os.getpid(), str(celery_app.conf.broker_url))
         with self._lock:
             kept = self._conn is not None and self._key == key
@@ -279,11 +280,11 @@ class _Publisher:
                     self._drop()
                     raise
 
-    def _send_all(self, messages: Sequence[tuple[int, int]], key: tuple[int, str]) -> None:
+    def _send_all(self, messages: Sequence[tuple[int, int, str]], key: tuple[int, str]) -> None:
         if self._conn is None:
             self._conn, self._key = _connection(), key
-        for message_id, organization_id in messages:
-            _send(self._conn, message_id, organization_id)
+        for message_id, organization_id, task in messages:
+            _send(self._conn, message_id, organization_id, task)
 
     def _drop(self) -> None:
         conn, self._conn, self._key = self._conn, None, None
@@ -295,15 +296,15 @@ class _Publisher:
 _publisher = _Publisher()
 
 
-def _publish_after_commit(messages: Sequence[tuple[int, int, bool]]) -> None:
+def _publish_after_commit(messages: Sequence[tuple[int, int, str, bool]]) -> None:
     """Publishes a committed transaction's messages; in a worker, runs one message
     enqueued ``run_here`` itself instead."""
     here = None
     if _executing():
-        here = next((m for m in reversed(messages) if m[2]), None)
+        here = next((m for m in reversed(messages) if m[3]), None)
     to_publish = [
-        (pk, organization_id)
-        for pk, organization_id, _ in messages
+        (pk, organization_id, task)
+        for pk, organization_id, task, _ in messages
         if pk != (here[0] if here else None)
     ]
     if to_publish:
@@ -312,7 +313,7 @@ def _publish_after_commit(messages: Sequence[tuple[int, int, bool]]) -> None:
         _run_here(here[0], here[1])
 
 
-def _publish(messages: Sequence[tuple[int, int]]) -> None:
+def _publish(messages: Sequence[tuple[int, int, str]]) -> None:
     if _broker.is_open():
         return
     try:
@@ -327,7 +328,7 @@ def _publish(messages: Sequence[tuple[int, int]]) -> None:
         )
         return
     try:
-        _mark_published([pk for pk, _org in messages])
+        _mark_published([pk for pk, _org, _task in messages])
     except DatabaseError as exc:  # the relay will publish them again; running twice is safe
         logger.warning("outbox messages from %s published but not marked: %s", messages[0][0], exc)
 
@@ -396,13 +397,15 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
                 | Q(state=OutboxState.PUBLISHED, published_at__lt=stale)
             )
             .order_by("id")
-            .values_list("pk", "organization_id", "state", "claimed_at", "published_at")[:limit]
+            .values_list("pk", "organization_id", "task", "state", "claimed_at", "published_at")[
+                :limit
+            ]
         )
         if not rows:
             return 0, True
         cut_off = [
             pk
-            for pk, _org, state, claimed, published in rows
+            for pk, _org, _task, state, claimed, published in rows
             if state == OutboxState.PUBLISHED
             and claimed
             and published
@@ -414,12 +417,12 @@ def _relay_batch(limit: int) -> tuple[int, bool]:
                 len(cut_off),
                 ", ".join(map(str, cut_off[:10])),
             )
-        rows = [(pk, organization_id) for pk, organization_id, *_ in rows]
+        rows = [(pk, organization_id, task) for pk, organization_id, task, *_ in rows]
         sent: list[int] = []
         try:
             with _connection() as conn:
-                for message_id, organization_id in rows:
-                    _send(conn, message_id, organization_id)
+                for message_id, organization_id, task in rows:
+                    _send(conn, message_id, organization_id, task)
                     sent.append(message_id)
         except Exception as exc:
             logger.warning(

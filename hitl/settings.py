@@ -272,9 +272,41 @@ SPECTACULAR_SETTINGS = {
 # Request bodies larger than this answer 413 (ingestion endpoints set their own limit).
 HITL_MAX_BODY_BYTES = env.int("HITL_MAX_BODY_BYTES", default=1024 * 1024)
 HITL_INVITATION_TTL = timedelta(days=env.int("HITL_INVITATION_TTL_DAYS", default=7))
-# Dataset exports: written here by the worker, downloaded through the web process (in
-# production a volume both mount). Imports may upload files up to the second limit.
+# Stored files (hitl/storage.py; docs/SCALING.md, "Shared storage"): the "exports"
+# storage, written by a worker and served by any web process. HITL_FILE_STORAGE=filesystem
+# (default): under HITL_EXPORT_DIR, an absolute path every web and worker process shares
+# (one machine, or a volume all mount). =s3: an S3-compatible bucket (django-storages,
+# loaded only then); downloads redirect to a signed URL that expires, or stream through
+# the web process with HITL_S3_SIGNED_URLS=false. Imports may upload files up to the
+# second limit (read in the request, never stored).
 HITL_EXPORT_DIR = env.path("HITL_EXPORT_DIR", default=BASE_DIR / ".run" / "exports")
+HITL_FILE_STORAGE = env.str("HITL_FILE_STORAGE", default="filesystem")
+HITL_S3_SIGNED_URLS = env.bool("HITL_S3_SIGNED_URLS", default=True)
+HITL_S3_URL_EXPIRES_SECONDS = env.int("HITL_S3_URL_EXPIRES_SECONDS", default=300)
+if HITL_FILE_STORAGE == "s3":
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("HITL_S3_BUCKET"),
+            "location": env.str("HITL_S3_PREFIX", default="exports"),
+            # Empty: AWS itself; else MinIO, Ceph, R2 ... (e.g. http://minio:9000).
+            "endpoint_url": env.str("HITL_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("HITL_S3_REGION", default="") or None,
+            # Empty: boto3's own chain (AWS_* variables, an instance or pod role).
+            "access_key": env.str("HITL_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("HITL_S3_SECRET_ACCESS_KEY", default="") or None,
+            "addressing_style": env.str("HITL_S3_ADDRESSING_STYLE", default="") or None,
+            "signature_version": "s3v4",
+            "querystring_auth": True,
+            "querystring_expire": HITL_S3_URL_EXPIRES_SECONDS,
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+elif HITL_FILE_STORAGE == "filesystem":
+    STORAGES["exports"] = {"BACKEND": "hitl.storage.ExportDirStorage"}
+else:
+    raise environ.ImproperlyConfigured(f"HITL_FILE_STORAGE={HITL_FILE_STORAGE!r}: filesystem or s3")
 HITL_IMPORT_MAX_BYTES = env.int("HITL_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
 
 # --- Notifications: Slack and signed webhooks (docs/notifications.md) ---

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -28,7 +27,8 @@ from datasets.models import (
     JobState,
     QualityGate,
 )
-from datasets.services.exports import export_path
+from datasets.services.exports import export_key
+from hitl import storage
 from hitl.api.history import HistoryActionMixin
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.serializers import StrictSerializer
@@ -431,10 +431,13 @@ class DatasetExportViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScop
                 f"The export is {export.state}, not ready to download.",
                 code="export_not_ready",
             )
-        path = export_path(export)
-        if not path.exists():
-            raise NotFound("The export file is gone; start a new export.", code="gone")
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=export.file_name)
+        # Streamed from the shared storage (or a signed URL of it), whichever process
+        # wrote it; the row above is the tenant's, so is the file.
+        return storage.download_response(
+            export_key(export),
+            filename=export.file_name,
+            missing=lambda: NotFound("The export file is gone; start a new export.", code="gone"),
+        )
 
 
 # --- experiments ------------------------------------------------------------------------------

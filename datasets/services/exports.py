@@ -24,22 +24,20 @@ and how each format loads in Hugging Face ``datasets`` at any size
 (``tests/datasets/test_export_every_source.py`` loads one dataset built from every
 source kind in every format and reads the stored records back).
 
-Large exports run through the outbox (``datasets.export``) into a file under
-``HITL_EXPORT_DIR`` that the user downloads.
+Large exports run through the outbox (``datasets.export``, the ``files`` workers) into a
+file of the ``exports`` storage (``hitl.storage``: ``HITL_EXPORT_DIR`` or an S3 bucket)
+that the user downloads through any web process.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -51,7 +49,7 @@ from datasets.selectors import (
     version_records_raw,
     version_table_batches,
 )
-from hitl import audit, csv_safe, outbox
+from hitl import audit, csv_safe, outbox, storage
 from hitl.audit import Actor
 from traces.messages import to_messages
 
@@ -288,12 +286,10 @@ def export_version(version: DatasetVersion, file_format: str, out: IO[bytes]) ->
 # --- export jobs ---------------------------------------------------------------------------
 
 
-def export_dir() -> Path:
-    return Path(settings.HITL_EXPORT_DIR)
-
-
-def export_path(export: DatasetExport) -> Path:
-    return export_dir() / str(export.organization_id) / export.file_name
+def export_key(export: DatasetExport) -> str:
+    """The export's name in the ``exports`` storage: ``<organization id>/<file name>``
+    (found through the tenant-scoped row, never from a request)."""
+    return f"{export.organization_id}/{export.file_name}" if export.file_name else ""
 
 
 def dataset_export_start(
@@ -335,18 +331,16 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     if export is None or export.state != JobState.PENDING:
         return export
     export.file_name = export_file_name(export)
-    path = export_path(export)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
+    key = export_key(export)
     try:
-        with open(partial, "wb") as out:
+        # Written to a scratch file of this worker, then stored whole: a download never
+        # sees a partial file, and any web process reads it from the shared storage.
+        with storage.writing(key) as out:
             counts = export_version(export.version, export.format, out)
-        os.replace(partial, path)
+        size = storage.size(key)
     except OperationalError:
-        partial.unlink(missing_ok=True)
         raise  # transient: the outbox retries the message
-    except Exception as exc:  # a bug or a full disk: the user reads it on the export
-        partial.unlink(missing_ok=True)
+    except Exception as exc:  # a bug, a full disk, the bucket: the user reads it on the export
         logger.exception("dataset export %s failed", export.pk)
         export.state = JobState.FAILED
         export.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -357,7 +351,7 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     export.item_count = counts["items"]
     export.skipped = counts["skipped"]
     export.skip_reasons = counts.get("skip_reasons", [])
-    export.size_bytes = path.stat().st_size
+    export.size_bytes = size
     export.finished_at = timezone.now()
     export.save()
     return export

@@ -14,7 +14,7 @@ import pytest
 
 from datasets import services
 from datasets.models import DatasetExport, DatasetItem, DatasetVersion
-from datasets.services.exports import NotAChat, chat_example, export_path
+from datasets.services.exports import NotAChat, chat_example, export_key
 from hitl import outbox, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
@@ -246,4 +246,7 @@ def test_an_export_runs_through_the_outbox_and_downloads(tenant, client_for, set
     assert [orjson.loads(line)["id"] for line in body.splitlines()] == [r["id"] for r in ROWS]
     with tenancy.tenant_scope(tenant.organization.pk):
         export = DatasetExport.objects.get(pk=export_id)
-        assert export_path(export).parent == settings.HITL_EXPORT_DIR / str(tenant.organization.pk)
+    # Stored in the exports storage (here the file system under HITL_EXPORT_DIR) under
+    # the export's organization.
+    assert export_key(export) == f"{tenant.organization.pk}/{export.file_name}"
+    assert (settings.HITL_EXPORT_DIR / export_key(export)).read_bytes() == body
