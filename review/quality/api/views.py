@@ -23,7 +23,6 @@ from hitl.api.views import validated
 from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, Role
-from review.models import ReviewQueue
 from review.quality import filters
 from review.quality.models import (
     AlignmentMapping,
@@ -38,6 +37,7 @@ from review.quality.models import (
     QualitySettings,
     QueueCalibration,
 )
+from review.quality.selectors import calibration as calibration_selectors
 from review.quality.services import alerts, alignment, calibration
 from review.serializer_fields import TRACE_HELP, TRACE_ID_IN, external_id_field
 from traces.refs import row_ids
@@ -307,19 +307,19 @@ class QueueCalibrationViewSet(
     def create(self, request: Request, **kwargs: Any) -> Response:
         """Puts a queue under a calibration set (replacing its previous one)."""
         data = validated(request, QueueCalibrationWriteSerializer)
-        queue = ReviewQueue.objects.filter(project=self.project, pk=data.pop("queue_id")).first()
-        calibration_set = CalibrationSet.objects.filter(
-            project=self.project, pk=data.pop("calibration_set_id")
-        ).first()
-        if queue is None or calibration_set is None:
+        found = calibration_selectors.queue_and_calibration_set(
+            self.project, data.pop("queue_id"), data.pop("calibration_set_id")
+        )
+        if found is None:
             raise NotFound("No such queue or calibration set.")
+        queue, calibration_set = found
         row = calibration.queue_calibration_set(
             actor=self.actor, queue=queue, calibration_set=calibration_set, **data
         )
         return Response(QueueCalibrationSerializer(row).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
-        self.get_object().delete()
+        calibration.queue_calibration_remove(actor=self.actor, row=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: GoldMixSerializer})
@@ -432,16 +432,12 @@ class AlignmentMappingViewSet(
     )
     def create(self, request: Request, **kwargs: Any) -> Response:
         """Maps the score and requests its first report."""
-        from django.db import transaction
-
         data = validated(request, AlignmentMappingCreateSerializer)
-        with transaction.atomic():
-            row = alignment.alignment_mapping_create(actor=self.actor, project=self.project, **data)
-            alignment.alignment_request(mapping=row)
+        row = alignment.alignment_mapping_create(actor=self.actor, project=self.project, **data)
         return Response(AlignmentMappingSerializer(row).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:
-        self.get_object().delete()
+        alignment.alignment_mapping_delete(actor=self.actor, mapping=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render
 from hitl.exceptions import DomainError
 from hitl.forms import form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, Role
+from projects.pages import OrganizationPageView
 from review.models import ReviewQueue
 from review.page_base import ReviewProjectPage
 from review.quality.forms import (
@@ -372,6 +373,7 @@ class AlignmentMappingListView(QualityPageView):
             mappings=mappings,
             queues=queues,
             questions=selectors.question_form(configs),
+            score_names=AlignmentMappingForm.score_names_for(self.project, self.request.user),
             scope_form=form,
             form=form,
             posted=form.data if form.is_bound else {},
@@ -390,11 +392,9 @@ class AlignmentMappingListView(QualityPageView):
         )
         if form.is_valid():
             try:
-                with transaction.atomic():
-                    mapping = alignment.alignment_mapping_create(
-                        actor=self.actor, project=self.project, **form.service_fields()
-                    )
-                    alignment.alignment_request(mapping=mapping)
+                mapping = alignment.alignment_mapping_create(
+                    actor=self.actor, project=self.project, **form.service_fields()
+                )
             except DomainError as exc:
                 form_add_domain_error(form, exc, fields={"queue_id": "queue"})
             else:
@@ -514,3 +514,20 @@ class QualitySettingsView(QualityPageView):
                 messages.success(request, "Saved the quality alert thresholds.")
                 return redirect(self.url("reports-quality-settings"))
         return self.page(form, status=422)
+
+
+class MyCalibrationView(OrganizationPageView):
+    """A reviewer's calibration rounds: what each asks, how far they are, their result
+    once scored, and the queues passing it opens. Where a member with a round to take
+    lands after signing in; reads no input (starting a round is My work's "start"
+    form on the round's queue)."""
+
+    def get(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        rounds = selectors.my_rounds(membership=self.membership)
+        context = {
+            "organization": self.organization,
+            "membership": self.membership,
+            "rounds": rounds,
+            "to_do": [r for r in rounds if r["to_do"]],
+        }
+        return render(request, "review/calibration/mine.html", context)

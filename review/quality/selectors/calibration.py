@@ -8,11 +8,20 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.urls import reverse
 
+from projects.hooks import WorkPage
 from projects.models import Membership, Project
 from projects.selectors import membership_sees_project
-from review.models import Annotation, QueueItem, ReviewQueue, ScoreConfig
+from review.models import (
+    Annotation,
+    ItemStatus,
+    QueueItem,
+    QueueReviewer,
+    ReviewQueue,
+    ScoreConfig,
+)
 from review.quality.models import (
     AlignmentMapping,
     AlignmentReport,
@@ -20,6 +29,7 @@ from review.quality.models import (
     CalibrationRound,
     CalibrationSet,
     GoldAnswer,
+    QueueCalibration,
 )
 from review.selectors import pool_candidates
 from traces.models import Trace
@@ -269,3 +279,122 @@ def alignment_queue_choices(project: Project) -> list[ReviewQueue]:
         .exclude(pk__in=rounds)
         .order_by("name", "id")
     )
+
+
+def queue_and_calibration_set(
+    project: Project, queue_id: int, calibration_set_id: int
+) -> tuple[ReviewQueue, CalibrationSet] | None:
+    """The project's queue and calibration set named by these ids (None if either is not
+    the project's)."""
+    queue = ReviewQueue.objects.filter(project=project, pk=queue_id).first()
+    calibration_set = CalibrationSet.objects.filter(project=project, pk=calibration_set_id).first()
+    if queue is None or calibration_set is None:
+        return None
+    return queue, calibration_set
+
+
+# --- a reviewer's own calibration -------------------------------------------------------------
+
+
+def pending_rounds(*, membership: Membership) -> Any:
+    """Rounds of live queues whose pool holds ``membership`` and that have no result of
+    theirs yet: the calibration waiting for them (newest first)."""
+    return (
+        CalibrationRound.objects.filter(queue__archived_at__isnull=True)
+        .filter(
+            Exists(
+                QueueReviewer.objects.filter(queue_id=OuterRef("queue_id"), membership=membership)
+            )
+        )
+        .exclude(
+            Exists(
+                CalibrationResult.objects.filter(
+                    round_id=OuterRef("pk"), reviewer_id=membership.user_id
+                )
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def calibration_work_page(*, membership: Membership) -> WorkPage | None:
+    """My calibration, when a round waits for the member with traces still to answer:
+    where they land after signing in, before My work (``projects.hooks.work_page``)."""
+    waiting = pending_rounds(membership=membership).filter(
+        Exists(
+            QueueItem.objects.filter(queue_id=OuterRef("queue_id"), status=ItemStatus.OPEN).exclude(
+                Exists(
+                    Annotation.objects.filter(
+                        item_id=OuterRef("pk"), reviewer_id=membership.user_id
+                    )
+                )
+            )
+        )
+    )
+    if not waiting.exists():
+        return None
+    url = reverse("review-my-calibration", kwargs={"org_slug": membership.organization.slug})
+    return WorkPage(url=url, has_work=True)
+
+
+def my_rounds(*, membership: Membership) -> list[dict[str, Any]]:
+    """The calibration rounds the member is in (live queues, newest first): each with
+    its set, how many of its traces they answered, their result when scored, and the
+    queues of the set's project the member reviews in that require passing the set."""
+    rounds = list(
+        CalibrationRound.objects.filter(queue__archived_at__isnull=True)
+        .filter(
+            Exists(
+                QueueReviewer.objects.filter(queue_id=OuterRef("queue_id"), membership=membership)
+            )
+        )
+        .select_related("calibration_set", "queue", "project")
+        .order_by("-created_at", "-id")
+    )
+    queue_ids = [r.queue_id for r in rounds]
+    items = dict(
+        QueueItem.objects.filter(queue_id__in=queue_ids)
+        .values("queue_id")
+        .annotate(n=Count("id"))
+        .values_list("queue_id", "n")
+    )
+    answered = dict(
+        Annotation.objects.filter(queue_id__in=queue_ids, reviewer_id=membership.user_id)
+        .values("queue_id")
+        .annotate(n=Count("item_id", distinct=True))
+        .values_list("queue_id", "n")
+    )
+    results = {
+        r.round_id: r
+        for r in CalibrationResult.objects.filter(
+            round_id__in=[r.pk for r in rounds], reviewer_id=membership.user_id
+        )
+    }
+    gated: dict[int, list[str]] = defaultdict(list)
+    for set_id, name in (
+        QueueCalibration.objects.filter(
+            calibration_set_id__in={r.calibration_set_id for r in rounds},
+            require_pass=True,
+            queue__archived_at__isnull=True,
+        )
+        .filter(
+            Exists(
+                QueueReviewer.objects.filter(queue_id=OuterRef("queue_id"), membership=membership)
+            )
+        )
+        .order_by("queue__name")
+        .values_list("calibration_set_id", "queue__name")
+    ):
+        gated[set_id].append(name)
+    return [
+        {
+            "round": r,
+            "set": r.calibration_set,
+            "items": items.get(r.queue_id, 0),
+            "answered": answered.get(r.queue_id, 0),
+            "result": results.get(r.pk),
+            "gates": gated.get(r.calibration_set_id, []),
+            "to_do": r.pk not in results and answered.get(r.queue_id, 0) < items.get(r.queue_id, 0),
+        }
+        for r in rounds
+    ]

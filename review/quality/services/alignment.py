@@ -64,9 +64,10 @@ def alignment_mapping_create(
     scope: str = AlignmentScope.PRODUCTION,
     queue_id: int | None = None,
 ) -> AlignmentMapping:
-    """Maps an automated score to a question. Mismatched types (a free-text question, a
-    categorical question without pass labels, a numeric one without a threshold) are
-    refused here, and the scores' own type is checked when a report is computed.
+    """Maps an automated score to a question and asks a worker for its first report.
+    Mismatched types (a free-text question, a categorical question without pass labels,
+    a numeric one without a threshold) are refused here, and the scores' own type is
+    checked when a report is computed.
     ``scope`` and ``queue_id`` say whose answers count (see the module)."""
     config = ScoreConfig.objects.filter(project=project, pk=config_id).first()
     if config is None:
@@ -92,7 +93,7 @@ def alignment_mapping_create(
             project=project, score_name=score_name, source_version=source_version, config=config
         ).exists():
             raise Conflict("This score is already mapped to this question.")
-        return AlignmentMapping.objects.create(
+        mapping = AlignmentMapping.objects.create(
             project=project,
             score_name=score_name,
             source_version=source_version,
@@ -104,6 +105,14 @@ def alignment_mapping_create(
             queue=queue,
             created_by=actor.user,
         )
+        alignment_request(mapping=mapping)
+        return mapping
+
+
+def alignment_mapping_delete(*, actor: Actor, mapping: AlignmentMapping) -> None:
+    """Removes a mapping with its reports (history keeps who removed it)."""
+    with audit.acting_as(actor), transaction.atomic():
+        mapping.delete()
 
 
 def _scope_errors(

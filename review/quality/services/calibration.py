@@ -10,6 +10,7 @@ same transaction.
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from collections import defaultdict
@@ -31,6 +32,7 @@ from review.models import (
     Comment,
     ItemStatus,
     QueueItem,
+    QueueReviewer,
     ReviewQueue,
     ScoreConfig,
 )
@@ -45,6 +47,7 @@ from review.quality.models import (
     QueueCalibration,
 )
 from review.quality.selectors.agreement import latest_reports, scale_of, scaled_answer
+from review.quality.selectors.calibration import pending_rounds
 from review.quality.services.agreement import agreement_refresh
 from review.quality.services.alerts import alert_raise
 from review.services.annotations import check_answer
@@ -582,6 +585,12 @@ def queue_calibration_set(
     return row
 
 
+def queue_calibration_remove(*, actor: Actor, row: QueueCalibration) -> None:
+    """Takes a queue out of its calibration set: no gate, no gold mixed in from now on."""
+    with audit.acting_as(actor), transaction.atomic():
+        row.delete()
+
+
 def calibration_gate_check(*, queue: ReviewQueue, user_id: int) -> None:
     """Refuses a claim from a reviewer who has not passed the calibration set the queue
     requires: one indexed query (the queue's row, and an index probe of the results)."""
@@ -607,6 +616,81 @@ def calibration_gate_check(*, queue: ReviewQueue, user_id: int) -> None:
         code="calibration_required",
         details={"calibration_set": {"id": set_id, "name": name}},
     )
+
+
+def calibration_rounds_for_joiner(
+    *, actor: Actor, membership: Membership, queue_ids: Sequence[int]
+) -> list[str]:
+    """The first thing an invitee does, when a queue their invitation names requires a
+    calibration set: a round of that set of their own (unless they passed it, or a round
+    of it already waits for them). A queue pool joiner of ``projects.hooks``, asked after
+    review's (which put the member in the pools); a set without gold answers yet starts
+    no round (the gate then says what is missing). Returns no queue names: the rounds are
+    the member's next step, not queues they were invited to."""
+    if not queue_ids:
+        return []
+    required = sorted(
+        set(
+            QueueCalibration.objects.filter(
+                queue_id__in=list(queue_ids), require_pass=True, queue__archived_at__isnull=True
+            )
+            .filter(
+                Exists(
+                    QueueReviewer.objects.filter(
+                        queue_id=OuterRef("queue_id"), membership=membership
+                    )
+                )
+            )
+            .values_list("calibration_set_id", flat=True)
+        )
+    )
+    waiting = set(
+        pending_rounds(membership=membership).values_list("calibration_set_id", flat=True)
+    )
+    passed = set(
+        CalibrationResult.objects.filter(
+            calibration_set_id__in=required, reviewer_id=membership.user_id, passed=True
+        ).values_list("calibration_set_id", flat=True)
+    )
+    for calibration_set in CalibrationSet.objects.filter(pk__in=required).order_by("pk"):
+        if calibration_set.pk in passed or calibration_set.pk in waiting:
+            continue
+        try:
+            with transaction.atomic():
+                calibration_round_start(
+                    actor=actor, calibration_set=calibration_set, reviewer_ids=[membership.user_id]
+                )
+        except DomainError:
+            continue
+    return []
+
+
+logger = logging.getLogger(__name__)
+
+
+def calibration_round_score_when_done(*, queue: ReviewQueue) -> None:
+    """Scores a round once its queue has no open item (every reviewer answered every
+    trace), after the answers commit: a reviewer learns their result, and the queue
+    their round gates opens to them, with no lead action. Other queues: nothing (rounds
+    are blind queues, so a queue that is not blind costs no query). A lead may still
+    score a round before it is done; scoring again says nothing new to anyone."""
+    if not queue.blind_mode:
+        return
+    round_id = CalibrationRound.objects.filter(queue_id=queue.pk).values_list("pk", flat=True)
+    round_id = round_id.first()
+    if round_id is None:
+        return
+    if QueueItem.objects.filter(queue_id=queue.pk, status=ItemStatus.OPEN).exists():
+        return
+
+    def score() -> None:
+        try:
+            round_ = CalibrationRound.objects.get(pk=round_id)
+            calibration_round_score(actor=Actor.system(), round_=round_)
+        except Exception:  # the answers are stored; a lead can still score the round
+            logger.exception("Scoring calibration round %s failed", round_id)
+
+    transaction.on_commit(score)
 
 
 # Which items gold replaces is drawn from the system's randomness: a draw from ids a
