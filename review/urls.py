@@ -56,6 +56,11 @@ urlpatterns = [
         name="reports-quality-settings",
     ),
     path(
+        project + "reports/quality/agreement/<int:queue_pk>/<int:config_pk>/",
+        report_views.AgreementHistoryView.as_view(),
+        name="reports-quality-agreement-history",
+    ),
+    path(
         project + "calibration/",
         calibration_views.CalibrationSetListView.as_view(),
         name="calibration-sets",

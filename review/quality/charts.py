@@ -1,6 +1,13 @@
-"""Server-side SVG charts for the report pages: a line with its interval band, a heat map,
-horizontal bars and columns. Every text goes through ``format_html``; no script, no
-external asset. Each chart has a ``<title>`` and the page shows its table beside it."""
+"""Server-side SVG charts for the report pages: a line with its interval band, a small
+trend line for a table row, a heat map, horizontal bars and columns. Every text goes
+through ``format_html``; no script, no external asset. Each chart has a ``<title>`` and
+the page shows its table beside it.
+
+Legibility: a chart is drawn at its own size in pixels (``width``/``height``) and only
+ever shrinks to fit its column (the page's CSS: ``max-width: 100%``), so its text, 14
+units in the stylesheet, stays at 12 px or more on any column the pages give it; text is
+the ink or the muted colour on white or on a heat-map cell no darker than
+``HEAT_MAX_OPACITY`` of the accent (contrast 5:1 or more)."""
 
 from __future__ import annotations
 
@@ -31,9 +38,11 @@ WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD = 640, 220, 44, 28, 12
 
 def _svg(title: str, body: SafeString, *, width: int = WIDTH, height: int = HEIGHT) -> SafeString:
     return format_html(
-        '<svg class="chart" role="img" viewBox="0 0 {} {}" width="100%" '
+        '<svg class="chart" role="img" viewBox="0 0 {} {}" width="{}" height="{}" '
         'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
         "<title>{}</title>{}</svg>",
+        width,
+        height,
         width,
         height,
         title,
@@ -119,11 +128,85 @@ def line_with_band(
     return _svg(title, mark_safe("".join(parts)))  # noqa: S308 - built from format_html parts
 
 
+TREND_WIDTH, TREND_HEIGHT, TREND_PAD = 240, 56, 5
+
+
+def trend(
+    title: str, points: Sequence[tuple[str, float | None, float | None, float | None]]
+) -> SafeString:
+    """A table row's small line of (label, value, low, high) in time order, on the scale
+    0 to 1 (widened to the values): no text inside, the row says the figures; each dot's
+    tooltip its time and value. A point without a value breaks the line."""
+    values = [v for _, v, lo, hi in points for v in (v, lo, hi) if v is not None]
+    low = min([0.0, *values])
+    high = max([1.0, *values])
+    plot_w, plot_h = TREND_WIDTH - 2 * TREND_PAD, TREND_HEIGHT - 2 * TREND_PAD
+    n = len(points)
+
+    def x(i: int) -> float:
+        return TREND_PAD + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return TREND_PAD + plot_h * (high - v) / (high - low)
+
+    parts = [
+        format_html(
+            '<line class="grid" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>',
+            TREND_PAD,
+            TREND_WIDTH - TREND_PAD,
+            y(tick),
+            y(tick),
+        )
+        for tick in (0.0, 1.0)
+    ]
+    top = [(x(i), y(hi)) for i, (_, _, _, hi) in enumerate(points) if hi is not None]
+    bottom = [(x(i), y(lo)) for i, (_, _, lo, _) in enumerate(points) if lo is not None]
+    if len(top) >= 2 and len(bottom) == len(top):
+        parts.append(
+            format_html(
+                '<polygon class="band" points="{}"/>',
+                " ".join(f"{px:.1f},{py:.1f}" for px, py in top + bottom[::-1]),
+            )
+        )
+    segment: list[str] = []
+    for i, (label, value, _lo, _hi) in enumerate(points):
+        if value is None:
+            if len(segment) > 1:
+                parts.append(format_html('<polyline class="line" points="{}"/>', " ".join(segment)))
+            segment = []
+            continue
+        segment.append(f"{x(i):.1f},{y(value):.1f}")
+        parts.append(
+            format_html(
+                '<circle class="dot" cx="{:.1f}" cy="{:.1f}" r="{}"><title>{}: {:.3f}</title>'
+                "</circle>",
+                x(i),
+                y(value),
+                3 if i == n - 1 else 2,
+                label,
+                value,
+            )
+        )
+    if len(segment) > 1:
+        parts.append(format_html('<polyline class="line" points="{}"/>', " ".join(segment)))
+    svg = _svg(
+        title,
+        mark_safe("".join(parts)),  # noqa: S308 - built from format_html parts
+        width=TREND_WIDTH,
+        height=TREND_HEIGHT,
+    )
+    return mark_safe(svg.replace('class="chart"', 'class="chart trend"', 1))  # noqa: S308
+
+
+# The darkest a heat-map cell gets: ink text on it keeps a contrast of 5:1.
+HEAT_MIN_OPACITY, HEAT_MAX_OPACITY = 0.08, 0.6
+
+
 def heat_map(
     title: str, rows: Sequence[str], columns: Sequence[str], counts: Sequence[Sequence[int]]
 ) -> SafeString:
     """A matrix of counts; darker is more."""
-    cell, left, top = 90, 150, 40
+    cell, left, top = 110, 150, 40
     width, height = left + cell * len(columns) + PAD, top + cell * len(rows) + PAD
     most = max((c for row in counts for c in row), default=0) or 1
     parts = [
@@ -150,16 +233,15 @@ def heat_map(
                 format_html(
                     '<rect class="cell" x="{}" y="{}" width="{}" height="{}" '
                     'fill-opacity="{:.2f}"><title>{} / {}: {}</title></rect>'
-                    '<text class="cell-label{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    '<text class="cell-label" x="{}" y="{}" text-anchor="middle">{}</text>',
                     left + cell * j,
                     top + cell * i,
                     cell - 2,
                     cell - 2,
-                    0.08 + 0.85 * share,
+                    HEAT_MIN_OPACITY + (HEAT_MAX_OPACITY - HEAT_MIN_OPACITY) * share,
                     label,
                     columns[j],
                     count,
-                    " on-dark" if share > 0.55 else "",
                     left + cell * j + cell / 2,
                     top + cell * i + cell / 2 + 5,
                     count,

@@ -1,8 +1,9 @@
-"""The quality report page of a project, for managers and auditors: agreement over time
-with its 95% interval band, each alignment mapping's confusion matrix as a heat map,
-per-reviewer accuracy (calibration rounds and gold items), and answers per hour. Every
-chart is server-side SVG (:mod:`review.quality.charts`) with its table beside it; the
-figures are the stored reports, read, never computed here."""
+"""The quality report page of a project, for managers and auditors: agreement, one row
+per question of a queue with its latest figure and a trend line over its newest reports
+(the whole history a page of its own, paginated), each alignment mapping's confusion
+matrix as a heat map, per-reviewer accuracy (calibration rounds and gold items), and
+answers per hour. Every chart is server-side SVG (:mod:`review.quality.charts`) with its
+table beside it; the figures are the stored reports, read, never computed here."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.db.models.functions import TruncHour
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from hitl.forms import PageNumberForm
 from projects.models import MANAGE_ROLES, Role
 from review.models import Annotation, ScoreConfig
 from review.page_base import ReviewProjectPage
@@ -28,14 +31,13 @@ from review.quality.models import (
     GoldAccuracy,
     QualityAlert,
 )
-from review.quality.selectors.agreement import queue_refresh_pending
+from review.quality.selectors.report import QuestionTrend, question_history, question_trends
 from review.quality.services.alerts import alert_threshold, quality_thresholds
 from traces.models import Trace
 from traces.score_kinds import score_kind
 
-SERIES = 8
-POINTS = 30
 HOURS = 24
+HISTORY_PAGE_SIZE = 50
 
 
 class QualityReportView(ReviewProjectPage):
@@ -45,10 +47,12 @@ class QualityReportView(ReviewProjectPage):
 
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         project = self.project
+        trends, questions = question_trends(project)
         context = self.context(
             threshold=alert_threshold(),
             limits=quality_thresholds(project.pk),
-            agreement=_agreement(project),
+            agreement=[_row(trend) for trend in trends],
+            agreement_questions=questions,
             alignment=_alignment(project),
             accuracy=_accuracy(project),
             throughput=_throughput(project),
@@ -57,39 +61,67 @@ class QualityReportView(ReviewProjectPage):
         return render(request, "review/reports/quality.html", context)
 
 
-def _agreement(project: Any) -> list[dict[str, Any]]:
-    """The newest questions' headline figure over time, each with its band."""
-    keys = list(
-        AgreementReport.objects.filter(project=project)
-        .values("queue_id", "config_id")
-        .annotate(n=Count("id"))
-        .order_by("queue_id", "config_id")[:SERIES]
-    )
-    series = []
-    updating: dict[int, bool] = {}
-    for key in keys:
-        rows = list(
-            AgreementReport.objects.filter(queue_id=key["queue_id"], config_id=key["config_id"])
-            .select_related("queue", "config")
-            .order_by("-computed_at", "-id")[:POINTS]
-        )[::-1]
-        title = f"{rows[-1].config.name} in {rows[-1].queue.name}: {rows[-1].level} over time"
+def _title(report: AgreementReport) -> str:
+    return f"{report.config.name} in {report.queue.name}: {report.level} over time"
+
+
+def _points(rows: Any) -> list[tuple[str, float | None, float | None, float | None]]:
+    return [
+        (r["computed_at"].strftime("%Y-%m-%d %H:%M"), r["value"], r["ci_low"], r["ci_high"])
+        for r in rows
+    ]
+
+
+def _row(trend: QuestionTrend) -> dict[str, Any]:
+    """A question's row: the latest figure (or why none, or its small-sample warning)
+    and a trend line over the newest reports."""
+    latest = trend.latest
+    title = _title(latest)
+    return {
+        "title": title,
+        "queue": latest.queue,
+        "config": latest.config,
+        "latest": latest,
+        "warning": latest.small_sample_warning,
+        "trend": charts.trend(title, _points(trend.points)),
+        "first": trend.points[0]["computed_at"] if trend.points else None,
+        "shown": len(trend.points),
+        "reports": trend.reports,
+        "updating": trend.updating,
+        "scale": scale_described(latest.config, latest.level),
+    }
+
+
+class AgreementHistoryView(ReviewProjectPage):
+    """Every report of one question of one queue, newest first, a page at a time, with
+    the line of the page's reports and their intervals. ``?page=`` is the only input."""
+
+    allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, config_pk: int
+    ) -> HttpResponse:
+        reports = question_history(project=self.project, queue_id=queue_pk, config_id=config_pk)
+        paginator = Paginator(reports.select_related("queue", "config"), HISTORY_PAGE_SIZE)
+        page = paginator.get_page(PageNumberForm(request.GET).number())
+        rows = list(page.object_list)
+        if not rows:
+            raise Http404("No such question in this project's agreement reports.")
+        title = _title(rows[0])
         points = [
-            (r.computed_at.strftime("%Y-%m-%d %H:%M"), r.value, r.ci_low, r.ci_high) for r in rows
+            (r.computed_at.strftime("%Y-%m-%d %H:%M"), r.value, r.ci_low, r.ci_high)
+            for r in reversed(rows)
         ]
-        queue = rows[-1].queue
-        if queue.pk not in updating:
-            updating[queue.pk] = queue_refresh_pending(queue)
-        series.append(
-            {
-                "title": title,
-                "svg": charts.line_with_band(title, points),
-                "rows": rows,
-                "updating": updating[queue.pk],
-                "scale": scale_described(rows[-1].config, rows[-1].level),
-            }
+        context = self.context(
+            title=title,
+            queue=rows[0].queue,
+            config=rows[0].config,
+            svg=charts.line_with_band(title, points),
+            rows=rows,
+            page_obj=page,
+            scale=scale_described(rows[0].config, rows[0].level),
         )
-    return series
+        return render(request, "review/reports/quality_history.html", context)
 
 
 SCALE_WORDS = {
