@@ -64,6 +64,8 @@ class OutputSpec:
     source: str = OutputSource.API
     experiment_result_id: int | None = None
     trace_id: int | None = None
+    # A trace named by the id its client sent (the API's way), resolved in the project.
+    trace_external_id: str | None = None
 
 
 def _check_criteria(criteria: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -179,6 +181,23 @@ def comparison_item_create(
 ) -> ComparisonItem:
     """A comparison of outputs posted by the caller: a production trace beside a
     candidate's output, named by the trace's id (checked to be this project's)."""
+    external = [o.trace_external_id for o in outputs if o.trace_external_id]
+    by_external = dict(
+        Trace.objects.filter(project=project, external_id__in=external).values_list(
+            "external_id", "pk"
+        )
+    )
+    if set(external) - set(by_external):
+        raise NotFound("A trace named by an output is not in this project.")
+    outputs = [
+        OutputSpec(
+            label=o.label,
+            content=o.content,
+            source=OutputSource.TRACE if o.trace_external_id else o.source,
+            trace_id=by_external[o.trace_external_id] if o.trace_external_id else o.trace_id,
+        )
+        for o in outputs
+    ]
     trace_ids = [o.trace_id for o in outputs if o.trace_id is not None]
     if trace_ids:
         found = set(
