@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -414,7 +414,15 @@ class DatasetExportViewSet(_DatasetList, mixins.RetrieveModelMixin, _DatasetScop
         )
         return Response(s.DatasetExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): bytes,
+            302: OpenApiResponse(
+                description="Exports stored in an S3 bucket with signed URLs: the file's "
+                "URL, signed, for HITL_S3_URL_EXPIRES_SECONDS (docs/SCALING.md)."
+            ),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, **kwargs: Any) -> Any:
         export = self.get_object()
