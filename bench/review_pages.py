@@ -1,31 +1,46 @@
-"""The reviewer's pages: submit-to-next-item in Chromium, and the server time of every page.
+"""The reviewer's pages: submit-to-next-item in Chromium, page open times (server and first
+paint) for a normal and a 300-span trace, and the server time of every page.
 
 Starts a throwaway PostgreSQL and Redis (bin/_stack.sh), migrates, loads the demo data
-(``seed_demo``: the blind queue "Clinical answers", 24 items, both demo reviewers) and
-runs the app under gunicorn (2 workers) on localhost. Then:
+(``seed_demo``: the blind queue "Clinical answers", 24 items, both demo reviewers), adds
+the queue "Long traces" (the demo queue's questions, both demo reviewers, items that are
+each a 300-span trace with a 233 KB answer: ``tests/review/long_trace.py``) and runs the
+app under gunicorn (2 workers) on localhost. With ``--before REV`` the code of that
+revision (``git archive``) runs too, under a second gunicorn on the same database, and
+every measurement below is taken on both, interleaved, in the same run: compare the
+ratios, not the absolute figures, on a shared machine. Then:
 
 1. **Submit to next item, in Chromium** (Debian's ``chromium`` driven by Playwright):
-   the first demo reviewer reviews ``--items`` items from the keyboard. Each time the
-   page is ready the script waits until the next item is held (claimed and fetched
+   a demo reviewer reviews ``--items`` items of each queue from the keyboard. Each time
+   the page is ready the script waits until the next item is held (claimed and fetched
    ahead, as it is while a person reads), answers both questions, and measures inside
    the page from the Ctrl+Enter key press to the next item shown with the focus on its
-   first question. The second demo reviewer does the same with the fetch-ahead
-   endpoint blocked (``page.route``), which measures the plain boosted submit (POST,
-   redirect, render) for comparison; their answers differ, so items go to adjudication.
-2. **Server time of every page**, in process with Django's test client on the same
-   database: each page ``--repeat`` times, median and p95 (the request through every
-   middleware, the view, its queries and the template; no network).
+   first question. Without ``--before`` the second demo reviewer does the same with the
+   fetch-ahead endpoint blocked (``page.route``), the plain boosted submit; with it, the
+   second reviewer runs on the old code.
+2. **Page open**: for a normal and a 300-span item, ``--repeat`` times each: the server
+   time of the review page over HTTP (request to last byte, on localhost) and, in
+   Chromium, the first contentful paint and the load event of a fresh navigation;
+   "Start reviewing" (POST, claim, redirect, the review page: both requests; the lease
+   is released between tries, untimed); one span's detail (the page's script loads it
+   when a span is selected).
+3. **Server time of every page**, in process with Django's test client on the same
+   database (the current code only): each page ``--repeat`` times, median and p95.
 
     .venv/bin/python bench/review_pages.py                  # 20 items, 15 repeats
-    .venv/bin/python bench/review_pages.py --items 10 --repeat 5
+    .venv/bin/python bench/review_pages.py --items 8 --repeat 7 --before HEAD~3
 
-Budgets: submit-to-next p95 < 200 ms; every page's server time < 300 ms.
+Budgets: submit-to-next p95 < 200 ms; every page's server time < 300 ms; the 300-span
+review page under 300 ms server time and first paint under 1 s; "Start reviewing" to
+the review page under 300 ms server time.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -100,10 +115,17 @@ SHOWN = """(previous) => {
 
 
 def review_in_chromium(
-    browser, base: str, email: str, items: int, *, ahead: bool, answers: tuple[str, str]
+    browser,
+    base: str,
+    email: str,
+    items: int,
+    *,
+    ahead: bool,
+    answers: tuple[str, str],
+    queue: str = "Clinical answers",
 ) -> tuple[list[float], int]:
-    """Reviews ``items`` items; returns the submit-to-next times (ms) and how many
-    submits were answered 204 (the held page shown)."""
+    """Reviews ``items`` items of ``queue``; returns the submit-to-next times (ms) and
+    how many submits were answered 204 (the held page shown)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30000)
@@ -115,7 +137,7 @@ def review_in_chromium(
     page.press("input[name=password]", "Enter")
     page.wait_for_url(lambda url: "/accounts/login" not in url)
     page.goto(f"{base}/orgs/northwind-health/work/")
-    page.click("button.start-reviewing")
+    page.locator(".queue-card", has_text=queue).locator("button.start-reviewing").click()
     page.wait_for_selector("#review-form")
     fast = 0
     times = []
@@ -144,7 +166,175 @@ def review_in_chromium(
     return times, fast
 
 
-# --- 2. server time of every page ----------------------------------------------------------------
+# --- 2. page open: a normal and a 300-span trace -------------------------------------------------
+
+LONG_QUEUE = "Long traces"
+ORG = "northwind-health"
+PAINT = """() => {
+  const paint = performance.getEntriesByName("first-contentful-paint")[0];
+  const nav = performance.getEntriesByType("navigation")[0];
+  return [paint ? paint.startTime : null, nav.loadEventEnd || nav.domContentLoadedEventEnd];
+}"""
+
+
+def add_long_queue(items: int) -> None:
+    """The queue "Long traces": the demo queue's questions, settings and pool, with
+    ``items`` traces of 300 spans and a 233 KB answer each."""
+    from hitl import tenancy
+    from hitl.audit import Actor
+    from projects.models import Membership, Organization
+    from review import selectors, services
+    from review.models import ReviewQueue
+    from tests.review.long_trace import add_long_trace
+
+    org = Organization.objects.get(slug=ORG)
+    with tenancy.tenant_scope(org.pk):
+        demo = ReviewQueue.objects.get(name="Clinical answers")
+        actor = Actor(user=Membership.objects.filter(role="owner").first().user)
+        members = Membership.objects.filter(user__email__in=REVIEWERS).order_by("pk")
+        queue = services.queue_create(
+            actor=actor,
+            project=demo.project,
+            name=LONG_QUEUE,
+            overlap=demo.overlap,
+            blind_mode=demo.blind_mode,
+            include_explanation=demo.include_explanation,
+            include_expected_output=demo.include_expected_output,
+            form=[{"config_id": q.config.pk} for q in selectors.queue_form(demo)],
+            reviewers=[{"membership_id": m.pk} for m in members],
+        )
+        for n in range(items):
+            trace = add_long_trace(
+                organization_id=org.pk, project=demo.project, external_id=f"long-trace-{n}"
+            )
+            services.queue_item_add(actor=actor, queue=queue, trace_id=trace.pk)
+
+
+def http_session(base: str, email: str) -> urllib.request.OpenerDirector:
+    """A signed-in opener (the sign-in form, its cookies kept)."""
+    import urllib.parse
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    html = opener.open(f"{base}/accounts/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    data = urllib.parse.urlencode(
+        {"login": email, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    ).encode()
+    opener.open(urllib.request.Request(f"{base}/accounts/login/", data=data)).read()
+    return opener
+
+
+def timed_get(opener, url: str, data: bytes | None = None) -> float:
+    """Milliseconds from the request to the last byte of the answer (redirects
+    followed: a POST that redirects to a page counts both)."""
+    start = time.perf_counter()
+    with opener.open(urllib.request.Request(url, data=data)) as response:
+        response.read()
+        assert response.status == 200, (url, response.status)
+    return (time.perf_counter() - start) * 1000
+
+
+def live_lease(email: str, queue_name: str):
+    from hitl import tenancy
+    from projects.models import Organization
+    from review.models import Assignment
+
+    org = Organization.objects.get(slug=ORG)
+    with tenancy.tenant_scope(org.pk):
+        return (
+            Assignment.objects.filter(reviewer__email=email, queue__name=queue_name, state="leased")
+            .select_related("queue__project")
+            .order_by("leased_at", "id")
+            .first()
+        )
+
+
+def release_leases(email: str, queue_name: str) -> None:
+    from hitl import tenancy
+    from hitl.audit import Actor
+    from projects.models import Organization
+    from review import services
+    from review.models import Assignment
+
+    org = Organization.objects.get(slug=ORG)
+    with tenancy.tenant_scope(org.pk):
+        for lease in Assignment.objects.filter(
+            reviewer__email=email, queue__name=queue_name, state="leased"
+        ).select_related("reviewer"):
+            services.assignment_release(actor=Actor(user=lease.reviewer), assignment_id=lease.pk)
+
+
+def page_open(browser, servers: dict[str, tuple[str, str]], repeat: int) -> list[tuple]:
+    """For each server (name: base URL, reviewer): the review page of a normal and of a
+    300-span item (server time over HTTP; first paint and load in Chromium), one
+    span's detail, and "Start reviewing" (claim, redirect, page). Interleaved, so both
+    servers see the same load. Rows of (what, server, [ms...])."""
+    from django.urls import reverse
+
+    from hitl import tenancy
+    from projects.models import Organization
+    from review.models import ReviewQueue
+
+    with tenancy.tenant_scope(Organization.objects.get(slug=ORG).pk):
+        demo_pk = ReviewQueue.objects.get(name="Clinical answers").pk
+    results: dict[tuple[str, str], list[float]] = {}
+    sessions, pages, targets = {}, {}, {}
+    for name, (base, email) in servers.items():
+        sessions[name] = http_session(base, email)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60000)
+        page.goto(f"{base}/accounts/login/")
+        page.fill("input[name=login]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_url(lambda url: "/accounts/login" not in url)
+        pages[name] = page
+        for kind, queue_name in (("normal", "Clinical answers"), ("300 spans", LONG_QUEUE)):
+            lease = live_lease(email, queue_name)
+            kwargs = {
+                "org_slug": ORG,
+                "project_slug": lease.queue.project.slug,
+                "assignment_pk": lease.pk,
+            }
+            targets[(name, kind)] = base + reverse("review-item", kwargs=kwargs)
+            if kind == "300 spans":
+                targets[(name, "span")] = base + reverse("review-span", kwargs=kwargs)
+    for _ in range(repeat):
+        for name in servers:
+            opener, page = sessions[name], pages[name]
+            for kind in ("normal", "300 spans"):
+                url = targets[(name, kind)]
+                results.setdefault((f"review page, {kind}: server", name), []).append(
+                    timed_get(opener, url)
+                )
+                page.goto(url, wait_until="load")
+                paint, load = page.evaluate(PAINT)
+                results.setdefault((f"review page, {kind}: first paint", name), []).append(paint)
+                results.setdefault((f"review page, {kind}: load event", name), []).append(load)
+            if name == "after":
+                results.setdefault(("one span's detail (300 spans): server", name), []).append(
+                    timed_get(opener, targets[(name, "span")] + "?span=s143")
+                )
+    for page in pages.values():
+        page.context.close()
+    # "Start reviewing": each try claims a new item (the leases are released between).
+    for _ in range(min(repeat, 8)):
+        for name, (base, email) in servers.items():
+            opener = sessions[name]
+            release_leases(email, "Clinical answers")
+            work = opener.open(f"{base}/orgs/{ORG}/work/").read().decode()
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', work).group(1)
+            start = re.search(rf'action="([^"]*/queues/{demo_pk}/start/)"', work)
+            results.setdefault(("Start reviewing to the review page: server", name), []).append(
+                timed_get(opener, base + start.group(1), f"csrfmiddlewaretoken={token}".encode())
+            )
+    return [(what, server, times) for (what, server), times in results.items()]
+
+
+# --- 3. server time of every page ----------------------------------------------------------------
 
 
 def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
@@ -161,7 +351,12 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
     with tenancy.tenant_scope(org.pk):
         reviewer = Membership.objects.get(user__email=REVIEWERS[0]).user
         owner = Membership.objects.filter(role="owner").first().user
-        lease = Assignment.objects.filter(reviewer=reviewer, state="leased").first()
+        lease = Assignment.objects.filter(
+            reviewer=reviewer, state="leased", queue__name="Clinical answers"
+        ).first()
+        long_lease = Assignment.objects.filter(
+            reviewer=reviewer, state="leased", queue__name=LONG_QUEUE
+        ).first()
         annotation = Annotation.objects.filter(reviewer=reviewer).order_by("-id").first()
         disputed = QueueItem.objects.filter(status="needs_adjudication").first()
         project = lease.queue.project.slug if lease else annotation.queue.project.slug
@@ -196,6 +391,15 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
                 reverse("review-prefetch", kwargs={**in_project, "assignment_pk": lease.pk}),
             ),
         ]
+    if long_lease is not None:
+        pages.append(
+            (
+                "focused review, 300-span trace with a 233 KB answer",
+                reviewer,
+                "get",
+                reverse("review-item", kwargs={**in_project, "assignment_pk": long_lease.pk}),
+            )
+        )
     if disputed is not None:
         pages.append(
             (
@@ -223,10 +427,33 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
     return results
 
 
+def start_gunicorn(tree: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "hitl.wsgi", "-w", "2",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=tree, env={**os.environ, **env, "PYTHONPATH": str(tree)},
+    )  # fmt: skip
+
+
+def wait_ready(base: str) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/readyz", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{base} never answered")
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} | {percentile(values, 95):.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--before", help="a git revision to measure beside the current code")
     args = parser.parse_args()
     chromium = os.environ.get("HITL_CHROMIUM") or shutil.which("chromium")
     if not chromium:
@@ -234,10 +461,12 @@ def main() -> None:
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-pages."))
     run_dir.chmod(0o755)
-    pg_port, redis_port, web_port = free_port(), free_port(), free_port()
+    pg_port, redis_port, web_port, old_port = free_port(), free_port(), free_port(), free_port()
     env = environment(pg_port, redis_port)
     os.environ.update(env)
-    gunicorn = None
+    servers = {"after": (f"http://127.0.0.1:{web_port}", REVIEWERS[0])}
+    processes: list[subprocess.Popen] = []
+    loads = [os.getloadavg()]
     try:
         print(f"starting PostgreSQL :{pg_port} and Redis :{redis_port} in {run_dir}", flush=True)
         stack(f"start_postgres {run_dir}/pg {pg_port}")
@@ -249,57 +478,84 @@ def main() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        gunicorn = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "hitl.wsgi", "-w", "2",
-             "-b", f"127.0.0.1:{web_port}", "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env},
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{web_port}"
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
+        import django
+
+        django.setup()
+        add_long_queue(args.items + 4)
+        processes.append(start_gunicorn(ROOT, web_port, env))
+        if args.before:
+            old_tree = run_dir / "before"
+            old_tree.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+            processes.append(start_gunicorn(old_tree, old_port, env))
+            servers["before"] = (f"http://127.0.0.1:{old_port}", REVIEWERS[1])
+        for base, _email in servers.values():
+            wait_ready(base)
 
         from playwright.sync_api import sync_playwright
 
+        submits: list[tuple[str, list[float], int]] = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=chromium, args=CHROMIUM_ARGS, headless=True
             )
-            held, held_fast = review_in_chromium(
-                browser, base, REVIEWERS[0], args.items, ahead=True, answers=("1", "1")
-            )
-            plain, plain_fast = review_in_chromium(
-                browser, base, REVIEWERS[1], args.items, ahead=False, answers=("2", "1")
-            )
+            for queue, label in (("Clinical answers", "normal"), (LONG_QUEUE, "300 spans")):
+                for name, (base, email) in servers.items():
+                    times, fast = review_in_chromium(
+                        browser, base, email, args.items, ahead=True,
+                        answers=("1", "1") if name == "after" else ("2", "1"), queue=queue,
+                    )  # fmt: skip
+                    submits.append((f"{label}, next item held, {name}", times, fast))
+                if not args.before:
+                    base, _email = servers["after"]
+                    times, fast = review_in_chromium(
+                        browser, base, REVIEWERS[1], args.items, ahead=False,
+                        answers=("2", "1"), queue=queue,
+                    )  # fmt: skip
+                    submits.append((f"{label}, fetch-ahead blocked", times, fast))
+            loads.append(os.getloadavg())
+            opened = page_open(browser, servers, args.repeat)
+            loads.append(os.getloadavg())
             browser.close()
-
-        import django
-
-        django.setup()
         pages = server_times(args.repeat)
+        loads.append(os.getloadavg())
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
         stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    load = os.getloadavg()
-    print(f"\nload average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2 cores)")
+    print("\nload average (1, 5, 15 min) at the start, after the submits, after the page"
+          " opens, at the end (2 cores): "
+          + "; ".join(" ".join(f"{x:.1f}" for x in load) for load in loads))  # fmt: skip
     print(f"\nsubmit to next item in Chromium, {args.items} items each (ms):")
-    print("| path | p50 | p95 | max | submits answered 204 |")
+    print("| queue, path, code | p50 | p95 | max | submits answered 204 |")
     print("| --- | --- | --- | --- | --- |")
-    for name, times, fast in (
-        ("next item held (claimed and fetched ahead)", held, held_fast),
-        ("fetch-ahead blocked (boosted POST, redirect, render)", plain, plain_fast),
-    ):
-        print(
-            f"| {name} | {statistics.median(times):.0f} | {percentile(times, 95):.0f} "
-            f"| {max(times):.0f} | {fast}/{len(times)} |"
-        )
+    for name, times, fast in submits:
+        print(f"| {name} | {ms(times)} | {max(times):.0f} | {fast}/{len(times)} |")
+    print(f"\npage open, {args.repeat} times each, interleaved (ms):")
+    if args.before:
+        print("| what | after p50 | p95 | before p50 | p95 | after / before (p50) |")
+        print("| --- | --- | --- | --- | --- | --- |")
+    else:
+        print("| what | p50 | p95 |")
+        print("| --- | --- | --- |")
+    by_what: dict[str, dict[str, list[float]]] = {}
+    for what, server, times in opened:
+        by_what.setdefault(what, {})[server] = [t for t in times if t is not None]
+    for what, runs in by_what.items():
+        row = f"| {what} | {ms(runs['after'])}"
+        if args.before:
+            if "before" in runs:
+                ratio = statistics.median(runs["after"]) / statistics.median(runs["before"])
+                row += f" | {ms(runs['before'])} | {ratio:.2f}"
+            else:
+                row += " | — | — | —"
+        print(row + " |")
     print(f"\nserver time per page, Django test client, {args.repeat} requests each (ms):")
     print("| page | median | p95 | queries |")
     print("| --- | --- | --- | --- |")

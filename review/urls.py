@@ -32,6 +32,7 @@ urlpatterns = [
         review_actions.SpanCommentView.as_view(),
         name="review-span-comment",
     ),
+    path(review + "span/", reviewer.SpanDetailView.as_view(), name="review-span"),
     path(review + "draft/", review_actions.ReviewDraftView.as_view(), name="review-draft"),
     path(review + "renew/", review_actions.ReviewRenewView.as_view(), name="review-renew"),
     path(review + "resolve/", review_actions.ReviewResolveView.as_view(), name="review-resolve"),

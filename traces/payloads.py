@@ -32,6 +32,10 @@ from traces.messages import to_messages
 
 FOLD_CHARS = 700
 FOLD_LINES = 14
+# A text longer than this is shown in full as written, not as Markdown (rendering Markdown
+# costs about 6 ms per KB: a 200 KB answer would hold a page for over a second); its
+# folded head is still Markdown.
+MARKDOWN_MAX_CHARS = 12_000
 MAX_DEPTH = 6
 DOCUMENT_TEXT_KEYS = ("content", "page_content", "text", "document", "chunk")
 
@@ -113,7 +117,7 @@ def render_markdown(text: str) -> SafeString:
 
 
 def _text_block(text: str) -> SafeString:
-    if looks_like_markdown(text):
+    if len(text) <= MARKDOWN_MAX_CHARS and looks_like_markdown(text):
         return render_markdown(text)
     return format_html('<p class="text">{}</p>', text)
 

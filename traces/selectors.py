@@ -23,6 +23,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    JSONField,
     Max,
     Min,
     OuterRef,
@@ -373,17 +374,27 @@ def _span_columns(*, raw_payloads: bool) -> list[Any]:
     return [*SPAN_FIELDS[:-2], Cast("input", TextField()), Cast("output", TextField())]
 
 
-def trace_detail(*, trace: Trace, raw_payloads: bool = False, viewer: Any = None) -> dict[str, Any]:
+def trace_detail(
+    *,
+    trace: Trace,
+    raw_payloads: bool = False,
+    viewer: Any = None,
+    span_payloads: bool = True,
+) -> dict[str, Any]:
     """The whole trace as JSON-ready data: its fields and payloads, the span tree with
     timing, every span's input and output, and the scores and feedback of the trace and
     of each span (the scores ``viewer`` may read: ``traces.hooks``). Three queries
     (spans, scores, feedback) plus what review attachments add, whatever the span count.
     With ``raw_payloads`` span inputs and outputs are ``RawJSON`` (for a renderer that
-    splices them in) instead of parsed values."""
+    splices them in) instead of parsed values; without ``span_payloads`` they are None
+    and never read (a page that loads a span's body when it is selected)."""
+    columns = _span_columns(raw_payloads=raw_payloads)
+    if not span_payloads:
+        columns = [*SPAN_FIELDS[:-2], Value(None, JSONField()), Value(None, JSONField())]
     span_rows = list(
         Span.objects.filter(trace_id=trace.pk)
         .order_by(F("start_time").asc(nulls_last=True), "id")
-        .values_list(*_span_columns(raw_payloads=raw_payloads))
+        .values_list(*columns)
     )
     if raw_payloads:
         span_rows = [(*row[:-2], _raw_or_none(row[-2]), _raw_or_none(row[-1])) for row in span_rows]

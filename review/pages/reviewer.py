@@ -88,6 +88,13 @@ class MyWorkView(OrganizationPageView):
         return render(request, "review/my_work.html", context)
 
 
+def render_span_body(span: dict[str, Any]) -> dict[str, Any]:
+    """A span's input and output rendered for people (``input_html``, ``output_html``)."""
+    span["input_html"] = render_payload(span["input"])
+    span["output_html"] = render_payload(span["output"])
+    return span
+
+
 class ReviewPageView(ProjectPageView):
     """A review page in a project: links between the pages and "open the next item"."""
 
@@ -146,8 +153,8 @@ class ReviewPageView(ProjectPageView):
                 ),
             }
         for span in page["spans"]:
-            span["input_html"] = render_payload(span["input"])
-            span["output_html"] = render_payload(span["output"])
+            if span["body_loaded"]:
+                render_span_body(span)
         turns = [
             {
                 "trace": turn,
@@ -399,7 +406,9 @@ class ReviewItemView(ReviewPageView):
     ) -> HttpResponse:
         user = self.request.user
         query = ReviewPageQueryForm(self.request.GET)
-        page = pages_selectors.review_page(assignment=assignment, user=user, turn=query.turn_id())
+        page = pages_selectors.review_page(
+            assignment=assignment, user=user, turn=query.turn_id(), span=query.span_id()
+        )
         buffered = query.is_buffered()
         errors: dict[str, str] = {}
         if not buffered:
@@ -453,6 +462,7 @@ class ReviewItemView(ReviewPageView):
             "draft_url": reverse("review-draft", kwargs=kwargs),
             "renew_url": reverse("review-renew", kwargs=kwargs),
             "span_comment_url": reverse("review-span-comment", kwargs=kwargs),
+            "span_detail_url": reverse("review-span", kwargs=kwargs),
             # Rendered ahead for the script's buffer: flash messages stay for a page the
             # reviewer actually opens.
             "buffered": buffered,
@@ -477,6 +487,48 @@ class ReviewItemView(ReviewPageView):
         if previous is not None:
             response[PREVIOUS_HEADER] = self.history_url(previous)
         return response
+
+
+class SpanDetailView(ReviewItemView):
+    """GET ``?span=<span id>`` (and ``&turn=`` on a thread): one span of the item under
+    review as the page shows it when it is selected (its body, scores, comments, the
+    comment form), the fragment the page's script puts beside the span tree. Built by
+    the page's own selector (``span_detail``: ``review_page`` with that span selected),
+    so the blind rule is the page's. Only while the page would show the item (a live
+    lease, or a lapsed one nobody took); otherwise, or for a span not in the trace, 404.
+    Signed out: 401 with where to sign in, as the page's other calls."""
+
+    json_endpoint = True
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        if not (
+            pages_selectors.lease_is_live(assignment)
+            or pages_selectors.lease_retakeable(assignment)
+        ):
+            raise Http404
+        query = ReviewPageQueryForm(request.GET)
+        span_id = query.span_id()
+        found = (
+            pages_selectors.span_detail(
+                assignment=assignment, user=request.user, span_id=span_id, turn=query.turn_id()
+            )
+            if span_id
+            else None
+        )
+        if found is None:
+            raise Http404
+        kwargs = self._kwargs(assignment_pk=assignment.pk)
+        context = {
+            "span": render_span_body(found["span"]),
+            "index": found["index"],
+            "trace": found["page"]["trace"],
+            "selected": True,
+            "span_comment_url": reverse("review-span-comment", kwargs=kwargs),
+        }
+        return render(request, "review/_span_detail.html", context)
 
 
 class CommentOpenView(ReviewPageView):

@@ -246,10 +246,15 @@ class SpanCommentForm(forms.Form):
 
 class ReviewPageQueryForm(forms.Form):
     """The review pages' query: ``?turn=`` (a thread's turn by trace id; anything else
-    reads as none) and ``?buffered=1`` (rendered ahead for the page's script)."""
+    reads as none), ``?span=`` (the span shown beside the tree, by span id) and
+    ``?buffered=1`` (rendered ahead for the page's script)."""
 
     turn = TextField(required=False, max_length=MAX_EXTERNAL_ID)
+    span = TextField(required=False, max_length=MAX_EXTERNAL_ID)
     buffered = forms.CharField(required=False, max_length=8)
+
+    def span_id(self) -> str | None:
+        return (self.cleaned_data.get("span") or None) if self.is_valid() else None
 
     def turn_id(self) -> str | None:
         return (self.cleaned_data.get("turn") or None) if self.is_valid() else None

@@ -281,16 +281,50 @@ def annotation_of(*, assignment: Assignment) -> Annotation | None:
     return Annotation.objects.filter(assignment_id=assignment.pk).first()
 
 
-def review_page(*, assignment: Assignment, user: Any, turn: str | None = None) -> dict[str, Any]:
-    """Everything the focused review page shows for one lease (``item_page``)."""
+# A trace of up to this many spans carries every span's body in the review page (moving
+# between spans asks the server nothing); a longer one carries its tree and the selected
+# span's body, and another span's body is loaded when it is selected (``span_detail``).
+SPAN_BODIES_INLINE = 40
+
+
+def review_page(
+    *, assignment: Assignment, user: Any, turn: str | None = None, span: str | None = None
+) -> dict[str, Any]:
+    """Everything the focused review page shows for one lease (``item_page``), ``span``
+    selected (else the item's span, else the first), span bodies as the page loads them
+    (``SPAN_BODIES_INLINE``)."""
     assignment.item.queue = assignment.queue
-    return item_page(item=assignment.item, user=user, turn=turn)
+    return item_page(item=assignment.item, user=user, turn=turn, span=span, lazy=True)
 
 
-def item_page(*, item: QueueItem, user: Any, turn: str | None = None) -> dict[str, Any]:
+def span_detail(
+    *, assignment: Assignment, user: Any, span_id: str, turn: str | None = None
+) -> dict[str, Any] | None:
+    """One span of the item under review, as the review page shows it when it is
+    selected: the page's own selector (``review_page`` with that span selected), so the
+    blind rule is the page's. With the page's data, the span and its place in the tree;
+    None when the trace (or the thread's turn) has no such span."""
+    page = review_page(assignment=assignment, user=user, turn=turn, span=span_id)
+    for index, span in enumerate(page["spans"]):
+        if span["span_id"] == span_id:
+            return {"page": page, "span": span, "index": index}
+    return None
+
+
+def item_page(
+    *,
+    item: QueueItem,
+    user: Any,
+    turn: str | None = None,
+    span: str | None = None,
+    lazy: bool = False,
+) -> dict[str, Any]:
     """What a page about one item shows: the form, the trace's span tree (or the
-    thread's turns and the chosen turn's spans), the span to open first, and what the
-    blind rule lets ``user`` see of others' answers, adjudications and scores."""
+    thread's turns and the chosen turn's spans), the span to open first (``span`` when
+    the trace has it), and what the blind rule lets ``user`` see of others' answers,
+    adjudications and scores. Every span's body (input and output) is read, or with
+    ``lazy`` only the first span's on a trace longer than ``SPAN_BODIES_INLINE``
+    (``lazy_spans``: the others load when selected); ``body_loaded`` says which."""
     queue = item.queue
     detail = selectors.item_detail(item=item, user=user)
     others = [a for a in detail["annotations"] if a["reviewer"]["id"] != user.pk]
@@ -326,24 +360,52 @@ def item_page(*, item: QueueItem, user: Any, turn: str | None = None) -> dict[st
         )
         page["turns"] = turns
         trace = next((t for t in turns if t.external_id == turn), turns[-1] if turns else None)
+    page["lazy_spans"] = False
+    page["error_count"] = 0
     if trace is not None:
-        data = trace_selectors.trace_detail(trace=trace, viewer=user)
+        data = trace_selectors.trace_detail(trace=trace, viewer=user, span_payloads=not lazy)
+        spans = data["spans"]
         total = max(
-            [(s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in data["spans"]]
+            [(s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in spans]
             + [data["latency_ms"] or 0, 1]
         )
-        for span in data["spans"]:
-            offset, duration = span["offset_ms"] or 0, span["duration_ms"] or 0
-            span["bar_left"] = round(100 * offset / total, 2)
-            span["bar_width"] = round(max(100 * duration / total, 0.5), 2)
-            span["is_error"] = span["status"] == "error" or bool(span["error_message"])
+        for entry in spans:
+            offset, duration = entry["offset_ms"] or 0, entry["duration_ms"] or 0
+            entry["bar_left"] = round(100 * offset / total, 2)
+            entry["bar_width"] = round(max(100 * duration / total, 0.5), 2)
+            entry["is_error"] = entry["status"] == "error" or bool(entry["error_message"])
+            entry["body_loaded"] = not lazy
         page["trace"] = data
-        page["spans"] = data["spans"]
-        if item.span is not None:
+        page["spans"] = spans
+        page["error_count"] = sum(1 for entry in spans if entry["is_error"])
+        ids = {entry["span_id"] for entry in spans}
+        if span is not None and span in ids:
+            page["initial_span"] = span
+        elif item.span is not None:
             page["initial_span"] = item.span.external_id
-        elif data["spans"]:
-            page["initial_span"] = data["spans"][0]["span_id"]
+        elif spans:
+            page["initial_span"] = spans[0]["span_id"]
+        if lazy and spans:
+            page["lazy_spans"] = len(spans) > SPAN_BODIES_INLINE
+            wanted = {page["initial_span"]} if page["lazy_spans"] else None
+            _read_span_bodies(trace_pk=trace.pk, spans=spans, only=wanted)
     return page
+
+
+def _read_span_bodies(*, trace_pk: int, spans: list[dict[str, Any]], only: set[str] | None) -> None:
+    """Reads the input and output of the trace's spans (``only`` those span ids) into
+    ``spans``, marking them ``body_loaded``: one query."""
+    rows = Span.objects.filter(trace_id=trace_pk)
+    if only is not None:
+        rows = rows.filter(external_id__in=only)
+    bodies = {
+        ext: (input_, output)
+        for ext, input_, output in rows.values_list("external_id", "input", "output")
+    }
+    for entry in spans:
+        if entry["span_id"] in bodies:
+            entry["input"], entry["output"] = bodies[entry["span_id"]]
+            entry["body_loaded"] = True
 
 
 def known_failure_modes(*, queue: ReviewQueue, user: Any, limit: int = 40) -> list[str]:

@@ -51,7 +51,211 @@
     return ["radio", "checkbox", "button", "submit", "reset", "range", "color", "file"].indexOf(type) === -1;
   }
 
-  // --- spans ------------------------------------------------------------------------------
+  // --- spans: the tree beside the selected span -----------------------------------------------
+  // The tree is a flat list of rows (data-depth); a row with children folds (its toggle,
+  // or ArrowLeft / ArrowRight on the row). j / k move over the rows shown. The selected
+  // span's detail is in the pane beside the tree: in the page for a short trace, loaded
+  // from the pane's data-detail-url when selected on a long one (then the next row's is
+  // fetched ahead). "/" finds spans by name (Enter: the next match), "n" goes to the
+  // next error span. Without the script each row is a link to the page with that span.
+  function rowDepth(row) { return Number(row.getAttribute("data-depth") || 0); }
+  function rowShown(row) { return !row.parentNode.hidden; }
+  function isFolded(row) { return row.getAttribute("aria-expanded") === "false"; }
+
+  // Shows the rows that no folded ancestor hides, or, while a search is typed, the
+  // matching rows and their ancestors.
+  function layoutTree() {
+    var rows = spanRows();
+    var search = document.getElementById("span-search");
+    var query = search ? search.value.trim().toLowerCase() : "";
+    var count = document.getElementById("span-search-count");
+    if (query) {
+      var keep = {}, matches = 0;
+      rows.forEach(function (row, i) {
+        var name = row.querySelector(".span-name");
+        var hit = (name ? name.textContent : "").toLowerCase().indexOf(query) !== -1;
+        row.classList.toggle("match", hit);
+        if (!hit) return;
+        matches += 1;
+        keep[i] = true;
+        var depth = rowDepth(row);
+        for (var j = i - 1; j >= 0 && depth > 0; j--) {
+          if (rowDepth(rows[j]) < depth) { keep[j] = true; depth = rowDepth(rows[j]); }
+        }
+      });
+      rows.forEach(function (row, i) { row.parentNode.hidden = !keep[i]; });
+      if (count) count.textContent = matches + " of " + rows.length + " spans match";
+      return;
+    }
+    var cut = Infinity;
+    rows.forEach(function (row) {
+      row.classList.remove("match");
+      var depth = rowDepth(row);
+      if (depth > cut) { row.parentNode.hidden = true; return; }
+      cut = Infinity;
+      row.parentNode.hidden = false;
+      if (isFolded(row)) cut = depth;
+    });
+    if (count) count.textContent = "";
+  }
+
+  function setFolded(row, folded) {
+    if (!row || !row.hasAttribute("aria-expanded")) return false;
+    row.setAttribute("aria-expanded", folded ? "false" : "true");
+    var toggle = row.parentNode.querySelector(".span-toggle");
+    if (toggle) {
+      toggle.textContent = folded ? "▸" : "▾";
+      var name = toggle.getAttribute("aria-label").replace(/^(Fold|Unfold) /, "");
+      toggle.setAttribute("aria-label", (folded ? "Unfold " : "Fold ") + name);
+    }
+    return true;
+  }
+
+  // Unfolds the ancestors of a row (and ends a search that hides it): it can be shown.
+  function reveal(index) {
+    var rows = spanRows();
+    var row = rows[index];
+    if (!row || rowShown(row)) return;
+    var search = document.getElementById("span-search");
+    if (search && search.value) search.value = "";
+    var depth = rowDepth(row);
+    for (var j = index - 1; j >= 0 && depth > 0; j--) {
+      if (rowDepth(rows[j]) < depth) { setFolded(rows[j], false); depth = rowDepth(rows[j]); }
+    }
+    layoutTree();
+  }
+
+  function foldSelected(folded) {
+    var rows = spanRows();
+    var row = rows[currentSpan];
+    if (!row) return false;
+    if (folded && !row.hasAttribute("aria-expanded") || folded && isFolded(row)) {
+      // Already folded, or a leaf: to its parent, as in any tree.
+      var depth = rowDepth(row);
+      for (var j = currentSpan - 1; j >= 0; j--) {
+        if (rowDepth(rows[j]) < depth) { selectSpan(j, { focus: true, user: true }); return true; }
+      }
+      return true;
+    }
+    setFolded(row, folded);
+    layoutTree();
+    return true;
+  }
+
+  function foldAll(folded) {
+    spanRows().forEach(function (row) { setFolded(row, folded); });
+    layoutTree();
+    var rows = spanRows();
+    if (rows[currentSpan] && !rowShown(rows[currentSpan])) {
+      for (var j = currentSpan; j >= 0; j--) if (rowShown(rows[j])) { selectSpan(j); break; }
+    }
+  }
+
+  // The next (step 1) or previous (step -1) row shown, from the selected one.
+  function stepSpan(step) {
+    var rows = spanRows();
+    for (var i = currentSpan + step; i >= 0 && i < rows.length; i += step) {
+      if (rowShown(rows[i])) return i;
+    }
+    return currentSpan;
+  }
+
+  function nextMatching(test, from) {
+    var rows = spanRows();
+    for (var k = 1; k <= rows.length; k++) {
+      var i = (from + k) % rows.length;
+      if (test(rows[i])) return i;
+    }
+    return -1;
+  }
+
+  function nextError() {
+    var i = nextMatching(function (row) { return row.hasAttribute("data-error"); }, currentSpan);
+    if (i === -1) return false;
+    reveal(i);
+    selectSpan(i, { focus: true, user: true });
+    return true;
+  }
+
+  function nextSearchMatch() {
+    var i = nextMatching(function (row) { return rowShown(row) && row.classList.contains("match"); }, currentSpan);
+    if (i !== -1) selectSpan(i, { user: true });
+  }
+
+  function pane() { return document.getElementById("span-pane"); }
+
+  // The selected span's detail: in the page already, or asked for (once per span).
+  var spanTimer = null;
+  function showPanel(index, row) {
+    var box = pane();
+    var loading = document.getElementById("span-loading");
+    var panel = document.getElementById("span-panel-" + index);
+    Array.prototype.forEach.call(document.querySelectorAll(".span-panel"), function (p) {
+      p.hidden = p !== panel;
+    });
+    if (panel || !box || !box.getAttribute("data-detail-url")) {
+      if (loading) loading.hidden = true;
+      if (panel && box) box.scrollTop = 0;
+      return;
+    }
+    if (loading) { loading.textContent = "Loading the span…"; loading.hidden = false; }
+    clearTimeout(spanTimer);
+    spanTimer = setTimeout(function () { loadPanel(index, row); }, 30);
+  }
+
+  function loadPanel(index, row) {
+    var box = pane();
+    if (!box || !row || !window.fetch) return;
+    box.requested = box.requested || {};
+    if (box.requested[index] || document.getElementById("span-panel-" + index)) return;
+    box.requested[index] = true;
+    var url = box.getAttribute("data-detail-url") + "?span=" + encodeURIComponent(row.getAttribute("data-span"));
+    var turn = box.getAttribute("data-turn");
+    if (turn) url += "&turn=" + encodeURIComponent(turn);
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403) { signedOut = true; tick(); }
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        if (box !== pane()) return;  // another page is shown now
+        var holder = document.createElement("template");
+        holder.innerHTML = html;
+        var section = holder.content.querySelector(".span-panel");
+        if (!section || document.getElementById(section.id)) return;
+        section.hidden = index !== currentSpan;
+        box.append(section);
+        if (window.htmx) window.htmx.process(section);
+        if (index === currentSpan) {
+          var loading = document.getElementById("span-loading");
+          if (loading) loading.hidden = true;
+          box.scrollTop = 0;
+          // The next row's detail, fetched ahead for j.
+          var next = stepSpan(1);
+          if (next !== index) loadPanel(next, spanRows()[next]);
+        }
+      })
+      .catch(function () {
+        delete box.requested[index];
+        var loading = document.getElementById("span-loading");
+        if (box === pane() && index === currentSpan && loading) {
+          loading.textContent = "This span could not be loaded: select it again.";
+        }
+      });
+  }
+
+  // Keeps the tree and the pane in the viewport once the reviewer moves between spans.
+  function bringTreeIntoView() {
+    var split = document.getElementById("span-split");
+    if (!split) return;
+    var box = split.getBoundingClientRect();
+    if (box.top < 0 && box.bottom > window.innerHeight * 0.6) return;  // scrolled inside it
+    if (box.top >= 0 && box.top < window.innerHeight * 0.35) return;
+    var card = split.closest(".spans-card") || split;
+    card.scrollIntoView({ block: "start" });
+  }
+
   function selectSpan(index, options) {
     var rows = spanRows();
     if (!rows.length) return;
@@ -61,11 +265,19 @@
       var selected = i === index;
       row.setAttribute("aria-selected", selected ? "true" : "false");
       row.tabIndex = selected ? 0 : -1;
-      var panel = document.getElementById(row.getAttribute("aria-controls"));
-      if (panel) panel.hidden = !selected;
     });
+    if (!rowShown(rows[index])) reveal(index);
+    showPanel(index, rows[index]);
+    if (options && options.user) bringTreeIntoView();
     rows[index].scrollIntoView({ block: "nearest" });
     if (options && options.focus) rows[index].focus();
+  }
+
+  function initTree() {
+    var tools = document.getElementById("span-tools");
+    if (tools) tools.hidden = false;
+    Array.prototype.forEach.call(document.querySelectorAll(".span-toggle"), function (t) { t.hidden = false; });
+    layoutTree();
   }
 
   // --- questions --------------------------------------------------------------------------
@@ -170,6 +382,17 @@
     var dialog = document.getElementById("shortcuts");
     if (dialog && dialog.open) return;  // the dialog handles Esc itself
     if (isTyping(active)) {
+      if (active.id === "span-search" && event.key === "Enter") {
+        event.preventDefault();
+        nextSearchMatch();
+        return;
+      }
+      if (active.id === "span-search" && event.key === "Escape") {
+        event.preventDefault();
+        active.blur();
+        selectSpan(currentSpan, { focus: true, user: true });
+        return;
+      }
       if (event.key === "Escape") {
         var inSpanComment = active.closest && active.closest(".span-comment-form");
         active.blur();
@@ -183,9 +406,13 @@
     var key = event.key;
     var handled = true;
     var onSpan = focusedSpanRow();
-    if (key === "j") selectSpan(currentSpan + 1, { focus: !!onSpan });
-    else if (key === "k") selectSpan(currentSpan - 1, { focus: !!onSpan });
-    else if (key === "f") selectSpan(currentSpan, { focus: true });
+    if (key === "j" || (onSpan && key === "ArrowDown")) selectSpan(stepSpan(1), { focus: !!onSpan, user: true });
+    else if (key === "k" || (onSpan && key === "ArrowUp")) selectSpan(stepSpan(-1), { focus: !!onSpan, user: true });
+    else if (onSpan && key === "ArrowLeft") handled = foldSelected(true);
+    else if (onSpan && key === "ArrowRight") handled = foldSelected(false);
+    else if (key === "f") selectSpan(currentSpan, { focus: true, user: true });
+    else if (key === "n") handled = nextError();
+    else if (key === "/") handled = focusField("span-search");
     else if (/^[1-9]$/.test(key)) handled = pickLevel(key);
     else if (key === "e") handled = focusField("explanation");
     else if (key === "c") handled = onSpan ? commentOnSpan() : focusField("comment");
@@ -203,9 +430,22 @@
   });
 
   document.addEventListener("click", function (event) {
-    var row = event.target.closest && event.target.closest(".span-row");
-    if (row) selectSpan(Number(row.getAttribute("data-index")));
-    if (event.target.closest && event.target.closest("#shortcuts-open")) showShortcuts();
+    if (!event.target.closest) return;
+    var row = event.target.closest(".span-row");
+    if (row) {
+      event.preventDefault();  // the link is for pages without the script
+      selectSpan(Number(row.getAttribute("data-index")), { user: true });
+    }
+    var toggle = event.target.closest(".span-toggle");
+    if (toggle) {
+      var target = spanRows()[Number(toggle.getAttribute("data-index"))];
+      setFolded(target, !isFolded(target));
+      layoutTree();
+    }
+    if (event.target.closest("#next-error")) nextError();
+    if (event.target.closest("#collapse-all")) foldAll(true);
+    if (event.target.closest("#expand-all")) foldAll(false);
+    if (event.target.closest("#shortcuts-open")) showShortcuts();
   });
 
   // --- lease timer and renewal -----------------------------------------------------------
@@ -584,6 +824,7 @@
   }
 
   document.addEventListener("input", function (event) {
+    if (event.target.id === "span-search") { layoutTree(); noteActivity(); return; }
     if (event.target.closest && event.target.closest("#review-form")) draftChanged();
     else noteActivity();
   });
@@ -658,13 +899,18 @@
   // --- start ------------------------------------------------------------------------------
   function init() {
     settleDrafts();
-    if (!root()) return;
+    if (!root()) {
+      // The history and adjudication pages: the same tree, every span's detail in the page.
+      if (spanRows().length) { initTree(); selectSpan(Math.max(0, spanRows().findIndex(function (row) { return row.getAttribute("aria-selected") === "true"; }))); }
+      return;
+    }
     taken = "";
     renewedAt = Date.now();
     var initial = root().getAttribute("data-initial-span");
     var rows = spanRows();
     var index = 0;
     rows.forEach(function (row, i) { if (row.getAttribute("data-span") === initial) index = i; });
+    initTree();
     selectSpan(index);
     var firstError = document.querySelector(".question .field-error");
     var errored = firstError ? questions().indexOf(firstError.closest("[data-question]")) : -1;
