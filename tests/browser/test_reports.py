@@ -18,6 +18,7 @@ from tests.factories import make_tenant
 from tests.review import test_agreement_reports as agreement_tests
 from tests.review import test_alignment as alignment_tests
 from tests.review import test_calibration as calibration_tests
+from tests.review import test_quality_page_rows as rows_tests
 from tests.review.helpers import add_reviewers, make_trace
 
 pytestmark = pytest.mark.browser
@@ -65,14 +66,14 @@ def test_the_quality_page_draws_each_chart_with_its_table(page, live_server, qua
     sign_in(page, live_server, tenant.owner)
     page.goto(url)
     page.set_viewport_size({"width": 1300, "height": 900})
-    # Agreement over time: three reports, the first (one reviewer) without a figure,
-    # so a line over two with its interval band; the table says why.
-    # (the second series is the calibration round's queue)
-    agreement_section = page.locator("#agreement .chart-pair").first
-    assert agreement_section.locator("svg.chart circle.dot").count() == 2
-    assert agreement_section.locator("svg.chart polygon.band").count() == 1
-    assert agreement_section.locator("table.figures tbody tr").count() == 3
-    assert "—" in agreement_section.locator("table.figures tbody tr").last.inner_text()
+    # Agreement: one row per question of a queue (the second is the calibration
+    # round's queue); its trend over three reports, the first (one reviewer) without a
+    # figure, so a line over two with its interval band. The history says why.
+    row = page.locator("#agreement-table tr.agreement-row").filter(has_not_text="calibration")
+    assert row.count() == 1
+    assert row.locator("svg.chart.trend circle.dot").count() == 2
+    assert row.locator("svg.chart.trend polygon.band").count() == 1
+    assert "History (3)" in row.inner_text()
     # The confusion matrix as a heat map, its counts in cells and in the table.
     alignment_section = page.locator("#alignment")
     cells = alignment_section.locator("svg.chart text.cell-label").all_text_contents()
@@ -89,11 +90,123 @@ def test_the_quality_page_draws_each_chart_with_its_table(page, live_server, qua
     assert throughput.locator("svg.chart rect.bar").count() == 24
     assert "answers in the last 24 hours" in throughput.inner_text()
     page.screenshot(path=os.path.join(SHOTS, "quality.png"), full_page=True)
+    # Legible at a desktop width and in the narrow column of 200% zoom.
+    for width in (1300, 683):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_charts_legible(page)
+        assert_no_clipped_cells(page)
+    page.set_viewport_size({"width": 1300, "height": 900})
+    # The history: every report of the question, the line of the page's reports.
+    with page.expect_navigation():
+        row.get_by_role("link", name="History").click()
+    history = page.locator("#history")
+    assert history.locator("svg.chart circle.dot").count() == 2
+    assert history.locator("svg.chart polygon.band").count() == 1
+    assert history.locator("#history-table tbody tr").count() == 3
+    assert "—" in history.locator("#history-table tbody tr").last.inner_text()
+    assert_charts_legible(page)
+    page.go_back()
     # A worst disagreement opens its trace.
     link = alignment_section.locator("table.worst a").first
     external_id = link.inner_text()
     link.click()
     page.wait_for_url(lambda u: f"/traces/t/{external_id}/" in u)
+
+
+# The WCAG relative luminance and contrast, in the page: a chart's text against white,
+# or against the heat-map cell it sits on (the accent at the cell's opacity over white).
+LEGIBILITY = """() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const contrast = (a, b) => {
+    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  return [...document.querySelectorAll("svg.chart text")].map(t => {
+    const style = getComputedStyle(t);
+    const px = parseFloat(style.fontSize) * t.getScreenCTM().a;
+    let ground = [255, 255, 255];
+    const cell = t.previousElementSibling;
+    if (cell && cell.matches("rect.cell")) {
+      const fill = rgb(getComputedStyle(cell).fill);
+      const a = parseFloat(cell.getAttribute("fill-opacity"));
+      ground = fill.map(v => 255 - a * (255 - v));
+    }
+    return {text: t.textContent, px, ratio: contrast(rgb(style.fill), ground)};
+  });
+}"""
+
+
+def assert_charts_legible(page) -> None:
+    """Every chart's text is 12 px or more on screen with a contrast of 4.5:1 or more."""
+    texts = page.evaluate(LEGIBILITY)
+    assert texts
+    small = [t for t in texts if t["px"] < 12]
+    faint = [t for t in texts if t["ratio"] < 4.5]
+    assert not small, small[:5]
+    assert not faint, faint[:5]
+
+
+def assert_no_clipped_cells(page) -> None:
+    """No table cell's content is wider than the cell (a header cut to "Accu")."""
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll("table th, table td")]
+            .filter(c => c.scrollWidth > c.clientWidth + 0.5 && c.offsetParent)
+            .map(c => c.textContent.trim().slice(0, 40))"""
+    )
+    assert not clipped, clipped
+
+
+@pytest.fixture
+def many_reports(transactional_db):
+    """Two questions of a queue with four hours of a report a minute each."""
+    tenant = make_tenant("Many")
+    queue, helpful, _safe, _reviewers = rows_tests._world(tenant)
+    return tenant, queue, helpful
+
+
+def test_the_quality_page_stays_short_with_many_reports(page, live_server, many_reports):
+    tenant, queue, helpful = many_reports
+    sign_in(page, live_server, tenant.owner)
+    page.set_viewport_size({"width": 1300, "height": 900})
+    page.goto(
+        f"{live_server.url}/orgs/{tenant.organization.slug}/projects/"
+        f"{tenant.project.slug}/reports/quality/"
+    )
+    rows = page.locator("#agreement-table tr.agreement-row")
+    assert rows.count() == 2
+    # 480 reports: two rows, the section no taller than a screen, the page bounded.
+    assert page.locator("#agreement").bounding_box()["height"] < 700
+    assert page.evaluate("document.documentElement.scrollHeight") < 3000
+    # Each row's trend renders: a line through the newest reports, drawn at its size.
+    for i in range(2):
+        trend = rows.nth(i).locator("svg.chart.trend")
+        assert trend.is_visible()
+        assert trend.locator("circle.dot").count() == rows_tests.TREND_POINTS
+        assert trend.locator("polyline.line").count() == 1
+        box = trend.bounding_box()
+        assert box["width"] >= 200 and box["height"] >= 40
+    # The small sample says so in its row; no header or cell is cut.
+    safe = rows.filter(has_text="safe")
+    assert "Only 3 items answered by two or more reviewers" in safe.inner_text()
+    headers = page.locator("#agreement-table thead th").all_inner_texts()
+    assert "95% interval" in headers and "Items (2+ answers)" in headers
+    assert_no_clipped_cells(page)
+    assert_charts_legible(page)
+    page.screenshot(path=os.path.join(SHOTS, "quality-many-reports.png"), full_page=True)
+    # The history a page at a time: 240 reports, 50 a page.
+    rows.filter(has_text="helpful").get_by_role("link", name="History").click()
+    page.wait_for_url(lambda u: f"/agreement/{queue.pk}/{helpful.pk}/" in u)
+    assert page.locator("#history-table tbody tr").count() == 50
+    assert "page 1 of 5" in page.locator(".pager").inner_text()
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(lambda u: u.endswith("?page=2"))
+    assert "page 2 of 5" in page.locator(".pager").inner_text()
+    assert_no_clipped_cells(page)
+    page.screenshot(path=os.path.join(SHOTS, "quality-history.png"), full_page=True)
 
 
 def test_reviewers_may_not_open_the_quality_page(page, live_server, quality):
