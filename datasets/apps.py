@@ -31,6 +31,12 @@ class DatasetsConfig(AppConfig):
             on_expected_output_written, dispatch_uid="datasets.label_expected_output"
         )
 
+        # Review's comparison items read experiments' results on the same items here.
+        from datasets.services.comparison_outputs import experiment_outputs_for_review
+        from review.comparison.hooks import register_experiment_outputs
+
+        register_experiment_outputs(experiment_outputs_for_review)
+
         # The demo organization gets a dataset with a gate, after the sample traces.
         from datasets.services.demo import demo_step
         from projects.demo import register_demo_step

@@ -247,6 +247,47 @@ def _reviewer_agreement_check(gate: QualityGate, experiment: Experiment) -> dict
     )
 
 
+def _preference_checks(gate: QualityGate, experiment: Experiment) -> list[dict[str, Any]]:
+    """Reviewers compared this experiment's outputs with others' in a comparison queue
+    (``review.comparison``): the share of items where they preferred it or tied, whose
+    lower confidence bound (Wilson) must reach the threshold."""
+    checks = []
+    for threshold in gate.thresholds:
+        if "min_preferred_or_tied" not in threshold:
+            continue
+        limit = threshold["min_preferred_or_tied"]
+        found = candidate_preferred_or_tied(
+            project_id=experiment.project_id,
+            queue_id=threshold["queue"],
+            candidate_experiment_result_ids=experiment.results.values_list("pk", flat=True),
+            criterion=threshold.get("criterion"),
+            confidence=threshold.get("confidence", 0.95),
+        )
+        name = threshold["metric"]
+        numbers = {
+            "threshold": {"min_preferred_or_tied": limit},
+            "value": found["share"],
+            "lower_bound": found["lower_bound"],
+            "items": found["items"],
+        }
+        if not found["items"]:
+            checks.append(_check("preference", name, NOT_AVAILABLE, found["reason"], **numbers))
+            continue
+        ok = found["lower_bound"] >= limit
+        checks.append(
+            _check(
+                "preference",
+                name,
+                PASS if ok else FAIL,
+                f"preferred or tied on {found['preferred_or_tied']} of {found['items']} "
+                f"items ({found['share']:.1%}, lower bound {found['lower_bound']:.1%}); "
+                f"at least {limit:.1%} required",
+                **numbers,
+            )
+        )
+    return checks
+
+
 def _expected_outputs_check(experiment: Experiment) -> dict[str, Any] | None:
     """A failing check when items of the version need an expected output; else None."""
     waiting = experiment.version.needs_expected_output
@@ -288,6 +329,7 @@ def gate_verdict(*, experiment: Experiment, baseline: Experiment | None = None) 
         checks.append(_alignment_check(gate, experiment))
     if gate.min_reviewer_agreement is not None:
         checks.append(_reviewer_agreement_check(gate, experiment))
+    checks.extend(_preference_checks(gate, experiment))
     if (waiting := _expected_outputs_check(experiment)) is not None:
         checks.append(waiting)
     passed = bool(checks) and all(c["status"] == PASS for c in checks)

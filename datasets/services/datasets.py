@@ -171,6 +171,34 @@ def dataset_item_delete(
 THRESHOLD_BOUNDS = ("min", "max", "max_drop", "max_rise")
 
 
+PREFERENCE_KEYS = ("metric", "queue", "min_preferred_or_tied", "criterion", "confidence")
+
+
+def _preference_threshold(entry: dict[str, Any]) -> dict[str, Any] | str:
+    """A comparison threshold: the candidate preferred or tied on at least this share of
+    a comparison queue's items (the lower confidence bound); or why it is not one."""
+    unknown = set(entry) - set(PREFERENCE_KEYS)
+    share = entry.get("min_preferred_or_tied")
+    queue = entry.get("queue")
+    confidence = entry.get("confidence", 0.95)
+    if unknown:
+        return f"Unknown keys: {', '.join(sorted(unknown))}."
+    if not isinstance(queue, int) or isinstance(queue, bool) or queue < 1:
+        return '"queue": the comparison queue\'s id.'
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+        return '"min_preferred_or_tied": a share from 0 to 1.'
+    if confidence not in (0.9, 0.95, 0.99):
+        return '"confidence": 0.9, 0.95 or 0.99.'
+    criterion = entry.get("criterion")
+    if criterion is not None and (not isinstance(criterion, str) or not criterion):
+        return '"criterion": a criterion\'s name.'
+    clean = {"metric": entry["metric"], "queue": queue, "min_preferred_or_tied": share}
+    clean["confidence"] = confidence
+    if criterion:
+        clean["criterion"] = criterion
+    return clean
+
+
 def _check_thresholds(thresholds: Any) -> list[dict[str, Any]]:
     if not isinstance(thresholds, list):
         raise DomainError("thresholds must be a list.", details={"thresholds": ["A list."]})
@@ -180,6 +208,14 @@ def _check_thresholds(thresholds: Any) -> list[dict[str, Any]]:
         where = f"thresholds[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("metric"), str):
             errors[where] = ['An object with a "metric" name.']
+            continue
+        if "min_preferred_or_tied" in entry:
+            # Reviewers' preferences in a comparison queue (review.comparison).
+            preference = _preference_threshold(entry)
+            if isinstance(preference, str):
+                errors[where] = [preference]
+            else:
+                clean.append(preference)
             continue
         unknown = set(entry) - {"metric", *THRESHOLD_BOUNDS}
         bounds = {k: v for k, v in entry.items() if k in THRESHOLD_BOUNDS}
