@@ -33,6 +33,7 @@ from datasets.models import Experiment, ExperimentStatus, QualityGate
 from datasets.selectors import experiment_metrics, version_revisions
 from datasets.services.promotion import reviewed_answer
 from hitl.exceptions import Conflict, DomainError, NotFound
+from review.comparison.report import candidate_preferred_or_tied
 from traces.models import AUTOMATED_SCORE_SOURCES, Score, Span, Thread, Trace
 
 PASS, FAIL, NOT_AVAILABLE = "pass", "fail", "not_available"
