@@ -3,8 +3,9 @@ Pure numpy, no Django.
 
 The model: system ``i`` beats ``j`` with probability ``p_i / (p_i + p_j)``. The estimate
 is the maximum a posteriori one that ``choix.mm_pairwise`` computes (Hunter's
-minorization-maximization, 2004): repeat ``p_i = (W_i + alpha) / (sum_j N_ij / (p_i + p_j)
-+ alpha)`` (``W_i`` the wins of ``i``, ``N_ij`` the games between ``i`` and ``j``) until the
+minorization-maximization, 2004): with the weights ``p`` scaled to sum to the number of
+systems, repeat ``p_i = (W_i + alpha) / (sum_j N_ij / (p_i + p_j) + alpha)`` (``W_i`` the
+wins of ``i``, ``N_ij`` the games between ``i`` and ``j``) until the
 log-strengths move less than ``tol`` (L1), starting from equal strengths. ``alpha``, a
 small prior, keeps a system that never wins (or never loses) at a finite strength;
 ``alpha=0`` is the plain maximum-likelihood estimate. Strengths are reported as
@@ -76,6 +77,7 @@ def fit(
         iterations += 1
         idx = np.flatnonzero(active)
         p = np.exp(params[idx])
+        p *= p.shape[1] / p.sum(axis=1, keepdims=True)  # weights summing to k, as choix
         denoms = (games[idx] / (p[:, :, None] + p[:, None, :])).sum(axis=2)
         new = np.log((total_wins[idx] + alpha) / (denoms + alpha))
         new -= new.mean(axis=1, keepdims=True)
