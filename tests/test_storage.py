@@ -5,6 +5,10 @@ directory and its own path to the storage) writes an export; the worker stops an
 directory is deleted; a real web process (gunicorn, another working directory, another
 path to the same storage) serves the download to the export's organization over HTTP,
 and to no other organization.
+
+On an S3-compatible bucket (moto's server, a process on loopback, with django-storages
+as ``HITL_FILE_STORAGE=s3`` configures it) the download is a redirect to a signed URL
+that expires, which serves the file as an attachment.
 """
 
 from __future__ import annotations
@@ -141,7 +145,10 @@ def test_a_worker_in_one_directory_writes_an_export_a_web_process_in_another_ser
     )
     processes.append(worker)
     web = Process(
-        ["gunicorn", "hitl.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [
+            *("gunicorn", "hitl.wsgi:application", "--bind", f"127.0.0.1:{port}"),
+            *("--workers", "1", "--graceful-timeout", "2"),
+        ],
         web_dir,
         web_dir / "files",
         log,
@@ -193,3 +200,90 @@ def test_a_worker_in_one_directory_writes_an_export_a_web_process_in_another_ser
     assert status == 404 and orjson.loads(body)["error"]["code"] == "gone"
     with tenancy.tenant_scope(tenant.organization.pk):
         assert DatasetExport.objects.get(pk=export.pk).state == JobState.DONE
+
+
+# --- an S3-compatible bucket ------------------------------------------------------------------
+
+
+@pytest.fixture
+def bucket(tmp_path, settings) -> Iterator[str]:
+    """An S3-compatible server (moto's, a process of its own on loopback) with one bucket,
+    made the ``exports`` storage as ``HITL_FILE_STORAGE=s3`` makes it (hitl/settings.py)."""
+    import boto3
+
+    port = _free_port()
+    log = tmp_path / "s3.log"
+    with log.open("ab") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _answers(f"{endpoint}/"), "the S3 server", log)
+        credentials = {"aws_access_key_id": "hitl-test", "aws_secret_access_key": "hitl-test"}
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", **credentials
+        ).create_bucket(Bucket="hitl-exports")
+        settings.HITL_S3_SIGNED_URLS = True
+        settings.HITL_S3_URL_EXPIRES_SECONDS = 60
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "exports": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": "hitl-exports",
+                    "location": "exports",
+                    "endpoint_url": endpoint,
+                    "region_name": "us-east-1",
+                    "access_key": "hitl-test",
+                    "secret_key": "hitl-test",
+                    "addressing_style": "path",
+                    "signature_version": "s3v4",
+                    "querystring_auth": True,
+                    "querystring_expire": 60,
+                    "file_overwrite": True,
+                    "default_acl": None,
+                },
+            },
+        }
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_on_s3_a_download_is_a_signed_url_that_expires_for_the_exports_organization_only(
+    tenant, other_tenant, client_for, bucket
+):
+    from hitl import storage
+
+    dataset = make_dataset(tenant)
+    import_rows(tenant, dataset, ROWS)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        export = services.dataset_export_start(
+            actor=Actor(user=tenant.owner), dataset=dataset, version=None, file_format="jsonl"
+        )
+        services.dataset_export_run(export_id=export.pk)
+        export.refresh_from_db()
+    assert (export.state, export.item_count) == (JobState.DONE, len(ROWS)), export.error
+    key = f"{tenant.organization.pk}/{export.file_name}"
+    assert storage.storage().exists(key) and export.size_bytes == storage.size(key)
+    path = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        f"/datasets/{dataset.pk}/exports/{export.pk}/download/"
+    )
+    answer = client_for(key=tenant.key()).get(path)
+    assert answer.status_code == 302 and answer["Cache-Control"] == "no-store"
+    signed = answer["Location"]
+    assert signed.startswith(f"{bucket}/hitl-exports/exports/{key}?")
+    assert "X-Amz-Expires=60" in signed and "X-Amz-Signature=" in signed
+    with urllib.request.urlopen(signed, timeout=10) as response:  # noqa: S310 (loopback)
+        body = response.read()
+        disposition = response.headers["Content-Disposition"]
+    assert [orjson.loads(line)["id"] for line in body.splitlines()] == [r["id"] for r in ROWS]
+    assert disposition == f'attachment; filename="{export.file_name}"'
+    # Another organization gets no URL.
+    refused = client_for(key=other_tenant.key()).get(path)
+    assert refused.status_code in (403, 404) and "Location" not in refused
