@@ -111,9 +111,14 @@ WorkPageProvider = Callable[..., "WorkPage | None"]
 _work_page_providers: list[WorkPageProvider] = []
 
 
-def register_work_page(provider: WorkPageProvider) -> None:
+def register_work_page(provider: WorkPageProvider, *, first: bool = False) -> None:
+    """``first``: asked before those registered so far (a step that comes before the
+    member's usual work, such as a calibration round to take)."""
     if provider not in _work_page_providers:
-        _work_page_providers.append(provider)
+        if first:
+            _work_page_providers.insert(0, provider)
+        else:
+            _work_page_providers.append(provider)
 
 
 def work_page(*, membership: Any) -> WorkPage | None:

@@ -10,6 +10,11 @@ review = project + "review/<int:assignment_pk>/"
 
 urlpatterns = [
     path(org + "work/", reviewer.MyWorkView.as_view(), name="review-my-work"),
+    path(
+        org + "calibration/",
+        calibration_views.MyCalibrationView.as_view(),
+        name="review-my-calibration",
+    ),
     path(org + "history/", history.MyHistoryView.as_view(), name="review-history"),
     path(org + "adjudication/", history.AdjudicationListView.as_view(), name="review-adjudication"),
     path(

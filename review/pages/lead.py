@@ -401,10 +401,16 @@ class ItemView(LeadPageView):
             {"annotation": a, "answers": [(names.get(k, k), v) for k, v in a.values.items()]}
             for a in lead_selectors.item_annotations(item)
         ]
+        # The adjudicated decision, labelled as such, with who decided.
+        decisions = [
+            {"decision": d, "answers": [(names.get(k, k), v) for k, v in d.values.items()]}
+            for d in item.adjudications.select_related("adjudicator").order_by("-created_at", "-id")
+        ]
         context = self.context(
             queue=queue,
             item=item,
             annotations=annotations,
+            decisions=decisions,
             history=audit.history_for_display(item.history.all()),
         )
         return render(request, "review/lead/item.html", context)
