@@ -454,6 +454,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--before", help="a git revision to measure beside the current code")
+    parser.add_argument("--repo", default=str(ROOT), help="the git work tree --before is read from")
     args = parser.parse_args()
     chromium = os.environ.get("HITL_CHROMIUM") or shutil.which("chromium")
     if not chromium:
@@ -487,7 +488,7 @@ def main() -> None:
             old_tree = run_dir / "before"
             old_tree.mkdir()
             archive = subprocess.run(
-                ["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True
+                ["git", "archive", args.before], cwd=args.repo, check=True, capture_output=True
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
             processes.append(start_gunicorn(old_tree, old_port, env))

@@ -43,7 +43,7 @@ def _pane_beside_tree_in_view(page) -> None:
     assert box is not None, "no span detail shown"
     assert box["left"] >= box["treeRight"] - 1, box  # beside the tree, not below it
     assert 0 <= box["top"] < box["height"] - 100, box  # its heading and body are in view
-    assert box["rowTop"] >= 0 and box["rowBottom"] <= box["height"], box  # and the row
+    assert box["rowTop"] >= 0 and box["rowBottom"] <= box["height"] + 1, box  # and the row
 
 
 def test_a_long_trace_is_reviewed_from_the_keyboard(page, live_server):
