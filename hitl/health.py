@@ -1,7 +1,10 @@
 """Health and readiness, for monitoring and for a load balancer.
 
 - ``/healthz``: is everything the site depends on reachable (database and broker)?
-  503 when either is down; for monitoring and alerts.
+  503 when either is down; for monitoring and alerts. With read replicas configured
+  it also reports each one (``replicas``: ``ok``, ``lagging: ...``, ``error: ...``); a
+  replica down or lagging is skipped by reads (``hitl.replica``), so it makes the status
+  ``degraded`` with 200, not a 503.
 - ``/readyz``: can this web process serve requests? Only the database decides: with
   Redis down, throttles fail open, sessions live in PostgreSQL and work waits in the
   outbox, so the process serves and a load balancer must keep sending it traffic.
@@ -9,10 +12,13 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from hitl import replica
 from hitl.celery import app as celery_app
 
 # A health check answers in about a second, whatever is down.
@@ -54,7 +60,15 @@ def _answer(checks: dict[str, str], *, ok: str, failed: str) -> JsonResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    return _answer({"database": _database(), "broker": _broker()}, ok="ok", failed="unhealthy")
+    answer = _answer({"database": _database(), "broker": _broker()}, ok="ok", failed="unhealthy")
+    replicas = replica.replica_report()
+    if not replicas:
+        return answer
+    body = json.loads(answer.content)
+    body["replicas"] = replicas
+    if body["status"] == "ok" and any(value != "ok" for value in replicas.values()):
+        body["status"] = "degraded"
+    return JsonResponse(body, status=answer.status_code)
 
 
 @require_GET

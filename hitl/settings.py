@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "hitl.middleware.BodySizeLimitMiddleware",
+    "hitl.replica.ReadYourWritesMiddleware",  # read-your-writes with read replicas
 ]
 
 ROOT_URLCONF = "hitl.urls"
@@ -89,6 +90,23 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # 10M-span trace list with a metadata filter, bench/README.md) to run a 40 ms query.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
+# Read replicas (hitl/replica.py): DATABASE_REPLICA_URLS, comma-separated, adds the
+# aliases replica_1, replica_2, ...; only the heavy selectors read from them, and a
+# replica that is down or lags more than HITL_REPLICA_MAX_LAG_SECONDS is skipped.
+DATABASE_REPLICAS: list[str] = []
+for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _replica = env.db_url_config(_url)
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["CONN_HEALTH_CHECKS"] = True
+    _replica_options = _replica.setdefault("OPTIONS", {})
+    _replica_options["options"] = f"{_replica_options.get('options', '')} -c jit=off".strip()
+    _replica_options.setdefault("connect_timeout", env.int("HITL_REPLICA_CONNECT_TIMEOUT", 2))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica_{_number}")
+DATABASE_ROUTERS = ["hitl.replica.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("HITL_REPLICA_MAX_LAG_SECONDS", default=30.0)
+REPLICA_PROBE_SECONDS = env.float("HITL_REPLICA_PROBE_SECONDS", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
 from django.db.models import Avg, Count, F, QuerySet, Sum
 
+from hitl.replica import read_connection, reads_from_replica
 from projects.hooks import QueueChoice
 from projects.models import REVIEW_ROLES, Membership
 from review import visibility
@@ -185,6 +185,7 @@ def queue_pool_entry(*, queue: ReviewQueue, user: Any) -> QueueReviewer | None:
     )
 
 
+@reads_from_replica
 def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
     """Counts by board column and, per assignee, what is done and what is pending."""
     columns = QueueItem.objects.filter(queue=queue).aggregate(
@@ -214,7 +215,7 @@ def queue_board(*, queue: ReviewQueue) -> dict[str, Any]:
         key = "in_progress" if key == AssignmentState.LEASED else key
         entry[key] += row["n"]
     # Pushed items (round robin, manual) wait for their assignees until claimed.
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             """
             SELECT assignee, count(*)

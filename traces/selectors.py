@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import (
     Avg,
     Count,
@@ -37,6 +37,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
+from hitl.replica import reads_from_replica
 from projects.models import Membership, Project
 from traces import hooks
 from traces.filters import IdInArray, RepeatedValuesField, TraceFilter, TraceSort
@@ -203,6 +204,7 @@ def trace_list_rows(queryset: QuerySet[Trace]) -> QuerySet[Trace]:
     )
 
 
+@reads_from_replica
 def trace_list_data(traces: list[Trace], *, viewer: Any = None) -> list[dict[str, Any]]:
     """A page of lean rows (from ``trace_list_rows``) as JSON-ready data, shaped like
     ``TraceListRowSerializer``, with each trace's score and feedback summary: two
@@ -374,6 +376,7 @@ def _span_columns(*, raw_payloads: bool) -> list[Any]:
     return [*SPAN_FIELDS[:-2], Cast("input", TextField()), Cast("output", TextField())]
 
 
+@reads_from_replica
 def trace_detail(
     *,
     trace: Trace,
@@ -578,6 +581,7 @@ def _decimal_text(value: Decimal | None) -> str | None:
 
 
 # --- one span ------------------------------------------------------------------------------
+@reads_from_replica
 def span_detail(*, trace: Trace, span_external_id: str, viewer: Any = None) -> dict[str, Any]:
     """One span with its attributes, parent, children, timing, scores (those ``viewer``
     may read) and feedback."""
@@ -730,6 +734,7 @@ def trace_list_sorted(
     return queryset.order_by(F("sort_value").asc(nulls_last=True), "id")
 
 
+@reads_from_replica
 def trace_list_page(
     queryset: QuerySet[Trace],
     *,
@@ -830,6 +835,7 @@ def _score_page(
     return rows
 
 
+@reads_from_replica
 def trace_list_count(
     queryset: QuerySet[Trace], *, cap: int = MATCH_COUNT_CAP, budget_ms: int = MATCH_COUNT_BUDGET_MS
 ) -> int | None:
@@ -837,13 +843,14 @@ def trace_list_count(
     ``LIMIT`` subquery: one more than ``cap`` means "more than ``cap``"); None when the
     count takes longer than ``budget_ms`` (a rare filter over a large project reads every
     trace to find out): the page then says it did not count, and keeps its own budget."""
-    counting = queryset.order_by().values("pk")[: cap + 1]
-    with transaction.atomic(), connection.cursor() as cursor:
+    alias = queryset.db  # a replica inside reads_from_replica: the timeout is set there
+    counting = queryset.using(alias).order_by().values("pk")[: cap + 1]
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         cursor.execute("SELECT current_setting('statement_timeout')")
         previous = cursor.fetchone()[0]
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=alias):
                 return counting.count()
         except OperationalError:
             return None

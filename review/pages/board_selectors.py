@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import TextField
 from django.db.models.functions import Cast, Left
 
+from hitl.replica import reads_from_replica
 from review.models import (
     QueueItem,
     QueueReviewer,
@@ -20,6 +21,7 @@ from review.services.items import SELECTABLE_COLUMNS
 BOARD_CARDS_PER_COLUMN = 20
 
 
+@reads_from_replica
 def board(queue: ReviewQueue) -> dict[str, Any]:
     """The kanban: each column's count and its first cards (priority first), the pool
     for reassigning, and per assignee what is done and pending, time on task and

@@ -28,6 +28,7 @@ from hitl.api.filters import RESPONSE_PARAMETERS
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.renderers import BrowsableAPIRenderer
 from hitl.exceptions import DomainError
+from hitl.replica import reads_from_replica
 from projects.api.bases import ProjectScopedViewSet
 from traces import hooks, selectors
 from traces.api import read_serializers as s
@@ -223,8 +224,10 @@ class TraceViewSet(ProjectScopedViewSet):
     )
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(selectors.trace_list_data(page, viewer=_viewer(request)))
+        with reads_from_replica():  # the page and its summaries (hitl/replica.py)
+            page = self.paginate_queryset(queryset)
+            data = selectors.trace_list_data(page, viewer=_viewer(request))
+        return self.get_paginated_response(data)
 
     @extend_schema(
         summary="One trace with its span tree",

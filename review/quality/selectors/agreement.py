@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max
 from django.db.models.fields.json import KT
 
+from hitl.replica import reads_from_replica
 from review.models import Annotation, ReviewQueue, ScoreConfig
 from review.quality.agreement import Level
 from review.quality.agreement.report import small_sample_warning
@@ -25,6 +26,7 @@ HISTORY_FIELDS = ("id", "config_id", "computed_at", "level", "value", "ci_low", 
                   "n_items", "n_answers", "answers_covered", "reason")  # fmt: skip
 
 
+@reads_from_replica
 def queue_agreement(queue: ReviewQueue, *, history_limit: int = HISTORY_LIMIT) -> dict[str, Any]:
     """Per question of the queue's form (free text has none): the latest report, whole,
     and up to ``history_limit`` earlier headline figures, newest first; the reviewers
