@@ -76,3 +76,19 @@ def submit(tenant: Tenant, user, assignment, answers: dict, **extra: Any):
 def item_of(tenant: Tenant, assignment) -> QueueItem:
     with tenancy.tenant_scope(tenant.organization.pk):
         return QueueItem.objects.get(pk=assignment.item_id)
+
+
+def comparison_rows(tenant: Tenant) -> list[str]:
+    """A comparison queue with a reviewed comparison item (for the isolation and admin
+    walkers); returns the marker strings that must not leak."""
+    slug = tenant.organization.slug
+    queue = make_comparison_queue(
+        tenant, criteria=(f"criterion-only-{slug}",), name=f"comparison-queue-{slug}"
+    )
+    comparison = make_comparison(
+        tenant, input={"question": f"comparison-only-{slug}"}, group_key=f"group-only-{slug}"
+    )
+    enqueue(tenant, queue, [comparison])
+    lease = claim(tenant, tenant.reviewer, queue)
+    submit(tenant, tenant.reviewer, lease, {f"criterion-only-{slug}": {"choice": "a"}})
+    return [f"comparison-only-{slug}", f"group-only-{slug}", f"criterion-only-{slug}"]

@@ -11,6 +11,7 @@ from review.quality.services.alerts import alert_raise
 from review.services import drafts
 from tests.factories import Tenant
 from tests.isolation import IsolationData
+from tests.review.comparison_helpers import comparison_rows
 from tests.review.helpers import make_config, make_queue, make_trace
 
 
@@ -73,6 +74,7 @@ def populate(tenant: Tenant) -> IsolationData:
         agreement.agreement_refresh(queue_id=queue.pk, force=True, resamples=0)
         calibration_set, _round = _calibration(tenant, config, queue, annotation)
         quality_kwargs = _quality(tenant, calibration_set, _round)
+    comparison_markers = comparison_rows(tenant)
     return IsolationData(
         kwargs={
             "queue_pk": queue.pk,
@@ -94,6 +96,7 @@ def populate(tenant: Tenant) -> IsolationData:
             rule.name,
             calibration_set.name,
             f"judge-only-{slug}",
+            *comparison_markers,
         ],
     )
 
