@@ -57,7 +57,7 @@ def storage(name: str = EXPORTS) -> Storage:
 def writing(name: str, *, alias: str = EXPORTS) -> Iterator[IO[bytes]]:
     """A binary file to write; on a clean exit it is stored under ``name`` (replacing a
     file of that name), on an error nothing is stored. The bytes wait in a temporary
-    file of this process meanwhile (writers such as Parquet's need a real file)."""
+    file of this process meanwhile, so the storage only ever holds whole files."""
     target = storage(alias)
     with tempfile.TemporaryFile(prefix="hitl-") as scratch:
         yield scratch
