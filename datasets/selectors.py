@@ -20,6 +20,7 @@ from datasets.models import (
     ExperimentResult,
 )
 from hitl.exceptions import DomainError, NotFound
+from hitl.replica import replica_snapshot
 
 DIFF_FIELDS = (*(c for c in COLUMNS if c != "id"), "reviews")
 MAX_LISTED = 500
@@ -85,7 +86,8 @@ def version_records_raw(version: DatasetVersion, *, chunk_size: int = 5_000) -> 
         ORDER BY key
     """
     params = [version.organization_id, version.dataset_id, version.number, version.number]
-    with connection.cursor() as cursor:
+    # From a caught-up read replica when there is one (hitl/replica.py), else the primary.
+    with replica_snapshot() as database, database.cursor() as cursor:
         # A named cursor: PostgreSQL sends rows as they are fetched.
         raw = cursor.connection.cursor(name=f"dataset_export_{version.pk}")
         raw.itersize = chunk_size
@@ -140,7 +142,7 @@ def version_table_batches(
         version.number,
         version.number,
     ]
-    with connection.cursor() as cursor:
+    with replica_snapshot() as database, database.cursor() as cursor:
         # A named cursor: PostgreSQL sends rows as they are fetched; binary rows, so
         # psycopg reads numbers without parsing text.
         raw = cursor.connection.cursor(name=f"dataset_table_{version.pk}", binary=True)

@@ -24,6 +24,10 @@ aggregates, dataset exports), and even there
   is skipped (reads fall back to the primary), logged once per change, probed again
   after ``REPLICA_PROBE_SECONDS`` and reported by ``/healthz`` (:func:`replica_report`).
 
+One long read may also use :func:`replica_snapshot` (dataset exports, the agreement
+inputs): a replica that has replayed everything committed on the primary when the read
+begins, even inside a primary transaction, else the primary.
+
 Writes always go to the primary, whatever instance they start from. Tenancy is the
 same on a replica: the tenant managers filter by organization whatever the alias, and
 raw SQL run on a replica takes its connection from :func:`read_connection`.
@@ -204,6 +208,8 @@ def _required_lsn() -> int | None:
     request = _request.get()
     if request is None:  # a task or a command: everything committed before it began
         return primary_lsn()
+    if request.method in UNSAFE_METHODS:  # a write may precede the read in this request
+        return primary_lsn()
     reader = _reader_key(request)
     return _noted_write(reader) if reader is not None else None
 
@@ -294,6 +300,48 @@ def read_connection() -> BaseDatabaseWrapper:
     """The connection for raw SQL reads issued now: a replica inside
     ``reads_from_replica``, else the primary."""
     return connections[read_alias()]
+
+
+def wait_seconds() -> float:
+    return float(getattr(settings, "REPLICA_WAIT_SECONDS", 0.5))
+
+
+def _caught_up_replica(target: int | None) -> str | None:
+    """A usable replica that has replayed ``target``, waiting up to ``wait_seconds()``."""
+    usable = [s.alias for s in map(replica_state, replica_aliases()) if s.usable]
+    if not usable or target is None:
+        return None
+    deadline = time.monotonic() + wait_seconds()
+    while True:
+        for alias in usable:
+            state = probe(alias)
+            if state.usable and (state.replay_lsn or 0) >= target:
+                return alias
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+
+
+@contextmanager
+def replica_snapshot() -> Iterator[BaseDatabaseWrapper]:
+    """For one long read (an export's server-side cursor, a report's inputs): the
+    connection of a replica that has replayed everything the primary had committed when
+    this was entered (waiting up to ``REPLICA_WAIT_SECONDS``), else the primary's; in
+    a transaction (a savepoint inside the caller's on the primary). The read sees
+    what a statement on the primary would have seen then (or later), so this is the one
+    replica read allowed inside a primary transaction: wrap only reads whose result
+    does not depend on what that transaction wrote."""
+    from django.db import transaction
+
+    alias = None
+    if replica_aliases():
+        try:
+            alias = _caught_up_replica(primary_lsn())
+        except Exception:  # the primary answers below, or the caller's error is its own
+            logger.exception("could not choose a replica; reading the primary")
+    alias = alias or DEFAULT_DB_ALIAS
+    with transaction.atomic(using=alias):
+        yield connections[alias]
 
 
 class ReplicaRouter:

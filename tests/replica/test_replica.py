@@ -264,3 +264,46 @@ def test_tenancy_holds_on_the_replica_for_the_isolation_walkers_reads(replica_se
         assert organizations == {attacker.organization.pk}
     with replica.reads_from_replica(), pytest.raises(TenantScopeError):
         Trace.objects.count()
+
+
+def test_exports_and_agreement_inputs_read_a_caught_up_replica(replica_server, settings):
+    from django.db import transaction
+
+    from datasets.models import DatasetVersion
+    from datasets.selectors import version_records_raw
+    from review.quality.models import AgreementReport
+    from review.quality.services import agreement
+    from tests.datasets.helpers import import_rows, make_dataset
+    from tests.review.test_agreement_freshness import _queue, _submit_one
+
+    settings.REPLICA_MAX_LAG_SECONDS = 600
+    settings.REPLICA_WAIT_SECONDS = 0.05
+    tenant = make_tenant("Acme")
+    dataset = make_dataset(tenant)
+    import_rows(tenant, dataset, [{"id": f"case-{n}", "input": {"q": n}} for n in range(3)])
+    config, reviewers, queue = _queue(tenant, items=2)
+    _submit_one(tenant, queue, config, reviewers[0], "right")
+    _submit_one(tenant, queue, config, reviewers[1], "wrong")
+    replica_server.wait_replayed()
+    org = tenant.organization.pk
+    # Caught up: the snapshot is the replica's, even inside a primary transaction.
+    with transaction.atomic(), replica.replica_snapshot() as database:
+        assert database.alias == ALIAS
+    with tenancy.tenant_scope(org):
+        version = DatasetVersion.objects.get(dataset=dataset, number=1)
+        assert len(list(version_records_raw(version))) == 3
+        assert agreement.agreement_refresh(queue_id=queue.pk, resamples=0) == "computed"
+        assert AgreementReport.objects.filter(queue=queue).latest("id").n_answers == 2
+
+    replica_server.set_apply_delay(600_000)
+    try:
+        # Behind the primary: the third answer is read from the primary, never missed.
+        _submit_one(tenant, queue, config, reviewers[2], "right")
+        with replica.replica_snapshot() as database:
+            assert database.alias == "default"
+        with tenancy.tenant_scope(org):
+            assert agreement.agreement_refresh(queue_id=queue.pk, resamples=0) == "computed"
+            assert AgreementReport.objects.filter(queue=queue).latest("id").n_answers == 3
+            assert len(list(version_records_raw(version))) == 3
+    finally:
+        replica_server.set_apply_delay(0)

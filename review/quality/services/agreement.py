@@ -37,6 +37,7 @@ from django.db import connection, transaction
 
 from hitl import outbox
 from hitl.models import OutboxMessage, OutboxState
+from hitl.replica import replica_snapshot
 from hitl.tenancy import current_organization_id
 from review.models import Annotation, ReviewQueue, ScoreConfig
 from review.quality.agreement import Ratings, agreement_report
@@ -98,20 +99,23 @@ def config_ratings(queue_id: int, config: ScoreConfig) -> tuple[Ratings, dict[st
     if scale is None:
         return None
     key = str(config.pk)
-    rows = (
-        Annotation.objects.filter(queue_id=queue_id, values__has_key=key)
-        .order_by("item_id", "reviewer_id")
-        .values_list("item_id", "reviewer_id", "values")
-    )
     known = None if scale["categories"] is None else set(scale["categories"])
     answers = []
-    for item_id, reviewer_id, values in rows.iterator(chunk_size=10_000):
-        value = values.get(key)
-        if value is None:
-            continue
-        coded = scaled_answer(value, scale)
-        if known is None or coded in known:
-            answers.append((item_id, reviewer_id, coded))
+    # From a caught-up read replica when there is one (hitl/replica.py), else the primary.
+    with replica_snapshot() as database:
+        rows = (
+            Annotation.objects.using(database.alias)
+            .filter(queue_id=queue_id, values__has_key=key)
+            .order_by("item_id", "reviewer_id")
+            .values_list("item_id", "reviewer_id", "values")
+        )
+        for item_id, reviewer_id, values in rows.iterator(chunk_size=10_000):
+            value = values.get(key)
+            if value is None:
+                continue
+            coded = scaled_answer(value, scale)
+            if known is None or coded in known:
+                answers.append((item_id, reviewer_id, coded))
     ratings = Ratings.from_answers(
         answers, categories=scale["categories"], ordered=scale["ordered"]
     )
