@@ -107,6 +107,7 @@ for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), st
 DATABASE_ROUTERS = ["hitl.replica.ReplicaRouter"]
 REPLICA_MAX_LAG_SECONDS = env.float("HITL_REPLICA_MAX_LAG_SECONDS", default=30.0)
 REPLICA_PROBE_SECONDS = env.float("HITL_REPLICA_PROBE_SECONDS", default=2.0)
+REPLICA_WAIT_SECONDS = env.float("HITL_REPLICA_WAIT_SECONDS", default=0.5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")
