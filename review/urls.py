@@ -1,5 +1,6 @@
 from django.urls import path
 
+from review.comparison import pages as comparison_pages
 from review.pages import history, review_actions, reviewer
 from review.quality.pages import calibration as calibration_views
 from review.quality.pages import report as report_views
@@ -23,6 +24,17 @@ urlpatterns = [
         name="review-queue-start",
     ),
     path(review, reviewer.ReviewItemView.as_view(), name="review-item"),
+    # A comparison item's page (review.comparison): outputs side by side.
+    path(
+        project + "compare/<int:assignment_pk>/",
+        comparison_pages.ComparisonReviewView.as_view(),
+        name="review-compare",
+    ),
+    path(
+        project + "compare/<int:assignment_pk>/submit/",
+        comparison_pages.ComparisonSubmitView.as_view(),
+        name="review-compare-submit",
+    ),
     path(
         project + "comments/<int:comment_pk>/",
         reviewer.CommentOpenView.as_view(),

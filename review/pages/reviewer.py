@@ -26,6 +26,7 @@ from hitl.exceptions import DomainError
 from projects.models import MANAGE_ROLES
 from projects.pages import OrganizationPageView, ProjectPageView
 from review import selectors, services
+from review.comparison.pages import is_comparison_lease
 from review.models import (
     Annotation,
     Assignment,
@@ -102,6 +103,8 @@ class ReviewPageView(ProjectPageView):
         return {"org_slug": self.organization.slug, "project_slug": self.project.slug, **more}
 
     def review_url(self, assignment: Assignment) -> str:
+        if is_comparison_lease(assignment):  # outputs side by side (review.comparison)
+            return reverse("review-compare", kwargs=self._kwargs(assignment_pk=assignment.pk))
         return reverse("review-item", kwargs=self._kwargs(assignment_pk=assignment.pk))
 
     def history_url(self, annotation: Annotation) -> str:
@@ -262,6 +265,8 @@ class ReviewItemView(ReviewPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
+        if is_comparison_lease(assignment):  # outputs side by side (review.comparison)
+            return redirect(self.review_url(assignment))
         draft = pages_selectors.draft_of(assignment=assignment)
         if assignment.state == AssignmentState.SUBMITTED:
             if draft is not None and draft.conflict:
