@@ -1,9 +1,34 @@
 from __future__ import annotations
 
+import signal
+
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import Tenant, make_tenant
+
+# Creating a worker's test database (every migration) takes ~20 s on a quiet machine and
+# minutes on a busy one; it happens in the setup of the worker's first test, whose
+# pytest-timeout (signal method: a process timer) it must not spend. While it runs the
+# timer allows this much; the test's own allowance is then restored.
+DATABASE_SETUP_TIMEOUT = 1800
+
+
+@pytest.fixture(scope="session")
+def _test_timer_held():
+    """The seconds left on the running test's timer (0: none), the timer set to
+    DATABASE_SETUP_TIMEOUT until django_db_setup below gives them back."""
+    left, _interval = signal.getitimer(signal.ITIMER_REAL)
+    if left:
+        signal.setitimer(signal.ITIMER_REAL, DATABASE_SETUP_TIMEOUT)
+    return left
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(_test_timer_held, django_db_setup):
+    if _test_timer_held:
+        signal.setitimer(signal.ITIMER_REAL, _test_timer_held)
+    return django_db_setup
 
 
 @pytest.fixture(autouse=True)
