@@ -19,7 +19,11 @@ explorer's filters are the traces API's).
 URL kwargs are filled by the isolation walker's RouteFiller from each app's
 ``tests/<app>/isolation.py``; a route, form or field added tomorrow is walked without
 editing this file. Each request runs in a savepoint that is rolled back, so the rows are
-built once for the module.
+built once for the module (per pytest-xdist worker), and the pages are fetched and their
+forms parsed once with them. The walk is one test per API operation (body, query) and
+one per page route (its forms, its query parameters), so it spreads over the workers; a
+form found on several pages is walked on the first of them. Each test records the
+requests it made (``walked:...``, summed by tests/parallel.py).
 """
 
 from __future__ import annotations
@@ -30,15 +34,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests import hostile
 from tests.factories import make_tenant
 from tests.test_tenant_isolation import RouteFiller, _populate
+from tests.worlds import built_once
 
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The rows are built once for the module (the ``world`` fixture); the mark makes pytest-django
 # set up the test database and wraps each test in a savepoint inside the module's atomic.
 pytestmark = pytest.mark.django_db
@@ -47,6 +50,24 @@ PLAIN = "/api/orgs/"  # a plain request every batch must leave answering 200
 # reproduce a finding); the walker's minimum counts are then not checked.
 ONLY = os.environ.get("HITL_HOSTILE_ONLY", "")
 DENIED = {401, 403}
+
+
+def _route_id(route) -> str:
+    return route.template or "/"
+
+
+def _op_id(op: hostile.Operation) -> str:
+    return f"{op.method.upper()} {op.path}"
+
+
+OPERATIONS = [op for op in hostile.operations() if ONLY in op.path]
+BODY_OPS = [op for op in OPERATIONS if op.body and op.body.get("properties")]
+QUERY_OPS = [op for op in OPERATIONS if op.query and op.route is not None]
+PAGE_ROUTES = [route for route in hostile.page_routes() if ONLY in route.template]
+
+
+def _form_key(page: dict[str, Any], form: hostile.Form) -> tuple:
+    return (page["who"], form.method, hostile.route_of(form.action), tuple(form.names))
 
 
 class World:
@@ -65,59 +86,59 @@ class World:
         self.key.credentials(HTTP_AUTHORIZATION=f"Bearer {self.tenant.key('all')}")
         self.page_client = Client()
         self.page_client.force_login(self.tenant.owner)
+        # The pages' own GETs (their server errors are reported by each route's test).
+        self.discovery = hostile.Sender()
         self._pages: list[dict[str, Any]] | None = None
+        # Each distinct form (as in _form_key) -> where it was first found: (page, form)
+        # indexes. A form on several pages (a header's, a shared partial's) is walked once.
+        self.first_seen: dict[tuple, tuple[int, int]] = {}
 
-    def pages(self, sender: hostile.Sender) -> list[dict[str, Any]]:
+    def pages(self) -> list[dict[str, Any]]:
         """Every page as the owner and as a visitor: its URL, forms and query keys."""
         if self._pages is None:
             self._pages = []
-            for route in [r for r in hostile.page_routes() if ONLY in r.template]:
+            for route in PAGE_ROUTES:
                 url = hostile.page_url(self.filler, route)
                 if url is None:
                     continue
                 for who, client in (("owner", self.page_client), ("visitor", Client())):
                     hostile.fresh_throttles()
-                    response = sender.send(client, "get", url, where=(route.template, "", "GET"))
+                    response = self.discovery.send(
+                        client, "get", url, where=(route.template, "", "GET")
+                    )
                     content_type = response.get("Content-Type", "")
                     if response.status_code != 200 or "html" not in content_type:
                         continue
                     forms, link_keys = hostile.page_forms(url, response.content.decode())
-                    self._pages.append(
-                        {
-                            "who": who,
-                            "client": client,
-                            "url": url,
-                            "route": route,
-                            "forms": forms,
-                            "link_keys": link_keys,
-                        }
-                    )
+                    page = {
+                        "who": who,
+                        "client": client,
+                        "url": url,
+                        "route": route,
+                        "forms": forms,
+                        "link_keys": link_keys,
+                    }
+                    at = len(self._pages)
+                    for number, form in enumerate(forms):
+                        self.first_seen.setdefault(_form_key(page, form), (at, number))
+                    self._pages.append(page)
         return self._pages
+
+    def pages_of(self, route) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, page) for i, page in enumerate(self.pages()) if page["route"] is route]
+
+    def sender_for(self, route) -> hostile.Sender:
+        """A sender holding the server errors the route's own pages answered."""
+        self.pages()
+        sender = hostile.Sender()
+        sender.findings = [f for f in self.discovery.findings if f.path == route.template]
+        return sender
 
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
-    with (
-        django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
-        hostile.ERRORS.installed(),
-    ):
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            yield World()
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
-
-
-def _operations() -> list[hostile.Operation]:
-    return [op for op in hostile.operations() if ONLY in op.path]
-
-
-def _print(capsys, text: str) -> None:
-    with capsys.disabled():
-        print(f"\nhostile walker: {text}")
+    with built_once(django_db_blocker), hostile.ERRORS.installed():
+        yield World()
 
 
 def _client_for(
@@ -138,6 +159,13 @@ def _base_body(world: World, sender: hostile.Sender, op: hostile.Operation, url:
             writable = set((op.body or {}).get("properties") or {})
             base = {k: v for k, v in current.json().items() if k in writable} | base
     return base
+
+
+def _body_paths(op: hostile.Operation) -> list[tuple]:
+    paths = list(hostile.body_fields(op.body))
+    if op.content_type == "multipart/form-data":
+        paths = [path for path in paths if len(path) == 1]
+    return paths
 
 
 def _send_body(sender, client, op, url, base, path, value, kwargs) -> Any:
@@ -166,41 +194,33 @@ def _send_body(sender, client, op, url, base, path, value, kwargs) -> Any:
     )
 
 
-@pytest.mark.timeout(900)
-def test_every_api_body_property_with_hostile_values(world, capsys):
-    sender = hostile.Sender()
-    ops = [op for op in _operations() if op.body and op.body.get("properties")]
-    unaddressed = [f"{op.method.upper()} {op.path}" for op in ops if op.route is None]
-    fields = skipped = 0
-    for op in ops:
-        if op.route is None:
-            continue
-        url = world.filler.url(op.route)
-        hostile.fresh_throttles()
-        base = _base_body(world, sender, op, url)
-        client = _client_for(world, sender, op, url, _json(base))
-        paths = list(hostile.body_fields(op.body))
-        if op.content_type == "multipart/form-data":
-            paths = [path for path in paths if len(path) == 1]
-        fields += len(paths)
-        edge = hostile.EdgeSkip()
-        for path in paths:
-            hostile.fresh_throttles()
-            for value in hostile.json_values_for(hostile.schema_at(op.body, path)):
-                if not edge.skip(value):
-                    edge.record(
-                        value, _send_body(sender, client, op, url, base, path, value, world.kwargs)
-                    )
-        skipped += edge.skipped
-        sender.still_answers(world.session, PLAIN, f"{op.method.upper()} {op.path}")
-    _print(
-        capsys,
-        f"{len(ops)} API operations with a body, {fields} body fields, "
-        f"up to {len(hostile.JSON_VALUES)} values each, {sender.sent} requests "
-        f"({skipped} field-value pairs a request-wide check refused in another field)",
-    )
+def test_the_walk_finds_the_api_operations():
+    """Every operation of the schema is addressed, and the walk is not silently small."""
+    unaddressed = [_op_id(op) for op in BODY_OPS if op.route is None]
     assert not unaddressed, f"schema operations matching no URL pattern: {unaddressed}"
-    assert ONLY or (len(ops) >= 40 and fields >= 150), (len(ops), fields)
+    fields = sum(len(_body_paths(op)) for op in BODY_OPS)
+    params = sum(len(op.query) for op in QUERY_OPS)
+    assert ONLY or (len(BODY_OPS) >= 40 and fields >= 150), (len(BODY_OPS), fields)
+    assert ONLY or (len(QUERY_OPS) >= 40 and params >= 150), (len(QUERY_OPS), params)
+
+
+@pytest.mark.parametrize("op", [op for op in BODY_OPS if op.route is not None], ids=_op_id)
+def test_every_api_body_property_with_hostile_values(world, op, record_property):
+    sender = hostile.Sender()
+    url = world.filler.url(op.route)
+    hostile.fresh_throttles()
+    base = _base_body(world, sender, op, url)
+    client = _client_for(world, sender, op, url, _json(base))
+    edge = hostile.EdgeSkip()
+    for path in _body_paths(op):
+        hostile.fresh_throttles()
+        for value in hostile.json_values_for(hostile.schema_at(op.body, path)):
+            if not edge.skip(value):
+                edge.record(
+                    value, _send_body(sender, client, op, url, base, path, value, world.kwargs)
+                )
+    sender.still_answers(world.session, PLAIN, _op_id(op))
+    record_property("walked:hostile walker: API body requests", sender.sent)
     assert not sender.findings, sender.report()
 
 
@@ -220,49 +240,39 @@ def _query_variants(param: dict[str, Any], value: hostile.Hostile) -> list[bytes
     return variants
 
 
-@pytest.mark.timeout(900)
-def test_every_api_query_parameter_with_hostile_values(world, capsys):
+@pytest.mark.parametrize("op", QUERY_OPS, ids=_op_id)
+def test_every_api_query_parameter_with_hostile_values(world, op, record_property):
     sender = hostile.Sender()
-    ops = [op for op in _operations() if op.query and op.route is not None]
-    params = 0
-    for op in ops:
-        url = world.filler.url(op.route)
-        base = _json(hostile.build_body(op.body, world.kwargs)) if op.body else None
-        body = {"data": base, "content_type": "application/json"} if base is not None else {}
+    url = world.filler.url(op.route)
+    base = _json(hostile.build_body(op.body, world.kwargs)) if op.body else None
+    body = {"data": base, "content_type": "application/json"} if base is not None else {}
+    hostile.fresh_throttles()
+    client = _client_for(world, sender, op, url, base)
+    edge = hostile.EdgeSkip()
+    for param in op.query:
         hostile.fresh_throttles()
-        client = _client_for(world, sender, op, url, base)
-        edge = hostile.EdgeSkip()
-        for param in op.query:
-            params += 1
-            hostile.fresh_throttles()
-            for value in hostile.RAW_VALUES:
-                if edge.skip(value):
-                    continue
-                for raw in _query_variants(param, value):
-                    query = hostile.encode_query(hostile.with_hostile([], param["name"], raw))
-                    response = sender.send(
-                        client,
-                        op.method,
-                        f"{url}?{query}",
-                        where=(op.path, f"?{param['name']}", value.name),
-                        **body,
-                    )
-                    edge.record(value, response)
-        sender.still_answers(world.session, PLAIN, f"{op.method.upper()} {op.path}")
-    _print(
-        capsys,
-        f"{len(ops)} API operations with query parameters, {params} parameters, "
-        f"{len(hostile.RAW_VALUES)} values, {sender.sent} requests",
-    )
-    assert ONLY or (len(ops) >= 40 and params >= 150), (len(ops), params)
+        for value in hostile.RAW_VALUES:
+            if edge.skip(value):
+                continue
+            for raw in _query_variants(param, value):
+                query = hostile.encode_query(hostile.with_hostile([], param["name"], raw))
+                response = sender.send(
+                    client,
+                    op.method,
+                    f"{url}?{query}",
+                    where=(op.path, f"?{param['name']}", value.name),
+                    **body,
+                )
+                edge.record(value, response)
+    sender.still_answers(world.session, PLAIN, _op_id(op))
+    record_property("walked:hostile walker: API query requests", sender.sent)
     assert not sender.findings, sender.report()
 
 
-@pytest.mark.timeout(600)
-def test_every_api_path_with_broken_authorization_headers(world, capsys):
+def test_every_api_path_with_broken_authorization_headers(world, record_property):
     sender = hostile.Sender()
     paths = {}
-    for op in _operations():
+    for op in OPERATIONS:
         if op.route is not None:
             paths.setdefault(op.path, (op.method, world.filler.url(op.route)))
     for template, (method, url) in paths.items():
@@ -276,11 +286,7 @@ def test_every_api_path_with_broken_authorization_headers(world, capsys):
                 HTTP_AUTHORIZATION=header.decode("latin-1"),
             )
     sender.still_answers(world.session, PLAIN, "the Authorization headers")
-    _print(
-        capsys,
-        f"{len(paths)} API paths, {len(hostile.HEADER_VALUES)} Authorization "
-        f"values, {sender.sent} requests",
-    )
+    record_property("walked:hostile walker: Authorization header requests", sender.sent)
     assert not sender.findings, sender.report()
 
 
@@ -303,23 +309,29 @@ def _submit(sender, client, form: hostile.Form, pairs, files, where) -> Any:
     )
 
 
-@pytest.mark.timeout(900)
-def test_every_page_form_field_with_hostile_values(world, capsys):
-    sender = hostile.Sender()
-    pages = world.pages(sender)
-    seen: set[tuple] = set()
-    forms = fields = 0
-    for page in pages:
-        for form in page["forms"]:
-            key = (page["who"], form.method, hostile.route_of(form.action), tuple(form.names))
-            if key in seen:
-                continue
-            seen.add(key)
-            forms += 1
+def test_the_walk_finds_the_page_forms(world, record_property):
+    """The pages answered, and the walk is not silently small."""
+    pages = world.pages()
+    record_property("walked:hostile walker: page GETs", world.discovery.sent)
+    forms = [pages[index]["forms"][number] for index, number in world.first_seen.values()]
+    fields = sum(len(form.names) for form in forms)
+    with_query = [page for page in pages if _query_keys(page)]
+    counts = Counter(page["who"] for page in pages)
+    assert ONLY or (len(forms) >= 30 and fields >= 100), (len(forms), fields)
+    assert ONLY or len(with_query) >= 5, len(with_query)
+    assert ONLY or counts["visitor"] >= 1, counts
+
+
+@pytest.mark.parametrize("route", PAGE_ROUTES, ids=_route_id)
+def test_every_page_form_field_with_hostile_values(world, route, record_property):
+    sender = world.sender_for(route)
+    for index, page in world.pages_of(route):
+        for number, form in enumerate(page["forms"]):
+            if world.first_seen[_form_key(page, form)] != (index, number):
+                continue  # walked on the page it was first found on
             template = f"{hostile.route_of(form.action)} (form on {page['route'].template})"
             edge = hostile.EdgeSkip()
             for name in form.names:
-                fields += 1
                 hostile.fresh_throttles()
                 for value in hostile.RAW_VALUES:
                     if edge.skip(value):
@@ -333,13 +345,7 @@ def test_every_page_form_field_with_hostile_values(world, capsys):
                     where = (f"{form.method.upper()} {template}", name, value.name)
                     edge.record(value, _submit(sender, page["client"], form, pairs, files, where))
             sender.still_answers(world.session, PLAIN, f"the form {template}")
-    counts = Counter(page["who"] for page in pages)
-    _print(
-        capsys,
-        f"{len(pages)} pages ({dict(counts)}), {forms} distinct forms, {fields} "
-        f"form fields, {len(hostile.RAW_VALUES)} values, {sender.sent} requests",
-    )
-    assert ONLY or (forms >= 30 and fields >= 100), (forms, fields)
+    record_property("walked:hostile walker: page form requests", sender.sent)
     assert not sender.findings, sender.report()
 
 
@@ -357,22 +363,25 @@ def _api_twin_params(template: str) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.mark.timeout(900)
-def test_every_page_query_parameter_with_hostile_values(world, capsys):
-    sender = hostile.Sender()
-    walked = params = 0
-    for page in world.pages(sender):
-        twin = _api_twin_params(page["route"].template)
-        keys = set(page["link_keys"]) | set(twin)
-        for form in page["forms"]:
-            if form.method == "get" and form.action.split("?")[0] == page["url"]:
-                keys |= set(form.names)
+def _query_keys(page: dict[str, Any]) -> set[str]:
+    """The page's query keys: its links', its own GET forms' fields, its API twin's."""
+    keys = set(page["link_keys"]) | set(_api_twin_params(page["route"].template))
+    for form in page["forms"]:
+        if form.method == "get" and form.action.split("?")[0] == page["url"]:
+            keys |= set(form.names)
+    return keys
+
+
+@pytest.mark.parametrize("route", PAGE_ROUTES, ids=_route_id)
+def test_every_page_query_parameter_with_hostile_values(world, route, record_property):
+    sender = world.sender_for(route)
+    for _index, page in world.pages_of(route):
+        keys = _query_keys(page)
         if not keys:
             continue
-        walked += 1
+        twin = _api_twin_params(page["route"].template)
         edge = hostile.EdgeSkip()
         for key in sorted(keys):
-            params += 1
             hostile.fresh_throttles()
             for value in hostile.RAW_VALUES:
                 if edge.skip(value):
@@ -387,10 +396,5 @@ def test_every_page_query_parameter_with_hostile_values(world, capsys):
                     )
                     edge.record(value, response)
         sender.still_answers(world.session, PLAIN, f"the page {page['route'].template}")
-    _print(
-        capsys,
-        f"{walked} pages with query parameters, {params} parameters, "
-        f"{len(hostile.RAW_VALUES)} values, {sender.sent} requests",
-    )
-    assert ONLY or walked >= 5, walked
+    record_property("walked:hostile walker: page query requests", sender.sent)
     assert not sender.findings, sender.report()
