@@ -564,6 +564,16 @@ class RoutingSignal(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class RoutingStrategy(models.TextChoices):
+    """How a routing rule picks among the traces its filter matches
+    (review/services/routing_strategies.py)."""
+
+    MATCH_AND_SAMPLE = "match_and_sample", "Match and sample"
+    UNCERTAINTY_BAND = "uncertainty_band", "A judge's score in an uncertainty band"
+    JUDGES_DISAGREE = "judges_disagree", "Two judges disagree"
+    REVIEWERS_DISAGREE = "reviewers_disagree", "The first reviewers disagreed"
+
+
 class RoutingRule(TenantModel):
     """Samples new traces that match a filter into a queue, up to a cap per day."""
 
@@ -576,6 +586,16 @@ class RoutingRule(TenantModel):
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     item_priority = models.IntegerField(default=0)
     enabled = models.BooleanField(default=True)
+    # RoutingStrategy and its parameters (routing strategies: score names, band, minimum
+    # difference; checked by review.services.routing_strategies). reviewers_disagree
+    # takes items of ``source_queue`` whose reviewers disagreed.
+    strategy = models.CharField(
+        max_length=24, choices=RoutingStrategy.choices, default=RoutingStrategy.MATCH_AND_SAMPLE
+    )
+    strategy_params = models.JSONField(default=dict, blank=True)
+    source_queue = models.ForeignKey(
+        ReviewQueue, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

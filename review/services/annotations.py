@@ -35,6 +35,7 @@ from review.selectors import FormQuestion, item_disagreement, queue_form
 from review.services.common import require_person, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
 from review.services.lifecycle import expected_output_announce
+from review.services.routing_strategies import routing_enqueue_for_disagreement
 from traces.score_kinds import MAX_TEXT_ANSWER as MAX_TEXT_ANSWER  # review.services exports it
 from traces.score_kinds import score_kind
 
@@ -232,6 +233,8 @@ def annotation_update(
             )
             if item.status != before:
                 item.save()
+                if item.status == ItemStatus.NEEDS_ADJUDICATION:
+                    routing_enqueue_for_disagreement(item)
                 announce_item_closed(item, [question.config.name for question in form])
                 announce_if_queue_completed(item)
         if (

@@ -164,9 +164,12 @@ def items_insert(
     required_skills: Sequence[str] = (),
     language: str = "",
     assignees: Sequence[int] = (),
+    source_details: Mapping[ItemTargetRef, Mapping[str, Any]] | None = None,
 ) -> list[QueueItem]:
     """Inserts the items not yet in the queue (ON CONFLICT DO NOTHING on the per-target
-    unique constraints) and records their creation history. Returns the new items."""
+    unique constraints) and records their creation history. Returns the new items.
+    ``source_details``: a target's own source detail (a routed trace's reason), in
+    place of ``source_detail``."""
     if not targets:
         return []
     tenancy.assert_writing_in_scope(queue.organization_id)
@@ -184,7 +187,7 @@ def items_insert(
                 source=source,
                 routing_rule_id=routing_rule.pk if routing_rule else None,
                 signal=signal,
-                source_detail=source_detail or {},
+                source_detail=(source_details or {}).get(target, source_detail) or {},
                 priority=priority,
                 required_skills=required_skills,
                 language=language,

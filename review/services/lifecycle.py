@@ -27,6 +27,7 @@ from review.models import (
 from review.selectors import FormQuestion, item_disagreement
 from review.services.common import sampled_in, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
+from review.services.routing_strategies import routing_enqueue_for_disagreement
 
 
 def expected_output_announce(
@@ -58,6 +59,7 @@ def item_close(item: QueueItem, form: Sequence[FormQuestion]) -> None:
     annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
     if item_disagreement(form, annotations):
         item.status = ItemStatus.NEEDS_ADJUDICATION
+        routing_enqueue_for_disagreement(item)
     else:
         item.status = ItemStatus.COMPLETE
         if item.audit_status == AuditStatus.NOT_SAMPLED and sampled_in(
