@@ -500,8 +500,14 @@ class PromoteView(DatasetPageView):
         shown = ("dataset", "failure_reason", "expected_output") if source else ("trace",)
         reviewed = []
         if not source:
+            from traces.selectors import trace_input_head
+
+            # Each named as a person tells traces apart (review/_trace_identity.html):
+            # the input's head, not whole inputs and outputs.
             reviewed = list(
                 QueueItem.objects.select_related("trace", "queue")
+                .defer("trace__input", "trace__output", "trace__metadata")
+                .annotate(input_head=trace_input_head("trace__input"))
                 .filter(project=self.project, status__in=REVIEWED)
                 .exclude(target_type="dataset_item")  # written back to their items
                 .order_by(F("completed_at").desc(nulls_last=True), "-id")[:REVIEWED_LISTED]

@@ -10,12 +10,15 @@ Every parameter of the filter has a field here (a test checks it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from datetime import UTC
 from typing import Any
 
 from django import forms
+from django.utils.dateparse import parse_datetime
 
 from traces.filters import (
     FeedbackChoice,
@@ -297,3 +300,133 @@ def summary(params: Mapping[str, Any], context: Context = Context()) -> str:
     if not rows:
         return "every trace"
     return " and ".join(chip_text(row, context) for row in rows)
+
+
+# --- the builder on a page --------------------------------------------------------------
+
+
+def builder_fields(builder: Context) -> list[dict[str, Any]]:
+    """Each field the builder offers with its controls (the template a script puts in a
+    row when its field is chosen; a page without the script posts the row as typed)."""
+    return [
+        field_controls(name, Condition(name, next(iter(spec.params))), builder)
+        for name, spec in FIELDS.items()
+    ]
+
+
+def field_controls(name: str, row: Condition, builder: Context) -> dict[str, Any]:
+    """A row's controls for its field: the key (a score's name picked among the
+    project's, a metadata key), the operators the field takes, the value's input."""
+    spec = FIELDS[name]
+    key_choices: list[str] = []
+    if name == "score":
+        key_choices = list(builder.score_names)
+        if row.key and row.key not in key_choices:
+            key_choices.append(row.key)
+    if spec.kind == "datetime" and row.value:
+        row = dataclasses.replace(row, value=local_input_time(row.value))
+    choices = builder.choices(name)
+    if spec.kind == "choice" and row.value and row.value not in {v for v, _l in choices}:
+        choices.append((row.value, row.value))
+    return {
+        "name": name,
+        "label": spec.label,
+        "key_label": spec.key,
+        "key_choices": key_choices,
+        "operators": [(op, OPERATORS[op]) for op in spec.params],
+        "kind": spec.kind,
+        "choices": choices,
+        "unit": spec.unit,
+        "row": row,
+    }
+
+
+def local_input_time(raw: str) -> str:
+    """A time as a datetime-local input shows it (UTC when it has an offset); what
+    cannot be read is left as typed."""
+    parsed = parse_datetime(raw.strip())
+    if parsed is None:
+        return raw
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def condition_rows(
+    rows: list[Condition],
+    *,
+    params: dict[str, list[str]],
+    errors: dict[str, list[str]],
+    builder: Context,
+    remove_url: Callable[[dict[str, list[str]]], str] | None = None,
+) -> list[dict[str, Any]]:
+    """The builder's rows as the page shows them: each row's controls, its chip (the
+    condition in words, a link without it) and the reasons the filter gave for it."""
+    shown = []
+    for row in rows:
+        problems = list(row.errors)
+        for message in errors.get(row.param, []):
+            # A repeated parameter's reasons name the value they are about.
+            if row.param not in REPEATED_PARAMS or repr(row.raw) in message:
+                problems.append(message.replace(f"{row.raw!r}: ", ""))
+        if row.param in REPEATED_PARAMS and not problems:
+            problems = [m for m in errors.get(row.param, []) if ": " not in m]
+        rest = {k: list(v) for k, v in params.items()}
+        if row.param in rest and row.raw in rest[row.param]:
+            rest[row.param].remove(row.raw)
+        unknown_score = (
+            row.field == "score" and builder.score_names and row.key not in builder.score_names
+        )
+        shown.append(
+            {
+                "param": row.param,
+                "chip": chip_text(row, builder),
+                "note": "no score of this name in the project yet" if unknown_score else "",
+                "remove_url": remove_url({k: v for k, v in rest.items() if v})
+                if remove_url
+                else "",
+                "errors": problems,
+                "controls": field_controls(row.field, row, builder) if row.spec else None,
+                "row": row,
+            }
+        )
+    return shown
+
+
+def merged_params(*filters: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Filters' parameters together (all must hold): a repeatable parameter's values
+    joined, another one's taken from the last filter that gives it."""
+    merged: dict[str, list[str]] = {}
+    for params in filters:
+        for name in params:
+            values = _listed(params, name)
+            if not values:
+                continue
+            if name in REPEATED_PARAMS:
+                merged.setdefault(name, []).extend(
+                    v for v in values if v not in merged.get(name, [])
+                )
+            else:
+                merged[name] = values[-1:]
+    return merged
+
+
+def page_context(
+    rows: list[Condition],
+    *,
+    params: dict[str, list[str]],
+    errors: Mapping[str, list[str]] | None = None,
+    builder: Context,
+) -> dict[str, Any]:
+    """What ``traces/_filter_builder.html`` shows: the rows with their controls, chips
+    and reasons, each field's controls (for the script's new rows), the operators, the
+    project's score names and the values the pickers know."""
+    return {
+        "conditions": condition_rows(
+            rows, params=params, errors=dict(errors or {}), builder=builder
+        ),
+        "builder_fields": builder_fields(builder),
+        "all_operators": list(OPERATORS.items()),
+        "score_names": list(builder.score_names),
+        "known_values": sorted({label for name in FIELDS for _v, label in builder.choices(name)}),
+    }

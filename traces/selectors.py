@@ -33,7 +33,7 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Left
 from django.http import QueryDict
 
 from hitl.exceptions import DomainError, NotFound
@@ -878,6 +878,50 @@ def score_names(*, project: Project, viewer: Any, limit: int = SCORE_NAMES_LIMIT
         .distinct()
     )
     return [name for name in names if name in seen]
+
+
+# How much of a trace's input (as JSON text) a list reads to tell its traces apart.
+TRACE_INPUT_HEAD = 400
+
+
+def trace_input_head(path: str = "input") -> Left:
+    """The head of a trace's input as JSON text, for a list that names each trace by its
+    external id, start time and an input snippet (``review_pages.input_snippet`` words
+    it) without reading whole inputs; ``path`` reaches the input through a relation
+    (``"trace__input"``)."""
+    return Left(Cast(path, TextField()), TRACE_INPUT_HEAD)
+
+
+def trace_filter_check_score_names(*, project: Project, params: Mapping[str, Any]) -> None:
+    """Refuses a trace filter's score condition on a name no score of the project has
+    (``DomainError`` with the reason beside ``score``, as the filter words its own):
+    such a condition would match nothing, silently. One indexed probe per filter."""
+    from django import forms as django_forms
+
+    from traces.filters import parse_score_condition
+
+    raw = params.get("score") if isinstance(params, Mapping) else None
+    values = [str(v) for v in (raw if isinstance(raw, list | tuple) else [raw]) if v]
+    names: dict[str, str] = {}
+    for value in values:
+        try:
+            names.setdefault(value, parse_score_condition(value).name)
+        except django_forms.ValidationError:
+            continue  # the filter itself says what is wrong with it
+    if not names:
+        return
+    known = set(
+        Score.objects.filter(project=project, name__in=set(names.values()))
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    unknown = [
+        f"{value!r}: no score named “{name}” in this project; choose one of its score names."
+        for value, name in names.items()
+        if name not in known
+    ]
+    if unknown:
+        raise DomainError("Unknown score name.", details={"score": unknown})
 
 
 def organization_score_names(*, viewer: Any, limit: int = SCORE_NAMES_LIMIT) -> list[str]:

@@ -11,11 +11,9 @@ above and appear through ``traces.hooks.explorer_actions``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +22,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 from hitl.exceptions import DomainError
@@ -32,6 +29,7 @@ from hitl.forms import error_lines, form_error_lines
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from traces import filter_builder, hooks, selectors, services
+from traces.filter_builder import builder_fields, condition_rows
 from traces.filters import (
     DEFAULT_SORT,
     SORT_COLUMNS,
@@ -318,94 +316,6 @@ def sort_choices(current: TraceSort, score_names: Iterable[str]) -> list[tuple[s
         for descending in (True, False):
             sorts.append(TraceSort(column="score", descending=descending, score_name=name))
     return [(s.key, s.label) for s in sorts]
-
-
-def builder_fields(builder: filter_builder.Context) -> list[dict[str, Any]]:
-    """Each field the builder offers with its controls (the template a script puts in a
-    row when its field is chosen; a page without the script posts the row as typed)."""
-    return [
-        field_controls(name, filter_builder.Condition(name, next(iter(spec.params))), builder)
-        for name, spec in filter_builder.FIELDS.items()
-    ]
-
-
-def field_controls(
-    name: str, row: filter_builder.Condition, builder: filter_builder.Context
-) -> dict[str, Any]:
-    """A row's controls for its field: the key (a score's name picked among the
-    project's, a metadata key), the operators the field takes, the value's input."""
-    spec = filter_builder.FIELDS[name]
-    key_choices: list[str] = []
-    if name == "score":
-        key_choices = list(builder.score_names)
-        if row.key and row.key not in key_choices:
-            key_choices.append(row.key)
-    if spec.kind == "datetime" and row.value:
-        row = dataclasses.replace(row, value=local_input_time(row.value))
-    choices = builder.choices(name)
-    if spec.kind == "choice" and row.value and row.value not in {v for v, _l in choices}:
-        choices.append((row.value, row.value))
-    return {
-        "name": name,
-        "label": spec.label,
-        "key_label": spec.key,
-        "key_choices": key_choices,
-        "operators": [(op, filter_builder.OPERATORS[op]) for op in spec.params],
-        "kind": spec.kind,
-        "choices": choices,
-        "unit": spec.unit,
-        "row": row,
-    }
-
-
-def local_input_time(raw: str) -> str:
-    """A time as a datetime-local input shows it (UTC when it has an offset); what
-    cannot be read is left as typed."""
-    parsed = parse_datetime(raw.strip())
-    if parsed is None:
-        return raw
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def condition_rows(
-    rows: list[filter_builder.Condition],
-    *,
-    params: dict[str, list[str]],
-    errors: dict[str, list[str]],
-    builder: filter_builder.Context,
-    remove_url: Any,
-) -> list[dict[str, Any]]:
-    """The builder's rows as the page shows them: each row's controls, its chip (the
-    condition in words, a link without it) and the reasons the filter gave for it."""
-    shown = []
-    for row in rows:
-        problems = list(row.errors)
-        for message in errors.get(row.param, []):
-            # A repeated parameter's reasons name the value they are about.
-            if row.param not in filter_builder.REPEATED_PARAMS or repr(row.raw) in message:
-                problems.append(message.replace(f"{row.raw!r}: ", ""))
-        if row.param in filter_builder.REPEATED_PARAMS and not problems:
-            problems = [m for m in errors.get(row.param, []) if ": " not in m]
-        rest = {k: list(v) for k, v in params.items()}
-        if row.param in rest and row.raw in rest[row.param]:
-            rest[row.param].remove(row.raw)
-        unknown_score = (
-            row.field == "score" and builder.score_names and row.key not in builder.score_names
-        )
-        shown.append(
-            {
-                "param": row.param,
-                "chip": filter_builder.chip_text(row, builder),
-                "note": "no score of this name in the project yet" if unknown_score else "",
-                "remove_url": remove_url({k: v for k, v in rest.items() if v}),
-                "errors": problems,
-                "controls": field_controls(row.field, row, builder) if row.spec else None,
-                "row": row,
-            }
-        )
-    return shown
 
 
 NUMERIC_COLUMNS = frozenset({"latency_ms", "span_count", "total_tokens", "cost"})

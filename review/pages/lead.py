@@ -440,23 +440,48 @@ class AnnotationView(LeadPageView):
         return render(request, "review/lead/annotation.html", context)
 
 
+def builder_context(page: LeadPageView) -> filter_builder.Context:
+    """What a lead's filter builder offers: the score names the lead may read in the
+    project (tenant-scoped, blind-safe: ``traces.selectors.score_names``) and its people."""
+    from traces import selectors as trace_selectors
+
+    return filter_builder.Context(
+        score_names=trace_selectors.score_names(project=page.project, viewer=page.request.user),
+        reviewers=trace_selectors.project_people(project=page.project),
+    )
+
+
 class BulkAddView(LeadPageView):
-    """GET: how many traces the filter matches (all pages) and a queue to add them to;
-    POST: add them (``queue_items_add_from_filter``), skipping those already queued."""
+    """GET: the filter as the builder's condition rows (the explorer's, given as its
+    ``?filter=``, or rows built here), how many traces it matches (all pages) and a
+    queue to add them to; POST: add them (``queue_items_add_from_filter``), skipping
+    those already queued. A score condition on a name the project has no score of is
+    refused (it would add nothing)."""
+
+    def matching_count(self, params: dict[str, list[str]]) -> int:
+        """How many traces ``params`` matches; raises ``DomainError`` for a refused filter."""
+        from traces.selectors import trace_filter_check_score_names, traces_matching
+
+        trace_filter_check_score_names(project=self.project, params=params)
+        return traces_matching(project=self.project, params=params).count()
 
     def render_page(self, form: FilterForm, *, status: int = 200) -> HttpResponse:
-        from traces.selectors import traces_matching
         from traces.views import filter_query
 
         params = form.params()
         query = filter_query(params)
         errors = form_error_lines(form) if form.is_bound else []
         matched = None
-        if "filter" not in form.errors:  # a refused filter counts nothing
+        filter_errors: dict[str, list[str]] = {}
+        # A refused filter or an unfinished condition counts nothing.
+        if "filter" not in form.errors and not any(row.errors for row in form.rows):
             try:
-                matched = traces_matching(project=self.project, params=params).count()
+                matched = self.matching_count(params)
             except DomainError as exc:
                 errors = error_lines(exc) + errors
+                if isinstance(exc.details, Mapping):
+                    filter_errors = {k: list(v) for k, v in exc.details.items()}
+        rows = form.rows or filter_builder.conditions_from_params(form.typed_params())
         queues = ReviewQueue.objects.filter(project=self.project, archived_at__isnull=True)
         context = self.context(
             query=query,
@@ -467,19 +492,30 @@ class BulkAddView(LeadPageView):
             form=form,
             queues=queues,
             explorer_url=self.url("traces-explorer") + (f"?{query}" if query else ""),
+            # Typed beside rows, the typed filter stays typed; alone, it shows as rows.
+            typed_filter=(form.data.get("filter") or "") if form.rows else "",
+            **filter_builder.page_context(
+                rows, params=params, errors=filter_errors, builder=form.builder
+            ),
         )
         return render(self.request, "review/lead/bulk_add.html", context, status=status)
 
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
-        return self.render_page(FilterForm(request.GET))
+        form = FilterForm(request.GET, builder=builder_context(self))
+        form.is_valid()
+        return self.render_page(form)
 
     def post(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
-        form = BulkAddForm(request.POST, project=self.project)
+        from traces import selectors as trace_selectors
+
+        form = BulkAddForm(request.POST, project=self.project, builder=builder_context(self))
         if form.is_valid():
             queue = form.cleaned_data["queue"]
             try:
+                params = form.params()
+                trace_selectors.trace_filter_check_score_names(project=self.project, params=params)
                 result = services.queue_items_add_from_filter(
-                    actor=self.actor, queue=queue, params=form.params()
+                    actor=self.actor, queue=queue, params=params
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)

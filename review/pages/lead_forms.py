@@ -30,6 +30,7 @@ from review.models import (
 )
 from review.quality.forms import FiniteFloatField
 from review.services.items import SELECTABLE_COLUMNS
+from traces import filter_builder
 from traces.score_kinds import score_kind
 
 INT32_MAX = 2**31 - 1
@@ -63,15 +64,49 @@ def trace_filter(query: str) -> dict[str, list[str]]:
     return filter_params_from(QueryDict(query.lstrip("?")))
 
 
+def read_condition_rows(form: forms.Form, builder: filter_builder.Context | None) -> None:
+    """The builder's rows a form was given (``form.rows``, each with its reason when it
+    is not a condition) and the filter parameters they spell (``form.row_params``)."""
+    form.builder = builder or filter_builder.Context()  # type: ignore[attr-defined]
+    data = form.data
+    rows = filter_builder.rows_from_query(data) if hasattr(data, "getlist") else []
+    form.rows = rows  # type: ignore[attr-defined]
+    form.row_params = filter_builder.params_from_conditions(rows, form.builder)  # type: ignore[attr-defined]
+
+
+def refuse_incomplete_rows(form: forms.Form) -> None:
+    """A row that is not a condition refuses the form (its reason is beside the row)."""
+    if any(row.errors for row in getattr(form, "rows", [])):
+        form.add_error(None, "A condition is not complete; see its reason.")
+
+
 class FilterForm(forms.Form):
-    """``?filter=``: a trace filter as in the explorer's address."""
+    """A trace filter: the builder's condition rows (``cf``, ``ck``, ``co``, ``cv``, see
+    ``traces.filter_builder``) and ``?filter=``, a filter typed as in the explorer's
+    address (the advanced way, and the explorer's links); both must hold. ``rows`` are
+    the rows as posted, each with its reason when it is not a condition."""
 
     filter = TextField(label="Trace filter", max_length=FILTER_MAX, required=False)
 
-    def params(self) -> dict[str, list[str]]:
-        """The filter's parameters ({} when the filter itself was refused)."""
+    def __init__(
+        self, *args: Any, builder: filter_builder.Context | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        read_condition_rows(self, builder)
+
+    def typed_params(self) -> dict[str, list[str]]:
+        """The typed filter's parameters ({} when the field itself was refused)."""
         self.is_valid()
         return trace_filter(self.cleaned_data.get("filter") or "")
+
+    def params(self) -> dict[str, list[str]]:
+        """The filter's parameters: the rows' and the typed filter's together."""
+        return filter_builder.merged_params(self.row_params, self.typed_params())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        refuse_incomplete_rows(self)
+        return data
 
 
 def _words(value: str) -> list[str]:
@@ -347,7 +382,9 @@ class BoardChangeForm(forms.Form):
 # --- routing rules ------------------------------------------------------------------------
 
 RULE_HINTS = {
-    "filter": "As in the explorer's address, e.g. status=error&tags=billing.",
+    "signal": "What the rule is for; choosing one starts its condition below.",
+    "filter": "As in the explorer's address, e.g. status=error&tags=billing; they hold"
+    " together with the conditions above.",
     "sampling_percent": "Above 0, at most 100.",
     "daily_cap": "Empty: no cap.",
     "item_priority": "Higher is claimed first.",
@@ -367,7 +404,11 @@ class RoutingRuleForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": "Choose one of the signals."},
     )
-    filter = TextField(label="Trace filter", max_length=FILTER_MAX, required=False)
+    filter = TextField(
+        label="More conditions, typed as a query string (advanced)",
+        max_length=FILTER_MAX,
+        required=False,
+    )
     sampling_percent = FiniteFloatField(
         label="Sampling rate (%)",
         required=False,
@@ -391,11 +432,30 @@ class RoutingRuleForm(forms.Form):
     # The preview of a saved rule: its id (its own draw).
     rule = WholeNumberField(required=False, min_value=1)
 
-    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        editing: bool = False,
+        builder: filter_builder.Context | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
         if not editing:
             del self.fields["enabled"]
+        read_condition_rows(self, builder)
+        # The filter's reasons by parameter, as the service gave them (beside the rows).
+        self.filter_errors: dict[str, list[str]] = {}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        refuse_incomplete_rows(self)
+        return data
+
+    def filter_params(self) -> dict[str, list[str]]:
+        """The rule's filter: the rows' conditions and the typed (advanced) filter's."""
+        typed = trace_filter(self.cleaned_data.get("filter") or "")
+        return filter_builder.merged_params(self.row_params, typed)
 
     def clean_sampling_percent(self) -> float:
         rate = self.cleaned_data.get("sampling_percent")
@@ -412,7 +472,7 @@ class RoutingRuleForm(forms.Form):
             "name": data["name"],
             "signal": data["signal"] or RoutingSignal.OTHER,
             "enabled": data["enabled"] if self.editing else True,
-            "filter_params": trace_filter(data["filter"]),
+            "filter_params": self.filter_params(),
             "sampling_rate": data["sampling_percent"] / 100,
             "daily_cap": data["daily_cap"],
         }
@@ -470,6 +530,7 @@ class RoutingRuleForm(forms.Form):
             if field not in self.fields or field == "rule":
                 continue
             if isinstance(reasons, dict):
+                self.filter_errors = {k: [str(w) for w in _listed(v)] for k, v in reasons.items()}
                 lines = [f"{inner}: {_join(why)}" for inner, why in reasons.items()]
             elif reasons == ["required"]:
                 lines = [exc.message]
@@ -480,6 +541,10 @@ class RoutingRuleForm(forms.Form):
             placed = True
         if not placed:
             self.add_error(None, exc.message)
+
+
+def _listed(reasons: Any) -> list[Any]:
+    return list(reasons) if isinstance(reasons, list | tuple) else [reasons]
 
 
 def _join(reasons: Any) -> str:

@@ -157,7 +157,7 @@ def routing_preview(
     yet saved, an example draw at the same rate). Raises ``DomainError`` for an invalid
     filter."""
     from traces.models import Trace
-    from traces.selectors import traces_matching
+    from traces.selectors import trace_input_head, traces_matching
 
     recent = Trace.objects.filter(project=project).order_by("-created_at", "-id")
     recent_ids = list(recent.values_list("pk", flat=True)[:PREVIEW_RECENT])
@@ -165,7 +165,8 @@ def routing_preview(
         traces_matching(project=project, params=filter_params)
         .filter(pk__in=recent_ids)
         .order_by("-created_at", "-id")
-        .values("pk", "external_id", "name", "status", "created_at")
+        .values("pk", "external_id", "name", "status", "created_at", "start_time")
+        .annotate(input_head=trace_input_head())
     )
     seed = f"route:{rule.pk}" if rule is not None else "route:preview"
     for row in matching:

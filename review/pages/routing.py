@@ -1,5 +1,10 @@
 """The lead's routing pages: a project's routing rules, a rule's form with a live preview
 of the traces it would route, and a rule switched on, off or deleted.
+
+A rule's filter is built with the explorer's condition rows (``traces.filter_builder``:
+a field, an operator and a value, the project's score names offered), with a filter
+typed as a query string as the advanced way beside them; both spell the filter object
+the API takes (``filter_params``). Choosing a signal starts the condition it suggests.
 """
 
 from __future__ import annotations
@@ -17,21 +22,78 @@ from review import services
 from review.models import (
     ReviewQueue,
     RoutingRule,
+    RoutingSignal,
 )
 from review.pages import lead_selectors
-from review.pages.lead import LeadPageView, filter_words
+from review.pages.lead import LeadPageView, builder_context, filter_words
 from review.pages.lead_forms import (
     FilterForm,
     RoutingRuleChangeForm,
     RoutingRuleForm,
 )
+from traces import filter_builder
+from traces import selectors as trace_selectors
+
+# What choosing a signal starts in the rule's builder: (field, operator, value), a
+# score's condition on the project's first score name. "Other" starts nothing.
+SIGNAL_PRESETS: dict[str, tuple[str, str, str]] = {
+    RoutingSignal.LOW_SCORE: ("score", "lt", "0.5"),
+    RoutingSignal.THUMBS_DOWN: ("feedback", "is", "thumbs_down"),
+    RoutingSignal.ERROR: ("status", "is", "error"),
+    RoutingSignal.TOOL_FAILURE: ("has_error", "is", "true"),
+    RoutingSignal.HIGH_LATENCY: ("duration", "ge", "10000"),
+    RoutingSignal.HIGH_COST: ("cost", "ge", "0.1"),
+    RoutingSignal.TAG: ("tags", "has", ""),
+}
+
+
+def signal_presets(builder: filter_builder.Context) -> dict[str, dict[str, str]]:
+    """Each signal's starting condition as the form's signal options carry it."""
+    first_score = builder.score_names[0] if builder.score_names else ""
+    return {
+        signal: {
+            "field": field,
+            "op": op,
+            "value": value,
+            "key": first_score if field == "score" else "",
+        }
+        for signal, (field, op, value) in SIGNAL_PRESETS.items()
+    }
+
+
+def rule_builder(form: RoutingRuleForm, params: Any = None) -> dict[str, Any]:
+    """The rule form's builder: the rows as posted (with their reasons), else the
+    conditions of ``params`` (a saved rule's filter, the explorer's)."""
+    if form.is_bound:
+        rows, row_params = form.rows, form.row_params
+    else:
+        given = params if isinstance(params, dict) else {}
+        rows = filter_builder.conditions_from_params(given)
+        row_params = {k: v if isinstance(v, list) else [v] for k, v in given.items()}
+    presets = signal_presets(form.builder)
+    return {
+        **filter_builder.page_context(
+            rows, params=row_params, errors=form.filter_errors, builder=form.builder
+        ),
+        "signal_options": [
+            {"value": value, "label": label, "preset": presets.get(value)}
+            for value, label in RoutingSignal.choices
+        ],
+    }
 
 
 class RoutingRulesView(LeadPageView):
     """GET: the queue's rules and a form for a new one (with its live preview; a
     ``?filter=`` from the explorer fills its filter). POST: create a rule."""
 
-    def page(self, queue: ReviewQueue, form: RoutingRuleForm, *, status: int = 200) -> HttpResponse:
+    def page(
+        self,
+        queue: ReviewQueue,
+        form: RoutingRuleForm,
+        *,
+        status: int = 200,
+        params: Any = None,
+    ) -> HttpResponse:
         rules = []
         for rule in RoutingRule.objects.filter(queue=queue).order_by("name"):
             rules.append(
@@ -48,6 +110,7 @@ class RoutingRulesView(LeadPageView):
             rules=rules,
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
+            **rule_builder(form, params),
         )
         return render(self.request, "review/lead/rules.html", context, status=status)
 
@@ -55,15 +118,14 @@ class RoutingRulesView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         prefill = FilterForm(request.GET)
-        query = prefill.cleaned_data["filter"] if prefill.is_valid() else ""
-        form = RoutingRuleForm(initial={"filter": query})
-        return self.page(self.queue(queue_pk), form)
+        form = RoutingRuleForm(builder=builder_context(self))
+        return self.page(self.queue(queue_pk), form, params=prefill.params())
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         queue = self.queue(queue_pk)
-        form = RoutingRuleForm(request.POST)
+        form = RoutingRuleForm(request.POST, builder=builder_context(self))
         if form.is_valid():
             rule = form.draft()
             try:
@@ -83,7 +145,6 @@ def _rule_initial(rule: RoutingRule) -> dict[str, Any]:
     return {
         "name": rule.name,
         "signal": rule.signal,
-        "filter": _filter_text(rule.filter_params),
         "sampling_percent": f"{rule.sampling_rate * 100:g}",
         "daily_cap": "" if rule.daily_cap is None else str(rule.daily_cap),
         "item_priority": str(rule.item_priority),
@@ -114,6 +175,7 @@ class RoutingRuleEditView(LeadPageView):
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
             history=audit.history_for_display(rule.history.all()),
+            **rule_builder(form, rule.filter_params),
         )
         return render(self.request, "review/lead/rule_edit.html", context, status=status)
 
@@ -121,14 +183,16 @@ class RoutingRuleEditView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
     ) -> HttpResponse:
         queue, rule = self.load(queue_pk, rule_pk)
-        form = RoutingRuleForm(initial=_rule_initial(rule), editing=True)
+        form = RoutingRuleForm(
+            initial=_rule_initial(rule), editing=True, builder=builder_context(self)
+        )
         return self.page(queue, rule, form)
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
     ) -> HttpResponse:
         queue, rule = self.load(queue_pk, rule_pk)
-        form = RoutingRuleForm(request.POST, editing=True)
+        form = RoutingRuleForm(request.POST, editing=True, builder=builder_context(self))
         if form.is_valid():
             try:
                 rule = services.routing_rule_update(actor=self.actor, rule=rule, **form.draft())
@@ -175,12 +239,20 @@ class RoutingPreviewView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         queue = self.queue(queue_pk)
-        form = RoutingRuleForm(request.GET)
+        form = RoutingRuleForm(request.GET, builder=builder_context(self))
         preview = None
         rate = 1.0
-        errors = []
+        errors: list[str] = []
+        unfinished = [
+            f"{filter_builder.FIELDS[row.field].label if row.spec else 'A condition'}: "
+            + " ".join(row.errors)
+            for row in form.rows
+            if row.errors
+        ]
         words = ""
-        if not form.is_valid():
+        if unfinished:
+            pass  # a row being written: said quietly, nothing searched
+        elif not form.is_valid():
             errors = form_error_lines(form)
         else:
             draft = form.draft()
@@ -189,10 +261,11 @@ class RoutingPreviewView(LeadPageView):
             rule = None
             if form.cleaned_data["rule"] is not None:
                 rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
-            if not draft["filter_params"]:
-                errors = ["Give a trace filter (a rule takes only what its filter matches)."]
-            else:
+            if draft["filter_params"]:
                 try:
+                    trace_selectors.trace_filter_check_score_names(
+                        project=self.project, params=draft["filter_params"]
+                    )
                     preview = lead_selectors.routing_preview(
                         project=self.project,
                         filter_params=draft["filter_params"],
@@ -208,6 +281,7 @@ class RoutingPreviewView(LeadPageView):
             rate=rate,
             percent=f"{rate * 100:g}",
             words=words,
+            unfinished=unfinished,
         )
         return render(request, "review/lead/_rule_preview.html", context)
 

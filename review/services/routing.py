@@ -70,10 +70,29 @@ def _check_rule(fields: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_score_names(project: Project, data: Mapping[str, Any]) -> None:
+    """A rule's score conditions name scores the project has (one on an unknown name
+    would route nothing, silently)."""
+    from traces import selectors as trace_selectors
+
+    if "filter_params" not in data:
+        return
+    try:
+        trace_selectors.trace_filter_check_score_names(
+            project=project, params=data["filter_params"]
+        )
+    except DomainError as exc:
+        raise DomainError(
+            "Invalid trace filter: a score name is unknown.",
+            details={"filter_params": exc.details},
+        ) from exc
+
+
 def routing_rule_create(
     *, actor: Actor, project: Project, queue_id: int, **fields: Any
 ) -> RoutingRule:
     data = _check_rule(fields)
+    _check_score_names(project, data)
     with audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.filter(project=project, pk=queue_id).first()
         if queue is None:
@@ -93,6 +112,7 @@ def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> R
     rule's failing state: the next routing run tries the new rule afresh (and
     announces again if it fails)."""
     data = _check_rule(changes)
+    _check_score_names(rule.project, data)
     with audit.acting_as(actor), transaction.atomic():
         rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
         changed = refiltered = False

@@ -213,9 +213,11 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     page.click(f"#edit-rule-{rule.pk}")
     summary = page.locator("#preview-summary")
     expect(summary).to_have_text("4 of the 7 newest traces match; at 100 % the rule would take 4.")
-    page.fill("#rule-filter", "tags=clinical")
+    status = page.locator("#conditions .condition select.cond-value").first
+    expect(status).to_have_value("error")
+    status.select_option("ok")
     expect(summary).to_contain_text("3 of the 7 newest traces match")
-    page.fill("#rule-filter", "status=error")
+    status.select_option("error")
     page.fill("#rule-sampling-percent", "50")
     expect(summary).to_have_text(
         f"4 of the 7 newest traces match; at 50 % the rule would take {half}."
@@ -226,7 +228,7 @@ def test_a_lead_edits_a_rule_and_changes_board_items_together(page, live_server,
     page.click("#save-rule")
     expect(page.locator("#rule-sampling-percent-error")).to_have_text("Above 0 and at most 100 %.")
     expect(page.locator("#rule-sampling-percent")).to_have_attribute("aria-invalid", "true")
-    assert page.locator("#rule-filter").input_value() == "status=error"
+    assert page.locator("#conditions .condition select.cond-value").first.input_value() == "error"
     page.fill("#rule-sampling-percent", "50")
     page.fill("#rule-item-priority", "4")
     page.click("#save-rule")

@@ -50,6 +50,8 @@ def test_a_lead_sees_a_failing_rule_and_fixes_it(page, live_server, transactiona
 
     page.click(f"#edit-rule-{broken.pk}")
     expect(page.locator(f"#rule-error-{broken.pk}")).to_contain_text("Failing since")
+    # The stored parameter is no condition the builder knows: typed anew (advanced).
+    page.click("#rule-advanced summary")
     page.fill("#rule-filter", "status=error")
     page.click("#save-rule")
     expect(page.get_by_text("Saved the rule “Broken”.")).to_be_visible()

@@ -12,6 +12,7 @@ from review import services
 from review.models import RoutingRule
 from tests.page_clients import project_url, signed_in
 from tests.review.helpers import make_queue
+from tests.traces.read_builders import make_score, make_trace
 from traces import filter_builder
 
 PARAMS = {"status": "error", "score": ["faithfulness<0.5"], "feedback": "thumbs_down"}
@@ -21,6 +22,7 @@ QUERY = "status=error&score=faithfulness%3C0.5&feedback=thumbs_down"
 def test_rules_their_preview_and_bulk_add_show_the_filter_in_words(tenant):
     words = filter_builder.summary(PARAMS)
     assert "status is error" in words and "faithfulness < 0.5" in words
+    make_score(make_trace(tenant.project, "scored"), "faithfulness", 0.3)
     queue = make_queue(tenant)
     with tenancy.tenant_scope(tenant.organization.pk):
         rule = services.routing_rule_create(
