@@ -306,6 +306,27 @@ class AlignmentMappingForm(AlignmentScopeForm):
         super().__init__(*args, **kwargs)
         _choose_among(self.fields["config_id"], ScoreConfig.objects.filter(pk__in=_ids(configs)))
 
+    @staticmethod
+    def score_names_for(project: Any, viewer: Any) -> list[str]:
+        """The automated score names the name field offers: the project's scores that an
+        LLM judge or a code check posted, among those ``viewer`` may read (tenant-scoped
+        and blind-safe: ``traces.selectors.score_names``). Another name may be typed (a
+        judge that has not posted yet)."""
+        from traces.models import AUTOMATED_SCORE_SOURCES, Score
+        from traces.selectors import score_names
+
+        names = score_names(project=project, viewer=viewer)
+        if not names:
+            return []
+        automated = set(
+            Score.objects.filter(
+                project=project, name__in=names, source__in=AUTOMATED_SCORE_SOURCES
+            )
+            .values_list("name", flat=True)
+            .distinct()
+        )
+        return [name for name in names if name in automated]
+
     def clean_human_pass_labels(self) -> list[str]:
         raw = self.cleaned_data.get("human_pass_labels") or ""
         labels = [label.strip() for label in raw.split(",") if label.strip()]
