@@ -94,6 +94,11 @@ class HitlAdminSite(AdminSite):
         """Django's site URLs plus the change log (``admin:changelog``)."""
         return [
             path("changelog/", self.admin_view(self.changelog_view), name="changelog"),
+            path(
+                "changelog/people/",
+                self.admin_view(self.changelog_people_view),
+                name="changelog-people",
+            ),
             *super().get_urls(),
         ]
 
@@ -141,6 +146,20 @@ class HitlAdminSite(AdminSite):
         return TemplateResponse(
             request, "admin/changelog.html", context, status=200 if valid else 400
         )
+
+    def changelog_people_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The change log's person picker (``?q=`` what is typed): the emails of people
+        in the reader's organizations that hold it, as JSON ``{"people": [...]}``."""
+        from django.core.exceptions import PermissionDenied
+        from django.http import JsonResponse
+
+        from hitl import changelog
+
+        allowed = admin_organization_ids(request)
+        if allowed is not None and not allowed:
+            raise PermissionDenied
+        typed = request.GET.get("q", "")
+        return JsonResponse({"people": changelog.people_matching(typed, allowed)})
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list:
         """The index and the sidebar group models by capability (:data:`CAPABILITIES`),

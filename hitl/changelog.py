@@ -90,7 +90,14 @@ class ChangeLogForm(forms.Form):
     """The change log's filters; every one optional. ``cursor`` is the page to start
     after (given by the previous page)."""
 
-    person = forms.ModelChoiceField(queryset=None, required=False, empty_label="anyone")
+    # An email, found as it is typed (``admin:changelog-people``, people in the reader's
+    # organizations only); a user id is taken too (links made before the picker).
+    person = forms.CharField(
+        required=False,
+        max_length=254,
+        help_text="an email; type a few letters to find people of your organizations",
+        widget=forms.TextInput(attrs={"list": "changelog-people", "autocomplete": "off"}),
+    )
     api_key = forms.CharField(
         required=False, max_length=32, label="API key", help_text="its prefix, as shown"
     )
@@ -107,12 +114,24 @@ class ChangeLogForm(forms.Form):
 
     def __init__(self, data: Any, *, organization_ids: frozenset[int] | None) -> None:
         super().__init__(data, label_suffix="")
-        people = get_user_model().objects.order_by("email")
-        if organization_ids is not None:
-            people = people.filter(memberships__organization_id__in=organization_ids).distinct()
-        self.fields["person"].queryset = people
-        self.fields["person"].label_from_instance = lambda user: user.email or user.get_username()
+        self.people = people_of(organization_ids)
+        self.fields["person"].widget.attrs["data-people-url"] = reverse("admin:changelog-people")
         self.fields["model"].choices = _model_choices()
+
+    def clean_person(self) -> Any:
+        """The person asked for, among the reader's organizations' people (another
+        organization's answers as no one)."""
+        typed = (self.cleaned_data.get("person") or "").strip()
+        if not typed:
+            return None
+        found = None
+        if typed.isdigit() and len(typed) <= 18:
+            found = self.people.filter(pk=int(typed)).first()
+        if found is None:
+            found = self.people.filter(email__iexact=typed).first()
+        if found is None:
+            raise forms.ValidationError("No one with that email in your organizations.")
+        return found
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -128,6 +147,36 @@ class ChangeLogForm(forms.Form):
         else:
             data["cursor"] = None
         return data
+
+
+PEOPLE_LIMIT = 20
+
+
+def people_of(organization_ids: frozenset[int] | None) -> QuerySet[Any]:
+    """The people of the reader's organizations (everyone for the superuser), by email."""
+    people = get_user_model().objects.order_by("email")
+    if organization_ids is not None:
+        people = people.filter(memberships__organization_id__in=organization_ids).distinct()
+    return people
+
+
+def people_matching(
+    typed: str, organization_ids: frozenset[int] | None, *, limit: int = PEOPLE_LIMIT
+) -> list[str]:
+    """The emails the person picker offers for what is typed: people of the reader's
+    organizations whose email contains it, those starting with it first, at most
+    ``limit`` (nothing for text no email holds)."""
+    typed = typed.strip()
+    if not typed or len(typed) > 254 or "\x00" in typed:
+        return []
+    emails = list(
+        people_of(organization_ids)
+        .filter(email__icontains=typed)
+        .values_list("email", flat=True)[: limit * 5]
+    )
+    lowered = typed.lower()
+    emails.sort(key=lambda email: (not email.lower().startswith(lowered), email))
+    return emails[:limit]
 
 
 @dataclass(frozen=True)
