@@ -15,6 +15,7 @@ from review.models import (
     Annotation,
     Assignment,
     AssignmentStrategy,
+    ClaimOrder,
     Comment,
     QueueItem,
     ReviewQueue,
@@ -156,6 +157,7 @@ class _QueueFields(StrictSerializer):
     assignment_strategy = serializers.ChoiceField(
         choices=AssignmentStrategy.choices, required=False
     )
+    claim_order = serializers.ChoiceField(choices=ClaimOrder.choices, required=False)
     blind_mode = serializers.BooleanField(required=False)
     lease_ttl_seconds = serializers.IntegerField(required=False, min_value=30, max_value=604800)
     priority = _priority_field(required=False)
@@ -183,7 +185,8 @@ class QueueSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReviewQueue
         fields = [
-            "id", "name", "description", "overlap", "assignment_strategy", "blind_mode",
+            "id", "name", "description", "overlap", "assignment_strategy", "claim_order",
+            "blind_mode",
             "lease_ttl_seconds", "priority", "include_explanation", "include_expected_output",
             "audit_sample_rate", "archived_at", "created_at", "form", "reviewers",
         ]  # fmt: skip
