@@ -128,7 +128,8 @@ def review_in_chromium(
     how many submits were answered 204 (the held page shown)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30000)
+    page.set_default_timeout(90000)
+    print(f"reviewing {items} items of {queue} as {email} at {base}", flush=True)
     if not ahead:
         page.route("**/next/", lambda route: route.abort())
     page.goto(f"{base}/accounts/login/")
@@ -148,7 +149,11 @@ def review_in_chromium(
             " && document.activeElement.matches('[data-question] input')"
         )
         if ahead:
-            page.wait_for_selector("#review-root[data-next-ready]", state="attached")
+            try:
+                page.wait_for_selector("#review-root[data-next-ready]", state="attached")
+            except Exception:
+                page.screenshot(path=f"{tempfile.gettempdir()}/hitl-bench-pages-failure.png")
+                raise
         page.keyboard.press(answers[0])
         page.keyboard.press("Tab")
         page.keyboard.press(answers[1])

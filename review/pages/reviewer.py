@@ -38,6 +38,7 @@ from review.models import (
 from review.pages import reviewer_selectors as pages_selectors
 from review.pages.questions import as_editable, draft_as_text, prepare_questions, saved_as_posted
 from review.pages.reviewer_forms import (
+    MAX_NOTE,
     DraftForm,
     ReviewPageQueryForm,
     failure_modes_of,
@@ -433,6 +434,11 @@ class ReviewItemView(ReviewPageView):
         elif queue.include_expected_output and page["dataset_item"] is not None:
             # The item's current expected output, unless the blind rule hides it.
             expected_default = as_editable(page["dataset_item"]["expected_output"])
+        # An output longer than the form takes is not prefilled (the submit would refuse
+        # it): the reviewer writes the expected output instead.
+        expected_too_long = len(expected_default) if len(expected_default) > MAX_NOTE else 0
+        if expected_too_long:
+            expected_default = ""
         previous = pages_selectors.last_submitted(user=user, queue=queue)
         picked = set(posted.get("picked_failure_modes", []))
         kwargs = self._kwargs(assignment_pk=assignment.pk)
@@ -449,6 +455,8 @@ class ReviewItemView(ReviewPageView):
             "posted": posted,
             "explanation": posted.get("explanation", ""),
             "expected_output": posted.get("expected_output", expected_default),
+            "expected_too_long": expected_too_long,
+            "expected_max": MAX_NOTE,
             "comment": posted.get("comment", ""),
             "failure_modes": posted.get("failure_modes", ""),
             "failure_mode_choices": [

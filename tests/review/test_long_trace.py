@@ -154,3 +154,22 @@ def test_the_span_detail_is_only_for_the_lease_holder_and_the_trace(tenant, othe
             actor=Actor(user=tenant.reviewer), assignment_id=lease.pk, values={str(config.pk): 1.0}
         )
     assert _client(tenant.reviewer).get(url, {"span": "s010"}).status_code == 404
+
+
+def test_an_output_too_long_for_the_form_is_not_prefilled_as_expected_output(tenant):
+    queue, config, _trace = _long_item(tenant, include_expected_output=True)
+    lease = _claim(tenant, queue, tenant.reviewer)
+    client = _client(tenant.reviewer)
+    kwargs = _kwargs(tenant, lease.pk)
+    page = client.get(reverse("review-item", kwargs=kwargs)).content.decode()
+    assert '<textarea id="expected-output" name="expected_output" rows="4"></textarea>' in page
+    assert "The trace's output (238592 characters) is longer than" in page
+    # The form as shown is accepted.
+    response = client.post(
+        reverse("review-submit", kwargs=kwargs),
+        {f"q-{config.pk}": "1", "expected_output": ""},
+    )
+    assert response.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease.refresh_from_db()
+    assert lease.state == "submitted"
