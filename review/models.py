@@ -113,6 +113,15 @@ class AssignmentStrategy(models.TextChoices):
     MANUAL = "manual", "A manager assigns each item"
 
 
+class ClaimOrder(models.TextChoices):
+    """Which claimable item a queue offers next (within an item priority)."""
+
+    BREADTH_FIRST = "breadth_first", "Oldest first: every item gets its first review early"
+    COMPLETE_FIRST = "complete_first", (
+        "Complete items first: an item already holding a review before an untouched one"
+    )
+
+
 class ReviewQueue(TenantModel):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=200)
@@ -120,6 +129,10 @@ class ReviewQueue(TenantModel):
     overlap = models.PositiveSmallIntegerField(default=1)
     assignment_strategy = models.CharField(
         max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.PULL
+    )
+    # ClaimOrder: the claim statement's ORDER BY (review.services.claims).
+    claim_order = models.CharField(
+        max_length=16, choices=ClaimOrder.choices, default=ClaimOrder.BREADTH_FIRST
     )
     blind_mode = models.BooleanField(default=True)
     lease_ttl_seconds = models.PositiveIntegerField(default=1800)
@@ -332,6 +345,16 @@ class QueueItem(TenantModel):
                 "id",
                 condition=models.Q(status="open", open_slots__gt=0),
                 name="queue_item_claimable",
+            ),
+            # The same for queues offering complete items first (ClaimOrder).
+            models.Index(
+                "queue",
+                models.F("priority").desc(),
+                models.F("submissions").desc(),
+                "created_at",
+                "id",
+                condition=models.Q(status="open", open_slots__gt=0),
+                name="queue_item_claimable_complete",
             ),
             models.Index(fields=["queue", "status"], name="queue_item_queue_status"),
             models.Index(fields=["trace"], name="queue_item_trace"),

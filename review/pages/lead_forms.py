@@ -24,6 +24,7 @@ from review.models import (
     PRIORITY_MAX,
     PRIORITY_MIN,
     AssignmentStrategy,
+    ClaimOrder,
     ReviewQueue,
     RoutingSignal,
     ScoreConfig,
@@ -149,6 +150,12 @@ class QueueForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": "Choose one of the strategies."},
     )
+    claim_order = forms.ChoiceField(
+        label="Order",
+        choices=ClaimOrder.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the orders."},
+    )
     # The services say what a queue may hold (overlap 1 to 20, ...).
     overlap = WholeNumberField(label="Reviews per item", required=False)
     priority = WholeNumberField(
@@ -232,6 +239,7 @@ class QueueForm(forms.Form):
             "name": data["name"],
             "description": data["description"],
             "assignment_strategy": data["assignment_strategy"] or AssignmentStrategy.PULL,
+            "claim_order": data["claim_order"] or ClaimOrder.BREADTH_FIRST,
             "blind_mode": data["blind_mode"],
             "include_explanation": data["include_explanation"],
             "include_expected_output": data["include_expected_output"],

@@ -13,6 +13,7 @@ from hitl.exceptions import Conflict, DomainError, conflict_on_duplicate
 from projects.models import REVIEW_ROLES, Membership, Project
 from projects.selectors import membership_sees_project
 from review.models import (
+    ClaimOrder,
     ItemStatus,
     QueueFormField,
     QueueItem,
@@ -116,6 +117,8 @@ def _check_queue_settings(fields: Mapping[str, Any]) -> None:
         LEASE_TTL_RANGE[0] <= int(fields["lease_ttl_seconds"]) <= LEASE_TTL_RANGE[1]
     ):
         errors["lease_ttl_seconds"] = [f"Between {LEASE_TTL_RANGE[0]} s and 7 days."]
+    if "claim_order" in fields and fields["claim_order"] not in ClaimOrder.values:
+        errors["claim_order"] = ["breadth_first or complete_first."]
     if "audit_sample_rate" in fields and not 0 <= float(fields["audit_sample_rate"]) <= 1:
         errors["audit_sample_rate"] = ["A fraction between 0 and 1."]
     if errors:
@@ -127,6 +130,7 @@ QUEUE_SETTINGS = (
     "description",
     "overlap",
     "assignment_strategy",
+    "claim_order",
     "blind_mode",
     "lease_ttl_seconds",
     "priority",
