@@ -304,7 +304,7 @@ HITL_S3_SIGNED_URLS = env.bool("HITL_S3_SIGNED_URLS", default=True)
 HITL_S3_URL_EXPIRES_SECONDS = env.int("HITL_S3_URL_EXPIRES_SECONDS", default=300)
 if HITL_FILE_STORAGE == "s3":
     if not env.str("HITL_S3_BUCKET", default="").strip():
-        raise environ.ImproperlyConfigured("HITL_FILE_STORAGE=s3 needs HITL_S3_BUCKET (a bucket name)")
+        raise environ.ImproperlyConfigured("HITL_FILE_STORAGE=s3 needs HITL_S3_BUCKET")
     STORAGES["exports"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
