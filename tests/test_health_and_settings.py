@@ -137,3 +137,23 @@ def test_database_sessions_run_without_jit(db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone() == ("off",)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"HITL_FILE_STORAGE": "s3", "HITL_S3_BUCKET": " "}, "HITL_S3_BUCKET"),
+        ({"HITL_FILE_STORAGE": "ftp"}, "HITL_FILE_STORAGE"),
+    ],
+)
+def test_settings_refuse_a_file_storage_they_cannot_use(variables, named):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**_production_env(), **variables, "DJANGO_SETTINGS_MODULE": "hitl.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and named in result.stderr
