@@ -25,6 +25,10 @@ from tests.worlds import built_once
 # change in the schema or the code, never as luck); explore with HITL_FUZZ_RANDOM=1.
 MAX_EXAMPLES = int(os.environ.get("HITL_FUZZ_EXAMPLES", "8"))
 DERANDOMIZE = os.environ.get("HITL_FUZZ_RANDOM") != "1"
+# HITL_FUZZ_RECORD=<file>: each call's "<caller> <METHOD> <path> <status>" is appended to
+# it, to compare which status codes each operation reached before and after a change of
+# the examples per operation.
+RECORD = os.environ.get("HITL_FUZZ_RECORD", "")
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +86,13 @@ def _pin_tenant(case, tenant) -> None:
             case.path_parameters["project_slug"] = tenant.project.slug
 
 
+def _record(caller: str, case, response) -> None:
+    if RECORD:
+        with open(RECORD, "a") as record:
+            method, path = case.operation.method.upper(), case.operation.path
+            print(caller, method, path, response.status_code, file=record)
+
+
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
@@ -91,7 +102,10 @@ def _pin_tenant(case, tenant) -> None:
 )
 def test_no_server_error_as_an_admin(case, fuzz_tenant):
     _pin_tenant(case, fuzz_tenant)
-    case.call_and_validate(headers=_session_headers(fuzz_tenant.admin), checks=[not_a_server_error])
+    response = case.call_and_validate(
+        headers=_session_headers(fuzz_tenant.admin), checks=[not_a_server_error]
+    )
+    _record("admin", case, response)
 
 
 @schema.parametrize()
@@ -103,7 +117,8 @@ def test_no_server_error_as_an_admin(case, fuzz_tenant):
 )
 def test_no_server_error_with_an_api_key(case, fuzz_tenant):
     _pin_tenant(case, fuzz_tenant)
-    case.call_and_validate(
+    response = case.call_and_validate(
         headers={"Authorization": f"Bearer {fuzz_tenant.key('all')}"},
         checks=[not_a_server_error],
     )
+    _record("api-key", case, response)
