@@ -35,10 +35,13 @@ def periodic(name: str) -> Callable[[Callable[..., Any]], Any]:
 
 
 @outbox.handler(ROUTE_TRACES, retry_on=(OperationalError,))
-def route_traces(*, project_id: int, trace_ids: list[int], **_: object) -> None:
-    """Samples new traces into queues by the project's routing rules (idempotent). Runs
-    through the outbox, inside the message's tenant scope."""
-    services.routing_apply(project_id=project_id, trace_ids=trace_ids)
+def route_traces(
+    *, project_id: int, trace_ids: list[int], strategy: str | None = None, **_: object
+) -> None:
+    """Samples new traces into queues by the project's routing rules (idempotent; only
+    the rules of ``strategy`` when given: an item's reviewers disagreed). Runs through
+    the outbox, inside the message's tenant scope."""
+    services.routing_apply(project_id=project_id, trace_ids=trace_ids, strategy=strategy)
 
 
 @shared_task(

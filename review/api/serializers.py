@@ -21,6 +21,7 @@ from review.models import (
     ReviewQueue,
     RoutingRule,
     RoutingSignal,
+    RoutingStrategy,
     ScoreConfig,
     ScoreConfigVersion,
     ScoreTarget,
@@ -580,8 +581,21 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
         model = RoutingRule
         fields = [
             "id", "name", "queue", "signal", "filter_params", "sampling_rate", "daily_cap",
-            "item_priority", "enabled", "created_at", "failing_since", "last_error",
+            "item_priority", "enabled", "strategy", "strategy_params", "source_queue",
+            "created_at", "failing_since", "last_error",
         ]  # fmt: skip
+
+
+# Routing strategies: how a rule picks among the traces its filter matches.
+STRATEGY_PARAMS_HELP = (
+    "The strategy's parameters: uncertainty_band {score_name, low, high}; judges_disagree "
+    "{score_a, score_b, min_difference (numeric; absent: any difference)}; none for "
+    "match_and_sample and reviewers_disagree."
+)
+SOURCE_QUEUE_HELP = (
+    "reviewers_disagree only: the queue whose items' disagreements this rule routes to its "
+    "own queue (the extra or senior reviewers' pool)."
+)
 
 
 class RoutingRuleCreateSerializer(StrictSerializer):
@@ -589,12 +603,22 @@ class RoutingRuleCreateSerializer(StrictSerializer):
     queue_id = serializers.IntegerField(min_value=1)
     signal = serializers.ChoiceField(choices=RoutingSignal.choices)
     filter_params = serializers.DictField(
-        help_text='A trace filter, as the trace list takes it (e.g. {"status": "error"}).'
+        help_text='A trace filter, as the trace list takes it (e.g. {"status": "error"}); '
+        "may be empty ({}) for a strategy other than match_and_sample."
     )
     sampling_rate = serializers.FloatField(required=False, default=1.0)
     daily_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
     item_priority = _priority_field(required=False, default=0)
     enabled = serializers.BooleanField(required=False, default=True)
+    strategy = serializers.ChoiceField(
+        choices=RoutingStrategy.choices, required=False, default=RoutingStrategy.MATCH_AND_SAMPLE
+    )
+    strategy_params = serializers.DictField(
+        required=False, default=dict, help_text=STRATEGY_PARAMS_HELP
+    )
+    source_queue_id = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None, help_text=SOURCE_QUEUE_HELP
+    )
 
 
 class RoutingRuleUpdateSerializer(StrictSerializer):
@@ -606,3 +630,8 @@ class RoutingRuleUpdateSerializer(StrictSerializer):
     daily_cap = serializers.IntegerField(required=False, allow_null=True)
     item_priority = _priority_field(required=False)
     enabled = serializers.BooleanField(required=False)
+    strategy = serializers.ChoiceField(choices=RoutingStrategy.choices, required=False)
+    strategy_params = serializers.DictField(required=False, help_text=STRATEGY_PARAMS_HELP)
+    source_queue_id = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text=SOURCE_QUEUE_HELP
+    )

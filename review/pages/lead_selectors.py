@@ -24,6 +24,7 @@ from review.models import (
     ScoreConfigVersion,
 )
 from review.services.common import sampled_in
+from review.services.routing_strategies import DraftSpec, StrategySpec, strategy_choose
 
 PREVIEW_RECENT = 500
 
@@ -151,11 +152,13 @@ def routing_preview(
     filter_params: Mapping[str, Any],
     sampling_rate: float,
     rule: RoutingRule | None = None,
+    strategy: StrategySpec | None = None,
 ) -> dict[str, Any]:
     """Which of the project's newest traces a rule would take: those its filter matches,
-    then its deterministic sampling draw (the same draw routing makes; for a rule not
-    yet saved, an example draw at the same rate). Raises ``DomainError`` for an invalid
-    filter."""
+    then those its strategy picks (``strategy``, else the rule's; each row's ``reason``
+    says why), then its deterministic sampling draw (the same draw routing makes; for a
+    rule not yet saved, an example draw at the same rate). Raises ``DomainError`` for an
+    invalid filter."""
     from traces.models import Trace
     from traces.selectors import trace_input_head, traces_matching
 
@@ -169,8 +172,11 @@ def routing_preview(
         .annotate(input_head=trace_input_head())
     )
     seed = f"route:{rule.pk}" if rule is not None else "route:preview"
+    spec = strategy if strategy is not None else (rule if rule is not None else DraftSpec())
+    reasons = strategy_choose(project=project, spec=spec, trace_ids=[r["pk"] for r in matching])
     for row in matching:
-        row["taken"] = sampled_in(f"{seed}:{row['pk']}", sampling_rate)
+        row["reason"] = reasons.get(row["pk"], "")
+        row["taken"] = row["pk"] in reasons and sampled_in(f"{seed}:{row['pk']}", sampling_rate)
     return {
         "recent": len(recent_ids),
         "matched": len(matching),

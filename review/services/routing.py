@@ -22,11 +22,13 @@ from review.models import (
     RoutingRule,
     RoutingRuleDay,
     RoutingSignal,
+    RoutingStrategy,
 )
 from review.services import events
 from review.services.common import sampled_in, time_now
 from review.services.items import ItemTargetRef, items_insert
 from review.services.lifecycle import queue_check_open
+from review.services.routing_strategies import strategy_check, strategy_choose
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,12 @@ def _check_rule(fields: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise DomainError("Invalid routing rule.", details=errors)
     if "filter_params" in data:
-        if not isinstance(data["filter_params"], Mapping) or not data["filter_params"]:
+        # A strategy picks among every trace when its filter is empty (routing strategies).
+        strategy = data.get("strategy") or RoutingStrategy.MATCH_AND_SAMPLE
+        may_be_empty = strategy != RoutingStrategy.MATCH_AND_SAMPLE
+        if not isinstance(data["filter_params"], Mapping) or not (
+            data["filter_params"] or may_be_empty
+        ):
             raise DomainError(
                 "A routing rule needs a trace filter.", details={"filter_params": ["required"]}
             )
@@ -93,6 +100,15 @@ def routing_rule_create(
 ) -> RoutingRule:
     data = _check_rule(fields)
     _check_score_names(project, data)
+    data.update(
+        strategy_check(  # routing strategies
+            project=project,
+            strategy=data.pop("strategy", None),
+            params=data.pop("strategy_params", None),
+            source_queue_id=data.pop("source_queue_id", None),
+            queue_id=queue_id,
+        )
+    )
     with audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.filter(project=project, pk=queue_id).first()
         if queue is None:
@@ -111,8 +127,12 @@ def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> R
     that changes nothing writes nothing. An edit of the filter or the queue clears the
     rule's failing state: the next routing run tries the new rule afresh (and
     announces again if it fails)."""
-    data = _check_rule(changes)
+    # The rule's strategy decides whether an empty filter is allowed.
+    data = _check_rule({"strategy": rule.strategy, **changes})
+    if "strategy" not in changes:
+        data.pop("strategy")
     _check_score_names(rule.project, data)
+    _check_strategy_change(rule, data)
     with audit.acting_as(actor), transaction.atomic():
         rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
         changed = refiltered = False
@@ -134,6 +154,33 @@ def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> R
         if changed:
             rule.save()
     return rule
+
+
+def _check_strategy_change(rule: RoutingRule, data: dict[str, Any]) -> None:
+    """An edit of a rule's strategy, its parameters or source queue (routing strategies),
+    checked with what it keeps of the rule; a new strategy starts from empty
+    parameters. A match-and-sample rule keeps a filter."""
+    keys = ("strategy", "strategy_params", "source_queue_id")
+    if any(key in data for key in keys):
+        strategy = data.pop("strategy", None) or rule.strategy
+        same = strategy == rule.strategy
+        data.update(
+            strategy_check(
+                project=rule.project,
+                strategy=strategy,
+                params=data.pop("strategy_params", rule.strategy_params if same else None),
+                source_queue_id=data.pop("source_queue_id", rule.source_queue_id if same else None),
+                queue_id=data.get("queue_id", rule.queue_id),
+            )
+        )
+    strategy = data.get("strategy", rule.strategy)
+    if strategy == RoutingStrategy.MATCH_AND_SAMPLE and not data.get(
+        "filter_params", rule.filter_params
+    ):
+        raise DomainError(
+            "A match-and-sample rule needs a trace filter.",
+            details={"filter_params": ["required"]},
+        )
 
 
 def routing_rule_delete(*, actor: Actor, rule: RoutingRule) -> None:
@@ -236,9 +283,12 @@ def routing_failure_message(exc: BaseException) -> str:
     return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
 
-def routing_apply(*, project_id: int, trace_ids: Sequence[int]) -> dict[int, int]:
-    """Evaluates the project's enabled rules on new traces: filter, deterministic
-    sample, daily cap. Idempotent: a trace already queued is not added again and not
+def routing_apply(
+    *, project_id: int, trace_ids: Sequence[int], strategy: str | None = None
+) -> dict[int, int]:
+    """Evaluates the project's enabled rules (only those of ``strategy`` when given) on
+    new traces: filter, strategy (``routing_strategies``), deterministic sample, daily
+    cap. Idempotent: a trace already queued is not added again and not
     counted again. Returns the number routed per rule.
 
     Each rule runs in its own savepoint, and a rule fails alone: an error that is the
@@ -252,9 +302,10 @@ def routing_apply(*, project_id: int, trace_ids: Sequence[int]) -> dict[int, int
         return {}
     routed: dict[int, int] = {}
     actor = Actor.system()
-    rule_ids = list(
-        RoutingRule.objects.filter(project=project, enabled=True).values_list("pk", flat=True)
-    )
+    rules = RoutingRule.objects.filter(project=project, enabled=True)
+    if strategy is not None:
+        rules = rules.filter(strategy=strategy)
+    rule_ids = list(rules.values_list("pk", flat=True))
     with audit.acting_as(actor):
         for rule_id in rule_ids:
             try:
@@ -291,8 +342,13 @@ def _rule_apply(
         return None
     matching = trace_selectors.traces_matching(project=project, params=rule.filter_params)
     matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
-    sampled = [t for t in matched if sampled_in(f"route:{rule.pk}:{t}", rule.sampling_rate)]
-    count = _rule_route(rule, sampled, actor) if sampled else None
+    reasons = strategy_choose(project=project, spec=rule, trace_ids=matched)
+    sampled = [
+        t
+        for t in matched
+        if t in reasons and sampled_in(f"route:{rule.pk}:{t}", rule.sampling_rate)
+    ]
+    count = _rule_route(rule, sampled, actor, reasons) if sampled else None
     if rule.failing_since is not None:
         rule.failing_since, rule.last_error = None, ""
         rule._change_reason = "Routing applied the rule again: no longer failing"
@@ -300,7 +356,9 @@ def _rule_apply(
     return count
 
 
-def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
+def _rule_route(
+    rule: RoutingRule, sampled: list[int], actor: Actor, reasons: Mapping[int, str]
+) -> int:
     day, _ = RoutingRuleDay.objects.get_or_create(
         organization_id=rule.organization_id, rule=rule, day=time_now().date()
     )
@@ -313,6 +371,7 @@ def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
         )
         sampled = [t for t in sampled if t not in already]
         sampled = sampled[: max(0, rule.daily_cap - day.routed)]
+    detail = {"rule": rule.name, "filter": rule.filter_params, "strategy": rule.strategy}
     items = items_insert(
         queue=rule.queue,
         targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in sampled],
@@ -321,7 +380,12 @@ def _rule_route(rule: RoutingRule, sampled: list[int], actor: Actor) -> int:
         priority=rule.item_priority,
         routing_rule=rule,
         signal=rule.signal,
-        source_detail={"rule": rule.name, "filter": rule.filter_params},
+        source_detail=detail,
+        # Why each trace was chosen, stored on its item (routing strategies).
+        source_details={
+            ItemTargetRef(ItemTarget.TRACE, t): {**detail, "reason": reasons.get(t, "")}
+            for t in sampled
+        },
     )
     if items:
         day.routed += len(items)
