@@ -4,8 +4,8 @@
 (``replica_1``, ``replica_2``, ...; the aliases are ``settings.DATABASE_REPLICAS``).
 Nothing reads from a replica by accident: the router sends a read to a replica only
 inside :func:`reads_from_replica` (a context manager and a decorator, applied to the
-heavy selectors: the trace list and its count, the trace detail, the board's
-aggregates, dataset exports), and even there
+heavy selectors: the trace list and its count, the trace and span detail, the board's
+aggregates, the agreement report), and even there
 
 - never inside an atomic block of the primary (a read inside a transaction that may
   write sees what the transaction wrote), so claims (``select_for_update``) and
@@ -148,12 +148,21 @@ def probe(alias: str) -> ReplicaState:
     return state
 
 
+# A replica that could not be reached is tried again after this long at the soonest, so
+# an unroutable one costs a connect timeout that often per process, not per request.
+DOWN_RETRY_SECONDS = 10.0
+
+
 def replica_state(alias: str) -> ReplicaState:
-    """The replica's state, probed at most every ``REPLICA_PROBE_SECONDS``."""
+    """The replica's state, probed at most every ``REPLICA_PROBE_SECONDS`` (a replica
+    that could not be reached: every ``DOWN_RETRY_SECONDS``)."""
     state = _states.get(alias)
-    if state is None or time.monotonic() - state.checked_at >= probe_seconds():
-        state = probe(alias)
-    return state
+    if state is not None:
+        down = state.status.startswith("error")
+        interval = max(probe_seconds(), DOWN_RETRY_SECONDS) if down else probe_seconds()
+        if time.monotonic() - state.checked_at < interval:
+            return state
+    return probe(alias)
 
 
 def forget_states() -> None:
