@@ -13,6 +13,7 @@ from review import hooks
 from review.models import ReviewQueue
 from review.quality.services.agreement import agreement_request
 from review.quality.services.calibration import (
+    CALIBRATION_GATE_SQL,
     calibration_gate_check,
     calibration_round_score_when_done,
     calibration_rounds_for_joiner,
@@ -30,5 +31,5 @@ def connect_quality() -> None:
 
     register_queue_pool_join(calibration_rounds_for_joiner)
     register_work_page(calibration_work_page, first=True)
-    hooks.register_claim_gate(calibration_gate_check)
+    hooks.register_claim_gate(calibration_gate_check, refusal_sql=CALIBRATION_GATE_SQL)
     hooks.answers_changed.connect(_answers_changed, dispatch_uid="review.quality.answers")

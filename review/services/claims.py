@@ -23,6 +23,7 @@ from review.models import (
     Assignment,
     AssignmentState,
     AssignmentStrategy,
+    ClaimOrder,
     ItemStatus,
     QueueItem,
     ReviewQueue,
@@ -34,7 +35,6 @@ from review.services.annotations import (
     validate_answers,
 )
 from review.services.common import require_manager, require_person, time_now
-from review.services.drafts import draft_delete
 from review.services.events import announce_items_assigned
 from review.services.lifecycle import item_close, queue_check_open, queue_pool_user_ids
 
@@ -45,16 +45,19 @@ WITH pool AS (
     JOIN projects_membership m ON m.id = qr.membership_id
     WHERE qr.queue_id = %(queue_id)s AND qr.organization_id = %(organization_id)s
       AND m.user_id = %(user_id)s
+), gate AS (
+    SELECT {refused} AS refused
 ), picked AS (
     SELECT qi.id FROM review_queueitem qi
     WHERE qi.queue_id = %(queue_id)s AND qi.organization_id = %(organization_id)s
       AND qi.status = 'open' AND qi.open_slots > 0
       AND EXISTS (SELECT 1 FROM pool WHERE pool.role = ANY(%(review_roles)s::varchar[]))
+      AND NOT (SELECT refused FROM gate)
       AND NOT EXISTS (
           SELECT 1 FROM review_assignment a
           WHERE a.item_id = qi.id AND a.reviewer_id = %(user_id)s)
       {strategy}
-    ORDER BY qi.priority DESC, qi.created_at, qi.id
+    ORDER BY {order}
     LIMIT 1
     FOR UPDATE OF qi SKIP LOCKED
 ), bumped AS (
@@ -72,6 +75,7 @@ WITH pool AS (
     RETURNING id, item_id
 )
 SELECT (SELECT role FROM pool),
+       (SELECT refused FROM gate),
        EXISTS (SELECT 1 FROM review_assignment a
                WHERE a.queue_id = %(queue_id)s AND a.state = 'leased'
                  AND a.expires_at <= %(now)s),
@@ -91,39 +95,73 @@ _STRATEGY_SQL = {
 }
 
 
+# The claim order of each ClaimOrder, each read from its own partial index
+# (``queue_item_claimable``, ``queue_item_claimable_complete``): within a priority,
+# breadth first offers the oldest item; complete first offers the item with the most
+# submitted reviews (an item holding a review before an untouched one), then the oldest.
+_ORDER_SQL = {
+    ClaimOrder.BREADTH_FIRST: "qi.priority DESC, qi.created_at, qi.id",
+    ClaimOrder.COMPLETE_FIRST: "qi.priority DESC, qi.submissions DESC, qi.created_at, qi.id",
+}
+
+
+def claim_sql(queue: ReviewQueue) -> str:
+    """The claim statement for ``queue``'s strategy and claim order, with the claim
+    gates that ask in SQL (``review.hooks``); its parameters: ``claim_params``."""
+    return _CLAIM_SQL.format(
+        strategy=_STRATEGY_SQL[queue.assignment_strategy],
+        order=_ORDER_SQL[queue.claim_order],
+        refused=hooks.claim_gates_refusal_sql(),
+    )
+
+
+def claim_params(queue: ReviewQueue, user_id: int, now: Any) -> dict[str, Any]:
+    return {
+        "queue_id": queue.pk,
+        "organization_id": queue.organization_id,
+        "user_id": user_id,
+        "now": now,
+        "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
+        "review_roles": _REVIEW_ROLES,
+    }
+
+
+_REVIEW_ROLES = sorted(REVIEW_ROLES)
+
+
 def queue_claim_next(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """Leases the next item for the acting reviewer, or None when nothing is left.
 
     One statement (one round trip, server-side prepared): check the reviewer is in the
-    pool, pick the first claimable item in claim order that they never held, skipping
-    rows other claimers hold locked, bump its counters and insert the lease. The row
-    lock plus ``open_slots > 0`` (rechecked on the locked row) keep live leases plus
-    submissions at or under the overlap whatever the concurrency. Overdue leases found
-    on the way are expired at once, and the claim retried if it came back empty.
+    pool and that no claim gate refuses them, pick the first claimable item in the
+    queue's claim order that they never held, skipping rows other claimers hold locked,
+    bump its counters and insert the lease. The row lock plus ``open_slots > 0``
+    (rechecked on the locked row) keep live leases plus submissions at or under the
+    overlap whatever the concurrency. Overdue leases found on the way are expired at
+    once, and the claim retried if it came back empty. A gate that refused is asked
+    again in Python, to raise its reason.
     """
     user = require_person(actor, "Claiming an item")
     queue_check_open(queue)
-    hooks.claim_gates_check(queue=queue, user_id=user.pk)
+    hooks.claim_gates_check(queue=queue, user_id=user.pk, with_sql=False)
     tenancy.assert_writing_in_scope(queue.organization_id)
+    sql = claim_sql(queue)
     for attempt in range(2):
         now = time_now()
-        params = {
-            "queue_id": queue.pk,
-            "organization_id": queue.organization_id,
-            "user_id": user.pk,
-            "now": now,
-            "expires_at": now + timedelta(seconds=queue.lease_ttl_seconds),
-            "review_roles": sorted(REVIEW_ROLES),
-        }
-        sql = _CLAIM_SQL.format(strategy=_STRATEGY_SQL[queue.assignment_strategy])
+        params = claim_params(queue, user.pk, now)
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params, prepare=True)
-            role, overdue, assignment_id, item_id = cursor.fetchone()
+            role, refused, overdue, assignment_id, item_id = cursor.fetchone()
         if role is None:
             raise PermissionDenied("You are not in this queue's reviewer pool.", code="not_in_pool")
         if role not in REVIEW_ROLES:
             raise PermissionDenied(f"Your role ({role}) cannot review.", code="not_a_reviewer")
+        if refused:
+            hooks.claim_gates_check(queue=queue, user_id=user.pk)
+            if not attempt:  # it let them through since: claim again
+                continue
+            return None
         if overdue:
             leases_expire(queue_id=queue.pk, limit=200)
         if assignment_id is not None or not overdue or attempt:
@@ -217,6 +255,10 @@ WITH ended AS (
     UPDATE review_assignment SET state = %(state)s, ended_at = %(now)s,
                                  skip_reason = %(reason)s
     WHERE id = %(assignment_id)s AND organization_id = %(organization_id)s
+), dropped AS (
+    DELETE FROM review_reviewdraft
+    WHERE item_id = %(item_id)s AND reviewer_id = %(reviewer_id)s
+      AND organization_id = %(organization_id)s
 )
 UPDATE review_queueitem
 SET live_leases = live_leases - 1, submissions = submissions + %(submitted)s,
@@ -226,8 +268,9 @@ WHERE id = %(item_id)s AND organization_id = %(organization_id)s
 
 
 def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str = "") -> None:
-    """Ends a locked lease and moves its item's counters, in one statement (neither the
-    lease nor the counters are historied; the annotation and status changes are)."""
+    """Ends a locked lease, moves its item's counters and drops the reviewer's draft on
+    it, in one statement (neither the lease, the counters nor drafts are historied; the
+    annotation and status changes are)."""
     submitted = state == AssignmentState.SUBMITTED
     tenancy.assert_writing_in_scope(item.organization_id)
     assignment.state, assignment.ended_at, assignment.skip_reason = state, time_now(), reason
@@ -243,6 +286,7 @@ def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str 
                 "submitted": int(submitted),
                 "freed": 0 if submitted else 1,
                 "item_id": item.pk,
+                "reviewer_id": assignment.reviewer_id,
             },
         )
     item.live_leases -= 1
@@ -286,7 +330,6 @@ def assignment_skip(*, actor: Actor, assignment_id: int, reason: str) -> Assignm
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user)
         _end_without_review(item, assignment, AssignmentState.SKIPPED, reason.strip())
-        draft_delete(item_id=item.pk, reviewer_id=user.pk)
     return assignment
 
 
@@ -295,7 +338,6 @@ def assignment_release(*, actor: Actor, assignment_id: int) -> Assignment:
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user)
         _end_without_review(item, assignment, AssignmentState.RELEASED, "")
-        draft_delete(item_id=item.pk, reviewer_id=user.pk)
     return assignment
 
 
@@ -359,7 +401,6 @@ def assignment_submit(
             link={"annotation_id": annotation.pk},
         )
         _end_lease(item, assignment, AssignmentState.SUBMITTED)
-        draft_delete(item_id=item.pk, reviewer_id=user.pk)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             item_close(item, form)
         hooks.answers_changed.send(sender=ReviewQueue, queue=item.queue)

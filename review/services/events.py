@@ -154,7 +154,8 @@ def announce_item_closed(item: QueueItem, score_names: Sequence[str]) -> None:
         ItemStatus.COMPLETE: catalogue.ITEM_COMPLETED,
         ItemStatus.NEEDS_ADJUDICATION: catalogue.ITEM_NEEDS_ADJUDICATION,
     }.get(item.status)
-    if event_type is None:
+    # Asked first: the payload reads the project, the trace and the organization.
+    if event_type is None or not is_subscribed(event_type, project_id=item.project_id):
         return
     queue, project = item.queue, item.project
     what = "is complete" if item.status == ItemStatus.COMPLETE else "needs adjudication"

@@ -591,6 +591,21 @@ def queue_calibration_remove(*, actor: Actor, row: QueueCalibration) -> None:
         row.delete()
 
 
+# The gate inside the claim statement (``review.hooks``): true when the queue requires
+# a set the reviewer has not passed (the queue's one calibration row, and an index probe
+# of ``calibration_passed``).
+CALIBRATION_GATE_SQL = """
+EXISTS (SELECT 1 FROM review_queuecalibration qc
+        WHERE qc.queue_id = %(queue_id)s AND qc.organization_id = %(organization_id)s
+          AND qc.require_pass
+          AND NOT EXISTS (
+              SELECT 1 FROM review_calibrationresult cr
+              WHERE cr.calibration_set_id = qc.calibration_set_id
+                AND cr.reviewer_id = %(user_id)s AND cr.passed
+                AND cr.organization_id = %(organization_id)s))
+"""
+
+
 def calibration_gate_check(*, queue: ReviewQueue, user_id: int) -> None:
     """Refuses a claim from a reviewer who has not passed the calibration set the queue
     requires: one indexed query (the queue's row, and an index probe of the results)."""
