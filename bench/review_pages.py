@@ -509,6 +509,8 @@ def main() -> None:
 
         from playwright.sync_api import sync_playwright
 
+        # The ORM reads between browser steps run in this thread, beside Playwright's loop.
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         submits: list[tuple[str, list[float], int]] = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
