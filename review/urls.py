@@ -36,6 +36,11 @@ urlpatterns = [
         name="review-compare-submit",
     ),
     path(
+        project + "reports/comparison/<int:queue_pk>/",
+        comparison_pages.ComparisonReportView.as_view(),
+        name="reports-comparison",
+    ),
+    path(
         project + "comments/<int:comment_pk>/",
         reviewer.CommentOpenView.as_view(),
         name="review-comment",

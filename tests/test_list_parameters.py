@@ -332,6 +332,11 @@ VALID_FILTERS: dict[str, Case] = {
         lambda w, r: r["score_name"].startswith("judge-only"),
         lambda w: {"score_name": "no-such-score"},
     ),
+    "comparison-list": Case(
+        lambda w: {"source": "api"},
+        lambda w, r: r["source"] == "api",
+        lambda w: {"source": "experiments"},
+    ),
     "quality-alert-list": Case(
         lambda w: {"kind": "gold_accuracy"},
         lambda w, r: r["kind"] == "gold_accuracy",

@@ -22,6 +22,7 @@ from hitl.exceptions import NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import MANAGE_ROLES, REVIEW_ROLES, Role
 from review.comparison import report, selectors, services
+from review.comparison.filters import ComparisonFilter
 from review.comparison.models import (
     MAX_OUTPUTS,
     ComparisonItem,
@@ -207,6 +208,7 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Projec
 
     scoped_model = ComparisonItem
     serializer_class = ComparisonSerializer
+    filterset_class = ComparisonFilter
     read_roles = READ_ROLES
     write_roles = MANAGE_ROLES
 

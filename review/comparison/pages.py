@@ -20,9 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hitl.exceptions import DomainError
-from projects.models import REVIEW_ROLES
+from projects.models import MANAGE_ROLES, REVIEW_ROLES, Role
 from review import services as core_services
-from review.comparison import selectors, services
+from review.comparison import report, selectors, services
 from review.comparison.models import MAX_OUTPUTS
 from review.comparison.ordering import LETTERS
 from review.models import Assignment, AssignmentState, ItemTarget, QueueItem, ReviewQueue
@@ -57,7 +57,15 @@ class ComparisonAnswersForm(forms.Form):
 
     explanation = forms.CharField(required=False, max_length=20_000)
 
-    def __init__(self, *args: Any, criteria: list[str], mode: str, n: int, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        criteria: list[str],
+        mode: str,
+        n: int,
+        allow_strength: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.criteria, self.mode, self.n = criteria, mode, n
         letters = LETTERS[:n]
@@ -78,7 +86,7 @@ class ComparisonAnswersForm(forms.Form):
                 self.fields[f"c-{index}"] = forms.ChoiceField(
                     choices=choices, label=name, error_messages={"required": "Pick one."}
                 )
-            if mode == "pairwise":
+            if mode == "pairwise" and allow_strength:
                 self.fields[f"s-{index}"] = forms.TypedChoiceField(
                     choices=[("1", "better"), ("2", "much better")],
                     coerce=int,
@@ -220,6 +228,7 @@ class ComparisonSubmitView(ComparisonPage):
             criteria=[c["name"] for c in view.criteria],
             mode=view.mode,
             n=len(view.outputs),
+            allow_strength=view.allow_strength,
         )
         if not form.is_valid():
             return self.render_page(form, status=400)
@@ -235,3 +244,49 @@ class ComparisonSubmitView(ComparisonPage):
             form.add_error(None, exc.message)
             return self.render_page(form, status=exc.status_code)
         return redirect(self.next_url(self.assignment.queue))
+
+
+class ComparisonReportQueryForm(forms.Form):
+    """The report page's query: one criterion (or all), how many resamples."""
+
+    criterion = forms.CharField(required=False, max_length=100)
+    resamples = forms.IntegerField(required=False, min_value=0, max_value=5000)
+
+    def settings(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "criterion": data.get("criterion") or None,
+            "resamples": 1000 if data.get("resamples") is None else data["resamples"],
+        }
+
+
+class ComparisonReportView(ReviewProjectPage):
+    """A comparison queue's report: strengths with intervals, win/tie/loss per pair,
+    position bias and agreement, per criterion; the export's link."""
+
+    allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest, queue_pk: int, **kwargs: Any) -> HttpResponse:
+        queue = ReviewQueue.objects.filter(project=self.project, pk=queue_pk).first()
+        if queue is None or selectors.comparison_setup_of(queue) is None:
+            raise Http404
+        query = ComparisonReportQueryForm(request.GET)
+        if not query.is_valid():
+            context = self.context(queue=queue, query=query, result=None)
+            return render(request, "review/comparison/report.html", context, status=400)
+        result = report.comparison_report(queue, **query.settings())
+        context = self.context(
+            queue=queue,
+            query=query,
+            result=result,
+            export_url=reverse(
+                "queue-comparison-export",
+                kwargs={
+                    "org_slug": self.organization.slug,
+                    "project_slug": self.project.slug,
+                    "queue_pk": queue.pk,
+                },
+            ),
+        )
+        return render(request, "review/comparison/report.html", context)

@@ -1,0 +1,69 @@
+"""The comparison pages (Django client): the report page for leads and auditors, and
+the review page's submit refusing bad answers with their reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from hitl import tenancy
+from review.comparison.models import Preference
+from tests.page_clients import project_url, signed_in
+from tests.review.comparison_helpers import (
+    claim,
+    enqueue,
+    make_comparison,
+    make_comparison_queue,
+    submit,
+)
+from tests.review.helpers import make_queue
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_report_page_shows_strengths_position_and_agreement(tenant, other_tenant):
+    queue = make_comparison_queue(tenant)
+    enqueue(tenant, queue, [make_comparison(tenant), make_comparison(tenant)])
+    while (lease := claim(tenant, tenant.reviewer, queue)) is not None:
+        submit(tenant, tenant.reviewer, lease, {"helpfulness": {"choice": "a"}})
+    url = project_url(tenant, "reports-comparison", queue_pk=queue.pk)
+    page = signed_in(tenant.owner).get(url, {"resamples": 50})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Bradley-Terry strength" in text and "candidate" in text and "baseline" in text
+    assert "2 of 2 decisive answers" in text  # always the left one: full position bias
+    assert "Preference pairs (JSONL)" in text
+    assert signed_in(tenant.auditor).get(url).status_code == 200
+    assert signed_in(tenant.reviewer).get(url).status_code == 403
+    assert signed_in(tenant.owner).get(url, {"resamples": "many"}).status_code == 400
+    assert signed_in(other_tenant.owner).get(url).status_code == 404
+    plain = make_queue(tenant, configs=[])
+    plain_url = project_url(tenant, "reports-comparison", queue_pk=plain.pk)
+    assert signed_in(tenant.owner).get(plain_url).status_code == 404
+
+
+def test_the_review_page_refuses_bad_answers_with_reasons(tenant):
+    queue = make_comparison_queue(tenant, criteria=("helpfulness", "safety"))
+    enqueue(tenant, queue, [make_comparison(tenant)])
+    lease = claim(tenant, tenant.reviewer, queue)
+    reviewer = signed_in(tenant.reviewer)
+    page_url = project_url(tenant, "review-compare", assignment_pk=lease.pk)
+    # The core's review address for this lease sends the reviewer here.
+    core = reviewer.get(project_url(tenant, "review-item", assignment_pk=lease.pk))
+    assert core.status_code == 302 and core["Location"] == page_url
+    assert reviewer.get(page_url).status_code == 200
+    assert signed_in(tenant.admin).get(page_url).status_code == 404
+    submit_url = project_url(tenant, "review-compare-submit", assignment_pk=lease.pk)
+    refused = reviewer.post(submit_url, {"c-0": "z", "c-1": "a"})
+    assert refused.status_code == 400
+    assert "Select a valid choice" in refused.content.decode()
+    refused = reviewer.post(submit_url, {"c-0": "a"})
+    assert refused.status_code == 400 and "Pick one." in refused.content.decode()
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not Preference.objects.exists()
+    done = reviewer.post(submit_url, {"c-0": "b", "c-1": "tie", "s-0": "2"})
+    assert done.status_code == 302  # on to the next item (none: My work)
+    assert done["Location"].endswith("/work/")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        helpful = Preference.objects.get(criterion="helpfulness")
+        assert helpful.winner_id == helpful.shown_order[1]
+        assert helpful.strength == 1  # this queue does not ask how much better
