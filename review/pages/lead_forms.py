@@ -27,6 +27,7 @@ from review.models import (
     ClaimOrder,
     ReviewQueue,
     RoutingSignal,
+    RoutingStrategy,
     ScoreConfig,
 )
 from review.quality.forms import FiniteFloatField
@@ -396,9 +397,28 @@ RULE_HINTS = {
     "sampling_percent": "Above 0, at most 100.",
     "daily_cap": "Empty: no cap.",
     "item_priority": "Higher is claimed first.",
+    # Routing strategies (review.services.routing_strategies; docs/routing.md).
+    "strategy": "How the rule picks among the traces the conditions match (none: all).",
+    "score_name": "Uncertainty band: the judge's automated score.",
+    "band_low": "Uncertainty band: its bottom (included), e.g. 0.4.",
+    "band_high": "Uncertainty band: its top (included), e.g. 0.6.",
+    "score_a": "Judges disagree: the first judge's score.",
+    "score_b": "Judges disagree: the second judge's score.",
+    "min_difference": "Judges disagree, numeric scores: the least difference; empty: any.",
+    "source_queue": "Reviewers disagreed: in which queue (this queue's pool reviews again).",
 }
 # A service error's field, as the rule form names it.
-RULE_FORM_NAME = {"filter_params": "filter", "sampling_rate": "sampling_percent"}
+RULE_FORM_NAME = {
+    "filter_params": "filter",
+    "sampling_rate": "sampling_percent",
+    "source_queue_id": "source_queue",
+}
+# A strategy parameter's field in the rule form.
+STRATEGY_FORM_NAME = {"low": "band_low", "high": "band_high"}
+STRATEGY_FIELDS = (
+    "strategy", "score_name", "band_low", "band_high", "score_a", "score_b", "min_difference",
+    "source_queue",
+)  # fmt: skip
 
 
 class RoutingRuleForm(forms.Form):
@@ -437,6 +457,26 @@ class RoutingRuleForm(forms.Form):
         error_messages={"invalid": "A whole number is expected."},
     )
     enabled = forms.BooleanField(label="On: new traces are routed by this rule", required=False)
+    # Routing strategies: the numbers are read by the service, which says what is wrong.
+    strategy = forms.ChoiceField(
+        label="Strategy",
+        choices=RoutingStrategy.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose one of the strategies."},
+    )
+    score_name = TextField(label="Score", max_length=256, required=False)
+    band_low = TextField(label="Band from", max_length=64, required=False)
+    band_high = TextField(label="Band to", max_length=64, required=False)
+    score_a = TextField(label="First judge's score", max_length=256, required=False)
+    score_b = TextField(label="Second judge's score", max_length=256, required=False)
+    min_difference = TextField(label="Least difference", max_length=64, required=False)
+    source_queue = WholeNumberField(
+        label="Queue whose reviewers disagreed",
+        required=False,
+        min_value=1,
+        max_value=text.INT64_MAX,
+        error_messages={"invalid": "Choose one of the queues."},
+    )
     # The preview of a saved rule: its id (its own draw).
     rule = WholeNumberField(required=False, min_value=1)
 
@@ -445,10 +485,13 @@ class RoutingRuleForm(forms.Form):
         *args: Any,
         editing: bool = False,
         builder: filter_builder.Context | None = None,
+        queues: Sequence[tuple[int, str]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
+        # The other queues of the project (id, name), for reviewers_disagree.
+        self.queues = list(queues)
         if not editing:
             del self.fields["enabled"]
         read_condition_rows(self, builder)
@@ -486,13 +529,44 @@ class RoutingRuleForm(forms.Form):
         }
         if data["item_priority"] is not None:
             rule["item_priority"] = data["item_priority"]
+        rule.update(self.strategy_draft())
         return rule
+
+    def strategy_draft(self) -> dict[str, Any]:
+        """The strategy's fields as the rule services take them (checked there)."""
+        data = self.cleaned_data
+        strategy = data.get("strategy") or RoutingStrategy.MATCH_AND_SAMPLE
+        params: dict[str, Any] = {}
+        if strategy == RoutingStrategy.UNCERTAINTY_BAND:
+            params = {
+                "score_name": data.get("score_name") or "",
+                "low": data.get("band_low") or None,
+                "high": data.get("band_high") or None,
+            }
+        elif strategy == RoutingStrategy.JUDGES_DISAGREE:
+            params = {"score_a": data.get("score_a") or "", "score_b": data.get("score_b") or ""}
+            if data.get("min_difference"):
+                params["min_difference"] = data["min_difference"]
+        source = data.get("source_queue")
+        return {
+            "strategy": strategy,
+            "strategy_params": params,
+            "source_queue_id": source if strategy == RoutingStrategy.REVIEWERS_DISAGREE else None,
+        }
 
     def fields_shown(self) -> list[dict[str, Any]]:
         """The fields for ``_rule_form.html``: value as typed (or saved), reasons, choices."""
-        defaults = {"signal": RoutingSignal.OTHER, "sampling_percent": "100", "item_priority": "0"}
+        defaults = {
+            "signal": RoutingSignal.OTHER,
+            "sampling_percent": "100",
+            "item_priority": "0",
+            "strategy": RoutingStrategy.MATCH_AND_SAMPLE,
+        }
         shown = []
-        for name in ("name", "signal", "filter", "sampling_percent", "daily_cap", "item_priority"):
+        for name in (
+            "name", "signal", "filter", *STRATEGY_FIELDS, "sampling_percent", "daily_cap",
+            "item_priority",
+        ):  # fmt: skip
             shown.append(self._shown(name, defaults.get(name, "")))
         if self.editing:
             shown.append(self._shown("enabled", ""))
@@ -502,6 +576,8 @@ class RoutingRuleForm(forms.Form):
         field = self[name]
         kind = {
             "signal": "select",
+            "strategy": "select",
+            "source_queue": "select",
             "enabled": "checkbox",
             "sampling_percent": "number",
             "daily_cap": "number",
@@ -523,7 +599,11 @@ class RoutingRuleForm(forms.Form):
             "value": value,
             "checked": checked,
             "errors": list(field.errors),
-            "choices": RoutingSignal.choices if name == "signal" else (),
+            "choices": {
+                "signal": RoutingSignal.choices,
+                "strategy": RoutingStrategy.choices,
+                "source_queue": [("", "—"), *((str(pk), label) for pk, label in self.queues)],
+            }.get(name, ()),
             "wide": name == "filter",
             "step": "any" if name == "sampling_percent" else "1",
         }
@@ -534,6 +614,15 @@ class RoutingRuleForm(forms.Form):
         details = exc.details if isinstance(exc.details, dict) else {}
         placed = False
         for name, reasons in details.items():
+            if name == "strategy_params" and isinstance(reasons, dict):
+                # A strategy parameter's reason beside its field.
+                for inner, why in reasons.items():
+                    inner_field = STRATEGY_FORM_NAME.get(inner, inner)
+                    self.add_error(
+                        inner_field if inner_field in self.fields else "strategy", _join(why)
+                    )
+                placed = True
+                continue
             field = RULE_FORM_NAME.get(name, name)
             if field not in self.fields or field == "rule":
                 continue

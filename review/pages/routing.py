@@ -23,6 +23,7 @@ from review.models import (
     ReviewQueue,
     RoutingRule,
     RoutingSignal,
+    RoutingStrategy,
 )
 from review.pages import lead_selectors
 from review.pages.lead import LeadPageView, builder_context, filter_words
@@ -31,6 +32,7 @@ from review.pages.lead_forms import (
     RoutingRuleChangeForm,
     RoutingRuleForm,
 )
+from review.services.routing_strategies import DraftSpec, strategy_check, strategy_describe
 from traces import filter_builder
 from traces import selectors as trace_selectors
 
@@ -102,6 +104,7 @@ class RoutingRulesView(LeadPageView):
                     "filter": _filter_text(rule.filter_params),
                     "words": filter_words(rule.filter_params),
                     "percent": f"{rule.sampling_rate * 100:g}",
+                    "strategy": _strategy_words(rule),
                     "history": audit.history_for_display(rule.history.all(), limit=10),
                 }
             )
@@ -118,14 +121,17 @@ class RoutingRulesView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         prefill = FilterForm(request.GET)
-        form = RoutingRuleForm(builder=builder_context(self))
-        return self.page(self.queue(queue_pk), form, params=prefill.params())
+        queue = self.queue(queue_pk)
+        form = RoutingRuleForm(builder=builder_context(self), queues=_other_queues(queue))
+        return self.page(queue, form, params=prefill.params())
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
     ) -> HttpResponse:
         queue = self.queue(queue_pk)
-        form = RoutingRuleForm(request.POST, builder=builder_context(self))
+        form = RoutingRuleForm(
+            request.POST, builder=builder_context(self), queues=_other_queues(queue)
+        )
         if form.is_valid():
             rule = form.draft()
             try:
@@ -149,7 +155,38 @@ def _rule_initial(rule: RoutingRule) -> dict[str, Any]:
         "daily_cap": "" if rule.daily_cap is None else str(rule.daily_cap),
         "item_priority": str(rule.item_priority),
         "enabled": rule.enabled,
+        # Routing strategies: the strategy's fields.
+        "strategy": rule.strategy,
+        "score_name": rule.strategy_params.get("score_name", ""),
+        "band_low": _shown_number(rule.strategy_params.get("low")),
+        "band_high": _shown_number(rule.strategy_params.get("high")),
+        "score_a": rule.strategy_params.get("score_a", ""),
+        "score_b": rule.strategy_params.get("score_b", ""),
+        "min_difference": _shown_number(rule.strategy_params.get("min_difference")),
+        "source_queue": "" if rule.source_queue_id is None else str(rule.source_queue_id),
     }
+
+
+def _strategy_words(rule: RoutingRule) -> str:
+    """A strategy rule's pick in words (empty for match and sample)."""
+    if rule.strategy == RoutingStrategy.MATCH_AND_SAMPLE:
+        return ""
+    source = ReviewQueue.objects.filter(pk=rule.source_queue_id).first()
+    return strategy_describe(rule, source.name if source is not None else "")
+
+
+def _shown_number(value: Any) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float | int) else str(value)
+
+
+def _other_queues(queue: ReviewQueue) -> list[tuple[int, str]]:
+    """The project's other queues, for a reviewers_disagree rule's source queue."""
+    return list(
+        ReviewQueue.objects.filter(project_id=queue.project_id)
+        .exclude(pk=queue.pk)
+        .order_by("name")
+        .values_list("pk", "name")
+    )
 
 
 class RoutingRuleEditView(LeadPageView):
@@ -172,6 +209,7 @@ class RoutingRuleEditView(LeadPageView):
             rule=rule,
             filter=_filter_text(rule.filter_params),
             words=filter_words(rule.filter_params),
+            strategy=_strategy_words(rule),
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
             history=audit.history_for_display(rule.history.all()),
@@ -184,7 +222,10 @@ class RoutingRuleEditView(LeadPageView):
     ) -> HttpResponse:
         queue, rule = self.load(queue_pk, rule_pk)
         form = RoutingRuleForm(
-            initial=_rule_initial(rule), editing=True, builder=builder_context(self)
+            initial=_rule_initial(rule),
+            editing=True,
+            builder=builder_context(self),
+            queues=_other_queues(queue),
         )
         return self.page(queue, rule, form)
 
@@ -192,7 +233,9 @@ class RoutingRuleEditView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
     ) -> HttpResponse:
         queue, rule = self.load(queue_pk, rule_pk)
-        form = RoutingRuleForm(request.POST, editing=True, builder=builder_context(self))
+        form = RoutingRuleForm(
+            request.POST, editing=True, builder=builder_context(self), queues=_other_queues(queue)
+        )
         if form.is_valid():
             try:
                 rule = services.routing_rule_update(actor=self.actor, rule=rule, **form.draft())
@@ -261,7 +304,11 @@ class RoutingPreviewView(LeadPageView):
             rule = None
             if form.cleaned_data["rule"] is not None:
                 rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
-            if draft["filter_params"]:
+            # A strategy picks among every trace when no condition is given; the rules
+            # list's preview sends no strategy: the saved rule's own.
+            own = rule is not None and "strategy" not in request.GET
+            strategy = rule.strategy if own else draft["strategy"]
+            if draft["filter_params"] or strategy != RoutingStrategy.MATCH_AND_SAMPLE:
                 try:
                     trace_selectors.trace_filter_check_score_names(
                         project=self.project, params=draft["filter_params"]
@@ -271,6 +318,7 @@ class RoutingPreviewView(LeadPageView):
                         filter_params=draft["filter_params"],
                         sampling_rate=rate,
                         rule=rule,
+                        strategy=None if own else self.draft_strategy(queue, draft),
                     )
                 except DomainError as exc:
                     errors = error_lines(exc)
@@ -284,6 +332,22 @@ class RoutingPreviewView(LeadPageView):
             unfinished=unfinished,
         )
         return render(request, "review/lead/_rule_preview.html", context)
+
+    def draft_strategy(self, queue: ReviewQueue, draft: dict[str, Any]) -> DraftSpec:
+        """The form's strategy, checked as the services check it (``DomainError``)."""
+        checked = strategy_check(
+            project=self.project,
+            strategy=draft["strategy"],
+            params=draft["strategy_params"],
+            source_queue_id=draft["source_queue_id"],
+            queue_id=queue.pk,
+        )
+        source = checked["source_queue"]
+        return DraftSpec(
+            strategy=checked["strategy"],
+            strategy_params=checked["strategy_params"],
+            source_queue_id=source.pk if source is not None else None,
+        )
 
 
 def _filter_text(params: Any) -> str:

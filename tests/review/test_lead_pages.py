@@ -408,6 +408,12 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
         "daily_cap": "",
         "item_priority": "0",
         "enabled": "on",
+        # The strategy's fields (tests/review/test_routing_strategies.py): match and sample.
+        "strategy": "match_and_sample",
+        **dict.fromkeys(
+            ("score_name", "band_low", "band_high", "score_a", "score_b", "min_difference"), ""
+        ),
+        "source_queue": "",
     }
     assert [(c["row"].field, c["row"].value) for c in page.context["conditions"]] == [
         ("status", "error")

@@ -273,3 +273,50 @@ def test_the_item_page_says_why_the_trace_was_routed(tenant):
     )
     assert page.status_code == 200
     assert "judge_a 0.9 vs judge_b 0.2 (difference 0.7)" in page.content.decode()
+
+
+def test_the_rule_pages_take_a_strategy_refuse_a_bad_band_and_preview_why(tenant):
+    queue = make_queue(tenant)
+    unsure, sure = _scored(tenant, faithfulness=0.45), _scored(tenant, faithfulness=0.9)
+    client = signed_in(tenant.admin)
+    rules_url = project_url(tenant, "lead-queue-rules", queue_pk=queue.pk)
+    band = {"name": "Unsure", "signal": "low_score", "strategy": "uncertainty_band",
+            "score_name": "faithfulness", "band_low": "0.6", "band_high": "0.4"}  # fmt: skip
+    refused = client.post(rules_url, band)
+    assert refused.status_code == 422
+    errors = {f["name"]: f["errors"] for f in refused.context["rule_fields"]}
+    assert "below its bottom" in " ".join(errors["band_high"])
+    assert 'id="rule-band-high" name="band_high"' in refused.content.decode()
+    nan = client.post(rules_url, {**band, "band_low": "NaN"})
+    assert nan.status_code == 422
+    assert {f["name"]: f["errors"] for f in nan.context["rule_fields"]}["band_low"] == [
+        "A finite number (not NaN or infinity)."
+    ]
+
+    preview = client.get(
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        {**band, "band_low": "0.4", "band_high": "0.6"},
+    )
+    rows = {row["pk"]: row for row in preview.context["preview"]["rows"]}
+    assert rows[unsure.pk]["taken"] and not rows[sure.pk]["taken"]
+    assert "faithfulness 0.45 in band 0.4\u20130.6" in preview.content.decode()
+
+    created = client.post(rules_url, {**band, "band_low": "0.4", "band_high": "0.6"})
+    assert created.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule = RoutingRule.objects.get(queue=queue)
+    assert (rule.strategy, rule.strategy_params, rule.filter_params) == (
+        "uncertainty_band",
+        {"score_name": "faithfulness", "low": 0.4, "high": 0.6},
+        {},
+    )
+    listed = client.get(rules_url).content.decode()
+    assert "faithfulness in band 0.4\u20130.6" in listed
+    # The rules list's preview (no strategy sent) is the saved rule's own pick.
+    own = client.get(
+        project_url(tenant, "lead-rule-preview", queue_pk=queue.pk),
+        {"sampling_percent": "100", "rule": rule.pk},
+    ).context["preview"]
+    assert own["exact"] and own["taken"] == 1
+    edit = client.get(project_url(tenant, "lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk))
+    assert edit.status_code == 200 and 'value="0.6"' in edit.content.decode()
