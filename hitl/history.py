@@ -213,10 +213,78 @@ def describe_history(
                                 _format_value(new.get(key)),
                             )
                         )
+            elif name in json_fields and isinstance(new, list) and isinstance(old or [], list):
+                noun = getattr(model_admin, "history_entry_nouns", {}).get(name, "entry")
+                lines.extend(_list_lines(title, noun, old or [], new, created=created))
             else:
                 lines.append(ChangeLine(title, _format_value(old), _format_value(new)))
         described[history_id] = lines
     return described
+
+
+def _entry_value(value: Any) -> str:
+    """One value of a JSON list entry in words: text quoted, whole numbers without ".0",
+    lists joined."""
+    if isinstance(value, list):
+        return ", ".join(_entry_value(v) for v in value) or "none"
+    if isinstance(value, str):
+        return f"“{value}”" if value else "—"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def _entry_text(entry: Any) -> str:
+    """A JSON list entry in words: "value 1", "definition “…”; examples “…”"."""
+    if not isinstance(entry, dict):
+        return _entry_value(entry)
+    parts = [f"{key} {_entry_value(v)}" for key, v in entry.items() if key != "label"]
+    return "; ".join(parts) or "no details"
+
+
+def _list_lines(
+    title: str, noun: str, old: list[Any], new: list[Any], *, created: bool
+) -> list[ChangeLine]:
+    """A JSON list of entries (a rubric's levels, a question's options) in words, entry
+    by entry: each added, removed or changed entry (named by its label, else by its
+    place) and a change of order; a list of plain values joined."""
+    if not all(isinstance(e, dict) for e in (*old, *new)):
+        return [ChangeLine(title, None if created else _entry_value(old), _entry_value(new))]
+
+    def keyed(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        labels = [str(e.get("label", "")) for e in entries]
+        if all(labels) and len(set(labels)) == len(labels):
+            return {f"{noun} “{label}”": e for label, e in zip(labels, entries, strict=True)}
+        return {f"{noun} {i}": e for i, e in enumerate(entries, start=1)}
+
+    before, after = keyed(old), keyed(new)
+    if created or not old:
+        return [ChangeLine(f"{title}: {name}", None, _entry_text(e)) for name, e in after.items()]
+    lines = []
+    for name, entry in after.items():
+        if name not in before:
+            lines.append(ChangeLine(f"{title}: {name} added", None, _entry_text(entry)))
+            continue
+        was = before[name]
+        for key in [*was, *(k for k in entry if k not in was)]:
+            if was.get(key) != entry.get(key):
+                lines.append(
+                    ChangeLine(
+                        f"{title}: {name} {key}",
+                        _entry_value(was.get(key)),
+                        _entry_value(entry.get(key)),
+                    )
+                )
+    for name, entry in before.items():
+        if name not in after:
+            lines.append(ChangeLine(f"{title}: {name} removed", None, _entry_text(entry)))
+    kept_before = [n for n in before if n in after]
+    kept_after = [n for n in after if n in before]
+    if kept_before != kept_after:
+        lines.append(ChangeLine(f"{title}: order", ", ".join(kept_before), ", ".join(kept_after)))
+    return lines
 
 
 class _PlainLabels:

@@ -44,6 +44,8 @@ class AnswersByConfigAdmin(TenantScopedAdmin):
 
 @admin.register(ScoreConfig)
 class ScoreConfigAdmin(TenantScopedAdmin):
+    # History words a rubric's and a question's lists entry by entry (hitl.history).
+    history_entry_nouns = {"rubric": "level", "options": "option"}
     list_display = ["name", "project", "data_type", "target", "version", "required", "archived_at"]
     list_filter = ["data_type", "target", "organization"]
     search_fields = ["name", "description"]
