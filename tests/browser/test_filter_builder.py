@@ -101,7 +101,7 @@ def test_without_the_script_the_rows_still_build_the_filter(page, live_server, t
     tenant = make_tenant("Scriptless")
     _judged(tenant)
     org, project = tenant.organization, tenant.project
-    page.route("**/explorer.js", lambda route: route.abort())  # the page without its script
+    page.route("**/filter_builder.js", lambda route: route.abort())  # without the builder script
     sign_in(page, live_server, tenant.owner)
     page.goto(f"{live_server.url}/orgs/{org.slug}/projects/{project.slug}/traces/")
     # The blank row takes any field; its value is typed (the label of a choice will do).
