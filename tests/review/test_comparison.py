@@ -121,10 +121,8 @@ def test_overlap_two_split_preferences_go_to_adjudication(tenant):
                 )
             # Both pick "candidate" on the agreed item; on the split one each picks
             # a different system.
-            if item.comparison_id == agreed.pk or user == first:
-                wanted = "candidate"
-            else:
-                wanted = "baseline"
+            agreeing = item.comparison_id == agreed.pk or user == first
+            wanted = "candidate" if agreeing else "baseline"
             letter = next(o.letter for o in view.outputs if o.label == wanted)
             submit(tenant, user, lease, {"helpfulness": {"choice": letter}})
             assert len(outputs) == 2
