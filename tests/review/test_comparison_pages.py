@@ -67,3 +67,24 @@ def test_the_review_page_refuses_bad_answers_with_reasons(tenant):
         helpful = Preference.objects.get(criterion="helpfulness")
         assert helpful.winner_id == helpful.shown_order[1]
         assert helpful.strength == 1  # this queue does not ask how much better
+
+
+def test_a_split_comparison_shows_on_the_seniors_pages_without_error(tenant):
+    from review.models import QueueItem
+    from tests.review.helpers import add_reviewers
+
+    first, second = add_reviewers(tenant, 2)
+    queue = make_comparison_queue(
+        tenant, reviewers=[first, second, tenant.admin], seniors=(tenant.admin,), overlap=2
+    )
+    enqueue(tenant, queue, [make_comparison(tenant)])
+    for user, choice in ((first, "a"), (second, "tie")):
+        submit(tenant, user, claim(tenant, user, queue), {"helpfulness": {"choice": choice}})
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item = QueueItem.objects.get(queue=queue)
+    assert item.status == "needs_adjudication"
+    senior = signed_in(tenant.admin)
+    listing = senior.get(f"/orgs/{tenant.organization.slug}/adjudication/")
+    assert listing.status_code == 200
+    page = senior.get(project_url(tenant, "review-adjudicate", item_pk=item.pk))
+    assert page.status_code in (200, 404), page.status_code
