@@ -11,6 +11,10 @@ received an item twice.
     .venv/bin/python bench/claim.py                       # defaults below
     .venv/bin/python bench/claim.py --items 1000000 --reviewers 50 --seconds 60
     .venv/bin/python bench/claim.py --think-ms 0,1000,3000  # one run per think time
+    .venv/bin/python bench/claim.py --claim-order complete_first
+    .venv/bin/python bench/claim.py --items 100000 --profile 200 --think-ms ''
+        # one reviewer's claims and submits, one at a time: queries per claim and submit,
+        # the claim statement's plan (EXPLAIN ANALYZE) and a cProfile of each path
 
 Each think time is one run on the same loaded queue (reviewers pause that long between
 claiming and submitting, as people reading the trace do; 0 saturates the machine).
@@ -100,7 +104,9 @@ def insert_series(model, count_sql: str, overrides: dict[str, str], params: list
         return cursor.rowcount
 
 
-def prepare(items: int, reviewers: int, overlap: int, lease_ttl: int) -> dict:
+def prepare(
+    items: int, reviewers: int, overlap: int, lease_ttl: int, claim_order: str = "breadth_first"
+) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -145,6 +151,8 @@ def prepare(items: int, reviewers: int, overlap: int, lease_ttl: int) -> dict:
             blind_mode=True,
             form=[{"config_id": config.pk}],
             reviewers=[{"membership_id": m.pk} for m in people],
+            # (the default is left unsaid, for trees from before the claim order)
+            **({"claim_order": claim_order} if claim_order != "breadth_first" else {}),
         )
         started = time.perf_counter()
         insert_series(
@@ -278,6 +286,71 @@ def verify(setup: dict, results: list[dict], overlap: int) -> list[str]:
     return problems
 
 
+def profile(setup: dict, count: int) -> None:
+    """``count`` claims and submits by one reviewer, one at a time, in this process:
+    the queries each makes, the claim statement's plan, and where the Python time goes."""
+    import cProfile
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from hitl import tenancy
+    from hitl.audit import Actor
+    from review import services
+    from review.models import ReviewQueue
+    from review.services import claims
+
+    user = get_user_model().objects.get(pk=setup["user_ids"][0])
+    actor = Actor(user=user, source="command")
+    values = {str(setup["config_id"]): 0.75}
+    with tenancy.tenant_scope(setup["organization_id"]):
+        queue = ReviewQueue.objects.get(pk=setup["queue_id"])
+        for _ in range(3):  # warm: prepared statements, caches
+            lease = services.queue_claim_next(actor=actor, queue=queue)
+            services.assignment_submit(actor=actor, assignment_id=lease.pk, values=values)
+        with CaptureQueriesContext(connection) as claim_queries:
+            lease = services.queue_claim_next(actor=actor, queue=queue)
+        with CaptureQueriesContext(connection) as submit_queries:
+            services.assignment_submit(actor=actor, assignment_id=lease.pk, values=values)
+        # The claim statement runs on a raw psycopg cursor, which Django does not log.
+        print(f"\nqueries: claim {len(claim_queries) + 1} (the claim statement and:)")
+        for query in claim_queries.captured_queries:
+            print("   ", query["time"], query["sql"][:150])
+        print(f"queries: submit {len(submit_queries)}")
+        for query in submit_queries.captured_queries:
+            print("   ", query["time"], query["sql"][:150].replace("\n", " "))
+        if hasattr(claims, "claim_sql"):  # (a tree from before it was named: no plan)
+            params = claims.claim_params(queue, user.pk, claims.time_now())
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claims.claim_sql(queue), params)
+                print("\nclaim statement plan:")
+                for (line,) in cursor.fetchall():
+                    print("   ", line)
+                transaction.set_rollback(True)
+        timings = {"claim": [], "submit": []}
+        profiles = {"claim": cProfile.Profile(), "submit": cProfile.Profile()}
+        for _ in range(count):
+            t0 = time.perf_counter()
+            with profiles["claim"]:
+                lease = services.queue_claim_next(actor=actor, queue=queue)
+            t1 = time.perf_counter()
+            if lease is None:
+                break
+            with profiles["submit"]:
+                services.assignment_submit(actor=actor, assignment_id=lease.pk, values=values)
+            timings["claim"].append((t1 - t0) * 1000)
+            timings["submit"].append((time.perf_counter() - t1) * 1000)
+        for name, values_ms in timings.items():
+            print(
+                f"\n{name}, one reviewer alone, {len(values_ms)} times: "
+                f"p50 {percentile(values_ms, 50):.2f} ms  p95 {percentile(values_ms, 95):.2f} ms"
+                f"  (load average {os.getloadavg()[0]:.1f})"
+            )
+            pstats.Stats(profiles[name]).sort_stats("cumulative").print_stats(18)
+
+
 def run_phase(
     args: argparse.Namespace, port: int, setup: dict, run_dir: Path, think_ms: float
 ) -> bool:
@@ -305,6 +378,7 @@ def run_phase(
     errors = sum(r["errors"] for r in results)
     print(
         f"\nreviewers={args.reviewers} overlap={args.overlap} items={args.items} "
+        f"load average {os.getloadavg()[0]:.1f} "
         f"seconds={args.seconds:g} think_ms={think_ms:g}"
     )
     print(f"claims: {claims}  ({claims / args.seconds:.0f} claims/s)  submit errors: {errors}")
@@ -335,6 +409,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think-ms", default="0,1000,3000", help="comma-separated, one run each")
     parser.add_argument("--keep", action="store_true", help="leave the database running")
+    parser.add_argument(
+        "--claim-order", default="breadth_first", choices=["breadth_first", "complete_first"]
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="profile this many claims by one reviewer first"
+    )
     args = parser.parse_args()
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-claim."))
@@ -348,12 +428,17 @@ def main() -> None:
         from django.db import connections
 
         call_command("migrate", verbosity=0)
-        setup = prepare(args.items, args.reviewers, args.overlap, lease_ttl=3600)
+        setup = prepare(
+            args.items, args.reviewers, args.overlap, lease_ttl=3600, claim_order=args.claim_order
+        )
         print(f"loaded {args.items} traces and queue items in {setup['load_seconds']:.1f} s")
         connections.close_all()
 
+        if args.profile:
+            profile(setup, args.profile)
+            connections.close_all()
         failed = False
-        for think_ms in [float(t) for t in args.think_ms.split(",")]:
+        for think_ms in [float(t) for t in args.think_ms.split(",") if t]:
             failed |= run_phase(args, port, setup, run_dir, think_ms)
             connections.close_all()
         if failed:
