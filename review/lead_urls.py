@@ -1,5 +1,6 @@
 from django.urls import path
 
+from review.comparison import pages as comparison_pages
 from review.pages import board, lead, routing
 
 project = "orgs/<slug:org_slug>/projects/<slug:project_slug>/"
@@ -16,6 +17,11 @@ urlpatterns = [
     path(queue + "board/live/", board.QueueBoardLiveView.as_view(), name="lead-queue-board-live"),
     path(queue + "items/update/", board.QueueItemsUpdateView.as_view(), name="lead-items-update"),
     path(queue + "items/<int:item_pk>/", lead.ItemView.as_view(), name="lead-item"),
+    path(
+        queue + "comparison/",
+        comparison_pages.ComparisonSetupView.as_view(),
+        name="lead-queue-comparison",
+    ),
     path(queue + "rules/", routing.RoutingRulesView.as_view(), name="lead-queue-rules"),
     path(queue + "rules/preview/", routing.RoutingPreviewView.as_view(), name="lead-rule-preview"),
     path(

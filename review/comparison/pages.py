@@ -5,11 +5,19 @@ order for a ranking), then submit and on to the next item of the queue, whatever
 kind. Its script is ``static/js/compare.js``.
 
 The review page of the core (``review.pages.reviewer``) sends a lease on a comparison
-item here (:func:`compare_url`)."""
+item here (:func:`compare_url`).
+
+Also the lead's comparison page of a queue (:class:`ComparisonSetupView`): its
+comparison questions (criteria, "much better", best of N or a full ranking) and filling
+it with comparison items from two or more experiments on the same dataset or from traces
+sharing a metadata key; and the queue's comparison report (:class:`ComparisonReportView`).
+Managers only there; writes through :mod:`review.comparison.services`, refusals beside
+their fields with 422."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -20,12 +28,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hitl.exceptions import DomainError
+from hitl.forms import form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, REVIEW_ROLES, Role
 from review import services as core_services
 from review.comparison import report, selectors, services
-from review.comparison.models import MAX_OUTPUTS
+from review.comparison.models import MAX_OUTPUTS, NWayMode
 from review.comparison.ordering import LETTERS
-from review.models import Assignment, AssignmentState, ItemTarget, QueueItem, ReviewQueue
+from review.models import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Assignment,
+    AssignmentState,
+    ItemTarget,
+    QueueItem,
+    ReviewQueue,
+)
 from review.page_base import ReviewProjectPage
 
 
@@ -290,3 +307,191 @@ class ComparisonReportView(ReviewProjectPage):
             ),
         )
         return render(request, "review/comparison/report.html", context)
+
+
+class ComparisonSetupForm(forms.Form):
+    """``criteria``: one per line, ``name: question`` (the question may be left out)."""
+
+    criteria = forms.CharField(
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Name at least one criterion."},
+    )
+    allow_strength = forms.BooleanField(required=False)
+    n_way = forms.ChoiceField(choices=NWayMode.choices, initial=NWayMode.BEST)
+
+    def clean_criteria(self) -> list[dict[str, str]]:
+        rows = []
+        for line in self.cleaned_data["criteria"].splitlines():
+            if not line.strip():
+                continue
+            name, _, question = line.partition(":")
+            rows.append({"name": name.strip(), "question": question.strip()})
+        if not rows:
+            raise forms.ValidationError("Name at least one criterion.")
+        if len(rows) > services.MAX_CRITERIA:
+            raise forms.ValidationError(f"At most {services.MAX_CRITERIA} criteria.")
+        for row in rows:
+            if not row["name"] or len(row["name"]) > 100:
+                raise forms.ValidationError("Each criterion has a name of 1 to 100 characters.")
+            if len(row["question"]) > 500:
+                raise forms.ValidationError("A question has at most 500 characters.")
+        names = [r["name"] for r in rows]
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("Criteria names repeat.")
+        return rows
+
+    @staticmethod
+    def initial_of(setup: Any) -> dict[str, Any]:
+        if setup is None:
+            return {"criteria": "helpfulness: Which answer helps more?", "n_way": NWayMode.BEST}
+        lines = [
+            f"{c['name']}: {c['question']}" if c.get("question") else c["name"]
+            for c in setup.criteria
+        ]
+        return {
+            "criteria": "\n".join(lines),
+            "allow_strength": setup.allow_strength,
+            "n_way": setup.n_way,
+        }
+
+
+class ComparisonFillForm(forms.Form):
+    """Where the items come from: experiments (their ids) or traces sharing a metadata
+    key (the traces' ids, one per line, or none for the project's latest)."""
+
+    source = forms.ChoiceField(
+        choices=[
+            ("experiments", "Experiments on the same dataset"),
+            ("traces", "Traces sharing a metadata key"),
+        ]
+    )
+    experiment_ids = forms.CharField(required=False, max_length=1000)
+    group_by = forms.CharField(required=False, max_length=100)
+    trace_ids = forms.CharField(
+        required=False, max_length=200_000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    priority = forms.IntegerField(
+        required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, initial=0
+    )
+
+    def clean_experiment_ids(self) -> list[int]:
+        words = [w for w in re.split(r"[\s,]+", self.cleaned_data["experiment_ids"]) if w]
+        if any(not w.isdigit() or len(w) > 18 for w in words):
+            raise forms.ValidationError("Experiment ids are whole numbers, separated by commas.")
+        return list(dict.fromkeys(int(w) for w in words))
+
+    def clean_trace_ids(self) -> list[str]:
+        ids = [w.strip() for w in self.cleaned_data["trace_ids"].splitlines() if w.strip()]
+        if any(len(i) > 255 for i in ids):
+            raise forms.ValidationError("A trace id has at most 255 characters.")
+        return list(dict.fromkeys(ids))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("source") == "experiments":
+            ids = data.get("experiment_ids")
+            if ids is not None and not 2 <= len(ids) <= MAX_OUTPUTS:
+                self.add_error("experiment_ids", f"Name 2 to {MAX_OUTPUTS} experiments.")
+        elif data.get("source") == "traces":
+            if not data.get("group_by"):
+                self.add_error("group_by", "Name the metadata key the traces differ by.")
+            ids = data.get("trace_ids")
+            if ids and len(ids) < 2:
+                self.add_error("trace_ids", "Name two or more traces, or none.")
+        return data
+
+    def fill(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        priority = data.get("priority") or 0
+        if data["source"] == "experiments":
+            return {"experiment_ids": data["experiment_ids"], "priority": priority}
+        return {
+            "group_by": data["group_by"],
+            "trace_external_ids": data["trace_ids"],
+            "priority": priority,
+        }
+
+
+# A service's field, as the fill form names it.
+FILL_FORM_NAME = {"trace_external_ids": "trace_ids", "comparison_ids": "source"}
+
+
+class ComparisonSetupView(ReviewProjectPage):
+    """``GET`` shows both forms; ``POST`` with ``action=setup`` saves the questions,
+    with ``action=fill`` adds comparison items."""
+
+    allowed_roles = MANAGE_ROLES
+
+    def queue(self, queue_pk: int) -> ReviewQueue:
+        queue = ReviewQueue.objects.filter(project=self.project, pk=queue_pk).first()
+        if queue is None:
+            raise Http404
+        return queue
+
+    def page(
+        self,
+        queue: ReviewQueue,
+        setup_form: ComparisonSetupForm | None = None,
+        fill_form: ComparisonFillForm | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        setup = selectors.comparison_setup_of(queue)
+        setup_form = setup_form or ComparisonSetupForm(
+            initial=ComparisonSetupForm.initial_of(setup)
+        )
+        fill_form = fill_form or ComparisonFillForm(
+            initial={"source": "experiments", "priority": 0}
+        )
+        errors = [
+            *(form_error_lines(setup_form) if setup_form.is_bound else []),
+            *(form_error_lines(fill_form) if fill_form.is_bound else []),
+        ]
+        context = self.context(
+            queue=queue,
+            setup=setup,
+            setup_form=setup_form,
+            fill_form=fill_form,
+            errors=errors,
+            max_outputs=MAX_OUTPUTS,
+        )
+        return render(self.request, "review/comparison/setup.html", context, status=status)
+
+    def get(self, request: HttpRequest, queue_pk: int, **kwargs: Any) -> HttpResponse:
+        return self.page(self.queue(queue_pk))
+
+    def post(self, request: HttpRequest, queue_pk: int, **kwargs: Any) -> HttpResponse:
+        queue = self.queue(queue_pk)
+        if request.POST.get("action") == "fill":
+            fill_form = ComparisonFillForm(request.POST)
+            if fill_form.is_valid():
+                try:
+                    added = services.comparison_queue_fill(
+                        actor=self.actor, queue=queue, **fill_form.fill()
+                    )
+                except DomainError as exc:
+                    form_add_domain_error(fill_form, exc, fields=FILL_FORM_NAME)
+                else:
+                    messages.success(
+                        request,
+                        f"Added {len(added)} comparison item{'s' if len(added) != 1 else ''}.",
+                    )
+                    return redirect(self.url("lead-queue-board", queue_pk=queue.pk))
+            return self.page(queue, fill_form=fill_form, status=422)
+        setup_form = ComparisonSetupForm(request.POST)
+        if setup_form.is_valid():
+            data = setup_form.cleaned_data
+            try:
+                services.comparison_setup(
+                    actor=self.actor,
+                    queue=queue,
+                    criteria=data["criteria"],
+                    allow_strength=data["allow_strength"],
+                    n_way=data["n_way"],
+                )
+            except DomainError as exc:
+                form_add_domain_error(setup_form, exc)
+            else:
+                messages.success(request, f"Saved the comparison questions of “{queue.name}”.")
+                return redirect(self.url("lead-queue-comparison", queue_pk=queue.pk))
+        return self.page(queue, setup_form=setup_form, status=422)

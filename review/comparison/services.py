@@ -380,6 +380,60 @@ def comparison_items_enqueue(
         ]
 
 
+# The most recent traces a fill from a metadata key reads when no trace is named.
+FILL_RECENT_TRACES = 2000
+
+
+def comparison_queue_fill(
+    *,
+    actor: Actor,
+    queue: ReviewQueue,
+    experiment_ids: Sequence[int] = (),
+    group_by: str = "",
+    trace_external_ids: Sequence[str] = (),
+    priority: int = 0,
+) -> list[QueueItem]:
+    """Fills a comparison queue in one step (the lead's page): comparison items from two
+    or more experiments on the same dataset, else from traces sharing the metadata key
+    ``group_by`` (the traces named, or the project's latest ``FILL_RECENT_TRACES`` with
+    the key), added to the queue. All or nothing; returns the new queue items."""
+    require_manager(actor, queue.organization_id, "Filling a comparison queue")
+    queue_check_open(queue)
+    if not ComparisonQueue.objects.filter(queue=queue).exists():
+        raise Conflict(
+            "This queue has no comparison questions yet.", code="no_comparison_questions"
+        )
+    project = queue.project
+    with transaction.atomic():
+        if experiment_ids:
+            made = comparison_items_from_experiments(
+                actor=actor, project=project, experiment_ids=experiment_ids
+            )
+        else:
+            ids = list(trace_external_ids)
+            if not ids and group_by:
+                ids = list(
+                    Trace.objects.filter(project=project, metadata__has_key=group_by)
+                    .order_by("-created_at", "-pk")
+                    .values_list("external_id", flat=True)[:FILL_RECENT_TRACES]
+                )
+                if len(ids) < 2:
+                    raise DomainError(
+                        f"Fewer than two traces carry the metadata key '{group_by}'.",
+                        code="nothing_to_compare",
+                        details={"group_by": ["too_few_traces"]},
+                    )
+            made = comparison_items_from_traces(
+                actor=actor, project=project, group_by=group_by, trace_external_ids=ids
+            )
+        return comparison_items_enqueue(
+            actor=actor,
+            queue=queue,
+            comparison_ids=[c.pk for c in made][:MAX_BATCH],
+            priority=priority,
+        )
+
+
 def comparison_submit(
     *,
     actor: Actor,

@@ -88,3 +88,70 @@ def test_a_split_comparison_shows_on_the_seniors_pages_without_error(tenant):
     assert listing.status_code == 200
     page = senior.get(project_url(tenant, "review-adjudicate", item_pk=item.pk))
     assert page.status_code in (200, 404), page.status_code
+
+
+def test_the_lead_sets_up_and_fills_a_comparison_queue_from_traces(tenant, other_tenant):
+    from review.comparison.models import ComparisonQueue
+    from review.models import QueueItem
+    from tests.review.helpers import make_trace
+
+    queue = make_queue(tenant, configs=[])
+    url = project_url(tenant, "lead-queue-comparison", queue_pk=queue.pk)
+    owner = signed_in(tenant.owner)
+    page = owner.get(url)
+    assert (
+        page.status_code == 200 and "Save the comparison questions first" in page.content.decode()
+    )
+    assert signed_in(tenant.reviewer).get(url).status_code == 403
+    assert signed_in(other_tenant.owner).get(url).status_code == 404
+    # Refusals beside their fields, nothing written.
+    refused = owner.post(url, {"action": "setup", "criteria": "a\na", "n_way": "best"})
+    assert refused.status_code == 422 and "Criteria names repeat." in refused.content.decode()
+    refused = owner.post(url, {"action": "setup", "criteria": "x", "n_way": "all"})
+    assert refused.status_code == 422 and 'id="cmp-nway-error"' in refused.content.decode()
+    early = owner.post(url, {"action": "fill", "source": "traces", "group_by": "variant"})
+    assert early.status_code == 422
+    assert "no comparison questions" in early.content.decode()
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not ComparisonQueue.objects.exists()
+    saved = owner.post(
+        url,
+        {
+            "action": "setup",
+            "criteria": "helpfulness: Which helps more?\n\nsafety",
+            "allow_strength": "on",
+            "n_way": "ranking",
+        },
+    )
+    assert saved.status_code == 302 and saved["Location"] == url
+    with tenancy.tenant_scope(tenant.organization.pk):
+        setup = ComparisonQueue.objects.get(queue=queue)
+    assert setup.criteria == [
+        {"name": "helpfulness", "question": "Which helps more?"},
+        {"name": "safety", "question": ""},
+    ]
+    assert setup.allow_strength and setup.n_way == "ranking"
+    page = owner.get(url).content.decode()
+    assert "Comparison report" in page and "helpfulness: Which helps more?" in page
+    board = owner.get(project_url(tenant, "lead-queue-board", queue_pk=queue.pk)).content.decode()
+    assert url in board and project_url(tenant, "reports-comparison", queue_pk=queue.pk) in board
+    # Filling: bad input beside its field; then from the latest traces with the key.
+    for body, reason in (
+        ({"source": "traces", "group_by": ""}, "Name the metadata key"),
+        ({"source": "experiments", "experiment_ids": "1, x"}, "whole numbers"),
+        ({"source": "experiments", "experiment_ids": "1"}, "Name 2 to 9 experiments."),
+        ({"source": "traces", "group_by": "variant"}, "Fewer than two traces"),
+        ({"source": "traces", "group_by": "variant", "priority": "99999999999"}, "less than"),
+    ):
+        refused = owner.post(url, {"action": "fill", **body})
+        assert refused.status_code == 422, (body, refused.status_code)
+        assert reason in refused.content.decode(), body
+    make_trace(tenant, input="same", output="1", metadata={"variant": "a"})
+    make_trace(tenant, input="same", output="2", metadata={"variant": "b"})
+    make_trace(tenant, input="alone", output="3", metadata={"variant": "a"})
+    filled = owner.post(url, {"action": "fill", "source": "traces", "group_by": "variant"})
+    assert filled.status_code == 302, filled.content.decode()[:2000]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        items = list(QueueItem.objects.filter(queue=queue))
+        assert [i.target_type for i in items] == ["comparison"]
+        assert items[0].comparison.outputs.count() == 2
