@@ -144,7 +144,9 @@ def describe_history(
     pages and the API (:func:`history_entries`). A created row names its related
     objects and its JSON answers; a change names what changed, related objects by name;
     a JSON dict (an annotation's answers) shows each entry before and after, its key
-    named by ``model_admin.history_key_labels``. ``changes`` is
+    named by ``model_admin.history_key_labels``; a field the admin words itself
+    (``model_admin.history_value_words``: field name -> function of a stored value, as
+    a trace filter reads in words) is shown so. ``changes`` is
     :func:`history_changes` of ``records`` when the caller has it already."""
     if not records:
         return {}
@@ -186,7 +188,10 @@ def describe_history(
                 old = None
             field = model._meta.get_field(name)
             title = str(field.verbose_name)
-            if name in foreign_keys:
+            words = getattr(model_admin, "history_value_words", {}).get(name)
+            if words is not None:
+                lines.append(ChangeLine(title, None if created else words(old), words(new)))
+            elif name in foreign_keys:
                 names = labels[field.related_model]
 
                 def named(pk: Any, names: dict = names) -> str:

@@ -29,6 +29,7 @@ from review.quality.models import (
     QualitySettings,
     QueueCalibration,
 )
+from traces import filter_builder
 
 
 class AnswersByConfigAdmin(TenantScopedAdmin):
@@ -138,6 +139,7 @@ class CommentAdmin(TenantScopedAdmin):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(TenantScopedAdmin):
+    history_value_words = {"filter_params": filter_builder.as_words}
     list_display = ["name", "project", "queue", "signal", "sampling_rate", "daily_cap", "enabled"]
     list_filter = ["signal", "enabled"]
     list_select_related = ["project", "queue"]

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
+from traces import filter_builder
 from traces.models import Feedback, SavedView, Score, Span, Thread, Trace, TraceRetention
 
 LARGE_FIELDS = ("input", "output", "metadata")
@@ -112,6 +113,7 @@ register_history(Score)
 
 @admin.register(SavedView)
 class SavedViewAdmin(TenantScopedAdmin):
+    history_value_words = {"filter_params": filter_builder.as_words}
     list_display = ["name", "project", "created_by", "created_at"]
     list_filter = ["organization"]
     list_select_related = ["project", "created_by"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.utils.dateparse import parse_datetime
@@ -300,6 +301,24 @@ def summary(params: Mapping[str, Any], context: Context = Context()) -> str:
     if not rows:
         return "every trace"
     return " and ".join(chip_text(row, context) for row in rows)
+
+
+def as_words(params: Any) -> str:
+    """A stored or given trace filter as a person reads it ("status is error and
+    faithfulness < 0.5"), wherever one is shown (pages, histories); one that cannot be
+    read so reads as its query string, and anything else as it is."""
+    if not isinstance(params, Mapping):
+        return "—" if params is None else str(params)
+    try:
+        return summary(params)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        try:
+            return urlencode(
+                [(key, item) for key, value in params.items()
+                 for item in (value if isinstance(value, list | tuple) else [value])]
+            )  # fmt: skip
+        except (TypeError, ValueError):
+            return str(params)
 
 
 # --- the builder on a page --------------------------------------------------------------

@@ -485,7 +485,7 @@ class BulkAddView(LeadPageView):
         queues = ReviewQueue.objects.filter(project=self.project, archived_at__isnull=True)
         context = self.context(
             query=query,
-            filter_summary=filter_words(params),
+            filter_summary=filter_builder.as_words(params),
             params=params,
             matched=matched,
             errors=errors,
@@ -527,22 +527,6 @@ class BulkAddView(LeadPageView):
                 )
                 return redirect(self.url("lead-queue-board", queue_pk=queue.pk))
         return self.render_page(form, status=422)
-
-
-def filter_words(params: Any) -> str:
-    """A stored or given trace filter as a person reads it ("status is error and
-    faithfulness < 0.5"); one that cannot be read so reads as its query string."""
-    from traces.views import filter_query
-
-    if not isinstance(params, Mapping):
-        return str(params)
-    try:
-        return filter_builder.summary(params)
-    except (TypeError, ValueError, AttributeError, KeyError):
-        try:
-            return filter_query(dict(params))
-        except (TypeError, ValueError):
-            return str(params)
 
 
 def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[str, str]]:

@@ -26,7 +26,7 @@ from review.models import (
     RoutingStrategy,
 )
 from review.pages import lead_selectors
-from review.pages.lead import LeadPageView, builder_context, filter_words
+from review.pages.lead import LeadPageView, builder_context
 from review.pages.lead_forms import (
     FilterForm,
     RoutingRuleChangeForm,
@@ -102,7 +102,7 @@ class RoutingRulesView(LeadPageView):
                 {
                     "rule": rule,
                     "filter": _filter_text(rule.filter_params),
-                    "words": filter_words(rule.filter_params),
+                    "words": filter_builder.as_words(rule.filter_params),
                     "percent": f"{rule.sampling_rate * 100:g}",
                     "strategy": _strategy_words(rule),
                     "history": audit.history_for_display(rule.history.all(), limit=10),
@@ -208,7 +208,7 @@ class RoutingRuleEditView(LeadPageView):
             queue=queue,
             rule=rule,
             filter=_filter_text(rule.filter_params),
-            words=filter_words(rule.filter_params),
+            words=filter_builder.as_words(rule.filter_params),
             strategy=_strategy_words(rule),
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
@@ -300,7 +300,8 @@ class RoutingPreviewView(LeadPageView):
         else:
             draft = form.draft()
             rate = draft["sampling_rate"]
-            words = filter_words(draft["filter_params"]) if draft["filter_params"] else ""
+            given = draft["filter_params"]
+            words = filter_builder.as_words(given) if given else ""
             rule = None
             if form.cleaned_data["rule"] is not None:
                 rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
