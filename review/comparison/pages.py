@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hitl.exceptions import DomainError
-from hitl.forms import form_add_domain_error, form_error_lines
+from hitl.forms import TextField, WholeNumberField, form_add_domain_error, form_error_lines
 from projects.models import MANAGE_ROLES, REVIEW_ROLES, Role
 from review import services as core_services
 from review.comparison import report, selectors, services
@@ -312,7 +312,7 @@ class ComparisonReportView(ReviewProjectPage):
 class ComparisonSetupForm(forms.Form):
     """``criteria``: one per line, ``name: question`` (the question may be left out)."""
 
-    criteria = forms.CharField(
+    criteria = TextField(
         max_length=20_000,
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Name at least one criterion."},
@@ -366,12 +366,12 @@ class ComparisonFillForm(forms.Form):
             ("traces", "Traces sharing a metadata key"),
         ]
     )
-    experiment_ids = forms.CharField(required=False, max_length=1000)
-    group_by = forms.CharField(required=False, max_length=100)
-    trace_ids = forms.CharField(
+    experiment_ids = TextField(required=False, max_length=1000)
+    group_by = TextField(required=False, max_length=100)
+    trace_ids = TextField(
         required=False, max_length=200_000, widget=forms.Textarea(attrs={"rows": 3})
     )
-    priority = forms.IntegerField(
+    priority = WholeNumberField(
         required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, initial=0
     )
 
@@ -415,6 +415,15 @@ class ComparisonFillForm(forms.Form):
 
 # A service's field, as the fill form names it.
 FILL_FORM_NAME = {"trace_external_ids": "trace_ids", "comparison_ids": "source"}
+
+
+class ComparisonActionForm(forms.Form):
+    """Which of the page's two forms was sent; anything else is the questions' form."""
+
+    action = forms.ChoiceField(choices=[("setup", "setup"), ("fill", "fill")])
+
+    def fill_asked(self) -> bool:
+        return self.is_valid() and self.cleaned_data["action"] == "fill"
 
 
 class ComparisonSetupView(ReviewProjectPage):
@@ -462,7 +471,7 @@ class ComparisonSetupView(ReviewProjectPage):
 
     def post(self, request: HttpRequest, queue_pk: int, **kwargs: Any) -> HttpResponse:
         queue = self.queue(queue_pk)
-        if request.POST.get("action") == "fill":
+        if ComparisonActionForm(request.POST).fill_asked():
             fill_form = ComparisonFillForm(request.POST)
             if fill_form.is_valid():
                 try:

@@ -22,6 +22,7 @@ from django.urls import reverse
 from hitl.audit import Actor
 from hitl.forms import TextField
 from hitl.tenancy import tenant_scope
+from review.comparison.models import ComparisonItem, ComparisonQueue
 from review.models import QueueItem, ReviewQueue, RoutingRule, ScoreConfig
 from review.pages import lead_forms, rubric_forms
 from review.quality import forms as calibration_forms
@@ -232,6 +233,28 @@ WALKS: dict[str, Walk] = {
         missing=("queue",),
         shows=on_form(),
         state=count(QueueItem),
+    ),
+    "comparison questions": Walk(
+        url=project_url("lead-queue-comparison", queue_pk="queue"),
+        valid=lambda r: {"action": "setup", "criteria": "helpfulness", "n_way": "best"},
+        wrong=lambda r: {"criteria": ["a\na", "x" * 101, "x" * 20_001], "n_way": ["pigeon"]},
+        missing=("criteria",),
+        shows=on_form("setup_form"),
+        state=count(ComparisonQueue),
+    ),
+    "comparison items": Walk(
+        url=project_url("lead-queue-comparison", queue_pk="queue"),
+        valid=lambda r: {"action": "fill", "source": "traces", "group_by": "variant"},
+        wrong=lambda r: {
+            "source": ["pigeon"],
+            "experiment_ids": ["1, x", HUGE],
+            "group_by": ["x" * 101],
+            "trace_ids": ["x" * 256],
+            "priority": WHOLE,
+        },
+        missing=("source", "group_by"),
+        shows=on_form("fill_form"),
+        state=count(ComparisonItem),
     ),
     "new calibration set": Walk(
         url=project_url("calibration-sets"),
@@ -491,6 +514,7 @@ PAGE_MODULES = [
     "review/pages/reviewer.py",
     "review/pages/review_actions.py",
     "review/pages/history.py",
+    "review/comparison/pages.py",
 ]
 
 
