@@ -368,7 +368,16 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
         long_lease = Assignment.objects.filter(
             reviewer=reviewer, state="leased", queue__name=LONG_QUEUE
         ).first()
-        annotation = Annotation.objects.filter(reviewer=reviewer).order_by("-id").first()
+        annotation = (
+            Annotation.objects.filter(reviewer=reviewer, queue__name="Clinical answers")
+            .order_by("-id")
+            .first()
+        )
+        long_annotation = (
+            Annotation.objects.filter(reviewer=reviewer, queue__name=LONG_QUEUE)
+            .order_by("-id")
+            .first()
+        )
         disputed = QueueItem.objects.filter(status="needs_adjudication").first()
         project = lease.queue.project.slug if lease else annotation.queue.project.slug
     base = {"org_slug": org.slug}
@@ -402,6 +411,18 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
                 reverse("review-prefetch", kwargs={**in_project, "assignment_pk": lease.pk}),
             ),
         ]
+    if long_annotation is not None:
+        pages.append(
+            (
+                "history item, 300-span trace (every span's body, as before)",
+                reviewer,
+                "get",
+                reverse(
+                    "review-history-item",
+                    kwargs={**in_project, "annotation_pk": long_annotation.pk},
+                ),
+            )
+        )
     if long_lease is not None:
         pages.append(
             (
