@@ -353,17 +353,30 @@ def replica_snapshot() -> Iterator[BaseDatabaseWrapper]:
         yield connections[alias]
 
 
+def _other_database(hints: dict[str, Any]) -> str | None:
+    """The database of the instance a query follows, when it is neither the primary nor
+    a replica (a second database a command or a test opened itself): related rows are
+    read and written there, as Django does without a router."""
+    instance = hints.get("instance")
+    alias = getattr(getattr(instance, "_state", None), "db", None)
+    if alias and alias != DEFAULT_DB_ALIAS and alias not in replica_aliases():
+        return alias
+    return None
+
+
 class ReplicaRouter:
     """Reads go to a replica only inside ``reads_from_replica``; writes, migrations and
     the models of ``PRIMARY_ONLY_MODELS`` stay on the primary."""
 
     def db_for_read(self, model: type, **hints: Any) -> str:
+        if other := _other_database(hints):
+            return other
         if model._meta.label_lower in PRIMARY_ONLY_MODELS:
             return DEFAULT_DB_ALIAS
         return read_alias()
 
     def db_for_write(self, model: type, **hints: Any) -> str:
-        return DEFAULT_DB_ALIAS
+        return _other_database(hints) or DEFAULT_DB_ALIAS
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
         ours = {DEFAULT_DB_ALIAS, *replica_aliases()}
