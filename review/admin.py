@@ -140,8 +140,9 @@ class CommentAdmin(TenantScopedAdmin):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(TenantScopedAdmin):
     history_value_words = {"filter_params": filter_builder.as_words}
-    list_display = ["name", "project", "queue", "signal", "sampling_rate", "daily_cap", "enabled"]
-    list_filter = ["signal", "enabled"]
+    list_display = ["name", "project", "queue", "signal", "strategy", "sampling_rate",
+                    "daily_cap", "enabled"]  # fmt: skip
+    list_filter = ["signal", "strategy", "enabled"]
     list_select_related = ["project", "queue"]
 
 
