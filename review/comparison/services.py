@@ -426,12 +426,16 @@ def comparison_queue_fill(
             made = comparison_items_from_traces(
                 actor=actor, project=project, group_by=group_by, trace_external_ids=ids
             )
-        return comparison_items_enqueue(
-            actor=actor,
-            queue=queue,
-            comparison_ids=[c.pk for c in made][:MAX_BATCH],
-            priority=priority,
-        )
+        made_ids = [c.pk for c in made]
+        queued: list[QueueItem] = []
+        for start in range(0, len(made_ids), MAX_BATCH):  # every item made is queued
+            queued += comparison_items_enqueue(
+                actor=actor,
+                queue=queue,
+                comparison_ids=made_ids[start : start + MAX_BATCH],
+                priority=priority,
+            )
+        return queued
 
 
 def comparison_submit(

@@ -155,3 +155,23 @@ def test_the_lead_sets_up_and_fills_a_comparison_queue_from_traces(tenant, other
         items = list(QueueItem.objects.filter(queue=queue))
         assert [i.target_type for i in items] == ["comparison"]
         assert items[0].comparison.outputs.count() == 2
+
+
+def test_a_fill_larger_than_one_batch_queues_every_item_it_makes(tenant, monkeypatch):
+    from hitl.audit import Actor
+    from review.comparison import services
+    from review.models import QueueItem
+    from tests.review.helpers import make_trace
+
+    monkeypatch.setattr(services, "MAX_BATCH", 2)  # three items cross two batches
+    queue = make_queue(tenant, configs=[])
+    owner = Actor(user=tenant.owner)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.comparison_setup(actor=owner, queue=queue, criteria=[{"name": "overall"}])
+    for n in range(3):
+        make_trace(tenant, input=f"q{n}", output="1", metadata={"variant": "a"})
+        make_trace(tenant, input=f"q{n}", output="2", metadata={"variant": "b"})
+    with tenancy.tenant_scope(tenant.organization.pk):
+        queued = services.comparison_queue_fill(actor=owner, queue=queue, group_by="variant")
+        assert len(queued) == 3
+        assert QueueItem.objects.filter(queue=queue, target_type="comparison").count() == 3
