@@ -794,7 +794,8 @@ class DatasetExportStatusView(DatasetExportMixin, DatasetPageView):
 
 
 class DatasetExportDownloadView(DatasetExportMixin, DatasetPageView):
-    """The finished export's file, streamed from disk."""
+    """The finished export's file, streamed from the shared storage (or a signed URL of
+    it); found through the dataset's row, so only its organization reaches it."""
 
     def get(self, request: HttpRequest, export_pk: int, **kwargs: Any) -> HttpResponse:
         export = self.export(export_pk)
