@@ -117,8 +117,9 @@ class ClaimOrder(models.TextChoices):
     """Which claimable item a queue offers next (within an item priority)."""
 
     BREADTH_FIRST = "breadth_first", "Oldest first: every item gets its first review early"
-    COMPLETE_FIRST = "complete_first", (
-        "Complete items first: an item already holding a review before an untouched one"
+    COMPLETE_FIRST = (
+        "complete_first",
+        ("Complete items first: an item already holding a review before an untouched one"),
     )
 
 
