@@ -32,7 +32,7 @@ class ComparisonQueueAdmin(TenantScopedAdmin):
 @admin.register(Preference)
 class PreferenceAdmin(TenantScopedAdmin):
     list_display = ["id", "queue", "item", "reviewer", "criterion", "winner", "submitted_at"]
-    list_filter = ["criterion"]
+    search_fields = ["criterion"]  # free text: a list filter would offer every organization's
     list_select_related = ["queue", "reviewer", "winner"]
     raw_id_fields = ["item", "comparison", "assignment", "annotation", "winner"]
 
