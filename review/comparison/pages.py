@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from hitl.exceptions import DomainError
 from hitl.forms import TextField, WholeNumberField, form_add_domain_error, form_error_lines
+from hitl.replica import reads_from_replica
 from projects.models import MANAGE_ROLES, REVIEW_ROLES, Role
 from review import services as core_services
 from review.comparison import report, selectors, services
@@ -284,6 +285,7 @@ class ComparisonReportView(ReviewProjectPage):
     allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
     http_method_names = ["get"]
 
+    @reads_from_replica
     def get(self, request: HttpRequest, queue_pk: int, **kwargs: Any) -> HttpResponse:
         queue = ReviewQueue.objects.filter(project=self.project, pk=queue_pk).first()
         if queue is None or selectors.comparison_setup_of(queue) is None:

@@ -307,3 +307,34 @@ def test_exports_and_agreement_inputs_read_a_caught_up_replica(replica_server, s
             assert len(list(version_records_raw(version))) == 3
     finally:
         replica_server.set_apply_delay(0)
+
+
+def test_the_quality_and_comparison_reports_read_the_replica(replica_server, client_for):
+    from review.quality.models import AgreementReport
+    from review.quality.services import agreement
+    from tests.review.comparison_helpers import make_comparison_queue
+    from tests.review.test_agreement_freshness import _queue, _submit_one
+
+    tenant = make_tenant("Acme")
+    config, reviewers, queue = _queue(tenant, items=2)
+    _submit_one(tenant, queue, config, reviewers[0], "right")
+    _submit_one(tenant, queue, config, reviewers[1], "wrong")
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert agreement.agreement_refresh(queue_id=queue.pk, resamples=0) == "computed"
+        report = AgreementReport.objects.filter(queue=queue).latest("id")
+    compared = make_comparison_queue(tenant)
+    replica_server.wait_replayed()
+    owner = client_for(tenant.owner)
+    pages = [
+        f"{page(tenant)}/reports/quality/",
+        f"{page(tenant)}/reports/quality/agreement/{queue.pk}/{report.config_id}/",
+        f"{page(tenant)}/reports/comparison/{compared.pk}/",
+    ]
+    for url in pages:
+        with CaptureQueriesContext(connections[ALIAS]) as on_replica:
+            response = owner.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        replica_sql = _sql(on_replica)
+        assert any('FROM "review_' in q for q in replica_sql), url  # the report's rows
+        for table in ("projects_membership", "projects_apikey", "projects_organization"):
+            assert not any(f'FROM "{table}"' in q for q in replica_sql), (url, table)

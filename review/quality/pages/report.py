@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from hitl.forms import PageNumberForm
+from hitl.replica import reads_from_replica
 from projects.models import MANAGE_ROLES, Role
 from review.models import Annotation, ScoreConfig
 from review.page_base import ReviewProjectPage
@@ -45,6 +46,7 @@ class QualityReportView(ReviewProjectPage):
 
     allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
 
+    @reads_from_replica
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         project = self.project
         trends, questions = question_trends(project)
@@ -98,6 +100,7 @@ class AgreementHistoryView(ReviewProjectPage):
 
     allowed_roles = MANAGE_ROLES | {Role.AUDITOR}
 
+    @reads_from_replica
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, config_pk: int
     ) -> HttpResponse:
