@@ -128,7 +128,7 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
     if os.getuid() == 0:
         shutil.chown(data, "postgres")
     os.chmod(data, 0o700)
-    subprocess.run(
+    backup = subprocess.run(
         _as_db_user(
             str(bindir / "pg_basebackup"),
             "-h",
@@ -145,9 +145,10 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
             "-c",
             "fast",
         ),
-        check=True,
         capture_output=True,
     )
+    if backup.returncode:
+        raise RuntimeError(f"pg_basebackup failed: {backup.stderr.decode(errors='replace')}")
     server = ReplicaServer(bindir=bindir, data=data, port=_free_port())
     server.start()
     settings_dict = copy.deepcopy(primary)
