@@ -15,10 +15,12 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from datasets.models import Dataset, DatasetItem, ExportFormat
 from hitl.forms import TextField, WholeNumberField, storable_query
 from hitl.text import unstorable
+from traces import filter_builder
 
 # DatasetItem.key and ExperimentResult.key; a trace's or span's external id.
 KEY_LENGTH = 300
@@ -193,9 +195,14 @@ class PromoteForm(forms.Form):
 
 
 class PromoteMatchingForm(forms.Form):
-    """``filter`` (the trace explorer's query string), the dataset, ``accept_output``
-    (each trace's output accepted as expected) and ``update_existing``. On a GET only the
-    filter is read."""
+    """The trace filter, the dataset, ``accept_output`` (each trace's output accepted as
+    expected) and ``update_existing``. On a GET only the filter is read.
+
+    The filter is the trace filter builder's condition rows (``cf``, ``ck``, ``co``,
+    ``cv``: ``traces.filter_builder``) and ``filter``, a filter typed as in the trace
+    explorer's address (its link here, and the advanced way); both must hold. ``rows``
+    are the rows as given, each with its reason when it is not a condition; ``params()``
+    is the filter object the API's ``trace_filter`` takes."""
 
     filter = TextField(
         required=False, max_length=8000, strip=False, validators=[storable_query], label="Filter"
@@ -208,16 +215,46 @@ class PromoteMatchingForm(forms.Form):
     accept_output = forms.BooleanField(required=False)
     update_existing = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, project: Any, posting: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        project: Any,
+        posting: bool = False,
+        builder: filter_builder.Context | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.posting = posting
         self.fields["dataset"].queryset = Dataset.objects.filter(project=project).order_by("name")
+        self.builder = builder or filter_builder.Context()
+        data = self.data
+        self.rows = filter_builder.rows_from_query(data) if hasattr(data, "getlist") else []
+        self.row_params = filter_builder.params_from_conditions(self.rows, self.builder)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.posting and data.get("dataset") is None and "dataset" not in self.errors:
             self.add_error("dataset", "Choose a dataset.")
+        if any(row.errors for row in self.rows):
+            self.add_error(None, "A condition is not complete; see its reason.")
         return data
+
+    def typed_params(self) -> dict[str, list[str]]:
+        """The typed filter's parameters ({} when the field itself was refused)."""
+        from traces.views import filter_params_from
+
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        return filter_params_from(QueryDict(self.cleaned_data.get("filter") or ""))
+
+    def filter_refused(self) -> bool:
+        """The typed filter or a row is not a filter: nothing is counted or promoted."""
+        self.typed_params()
+        return "filter" in self.errors or any(row.errors for row in self.rows)
+
+    def params(self) -> dict[str, list[str]]:
+        """The filter: the rows' conditions and the typed filter's together."""
+        return filter_builder.merged_params(self.row_params, self.typed_params())
 
 
 IMPORT_FORMATS = [("", "From the file name"), ("jsonl", "JSON Lines"), ("csv", "CSV")]

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import orjson
 from django.contrib import messages
 from django.db.models import F
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils.html import escape
@@ -580,70 +580,97 @@ class PromoteView(DatasetPageView):
 
 
 class PromoteMatchingView(DatasetPageView):
-    """Promotes every trace a trace filter matches (``?filter=<the explorer's query>``):
-    the count first, then the dataset; traces the dataset already has are reported,
-    and updated when asked. Linked from the trace explorer (``explorer_actions``)."""
+    """Promotes every trace a trace filter matches: the filter built with the trace
+    filter builder's condition rows (a link from the explorer gives its query string,
+    shown as rows), the count first, then the dataset; traces the dataset already has
+    are reported, and updated when asked. The rows spell the filter object the API's
+    ``trace_filter`` takes, so a promotion built here equals one posted. A refused
+    condition (a value the filter refuses, a score name the project has no score of)
+    shows its reason beside its row. Linked from the trace explorer
+    (``explorer_actions``)."""
 
-    def filter_of(self, form: PromoteMatchingForm) -> tuple[dict[str, Any] | None, str]:
-        """The filter's parameters and query string; None when the field was refused."""
-        from traces.views import filter_params_from, filter_query
+    def builder(self) -> Any:
+        from traces import filter_builder
+        from traces import selectors as trace_selectors
 
-        if "filter" in form.errors:
-            return None, ""
-        params = filter_params_from(QueryDict(form.cleaned_data.get("filter") or ""))
-        return params, filter_query(params)
+        return filter_builder.Context(
+            score_names=trace_selectors.score_names(project=self.project, viewer=self.request.user),
+            reviewers=trace_selectors.project_people(project=self.project),
+        )
 
     def render_page(
-        self, form: PromoteMatchingForm, *, status: int = 200, **extra: Any
+        self,
+        form: PromoteMatchingForm,
+        *,
+        status: int = 200,
+        filter_errors: dict[str, list[str]] | None = None,
+        **extra: Any,
     ) -> HttpResponse:
         from traces import filter_builder
-        from traces.selectors import traces_matching, validate_trace_filter
+        from traces.selectors import (
+            trace_filter_check_score_names,
+            traces_matching,
+            validate_trace_filter,
+        )
+        from traces.views import filter_query
 
-        params, query = self.filter_of(form)
+        refused = form.filter_refused()
+        params = form.params()
+        query = filter_query(params)
         datasets = Dataset.objects.filter(project=self.project).order_by("name")
         errors = unshown_error_lines(form, ("dataset",) if datasets.exists() else ())
+        filter_errors = dict(filter_errors or {})
         matched = None
-        if params is not None:
+        if not refused and not filter_errors:
             try:
+                trace_filter_check_score_names(project=self.project, params=params)
                 matched = traces_matching(
                     project=self.project, params=validate_trace_filter(params)
                 ).count()
             except DomainError as exc:
                 errors = errors + error_lines(exc)
+                filter_errors = _reasons_by_parameter(exc)
+        rows = form.rows or filter_builder.conditions_from_params(form.typed_params())
         explorer_url = self.url("traces-explorer") + (f"?{query}" if query else "")
         context = self.context(
             query=query,
-            filter_summary=filter_builder.summary(params) if params else "",
+            filter_summary=filter_builder.as_words(params) if params else "",
             matched=matched,
             errors=errors,
             explorer_url=explorer_url,
             datasets=datasets,
             form=form,
+            # Typed beside rows, the typed filter stays typed; alone, it shows as rows.
+            typed_filter=(form.data.get("filter") or "") if form.rows else "",
+            **filter_builder.page_context(
+                rows, params=params, errors=filter_errors, builder=form.builder
+            ),
             **extra,
         )
         return render(self.request, "datasets/promote_matching.html", context, status=status)
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        form = PromoteMatchingForm(request.GET, project=self.project)
+        form = PromoteMatchingForm(request.GET, project=self.project, builder=self.builder())
         return self.render_page(form, status=200 if form.is_valid() else 400)
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        form = PromoteMatchingForm(request.POST, project=self.project, posting=True)
+        form = PromoteMatchingForm(
+            request.POST, project=self.project, posting=True, builder=self.builder()
+        )
         if not form.is_valid():
             return self.render_page(form, status=422)
-        params, _query = self.filter_of(form)
         dataset = form.cleaned_data["dataset"]
         try:
             result = services.dataset_promote_from_trace_filter(
                 actor=self.actor,
                 dataset=dataset,
-                params=params,
+                params=form.params(),
                 update_existing=form.cleaned_data["update_existing"],
                 accept_output=form.cleaned_data["accept_output"],
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
-            return self.render_page(form, status=422)
+            return self.render_page(form, status=422, filter_errors=_reasons_by_parameter(exc))
         messages.success(
             request,
             f"Promoted {result['matched']} matching traces into “{dataset.name}”: "
@@ -652,6 +679,15 @@ class PromoteMatchingView(DatasetPageView):
             f"{' (not updated)' if result['exists'] else ''}.",
         )
         return redirect(self.url("datasets-detail", dataset_pk=dataset.pk))
+
+
+def _reasons_by_parameter(exc: DomainError) -> dict[str, list[str]]:
+    """A refused trace filter's reasons by parameter (shown beside the builder's rows)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    return {
+        name: [str(r) for r in (reasons if isinstance(reasons, list | tuple) else [reasons])]
+        for name, reasons in details.items()
+    }
 
 
 def explorer_actions(*, membership: Any, project: Any, query: str) -> list[dict[str, str]]:

@@ -435,6 +435,9 @@ def dataset_promote_from_trace_filter(
     normalized = trace_selectors.validate_trace_filter(params)
     with audit.acting_as(actor), transaction.atomic():
         project = Project.objects.get(pk=dataset.project_id)
+        # A score condition on a name the project has no score of would promote
+        # nothing, silently: refused with its reason, as routing rules and bulk add do.
+        trace_selectors.trace_filter_check_score_names(project=project, params=normalized)
         matching = trace_selectors.traces_matching(project=project, params=normalized)
         ids = list(matching.order_by().values_list("id", flat=True)[: MAX_BULK_PROMOTE + 1])
         if len(ids) > MAX_BULK_PROMOTE:
