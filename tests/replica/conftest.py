@@ -128,6 +128,12 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
     if os.getuid() == 0:
         shutil.chown(data, "postgres")
     os.chmod(data, 0o700)
+    # A physical slot that reserves WAL from now on: the other test workers write fast
+    # enough that a checkpoint could recycle a segment before the backup's stream (or the
+    # standby, later) has read it ("requested WAL segment ... has already been removed").
+    slot = f"hitl_test_replica_{os.getpid()}"
+    with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_create_physical_replication_slot(%s, true)", [slot])
     backup = subprocess.run(
         _as_db_user(
             str(bindir / "pg_basebackup"),
@@ -139,7 +145,9 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
             str(primary["USER"] or "postgres"),
             "-D",
             str(data),
-            "-R",  # standby.signal and primary_conninfo: a streaming replica
+            "-R",  # standby.signal, primary_conninfo, primary_slot_name: a streaming replica
+            "-S",
+            slot,
             "-X",
             "stream",
             "-c",
@@ -148,6 +156,7 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
         capture_output=True,
     )
     if backup.returncode:
+        _drop_slot(slot, django_db_blocker)
         raise RuntimeError(f"pg_basebackup failed: {backup.stderr.decode(errors='replace')}")
     server = ReplicaServer(bindir=bindir, data=data, port=_free_port())
     server.start()
@@ -169,7 +178,23 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
             capture_output=True,
         )
         shutil.rmtree(data, ignore_errors=True)
+        _drop_slot(slot, django_db_blocker)
         replica.forget_states()
+
+
+def _drop_slot(slot: str, django_db_blocker) -> None:
+    """Drop the slot (so the throwaway primary stops keeping WAL for it). Its walsender
+    may outlive the stopped standby for a moment: an active slot is retried, not left."""
+    for _ in range(100):
+        with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+            cursor.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [slot])
+            row = cursor.fetchone()
+            if row is None:
+                return
+            if not row[0]:
+                cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
