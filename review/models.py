@@ -123,6 +123,22 @@ class ClaimOrder(models.TextChoices):
     )
 
 
+class SuggestionMode(models.TextChoices):
+    """Whether a queue's review page shows the automated scores (LLM judge, code) that
+    answer its questions as suggestions (``review.selectors.item_suggestions``)."""
+
+    OFF = "off", "Off: no suggestions"
+    AFTER = "after", "After the reviewer answers each question"
+    BEFORE = "before", "Beside each question, before the reviewer answers"
+
+
+class SuggestionArm(models.TextChoices):
+    """An item's arm in its queue's own A/B of suggestions (drawn per item)."""
+
+    SHOWN = "shown", "Suggestions shown"
+    HIDDEN = "hidden", "Without suggestions"
+
+
 class ReviewQueue(TenantModel):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=200)
@@ -142,6 +158,14 @@ class ReviewQueue(TenantModel):
     include_expected_output = models.BooleanField(default=False)
     # Fraction of completed items sampled for a senior audit.
     audit_sample_rate = models.FloatField(default=0.0)
+    # Judge suggestions on the review page (SuggestionMode); a blind queue shows them only
+    # when ``suggestions_in_blind`` says so; ``suggestion_holdout_percent`` of the items
+    # (drawn per item) are reviewed without them, to measure anchoring.
+    suggestion_mode = models.CharField(
+        max_length=8, choices=SuggestionMode.choices, default=SuggestionMode.OFF
+    )
+    suggestions_in_blind = models.BooleanField(default=False)
+    suggestion_holdout_percent = models.PositiveSmallIntegerField(default=0)
     # Where the next round-robin push starts; churns, so kept out of history.
     round_robin_cursor = models.PositiveIntegerField(default=0)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -158,6 +182,16 @@ class ReviewQueue(TenantModel):
             models.UniqueConstraint(fields=["project", "name"], name="review_queue_name_unique"),
             models.CheckConstraint(
                 condition=models.Q(overlap__gte=1, overlap__lte=20), name="review_queue_overlap"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(suggestion_holdout_percent__lte=100),
+                name="review_queue_suggestion_holdout",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(blind_mode=False)
+                | models.Q(suggestion_mode=SuggestionMode.OFF)
+                | models.Q(suggestions_in_blind=True),
+                name="review_queue_suggestions_blind",
             ),
         ]
 
@@ -292,6 +326,11 @@ class QueueItem(TenantModel):
     status = models.CharField(max_length=20, choices=ItemStatus.choices, default="open")
     audit_status = models.CharField(
         max_length=12, choices=AuditStatus.choices, default=AuditStatus.NOT_SAMPLED
+    )
+    # SuggestionArm, fixed at the item's first review ('' until then: the arm is drawn
+    # from the item's id, ``review.selectors.suggestion_arm``).
+    suggestion_arm = models.CharField(
+        max_length=8, choices=SuggestionArm.choices, blank=True, default="", db_default=""
     )
     # Claim counters (not historied): live_leases + submissions + open_slots == overlap.
     live_leases = models.PositiveSmallIntegerField(default=0)
@@ -466,6 +505,9 @@ class Annotation(TenantModel):
     explanation = models.TextField(blank=True, default="")
     expected_output = models.JSONField(null=True, blank=True)
     failure_modes = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # What the reviewer was shown of the judges' suggestions (written by the submit
+    # service from what the server showed: ``review.services.suggestions``).
+    suggestions = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     opened_at = models.DateTimeField()
     submitted_at = models.DateTimeField(default=timezone.now)

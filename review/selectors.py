@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from review.models import (
     QueueReviewer,
     ReviewQueue,
     ScoreConfig,
+    SuggestionArm,
+    SuggestionMode,
     board_status_of,
 )
 
@@ -104,6 +107,7 @@ def annotation_as_dict(annotation: Annotation, *, client_ids: bool = True) -> di
         "explanation": annotation.explanation,
         "expected_output": annotation.expected_output,
         "failure_modes": list(annotation.failure_modes),
+        "suggestions": annotation.suggestions,
         "version": annotation.version,
         "opened_at": annotation.opened_at.isoformat(),
         "submitted_at": annotation.submitted_at.isoformat(),
@@ -308,23 +312,13 @@ def items_for_queue(*, queue: ReviewQueue) -> QuerySet[QueueItem]:
 def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
     """What one person may see of an item: its answers and the scores on its target,
     with the blind rule (``review.visibility``) applied."""
-    from traces.models import Score
-
     reveal = not visibility.item_answers_hidden(item=item, viewer=user)
     annotations = (
         Annotation.objects.filter(item=item)
         .filter(visibility.annotations_visible_to(user))
         .select_related("reviewer", "trace", "span", "thread")
     )
-    scores = Score.objects.filter(project_id=item.project_id).select_related("span")
-    if item.target_type == "dataset_item":
-        scores = scores.none()  # a dataset item has no scores, only its expected output
-    elif item.target_type == "thread":
-        scores = scores.filter(thread_id=item.thread_id)
-    elif item.target_type == "span":
-        scores = scores.filter(span_id=item.span_id)
-    else:
-        scores = scores.filter(trace_id=item.trace_id, span__isnull=True)
+    scores = target_scores(item).select_related("span")
     scores = scores.filter(visibility.scores_visible_to(user))
     return {
         "revealed": reveal,
@@ -346,6 +340,125 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
             for s in scores.order_by("created_at", "id")
         ],
     }
+
+
+def target_scores(item: QueueItem) -> QuerySet[Any]:
+    """The scores on an item's target: its trace (not its spans'), its span or its
+    thread; none for a dataset item (it has an expected output, not scores)."""
+    from traces.models import Score
+
+    scores = Score.objects.filter(project_id=item.project_id)
+    if item.target_type == "dataset_item" or item.target_type == "comparison":
+        return scores.none()
+    if item.target_type == "thread":
+        return scores.filter(thread_id=item.thread_id)
+    if item.target_type == "span":
+        return scores.filter(span_id=item.span_id)
+    return scores.filter(trace_id=item.trace_id, span__isnull=True)
+
+
+# --- judge suggestions --------------------------------------------------------------------
+
+
+def suggestion_draw(queue_id: int, item_id: int) -> float:
+    """A number in [0, 100) drawn from the queue's and item's ids (SHA-256): the same on
+    every read, in every tab and process, and spread evenly over items."""
+    digest = hashlib.sha256(f"hitl-suggestions:{queue_id}:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def suggestion_arm(item: QueueItem, queue: ReviewQueue) -> str:
+    """The item's arm in its queue's A/B of suggestions (``SuggestionArm``): fixed on
+    the item at its first review; until then drawn from its id, hidden when the draw
+    falls under the queue's hold-out share."""
+    if item.suggestion_arm:
+        return item.suggestion_arm
+    if suggestion_draw(queue.pk, item.pk) < queue.suggestion_holdout_percent:
+        return SuggestionArm.HIDDEN
+    return SuggestionArm.SHOWN
+
+
+def suggestion_mode_for(item: QueueItem, queue: ReviewQueue) -> str:
+    """How the item's reviewers see suggestions (``SuggestionMode``): the queue's mode,
+    off for an item in the hidden arm, and off in a blind queue whose lead did not
+    choose suggestions there (the database refuses that queue anyway)."""
+    if queue.suggestion_mode == SuggestionMode.OFF:
+        return SuggestionMode.OFF
+    if queue.blind_mode and not queue.suggestions_in_blind:
+        return SuggestionMode.OFF
+    if suggestion_arm(item, queue) == SuggestionArm.HIDDEN:
+        return SuggestionMode.OFF
+    return queue.suggestion_mode
+
+
+def suggested_answer(config: ScoreConfig, data_type: str, value: Any, label: str) -> Any:
+    """An automated score as an answer to ``config`` (None when it answers nothing: another
+    type, a free-text question, or a value the question does not take)."""
+    from traces.score_kinds import score_kind
+
+    if data_type != config.data_type:
+        return None
+    kind = score_kind(data_type)
+    if kind.free_text:
+        return None
+    if kind.has_options:
+        answer: Any = label
+    elif kind.yes_no:
+        answer = None if value is None else value >= 0.5
+    else:
+        answer = value
+    if answer is None or kind.answer_error(config, answer) is not None:
+        return None
+    return answer
+
+
+def item_suggestions(item: QueueItem, form: Sequence[FormQuestion]) -> dict[str, dict[str, Any]]:
+    """Per config id (a string), the judge's suggestion for the question: the latest
+    automated score (``AUTOMATED_SCORE_SOURCES``: LLM judge, code) on the item's target
+    named as the question, as an answer the question takes. A question without one is
+    absent. One query."""
+    from traces.models import AUTOMATED_SCORE_SOURCES
+    from traces.score_kinds import score_kind
+
+    by_name = {
+        q.config.name: q.config for q in form if not score_kind(q.config.data_type).free_text
+    }
+    if not by_name:
+        return {}
+    scores = (
+        target_scores(item)
+        .filter(source__in=AUTOMATED_SCORE_SOURCES, name__in=list(by_name))
+        .order_by("name", "-created_at", "-id")
+        .distinct("name")
+        .values(
+            "id", "name", "data_type", "value", "label", "source", "source_name", "source_version"
+        )
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for score in scores:
+        config = by_name[score["name"]]
+        answer = suggested_answer(config, score["data_type"], score["value"], score["label"])
+        if answer is None:
+            continue
+        found[str(config.pk)] = {
+            "value": answer,
+            "text": score_kind(config.data_type).render(answer),
+            "score_id": score["id"],
+            "score_name": score["name"],
+            "source": score["source"],
+            "source_name": score["source_name"],
+            "source_version": score["source_version"],
+        }
+    return found
+
+
+def suggestions_for_reviewer(item: QueueItem, queue: ReviewQueue) -> dict[str, Any]:
+    """What a reviewer of the item is shown of the judges' suggestions: the mode they
+    see (``suggestion_mode_for``), the item's arm, and each question's suggestion when
+    the mode shows them (none when off)."""
+    mode = suggestion_mode_for(item, queue)
+    questions = {} if mode == SuggestionMode.OFF else item_suggestions(item, queue_form(queue))
+    return {"mode": mode, "arm": suggestion_arm(item, queue), "questions": questions}
 
 
 def dataset_item_summary(item: QueueItem, *, revealed: bool) -> dict[str, Any] | None:
@@ -457,6 +570,7 @@ def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
         **detail,
         "target": item_target_summary(item, revealed=detail["revealed"]),
         "form": form_for_reviewer(item.queue),
+        "suggestions": suggestions_for_reviewer(item, item.queue),
         "disagreement": disagreement,
         "my_assignment": (
             {

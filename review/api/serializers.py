@@ -25,6 +25,7 @@ from review.models import (
     ScoreConfig,
     ScoreConfigVersion,
     ScoreTarget,
+    SuggestionMode,
 )
 from review.serializer_fields import (
     SPAN_HELP,
@@ -36,6 +37,7 @@ from review.serializer_fields import (
     external_id_field,
     external_id_input,
 )
+from review.services.suggestions import suggestion_settings_errors
 from traces.models import ScoreDataType
 
 # --- score configs ---------------------------------------------------------------------------
@@ -165,12 +167,34 @@ class _QueueFields(StrictSerializer):
     include_explanation = serializers.BooleanField(required=False)
     include_expected_output = serializers.BooleanField(required=False)
     audit_sample_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
+    suggestion_mode = serializers.ChoiceField(
+        choices=SuggestionMode.choices,
+        required=False,
+        help_text="Judge suggestions on the review page: off, after (once each question "
+        "is answered) or before (beside each question). The automated score named as a "
+        "question suggests its answer.",
+    )
+    suggestions_in_blind = serializers.BooleanField(
+        required=False,
+        help_text="A blind queue shows suggestions only when this is true (a 400 says so).",
+    )
+    suggestion_holdout_percent = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="The share of items (drawn per item) reviewed without suggestions: "
+        "the queue's own A/B of anchoring.",
+    )
     form = FormFieldInputSerializer(many=True, required=False)
     reviewers = ReviewerInputSerializer(many=True, required=False)
 
 
 class QueueCreateSerializer(_QueueFields):
-    pass
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = suggestion_settings_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class QueueUpdateSerializer(_QueueFields):
@@ -189,7 +213,8 @@ class QueueSerializer(serializers.ModelSerializer):
             "id", "name", "description", "overlap", "assignment_strategy", "claim_order",
             "blind_mode",
             "lease_ttl_seconds", "priority", "include_explanation", "include_expected_output",
-            "audit_sample_rate", "archived_at", "created_at", "form", "reviewers",
+            "audit_sample_rate", "suggestion_mode", "suggestions_in_blind",
+            "suggestion_holdout_percent", "archived_at", "created_at", "form", "reviewers",
         ]  # fmt: skip
 
     @extend_schema_field(FormFieldSerializer(many=True))
@@ -263,8 +288,8 @@ class QueueItemSerializer(_ExternalTargets):
         fields = [
             "id", "queue", "target_type", "trace", "span", "thread", "dataset_item_id", "source",
             "routing_rule", "signal", "source_detail", "priority", "required_skills", "language",
-            "assignees", "status", "board_status", "audit_status", "live_leases", "submissions",
-            "completed_at", "created_at",
+            "assignees", "status", "board_status", "audit_status", "suggestion_arm",
+            "live_leases", "submissions", "completed_at", "created_at",
         ]  # fmt: skip
 
 
@@ -320,6 +345,26 @@ class PersonRefSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
+SUGGESTIONS_HELP = (
+    "What the reviewer was shown of the judges' suggestions: mode, the item's A/B arm, and "
+    "per config id the suggested value, the score it came from, visible (before, after, "
+    "panel, no), accepted_by_key and outcome (accepted, changed, unanswered). {} before "
+    "suggestions existed."
+)
+
+
+class ItemSuggestionsSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(
+        choices=SuggestionMode.choices, help_text="How this item's reviewers see suggestions."
+    )
+    arm = serializers.CharField(help_text="shown or hidden: the item's A/B arm.")
+    questions = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Config id -> value, text, score_id, score_name, source, source_name, "
+        "source_version; empty when the mode is off.",
+    )
+
+
 class ItemAnnotationSerializer(serializers.Serializer):
     """One answer on the item, as the blind rule lets you see it."""
 
@@ -336,6 +381,7 @@ class ItemAnnotationSerializer(serializers.Serializer):
     explanation = serializers.CharField()
     expected_output = serializers.JSONField(allow_null=True)
     failure_modes = serializers.ListField(child=serializers.CharField())
+    suggestions = serializers.JSONField(help_text=SUGGESTIONS_HELP)
     version = serializers.IntegerField()
     opened_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField()
@@ -363,14 +409,15 @@ class QueueItemDetailSerializer(QueueItemSerializer):
     revealed = serializers.SerializerMethodField()
     annotations = serializers.SerializerMethodField()
     scores = serializers.SerializerMethodField()
+    suggestions = serializers.SerializerMethodField()
     disagreement = serializers.SerializerMethodField()
     my_assignment = serializers.SerializerMethodField()
 
     class Meta(QueueItemSerializer.Meta):
         fields = [
             *QueueItemSerializer.Meta.fields,
-            "target", "form", "revealed", "annotations", "scores", "disagreement",
-            "my_assignment",
+            "target", "form", "revealed", "annotations", "scores", "suggestions",
+            "disagreement", "my_assignment",
         ]  # fmt: skip
 
     def _detail(self) -> dict[str, Any]:
@@ -394,6 +441,10 @@ class QueueItemDetailSerializer(QueueItemSerializer):
     @extend_schema_field(ItemScoreSerializer(many=True))
     def get_scores(self, item: QueueItem) -> list[dict[str, Any]]:
         return self._detail()["scores"]
+
+    @extend_schema_field(ItemSuggestionsSerializer)
+    def get_suggestions(self, item: QueueItem) -> dict[str, Any]:
+        return self._detail()["suggestions"]
 
     def get_disagreement(self, item: QueueItem) -> dict[str, Any] | None:
         return self._detail()["disagreement"]
@@ -478,6 +529,21 @@ class AnswersSerializer(StrictSerializer):
     failure_modes = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
     )
+    suggestions_seen = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="Config ids whose judge suggestion you displayed (the item's suggestions); "
+        "refused when the queue's mode showed none.",
+    )
+    suggestions_accepted = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="Config ids whose suggestion the reviewer took as their answer.",
+    )
 
 
 class SkipSerializer(StrictSerializer):
@@ -492,8 +558,8 @@ class AnnotationSerializer(_ExternalTargets):
         fields = [
             "id", "queue", "item", "reviewer", "target_type", "trace", "span", "thread",
             "dataset_item_id", "values", "config_versions", "explanation", "expected_output",
-            "failure_modes", "version", "opened_at", "submitted_at", "updated_at",
-            "seconds_on_task",
+            "failure_modes", "suggestions", "version", "opened_at", "submitted_at",
+            "updated_at", "seconds_on_task",
         ]  # fmt: skip
 
 

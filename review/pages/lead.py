@@ -312,6 +312,8 @@ class QueueFormView(LeadPageView):
                 "lease_ttl_seconds": 1800,
                 "priority": 0,
                 "audit_sample_rate": 0.0,
+                "suggestion_mode": "off",
+                "suggestion_holdout_percent": 0,
             }
             return self.page(None, self.queue_form(initial=QueueForm.initial_of(settings_, [], [])))
         queue = self.queue(queue_pk)

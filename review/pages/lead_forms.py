@@ -29,9 +29,11 @@ from review.models import (
     RoutingSignal,
     RoutingStrategy,
     ScoreConfig,
+    SuggestionMode,
 )
 from review.quality.forms import FiniteFloatField
 from review.services.items import SELECTABLE_COLUMNS
+from review.services.suggestions import BLIND_REFUSED
 from traces import filter_builder
 from traces.score_kinds import score_kind
 
@@ -171,6 +173,16 @@ class QueueForm(forms.Form):
     blind_mode = forms.BooleanField(required=False)
     include_explanation = forms.BooleanField(required=False)
     include_expected_output = forms.BooleanField(required=False)
+    suggestion_mode = forms.ChoiceField(
+        label="Judge suggestions",
+        choices=SuggestionMode.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose off, after or before."},
+    )
+    suggestions_in_blind = forms.BooleanField(required=False)
+    suggestion_holdout_percent = WholeNumberField(
+        label="Items reviewed without suggestions (%)", required=False, min_value=0, max_value=100
+    )
     archive = archive_field()
 
     def __init__(
@@ -233,6 +245,14 @@ class QueueForm(forms.Form):
             initial[f"senior-{pk}"] = entry.get("is_senior", False)
         return initial
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        mode = data.get("suggestion_mode") or SuggestionMode.OFF
+        blind_refused = not data.get("suggestions_in_blind")
+        if data.get("blind_mode") and mode != SuggestionMode.OFF and blind_refused:
+            self.add_error("suggestions_in_blind", BLIND_REFUSED)
+        return data
+
     def settings(self) -> dict[str, Any]:
         """The queue's settings as ``queue_create``/``queue_update`` take them."""
         data = self.cleaned_data
@@ -244,8 +264,10 @@ class QueueForm(forms.Form):
             "blind_mode": data["blind_mode"],
             "include_explanation": data["include_explanation"],
             "include_expected_output": data["include_expected_output"],
+            "suggestion_mode": data["suggestion_mode"] or SuggestionMode.OFF,
+            "suggestions_in_blind": data["suggestions_in_blind"],
         }
-        for name in ("overlap", "priority"):
+        for name in ("overlap", "priority", "suggestion_holdout_percent"):
             if data[name] is not None:
                 settings_[name] = data[name]
         if data["lease_minutes"] is not None:

@@ -70,6 +70,35 @@ def _levels(question: dict[str, Any]) -> list[dict[str, Any]]:
     return levels
 
 
+def answer_as_field(value: Any) -> str:
+    """An answer as the review form's field holds it (a level's value, a number's text)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    return str(value)
+
+
+def prepare_suggestions(form: list[dict[str, Any]], suggestions: dict[str, Any]) -> None:
+    """Adds each question's judge suggestion as the review form shows it (``suggestion``:
+    its text, its value as the field holds it, who suggested it, and whether it waits
+    for the question's answer to appear), from ``review.selectors.suggestions_for_reviewer``."""
+    mode = suggestions["mode"]
+    for question in form:
+        found = suggestions["questions"].get(str(question["config_id"]))
+        if found is None:
+            question["suggestion"] = None
+            continue
+        question["suggestion"] = {
+            **found,
+            "field_value": answer_as_field(found["value"]),
+            "by": found["source_name"] or found["score_name"],
+            "after": mode == "after" and not question.get("posted"),
+        }
+
+
 def saved_as_posted(form: list[dict[str, Any]], annotation: Annotation) -> dict[str, Any]:
     """A saved annotation as the edit form's posted values."""
     shown: dict[str, Any] = {
@@ -80,15 +109,7 @@ def saved_as_posted(form: list[dict[str, Any]], annotation: Annotation) -> dict[
     }
     for question in form:
         value = annotation.values.get(str(question["config_id"]))
-        if value is None:
-            text = ""
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | float):
-            text = _number_text(value)
-        else:
-            text = str(value)
-        shown[f"q-{question['config_id']}"] = text
+        shown[f"q-{question['config_id']}"] = answer_as_field(value)
     return shown
 
 

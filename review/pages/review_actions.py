@@ -77,6 +77,7 @@ class ReviewSubmitView(ReviewActionView):
                 expected_output=answers.expected(),
                 failure_modes=answers.failure_modes_list(),
                 accept_lapsed=True,
+                **answers.suggestions_claimed(),
             )
         except Conflict:
             current = self.load(assignment.pk)

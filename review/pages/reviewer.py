@@ -36,7 +36,13 @@ from review.models import (
     ReviewQueue,
 )
 from review.pages import reviewer_selectors as pages_selectors
-from review.pages.questions import as_editable, draft_as_text, prepare_questions, saved_as_posted
+from review.pages.questions import (
+    as_editable,
+    draft_as_text,
+    prepare_questions,
+    prepare_suggestions,
+    saved_as_posted,
+)
 from review.pages.reviewer_forms import (
     MAX_NOTE,
     DraftForm,
@@ -428,6 +434,7 @@ class ReviewItemView(ReviewPageView):
         queue = assignment.queue
         trace = page["trace"]
         prepare_questions(page["form"], posted=posted, errors=errors)
+        prepare_suggestions(page["form"], page["suggestions"])
         expected_default = ""
         if queue.include_expected_output and trace is not None:
             expected_default = as_editable(trace["output"])

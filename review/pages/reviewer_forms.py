@@ -163,6 +163,20 @@ class AnswersForm(forms.Form):
                 field = TextField(required=False, max_length=None)
             field.label = name
             self.fields[f"q-{question['config_id']}"] = field
+        ids = [(str(q["config_id"]), q["name"]) for q in self.questions]
+        for name, what in (("suggestion_seen", "shown"), ("suggestion_accepted", "accepted")):
+            self.fields[name] = forms.TypedMultipleChoiceField(
+                choices=ids,
+                coerce=int,
+                required=False,
+                widget=forms.MultipleHiddenInput,
+                label=f"Suggestions {what}",
+                error_messages={
+                    "invalid_choice": "A suggestion of a question this form does not ask; "
+                    "reload the item.",
+                    "invalid_list": "A list of questions is expected.",
+                },
+            )
         if with_version:
             self.fields["version"] = WholeNumberField(
                 error_messages={
@@ -177,6 +191,14 @@ class AnswersForm(forms.Form):
             for q in self.questions
         }
         return {key: None if value == "" else value for key, value in answers.items()}
+
+    def suggestions_claimed(self) -> dict[str, list[int]]:
+        """The questions whose judge suggestion the page displayed and the reviewer
+        took with the accept key, as ``assignment_submit`` takes them."""
+        return {
+            "suggestions_seen": list(self.cleaned_data.get("suggestion_seen") or []),
+            "suggestions_accepted": list(self.cleaned_data.get("suggestion_accepted") or []),
+        }
 
     def failure_modes_list(self) -> list[str]:
         return failure_modes_of(

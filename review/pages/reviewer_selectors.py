@@ -34,9 +34,10 @@ from review.models import (
     QueueReviewer,
     ReviewDraft,
     ReviewQueue,
+    SuggestionMode,
 )
 from traces import selectors as trace_selectors
-from traces.models import Span, Trace
+from traces.models import AUTOMATED_SCORE_SOURCES, Span, Trace
 
 
 @dataclass
@@ -294,7 +295,20 @@ def review_page(
     selected (else the item's span, else the first), span bodies as the page loads them
     (``SPAN_BODIES_INLINE``)."""
     assignment.item.queue = assignment.queue
-    return item_page(item=assignment.item, user=user, turn=turn, span=span, lazy=True)
+    page = item_page(item=assignment.item, user=user, turn=turn, span=span, lazy=True)
+    queue = assignment.queue
+    page["suggestions"] = selectors.suggestions_for_reviewer(assignment.item, queue)
+    if queue.suggestion_mode != SuggestionMode.OFF:
+        # Where the queue shows suggestions, the judge's scores that are suggestions
+        # appear only as such (or not at all in the hidden arm, and not before each
+        # answer in "after"): the scores panel would show them anyway otherwise.
+        names = {question["name"] for question in page["form"]}
+        page["item_scores"] = [
+            score
+            for score in page["item_scores"]
+            if not (score["source"] in AUTOMATED_SCORE_SOURCES and score["name"] in names)
+        ]
+    return page
 
 
 def span_detail(

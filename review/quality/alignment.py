@@ -144,3 +144,110 @@ def alignment_figures(
         )
     out["worst_items"] = worst
     return out
+
+
+# --- anchoring: agreement with the judge, its suggestion visible or not -----------------------
+
+# Answers per group under which the comparison is said to be too small rather than read.
+MIN_ANCHORING_ANSWERS = 30
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of ``successes`` in ``n`` (None when n is 0); equal to
+    statsmodels' ``proportion_confint(method="wilson")``."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - margin)), float(min(1.0, centre + margin))
+
+
+def newcombe_difference(
+    successes_1: int, n_1: int, successes_2: int, n_2: int, z: float = Z_95
+) -> tuple[float, float, float] | None:
+    """The difference of two proportions (first minus second) with Newcombe's hybrid
+    score interval (his method 10, built from both Wilson intervals); equal to
+    statsmodels' ``confint_proportions_2indep(method="newcomb")``. None when a group is
+    empty."""
+    first, second = wilson_interval(successes_1, n_1, z), wilson_interval(successes_2, n_2, z)
+    if first is None or second is None:
+        return None
+    p1, p2 = successes_1 / n_1, successes_2 / n_2
+    difference = p1 - p2
+    low = difference - np.sqrt((p1 - first[0]) ** 2 + (second[1] - p2) ** 2)
+    high = difference + np.sqrt((first[1] - p1) ** 2 + (p2 - second[0]) ** 2)
+    return float(difference), float(low), float(high)
+
+
+def _group(agree: np.ndarray) -> dict[str, Any]:
+    n, k = len(agree), int(agree.sum())
+    interval = wilson_interval(k, n)
+    return {
+        "n_answers": n,
+        "agreeing": k,
+        "agreement_rate": _figure(k / n if n else None, None if n else "No answer."),
+        "interval": list(interval) if interval else None,
+    }
+
+
+def anchoring_comparison(
+    *, agree_visible: Sequence[bool], agree_hidden: Sequence[bool]
+) -> dict[str, Any]:
+    """How often reviewers' answers agree with the judge (pass/fail) when its suggestion
+    was visible before they answered, against when it was not: each rate with its 95%
+    Wilson interval, the difference (visible minus not) with Newcombe's hybrid score
+    interval, and a verdict:
+
+    - ``small_sample``: a group has fewer than :data:`MIN_ANCHORING_ANSWERS` answers
+      (said, never read as a sign either way);
+    - ``anchoring``: the difference's interval lies above 0, reviewers agree with the
+      judge more when they see it;
+    - ``less_when_visible``: the interval lies below 0;
+    - ``no_sign``: the interval holds 0.
+    """
+    visible = np.asarray(agree_visible, dtype=bool)
+    hidden = np.asarray(agree_hidden, dtype=bool)
+    out: dict[str, Any] = {
+        "method": "95% Wilson score intervals per group; the difference (visible minus "
+        "not visible) with Newcombe's hybrid score interval.",
+        "min_answers": MIN_ANCHORING_ANSWERS,
+        "visible": _group(visible),
+        "hidden": _group(hidden),
+        "difference": None,
+        "interval": None,
+    }
+    found = newcombe_difference(int(visible.sum()), len(visible), int(hidden.sum()), len(hidden))
+    if found is not None:
+        out["difference"], low, high = found[0], found[1], found[2]
+        out["interval"] = [low, high]
+    if found is None or min(len(visible), len(hidden)) < MIN_ANCHORING_ANSWERS:
+        out["verdict"] = "small_sample"
+        out["message"] = (
+            f"{len(visible)} answers with the judge's suggestion visible and {len(hidden)} "
+            f"without: too few to tell whether it anchors the reviewers (at least "
+            f"{MIN_ANCHORING_ANSWERS} each)."
+        )
+        return out
+    rate_visible, rate_hidden = visible.mean(), hidden.mean()
+    words = (
+        f"{rate_visible:.0%} agreement with the judge when its suggestion was visible, "
+        f"{rate_hidden:.0%} when not (difference {found[0]:+.2f}, 95% interval "
+        f"{found[1]:+.2f} to {found[2]:+.2f})"
+    )
+    if found[1] > 0:
+        out["verdict"] = "anchoring"
+        out["message"] = (
+            f"Reviewers agree with the judge more when they see its suggestion: {words}. "
+            "The suggestion likely anchors their answers; this agreement overstates the "
+            "judge's alignment."
+        )
+    elif found[2] < 0:
+        out["verdict"] = "less_when_visible"
+        out["message"] = f"Reviewers agree with the judge less when they see it: {words}."
+    else:
+        out["verdict"] = "no_sign"
+        out["message"] = f"No sign of anchoring: {words}."
+    return out

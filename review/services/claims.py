@@ -27,6 +27,7 @@ from review.models import (
     ItemStatus,
     QueueItem,
     ReviewQueue,
+    SuggestionMode,
 )
 from review.selectors import queue_form
 from review.services.annotations import (
@@ -37,6 +38,7 @@ from review.services.annotations import (
 from review.services.common import require_manager, require_person, time_now
 from review.services.events import announce_items_assigned
 from review.services.lifecycle import item_close, queue_check_open, queue_pool_user_ids
+from review.services.suggestions import suggestion_record
 
 _CLAIM_SQL = """
 WITH pool AS (
@@ -364,15 +366,31 @@ def assignment_submit(
     expected_output: Any = None,
     failure_modes: Sequence[str] = (),
     accept_lapsed: bool = False,
+    suggestions_seen: Sequence[Any] | None = None,
+    suggestions_accepted: Sequence[Any] | None = None,
 ) -> Annotation:
     """Records one reviewer's answers for the item they hold, as human scores too, and
     drops their draft. ``accept_lapsed``: a lease that ran out is still accepted when
-    nobody else has taken the item (``Conflict`` ``lease_taken`` when someone has)."""
+    nobody else has taken the item (``Conflict`` ``lease_taken`` when someone has).
+    ``suggestions_seen``/``suggestions_accepted``: the config ids whose judge suggestion
+    the client displayed and took with the accept key; the annotation records what was
+    shown (``review.services.suggestions``), and the item's A/B arm is fixed."""
     user = require_person(actor, "Submitting a review")
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=accept_lapsed)
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
+        shown = suggestion_record(
+            item=item,
+            queue=item.queue,
+            form=form,
+            answers=cleaned,
+            seen=suggestions_seen,
+            accepted=suggestions_accepted,
+        )
+        if not item.suggestion_arm and item.queue.suggestion_mode != SuggestionMode.OFF:
+            item.suggestion_arm = shown["arm"]
+            item.save(update_fields=["suggestion_arm"])
         now = time_now()
         annotation = Annotation.objects.create(
             project_id=item.project_id,
@@ -389,6 +407,7 @@ def assignment_submit(
             explanation=explanation or "",
             expected_output=expected_output_of(form, cleaned, expected_output),
             failure_modes=list(dict.fromkeys(failure_modes)),
+            suggestions=shown,
             opened_at=assignment.leased_at,
             submitted_at=now,
             updated_at=now,

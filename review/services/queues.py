@@ -24,6 +24,7 @@ from review.models import (
 from review.selectors import queue_form
 from review.services.common import is_number, time_now
 from review.services.lifecycle import item_close
+from review.services.suggestions import suggestion_settings_errors
 
 LEASE_TTL_RANGE = (30, 7 * 24 * 3600)
 
@@ -125,6 +126,13 @@ def _check_queue_settings(fields: Mapping[str, Any]) -> None:
         raise DomainError("Invalid queue settings.", details=errors)
 
 
+def _check_suggestion_settings(fields: Mapping[str, Any], current: ReviewQueue | None) -> None:
+    errors = suggestion_settings_errors(fields, current)
+    if errors:
+        reasons = " ".join(reason for found in errors.values() for reason in found)
+        raise DomainError(f"Invalid suggestion settings: {reasons}", details=errors)
+
+
 QUEUE_SETTINGS = (
     "name",
     "description",
@@ -137,6 +145,9 @@ QUEUE_SETTINGS = (
     "include_explanation",
     "include_expected_output",
     "audit_sample_rate",
+    "suggestion_mode",
+    "suggestions_in_blind",
+    "suggestion_holdout_percent",
 )
 
 
@@ -149,6 +160,7 @@ def queue_create(
     **settings_: Any,
 ) -> ReviewQueue:
     _check_queue_settings(settings_)
+    _check_suggestion_settings(settings_, None)
     with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if ReviewQueue.objects.filter(project=project, name=settings_["name"]).exists():
             raise Conflict(
@@ -171,6 +183,7 @@ def queue_update(
     _check_queue_settings(changes)
     with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.select_for_update().get(pk=queue.pk)
+        _check_suggestion_settings(changes, queue)
         if (
             "name" in changes
             and ReviewQueue.objects.filter(project_id=queue.project_id, name=changes["name"])

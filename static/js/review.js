@@ -308,6 +308,49 @@
     return true;
   }
 
+  // --- judge suggestions ------------------------------------------------------------------
+  // A judge's suggestion beside a question: `a` (or its button) takes it as the answer; one
+  // shown "after" appears once the question has an answer. Hidden inputs tell the server
+  // which suggestions were displayed and taken; it checks them against the queue's mode.
+  function questionValue(q) {
+    var checked = q.querySelector("input[type=radio]:checked");
+    if (checked) return checked.value;
+    var field = q.querySelector("input[type=number], textarea");
+    return field ? field.value : "";
+  }
+
+  function suggestionChanged(q) {
+    var box = q && q.querySelector("[data-suggestion]");
+    if (!box) return;
+    if (box.hidden && box.hasAttribute("data-after") && questionValue(q) !== "") {
+      box.hidden = false;
+      box.querySelector("[data-suggestion-seen]").disabled = false;
+    }
+    var accepted = box.querySelector("[data-suggestion-accepted]");
+    if (questionValue(q) !== box.getAttribute("data-value")) accepted.disabled = true;
+  }
+
+  function acceptSuggestion(q) {
+    var box = q && q.querySelector("[data-suggestion]");
+    if (!box || box.hidden) return false;
+    var value = box.getAttribute("data-value");
+    var radio = Array.prototype.filter.call(q.querySelectorAll("input[type=radio]"), function (r) {
+      return r.value === value;
+    })[0];
+    if (radio) {
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+      radio.focus();
+    } else {
+      var field = q.querySelector("input[type=number]");
+      if (!field) return false;
+      field.value = value;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    box.querySelector("[data-suggestion-accepted]").disabled = false;
+    return true;
+  }
+
   function toggleRubric() {
     var q = questions()[currentQuestion];
     var details = q && q.querySelector("[data-rubric]");
@@ -419,6 +462,7 @@
     else if (key === "p") handled = openPrevious();
     else if (key === "s") openSkip();
     else if (key === "r") toggleRubric();
+    else if (key === "a") handled = acceptSuggestion(questions()[currentQuestion]);
     else if (key === "?") showShortcuts();
     else handled = false;
     if (handled) event.preventDefault();
@@ -435,6 +479,12 @@
     if (row) {
       event.preventDefault();  // the link is for pages without the script
       selectSpan(Number(row.getAttribute("data-index")), { user: true });
+    }
+    var accept = event.target.closest("[data-accept-suggestion]");
+    if (accept) {
+      var question = accept.closest("[data-question]");
+      markQuestion(questions().indexOf(question));
+      acceptSuggestion(question);
     }
     var toggle = event.target.closest(".span-toggle");
     if (toggle) {
@@ -825,10 +875,12 @@
 
   document.addEventListener("input", function (event) {
     if (event.target.id === "span-search") { layoutTree(); noteActivity(); return; }
+    if (event.target.closest) suggestionChanged(event.target.closest("[data-question]"));
     if (event.target.closest && event.target.closest("#review-form")) draftChanged();
     else noteActivity();
   });
   document.addEventListener("change", function (event) {
+    if (event.target.closest) suggestionChanged(event.target.closest("[data-question]"));
     if (event.target.closest && event.target.closest("#review-form")) draftChanged();
   });
   document.addEventListener("keydown", noteActivity, true);

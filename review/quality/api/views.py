@@ -394,6 +394,9 @@ class AlignmentReportSerializer(serializers.ModelSerializer):
 ALIGNMENT_COLUMNS = [
     "computed_at", "n_items", "agreement_rate", "kappa", "true_positive", "false_positive",
     "false_negative", "true_negative", "pearson", "spearman", "mae", "rmse", "reason", "scope",
+    "agreement_suggestion_visible", "answers_suggestion_visible", "agreement_without_suggestion",
+    "answers_without_suggestion", "anchoring_difference", "anchoring_low", "anchoring_high",
+    "anchoring_verdict",
 ]  # fmt: skip
 
 
@@ -413,6 +416,23 @@ def _alignment_row(report: AlignmentReport) -> dict[str, Any]:
             for name in ("pearson", "spearman", "mae", "rmse")
         },
         "reason": report.reason,
+        **_anchoring_row(figures.get("anchoring") or {}),
+    }
+
+
+def _anchoring_row(anchoring: dict[str, Any]) -> dict[str, Any]:
+    """The anchoring comparison's columns (empty in reports from before it)."""
+    visible, hidden = anchoring.get("visible") or {}, anchoring.get("hidden") or {}
+    interval = anchoring.get("interval") or [None, None]
+    return {
+        "agreement_suggestion_visible": (visible.get("agreement_rate") or {}).get("value"),
+        "answers_suggestion_visible": visible.get("n_answers"),
+        "agreement_without_suggestion": (hidden.get("agreement_rate") or {}).get("value"),
+        "answers_without_suggestion": hidden.get("n_answers"),
+        "anchoring_difference": anchoring.get("difference"),
+        "anchoring_low": interval[0],
+        "anchoring_high": interval[1],
+        "anchoring_verdict": anchoring.get("verdict", ""),
     }
 
 

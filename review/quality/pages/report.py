@@ -172,6 +172,7 @@ def _alignment(project: Any) -> list[dict[str, Any]]:
             "scope": (report.figures.get("scope") if report else None)
             or {"label": "every answer to the question", "left_out": {}},
         }
+        entry["anchoring"] = report.figures.get("anchoring") if report else None
         confusion = report.figures.get("confusion") if report else None
         if confusion:
             title = f"{mapping.score_name} against {mapping.config.name}: confusion matrix"

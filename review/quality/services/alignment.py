@@ -13,6 +13,11 @@ scope and how many answers each rule left out.
 
 The metric's side is its latest score on the trace (of the mapping's judge version,
 when it names one); per-version breakdowns use each version's latest.
+
+Anchoring (``figures["anchoring"]``): each answer in scope, one by one, against the
+metric, split by whether the judge's suggestion for the question was visible before the
+reviewer answered (what the annotation recorded, ``review.services.suggestions``), with
+intervals and a verdict (:func:`review.quality.alignment.anchoring_comparison`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
 from review.models import Adjudication, Annotation, ReviewQueue, ScoreConfig
-from review.quality.alignment import alignment_figures
+from review.quality.alignment import alignment_figures, anchoring_comparison
 from review.quality.models import (
     AlertKind,
     AlignmentMapping,
@@ -335,6 +340,50 @@ def _figures_for(
     )
 
 
+# Where a reviewer saw the judge's suggestion before answering (the annotation's record,
+# ``review.services.suggestions``): beside the question, or in the scores panel.
+VISIBLE_BEFORE = ("before", "panel")
+
+
+def _anchoring(
+    mapping: AlignmentMapping, scope: _Scope, scores: dict[int, Score]
+) -> dict[str, Any]:
+    """Each answer in the mapping's scope against the metric's latest score on its trace
+    (pass against pass), split by whether the judge's suggestion for the question was
+    visible before the reviewer answered (``anchoring_comparison``). Left out and
+    counted: answers recorded before suggestions were (``unrecorded``), and answers
+    switched to a suggestion revealed only after answering (``revised_after_seeing``)."""
+    key = str(mapping.config_id)
+    annotations = Annotation.objects.filter(
+        project_id=mapping.project_id, values__has_key=key, trace_id__isnull=False
+    )
+    if mapping.queue_id is not None:
+        annotations = annotations.filter(queue_id=mapping.queue_id)
+    visible: list[bool] = []
+    hidden: list[bool] = []
+    left_out = {"unrecorded": 0, "revised_after_seeing": 0}
+    for queue_id, reviewer_id, trace_id, values, shown in annotations.values_list(
+        "queue_id", "reviewer_id", "trace_id", "values", "suggestions"
+    ):
+        score = scores.get(trace_id)
+        if score is None or score.value is None or values.get(key) is None:
+            continue
+        if scope.leaves_out(queue_id, trace_id, reviewer_id) is not None:
+            continue
+        if not shown:
+            left_out["unrecorded"] += 1
+            continue
+        question = (shown.get("questions") or {}).get(key) or {}
+        if question.get("visible") == "after" and question.get("accepted_by_key"):
+            left_out["revised_after_seeing"] += 1
+            continue
+        agree = _human_pass(mapping, values[key]) == _metric_pass(mapping, score)
+        (visible if question.get("visible") in VISIBLE_BEFORE else hidden).append(agree)
+    out = anchoring_comparison(agree_visible=visible, agree_hidden=hidden)
+    out["left_out"] = left_out
+    return out
+
+
 def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
     """Computes and stores one report of the mapping (None when the mapping is gone);
     a bad input is a report with the reason, never an error. Alerts when the rolling
@@ -357,6 +406,7 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
         for per in figures["versions"].values():
             per.pop("worst_items", None)
         figures["tied_votes_left_out"] = ties
+        figures["anchoring"] = _anchoring(mapping, scope, by_version.get("", {}))
         reason = figures["agreement_rate"]["reason"]
     figures["scope"] = scope.describe()
     figures["mapping"] = {
