@@ -18,8 +18,9 @@ from hitl import tenancy
 from hitl.audit import Actor
 from hitl.exceptions import DomainError
 from review import selectors, services
-from review.models import Annotation, QueueItem, SuggestionArm
+from review.models import Annotation, QueueItem, ReviewQueue, SuggestionArm
 from tests.factories import make_user
+from tests.page_clients import project_url, signed_in
 from tests.review.helpers import add_traces, make_config, make_queue
 from traces.models import Score
 
@@ -294,3 +295,33 @@ def test_after_mode_hides_the_suggestion_until_the_question_is_answered(tenant, 
     html = page.content.decode()
     assert "data-after hidden" in html
     assert f'name="suggestion_seen" value="{correct.pk}" disabled' in html
+
+
+def test_the_leads_queue_form_sets_suggestions_and_refuses_them_in_a_blind_queue(tenant, correct):
+    client = signed_in(tenant.admin)
+    base = {
+        "name": "Judged", "overlap": "1", "assignment_strategy": "pull", f"q-{correct.pk}": "on",
+        "blind_mode": "on", "suggestion_mode": "before", "suggestion_holdout_percent": "25",
+    }  # fmt: skip
+    page = client.post(project_url(tenant, "lead-queue-create"), base)
+    assert page.status_code == 422
+    assert "unless you choose it explicitly" in page.content.decode()
+    for wrong, reason in (
+        ({"suggestion_mode": "sometimes"}, "Choose off, after or before."),
+        ({"suggestion_holdout_percent": "101"}, "100"),
+        ({"suggestion_holdout_percent": "ten"}, "whole number"),
+    ):
+        page = client.post(project_url(tenant, "lead-queue-create"), {**base, **wrong})
+        assert page.status_code == 422 and reason in page.content.decode(), wrong
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not ReviewQueue.objects.filter(name="Judged").exists()
+    page = client.post(
+        project_url(tenant, "lead-queue-create"), {**base, "suggestions_in_blind": "on"}
+    )
+    assert page.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        queue = ReviewQueue.objects.get(name="Judged")
+    assert (queue.suggestion_mode, queue.suggestions_in_blind, queue.suggestion_holdout_percent) \
+        == ("before", True, 25)  # fmt: skip
+    edit = client.get(project_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).content.decode()
+    assert 'value="before" selected' in edit and 'name="suggestion_holdout_percent"' in edit
