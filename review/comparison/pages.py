@@ -506,3 +506,86 @@ class ComparisonSetupView(ReviewProjectPage):
                 messages.success(request, f"Saved the comparison questions of “{queue.name}”.")
                 return redirect(self.url("lead-queue-comparison", queue_pk=queue.pk))
         return self.page(queue, setup_form=setup_form, status=422)
+
+
+# --- adjudication ---------------------------------------------------------------------
+
+
+def adjudication_form(
+    view: selectors.ComparisonForAdjudication, data: Any = None
+) -> ComparisonAnswersForm:
+    """The decision's form: one question per criterion, answered with the outputs'
+    letters in canonical order (``a`` the first), as on the review page."""
+    return ComparisonAnswersForm(
+        data,
+        criteria=[c["name"] for c in view.criteria],
+        mode=view.mode,
+        n=len(view.outputs),
+        allow_strength=view.allow_strength,
+    )
+
+
+def adjudication_context(
+    view: selectors.ComparisonForAdjudication, form: ComparisonAnswersForm | None = None
+) -> dict[str, Any]:
+    """What ``review/comparison/adjudicate.html`` shows: the input and the outputs side
+    by side (with their systems), each criterion's question with the reviewers'
+    preferences in words (a split marked), the decision's answer (as posted, else what
+    the reviewers agreed on) and the decision already recorded."""
+    posted = form.data if form is not None and form.is_bound else {}
+    questions = []
+    for index, criterion in enumerate(view.criteria):
+        name = criterion["name"]
+        agreed = view.agreed.get(name, {})
+        value = posted.get(f"c-{index}", "") if posted else agreed.get("c", "")
+        strength = posted.get(f"s-{index}", "1") if posted else agreed.get("s", "1")
+        questions.append(
+            {
+                "index": index,
+                "name": name,
+                "question": criterion.get("question") or f"Which is better: {name}?",
+                "value": value,
+                "strength": strength,
+                "errors": form.errors.get(f"c-{index}", []) if form is not None else [],
+                "split": name in view.split,
+                "said": [(r.reviewer, r.answers.get(name, "—")) for r in view.reviews],
+                "decided": view.decided.get(name, ""),
+            }
+        )
+    outputs = [
+        {
+            "letter": o.letter,
+            "key": o.letter if len(view.outputs) == 2 else str(i + 1),
+            "label": o.label,
+            "text": as_text(o.content),
+        }
+        for i, o in enumerate(view.outputs)
+    ]
+    return {
+        "comparison": view.comparison,
+        "input_text": as_text(view.comparison.input),
+        "outputs": outputs,
+        "mode": view.mode,
+        "allow_strength": view.allow_strength,
+        "letters": LETTERS[: len(outputs)],
+        "questions": questions,
+        "reviews": view.reviews,
+        "split": view.split,
+        "decision": view.decision,
+        "explanation": posted.get("explanation", "") if posted else "",
+        "form_errors": form.non_field_errors() if form is not None else [],
+    }
+
+
+def adjudication_refused(form: ComparisonAnswersForm, exc: DomainError) -> None:
+    """A refused decision on the form: each criterion's reason beside its question,
+    the message above them."""
+    details = exc.details.get("answers") if isinstance(exc.details, dict) else None
+    placed = False
+    if isinstance(details, dict):
+        for index, name in enumerate(form.criteria):
+            if name in details and f"c-{index}" in form.fields:
+                form.add_error(f"c-{index}", str(details[name]))
+                placed = True
+    if not placed or exc.message:
+        form.add_error(None, exc.message)

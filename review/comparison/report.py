@@ -7,6 +7,11 @@ preferred or tied (the CI gate's check).
 Every figure reads the preferences read back onto the outputs (``Preference.winner`` and
 ``ranking``), never the letters on screen: the order each reviewer saw is undone first,
 and used only for the position figures.
+
+Where an item's criterion was adjudicated, the decision's preference replaces the
+reviewers' in the pairs, the strengths, the export and the gate's share
+(:func:`review.comparison.selectors.judgements_of`); agreement and position bias read
+what the reviewers said, since they measure the reviewers.
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ def comparison_report(
                 "criterion": name,
                 "preferences": len(answered),
                 "items": len({p.item_id for p in answered}),
+                "adjudicated": sum(1 for key in prefs.decided if key[1] == name),
                 "judgements": len(judgements),
                 "pairs": _pairs_table(judgements),
                 "strengths": _strengths(judgements, resamples, seed, confidence),
@@ -193,15 +199,17 @@ def preference_pairs(queue: ReviewQueue) -> Iterator[dict[str, Any]]:
     """One record per comparison item, criterion and (chosen, rejected) pair that a
     reviewer stated (ties left out), in the shape preference-tuning tools read:
     ``prompt``, ``chosen``, ``rejected``, with the criterion, the systems, the reviewers
-    who stated it and the strength as provenance."""
+    who stated it and the strength as provenance. An adjudicated criterion gives the
+    decision's pairs alone, ``adjudicated`` true and the adjudicator as ``reviewers``."""
     prefs = queue_preferences(queue)
     grouped: dict[tuple[int, str, int, int], dict[str, Any]] = {}
     for j in judgements_of(prefs):
         if j.tie:
             continue
         key = (j.comparison_id, j.criterion, j.winner_output_id, j.loser_output_id)
-        entry = grouped.setdefault(key, {"reviewers": set(), "strength": 1})
+        entry = grouped.setdefault(key, {"reviewers": set(), "strength": 1, "adjudicated": False})
         entry["reviewers"].add(j.reviewer_id)
+        entry["adjudicated"] = entry["adjudicated"] or j.adjudicated
         entry["strength"] = max(entry["strength"], j.strength)
     if not grouped:
         return
@@ -226,6 +234,7 @@ def preference_pairs(queue: ReviewQueue) -> Iterator[dict[str, Any]]:
             "chosen_system": outputs[chosen].label,
             "rejected_system": outputs[rejected].label,
             "strength": entry["strength"],
+            "adjudicated": entry["adjudicated"],
             "comparison_id": comparison_id,
             "queue_id": queue.pk,
         }

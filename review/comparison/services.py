@@ -8,7 +8,9 @@ and pool. A submit (:func:`comparison_submit`) reads the answer on screen back o
 outputs, stores it with the order shown, and hands the lease to the core's
 ``assignment_submit`` (an annotation with the explanation, the lease ended, the item
 closed at N reviews). An item whose reviewers' preferences differ on a criterion goes to
-adjudication when it closes.
+adjudication when it closes; :func:`comparison_adjudicate` records the adjudicator's
+final preference per criterion as the item's decision (``review.Adjudication``, its
+``values["preferences"]``), which the report, the export and the gate then read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.db import transaction
 
 from hitl import audit, tenancy
 from hitl.audit import Actor
-from hitl.exceptions import Conflict, DomainError, NotFound
+from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import Project
 from review.comparison import hooks
 from review.comparison.models import (
@@ -37,10 +39,14 @@ from review.comparison.models import (
     Preference,
 )
 from review.comparison.ordering import canonical, shown_order
+from review.comparison.selectors import DECIDED_KEY, split_criteria
 from review.models import (
     PRIORITY_MAX,
     PRIORITY_MIN,
+    Adjudication,
+    AdjudicationKind,
     Assignment,
+    AuditStatus,
     ItemSource,
     ItemStatus,
     ItemTarget,
@@ -48,7 +54,9 @@ from review.models import (
     ReviewQueue,
 )
 from review.services import assignment_submit
+from review.services.annotations import may_adjudicate
 from review.services.common import require_manager, require_person, time_now
+from review.services.events import announce_if_queue_completed
 from review.services.lifecycle import queue_check_open
 from traces.models import Trace
 
@@ -464,33 +472,13 @@ def comparison_submit(
     setup = ComparisonQueue.objects.filter(queue_id=item.queue_id).first()
     if setup is None:
         raise Conflict("This queue has no comparison questions.", code="no_comparison_questions")
-    if not isinstance(answers, Mapping):
-        raise DomainError("answers: an object by criterion.", details={"answers": ["object"]})
     output_ids = list(
         ComparisonOutput.objects.filter(comparison_id=item.comparison_id).values_list(
             "pk", flat=True
         )
     )
     shown = shown_order(assignment.pk, item.comparison_id, output_ids)
-    errors: dict[str, str] = {}
-    read: dict[str, dict[str, Any]] = {}
-    names = setup.criterion_names
-    for key in answers:
-        if key not in names:
-            errors[str(key)] = "Not a criterion of this queue."
-    for name in names:
-        answer = answers.get(name)
-        if not isinstance(answer, Mapping):
-            errors[name] = "An answer is required."
-            continue
-        try:
-            read[name] = canonical(
-                answer, shown, n_way=setup.n_way, allow_strength=setup.allow_strength
-            )
-        except DomainError as exc:
-            errors[name] = exc.message
-    if errors:
-        raise DomainError("The answers do not match the comparison.", details={"answers": errors})
+    read = _read_answers(answers, setup, shown)
     with audit.acting_as(actor), transaction.atomic():
         annotation = assignment_submit(
             actor=actor,
@@ -529,12 +517,115 @@ def _adjudicate_if_split(item_id: int) -> None:
     item = QueueItem.objects.select_for_update().get(pk=item_id)
     if item.status != ItemStatus.COMPLETE or item.submissions < 2:
         return
-    winners: dict[str, set[int | None]] = {}
-    for criterion, winner in Preference.objects.filter(item_id=item_id).values_list(
-        "criterion", "winner_id"
-    ):
-        winners.setdefault(criterion, set()).add(winner)
-    split = sorted(c for c, w in winners.items() if len(w) > 1)
-    if split:
+    if split_criteria(Preference.objects.filter(item_id=item_id)):
         item.status = ItemStatus.NEEDS_ADJUDICATION
         item.save(update_fields=["status"])
+
+
+def _read_answers(
+    answers: Any, setup: ComparisonQueue, order: list[int]
+) -> dict[str, dict[str, Any]]:
+    """Each criterion's answer (letters naming ``order``) read onto the outputs;
+    ``DomainError`` with the reason per criterion for anything else."""
+    if not isinstance(answers, Mapping):
+        raise DomainError("answers: an object by criterion.", details={"answers": ["object"]})
+    errors: dict[str, str] = {}
+    read: dict[str, dict[str, Any]] = {}
+    names = setup.criterion_names
+    for key in answers:
+        if key not in names:
+            errors[str(key)] = "Not a criterion of this queue."
+    for name in names:
+        answer = answers.get(name)
+        if not isinstance(answer, Mapping):
+            errors[name] = "An answer is required."
+            continue
+        try:
+            read[name] = canonical(
+                answer, order, n_way=setup.n_way, allow_strength=setup.allow_strength
+            )
+        except DomainError as exc:
+            errors[name] = exc.message
+    if errors:
+        raise DomainError("The answers do not match the comparison.", details={"answers": errors})
+    return read
+
+
+def comparison_adjudicate(
+    *,
+    actor: Actor,
+    item: QueueItem,
+    membership: Any,
+    answers: Mapping[str, Mapping[str, Any]],
+    explanation: str = "",
+) -> Adjudication:
+    """The adjudicator's final preference on every criterion of a disputed (or
+    audit-sampled) comparison item, recorded as the item's decision beside the
+    reviewers' preferences, never over them. ``answers`` are given as on the review
+    page, with letters naming the outputs in their canonical order (``a`` the first);
+    the decision stores them read onto the outputs (winner, ranking, strength) under
+    ``values["preferences"]``, and what the reviewers split on under ``disagreement``.
+    Who may decide is the core's rule (a manager, or a senior of the queue)."""
+    user = require_person(actor, "Adjudicating")
+    if item.target_type != ItemTarget.COMPARISON or item.comparison_id is None:
+        raise DomainError("This item is not a comparison.", code="not_a_comparison")
+    setup = ComparisonQueue.objects.filter(queue_id=item.queue_id).first()
+    if setup is None:
+        raise Conflict("This queue has no comparison questions.", code="no_comparison_questions")
+    outputs = list(
+        ComparisonOutput.objects.filter(comparison_id=item.comparison_id).order_by("position")
+    )
+    read = _read_answers(answers, setup, [o.pk for o in outputs])
+    with audit.acting_as(actor), transaction.atomic():
+        item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
+        if not may_adjudicate(item.queue, membership):
+            raise PermissionDenied(
+                "Only a senior reviewer of this queue or a manager can adjudicate.",
+                code="not_senior",
+            )
+        if item.status == ItemStatus.NEEDS_ADJUDICATION:
+            kind = AdjudicationKind.DISAGREEMENT
+        elif item.audit_status == AuditStatus.PENDING:
+            kind = AdjudicationKind.AUDIT
+        else:
+            raise Conflict(
+                "This item awaits no decision (it is neither disputed nor sampled for audit).",
+                code="nothing_to_decide",
+            )
+        preferences = list(Preference.objects.filter(item=item))
+        labels = {o.pk: o.label for o in outputs}
+        split: dict[str, dict[str, int]] = {}
+        for criterion in split_criteria(preferences):
+            counts: dict[str, int] = {}
+            for p in preferences:
+                if p.criterion == criterion:
+                    said = "tie" if p.winner_id is None else labels.get(p.winner_id, "?")
+                    counts[said] = counts.get(said, 0) + 1
+            split[criterion] = counts
+        adjudication = Adjudication.objects.create(
+            project_id=item.project_id,
+            queue_id=item.queue_id,
+            item=item,
+            kind=kind,
+            adjudicator=user,
+            values={
+                DECIDED_KEY: {
+                    name: {
+                        "winner": value["winner"],
+                        "ranking": value["ranking"],
+                        "strength": value["strength"],
+                        "answer": value["answer_shown"],
+                    }
+                    for name, value in read.items()
+                }
+            },
+            explanation=explanation or "",
+            disagreement={DECIDED_KEY: split} if split else {},
+        )
+        if kind == AdjudicationKind.DISAGREEMENT:
+            item.status = ItemStatus.ADJUDICATED
+        else:
+            item.audit_status = AuditStatus.DONE
+        item.save()
+        announce_if_queue_completed(item)
+    return adjudication

@@ -16,8 +16,12 @@ from hitl.exceptions import Conflict, DomainError
 from hitl.forms import PageNumberForm
 from projects.pages import OrganizationPageView
 from review import selectors, services
+from review.comparison import pages as comparison_pages
+from review.comparison import selectors as comparison_selectors
+from review.comparison import services as comparison_services
 from review.models import (
     Annotation,
+    ItemTarget,
     QueueItem,
 )
 from review.pages import reviewer_selectors as pages_selectors
@@ -255,12 +259,17 @@ class AdjudicateView(ReviewPageView):
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
     ) -> HttpResponse:
-        return self.render_item(self.load(item_pk))
+        item = self.load(item_pk)
+        if item.target_type == ItemTarget.COMPARISON:
+            return self.render_comparison(item)
+        return self.render_item(item)
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
     ) -> HttpResponse:
         item = self.load(item_pk)
+        if item.target_type == ItemTarget.COMPARISON:
+            return self.decide_comparison(item)
         answers = AnswersForm(request.POST, questions=selectors.form_for_reviewer(item.queue))
         posted = answers.posted()
         if not answers.is_valid():
@@ -282,6 +291,10 @@ class AdjudicateView(ReviewPageView):
             found = dict(details) if isinstance(details, dict) else {}
             found.setdefault("__all__", exc.message)
             return self.render_item(item, posted=posted, errors=found, status=422)
+        return self.decided(item)
+
+    def decided(self, item: QueueItem) -> HttpResponse:
+        """After a decision: the next item awaiting one here, else the list."""
         following = (
             pages_selectors.awaiting_adjudication(membership=self.membership)
             .filter(project=self.project)
@@ -289,10 +302,55 @@ class AdjudicateView(ReviewPageView):
             .first()
         )
         if following is not None:
-            messages.success(request, "Decision saved. Here is the next item awaiting one.")
+            messages.success(self.request, "Decision saved. Here is the next item awaiting one.")
             return redirect(self.adjudicate_url(following))
-        messages.success(request, "Decision saved. Nothing else awaits a decision here.")
-        return redirect(reverse("review-adjudication", kwargs={"org_slug": org_slug}))
+        messages.success(self.request, "Decision saved. Nothing else awaits a decision here.")
+        return redirect(reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}))
+
+    def comparison_view(self, item: QueueItem) -> comparison_selectors.ComparisonForAdjudication:
+        view = comparison_selectors.comparison_for_adjudication(item, viewer=self.request.user)
+        if view is None:
+            raise Http404
+        return view
+
+    def render_comparison(
+        self,
+        item: QueueItem,
+        form: comparison_pages.ComparisonAnswersForm | None = None,
+        *,
+        status: int = 200,
+    ) -> HttpResponse:
+        """A comparison item: the input and outputs side by side, the reviewers'
+        preferences, and the final preference per criterion."""
+        context = {
+            "organization": self.organization,
+            "project": self.project,
+            "queue": item.queue,
+            "item": item,
+            "awaits_decision": pages_selectors.awaits_decision(item),
+            "list_url": reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}),
+            **comparison_pages.adjudication_context(self.comparison_view(item), form),
+        }
+        return render(self.request, "review/comparison/adjudicate.html", context, status=status)
+
+    def decide_comparison(self, item: QueueItem) -> HttpResponse:
+        """The final preference per criterion (``comparison_adjudicate``); refused, each
+        criterion's reason beside its question (422)."""
+        form = comparison_pages.adjudication_form(self.comparison_view(item), self.request.POST)
+        if not form.is_valid():
+            return self.render_comparison(item, form, status=422)
+        try:
+            comparison_services.comparison_adjudicate(
+                actor=self.actor,
+                item=item,
+                membership=self.membership,
+                answers=form.answers(),
+                explanation=form.cleaned_data["explanation"],
+            )
+        except DomainError as exc:
+            comparison_pages.adjudication_refused(form, exc)
+            return self.render_comparison(item, form, status=422)
+        return self.decided(item)
 
     def render_item(
         self,

@@ -251,7 +251,9 @@ def annotation_update(
     return annotation
 
 
-def _may_adjudicate(queue: ReviewQueue, membership: Membership | None) -> bool:
+def may_adjudicate(queue: ReviewQueue, membership: Membership | None) -> bool:
+    """Whether ``membership`` decides the queue's disputed items: a manager, or a senior
+    of its pool (every kind of decision asks this)."""
     if membership is None:
         return False
     if membership.role in MANAGE_ROLES:
@@ -272,7 +274,7 @@ def item_adjudicate(
     user = require_person(actor, "Adjudicating")
     with audit.acting_as(actor), transaction.atomic():
         item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
-        if not _may_adjudicate(item.queue, membership):
+        if not may_adjudicate(item.queue, membership):
             raise PermissionDenied(
                 "Only a senior reviewer of this queue or a manager can adjudicate.",
                 code="not_senior",

@@ -1,11 +1,13 @@
-// The comparison review page: keys answer the current question and move to the next;
+// The comparison review page and a comparison's adjudication: keys answer the current question and move to the next;
 // Enter submits (and the server opens the next item); "d" shows the words that differ
 // between the outputs (each against output A). Plain DOM, no inline script (CSP).
 (function () {
   "use strict";
   var root = document.getElementById("compare-root");
   if (!root) return;
-  var form = document.getElementById("compare-form");
+  // A decided comparison shows no form (the adjudication page): a detached one stands in,
+  // so the keys that answer do nothing and the differences still show.
+  var form = document.getElementById("compare-form") || document.createElement("form");
   var mode = root.getAttribute("data-mode");
   var letters = root.getAttribute("data-letters") || "";
   var questions = Array.prototype.slice.call(form.querySelectorAll(".compare-question"));

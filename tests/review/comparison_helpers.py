@@ -92,3 +92,39 @@ def comparison_rows(tenant: Tenant) -> list[str]:
     lease = claim(tenant, tenant.reviewer, queue)
     submit(tenant, tenant.reviewer, lease, {f"criterion-only-{slug}": {"choice": "a"}})
     return [f"comparison-only-{slug}", f"group-only-{slug}", f"criterion-only-{slug}"]
+
+
+def disputed_comparison(tenant: Tenant) -> tuple[ReviewQueue, QueueItem, dict[str, int], list]:
+    """A comparison queue (helpfulness, safety; the admin its senior) whose one item two
+    reviewers split on: helpfulness one each way, safety both the candidate. Returns
+    the queue, the disputed item, the output ids by system and the two reviewers."""
+    from review.comparison.models import ComparisonOutput
+    from review.comparison.ordering import shown_order
+    from tests.review.helpers import add_reviewers
+
+    first, second = add_reviewers(tenant, 2)
+    queue = make_comparison_queue(
+        tenant,
+        criteria=("helpfulness", "safety"),
+        reviewers=[first, second, tenant.admin],
+        seniors=(tenant.admin,),
+        overlap=2,
+        name="A/B",
+    )
+    comparison = make_comparison(tenant, input={"question": "Max dose in cirrhosis?"})
+    enqueue(tenant, queue, [comparison])
+    with tenancy.tenant_scope(tenant.organization.pk):
+        outputs = ComparisonOutput.objects.filter(comparison=comparison)
+        by_label = {o.label: o.pk for o in outputs}
+    for user, helpful in ((first, "baseline"), (second, "candidate")):
+        lease = claim(tenant, user, queue)
+        order = shown_order(lease.pk, comparison.pk, list(by_label.values()))
+        letter = {pk: "ab"[i] for i, pk in enumerate(order)}
+        answers = {
+            "helpfulness": {"choice": letter[by_label[helpful]]},
+            "safety": {"choice": letter[by_label["candidate"]]},
+        }
+        submit(tenant, user, lease, answers)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        item = QueueItem.objects.get(queue=queue)
+    return queue, item, by_label, [first, second]
