@@ -325,3 +325,37 @@ def test_the_leads_queue_form_sets_suggestions_and_refuses_them_in_a_blind_queue
         == ("before", True, 25)  # fmt: skip
     edit = client.get(project_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).content.decode()
     assert 'value="before" selected' in edit and 'name="suggestion_holdout_percent"' in edit
+
+
+def test_the_api_shows_the_suggestion_on_a_claim_and_the_record_on_the_annotation(
+    tenant, correct, client_for
+):
+    queue = make_queue(tenant, configs=[correct], blind_mode=False, suggestion_mode="before")
+    (item,) = add_traces(tenant, queue, 1)
+    _judge(tenant, item, "Correct", value=1.0)
+    api = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    reviewer = client_for(tenant.reviewer)
+    claim = reviewer.post(f"{api}/queues/{queue.pk}/claim/").json()
+    suggestions = claim["item"]["suggestions"]
+    assert suggestions["mode"] == "before" and suggestions["arm"] == "shown"
+    assert suggestions["questions"][str(correct.pk)]["value"] is True
+    assert claim["item"]["suggestion_arm"] == ""  # drawn, fixed at the first review
+    submit = f"{api}/assignments/{claim['assignment']['id']}/submit/"
+    wrong = reviewer.post(
+        submit,
+        {"values": {str(correct.pk): False}, "suggestions_accepted": [correct.pk]},
+        format="json",
+    )
+    assert wrong.status_code == 400, wrong.content
+    assert "suggestions_accepted" in wrong.json()["error"]["details"]
+    sent = reviewer.post(
+        submit,
+        {"values": {str(correct.pk): False}, "suggestions_seen": [correct.pk]},
+        format="json",
+    )
+    assert sent.status_code == 201, sent.content
+    shown = sent.json()["suggestions"]["questions"][str(correct.pk)]
+    assert (shown["visible"], shown["outcome"]) == ("before", "changed")
+    listed = client_for(tenant.owner).get(f"{api}/annotations/").json()
+    (row,) = listed["results"] if isinstance(listed, dict) else listed
+    assert row["suggestions"]["questions"][str(correct.pk)]["value"] is True
