@@ -576,9 +576,21 @@ class AnnotationUpdateSerializer(StrictSerializer):
 
 
 class AdjudicateSerializer(StrictSerializer):
-    values = serializers.DictField()
+    values = serializers.DictField(
+        required=False,
+        help_text="The final answers by score config id (every item but a comparison).",
+    )
     explanation = serializers.CharField(required=False, allow_blank=True, default="")
     expected_output = serializers.JSONField(required=False, default=None)
+    preferences = serializers.DictField(
+        required=False,
+        help_text=(
+            "A comparison item's final preference per criterion, as a reviewer answers "
+            "(docs/comparison.md) with letters naming the outputs in their canonical "
+            'order: {"helpfulness": {"choice": "b"}}, {"choice": "tie"}, '
+            '{"ranking": ["c", "a", "b"]}.'
+        ),
+    )
 
 
 class AdjudicationSerializer(serializers.ModelSerializer):

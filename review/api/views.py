@@ -14,16 +14,18 @@ from rest_framework.response import Response
 from hitl.api.history import HistoryActionMixin
 from hitl.api.pagination import CreatedCursorPagination
 from hitl.api.views import validated
-from hitl.exceptions import NotFound
+from hitl.exceptions import DomainError, NotFound
 from projects.api.bases import ProjectScopedViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, REVIEW_ROLES
 from review import filters, selectors, services, visibility
 from review.api import serializers as s
+from review.comparison import services as comparison_services
 from review.models import (
     Adjudication,
     Annotation,
     Assignment,
     Comment,
+    ItemTarget,
     QueueItem,
     ReviewQueue,
     RoutingRule,
@@ -234,12 +236,30 @@ class QueueItemViewSet(HistoryActionMixin, mixins.ListModelMixin, ProjectScopedV
     def adjudicate(self, request: Request, **kwargs: Any) -> Response:
         """A senior's final decision on a disputed or audit-sampled item."""
         data = validated(request, s.AdjudicateSerializer)
-        adjudication = services.item_adjudicate(
-            actor=self.actor,
-            item=self.get_object(),
-            membership=self.membership,
-            **data,
-        )
+        item = self.get_object()
+        preferences = data.pop("preferences", None)
+        if item.target_type == ItemTarget.COMPARISON:
+            # A comparison item is decided with its preferences (the comparison wing).
+            if preferences is None or "values" in data or data["expected_output"] is not None:
+                raise DomainError(
+                    "A comparison item is decided with preferences (and an explanation).",
+                    details={"preferences": ["required for a comparison item"]},
+                )
+            adjudication = comparison_services.comparison_adjudicate(
+                actor=self.actor,
+                item=item,
+                membership=self.membership,
+                answers=preferences,
+                explanation=data["explanation"],
+            )
+        elif preferences is not None or "values" not in data:
+            wrong = "preferences" if preferences is not None else "values"
+            reason = "only for a comparison item" if preferences is not None else "required"
+            raise DomainError("Decide this item with values.", details={wrong: [reason]})
+        else:
+            adjudication = services.item_adjudicate(
+                actor=self.actor, item=item, membership=self.membership, **data
+            )
         return Response(s.AdjudicationSerializer(adjudication).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TakeBackSerializer, responses=s.AssignmentSerializer(many=True))

@@ -270,8 +270,15 @@ def item_adjudicate(
     explanation: str = "",
     expected_output: Any = None,
 ) -> Adjudication:
-    """A senior's final decision, beside the original annotations, never over them."""
+    """A senior's final decision, beside the original annotations, never over them. A
+    comparison item is decided with its preferences (the comparison wing's
+    ``comparison_adjudicate``), not here."""
     user = require_person(actor, "Adjudicating")
+    if item.target_type == ItemTarget.COMPARISON:
+        raise DomainError(
+            "A comparison item is decided with its preferences.",
+            details={"preferences": ["required for a comparison item"]},
+        )
     with audit.acting_as(actor), transaction.atomic():
         item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
         if not may_adjudicate(item.queue, membership):

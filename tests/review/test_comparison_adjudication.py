@@ -171,3 +171,35 @@ def test_the_adjudication_page_shows_the_outputs_and_records_the_preference(tena
         assert Adjudication.objects.count() == 1
     # A reviewer who is not a senior does not adjudicate here.
     assert signed_in(first).get(url).status_code == 404
+
+
+def test_the_api_decides_a_comparison_with_preferences_only(tenant, client_for):
+    queue, item, by_label, (first, _second) = disputed(tenant)
+    base = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    url = f"{base}/queues/{queue.pk}/items/{item.pk}/adjudicate/"
+    senior = client_for(tenant.admin)
+    for body in ({"values": {}}, {"values": {}, "preferences": {"helpfulness": {"choice": "b"}}}):
+        refused = senior.post(url, body, format="json")
+        assert refused.status_code == 400, refused.content
+        assert "preferences" in refused.json()["error"]["details"]
+    wrong = senior.post(url, {"preferences": {"helpfulness": {"choice": "z"}}}, format="json")
+    assert wrong.status_code == 400
+    assert client_for(first).post(
+        url,
+        {"preferences": {"helpfulness": {"choice": "b"}, "safety": {"choice": "b"}}},
+        format="json",
+    ).status_code in (403, 404)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not Adjudication.objects.exists()
+    made = senior.post(
+        url,
+        {"preferences": {"helpfulness": {"choice": "b"}, "safety": {"choice": "tie"}},
+         "explanation": "B names the limit."},
+        format="json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.content
+    decided = made.json()["values"]["preferences"]
+    assert decided["helpfulness"]["winner"] == by_label["candidate"]
+    assert decided["safety"]["winner"] is None
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert QueueItem.objects.get(pk=item.pk).status == ItemStatus.ADJUDICATED
