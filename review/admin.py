@@ -1,5 +1,3 @@
-from typing import Any
-
 from django.contrib import admin
 
 from hitl.admin import TenantScopedAdmin, register_history
@@ -31,6 +29,7 @@ from review.quality.models import (
     QualitySettings,
     QueueCalibration,
 )
+from review.services.suggestions import suggestions_in_words
 from traces import filter_builder
 
 
@@ -112,35 +111,6 @@ class ReviewDraftAdmin(TenantScopedAdmin):
     list_filter = ["conflict"]
     list_select_related = ["queue", "reviewer"]
     raw_id_fields = ["item", "assignment"]
-
-
-VISIBLE_WORDS = {
-    "before": "shown before answering",
-    "after": "shown once answered",
-    "panel": "in the scores panel",
-    "no": "not shown",
-}
-
-
-def suggestions_in_words(record: Any) -> str:
-    """What an annotation's reviewer was shown of the judges' suggestions
-    (``Annotation.suggestions``), as an auditor reads it in the history."""
-    if not isinstance(record, dict) or not record:
-        return "—"
-    mode = record.get("mode", "off")
-    parts = [f"suggestions {mode}" + (" (item held out)" if record.get("arm") == "hidden" else "")]
-    for entry in (record.get("questions") or {}).values():
-        if not isinstance(entry, dict):
-            continue
-        by = entry.get("source_name") or entry.get("score_name") or "judge"
-        version = f" {entry['source_version']}" if entry.get("source_version") else ""
-        taken = ", taken with the key" if entry.get("accepted_by_key") else ""
-        parts.append(
-            f"{entry.get('question', '?')}: {by}{version} suggested “{entry.get('text', '')}”, "
-            f"{VISIBLE_WORDS.get(entry.get('visible'), entry.get('visible'))}, "
-            f"{entry.get('outcome', '?')}{taken}"
-        )
-    return "; ".join(parts)
 
 
 @admin.register(Annotation)

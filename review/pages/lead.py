@@ -49,6 +49,7 @@ from review.pages.rubric_forms import (
     apply_row_action,
     scale_of_data,
 )
+from review.services.suggestions import suggestions_in_words
 from traces import filter_builder
 from traces.models import ScoreDataType
 from traces.score_kinds import score_kind
@@ -437,6 +438,7 @@ class AnnotationView(LeadPageView):
             annotation=annotation,
             queue=annotation.queue,
             answers=[(names.get(k, k), v) for k, v in annotation.values.items()],
+            shown=suggestions_in_words(annotation.suggestions) if annotation.suggestions else "",
             history=audit.history_for_display(annotation.history.all()),
         )
         return render(request, "review/lead/annotation.html", context)

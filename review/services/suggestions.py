@@ -140,3 +140,32 @@ def suggestion_record(
         raise DomainError(f"What the review says it was shown does not match: {reasons}",
                           details=errors)  # fmt: skip
     return {"mode": mode, "arm": suggestion_arm(item, queue), "questions": questions}
+
+
+VISIBLE_WORDS = {
+    "before": "shown before answering",
+    "after": "shown once answered",
+    "panel": "in the scores panel",
+    "no": "not shown",
+}
+
+
+def suggestions_in_words(record: Any) -> str:
+    """What an annotation's reviewer was shown of the judges' suggestions
+    (``Annotation.suggestions``), as an auditor reads it in the history."""
+    if not isinstance(record, dict) or not record:
+        return "—"
+    mode = record.get("mode", "off")
+    parts = [f"suggestions {mode}" + (" (item held out)" if record.get("arm") == "hidden" else "")]
+    for entry in (record.get("questions") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        by = entry.get("source_name") or entry.get("score_name") or "judge"
+        version = f" {entry['source_version']}" if entry.get("source_version") else ""
+        taken = ", taken with the key" if entry.get("accepted_by_key") else ""
+        parts.append(
+            f"{entry.get('question', '?')}: {by}{version} suggested “{entry.get('text', '')}”, "
+            f"{VISIBLE_WORDS.get(entry.get('visible'), entry.get('visible'))}, "
+            f"{entry.get('outcome', '?')}{taken}"
+        )
+    return "; ".join(parts)

@@ -182,6 +182,14 @@ def test_an_annotation_records_what_its_reviewer_was_shown(tenant, correct, tone
     taken = "Correct: gpt-judge v3 suggested “true”, shown before answering, accepted, taken"
     assert taken in body
     assert "Tone: gpt-judge v3 suggested “kind”, shown before answering, changed" in body
+    # So does the lead's page of the annotation.
+    lead = signed_in(tenant.admin).get(
+        project_url(tenant, "lead-annotation", annotation_pk=annotation.pk)
+    )
+    assert 'id="suggestions-shown"' in lead.content.decode()
+    assert "Tone: gpt-judge v3 suggested “kind”, shown before answering, changed" in (
+        lead.content.decode()
+    )
 
 
 def test_claims_the_mode_cannot_have_produced_are_refused(tenant, correct):
