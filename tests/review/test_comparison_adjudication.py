@@ -21,6 +21,8 @@ from review.models import Adjudication, ItemStatus, QueueItem
 from tests.page_clients import project_url, signed_in
 from tests.review.comparison_helpers import disputed_comparison
 
+REPORT = "reports-comparison"
+
 
 def disputed(tenant):
     queue, item, by_label, reviewers = disputed_comparison(tenant)
@@ -171,6 +173,10 @@ def test_the_adjudication_page_shows_the_outputs_and_records_the_preference(tena
         assert Adjudication.objects.count() == 1
     # A reviewer who is not a senior does not adjudicate here.
     assert signed_in(first).get(url).status_code == 404
+    # The report says where the decision counts.
+    shown = senior.get(project_url(tenant, REPORT, queue_pk=item.queue_id) + "?resamples=0")
+    assert shown.status_code == 200
+    assert 'id="adjudicated-1">1</span> item the adjudicator' in shown.content.decode()
 
 
 def test_the_api_decides_a_comparison_with_preferences_only(tenant, client_for):
