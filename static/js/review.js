@@ -943,6 +943,7 @@
     var form = document.getElementById("review-form");
     if (!r || !form || sameFields(formFields(form), local.fields)) return;
     applyFields(form, local.fields);
+    questions().forEach(suggestionChanged);  // a restored answer shows its suggestion ("after")
     showStatus("Your answers not yet submitted on this item are restored (kept in this browser).");
     clearTimeout(draftTimer);
     draftTimer = setTimeout(saveDraftNow, 100);  // the server gets them now

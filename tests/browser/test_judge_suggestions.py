@@ -27,11 +27,21 @@ ACCURACY = {
 }
 
 
-def _clinic(mode: str):
+SAFE = {
+    "name": "Safe",
+    "data_type": "boolean",
+    "min_value": None,
+    "max_value": None,
+    "step": None,
+}
+
+
+def _clinic(mode: str, *, safe: bool = False):
     tenant = make_tenant("Clinic")
     accuracy = make_config(tenant, **ACCURACY)
+    configs = [accuracy, make_config(tenant, **SAFE)] if safe else [accuracy]
     queue = make_queue(
-        tenant, configs=[accuracy], name="Judged", blind_mode=False, suggestion_mode=mode
+        tenant, configs=configs, name="Judged", blind_mode=False, suggestion_mode=mode
     )
     items = add_traces(tenant, queue, 3)
     with tenancy.tenant_scope(tenant.organization.pk):
@@ -41,7 +51,13 @@ def _clinic(mode: str):
                 data_type="categorical", value=1.0, label="Correct", source="llm_judge",
                 source_name="clinical-judge", source_version="2024-06",
             )  # fmt: skip
-    return tenant, accuracy
+            if safe:
+                Score.objects.create(
+                    project=tenant.project, trace_id=item.trace_id, name="Safe",
+                    data_type="boolean", value=1.0, label="true", source="code",
+                    source_name="safety-rules",
+                )  # fmt: skip
+    return tenant, configs
 
 
 def _start(page, live_server, tenant) -> str:
@@ -52,15 +68,15 @@ def _start(page, live_server, tenant) -> str:
     return assignment_on_page(page)
 
 
-def _record(tenant, page, accuracy) -> dict:
+def _record(tenant, page, config) -> dict:
     page.wait_for_load_state("networkidle")
     with tenancy.tenant_scope(tenant.organization.pk):
         (annotation,) = Annotation.objects.filter(reviewer=tenant.reviewer)
-    return annotation.values, annotation.suggestions["questions"][str(accuracy.pk)]
+    return annotation.values, annotation.suggestions["questions"][str(config.pk)]
 
 
 def test_a_takes_the_suggestion_shown_beforehand(page, live_server, transactional_db):
-    tenant, accuracy = _clinic("before")
+    tenant, (accuracy,) = _clinic("before")
     first = _start(page, live_server, tenant)
     suggestion = page.locator("[data-suggestion]")
     assert suggestion.is_visible()
@@ -77,7 +93,7 @@ def test_a_takes_the_suggestion_shown_beforehand(page, live_server, transactiona
 
 
 def test_after_shows_the_suggestion_once_answered(page, live_server, transactional_db):
-    tenant, accuracy = _clinic("after")
+    tenant, (accuracy,) = _clinic("after")
     first = _start(page, live_server, tenant)
     assert not page.locator("[data-suggestion]").is_visible()
     page.keyboard.press("a")  # nothing to take yet
@@ -91,3 +107,26 @@ def test_after_shows_the_suggestion_once_answered(page, live_server, transaction
     assert values == {str(accuracy.pk): "Wrong"}
     assert shown["visible"] == "after"
     assert shown["accepted_by_key"] is False and shown["outcome"] == "changed"
+
+
+def test_two_suggestions_stay_apart_through_a_reload(page, live_server, transactional_db):
+    tenant, (accuracy, safe) = _clinic("before", safe=True)
+    first = _start(page, live_server, tenant)
+    assert page.locator("[data-suggestion]").count() == 2
+    page.keyboard.press("a")  # the first question takes "Correct"
+    page.keyboard.press("Tab")
+    page.keyboard.press("2")  # the second answers "No" against the rules' "Yes"
+    page.wait_for_timeout(300)
+    page.reload()  # the answers come back from the draft, the suggestions as they were
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
+    seen = page.eval_on_selector_all(
+        "input[name=suggestion_seen]:not([disabled])", "inputs => inputs.map(i => i.value)"
+    )
+    assert sorted(seen) == sorted([str(accuracy.pk), str(safe.pk)])
+    page.keyboard.press("Control+Enter")
+    wait_for_next_item(page, first)
+    values, shown = _record(tenant, page, accuracy)
+    assert values == {str(accuracy.pk): "Correct", str(safe.pk): False}
+    assert (shown["visible"], shown["outcome"]) == ("before", "accepted")
+    _values, shown = _record(tenant, page, safe)
+    assert (shown["visible"], shown["outcome"]) == ("before", "changed")
