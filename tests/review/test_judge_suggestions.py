@@ -367,3 +367,18 @@ def test_the_api_shows_the_suggestion_on_a_claim_and_the_record_on_the_annotatio
     listed = client_for(tenant.owner).get(f"{api}/annotations/").json()
     (row,) = listed["results"] if isinstance(listed, dict) else listed
     assert row["suggestions"]["questions"][str(correct.pk)]["value"] is True
+
+
+def test_a_score_suggests_only_an_answer_its_question_takes():
+    from review.models import ScoreConfig
+
+    scale = ScoreConfig(data_type="numeric", min_value=1.0, max_value=5.0, step=1.0)
+    assert selectors.suggested_answer(scale, "numeric", 4.0, "") == 4.0
+    assert selectors.suggested_answer(scale, "numeric", 3.7, "") is None  # off the step
+    assert selectors.suggested_answer(scale, "numeric", 9.0, "") is None  # out of range
+    assert selectors.suggested_answer(scale, "boolean", 1.0, "true") is None  # another type
+    yes_no = ScoreConfig(data_type="boolean")
+    assert selectors.suggested_answer(yes_no, "boolean", 0.0, "false") is False
+    assert selectors.suggested_answer(yes_no, "boolean", None, "") is None
+    text = ScoreConfig(data_type="text")
+    assert selectors.suggested_answer(text, "text", None, "Looks right.") is None
