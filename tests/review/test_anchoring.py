@@ -148,6 +148,8 @@ def test_reviewers_planted_to_copy_the_suggestion_make_the_report_warn(tenant, j
     assert page.status_code == 200
     assert f'id="anchoring-{mapping.pk}" data-verdict="anchoring"' in html
     assert "likely anchors their answers" in html
+    listing = client.get(reverse("alignment-mappings", kwargs=base)).content.decode()
+    assert f"#anchoring-{mapping.pk}" in listing
     csv_url = (
         f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
         f"/alignment-mappings/{mapping.pk}/reports/csv/"
