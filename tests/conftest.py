@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -29,6 +30,18 @@ def django_db_setup(_test_timer_held, django_db_setup):
     if _test_timer_held:
         signal.setitimer(signal.ITIMER_REAL, _test_timer_held)
     return django_db_setup
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
+    """With ``HITL_TEST_DB_TEMPLATE`` (bin/test migrates it once, while lint runs), the
+    test database is created as a copy of that database, whose migrations are all
+    applied already, so creating it runs none."""
+    from django.conf import settings
+
+    template = os.environ.get("HITL_TEST_DB_TEMPLATE")
+    if template:
+        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
 
 
 @pytest.fixture(autouse=True)
