@@ -144,7 +144,8 @@ def describe_history(
     pages and the API (:func:`history_entries`). A created row names its related
     objects and its JSON answers; a change names what changed, related objects by name;
     a JSON dict (an annotation's answers) shows each entry before and after, its key
-    named by ``model_admin.history_key_labels``; a field the admin words itself
+    named by ``model_admin.history_key_labels`` and worded by
+    ``model_admin.history_entry_words`` where it words one; a field the admin words itself
     (``model_admin.history_value_words``: field name -> function of a stored value, as
     a trace filter reads in words) is shown so. ``changes`` is
     :func:`history_changes` of ``records`` when the caller has it already."""
@@ -208,14 +209,23 @@ def describe_history(
                 lines.append(ChangeLine(title, listed(old), listed(new)))
             elif name in key_labels and isinstance(new, dict):
                 old = old or {}
+                # An entry the admin words itself (``history_entry_words(field, key,
+                # value)``: words, or None for the plain value), as a comparison
+                # decision's preferences read by system.
+                entry_words = getattr(model_admin, "history_entry_words", None)
+
+                def entry(value: Any, key: str, name: str = name, words: Any = entry_words) -> str:
+                    said = words(name, key, value) if words is not None else None
+                    return _format_value(value) if said is None else said
+
                 for key in sorted({str(k) for k in (*old, *new)}):
                     if old.get(key) != new.get(key):
                         label = key_labels[name].get(key, key)
                         lines.append(
                             ChangeLine(
                                 f"{title}: {label}",
-                                None if created else _format_value(old.get(key)),
-                                _format_value(new.get(key)),
+                                None if created else entry(old.get(key), key),
+                                entry(new.get(key), key),
                             )
                         )
             elif name in json_fields and isinstance(new, list) and isinstance(old or [], list):

@@ -1,6 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
 
 from hitl.admin import TenantScopedAdmin, register_history
+from review.comparison.selectors import decision_words as comparison_decision_words
+from review.comparison.selectors import split_words as comparison_split_words
 from review.models import (
     Adjudication,
     Annotation,
@@ -125,6 +129,18 @@ class AnnotationAdmin(AnswersByConfigAdmin):
 
 @admin.register(Adjudication)
 class AdjudicationAdmin(AnswersByConfigAdmin):
+    def history_entry_words(self, field_name: str, key: str, value: Any) -> str | None:
+        """A comparison decision's preferences by system ("helpfulness: candidate
+        preferred (much better); safety: tie") and what the reviewers split on
+        ("helpfulness: baseline 1, candidate 1"); any other answer as it is."""
+        if key != "preferences" or not isinstance(value, dict):
+            return None
+        if field_name == "values":
+            return comparison_decision_words(value)
+        if field_name == "disagreement":
+            return comparison_split_words(value)
+        return None
+
     list_display = ["id", "queue", "item", "kind", "adjudicator", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["queue", "adjudicator"]

@@ -414,3 +414,38 @@ def comparison_for_adjudication(
         decided=decided,
         decision=decision,
     )
+
+
+def decision_words(preferences: dict[str, Any]) -> str:
+    """A decision's preferences (``values["preferences"]``) in words, by system:
+    "helpfulness: candidate preferred (much better); safety: tie"; a ranking as
+    "beta > alpha > gamma". For its history, where the ids of outputs say nothing."""
+    parts = []
+    for criterion, answer in sorted(preferences.items()):
+        if not isinstance(answer, dict):
+            parts.append(f"{criterion}: {answer}")
+            continue
+        systems = [str(s) for s in answer.get("systems") or []]
+        if len(systems) > 2:
+            said = " > ".join(systems)
+        elif answer.get("winner") is None:
+            said = "tie"
+        else:
+            said = f"{answer.get('preferred') or 'output ' + str(answer['winner'])} preferred"
+            if answer.get("strength") == 2:
+                said += " (much better)"
+        parts.append(f"{criterion}: {said}")
+    return "; ".join(parts) or "—"
+
+
+def split_words(split: dict[str, Any]) -> str:
+    """What the reviewers said on the criteria they split on (a decision's
+    ``disagreement["preferences"]``): "helpfulness: baseline 1, candidate 1"."""
+    parts = []
+    for criterion, counts in sorted(split.items()):
+        if isinstance(counts, dict):
+            said = ", ".join(f"{system} {n}" for system, n in sorted(counts.items()))
+        else:
+            said = str(counts)
+        parts.append(f"{criterion}: {said}")
+    return "; ".join(parts) or "—"

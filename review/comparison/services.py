@@ -615,6 +615,9 @@ def comparison_adjudicate(
                         "ranking": value["ranking"],
                         "strength": value["strength"],
                         "answer": value["answer_shown"],
+                        # The systems by name, so the decision's history reads alone.
+                        "preferred": labels.get(value["winner"], "tie"),
+                        "systems": [labels.get(o, "?") for o in value["ranking"]],
                     }
                     for name, value in read.items()
                 }

@@ -72,6 +72,7 @@ def test_the_decision_is_recorded_and_the_report_and_export_read_it(tenant):
         made.refresh_from_db()
         assert made.adjudicator_id == tenant.admin.pk
         assert made.values["preferences"]["helpfulness"]["winner"] == by_label["candidate"]
+        assert made.values["preferences"]["helpfulness"]["preferred"] == "candidate"
         assert made.disagreement == {
             "preferences": {"helpfulness": {"baseline": 1, "candidate": 1}}
         }
@@ -209,3 +210,14 @@ def test_the_api_decides_a_comparison_with_preferences_only(tenant, client_for):
     assert decided["safety"]["winner"] is None
     with tenancy.tenant_scope(tenant.organization.pk):
         assert QueueItem.objects.get(pk=item.pk).status == ItemStatus.ADJUDICATED
+
+    # Its history reads the preferences by system, in words.
+    tenant.owner.is_staff = True
+    tenant.owner.save(update_fields=["is_staff"])
+    history = signed_in(tenant.owner).get(
+        f"/admin/review/adjudication/{made.json()['id']}/history/"
+    )
+    assert history.status_code == 200
+    body = history.content.decode()
+    assert "helpfulness: candidate preferred; safety: tie" in body
+    assert "helpfulness: baseline 1, candidate 1" in body
