@@ -244,7 +244,10 @@ class AdjudicationListView(OrganizationPageView):
 class AdjudicateView(ReviewPageView):
     """A disputed (or audit-sampled) item: the reviews side by side with their
     explanations, the questions that disagree highlighted, and the final answer written
-    with the review page's keyboard; submitted through ``services.item_adjudicate``."""
+    with the review page's keyboard; submitted through ``services.item_adjudicate``. A
+    comparison item shows its input and outputs side by side, the reviewers'
+    preferences and the final preference per criterion (``review.comparison.pages``),
+    submitted through ``comparison_adjudicate``."""
 
     http_method_names = ["get", "post"]
 
