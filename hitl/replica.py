@@ -18,8 +18,9 @@ aggregates, the agreement report), and even there
   (``pg_current_wal_lsn()``) against them in the cache; their replica reads wait on the
   primary until the replica's ``pg_last_wal_replay_lsn()`` has passed it. Outside a
   request (a Celery task, a command) the replica must have replayed everything the
-  primary had committed when the read began, so a task never misses the write that
-  queued it. When the cache cannot answer, the read goes to the primary;
+  primary had committed when the read began (waiting up to ``REPLICA_WAIT_SECONDS``
+  for it), so a task never misses the write that queued it. When the cache cannot
+  answer, the read goes to the primary;
 - never from a replica that is down or lags more than ``REPLICA_MAX_LAG_SECONDS``: it
   is skipped (reads fall back to the primary), logged once per change, probed again
   after ``REPLICA_PROBE_SECONDS`` and reported by ``/healthz`` (:func:`replica_report`).
@@ -264,6 +265,11 @@ def _choose() -> str:
     for state in usable:
         if required is None or (state.replay_lsn or 0) >= required:
             return state.alias
+    if _request.get() is None:
+        # A task or a command: a replica a moment behind (other writers move the primary
+        # on all the time) catches up to the position taken above within milliseconds,
+        # so wait for it up to REPLICA_WAIT_SECONDS, as replica_snapshot does.
+        return _caught_up_replica(required) or DEFAULT_DB_ALIAS
     for state in usable:  # the remembered position may be old: ask once more
         fresh = probe(state.alias)
         if fresh.usable and required is not None and (fresh.replay_lsn or 0) >= required:
