@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "ItemTargetEnum": "review.models.ItemTarget",
         "ItemSourceEnum": "review.models.ItemSource",
         "ItemStatusEnum": "review.models.ItemStatus",
+        "SuggestionModeEnum": "review.models.SuggestionMode",
         "BoardStatusEnum": "review.models.BoardStatus",
         "AuditStatusEnum": "review.models.AuditStatus",
         "AssignmentStateEnum": "review.models.AssignmentState",
