@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -33,15 +34,28 @@ def django_db_setup(_test_timer_held, django_db_setup):
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
-    """With ``HITL_TEST_DB_TEMPLATE`` (bin/test migrates it once, while lint runs), the
-    test database is created as a copy of that database, whose migrations are all
-    applied already, so creating it runs none."""
+def django_db_modify_db_settings(_test_timer_held, django_db_modify_db_settings) -> None:
+    """With ``HITL_TEST_DB_TEMPLATE``, the test database is created as a copy of that
+    database, whose migrations are all applied already, so creating it runs none.
+    bin/test migrates it in the background while lint runs and pytest collects, and
+    writes ``HITL_TEST_DB_TEMPLATE_STATUS`` when done: wait for it here."""
     from django.conf import settings
 
     template = os.environ.get("HITL_TEST_DB_TEMPLATE")
-    if template:
-        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
+    if not template:
+        return
+    status = os.environ.get("HITL_TEST_DB_TEMPLATE_STATUS")
+    if status:
+        deadline = time.monotonic() + DATABASE_SETUP_TIMEOUT
+        while not os.path.exists(status):
+            if time.monotonic() > deadline:
+                pytest.exit(f"the template database {template} was not migrated in time")
+            time.sleep(0.1)
+        with open(status) as file:
+            outcome = file.read().strip()
+        if not outcome.startswith("ok"):
+            pytest.exit(f"migrating the template database {template} {outcome}")
+    settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
 
 
 @pytest.fixture(autouse=True)
