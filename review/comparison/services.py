@@ -25,7 +25,7 @@ from django.db import transaction
 
 from hitl import audit, tenancy
 from hitl.audit import Actor
-from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
+from hitl.exceptions import Conflict, DomainError, NotFound
 from projects.models import Project
 from review.comparison import hooks
 from review.comparison.models import (
@@ -54,7 +54,7 @@ from review.models import (
     ReviewQueue,
 )
 from review.services import assignment_submit
-from review.services.annotations import may_adjudicate
+from review.services.annotations import item_to_decide
 from review.services.common import require_manager, require_person, time_now
 from review.services.events import announce_if_queue_completed
 from review.services.lifecycle import queue_check_open
@@ -577,21 +577,7 @@ def comparison_adjudicate(
     )
     read = _read_answers(answers, setup, [o.pk for o in outputs])
     with audit.acting_as(actor), transaction.atomic():
-        item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
-        if not may_adjudicate(item.queue, membership):
-            raise PermissionDenied(
-                "Only a senior reviewer of this queue or a manager can adjudicate.",
-                code="not_senior",
-            )
-        if item.status == ItemStatus.NEEDS_ADJUDICATION:
-            kind = AdjudicationKind.DISAGREEMENT
-        elif item.audit_status == AuditStatus.PENDING:
-            kind = AdjudicationKind.AUDIT
-        else:
-            raise Conflict(
-                "This item awaits no decision (it is neither disputed nor sampled for audit).",
-                code="nothing_to_decide",
-            )
+        item, kind = item_to_decide(item, membership)
         preferences = list(Preference.objects.filter(item=item))
         labels = {o.pk: o.label for o in outputs}
         split: dict[str, dict[str, int]] = {}

@@ -261,6 +261,28 @@ def may_adjudicate(queue: ReviewQueue, membership: Membership | None) -> bool:
     return QueueReviewer.objects.filter(queue=queue, membership=membership, is_senior=True).exists()
 
 
+def item_to_decide(
+    item: QueueItem, membership: Membership | None
+) -> tuple[QueueItem, AdjudicationKind]:
+    """The item locked for its decision (inside the caller's transaction) and what kind
+    of decision it awaits; refused when the member may not decide it or nothing awaits
+    a decision. Ordinary and comparison items alike."""
+    item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
+    if not may_adjudicate(item.queue, membership):
+        raise PermissionDenied(
+            "Only a senior reviewer of this queue or a manager can adjudicate.",
+            code="not_senior",
+        )
+    if item.status == ItemStatus.NEEDS_ADJUDICATION:
+        return item, AdjudicationKind.DISAGREEMENT
+    if item.audit_status == AuditStatus.PENDING:
+        return item, AdjudicationKind.AUDIT
+    raise Conflict(
+        "This item awaits no decision (it is neither disputed nor sampled for audit).",
+        code="nothing_to_decide",
+    )
+
+
 def item_adjudicate(
     *,
     actor: Actor,
@@ -280,21 +302,7 @@ def item_adjudicate(
             details={"preferences": ["required for a comparison item"]},
         )
     with audit.acting_as(actor), transaction.atomic():
-        item = QueueItem.objects.select_for_update().select_related("queue").get(pk=item.pk)
-        if not may_adjudicate(item.queue, membership):
-            raise PermissionDenied(
-                "Only a senior reviewer of this queue or a manager can adjudicate.",
-                code="not_senior",
-            )
-        if item.status == ItemStatus.NEEDS_ADJUDICATION:
-            kind = AdjudicationKind.DISAGREEMENT
-        elif item.audit_status == AuditStatus.PENDING:
-            kind = AdjudicationKind.AUDIT
-        else:
-            raise Conflict(
-                "This item awaits no decision (it is neither disputed nor sampled for audit).",
-                code="nothing_to_decide",
-            )
+        item, kind = item_to_decide(item, membership)
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
         annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))
