@@ -159,6 +159,9 @@ def test_from_traces_and_from_experiments_refuse_with_reasons(tenant, client_for
         format="json",
     )
     assert response.status_code == 201, response.content
+    (made,) = response.json()
+    assert made["input"] == "same" and made["source"] == "traces"
+    assert [(o["label"], o["content"]) for o in made["outputs"]] == [("a", "1"), ("b", "2")]
     response = owner.post(f"{url}from-experiments/", {"experiment_ids": [1]}, format="json")
     assert response.status_code == 400
     make_comparison_queue(tenant)  # a second queue does not change the list

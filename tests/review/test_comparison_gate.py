@@ -118,3 +118,25 @@ def test_a_preference_threshold_is_checked(tenant):
                 datasets_services.quality_gate_set(
                     actor=Actor(user=tenant.owner), dataset=dataset, thresholds=[bad]
                 )
+
+
+def test_the_api_makes_comparisons_from_two_experiments(tenant, client_for):
+    keys = ("a", "b")
+    dataset = make_dataset(tenant)
+    import_rows(tenant, dataset, [{"id": k, "input": f"question {k}"} for k in keys])
+    baseline, candidate = _experiments(tenant, dataset, keys)
+    url = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        "/comparisons/from-experiments/"
+    )
+    response = client_for(tenant.owner).post(
+        url, {"experiment_ids": [baseline.pk, candidate.pk]}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    made = sorted(response.json(), key=lambda c: c["group_key"])
+    assert [c["group_key"] for c in made] == ["a", "b"]
+    assert made[0]["input"] == "question a"
+    assert [(o["label"], o["content"]) for o in made[0]["outputs"]] == [
+        ("baseline", "baseline says a"),
+        ("candidate", "candidate says a"),
+    ]
