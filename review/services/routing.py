@@ -28,7 +28,7 @@ from review.services import events
 from review.services.common import sampled_in, time_now
 from review.services.items import ItemTargetRef, items_insert
 from review.services.lifecycle import queue_check_open
-from review.services.routing_strategies import strategy_check, strategy_choose
+from review.services.routing_strategies import ROUTE_TRACES, strategy_check, strategy_choose
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +186,6 @@ def _check_strategy_change(rule: RoutingRule, data: dict[str, Any]) -> None:
 def routing_rule_delete(*, actor: Actor, rule: RoutingRule) -> None:
     with audit.acting_as(actor), transaction.atomic():
         rule.delete()
-
-
-ROUTE_TRACES = "review.route_traces"
 
 
 def routing_enqueue_for_new_traces(*, project: Project, trace_ids: Sequence[int]) -> None:

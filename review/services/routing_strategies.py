@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from hitl import outbox
 from hitl.exceptions import DomainError
 from projects.models import Project
 from review.models import (
@@ -35,9 +36,14 @@ from review.models import (
     ItemTarget,
     QueueItem,
     ReviewQueue,
+    RoutingRule,
     RoutingStrategy,
 )
 from traces.models import AUTOMATED_SCORE_SOURCES, Score, ScoreDataType
+
+# The outbox task that routes traces by the project's rules (review.tasks handles it):
+# named here, below review.services.routing, which enqueues it too.
+ROUTE_TRACES = "review.route_traces"
 
 # Between a band's bottom and top in reasons (an en dash).
 DASH = "\u2013"
@@ -368,10 +374,6 @@ def routing_enqueue_for_disagreement(item: QueueItem) -> None:
     """Called in the transaction that sent ``item`` to adjudication (its reviewers
     disagreed): if a rule of the project routes this queue's disagreements, an outbox
     message routes the item's trace by those rules alone."""
-    from hitl import outbox
-    from review.models import RoutingRule
-    from review.services.routing import ROUTE_TRACES
-
     if item.target_type != ItemTarget.TRACE or item.trace_id is None:
         return
     watched = RoutingRule.objects.filter(
