@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import Tenant, make_tenant
+from tests.sessions import wait_for_other_sessions
 
 # Creating a worker's test database (every migration) takes ~20 s on a quiet machine and
 # minutes on a busy one; it happens in the setup of the worker's first test, whose
@@ -115,6 +116,7 @@ def celery_worker(transactional_db):
         shutdown_timeout=10,
     ) as worker:
         yield worker
+    wait_for_other_sessions()  # its last task's writes, before the flush
 
 
 # Which API writes a test saw succeed and read the answer of (tests/write_coverage.py);

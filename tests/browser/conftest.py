@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 
 import pytest
+
+from tests.sessions import wait_for_other_sessions
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -57,22 +58,4 @@ def page(browser, live_server, transactional_db):
     page.set_default_timeout(15000)
     yield page
     page.close()
-    _wait_for_requests_in_flight()
-
-
-def _wait_for_requests_in_flight(timeout: float = 10.0) -> None:
-    """Until no other session on the test database is busy: a request the page sent just
-    before it closed still runs in the live server's thread, and its locks would deadlock
-    the flush that follows (TRUNCATE against its row locks)."""
-    from django.db import connection
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND state <> 'idle'"
-            )
-            if not cursor.fetchone()[0]:
-                return
-        time.sleep(0.02)
+    wait_for_other_sessions()  # its last request, still in the live server
