@@ -187,27 +187,26 @@ def _judgements_of_answer(
     strength: int,
     first_shown: int | None,
 ) -> Iterator[Judgement]:
+    def judged(winner: int, loser: int, **rest: Any) -> Judgement:
+        return Judgement(
+            **base,
+            winner=labels[winner],
+            loser=labels[loser],
+            winner_output_id=winner,
+            loser_output_id=loser,
+            **rest,
+        )
+
     if len(outputs) == 2:
         if winner_id is None:
             a, b = sorted(outputs)
-            yield Judgement(
-                **base,
-                winner=labels[a],
-                loser=labels[b],
-                tie=True,
-                winner_output_id=a,
-                loser_output_id=b,
-                winner_shown_first=False,
-            )
+            yield judged(a, b, tie=True, winner_shown_first=False)
             return
         loser = next(o for o in outputs if o != winner_id)
-        yield Judgement(
-            **base,
-            winner=labels[winner_id],
-            loser=labels[loser],
+        yield judged(
+            winner_id,
+            loser,
             tie=False,
-            winner_output_id=winner_id,
-            loser_output_id=loser,
             winner_shown_first=winner_id == first_shown,
             strength=strength,
         )
@@ -221,15 +220,7 @@ def _judgements_of_answer(
             for j in range(i + 1, len(ranking))
         ]
     for w, lose in ranking_pairs:
-        yield Judgement(
-            **base,
-            winner=labels[w],
-            loser=labels[lose],
-            tie=False,
-            winner_output_id=w,
-            loser_output_id=lose,
-            winner_shown_first=False,
-        )
+        yield judged(w, lose, tie=False, winner_shown_first=False)
 
 
 def judgements_of(prefs: QueuePreferences) -> Iterator[Judgement]:
