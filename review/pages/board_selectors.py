@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import TextField
-from django.db.models.functions import Cast, Left
+from django.db.models import Prefetch, TextField
+from django.db.models.functions import Cast, Coalesce, Left
 
 from hitl.replica import reads_from_replica
+from review.comparison.models import ComparisonOutput
 from review.models import (
     QueueItem,
     QueueReviewer,
@@ -37,7 +38,8 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
     for status in BOARD_COLUMNS:
         items = list(
             filter_by_board_status(QueueItem.objects.filter(queue=queue), status)
-            .select_related("trace", "thread")
+            .select_related("trace", "thread", "comparison")
+            .prefetch_related(_comparison_output_labels())
             .only(
                 "id",
                 "priority",
@@ -46,20 +48,30 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
                 "submissions",
                 "live_leases",
                 "target_type",
+                "dataset_item_id",
                 "created_at",
                 "trace__external_id",
                 "trace__name",
                 "trace__start_time",
                 "thread__external_id",
+                "comparison__id",
             )
-            # The head of the trace's input, to tell cards apart (not the whole input).
-            .annotate(input_head=Left(Cast("trace__input", TextField()), INPUT_HEAD))
+            # The head of the trace's (or the comparison's) input, to tell cards apart
+            # (not the whole input).
+            .annotate(
+                input_head=Left(
+                    Coalesce(
+                        Cast("trace__input", TextField()), Cast("comparison__input", TextField())
+                    ),
+                    INPUT_HEAD,
+                )
+            )
             .order_by("-priority", "created_at", "id")[:BOARD_CARDS_PER_COLUMN]
         )
         cards = [
             {
                 "item": item,
-                "label": _item_label(item),
+                "label": item_label(item),
                 "assignees": [emails.get(a, f"user {a}") for a in item.assignees],
                 "assignee": item.assignees[0] if len(item.assignees) == 1 else None,
             }
@@ -96,21 +108,52 @@ def column_count(queue: ReviewQueue, status: str) -> int:
 
 
 def item_labels(queue: ReviewQueue, item_ids: list[int]) -> dict[int, str]:
-    """item id -> how the board names it (its trace's name), for every id given; an id
+    """item id -> how the board names it (``item_label``), for every id given; an id
     not in the queue is "item <id>"."""
     items = (
         QueueItem.objects.filter(queue=queue, pk__in=item_ids)
-        .select_related("trace", "thread")
-        .only("id", "trace__external_id", "trace__name", "thread__external_id")
+        .select_related("trace", "thread", "comparison")
+        .prefetch_related(_comparison_output_labels())
+        .only(
+            "id",
+            "dataset_item_id",
+            "trace__external_id",
+            "trace__name",
+            "thread__external_id",
+            "comparison__id",
+        )
     )
     labels = {item_id: f"item {item_id}" for item_id in item_ids}
-    labels.update({item.pk: f"“{_item_label(item)}” (item {item.pk})" for item in items})
+    labels.update({item.pk: f"“{item_label(item)}” (item {item.pk})" for item in items})
     return labels
 
 
-def _item_label(item: QueueItem) -> str:
+def _comparison_output_labels() -> Prefetch:
+    """A comparison item is named by the systems it compares (their labels, in their
+    order): only the labels are read."""
+    return Prefetch(
+        "comparison__outputs",
+        queryset=ComparisonOutput.objects.only("id", "comparison_id", "position", "label"),
+    )
+
+# At most this many systems are named; the rest are counted.
+NAMED_SYSTEMS = 3
+
+
+def item_label(item: QueueItem) -> str:
+    """How a person tells an item apart where they pick or decide one (board cards, the
+    adjudication pages' headings, refusals that name items): a trace by its name (or
+    external id), a thread by its id, a comparison by the systems it compares ("v1 vs
+    v2"), a dataset item by its id. The one naming rule for items."""
     if item.trace_id and item.trace is not None:
         return item.trace.name or item.trace.external_id
     if item.thread_id and item.thread is not None:
         return f"thread {item.thread.external_id}"
+    if item.comparison_id and item.comparison is not None:
+        labels = [output.label for output in item.comparison.outputs.all()]
+        named = " vs ".join(labels[:NAMED_SYSTEMS])
+        more = len(labels) - NAMED_SYSTEMS
+        return f"{named} and {more} more" if more > 0 else named or f"comparison {item.pk}"
+    if item.dataset_item_id:
+        return f"dataset item {item.dataset_item_id}"
     return f"item {item.pk}"

@@ -25,6 +25,7 @@ from review.models import (
     QueueItem,
 )
 from review.pages import reviewer_selectors as pages_selectors
+from review.pages.board_selectors import item_label
 from review.pages.questions import prepare_questions, saved_as_posted
 from review.pages.reviewer import ReviewPageView
 from review.pages.reviewer_forms import (
@@ -194,6 +195,7 @@ class HistoryItemView(ReviewPageView):
             "annotation": annotation,
             "queue": annotation.queue,
             "item": item,
+            "item_label": item_label(item),
             **self.target_context(page),
             "errors": errors,
             "general_error": errors.get("__all__", ""),
@@ -226,6 +228,7 @@ class AdjudicationListView(OrganizationPageView):
         rows = [
             {
                 "item": item,
+                "label": item_label(item),
                 "url": reverse(
                     "review-adjudicate",
                     kwargs={
@@ -330,6 +333,7 @@ class AdjudicateView(ReviewPageView):
             "project": self.project,
             "queue": item.queue,
             "item": item,
+            "item_label": item_label(item),
             "awaits_decision": pages_selectors.awaits_decision(item),
             "list_url": reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}),
             **comparison_pages.adjudication_context(self.comparison_view(item), form),
@@ -385,6 +389,7 @@ class AdjudicateView(ReviewPageView):
             "project": self.project,
             "queue": item.queue,
             "item": item,
+            "item_label": item_label(item),
             **self.target_context(page),
             "reviews": reviews,
             "rows": side["rows"],

@@ -497,7 +497,8 @@ def awaiting_adjudication(*, membership: Membership) -> QuerySet[QueueItem]:
     return (
         QueueItem.objects.filter(queue__in=adjudicated_queues(membership=membership))
         .filter(_AWAITING_DECISION)
-        .select_related("queue", "queue__project", "trace", "thread")
+        .select_related("queue", "queue__project", "trace", "thread", "comparison")
+        .prefetch_related("comparison__outputs")
         .order_by("completed_at", "id")
     )
 

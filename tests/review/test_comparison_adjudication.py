@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.urls import reverse
 
 from hitl import tenancy
 from hitl.audit import Actor
@@ -221,3 +222,23 @@ def test_the_api_decides_a_comparison_with_preferences_only(tenant, client_for):
     body = history.content.decode()
     assert "helpfulness: candidate preferred; safety: tie" in body
     assert "helpfulness: baseline 1, candidate 1" in body
+
+
+def test_a_comparison_item_is_named_by_its_systems_where_people_pick_it(tenant):
+    """The board's card, the awaiting-decision list and the decision page's heading name
+    a comparison item by the systems it compares, with its input's head: never by its
+    internal id alone."""
+    queue, item, _by_label, _reviewers = disputed(tenant)
+    senior = signed_in(tenant.admin)
+    heading = senior.get(project_url(tenant, "review-adjudicate", item_pk=item.pk)).content
+    assert "· baseline vs candidate</span></h1>".encode() in heading
+    assert f"· item {item.pk}</span></h1>".encode() not in heading
+    listed = senior.get(
+        reverse("review-adjudication", kwargs={"org_slug": tenant.organization.slug})
+    ).content.decode()
+    assert ">baseline vs candidate</a>" in listed
+    board = signed_in(tenant.owner).get(
+        project_url(tenant, "lead-queue-board", queue_pk=queue.pk)
+    ).content.decode()
+    assert ">baseline vs candidate</a>" in board
+    assert "comparison of 2 outputs" in board and "Max dose in cirrhosis?" in board
