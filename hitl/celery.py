@@ -40,6 +40,8 @@ OUTBOX_RUN = "hitl.outbox.run"
 # Celery tasks by name (besides the outbox's run, routed by its handler below).
 TASK_QUEUES: dict[str, str] = {
     "review.route_new_traces": INGEST,
+    # Thread rules' periodic run (a conversation that ended fires without new traces).
+    "review.route_threads": INGEST,
     "projects.send_invitation_email": NOTIFICATIONS,
     "review.agreement_sweep": QUALITY,
     "review.gold_accuracy_sweep": QUALITY,

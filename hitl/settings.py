@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStateEnum": "review.models.AssignmentState",
         "AdjudicationKindEnum": "review.models.AdjudicationKind",
         "RoutingSignalEnum": "review.models.RoutingSignal",
+        "RoutingTargetEnum": "review.models.RoutingTarget",
         "AlertKindEnum": "review.quality.models.AlertKind",
         "DestinationKindEnum": "projects.models.DestinationKind",
         "PersonalChannelEnum": "projects.models.PersonalChannel",
@@ -407,6 +408,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "traces.maintain_span_partitions",
         "schedule": 6 * 3600.0,
         "options": {"expires": 3600.0},
+    },
+    # Thread rules (docs/routing.md): conversations that ended (idle) route without new
+    # traces; late feedback on a recent thread is seen.
+    "review-route-threads": {
+        "task": "review.route_threads",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
     # Claims expire overdue leases lazily per queue; this sweeps queues nobody claims from.
     "review-expire-leases": {"task": "review.expire_leases", "schedule": 60.0},

@@ -34,6 +34,7 @@ from review.quality.models import (
     QueueCalibration,
 )
 from review.services.suggestions import suggestions_in_words
+from review.services.thread_routing import thread_conditions_words
 from traces import filter_builder
 
 
@@ -157,10 +158,14 @@ class CommentAdmin(TenantScopedAdmin):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(TenantScopedAdmin):
-    history_value_words = {"filter_params": filter_builder.as_words}
-    list_display = ["name", "project", "queue", "signal", "strategy", "sampling_rate",
-                    "daily_cap", "enabled"]  # fmt: skip
-    list_filter = ["signal", "strategy", "enabled"]
+    # A thread rule's conditions read in words in its history (thread rules).
+    history_value_words = {
+        "filter_params": filter_builder.as_words,
+        "thread_conditions": thread_conditions_words,
+    }
+    list_display = ["name", "project", "queue", "target", "signal", "strategy",
+                    "sampling_rate", "daily_cap", "enabled"]  # fmt: skip
+    list_filter = ["target", "signal", "strategy", "enabled"]
     list_select_related = ["project", "queue"]
 
 

@@ -640,8 +640,17 @@ class RoutingStrategy(models.TextChoices):
     REVIEWERS_DISAGREE = "reviewers_disagree", "The first reviewers disagreed"
 
 
+class RoutingTarget(models.TextChoices):
+    """What a routing rule routes: traces, or whole conversations (threads) whose turns
+    meet its thread conditions (review/services/thread_routing.py)."""
+
+    TRACE = "trace", "Traces"
+    THREAD = "thread", "Threads"
+
+
 class RoutingRule(TenantModel):
-    """Samples new traces that match a filter into a queue, up to a cap per day."""
+    """Samples new traces that match a filter into a queue, up to a cap per day; with
+    ``target`` thread, whole conversations whose turns meet its thread conditions."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="routing_rules")
@@ -662,6 +671,13 @@ class RoutingRule(TenantModel):
     source_queue = models.ForeignKey(
         ReviewQueue, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Thread rules (docs/routing.md): the rule routes threads; ``thread_conditions``
+    # (thumbs_down, min_turns, error, idle_minutes; checked by
+    # review.services.thread_routing) hold together with ``filter_params`` on any turn.
+    target = models.CharField(
+        max_length=8, choices=RoutingTarget.choices, default=RoutingTarget.TRACE
+    )
+    thread_conditions = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

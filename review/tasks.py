@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from hitl import outbox, tenancy
 from review import services
-from review.models import Assignment, AssignmentState, ReviewQueue
+from review.models import Assignment, AssignmentState, ReviewQueue, RoutingRule, RoutingTarget
 from review.quality.services import agreement, refresh
 from review.quality.services.agreement import AGREEMENT_REFRESH
 from review.services.routing import ROUTE_TRACES
@@ -60,6 +60,26 @@ def route_new_traces(
     with tenancy.tenant_scope(organization_id):
         routed = services.routing_apply(project_id=project_id, trace_ids=trace_ids)
     return {str(rule_id): n for rule_id, n in routed.items()}
+
+
+@periodic("review.route_threads")
+def route_threads(self: Task, **_: object) -> dict[str, int]:
+    """Periodic: routes conversations by every organization's thread rules
+    (``routing_apply_threads``), so a rule whose condition is that a conversation ended
+    (idle for some minutes) fires without new ingestion. Idempotent: a thread is queued
+    once per queue."""
+    # Which projects have thread rules: the one cross-tenant read here.
+    projects = (
+        RoutingRule.unscoped_across_tenants.filter(enabled=True, target=RoutingTarget.THREAD)
+        .values_list("organization_id", "project_id")
+        .distinct()
+    )
+    routed: dict[str, int] = {}
+    for organization_id, project_id in sorted(set(projects)):
+        with tenancy.tenant_scope(organization_id):
+            for rule_id, count in services.routing_apply_threads(project_id=project_id).items():
+                routed[str(rule_id)] = count
+    return routed
 
 
 @periodic("review.expire_leases")

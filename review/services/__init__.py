@@ -50,6 +50,7 @@ from review.services.queues import (
 )
 from review.services.routing import (
     routing_apply,
+    routing_apply_threads,
     routing_enqueue_for_new_traces,
     routing_rule_create,
     routing_rule_delete,
@@ -85,6 +86,7 @@ __all__ = [
     "queue_items_update",
     "queue_update",
     "routing_apply",
+    "routing_apply_threads",
     "routing_enqueue_for_new_traces",
     "routing_rule_create",
     "routing_rule_delete",

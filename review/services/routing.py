@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
@@ -23,12 +23,20 @@ from review.models import (
     RoutingRuleDay,
     RoutingSignal,
     RoutingStrategy,
+    RoutingTarget,
 )
 from review.services import events
 from review.services.common import sampled_in, time_now
 from review.services.items import ItemTargetRef, items_insert
 from review.services.lifecycle import queue_check_open
 from review.services.routing_strategies import ROUTE_TRACES, strategy_check, strategy_choose
+from review.services.thread_routing import (
+    thread_conditions_check,
+    thread_rule_check,
+    thread_sample_key,
+    threads_to_route,
+)
+from traces.models import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +64,24 @@ def _check_rule(fields: Mapping[str, Any]) -> dict[str, Any]:
         errors["sampling_rate"] = ["A fraction above 0 and at most 1."]
     if data.get("daily_cap") is not None and not 1 <= int(data["daily_cap"]) <= PRIORITY_MAX:
         errors["daily_cap"] = [f"At least 1 (at most {PRIORITY_MAX}), or null for no cap."]
+    if "target" in data and data["target"] not in RoutingTarget.values:
+        errors["target"] = [f"One of {', '.join(RoutingTarget.values)}."]
     if errors:
         raise DomainError("Invalid routing rule.", details=errors)
+    if "thread_conditions" in data:
+        # Thread rules: the one check of their conditions (thread_routing).
+        try:
+            data["thread_conditions"] = thread_conditions_check(data["thread_conditions"])
+        except DomainError as exc:
+            raise DomainError(exc.message, details={"thread_conditions": exc.details}) from exc
     if "filter_params" in data:
-        # A strategy picks among every trace when its filter is empty (routing strategies).
+        # A strategy picks among every trace when its filter is empty (routing strategies);
+        # a thread rule's filter on its turns is one condition among others.
         strategy = data.get("strategy") or RoutingStrategy.MATCH_AND_SAMPLE
-        may_be_empty = strategy != RoutingStrategy.MATCH_AND_SAMPLE
+        may_be_empty = (
+            strategy != RoutingStrategy.MATCH_AND_SAMPLE
+            or data.get("target") == RoutingTarget.THREAD
+        )
         if not isinstance(data["filter_params"], Mapping) or not (
             data["filter_params"] or may_be_empty
         ):
@@ -109,6 +129,14 @@ def routing_rule_create(
             queue_id=queue_id,
         )
     )
+    data.setdefault("target", RoutingTarget.TRACE)
+    data.setdefault("thread_conditions", {})
+    thread_rule_check(
+        target=data["target"],
+        conditions=data["thread_conditions"],
+        filter_params=data.get("filter_params") or {},
+        strategy=data["strategy"],
+    )
     with audit.acting_as(actor), transaction.atomic():
         queue = ReviewQueue.objects.filter(project=project, pk=queue_id).first()
         if queue is None:
@@ -126,13 +154,16 @@ def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> R
     checked as on create. One history row per edit that changes something; an edit
     that changes nothing writes nothing. An edit of the filter or the queue clears the
     rule's failing state: the next routing run tries the new rule afresh (and
-    announces again if it fails)."""
-    # The rule's strategy decides whether an empty filter is allowed.
-    data = _check_rule({"strategy": rule.strategy, **changes})
-    if "strategy" not in changes:
-        data.pop("strategy")
+    announces again if it fails). A change of target starts from empty thread
+    conditions."""
+    # The rule's strategy and target decide whether an empty filter is allowed.
+    data = _check_rule({"strategy": rule.strategy, "target": rule.target, **changes})
+    for kept in ("strategy", "target"):
+        if kept not in changes:
+            data.pop(kept)
     _check_score_names(rule.project, data)
     _check_strategy_change(rule, data)
+    _check_target_change(rule, data)
     with audit.acting_as(actor), transaction.atomic():
         rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
         changed = refiltered = False
@@ -147,7 +178,9 @@ def routing_rule_update(*, actor: Actor, rule: RoutingRule, **changes: Any) -> R
         for name, value in data.items():
             differs = getattr(rule, name) != value
             changed = changed or differs
-            refiltered = refiltered or (differs and name == "filter_params")
+            refiltered = refiltered or (
+                differs and name in ("filter_params", "target", "thread_conditions")
+            )
             setattr(rule, name, value)
         if refiltered and rule.failing_since is not None:
             rule.failing_since, rule.last_error = None, ""
@@ -174,13 +207,30 @@ def _check_strategy_change(rule: RoutingRule, data: dict[str, Any]) -> None:
             )
         )
     strategy = data.get("strategy", rule.strategy)
-    if strategy == RoutingStrategy.MATCH_AND_SAMPLE and not data.get(
-        "filter_params", rule.filter_params
+    thread_rule = data.get("target", rule.target) == RoutingTarget.THREAD
+    if (
+        strategy == RoutingStrategy.MATCH_AND_SAMPLE
+        and not thread_rule
+        and not data.get("filter_params", rule.filter_params)
     ):
         raise DomainError(
             "A match-and-sample rule needs a trace filter.",
             details={"filter_params": ["required"]},
         )
+
+
+def _check_target_change(rule: RoutingRule, data: dict[str, Any]) -> None:
+    """An edit of a rule's target or thread conditions, checked with what it keeps of
+    the rule (a new target starts from empty conditions)."""
+    target = data.get("target", rule.target)
+    if "thread_conditions" not in data and target != rule.target:
+        data["thread_conditions"] = {}
+    thread_rule_check(
+        target=target,
+        conditions=data.get("thread_conditions", rule.thread_conditions),
+        filter_params=data.get("filter_params", rule.filter_params) or {},
+        strategy=data.get("strategy", rule.strategy),
+    )
 
 
 def routing_rule_delete(*, actor: Actor, rule: RoutingRule) -> None:
@@ -285,8 +335,9 @@ def routing_apply(
 ) -> dict[int, int]:
     """Evaluates the project's enabled rules (only those of ``strategy`` when given) on
     new traces: filter, strategy (``routing_strategies``), deterministic sample, daily
-    cap. Idempotent: a trace already queued is not added again and not
-    counted again. Returns the number routed per rule.
+    cap; a thread rule on the threads of those traces (``thread_routing``). Idempotent:
+    a trace or thread already queued is not added again and not counted again. Returns
+    the number routed per rule.
 
     Each rule runs in its own savepoint, and a rule fails alone: an error that is the
     rule's (``routing_failure_is_transient``) rolls back that rule's work, marks it
@@ -297,19 +348,65 @@ def routing_apply(
     project = Project.objects.filter(pk=project_id).first()
     if project is None or not trace_ids:
         return {}
-    routed: dict[int, int] = {}
-    actor = Actor.system()
     rules = RoutingRule.objects.filter(project=project, enabled=True)
     if strategy is not None:
         rules = rules.filter(strategy=strategy)
-    rule_ids = list(rules.values_list("pk", flat=True))
+    rows = list(rules.values_list("pk", "target"))
+    thread_ids: list[int] | None = None
+    if any(target == RoutingTarget.THREAD for _, target in rows):
+        # The conversations the new traces are turns of.
+        thread_ids = list(
+            Trace.objects.filter(project=project, pk__in=trace_ids, thread_id__isnull=False)
+            .order_by()
+            .values_list("thread_id", flat=True)
+            .distinct()
+        )
+
+    def apply(rule_id: int, target: str, actor: Actor) -> int | None:
+        if target == RoutingTarget.THREAD:
+            if not thread_ids:
+                return None
+            return _thread_rule_apply(
+                project=project, rule_id=rule_id, thread_ids=thread_ids, actor=actor
+            )
+        return _rule_apply(project=project, rule_id=rule_id, trace_ids=trace_ids, actor=actor)
+
+    return _rules_apply(rows, apply)
+
+
+def routing_apply_threads(*, project_id: int) -> dict[int, int]:
+    """The periodic run of the project's enabled thread rules (``review.route_threads``)
+    over the threads with a recent turn (``thread_routing.thread_candidates``): a rule
+    whose condition is that a conversation ended (``idle_minutes``) fires without new
+    ingestion, and feedback that came after its turn is seen. Idempotent, each rule
+    failing alone, as ``routing_apply``. Returns the number routed per rule."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {}
+    rows = list(
+        RoutingRule.objects.filter(
+            project=project, enabled=True, target=RoutingTarget.THREAD
+        ).values_list("pk", "target")
+    )
+
+    def apply(rule_id: int, target: str, actor: Actor) -> int | None:
+        return _thread_rule_apply(project=project, rule_id=rule_id, thread_ids=None, actor=actor)
+
+    return _rules_apply(rows, apply)
+
+
+def _rules_apply(
+    rows: Sequence[tuple[int, str]], apply: Callable[[int, str, Actor], int | None]
+) -> dict[int, int]:
+    """Each rule by ``apply`` in its own savepoint, by the system actor; a rule's own
+    error marks it failing and the others go on, the system's propagates."""
+    routed: dict[int, int] = {}
+    actor = Actor.system()
     with audit.acting_as(actor):
-        for rule_id in rule_ids:
+        for rule_id, target in rows:
             try:
                 with transaction.atomic():
-                    count = _rule_apply(
-                        project=project, rule_id=rule_id, trace_ids=trace_ids, actor=actor
-                    )
+                    count = apply(rule_id, target, actor)
             except Exception as exc:
                 if routing_failure_is_transient(exc):
                     raise
@@ -320,15 +417,9 @@ def routing_apply(
     return routed
 
 
-def _rule_apply(
-    *, project: Project, rule_id: int, trace_ids: Sequence[int], actor: Actor
-) -> int | None:
-    """One rule on new traces, in the caller's savepoint: the number of items it added,
-    or None when it took none of the traces. Clears the rule's failing state once its
-    work went through."""
-    from traces import selectors as trace_selectors
-
-    # The rule's row lock serializes its daily count across workers.
+def _locked_rule(rule_id: int) -> RoutingRule | None:
+    """The enabled rule under its row lock (which serializes its daily count across
+    workers), None when it is gone, off or its queue archived."""
     rule = (
         RoutingRule.objects.select_for_update()
         .select_related("queue")
@@ -337,52 +428,106 @@ def _rule_apply(
     )
     if rule is None or rule.queue.archived_at:
         return None
-    matching = trace_selectors.traces_matching(project=project, params=rule.filter_params)
-    matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
-    reasons = strategy_choose(project=project, spec=rule, trace_ids=matched)
-    sampled = [
-        t
-        for t in matched
-        if t in reasons and sampled_in(f"route:{rule.pk}:{t}", rule.sampling_rate)
-    ]
-    count = _rule_route(rule, sampled, actor, reasons) if sampled else None
+    return rule
+
+
+def _clear_failing(rule: RoutingRule) -> None:
+    """The rule's work went through: no longer failing (a history row says so)."""
     if rule.failing_since is not None:
         rule.failing_since, rule.last_error = None, ""
         rule._change_reason = "Routing applied the rule again: no longer failing"
         rule.save(update_fields=["failing_since", "last_error"])
+
+
+def _rule_apply(
+    *, project: Project, rule_id: int, trace_ids: Sequence[int], actor: Actor
+) -> int | None:
+    """One rule on new traces, in the caller's savepoint: the number of items it added,
+    or None when it took none of the traces. Clears the rule's failing state once its
+    work went through."""
+    from traces import selectors as trace_selectors
+
+    rule = _locked_rule(rule_id)
+    if rule is None:
+        return None
+    matching = trace_selectors.traces_matching(project=project, params=rule.filter_params)
+    matched = sorted(matching.filter(pk__in=trace_ids).values_list("pk", flat=True))
+    reasons = strategy_choose(project=project, spec=rule, trace_ids=matched)
+    sampled = [
+        ItemTargetRef(ItemTarget.TRACE, t)
+        for t in matched
+        if t in reasons and sampled_in(f"route:{rule.pk}:{t}", rule.sampling_rate)
+    ]
+    chosen = {ItemTargetRef(ItemTarget.TRACE, t): why for t, why in reasons.items()}
+    count = _rule_route(rule, sampled, actor, chosen) if sampled else None
+    _clear_failing(rule)
+    return count
+
+
+def _thread_rule_apply(
+    *, project: Project, rule_id: int, thread_ids: Sequence[int] | None, actor: Actor
+) -> int | None:
+    """One thread rule, in the caller's savepoint, on ``thread_ids`` (the threads of new
+    traces) or, with None, on the periodic run's window: each matching thread not yet in
+    the queue, drawn at the rule's rate, one item each within the daily cap. The number
+    of items added, or None when it took no thread."""
+    rule = _locked_rule(rule_id)
+    if rule is None:
+        return None
+    matched = threads_to_route(project=project, rule=rule, thread_ids=thread_ids, now=time_now())
+    chosen = {ItemTargetRef(ItemTarget.THREAD, None, thread_id=t): why for t, why in matched}
+    sampled = [
+        target
+        for target in chosen
+        if sampled_in(thread_sample_key(rule.pk, target.thread_id or 0), rule.sampling_rate)
+    ]
+    count = _rule_route(rule, sampled, actor, chosen) if sampled else None
+    _clear_failing(rule)
     return count
 
 
 def _rule_route(
-    rule: RoutingRule, sampled: list[int], actor: Actor, reasons: Mapping[int, str]
+    rule: RoutingRule,
+    sampled: list[ItemTargetRef],
+    actor: Actor,
+    reasons: Mapping[ItemTargetRef, str],
 ) -> int:
+    """Adds ``sampled`` (all of one target type) to the rule's queue within its daily
+    cap, each with why it was chosen, and counts them on the rule's day."""
     day, _ = RoutingRuleDay.objects.get_or_create(
         organization_id=rule.organization_id, rule=rule, day=time_now().date()
     )
     day = RoutingRuleDay.objects.select_for_update().get(pk=day.pk)
     if rule.daily_cap is not None:
+        kind = sampled[0].target_type
+        field = "thread_id" if kind == ItemTarget.THREAD else "trace_id"
         already = set(
             QueueItem.objects.filter(
-                queue=rule.queue, target_type=ItemTarget.TRACE, trace_id__in=sampled
-            ).values_list("trace_id", flat=True)
+                queue=rule.queue,
+                target_type=kind,
+                **{f"{field}__in": [getattr(t, field) for t in sampled]},
+            ).values_list(field, flat=True)
         )
-        sampled = [t for t in sampled if t not in already]
+        sampled = [t for t in sampled if getattr(t, field) not in already]
         sampled = sampled[: max(0, rule.daily_cap - day.routed)]
-    detail = {"rule": rule.name, "filter": rule.filter_params, "strategy": rule.strategy}
+    detail: dict[str, Any] = {
+        "rule": rule.name,
+        "filter": rule.filter_params,
+        "strategy": rule.strategy,
+    }
+    if rule.target == RoutingTarget.THREAD:
+        detail.update(target=rule.target, thread_conditions=rule.thread_conditions)
     items = items_insert(
         queue=rule.queue,
-        targets=[ItemTargetRef(ItemTarget.TRACE, t) for t in sampled],
+        targets=sampled,
         source=ItemSource.ROUTING_RULE,
         actor=actor,
         priority=rule.item_priority,
         routing_rule=rule,
         signal=rule.signal,
         source_detail=detail,
-        # Why each trace was chosen, stored on its item (routing strategies).
-        source_details={
-            ItemTargetRef(ItemTarget.TRACE, t): {**detail, "reason": reasons.get(t, "")}
-            for t in sampled
-        },
+        # Why each trace or thread was chosen, stored on its item (routing strategies).
+        source_details={t: {**detail, "reason": reasons.get(t, "")} for t in sampled},
     )
     if items:
         day.routed += len(items)
