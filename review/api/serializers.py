@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hitl.api.serializers import StrictSerializer
+from hitl.exceptions import DomainError
 from projects.notifications import site_reverse
 from review.adjudication import DisagreementRule
 from review.models import (
@@ -22,6 +23,7 @@ from review.models import (
     RoutingRule,
     RoutingSignal,
     RoutingStrategy,
+    RoutingTarget,
     ScoreConfig,
     ScoreConfigVersion,
     ScoreTarget,
@@ -38,6 +40,11 @@ from review.serializer_fields import (
     external_id_input,
 )
 from review.services.suggestions import suggestion_settings_errors
+from review.services.thread_routing import (
+    IDLE_MINUTES_MAX,
+    MIN_TURNS_MAX,
+    thread_conditions_check,
+)
 from traces.models import ScoreDataType
 
 # --- score configs ---------------------------------------------------------------------------
@@ -643,7 +650,60 @@ class CommentUpdateSerializer(StrictSerializer):
 # --- routing rules ---------------------------------------------------------------------------
 
 
+class ThreadConditionsSerializer(serializers.Serializer):
+    """A thread rule's conditions as the schema shows them (any combination; they hold
+    together, with the rule's ``filter_params`` applied to any turn). Checked by
+    ``review.services.thread_routing.thread_conditions_check``: an unknown key, a flag
+    that is not a boolean, a number that is not a whole number within its bounds is
+    refused."""
+
+    thumbs_down = serializers.BooleanField(
+        required=False, help_text="A turn has a thumbs-down from an end user."
+    )
+    error = serializers.BooleanField(
+        required=False, help_text="A turn failed: a trace or one of its spans has error status."
+    )
+    min_turns = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MIN_TURNS_MAX,
+        help_text="The thread has at least this many turns (traces).",
+    )
+    idle_minutes = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=IDLE_MINUTES_MAX,
+        help_text="The conversation ended: no turn arrived or changed for this many minutes.",
+    )
+
+
+@extend_schema_field(ThreadConditionsSerializer)
+class ThreadConditionsField(serializers.Field):
+    """A thread rule's conditions: the rule services' own check, refused with the
+    reason beside each key (400)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return thread_conditions_check(data)
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.details) from exc
+
+    def to_representation(self, value: Any) -> Any:
+        return value if isinstance(value, dict) else {}
+
+
+TARGET_HELP = (
+    "What the rule routes: trace (default), or thread: whole conversations whose turns meet "
+    "thread_conditions (and, on any turn, filter_params). Thread rules match and sample."
+)
+THREAD_CONDITIONS_HELP = (
+    "Thread rules only: any of thumbs_down, error (booleans), min_turns, idle_minutes "
+    "(whole numbers); they hold together."
+)
+
+
 class RoutingRuleSerializer(serializers.ModelSerializer):
+    thread_conditions = ThreadConditionsField(read_only=True, help_text=THREAD_CONDITIONS_HELP)
     failing_since = serializers.DateTimeField(
         read_only=True,
         allow_null=True,
@@ -660,7 +720,7 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "queue", "signal", "filter_params", "sampling_rate", "daily_cap",
             "item_priority", "enabled", "strategy", "strategy_params", "source_queue",
-            "created_at", "failing_since", "last_error",
+            "target", "thread_conditions", "created_at", "failing_since", "last_error",
         ]  # fmt: skip
 
 
@@ -697,6 +757,15 @@ class RoutingRuleCreateSerializer(StrictSerializer):
     source_queue_id = serializers.IntegerField(
         min_value=1, required=False, allow_null=True, default=None, help_text=SOURCE_QUEUE_HELP
     )
+    target = serializers.ChoiceField(
+        choices=RoutingTarget.choices,
+        required=False,
+        default=RoutingTarget.TRACE,
+        help_text=TARGET_HELP,
+    )
+    thread_conditions = ThreadConditionsField(
+        required=False, default=dict, help_text=THREAD_CONDITIONS_HELP
+    )
 
 
 class RoutingRuleUpdateSerializer(StrictSerializer):
@@ -712,4 +781,81 @@ class RoutingRuleUpdateSerializer(StrictSerializer):
     strategy_params = serializers.DictField(required=False, help_text=STRATEGY_PARAMS_HELP)
     source_queue_id = serializers.IntegerField(
         min_value=1, required=False, allow_null=True, help_text=SOURCE_QUEUE_HELP
+    )
+    target = serializers.ChoiceField(
+        choices=RoutingTarget.choices, required=False, help_text=TARGET_HELP
+    )
+    thread_conditions = ThreadConditionsField(required=False, help_text=THREAD_CONDITIONS_HELP)
+
+
+class RoutingRulePreviewInputSerializer(StrictSerializer):
+    """A rule not yet saved, for its preview: what it would route now."""
+
+    target = serializers.ChoiceField(
+        choices=RoutingTarget.choices,
+        required=False,
+        default=RoutingTarget.TRACE,
+        help_text=TARGET_HELP,
+    )
+    filter_params = serializers.DictField(
+        required=False, default=dict, help_text="A trace filter (on any turn, for a thread rule)."
+    )
+    thread_conditions = ThreadConditionsField(
+        required=False, default=dict, help_text=THREAD_CONDITIONS_HELP
+    )
+    sampling_rate = serializers.FloatField(
+        required=False, default=1.0, min_value=0.0001, max_value=1
+    )
+    strategy = serializers.ChoiceField(
+        choices=RoutingStrategy.choices, required=False, default=RoutingStrategy.MATCH_AND_SAMPLE
+    )
+    strategy_params = serializers.DictField(
+        required=False, default=dict, help_text=STRATEGY_PARAMS_HELP
+    )
+    source_queue_id = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None, help_text=SOURCE_QUEUE_HELP
+    )
+    queue_id = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The queue the rule would route to: threads already in it are flagged.",
+    )
+
+
+class RoutingPreviewTraceSerializer(serializers.Serializer):
+    trace_id = serializers.CharField(help_text="The trace's id, as the client sent it.")
+    name = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField(help_text="Why the rule's strategy picks it.")
+    taken = serializers.BooleanField(help_text="Whether the sampling draw takes it.")
+
+
+class RoutingPreviewThreadSerializer(serializers.Serializer):
+    thread_id = serializers.CharField(help_text="The thread's id, as the client sent it.")
+    turns = serializers.IntegerField(help_text="How many turns (traces) it has.")
+    last_activity = serializers.DateTimeField(
+        allow_null=True, help_text="When its latest turn arrived or changed."
+    )
+    first_message = serializers.CharField(
+        help_text="The first turn's input in one short line (its first user message)."
+    )
+    reason = serializers.CharField(help_text="Why it matches, in words.")
+    taken = serializers.BooleanField(help_text="Whether the sampling draw takes it.")
+    queued = serializers.BooleanField(help_text="Whether it is in the rule's queue already.")
+
+
+class RoutingPreviewSerializer(serializers.Serializer):
+    target = serializers.ChoiceField(choices=RoutingTarget.choices)
+    matched = serializers.IntegerField(
+        help_text="How many match: of the newest traces (trace rules), of the threads with a "
+        "turn within the rule's idle time plus a day (thread rules)."
+    )
+    exact = serializers.BooleanField(
+        help_text="True for a saved rule's own sampling draw; false: an example draw."
+    )
+    traces = RoutingPreviewTraceSerializer(many=True, help_text="Trace rules: the newest matches.")
+    threads = RoutingPreviewThreadSerializer(
+        many=True, help_text="Thread rules: the matches with the latest activity."
     )

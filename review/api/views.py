@@ -29,9 +29,16 @@ from review.models import (
     QueueItem,
     ReviewQueue,
     RoutingRule,
+    RoutingStrategy,
+    RoutingTarget,
     ScoreConfig,
 )
+from review.pages import lead_selectors
 from review.services.claims import item_take_back
+from review.services.routing_strategies import DraftSpec, strategy_check
+from review.services.thread_routing import thread_rule_check, thread_rule_preview
+from review.templatetags.review_pages import input_snippet
+from traces import selectors as trace_selectors
 from traces.refs import target_row_ids
 
 
@@ -441,3 +448,132 @@ class RoutingRuleViewSet(
     def destroy(self, request: Request, **kwargs: Any) -> Response:
         services.routing_rule_delete(actor=self.actor, rule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=s.RoutingRulePreviewInputSerializer, responses=s.RoutingPreviewSerializer
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request: Request, **kwargs: Any) -> Response:
+        """What a rule not yet saved would route now: the newest traces it matches, or,
+        for a thread rule, the threads it matches (their id, turns, last activity and
+        first message), with the count; an example sampling draw."""
+        data = validated(request, s.RoutingRulePreviewInputSerializer)
+        queue = None
+        if data["queue_id"] is not None:
+            queue = ReviewQueue.objects.filter(project=self.project, pk=data["queue_id"]).first()
+            if queue is None:
+                raise DomainError("No such queue in this project.", details={"queue_id": ["?"]})
+        strategy = strategy_check(
+            project=self.project,
+            strategy=data["strategy"],
+            params=data["strategy_params"],
+            source_queue_id=data["source_queue_id"],
+            queue_id=queue.pk if queue is not None else None,
+        )
+        source = strategy["source_queue"]
+        spec = DraftSpec(
+            strategy=strategy["strategy"],
+            strategy_params=strategy["strategy_params"],
+            source_queue_id=source.pk if source is not None else None,
+        )
+        return Response(
+            rule_preview(
+                project=self.project,
+                target=data["target"],
+                filter_params=data["filter_params"],
+                thread_conditions=data["thread_conditions"],
+                sampling_rate=data["sampling_rate"],
+                spec=spec,
+                queue=queue,
+            )
+        )
+
+    @extend_schema(responses=s.RoutingPreviewSerializer)
+    @action(detail=True, methods=["get"], url_path="preview")
+    def preview_saved(self, request: Request, **kwargs: Any) -> Response:
+        """What this rule would route now, by its own sampling draw (the one routing
+        makes)."""
+        rule = self.get_object()
+        return Response(
+            rule_preview(
+                project=self.project,
+                target=rule.target,
+                filter_params=rule.filter_params,
+                thread_conditions=rule.thread_conditions,
+                sampling_rate=rule.sampling_rate,
+                spec=rule,
+                queue=rule.queue,
+                rule=rule,
+            )
+        )
+
+
+def rule_preview(
+    *,
+    project: Any,
+    target: str,
+    filter_params: dict[str, Any],
+    thread_conditions: dict[str, Any],
+    sampling_rate: float,
+    spec: Any,
+    queue: ReviewQueue | None,
+    rule: RoutingRule | None = None,
+) -> dict[str, Any]:
+    """A rule's preview as the API answers it (``RoutingPreviewSerializer``); raises
+    ``DomainError`` (400) for a rule that could not be saved as it is."""
+    filter_params = trace_selectors.validate_trace_filter(filter_params)
+    trace_selectors.trace_filter_check_score_names(project=project, params=filter_params)
+    thread_rule_check(
+        target=target,
+        conditions=thread_conditions,
+        filter_params=filter_params,
+        strategy=spec.strategy,
+    )
+    if target == RoutingTarget.THREAD:
+        preview = thread_rule_preview(
+            project=project,
+            conditions=thread_conditions,
+            filter_params=filter_params,
+            sampling_rate=sampling_rate,
+            rule_id=rule.pk if rule is not None else None,
+            queue=queue,
+        )
+        threads = [
+            {
+                "thread_id": row["external_id"],
+                "turns": row["turns"],
+                "last_activity": row["last_activity"],
+                "first_message": input_snippet(row["first_input"]),
+                "reason": row["reason"],
+                "taken": row["taken"],
+                "queued": row["queued"],
+            }
+            for row in preview["rows"]
+        ]
+        body = {"matched": preview["matched"], "exact": preview["exact"], "traces": [],
+                "threads": threads}  # fmt: skip
+    else:
+        if not filter_params and spec.strategy == RoutingStrategy.MATCH_AND_SAMPLE:
+            raise DomainError(
+                "A routing rule needs a trace filter.", details={"filter_params": ["required"]}
+            )
+        preview = lead_selectors.routing_preview(
+            project=project,
+            filter_params=filter_params,
+            sampling_rate=sampling_rate,
+            rule=rule,
+            strategy=spec,
+        )
+        traces = [
+            {
+                "trace_id": row["external_id"],
+                "name": row["name"],
+                "status": row["status"],
+                "reason": row["reason"],
+                "taken": row["taken"],
+            }
+            for row in preview["rows"]
+        ]
+        body = {"matched": preview["matched"], "exact": preview["exact"], "traces": traces,
+                "threads": []}  # fmt: skip
+    return s.RoutingPreviewSerializer({"target": target, **body}).data

@@ -28,12 +28,14 @@ from review.models import (
     ReviewQueue,
     RoutingSignal,
     RoutingStrategy,
+    RoutingTarget,
     ScoreConfig,
     SuggestionMode,
 )
 from review.quality.forms import FiniteFloatField
 from review.services.items import SELECTABLE_COLUMNS
 from review.services.suggestions import BLIND_REFUSED
+from review.services.thread_routing import thread_conditions_check
 from traces import filter_builder
 from traces.score_kinds import score_kind
 
@@ -428,6 +430,11 @@ RULE_HINTS = {
     "score_b": "Judges disagree: the second judge's score.",
     "min_difference": "Judges disagree, numeric scores: the least difference; empty: any.",
     "source_queue": "Reviewers disagreed: in which queue (this queue's pool reviews again).",
+    # Thread rules (review.services.thread_routing; docs/routing.md).
+    "target": "Threads: whole conversations, when their turns meet the thread conditions.",
+    "thread_min_turns": "Threads: at least this many turns; empty: any number.",
+    "thread_idle_minutes": "Threads: the conversation ended, no new turn for this many"
+    " minutes; empty: ended or not.",
 }
 # A service error's field, as the rule form names it.
 RULE_FORM_NAME = {
@@ -435,6 +442,14 @@ RULE_FORM_NAME = {
     "sampling_rate": "sampling_percent",
     "source_queue_id": "source_queue",
 }
+# A thread condition's field in the rule form.
+THREAD_FORM_NAME = {
+    "thumbs_down": "thread_thumbs_down",
+    "error": "thread_error",
+    "min_turns": "thread_min_turns",
+    "idle_minutes": "thread_idle_minutes",
+}
+THREAD_FIELDS = tuple(THREAD_FORM_NAME.values())
 # A strategy parameter's field in the rule form.
 STRATEGY_FORM_NAME = {"low": "band_low", "high": "band_high"}
 STRATEGY_FIELDS = (
@@ -499,6 +514,26 @@ class RoutingRuleForm(forms.Form):
         max_value=text.INT64_MAX,
         error_messages={"invalid": "Choose one of the queues."},
     )
+    # Thread rules: what the rule routes, and its conditions (the numbers' bounds are
+    # the one check's, thread_conditions_check, run by clean()).
+    target = forms.ChoiceField(
+        label="Routes",
+        choices=RoutingTarget.choices,
+        required=False,
+        error_messages={"invalid_choice": "Traces or threads."},
+    )
+    thread_thumbs_down = forms.BooleanField(label="A thumbs-down in any turn", required=False)
+    thread_error = forms.BooleanField(label="An error in any turn", required=False)
+    thread_min_turns = WholeNumberField(
+        label="At least this many turns",
+        required=False,
+        error_messages={"invalid": "A whole number of turns, or empty."},
+    )
+    thread_idle_minutes = WholeNumberField(
+        label="Ended: idle for at least (minutes)",
+        required=False,
+        error_messages={"invalid": "A whole number of minutes, or empty."},
+    )
     # The preview of a saved rule: its id (its own draw).
     rule = WholeNumberField(required=False, min_value=1)
 
@@ -523,7 +558,31 @@ class RoutingRuleForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         refuse_incomplete_rows(self)
+        if data.get("target") == RoutingTarget.THREAD:
+            # The one check of thread conditions (the API's and the services' too).
+            raw = {
+                key: data.get(field)
+                for key, field in THREAD_FORM_NAME.items()
+                if field not in self.errors
+            }
+            try:
+                data["thread_conditions"] = thread_conditions_check(raw)
+            except DomainError as exc:
+                self.add_thread_errors(exc.details)
         return data
+
+    def add_thread_errors(self, details: Any) -> None:
+        """A thread condition's reasons beside its field."""
+        for key, why in (details if isinstance(details, dict) else {}).items():
+            field = THREAD_FORM_NAME.get(key)
+            self.add_error(field if field in self.fields else "target", _join(why))
+
+    def thread_draft(self) -> dict[str, Any]:
+        """The target and thread conditions as the rule services take them."""
+        data = self.cleaned_data
+        target = data.get("target") or RoutingTarget.TRACE
+        conditions = data.get("thread_conditions", {}) if target == RoutingTarget.THREAD else {}
+        return {"target": target, "thread_conditions": conditions}
 
     def filter_params(self) -> dict[str, list[str]]:
         """The rule's filter: the rows' conditions and the typed (advanced) filter's."""
@@ -552,6 +611,7 @@ class RoutingRuleForm(forms.Form):
         if data["item_priority"] is not None:
             rule["item_priority"] = data["item_priority"]
         rule.update(self.strategy_draft())
+        rule.update(self.thread_draft())
         return rule
 
     def strategy_draft(self) -> dict[str, Any]:
@@ -583,11 +643,12 @@ class RoutingRuleForm(forms.Form):
             "sampling_percent": "100",
             "item_priority": "0",
             "strategy": RoutingStrategy.MATCH_AND_SAMPLE,
+            "target": RoutingTarget.TRACE,
         }
         shown = []
         for name in (
-            "name", "signal", "filter", *STRATEGY_FIELDS, "sampling_percent", "daily_cap",
-            "item_priority",
+            "name", "target", *THREAD_FIELDS, "signal", "filter", *STRATEGY_FIELDS,
+            "sampling_percent", "daily_cap", "item_priority",
         ):  # fmt: skip
             shown.append(self._shown(name, defaults.get(name, "")))
         if self.editing:
@@ -600,6 +661,11 @@ class RoutingRuleForm(forms.Form):
             "signal": "select",
             "strategy": "select",
             "source_queue": "select",
+            "target": "select",
+            "thread_thumbs_down": "checkbox",
+            "thread_error": "checkbox",
+            "thread_min_turns": "number",
+            "thread_idle_minutes": "number",
             "enabled": "checkbox",
             "sampling_percent": "number",
             "daily_cap": "number",
@@ -621,9 +687,14 @@ class RoutingRuleForm(forms.Form):
             "value": value,
             "checked": checked,
             "errors": list(field.errors),
+            # Shown only for a rule of that target (static/js/rule_target.js).
+            "group": "thread"
+            if name in THREAD_FIELDS
+            else ("trace" if name in STRATEGY_FIELDS else ""),
             "choices": {
                 "signal": RoutingSignal.choices,
                 "strategy": RoutingStrategy.choices,
+                "target": RoutingTarget.choices,
                 "source_queue": [("", "—"), *((str(pk), label) for pk, label in self.queues)],
             }.get(name, ()),
             "wide": name == "filter",
@@ -636,6 +707,15 @@ class RoutingRuleForm(forms.Form):
         details = exc.details if isinstance(exc.details, dict) else {}
         placed = False
         for name, reasons in details.items():
+            if name == "thread_conditions" and isinstance(reasons, dict):
+                self.add_thread_errors(reasons)
+                placed = True
+                continue
+            if name == "thread_conditions":
+                # A thread rule without a condition: said beside the first of them.
+                self.add_error("thread_thumbs_down", _join(reasons))
+                placed = True
+                continue
             if name == "strategy_params" and isinstance(reasons, dict):
                 # A strategy parameter's reason beside its field.
                 for inner, why in reasons.items():

@@ -24,6 +24,7 @@ from review.models import (
     RoutingRule,
     RoutingSignal,
     RoutingStrategy,
+    RoutingTarget,
 )
 from review.pages import lead_selectors
 from review.pages.lead import LeadPageView, builder_context
@@ -33,6 +34,11 @@ from review.pages.lead_forms import (
     RoutingRuleForm,
 )
 from review.services.routing_strategies import DraftSpec, strategy_check, strategy_describe
+from review.services.thread_routing import (
+    thread_conditions_words,
+    thread_rule_check,
+    thread_rule_preview,
+)
 from traces import filter_builder
 from traces import selectors as trace_selectors
 
@@ -102,7 +108,7 @@ class RoutingRulesView(LeadPageView):
                 {
                     "rule": rule,
                     "filter": _filter_text(rule.filter_params),
-                    "words": filter_builder.as_words(rule.filter_params),
+                    "words": rule_words(rule),
                     "percent": f"{rule.sampling_rate * 100:g}",
                     "strategy": _strategy_words(rule),
                     "history": audit.history_for_display(rule.history.all(), limit=10),
@@ -164,7 +170,25 @@ def _rule_initial(rule: RoutingRule) -> dict[str, Any]:
         "score_b": rule.strategy_params.get("score_b", ""),
         "min_difference": _shown_number(rule.strategy_params.get("min_difference")),
         "source_queue": "" if rule.source_queue_id is None else str(rule.source_queue_id),
+        # Thread rules: what it routes and its conditions.
+        "target": rule.target,
+        "thread_thumbs_down": bool(rule.thread_conditions.get("thumbs_down")),
+        "thread_error": bool(rule.thread_conditions.get("error")),
+        "thread_min_turns": _shown_number(rule.thread_conditions.get("min_turns")),
+        "thread_idle_minutes": _shown_number(rule.thread_conditions.get("idle_minutes")),
     }
+
+
+def rule_words(rule: RoutingRule) -> str:
+    """What a rule takes, in words: its trace filter ("status is error"), or for a
+    thread rule its conditions ("threads with a thumbs-down in any turn and at least 3
+    turns, ended after 30 minutes idle")."""
+    if rule.target == RoutingTarget.THREAD:
+        given = rule.filter_params or {}
+        return thread_conditions_words(
+            rule.thread_conditions, filter_builder.as_words(given) if given else ""
+        )
+    return filter_builder.as_words(rule.filter_params)
 
 
 def _strategy_words(rule: RoutingRule) -> str:
@@ -208,7 +232,7 @@ class RoutingRuleEditView(LeadPageView):
             queue=queue,
             rule=rule,
             filter=_filter_text(rule.filter_params),
-            words=filter_builder.as_words(rule.filter_params),
+            words=rule_words(rule),
             strategy=_strategy_words(rule),
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
@@ -305,6 +329,11 @@ class RoutingPreviewView(LeadPageView):
             rule = None
             if form.cleaned_data["rule"] is not None:
                 rule = RoutingRule.objects.filter(queue=queue, pk=form.cleaned_data["rule"]).first()
+            # The rules list's preview sends no target: the saved rule's own.
+            if rule is not None and "target" not in request.GET:
+                draft.update(target=rule.target, thread_conditions=rule.thread_conditions)
+            if draft["target"] == RoutingTarget.THREAD:
+                return self.thread_preview(queue, draft, rule, rate)
             # A strategy picks among every trace when no condition is given; the rules
             # list's preview sends no strategy: the saved rule's own.
             own = rule is not None and "strategy" not in request.GET
@@ -333,6 +362,44 @@ class RoutingPreviewView(LeadPageView):
             unfinished=unfinished,
         )
         return render(request, "review/lead/_rule_preview.html", context)
+
+    def thread_preview(
+        self, queue: ReviewQueue, draft: dict[str, Any], rule: RoutingRule | None, rate: float
+    ) -> HttpResponse:
+        """A thread rule's preview: the threads it would match now, with the count."""
+        preview, errors = None, []
+        given = draft["filter_params"]
+        words = thread_conditions_words(
+            draft["thread_conditions"], filter_builder.as_words(given) if given else ""
+        )
+        try:
+            thread_rule_check(
+                target=RoutingTarget.THREAD,
+                conditions=draft["thread_conditions"],
+                filter_params=given,
+                strategy=draft["strategy"],
+            )
+            trace_selectors.trace_filter_check_score_names(project=self.project, params=given)
+            preview = thread_rule_preview(
+                project=self.project,
+                conditions=draft["thread_conditions"],
+                filter_params=given,
+                sampling_rate=rate,
+                rule_id=rule.pk if rule is not None else None,
+                queue=queue,
+            )
+        except DomainError as exc:
+            errors = error_lines(exc)
+        context = self.context(
+            queue=queue,
+            thread_preview=preview,
+            errors=errors,
+            rate=rate,
+            percent=f"{rate * 100:g}",
+            words=words,
+            unfinished=[],
+        )
+        return render(self.request, "review/lead/_rule_preview.html", context)
 
     def draft_strategy(self, queue: ReviewQueue, draft: dict[str, Any]) -> DraftSpec:
         """The form's strategy, checked as the services check it (``DomainError``)."""

@@ -414,6 +414,11 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
             ("score_name", "band_low", "band_high", "score_a", "score_b", "min_difference"), ""
         ),
         "source_queue": "",
+        # A trace rule (thread rules: tests/review/test_thread_routing.py).
+        "target": "trace",
+        **dict.fromkeys(
+            ("thread_thumbs_down", "thread_error", "thread_min_turns", "thread_idle_minutes"), ""
+        ),
     }
     assert [(c["row"].field, c["row"].value) for c in page.context["conditions"]] == [
         ("status", "error")
