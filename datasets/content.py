@@ -3,8 +3,9 @@
 The record (``ItemState.record()``) is what a revision stores and what JSONL exports
 write line by line; its keys are the stable export columns (``COLUMNS``) plus
 ``reviews`` (the full review snapshot) and ``answers`` (one entry per reviewer and
-question, ``"<reviewer>/<question>"``, which CSV and Parquet spread into one column
-each).
+question, ``"<reviewer>/<question>"``, and per turn a reviewer rated in a conversation,
+``"<reviewer>/turn <n> rating"`` and ``"... note"``, which CSV and Parquet spread into
+one column each).
 """
 
 from __future__ import annotations
@@ -88,6 +89,16 @@ class ItemState:
                 who = f"adjudication ({who})"
             for question, value in (review.get("answers") or {}).items():
                 flat[f"{who}/{question}"] = value
+            # A conversation's turns rated one by one: "<who>/turn <n> rating" (and
+            # "... note"), so the CSV and Parquet columns spread them too.
+            for trace_id, entry in (review.get("turns") or {}).items():
+                if not isinstance(entry, dict):
+                    continue
+                place = entry.get("turn") or trace_id
+                if entry.get("rating"):
+                    flat[f"{who}/turn {place} rating"] = entry["rating"]
+                if entry.get("note"):
+                    flat[f"{who}/turn {place} note"] = entry["note"]
         return flat
 
     def record(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from review.quality.models import (
 )
 from review.services.suggestions import suggestions_in_words
 from review.services.thread_routing import thread_conditions_words
+from review.services.turns import turn_in_words
 from traces import filter_builder
 
 
@@ -121,6 +122,22 @@ class ReviewDraftAdmin(TenantScopedAdmin):
 @admin.register(Annotation)
 class AnnotationAdmin(AnswersByConfigAdmin):
     history_value_words = {"suggestions": suggestions_in_words}
+
+    def history_key_labels(self, field_name: str, keys: set[str]) -> dict[str, str]:
+        """A conversation's turns by their trace id ("turn “t-2”"); answers by question."""
+        if field_name == "turns":
+            return {key: f"turn “{key}”" for key in keys}
+        return super().history_key_labels(field_name, keys)
+
+    def history_entry_words(self, field_name: str, key: str, value: Any) -> str | None:
+        """A turn's rating in words: "turn 2: bad: “wrong dose”" (None: the plain value)."""
+        if field_name != "turns":
+            return None
+        if value is None:
+            return "not rated"
+        place = value.get("turn") if isinstance(value, dict) else None
+        return f"turn {place}: {turn_in_words(value)}" if place else turn_in_words(value)
+
     list_display = ["id", "queue", "item", "reviewer", "version", "opened_at", "submitted_at"]
     list_filter = ["queue"]
     search_fields = ["explanation", "reviewer__email"]

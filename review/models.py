@@ -508,6 +508,10 @@ class Annotation(TenantModel):
     # What the reviewer was shown of the judges' suggestions (written by the submit
     # service from what the server showed: ``review.services.suggestions``).
     suggestions = models.JSONField(default=dict, blank=True)
+    # A conversation's turns rated one by one (thread items only): the turn's trace id
+    # -> {"turn": its place, "rating": "good" | "bad", "note": text}; written by the
+    # submit (``review.services.turns``, docs/threads.md).
+    turns = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     opened_at = models.DateTimeField()
     submitted_at = models.DateTimeField(default=timezone.now)

@@ -192,6 +192,8 @@ def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
             "expected_output": a.expected_output,
             "failure_modes": list(a.failure_modes),
             "submitted_at": a.submitted_at.isoformat(),
+            # A conversation's turns rated one by one (review.services.turns).
+            **({"turns": dict(a.turns)} if a.turns else {}),
         }
         for a in annotations
     ]
@@ -217,11 +219,44 @@ def with_reviews(state: ItemState, item: QueueItem) -> ItemState:
             f"{a.reviewer.email}: {a.explanation}" for a in annotations if a.explanation
         )
     state.failure_modes = sorted({m for a in annotations for m in a.failure_modes})
+    turn_ratings = _turn_ratings(annotations)
+    if turn_ratings:
+        state.metadata = {**state.metadata, "turn_ratings": turn_ratings}
     state.reviews = reviews
     state.annotation_ids = [a.pk for a in annotations]
     state.adjudication_id = decision.pk if decision else None
     state.queue_item_id = item.pk
     return state
+
+
+def _turn_ratings(annotations: Sequence[Annotation]) -> list[dict[str, Any]]:
+    """The reviewers' turn ratings of a conversation, turn by turn (the dataset item's
+    ``metadata.turn_ratings``): each rated or noted turn with its trace id, its place,
+    how many reviewers called it good and bad, and each reviewer's rating and note."""
+    turns: dict[str, dict[str, Any]] = {}
+    for annotation in annotations:
+        for trace_id, entry in (annotation.turns or {}).items():
+            turn = turns.setdefault(
+                trace_id,
+                {
+                    "trace_id": trace_id,
+                    "turn": entry.get("turn"),
+                    "good": 0,
+                    "bad": 0,
+                    "reviews": [],
+                },
+            )
+            rating = entry.get("rating")
+            if rating in ("good", "bad"):
+                turn[rating] += 1
+            turn["reviews"].append(
+                {
+                    "reviewer": annotation.reviewer.email,
+                    "rating": rating,
+                    **({"note": entry["note"]} if entry.get("note") else {}),
+                }
+            )
+    return sorted(turns.values(), key=lambda t: (t["turn"] or 0, t["trace_id"]))
 
 
 def _unless_accepted(state: ItemState, *, accept_output: bool) -> ItemState:

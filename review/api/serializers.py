@@ -551,6 +551,12 @@ class AnswersSerializer(StrictSerializer):
         max_length=1000,
         help_text="Config ids whose suggestion the reviewer took as their answer.",
     )
+    turns = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="A conversation (thread item) rated turn by turn: the turn's trace id -> "
+        '{"rating": "good" | "bad" | null, "note": text} (docs/threads.md).',
+    )
 
 
 class SkipSerializer(StrictSerializer):
@@ -565,7 +571,7 @@ class AnnotationSerializer(_ExternalTargets):
         fields = [
             "id", "queue", "item", "reviewer", "target_type", "trace", "span", "thread",
             "dataset_item_id", "values", "config_versions", "explanation", "expected_output",
-            "failure_modes", "suggestions", "version", "opened_at", "submitted_at",
+            "failure_modes", "suggestions", "turns", "version", "opened_at", "submitted_at",
             "updated_at", "seconds_on_task",
         ]  # fmt: skip
 

@@ -36,6 +36,7 @@ from review.services.common import require_person, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
 from review.services.lifecycle import expected_output_announce
 from review.services.routing_strategies import routing_enqueue_for_disagreement
+from review.services.turns import turn_scores_write, validate_turns
 from traces.score_kinds import MAX_TEXT_ANSWER as MAX_TEXT_ANSWER  # review.services exports it
 from traces.score_kinds import score_kind
 
@@ -169,10 +170,13 @@ def annotation_update(
     expected_output: Any = None,
     failure_modes: Sequence[str] | None = None,
     change_reason: str = "",
+    turns: Mapping[str, Any] | None = None,
 ) -> Annotation:
     """Edits a submitted annotation. ``expected_version`` is the version the editor
     read; if someone saved since, the edit is refused (409), never merged silently.
-    ``change_reason`` goes on the history row (why the answer changed)."""
+    ``change_reason`` goes on the history row (why the answer changed). ``turns``
+    (a conversation's turn ratings, ``review.services.turns``) replaces the ones
+    stored, and their scores, when given."""
     user = require_person(actor, "Editing a review")
     with audit.acting_as(actor), transaction.atomic():
         item_id = (
@@ -206,6 +210,8 @@ def annotation_update(
             annotation.explanation = explanation
         if failure_modes is not None:
             annotation.failure_modes = list(dict.fromkeys(failure_modes))
+        if turns is not None:
+            annotation.turns = validate_turns(item, turns)
         if expected_output is not None or values is not None:
             annotation.expected_output = expected_output_of(
                 form, annotation.values, expected_output
@@ -223,6 +229,14 @@ def annotation_update(
             link={"annotation_id": annotation.pk},
             replace=True,
         )
+        if turns is not None:
+            turn_scores_write(
+                item=item,
+                turns=annotation.turns,
+                author=user,
+                annotation_id=annotation.pk,
+                replace=True,
+            )
         if item.status in (ItemStatus.COMPLETE, ItemStatus.NEEDS_ADJUDICATION):
             before = item.status
             annotations = list(Annotation.objects.filter(item=item).order_by("submitted_at", "id"))

@@ -39,6 +39,7 @@ from review.services.common import require_manager, require_person, time_now
 from review.services.events import announce_items_assigned
 from review.services.lifecycle import item_close, queue_check_open, queue_pool_user_ids
 from review.services.suggestions import suggestion_record
+from review.services.turns import turn_scores_write, validate_turns
 
 _CLAIM_SQL = """
 WITH pool AS (
@@ -368,18 +369,23 @@ def assignment_submit(
     accept_lapsed: bool = False,
     suggestions_seen: Sequence[Any] | None = None,
     suggestions_accepted: Sequence[Any] | None = None,
+    turns: Mapping[str, Any] | None = None,
 ) -> Annotation:
     """Records one reviewer's answers for the item they hold, as human scores too, and
     drops their draft. ``accept_lapsed``: a lease that ran out is still accepted when
     nobody else has taken the item (``Conflict`` ``lease_taken`` when someone has).
     ``suggestions_seen``/``suggestions_accepted``: the config ids whose judge suggestion
     the client displayed and took with the accept key; the annotation records what was
-    shown (``review.services.suggestions``), and the item's A/B arm is fixed."""
+    shown (``review.services.suggestions``), and the item's A/B arm is fixed.
+    ``turns``: a conversation's turns rated one by one (trace id -> rating and note,
+    ``review.services.turns``), kept on the annotation and written as a human score
+    on each rated turn's trace."""
     user = require_person(actor, "Submitting a review")
     with audit.acting_as(actor), transaction.atomic():
         item, assignment = _lock_assignment(assignment_id, user, lapsed_ok=accept_lapsed)
         form = queue_form(item.queue)
         cleaned, versions = validate_answers(form, values)
+        rated_turns = validate_turns(item, turns)
         shown = suggestion_record(
             item=item,
             queue=item.queue,
@@ -408,6 +414,7 @@ def assignment_submit(
             expected_output=expected_output_of(form, cleaned, expected_output),
             failure_modes=list(dict.fromkeys(failure_modes)),
             suggestions=shown,
+            turns=rated_turns,
             opened_at=assignment.leased_at,
             submitted_at=now,
             updated_at=now,
@@ -419,6 +426,7 @@ def assignment_submit(
             author=user,
             link={"annotation_id": annotation.pk},
         )
+        turn_scores_write(item=item, turns=rated_turns, author=user, annotation_id=annotation.pk)
         _end_lease(item, assignment, AssignmentState.SUBMITTED)
         if item.submissions >= item.queue.overlap and item.status == ItemStatus.OPEN:
             item_close(item, form)

@@ -41,20 +41,25 @@ def comment_create(
     span_id: int | None = None,
     item_id: int | None = None,
 ) -> Comment:
+    """A comment on a trace, a span or a queue item, with its @mentions announced.
+    On an item it may name a span of the item's target (``span_id``) or, on a
+    conversation, one of its turns (``trace_id``: a trace of the item's thread); such
+    a comment belongs to the item, so the blind rule covers it."""
     user = require_person(actor, "Commenting")
     body = (body or "").strip()
     if not body:
         raise DomainError("A comment needs text.", details={"body": ["required"]})
     given = [v for v in (trace_id, span_id, item_id) if v is not None]
     on_item_span = item_id is not None and span_id is not None and trace_id is None
-    if len(given) != 1 and not on_item_span:
+    on_item_turn = item_id is not None and trace_id is not None and span_id is None
+    if len(given) != 1 and not on_item_span and not on_item_turn:
         raise DomainError(
             "Name exactly one of trace_id, span_id or item_id.",
             details={"target": ["exactly one of trace_id, span_id, item_id"]},
         )
     with audit.acting_as(actor), transaction.atomic():
         fields: dict[str, Any] = {}
-        if trace_id is not None:
+        if trace_id is not None and item_id is None:
             if not Trace.objects.filter(project=project, pk=trace_id).exists():
                 raise DomainError(
                     f"No trace {trace_id} in this project.", details={"trace_id": ["not found"]}
@@ -95,6 +100,20 @@ def comment_create(
                         details={"span_id": ["not found"]},
                     )
                 fields.update(trace_id=span["trace_id"], span_id=span_id)
+            elif trace_id is not None:
+                # A turn of the item's conversation (a trace of its thread), discussed
+                # in the review: on the item too, so the blind rule covers it.
+                in_thread = item.thread_id is not None and (
+                    Trace.objects.filter(
+                        project=project, pk=trace_id, thread_id=item.thread_id
+                    ).exists()
+                )
+                if not in_thread:
+                    raise DomainError(
+                        f"No turn {trace_id} in this item's conversation.",
+                        details={"trace_id": ["not a turn of this item"]},
+                    )
+                fields.update(trace_id=trace_id)
         comment = Comment.objects.create(
             project=project,
             author=user,
