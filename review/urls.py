@@ -54,6 +54,11 @@ urlpatterns = [
         review_actions.SpanCommentView.as_view(),
         name="review-span-comment",
     ),
+    path(
+        review + "turn-comment/",
+        review_actions.TurnCommentView.as_view(),
+        name="review-turn-comment",
+    ),
     path(review + "span/", reviewer.SpanDetailView.as_view(), name="review-span"),
     path(review + "draft/", review_actions.ReviewDraftView.as_view(), name="review-draft"),
     path(review + "renew/", review_actions.ReviewRenewView.as_view(), name="review-renew"),

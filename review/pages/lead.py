@@ -35,7 +35,7 @@ from review.models import (
     ScoreTarget,
 )
 from review.page_base import ReviewProjectPage
-from review.pages import lead_selectors
+from review.pages import lead_selectors, turn_selectors
 from review.pages.lead_forms import (
     ArchiveForm,
     BulkAddForm,
@@ -438,6 +438,7 @@ class AnnotationView(LeadPageView):
             annotation=annotation,
             queue=annotation.queue,
             answers=[(names.get(k, k), v) for k, v in annotation.values.items()],
+            turns=turn_selectors.turn_ratings_for_display(annotation),
             shown=suggestions_in_words(annotation.suggestions) if annotation.suggestions else "",
             history=audit.history_for_display(annotation.history.all()),
         )

@@ -12,6 +12,9 @@ from review.models import (
     ReviewDraft,
 )
 from review.pages.reviewer_forms import (
+    TURN_COMMENT,
+    TURN_NOTE,
+    TURN_RATING,
     AnswersForm,
     failure_modes_of,
 )
@@ -121,6 +124,16 @@ def as_editable(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _turns_said(turns: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Turn ratings as (rating, note) by turn, those that say something."""
+    said = {
+        str(k): (str(v.get("rating") or ""), str(v.get("note") or "").strip())
+        for k, v in turns.items()
+        if isinstance(v, dict)
+    }
+    return {k: v for k, v in said.items() if any(v)}
+
+
 def same_answers(annotation: Annotation, answers: AnswersForm) -> bool:
     """Whether a form sent for an item already submitted says what the stored answer
     says (the same submit sent twice), as opposed to other answers (another tab)."""
@@ -130,6 +143,8 @@ def same_answers(annotation: Annotation, answers: AnswersForm) -> bool:
     if answers.cleaned_data["explanation"] != annotation.explanation:
         return False
     if answers.failure_modes_list() != list(annotation.failure_modes):
+        return False
+    if _turns_said(answers.turn_ratings()) != _turns_said(annotation.turns or {}):
         return False
     expected = answers.expected()
     return expected in (None, "", {}) or expected == annotation.expected_output
@@ -156,4 +171,11 @@ def draft_as_text(form: list[dict[str, Any]], draft: ReviewDraft | None) -> str:
         text = str(data.get(key, "")).strip()
         if text:
             lines.append(f"{label}:\n{text}")
+    # A conversation's turns, in the order the draft kept them: rating, note, comment.
+    turn_labels = ((TURN_RATING, "rating"), (TURN_NOTE, "note"), (TURN_COMMENT, "comment"))
+    for key, value in data.items():
+        for prefix, what in turn_labels:
+            text = str(value or "").strip()
+            if key.startswith(prefix) and text:
+                lines.append(f"Turn “{key[len(prefix) :]}” {what}: {text}")
     return "\n\n".join(lines)

@@ -5,6 +5,8 @@ on a span. Each acts on the signed-in reviewer's own lease (``ReviewActionView``
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -20,11 +22,14 @@ from review.pages import reviewer_selectors as pages_selectors
 from review.pages.questions import same_answers
 from review.pages.reviewer import ReviewItemView
 from review.pages.reviewer_forms import (
+    TURN_COMMENT,
     AnswersForm,
     ConflictChoiceForm,
     DraftForm,
     SkipForm,
     SpanCommentForm,
+    TurnCommentForm,
+    turn_error_key,
 )
 from review.services import drafts as draft_services
 from review.services.claims import assignment_renew
@@ -58,7 +63,9 @@ class ReviewSubmitView(ReviewActionView):
     ) -> HttpResponse:
         assignment = self.load(assignment_pk)
         queue = assignment.queue
-        answers = AnswersForm(request.POST, questions=selectors.form_for_reviewer(queue))
+        answers = AnswersForm(
+            request.POST, questions=selectors.form_for_reviewer(queue), turns=self.turns()
+        )
         valid = answers.is_valid()
         if assignment.state == AssignmentState.SUBMITTED:
             return self.submitted_again(assignment, answers if valid else None)
@@ -77,6 +84,7 @@ class ReviewSubmitView(ReviewActionView):
                 expected_output=answers.expected(),
                 failure_modes=answers.failure_modes_list(),
                 accept_lapsed=True,
+                turns=answers.turn_ratings(),
                 **answers.suggestions_claimed(),
             )
         except Conflict:
@@ -91,8 +99,12 @@ class ReviewSubmitView(ReviewActionView):
             self.keep_draft(request.POST)
             return redirect(self.review_url(assignment))
         except DomainError as exc:
-            details = exc.details.get("values") if isinstance(exc.details, dict) else None
-            found = dict(details) if isinstance(details, dict) else {}
+            details = exc.details if isinstance(exc.details, dict) else {}
+            values = details.get("values")
+            found = dict(values) if isinstance(values, dict) else {}
+            turns = details.get("turns")
+            if isinstance(turns, dict):
+                found.update({turn_error_key(str(k)): str(v) for k, v in turns.items()})
             found.setdefault("__all__", exc.message)
             self.keep_draft(request.POST)
             return self.retry_with(found)
@@ -101,11 +113,26 @@ class ReviewSubmitView(ReviewActionView):
             services.comment_create(
                 actor=self.actor, project=self.project, body=comment, item_id=assignment.item_id
             )
+        self.send_turn_comments(assignment, answers.turn_comments())
         fast = self.after_done(assignment)
         if fast is not None:
             return self.remember_done(fast)
         messages.success(request, "Saved. Here is the next item.")
         return self.remember_done(self.claim_and_open(queue))
+
+    def send_turn_comments(self, assignment: Assignment, bodies: dict[str, str]) -> None:
+        """Comments typed on turns of the conversation but not sent yet go with the
+        submit, as the comment on the item does (each through ``comment_create``)."""
+        traces = dict(self.turn_rows())
+        for turn_id, body in bodies.items():
+            with contextlib.suppress(DomainError):
+                services.comment_create(
+                    actor=self.actor,
+                    project=self.project,
+                    body=body,
+                    item_id=assignment.item_id,
+                    trace_id=traces[turn_id],
+                )
 
     def submitted_again(self, assignment: Assignment, answers: AnswersForm | None) -> HttpResponse:
         """The form sent for an item already submitted (``answers`` None when refused)."""
@@ -195,7 +222,9 @@ class ReviewResolveView(ReviewActionView):
             k: v if isinstance(v, list) else str(v) for k, v in draft.data.items() if v is not None
         }
         data["failure_mode"] = list(draft.data.get("picked_failure_modes") or [])
-        answers = AnswersForm(data, questions=selectors.form_for_reviewer(queue))
+        answers = AnswersForm(
+            data, questions=selectors.form_for_reviewer(queue), turns=self.turns()
+        )
         if not answers.is_valid():
             messages.error(request, " ".join(answers.errors_by_question().values()))
             return redirect(self.review_url(assignment))
@@ -208,6 +237,7 @@ class ReviewResolveView(ReviewActionView):
                 explanation=answers.cleaned_data["explanation"],
                 expected_output=answers.expected() if queue.include_expected_output else None,
                 failure_modes=answers.failure_modes_list(),
+                turns=answers.turn_ratings() if self.turns() else None,
             )
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -340,3 +370,54 @@ class SpanCommentView(ReviewActionView):
             "comment_error": error,
         }
         return render(request, "review/_span_comments.html", context, status=422 if error else 200)
+
+
+class TurnCommentView(ReviewActionView):
+    """POST: a comment on one turn of the conversation under review, sent from the
+    review form (the turn's "Add comment" button posts the whole form here, so it works
+    without the script): what the form holds is kept as my draft first, so nothing
+    typed is lost, then the comment is written on the item naming the turn's trace
+    (``comment_create``: mentions, history; the blind rule covers it as any comment on
+    the item), and the browser goes back to the item at that turn. A refused comment
+    (no text, too long, not a turn of this conversation) comes back on the item's page
+    with its reason beside the turn, its text kept in the draft."""
+
+    def post(
+        self, request: HttpRequest, org_slug: str, project_slug: str, assignment_pk: int
+    ) -> HttpResponse:
+        assignment = self.load(assignment_pk)
+        rows = self.turn_rows()
+        if not rows:
+            raise Http404
+        if not (
+            pages_selectors.lease_is_live(assignment)
+            or pages_selectors.lease_retakeable(assignment)
+        ):
+            self.keep_draft(request.POST)
+            return redirect(self.review_url(assignment))
+        sent = TurnCommentForm(request.POST, turn_ids=[turn_id for turn_id, _pk in rows])
+        if not sent.is_valid():
+            self.keep_draft(request.POST)
+            return self.retry_with({"__all__": sent.error_text()})
+        turn_id = sent.cleaned_data["comment_turn"]
+        place = next(n for n, (tid, _pk) in enumerate(rows, 1) if tid == turn_id)
+        error = "" if sent.body() else f"Turn {place}: a comment needs text."
+        if not error:
+            try:
+                services.comment_create(
+                    actor=self.actor,
+                    project=self.project,
+                    body=sent.body(),
+                    item_id=assignment.item_id,
+                    trace_id=dict(rows)[turn_id],
+                )
+            except DomainError as exc:
+                error = f"Turn {place}: {exc.message}"
+        data = request.POST.copy()
+        if not error:
+            data[TURN_COMMENT + turn_id] = ""  # sent: not a draft any more
+        self.keep_draft(data)
+        if error:
+            return self.retry_with({turn_error_key(turn_id): error})
+        messages.success(request, f"Comment added on turn {place}.")
+        return redirect(f"{self.review_url(assignment)}#turn-{place}")

@@ -31,11 +31,13 @@ from review.models import (
     Annotation,
     Assignment,
     AssignmentState,
+    ItemTarget,
     QueueItem,
     ReviewDraft,
     ReviewQueue,
 )
 from review.pages import reviewer_selectors as pages_selectors
+from review.pages import turn_selectors
 from review.pages.questions import (
     as_editable,
     draft_as_text,
@@ -45,12 +47,19 @@ from review.pages.questions import (
 )
 from review.pages.reviewer_forms import (
     MAX_NOTE,
+    TURN_COMMENT,
+    TURN_NOTE,
+    TURN_RATING,
+    TURN_RATING_CHOICES,
     DraftForm,
     ReviewPageQueryForm,
     failure_modes_of,
+    turn_error_key,
 )
 from review.payloads import render_payload, render_text
 from review.services import drafts as draft_services
+from review.services.turns import thread_turns, turns_in_words
+from traces.models import Trace
 
 # The lease timer turns into a warning this long before the lease ends.
 LEASE_WARNING_SECONDS = 120
@@ -165,14 +174,20 @@ class ReviewPageView(ProjectPageView):
         for span in page["spans"]:
             if span["body_loaded"]:
                 render_span_body(span)
+        comments = turn_selectors.turn_comments(
+            item=page["item"], turns=page["turns"], user=self.request.user
+        )
         turns = [
             {
                 "trace": turn,
+                "id": turn.external_id,
+                "place": place,
                 "input_html": render_payload(turn.input),
                 "output_html": render_payload(turn.output),
                 "selected": trace is not None and turn.external_id == trace["trace_id"],
+                "comments": comments.get(turn.pk, []),
             }
-            for turn in page["turns"]
+            for place, turn in enumerate(page["turns"], 1)
         ]
         return {
             "page": page,
@@ -287,11 +302,36 @@ class ReviewItemView(ReviewPageView):
 
     # --- what a refused or repeated POST leaves for the page it redirects to -----------
 
+    def turn_traces(self) -> list[Trace]:
+        """The turns of the item's conversation in order (read once), none for an item
+        that is not a conversation."""
+        item = self.assignment.item
+        if item.target_type != ItemTarget.THREAD:
+            return []
+        if getattr(self, "_turn_traces", None) is None:
+            self._turn_traces = thread_turns(item.thread_id)
+        return self._turn_traces
+
+    def turns(self) -> list[tuple[str, int]]:
+        """The item's conversation turns as (trace id, place)."""
+        return [(t.external_id, n) for n, t in enumerate(self.turn_traces(), 1)]
+
+    def turn_rows(self) -> list[tuple[str, int]]:
+        """The item's conversation turns as (trace id, trace row id)."""
+        return [(t.external_id, t.pk) for t in self.turn_traces()]
+
     def draft_from(self, data: Any) -> dict[str, Any] | None:
         """The review form as posted, typed by ``DraftForm`` (None when it is not one)."""
         form = selectors.form_for_reviewer(self.assignment.queue)
-        draft_form = DraftForm(data, config_ids=[q["config_id"] for q in form])
-        return draft_form.as_draft() if draft_form.is_valid() else None
+        draft_form = DraftForm(
+            data,
+            config_ids=[q["config_id"] for q in form],
+            turn_ids=[turn_id for turn_id, _place in self.turns()],
+        )
+        if draft_form.is_valid():
+            return draft_form.as_draft()
+        # A field past the draft's bounds is left out; the rest is kept all the same.
+        return draft_form.as_draft() if draft_form.cleaned_data else None
 
     def keep_draft(self, data: Any, *, conflict: bool = False) -> None:
         """Keeps what was posted as my draft on the item (best effort: a draft the
@@ -393,6 +433,24 @@ class ReviewItemView(ReviewPageView):
                     "mine": str(mine.get("expected_output", "")).strip(),
                 }
             )
+        if assignment.item.target_type == ItemTarget.THREAD:
+            places = dict(self.turns())
+            sent = {
+                turn_id: {
+                    "turn": place,
+                    "rating": str(mine.get(TURN_RATING + turn_id, "")),
+                    "note": str(mine.get(TURN_NOTE + turn_id, "")).strip(),
+                }
+                for turn_id, place in places.items()
+            }
+            sent = {k: v for k, v in sent.items() if v["rating"] or v["note"]}
+            rows.append(
+                {
+                    "name": "Turn ratings",
+                    "stored": turns_in_words(annotation.turns) if annotation.turns else "",
+                    "mine": turns_in_words(sent) if sent else "",
+                }
+            )
         for row in rows:
             row["differs"] = row["stored"] != row["mine"]
         context = {
@@ -436,7 +494,11 @@ class ReviewItemView(ReviewPageView):
         prepare_questions(page["form"], posted=posted, errors=errors)
         prepare_suggestions(page["form"], page["suggestions"])
         expected_default = ""
-        if queue.include_expected_output and trace is not None:
+        if queue.include_expected_output and page["turns"]:
+            # A conversation's expected final outcome: where its last turn ended,
+            # whichever turn's spans are shown.
+            expected_default = as_editable(page["turns"][-1].output)
+        elif queue.include_expected_output and trace is not None:
             expected_default = as_editable(trace["output"])
         elif queue.include_expected_output and page["dataset_item"] is not None:
             # The item's current expected output, unless the blind rule hides it.
@@ -450,13 +512,28 @@ class ReviewItemView(ReviewPageView):
         picked = set(posted.get("picked_failure_modes", []))
         kwargs = self._kwargs(assignment_pk=assignment.pk)
         known = pages_selectors.known_failure_modes(queue=queue, user=user)
+        target = self.target_context(page)
+        for turn in target["turns"]:
+            # The turn's rating, note and unsent comment as typed (the draft), and why
+            # the submit refused them.
+            turn_id = turn["id"]
+            turn["rating"] = str(posted.get(TURN_RATING + turn_id, ""))
+            turn["note"] = str(posted.get(TURN_NOTE + turn_id, ""))
+            turn["comment_draft"] = str(posted.get(TURN_COMMENT + turn_id, ""))
+            turn["error"] = errors.get(turn_error_key(turn_id), "")
+            turn["field_rating"] = TURN_RATING + turn_id
+            turn["field_note"] = TURN_NOTE + turn_id
+            turn["field_comment"] = TURN_COMMENT + turn_id
         context = {
             "organization": self.organization,
             "project": self.project,
             "assignment": assignment,
             "queue": queue,
             "item": assignment.item,
-            **self.target_context(page),
+            **target,
+            "turn_controls": True,
+            "turn_ratings": TURN_RATING_CHOICES,
+            "turn_comment_url": reverse("review-turn-comment", kwargs=kwargs),
             "errors": errors,
             "general_error": errors.get("__all__", ""),
             "posted": posted,

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 
 from hitl.forms import TextField, WholeNumberField, storable_text
+from review.services.turns import MAX_TURN_NOTE, TURN_RATINGS
 from traces.score_kinds import score_kind
 
 # Bounds of what a draft keeps (a text answer's own bound is the service's).
@@ -54,12 +55,24 @@ class DraftForm(forms.Form):
     failure_modes = forms.CharField(required=False, strip=False, max_length=MAX_DRAFT_TEXT)
     failure_mode = TagListField(required=False)
 
-    def __init__(self, *args: Any, config_ids: Sequence[int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, config_ids: Sequence[int], turn_ids: Sequence[str] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         for config_id in config_ids:
             self.fields[f"q-{config_id}"] = forms.CharField(
                 required=False, strip=False, max_length=MAX_DRAFT_TEXT
             )
+        # A conversation's turns: each one's rating, note and comment as typed (what the
+        # submit refuses, an unknown rating or a long note, is kept to be corrected).
+        for turn_id in turn_ids:
+            self.fields[TURN_RATING + turn_id] = forms.CharField(
+                required=False, strip=False, max_length=MAX_TAG
+            )
+            for prefix in (TURN_NOTE, TURN_COMMENT):
+                self.fields[prefix + turn_id] = forms.CharField(
+                    required=False, strip=False, max_length=MAX_DRAFT_TEXT
+                )
 
     def as_draft(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
@@ -73,6 +86,54 @@ class ConflictChoiceForm(forms.Form):
 
     choice = forms.ChoiceField(choices=[("keep", "Keep the stored answer"), ("replace", "Replace")])
     version = forms.IntegerField(min_value=1, max_value=2_147_483_647)
+
+
+# --- a conversation's turns ------------------------------------------------------------
+
+# The review form's fields for one turn of a conversation, named by the turn's trace id
+# (the rest of the name after the prefix, whatever its characters): its rating, its note
+# and a comment on it; a button ``comment_turn=<trace id>`` sends that comment.
+TURN_RATING = "turn_rating@"
+TURN_NOTE = "turn_note@"
+TURN_COMMENT = "turn_comment@"
+TURN_PREFIXES = (TURN_RATING, TURN_NOTE, TURN_COMMENT)
+TURN_RATING_CHOICES = [("", "Not rated"), *((r, r.capitalize()) for r in TURN_RATINGS)]
+UNKNOWN_TURN = "Not a turn of this conversation; reload the item."
+
+
+def turn_error_key(turn_id: str) -> str:
+    """Where a turn's refusal waits for the page (beside the questions' by config id)."""
+    return f"turn:{turn_id}"
+
+
+def add_turn_fields(form: forms.Form, turns: Sequence[tuple[str, int]]) -> None:
+    """Each turn's rating, note and comment (``turns``: trace id and place) as fields
+    of ``form`` (``unknown_turns`` finds fields sent for turns the conversation lacks)."""
+    for turn_id, place in turns:
+        rating = forms.ChoiceField(
+            choices=TURN_RATING_CHOICES,
+            required=False,
+            error_messages={"invalid_choice": f"Turn {place}: a rating is good or bad (or none)."},
+        )
+        rating.label = f"Turn {place} rating"
+        form.fields[TURN_RATING + turn_id] = rating
+        note = TextField(required=False, max_length=MAX_TURN_NOTE)
+        note.label = f"Turn {place} note"
+        form.fields[TURN_NOTE + turn_id] = note
+        comment = TextField(required=False, max_length=MAX_NOTE)
+        comment.label = f"Turn {place} comment"
+        form.fields[TURN_COMMENT + turn_id] = comment
+
+
+def unknown_turns(data: Any, turn_ids: set[str]) -> list[str]:
+    """Turn fields sent for turns the conversation does not have (their trace ids)."""
+    keys = data.keys() if hasattr(data, "keys") else []
+    found = []
+    for key in keys:
+        for prefix in TURN_PREFIXES:
+            if key.startswith(prefix) and key[len(prefix) :] not in turn_ids:
+                found.append(key[len(prefix) :])
+    return list(dict.fromkeys(found))
 
 
 # --- the review form's answers, and the other input of the reviewer's pages ------------
@@ -148,10 +209,13 @@ class AnswersForm(forms.Form):
         *,
         questions: Sequence[dict[str, Any]],
         with_version: bool = False,
+        turns: Sequence[tuple[str, int]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(data, **kwargs)
         self.questions = list(questions)
+        self.turns = list(turns)
+        add_turn_fields(self, self.turns)
         for question in self.questions:
             name, kind = question["name"], score_kind(question["data_type"])
             field: forms.Field
@@ -183,6 +247,32 @@ class AnswersForm(forms.Form):
                     code: LOST_VERSION for code in ("required", "invalid", "min_value", "max_value")
                 }
             )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for turn_id in unknown_turns(self.data, {turn_id for turn_id, _ in self.turns}):
+            self.add_error(None, f"“{turn_id[:80]}”: {UNKNOWN_TURN}")
+        return cleaned
+
+    def turn_ratings(self) -> dict[str, dict[str, str]]:
+        """Each turn's rating and note as ``assignment_submit`` takes them (trace id ->
+        ``{"rating", "note"}``; turns left unrated and without a note are left out)."""
+        found: dict[str, dict[str, str]] = {}
+        for turn_id, _place in self.turns:
+            rating = self.cleaned_data.get(TURN_RATING + turn_id) or ""
+            note = self.cleaned_data.get(TURN_NOTE + turn_id) or ""
+            if rating or note:
+                found[turn_id] = {"rating": rating, "note": note}
+        return found
+
+    def turn_comments(self) -> dict[str, str]:
+        """Comments typed on turns and not sent yet (trace id -> text): they go with the
+        submit, as the comment on the item does."""
+        found = {
+            turn_id: self.cleaned_data.get(TURN_COMMENT + turn_id) or ""
+            for turn_id, _place in self.turns
+        }
+        return {turn_id: text for turn_id, text in found.items() if text}
 
     def values(self) -> dict[str, Any]:
         """Each question's answer by config id (None: left empty)."""
@@ -217,7 +307,14 @@ class AnswersForm(forms.Form):
         found: dict[str, str] = {}
         rest: list[str] = []
         for name, errors in self.errors.items():
-            if name.startswith("q-") and name[2:].isdigit():
+            turn = next((name[len(p) :] for p in TURN_PREFIXES if name.startswith(p)), None)
+            if turn is not None:
+                label = self.fields[name].label
+                said = " ".join(str(e) for e in errors)
+                found[turn_error_key(turn)] = (
+                    said if said.startswith("Turn ") else f"{label}: {said}"
+                )
+            elif name.startswith("q-") and name[2:].isdigit():
                 field = self.fields[name]
                 if isinstance(field, AnswerNumberField | AnswerBooleanField):
                     found[name[2:]] = " ".join(str(e) for e in errors)
@@ -243,6 +340,32 @@ class AnswersForm(forms.Form):
             else:
                 shown[name] = "" if value is None else str(value)
         return shown
+
+
+class TurnCommentForm(forms.Form):
+    """A comment on one turn of a conversation, sent from the review form (its button
+    ``comment_turn`` names the turn; the text is that turn's ``turn_comment@<id>``
+    field): the turn must be one of the conversation's (``turn_ids``)."""
+
+    comment_turn = TextField(max_length=MAX_EXTERNAL_ID)
+
+    def __init__(self, data: Any, *, turn_ids: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.turn_ids = list(turn_ids)
+        for turn_id in self.turn_ids:
+            self.fields[TURN_COMMENT + turn_id] = TextField(required=False, max_length=MAX_NOTE)
+
+    def clean_comment_turn(self) -> str:
+        turn_id = self.cleaned_data["comment_turn"]
+        if turn_id not in self.turn_ids:
+            raise forms.ValidationError(UNKNOWN_TURN, code="unknown_turn")
+        return turn_id
+
+    def body(self) -> str:
+        return self.cleaned_data.get(TURN_COMMENT + self.cleaned_data["comment_turn"]) or ""
+
+    def error_text(self) -> str:
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
 
 
 class SkipForm(forms.Form):

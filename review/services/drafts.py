@@ -84,11 +84,13 @@ def draft_replace_annotation(
     explanation: str,
     expected_output: Any,
     failure_modes: list[str],
+    turns: Mapping[str, Any] | None = None,
 ) -> Annotation:
     """The reviewer replaces their stored answer on the lease's item with the answers of
     their conflicting draft (already typed by the caller): an edit of the annotation
     through ``annotation_update`` (version-checked, history recorded with the reason),
-    and the draft is dropped in the same transaction."""
+    and the draft is dropped in the same transaction. ``turns``: a conversation's turn
+    ratings, replacing the stored ones (None: a trace's item, nothing to replace)."""
     from review.services.annotations import annotation_update
 
     user = require_person(actor, "Replacing an answer")
@@ -108,6 +110,7 @@ def draft_replace_annotation(
             explanation=explanation,
             expected_output=expected_output,
             failure_modes=failure_modes,
+            turns=turns,
             change_reason="Replaced by the answers sent from another tab",
         )
         draft_delete(item_id=annotation.item_id, reviewer_id=user.pk)

@@ -419,6 +419,15 @@
         if (spanForm.requestSubmit) spanForm.requestSubmit(); else spanForm.submit();
         return;
       }
+      // In a turn's comment: that comment (its button posts the review form to the
+      // turn-comment address, so the answers typed so far are kept as the draft).
+      var turnComment = active && active.closest && active.closest(".turn-comment");
+      var turnButton = turnComment && turnComment.querySelector("[data-turn-comment]");
+      var reviewForm = document.getElementById("review-form");
+      if (turnButton && reviewForm && reviewForm.requestSubmit) {
+        reviewForm.requestSubmit(turnButton);
+        return;
+      }
       submitReview();
       return;
     }
@@ -438,9 +447,10 @@
       }
       if (event.key === "Escape") {
         var inSpanComment = active.closest && active.closest(".span-comment-form");
+        var inTurn = active.closest && active.closest(".turn");
         active.blur();
         if (inSpanComment) selectSpan(currentSpan, { focus: true });
-        else focusQuestion(currentQuestion);
+        else if (!inTurn) focusQuestion(currentQuestion);
         event.preventDefault();
       }
       return;
@@ -699,6 +709,19 @@
     if (!root() || !root().getAttribute("data-assignment")) return;  // the focused review page only
     if (form.id !== "review-form" && form.id !== "skip-form") return;
     var assignment = root().getAttribute("data-assignment");
+    var turnButton = event.submitter && event.submitter.hasAttribute("data-turn-comment") ? event.submitter : null;
+    if (turnButton) {
+      // A comment on a turn: an ordinary post of the review form to its own address,
+      // which keeps the form as the draft and comes back to this item. This browser's
+      // copy is what the server now keeps, the comment sent (it is no draft any more).
+      if (submitting) { event.preventDefault(); return; }
+      clearTimeout(draftTimer);
+      var kept = formFields(form);
+      var field = form.elements.namedItem("turn_comment@" + turnButton.value);
+      if (field && field.name in kept) kept[field.name] = "";
+      writeLocalDraft(assignment, { fields: kept, savedAt: Date.now(), synced: true, url: window.location.pathname });
+      return;
+    }
     if (submitting) {
       // One submit at a time. The same item's form sent twice is dropped here. The next
       // item, shown while the previous answer is still on its way, is sent once that
@@ -873,15 +896,22 @@
     draftTimer = setTimeout(saveDraftNow, 800);
   }
 
+  // A field of the review form: inside it, or tied to it by its form attribute (a
+  // turn's rating, note and comment beside the conversation).
+  function inReviewForm(target) {
+    if (target.form && target.form.id === "review-form") return true;
+    return !!(target.closest && target.closest("#review-form"));
+  }
+
   document.addEventListener("input", function (event) {
     if (event.target.id === "span-search") { layoutTree(); noteActivity(); return; }
     if (event.target.closest) suggestionChanged(event.target.closest("[data-question]"));
-    if (event.target.closest && event.target.closest("#review-form")) draftChanged();
+    if (inReviewForm(event.target)) draftChanged();
     else noteActivity();
   });
   document.addEventListener("change", function (event) {
     if (event.target.closest) suggestionChanged(event.target.closest("[data-question]"));
-    if (event.target.closest && event.target.closest("#review-form")) draftChanged();
+    if (inReviewForm(event.target)) draftChanged();
   });
   document.addEventListener("keydown", noteActivity, true);
   document.addEventListener("pointerdown", noteActivity, true);

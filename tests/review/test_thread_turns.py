@@ -256,3 +256,27 @@ def test_agreement_covers_the_questions_of_thread_items(tenant):
         report = AgreementReport.objects.get(queue=talk.queue, config=talk.config)
     assert (report.n_items, report.n_answers) == (3, 6)
     assert report.value is not None and report.value < 1
+
+
+def test_the_api_submit_takes_turn_ratings_and_refuses_bad_ones_with_reasons(tenant, client_for):
+    talk = make_conversations(tenant, reviewers=1)
+    reviewer = talk.reviewers[0]
+    first, second, _third = talk.turns[0]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        lease = services.queue_claim_next(actor=Actor(user=reviewer), queue=talk.queue)
+    url = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        f"/assignments/{lease.pk}/submit/"
+    )
+    api = client_for(reviewer)
+    body = {"values": {str(talk.config.pk): "Resolved"}}
+    refused = api.post(url, {**body, "turns": {"nope": {"rating": "good"}}}, format="json")
+    assert refused.status_code == 400
+    assert "Not a turn of this conversation." in str(refused.json())
+    turns = {first.external_id: {"rating": "good"}, second.external_id: {"note": "slow"}}
+    answered = api.post(url, {**body, "turns": turns}, format="json")
+    assert answered.status_code == 201
+    assert answered.json()["turns"] == {
+        first.external_id: {"turn": 1, "rating": "good"},
+        second.external_id: {"turn": 2, "note": "slow"},
+    }
