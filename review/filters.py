@@ -31,6 +31,7 @@ from review.models import (
     ReviewQueue,
     RoutingRule,
     RoutingSignal,
+    RoutingTarget,
     ScoreConfig,
 )
 from traces.models import ScoreDataType
@@ -153,6 +154,9 @@ class RoutingRuleFilter(filtering.FilterSet):
     queue = IdFilter(field_name="queue_id", label="Queue id")
     signal = django_filters.ChoiceFilter(choices=RoutingSignal.choices, label="Signal")
     enabled = StrictBooleanFilter(field_name="enabled", label="Enabled rules only (or not)")
+    target = django_filters.ChoiceFilter(
+        choices=RoutingTarget.choices, label="What the rules route: trace or thread"
+    )
 
     class Meta:
         model = RoutingRule

@@ -407,6 +407,9 @@ def test_the_api_creates_a_thread_rule_and_previews_its_threads(tenant, client_f
     )
     assert edited.status_code == 200, edited.content
     assert edited.json()["thread_conditions"] == {"idle_minutes": 30}
+    listed = api.get(f"{base(tenant)}/routing-rules/", {"target": "thread"}).json()["results"]
+    assert [r["id"] for r in listed] == [rule["id"]]
+    assert api.get(f"{base(tenant)}/routing-rules/", {"target": "trace"}).json()["results"] == []
 
 
 def test_the_api_previews_a_trace_rule_too(tenant, client_for):
