@@ -612,6 +612,11 @@ class RoutingRuleForm(forms.Form):
             rule["item_priority"] = data["item_priority"]
         rule.update(self.strategy_draft())
         rule.update(self.thread_draft())
+        if rule["target"] == RoutingTarget.THREAD:
+            # The strategy's fields are a trace rule's (hidden for a thread rule).
+            rule.update(
+                strategy=RoutingStrategy.MATCH_AND_SAMPLE, strategy_params={}, source_queue_id=None
+            )
         return rule
 
     def strategy_draft(self) -> dict[str, Any]:

@@ -591,3 +591,17 @@ def test_the_page_previews_the_threads_a_rule_would_match(tenant):
         {"filter": "", "sampling_percent": "100", "rule": rule.pk},
     ).content.decode()
     assert f'data-thread="{thread.external_id}"' in listed
+
+
+def test_the_page_leaves_a_trace_rules_strategy_out_of_a_thread_rule(tenant):
+    queue = make_queue(tenant)
+    created = signed_in(tenant.owner).post(
+        project_url(tenant, "lead-queue-rules", queue_pk=queue.pk),
+        {"name": "x", "signal": "other", "target": "thread", "thread_error": "on",
+         "strategy": "judges_disagree", "score_a": "a", "sampling_percent": "100"},
+    )  # fmt: skip
+    assert created.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        rule = RoutingRule.objects.get(queue=queue)
+    assert (rule.target, rule.strategy, rule.strategy_params) == ("thread", "match_and_sample", {})
+    assert rule.thread_conditions == {"error": True}
