@@ -151,6 +151,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("HITL_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Serve straight from the app folders when static files were not collected (tests, dev).
 WHITENOISE_USE_FINDERS = env.bool("HITL_STATIC_USE_FINDERS", default=DEBUG)
+# Served from the app folders, a file is looked up when it is asked for, not by scanning
+# every app's static folder whenever the middleware is built (each test client builds it).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -36,7 +36,9 @@ class OrganizationPageView(LoginRequiredMixin, View):
             raise PermissionDenied
         self.membership = membership
         self.organization = membership.organization
-        request.session["active_organization_slug"] = self.organization.slug
+        if request.session.get("active_organization_slug") != self.organization.slug:
+            # Written only when it changes: an unchanged session is not saved again.
+            request.session["active_organization_slug"] = self.organization.slug
         with tenancy.tenant_scope(self.organization.pk):
             self.enter(**kwargs)
             response = super().dispatch(request, *args, **kwargs)

@@ -44,3 +44,27 @@ def test_members_table_only_for_managers(tenant):
 def test_pages_need_a_login(tenant):
     response = Client().get(f"/orgs/{tenant.organization.slug}/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_page_of_the_same_organization_does_not_save_the_session_again(tenant, other_tenant):
+    """Opening a page remembers its organization in the session; the next page of the
+    same organization leaves the session row as it is (no write per page view), and a
+    page of another organization remembers that one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    add_member(other_tenant.organization, tenant.reviewer, Role.VIEWER)
+    client = Client()
+    client.force_login(tenant.reviewer)
+
+    def session_writes(url: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "django_session"')]
+
+    mine, theirs = f"/orgs/{tenant.organization.slug}/", f"/orgs/{other_tenant.organization.slug}/"
+    session_writes(mine)
+    assert session_writes(mine) == []
+    assert len(session_writes(theirs)) == 1
+    assert client.get("/")["Location"] == theirs
+    assert session_writes(theirs) == []
