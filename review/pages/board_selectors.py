@@ -136,6 +136,7 @@ def _comparison_output_labels() -> Prefetch:
         queryset=ComparisonOutput.objects.only("id", "comparison_id", "position", "label"),
     )
 
+
 # At most this many systems are named; the rest are counted.
 NAMED_SYSTEMS = 3
 

@@ -338,3 +338,64 @@ def test_the_quality_and_comparison_reports_read_the_replica(replica_server, cli
         assert any('FROM "review_' in q for q in replica_sql), url  # the report's rows
         for table in ("projects_membership", "projects_apikey", "projects_organization"):
             assert not any(f'FROM "{table}"' in q for q in replica_sql), (url, table)
+
+
+def test_threads_calibration_and_alignment_read_the_replica(replica_server, client_for):
+    """The thread list and a conversation's turns (API), the calibration set's rounds
+    compared and a round's detail (pages), and the alignment report's inputs (a task)
+    read the replica; who may see what stays on the primary."""
+    from review.quality.models import AlignmentReport
+    from review.quality.services import alignment
+    from tests.review.isolation import _calibration
+
+    tenant = make_tenant("Acme")
+    key = client_for(key=tenant.key("all"))
+    events = [trace(f"turn-{n}", name=f"turn {n}", thread_id="chat-1") for n in range(3)]
+    assert post(key, tenant, events).status_code < 300
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config], overlap=1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        turn = Trace.objects.get(external_id="turn-0")
+        queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=turn.pk)
+        from review import services
+
+        lease = services.queue_claim_next(actor=Actor(user=tenant.reviewer), queue=queue)
+        annotation = services.assignment_submit(
+            actor=Actor(user=tenant.reviewer), assignment_id=lease.pk, values={str(config.pk): 0.5}
+        )
+        calibration_set, calibration_round = _calibration(tenant, config, queue, annotation)
+        mapping_id = AlignmentReport.objects.latest("id").mapping_id
+    replica_server.wait_replayed()
+    owner = client_for(tenant.owner)
+    reads = [
+        (f"{base(tenant)}/threads/", 'FROM "traces_thread"'),
+        (f"{base(tenant)}/threads/chat-1/", 'FROM "traces_trace"'),
+        (f"{page(tenant)}/calibration/{calibration_set.pk}/", 'FROM "review_calibrationround"'),
+        (
+            f"{page(tenant)}/calibration/rounds/{calibration_round.pk}/",
+            'FROM "review_annotation"',
+        ),
+    ]
+    for url, table in reads:
+        with CaptureQueriesContext(connections[ALIAS]) as on_replica:
+            response = owner.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        replica_sql = _sql(on_replica)
+        assert any(table in q for q in replica_sql), (url, table)
+        for scoped in ("projects_membership", "projects_apikey", "projects_organization"):
+            assert not any(f'FROM "{scoped}"' in q for q in replica_sql), (url, scoped)
+    turns = owner.get(f"{base(tenant)}/threads/chat-1/").json()
+    assert turns["count"] == 3 and turns["thread"]["thread_id"] == "chat-1"
+
+    with (
+        tenancy.tenant_scope(tenant.organization.pk),
+        CaptureQueriesContext(connections[ALIAS]) as on_replica,
+        CaptureQueriesContext(connections["default"]) as on_primary,
+    ):
+        report = alignment.alignment_refresh(mapping_id=mapping_id)
+    assert report is not None and report.figures["n_items"] >= 0
+    replica_sql = _sql(on_replica)
+    assert any('FROM "review_annotation"' in q for q in replica_sql)
+    assert any('FROM "traces_score"' in q for q in replica_sql)
+    assert not [q for q in replica_sql if WRITES.match(q)]
+    assert any('INSERT INTO "review_alignmentreport"' in q for q in _sql(on_primary))

@@ -285,8 +285,11 @@ class ThreadViewSet(ProjectScopedViewSet):
 
     @extend_schema(summary="List threads", description="Newest first, cursor-paginated.")
     def list(self, request: Request, org_slug: str, project_slug: str) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(s.ThreadRowSerializer(page, many=True).data)
+        queryset = self.filter_queryset(self.get_queryset())
+        with reads_from_replica():  # the page of threads (hitl/replica.py)
+            page = self.paginate_queryset(queryset)
+            data = s.ThreadRowSerializer(page, many=True).data
+        return self.get_paginated_response(data)
 
     @extend_schema(
         summary="One thread: its traces in order",
@@ -312,11 +315,11 @@ class ThreadViewSet(ProjectScopedViewSet):
     ) -> Response:
         thread = selectors.thread_get(queryset=self.get_queryset(), external_id=thread_external_id)
         paginator = ThreadTracePagination()
-        page = paginator.paginate_queryset(
-            selectors.thread_traces(thread=thread), request, view=self
-        )
-        response = paginator.get_paginated_response(
-            selectors.trace_list_data(page, viewer=_viewer(request))
-        )
+        with reads_from_replica():  # the conversation's traces and their count
+            page = paginator.paginate_queryset(
+                selectors.thread_traces(thread=thread), request, view=self
+            )
+            data = selectors.trace_list_data(page, viewer=_viewer(request))
+        response = paginator.get_paginated_response(data)
         response.data = {"thread": s.ThreadRowSerializer(thread).data, **response.data}
         return response

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 
+from hitl.replica import reads_from_replica
 from projects.hooks import WorkPage
 from projects.models import Membership, Project
 from projects.selectors import membership_sees_project
@@ -150,6 +151,7 @@ def reviewer_choices(project: Project) -> list[Membership]:
     return [m for m in pool_candidates() if membership_sees_project(m, project)]
 
 
+@reads_from_replica
 def rounds_compared(calibration_set: CalibrationSet) -> dict[str, Any]:
     """Every round of the set side by side: when, how many passed, the mean accuracy,
     the group's agreement overall and per question (rewrite a level, run again, and
@@ -189,6 +191,7 @@ def rounds_compared(calibration_set: CalibrationSet) -> dict[str, Any]:
     return {"configs": configs, "rows": rows}
 
 
+@reads_from_replica
 def round_detail(round_: CalibrationRound) -> dict[str, Any]:
     """A round's progress (each reviewer's submissions of the round's items), its
     results against gold (overall, per question and per gold level), and the group's

@@ -32,6 +32,7 @@ from django.db import transaction
 from hitl import audit, outbox
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound
+from hitl.replica import reads_from_replica
 from projects.models import Project
 from review.models import Adjudication, Annotation, ReviewQueue, ScoreConfig
 from review.quality.alignment import alignment_figures, anchoring_comparison
@@ -391,24 +392,27 @@ def alignment_refresh(*, mapping_id: int) -> AlignmentReport | None:
     mapping = AlignmentMapping.objects.select_related("config").filter(pk=mapping_id).first()
     if mapping is None:
         return None
-    scope = _Scope(mapping)
-    human, ties = _human_side(mapping, scope)
-    by_version, reason = _metric_side(mapping)
-    if reason:
-        figures: dict[str, Any] = {"n_items": 0, "reason": reason}
-    else:
-        figures = _figures_for(mapping, by_version.get("", {}), human)
-        figures["versions"] = {
-            version: _figures_for(mapping, scores, human)
-            for version, scores in sorted(by_version.items())
-            if version
-        }
-        for per in figures["versions"].values():
-            per.pop("worst_items", None)
-        figures["tied_votes_left_out"] = ties
-        figures["anchoring"] = _anchoring(mapping, scope, by_version.get("", {}))
-        reason = figures["agreement_rate"]["reason"]
-    figures["scope"] = scope.describe()
+    # The inputs (answers, decisions, scores, gold) from a caught-up read replica when
+    # there is one (hitl/replica.py); the report is written to the primary.
+    with reads_from_replica():
+        scope = _Scope(mapping)
+        human, ties = _human_side(mapping, scope)
+        by_version, reason = _metric_side(mapping)
+        if reason:
+            figures: dict[str, Any] = {"n_items": 0, "reason": reason}
+        else:
+            figures = _figures_for(mapping, by_version.get("", {}), human)
+            figures["versions"] = {
+                version: _figures_for(mapping, scores, human)
+                for version, scores in sorted(by_version.items())
+                if version
+            }
+            for per in figures["versions"].values():
+                per.pop("worst_items", None)
+            figures["tied_votes_left_out"] = ties
+            figures["anchoring"] = _anchoring(mapping, scope, by_version.get("", {}))
+            reason = figures["agreement_rate"]["reason"]
+        figures["scope"] = scope.describe()
     figures["mapping"] = {
         "score_name": mapping.score_name,
         "source_version": mapping.source_version,
