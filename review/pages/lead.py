@@ -50,6 +50,7 @@ from review.pages.rubric_forms import (
     scale_of_data,
 )
 from review.services.suggestions import suggestions_in_words
+from review.services.turns import turns_in_words
 from traces import filter_builder
 from traces.models import ScoreDataType
 from traces.score_kinds import score_kind
@@ -401,7 +402,11 @@ class ItemView(LeadPageView):
             raise Http404
         names = lead_selectors.config_names(project)
         annotations = [
-            {"annotation": a, "answers": [(names.get(k, k), v) for k, v in a.values.items()]}
+            {
+                "annotation": a,
+                "answers": [(names.get(k, k), v) for k, v in a.values.items()],
+                "turns": turns_in_words(a.turns) if a.turns else "",
+            }
             for a in lead_selectors.item_annotations(item)
         ]
         # The adjudicated decision, labelled as such, with who decided.

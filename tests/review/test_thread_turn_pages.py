@@ -101,6 +101,18 @@ def test_the_submit_keeps_each_turn_rating_and_sends_unsent_turn_comments(tenant
     html = lead.get(url).content.decode()
     assert "Turn by turn" in html and "Ten times the adult dose." in html
     assert html.index("Turn 1") < html.index("good") < html.index("Turn 2")
+    # And the lead's page of the item, review by review.
+    item_url = reverse(
+        "lead-item",
+        kwargs={
+            "org_slug": tenant.organization.slug,
+            "project_slug": tenant.project.slug,
+            "queue_pk": talk.queue.pk,
+            "item_pk": talk.items[0].pk,
+        },
+    )
+    said = "Turn by turn:</strong> turn 1 good; turn 2 bad: “Ten times the adult dose.”"
+    assert said in lead.get(item_url).content.decode()
 
 
 @pytest.mark.parametrize(
