@@ -34,6 +34,7 @@ from review.pages.reviewer_forms import (
     failure_modes_of,
 )
 from review.payloads import render_payload, render_text
+from review.services.turns import turns_in_words
 
 HISTORY_PAGE_SIZE = 50
 
@@ -209,6 +210,7 @@ class HistoryItemView(ReviewPageView):
             "comparison": comparison,
             "mine_explanation": shown.get("explanation", ""),
             "mine_failure_modes": ", ".join(failure_modes_of(shown)),
+            "my_turns": turns_in_words(annotation.turns),
             "my_work_url": self.my_work_url(),
             "history_list_url": reverse(
                 "review-history", kwargs={"org_slug": self.organization.slug}
@@ -381,6 +383,7 @@ class AdjudicateView(ReviewPageView):
                 "expected_html": (
                     render_payload(a.expected_output) if a.expected_output is not None else ""
                 ),
+                "turns": turns_in_words(a.turns) if a.turns else "",
             }
             for a in side["annotations"]
         ]

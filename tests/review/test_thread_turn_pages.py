@@ -253,3 +253,30 @@ def test_a_second_tab_with_other_turn_ratings_is_shown_and_may_replace_them(tena
         }
         labels = list(Score.objects.filter(name="turn_rating").values_list("label", flat=True))
     assert labels == ["bad"]
+
+
+def test_the_decision_page_and_my_history_say_the_turn_ratings(tenant):
+    from tests.review.thread_helpers import submit
+
+    talk = make_conversations(tenant, reviewers=2, include_expected_output=True)
+    alice, bob = talk.reviewers
+    first, second, _third = talk.turns[0]
+    mine = submit(
+        tenant, talk, alice, "Resolved",
+        turns={first.external_id: {"rating": "good"}, second.external_id: {"rating": "bad"}},
+    )  # fmt: skip
+    submit(tenant, talk, bob, "Unresolved", turns={second.external_id: {"note": "unsure"}})
+    base = {"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug}
+    lead = Client()
+    lead.force_login(tenant.owner)
+    decide = lead.get(reverse("review-adjudicate", kwargs={**base, "item_pk": talk.items[0].pk}))
+    html = decide.content.decode()
+    assert decide.status_code == 200 and 'id="row-turns"' in html
+    assert "turn 1 good; turn 2 bad" in html and "turn 2 not rated: “unsure”" in html
+    assert "Expected final outcome" in html
+    reviewer = Client()
+    reviewer.force_login(alice)
+    history = reviewer.get(
+        reverse("review-history-item", kwargs={**base, "annotation_pk": mine.pk})
+    ).content.decode()
+    assert "Turn by turn:</strong> turn 1 good; turn 2 bad" in history
