@@ -586,6 +586,11 @@ class AnnotationUpdateSerializer(StrictSerializer):
     failure_modes = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False
     )
+    turns = serializers.DictField(
+        required=False,
+        help_text="A conversation's turn ratings, replacing the stored ones: the turn's "
+        'trace id -> {"rating": "good" | "bad" | null, "note": text} (docs/threads.md).',
+    )
 
 
 class AdjudicateSerializer(StrictSerializer):

@@ -280,3 +280,26 @@ def test_the_api_submit_takes_turn_ratings_and_refuses_bad_ones_with_reasons(ten
         first.external_id: {"turn": 1, "rating": "good"},
         second.external_id: {"turn": 2, "note": "slow"},
     }
+
+
+def test_the_api_edit_replaces_the_turn_ratings(tenant, client_for):
+    talk = make_conversations(tenant, reviewers=1)
+    reviewer = talk.reviewers[0]
+    first = talk.turns[0][0]
+    annotation = submit(tenant, talk, reviewer, "Resolved")
+    url = (
+        f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+        f"/annotations/{annotation.pk}/"
+    )
+    api = client_for(reviewer)
+    turns = {first.external_id: {"rating": "bad", "note": "wrong"}}
+    edited = api.patch(url, {"version": annotation.version, "turns": turns}, format="json")
+    assert edited.status_code == 200
+    assert edited.json()["turns"] == {
+        first.external_id: {"turn": 1, "rating": "bad", "note": "wrong"}
+    }
+    bad = {"version": annotation.version + 1, "turns": {first.external_id: {"rating": "meh"}}}
+    refused = api.patch(url, bad, format="json")
+    assert refused.status_code == 400 and "Turn 1: a rating is good or bad" in str(refused.json())
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert Score.objects.get(name=TURN_SCORE_NAME).label == "bad"
