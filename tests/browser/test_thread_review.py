@@ -50,7 +50,7 @@ def test_a_reviewer_rates_turns_comments_on_one_and_the_lead_reads_them(page, li
     page.click("#turn-2 .turn-comment summary")
     page.fill("#turn-comment-2", f"@{tenant.owner.email} should this go to the safety set?")
     shot(page, "thread-review-before-comment")
-    page.click("#turn-2 [data-turn-comment]")
+    page.press("#turn-comment-2", "Control+Enter")  # sends that comment, not the review
     page.wait_for_selector("#turn-comments-2")
     page.wait_for_selector("#review-root[data-ready]", state="attached")
 
