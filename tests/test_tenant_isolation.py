@@ -1,12 +1,13 @@
 """Walks every route in the URL conf as another organization and proves that nothing of
 the victim organization is read or written.
 
-For each route and each method, the attacker (the other organization's owner by session,
-its staff auditor, its all-scope API key, and an anonymous caller) calls it twice: with
-the victim's organization and project slugs and ids, and with the attacker's own slugs
-and the victim's ids. No response may contain a marker of the victim's data, API routes
-addressed with the victim's slugs must answer 401/403/404/405, nothing may answer 5xx,
-and afterwards every tenant-owned row of the victim must be exactly as before.
+For each route and each method its view handles (and one it does not), the attacker
+(the other organization's owner by session, its staff auditor, its all-scope API key,
+and an anonymous caller) calls it twice: with the victim's organization and project slugs
+and ids, and with the attacker's own slugs and the victim's ids. No response may
+contain a marker of the victim's data, API routes addressed with the victim's slugs must
+answer 401/403/404/405, nothing may answer 5xx, and afterwards every tenant-owned row of
+the victim must be exactly as before.
 
 New routes are covered without a new test: URL kwargs are filled from the view's
 ``scoped_model`` and from each app's ``tests/<app>/isolation.py`` (see tests/isolation.py).
@@ -61,6 +62,32 @@ class Route:
         return getattr(self.pattern.callback, "cls", None) or getattr(
             self.pattern.callback, "view_class", None
         )
+
+    @property
+    def handled_methods(self) -> list[str] | None:
+        """The methods of METHODS the route's view has a handler for (a viewset route's
+        actions, a class view's methods, an admin view's GET and POST); None for another
+        function view (any method)."""
+        callback = self.pattern.callback
+        actions = getattr(callback, "actions", None)
+        if actions is not None:
+            return [method for method in METHODS if method in actions]
+        if self.template.startswith("admin/"):
+            return ["get", "post"]  # an admin view reads a POST, and any other as a GET
+        view_class = self.view_class
+        if view_class is None:
+            return None
+        return [method for method in METHODS if callable(getattr(view_class, method, None))]
+
+    def methods_to_call(self) -> list[str]:
+        """The methods the walkers send: every handled one, and one the route does not
+        handle (it must be refused the same way: the others would be refused alike
+        before any handler runs)."""
+        handled = self.handled_methods
+        if handled is None:
+            return list(METHODS)
+        unhandled = [method for method in METHODS if method not in handled]
+        return handled + unhandled[:1]
 
 
 def _normalise(fragment: str) -> str:
@@ -338,7 +365,7 @@ def test_every_route_is_isolated_between_organizations(world, db, route, record_
         urls.append((mixed_url, False))
     for url, uses_victim_slug in urls:
         for caller_name, client in callers.items():
-            for method in METHODS:
+            for method in route.methods_to_call():
                 if is_admin and caller_name == "staff-auditor" and method == "get":
                     # The admin walker opens every admin page of the other organization's
                     # rows as a staff auditor (404, no marker): not asked twice.

@@ -237,8 +237,10 @@ def test_a_comparison_item_is_named_by_its_systems_where_people_pick_it(tenant):
         reverse("review-adjudication", kwargs={"org_slug": tenant.organization.slug})
     ).content.decode()
     assert ">baseline vs candidate</a>" in listed
-    board = signed_in(tenant.owner).get(
-        project_url(tenant, "lead-queue-board", queue_pk=queue.pk)
-    ).content.decode()
+    board = (
+        signed_in(tenant.owner)
+        .get(project_url(tenant, "lead-queue-board", queue_pk=queue.pk))
+        .content.decode()
+    )
     assert ">baseline vs candidate</a>" in board
     assert "comparison of 2 outputs" in board and "Max dose in cirrhosis?" in board
