@@ -69,9 +69,19 @@ urlpatterns = [
         name="review-history-item",
     ),
     path(
+        project + "history/<int:annotation_pk>/span/",
+        history.HistorySpanView.as_view(),
+        name="review-history-span",
+    ),
+    path(
         project + "adjudicate/<int:item_pk>/",
         history.AdjudicateView.as_view(),
         name="review-adjudicate",
+    ),
+    path(
+        project + "adjudicate/<int:item_pk>/span/",
+        history.AdjudicateSpanView.as_view(),
+        name="review-adjudicate-span",
     ),
     path(
         project + "reports/quality/",

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -27,7 +28,7 @@ from review.models import (
 from review.pages import reviewer_selectors as pages_selectors
 from review.pages.board_selectors import item_label
 from review.pages.questions import prepare_questions, saved_as_posted
-from review.pages.reviewer import ReviewPageView
+from review.pages.reviewer import ReviewPageView, render_span_fragment
 from review.pages.reviewer_forms import (
     AnswersForm,
     ReviewPageQueryForm,
@@ -168,8 +169,10 @@ class HistoryItemView(ReviewPageView):
     ) -> HttpResponse:
         user = self.request.user
         item = annotation.item
-        turn = ReviewPageQueryForm(self.request.GET).turn_id()
-        page = pages_selectors.item_page(item=item, user=user, turn=turn)
+        query = ReviewPageQueryForm(self.request.GET)
+        page = pages_selectors.item_page(
+            item=item, user=user, turn=query.turn_id(), span=query.span_id(), lazy=True
+        )
         errors = errors or {}
         saved = saved_as_posted(page["form"], annotation)
         # After a conflict the form keeps my edit (to save over the other deliberately),
@@ -214,6 +217,9 @@ class HistoryItemView(ReviewPageView):
             "my_work_url": self.my_work_url(),
             "history_list_url": reverse(
                 "review-history", kwargs={"org_slug": self.organization.slug}
+            ),
+            "span_detail_url": reverse(
+                "review-history-span", kwargs=self._kwargs(annotation_pk=annotation.pk)
             ),
         }
         context["item_comments"], context["hidden_comments"] = pages_selectors.item_comments(
@@ -370,8 +376,10 @@ class AdjudicateView(ReviewPageView):
         status: int = 200,
     ) -> HttpResponse:
         user = self.request.user
-        turn = ReviewPageQueryForm(self.request.GET).turn_id()
-        page = pages_selectors.item_page(item=item, user=user, turn=turn)
+        query = ReviewPageQueryForm(self.request.GET)
+        page = pages_selectors.item_page(
+            item=item, user=user, turn=query.turn_id(), span=query.span_id(), lazy=True
+        )
         posted = posted or {}
         errors = errors or {}
         prepare_questions(page["form"], posted=posted, errors=errors)
@@ -403,5 +411,73 @@ class AdjudicateView(ReviewPageView):
             "explanation": posted.get("explanation", ""),
             "expected_output": posted.get("expected_output", ""),
             "list_url": reverse("review-adjudication", kwargs={"org_slug": self.organization.slug}),
+            "span_detail_url": reverse(
+                "review-adjudicate-span", kwargs=self._kwargs(item_pk=item.pk)
+            ),
         }
         return render(self.request, "review/adjudicate.html", context, status=status)
+
+
+# --- one span of a long trace, loaded when it is selected -----------------------------------
+
+
+class SpanFragment(ReviewPageView):
+    """GET ``?span=<span id>`` (and ``&turn=`` on a thread): one span of the page's item
+    as the page shows it when it is selected, the fragment ``review.js`` puts beside the
+    span tree of a trace longer than ``SPAN_BODIES_INLINE``. The page's own ``load``
+    admits the caller (404 otherwise, as the page) and its own selector builds the span
+    (``item_span_detail``: ``item_page`` with that span selected), so the blind rule is
+    the page's. A span the trace does not have is 404. Signed out: 401 with where to
+    sign in, as the review page's other calls."""
+
+    http_method_names = ["get"]
+
+    def page_path(self) -> str:
+        raise NotImplementedError
+
+    def handle_no_permission(self) -> HttpResponse:
+        if self.request.user.is_authenticated:
+            return super().handle_no_permission()
+        login = redirect_to_login(self.page_path(), self.get_login_url())
+        return JsonResponse({"signed_out": True, "login_url": login.url}, status=401)
+
+    def span_of(self, item: QueueItem) -> HttpResponse:
+        query = ReviewPageQueryForm(self.request.GET)
+        span_id = query.span_id()
+        found = (
+            pages_selectors.item_span_detail(
+                item=item, user=self.request.user, span_id=span_id, turn=query.turn_id()
+            )
+            if span_id
+            else None
+        )
+        if found is None:
+            raise Http404
+        return render_span_fragment(self.request, found)
+
+
+class HistorySpanView(SpanFragment, HistoryItemView):
+    """One span of the item of one of my answers (My history's item page)."""
+
+    def page_path(self) -> str:
+        return reverse("review-history-item", kwargs=self.kwargs)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, annotation_pk: int
+    ) -> HttpResponse:
+        return self.span_of(self.load(annotation_pk).item)
+
+
+class AdjudicateSpanView(SpanFragment, AdjudicateView):
+    """One span of an item in a queue I adjudicate (the decision page)."""
+
+    def page_path(self) -> str:
+        return reverse("review-adjudicate", kwargs=self.kwargs)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, item_pk: int
+    ) -> HttpResponse:
+        item = self.load(item_pk)
+        if item.target_type == ItemTarget.COMPARISON:
+            raise Http404
+        return self.span_of(item)

@@ -112,6 +112,22 @@ def render_span_body(span: dict[str, Any]) -> dict[str, Any]:
     return span
 
 
+def render_span_fragment(
+    request: HttpRequest, found: dict[str, Any], *, span_comment_url: str = ""
+) -> HttpResponse:
+    """One selected span (``span_detail``/``item_span_detail``) as the fragment a page's
+    script puts beside the span tree (``_span_detail.html``); with its comment form
+    where the page has one."""
+    context = {
+        "span": render_span_body(found["span"]),
+        "index": found["index"],
+        "trace": found["page"]["trace"],
+        "selected": True,
+        "span_comment_url": span_comment_url,
+    }
+    return render(request, "review/_span_detail.html", context)
+
+
 class ReviewPageView(ProjectPageView):
     """A review page in a project: links between the pages and "open the next item"."""
 
@@ -618,14 +634,9 @@ class SpanDetailView(ReviewItemView):
         if found is None:
             raise Http404
         kwargs = self._kwargs(assignment_pk=assignment.pk)
-        context = {
-            "span": render_span_body(found["span"]),
-            "index": found["index"],
-            "trace": found["page"]["trace"],
-            "selected": True,
-            "span_comment_url": reverse("review-span-comment", kwargs=kwargs),
-        }
-        return render(request, "review/_span_detail.html", context)
+        return render_span_fragment(
+            request, found, span_comment_url=reverse("review-span-comment", kwargs=kwargs)
+        )
 
 
 class CommentOpenView(ReviewPageView):

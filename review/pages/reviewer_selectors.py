@@ -319,6 +319,24 @@ def span_detail(
     blind rule is the page's. With the page's data, the span and its place in the tree;
     None when the trace (or the thread's turn) has no such span."""
     page = review_page(assignment=assignment, user=user, turn=turn, span=span_id)
+    return _selected_span(page, span_id)
+
+
+def item_span_detail(
+    *, item: QueueItem, user: Any, span_id: str, turn: str | None = None
+) -> dict[str, Any] | None:
+    """One span of ``item``'s trace as My history's item page and the decision page show
+    it when it is selected: their own selector (``item_page``, lazy, with that span
+    selected), so what ``user`` sees of others' scores and comments on it is what the
+    blind rule lets the page show. The caller has checked that ``user`` may open the
+    page (their own answer on the item; a queue they adjudicate). None when the trace
+    (or the thread's turn) has no such span."""
+    page = item_page(item=item, user=user, turn=turn, span=span_id, lazy=True)
+    return _selected_span(page, span_id)
+
+
+def _selected_span(page: dict[str, Any], span_id: str) -> dict[str, Any] | None:
+    """The page's data, the span ``span_id`` (its body read) and its place in the tree."""
     for index, span in enumerate(page["spans"]):
         if span["span_id"] == span_id:
             return {"page": page, "span": span, "index": index}
