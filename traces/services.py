@@ -131,9 +131,10 @@ def saved_view_create(
 ) -> SavedView:
     """Saves a trace filter, columns and order under a name (unique per project); the
     filter and the order are validated and stored normalized, as routing rules store
-    their filters."""
+    their filters. A score condition on a name no score of the project has is refused,
+    as routing rules, bulk add and promote-matching refuse it (it would match nothing)."""
     from traces.filters import DEFAULT_SORT, parse_sort
-    from traces.selectors import validate_trace_filter
+    from traces.selectors import trace_filter_check_score_names, validate_trace_filter
 
     try:
         sort_key = parse_sort(sort).key
@@ -144,6 +145,7 @@ def saved_view_create(
     if not name:
         raise DomainError("A saved view needs a name.", details={"name": ["required"]})
     normalized = validate_trace_filter(filter_params)
+    trace_filter_check_score_names(project=project, params=normalized)
     with conflict_on_duplicate(), audit.acting_as(actor), transaction.atomic():
         if SavedView.objects.filter(project=project, name=name).exists():
             raise Conflict(f"A saved view named '{name}' exists.", details={"name": ["taken"]})

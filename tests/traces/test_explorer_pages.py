@@ -110,6 +110,31 @@ def test_saved_views_are_shared_in_the_project(tenant, traces):
     assert _client(tenant.viewer).post(url, {"name": "X", "query": ""}).status_code == 403
 
 
+def test_a_view_on_a_score_name_the_project_has_not_is_refused(tenant, traces):
+    failing, _fine = traces
+    with tenancy.tenant_scope(tenant.organization.pk):
+        Score.objects.create(
+            project=tenant.project,
+            trace=failing,
+            name="faithfulness",
+            data_type="numeric",
+            value=0.2,
+            source="llm_judge",
+        )
+    url = reverse(
+        "traces-saved-view-create",
+        kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug},
+    )
+    client = _client(tenant.admin)
+    refused = client.post(url, {"name": "Typo", "query": "score=faithfulnes<0.5"})
+    assert refused.status_code == 400
+    assert "no score named “faithfulnes”" in refused.content.decode()
+    saved = client.post(url, {"name": "Unfaithful", "query": "score=faithfulness<0.5"})
+    assert saved.status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert list(SavedView.objects.values_list("name", flat=True)) == ["Unfaithful"]
+
+
 def test_trace_detail_shows_scores_side_by_side_and_the_blind_rule(tenant):
     config = make_config(tenant, name="Accuracy")
     other = make_queue(tenant, configs=[config], reviewers=[tenant.reviewer], overlap=2)
