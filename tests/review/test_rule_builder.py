@@ -157,6 +157,27 @@ def test_bulk_add_builds_its_filter_with_rows_and_adds_what_it_counted(tenant):
     assert added.status_code == 302
 
 
+def test_bulk_add_offers_a_routing_rule_from_the_same_filter(tenant):
+    _scored_trace(tenant, "t-hit", status="error")
+    queue = make_queue(tenant, name="Refunds")
+    page = signed_in(tenant.admin)
+    counted = page.get(
+        project_url(tenant, "lead-bulk-add"), {"filter": "status=error&score=faithfulness<0.5"}
+    )
+    rules_url = project_url(tenant, "lead-queue-rules", queue_pk=queue.pk)
+    link = f"{rules_url}?filter=status%3Derror%26score%3Dfaithfulness%253C0.5"
+    assert escape(link) in counted.content.decode()
+    # The rule page opens with that filter as its rows, and its preview counts the match.
+    rule_page = page.get(link)
+    assert sorted(c["chip"] for c in rule_page.context["conditions"]) == [
+        "faithfulness < 0.5",
+        "status is error",
+    ]
+    # Without a filter there is nothing to route by: no offer.
+    plain = page.get(project_url(tenant, "lead-bulk-add"))
+    assert "rule-from-filter" not in plain.content.decode()
+
+
 def test_the_routing_preview_and_the_promote_list_name_each_trace(tenant):
     started = dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC)
     make_trace(
