@@ -22,7 +22,8 @@ def test_a_senior_decides_a_split_comparison_by_keyboard(page, live_server, tran
     _queue, item, by_label, _reviewers = disputed_comparison(tenant)
     sign_in(page, live_server, tenant.admin)
     page.goto(f"{live_server.url}/orgs/{tenant.organization.slug}/adjudication/")
-    page.get_by_role("link", name="comparison", exact=False).first.click()
+    # The item is named by the systems it compares.
+    page.get_by_role("link", name="baseline vs candidate").click()
 
     page.wait_for_selector("#compare-root")
     expect(page.locator(".compare-output")).to_have_count(2)
