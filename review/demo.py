@@ -1,7 +1,9 @@
 """The review part of the demo: two rubric questions and a queue of the demo traces with
 both demo reviewers in its pool, so a newcomer signs in as a reviewer and reviews at
-once. Registered from :class:`review.apps.ReviewConfig`; idempotent (``seed_demo`` may
-run again: existing questions and the queue are reused, queued traces are skipped)."""
+once; and a queue of whole conversations filled by a thread rule (the demo's sessions
+with a thumbs-down in any turn), reviewed turn by turn. Registered from
+:class:`review.apps.ReviewConfig`; idempotent (``seed_demo`` may run again: existing
+questions, queues and the rule are reused, queued traces and threads are skipped)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Any
 from projects.demo import DemoContext
 from projects.models import Membership
 from review import services
-from review.models import ReviewQueue, ScoreConfig
+from review.models import ReviewQueue, RoutingRule, RoutingTarget, ScoreConfig
 
 DEMO_QUEUE = "Clinical answers"
+DEMO_CONVERSATION_QUEUE = "Whole conversations"
+DEMO_THREAD_RULE = "Conversations with a thumbs-down"
 DEMO_REVIEWERS = ("reviewer1@demo.hitl.local", "reviewer2@demo.hitl.local")
 
 DEMO_CONFIGS: list[dict[str, Any]] = [
@@ -64,22 +68,83 @@ DEMO_CONFIGS: list[dict[str, Any]] = [
     },
 ]
 
+DEMO_CONVERSATION_CONFIG: dict[str, Any] = {
+    "name": "Conversation resolved",
+    "description": "Did the clinician get a safe, usable answer by the end of the conversation?",
+    "data_type": "categorical",
+    "target": "thread",
+    "options": [{"label": "Resolved", "value": 1.0}, {"label": "Unresolved", "value": 0.0}],
+    "rubric": [
+        {
+            "label": "Resolved",
+            "definition": "By the last turn the clinician has a correct, usable answer.",
+            "examples": ["A wrong dose in turn 1, corrected in turn 2."],
+        },
+        {
+            "label": "Unresolved",
+            "definition": "The conversation ends without a safe answer.",
+            "examples": ["The last answer still recommends warfarin in pregnancy."],
+        },
+    ],
+    "required": True,
+}
+
+
+def _config(actor: Any, project: Any, definition: dict[str, Any]) -> ScoreConfig:
+    config = ScoreConfig.objects.filter(project=project, name=definition["name"]).first()
+    if config is None:
+        config = services.score_config_create(actor=actor, project=project, **definition)
+    return config
+
+
+def _reviewers() -> list[dict[str, int]]:
+    return [
+        {"membership_id": m.pk}
+        for m in Membership.objects.filter(user__email__in=DEMO_REVIEWERS).order_by("pk")
+    ]
+
+
+def _conversations(context: DemoContext) -> str:
+    """The conversations queue, its thread rule, and the threads the rule takes now."""
+    actor, project = context.actor, context.project
+    config = _config(actor, project, DEMO_CONVERSATION_CONFIG)
+    queue = ReviewQueue.objects.filter(project=project, name=DEMO_CONVERSATION_QUEUE).first()
+    if queue is None:
+        queue = services.queue_create(
+            actor=actor,
+            project=project,
+            name=DEMO_CONVERSATION_QUEUE,
+            description="Sessions an end user thumbed down, reviewed turn by turn.",
+            overlap=1,
+            blind_mode=True,
+            include_explanation=True,
+            include_expected_output=True,
+            form=[{"config_id": config.pk}],
+            reviewers=_reviewers(),
+        )
+    if not RoutingRule.objects.filter(queue=queue, name=DEMO_THREAD_RULE).exists():
+        services.routing_rule_create(
+            actor=actor,
+            project=project,
+            queue_id=queue.pk,
+            name=DEMO_THREAD_RULE,
+            signal="thumbs_down",
+            target=RoutingTarget.THREAD,
+            thread_conditions={"thumbs_down": True},
+        )
+    routed = sum(services.routing_apply_threads(project_id=project.pk).values())
+    return (
+        f"review queue “{queue.name}”: {routed} conversations routed by the thread rule "
+        f"“{DEMO_THREAD_RULE}”"
+    )
+
 
 def demo_step(context: DemoContext) -> str:
     """Questions, the queue and its items (runs inside the organization's scope)."""
     actor, project = context.actor, context.project
-    configs = []
-    for definition in DEMO_CONFIGS:
-        config = ScoreConfig.objects.filter(project=project, name=definition["name"]).first()
-        if config is None:
-            config = services.score_config_create(actor=actor, project=project, **definition)
-        configs.append(config)
+    configs = [_config(actor, project, definition) for definition in DEMO_CONFIGS]
     queue = ReviewQueue.objects.filter(project=project, name=DEMO_QUEUE).first()
     if queue is None:
-        reviewers = [
-            {"membership_id": m.pk}
-            for m in Membership.objects.filter(user__email__in=DEMO_REVIEWERS).order_by("pk")
-        ]
         queue = services.queue_create(
             actor=actor,
             project=project,
@@ -90,10 +155,10 @@ def demo_step(context: DemoContext) -> str:
             include_explanation=True,
             include_expected_output=True,
             form=[{"config_id": c.pk} for c in configs],  # any disagreement adjudicates
-            reviewers=reviewers,
+            reviewers=_reviewers(),
         )
     added = services.queue_items_add_from_filter(actor=actor, queue=queue, params={"tags": "demo"})
     return (
         f"review queue “{queue.name}”: {added.get('added', 0)} items added, both demo "
-        "reviewers in its pool (sign in as a reviewer, open My work)"
+        "reviewers in its pool (sign in as a reviewer, open My work); " + _conversations(context)
     )

@@ -40,3 +40,26 @@ def test_seed_demo_prints_working_logins_and_is_idempotent(db):
         "demo-run-010",
         "demo-run-017",
     }
+
+
+def test_seed_demo_routes_the_thumbed_down_conversations_to_their_queue(db):
+    """The demo's thread rule takes each session with a thumbs-down in any of its turns
+    (runs 1, 6, 11, 16 and 21: sessions 0, 2, 3, 5 and 7) into the conversations queue,
+    once: seeding again routes nothing more."""
+    from review.models import QueueItem, ReviewQueue, RoutingRule
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "5 conversations routed by the thread rule" in out.getvalue()
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "0 conversations routed" in again.getvalue()
+    organization = Organization.objects.get(slug="northwind-health")
+    with tenant_scope(organization.pk):
+        queue = ReviewQueue.objects.get(name="Whole conversations")
+        threads = set(
+            QueueItem.objects.filter(queue=queue).values_list("thread__external_id", flat=True)
+        )
+        rule = RoutingRule.objects.get(queue=queue)
+    assert threads == {f"demo-session-{n}" for n in (0, 2, 3, 5, 7)}
+    assert rule.target == "thread" and rule.thread_conditions == {"thumbs_down": True}
