@@ -141,3 +141,46 @@ def test_a_long_trace_is_reviewed_from_the_keyboard(page, live_server):
         answer = Annotation.objects.get(assignment_id=lease.pk)
     assert answer.values == {str(config.pk): "Correct"}
     assert not csp_errors, csp_errors
+
+
+def test_a_span_clicked_on_my_history_item_loads_beside_the_tree(page, live_server):
+    """My history's item page on a 300-span trace: only the selected span's body came
+    with the page; a span clicked in the tree is loaded and shown in the pane."""
+    tenant = make_tenant("Longhistory")
+    config = make_config(tenant, name="Accuracy", required=True)
+    queue = make_queue(tenant, configs=[config], name="Long runs", overlap=1)
+    trace = add_long_trace(organization_id=tenant.organization.pk, project=tenant.project)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=trace.pk)
+        lease = services.queue_claim_next(actor=Actor(user=tenant.reviewer), queue=queue)
+        services.assignment_submit(
+            actor=Actor(user=tenant.reviewer), assignment_id=lease.pk, values={str(config.pk): 1.0}
+        )
+        annotation = Annotation.objects.get(assignment_id=lease.pk)
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.on("pageerror", lambda error: errors.append(f"script error: {error}"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, live_server, tenant.reviewer)
+    kwargs = {
+        "org_slug": tenant.organization.slug,
+        "project_slug": tenant.project.slug,
+        "annotation_pk": annotation.pk,
+    }
+    page.goto(live_server.url + reverse("review-history-item", kwargs=kwargs))
+    page.wait_for_selector("#review-root[data-ready]", state="attached")
+    assert page.evaluate(SHOWN_ROWS) == 300
+    assert page.locator(".span-panel").count() == 1
+    page.locator(".span-row[data-span=s143]").click()
+    assert _selected(page) == "s143"
+    page.wait_for_selector("#span-panel-143:not([hidden])")
+    panel = page.locator("#span-panel-143")
+    assert body_marker(143) in panel.inner_text()
+    assert "timed out after 400 ms" in panel.inner_text()
+    assert page.locator(".span-panel:not([hidden])").count() == 1
+    _pane_beside_tree_in_view(page)
+    page.screenshot(path=f"{SHOTS}/long-4-history.png")
+    assert not errors, errors
