@@ -348,7 +348,8 @@ def page_open(browser, servers: dict[str, tuple[str, str]], repeat: int) -> list
 # --- 3. server time of every page ----------------------------------------------------------------
 
 
-def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
+def server_times(repeat: int) -> list[tuple[str, list[float], int]]:
+    """Each page once to warm up, then ``repeat`` times: (page, timings in ms, queries)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -378,7 +379,14 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
             .order_by("-id")
             .first()
         )
-        disputed = QueueItem.objects.filter(status="needs_adjudication").first()
+        disputed = QueueItem.objects.filter(
+            status="needs_adjudication", queue__name="Clinical answers"
+        ).first()
+        long_disputed = QueueItem.objects.filter(
+            status="needs_adjudication", queue__name=LONG_QUEUE
+        ).first()
+        long_item = long_disputed or QueueItem.objects.filter(queue__name=LONG_QUEUE).first()
+        normal_item = disputed or QueueItem.objects.filter(queue__name="Clinical answers").first()
         project = lease.queue.project.slug if lease else annotation.queue.project.slug
     base = {"org_slug": org.slug}
     in_project = {**base, "project_slug": project}
@@ -414,7 +422,7 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
     if long_annotation is not None:
         pages.append(
             (
-                "history item, 300-span trace (every span's body, as before)",
+                "history item, 300-span trace",
                 reviewer,
                 "get",
                 reverse(
@@ -441,6 +449,41 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
                 reverse("review-adjudicate", kwargs={**in_project, "item_pk": disputed.pk}),
             )
         )
+    if long_disputed is not None:
+        pages.append(
+            (
+                "adjudicate, 300-span trace",
+                owner,
+                "get",
+                reverse("review-adjudicate", kwargs={**in_project, "item_pk": long_disputed.pk}),
+            )
+        )
+    # The lead's item page (no span tree: it links to the trace page) and the trace
+    # explorer's page of the item's trace, as the owner.
+    for label, item in (("normal", normal_item), ("300-span trace", long_item)):
+        if item is None:
+            continue
+        pages.append(
+            (
+                f"lead's item page, {label}",
+                owner,
+                "get",
+                reverse(
+                    "lead-item",
+                    kwargs={**in_project, "queue_pk": item.queue_id, "item_pk": item.pk},
+                ),
+            )
+        )
+        with tenancy.tenant_scope(org.pk):
+            trace_id = item.trace.external_id
+        pages.append(
+            (
+                f"trace page (explorer), {label}",
+                owner,
+                "get",
+                reverse("traces-detail", kwargs={**in_project, "trace_external_id": trace_id}),
+            )
+        )
     results = []
     for name, user, method, url in pages:
         client = Client()
@@ -454,9 +497,67 @@ def server_times(repeat: int) -> list[tuple[str, float, float, int]]:
                 response = getattr(client, method)(url)
                 timings.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, (name, response.status_code)
-        count = len(queries.captured_queries)
-        results.append((name, statistics.median(timings), percentile(timings, 95), count))
+        results.append((name, timings, len(queries.captured_queries)))
     return results
+
+
+def answer_without_browser(per_queue: int) -> None:
+    """What the browser runs leave behind, through the services (``--pages-only``): both
+    demo reviewers answer ``per_queue`` items of each queue differently (disputed: they
+    await a decision), and each holds a live lease in each queue afterwards."""
+    from hitl import tenancy
+    from hitl.audit import Actor
+    from projects.models import Membership, Organization
+    from review import selectors, services
+    from review.models import ReviewQueue
+
+    org = Organization.objects.get(slug=ORG)
+    with tenancy.tenant_scope(org.pk):
+        users = [Membership.objects.get(user__email=email).user for email in REVIEWERS]
+        for name in ("Clinical answers", LONG_QUEUE):
+            queue = ReviewQueue.objects.get(name=name)
+            form = selectors.queue_form(queue)
+            for _ in range(per_queue):
+                for side, user in enumerate(users):
+                    values = {}
+                    for question in form:
+                        config = question.config
+                        if config.data_type == "categorical":
+                            values[str(config.pk)] = config.options[-side]["label"]
+                        elif config.data_type == "boolean":
+                            values[str(config.pk)] = side == 0
+                        elif config.data_type == "numeric":
+                            values[str(config.pk)] = (config.min_value, config.max_value)[side]
+                    lease = services.queue_claim_next(actor=Actor(user=user), queue=queue)
+                    services.assignment_submit(
+                        actor=Actor(user=user), assignment_id=lease.pk, values=values
+                    )
+            for user in users:
+                services.queue_claim_next(actor=Actor(user=user), queue=queue)
+
+
+def server_times_rounds(repeat: int, rounds: int, before_tree: Path | None) -> list[tuple]:
+    """``server_times`` ``rounds`` times, and, with ``before_tree``, the same script in
+    that tree's code (a subprocess on the same database) between them, so both see the
+    same load. Rows of (page, code, timings, queries)."""
+    import json
+
+    found: dict[tuple[str, str], list] = {}
+    for _ in range(rounds):
+        runs = [("after", server_times(repeat))]
+        if before_tree is not None:
+            out = subprocess.run(
+                [sys.executable, "bench/review_pages.py", "--measure-only",
+                 "--repeat", str(repeat)],
+                cwd=before_tree, env={**os.environ, "PYTHONPATH": str(before_tree)},
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            runs.append(("before", json.loads(out.strip().splitlines()[-1])))
+        for code, rows in runs:
+            for name, timings, queries in rows:
+                entry = found.setdefault((name, code), [[], queries])
+                entry[0].extend(timings)
+    return [(name, code, timings, queries) for (name, code), (timings, queries) in found.items()]
 
 
 def start_gunicorn(tree: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -487,9 +588,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--before", help="a git revision to measure beside the current code")
     parser.add_argument("--repo", default=str(ROOT), help="the git work tree --before is read from")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="no browser: the reviews are given through the services, then only the server"
+        " time of every page is measured (with --before: both codes, interleaved)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--pages-only: interleaved rounds")
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure_only:  # the --before code's side of --pages-only, on the same database
+        import json
+
+        import django
+
+        django.setup()
+        print(json.dumps(server_times(args.repeat)))
+        return
     chromium = os.environ.get("HITL_CHROMIUM") or shutil.which("chromium")
-    if not chromium:
+    if not chromium and not args.pages_only:
         sys.exit("Debian's chromium is needed (bin/test installs it)")
 
     run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-pages."))
@@ -515,14 +632,12 @@ def main() -> None:
 
         django.setup()
         add_long_queue(args.items + 4)
+        if args.pages_only:
+            pages_only(args, run_dir, loads)
+            return
         processes.append(start_gunicorn(ROOT, web_port, env))
         if args.before:
-            old_tree = run_dir / "before"
-            old_tree.mkdir()
-            archive = subprocess.run(
-                ["git", "archive", args.before], cwd=args.repo, check=True, capture_output=True
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+            old_tree = export_tree(args.before, args.repo, run_dir / "before")
             processes.append(start_gunicorn(old_tree, old_port, env))
             servers["before"] = (f"http://127.0.0.1:{old_port}", REVIEWERS[1])
         for base, _email in servers.values():
@@ -594,8 +709,63 @@ def main() -> None:
     print(f"\nserver time per page, Django test client, {args.repeat} requests each (ms):")
     print("| page | median | p95 | queries |")
     print("| --- | --- | --- | --- |")
-    for name, median, p95, queries in pages:
-        print(f"| {name} | {median:.1f} | {p95:.1f} | {queries} |")
+    for name, timings, queries in pages:
+        print(f"| {name} | {ms1(timings)} | {queries} |")
+
+
+def ms1(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} | {percentile(values, 95):.1f}"
+
+
+def export_tree(rev: str, repo: str, dest: Path) -> Path:
+    """``git archive`` of ``rev`` unpacked into ``dest``."""
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", rev], cwd=repo, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def pages_only(args: argparse.Namespace, run_dir: Path, loads: list) -> None:
+    """``--pages-only``: the reviews given through the services, then the server time of
+    every page, in rounds; with ``--before`` that revision's code measures the same pages
+    on the same database between the rounds (this script, copied into its tree, so the
+    page list is the same)."""
+    answer_without_browser(args.items)
+    before_tree = None
+    if args.before:
+        before_tree = export_tree(args.before, args.repo, run_dir / "before")
+        shutil.copy(Path(__file__), before_tree / "bench" / "review_pages.py")
+    loads.append(os.getloadavg())
+    rows = server_times_rounds(args.repeat, args.rounds, before_tree)
+    loads.append(os.getloadavg())
+    shown = "; ".join(" ".join(f"{x:.1f}" for x in load) for load in loads)
+    print(f"\nload average (1, 5, 15 min) at the start, after the reviews, at the end: {shown}")
+    print(
+        f"\nserver time per page, Django test client, {args.rounds} rounds of"
+        f" {args.repeat} requests (ms):"
+    )
+    by_page: dict[str, dict[str, tuple[list[float], int]]] = {}
+    for name, code, timings, queries in rows:
+        by_page.setdefault(name, {})[code] = (timings, queries)
+    if args.before:
+        print(
+            "| page | after median | p95 | queries | before median | p95 | queries"
+            " | after / before |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    else:
+        print("| page | median | p95 | queries |")
+        print("| --- | --- | --- | --- |")
+    for name, codes in by_page.items():
+        timings, queries = codes["after"]
+        row = f"| {name} | {ms1(timings)} | {queries}"
+        if args.before and "before" in codes:
+            old, old_queries = codes["before"]
+            ratio = statistics.median(timings) / statistics.median(old)
+            row += f" | {ms1(old)} | {old_queries} | {ratio:.2f}"
+        print(row + " |")
 
 
 if __name__ == "__main__":
