@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, TextField
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast, Coalesce, Left
 
 from hitl.replica import reads_from_replica
@@ -18,6 +18,8 @@ from review.models import (
 )
 from review.selectors import BOARD_COLUMNS, filter_by_board_status, queue_board
 from review.services.items import SELECTABLE_COLUMNS
+from traces.models import Trace
+from traces.selectors import trace_input_head
 
 BOARD_CARDS_PER_COLUMN = 20
 
@@ -56,15 +58,20 @@ def board(queue: ReviewQueue) -> dict[str, Any]:
                 "thread__external_id",
                 "comparison__id",
             )
-            # The head of the trace's (or the comparison's) input, to tell cards apart
-            # (not the whole input).
+            # The head of the trace's (the comparison's, the conversation's first turn's)
+            # input, to tell cards apart (not the whole input); a conversation's turns.
             .annotate(
-                input_head=Left(
-                    Coalesce(
-                        Cast("trace__input", TextField()), Cast("comparison__input", TextField())
+                input_head=Coalesce(
+                    Left(
+                        Coalesce(
+                            Cast("trace__input", TextField()),
+                            Cast("comparison__input", TextField()),
+                        ),
+                        INPUT_HEAD,
                     ),
-                    INPUT_HEAD,
-                )
+                    Subquery(_first_turn().annotate(head=trace_input_head()).values("head")[:1]),
+                ),
+                turns=Subquery(_turn_count()),
             )
             .order_by("-priority", "created_at", "id")[:BOARD_CARDS_PER_COLUMN]
         )
@@ -126,6 +133,24 @@ def item_labels(queue: ReviewQueue, item_ids: list[int]) -> dict[int, str]:
     labels = {item_id: f"item {item_id}" for item_id in item_ids}
     labels.update({item.pk: f"“{item_label(item)}” (item {item.pk})" for item in items})
     return labels
+
+
+def _first_turn() -> QuerySet[Trace]:
+    """The first turn of the card's conversation (the board's item's thread)."""
+    return Trace.objects.filter(thread_id=OuterRef("thread_id")).order_by(
+        F("start_time").asc(nulls_last=True), "created_at", "id"
+    )
+
+
+def _turn_count() -> QuerySet[Trace]:
+    """How many turns the card's conversation has."""
+    return (
+        Trace.objects.filter(thread_id=OuterRef("thread_id"))
+        .order_by()
+        .values("thread_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
 
 
 def _comparison_output_labels() -> Prefetch:

@@ -15,6 +15,7 @@ from hitl.audit import Actor
 from review import services
 from review.models import Annotation, Assignment, AssignmentState, Comment, ReviewDraft
 from review.pages.reviewer_forms import TURN_COMMENT, TURN_NOTE, TURN_RATING
+from tests.page_clients import project_url, signed_in
 from tests.page_input import BAD_UTF8, NUL, send
 from tests.review.thread_helpers import make_conversations
 from traces.models import Score
@@ -280,3 +281,18 @@ def test_the_decision_page_and_my_history_say_the_turn_ratings(tenant):
         reverse("review-history-item", kwargs={**base, "annotation_pk": mine.pk})
     ).content.decode()
     assert "Turn by turn:</strong> turn 1 good; turn 2 bad" in history
+
+
+def test_the_board_names_a_conversation_by_its_turns_and_first_message(tenant):
+    """A conversation's card on the board says how many turns it has and starts with
+    its first user message, as a trace's card starts with its input."""
+    conversation = make_conversations(tenant, count=1, reviewers=1)
+    board = signed_in(tenant.owner).get(
+        project_url(tenant, "lead-queue-board", queue_pk=conversation.queue.pk)
+    )
+    assert board.status_code == 200
+    body = board.content.decode()
+    thread = conversation.turns[0][0].thread.external_id
+    assert f">thread {thread}</a>" in body
+    assert "conversation of 3 turns" in body
+    assert "What dose of amoxicillin for a child of 20 kg?" in body
