@@ -756,10 +756,12 @@ def _join(reasons: Any) -> str:
 
 
 class RoutingRuleChangeForm(forms.Form):
-    """A rule switched on or off (``enabled``), or deleted (``delete=1``)."""
+    """A rule switched on or off (``enabled``), or deleted (``delete=1``; acted on only
+    with ``confirm``, ticked by the button's dialog or the page that asks first)."""
 
     delete = forms.BooleanField(required=False)
     enabled = forms.BooleanField(required=False)
+    confirm = forms.BooleanField(required=False)
 
 
 # --- adding what a filter matches ---------------------------------------------------------

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from hitl import audit
 from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_error_lines
+from projects.confirmations import Confirmation, confirmation_page
 from review import services
 from review.models import (
     ReviewQueue,
@@ -109,6 +110,7 @@ class RoutingRulesView(LeadPageView):
                     "rule": rule,
                     "filter": _filter_text(rule.filter_params),
                     "words": rule_words(rule),
+                    "deletion": rule_deletion(rule, queue),
                     "percent": f"{rule.sampling_rate * 100:g}",
                     "strategy": _strategy_words(rule),
                     "history": audit.history_for_display(rule.history.all(), limit=10),
@@ -271,8 +273,18 @@ class RoutingRuleEditView(LeadPageView):
         return self.page(queue, rule, form, status=422)
 
 
+def rule_deletion(rule: RoutingRule, queue: ReviewQueue) -> str:
+    """What deleting ``rule`` loses, as the button's dialog and the page that asks say it."""
+    return (
+        f"Delete the rule “{rule.name}”? New traces that match it are no longer routed to "
+        f"“{queue.name}”; the items it already added stay in the queue, and its history "
+        "stays. This cannot be undone: a new rule starts its own count and draw."
+    )
+
+
 class RoutingRuleChangeView(LeadPageView):
-    """POST: switch a rule on or off, or delete it."""
+    """POST: switch a rule on or off, or delete it (asks first: ``confirm``; a POST
+    without it deletes nothing and answers the page that asks)."""
 
     http_method_names = ["post"]
 
@@ -285,6 +297,17 @@ class RoutingRuleChangeView(LeadPageView):
             raise Http404
         form = RoutingRuleChangeForm(request.POST)
         form.is_valid()  # two boxes: anything else reads as unticked
+        if form.cleaned_data.get("delete") and not form.cleaned_data.get("confirm"):
+            return confirmation_page(
+                request,
+                Confirmation(
+                    title=f"Delete the rule “{rule.name}”?",
+                    lost=rule_deletion(rule, queue),
+                    button="Delete the rule",
+                    cancel_url=self.url("lead-queue-rules", queue_pk=queue.pk),
+                ),
+                self.context(queue=queue),
+            )
         if form.cleaned_data.get("delete"):
             services.routing_rule_delete(actor=self.actor, rule=rule)
             messages.success(request, f"Deleted the rule “{rule.name}”.")

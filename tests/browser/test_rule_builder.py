@@ -115,3 +115,13 @@ def test_a_lead_builds_a_rule_with_rows_and_sees_the_preview(page, live_server, 
     page.select_option("#bulk-queue", label="Refunds")
     page.click("#confirm-add")
     expect(page.get_by_text("Added 1 of 1 matching traces")).to_be_visible()
+
+    # Deleting the rule asks first, saying what stops and what stays.
+    page.goto(f"{base}/queues/{queue.pk}/rules/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Delete the rule Unfaithful refunds").click()
+    expect(page.get_by_text("Deleted the rule “Unfaithful refunds”.")).to_be_visible()
+    assert "no longer routed to “Refunds”" in asked[0]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not RoutingRule.objects.filter(name="Unfaithful refunds").exists()
