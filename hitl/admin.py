@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db.models import (
     Model,
     Q,
@@ -167,8 +168,15 @@ class TenantScopedAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, Simpl
     def _guard_history(self, request: HttpRequest, object_id: str) -> None:
         if not self.keeps_edit_history:
             raise Http404
+        # An id that is no id of the model (``abc``, ``1/change``) is not found, as the
+        # admin's own change page says for it.
+        pk = self.model._meta.pk
+        try:
+            object_id = pk.to_python(object_id)
+        except (ValidationError, ValueError) as exc:
+            raise Http404 from exc
         # The object may be deleted: judge by its last historical row.
-        history = self.model.history.filter(**{self.model._meta.pk.attname: object_id})
+        history = self.model.history.filter(**{pk.attname: object_id})
         latest = history.order_by("-history_date").first()
         if latest is None or not self.has_view_permission(request, latest):
             raise Http404
@@ -190,6 +198,10 @@ class TenantScopedAdmin(HistoryDescriptionMixin, ReadOnlyForAuditorsMixin, Simpl
         extra_context: dict | None = None,
     ) -> HttpResponse:
         self._guard_history(request, object_id)
+        try:  # a version that is no version id is not found
+            self.model.history.model._meta.pk.to_python(version_id)
+        except (ValidationError, ValueError) as exc:
+            raise Http404 from exc
         return super().history_form_view(request, object_id, version_id, extra_context)
 
     def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):

@@ -15,7 +15,8 @@ hierarchy drill-down the page renders (its own, and the superuser's, which carry
 other tenant's ids), with a search, and as a raw-id popup. Patterns with an object id
 (change, history, delete, ...) are walked for a spread sample of each tenant's rows (the
 first, a middle one and the last), and ``.../history/<version_id>/`` for a spread sample
-of each walked row's historical versions.
+of each walked row's historical versions, and (as the superuser) with ids that are no
+ids (``BOGUS_IDS``), which must be not found, never a server error.
 
 The organizations are built once per module (per pytest-xdist worker); each test runs in
 a savepoint of that world: one test walks the site views, one test per registered model
@@ -51,7 +52,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import Resolver404, URLPattern, URLResolver, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, URLPattern, URLResolver, resolve, reverse
 from django.urls.resolvers import RoutePattern
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -248,6 +249,9 @@ def _history_versions(model: type, pk: Any) -> list[Any]:
 # The superuser renders the sample; an auditor, whose rules are who may open a row
 # (their organization's, never the other's), opens the first row and version of each.
 SAMPLE = 3
+# Object ids that are no ids of any row: a word, a path with a slash (``<path:...>``
+# patterns take it), a number past every integer column.
+BOGUS_IDS = ("abc", "1/change", "9" * 20)
 
 
 def sample(values: list[Any], size: int = SAMPLE) -> list[Any]:
@@ -386,6 +390,14 @@ def walk_model(
                         walker.get(Page(url, "object", model, built, name), expected)
                 else:
                     walker.failures.append(f"no way to fill the admin URL {template!r}")
+        if walker.own is None:
+            rows = [pk for built in tenants for pk in built.rows[model]][:1]
+            for bogus in BOGUS_IDS:  # every argument of the pattern is the bogus id
+                walker.get(Page(changelist + _filled(pattern, bogus), "bogus", model))
+                if arguments == 2 and rows:  # a real object, a bogus second argument
+                    with contextlib.suppress(NoReverseMatch):
+                        url = reverse(f"admin:{name}", args=[quote(rows[0]), bogus])
+                        walker.get(Page(url, "bogus", model))
 
 
 MODELS = list(admin.site._registry)
