@@ -25,10 +25,19 @@ ratios, not the absolute figures, on a shared machine. Then:
    is released between tries, untimed); one span's detail (the page's script loads it
    when a span is selected).
 3. **Server time of every page**, in process with Django's test client on the same
-   database (the current code only): each page ``--repeat`` times, median and p95.
+   database (the current code only): each page ``--repeat`` times, median and p95; the
+   item pages (history item, decision page, lead's item page, trace page) for a normal
+   and a 300-span trace.
+
+With ``--pages-only`` there is no browser: the reviews are given through the services
+(both reviewers answer ``--items`` items of each queue differently, so they await a
+decision), then step 3 runs ``--rounds`` times in a fresh process each, and with
+``--before`` that revision's code (this script copied into its tree) runs it between
+them on the same database.
 
     .venv/bin/python bench/review_pages.py                  # 20 items, 15 repeats
     .venv/bin/python bench/review_pages.py --items 8 --repeat 7 --before HEAD~3
+    .venv/bin/python bench/review_pages.py --pages-only --items 3 --repeat 5 --before HEAD~3
 
 Budgets: submit-to-next p95 < 200 ms; every page's server time < 300 ms; the 300-span
 review page under 300 ms server time and first paint under 1 s; "Start reviewing" to
@@ -537,24 +546,23 @@ def answer_without_browser(per_queue: int) -> None:
 
 
 def server_times_rounds(repeat: int, rounds: int, before_tree: Path | None) -> list[tuple]:
-    """``server_times`` ``rounds`` times, and, with ``before_tree``, the same script in
-    that tree's code (a subprocess on the same database) between them, so both see the
-    same load. Rows of (page, code, timings, queries)."""
+    """``server_times`` ``rounds`` times, each in a fresh process of this script
+    (``--measure-only`` on the same database), and, with ``before_tree``, the same in
+    that tree's code between them, so both codes see the same load and neither carries
+    this process's heap. Rows of (page, code, timings, queries)."""
     import json
 
+    trees = [("after", ROOT)] + ([("before", before_tree)] if before_tree is not None else [])
     found: dict[tuple[str, str], list] = {}
     for _ in range(rounds):
-        runs = [("after", server_times(repeat))]
-        if before_tree is not None:
+        for code, tree in trees:
             out = subprocess.run(
                 [sys.executable, "bench/review_pages.py", "--measure-only",
                  "--repeat", str(repeat)],
-                cwd=before_tree, env={**os.environ, "PYTHONPATH": str(before_tree)},
+                cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
-            runs.append(("before", json.loads(out.strip().splitlines()[-1])))
-        for code, rows in runs:
-            for name, timings, queries in rows:
+            for name, timings, queries in json.loads(out.strip().splitlines()[-1]):
                 entry = found.setdefault((name, code), [[], queries])
                 entry[0].extend(timings)
     return [(name, code, timings, queries) for (name, code), (timings, queries) in found.items()]
