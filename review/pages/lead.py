@@ -23,6 +23,7 @@ from django.urls import reverse
 from hitl import audit
 from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_add_domain_error, form_error_lines
+from projects.confirmations import Confirmation, confirmation_page
 from projects.models import MANAGE_ROLES
 from projects.selectors import membership_sees_project
 from review import selectors, services
@@ -169,6 +170,34 @@ def _option_lines(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+def rubric_archiving(config: ScoreConfig) -> str:
+    """What archiving a rubric loses, as its button's dialog and the page that asks say it."""
+    return (
+        f"Archive “{config.name}”? It can no longer be edited or put in a queue's form, "
+        "and archiving cannot be undone. Every answer and version stays."
+    )
+
+
+def queue_archiving(queue: ReviewQueue) -> str:
+    """What archiving a queue loses, as its button's dialog and the page that asks say it."""
+    return (
+        f"Archive “{queue.name}”? Reviewers can no longer claim its items, its routing "
+        "rules stop adding traces and it leaves My work; archiving cannot be undone. "
+        "Its items, reviews and history stay."
+    )
+
+
+def ask_before_archiving(
+    page: LeadPageView, *, title: str, lost: str, cancel_url: str
+) -> HttpResponse:
+    """The page that asks before an archive button without ``confirm`` acts."""
+    return confirmation_page(
+        page.request,
+        Confirmation(title=title, lost=lost, button="Archive", cancel_url=cancel_url),
+        page.context(),
+    )
+
+
 class RubricEditView(LeadPageView):
     """GET: the rubric's form, every version with what changed, its edit history.
     POST: an edit (a new version), or ``archive``."""
@@ -189,6 +218,7 @@ class RubricEditView(LeadPageView):
     ) -> HttpResponse:
         context = self.context(
             config=config,
+            archiving=rubric_archiving(config),
             versions=lead_selectors.config_versions(config),
             history=audit.history_for_display(config.history.all()),
             **_rubric_form_context(data, form, extra),
@@ -206,7 +236,15 @@ class RubricEditView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, config_pk: int
     ) -> HttpResponse:
         config = self.load(config_pk)
-        if ArchiveForm(request.POST).asked():
+        archive = ArchiveForm(request.POST)
+        if archive.asked() and not archive.confirmed():
+            return ask_before_archiving(
+                self,
+                title=f"Archive “{config.name}”?",
+                lost=rubric_archiving(config),
+                cancel_url=self.url("lead-rubric", config_pk=config.pk),
+            )
+        if archive.confirmed():
             services.score_config_archive(actor=self.actor, config=config)
             messages.success(request, f"Archived “{config.name}”.")
             return redirect(self.url("lead-rubrics"))
@@ -299,6 +337,7 @@ class QueueFormView(LeadPageView):
             errors=form_error_lines(form) if form.is_bound else [],
             strategies=AssignmentStrategy.choices,
             history=lead_selectors.queue_history(queue) if queue else [],
+            archiving=queue_archiving(queue) if queue else "",
         )
         return render(self.request, "review/lead/queue_form.html", context, status=status)
 
@@ -345,7 +384,15 @@ class QueueFormView(LeadPageView):
         self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int | None = None
     ) -> HttpResponse:
         queue = self.queue(queue_pk) if queue_pk is not None else None
-        if queue is not None and ArchiveForm(request.POST).asked():
+        archive = ArchiveForm(request.POST)
+        if queue is not None and archive.asked() and not archive.confirmed():
+            return ask_before_archiving(
+                self,
+                title=f"Archive “{queue.name}”?",
+                lost=queue_archiving(queue),
+                cancel_url=self.url("lead-queue-edit", queue_pk=queue.pk),
+            )
+        if queue is not None and archive.confirmed():
             services.queue_archive(actor=self.actor, queue=queue)
             messages.success(request, f"Archived “{queue.name}”.")
             return redirect(self.url("lead-queues"))

@@ -55,12 +55,18 @@ def archive_field() -> forms.ChoiceField:
 
 
 class ArchiveForm(forms.Form):
-    """The archive button alone; its page's form refuses any other value beside it."""
+    """The archive button alone; its page's form refuses any other value beside it.
+    Archiving cannot be undone, so it is acted on only with ``confirm`` (ticked by the
+    button's dialog or by the page that asks first)."""
 
     archive = archive_field()
+    confirm = forms.BooleanField(required=False)
 
     def asked(self) -> bool:
         return self.is_valid() and self.cleaned_data["archive"] == "1"
+
+    def confirmed(self) -> bool:
+        return self.asked() and self.cleaned_data["confirm"]
 
 
 def trace_filter(query: str) -> dict[str, list[str]]:
