@@ -566,11 +566,22 @@ def item_view(*, item: QueueItem, user: Any) -> dict[str, Any]:
         if getattr(user, "pk", None)
         else None
     )
+    suggestions = suggestions_for_reviewer(item, item.queue)
+    # ``after`` shows a suggestion once its question is answered; through the API the
+    # answers go in one submit, so whoever holds the item's lease sees them after it.
+    withheld = (
+        suggestions["mode"] == SuggestionMode.AFTER
+        and mine is not None
+        and mine.state == AssignmentState.LEASED
+    )
+    suggestions = {**suggestions, "withheld": withheld}
+    if withheld:
+        suggestions["questions"] = {}
     return {
         **detail,
         "target": item_target_summary(item, revealed=detail["revealed"]),
         "form": form_for_reviewer(item.queue),
-        "suggestions": suggestions_for_reviewer(item, item.queue),
+        "suggestions": suggestions,
         "disagreement": disagreement,
         "my_assignment": (
             {

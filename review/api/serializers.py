@@ -368,7 +368,11 @@ class ItemSuggestionsSerializer(serializers.Serializer):
     questions = serializers.DictField(
         child=serializers.JSONField(),
         help_text="Config id -> value, text, score_id, score_name, source, source_name, "
-        "source_version; empty when the mode is off.",
+        "source_version; empty when the mode is off, or withheld.",
+    )
+    withheld = serializers.BooleanField(
+        help_text="True while you hold the item's lease in a queue whose mode is after: the "
+        "suggestions show once you have answered (in the submit's annotation)."
     )
 
 

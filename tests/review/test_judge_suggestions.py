@@ -382,3 +382,31 @@ def test_a_score_suggests_only_an_answer_its_question_takes():
     assert selectors.suggested_answer(yes_no, "boolean", None, "") is None
     text = ScoreConfig(data_type="text")
     assert selectors.suggested_answer(text, "text", None, "Looks right.") is None
+
+
+def test_after_mode_withholds_the_suggestion_from_the_api_until_the_submit(
+    tenant, correct, client_for
+):
+    """In ``after`` the API answers every question at once, so whoever holds the lease
+    sees no suggestion on the claim or the item (``withheld``); the submit's annotation
+    records it, and the item shows it once answered."""
+    queue = make_queue(tenant, configs=[correct], blind_mode=False, suggestion_mode="after")
+    (item,) = add_traces(tenant, queue, 1)
+    _judge(tenant, item, "Correct", value=1.0)
+    api = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}"
+    reviewer = client_for(tenant.reviewer)
+    claim = reviewer.post(f"{api}/queues/{queue.pk}/claim/").json()
+    held = claim["item"]["suggestions"]
+    assert held == {"mode": "after", "arm": "shown", "questions": {}, "withheld": True}
+    read = reviewer.get(f"{api}/queues/{queue.pk}/items/{item.pk}/").json()["suggestions"]
+    assert read["withheld"] is True and read["questions"] == {}
+    sent = reviewer.post(
+        f"{api}/assignments/{claim['assignment']['id']}/submit/",
+        {"values": {str(correct.pk): False}},
+        format="json",
+    )
+    assert sent.status_code == 201, sent.content
+    record = sent.json()["suggestions"]["questions"][str(correct.pk)]
+    assert (record["value"], record["visible"], record["outcome"]) == (True, "no", "changed")
+    after = reviewer.get(f"{api}/queues/{queue.pk}/items/{item.pk}/").json()["suggestions"]
+    assert after["withheld"] is False and after["questions"][str(correct.pk)]["value"] is True
