@@ -65,6 +65,13 @@ class ExplorerPageForm(forms.Form):
         return data
 
 
+class SavedViewDeleteForm(forms.Form):
+    """A saved view's delete button: acted on only with ``confirm`` (ticked by the
+    button's dialog or by the page that asks first)."""
+
+    confirm = forms.BooleanField(required=False)
+
+
 class SavedViewForm(forms.Form):
     """Save the explorer's filter (its query string), columns and order under a name."""
 
@@ -117,3 +124,13 @@ class TraceRetentionForm(forms.Form):
         if not raw.isascii() or not raw.isdigit() or int(raw) > RETENTION_MAX_DAYS:
             raise ValidationError(RETENTION_DAYS_ERROR)
         return int(raw)
+
+
+class TracePageQueryForm(forms.Form):
+    """The trace page's query: ``?span=`` (the span shown beside the tree, by span id;
+    anything longer than a span id reads as none)."""
+
+    span = TextField(required=False, max_length=200)
+
+    def span_id(self) -> str | None:
+        return (self.cleaned_data.get("span") or None) if self.is_valid() else None

@@ -18,14 +18,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from hitl.exceptions import DomainError
 from hitl.forms import error_lines, form_error_lines
+from projects.confirmations import Confirmation, confirmation_page
 from projects.models import MANAGE_ROLES
 from projects.pages import ProjectPageView
 from traces import filter_builder, hooks, selectors, services
@@ -38,7 +40,13 @@ from traces.filters import (
     parse_sort,
     sort_cursor,
 )
-from traces.forms import ExplorerPageForm, SavedViewForm, TraceActionForm
+from traces.forms import (
+    ExplorerPageForm,
+    SavedViewDeleteForm,
+    SavedViewForm,
+    TraceActionForm,
+    TracePageQueryForm,
+)
 from traces.models import SavedView, ScoreSource, Status, Trace
 from traces.payloads import render_payload
 
@@ -266,6 +274,7 @@ class TraceExplorerView(ProjectTracePageView):
             "saved_views": [
                 {
                     "view": view,
+                    "deletion": saved_view_deletion(view),
                     "url": self.explorer_url(
                         "&".join(
                             p
@@ -399,8 +408,16 @@ class SavedViewCreateView(TraceExplorerView):
         return redirect(self.explorer_url("&".join(p for p in parts if p)))
 
 
+def saved_view_deletion(view: SavedView) -> str:
+    """What deleting a saved view loses, as its button's dialog and the page that asks say it."""
+    return (
+        f"Delete the view “{view.name}”? It is gone for everyone in the project, and so "
+        "are the links to it; the traces and the filter's results stay."
+    )
+
+
 class SavedViewDeleteView(ProjectTracePageView):
-    """POST (managers): delete a saved view."""
+    """POST (managers): delete a saved view (asks first: ``confirm``)."""
 
     http_method_names = ["post"]
 
@@ -413,6 +430,22 @@ class SavedViewDeleteView(ProjectTracePageView):
         view = SavedView.objects.filter(project=project, pk=saved_view_pk).first()
         if view is None:
             raise Http404
+        form = SavedViewDeleteForm(request.POST)
+        if not (form.is_valid() and form.cleaned_data["confirm"]):
+            return confirmation_page(
+                request,
+                Confirmation(
+                    title=f"Delete the view “{view.name}”?",
+                    lost=saved_view_deletion(view),
+                    button="Delete the view",
+                    cancel_url=self.explorer_url(),
+                ),
+                {
+                    "organization": self.organization,
+                    "membership": self.membership,
+                    "project": project,
+                },
+            )
         services.saved_view_delete(actor=self.actor, saved_view=view)
         messages.success(request, f"Deleted the view “{view.name}”.")
         return redirect(self.explorer_url())
@@ -448,19 +481,13 @@ class TraceDetailView(ProjectTracePageView):
         request = self.request
         project = self.project
         action_forms = action_forms or {}
-        detail = selectors.trace_detail(trace=trace, viewer=request.user)
-        spans = detail["spans"]
-        total = max(
-            (s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in spans
-        ) if spans else 0  # fmt: skip
-        for number, span in enumerate(spans, start=1):
-            span["anchor"] = f"span-{number}"
-            offset, duration = span["offset_ms"] or 0, span["duration_ms"] or 0
-            span["bar_left"] = round(100 * offset / total, 2) if total else 0
-            span["bar_width"] = max(round(100 * duration / total, 2), 0.5) if total else 0
-            span["input_html"] = render_payload(span["input"])
-            span["output_html"] = render_payload(span["output"])
-            span["indent"] = min(span["depth"], 12)
+        page = selectors.trace_page(
+            trace=trace, viewer=request.user, span=TracePageQueryForm(request.GET).span_id()
+        )
+        detail, spans = page["trace"], page["spans"]
+        for span in spans:
+            if span["body_loaded"]:
+                render_span_body(span)
         every_score = list(detail["scores"]) + [sc for s in spans for sc in s["scores"]]
         context = {
             "organization": self.organization,
@@ -468,6 +495,15 @@ class TraceDetailView(ProjectTracePageView):
             "project": project,
             "trace": detail,
             "spans": spans,
+            "page": page,
+            "span_detail_url": reverse(
+                "traces-detail-span",
+                kwargs={
+                    "org_slug": self.organization.slug,
+                    "project_slug": project.slug,
+                    "trace_external_id": trace.external_id,
+                },
+            ),
             "input_html": render_payload(detail["input"]),
             "output_html": render_payload(detail["output"]),
             "metadata_text": _pretty(detail["metadata"]) if detail["metadata"] else "",
@@ -498,6 +534,45 @@ class TraceDetailView(ProjectTracePageView):
             ],
         }
         return render(request, "traces/detail.html", context, status=status)
+
+
+class TraceSpanView(TraceDetailView):
+    """GET ``?span=<span id>``: one span of the trace page as the page shows it when it
+    is selected, the fragment ``review.js`` puts beside the span tree of a trace longer
+    than ``SPAN_BODIES_INLINE``. The page's ``trace_of`` finds the trace (another
+    project's or organization's is 404, as the page) and the page's own selector builds
+    the span (``trace_page_span``: ``trace_page`` with that span selected), so the blind
+    rule is the page's. A span the trace does not have is 404. Signed out: 401 with
+    where to sign in, as the review pages' span calls."""
+
+    http_method_names = ["get"]
+
+    def handle_no_permission(self) -> HttpResponse:
+        if self.request.user.is_authenticated:
+            return super().handle_no_permission()
+        page = self.request.path.rsplit("/span/", 1)[0] + "/"
+        login = redirect_to_login(page, self.get_login_url())
+        return JsonResponse({"signed_out": True, "login_url": login.url}, status=401)
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, trace_external_id: str
+    ) -> HttpResponse:
+        trace = self.trace_of(trace_external_id)
+        span_id = TracePageQueryForm(request.GET).span_id()
+        found = (
+            selectors.trace_page_span(trace=trace, viewer=request.user, span_id=span_id)
+            if span_id
+            else None
+        )
+        if found is None:
+            raise Http404
+        context = {
+            "span": render_span_body(found["span"]),
+            "index": found["index"],
+            "trace": found["page"]["trace"],
+            "selected": True,
+        }
+        return render(request, "spans/_span_detail.html", context)
 
 
 class TraceActionView(TraceDetailView):
@@ -557,6 +632,13 @@ def score_table(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return sorted(table.values(), key=lambda r: r["name"])
+
+
+def render_span_body(span: dict[str, Any]) -> dict[str, Any]:
+    """A span's input and output rendered for people (``input_html``, ``output_html``)."""
+    span["input_html"] = render_payload(span["input"])
+    span["output_html"] = render_payload(span["output"])
+    return span
 
 
 def _pretty(value: Any) -> str:

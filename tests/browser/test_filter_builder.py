@@ -96,6 +96,13 @@ def test_build_a_filter_sort_save_it_and_open_it_again(page, live_server, transa
     page.get_by_role("link", name="Remove the condition thumbs down").click()
     expect(names).to_have_text(["low and slow disliked", "low but liked", "low and disliked"])
 
+    # Deleting the shared view asks first, saying it is gone for everyone.
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Delete the view Unfaithful and disliked").click()
+    expect(page.get_by_text("Deleted the view “Unfaithful and disliked”.")).to_be_visible()
+    assert "gone for everyone in the project" in asked[0]
+
 
 def test_without_the_script_the_rows_still_build_the_filter(page, live_server, transactional_db):
     tenant = make_tenant("Scriptless")

@@ -110,6 +110,34 @@ def test_saved_views_are_shared_in_the_project(tenant, traces):
     assert _client(tenant.viewer).post(url, {"name": "X", "query": ""}).status_code == 403
 
 
+def test_deleting_a_saved_view_asks_first_and_says_what_is_lost(tenant, traces):
+    with tenancy.tenant_scope(tenant.organization.pk):
+        view = SavedView.objects.create(
+            project=tenant.project, name="Failures", filter_params={"status": "error"}
+        )
+    client = _client(tenant.admin)
+    lost = "It is gone for everyone in the project"
+    assert f'data-confirm="Delete the view “Failures”? {lost}' in (
+        client.get(_explorer(tenant)).content.decode()
+    )
+    url = reverse(
+        "traces-saved-view-delete",
+        kwargs={
+            "org_slug": tenant.organization.slug,
+            "project_slug": tenant.project.slug,
+            "saved_view_pk": view.pk,
+        },
+    )
+    asked = client.post(url)
+    assert asked.status_code == 200
+    assert 'id="confirm-page"' in asked.content.decode() and lost in asked.content.decode()
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert SavedView.objects.filter(pk=view.pk).exists()
+    assert client.post(url, {"confirm": "1"}).status_code == 302
+    with tenancy.tenant_scope(tenant.organization.pk):
+        assert not SavedView.objects.filter(pk=view.pk).exists()
+
+
 def test_a_view_on_a_score_name_the_project_has_not_is_refused(tenant, traces):
     failing, _fine = traces
     with tenancy.tenant_scope(tenant.organization.pk):
