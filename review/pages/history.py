@@ -64,6 +64,8 @@ class MyHistoryView(OrganizationPageView):
                         {"name": q["name"], "value": annotation.values.get(str(q["config_id"]))}
                         for q in forms[queue.pk]
                     ],
+                    # A conversation's turn ratings, in words ("turn 2 bad: “...”").
+                    "turns": turns_in_words(annotation.turns) if annotation.turns else "",
                     # The final answer a senior decided, labelled as such, with who.
                     "decisions": [
                         {

@@ -383,7 +383,8 @@ def test_the_demo_queue_is_ready_for_both_demo_reviewers_and_seeding_twice_chang
         reviewer = Membership.objects.get(user__email="reviewer1@demo.hitl.local").user
     client = _client(reviewer)
     response = client.get(reverse("review-my-work", kwargs={"org_slug": "northwind-health"}))
-    assert [w.waiting for w in response.context["queues"]] == [24]
+    waiting = {w.queue.name: w.waiting for w in response.context["queues"]}
+    assert waiting == {"Clinical answers": 24, "Whole conversations": 5}
     project = Project.unscoped_across_tenants.get(pk=queue.project_id)
     start = client.post(
         reverse(

@@ -281,6 +281,8 @@ def test_the_decision_page_and_my_history_say_the_turn_ratings(tenant):
         reverse("review-history-item", kwargs={**base, "annotation_pk": mine.pk})
     ).content.decode()
     assert "Turn by turn:</strong> turn 1 good; turn 2 bad" in history
+    listed = reviewer.get(reverse("review-history", kwargs={"org_slug": base["org_slug"]}))
+    assert 'class="turn-ratings">Turn by turn: turn 1 good; turn 2 bad' in listed.content.decode()
 
 
 def test_the_board_names_a_conversation_by_its_turns_and_first_message(tenant):
