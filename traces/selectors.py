@@ -42,7 +42,16 @@ from projects.models import Membership, Project
 from traces import hooks
 from traces.filters import IdInArray, RepeatedValuesField, TraceFilter, TraceSort
 from traces.ingest.moved import attributes_as_sent
-from traces.models import Feedback, FeedbackKind, Score, Span, Thread, Trace, TraceRetention
+from traces.models import (
+    Feedback,
+    FeedbackKind,
+    Score,
+    Span,
+    Status,
+    Thread,
+    Trace,
+    TraceRetention,
+)
 
 # What a trace list row shows: everything but the payloads.
 TRACE_LIST_FIELDS = (
@@ -451,6 +460,70 @@ def trace_detail(
         comments=attachments.trace_comments,
     )
     return data
+
+
+# A trace of up to this many spans carries every span's body in its page (moving between
+# spans asks the server nothing); a longer one carries its tree and the selected span's
+# body, and another span's body is loaded when it is selected (``trace_page_span``).
+SPAN_BODIES_INLINE = 40
+
+
+def span_bodies_read(*, trace: Trace, spans: list[dict[str, Any]], only: set[str] | None) -> None:
+    """Reads the input and output of ``trace``'s spans (``only`` those span ids) into
+    ``spans`` (``trace_detail(span_payloads=False)``'s), marking them ``body_loaded``:
+    one query."""
+    rows = Span.objects.filter(trace_id=trace.pk)
+    if only is not None:
+        rows = rows.filter(external_id__in=only)
+    bodies = {
+        ext: (input_, output)
+        for ext, input_, output in rows.values_list("external_id", "input", "output")
+    }
+    for entry in spans:
+        if entry["span_id"] in bodies:
+            entry["input"], entry["output"] = bodies[entry["span_id"]]
+            entry["body_loaded"] = True
+
+
+def trace_page(*, trace: Trace, viewer: Any, span: str | None = None) -> dict[str, Any]:
+    """What the trace page shows: ``trace_detail`` as ``viewer`` may see it (the blind
+    rule on scores, annotations and comments), each span with its timeline bar, the span
+    selected first (``span`` when the trace has it, else the first) and the spans whose
+    body is read (``body_loaded``): every span's on a trace of up to
+    ``SPAN_BODIES_INLINE`` spans, else the selected one's only (``lazy_spans``)."""
+    detail = trace_detail(trace=trace, viewer=viewer, span_payloads=False)
+    spans = detail["spans"]
+    total = max(((s["offset_ms"] or 0) + (s["duration_ms"] or 0) for s in spans), default=0)
+    for entry in spans:
+        offset, duration = entry["offset_ms"] or 0, entry["duration_ms"] or 0
+        entry["bar_left"] = round(100 * offset / total, 2) if total else 0
+        entry["bar_width"] = max(round(100 * duration / total, 2), 0.5) if total else 0
+        entry["is_error"] = entry["status"] == Status.ERROR or bool(entry["error_message"])
+        entry["body_loaded"] = False
+    ids = {entry["span_id"] for entry in spans}
+    initial = span if span in ids else (spans[0]["span_id"] if spans else None)
+    lazy = len(spans) > SPAN_BODIES_INLINE
+    if spans:
+        span_bodies_read(trace=trace, spans=spans, only={initial} if lazy else None)
+    return {
+        "trace": detail,
+        "spans": spans,
+        "initial_span": initial,
+        "lazy_spans": lazy,
+        "error_count": sum(1 for entry in spans if entry["is_error"]),
+    }
+
+
+def trace_page_span(*, trace: Trace, viewer: Any, span_id: str) -> dict[str, Any] | None:
+    """One span of the trace page as the page shows it when it is selected: the page's
+    own selector (``trace_page`` with that span selected), so what ``viewer`` sees is
+    what the page shows. The page's data, the span (its body read) and its place in the
+    tree; None when the trace has no such span."""
+    page = trace_page(trace=trace, viewer=viewer, span=span_id)
+    for index, entry in enumerate(page["spans"]):
+        if entry["span_id"] == span_id:
+            return {"page": page, "span": entry, "index": index}
+    return None
 
 
 def trace_row_data(trace: Trace, *, span_count: int) -> dict[str, Any]:

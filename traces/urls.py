@@ -27,6 +27,11 @@ urlpatterns = [
         name="traces-detail",
     ),
     path(
+        project + "traces/t/<str:trace_external_id>/span/",
+        views.TraceSpanView.as_view(),
+        name="traces-detail-span",
+    ),
+    path(
         project + "traces/t/<str:trace_external_id>/actions/<slug:action_key>/",
         views.TraceActionView.as_view(),
         name="traces-detail-action",

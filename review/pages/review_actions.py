@@ -369,7 +369,7 @@ class SpanCommentView(ReviewActionView):
             "span_comment_url": request.path,
             "comment_error": error,
         }
-        return render(request, "review/_span_comments.html", context, status=422 if error else 200)
+        return render(request, "spans/_span_comments.html", context, status=422 if error else 200)
 
 
 class TurnCommentView(ReviewActionView):

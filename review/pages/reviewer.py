@@ -125,7 +125,7 @@ def render_span_fragment(
         "selected": True,
         "span_comment_url": span_comment_url,
     }
-    return render(request, "review/_span_detail.html", context)
+    return render(request, "spans/_span_detail.html", context)
 
 
 class ReviewPageView(ProjectPageView):

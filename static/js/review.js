@@ -1,4 +1,5 @@
-/* Focused review (and the history and adjudication pages, which share its markup):
+/* Focused review (and the history and adjudication pages, which share its markup, and
+ * the trace page, which shares its span tree: templates/spans/_span_tree.html):
  * keyboard shortcuts, span selection, comments on spans, the lease timer, and the
  * next item fetched ahead.
  *
@@ -983,7 +984,7 @@
   function init() {
     settleDrafts();
     if (!root()) {
-      // The history and adjudication pages: the same tree, every span's detail in the page.
+      // The history, adjudication and trace pages: the same tree and pane, no form.
       if (spanRows().length) { initTree(); selectSpan(Math.max(0, spanRows().findIndex(function (row) { return row.getAttribute("aria-selected") === "true"; }))); }
       return;
     }

@@ -97,6 +97,7 @@ def test_another_projects_trace_answers_404(tenant, other_tenant, trace):
 
 def test_the_span_tree_links_to_the_pane_beside_it(tenant, trace):
     body = _client(tenant.admin).get(_url(tenant, trace)).content.decode()
-    assert 'href="#span-1"' in body
-    pane = body[body.index('class="span-pane"') :]
-    assert 'id="span-1"' in pane and "compose" in pane
+    assert 'href="?span=llm-1#span-split"' in body  # without the script: the page, selected
+    pane = body[body.index('id="span-pane"') :]
+    assert 'id="span-panel-0"' in pane and "compose" in pane
+    assert "data-detail-url" not in body  # a short trace carries every span's body
