@@ -285,7 +285,8 @@ def annotation_of(*, assignment: Assignment) -> Annotation | None:
 # A trace of up to this many spans carries every span's body in the review page (moving
 # between spans asks the server nothing); a longer one carries its tree and the selected
 # span's body, and another span's body is loaded when it is selected (``span_detail``).
-SPAN_BODIES_INLINE = 40
+# The trace page's rule, so both pages load bodies alike.
+SPAN_BODIES_INLINE = trace_selectors.SPAN_BODIES_INLINE
 
 
 def review_page(
@@ -420,24 +421,8 @@ def item_page(
         if lazy and spans:
             page["lazy_spans"] = len(spans) > SPAN_BODIES_INLINE
             wanted = {page["initial_span"]} if page["lazy_spans"] else None
-            _read_span_bodies(trace_pk=trace.pk, spans=spans, only=wanted)
+            trace_selectors.span_bodies_read(trace=trace, spans=spans, only=wanted)
     return page
-
-
-def _read_span_bodies(*, trace_pk: int, spans: list[dict[str, Any]], only: set[str] | None) -> None:
-    """Reads the input and output of the trace's spans (``only`` those span ids) into
-    ``spans``, marking them ``body_loaded``: one query."""
-    rows = Span.objects.filter(trace_id=trace_pk)
-    if only is not None:
-        rows = rows.filter(external_id__in=only)
-    bodies = {
-        ext: (input_, output)
-        for ext, input_, output in rows.values_list("external_id", "input", "output")
-    }
-    for entry in spans:
-        if entry["span_id"] in bodies:
-            entry["input"], entry["output"] = bodies[entry["span_id"]]
-            entry["body_loaded"] = True
 
 
 def known_failure_modes(*, queue: ReviewQueue, user: Any, limit: int = 40) -> list[str]:

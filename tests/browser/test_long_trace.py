@@ -184,3 +184,45 @@ def test_a_span_clicked_on_my_history_item_loads_beside_the_tree(page, live_serv
     _pane_beside_tree_in_view(page)
     page.screenshot(path=f"{SHOTS}/long-4-history.png")
     assert not errors, errors
+
+
+def test_the_trace_page_loads_a_span_of_a_long_trace_when_it_is_selected(page, live_server):
+    tenant = make_tenant("Longtraces")
+    trace = add_long_trace(organization_id=tenant.organization.pk, project=tenant.project)
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.on("pageerror", lambda error: errors.append(f"script error: {error}"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, live_server, tenant.admin)
+    kwargs = {
+        "org_slug": tenant.organization.slug,
+        "project_slug": tenant.project.slug,
+        "trace_external_id": trace.external_id,
+    }
+    page.goto(live_server.url + reverse("traces-detail", kwargs=kwargs))
+    page.wait_for_selector("#span-tools:not([hidden])")  # review.js took the tree
+    assert page.evaluate(SHOWN_ROWS) == 300
+    assert page.locator(".span-panel").count() == 1  # only the selected span's body came
+    assert _selected(page) == "s000"
+    page.locator(".span-row[data-span=s143]").click()
+    assert _selected(page) == "s143"
+    page.wait_for_selector("#span-panel-143:not([hidden])")
+    panel = page.locator("#span-panel-143")
+    assert body_marker(143) in panel.inner_text()
+    assert "timed out after 400 ms" in panel.inner_text()
+    assert page.locator(".span-panel:not([hidden])").count() == 1
+    assert page.url.endswith(reverse("traces-detail", kwargs=kwargs))  # no page load
+    _pane_beside_tree_in_view(page)
+    # The tree's tools are the review page's: find by name, next error (the keys are the
+    # review pages' only: review.js listens to them under #review-root).
+    page.locator("#span-search").fill("allergy")
+    assert page.evaluate(SHOWN_ROWS) == 3
+    page.locator("#span-search").fill("")
+    assert page.evaluate(SHOWN_ROWS) == 300
+    page.locator("#next-error").click()
+    assert _selected(page) in {f"s{n:03d}" for n in ERROR_SPANS}
+    page.screenshot(path=f"{SHOTS}/long-5-trace-page.png")
+    assert not errors, errors

@@ -59,8 +59,8 @@ def test_sort_walk_the_rows_and_add_a_trace_to_a_queue(page, live_server, transa
 
     # The span's detail opens beside the tree.
     page.locator("#span-tree a.span-row").first.click()
-    expect(page.locator("#span-1")).to_be_visible()
-    expect(page.locator("#span-1")).to_contain_text("dec-6 call")
+    expect(page.locator("#span-panel-0")).to_be_visible()
+    expect(page.locator("#span-panel-0")).to_contain_text("dec-6 call")
 
     page.get_by_label("Queue").select_option(label="Slow answers")
     page.locator("#action-queue button[type=submit]").click()
