@@ -3,9 +3,11 @@
     pip install ./client
     export HITL_URL=http://localhost:8000 HITL_API_KEY=<the key bin/up printed>
     export HITL_ORG=northwind-health HITL_PROJECT=clinical-assistant
-    python client/examples/demo_experiment.py <dataset id, printed by bin/up> [name]
+    python client/examples/demo_experiment.py <dataset id, printed by bin/up> [name] [baseline]
 
-The "application" here answers from a small table; yours would call your model.
+With a baseline (an earlier experiment's id, printed by its run), it prints the link that
+compares the two item by item, and the gate reads the run against it. The "application"
+here answers from a small table; yours would call your model.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ if __name__ == "__main__":
         name=sys.argv[2] if len(sys.argv) > 2 else "table lookup",
         task=answer,
         scorers={"exact": exact},
+        baseline_id=int(sys.argv[3]) if len(sys.argv) > 3 else None,
     )
-    print("experiment:", run.experiment_url)
+    print(f"experiment {run.experiment['id']}:", run.experiment_url)
     if run.compare_url:
         print("compare:", run.compare_url)
     print("gate:", run.gate["verdict"] if run.gate else "no gate")
