@@ -580,7 +580,7 @@ class Adjudication(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} decision on item {self.item_id}"
+        return f"{self.kind} decision by {self.adjudicator.email} on item {self.item_id}"
 
 
 class Comment(TenantModel):
@@ -620,7 +620,7 @@ class Comment(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"comment {self.pk}"
+        return f"comment {self.pk} by {self.author.email}"
 
 
 class RoutingSignal(models.TextChoices):
