@@ -106,10 +106,12 @@ def environment(pg_port: int, redis_port: int) -> dict[str, str]:
 # Inside the page: the time from the Ctrl+Enter key press to the next item shown with the
 # focus on its first question (polled every animation frame).
 ARM = """() => {
-  window.__submitAt = null;
+  // Kept in the tab's session storage: a submit without a page held is an ordinary post
+  // and a full navigation to the next item, which starts a new window object.
+  sessionStorage.removeItem("benchSubmitAt");
   const arm = (e) => {
     if (!((e.ctrlKey || e.metaKey) && e.key === "Enter")) return;
-    window.__submitAt = performance.now();
+    sessionStorage.setItem("benchSubmitAt", String(performance.timeOrigin + performance.now()));
     document.removeEventListener("keydown", arm, true);
   };
   document.addEventListener("keydown", arm, true);
@@ -121,9 +123,10 @@ CLEAR_LONG_EXPECTED = """() => {
 SHOWN = """(previous) => {
   const root = document.getElementById("review-root");
   const active = document.activeElement;
-  if (!root || root.dataset.assignment === previous || window.__submitAt === null) return false;
+  const at = Number(sessionStorage.getItem("benchSubmitAt"));
+  if (!root || root.dataset.assignment === previous || !at) return false;
   if (!active || !active.matches("[data-question] input")) return false;
-  return performance.now() - window.__submitAt;
+  return performance.timeOrigin + performance.now() - at;
 }"""
 
 
