@@ -612,6 +612,11 @@ class TraceActionView(TraceDetailView):
         return self.detail(trace, status=422, action_forms={action.key: form})
 
 
+def _source_words(source: str) -> str:
+    """A score's source as people read it (``ScoreSource``'s label: "LLM judge")."""
+    return ScoreSource(source).label if source in ScoreSource.values else source
+
+
 def score_table(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Scores by name, people's beside the automated ones (LLM judge, code): one row per
     score name, each side a list of the values given."""
@@ -626,6 +631,8 @@ def score_table(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "shown": shown,
                 "source": score["source"],
+                # The judge or check by name, else its kind in words ("LLM judge").
+                "source_words": score["source_name"] or _source_words(score["source"]),
                 "source_name": score["source_name"],
                 "rationale": score["rationale"],
                 "span_id": score["span_id"],

@@ -178,6 +178,14 @@ def test_trace_detail_shows_scores_side_by_side_and_the_blind_rule(tenant):
             source="llm_judge",
             source_name="judge-v1",
         )
+        Score.objects.create(  # a judge with no name: its kind in words
+            project=tenant.project,
+            trace=trace,
+            name="Tone",
+            data_type="numeric",
+            value=0.5,
+            source="llm_judge",
+        )
         review_services.queue_item_add(
             actor=Actor(user=tenant.owner), queue=other, trace_id=trace.pk
         )
@@ -192,6 +200,7 @@ def test_trace_detail_shows_scores_side_by_side_and_the_blind_rule(tenant):
     body = _client(tenant.admin).get(url).content.decode()
     assert "compose" in body and "gpt-4o" in body
     assert "judge-v1" in body and "0.25" in body
+    assert '<span class="muted">LLM judge</span>' in body and ">llm_judge<" not in body
     assert "&lt;b&gt;dose?&lt;/b&gt;" in body  # payloads escaped
     # A reviewer of the blind queue who has not answered sees no judge score.
     blind = _client(tenant.reviewer).get(url).content.decode()
