@@ -104,24 +104,39 @@ def _reviewers() -> list[dict[str, int]]:
     ]
 
 
+def _queue(
+    context: DemoContext, name: str, description: str, *, overlap: int, configs: list[ScoreConfig]
+) -> ReviewQueue:
+    """The demo's blind queue ``name`` (made once) of ``configs``, both demo reviewers in
+    its pool."""
+    queue = ReviewQueue.objects.filter(project=context.project, name=name).first()
+    if queue is None:
+        queue = services.queue_create(
+            actor=context.actor,
+            project=context.project,
+            name=name,
+            description=description,
+            overlap=overlap,
+            blind_mode=True,
+            include_explanation=True,
+            include_expected_output=True,
+            form=[{"config_id": c.pk} for c in configs],
+            reviewers=_reviewers(),
+        )
+    return queue
+
+
 def _conversations(context: DemoContext) -> str:
     """The conversations queue, its thread rule, and the threads the rule takes now."""
     actor, project = context.actor, context.project
     config = _config(actor, project, DEMO_CONVERSATION_CONFIG)
-    queue = ReviewQueue.objects.filter(project=project, name=DEMO_CONVERSATION_QUEUE).first()
-    if queue is None:
-        queue = services.queue_create(
-            actor=actor,
-            project=project,
-            name=DEMO_CONVERSATION_QUEUE,
-            description="Sessions an end user thumbed down, reviewed turn by turn.",
-            overlap=1,
-            blind_mode=True,
-            include_explanation=True,
-            include_expected_output=True,
-            form=[{"config_id": config.pk}],
-            reviewers=_reviewers(),
-        )
+    queue = _queue(
+        context,
+        DEMO_CONVERSATION_QUEUE,
+        "Sessions an end user thumbed down, reviewed turn by turn.",
+        overlap=1,
+        configs=[config],
+    )
     if not RoutingRule.objects.filter(queue=queue, name=DEMO_THREAD_RULE).exists():
         services.routing_rule_create(
             actor=actor,
@@ -143,20 +158,13 @@ def demo_step(context: DemoContext) -> str:
     """Questions, the queue and its items (runs inside the organization's scope)."""
     actor, project = context.actor, context.project
     configs = [_config(actor, project, definition) for definition in DEMO_CONFIGS]
-    queue = ReviewQueue.objects.filter(project=project, name=DEMO_QUEUE).first()
-    if queue is None:
-        queue = services.queue_create(
-            actor=actor,
-            project=project,
-            name=DEMO_QUEUE,
-            description="Answers from the clinical assistant; two reviewers each, blind.",
-            overlap=2,
-            blind_mode=True,
-            include_explanation=True,
-            include_expected_output=True,
-            form=[{"config_id": c.pk} for c in configs],  # any disagreement adjudicates
-            reviewers=_reviewers(),
-        )
+    queue = _queue(
+        context,
+        DEMO_QUEUE,
+        "Answers from the clinical assistant; two reviewers each, blind.",
+        overlap=2,
+        configs=configs,  # any disagreement adjudicates
+    )
     added = services.queue_items_add_from_filter(actor=actor, queue=queue, params={"tags": "demo"})
     return (
         f"review queue “{queue.name}”: {added.get('added', 0)} items added, both demo "
