@@ -32,7 +32,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.selectors import FormQuestion, item_disagreement, queue_form
-from review.services.common import require_person, time_now
+from review.services.common import human_score_create, require_person, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
 from review.services.lifecycle import expected_output_announce
 from review.services.routing_strategies import routing_enqueue_for_disagreement
@@ -115,30 +115,20 @@ def scores_write(
         config = configs[key]
         if config.writes_expected_output:
             continue
-        metadata = {
-            **link,
-            "queue_id": item.queue_id,
-            "item_id": item.pk,
-            "config_id": config.pk,
-            "config_version": config.version,
-        }
+        metadata = {**link, "config_id": config.pk, "config_version": config.version}
         if score_kind(config.data_type).free_text:
             metadata["text"] = value
-        Score.objects.create(
-            organization_id=item.organization_id,
-            project_id=item.project_id,
+        human_score_create(
+            item,
+            author=author,
+            now=now,
+            metadata=metadata,
             trace_id=item.trace_id,
             span_id=item.span_id,
             thread_id=item.thread_id if item.trace_id is None else None,
             name=config.name,
             data_type=config.data_type,
-            source="human",
-            source_name=f"review queue {item.queue_id}",
             source_version=str(config.version),
-            author=author,
-            metadata=metadata,
-            created_at=now,
-            updated_at=now,
             **_score_fields(config, value),
         )
 

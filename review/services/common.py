@@ -53,3 +53,25 @@ def require_manager(actor: Actor, organization_id: int, what: str) -> Any:
             f"{what} is for the organization's owners and admins.", code="not_a_manager"
         )
     return user
+
+
+def human_score_create(
+    item: Any, *, author: Any, now: datetime, metadata: dict[str, Any], **fields: Any
+) -> Any:
+    """A reviewer's answer from a queue item as a human score (history recorded as for
+    every score): the item's organization and project, the queue as its source, and
+    ``metadata`` naming the queue and the item beside what the caller adds. ``fields``:
+    the target (``trace_id``, ``span_id``, ``thread_id``), name, data type, value..."""
+    from traces.models import Score
+
+    return Score.objects.create(
+        organization_id=item.organization_id,
+        project_id=item.project_id,
+        source="human",
+        source_name=f"review queue {item.queue_id}",
+        author=author,
+        metadata={**metadata, "queue_id": item.queue_id, "item_id": item.pk},
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )

@@ -31,7 +31,7 @@ from django.db.models import F
 from hitl.exceptions import DomainError
 from hitl.text import unstorable
 from review.models import ItemTarget, QueueItem
-from review.services.common import time_now
+from review.services.common import human_score_create, time_now
 from traces.models import Score, Trace
 
 TURN_RATINGS = ("good", "bad")
@@ -156,26 +156,17 @@ def turn_scores_write(
     for key, entry in rated.items():
         if key not in traces:
             continue
-        Score.objects.create(
-            organization_id=item.organization_id,
-            project_id=item.project_id,
+        human_score_create(
+            item,
+            author=author,
+            now=now,
+            metadata={"annotation_id": annotation_id, "turn": entry.get("turn")},
             trace_id=traces[key],
             name=TURN_SCORE_NAME,
             data_type="categorical",
             value=TURN_SCORE_VALUES[entry["rating"]],
             label=entry["rating"],
             rationale=entry.get("note", ""),
-            source="human",
-            source_name=f"review queue {item.queue_id}",
-            author=author,
-            metadata={
-                "annotation_id": annotation_id,
-                "queue_id": item.queue_id,
-                "item_id": item.pk,
-                "turn": entry.get("turn"),
-            },
-            created_at=now,
-            updated_at=now,
         )
 
 
