@@ -1,7 +1,8 @@
-/* Focused review (and the history and adjudication pages, which share its markup, and
- * the trace page, which shares its span tree: templates/spans/_span_tree.html):
- * keyboard shortcuts, span selection, comments on spans, the lease timer, and the
- * next item fetched ahead.
+/* Focused review (and the history and adjudication pages, which share its markup):
+ * keyboard shortcuts, comments on spans, the lease timer, and the next item fetched
+ * ahead. The span tree beside the selected span is span_tree.js's (loaded before this
+ * file; the trace page has it alone): this file starts it on each page shown and
+ * passes it the key presses.
  *
  * Plain JavaScript, no build step. The page is server-rendered; after a boosted
  * (htmx) submit the body is replaced, so everything here reads the DOM afresh on
@@ -35,251 +36,11 @@
 (function () {
   "use strict";
 
+  var spans = window.hitlSpanTree;  // span_tree.js
   var currentQuestion = 0;
-  var currentSpan = 0;
 
   function root() { return document.getElementById("review-root"); }
   function questions() { return Array.prototype.slice.call(document.querySelectorAll("[data-question]")); }
-  function spanRows() { return Array.prototype.slice.call(document.querySelectorAll(".span-row")); }
-
-  function isTyping(element) {
-    if (!element) return false;
-    if (element.isContentEditable) return true;
-    var tag = element.tagName;
-    if (tag === "TEXTAREA" || tag === "SELECT") return true;
-    if (tag !== "INPUT") return false;
-    var type = (element.getAttribute("type") || "text").toLowerCase();
-    return ["radio", "checkbox", "button", "submit", "reset", "range", "color", "file"].indexOf(type) === -1;
-  }
-
-  // --- spans: the tree beside the selected span -----------------------------------------------
-  // The tree is a flat list of rows (data-depth); a row with children folds (its toggle,
-  // or ArrowLeft / ArrowRight on the row). j / k move over the rows shown. The selected
-  // span's detail is in the pane beside the tree: in the page for a short trace, loaded
-  // from the pane's data-detail-url when selected on a long one (then the next row's is
-  // fetched ahead). "/" finds spans by name (Enter: the next match), "n" goes to the
-  // next error span. Without the script each row is a link to the page with that span.
-  function rowDepth(row) { return Number(row.getAttribute("data-depth") || 0); }
-  function rowShown(row) { return !row.parentNode.hidden; }
-  function isFolded(row) { return row.getAttribute("aria-expanded") === "false"; }
-
-  // Shows the rows that no folded ancestor hides, or, while a search is typed, the
-  // matching rows and their ancestors.
-  function layoutTree() {
-    var rows = spanRows();
-    var search = document.getElementById("span-search");
-    var query = search ? search.value.trim().toLowerCase() : "";
-    var count = document.getElementById("span-search-count");
-    if (query) {
-      var keep = {}, matches = 0;
-      rows.forEach(function (row, i) {
-        var name = row.querySelector(".span-name");
-        var hit = (name ? name.textContent : "").toLowerCase().indexOf(query) !== -1;
-        row.classList.toggle("match", hit);
-        if (!hit) return;
-        matches += 1;
-        keep[i] = true;
-        var depth = rowDepth(row);
-        for (var j = i - 1; j >= 0 && depth > 0; j--) {
-          if (rowDepth(rows[j]) < depth) { keep[j] = true; depth = rowDepth(rows[j]); }
-        }
-      });
-      rows.forEach(function (row, i) { row.parentNode.hidden = !keep[i]; });
-      if (count) count.textContent = matches + " of " + rows.length + " spans match";
-      return;
-    }
-    var cut = Infinity;
-    rows.forEach(function (row) {
-      row.classList.remove("match");
-      var depth = rowDepth(row);
-      if (depth > cut) { row.parentNode.hidden = true; return; }
-      cut = Infinity;
-      row.parentNode.hidden = false;
-      if (isFolded(row)) cut = depth;
-    });
-    if (count) count.textContent = "";
-  }
-
-  function setFolded(row, folded) {
-    if (!row || !row.hasAttribute("aria-expanded")) return false;
-    row.setAttribute("aria-expanded", folded ? "false" : "true");
-    var toggle = row.parentNode.querySelector(".span-toggle");
-    if (toggle) {
-      toggle.textContent = folded ? "▸" : "▾";
-      var name = toggle.getAttribute("aria-label").replace(/^(Fold|Unfold) /, "");
-      toggle.setAttribute("aria-label", (folded ? "Unfold " : "Fold ") + name);
-    }
-    return true;
-  }
-
-  // Unfolds the ancestors of a row (and ends a search that hides it): it can be shown.
-  function reveal(index) {
-    var rows = spanRows();
-    var row = rows[index];
-    if (!row || rowShown(row)) return;
-    var search = document.getElementById("span-search");
-    if (search && search.value) search.value = "";
-    var depth = rowDepth(row);
-    for (var j = index - 1; j >= 0 && depth > 0; j--) {
-      if (rowDepth(rows[j]) < depth) { setFolded(rows[j], false); depth = rowDepth(rows[j]); }
-    }
-    layoutTree();
-  }
-
-  function foldSelected(folded) {
-    var rows = spanRows();
-    var row = rows[currentSpan];
-    if (!row) return false;
-    if (folded && !row.hasAttribute("aria-expanded") || folded && isFolded(row)) {
-      // Already folded, or a leaf: to its parent, as in any tree.
-      var depth = rowDepth(row);
-      for (var j = currentSpan - 1; j >= 0; j--) {
-        if (rowDepth(rows[j]) < depth) { selectSpan(j, { focus: true, user: true }); return true; }
-      }
-      return true;
-    }
-    setFolded(row, folded);
-    layoutTree();
-    return true;
-  }
-
-  function foldAll(folded) {
-    spanRows().forEach(function (row) { setFolded(row, folded); });
-    layoutTree();
-    var rows = spanRows();
-    if (rows[currentSpan] && !rowShown(rows[currentSpan])) {
-      for (var j = currentSpan; j >= 0; j--) if (rowShown(rows[j])) { selectSpan(j); break; }
-    }
-  }
-
-  // The next (step 1) or previous (step -1) row shown, from the selected one.
-  function stepSpan(step) {
-    var rows = spanRows();
-    for (var i = currentSpan + step; i >= 0 && i < rows.length; i += step) {
-      if (rowShown(rows[i])) return i;
-    }
-    return currentSpan;
-  }
-
-  function nextMatching(test, from) {
-    var rows = spanRows();
-    for (var k = 1; k <= rows.length; k++) {
-      var i = (from + k) % rows.length;
-      if (test(rows[i])) return i;
-    }
-    return -1;
-  }
-
-  function nextError() {
-    var i = nextMatching(function (row) { return row.hasAttribute("data-error"); }, currentSpan);
-    if (i === -1) return false;
-    reveal(i);
-    selectSpan(i, { focus: true, user: true });
-    return true;
-  }
-
-  function nextSearchMatch() {
-    var i = nextMatching(function (row) { return rowShown(row) && row.classList.contains("match"); }, currentSpan);
-    if (i !== -1) selectSpan(i, { user: true });
-  }
-
-  function pane() { return document.getElementById("span-pane"); }
-
-  // The selected span's detail: in the page already, or asked for (once per span).
-  var spanTimer = null;
-  function showPanel(index, row) {
-    var box = pane();
-    var loading = document.getElementById("span-loading");
-    var panel = document.getElementById("span-panel-" + index);
-    Array.prototype.forEach.call(document.querySelectorAll(".span-panel"), function (p) {
-      p.hidden = p !== panel;
-    });
-    if (panel || !box || !box.getAttribute("data-detail-url")) {
-      if (loading) loading.hidden = true;
-      if (panel && box) box.scrollTop = 0;
-      return;
-    }
-    if (loading) { loading.textContent = "Loading the span…"; loading.hidden = false; }
-    clearTimeout(spanTimer);
-    spanTimer = setTimeout(function () { loadPanel(index, row); }, 30);
-  }
-
-  function loadPanel(index, row) {
-    var box = pane();
-    if (!box || !row || !window.fetch) return;
-    box.requested = box.requested || {};
-    if (box.requested[index] || document.getElementById("span-panel-" + index)) return;
-    box.requested[index] = true;
-    var url = box.getAttribute("data-detail-url") + "?span=" + encodeURIComponent(row.getAttribute("data-span"));
-    var turn = box.getAttribute("data-turn");
-    if (turn) url += "&turn=" + encodeURIComponent(turn);
-    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (response) {
-        if (response.status === 401 || response.status === 403) { signedOut = true; tick(); }
-        if (!response.ok) throw new Error(String(response.status));
-        return response.text();
-      })
-      .then(function (html) {
-        if (box !== pane()) return;  // another page is shown now
-        var holder = document.createElement("template");
-        holder.innerHTML = html;
-        var section = holder.content.querySelector(".span-panel");
-        if (!section || document.getElementById(section.id)) return;
-        section.hidden = index !== currentSpan;
-        box.append(section);
-        if (window.htmx) window.htmx.process(section);
-        if (index === currentSpan) {
-          var loading = document.getElementById("span-loading");
-          if (loading) loading.hidden = true;
-          box.scrollTop = 0;
-          // The next row's detail, fetched ahead for j.
-          var next = stepSpan(1);
-          if (next !== index) loadPanel(next, spanRows()[next]);
-        }
-      })
-      .catch(function () {
-        delete box.requested[index];
-        var loading = document.getElementById("span-loading");
-        if (box === pane() && index === currentSpan && loading) {
-          loading.textContent = "This span could not be loaded: select it again.";
-        }
-      });
-  }
-
-  // Keeps the tree and the pane in the viewport once the reviewer moves between spans.
-  function bringTreeIntoView() {
-    var split = document.getElementById("span-split");
-    if (!split) return;
-    var box = split.getBoundingClientRect();
-    if (box.top < 0 && box.bottom > window.innerHeight * 0.6) return;  // scrolled inside it
-    if (box.top >= 0 && box.top < window.innerHeight * 0.35) return;
-    var card = split.closest(".spans-card") || split;
-    card.scrollIntoView({ block: "start" });
-  }
-
-  function selectSpan(index, options) {
-    var rows = spanRows();
-    if (!rows.length) return;
-    index = Math.max(0, Math.min(rows.length - 1, index));
-    currentSpan = index;
-    rows.forEach(function (row, i) {
-      var selected = i === index;
-      row.setAttribute("aria-selected", selected ? "true" : "false");
-      row.tabIndex = selected ? 0 : -1;
-    });
-    if (!rowShown(rows[index])) reveal(index);
-    showPanel(index, rows[index]);
-    if (options && options.user) bringTreeIntoView();
-    rows[index].scrollIntoView({ block: "nearest" });
-    if (options && options.focus) rows[index].focus();
-  }
-
-  function initTree() {
-    var tools = document.getElementById("span-tools");
-    if (tools) tools.hidden = false;
-    Array.prototype.forEach.call(document.querySelectorAll(".span-toggle"), function (t) { t.hidden = false; });
-    layoutTree();
-  }
 
   // --- questions --------------------------------------------------------------------------
   function markQuestion(index) {
@@ -386,13 +147,8 @@
     if (form.requestSubmit) form.requestSubmit(button || undefined); else form.submit();
   }
 
-  function focusedSpanRow() {
-    var active = document.activeElement;
-    return active && active.classList && active.classList.contains("span-row") ? active : null;
-  }
-
   function commentOnSpan() {
-    return focusField("span-comment-" + currentSpan);
+    return focusField("span-comment-" + spans.current());
   }
 
   function openPrevious() {
@@ -434,23 +190,15 @@
     }
     var dialog = document.getElementById("shortcuts");
     if (dialog && dialog.open) return;  // the dialog handles Esc itself
-    if (isTyping(active)) {
-      if (active.id === "span-search" && event.key === "Enter") {
-        event.preventDefault();
-        nextSearchMatch();
-        return;
-      }
-      if (active.id === "span-search" && event.key === "Escape") {
-        event.preventDefault();
-        active.blur();
-        selectSpan(currentSpan, { focus: true, user: true });
-        return;
-      }
+    // The span tree's keys: j, k, the arrows on a span, f, n, "/" (and Enter and Esc
+    // in its search).
+    if (spans.handleKey(event)) return;
+    if (spans.isTyping(active)) {
       if (event.key === "Escape") {
         var inSpanComment = active.closest && active.closest(".span-comment-form");
         var inTurn = active.closest && active.closest(".turn");
         active.blur();
-        if (inSpanComment) selectSpan(currentSpan, { focus: true });
+        if (inSpanComment) spans.select(spans.current(), { focus: true });
         else if (!inTurn) focusQuestion(currentQuestion);
         event.preventDefault();
       }
@@ -459,15 +207,8 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var key = event.key;
     var handled = true;
-    var onSpan = focusedSpanRow();
-    if (key === "j" || (onSpan && key === "ArrowDown")) selectSpan(stepSpan(1), { focus: !!onSpan, user: true });
-    else if (key === "k" || (onSpan && key === "ArrowUp")) selectSpan(stepSpan(-1), { focus: !!onSpan, user: true });
-    else if (onSpan && key === "ArrowLeft") handled = foldSelected(true);
-    else if (onSpan && key === "ArrowRight") handled = foldSelected(false);
-    else if (key === "f") selectSpan(currentSpan, { focus: true, user: true });
-    else if (key === "n") handled = nextError();
-    else if (key === "/") handled = focusField("span-search");
-    else if (/^[1-9]$/.test(key)) handled = pickLevel(key);
+    var onSpan = spans.focusedRow();
+    if (/^[1-9]$/.test(key)) handled = pickLevel(key);
     else if (key === "e") handled = focusField("explanation");
     else if (key === "c") handled = onSpan ? commentOnSpan() : focusField("comment");
     else if (key === "p") handled = openPrevious();
@@ -486,26 +227,12 @@
 
   document.addEventListener("click", function (event) {
     if (!event.target.closest) return;
-    var row = event.target.closest(".span-row");
-    if (row) {
-      event.preventDefault();  // the link is for pages without the script
-      selectSpan(Number(row.getAttribute("data-index")), { user: true });
-    }
     var accept = event.target.closest("[data-accept-suggestion]");
     if (accept) {
       var question = accept.closest("[data-question]");
       markQuestion(questions().indexOf(question));
       acceptSuggestion(question);
     }
-    var toggle = event.target.closest(".span-toggle");
-    if (toggle) {
-      var target = spanRows()[Number(toggle.getAttribute("data-index"))];
-      setFolded(target, !isFolded(target));
-      layoutTree();
-    }
-    if (event.target.closest("#next-error")) nextError();
-    if (event.target.closest("#collapse-all")) foldAll(true);
-    if (event.target.closest("#expand-all")) foldAll(false);
     if (event.target.closest("#shortcuts-open")) showShortcuts();
   });
 
@@ -615,6 +342,9 @@
   }
 
   function noteActivity() { activeAt = Date.now(); }
+
+  // A span's detail answered 401/403 (span_tree.js): the session ended.
+  document.addEventListener("spans:signed-out", function () { signedOut = true; tick(); });
 
   // --- the next item, fetched ahead -------------------------------------------------------
   var ahead = null;       // {assignment, url, doc} once the next item's page is held
@@ -905,7 +635,7 @@
   }
 
   document.addEventListener("input", function (event) {
-    if (event.target.id === "span-search") { layoutTree(); noteActivity(); return; }
+    if (event.target.id === "span-search") { noteActivity(); return; }  // span_tree.js lays the tree out
     if (event.target.closest) suggestionChanged(event.target.closest("[data-question]"));
     if (inReviewForm(event.target)) draftChanged();
     else noteActivity();
@@ -983,19 +713,10 @@
   // --- start ------------------------------------------------------------------------------
   function init() {
     settleDrafts();
-    if (!root()) {
-      // The history, adjudication and trace pages: the same tree and pane, no form.
-      if (spanRows().length) { initTree(); selectSpan(Math.max(0, spanRows().findIndex(function (row) { return row.getAttribute("aria-selected") === "true"; }))); }
-      return;
-    }
+    spans.start();  // the span tree, its selected span (the page's initial one) shown
+    if (!root()) return;  // an ended lease, two answers: no form
     taken = "";
     renewedAt = Date.now();
-    var initial = root().getAttribute("data-initial-span");
-    var rows = spanRows();
-    var index = 0;
-    rows.forEach(function (row, i) { if (row.getAttribute("data-span") === initial) index = i; });
-    initTree();
-    selectSpan(index);
     var firstError = document.querySelector(".question .field-error");
     var errored = firstError ? questions().indexOf(firstError.closest("[data-question]")) : -1;
     var skip = document.getElementById("skip");
@@ -1009,12 +730,6 @@
     if (!submitting) prefetchNext();
     root().setAttribute("data-ready", "");  // the keys and the form are live
   }
-
-  // A comment on a span was added (htmx swapped its list): back to the span.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var target = event.detail && event.detail.target;
-    if (target && /^span-comments-/.test(target.id || "")) selectSpan(currentSpan, { focus: true });
-  });
 
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", init);
