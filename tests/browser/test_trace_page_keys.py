@@ -1,5 +1,6 @@
-"""The lead's trace page in Chromium: it takes the review page's span keys (j/k, the
-arrows, f, n, / and ?), none of them while typing in a field."""
+"""The lead's pages finished, in Chromium: the trace page takes the review page's span
+keys (j/k, the arrows, n, / and ?); the explorer's sort choices read in full at normal
+width and at 200% zoom."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.browser.pages import SHOTS, sign_in
+from tests.browser.pages import SHOTS, assert_no_sideways_scroll, sign_in
 from tests.factories import make_tenant
-from tests.review.helpers import make_queue
+from tests.review.helpers import make_queue, make_span, make_trace
 from tests.review.long_trace import ERROR_SPANS, SEARCHED_SPAN, add_long_trace, body_marker
+from tests.traces.read_builders import make_score
 
 pytestmark = pytest.mark.browser
 
 SHOWN_ROWS = "() => [...document.querySelectorAll('.span-tree li')].filter(li => !li.hidden).length"
+ZOOMED_WIDTH = 683  # a 1366 px screen at 200%
 
 
 def _selected(page) -> str:
@@ -126,3 +129,49 @@ def test_the_trace_page_moves_between_spans_from_the_keyboard(page, live_server)
     assert _selected(page) == f"s{SEARCHED_SPAN + 1:03d}"
     assert page.url == url  # every move stayed on the page
     assert not errors, errors
+
+
+def _truncated_choices(page, selector: str) -> list[str]:
+    """The choices of a select that do not fit in it: each option measured in a copy of
+    the select sized to it (Chromium's own layout: text, padding and arrow)."""
+    return page.evaluate(
+        """(selector) => {
+          const select = document.querySelector(selector);
+          const probe = select.cloneNode(false);
+          probe.removeAttribute("id");
+          probe.style.cssText =
+            "width:auto;max-width:none;min-width:0;position:absolute;visibility:hidden";
+          select.parentNode.append(probe);
+          const room = select.getBoundingClientRect().width;
+          const cut = [...select.options].filter(option => {
+            probe.replaceChildren(option.cloneNode(true));
+            return probe.getBoundingClientRect().width > room + 0.5;
+          }).map(option => option.text);
+          probe.remove();
+          return cut;
+        }""",
+        selector,
+    )
+
+
+def test_every_sort_choice_of_the_explorer_reads_in_full(page, live_server):
+    tenant = make_tenant("Sortwords", project_name="Discharge summaries assistant")
+    trace = make_trace(tenant, name="refund")
+    make_span(trace, kind="llm", name="answer")
+    make_score(trace, "faithfulness", 0.4)
+    make_score(trace, "answer relevance to the question", 0.7)
+    sign_in(page, live_server, tenant.owner)
+    org, project = tenant.organization.slug, tenant.project.slug
+    url = f"{live_server.url}/orgs/{org}/projects/{project}/traces/"
+    for width, name in ((1280, "normal"), (ZOOMED_WIDTH, "200-percent")):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(url + "?sort=score:answer relevance to the question")
+        labels = page.locator("#sort-choice option").all_inner_texts()
+        assert "score “faithfulness”, lowest first" in labels
+        page.screenshot(path=f"{SHOTS}/explorer-sort-{name}.png", full_page=True)
+        assert _truncated_choices(page, "#sort-choice") == [], name
+        assert_no_sideways_scroll(page, name)
+    # The choice still sorts: a new choice, applied.
+    page.select_option("#sort-choice", "-latency_ms")
+    page.locator("#apply-filter").click()
+    expect(page.locator("#match-count")).to_contain_text("duration, highest first")
