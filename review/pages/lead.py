@@ -49,6 +49,7 @@ from review.pages.rubric_forms import (
     RubricForm,
     apply_row_action,
     scale_of_data,
+    takes_options,
 )
 from review.services.suggestions import suggestions_in_words
 from review.services.turns import turns_in_words
@@ -102,7 +103,12 @@ def _rubric_form_context(
         ],
         "options_text": options,
         "option_rows": [{"index": i, **row} for i, row in enumerate(option_rows)],
-        "data_types": ScoreDataType.choices,
+        # Each kind of answer with whether it has options: the options and their scale
+        # are shown for those only, switched by the script as the kind changes.
+        "data_types": [
+            (value, label, takes_options(value)) for value, label in ScoreDataType.choices
+        ],
+        "takes_options": takes_options(data.get("data_type")),
         "targets": ScoreTarget.choices,
         "scale": scale_of_data(data),
         "scale_field": form["scale"],

@@ -20,6 +20,7 @@ from review.models import ScoreTarget
 from review.pages.lead_forms import archive_field
 from review.quality.forms import FiniteFloatField
 from traces.models import ScoreDataType
+from traces.score_kinds import score_kind
 
 NOMINAL = "nominal"
 ORDINAL = "ordinal"
@@ -47,6 +48,15 @@ class RubricScaleForm(forms.Form):
         """The choice as the config's ``ordered`` (None: not posted, keep it)."""
         scale = self.cleaned_data.get("scale")
         return None if not scale else scale == ORDINAL
+
+
+def takes_options(data_type: Any) -> bool:
+    """Whether a question of ``data_type`` is answered with one of its options (its
+    score kind says: categorical), so the page shows the options and their scale. An
+    unknown type (a refused post) counts as taking them: nothing typed is hidden."""
+    if data_type not in ScoreDataType.values:
+        return True
+    return score_kind(data_type).has_options
 
 
 def scale_of_data(data: dict[str, Any]) -> str:
@@ -182,8 +192,14 @@ class RubricForm(RubricScaleForm):
     def clean(self) -> dict[str, Any]:
         """Options posted as rows (rubric rows): each kept row needs a label and a value,
         a label of its own, and (ordered levels) a value of its own; the reasons go
-        beside the row."""
+        beside the row. A kind of answer without options neither reads nor refuses its
+        option rows: the page hides them (:func:`takes_options`), keeping what they hold
+        for a change back."""
         data = super().clean()
+        if "data_type" in data and not takes_options(data["data_type"]):
+            for name in [n for n in self.errors if n.startswith(OPTION)]:
+                del self.errors[name]
+            return data
         if not self.option_count:
             return data
         options, labels, values = [], set(), set()

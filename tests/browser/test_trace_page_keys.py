@@ -1,6 +1,7 @@
 """The lead's pages finished, in Chromium: the trace page takes the review page's span
 keys (j/k, the arrows, n, / and ?); the explorer's sort choices read in full at normal
-width and at 200% zoom."""
+width and at 200% zoom; a rubric question that takes numbers shows no options section,
+and the section follows the kind of answer as it is changed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.pages import SHOTS, assert_no_sideways_scroll, sign_in
 from tests.factories import make_tenant
-from tests.review.helpers import make_queue, make_span, make_trace
+from tests.review.helpers import make_config, make_queue, make_span, make_trace
 from tests.review.long_trace import ERROR_SPANS, SEARCHED_SPAN, add_long_trace, body_marker
 from tests.traces.read_builders import make_score
 
@@ -175,3 +176,29 @@ def test_every_sort_choice_of_the_explorer_reads_in_full(page, live_server):
     page.select_option("#sort-choice", "-latency_ms")
     page.locator("#apply-filter").click()
     expect(page.locator("#match-count")).to_contain_text("duration, highest first")
+
+
+def test_the_options_section_follows_the_kind_of_answer(page, live_server):
+    tenant = make_tenant("Rubrickinds")
+    config = make_config(tenant, name="Helpfulness", data_type="numeric")
+    sign_in(page, live_server, tenant.admin)
+    org, project = tenant.organization.slug, tenant.project.slug
+    page.goto(f"{live_server.url}/orgs/{org}/projects/{project}/rubrics/{config.pk}/")
+    options, scale = page.locator("#options"), page.locator("#r-scale")
+    expect(options).to_be_hidden()  # a question that takes numbers has no options
+    expect(scale).to_be_hidden()
+    page.screenshot(path=f"{SHOTS}/rubric-numeric.png", full_page=True)
+    page.select_option("#r-type", "categorical")
+    expect(options).to_be_visible()
+    expect(scale).to_be_visible()
+    page.fill("#o0-label", "Helpful")
+    page.select_option("#r-type", "boolean")
+    expect(options).to_be_hidden()
+    page.select_option("#r-type", "categorical")
+    expect(page.locator("#o0-label")).to_have_value("Helpful")  # typed, kept
+    page.screenshot(path=f"{SHOTS}/rubric-categorical.png", full_page=True)
+    # A new question is categorical: its options show.
+    page.goto(f"{live_server.url}/orgs/{org}/projects/{project}/rubrics/new/")
+    expect(options).to_be_visible()
+    page.select_option("#r-type", "numeric")
+    expect(options).to_be_hidden()
