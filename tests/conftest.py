@@ -7,8 +7,12 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
+from tests import emptying
 from tests.factories import Tenant, make_tenant
 from tests.sessions import wait_for_other_sessions
+
+# Transactional tests end by emptying the tables, not by Django's flush (tests/emptying.py).
+emptying.install()
 
 # Creating a worker's test database (every migration) takes ~20 s on a quiet machine and
 # minutes on a busy one; it happens in the setup of the worker's first test, whose

@@ -112,6 +112,26 @@ def with_hostile(
     return [*kept, (name, value)]
 
 
+def with_hostile_all(
+    pairs: list[tuple[str, bytes]], names: list[str], value: bytes
+) -> list[tuple[str, bytes]]:
+    """``pairs`` with every field of ``names`` holding ``value`` (see :func:`with_hostile`)."""
+    for name in names:
+        pairs = with_hostile(pairs, name, value)
+    return pairs
+
+
+def field_families(names: list[str]) -> list[list[str]]:
+    """``names`` grouped by their shape, numbers aside: one form's ``tol-4``, ``tol-9``
+    and ``tol-12`` are one field repeated per row (a question, a pool member), built by
+    the same form field, so a hostile value goes to all of them in one request. Each
+    field still receives every value: a form validates each field on its own."""
+    families: dict[str, list[str]] = {}
+    for name in names:
+        families.setdefault(re.sub(r"\d+", "#", name), []).append(name)
+    return list(families.values())
+
+
 # --------------------------------------------------------------------------- sending
 
 

@@ -11,7 +11,9 @@ pointing at real rows. Every API path is also called with broken Authorization h
 
 The page side GETs every page of the URL conf as the organization's owner (and as a
 visitor, for the sign-in pages) with real rows, parses each ``<form>``, and submits each
-form once per field per value, the other fields as the page pre-filled them; then GETs
+form once per field per value, the other fields as the page pre-filled them (a field
+repeated per row, ``tol-4`` and ``tol-9``, gets the value in all its rows in one request:
+``hostile.field_families``); then GETs
 each page with each value in each query parameter the page knows: its GET forms' fields,
 its links' query keys, and the query parameters of the API list it mirrors (the trace
 explorer's filters are the traces API's).
@@ -331,18 +333,23 @@ def test_every_page_form_field_with_hostile_values(world, route, record_property
                 continue  # walked on the page it was first found on
             template = f"{hostile.route_of(form.action)} (form on {page['route'].template})"
             edge = hostile.EdgeSkip()
-            for name in form.names:
+            files_named = [[name] for name in form.names if name in form.files]
+            fields_named = [name for name in form.names if name not in form.files]
+            for names in files_named + hostile.field_families(fields_named):
                 hostile.fresh_throttles()
+                label = (
+                    names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} like it)"
+                )
                 for value in hostile.RAW_VALUES:
                     if edge.skip(value):
                         continue
-                    if name in form.files:
-                        files = [(name, value.raw if value.raw != hostile.REPEAT else b"[]")]
+                    if names[0] in form.files:
+                        files = [(names[0], value.raw if value.raw != hostile.REPEAT else b"[]")]
                         pairs = list(form.fields)
                     else:
                         files = [(file_name, b"{}\n") for file_name in form.files]
-                        pairs = hostile.with_hostile(form.fields, name, value.raw)
-                    where = (f"{form.method.upper()} {template}", name, value.name)
+                        pairs = hostile.with_hostile_all(form.fields, names, value.raw)
+                    where = (f"{form.method.upper()} {template}", label, value.name)
                     edge.record(value, _submit(sender, page["client"], form, pairs, files, where))
             sender.still_answers(world.session, PLAIN, f"the form {template}")
     record_property("walked:hostile walker: page form requests", sender.sent)
