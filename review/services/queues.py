@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model, QuerySet
 
 from hitl import audit
 from hitl.audit import Actor
@@ -50,9 +51,9 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
                 errors[f"form[{position}]"] = [f"{name} must be {bound}."]
     if errors:
         raise DomainError("Invalid form.", details=errors)
-    # Row by row deletes and bulk creates both leave history (who changed the form).
-    QueueFormField.objects.filter(queue=queue).delete()
-    audit.bulk_create_with_history(
+    _replace_rows(
+        QueueFormField.objects.filter(queue=queue),
+        "config_id",
         [
             QueueFormField(
                 organization_id=queue.organization_id,
@@ -65,8 +66,34 @@ def _set_form(queue: ReviewQueue, form: Sequence[Mapping[str, Any]]) -> None:
             )
             for position, entry in enumerate(form)
         ],
-        QueueFormField,
+        ["position", "adjudicates", "max_dissent_share", "numeric_tolerance"],
     )
+
+
+def _replace_rows(
+    current: QuerySet, key: str, wanted: Sequence[Model], fields: Sequence[str]
+) -> None:
+    """The rows of ``current`` made ``wanted`` (matched on ``key``), with history for
+    what changed only: a row whose ``fields`` are as wanted is left alone, a changed one
+    is updated, a missing one created, one no longer wanted deleted. Saving a queue's
+    form or pool as it was records nothing, so its history says what a person changed."""
+    existing = {getattr(row, key): row for row in current.select_for_update()}
+    keys = {getattr(row, key) for row in wanted}
+    gone = [row.pk for k, row in existing.items() if k not in keys]
+    if gone:
+        current.filter(pk__in=gone).delete()  # row by row: each leaves its history
+    changed = []
+    for row in wanted:
+        held = existing.get(getattr(row, key))
+        if held is not None and any(getattr(held, f) != getattr(row, f) for f in fields):
+            for name in fields:
+                setattr(held, name, getattr(row, name))
+            changed.append(held)
+    if changed:
+        audit.bulk_update_with_history(changed, current.model, list(fields))
+    created = [row for row in wanted if getattr(row, key) not in existing]
+    if created:
+        audit.bulk_create_with_history(created, current.model)
 
 
 def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> None:
@@ -93,8 +120,9 @@ def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> Non
             errors[f"reviewers[{index}]"] = [f"{membership.user.email} cannot see this project."]
     if errors:
         raise DomainError("Invalid reviewer pool.", details=errors)
-    QueueReviewer.objects.filter(queue=queue).delete()
-    audit.bulk_create_with_history(
+    _replace_rows(
+        QueueReviewer.objects.filter(queue=queue),
+        "membership_id",
         [
             QueueReviewer(
                 organization_id=queue.organization_id,
@@ -106,7 +134,7 @@ def _set_pool(queue: ReviewQueue, reviewers: Sequence[Mapping[str, Any]]) -> Non
             )
             for entry in reviewers
         ],
-        QueueReviewer,
+        ["skills", "languages", "is_senior"],
     )
 
 
@@ -194,9 +222,11 @@ def queue_update(
                 f"A queue named '{changes['name']}' exists.", details={"name": ["taken"]}
             )
         old_overlap = queue.overlap
-        for name, value in changes.items():
-            setattr(queue, name, value)
-        queue.save()
+        changed = {name for name, value in changes.items() if getattr(queue, name) != value}
+        for name in changed:
+            setattr(queue, name, changes[name])
+        if changed:  # saved as it was, a queue records no change
+            queue.save()
         if form is not None:
             _set_form(queue, form)
         if reviewers is not None:
