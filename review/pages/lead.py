@@ -49,6 +49,7 @@ from review.pages.rubric_forms import (
     RubricForm,
     apply_row_action,
     scale_of_data,
+    takes_numbers,
     takes_options,
 )
 from review.services.suggestions import suggestions_in_words
@@ -103,12 +104,15 @@ def _rubric_form_context(
         ],
         "options_text": options,
         "option_rows": [{"index": i, **row} for i, row in enumerate(option_rows)],
-        # Each kind of answer with whether it has options: the options and their scale
-        # are shown for those only, switched by the script as the kind changes.
+        # Each kind of answer with whether it has options and whether it takes numbers:
+        # the options and their scale, and the numbers, are shown for those only,
+        # switched by the script as the kind changes.
         "data_types": [
-            (value, label, takes_options(value)) for value, label in ScoreDataType.choices
+            (value, label, takes_options(value), takes_numbers(value))
+            for value, label in ScoreDataType.choices
         ],
         "takes_options": takes_options(data.get("data_type")),
+        "takes_numbers": takes_numbers(data.get("data_type")),
         "targets": ScoreTarget.choices,
         "scale": scale_of_data(data),
         "scale_field": form["scale"],

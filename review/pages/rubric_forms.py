@@ -59,6 +59,15 @@ def takes_options(data_type: Any) -> bool:
     return score_kind(data_type).has_options
 
 
+def takes_numbers(data_type: Any) -> bool:
+    """Whether a question of ``data_type`` is answered with a number (its score kind
+    says: numeric), so the page shows its lowest, highest and step. An unknown type (a
+    refused post) counts as taking them: nothing typed is hidden."""
+    if data_type not in ScoreDataType.values:
+        return True
+    return score_kind(data_type).numeric
+
+
 def scale_of_data(data: dict[str, Any]) -> str:
     """The scale a config definition (or a refused post) shows."""
     return ORDINAL if data.get("ordered") else NOMINAL
@@ -73,6 +82,8 @@ ROW_ACTION = r"\A(option-)?(add|remove-\d{1,3}|up-\d{1,3}|down-\d{1,3})\Z"
 OPTION = "option-"
 BLANK_LEVEL: dict[str, Any] = {"label": "", "definition": "", "examples": []}
 BLANK_OPTION: dict[str, Any] = {"label": "", "value": ""}
+# A question's numbers (its scale for a kind that takes numbers: ``takes_numbers``).
+NUMBER_FIELDS = ("min_value", "max_value", "step")
 
 
 def apply_row_action(
@@ -193,10 +204,16 @@ class RubricForm(RubricScaleForm):
         """Options posted as rows (rubric rows): each kept row needs a label and a value,
         a label of its own, and (ordered levels) a value of its own; the reasons go
         beside the row. A kind of answer without options neither reads nor refuses its
-        option rows: the page hides them (:func:`takes_options`), keeping what they hold
-        for a change back."""
+        option rows, nor one without numbers its lowest, highest and step: the page
+        hides them (:func:`takes_options`, :func:`takes_numbers`), keeping what they
+        hold for a change back. A refused kind (absent here) hides nothing."""
         data = super().clean()
-        if "data_type" in data and not takes_options(data["data_type"]):
+        data_type = data.get("data_type")
+        if not takes_numbers(data_type):
+            for name in NUMBER_FIELDS:
+                self.errors.pop(name, None)
+                data[name] = None
+        if not takes_options(data_type):
             for name in [n for n in self.errors if n.startswith(OPTION)]:
                 del self.errors[name]
             return data

@@ -27,26 +27,27 @@ function selectText(element, done) {
   }
 }
 
-// The rubric page (review/lead/rubric_form.html): the options and their scale are for a
-// kind of answer that has options (its <option> says so: data-has-options, from the
-// score kinds); they follow the kind select. The server renders the same after a
+// The rubric page (review/lead/rubric_form.html): a section for some kinds of answer
+// only names the mark its kind needs (data-kind-section: "has-options" for the options
+// and their scale, "numeric" for the lowest, highest and step), and each <option> of
+// the kind select carries its kind's marks (data-has-options, data-numeric, from the
+// score kinds); the sections follow the select. The server renders the same after a
 // submit, so the page without the script agrees once the form is sent. Hidden fields
 // keep what was typed, for when the kind changes back.
-function showOptionSections() {
+function showKindSections() {
   const kind = document.getElementById("r-type");
   if (!kind) return;
   const choice = kind.options[kind.selectedIndex];
-  const shown = !choice || choice.hasAttribute("data-has-options");
-  document.querySelectorAll("[data-options-section]").forEach((section) => {
-    section.hidden = !shown;
+  document.querySelectorAll("[data-kind-section]").forEach((section) => {
+    section.hidden = !!choice && !choice.hasAttribute(`data-${section.dataset.kindSection}`);
   });
 }
 document.addEventListener("change", (event) => {
-  if (event.target.id === "r-type") showOptionSections();
+  if (event.target.id === "r-type") showKindSections();
 });
 // Also as the page opens: Back and Forward may bring the form back as it was left.
-window.addEventListener("pageshow", showOptionSections);
-showOptionSections();
+window.addEventListener("pageshow", showKindSections);
+showKindSections();
 
 // The board's live part polls every few seconds (review/lead/_board_live.html), but not
 // while someone is in one of its forms: the swap would take the form from under them.

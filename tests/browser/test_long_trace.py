@@ -203,7 +203,7 @@ def test_the_trace_page_loads_a_span_of_a_long_trace_when_it_is_selected(page, l
         "trace_external_id": trace.external_id,
     }
     page.goto(live_server.url + reverse("traces-detail", kwargs=kwargs))
-    page.wait_for_selector("#span-tools:not([hidden])")  # review.js took the tree
+    page.wait_for_selector("#span-tools:not([hidden])")  # span_tree.js took the tree
     assert page.evaluate(SHOWN_ROWS) == 300
     assert page.locator(".span-panel").count() == 1  # only the selected span's body came
     assert _selected(page) == "s000"
@@ -216,8 +216,8 @@ def test_the_trace_page_loads_a_span_of_a_long_trace_when_it_is_selected(page, l
     assert page.locator(".span-panel:not([hidden])").count() == 1
     assert page.url.endswith(reverse("traces-detail", kwargs=kwargs))  # no page load
     _pane_beside_tree_in_view(page)
-    # The tree's tools are the review page's: find by name, next error (the keys are the
-    # review pages' only: review.js listens to them under #review-root).
+    # The tree's tools are the review page's: find by name, next error (its keys too:
+    # tests/browser/test_trace_page_keys.py walks them).
     page.locator("#span-search").fill("allergy")
     assert page.evaluate(SHOWN_ROWS) == 3
     page.locator("#span-search").fill("")

@@ -1,7 +1,7 @@
 """The lead's pages finished, in Chromium: the trace page takes the review page's span
 keys (j/k, the arrows, n, / and ?); the explorer's sort choices read in full at normal
 width and at 200% zoom; a rubric question that takes numbers shows no options section,
-and the section follows the kind of answer as it is changed."""
+and the options and the numbers follow the kind of answer as it is changed."""
 
 from __future__ import annotations
 
@@ -191,6 +191,7 @@ def test_the_options_section_follows_the_kind_of_answer(page, live_server):
     page.select_option("#r-type", "categorical")
     expect(options).to_be_visible()
     expect(scale).to_be_visible()
+    expect(page.locator("#r-numbers")).to_be_hidden()  # nor numbers for categories
     page.fill("#o0-label", "Helpful")
     page.select_option("#r-type", "boolean")
     expect(options).to_be_hidden()

@@ -95,17 +95,18 @@ WHOLE = ["abc", HUGE, "1.5"]
 LEVEL = {"level-0-label": "Good", "level-0-definition": "Right.", "level-0-examples": "Yes."}
 
 
-def rubric_wrong(rows: dict) -> dict[str, list[Any]]:
-    return {
+def rubric_wrong(rows: dict, *, numbers: bool = True) -> dict[str, list[Any]]:
+    """``numbers``: the question takes numbers (a kind without them neither reads nor
+    refuses its hidden number fields)."""
+    wrong = {
         "name": ["x" * 201],
         "data_type": ["pigeon"],
         "target": ["pigeon"],
-        "min_value": NUMBER,
-        "step": NUMBER,
         "options": ["Yes", "Yes = abc"],
         "scale": ["pigeon"],
         "level-0-label": ["x" * 201],
     }
+    return wrong | ({"min_value": NUMBER, "step": NUMBER} if numbers else {})
 
 
 def count(model: Any) -> Callable[[dict], int]:
@@ -122,7 +123,7 @@ WALKS: dict[str, Walk] = {
         valid=lambda r: (
             {"name": "tone", "data_type": "categorical", "options": "Yes = 1\nNo = 0"} | LEVEL
         ),
-        wrong=rubric_wrong,
+        wrong=lambda r: rubric_wrong(r, numbers=False),  # categorical: its numbers hidden
         missing=("data_type",),
         shows=on_form(),
         state=count(ScoreConfig),
