@@ -90,6 +90,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # 10M-span trace list with a metadata filter, bench/README.md) to run a 40 ms query.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
+# Server-side prepared statements where the code asks for one (``prepare=True``: the
+# claim statement): Django opens psycopg connections with prepare_threshold None, under
+# which psycopg ignores prepare=True and PostgreSQL parses and plans the claim on every
+# call (bench/README.md, "Review queue claims"). A threshold no statement reaches
+# prepares nothing else: the ORM binds parameters on the client and never prepares.
+_PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+_db_options.setdefault("prepare_threshold", _PREPARE_ONLY_WHEN_ASKED)
 # Read replicas (hitl/replica.py): DATABASE_REPLICA_URLS, comma-separated, adds the
 # aliases replica_1, replica_2, ...; only the heavy selectors read from them, and a
 # replica that is down or lags more than HITL_REPLICA_MAX_LAG_SECONDS is skipped.
@@ -100,6 +107,7 @@ for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), st
     _replica["CONN_HEALTH_CHECKS"] = True
     _replica_options = _replica.setdefault("OPTIONS", {})
     _replica_options["options"] = f"{_replica_options.get('options', '')} -c jit=off".strip()
+    _replica_options.setdefault("prepare_threshold", _PREPARE_ONLY_WHEN_ASKED)
     _replica_options.setdefault("connect_timeout", env.int("HITL_REPLICA_CONNECT_TIMEOUT", 2))
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES[f"replica_{_number}"] = _replica

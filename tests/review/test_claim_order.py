@@ -179,3 +179,28 @@ def test_one_claim_and_one_submit_cost_a_fixed_number_of_queries(tenant, gated):
                 )
             limit = CLOSING_SUBMIT_QUERIES if closing else SUBMIT_QUERIES
             assert len(submit) <= limit, "\n".join(q["sql"][:120] for q in submit.captured_queries)
+
+
+def _prepared_claim_runs() -> int:
+    """How many times this connection ran a prepared claim statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%INSERT INTO review_assignment%"],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_claim_statement_is_prepared_once_per_connection(tenant):
+    """PostgreSQL parses the claim once per connection, not on every claim (psycopg
+    ignores ``prepare=True`` unless the connection allows prepared statements:
+    hitl.settings)."""
+    reviewers = add_reviewers(tenant, 3)
+    queue = make_queue(tenant, reviewers=reviewers, overlap=3)
+    add_traces(tenant, queue, 1)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        before = _prepared_claim_runs()
+        for user in reviewers:
+            assert services.queue_claim_next(actor=Actor(user=user), queue=queue) is not None
+        assert _prepared_claim_runs() - before == 3
