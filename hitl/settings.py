@@ -91,10 +91,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 # Server-side prepared statements where the code asks for one (``prepare=True``: the
-# claim statement): Django opens psycopg connections with prepare_threshold None, under
-# which psycopg ignores prepare=True and PostgreSQL parses and plans the claim on every
-# call (bench/README.md, "Review queue claims"). A threshold no statement reaches
-# prepares nothing else: the ORM binds parameters on the client and never prepares.
+# claim statement, hitl.sql_rows.prepared_cursor): Django opens psycopg connections
+# with prepare_threshold None, under which psycopg ignores prepare=True and PostgreSQL
+# parses and plans the claim on every call (bench/README.md, "Review queue claims"). A
+# threshold no statement reaches prepares nothing else: the ORM binds parameters on the
+# client and never prepares.
 _PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 _db_options.setdefault("prepare_threshold", _PREPARE_ONLY_WHEN_ASKED)
 # Read replicas (hitl/replica.py): DATABASE_REPLICA_URLS, comma-separated, adds the

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import psycopg
 from django.db import connection, transaction
 from django.db.models import F
 
-from hitl import audit, tenancy
+from hitl import audit, sql_rows, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import REVIEW_ROLES
@@ -214,21 +215,58 @@ def _retake(item: QueueItem, assignment: Assignment) -> None:
     _adjust_counters(item, live=1, slots=-1)
 
 
+# Locks an assignment's item (reading its queue beside it), then the assignment: the
+# house lock order in one statement. The item's lock is taken in the materialized
+# ``item`` CTE and the assignment's at the top of the plan, over the join that reads
+# that CTE, so the item is always locked first; each locked row is read as it is once
+# locked (READ COMMITTED re-reads a row that changed while the statement waited).
+_LOCK_ASSIGNMENT_SQL = """
+WITH item AS MATERIALIZED (
+    SELECT {item} FROM review_queueitem qi
+    WHERE qi.id = (SELECT a.item_id FROM review_assignment a
+                   WHERE a.id = %(assignment_id)s AND a.organization_id = %(organization_id)s)
+      AND qi.organization_id = %(organization_id)s
+    FOR UPDATE OF qi
+)
+SELECT item.*, {queue}, {assignment}
+FROM item
+JOIN review_reviewqueue q ON q.id = item.queue_id AND q.organization_id = %(organization_id)s
+JOIN review_assignment a ON a.id = %(assignment_id)s AND a.organization_id = %(organization_id)s
+FOR UPDATE OF a
+"""
+
+
+@cache
+def _lock_assignment_sql() -> str:
+    return _LOCK_ASSIGNMENT_SQL.format(
+        item=sql_rows.columns(QueueItem, "qi"),
+        queue=sql_rows.columns(ReviewQueue, "q"),
+        assignment=sql_rows.columns(Assignment, "a"),
+    )
+
+
 def _lock_assignment(
     assignment_id: int, user: Any, *, lapsed_ok: bool = False
 ) -> tuple[QueueItem, Assignment]:
-    """Locks an assignment's item, then the assignment (the house lock order).
-    ``lapsed_ok``: a lease past its time is accepted, and one already expired is taken
-    again when nobody else took its item's slot (``_retake``)."""
-    item = (
-        QueueItem.objects.select_for_update(of=("self",))
-        .select_related("queue")
-        .filter(pk=Assignment.objects.filter(pk=assignment_id).values("item_id")[:1])
-        .first()
-    )
-    if item is None:
+    """Locks an assignment's item, then the assignment (the house lock order), in one
+    statement, with the item's queue. ``lapsed_ok``: a lease past its time is accepted,
+    and one already expired is taken again when nobody else took its item's slot
+    (``_retake``)."""
+    with sql_rows.prepared_cursor() as cursor:
+        cursor.execute(
+            _lock_assignment_sql(),
+            {
+                "assignment_id": assignment_id,
+                "organization_id": tenancy.current_organization_id(),
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound("No such lease.")
-    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    item = sql_rows.instance(QueueItem, row)
+    queue_at = sql_rows.width(QueueItem)
+    item.queue = sql_rows.instance(ReviewQueue, row, queue_at)
+    assignment = sql_rows.instance(Assignment, row, queue_at + sql_rows.width(ReviewQueue))
     if assignment.reviewer_id != user.pk:
         raise PermissionDenied("This lease belongs to another reviewer.", code="not_your_lease")
     if assignment.state == AssignmentState.RELEASED and assignment.skip_reason:
@@ -277,7 +315,7 @@ def _end_lease(item: QueueItem, assignment: Assignment, state: str, reason: str 
     submitted = state == AssignmentState.SUBMITTED
     tenancy.assert_writing_in_scope(item.organization_id)
     assignment.state, assignment.ended_at, assignment.skip_reason = state, time_now(), reason
-    with connection.cursor() as cursor:
+    with sql_rows.prepared_cursor() as cursor:
         cursor.execute(
             _END_LEASE_SQL,
             {
