@@ -8,8 +8,8 @@ column from the model itself, and :func:`instance` builds the instance from thos
 columns of a row as the ORM would, through each field's own from-database conversion
 (a JSON field decodes its text). :func:`prepared_cursor` runs such statements prepared
 on the connection, so PostgreSQL parses and plans each once per connection rather than
-on every call. The SQL still filters by the organization in scope itself: the tenant
-manager does not see it."""
+on every call. The SQL still filters by the organization in scope itself
+(``hitl.tenancy.scope_sql``): the tenant manager does not see it."""
 
 from __future__ import annotations
 

@@ -127,6 +127,24 @@ def current_organization_id_or_none() -> int | None:
     return organization_id
 
 
+def scope_sql(column: str) -> tuple[str, list[object]]:
+    """The tenant manager's filter for hand-written SQL: a condition on ``column`` (an
+    ``organization_id`` column) with its parameters (``%s`` placeholders), reading the
+    organizations in scope only. Raises outside any scope, as the manager does."""
+    scope = _current_scope.get()
+    if scope is None:
+        raise TenantScopeError(
+            "Tenant rows read outside a tenant scope; wrap the call in "
+            "hitl.tenancy.tenant_scope(organization_id)"
+        )
+    if scope.organization_ids is None:
+        return "true", []
+    if scope.single:
+        (organization_id,) = scope.organization_ids
+        return f"{column} = %s", [organization_id]
+    return f"{column} = ANY(%s)", [sorted(scope.organization_ids)]
+
+
 class TenantManager(models.Manager):
     """Default manager of tenant-owned models: no scope, no query."""
 

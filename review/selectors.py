@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Avg, Count, F, QuerySet, Sum
 
+from hitl import sql_rows, tenancy
 from hitl.replica import read_connection, reads_from_replica
 from projects.hooks import QueueChoice
 from projects.models import REVIEW_ROLES, Membership
@@ -43,11 +44,34 @@ class FormQuestion:
     rule: DisagreementRule
 
 
+_QUEUE_FORM_SQL = """
+SELECT {field}, {config}
+FROM review_queueformfield f JOIN review_scoreconfig c ON c.id = f.config_id
+WHERE f.queue_id = %s AND {scope}
+ORDER BY f.position
+"""
+
+
 def queue_form(queue: ReviewQueue) -> list[FormQuestion]:
-    fields = (
-        QueueFormField.objects.filter(queue=queue).select_related("config").order_by("position")
+    """The queue's questions in order, each with its config and disagreement rule. One
+    statement written as SQL (``hitl.sql_rows``): every submit reads it."""
+    scope, params = tenancy.scope_sql("f.organization_id")
+    sql = _QUEUE_FORM_SQL.format(
+        field=sql_rows.columns(QueueFormField, "f"),
+        config=sql_rows.columns(ScoreConfig, "c"),
+        scope=scope,
     )
-    return [FormQuestion(f.config, DisagreementRule.of(f)) for f in fields]
+    config_at = sql_rows.width(QueueFormField)
+    database = read_connection()  # a replica's inside reads_from_replica, as the ORM's
+    with sql_rows.prepared_cursor(database) as cursor:
+        cursor.execute(sql, [queue.pk, *params])
+        rows = cursor.fetchall()
+    form = []
+    for row in rows:
+        field = sql_rows.instance(QueueFormField, row, using=database.alias)
+        field.config = sql_rows.instance(ScoreConfig, row, config_at, using=database.alias)
+        form.append(FormQuestion(field.config, DisagreementRule.of(field)))
+    return form
 
 
 def item_disagreement(
@@ -342,19 +366,29 @@ def item_detail(*, item: QueueItem, user: Any) -> dict[str, Any]:
     }
 
 
+def _target_score_columns(item: QueueItem) -> dict[str, int | None] | None:
+    """The rule of :func:`target_scores` as score columns and the value each must have
+    (None: is null); None when no score can be on the target. The ORM and the SQL of
+    :func:`item_suggestions` both read it."""
+    if item.target_type == "dataset_item" or item.target_type == "comparison":
+        return None
+    if item.target_type == "thread":
+        return {"thread_id": item.thread_id}
+    if item.target_type == "span":
+        return {"span_id": item.span_id}
+    return {"trace_id": item.trace_id, "span_id": None}
+
+
 def target_scores(item: QueueItem) -> QuerySet[Any]:
     """The scores on an item's target: its trace (not its spans'), its span or its
     thread; none for a dataset item (it has an expected output, not scores)."""
     from traces.models import Score
 
     scores = Score.objects.filter(project_id=item.project_id)
-    if item.target_type == "dataset_item" or item.target_type == "comparison":
+    columns = _target_score_columns(item)
+    if columns is None:
         return scores.none()
-    if item.target_type == "thread":
-        return scores.filter(thread_id=item.thread_id)
-    if item.target_type == "span":
-        return scores.filter(span_id=item.span_id)
-    return scores.filter(trace_id=item.trace_id, span__isnull=True)
+    return scores.filter(**columns)
 
 
 # --- judge suggestions --------------------------------------------------------------------
@@ -412,42 +446,54 @@ def suggested_answer(config: ScoreConfig, data_type: str, value: Any, label: str
     return answer
 
 
+# The latest automated score of each name on an item's target (``item_suggestions``).
+_SUGGESTIONS_SQL = """
+SELECT DISTINCT ON (s.name)
+       s.id, s.name, s.data_type, s.value, s.label, s.source, s.source_name, s.source_version
+FROM traces_score s
+WHERE {scope} AND s.project_id = %s AND {target}
+  AND s.source = ANY(%s) AND s.name = ANY(%s)
+ORDER BY s.name, s.created_at DESC, s.id DESC
+"""
+
+
 def item_suggestions(item: QueueItem, form: Sequence[FormQuestion]) -> dict[str, dict[str, Any]]:
     """Per config id (a string), the judge's suggestion for the question: the latest
     automated score (``AUTOMATED_SCORE_SOURCES``: LLM judge, code) on the item's target
-    named as the question, as an answer the question takes. A question without one is
-    absent. One query."""
+    (:func:`target_scores`) named as the question, as an answer the question takes. A
+    question without one is absent. One statement, written as SQL: every submit
+    records what it was shown."""
     from traces.models import AUTOMATED_SCORE_SOURCES
     from traces.score_kinds import score_kind
 
     by_name = {
         q.config.name: q.config for q in form if not score_kind(q.config.data_type).free_text
     }
-    if not by_name:
+    columns = _target_score_columns(item)
+    if not by_name or columns is None:
         return {}
-    scores = (
-        target_scores(item)
-        .filter(source__in=AUTOMATED_SCORE_SOURCES, name__in=list(by_name))
-        .order_by("name", "-created_at", "-id")
-        .distinct("name")
-        .values(
-            "id", "name", "data_type", "value", "label", "source", "source_name", "source_version"
-        )
-    )
+    scope, params = tenancy.scope_sql("s.organization_id")
+    target = [f"s.{c} = %s" if v is not None else f"s.{c} IS NULL" for c, v in columns.items()]
+    params += [item.project_id, *(v for v in columns.values() if v is not None)]
+    params += [[source.value for source in AUTOMATED_SCORE_SOURCES], list(by_name)]
+    database = read_connection()  # a replica's inside reads_from_replica, as the ORM's
+    with sql_rows.prepared_cursor(database) as cursor:
+        cursor.execute(_SUGGESTIONS_SQL.format(scope=scope, target=" AND ".join(target)), params)
+        scores = cursor.fetchall()
     found: dict[str, dict[str, Any]] = {}
-    for score in scores:
-        config = by_name[score["name"]]
-        answer = suggested_answer(config, score["data_type"], score["value"], score["label"])
+    for score_id, name, data_type, value, label, source, source_name, version in scores:
+        config = by_name[name]
+        answer = suggested_answer(config, data_type, value, label)
         if answer is None:
             continue
         found[str(config.pk)] = {
             "value": answer,
             "text": score_kind(config.data_type).render(answer),
-            "score_id": score["id"],
-            "score_name": score["name"],
-            "source": score["source"],
-            "source_name": score["source_name"],
-            "source_version": score["source_version"],
+            "score_id": score_id,
+            "score_name": name,
+            "source": source,
+            "source_name": source_name,
+            "source_version": version,
         }
     return found
 

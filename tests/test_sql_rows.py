@@ -1,15 +1,19 @@
-"""Hand-written SQL on hot paths (hitl.sql_rows): rows become the instances the ORM
-builds, and prepared statements are logged as Django logs its own."""
+"""Hand-written SQL on hot paths (hitl.sql_rows, hitl.tenancy.scope_sql): rows become
+the instances the ORM builds, prepared statements are logged as Django logs its own,
+and the tenant filter fails closed as the manager does."""
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from hitl import sql_rows, tenancy
 from hitl.audit import Actor
+from hitl.tenancy import TenantScopeError
 from review import services
 from review.models import Assignment, QueueFormField, QueueItem, ReviewQueue, ScoreConfig
+from review.selectors import queue_form
 from tests.review.helpers import add_reviewers, add_traces, make_config, make_queue
 
 
@@ -59,3 +63,30 @@ def test_a_prepared_statement_is_logged_with_its_parameters(tenant):
                 cursor.execute("SELECT %s::int + 1, %s::text", [41, "x"])
                 assert cursor.fetchone() == (42, "x")
     assert [q["sql"] for q in seen.captured_queries] == ["SELECT 41::int + 1, 'x'::text"] * 2
+
+
+def test_the_sql_tenant_filter_fails_closed_as_the_manager_does(tenant, other_tenant):
+    with pytest.raises(TenantScopeError):
+        tenancy.scope_sql("t.organization_id")
+    mine, theirs = tenant.organization.pk, other_tenant.organization.pk
+    with tenancy.tenant_scope(mine):
+        assert tenancy.scope_sql("t.organization_id") == ("t.organization_id = %s", [mine])
+    with tenancy.organizations_read_scope([theirs, mine]):
+        assert tenancy.scope_sql("organization_id") == (
+            "organization_id = ANY(%s)",
+            [sorted([mine, theirs])],
+        )
+    with tenancy.all_tenants_scope_for_superuser():
+        assert tenancy.scope_sql("organization_id") == ("true", [])
+
+
+def test_the_queue_form_by_sql_reads_the_organization_in_scope_only(tenant, other_tenant):
+    config = make_config(tenant)
+    queue = make_queue(tenant, configs=[config])
+    with tenancy.tenant_scope(tenant.organization.pk):
+        (question,) = queue_form(queue)
+        assert question.config == config and question.config.rubric == config.rubric
+    with tenancy.tenant_scope(other_tenant.organization.pk):
+        assert queue_form(queue) == []
+    with pytest.raises(TenantScopeError):
+        queue_form(queue)

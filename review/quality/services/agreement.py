@@ -27,6 +27,7 @@ API, the pages and :func:`agreement_sweep`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
@@ -35,8 +36,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from hitl import outbox
-from hitl.models import OutboxMessage, OutboxState
+from hitl import outbox, sql_rows, tenancy
+from hitl.models import OutboxState
 from hitl.replica import replica_snapshot
 from hitl.tenancy import current_organization_id
 from review.models import Annotation, ReviewQueue, ScoreConfig
@@ -66,22 +67,31 @@ def queue_mixes_gold(queue_id: int) -> bool:
     return QueueCalibration.objects.filter(queue_id=queue_id, gold_rate__gt=0).exists()
 
 
+_WAITING_STATES = (OutboxState.PENDING.value, OutboxState.PUBLISHED.value)
+# The queue's request waiting for a worker, locked (skipping one a worker holds): asked
+# on every submit, so written as SQL (an ORM query costs more Python than it takes).
+_WAITING_SQL = """
+SELECT id FROM hitl_outboxmessage
+WHERE {scope} AND task = %s AND kwargs -> 'queue_id' = %s::jsonb
+  AND state IN (%s, %s)
+ORDER BY id DESC LIMIT 1
+FOR UPDATE SKIP LOCKED
+"""
+
+
 def agreement_request(*, queue: ReviewQueue) -> None:
     """Asks for the queue's agreement (overlap of two or more) and gold accuracy (gold
     items mixed in) to be recomputed after this transaction commits. Writes nothing if
     a request for the queue is already waiting for a worker."""
     if queue.overlap < 2 and not queue_mixes_gold(queue.pk):
         return
-    waiting = (
-        OutboxMessage.objects.select_for_update(skip_locked=True)
-        .filter(
-            task=AGREEMENT_REFRESH,
-            kwargs__queue_id=queue.pk,
-            state__in=(OutboxState.PENDING, OutboxState.PUBLISHED),
+    scope, params = tenancy.scope_sql("organization_id")
+    with sql_rows.prepared_cursor() as cursor:
+        cursor.execute(
+            _WAITING_SQL.format(scope=scope),
+            [*params, AGREEMENT_REFRESH, json.dumps(queue.pk), *_WAITING_STATES],
         )
-        .values_list("pk", flat=True)
-        .first()
-    )
+        waiting = cursor.fetchone()
     # A waiting message locked here runs after this commit and reads these answers; one
     # a worker holds (locked, so skipped) may have read before them: write another.
     if waiting is None:

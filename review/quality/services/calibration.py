@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from hitl import audit
+from hitl import audit, sql_rows, tenancy
 from hitl.audit import Actor
 from hitl.exceptions import Conflict, DomainError, NotFound, PermissionDenied
 from projects.models import Membership, Project
@@ -691,10 +691,17 @@ def calibration_round_score_when_done(*, queue: ReviewQueue) -> None:
     score a round before it is done; scoring again says nothing new to anyone."""
     if not queue.blind_mode:
         return
-    round_id = CalibrationRound.objects.filter(queue_id=queue.pk).values_list("pk", flat=True)
-    round_id = round_id.first()
-    if round_id is None:
+    # Asked on every submit to a blind queue: SQL (the ORM's query costs more Python).
+    scope, params = tenancy.scope_sql("organization_id")
+    with sql_rows.prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM review_calibrationround WHERE {scope} AND queue_id = %s",  # noqa: S608
+            [*params, queue.pk],
+        )
+        found = cursor.fetchone()
+    if found is None:
         return
+    (round_id,) = found
     if QueueItem.objects.filter(queue_id=queue.pk, status=ItemStatus.OPEN).exists():
         return
 
