@@ -6,11 +6,13 @@ request id (``hitl.middleware``'s ``X-Request-Id``) on each historical row. Bulk
 go through :func:`bulk_create_with_history` and :func:`bulk_update_with_history`, which
 record the same fields, and writers that use set-based SQL copy the rows they wrote into
 the history table with :func:`bulk_record_from_table`, so no write path escapes the
-audit trail.
+audit trail. Hot paths insert new rows with :func:`insert_recorded`, which records them
+the same way.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,11 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.utils.functional import cached_property
 from simple_history import utils as history_utils
+from simple_history.manager import HistoryDescriptor
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
 from hitl import history as _history
+from hitl import sql_rows
 from hitl.request_context import current_request_id
 
 if TYPE_CHECKING:
@@ -144,6 +149,27 @@ def bulk_record_created(objs: Sequence[models.Model], model: type[models.Model])
     )
 
 
+def insert_recorded(objs: Sequence[models.Model]) -> None:
+    """Inserts new rows of one model, each by its ``save()`` (with every check that
+    makes), and records their creation ("+") in one statement that copies them from
+    the table (:func:`bulk_record_from_table`): the history rows django-simple-history
+    would write, with the acting user, key and source, for a fraction of its Python (it
+    builds and inserts each history row through the ORM; a submit writes three:
+    ``bench/README.md``, "Review queue claims"). Outside :func:`acting_as` each row is
+    saved with django-simple-history's own record, which then names the request's user.
+    """
+    if not objs:
+        return
+    if _current_actor.get() is None:
+        for obj in objs:
+            obj.save(force_insert=True)
+        return
+    (model,) = {type(obj) for obj in objs}
+    for obj in objs:
+        obj.save_without_historical_record(force_insert=True)
+    bulk_record_from_table(model, [obj.pk for obj in objs], "+")
+
+
 def bulk_record_from_table(
     model: type[models.Model], ids: Sequence[int], history_type: str, *, date: Any = None
 ) -> int:
@@ -154,15 +180,13 @@ def bulk_record_from_table(
     (``history_type`` "+" created, "~" changed, "-" before a delete). Tenant-owned rows
     are copied only from the organization in scope (raises outside a single scope).
     Returns the number of history rows written."""
-    from django.db import connection
     from django.utils import timezone
 
     from hitl import tenancy
 
     if not ids:
         return 0
-    history_model = history_utils.get_history_manager_for_model(model).model
-    table_columns = {f.column for f in model._meta.concrete_fields}
+    sql, filled, tenant_owned = _copy_statement(model)
     actor = _current_actor.get()
     values: dict[str, Any] = {
         "history_date": date or timezone.now(),
@@ -171,8 +195,27 @@ def bulk_record_from_table(
         "history_user_id": getattr(actor.user, "pk", None) if actor else None,
         **_actor_columns(),
     }
+    params = [values.get(field.column, field.get_default()) for field in filled]
+    params.append(list(ids))
+    if tenant_owned:
+        params.append(tenancy.current_organization_id())
+    with sql_rows.prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@functools.cache
+def _copy_statement(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...], bool]:
+    """:func:`bulk_record_from_table`'s statement for ``model``, built once: the SQL,
+    the history fields the table has no column for (the statement takes a parameter for
+    each, in order: the actor's, or the field's default) and whether rows are
+    tenant-owned."""
+    from django.db import connection
+
+    history_model = history_utils.get_history_manager_for_model(model).model
+    table_columns = {f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
-    columns, selected, params = [], [], []
+    columns, selected, filled = [], [], []
     for item in history_model._meta.concrete_fields:
         if item.primary_key:  # history_id
             continue
@@ -181,26 +224,51 @@ def bulk_record_from_table(
             selected.append(f"t.{quote(item.column)}")
         else:
             selected.append(f"CAST(%s AS {item.db_type(connection)})")
-            params.append(values[item.column] if item.column in values else item.get_default())
+            filled.append(item)
     pk = model._meta.pk
     where = f"t.{quote(pk.column)} = ANY(CAST(%s AS {pk.db_type(connection)}[]))"
-    params.append(list(ids))
-    if "organization_id" in table_columns:
+    tenant_owned = "organization_id" in table_columns
+    if tenant_owned:
         where += " AND t.organization_id = %s"
-        params.append(tenancy.current_organization_id())
     sql = (
         f"INSERT INTO {quote(history_model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(selected)} FROM {quote(model._meta.db_table)} t WHERE {where} "
         f"ORDER BY t.{quote(pk.column)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return sql, tuple(filled), tenant_owned
+
+
+class _HistoryDescriptor(HistoryDescriptor):
+    """django-simple-history's ``Model.history``, its manager class built once: upstream
+    builds a new class (``Manager.from_queryset``, an ``inspect.getmembers`` walk) on
+    every access, and every history row written asks for it (0.1 ms each, a tenth of
+    writing the row: ``bench/README.md``, "Review queue claims")."""
+
+    @cached_property
+    def _manager_class(self) -> type:
+        return self.manager_class.from_queryset(self.queryset_class)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        return self._manager_class(self.model, instance)
+
+
+class _HistoricalRecords(HistoricalRecords):
+    def finalize(self, sender: Any, **kwargs: Any) -> None:
+        super().finalize(sender, **kwargs)
+        built = sender.__dict__.get(self.manager_name)
+        if type(built) is HistoryDescriptor:  # registered on this model just now
+            setattr(
+                sender,
+                self.manager_name,
+                _HistoryDescriptor(
+                    built.model, manager=built.manager_class, queryset=built.queryset_class
+                ),
+            )
 
 
 def history(**kwargs: Any) -> HistoricalRecords:
     """Edit history for a model, with the acting user, API key and source on every row."""
-    return HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)
+    return _HistoricalRecords(bases=[HistoricalActorFields], get_user=history_user, **kwargs)
 
 
 def history_entries(records: Any, *, limit: int | None = None) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from review.models import (
     ScoreConfig,
 )
 from review.selectors import FormQuestion, item_disagreement, queue_form
-from review.services.common import human_score_create, require_person, time_now
+from review.services.common import human_score_build, require_person, time_now
 from review.services.events import announce_if_queue_completed, announce_item_closed
 from review.services.lifecycle import expected_output_announce
 from review.services.routing_strategies import routing_enqueue_for_disagreement
@@ -111,6 +111,7 @@ def scores_write(
         previous.delete()
     configs = {str(q.config.pk): q.config for q in form}
     now = time_now()
+    scores = []
     for key, value in values.items():
         config = configs[key]
         if config.writes_expected_output:
@@ -118,19 +119,22 @@ def scores_write(
         metadata = {**link, "config_id": config.pk, "config_version": config.version}
         if score_kind(config.data_type).free_text:
             metadata["text"] = value
-        human_score_create(
-            item,
-            author=author,
-            now=now,
-            metadata=metadata,
-            trace_id=item.trace_id,
-            span_id=item.span_id,
-            thread_id=item.thread_id if item.trace_id is None else None,
-            name=config.name,
-            data_type=config.data_type,
-            source_version=str(config.version),
-            **_score_fields(config, value),
+        scores.append(
+            human_score_build(
+                item,
+                author=author,
+                now=now,
+                metadata=metadata,
+                trace_id=item.trace_id,
+                span_id=item.span_id,
+                thread_id=item.thread_id if item.trace_id is None else None,
+                name=config.name,
+                data_type=config.data_type,
+                source_version=str(config.version),
+                **_score_fields(config, value),
+            )
         )
+    audit.insert_recorded(scores)  # their history rows in one statement
 
 
 def expected_output_of(

@@ -436,7 +436,7 @@ def assignment_submit(
             item.suggestion_arm = shown["arm"]
             item.save(update_fields=["suggestion_arm"])
         now = time_now()
-        annotation = Annotation.objects.create(
+        annotation = Annotation(
             project_id=item.project_id,
             queue_id=item.queue_id,
             item=item,
@@ -457,6 +457,7 @@ def assignment_submit(
             submitted_at=now,
             updated_at=now,
         )
+        audit.insert_recorded([annotation])
         scores_write(
             form=form,
             values=cleaned,

@@ -55,16 +55,18 @@ def require_manager(actor: Actor, organization_id: int, what: str) -> Any:
     return user
 
 
-def human_score_create(
+def human_score_build(
     item: Any, *, author: Any, now: datetime, metadata: dict[str, Any], **fields: Any
 ) -> Any:
-    """A reviewer's answer from a queue item as a human score (history recorded as for
-    every score): the item's organization and project, the queue as its source, and
-    ``metadata`` naming the queue and the item beside what the caller adds. ``fields``:
-    the target (``trace_id``, ``span_id``, ``thread_id``), name, data type, value..."""
+    """A reviewer's answer from a queue item as a human score, not yet saved (the
+    caller saves a submit's scores together with ``hitl.audit.insert_recorded``, which
+    records their history as for every score): the item's organization and project,
+    the queue as its source, and ``metadata`` naming the queue and the item beside what
+    the caller adds. ``fields``: the target (``trace_id``, ``span_id``, ``thread_id``),
+    name, data type, value..."""
     from traces.models import Score
 
-    return Score.objects.create(
+    return Score(
         organization_id=item.organization_id,
         project_id=item.project_id,
         source="human",

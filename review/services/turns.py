@@ -28,10 +28,11 @@ from typing import Any
 
 from django.db.models import F
 
+from hitl import audit
 from hitl.exceptions import DomainError
 from hitl.text import unstorable
 from review.models import ItemTarget, QueueItem
-from review.services.common import human_score_create, time_now
+from review.services.common import human_score_build, time_now
 from traces.models import Score, Trace
 
 TURN_RATINGS = ("good", "bad")
@@ -153,21 +154,25 @@ def turn_scores_write(
         )
     )
     now = time_now()
+    scores = []
     for key, entry in rated.items():
         if key not in traces:
             continue
-        human_score_create(
-            item,
-            author=author,
-            now=now,
-            metadata={"annotation_id": annotation_id, "turn": entry.get("turn")},
-            trace_id=traces[key],
-            name=TURN_SCORE_NAME,
-            data_type="categorical",
-            value=TURN_SCORE_VALUES[entry["rating"]],
-            label=entry["rating"],
-            rationale=entry.get("note", ""),
+        scores.append(
+            human_score_build(
+                item,
+                author=author,
+                now=now,
+                metadata={"annotation_id": annotation_id, "turn": entry.get("turn")},
+                trace_id=traces[key],
+                name=TURN_SCORE_NAME,
+                data_type="categorical",
+                value=TURN_SCORE_VALUES[entry["rating"]],
+                label=entry["rating"],
+                rationale=entry.get("note", ""),
+            )
         )
+    audit.insert_recorded(scores)  # their history rows in one statement
 
 
 def turn_in_words(entry: Any) -> str:
