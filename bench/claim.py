@@ -13,8 +13,10 @@ received an item twice.
     .venv/bin/python bench/claim.py --think-ms 0,1000,3000  # one run per think time
     .venv/bin/python bench/claim.py --claim-order complete_first
     .venv/bin/python bench/claim.py --items 100000 --profile 200 --think-ms ''
-        # one reviewer's claims and submits, one at a time: queries per claim and submit,
-        # the claim statement's plan (EXPLAIN ANALYZE) and a cProfile of each path
+        # CPU per claim+submit cycle (600 cycles by 3 reviewers in turn: this process's
+        # and its PostgreSQL backend's), then one reviewer's claims and submits, one at a
+        # time: queries per claim and submit, the claim statement's plan (EXPLAIN
+        # ANALYZE) and a cProfile of each path
 
 Each think time is one run on the same loaded queue (reviewers pause that long between
 claiming and submitting, as people reading the trace do; 0 saturates the machine).
@@ -286,6 +288,63 @@ def verify(setup: dict, results: list[dict], overlap: int) -> list[str]:
     return problems
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cycle_cpu(setup: dict, count: int, overlap: int) -> None:
+    """CPU per claim and submit, as the timed runs spend it: ``count`` cycles by
+    ``overlap`` reviewers in turn on untouched items (so every ``overlap``-th submit
+    closes its item, as in a run), in this process, no profiler; this process's CPU
+    and its PostgreSQL backend's (read from /proc: the database is local)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from hitl import tenancy
+    from hitl.audit import Actor
+    from review import services
+    from review.models import ReviewQueue
+
+    # The last reviewers: the profile's reviewer (the first) then finds these items done.
+    users = get_user_model().objects.filter(pk__in=setup["user_ids"][-overlap:])
+    actors = [Actor(user=user, source="command") for user in users]
+    values = {str(setup["config_id"]): 0.75}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+
+    def run(queue: ReviewQueue, cycles: int) -> dict[str, float]:
+        spent = {"claim": 0.0, "submit": 0.0}
+        for n in range(cycles):
+            actor = actors[n % overlap]
+            t0 = time.process_time()
+            lease = services.queue_claim_next(actor=actor, queue=queue)
+            t1 = time.process_time()
+            services.assignment_submit(actor=actor, assignment_id=lease.pk, values=values)
+            spent["claim"] += t1 - t0
+            spent["submit"] += time.process_time() - t1
+        return spent
+
+    with tenancy.tenant_scope(setup["organization_id"]):
+        queue = ReviewQueue.objects.get(pk=setup["queue_id"])
+        run(queue, overlap * 3)  # warm: prepared statements, caches
+        cycles = count - count % overlap
+        started, backend_started = time.process_time(), _cpu_seconds(backend)
+        spent = run(queue, cycles)
+        here = (time.process_time() - started) * 1000 / cycles
+        there = (_cpu_seconds(backend) - backend_started) * 1000 / cycles
+    print(
+        f"\nCPU per claim+submit cycle, {cycles} cycles by {overlap} reviewers in turn "
+        f"(every {overlap}th submit closes its item): this process {here:.2f} ms "
+        f"(claim {spent['claim'] * 1000 / cycles:.2f}, submit "
+        f"{spent['submit'] * 1000 / cycles:.2f}), its PostgreSQL backend {there:.2f} ms, "
+        f"together {here + there:.2f} ms  (load average {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+
+
 def profile(setup: dict, count: int) -> None:
     """``count`` claims and submits by one reviewer, one at a time, in this process:
     the queries each makes, the claim statement's plan, and where the Python time goes."""
@@ -435,6 +494,8 @@ def main() -> None:
         connections.close_all()
 
         if args.profile:
+            cycle_cpu(setup, args.profile * 3, args.overlap)
+            connections.close_all()
             profile(setup, args.profile)
             connections.close_all()
         failed = False
