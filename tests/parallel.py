@@ -19,6 +19,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
+
+import pytest
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
@@ -53,6 +56,22 @@ def _isolate() -> None:
 
 _made: list[str] = []
 _isolate()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has an id of its own, or the run stops. pytest-xdist schedules tests by
+    id, so tests sharing one run as one: schemathesis names its tests per operation
+    (``test_no_server_error_as_an_admin[GET /api/orgs/]``) but, on this pytest, leaves
+    each the function's id, and under xdist the fuzz ran one operation of 174 per
+    function. The name's operation is put back into the id."""
+    for item in items:
+        last = item.nodeid.rpartition("::")[2]
+        if last != item.name and "[" in item.name and "[" not in last:
+            item._id = item._id.with_params(item.name[len(last) + 1 : -1])
+    shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    if shared:
+        raise pytest.UsageError(f"tests sharing an id (xdist would run one): {shared[:5]}")
 
 
 def pytest_unconfigure(config) -> None:
