@@ -66,9 +66,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     each the function's id, and under xdist the fuzz ran one operation of 174 per
     function. The name's operation is put back into the id."""
     for item in items:
-        last = item.nodeid.rpartition("::")[2]
-        if last != item.name and "[" in item.name and "[" not in last:
-            item._id = item._id.with_params(item.name[len(last) + 1 : -1])
+        node_id = item._id
+        base, _, params = item.name.partition("[")
+        if node_id.params is None and params.endswith("]") and base == node_id.names[-1]:
+            item._id = node_id.with_params(params[:-1])
     shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
     if shared:
         raise pytest.UsageError(f"tests sharing an id (xdist would run one): {shared[:5]}")
