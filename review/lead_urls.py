@@ -10,9 +10,15 @@ urlpatterns = [
     path(project + "rubrics/", lead.RubricListView.as_view(), name="lead-rubrics"),
     path(project + "rubrics/new/", lead.RubricCreateView.as_view(), name="lead-rubric-create"),
     path(project + "rubrics/<int:config_pk>/", lead.RubricEditView.as_view(), name="lead-rubric"),
+    path(
+        project + "rubrics/<int:config_pk>/history/",
+        lead.RubricHistoryView.as_view(),
+        name="lead-rubric-history",
+    ),
     path(project + "queues/", lead.QueueListView.as_view(), name="lead-queues"),
     path(project + "queues/new/", lead.QueueFormView.as_view(), name="lead-queue-create"),
     path(queue + "edit/", lead.QueueFormView.as_view(), name="lead-queue-edit"),
+    path(queue + "history/", lead.QueueHistoryView.as_view(), name="lead-queue-history"),
     path(queue + "board/", board.QueueBoardView.as_view(), name="lead-queue-board"),
     path(queue + "board/live/", board.QueueBoardLiveView.as_view(), name="lead-queue-board-live"),
     path(queue + "items/update/", board.QueueItemsUpdateView.as_view(), name="lead-items-update"),
@@ -28,6 +34,11 @@ urlpatterns = [
         queue + "rules/<int:rule_pk>/edit/",
         routing.RoutingRuleEditView.as_view(),
         name="lead-rule-edit",
+    ),
+    path(
+        queue + "rules/<int:rule_pk>/history/",
+        routing.RoutingRuleHistoryView.as_view(),
+        name="lead-rule-history",
     ),
     path(
         queue + "rules/<int:rule_pk>/",

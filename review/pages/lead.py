@@ -73,6 +73,29 @@ class LeadPageView(ReviewProjectPage):
             raise Http404
         return queue
 
+    def config(self, config_pk: int) -> ScoreConfig:
+        config = ScoreConfig.objects.filter(project=self.project, pk=config_pk).first()
+        if config is None:
+            raise Http404
+        return config
+
+
+class EditHistoryView(LeadPageView):
+    """The edit history of something a lead edits (a queue, a rubric, a routing rule) at
+    its own address: the history card alone when htmx asks for it from the edit page
+    (``_history_later.html``), else a page of its own. An edit page, drawn again on each
+    refused post, no longer reads its history."""
+
+    nav = "queues"
+
+    def history_page(
+        self, title: str, back_url: str, history: list[dict[str, Any]]
+    ) -> HttpResponse:
+        if self.request.headers.get("HX-Request"):
+            return render(self.request, "review/lead/_history.html", {"history": history})
+        context = self.context(title=title, back_url=back_url, history=history, nav=self.nav)
+        return render(self.request, "review/lead/history.html", context)
+
 
 class RubricListView(LeadPageView):
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
@@ -209,14 +232,9 @@ def ask_before_archiving(
 
 
 class RubricEditView(LeadPageView):
-    """GET: the rubric's form, every version with what changed, its edit history.
+    """GET: the rubric's form, every version with what changed, its edit history (loaded
+    after the page, :class:`RubricHistoryView`).
     POST: an edit (a new version), or ``archive``."""
-
-    def load(self, config_pk: int) -> ScoreConfig:
-        config = ScoreConfig.objects.filter(project=self.project, pk=config_pk).first()
-        if config is None:
-            raise Http404
-        return config
 
     def render_page(
         self,
@@ -230,7 +248,7 @@ class RubricEditView(LeadPageView):
             config=config,
             archiving=rubric_archiving(config),
             versions=lead_selectors.config_versions(config),
-            history=audit.history_for_display(config.history.all()),
+            history_url=self.url("lead-rubric-history", config_pk=config.pk),
             **_rubric_form_context(data, form, extra),
         )
         return render(self.request, "review/lead/rubric_form.html", context, status=status)
@@ -238,14 +256,14 @@ class RubricEditView(LeadPageView):
     def get(
         self, request: HttpRequest, org_slug: str, project_slug: str, config_pk: int
     ) -> HttpResponse:
-        config = self.load(config_pk)
+        config = self.config(config_pk)
         data = {name: getattr(config, name) for name in services.CONFIG_DEFINITION_FIELDS}
         return self.render_page(config, data)
 
     def post(
         self, request: HttpRequest, org_slug: str, project_slug: str, config_pk: int
     ) -> HttpResponse:
-        config = self.load(config_pk)
+        config = self.config(config_pk)
         archive = ArchiveForm(request.POST)
         if archive.asked() and not archive.confirmed():
             return ask_before_archiving(
@@ -279,6 +297,20 @@ class RubricEditView(LeadPageView):
         return self.render_page(config, data, status=422, form=form)
 
 
+class RubricHistoryView(EditHistoryView):
+    nav = "rubrics"
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, config_pk: int
+    ) -> HttpResponse:
+        config = self.config(config_pk)
+        return self.history_page(
+            f"the question “{config.name}”",
+            self.url("lead-rubric", config_pk=config.pk),
+            audit.history_for_display(config.history.all()),
+        )
+
+
 class QueueListView(LeadPageView):
     def get(self, request: HttpRequest, org_slug: str, project_slug: str) -> HttpResponse:
         project = self.project
@@ -291,8 +323,8 @@ class QueueListView(LeadPageView):
 
 class QueueFormView(LeadPageView):
     """Create (no ``queue_pk``) or edit a queue: settings, questions with their
-    adjudication rule, the reviewer pool (:class:`QueueForm`); the edit page also shows
-    the queue's history."""
+    adjudication rule, the reviewer pool (:class:`QueueForm`); the edit page loads the
+    queue's history after it (:class:`QueueHistoryView`)."""
 
     def queue_form(self, *args: Any, **kwargs: Any) -> QueueForm:
         configs = lead_selectors.configs_for_project(self.project).filter(archived_at__isnull=True)
@@ -346,7 +378,7 @@ class QueueFormView(LeadPageView):
             members=members,
             errors=form_error_lines(form) if form.is_bound else [],
             strategies=AssignmentStrategy.choices,
-            history=lead_selectors.queue_history(queue) if queue else [],
+            history_url=self.url("lead-queue-history", queue_pk=queue.pk) if queue else "",
             archiving=queue_archiving(queue) if queue else "",
         )
         return render(self.request, "review/lead/queue_form.html", context, status=status)
@@ -440,6 +472,20 @@ QUEUE_FORM_NAME = {"lease_ttl_seconds": "lease_minutes", "audit_sample_rate": "a
 
 def _words_shown(value: Any) -> str:
     return ", ".join(value) if isinstance(value, list | tuple) else str(value or "")
+
+
+class QueueHistoryView(EditHistoryView):
+    """The queue's settings, form and pool edits together (``queue_history``)."""
+
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int
+    ) -> HttpResponse:
+        queue = self.queue(queue_pk)
+        return self.history_page(
+            f"the queue “{queue.name}”",
+            self.url("lead-queue-edit", queue_pk=queue.pk),
+            lead_selectors.queue_history(queue),
+        )
 
 
 class ItemView(LeadPageView):

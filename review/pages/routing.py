@@ -28,7 +28,7 @@ from review.models import (
     RoutingTarget,
 )
 from review.pages import lead_selectors
-from review.pages.lead import LeadPageView, builder_context
+from review.pages.lead import EditHistoryView, LeadPageView, builder_context
 from review.pages.lead_forms import (
     FilterForm,
     RoutingRuleChangeForm,
@@ -113,7 +113,6 @@ class RoutingRulesView(LeadPageView):
                     "deletion": rule_deletion(rule, queue),
                     "percent": f"{rule.sampling_rate * 100:g}",
                     "strategy": _strategy_words(rule),
-                    "history": audit.history_for_display(rule.history.all(), limit=10),
                 }
             )
         context = self.context(
@@ -215,17 +214,23 @@ def _other_queues(queue: ReviewQueue) -> list[tuple[int, str]]:
     )
 
 
+def queue_rule(page: LeadPageView, queue_pk: int, rule_pk: int) -> tuple[ReviewQueue, RoutingRule]:
+    """The queue of the page's project and its rule, or 404."""
+    queue = page.queue(queue_pk)
+    rule = RoutingRule.objects.filter(queue=queue, pk=rule_pk).first()
+    if rule is None:
+        raise Http404
+    return queue, rule
+
+
 class RoutingRuleEditView(LeadPageView):
     """GET: a rule in the create form's fields, its live preview (the rule's own draw)
-    and its edit history. POST: the edit (``routing_rule_update``); refused, the form
-    comes back with each field's reason (422)."""
+    and its edit history (loaded after the page, :class:`RoutingRuleHistoryView`).
+    POST: the edit (``routing_rule_update``); refused, the form comes back with each
+    field's reason (422)."""
 
     def load(self, queue_pk: int, rule_pk: int) -> tuple[ReviewQueue, RoutingRule]:
-        queue = self.queue(queue_pk)
-        rule = RoutingRule.objects.filter(queue=queue, pk=rule_pk).first()
-        if rule is None:
-            raise Http404
-        return queue, rule
+        return queue_rule(self, queue_pk, rule_pk)
 
     def page(
         self, queue: ReviewQueue, rule: RoutingRule, form: RoutingRuleForm, *, status: int = 200
@@ -238,7 +243,7 @@ class RoutingRuleEditView(LeadPageView):
             strategy=_strategy_words(rule),
             errors=form_error_lines(form) if form.is_bound else [],
             rule_fields=form.fields_shown(),
-            history=audit.history_for_display(rule.history.all()),
+            history_url=self.url("lead-rule-history", queue_pk=queue.pk, rule_pk=rule.pk),
             **rule_builder(form, rule.filter_params),
         )
         return render(self.request, "review/lead/rule_edit.html", context, status=status)
@@ -271,6 +276,18 @@ class RoutingRuleEditView(LeadPageView):
                 messages.success(request, f"Saved the rule “{rule.name}”.")
                 return redirect(self.url("lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk))
         return self.page(queue, rule, form, status=422)
+
+
+class RoutingRuleHistoryView(EditHistoryView):
+    def get(
+        self, request: HttpRequest, org_slug: str, project_slug: str, queue_pk: int, rule_pk: int
+    ) -> HttpResponse:
+        queue, rule = queue_rule(self, queue_pk, rule_pk)
+        return self.history_page(
+            f"the rule “{rule.name}”",
+            self.url("lead-rule-edit", queue_pk=queue.pk, rule_pk=rule.pk),
+            audit.history_for_display(rule.history.all()),
+        )
 
 
 def rule_deletion(rule: RoutingRule, queue: ReviewQueue) -> str:

@@ -56,8 +56,13 @@ def test_a_rubric_is_created_edited_and_its_versions_say_what_changed(tenant):
         "old": "Unsafe advice.",
         "new": "Unsafe or wrong advice.",
     } in versions[0]["changes"]
-    # The edit history names who changed it.
-    assert tenant.admin.email in body and 'id="history"' in body
+    # The edit history, loaded after the page, names who changed it.
+    history_url = project_url(tenant, "lead-rubric-history", config_pk=config.pk)
+    assert f'hx-get="{history_url}"' in body and 'id="history"' not in body
+    card = client.get(history_url, HTTP_HX_REQUEST="true").content.decode()
+    assert tenant.admin.email in card and 'id="history"' in card and "<html" not in card
+    whole = client.get(history_url).content.decode()
+    assert tenant.admin.email in whole and "Edit history of the question" in whole
 
 
 def test_an_incomplete_rubric_is_refused_with_readable_reasons(tenant):
@@ -138,7 +143,7 @@ def test_a_queue_is_built_from_the_form_with_pool_and_rules_in_words(tenant):
     assert client.post(
         project_url(tenant, "lead-queue-edit", queue_pk=queue.pk), dict(post, overlap="1")
     )
-    history = client.get(project_url(tenant, "lead-queue-edit", queue_pk=queue.pk)).context[
+    history = client.get(project_url(tenant, "lead-queue-history", queue_pk=queue.pk)).context[
         "history"
     ]
     changes = [line for entry in history for line in entry["lines"]]
@@ -284,6 +289,8 @@ def test_lead_pages_are_for_managers(tenant, role):
         ("lead-queue-board", {"queue_pk": queue.pk}),
         ("lead-queue-rules", {"queue_pk": queue.pk}),
         ("lead-rule-edit", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
+        ("lead-rule-history", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
+        ("lead-queue-history", {"queue_pk": queue.pk}),
     ):
         assert client.get(project_url(tenant, name, **kwargs)).status_code == 403, name
     # Nor may they change a rule or items.
@@ -311,6 +318,8 @@ def test_another_organizations_queue_is_not_found(tenant, other_tenant):
     for queue_pk in (theirs.pk, ours.pk):
         edit = project_url(tenant, "lead-rule-edit", queue_pk=queue_pk, rule_pk=their_rule.pk)
         assert client.get(edit).status_code == 404
+        history = project_url(tenant, "lead-rule-history", queue_pk=queue_pk, rule_pk=their_rule.pk)
+        assert client.get(history, HTTP_HX_REQUEST="true").status_code == 404
         assert client.post(edit, dict(RULE_POST, name="Taken over")).status_code == 404
     update = project_url(tenant, "lead-items-update", queue_pk=theirs.pk)
     assert client.post(update, {"item_id": their_item.pk, "priority": "9"}).status_code == 404
@@ -350,6 +359,9 @@ def test_every_lead_page_renders_for_a_manager(tenant):
         ("lead-queue-rules", {"queue_pk": queue.pk}),
         ("lead-rule-preview", {"queue_pk": queue.pk}),
         ("lead-rule-edit", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
+        ("lead-rule-history", {"queue_pk": queue.pk, "rule_pk": rule.pk}),
+        ("lead-queue-history", {"queue_pk": queue.pk}),
+        ("lead-rubric-history", {"config_pk": config.pk}),
         ("lead-item", {"queue_pk": queue.pk, "item_pk": items[0].pk}),
         ("lead-annotation", {"annotation_pk": annotation.pk}),
         ("lead-bulk-add", {}),
@@ -451,7 +463,9 @@ def test_a_rule_is_edited_in_its_form_and_the_edit_is_in_its_history(tenant):
         3,
         False,
     )
-    page = client.get(edit_url)
+    history_url = project_url(tenant, "lead-rule-history", queue_pk=queue.pk, rule_pk=rule.pk)
+    assert f'hx-get="{history_url}"' in client.get(edit_url).content.decode()
+    page = client.get(history_url, HTTP_HX_REQUEST="true")
     history = page.context["history"]
     assert [entry["kind"] for entry in history] == ["changed", "created"]
     assert history[0]["who"] == f"{tenant.admin.email} (web)"

@@ -48,9 +48,12 @@ def test_level_and_option_changes_read_in_words(tenant):
     assert "options: order: option “Wrong”, option “Right” → option “Right”, option “Wrong”" in text
     assert "{" not in text and "[" not in text, text  # no raw data
 
-    page = signed_in(tenant.admin).get(project_url(tenant, "lead-rubric", config_pk=config.pk))
-    body = page.content.decode()
+    client = signed_in(tenant.admin)
+    history = project_url(tenant, "lead-rubric-history", config_pk=config.pk)
+    body = client.get(history).content.decode()  # the edit history the rubric page loads
     assert "level “Partial” added" in body and "{&#x27;label" not in body
+    page = client.get(project_url(tenant, "lead-rubric", config_pk=config.pk)).content.decode()
+    assert f'hx-get="{history}"' in page and "{&#x27;label" not in page
 
 
 def services_history(config):
