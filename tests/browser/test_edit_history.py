@@ -12,7 +12,7 @@ from hitl.audit import Actor
 from review import services
 from tests.browser.pages import shot, sign_in
 from tests.factories import make_tenant
-from tests.review.helpers import make_queue
+from tests.review.helpers import make_queue, make_rule
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,8 @@ def test_a_lead_reads_the_histories_the_edit_pages_load(page, live_server, trans
     tenant = make_tenant("Clinic")
     org, project = tenant.organization.slug, tenant.project.slug
     queue = make_queue(tenant, name="Billing")
+    rule = make_rule(tenant, queue)
     with tenancy.tenant_scope(tenant.organization.pk):
-        rule = services.routing_rule_create(
-            actor=Actor(user=tenant.owner),
-            project=tenant.project,
-            queue_id=queue.pk,
-            name="Errors",
-            signal="error",
-            filter_params={"status": "error"},
-        )
         services.routing_rule_update(actor=Actor(user=tenant.admin), rule=rule, item_priority=4)
     sign_in(page, live_server, tenant.admin)
     base = f"{live_server.url}/orgs/{org}/projects/{project}/queues/{queue.pk}"

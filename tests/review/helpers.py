@@ -9,7 +9,7 @@ from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import Membership, Role
 from review import services
-from review.models import ReviewQueue, ScoreConfig
+from review.models import ReviewQueue, RoutingRule, ScoreConfig
 from tests.factories import Tenant, add_member, make_user
 from traces.models import Span, Trace
 
@@ -125,3 +125,15 @@ def add_traces(tenant: Tenant, queue: ReviewQueue, count: int) -> list:
                 )
             )
     return items
+
+
+def make_rule(tenant: Tenant, queue: ReviewQueue, **fields: Any) -> RoutingRule:
+    """A routing rule of ``queue`` made by the owner: errors, everything sampled."""
+    data = {"name": "Errors", "signal": "error", "filter_params": {"status": "error"}}
+    with tenancy.tenant_scope(tenant.organization.pk):
+        return services.routing_rule_create(
+            actor=Actor(user=tenant.owner),
+            project=tenant.project,
+            queue_id=queue.pk,
+            **(data | fields),
+        )

@@ -117,7 +117,8 @@ def test_claim_order_on_the_queue_settings_page(tenant):
         queue.refresh_from_db()
         assert queue.claim_order == ClaimOrder.COMPLETE_FIRST
     assert '<option value="complete_first" selected>' in client.get(url).content.decode()
-    history = client.get(url).context["history"]
+    history_url = project_url(tenant, "lead-queue-history", queue_pk=queue.pk)
+    history = client.get(history_url).context["history"]
     fields = [line["field"] for entry in history for line in entry["lines"]]
     assert any("claim" in field.lower() or "next" in field.lower() for field in fields), fields
     refused = client.post(url, dict(post, claim_order="random"))

@@ -14,7 +14,7 @@ from projects.models import Membership
 from review import services
 from review.models import QueueItem, QueueReviewer, ReviewQueue, RoutingRule, ScoreConfig
 from tests.page_clients import project_url, signed_in
-from tests.review.helpers import add_traces, make_config, make_queue, make_trace
+from tests.review.helpers import add_traces, make_config, make_queue, make_rule, make_trace
 
 RUBRIC_POST = {
     "name": "Clinical accuracy",
@@ -383,15 +383,7 @@ RULE_POST = {
 }
 
 
-def _rule(tenant, queue, **fields) -> RoutingRule:
-    data = {"name": "Errors", "signal": "error", "filter_params": {"status": "error"}}
-    with tenancy.tenant_scope(tenant.organization.pk):
-        return services.routing_rule_create(
-            actor=Actor(user=tenant.owner),
-            project=tenant.project,
-            queue_id=queue.pk,
-            **(data | fields),
-        )
+_rule = make_rule
 
 
 def _history_fields(page) -> list[set[str]]:
