@@ -3,6 +3,7 @@ nothing of the first one's answers or of the judge's scores."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -128,6 +129,14 @@ def clinic(transactional_db):
     return tenant, second, accuracy, grounded
 
 
+def answered_by(assignment: str, seconds: float = 10.0) -> None:
+    """Waits until the lease ``assignment`` is no longer held: its answer is stored."""
+    deadline = time.monotonic() + seconds
+    while Assignment.objects.get(pk=int(assignment)).state == "leased":
+        assert time.monotonic() < deadline, f"lease {assignment}: no answer stored"
+        time.sleep(0.05)
+
+
 def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, clinic):
     tenant, _second, accuracy, grounded = clinic
     queue = make_queue(
@@ -189,6 +198,9 @@ def test_a_reviewer_reviews_three_items_from_the_keyboard(page, live_server, cli
     page.keyboard.press("2")
     page.keyboard.press("Control+Enter")
     fourth = wait_for_next_item(page, third)
+    # The held item shows at once, while the answer before it may still be on its way.
+    with tenancy.tenant_scope(tenant.organization.pk):
+        answered_by(third)
     page.screenshot(path=f"{SHOTS}/4-next.png", full_page=True)
 
     with tenancy.tenant_scope(tenant.organization.pk):
