@@ -24,6 +24,10 @@ Routes are discovered from the URL conf, so a new read endpoint is walked withou
 editing this test: kwargs the blind rows cannot fill come from the apps'
 ``tests/<app>/isolation.py`` rows for the same organization, as in the isolation walker;
 a kwarg nobody can fill fails it by name.
+
+The world is built once per module and xdist worker (``tests.worlds.built_once``); each
+test runs in a savepoint of it, so what a walk writes (its sign-in's session) is undone
+before the next test. Each walk records its requests (``walked:blind walker requests``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from review.models import Assignment, AssignmentState, ItemStatus, QueueItem
 from tests.factories import Tenant, make_tenant
 from tests.review.helpers import add_reviewers, make_config, make_queue, make_span, make_trace
 from tests.test_tenant_isolation import Route, RouteFiller, _populate, iter_routes
+from tests.worlds import built_once
 from traces.models import Score, Thread
 
 STATES = ("never", "leased", "skipped", "released", "expired", "submitted")
@@ -291,9 +296,11 @@ def _client(role: str, world: World, client_for) -> APIClient:
     return client_for(user)
 
 
-def _walk(client: APIClient, world: World) -> dict[str, str]:
-    """GET every route with every filling: url -> body (successful answers only)."""
+def _walk(client: APIClient, world: World, record_property) -> dict[str, str]:
+    """GET every route with every filling: url -> body (successful answers only). The
+    requests made are recorded (``walked:...``, summed by tests/parallel.py)."""
     bodies: dict[str, str] = {}
+    sent = 0
     unfillable = []
     for route in _get_routes():
         try:
@@ -304,6 +311,7 @@ def _walk(client: APIClient, world: World) -> dict[str, str]:
         for values in fillings:
             url = _url(route, values)
             response = client.get(url, HTTP_ACCEPT="application/json")
+            sent += 1
             assert response.status_code < 500, f"{url}: {response.status_code}"
             if response.status_code == 200:
                 body = (
@@ -312,6 +320,7 @@ def _walk(client: APIClient, world: World) -> dict[str, str]:
                     else response.content
                 )
                 bodies[url] = body.decode(errors="replace")
+    record_property("walked:blind walker requests", sent)
     assert not unfillable, "\n".join(unfillable)
     return bodies
 
@@ -324,15 +333,28 @@ def _sees(role: str, state: str, world: World) -> bool:
     return True
 
 
-@pytest.fixture
-def world(db, client_for) -> World:
-    return _build_world(client_for)
+def _signed_in(user=None, *, key: str | None = None) -> APIClient:
+    """The ``client_for`` fixture's clients, for the module-scoped world."""
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)
+    if key is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Built once per module (per xdist worker); each test runs in a savepoint of it
+    (``db``), so what a test's requests change is undone before the next one."""
+    with built_once(django_db_blocker):
+        yield _build_world(_signed_in)
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_blind_rule_on_every_read_endpoint(world, client_for, role):
+def test_blind_rule_on_every_read_endpoint(world, db, client_for, role, record_property):
     assert world.items["submitted"].status == ItemStatus.NEEDS_ADJUDICATION
-    bodies = _walk(_client(role, world, client_for), world)
+    bodies = _walk(_client(role, world, client_for), world, record_property)
     assert len(bodies) >= 20, sorted(bodies)  # the walker reached the project's reads
     failures = []
     for state in STATES:
@@ -353,8 +375,10 @@ def test_blind_rule_on_every_read_endpoint(world, client_for, role):
         )
 
 
-def test_the_blind_reviewer_sees_their_own_answer_and_the_item_itself(world, client_for):
-    bodies = _walk(_client("reviewer", world, client_for), world)
+def test_the_blind_reviewer_sees_their_own_answer_and_the_item_itself(
+    world, db, client_for, record_property
+):
+    bodies = _walk(_client("reviewer", world, client_for), world, record_property)
     own = world.own_markers["submitted"]
     assert any(own in body for body in bodies.values())
     base = f"/api/orgs/{world.tenant.organization.slug}/projects/{world.tenant.project.slug}"
@@ -365,13 +389,13 @@ def test_the_blind_reviewer_sees_their_own_answer_and_the_item_itself(world, cli
         assert f"{base}/traces/trace-{state}/" in bodies
 
 
-def test_claim_responses_hide_the_other_answers(world):
+def test_claim_responses_hide_the_other_answers(world, db):
     for state, body in world.claim_bodies.items():
         leaked = [kind for kind, marker in world.markers[state].items() if marker in body]
         assert not leaked, f"claim of the {state} item showed {leaked}"
 
 
-def test_the_reported_leak_annotations_by_item_and_unfiltered(world, client_for):
+def test_the_reported_leak_annotations_by_item_and_unfiltered(world, db, client_for):
     """Issue 7's report: after A submits, B (no lease, then after skipping) read A's
     values and explanation from the annotation list, filtered by item and not."""
     tenant = world.tenant
