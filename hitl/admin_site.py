@@ -212,7 +212,14 @@ CAPABILITIES: list[tuple[str, list[str]]] = [
     ),
     (
         "Traces",
-        ["traces.trace", "traces.span", "traces.thread", "traces.score", "traces.feedback"],
+        [
+            "traces.trace",
+            "traces.span",
+            "traces.thread",
+            "traces.score",
+            "traces.tracescoreaverage",
+            "traces.feedback",
+        ],
     ),
     ("Views and retention", ["traces.savedview", "traces.traceretention"]),
     (

@@ -7,7 +7,16 @@ from django.http import HttpRequest
 
 from hitl.admin import TenantScopedAdmin, register_history
 from traces import filter_builder
-from traces.models import Feedback, SavedView, Score, Span, Thread, Trace, TraceRetention
+from traces.models import (
+    Feedback,
+    SavedView,
+    Score,
+    Span,
+    Thread,
+    Trace,
+    TraceRetention,
+    TraceScoreAverage,
+)
 
 LARGE_FIELDS = ("input", "output", "metadata")
 SPAN_LARGE_FIELDS = ("input", "output", "attributes")
@@ -109,6 +118,27 @@ class FeedbackAdmin(_TraceStoreAdmin):
 
 
 register_history(Score)
+
+
+@admin.register(TraceScoreAverage)
+class TraceScoreAverageAdmin(_TraceStoreAdmin):
+    """Kept by the database from the scores (``traces/score_averages.py``): read here,
+    never written, by anyone."""
+
+    list_display = ["name", "average", "scores", "trace", "project"]
+    list_filter = ["organization"]
+    search_fields = ["^name", "=trace__external_id"]
+    list_select_related = ["trace", "project"]
+    deferred_fields = tuple(f"trace__{name}" for name in LARGE_FIELDS)
+
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(SavedView)

@@ -260,6 +260,33 @@ class Score(TenantModel):
         return f"{self.name}={self.value if self.value is not None else self.label}"
 
 
+class TraceScoreAverage(TenantModel):
+    """A trace's average of its numeric scores of one name: what the explorer orders by
+    when sorted by that score. Written only by triggers on ``traces_score``
+    (``traces/score_averages.py``), recomputed from the scores for every statement that
+    touches them, so it is never edited and holds no history of its own."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=256)
+    average = models.FloatField(null=True)
+    scores = models.IntegerField(default=0)  # how many numeric scores the average is of
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace", "name"], name="score_average_trace_name")
+        ]
+        indexes = [
+            # One index serves both orders (read backwards for the lowest first).
+            models.Index(
+                fields=["project", "name", "-average", "-trace"], name="score_average_sort"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} average {self.average} on trace {self.trace_id}"
+
+
 class FeedbackKind(models.TextChoices):
     THUMBS = "thumbs", "Thumbs up/down"
     RATING = "rating", "Rating"

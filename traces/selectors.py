@@ -51,6 +51,7 @@ from traces.models import (
     Thread,
     Trace,
     TraceRetention,
+    TraceScoreAverage,
 )
 
 # What a trace list row shows: everything but the payloads.
@@ -863,26 +864,59 @@ def _score_page(
     viewer: Any,
     project: Project | None,
 ) -> list[Trace]:
-    """``trace_list_page`` for a score's average: the averages are read from the scores
-    of that name (their ``(project, name, value)`` index), grouped by trace and limited
-    to the traces ``queryset`` holds, then ordered and cut there (a keyset on (average,
-    trace id) as ``HAVING``); the traces without such a score follow, by id. The same
-    rows as ``trace_list_sorted``, without a subquery per trace of the project."""
+    """``trace_list_page`` for a score's average. For a reader who sees every score, the
+    averages are the ones kept per trace (``TraceScoreAverage``, by triggers:
+    ``traces/score_averages.py``), read along their ``(project, name, average, trace)``
+    index from the cursor; otherwise they are computed from the scores the reader may
+    see, grouped by trace through the scores' ``(project, name, value)`` index. Either
+    way the traces ``queryset`` holds come in (average, trace id) order (a keyset on
+    both), then those without an average, by id: the same rows as
+    ``trace_list_sorted``, without a subquery per trace of the project."""
+    visible = hooks.scores_visible_to(viewer)
+    if project is not None and not visible:
+        kept = TraceScoreAverage.objects.filter(
+            project=project, name=sort.score_name, average__isnull=False
+        )
+        averages = kept.filter(trace_id__in=queryset.order_by().values("pk"))
+        return _average_order_page(
+            queryset, averages, kept, sort=sort, limit=limit, after=after, bounded=True
+        )
     scores = Score.objects.filter(name=sort.score_name, value__isnull=False)
     if project is not None:
         scores = scores.filter(project=project)
-    scores = scores.filter(hooks.scores_visible_to(viewer))
+    scores = scores.filter(visible)
+    averages = (
+        scores.filter(trace_id__in=queryset.order_by().values("pk"))
+        .order_by()
+        .values("trace_id")
+        .annotate(average=Avg("value"))
+    )
+    return _average_order_page(
+        queryset, averages, scores, sort=sort, limit=limit, after=after, bounded=False
+    )
+
+
+def _average_order_page(
+    queryset: QuerySet[Trace],
+    averages: QuerySet,
+    rows_of_trace: QuerySet,
+    *,
+    sort: TraceSort,
+    limit: int,
+    after: tuple[Any, int] | None,
+    bounded: bool,
+) -> list[Trace]:
+    """The page of ``_score_page``: ``averages`` (rows of ``trace_id`` and ``average``)
+    ordered and cut past ``after``, then the traces of ``queryset`` with no row of
+    ``rows_of_trace``. ``bounded``: ``average`` is a column, so the keyset also bounds
+    the index walk (``average <= cursor``), as ``trace_list_page`` does."""
     past = "lt" if sort.descending else "gt"
     rows: list[Trace] = []
     if after is None or after[0] is not None:
-        averages = (
-            scores.filter(trace_id__in=queryset.order_by().values("pk"))
-            .order_by()
-            .values("trace_id")
-            .annotate(average=Avg("value"))
-        )
         if after is not None:
             value, pk = after
+            if bounded:
+                averages = averages.filter(**{f"average__{past}e": value})
             averages = averages.filter(
                 Q(**{f"average__{past}": value}) | Q(average=value, **{f"trace_id__{past}": pk})
             )
@@ -898,7 +932,7 @@ def _score_page(
             trace.sort_value = average
             rows.append(trace)
     if len(rows) < limit:
-        without = queryset.exclude(Exists(scores.filter(trace_id=OuterRef("pk"))))
+        without = queryset.exclude(Exists(rows_of_trace.filter(trace_id=OuterRef("pk"))))
         if after is not None and after[0] is None:
             without = without.filter(**{f"id__{past}": after[1]})
         extra = list(without.order_by("-id" if sort.descending else "id")[: limit - len(rows)])
