@@ -92,7 +92,11 @@ class EditHistoryView(LeadPageView):
         self, title: str, back_url: str, history: list[dict[str, Any]]
     ) -> HttpResponse:
         if self.request.headers.get("HX-Request"):
-            return render(self.request, "review/lead/_history.html", {"history": history})
+            # Into a details already headed "History" (the rules page's, ``history-of-N``):
+            # the entries alone.
+            bare = self.request.headers.get("HX-Target", "").startswith("history-of-")
+            context = {"history": history, "bare": bare}
+            return render(self.request, "review/lead/_history.html", context)
         context = self.context(title=title, back_url=back_url, history=history, nav=self.nav)
         return render(self.request, "review/lead/history.html", context)
 

@@ -42,9 +42,12 @@ def test_a_lead_reads_the_histories_the_edit_pages_load(page, live_server, trans
     # The rules page: a rule's history is read when its History is opened.
     page.goto(f"{base}/rules/")
     history = page.locator("details", has=page.locator("summary", has_text="History")).first
-    expect(history.locator("#history")).to_have_count(0)
+    expect(history.locator(".history-entries")).to_have_count(0)
     history.locator("summary").click()
-    expect(history.locator("#history li").first).to_contain_text("item priority: 0 → 4")
+    expect(history.locator(".history-entries li").first).to_contain_text("item priority: 0 → 4")
+    # The entries alone: the details is already headed "History".
+    expect(history.locator("h2")).to_have_count(0)
+    expect(page.locator("#history-heading")).to_have_count(0)
     shot(page, "rules-history-opened")
 
     # Without a script: the link opens the history as a page of its own.
