@@ -629,30 +629,44 @@ def run(args) -> None:
     print(f"load average after the explorer: {load_average()} (2 cores)")
 
     # The explorer's orders (traces.selectors.trace_list_page), no filter and one
-    # filter, first page and the page after it (the keyset cursor), with the count.
+    # filter, first page and the page after it (the keyset cursor), with the count; the
+    # API's list with the same sort, its first page and the next.
     import re
 
     sorts = ["", "start_time", "-latency_ms", "latency_ms", "-total_tokens", "total_tokens",
              "-cost", "cost", "-score:correctness", "score:correctness"]  # fmt: skip
+    none = {"p50": 0.0, "p95": 0.0}
     print(f"\nexplorer orders over {counts[1]:,} spans ({args.runs} requests each)")
-    print(f"{'sort':22} {'filter':14} {'page 1 p50':>10} {'p95':>7} {'page 2 p50':>10} {'p95':>7}")
+    print(
+        f"{'sort':22} {'filter':8} {'page 1 p50':>10} {'p95':>7} {'page 2 p50':>10} {'p95':>7}"
+        f" {'API 1 p50':>9} {'p95':>7} {'API 2 p50':>9} {'p95':>7}"
+    )
     for sort in sorts:
         for label, params in (("none", {}), ("errors", {"has_error": "true"})):
-            query = dict(params, **({"sort": sort} if sort else {}))
-            first_url = explorer + "?" + urlencode(query)
-            first = measure(client, first_url, args.runs)
-            body = client.get(first_url).content.decode()
+            query = urlencode(dict(params, **({"sort": sort} if sort else {})))
+            first = measure(client, f"{explorer}?{query}", args.runs)
+            body = client.get(f"{explorer}?{query}").content.decode()
             older = re.search(r'href="([^"]+)" id="older"', body)
             second = (
-                measure(client, older.group(1).replace("&amp;", "&"), args.runs)
-                if older
-                else {"p50": 0.0, "p95": 0.0}
+                measure(client, older.group(1).replace("&amp;", "&"), args.runs) if older else none
             )
+            api_first = measure(client, f"{base}?{query}", args.runs)
+            api_next = client.get(f"{base}?{query}").json().get("next")
+            api_second = measure(client, api_next, args.runs) if api_next else none
             print(
-                f"{sort or '(default)':22} {label:14} {first['p50']:10.1f} {first['p95']:7.1f} "
-                f"{second['p50']:10.1f} {second['p95']:7.1f}",
+                f"{sort or '(default)':22} {label:8} {first['p50']:10.1f} {first['p95']:7.1f} "
+                f"{second['p50']:10.1f} {second['p95']:7.1f} {api_first['p50']:9.1f} "
+                f"{api_first['p95']:7.1f} {api_second['p50']:9.1f} {api_second['p95']:7.1f}",
                 flush=True,
             )
+    if blind_items:
+        # A reviewer under the blind rule is ordered by the scores they may see: the
+        # averages are computed from those scores, not read from the kept ones.
+        blind = Client()
+        blind.force_login(tenant.reviewer)
+        for sort in ("-score:correctness", "score:correctness"):
+            first = measure(blind, f"{explorer}?{urlencode({'sort': sort})}", args.runs)
+            print(f"{sort + ' (blind reviewer)':31} {first['p50']:10.1f} {first['p95']:7.1f}")
     print(f"load average after the orders: {load_average()} (2 cores)")
 
     print(f"\ntrace detail ({args.runs} requests each)")
