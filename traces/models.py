@@ -284,7 +284,8 @@ class TraceScoreAverage(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} average {self.average} on trace {self.trace_id}"
+        average = "none" if self.average is None else f"{self.average:.4g}"
+        return f"{self.name}: {average} on average over {self.scores} on “{self.trace}”"
 
 
 class FeedbackKind(models.TextChoices):
