@@ -298,8 +298,14 @@ class QueueItem(TenantModel):
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # No database constraint: spans are partitioned (docs/ARCHITECTURE.md, Traces).
     span = models.ForeignKey(
-        "traces.Span", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "traces.Span",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -493,8 +499,14 @@ class Annotation(TenantModel):
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # No database constraint: spans are partitioned (docs/ARCHITECTURE.md, Traces).
     span = models.ForeignKey(
-        "traces.Span", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "traces.Span",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     thread = models.ForeignKey(
         "traces.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -591,8 +603,14 @@ class Comment(TenantModel):
     trace = models.ForeignKey(
         "traces.Trace", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # No database constraint: spans are partitioned (docs/ARCHITECTURE.md, Traces).
     span = models.ForeignKey(
-        "traces.Span", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "traces.Span",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     item = models.ForeignKey(
         QueueItem, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"

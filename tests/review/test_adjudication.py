@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
 from hitl import tenancy
 from hitl.audit import Actor
@@ -178,6 +179,14 @@ BEFORE_RULE = ("review", "0002_form_and_pool_history")
 WITH_RULE = ("review", "0003_adjudication_rule")
 
 
+def _executor(db) -> MigrationExecutor:
+    """An executor on review's own migrations, not the squash that replaces them (an
+    empty database would take the squash, which has no 0002 to stop at)."""
+    executor = MigrationExecutor(db)
+    executor.loader = MigrationLoader(db, replace_migrations=False)
+    return executor
+
+
 @pytest.fixture
 def migration_database(django_db_blocker):
     """A connection to an empty database of its own (dropped afterwards), so a migration
@@ -205,8 +214,8 @@ def test_the_migration_keeps_existing_thresholds(migration_database):
     db = migration_database
     # Review's schema before the rule, with only what it depends on (auth, projects,
     # the first traces migrations).
-    MigrationExecutor(db).migrate([BEFORE_RULE])
-    apps = MigrationExecutor(db).loader.project_state(BEFORE_RULE).apps
+    _executor(db).migrate([BEFORE_RULE])
+    apps = _executor(db).loader.project_state(BEFORE_RULE).apps
 
     def model(label: str):
         return apps.get_model(label)._default_manager.db_manager(db.alias)
@@ -233,7 +242,7 @@ def test_the_migration_keeps_existing_thresholds(migration_database):
                 [threshold, queue.pk, configs[data_type].pk],
             )
 
-    MigrationExecutor(db).migrate([WITH_RULE])
+    _executor(db).migrate([WITH_RULE])
     with db.cursor() as cursor:
         cursor.execute(
             "SELECT config_id, adjudicates, max_dissent_share, numeric_tolerance "
