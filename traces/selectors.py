@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Left
 from django.http import QueryDict
+from psycopg import errors as psycopg_errors
 
 from hitl.exceptions import DomainError, NotFound
 from hitl.replica import reads_from_replica
@@ -762,6 +764,29 @@ def trace_retention_of(*, project: Project) -> RetentionSetting:
 MATCH_COUNT_CAP = 10_000
 # ... within this time; past it the page says it did not count (see trace_list_count).
 MATCH_COUNT_BUDGET_MS = 60
+# A score's order computed from the scores a reader may see (a reader the blind rule
+# hides some from): past this, the order is refused with its reason (see _score_page).
+SCORE_SORT_BUDGET_MS = 1000
+
+
+@contextmanager
+def _statement_budget(alias: str, budget_ms: int) -> Iterator[None]:
+    """Every statement on ``alias`` inside gets ``budget_ms`` (PostgreSQL's
+    ``statement_timeout``, local to a savepoint, so a statement past it rolls back only
+    what ran inside); the session's own timeout is set back afterwards."""
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        previous = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
+        try:
+            with transaction.atomic(using=alias):
+                yield
+        finally:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+
+
+def _cancelled(exc: OperationalError) -> bool:
+    return isinstance(exc.__cause__, psycopg_errors.QueryCanceled)
 
 
 def trace_list_sorted(
@@ -891,8 +916,34 @@ def _score_page(
         .values("trace_id")
         .annotate(average=Avg("value"))
     )
-    return _average_order_page(
-        queryset, averages, scores, sort=sort, limit=limit, after=after, bounded=False
+    # It reads every score of that name the filter matches: bounded in time, and refused
+    # with its reason past that rather than holding the page (seconds at 10M spans).
+    alias = queryset.db
+    try:
+        with _statement_budget(alias, SCORE_SORT_BUDGET_MS):
+            return _average_order_page(
+                queryset.using(alias),
+                averages.using(alias),
+                scores.using(alias),
+                sort=sort,
+                limit=limit,
+                after=after,
+                bounded=False,
+            )
+    except OperationalError as exc:
+        if not _cancelled(exc):
+            raise
+    seconds = SCORE_SORT_BUDGET_MS / 1000
+    raise DomainError(
+        "Invalid sort.",
+        details={
+            "sort": [
+                f"Ordering by “{sort.score_name}” among the scores you may see took longer "
+                f"than {seconds:g} s (some are hidden from you until you answer their "
+                "items, so the kept averages do not apply). Narrow the filter, or order "
+                "by another column."
+            ]
+        },
     )
 
 
@@ -952,17 +1003,13 @@ def trace_list_count(
     trace to find out): the page then says it did not count, and keeps its own budget."""
     alias = queryset.db  # a replica inside reads_from_replica: the timeout is set there
     counting = queryset.using(alias).order_by().values("pk")[: cap + 1]
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.execute("SELECT current_setting('statement_timeout')")
-        previous = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
-        try:
-            with transaction.atomic(using=alias):
-                return counting.count()
-        except OperationalError:
+    try:
+        with _statement_budget(alias, budget_ms):
+            return counting.count()
+    except OperationalError as exc:
+        if _cancelled(exc):
             return None
-        finally:
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+        raise
 
 
 # --- what the filter builder offers ---------------------------------------------------------

@@ -193,14 +193,19 @@ class TraceExplorerView(ProjectTracePageView):
         match_count = None
         if matching is not None:
             after = page_input.get("after")
-            traces = selectors.trace_list_page(
-                selectors.trace_list_rows(matching),
-                sort=sort,
-                limit=PAGE_SIZE + 1,
-                after=after,
-                viewer=request.user,
-                project=project,
-            )
+            try:
+                traces = selectors.trace_list_page(
+                    selectors.trace_list_rows(matching),
+                    sort=sort,
+                    limit=PAGE_SIZE + 1,
+                    after=after,
+                    viewer=request.user,
+                    project=project,
+                )
+            except DomainError as exc:  # an order refused: its reason beside the sort
+                errors.update({k: list(v) for k, v in (exc.details or {}).items()})
+                matching = None
+        if matching is not None:
             if len(traces) > PAGE_SIZE:
                 traces = traces[:PAGE_SIZE]
                 last = traces[-1]

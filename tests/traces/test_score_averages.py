@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection, transaction
 from django.db.models import Avg, Count
+from django.test import Client
+from django.urls import reverse
 
 from hitl import tenancy
 from hitl.audit import Actor
@@ -127,18 +130,26 @@ def test_two_writers_of_one_average_both_count(tenant):
     assert _kept() == {(trace.pk, "correctness"): (0.5, 3)} == _computed()
 
 
-@pytest.mark.django_db
-def test_the_explorer_orders_by_kept_averages_and_a_blind_reader_by_what_they_see(tenant):
+def _blind_subject(tenant, traced):
+    """A pool reviewer of a blind queue holding an item on the trace ``traced``: the
+    judge scores on it are not theirs to see until they answer."""
     numeric = make_config(tenant)
     other, subject = add_reviewers(tenant, 2)
     queue = make_queue(
         tenant, configs=[numeric], reviewers=[other, subject], overlap=2, blind_mode=True
     )
+    with tenancy.tenant_scope(tenant.organization.pk):
+        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=traced.pk)
+    return subject
+
+
+@pytest.mark.django_db
+def test_the_explorer_orders_by_kept_averages_and_a_blind_reader_by_what_they_see(tenant):
     low, high, none = make_trace(tenant), make_trace(tenant), make_trace(tenant)
     _score(low, "correctness", 0.1)
     _score(high, "correctness", 0.9)
+    subject = _blind_subject(tenant, high)
     with tenancy.tenant_scope(tenant.organization.pk):
-        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=high.pk)
         traces = Trace.objects.filter(project=tenant.project)
         sort = parse_sort("-score:correctness")
         for viewer, expected in (
@@ -152,3 +163,42 @@ def test_the_explorer_orders_by_kept_averages_and_a_blind_reader_by_what_they_se
             )
             assert [t.pk for t in page] == [t.pk for t in plain] == [t.pk for t in expected]
             assert [t.sort_value for t in page] == [t.sort_value for t in plain]
+
+
+@pytest.mark.django_db
+def test_an_order_computed_past_its_budget_is_refused_beside_the_sort(
+    tenant, client_for, monkeypatch
+):
+    """A blind reader's order reads the scores themselves; past its time budget the
+    page says why beside the sort and the API answers 400 with the same reason, while
+    the owner's order (the kept averages) is untouched by the budget."""
+    traces = [make_trace(tenant) for _ in range(40)]
+    with tenancy.tenant_scope(tenant.organization.pk):
+        Score.objects.bulk_create(
+            Score(organization=tenant.organization, project=tenant.project, trace=trace,
+                  name="correctness", data_type="numeric", value=(n % 100) / 100,
+                  source="llm_judge")
+            for trace in traces for n in range(150)
+        )  # fmt: skip
+    subject = _blind_subject(tenant, traces[0])
+    monkeypatch.setattr(selectors, "SCORE_SORT_BUDGET_MS", 1)  # 6,000 scores take longer
+    query = urlencode({"sort": "-score:correctness"})
+    explorer = reverse(
+        "traces-explorer",
+        kwargs={"org_slug": tenant.organization.slug, "project_slug": tenant.project.slug},
+    )
+    api = f"/api/orgs/{tenant.organization.slug}/projects/{tenant.project.slug}/traces/"
+
+    page = Client()
+    page.force_login(subject)
+    refused = page.get(f"{explorer}?{query}")
+    assert refused.status_code == 200
+    assert "took longer than 0.001 s" in refused.content.decode()
+    answer = client_for(subject).get(f"{api}?{query}")
+    assert answer.status_code == 400
+    assert "took longer" in str(answer.json()["error"]["details"]["sort"])
+    # The session is left as it was: the next read has no budget of 1 ms.
+    assert client_for(subject).get(api).status_code == 200
+
+    owner = client_for(tenant.owner).get(f"{api}?{query}")
+    assert owner.status_code == 200 and len(owner.json()["results"]) == 40
