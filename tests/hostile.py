@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_from_bytes, urljoin, urlsplit
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.test import Client
 from django.urls import Resolver404, resolve
 
@@ -223,6 +223,35 @@ class EdgeSkip:
             self.refused.add(value.name)
 
 
+@contextlib.contextmanager
+def rolled_back() -> Iterator[None]:
+    """Runs the block in a savepoint that is then rolled back, as
+    ``transaction.atomic()`` with ``set_rollback(True)`` does, in two round trips to the
+    database instead of three: the rollback and the release go as one statement. A
+    walk sends thousands of requests of about ten queries each, so the third round trip
+    was about a tenth of the walk's queries. What the block registered with
+    ``on_commit`` is dropped with its writes, and a transaction the block broke (an
+    error the view caught, ``needs_rollback``) is whole again afterwards."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not connection.in_atomic_block:  # no transaction to hold a savepoint
+        with transaction.atomic():
+            yield
+            transaction.set_rollback(True)
+        return
+    callbacks = len(connection.run_on_commit)
+    needs_rollback = connection.needs_rollback
+    sid = connection.savepoint()
+    try:
+        yield
+    finally:
+        connection.needs_rollback = False
+        name = connection.ops.quote_name(sid)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+        del connection.run_on_commit[callbacks:]
+        connection.needs_rollback = needs_rollback
+
+
 @dataclass
 class Sender:
     """Sends requests in process, each in a savepoint rolled back afterwards (the walked
@@ -237,9 +266,8 @@ class Sender:
         cookies = {name: morsel.value for name, morsel in client.cookies.items()}
         client.raise_request_exception = False
         ERRORS.last = None
-        with transaction.atomic():
+        with rolled_back():
             response = client.generic(method.upper(), path, **kwargs)
-            transaction.set_rollback(True)
         # Keep the walker signed in whatever the request did to the session.
         for name, value in cookies.items():
             client.cookies[name] = value
