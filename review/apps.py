@@ -23,11 +23,16 @@ class ReviewConfig(AppConfig):
         traces_changed.connect(routing_on_traces_changed, dispatch_uid="review.routing")
         # The trace reads ask review for attachments and the blind rule's score filter.
         from review.selectors import trace_attachments
-        from review.visibility import scores_visible_to
-        from traces.hooks import register_score_visibility, register_trace_attachments
+        from review.visibility import scores_visible_to, traces_with_hidden_scores
+        from traces.hooks import (
+            register_hidden_scores,
+            register_score_visibility,
+            register_trace_attachments,
+        )
 
         register_trace_attachments(trace_attachments)
         register_score_visibility(scores_visible_to)
+        register_hidden_scores(traces_with_hidden_scores)
         # The trace explorer links to review's action on everything a filter matches.
         from review.pages.lead import explorer_actions
         from traces.hooks import register_explorer_actions

@@ -36,6 +36,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from projects.models import MANAGE_ROLES
 from review.models import Annotation, AuditStatus, ItemStatus, QueueItem, QueueReviewer
+from traces.models import Score, Trace
 
 _DECIDING = Q(status__in=(ItemStatus.NEEDS_ADJUDICATION, ItemStatus.ADJUDICATED)) | Q(
     audit_status__in=(AuditStatus.PENDING, AuditStatus.DONE)
@@ -141,6 +142,33 @@ def scores_visible_to(viewer: Any) -> Q:
         user_id, trace="trace_id", thread="thread_id", trace_thread="trace__thread_id"
     )
     return ~Q(hidden) | Q(author_id=user_id)
+
+
+def traces_with_hidden_scores(*, viewer: Any, project: Any, cap: int) -> set[int] | None:
+    """The ids of ``project``'s traces where ``scores_visible_to(viewer)`` may hide a
+    score: a score is hidden when a blind item aims at its trace, its thread or its
+    trace's thread, so these are the items' traces, the traces of the items' threads and
+    the traces of scores on those threads. None past ``cap`` of any of them."""
+    user_id = _blind_reader_id(viewer)
+    if user_id is None:
+        return set()
+    items = _blind_items_of(user_id).filter(project=project)
+    found = set(items.filter(trace__isnull=False).values_list("trace_id", flat=True)[: cap + 1])
+    threads = list(
+        items.filter(thread__isnull=False).values_list("thread_id", flat=True)[: cap + 1]
+    )
+    if threads:
+        found |= set(
+            Trace.objects.filter(project=project, thread_id__in=threads).values_list(
+                "pk", flat=True
+            )[: cap + 1]
+        )
+        found |= set(
+            Score.objects.filter(project=project, thread_id__in=threads, trace__isnull=False)
+            .values_list("trace_id", flat=True)
+            .distinct()[: cap + 1]
+        )
+    return None if len(found) > cap or len(threads) > cap else found
 
 
 def adjudications_visible_to(viewer: Any) -> Q:

@@ -33,8 +33,15 @@ TraceAttachmentsProvider = Callable[..., dict[str, list[dict[str, Any]]]]
 # ``traces.Score`` selecting the scores that viewer may read (``Q()``: all of them).
 ScoreVisibilityProvider = Callable[[Any], Q]
 
+# A hidden-scores provider takes ``viewer``, ``project`` and ``cap`` and returns the ids
+# of the project's traces that may hold a score its visibility filter hides from that
+# viewer (a superset is fine: every other trace's scores are all visible), or None when
+# they are more than ``cap`` (or it cannot tell).
+HiddenScoresProvider = Callable[..., "set[int] | None"]
+
 _attachment_providers: list[TraceAttachmentsProvider] = []
 _score_visibility_providers: list[ScoreVisibilityProvider] = []
+_hidden_scores_providers: list[HiddenScoresProvider] = []
 
 
 def register_trace_attachments(provider: TraceAttachmentsProvider) -> None:
@@ -45,6 +52,28 @@ def register_trace_attachments(provider: TraceAttachmentsProvider) -> None:
 def register_score_visibility(provider: ScoreVisibilityProvider) -> None:
     if provider not in _score_visibility_providers:
         _score_visibility_providers.append(provider)
+
+
+def register_hidden_scores(provider: HiddenScoresProvider) -> None:
+    if provider not in _hidden_scores_providers:
+        _hidden_scores_providers.append(provider)
+
+
+def traces_with_hidden_scores(*, viewer: Any, project: Any, cap: int) -> set[int] | None:
+    """The ids of ``project``'s traces where ``viewer`` may not see every score (every
+    provider's, together), or None when they are more than ``cap`` or a provider cannot
+    tell. On every other trace, ``scores_visible_to(viewer)`` hides nothing."""
+    if not _hidden_scores_providers:
+        return None  # no one can tell where scores are hidden: nothing is assumed
+    found: set[int] = set()
+    for provider in _hidden_scores_providers:
+        ids = provider(viewer=viewer, project=project, cap=cap)
+        if ids is None:
+            return None
+        found |= ids
+        if len(found) > cap:
+            return None
+    return found
 
 
 def trace_attachments(*, trace: Any, viewer: Any) -> dict[str, list[dict[str, Any]]]:

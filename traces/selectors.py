@@ -764,9 +764,12 @@ def trace_retention_of(*, project: Project) -> RetentionSetting:
 MATCH_COUNT_CAP = 10_000
 # ... within this time; past it the page says it did not count (see trace_list_count).
 MATCH_COUNT_BUDGET_MS = 60
-# A score's order computed from the scores a reader may see (a reader the blind rule
-# hides some from): past this, the order is refused with its reason (see _score_page).
+# A score's order computed from the scores a reader may see (past HIDDEN_TRACES_CAP
+# traces with hidden scores): past this, the order is refused with its reason.
 SCORE_SORT_BUDGET_MS = 1000
+# A blind reader's order reads the kept averages on every trace but those where some
+# scores are hidden from them, up to this many such traces (see _score_page).
+HIDDEN_TRACES_CAP = 5_000
 
 
 @contextmanager
@@ -889,46 +892,49 @@ def _score_page(
     viewer: Any,
     project: Project | None,
 ) -> list[Trace]:
-    """``trace_list_page`` for a score's average. For a reader who sees every score, the
-    averages are the ones kept per trace (``TraceScoreAverage``, by triggers:
-    ``traces/score_averages.py``), read along their ``(project, name, average, trace)``
-    index from the cursor; otherwise they are computed from the scores the reader may
-    see, grouped by trace through the scores' ``(project, name, value)`` index. Either
-    way the traces ``queryset`` holds come in (average, trace id) order (a keyset on
-    both), then those without an average, by id: the same rows as
-    ``trace_list_sorted``, without a subquery per trace of the project."""
+    """``trace_list_page`` for a score's average. The averages are the ones kept per
+    trace (``TraceScoreAverage``, by triggers: ``traces/score_averages.py``), read along
+    their ``(project, name, average, trace)`` index from the cursor, wherever the reader
+    sees every score. On the traces where the blind rule may hide some from them (their
+    blind items' traces, at most ``HIDDEN_TRACES_CAP``: ``hooks.traces_with_hidden_scores``)
+    the averages are computed from the scores they may see, and the two are merged.
+    Past that cap, or without a project, every average is computed from the scores the
+    reader may see, within ``SCORE_SORT_BUDGET_MS``. Either way the traces ``queryset``
+    holds come in (average, trace id) order (a keyset on both), then those without an
+    average, by id: the same rows as ``trace_list_sorted``."""
     visible = hooks.scores_visible_to(viewer)
-    if project is not None and not visible:
-        kept = TraceScoreAverage.objects.filter(
-            project=project, name=sort.score_name, average__isnull=False
-        )
-        averages = kept.filter(trace_id__in=queryset.order_by().values("pk"))
-        return _average_order_page(
-            queryset, averages, kept, sort=sort, limit=limit, after=after, bounded=True
-        )
-    scores = Score.objects.filter(name=sort.score_name, value__isnull=False)
+    matching = queryset.order_by().values("pk")
+    scores = Score.objects.filter(name=sort.score_name, value__isnull=False).filter(visible)
     if project is not None:
         scores = scores.filter(project=project)
-    scores = scores.filter(visible)
-    averages = (
-        scores.filter(trace_id__in=queryset.order_by().values("pk"))
-        .order_by()
-        .values("trace_id")
-        .annotate(average=Avg("value"))
-    )
-    # It reads every score of that name the filter matches: bounded in time, and refused
+        hidden = (
+            hooks.traces_with_hidden_scores(viewer=viewer, project=project, cap=HIDDEN_TRACES_CAP)
+            if visible
+            else set()
+        )
+        if hidden is not None:
+            kept = TraceScoreAverage.objects.filter(
+                project=project, name=sort.score_name, average__isnull=False
+            ).exclude(trace_id__in=hidden)
+            parts, have = [kept.filter(trace_id__in=matching)], [kept]
+            if hidden:
+                seen = scores.filter(trace_id__in=hidden)
+                parts.append(_averages_of(seen.filter(trace_id__in=matching)))
+                have.append(seen)
+            return _average_order_page(queryset, parts, have, sort=sort, limit=limit, after=after)
+    # Every score of that name the filter matches is read: bounded in time, and refused
     # with its reason past that rather than holding the page (seconds at 10M spans).
     alias = queryset.db
+    averages = _averages_of(scores.filter(trace_id__in=matching))
     try:
         with _statement_budget(alias, SCORE_SORT_BUDGET_MS):
             return _average_order_page(
                 queryset.using(alias),
-                averages.using(alias),
-                scores.using(alias),
+                [averages.using(alias)],
+                [scores.using(alias)],
                 sort=sort,
                 limit=limit,
                 after=after,
-                bounded=False,
             )
     except OperationalError as exc:
         if not _cancelled(exc):
@@ -940,50 +946,55 @@ def _score_page(
             "sort": [
                 f"Ordering by “{sort.score_name}” among the scores you may see took longer "
                 f"than {seconds:g} s (some are hidden from you until you answer their "
-                "items, so the kept averages do not apply). Narrow the filter, or order "
-                "by another column."
+                "items). Narrow the filter, or order by another column."
             ]
         },
     )
 
 
+def _averages_of(scores: QuerySet[Score]) -> QuerySet:
+    """Rows of ``trace_id`` and ``average``: the average of ``scores`` per trace."""
+    return scores.order_by().values("trace_id").annotate(average=Avg("value"))
+
+
 def _average_order_page(
     queryset: QuerySet[Trace],
-    averages: QuerySet,
-    rows_of_trace: QuerySet,
+    parts: list[QuerySet],
+    have: list[QuerySet],
     *,
     sort: TraceSort,
     limit: int,
     after: tuple[Any, int] | None,
-    bounded: bool,
 ) -> list[Trace]:
-    """The page of ``_score_page``: ``averages`` (rows of ``trace_id`` and ``average``)
-    ordered and cut past ``after``, then the traces of ``queryset`` with no row of
-    ``rows_of_trace``. ``bounded``: ``average`` is a column, so the keyset also bounds
-    the index walk (``average <= cursor``), as ``trace_list_page`` does."""
+    """The page of ``_score_page``: each of ``parts`` (rows of ``trace_id`` and
+    ``average``, no trace in two of them) ordered and cut past ``after`` (the keyset
+    also bounds the index walk, ``average <= cursor``), merged and cut again; then the
+    traces of ``queryset`` with no row in any of ``have``."""
     past = "lt" if sort.descending else "gt"
     rows: list[Trace] = []
     if after is None or after[0] is not None:
-        if after is not None:
-            value, pk = after
-            if bounded:
-                averages = averages.filter(**{f"average__{past}e": value})
-            averages = averages.filter(
-                Q(**{f"average__{past}": value}) | Q(average=value, **{f"trace_id__{past}": pk})
-            )
         direction = "-" if sort.descending else ""
-        found = list(
-            averages.order_by(f"{direction}average", f"{direction}trace_id").values_list(
+        found: list[tuple[int, float]] = []
+        for averages in parts:
+            if after is not None:
+                value, pk = after
+                averages = averages.filter(**{f"average__{past}e": value}).filter(
+                    Q(**{f"average__{past}": value}) | Q(average=value, **{f"trace_id__{past}": pk})
+                )
+            found += averages.order_by(f"{direction}average", f"{direction}trace_id").values_list(
                 "trace_id", "average"
             )[:limit]
-        )
+        found.sort(key=lambda row: (row[1], row[0]), reverse=sort.descending)
+        found = found[:limit]
         by_id = {trace.pk: trace for trace in queryset.filter(pk__in=[pk for pk, _ in found])}
         for pk, average in found:
             trace = by_id[pk]
             trace.sort_value = average
             rows.append(trace)
     if len(rows) < limit:
-        without = queryset.exclude(Exists(rows_of_trace.filter(trace_id=OuterRef("pk"))))
+        without = queryset
+        for rows_of_trace in have:
+            without = without.exclude(Exists(rows_of_trace.filter(trace_id=OuterRef("pk"))))
         if after is not None and after[0] is None:
             without = without.filter(**{f"id__{past}": after[1]})
         extra = list(without.order_by("-id" if sort.descending else "id")[: limit - len(rows)])

@@ -20,8 +20,8 @@ from hitl.audit import Actor
 from review import services
 from tests.review.helpers import add_reviewers, make_config, make_queue, make_span, make_trace
 from traces import selectors
-from traces.filters import parse_sort
-from traces.models import Score, Trace, TraceScoreAverage
+from traces.filters import parse_sort, parse_sort_cursor, sort_cursor
+from traces.models import Score, Thread, Trace, TraceScoreAverage
 
 
 def _score(trace: Trace, name: str, value: float | None, **fields) -> Score:
@@ -130,16 +130,20 @@ def test_two_writers_of_one_average_both_count(tenant):
     assert _kept() == {(trace.pk, "correctness"): (0.5, 3)} == _computed()
 
 
-def _blind_subject(tenant, traced):
-    """A pool reviewer of a blind queue holding an item on the trace ``traced``: the
-    judge scores on it are not theirs to see until they answer."""
+def _blind_subject(tenant, *, traces=(), threads=()):
+    """A pool reviewer of a blind queue holding items on ``traces`` and ``threads``: the
+    others' scores on them are not theirs to see until they answer."""
     numeric = make_config(tenant)
     other, subject = add_reviewers(tenant, 2)
     queue = make_queue(
         tenant, configs=[numeric], reviewers=[other, subject], overlap=2, blind_mode=True
     )
+    actor = Actor(user=tenant.owner)
     with tenancy.tenant_scope(tenant.organization.pk):
-        services.queue_item_add(actor=Actor(user=tenant.owner), queue=queue, trace_id=traced.pk)
+        for trace in traces:
+            services.queue_item_add(actor=actor, queue=queue, trace_id=trace.pk)
+        for thread in threads:
+            services.queue_item_add(actor=actor, queue=queue, thread_id=thread.pk)
     return subject
 
 
@@ -148,7 +152,7 @@ def test_the_explorer_orders_by_kept_averages_and_a_blind_reader_by_what_they_se
     low, high, none = make_trace(tenant), make_trace(tenant), make_trace(tenant)
     _score(low, "correctness", 0.1)
     _score(high, "correctness", 0.9)
-    subject = _blind_subject(tenant, high)
+    subject = _blind_subject(tenant, traces=[high])
     with tenancy.tenant_scope(tenant.organization.pk):
         traces = Trace.objects.filter(project=tenant.project)
         sort = parse_sort("-score:correctness")
@@ -166,12 +170,44 @@ def test_the_explorer_orders_by_kept_averages_and_a_blind_reader_by_what_they_se
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("key", ["-score:correctness", "score:correctness"])
+def test_a_blind_readers_pages_merge_kept_and_seen_averages_as_the_plain_order(tenant, key):
+    """Kept averages where the reader sees every score, averages of what they see on
+    the traces their blind items aim at (directly, or through a thread), their own
+    scores there included: every page from every cursor equals the plain order."""
+    with tenancy.tenant_scope(tenant.organization.pk):
+        thread = Thread.objects.create(project=tenant.project, external_id="talk")
+    traces = [make_trace(tenant) for _ in range(6)] + [make_trace(tenant, thread=thread)]
+    for n, trace in enumerate(traces):
+        _score(trace, "correctness", (n % 4) / 4)  # ties on purpose
+        _score(trace, "correctness", 0.5)
+    aimed, in_thread = traces[1], traces[-1]
+    subject = _blind_subject(tenant, traces=[aimed], threads=[thread])
+    _score(aimed, "correctness", 1.0, source="human", author=subject)  # their own answer
+    sort = parse_sort(key)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        traces_of = Trace.objects.filter(project=tenant.project)
+        plain = list(selectors.trace_list_sorted(traces_of, sort=sort, viewer=subject))
+        values = {t.pk: t.sort_value for t in plain}
+        assert values[aimed.pk] == 1.0 and values[in_thread.pk] is None  # what they see
+        for n, row in enumerate([None, *plain]):
+            after = None
+            if row is not None:
+                after = parse_sort_cursor(sort, sort_cursor(sort, row.sort_value, row.pk))
+            page = selectors.trace_list_page(
+                traces_of, sort=sort, limit=2, after=after, viewer=subject, project=tenant.project
+            )
+            assert [t.pk for t in page] == [t.pk for t in plain[n : n + 2]], n
+
+
+@pytest.mark.django_db
 def test_an_order_computed_past_its_budget_is_refused_beside_the_sort(
     tenant, client_for, monkeypatch
 ):
-    """A blind reader's order reads the scores themselves; past its time budget the
-    page says why beside the sort and the API answers 400 with the same reason, while
-    the owner's order (the kept averages) is untouched by the budget."""
+    """A blind reader with more traces of hidden scores than the cap has every average
+    computed from the scores; past its time budget the page says why beside the sort
+    and the API answers 400 with the same reason, while the owner's order (the kept
+    averages) is untouched by the budget."""
     traces = [make_trace(tenant) for _ in range(40)]
     with tenancy.tenant_scope(tenant.organization.pk):
         Score.objects.bulk_create(
@@ -180,8 +216,11 @@ def test_an_order_computed_past_its_budget_is_refused_beside_the_sort(
                   source="llm_judge")
             for trace in traces for n in range(150)
         )  # fmt: skip
-    subject = _blind_subject(tenant, traces[0])
-    monkeypatch.setattr(selectors, "SCORE_SORT_BUDGET_MS", 1)  # 6,000 scores take longer
+    subject = _blind_subject(tenant, traces=[traces[0]])
+    # Past the cap of traces with hidden scores, every average is computed: in 1 ms,
+    # 6,000 scores are too many.
+    monkeypatch.setattr(selectors, "HIDDEN_TRACES_CAP", 0)
+    monkeypatch.setattr(selectors, "SCORE_SORT_BUDGET_MS", 1)
     query = urlencode({"sort": "-score:correctness"})
     explorer = reverse(
         "traces-explorer",
