@@ -1036,13 +1036,15 @@ def score_names(*, project: Project, viewer: Any, limit: int = SCORE_NAMES_LIMIT
     visible = hooks.scores_visible_to(viewer)
     if not names or not visible:  # an empty Q: the viewer reads every score
         return names
-    seen = set(
-        Score.objects.filter(project=project, name__in=names)
-        .filter(visible)
-        .values_list("name", flat=True)
-        .distinct()
-    )
-    return [name for name in names if name in seen]
+    # One EXISTS per name, each stopping at the first score the viewer may read (the
+    # blind rule hides few): a DISTINCT over every score of those names read them all
+    # (0.2 s at 250k spans, growing with the project).
+    probes = {
+        f"name_{n}": Exists(Score.objects.filter(project=project, name=name).filter(visible))
+        for n, name in enumerate(names)
+    }
+    seen = Project.objects.filter(pk=project.pk).annotate(**probes).values(*probes).get()
+    return [name for n, name in enumerate(names) if seen[f"name_{n}"]]
 
 
 # How much of a trace's input (as JSON text) a list reads to tell its traces apart.

@@ -241,3 +241,25 @@ def test_an_order_computed_past_its_budget_is_refused_beside_the_sort(
 
     owner = client_for(tenant.owner).get(f"{api}?{query}")
     assert owner.status_code == 200 and len(owner.json()["results"]) == 40
+
+
+@pytest.mark.django_db
+def test_a_blind_reader_is_offered_the_names_of_scores_they_may_see(tenant):
+    """The filter builder's known names: one that only a hidden trace holds is not
+    offered, one with a score the reader may see is, their own included."""
+    seen, hidden = make_trace(tenant), make_trace(tenant)
+    _score(seen, "correctness", 0.5)
+    _score(hidden, "correctness", 0.1)
+    _score(hidden, "secret-judge", 0.9)
+    subject = _blind_subject(tenant, traces=[hidden])
+    with tenancy.tenant_scope(tenant.organization.pk):
+        names = selectors.score_names(project=tenant.project, viewer=subject)
+        assert names == ["correctness"]
+        assert selectors.score_names(project=tenant.project, viewer=tenant.owner) == [
+            "correctness",
+            "secret-judge",
+        ]
+    _score(hidden, "own-note", 1.0, source="human", author=subject)
+    with tenancy.tenant_scope(tenant.organization.pk):
+        names = selectors.score_names(project=tenant.project, viewer=subject)
+        assert names == ["correctness", "own-note"]
