@@ -726,6 +726,9 @@
     if (typing) { /* the reviewer is already in a field: leave the focus there */ }
     else if (skip && skip.open) focusField("skip-reason");
     else focusQuestion(errored >= 0 ? errored : 0);
+    // The page's own focus is not the reviewer's activity: counted, it renewed a lease
+    // that lapsed before they did anything, whenever the focus landed a millisecond later.
+    renewedAt = Math.max(renewedAt, activeAt);
     tick();
     if (!submitting) prefetchNext();
     root().setAttribute("data-ready", "");  // the keys and the form are live
