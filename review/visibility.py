@@ -152,11 +152,14 @@ def traces_with_hidden_scores(*, viewer: Any, project: Any, cap: int) -> set[int
     user_id = _blind_reader_id(viewer)
     if user_id is None:
         return set()
-    items = _blind_items_of(user_id).filter(project=project)
-    found = set(items.filter(trace__isnull=False).values_list("trace_id", flat=True)[: cap + 1])
-    threads = list(
-        items.filter(thread__isnull=False).values_list("thread_id", flat=True)[: cap + 1]
+    targets = list(
+        _blind_items_of(user_id)
+        .filter(project=project)
+        .filter(Q(trace__isnull=False) | Q(thread__isnull=False))
+        .values_list("trace_id", "thread_id")[: cap + 1]
     )
+    found = {trace for trace, _ in targets if trace is not None}
+    threads = [thread for _, thread in targets if thread is not None]
     if threads:
         found |= set(
             Trace.objects.filter(project=project, thread_id__in=threads).values_list(
@@ -168,7 +171,7 @@ def traces_with_hidden_scores(*, viewer: Any, project: Any, cap: int) -> set[int
             .values_list("trace_id", flat=True)
             .distinct()[: cap + 1]
         )
-    return None if len(found) > cap or len(threads) > cap else found
+    return None if len(targets) > cap or len(found) > cap else found
 
 
 def adjudications_visible_to(viewer: Any) -> Q:
