@@ -122,6 +122,11 @@ class ProjectTracePageView(ProjectPageView):
         return f"{url}?{query}" if query else url
 
 
+def _field_reasons(exc: DomainError) -> dict[str, list[str]]:
+    """A refusal's reasons by field, as the page shows them beside each field."""
+    return {k: list(v) for k, v in (exc.details or {}).items()}
+
+
 class TraceExplorerView(ProjectTracePageView):
     """GET: the filter form, the matching traces in the order chosen (newest first unless
     told; a page at a time) with their count, the project's saved views and the actions on
@@ -183,7 +188,7 @@ class TraceExplorerView(ProjectTracePageView):
                 Trace.objects.all(), params, project=project, viewer=request.user
             )
         except DomainError as exc:
-            errors = {k: list(v) for k, v in (exc.details or {}).items()}
+            errors = _field_reasons(exc)
             matching = None
         # A page parameter that is refused reads as the filter's error: nothing is searched.
         errors.update({name: list(problems) for name, problems in page_form.errors.items()})
@@ -203,7 +208,7 @@ class TraceExplorerView(ProjectTracePageView):
                     project=project,
                 )
             except DomainError as exc:  # an order refused: its reason beside the sort
-                errors.update({k: list(v) for k, v in (exc.details or {}).items()})
+                errors.update(_field_reasons(exc))
                 matching = None
         if matching is not None:
             if len(traces) > PAGE_SIZE:
