@@ -11,6 +11,11 @@ it is added. Violations are caught twice: a ``securitypolicyviolation`` listener
 injected before any script of the page runs, and Chromium's console errors that name
 the Content Security Policy (which also see what happens while a page unloads). The walk
 is one test per part of the routes (every third), so the suite's workers share it.
+
+The same walk measures every page of ours at 200% zoom: a 683 px wide viewport (a 1366 px
+screen zoomed twice) never scrolls sideways; a wide table scrolls inside its own
+container. The admin and the API docs (Django's and Swagger's own layouts) are left out
+of that measure. One walk opens each page once for both.
 """
 
 from __future__ import annotations
@@ -80,6 +85,43 @@ class ViolationLog:
             " return v; }"
         )
         self.found.extend(f"{self.where}: {text}" for text in reported)
+
+
+ZOOMED_WIDTH = 683
+NOT_OURS = ("/admin/", "/api/")  # not measured at 200%: Django's and Swagger's layouts
+# What sticks out past the viewport, leaving out what lies inside a container that
+# scrolls or clips sideways (a wide table in its own scroller is fine): tag#id.class
+# and how far right each reaches, the widest first.
+STICKING_OUT = """() => {
+  const width = window.innerWidth;
+  const scrolls = e => ["auto", "scroll", "hidden"].includes(getComputedStyle(e).overflowX);
+  // An absolutely placed element escapes a scroller that is not positioned.
+  const contained = e => {
+    let box = e.offsetParent;
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const placed = getComputedStyle(e).position === "absolute";
+      if (scrolls(p) && (!placed || box === p || p.contains(box))) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll("body *")]
+    .filter(e => !contained(e))
+    .map(e => [e, e.getBoundingClientRect().right])
+    .filter(([e, right]) => right > width + 0.5)
+    .sort((a, b) => b[1] - a[1]).slice(0, 5)
+    .map(([e, right]) =>
+      `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(right)}px`);
+}"""
+
+
+def sideways(page) -> str | None:
+    """How the open page scrolls sideways (its width and what sticks out), or None."""
+    width, viewport = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    if width <= viewport:
+        return None
+    return f"{width} px: {', '.join(page.evaluate(STICKING_OUT))}"
 
 
 ADMIN_MODEL_PAGE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
@@ -199,7 +241,8 @@ PARTS = 3
 def _walk_owner(name: str):
     """An organization with rows of every app and a queue of two traces to review; its
     owner is staff and superuser (the admin pages are walked too)."""
-    tenant = make_tenant(name)
+    # A long project name, as people give them, to measure the header at 200%.
+    tenant = make_tenant(name, project_name="Discharge summaries assistant")
     data = populate(tenant)
     queue = _review_items(tenant)
     owner = tenant.owner
@@ -219,6 +262,7 @@ def test_no_page_reports_a_content_security_policy_violation(
     assert not unfillable, "routes the walker cannot fill:\n" + "\n".join(unfillable)
 
     log = ViolationLog(page, live_server.url)
+    page.set_viewport_size({"width": ZOOMED_WIDTH, "height": 900})
     sign_in(page, live_server, owner)
     response = page.goto(f"{live_server.url}/")
     header = response.headers["content-security-policy"]
@@ -229,15 +273,20 @@ def test_no_page_reports_a_content_security_policy_violation(
     share = urls[part::PARTS]
     pages = html_pages(share, owner)
     opened: dict[str, str] = {}  # what the browser got for each page
+    wide: dict[str, str] = {}  # the pages of ours that scroll sideways at 200%
     for url in pages:
         log.at(url)
         response = page.goto(f"{live_server.url}{url}", wait_until="load")
         log.collect()
         opened[url] = f"{response.status} {response.headers.get('content-type', '')}"
+        if not url.startswith(NOT_OURS) and (how := sideways(page)):
+            wide[url] = how
     not_pages = {
         url: outcome for url, outcome in opened.items() if not outcome.startswith("200 text/html")
     }
+    measured = [url for url in pages if not url.startswith(NOT_OURS)]
     record_property("walked:CSP walk pages", len(pages))
+    record_property("walked:pages measured at 200%", len(measured))
     print(
         f"walked {len(pages)} HTML pages (of {len(share)} routes) in"
         f" {time.monotonic() - started:.1f} s"
@@ -248,6 +297,11 @@ def test_no_page_reports_a_content_security_policy_violation(
         f"{url}: {outcome}" for url, outcome in not_pages.items()
     )
     assert not log.found, "Content-Security-Policy violations:\n" + "\n".join(log.found)
+    # Over 40 pages of ours in all: each part measures its third.
+    assert len(measured) >= 40 // PARTS, f"only {len(measured)} pages of ours answered"
+    assert not wide, f"pages wider than {ZOOMED_WIDTH} px:\n" + "\n".join(
+        f"{url} {how}" for url, how in wide.items()
+    )
 
 
 def test_the_scripted_pages_report_no_violation(page, live_server, transactional_db):
