@@ -18,20 +18,25 @@ from django.views import View
 from hitl import tenancy
 from hitl.audit import Actor
 from projects.models import ALL_ROLES, Membership, Organization, Project
-from projects.selectors import membership_of, membership_sees_project
+from projects.selectors import admission, membership_sees_project
 
 
 class OrganizationPageView(LoginRequiredMixin, View):
     allowed_roles: frozenset[str] = ALL_ROLES
     organization: Organization
     membership: Membership
+    # The project the URL names (``project_slug``), read with the membership; None when
+    # the URL names none or the organization has none by that slug.
+    admitted_project: Project | None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        membership = membership_of(request.user, kwargs.get("org_slug"))
-        if membership is None:
+        admitted = admission(request.user, kwargs.get("org_slug"), kwargs.get("project_slug"))
+        if admitted is None:
             raise Http404
+        membership = admitted.membership
+        self.admitted_project = admitted.project
         if membership.role not in self.allowed_roles:
             raise PermissionDenied
         self.membership = membership
@@ -63,7 +68,7 @@ class ProjectPageView(OrganizationPageView):
 
     def enter(self, **kwargs: Any) -> None:
         super().enter(**kwargs)
-        project = Project.objects.filter(slug=kwargs.get("project_slug")).first()
+        project = self.admitted_project  # read with the membership
         if project is None or not membership_sees_project(self.membership, project):
             raise Http404
         self.project = project

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
+from hitl import sql_rows
 from projects import hooks
 from projects.models import (
     MANAGE_ROLES,
@@ -32,17 +35,72 @@ def roles_by_organization(user: AbstractBaseUser) -> dict[int, str]:
     )
 
 
-def membership_of(user: AbstractBaseUser, org_slug: str | None) -> Membership | None:
-    """``user``'s membership of the organization the URL names (its organization
-    loaded), or None: the one lookup by which pages and the API admit a signed-in
-    person to an organization. Read before any tenant scope exists."""
+@dataclass(frozen=True)
+class Admission:
+    """Who a signed-in person is in the organization a URL names: their membership (its
+    organization loaded, and the projects it is narrowed to read with it), and the
+    project the URL names, if that organization has one by that slug. Whether the
+    membership may see that project is :func:`membership_sees_project`'s to say."""
+
+    membership: Membership
+    project: Project | None
+
+
+# The membership, its organization and narrowing, and the project the URL names.
+_ADMISSION_SQL = """
+    SELECT {membership}, {organization}, {project},
+           ARRAY(SELECT n.project_id FROM projects_membership_projects n
+                 WHERE n.membership_id = m.id)
+    FROM projects_membership m
+    JOIN projects_organization o ON o.id = m.organization_id
+    LEFT JOIN projects_project p
+        ON p.organization_id = m.organization_id AND p.slug = %(project_slug)s::text
+    WHERE o.slug = %(org_slug)s::text AND m.user_id = %(user_id)s::bigint
+"""
+
+
+@cache
+def _admission_sql() -> str:
+    return _ADMISSION_SQL.format(
+        membership=sql_rows.columns(Membership, "m"),
+        organization=sql_rows.columns(Organization, "o"),
+        project=sql_rows.columns(Project, "p"),
+    )
+
+
+def admission(
+    user: AbstractBaseUser, org_slug: str | None, project_slug: str | None = None
+) -> Admission | None:
+    """``user``'s membership of the organization the URL names, with the project it
+    names (``project_slug``), or None: the one lookup by which pages and the API admit
+    a signed-in person. Read before any tenant scope exists, on the primary, in one
+    prepared statement: it runs on every request, where the three ORM queries it
+    replaces (membership, project, narrowing) were a tenth of a refused request's time."""
     if not org_slug or not user.is_authenticated:
         return None
-    return (
-        Membership.unscoped_across_tenants.select_related("organization")
-        .filter(organization__slug=org_slug, user=user)
-        .first()
-    )
+    with sql_rows.prepared_cursor() as cursor:
+        cursor.execute(
+            _admission_sql(),
+            {"org_slug": org_slug, "project_slug": project_slug, "user_id": user.pk},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    membership = sql_rows.instance(Membership, row)
+    at = sql_rows.width(Membership)
+    membership.organization = sql_rows.instance(Organization, row, at)
+    at += sql_rows.width(Organization)
+    project = sql_rows.instance(Project, row, at) if row[at] is not None else None
+    # As an ORM annotation would be: this instance's narrowing, as read with it.
+    membership.narrowed_project_ids = sorted(row[at + sql_rows.width(Project)])
+    return Admission(membership, project)
+
+
+def membership_of(user: AbstractBaseUser, org_slug: str | None) -> Membership | None:
+    """``user``'s membership of the organization the URL names (its organization
+    loaded), or None (see :func:`admission`)."""
+    admitted = admission(user, org_slug)
+    return admitted.membership if admitted is not None else None
 
 
 def membership_list() -> QuerySet[Membership]:
@@ -53,7 +111,10 @@ def _narrowed_project_ids(membership: Membership) -> list[int] | None:
     """The projects a member is narrowed to; None when they see every project."""
     if membership.role in MANAGE_ROLES:
         return None
-    narrowed = list(membership.projects.values_list("pk", flat=True))
+    # A membership :func:`admission` read carries its narrowing, read in the same statement.
+    narrowed = getattr(membership, "narrowed_project_ids", None)
+    if narrowed is None:
+        narrowed = list(membership.projects.values_list("pk", flat=True))
     return narrowed or None
 
 

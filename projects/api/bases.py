@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from hitl import tenancy
 from hitl.api.views import TenantViewSet
 from projects.models import ALL_ROLES, MANAGE_ROLES, ApiKey, Membership, Organization, Project
-from projects.selectors import membership_of, membership_sees_project
+from projects.selectors import admission, membership_sees_project
 
 
 class OrganizationScopedViewSet(TenantViewSet):
@@ -35,6 +35,9 @@ class OrganizationScopedViewSet(TenantViewSet):
 
     organization: Organization
     membership: Membership | None
+    # The project the URL names (``project_slug``), read with the membership; None when
+    # the URL names none, the organization has none by that slug, or a key called.
+    admitted_project: Project | None = None
 
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # authenticated
@@ -55,9 +58,11 @@ class OrganizationScopedViewSet(TenantViewSet):
             tenancy.enter_tenant_scope(self.organization.pk)
             self._check_api_key_scope(api_key)
             return
-        membership = membership_of(request.user, org_slug)
-        if membership is None:
+        admitted = admission(request.user, org_slug, self.kwargs.get("project_slug"))
+        if admitted is None:
             raise exceptions.NotFound()
+        membership = admitted.membership
+        self.admitted_project = admitted.project
         self.organization = membership.organization
         self.membership = membership
         tenancy.enter_tenant_scope(self.organization.pk)
@@ -109,7 +114,7 @@ class ProjectScopedViewSet(OrganizationScopedViewSet):
                 raise exceptions.NotFound()
             self.project = api_key.project
             return
-        project = Project.objects.filter(slug=project_slug).first()
+        project = self.admitted_project  # read with the membership
         if project is None or not membership_sees_project(self.membership, project):
             raise exceptions.NotFound()
         self.project = project
