@@ -137,7 +137,7 @@ CACHES = {
 }
 # Sessions live in PostgreSQL only: a Redis restart or outage signs nobody out (Django's
 # cached_db engine raises when its cache write or delete fails).
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "hitl.sessions"  # Django's database sessions, read by a prepared statement
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
