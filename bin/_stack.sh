@@ -98,6 +98,11 @@ start_redis() {
 }
 
 stop_redis() {
-  local dir="$1"
-  [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  # Waits until it has exited: Redis opens its log file for each line it writes, so a
+  # folder removed while it says goodbye gets its log back (and rm -rf fails).
+  local dir="$1" pid
+  [ -f "$dir/redis.pid" ] || return 0
+  pid="$(cat "$dir/redis.pid" 2>/dev/null)" || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 from django.utils import timezone
@@ -24,12 +25,32 @@ _SESSION_SQL = """
 """
 
 
+# The backend paths sessions were signed in under before ``hitl.auth_backends``: the
+# backends Django's and allauth's classes became (their user read prepared).
+FORMER_BACKEND_PATHS = {
+    "django.contrib.auth.backends.ModelBackend": "hitl.auth_backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend": (
+        "hitl.auth_backends.AuthenticationBackend"
+    ),
+}
+
+
 @cache
 def _session_sql() -> str:
     return _SESSION_SQL.format(columns=sql_rows.columns(Session, "s"))
 
 
 class SessionStore(db.SessionStore):
+    def load(self) -> dict:
+        """The session's data; one signed in under a former backend path
+        (:data:`FORMER_BACKEND_PATHS`) names its backend's path now, so nobody was
+        signed out when the backends moved."""
+        data = super().load()
+        backend = data.get(BACKEND_SESSION_KEY)
+        if backend in FORMER_BACKEND_PATHS:
+            data[BACKEND_SESSION_KEY] = FORMER_BACKEND_PATHS[backend]
+        return data
+
     def _get_session_from_db(self) -> Session | None:
         with sql_rows.prepared_cursor() as cursor:
             cursor.execute(
