@@ -11,31 +11,23 @@ keep working: ``hitl.sessions`` reads those paths as these."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from allauth.account import auth_backends
 from django.contrib.auth import backends, get_user_model
-from django.db import connection
 
 from hitl import sql_rows
 
-_USER_SQL = "SELECT {columns} FROM {table} u WHERE u.id = %(user_id)s::bigint"
-
-
-@cache
-def _user_sql() -> str:
-    model = get_user_model()
-    return _USER_SQL.format(
-        columns=sql_rows.columns(model, "u"),
-        table=connection.ops.quote_name(model._meta.db_table),
-    )
+_USER_SQL = "SELECT {columns} FROM auth_user u WHERE u.id = %(user_id)s::bigint"
 
 
 class _PreparedUserRead:
     def get_user(self, user_id: Any) -> Any:
         with sql_rows.prepared_cursor() as cursor:
-            cursor.execute(_user_sql(), {"user_id": user_id})
+            cursor.execute(
+                sql_rows.statement(_USER_SQL, columns=(get_user_model(), "u")),
+                {"user_id": user_id},
+            )
             row = cursor.fetchone()
         if row is None:
             return None

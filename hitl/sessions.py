@@ -10,8 +10,6 @@ expiry, saving, flushing) is Django's. ``SESSION_ENGINE`` names this module."""
 
 from __future__ import annotations
 
-from functools import cache
-
 from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
@@ -35,11 +33,6 @@ FORMER_BACKEND_PATHS = {
 }
 
 
-@cache
-def _session_sql() -> str:
-    return _SESSION_SQL.format(columns=sql_rows.columns(Session, "s"))
-
-
 class SessionStore(db.SessionStore):
     def load(self) -> dict:
         """The session's data; one signed in under a former backend path
@@ -54,7 +47,7 @@ class SessionStore(db.SessionStore):
     def _get_session_from_db(self) -> Session | None:
         with sql_rows.prepared_cursor() as cursor:
             cursor.execute(
-                _session_sql(),
+                sql_rows.statement(_SESSION_SQL, columns=(Session, "s")),
                 {"key": self.session_key, "now": timezone.now()},
             )
             row = cursor.fetchone()

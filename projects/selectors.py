@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -59,15 +58,6 @@ _ADMISSION_SQL = """
 """
 
 
-@cache
-def _admission_sql() -> str:
-    return _ADMISSION_SQL.format(
-        membership=sql_rows.columns(Membership, "m"),
-        organization=sql_rows.columns(Organization, "o"),
-        project=sql_rows.columns(Project, "p"),
-    )
-
-
 def admission(
     user: AbstractBaseUser, org_slug: str | None, project_slug: str | None = None
 ) -> Admission | None:
@@ -80,7 +70,12 @@ def admission(
         return None
     with sql_rows.prepared_cursor() as cursor:
         cursor.execute(
-            _admission_sql(),
+            sql_rows.statement(
+                _ADMISSION_SQL,
+                membership=(Membership, "m"),
+                organization=(Organization, "o"),
+                project=(Project, "p"),
+            ),
             {"org_slug": org_slug, "project_slug": project_slug, "user_id": user.pk},
         )
         row = cursor.fetchone()

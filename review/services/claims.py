@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 import psycopg
@@ -236,12 +235,12 @@ FOR UPDATE OF a
 """
 
 
-@cache
 def _lock_assignment_sql() -> str:
-    return _LOCK_ASSIGNMENT_SQL.format(
-        item=sql_rows.columns(QueueItem, "qi"),
-        queue=sql_rows.columns(ReviewQueue, "q"),
-        assignment=sql_rows.columns(Assignment, "a"),
+    return sql_rows.statement(
+        _LOCK_ASSIGNMENT_SQL,
+        item=(QueueItem, "qi"),
+        queue=(ReviewQueue, "q"),
+        assignment=(Assignment, "a"),
     )
 
 
