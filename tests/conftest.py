@@ -48,10 +48,30 @@ def _test_timer_held():
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(_test_timer_held, django_db_setup):
+def django_db_setup(_test_timer_held, django_db_setup, django_db_blocker):
     if _test_timer_held:
         signal.setitimer(signal.ITIMER_REAL, _test_timer_held)
-    return django_db_setup
+    yield django_db_setup
+    # Every test is done: a connection left open (the replica tests' slot drop left one)
+    # would hold the test database, and dropping it would wait 5 s and fail with a warning
+    # (every run until now ended with two, one per worker).
+    with django_db_blocker.unblock():
+        _end_other_sessions()
+
+
+def _end_other_sessions() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        others = cursor.fetchall()
+        for pid, *seen in others:
+            print(f"\nended a session left on the test database: {pid} {seen}")
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -185,16 +185,23 @@ def replica_server(django_db_setup, django_db_blocker) -> Iterator[ReplicaServer
 def _drop_slot(slot: str, django_db_blocker) -> None:
     """Drop the slot (so the throwaway primary stops keeping WAL for it). Its walsender
     may outlive the stopped standby for a moment: an active slot is retried, not left."""
-    for _ in range(100):
-        with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
-            cursor.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [slot])
-            row = cursor.fetchone()
-            if row is None:
-                return
-            if not row[0]:
-                cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
-                return
-        time.sleep(0.05)
+    try:
+        for _ in range(100):
+            with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [slot]
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    return
+                if not row[0]:
+                    cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
+                    return
+            time.sleep(0.05)
+    finally:
+        # Opened here, after the tests' own connection was closed: left open, it held
+        # the test database when the run dropped it.
+        connections["default"].close()
 
 
 @pytest.fixture(autouse=True)
