@@ -21,22 +21,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.trace_reads import (  # noqa: E402
-    django_setup,
-    free_port,
-    load_average,
-    percentile,
-    stack,
-)
+from bench.trace_reads import load_average, percentile, throwaway_stack  # noqa: E402
 
 TRIGGERS = ("traces_score_averages_insert", "traces_score_averages_update",
             "traces_score_averages_delete")  # fmt: skip
@@ -48,17 +40,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-scores."))
-    run_dir.chmod(0o755)
-    pg_port, redis_port = free_port(), free_port()
-    try:
-        stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
-        stack(f"start_redis {run_dir}/redis {redis_port}")
-        django_setup(pg_port, redis_port)
+    with throwaway_stack("hitl-bench-scores."):
         run(args)
-    finally:
-        stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
 
 
 def run(args) -> None:

@@ -18,6 +18,7 @@ Takes about 5 minutes on 2 cores with the defaults.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,6 +100,23 @@ def django_setup(pg_port: int, redis_port: int) -> None:
 
 
 # --- data ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def throwaway_stack(prefix: str) -> Iterator[None]:
+    """A PostgreSQL and a Redis of its own in a temporary folder, Django set up on them;
+    both stopped and the folder removed afterwards, whatever happened."""
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(run_dir, 0o755)
+    pg_port, redis_port = free_port(), free_port()
+    try:
+        stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
+        stack(f"start_redis {run_dir}/redis {redis_port}")
+        django_setup(pg_port, redis_port)
+        yield
+    finally:
+        stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
+        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+
+
 def copy_text(value: str) -> str:
     """A value in COPY's text format."""
     return (
@@ -471,18 +490,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-reads."))
-    os.chmod(run_dir, 0o755)
-    pg_port, redis_port = free_port(), free_port()
     started = time.perf_counter()
     try:
-        stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
-        stack(f"start_redis {run_dir}/redis {redis_port}")
-        django_setup(pg_port, redis_port)
-        run(args)
+        with throwaway_stack("hitl-bench-reads."):
+            run(args)
     finally:
-        stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
         print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
 
 
