@@ -19,11 +19,8 @@ Budget: every page's server time under 300 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -31,7 +28,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.trace_reads import django_setup, free_port, percentile, stack  # noqa: E402
+from bench.trace_reads import percentile, throwaway_stack  # noqa: E402
 
 PAGE_BUDGET_MS = 300
 # How many of the demo queue's open items the timed board selection changes.
@@ -231,13 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    run_dir = Path(tempfile.mkdtemp(prefix="hitl-bench-lead."))
-    os.chmod(run_dir, 0o755)
-    pg_port, redis_port = free_port(), free_port()
-    try:
-        stack(f"PG_FSYNC=off start_postgres {run_dir}/pg {pg_port}")
-        stack(f"start_redis {run_dir}/redis {redis_port}")
-        django_setup(pg_port, redis_port)
+    with throwaway_stack("hitl-bench-lead."):
         from django.test import Client
 
         owner, pages, posts = prepare()
@@ -265,9 +256,6 @@ def main() -> None:
                 f"{result['queries']:8d}{flag}",
                 flush=True,
             )
-    finally:
-        stack(f"stop_postgres {run_dir}/pg; stop_redis {run_dir}/redis")
-        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
 
 
 if __name__ == "__main__":
